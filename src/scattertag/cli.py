@@ -1,0 +1,60 @@
+"""The ``scattertag`` command line: one subcommand per pipeline step.
+
+Each subcommand lives in its own module, which defines
+
+    configure(parser: argparse.ArgumentParser) -> None   # add the arguments
+    run(args: argparse.Namespace) -> int                  # do the work, return exit code
+
+Modules are imported only when their subcommand runs, so ``scattertag --help`` is fast
+and a broken optional dependency of one step does not break the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: name -> (module, one-line help), in pipeline order.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "preview": ("scattertag.simulate.preview", "draw a montage of simulated images with their tags"),
+    "fb": ("scattertag.features.show", "show images, their Fourier-Bessel coefficients and reconstructions"),
+    "build": ("scattertag.data.build", "simulate a dataset of ten HDF5 shards"),
+    "inspect": ("scattertag.data.inspect", "summarise and verify a dataset directory"),
+    "train": ("scattertag.train", "train the image, coefficient or joint network"),
+    "evaluate": ("scattertag.evaluate", "score a trained model on a dataset's test shard"),
+    "study": ("scattertag.study", "compare image sizes: build, train and score at each"),
+    "demo": ("scattertag.demo", "end-to-end demo: small dataset, three views, mAP table"),
+    "predict": ("scattertag.predict.cli", "tag real detector files"),
+    "show": ("scattertag.predict.show", "draw one detector file with its predicted tags"),
+}
+
+
+def build_parser(command: str | None = None) -> tuple[argparse.ArgumentParser, dict]:
+    """The top-level parser; only ``command``'s module is imported and configured."""
+    parser = argparse.ArgumentParser(prog="scattertag", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modules = {}
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            module = importlib.import_module(module_name)
+            module.configure(p)
+            modules[name] = module
+    return parser, modules
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``scattertag`` program."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser, modules = build_parser(command if command in COMMANDS else None)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return int(modules[args.command].run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
