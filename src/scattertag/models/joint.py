@@ -1,0 +1,76 @@
+"""Joint double-view tagger: image trunk and coefficient trunk, fused features, one head.
+
+Fine-tuning starts from two trained single-view taggers (:func:`joint_from_views`): the
+trunks are copied and the shared linear head is set to the *mean of the two single-view
+heads*, so before any fine-tuning the joint logits are exactly the average of the two
+views' logits (a logit-averaging ensemble); fine-tuning then learns how to weigh and
+combine them.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from scattertag.models.backbones import DEFAULT_WIDTH, image_trunk
+from scattertag.models.coeff import CoeffTrunk
+from scattertag.models.taggers import CoeffTagger, ImageTagger, Tagger, tag_head
+
+
+class JointTagger(Tagger):
+    """Both views: concatenated [image features, coefficient features] -> tag head."""
+
+    view = "joint"
+
+    def __init__(
+        self,
+        num_tags: int,
+        coeff_shape: tuple[int, int, int],
+        backbone: str = "alexnet",
+        width: int | None = None,
+        coeff_width: int = 32,
+        dropout: float = 0.3,
+    ) -> None:
+        super().__init__()
+        width = width or DEFAULT_WIDTH.get(backbone)
+        self.image_trunk = image_trunk(backbone, width)
+        self.coeff_trunk = CoeffTrunk(coeff_shape, coeff_width)
+        self.head = tag_head(self.image_trunk.out_features + self.coeff_trunk.out_features, num_tags, dropout)
+        self.arch = {
+            "num_tags": num_tags,
+            "coeff_shape": list(self.coeff_trunk.shape),
+            "backbone": backbone,
+            "width": width,
+            "coeff_width": coeff_width,
+            "dropout": dropout,
+        }
+
+    def features(self, image: torch.Tensor, coeff: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.image_trunk(image), self.coeff_trunk(coeff)], dim=1)
+
+
+def joint_arch(image_arch: dict, coeff_arch: dict) -> dict:
+    """JointTagger kwargs from the ``arch`` of an image tagger and of a coefficient tagger."""
+    if image_arch["num_tags"] != coeff_arch["num_tags"]:
+        raise ValueError(
+            f"image model has {image_arch['num_tags']} tags but coefficient model has {coeff_arch['num_tags']}"
+        )
+    return {
+        "num_tags": image_arch["num_tags"],
+        "coeff_shape": list(coeff_arch["coeff_shape"]),
+        "backbone": image_arch["backbone"],
+        "width": image_arch["width"],
+        "coeff_width": coeff_arch["width"],
+        "dropout": image_arch["dropout"],
+    }
+
+
+@torch.no_grad()
+def joint_from_views(image_model: ImageTagger, coeff_model: CoeffTagger) -> JointTagger:
+    """A JointTagger whose logits equal the mean of the two single-view taggers' logits."""
+    joint = JointTagger(**joint_arch(image_model.arch, coeff_model.arch))
+    joint.image_trunk.load_state_dict(image_model.trunk.state_dict())
+    joint.coeff_trunk.load_state_dict(coeff_model.trunk.state_dict())
+    w_image, w_coeff = image_model.head[-1].weight, coeff_model.head[-1].weight
+    joint.head[-1].weight.copy_(0.5 * torch.cat([w_image, w_coeff], dim=1))
+    joint.head[-1].bias.copy_(0.5 * (image_model.head[-1].bias + coeff_model.head[-1].bias))
+    return joint
