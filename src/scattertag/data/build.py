@@ -1,0 +1,383 @@
+"""``scattertag build``: simulate a dataset of ten HDF5 shards, in parallel, in bounded memory.
+
+One *task* is a chunk of consecutive images of one experiment. A worker draws the
+experiment (deterministic in (seed, experiment)), sets up one ViewMaker for its geometry
+(cached, so once per experiment per worker), simulates each image and computes its two
+views. Tasks run on a local process pool (default) or a Dask cluster; at most
+``2 x workers`` tasks are in flight, and their results are consumed *in submission order*
+by a single writer, so
+
+* memory is bounded by the worker count and image size, not the dataset size;
+* each shard's rows are ordered by (experiment, image) and its file is byte-identical
+  whatever the worker count or engine.
+
+Experiment e goes to shard e mod 10, so no experiment straddles train and test shards.
+Shards are written under a temporary name and renamed when complete; the manifest is
+rewritten after each, so a killed build re-run with the same arguments keeps finished
+shards (verified by SHA-256) and redoes only the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import multiprocessing
+import numpy as np
+from tqdm import tqdm
+
+from scattertag.data.manifest import (
+    CONFIG_FIELDS,
+    FORMAT_VERSION,
+    MANIFEST_NAME,
+    NUM_SHARDS,
+    config_differences,
+    read_manifest,
+    shard_name,
+    shard_of_experiment,
+    write_manifest,
+)
+from scattertag.data.shards import CompressedFrame, Record, ShardWriter, sha256
+
+#: Images per task: small enough that a window of finished tasks stays a few frames.
+IMAGES_PER_TASK = 4
+
+#: Environment of pool workers: parallelism comes from processes; N workers each running
+#: several BLAS/OpenMP threads would oversubscribe the cores.
+SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The simulation and view functions a build calls (see docs/interfaces.md).
+
+    ``draw_experiment(recipe, seed, e)``, ``simulate_image(experiment, i) -> Sample`` and
+    ``view_maker(spec, geometry, mask)(counts, mask) -> (image, coeff)``. Tests pass small
+    fakes; :func:`default_pipeline` gives the real ones.
+    """
+
+    draw_experiment: Callable
+    simulate_image: Callable
+    view_maker: Callable
+
+
+def default_pipeline() -> Pipeline:
+    """The real simulator and ViewMaker."""
+    from scattertag.features.views import ViewMaker
+    from scattertag.simulate import draw_experiment, simulate_image
+
+    return Pipeline(draw_experiment, simulate_image, ViewMaker)
+
+
+@dataclass(frozen=True)
+class Task:
+    """Images ``start`` to ``stop - 1`` of one experiment; everything a worker needs."""
+
+    recipe: object
+    spec: object
+    seed: int
+    experiment: int
+    start: int
+    stop: int
+    keep_raw: bool
+    pipeline: Pipeline
+
+
+# ---- worker side -------------------------------------------------------------------------
+
+#: The last experiment set up in this worker process: (key, (experiment, view maker)).
+_setup_cache: dict = {}
+
+
+def _experiment_setup(task: Task) -> tuple[object, Callable]:
+    """Draw the task's experiment and build its ViewMaker, reusing the last one if it matches."""
+    key = (task.seed, task.experiment, json.dumps(task.recipe.to_dict(), sort_keys=True),
+           json.dumps(task.spec.to_dict(), sort_keys=True), task.pipeline)
+    if key not in _setup_cache:
+        _setup_cache.clear()  # one experiment at a time: a maker holds frame-sized operators
+        exp = task.pipeline.draw_experiment(task.recipe, task.seed, task.experiment)
+        _setup_cache[key] = (exp, task.pipeline.view_maker(task.spec, exp.geometry, exp.mask))
+    return _setup_cache[key]
+
+
+def _jsonable(value: object) -> object:
+    """JSON fallback for numpy scalars and arrays (keys and params may hold them)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def run_task(task: Task) -> list[Record]:
+    """Simulate the task's images and compute their views; one Record per image."""
+    exp, maker = _experiment_setup(task)
+    records = []
+    for i in range(task.start, task.stop):
+        s = task.pipeline.simulate_image(exp, i)
+        image, coeff = maker(s.counts, s.mask)
+        records.append(Record(
+            experiment=task.experiment,
+            image_index=i,
+            image=np.asarray(image, dtype=np.float32),
+            coeff=np.asarray(coeff, dtype=np.float32),
+            labels=np.asarray(s.labels, dtype=np.uint8),
+            geometry=json.dumps(s.geometry.to_dict()),
+            keys=json.dumps(s.keys, default=_jsonable),
+            params=json.dumps(s.params, default=_jsonable),
+            raw=CompressedFrame.compress(np.asarray(s.counts, dtype=np.uint32)) if task.keep_raw else None,
+            mask=CompressedFrame.compress(np.asarray(s.mask, dtype=bool)) if task.keep_raw else None,
+        ))
+    return records
+
+
+# ---- engines: each gives submit(task) -> future with .result(), and its worker count ----
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Temporarily set environment variables (inherited by processes started meanwhile)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextmanager
+def local_engine(workers: int) -> Iterator[tuple[Callable, int]]:
+    """A pool of ``workers`` single-threaded 'spawn' processes (safe when torch is loaded)."""
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        with _environment(SINGLE_THREAD_ENV):
+            pool.submit(int).result()  # non-fork pools start all their processes on first submit
+        yield (lambda task: pool.submit(run_task, task)), workers
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def dask_engine(address: str, workers: int) -> Iterator[tuple[Callable, int]]:
+    """A Dask client: ``address`` of a running scheduler, or 'local' for a LocalCluster."""
+    from dask.distributed import Client, LocalCluster
+
+    cluster = None
+    if address == "local":
+        # Nanny-started workers get OMP/MKL/OPENBLAS_NUM_THREADS=1 by default.
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    else:
+        try:
+            client = Client(address, timeout="20s")
+        except OSError as exc:
+            raise OSError(f"--dask {address}: cannot reach the Dask scheduler ({exc})") from exc
+    try:
+        threads = sum(client.nthreads().values())
+        if threads == 0:
+            raise RuntimeError(f"--dask {address}: the cluster has no workers")
+        yield (lambda task: client.submit(run_task, task, pure=False)), threads
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def stream_results(submit: Callable, tasks: Iterable[Task], window: int) -> Iterator[list[Record]]:
+    """Results of ``tasks`` in submission order, with at most ``window`` tasks in flight."""
+    tasks = iter(tasks)
+    pending = deque(submit(t) for _, t in zip(range(window), tasks))
+    while pending:
+        records = pending.popleft().result()
+        for task in tasks:  # refill the window by one
+            pending.append(submit(task))
+            break
+        yield records
+
+
+# ---- planning and resuming ---------------------------------------------------------------
+
+def shard_experiments(shard: int, experiments: int) -> list[int]:
+    """Experiments stored in ``shard``, ascending."""
+    return [e for e in range(experiments) if shard_of_experiment(e) == shard]
+
+
+def plan_tasks(shards: list[int], config: dict, recipe, spec, pipeline: Pipeline,
+               images_per_task: int = IMAGES_PER_TASK) -> Iterator[Task]:
+    """Tasks for ``shards`` in write order: shard, experiment, image chunk."""
+    n = config["images_per_experiment"]
+    for shard in shards:
+        for e in shard_experiments(shard, config["experiments"]):
+            for start in range(0, n, images_per_task):
+                yield Task(recipe, spec, config["seed"], e, start, min(n, start + images_per_task),
+                           config["keep_raw"], pipeline)
+
+
+def _prepare_directory(out: Path) -> None:
+    """Create ``out`` if needed and check it is writable; OSError naming it otherwise."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise OSError(f"{out}: cannot write the dataset directory ({exc.strerror or exc})") from exc
+
+
+def _start_manifest(out: Path, config: dict, vocabulary: list[str]) -> dict:
+    """The directory's manifest, with shards that fail their checksum cleared for rebuilding.
+
+    Refuses a directory holding a different dataset, naming the differing fields.
+    """
+    if not (out / MANIFEST_NAME).exists():
+        strays = sorted(p.name for p in out.glob("batch_*.h5"))
+        if strays:
+            raise ValueError(f"{out}: holds shards ({', '.join(strays)}) but no {MANIFEST_NAME}; "
+                             "refusing to overwrite them; choose an empty directory")
+        return {**config, "complete": False, "vocabulary": vocabulary, "shards": [None] * NUM_SHARDS}
+    manifest = read_manifest(out)
+    diffs = config_differences({k: manifest[k] for k in CONFIG_FIELDS}, config)
+    if diffs:
+        raise ValueError(f"{out / MANIFEST_NAME}: the directory holds a different dataset; refusing to mix "
+                         "them. Differences:\n  " + "\n  ".join(diffs) + "\nUse another --out directory.")
+    for k, entry in enumerate(manifest["shards"]):
+        path = out / shard_name(k)
+        if entry is not None and not (path.is_file() and sha256(path) == entry["sha256"]):
+            warnings.warn(f"{path}: missing or checksum mismatch; rebuilding this shard", stacklevel=3)
+            manifest["shards"][k] = None
+    return manifest
+
+
+def _finish_manifest(manifest: dict) -> dict:
+    """Totals over the shards and the ``complete`` flag."""
+    done = [s for s in manifest["shards"] if s is not None]
+    manifest["images"] = sum(s["images"] for s in done)
+    manifest["tag_counts"] = {t: sum(s["tag_counts"][t] for s in done) for t in manifest["vocabulary"]}
+    manifest["complete"] = len(done) == NUM_SHARDS
+    return manifest
+
+
+# ---- the build ---------------------------------------------------------------------------
+
+def _check_int(name: str, value: int, lowest: int) -> int:
+    """``value`` as an int >= ``lowest``; ValueError naming the parameter otherwise."""
+    if int(value) != value or value < lowest:
+        raise ValueError(f"{name} must be an integer >= {lowest}, got {value!r}")
+    return int(value)
+
+
+def build_dataset(out: str | Path, recipe, spec, *, seed: int = 0, experiments: int = 100,
+                  images_per_experiment: int = 100, keep_raw: bool = False, workers: int | None = None,
+                  dask: str | None = None, progress: bool = True, pipeline: Pipeline | None = None) -> dict:
+    """Build (or finish) the dataset in ``out``; returns its manifest.
+
+    ``recipe`` (simulate.Recipe) and ``spec`` (features.views.ViewSpec) define the images
+    and their views; ``workers`` local processes (default: all cores), or a Dask cluster
+    at ``dask`` ('local' starts a LocalCluster of ``workers`` processes).
+    """
+    experiments = _check_int("experiments", experiments, NUM_SHARDS)
+    images_per_experiment = _check_int("images_per_experiment", images_per_experiment, 1)
+    workers = _check_int("workers", workers if workers is not None else (os.cpu_count() or 1), 1)
+    pipeline = pipeline or default_pipeline()
+    out = Path(out)
+    _prepare_directory(out)
+    config = json.loads(json.dumps({  # JSON round trip: compare like with like (lists, not tuples)
+        "format_version": FORMAT_VERSION, "recipe": recipe.to_dict(), "seed": seed, "experiments": experiments,
+        "images_per_experiment": images_per_experiment, "view_spec": spec.to_dict(), "keep_raw": bool(keep_raw)}))
+    vocabulary = list(recipe.vocabulary)
+    manifest = _start_manifest(out, config, vocabulary)
+    write_manifest(out, manifest)
+    todo = [k for k, entry in enumerate(manifest["shards"]) if entry is None]
+    if todo:
+        engine = dask_engine(dask, workers) if dask else local_engine(workers)
+        total = sum(len(shard_experiments(k, experiments)) for k in todo)
+        with engine as (submit, slots), tqdm(total=total * images_per_experiment, unit="img", disable=not progress,
+                                             desc="build", smoothing=0.05) as bar:
+            tasks = plan_tasks(todo, config, recipe, spec, pipeline)
+            _write_shards(out, manifest, stream_results(submit, tasks, 2 * slots), bar, tuple(recipe.shape))
+    write_manifest(out, _finish_manifest(manifest))
+    return manifest
+
+
+def _write_shards(out: Path, manifest: dict, results: Iterator[list[Record]], bar: tqdm,
+                  frame_shape: tuple[int, int]) -> None:
+    """Write streamed records shard after shard, recording each finished shard in the manifest."""
+    writer, shard = None, None
+    per_experiment = manifest["images_per_experiment"]
+    try:
+        for records in results:
+            for record in records:
+                if writer is None:
+                    shard = shard_of_experiment(record.experiment)
+                    count = len(shard_experiments(shard, manifest["experiments"])) * per_experiment
+                    manifest["input_shape"] = list(record.image.shape)
+                    manifest["coeff_shape"] = list(record.coeff.shape)
+                    manifest["image_shape"] = list(frame_shape)
+                    attrs = {"shard": shard, **{k: manifest[k] for k in ("vocabulary", "view_spec", "recipe", "seed")}}
+                    writer = ShardWriter(out / shard_name(shard), count, record,
+                                         frame_shape if manifest["keep_raw"] else None, attrs)
+                writer.write(record)
+                bar.update(1)
+                if writer.row == writer.count:
+                    manifest["shards"][shard] = {
+                        "file": shard_name(shard), "images": writer.count,
+                        "experiments": shard_experiments(shard, manifest["experiments"]),
+                        "tag_counts": dict(zip(manifest["vocabulary"], writer.tag_counts.tolist())),
+                        "sha256": writer.close(), "bytes": (out / shard_name(shard)).stat().st_size}
+                    write_manifest(out, _finish_manifest(manifest))
+                    writer = None
+    except BaseException as exc:
+        if writer is not None:
+            writer.abort()
+        if isinstance(exc, OSError):
+            raise OSError(f"{out / shard_name(shard) if shard is not None else out}: build failed ({exc}); "
+                          "finished shards are kept, re-run the same command to resume") from exc
+        raise
+
+
+# ---- command line ------------------------------------------------------------------------
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``scattertag build``."""
+    parser.add_argument("--out", required=True, type=Path, help="dataset directory (created; resumed if present)")
+    parser.add_argument("--size", type=int, default=1000, help="detector frame size in pixels (default 1000)")
+    parser.add_argument("--experiments", type=int, default=100, help=f"experiments, >= {NUM_SHARDS} (default 100)")
+    parser.add_argument("--images-per-experiment", type=int, default=100, help="images per experiment (default 100)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    parser.add_argument("--dask", metavar="ADDRESS", default=None,
+                        help="run on a Dask scheduler at ADDRESS (e.g. tcp://host:8786), or 'local' for a LocalCluster")
+    parser.add_argument("--input-size", type=int, default=256, help="network input image size S (default 256)")
+    parser.add_argument("--keep-raw", action=argparse.BooleanOptionalAction, default=False,
+                        help="also store the raw uint32 frames, bitshuffle-LZ4 compressed (default: no)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the dataset; print a one-line summary; exit code 1 with a message on bad input."""
+    from scattertag.features.views import ViewSpec
+    from scattertag.simulate import Recipe
+
+    try:
+        manifest = build_dataset(
+            args.out, Recipe(size=args.size), ViewSpec(input_size=args.input_size), seed=args.seed,
+            experiments=args.experiments, images_per_experiment=args.images_per_experiment,
+            keep_raw=args.keep_raw, workers=args.workers, dask=args.dask, progress=not args.quiet)
+    except (ValueError, OSError) as exc:
+        print(f"scattertag build: error: {exc}", file=sys.stderr)
+        return 1
+    size = sum(s["bytes"] for s in manifest["shards"])
+    print(f"{args.out}: {manifest['images']} images in {NUM_SHARDS} shards, {size / 1e6:.1f} MB")
+    return 0

@@ -1,0 +1,170 @@
+"""HDF5 shards: the per-image record, the shard layout, its writer, reader and checksum.
+
+Layout of ``batch_NN.h5`` (``n`` images, ordered by (experiment, image index))::
+
+    attrs        format_version, shard, vocabulary (JSON list), view_spec (JSON), recipe (JSON), seed
+    image        float32 (n, 1, S, S)      network input (log-scaled, downsampled), one chunk per image
+    coeff        float32 (n, C, N+1, K)    Fourier-Bessel coefficient matrix
+    labels       uint8   (n, T)            multi-hot tags in vocabulary order
+    experiment   int32   (n,)              experiment index
+    image_index  int32   (n,)              image index within the experiment
+    geometry     str     (n,)              JSON of Geometry.to_dict() (full-size frame)
+    keys         str     (n,)              JSON of the hierarchical tag keys -> values
+    params       str     (n,)              JSON of every simulation parameter drawn
+    raw          uint32  (n, H, W)         with keep_raw: detector counts, bitshuffle-LZ4, one frame a chunk
+    mask         bool    (n, H, W)         with keep_raw: True = valid pixel, bitshuffle-LZ4, one frame a chunk
+
+The raw frame and mask are compressed by the worker that simulated them (an in-memory HDF5
+file does the filter) and written with ``write_direct_chunk``, so the single writer
+process only copies bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import hdf5plugin
+import numpy as np
+
+from scattertag.data.manifest import FORMAT_VERSION
+
+#: Bitshuffle + LZ4: the Eiger detectors' own compression; shrinks Poisson frames several-fold.
+RAW_FILTER = hdf5plugin.Bitshuffle(cname="lz4")
+
+#: Per-image JSON text fields.
+TEXT_FIELDS = ("geometry", "keys", "params")
+
+
+@dataclass
+class CompressedFrame:
+    """One (H, W) frame already passed through :data:`RAW_FILTER`, ready for write_direct_chunk."""
+
+    shape: tuple[int, int]
+    dtype: str
+    data: bytes
+    filter_mask: int
+
+    @classmethod
+    def compress(cls, frame: np.ndarray) -> "CompressedFrame":
+        """Compress ``frame`` with the shard's raw filter in an in-memory HDF5 file."""
+        with h5py.File(io.BytesIO(), "w") as f:
+            dset = f.create_dataset("x", data=frame, chunks=frame.shape, **RAW_FILTER)
+            filter_mask, data = dset.id.read_direct_chunk((0,) * frame.ndim)
+        return cls(tuple(frame.shape), frame.dtype.str, bytes(data), filter_mask)
+
+
+@dataclass
+class Record:
+    """Everything a shard stores about one simulated image (built by a worker)."""
+
+    experiment: int
+    image_index: int
+    image: np.ndarray  # float32 (1, S, S)
+    coeff: np.ndarray  # float32 (C, N+1, K)
+    labels: np.ndarray  # uint8 (T,)
+    geometry: str  # JSON
+    keys: str  # JSON
+    params: str  # JSON
+    raw: CompressedFrame | None = None  # uint32 (H, W)
+    mask: CompressedFrame | None = None  # bool (H, W)
+
+
+def sha256(path: str | Path, block: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ShardWriter:
+    """Writes one shard of a known number of images under ``NAME.tmp``; ``close`` renames it.
+
+    Rows are written in the order given; the builder passes them ordered by
+    (experiment, image), so the file is byte-identical whatever the worker count.
+    """
+
+    def __init__(self, path: str | Path, count: int, first: Record, frame_shape: tuple[int, int] | None,
+                 attrs: dict) -> None:
+        self.path = Path(path)
+        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.count = count
+        self.row = 0
+        self.tag_counts = np.zeros(first.labels.shape, dtype=np.int64)
+        try:
+            self.file = h5py.File(self.tmp, "w")
+        except OSError as exc:
+            raise OSError(f"{self.tmp}: cannot create shard ({exc})") from exc
+        f = self.file
+        f.attrs["format_version"] = FORMAT_VERSION
+        for name, value in attrs.items():
+            f.attrs[name] = value if isinstance(value, (int, float, str)) else json.dumps(value)
+        f.create_dataset("image", (count, *first.image.shape), np.float32, chunks=(1, *first.image.shape))
+        f.create_dataset("coeff", (count, *first.coeff.shape), np.float32, chunks=(1, *first.coeff.shape))
+        f.create_dataset("labels", (count, *first.labels.shape), np.uint8)
+        f.create_dataset("experiment", (count,), np.int32)
+        f.create_dataset("image_index", (count,), np.int32)
+        for name in TEXT_FIELDS:
+            f.create_dataset(name, (count,), h5py.string_dtype())
+        if frame_shape is not None:
+            f.create_dataset("raw", (count, *frame_shape), np.uint32, chunks=(1, *frame_shape), **RAW_FILTER)
+            f.create_dataset("mask", (count, *frame_shape), bool, chunks=(1, *frame_shape), **RAW_FILTER)
+
+    def write(self, record: Record) -> None:
+        """Append one image's record as the next row."""
+        f, i = self.file, self.row
+        if i >= self.count:
+            raise ValueError(f"{self.tmp}: more than {self.count} images written")
+        f["image"][i] = record.image
+        f["coeff"][i] = record.coeff
+        f["labels"][i] = record.labels
+        f["experiment"][i] = record.experiment
+        f["image_index"][i] = record.image_index
+        for name in TEXT_FIELDS:
+            f[name][i] = getattr(record, name)
+        if "raw" in f:
+            for name in ("raw", "mask"):
+                frame = getattr(record, name)
+                f[name].id.write_direct_chunk((i, 0, 0), frame.data, frame.filter_mask)
+        self.tag_counts += record.labels
+        self.row += 1
+
+    def close(self) -> str:
+        """Finish the shard: flush, fsync, rename to its final name; returns its SHA-256."""
+        if self.row != self.count:
+            raise ValueError(f"{self.tmp}: {self.row} of {self.count} images written")
+        self.file.close()
+        with open(self.tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        self.tmp.replace(self.path)
+        return sha256(self.path)
+
+    def abort(self) -> None:
+        """Close and delete the unfinished temporary file."""
+        try:
+            self.file.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
+def open_shard(path: str | Path) -> h5py.File:
+    """Open a finished shard read-only; OSError/ValueError naming the file if unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: shard not found")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise OSError(f"{path}: not a readable HDF5 shard (corrupt or truncated?): {exc}") from exc
+    version = f.attrs.get("format_version")
+    if version != FORMAT_VERSION:
+        f.close()
+        raise ValueError(f"{path}: shard format version {version}, expected {FORMAT_VERSION}")
+    return f

@@ -1,0 +1,201 @@
+"""Dataset build: layout, determinism across workers and engines, resume, refusal, bad input."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import h5py
+import hdf5plugin
+import numpy as np
+import pytest
+
+from scattertag.data import read_manifest
+from scattertag.data.build import Pipeline, build_dataset
+from scattertag.data.manifest import MANIFEST_NAME, NUM_SHARDS, shard_name
+from scattertag.data.shards import sha256
+from scattertag.geometry import Geometry
+from scattertag.tags import DEFAULT_VOCABULARY
+
+
+# ---- small fakes of the simulate / features contracts ------------------------------------
+
+@dataclass(frozen=True)
+class FakeRecipe:
+    size: int = 32
+    vocabulary: object = DEFAULT_VOCABULARY
+
+    @property
+    def shape(self):
+        return (self.size, self.size)
+
+    def to_dict(self):
+        return {"size": self.size, "vocabulary": list(self.vocabulary)}
+
+
+@dataclass(frozen=True)
+class FakeSpec:
+    input_size: int = 8
+
+    def to_dict(self):
+        return {"input_size": self.input_size, "orders": 3, "zeros": 4}
+
+
+@dataclass
+class FakeExperiment:
+    recipe: FakeRecipe
+    seed: int
+    index: int
+    geometry: Geometry = None
+    mask: np.ndarray = None
+
+
+@dataclass
+class FakeSample:
+    counts: np.ndarray
+    mask: np.ndarray
+    geometry: Geometry
+    labels: np.ndarray
+    keys: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+
+
+def fake_draw_experiment(recipe, seed, index):
+    rng = np.random.default_rng([seed, index])
+    geometry = Geometry(recipe.shape, tuple(rng.uniform(0, recipe.size, 2)))
+    mask = np.ones(recipe.shape, bool)
+    mask[:, recipe.size // 3] = False
+    return FakeExperiment(recipe, seed, index, geometry, mask)
+
+
+def fake_simulate_image(exp, i):
+    rng = np.random.default_rng([exp.seed, exp.index, i])
+    counts = rng.poisson(rng.uniform(1, 100), exp.recipe.shape).astype(np.uint32)
+    labels = (rng.random(len(exp.recipe.vocabulary)) < 0.3).astype(np.uint8)
+    return FakeSample(counts, exp.mask, exp.geometry, labels, {"features.main.ring": float(rng.random())},
+                      {"scale": np.float64(rng.random())})
+
+
+class FakeViewMaker:
+    def __init__(self, spec, geometry, mask):
+        self.spec, self.operator = spec, np.cos(geometry.chi_map).astype(np.float32)
+
+    def __call__(self, counts, mask):
+        s = self.spec.input_size
+        log = np.log1p(counts.astype(np.float32)) * mask
+        image = log.reshape(s, log.shape[0] // s, s, -1).mean(axis=(1, 3))[None]
+        coeff = np.stack([np.outer(np.arange(4), np.arange(3)).T * float((log * self.operator).mean())] * 2)
+        return image.astype(np.float32), coeff.astype(np.float32)
+
+
+FAKE = Pipeline(fake_draw_experiment, fake_simulate_image, FakeViewMaker)
+
+
+def build(out, **kwargs):
+    options = dict(seed=3, experiments=NUM_SHARDS, images_per_experiment=5, workers=1, progress=False, pipeline=FAKE)
+    options.update(kwargs)
+    return build_dataset(out, FakeRecipe(), FakeSpec(), **options)
+
+
+def contents(root):
+    """Every dataset of every shard, as arrays, for bit-for-bit comparison."""
+    out = {}
+    for k in range(NUM_SHARDS):
+        with h5py.File(root / shard_name(k)) as f:
+            for name, dset in f.items():
+                out[k, name] = dset[()]
+    return out
+
+
+# ---- tests --------------------------------------------------------------------------------
+
+def test_layout_and_manifest(tmp_path):
+    manifest = build(tmp_path, keep_raw=True)
+    assert manifest == read_manifest(tmp_path) and manifest["complete"]
+    assert manifest["images"] == NUM_SHARDS * 5 and manifest["vocabulary"] == list(DEFAULT_VOCABULARY)
+    assert manifest["recipe"] == FakeRecipe().to_dict() and manifest["view_spec"] == FakeSpec().to_dict()
+    total = np.zeros(len(DEFAULT_VOCABULARY), int)
+    for k, entry in enumerate(manifest["shards"]):
+        assert entry["sha256"] == sha256(tmp_path / shard_name(k))
+        with h5py.File(tmp_path / shard_name(k)) as f:
+            experiments = f["experiment"][:]
+            assert set(experiments % NUM_SHARDS) == {k}  # whole experiments, e -> e mod 10
+            assert f["image"].shape == (5, 1, 8, 8) and f["coeff"].shape == (5, 2, 3, 4)
+            # rows ordered by (experiment, image)
+            order = np.lexsort((f["image_index"][:], experiments))
+            assert (order == np.arange(5)).all()
+            e, i = int(experiments[2]), int(f["image_index"][2])
+            sample = fake_simulate_image(fake_draw_experiment(FakeRecipe(), 3, e), i)
+            assert (f["raw"][2] == sample.counts).all() and (f["mask"][2] == sample.mask).all()
+            assert (f["labels"][2] == sample.labels).all()
+            assert json.loads(f["keys"][2]) == sample.keys
+            assert Geometry.from_dict(json.loads(f["geometry"][2])) == sample.geometry
+            assert f["raw"].chunks == (1, 32, 32)  # one frame a chunk, bitshuffle-LZ4
+            assert f["raw"].id.get_create_plist().get_filter(0)[0] == hdf5plugin.BSHUF_ID
+            counts = f["labels"][:].sum(axis=0, dtype=np.int64)
+        assert list(entry["tag_counts"].values()) == counts.tolist()
+        total += counts
+    assert list(manifest["tag_counts"].values()) == total.tolist()
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_deterministic_across_worker_counts(tmp_path):
+    build(tmp_path / "w1", workers=1)
+    build(tmp_path / "w2", workers=2)
+    build(tmp_path / "w8", workers=8)
+    reference = contents(tmp_path / "w1")
+    for name in ("w2", "w8"):
+        other = contents(tmp_path / name)
+        assert other.keys() == reference.keys()
+        assert all(np.array_equal(other[key], reference[key]) for key in reference)
+        # the files themselves are byte-identical: the manifests' checksums agree
+        assert read_manifest(tmp_path / name)["shards"] == read_manifest(tmp_path / "w1")["shards"]
+
+
+def test_resume_keeps_finished_shards(tmp_path):
+    manifest = build(tmp_path)
+    # simulate a build killed during shard 4: shards 4..9 not recorded, shard 4 left half-written
+    for k in range(4, NUM_SHARDS):
+        manifest["shards"][k] = None
+        (tmp_path / shard_name(k)).unlink()
+    (tmp_path / (shard_name(4) + ".tmp")).write_bytes(b"partial")
+    (tmp_path / MANIFEST_NAME).write_text(json.dumps(manifest))
+    kept = {k: (tmp_path / shard_name(k)).stat().st_mtime_ns for k in range(4)}
+    resumed = build(tmp_path)
+    assert {k: (tmp_path / shard_name(k)).stat().st_mtime_ns for k in range(4)} == kept
+    assert resumed["complete"] and resumed["shards"] == build(tmp_path / "fresh")["shards"]
+
+
+def test_corrupt_shard_is_rebuilt(tmp_path):
+    first = build(tmp_path)
+    path = tmp_path / shard_name(2)
+    path.write_bytes(path.read_bytes()[:1000])  # truncated
+    with pytest.warns(UserWarning, match="batch_02.h5"):
+        again = build(tmp_path)
+    assert again["shards"] == first["shards"]
+
+
+def test_refuses_different_recipe(tmp_path):
+    build(tmp_path)
+    with pytest.raises(ValueError, match=r"seed: 3 in the directory, 4 requested"):
+        build(tmp_path, seed=4)
+    with pytest.raises(ValueError, match=r"images_per_experiment"):
+        build(tmp_path, images_per_experiment=2)
+
+
+def test_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="experiments must be an integer >= 10"):
+        build(tmp_path, experiments=3)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OSError, match="file/sub: cannot write the dataset directory"):
+        build(blocker / "sub")
+    (tmp_path / "stray").mkdir()
+    (tmp_path / "stray" / shard_name(0)).write_text("")
+    with pytest.raises(ValueError, match="no manifest.json"):
+        build(tmp_path / "stray")
+    build(tmp_path / "old")
+    manifest = json.loads((tmp_path / "old" / MANIFEST_NAME).read_text())
+    (tmp_path / "old" / MANIFEST_NAME).write_text(json.dumps({**manifest, "format_version": 0}))
+    with pytest.raises(ValueError, match="manifest.json: dataset format version 0"):
+        build(tmp_path / "old")
