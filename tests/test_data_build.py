@@ -199,3 +199,9 @@ def test_bad_input(tmp_path):
     (tmp_path / "old" / MANIFEST_NAME).write_text(json.dumps({**manifest, "format_version": 0}))
     with pytest.raises(ValueError, match="manifest.json: dataset format version 0"):
         build(tmp_path / "old")
+
+
+def test_dask_local_cluster_matches_process_pool(tmp_path):
+    build(tmp_path / "pool", workers=2, keep_raw=True)
+    build(tmp_path / "dask", workers=2, keep_raw=True, dask="local")
+    assert read_manifest(tmp_path / "dask")["shards"] == read_manifest(tmp_path / "pool")["shards"]
