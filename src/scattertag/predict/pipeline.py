@@ -1,0 +1,141 @@
+"""The tagging pipeline: items -> views (worker processes) -> batched model -> rows.
+
+Reading and preprocessing are CPU-bound numpy work on one file at a time, so they run in
+``workers`` processes (0: in this process), each with its own ViewMaker cache. The network
+runs here, on batches, which is where torch is efficient. Rows come out in input order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from scattertag.predict.prepare import Preparer, Views
+from scattertag.predict.sources import Item
+
+
+class Predictor:
+    """A trained tagger with its model card: views -> probabilities -> tags.
+
+    ``model_dir`` is a folder with ``model.safetensors`` and ``model.json`` (None: the
+    tagger shipped with the package).
+    """
+
+    def __init__(self, model_dir: str | Path | None = None) -> None:
+        from scattertag.features.views import ViewSpec
+        from scattertag.models import load_model
+
+        self.model, self.card = load_model(model_dir)
+        self.vocabulary = list(self.card["vocabulary"])
+        self.thresholds = np.asarray(self.card["thresholds"], dtype=np.float64)
+        self.view_spec = ViewSpec.from_dict(self.card["view_spec"])
+
+    @torch.inference_mode()
+    def probabilities(self, images: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
+        """(B, T) sigmoid probabilities of images (B, 1, S, S) and coefficients (B, C, N+1, K)."""
+        logits = self.model(torch.from_numpy(images), torch.from_numpy(coeffs))
+        return torch.sigmoid(logits).double().numpy()
+
+    def rows(self, views: list[Views]) -> list[dict]:
+        """One output row per Views, in order; the model runs once on all that have no error."""
+        ok = [v for v in views if not v.error]
+        probs = iter(self.probabilities(np.stack([v.image for v in ok]), np.stack([v.coeff for v in ok])) if ok else [])
+        return [self._row(v, None if v.error else next(probs)) for v in views]
+
+    def _row(self, v: Views, p: np.ndarray | None) -> dict:
+        """The table row of one frame (probabilities None when it failed)."""
+        row = {"path": v.source, "frame": v.frame}
+        if p is None:
+            row.update({t: None for t in self.vocabulary}, tags="", error=v.error)
+        else:
+            row.update(zip(self.vocabulary, (float(x) for x in p)))
+            row.update(tags=";".join(t for t, x, th in zip(self.vocabulary, p, self.thresholds) if x >= th), error="")
+        return row
+
+
+def tag_items(
+    items: Iterable[Item],
+    predictor: Predictor,
+    prepare: Callable[[Iterable[Item]], Iterator[list[Views]]],
+    batch_size: int = 16,
+) -> Iterator[dict]:
+    """Rows for every frame of every item, in order; failures become rows with an error.
+
+    ``prepare`` is what ``with Workers(...) as prepare`` gives.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    batch: list[Views] = []
+    for views in prepare(items):
+        batch.extend(views)
+        if len(batch) >= batch_size:
+            yield from predictor.rows(batch)
+            batch = []
+    if batch:
+        yield from predictor.rows(batch)
+
+
+class Workers:
+    """Context manager giving ``prepare(items) -> iterator of list[Views]``, in order.
+
+    With ``workers`` = 0 it runs in this process; otherwise in a pool of spawned processes
+    (spawn, not fork: forking a process that holds torch's thread pool can deadlock), with
+    at most a few items per worker in flight so memory stays bounded on long runs.
+    """
+
+    def __init__(self, view_spec, workers: int = 0) -> None:
+        if workers < 0:
+            raise ValueError(f"workers must be >= 0, got {workers}")
+        self.view_spec, self.workers = view_spec, workers
+        self.pool: ProcessPoolExecutor | None = None
+        self.local: Preparer | None = None
+
+    def __enter__(self) -> Callable[[Iterable[Item]], Iterator[list[Views]]]:
+        if self.workers == 0:
+            self.local = Preparer(self.view_spec)
+        else:
+            self.pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self.view_spec,),
+            )
+        return self.prepare
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def prepare(self, items: Iterable[Item]) -> Iterator[list[Views]]:
+        """Views of each item, in order."""
+        if self.local is not None:
+            yield from map(self.local, items)
+            return
+        window: deque = deque()
+        for item in items:
+            window.append(self.pool.submit(_prepare_in_worker, item))
+            if len(window) >= 4 * self.workers:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+
+_WORKER_PREPARER: Preparer | None = None
+
+
+def _start_worker(view_spec) -> None:
+    """Pool initializer: one Preparer (and ViewMaker cache) per worker; one thread each."""
+    global _WORKER_PREPARER
+    torch.set_num_threads(1)  # the workers already use every core between them
+    _WORKER_PREPARER = Preparer(view_spec)
+
+
+def _prepare_in_worker(item: Item) -> list[Views]:
+    """Run the worker's Preparer on one item."""
+    return _WORKER_PREPARER(item)

@@ -1,0 +1,112 @@
+"""Turn one work item into the network's two views, frame by frame.
+
+This is the part of tagging that runs in worker processes: read the file, build the
+valid-pixel mask (mask file, the file's own pixel mask, and pixels that are negative --
+Pilatus module gaps are -1 and -2 -- or not finite), and make the image and Fourier-Bessel
+views with exactly the preprocessing used in training (``scattertag.features.views``).
+Setting up a ViewMaker (the FB operator for one geometry and mask) is the expensive step,
+so one is kept per distinct (geometry, mask file) and reused for every frame that shares it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from scattertag.predict.readers import Frame, ReadError, read_frames, read_mask
+from scattertag.predict.sources import Item
+
+
+@dataclass
+class Views:
+    """The network input for one frame, or why there is none.
+
+    image : float32 (1, S, S) or None; coeff : float32 (C, N+1, K) or None.
+    """
+
+    source: str
+    frame: int | None
+    image: np.ndarray | None = None
+    coeff: np.ndarray | None = None
+    error: str = ""
+
+
+def valid_pixels(counts: np.ndarray, *masks: np.ndarray | None) -> np.ndarray:
+    """(rows, cols) bool: finite, non-negative pixels that every given mask keeps."""
+    valid = np.isfinite(counts) if counts.dtype.kind == "f" else np.ones(counts.shape, bool)
+    if counts.dtype.kind in "if":
+        valid &= ~(counts < 0)  # '~(<)' keeps NaN out of the comparison warning
+    for mask in masks:
+        if mask is not None:
+            valid &= mask
+    return valid
+
+
+class Preparer:
+    """Callable item -> list[Views], caching ViewMakers and mask files between calls."""
+
+    def __init__(self, view_spec, cache_size: int = 8) -> None:
+        self.view_spec = view_spec
+        self.cache_size = cache_size
+        self._makers: OrderedDict = OrderedDict()
+        self._masks: OrderedDict = OrderedDict()
+
+    def __call__(self, item: Item) -> list[Views]:
+        """The views of every frame of ``item`` (one entry with the error if it fails)."""
+        if item.error:
+            return [Views(item.source, item.frame, error=item.error)]
+        out = []
+        try:
+            for frame in read_frames(item.location, item.frame):
+                out.append(self._views(item, frame))
+        except ReadError as exc:
+            out.append(Views(item.source, item.frame, error=str(exc)))
+        except Exception as exc:  # noqa: BLE001 -- one odd file must not stop a run of a million
+            out.append(Views(item.source, item.frame, error=f"{item.source}: {type(exc).__name__}: {exc}"))
+        return out
+
+    def _views(self, item: Item, frame: Frame) -> Views:
+        """Views of one frame; a per-frame problem becomes that row's error."""
+        try:
+            counts = np.asarray(frame.counts)
+            static = self._static_mask(item.mask, counts.shape, frame.valid)
+            valid = valid_pixels(counts, static)
+            if not valid.any():
+                raise ValueError(
+                    f"{item.source}: frame {frame.index} has no valid pixels (all masked, negative or not finite)"
+                )
+            counts = np.where(valid, counts, 0).astype(np.float32)
+            maker = self._maker(item.setup.geometry(counts.shape), item.mask, static)
+            image, coeff = maker(counts, valid)
+        except ValueError as exc:  # includes ReadError
+            return Views(item.source, frame.index, error=str(exc))
+        return Views(item.source, frame.index, np.asarray(image, np.float32), np.asarray(coeff, np.float32))
+
+    def _static_mask(self, mask_path: str | None, shape: tuple[int, int], file_valid: np.ndarray | None):
+        """Valid pixels from the mask file and the file's own mask (None if neither)."""
+        if mask_path is None:
+            return file_valid
+        valid = _cached(self._masks, mask_path, lambda: read_mask(mask_path), self.cache_size)
+        if valid.shape != shape:
+            raise ValueError(f"{mask_path}: mask is {valid.shape[0]} x {valid.shape[1]}, frame is {shape[0]} x {shape[1]}")
+        return valid if file_valid is None else valid & file_valid
+
+    def _maker(self, geometry, mask_path: str | None, static: np.ndarray | None):
+        """The ViewMaker for this geometry and static mask, built once."""
+        from scattertag.features.views import ViewMaker
+
+        key = (geometry, mask_path, None if static is None else hash(np.packbits(static).tobytes()))
+        return _cached(self._makers, key, lambda: ViewMaker(self.view_spec, geometry, static), self.cache_size)
+
+
+def _cached(cache: OrderedDict, key, build, size: int):
+    """Least-recently-used lookup: ``cache[key]``, building it (and evicting the oldest) if absent."""
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    value = cache[key] = build()
+    if len(cache) > size:
+        cache.popitem(last=False)
+    return value

@@ -1,0 +1,313 @@
+"""Read detector frames from the files beamlines write.
+
+* TIFF (incl. Pilatus), CBF and EDF through fabio;
+* HDF5 through h5py with hdf5plugin (bitshuffle-LZ4 and friends): Eiger master files
+  (``/entry/data/data_NNNNNN`` links to data files), Eiger data files, NeXus
+  ``NXdetector``/``NXdata`` groups, or any dataset named as ``file.h5::/path``;
+* NumPy ``.npy``.
+
+A file holds one frame (2-D) or a stack (3-D, frames first); :func:`read_frames` yields
+them one at a time so a long stack never sits in memory whole. A frame's shape is checked
+against :data:`MIN_SIDE` and :data:`MAX_PIXELS` from the file's header *before* its pixels
+are read. Every problem raises :class:`ReadError` naming the file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+#: Largest frame accepted, in pixels (2**25 = 33.5 Mpx; an Eiger2 16M frame is 18 Mpx).
+MAX_PIXELS = 2**25
+#: Smallest frame side accepted, in pixels.
+MIN_SIDE = 16
+
+FABIO_SUFFIXES = (".tif", ".tiff", ".cbf", ".edf")
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs", ".nx5")
+NUMPY_SUFFIXES = (".npy",)
+SUFFIXES = FABIO_SUFFIXES + HDF5_SUFFIXES + NUMPY_SUFFIXES
+
+#: Separates a file from an HDF5 dataset path: ``scan.h5::/entry/data/data``.
+DATASET_SEPARATOR = "::"
+
+#: Where Eiger master files keep their frames and their pixel mask (nonzero = bad pixel).
+EIGER_DATA_GROUP = "/entry/data"
+EIGER_PIXEL_MASK = "/entry/instrument/detector/detectorSpecific/pixel_mask"
+
+
+class ReadError(ValueError):
+    """A file that cannot be read as a detector frame; the message names file and problem."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One detector frame as read.
+
+    counts : (rows, cols) array in the file's own dtype.
+    valid : (rows, cols) bool, True where the file itself marks a pixel usable
+        (an Eiger pixel mask), or None when the file carries no mask.
+    index : frame number within the file (0 for single-frame files).
+    """
+
+    counts: np.ndarray
+    valid: np.ndarray | None
+    index: int
+
+
+def split_source(text: str) -> tuple[str, str | None]:
+    """Split ``'file.h5::/entry/data'`` into ``('file.h5', '/entry/data')``; no '::' -> None."""
+    path, sep, dataset = str(text).partition(DATASET_SEPARATOR)
+    return path, (dataset or None) if sep else None
+
+
+def check_shape(path: str | Path, shape: tuple[int, ...]) -> tuple[int, int]:
+    """The (rows, cols) of a frame of ``shape`` (2-D, or 3-D frames-first), if within limits."""
+    if len(shape) not in (2, 3):
+        raise ReadError(f"{path}: expected a 2-D frame or a 3-D stack of frames, got shape {tuple(shape)}")
+    rows, cols = (int(s) for s in shape[-2:])
+    if min(rows, cols) < MIN_SIDE:
+        raise ReadError(f"{path}: frame is {rows} x {cols} pixels; each side must be at least {MIN_SIDE}")
+    if rows * cols > MAX_PIXELS:
+        raise ReadError(
+            f"{path}: frame is {rows} x {cols} = {rows * cols:,} pixels; the limit is {MAX_PIXELS:,} "
+            "(scattertag.predict.readers.MAX_PIXELS)"
+        )
+    return rows, cols
+
+
+def check_frame(path: str | Path, frame: int | None, count: int) -> None:
+    """Raise ReadError unless ``frame`` is None or in [0, count)."""
+    if frame is not None and not 0 <= frame < count:
+        raise ReadError(f"{path}: frame {frame} out of range; the file has {count} frame(s), 0 to {count - 1}")
+
+
+def read_frames(source: str | Path, frame: int | None = None) -> Iterator[Frame]:
+    """Yield the frames of ``source`` (all of them, or only ``frame``), one at a time.
+
+    ``source`` is a path, optionally followed by ``::/dataset`` for HDF5 files.
+    """
+    path_text, dataset = split_source(str(source))
+    path = Path(path_text)
+    if not path.exists():
+        raise ReadError(f"{path}: file not found")
+    if not path.is_file():
+        raise ReadError(f"{path}: not a regular file (a directory?)")
+    suffix = path.suffix.lower()
+    if suffix in HDF5_SUFFIXES or _is_hdf5(path):
+        yield from _read_hdf5(path, dataset, frame)
+        return
+    if dataset is not None:
+        raise ReadError(f"{path}: '{DATASET_SEPARATOR}{dataset}' names an HDF5 dataset, but this is not an HDF5 file")
+    if suffix in FABIO_SUFFIXES:
+        yield from _read_fabio(path, frame)
+    elif suffix in NUMPY_SUFFIXES:
+        yield from _read_npy(path, frame)
+    else:
+        raise ReadError(f"{path}: unknown format '{suffix}'; supported: {', '.join(SUFFIXES)}")
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """A mask file (any readable image format; nonzero = excluded, pyFAI's convention) as bool valid."""
+    frames = read_frames(path, frame=0)
+    return np.asarray(next(frames).counts) == 0
+
+
+# ---- fabio: TIFF, CBF, EDF ------------------------------------------------------------
+def _fabio_header(path: Path) -> tuple[tuple[int, int], int]:
+    """(rows, cols) and frame count from the header alone (TIFF through Pillow, else fabio)."""
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            # fabio's Pilatus TIFF header reader reports a wrong shape; Pillow reads tags lazily
+            from PIL import Image
+
+            # check_shape applies our own size limit, with a clearer message than Pillow's
+            limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                with Image.open(path) as im:
+                    return (im.size[1], im.size[0]), int(getattr(im, "n_frames", 1))
+            finally:
+                Image.MAX_IMAGE_PIXELS = limit
+        import fabio
+
+        header = fabio.openheader(str(path))
+        return tuple(header.shape[-2:]), int(header.nframes)
+    except Exception as exc:  # both libraries raise many types on corrupt headers
+        raise ReadError(f"{path}: not a readable {path.suffix} file ({type(exc).__name__}: {exc})") from exc
+
+
+def _read_fabio(path: Path, frame: int | None) -> Iterator[Frame]:
+    """Frames of a TIFF/CBF/EDF file through fabio."""
+    import fabio
+
+    shape, count = _fabio_header(path)
+    check_shape(path, shape)
+    check_frame(path, frame, count)
+    errors = _LogErrors("fabio")
+    try:
+        with errors:
+            image = fabio.open(str(path))
+        for i in range(image.nframes) if frame is None else [frame]:
+            with errors:
+                data = image.data if i == image.currentframe else image.getframe(i).data
+            yield Frame(_as_frame(path, data, shape), None, i)
+    except ReadError:
+        raise
+    except Exception as exc:  # truncated or corrupt pixel data
+        raise ReadError(f"{path}: not a readable {path.suffix} file ({type(exc).__name__}: {exc})") from exc
+
+
+class _LogErrors(logging.Handler):
+    """Context manager raising the first ERROR that ``logger`` logged inside it.
+
+    fabio reports some broken files (a truncated EDF data block, which it zero-fills) only
+    by logging an error, so listening to its log is how those are caught.
+    """
+
+    def __init__(self, logger: str) -> None:
+        super().__init__(logging.ERROR)
+        self.logger = logging.getLogger(logger)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def __enter__(self) -> None:
+        self.messages.clear()
+        self.logger.addHandler(self)
+
+    def __exit__(self, exc_type, *exc) -> None:
+        self.logger.removeHandler(self)
+        if exc_type is None and self.messages:
+            raise RuntimeError(self.messages[0])
+
+
+def _as_frame(path: Path, data: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    """Check that decoded pixel data has the header's shape (truncated files do not)."""
+    if data is None or tuple(np.shape(data)) != tuple(shape):
+        got = None if data is None else np.shape(data)
+        raise ReadError(f"{path}: pixel data has shape {got}, header says {tuple(shape)} (truncated file?)")
+    return data
+
+
+# ---- NumPy ---------------------------------------------------------------------------
+def _read_npy(path: Path, frame: int | None) -> Iterator[Frame]:
+    """Frames of a .npy file (2-D or 3-D), memory-mapped so one frame is read at a time."""
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(f)
+    except Exception as exc:
+        raise ReadError(f"{path}: not a readable .npy file ({type(exc).__name__}: {exc})") from exc
+    check_shape(path, shape)
+    count = shape[0] if len(shape) == 3 else 1
+    check_frame(path, frame, count)
+    if dtype.hasobject:
+        raise ReadError(f"{path}: .npy holds Python objects, not pixel values")
+    try:
+        array = np.load(path, mmap_mode="r")
+    except Exception as exc:  # truncated data: mmap is larger than the file
+        raise ReadError(f"{path}: not a readable .npy file ({type(exc).__name__}: {exc})") from exc
+    stack = array if array.ndim == 3 else array[None]
+    for i in range(count) if frame is None else [frame]:
+        yield Frame(np.asarray(stack[i]), None, i)
+
+
+# ---- HDF5: Eiger, NeXus, plain datasets -------------------------------------------------
+def _is_hdf5(path: Path) -> bool:
+    """True if the file starts with the HDF5 signature."""
+    with open(path, "rb") as f:
+        return f.read(8) == b"\x89HDF\r\n\x1a\n"
+
+
+def _read_hdf5(path: Path, dataset: str | None, frame: int | None) -> Iterator[Frame]:
+    """Frames of an HDF5 file: the named dataset, else an Eiger stack, NeXus detector or sole image."""
+    import h5py
+    import hdf5plugin  # noqa: F401  (registers the Eiger compression filters with h5py)
+
+    try:
+        f = h5py.File(path, "r")
+    except Exception as exc:
+        raise ReadError(f"{path}: not a readable HDF5 file ({type(exc).__name__}: {exc})") from exc
+    with f:
+        parts = [_named_dataset(f, path, dataset)] if dataset else _find_image_datasets(f, path)
+        shape = check_shape(path, parts[0].shape)
+        for part in parts:
+            if tuple(part.shape[-2:]) != shape:
+                raise ReadError(f"{path}: {part.name} has frames of {part.shape[-2:]}, expected {shape}")
+        counts = [p.shape[0] if p.ndim == 3 else 1 for p in parts]
+        check_frame(path, frame, sum(counts))
+        valid = _eiger_valid(f, shape)
+        starts = np.cumsum([0] + counts)
+        for i in range(starts[-1]) if frame is None else [frame]:
+            k = int(np.searchsorted(starts, i, side="right") - 1)
+            part, j = parts[k], i - starts[k]
+            try:
+                data = part[j] if part.ndim == 3 else part[()]
+            except Exception as exc:  # corrupt chunk, missing filter
+                raise ReadError(f"{path}: cannot read frame {i} of {part.name} ({type(exc).__name__}: {exc})") from exc
+            yield Frame(data, valid, i)
+
+
+def _named_dataset(f, path: Path, name: str):
+    """The dataset ``name`` of open file ``f``, or ReadError."""
+    import h5py
+
+    try:
+        obj = f[name]
+    except KeyError:
+        raise ReadError(f"{path}: no dataset '{name}' (or its external data file is missing)") from None
+    if not isinstance(obj, h5py.Dataset):
+        raise ReadError(f"{path}: '{name}' is a group, not a dataset")
+    return obj
+
+
+def _find_image_datasets(f, path: Path) -> list:
+    """The image datasets of a file with no dataset named: Eiger stack, NeXus, or the only one."""
+    import h5py
+
+    group = f.get(EIGER_DATA_GROUP)
+    if isinstance(group, h5py.Group):
+        names = sorted(n for n in group if n.startswith("data_"))
+        if names:
+            return [_named_dataset(f, path, f"{EIGER_DATA_GROUP}/{n}") for n in names]
+    found: list = []
+    nexus: list = []
+
+    def visit(name: str, obj) -> None:
+        if not isinstance(obj, h5py.Dataset) or obj.ndim not in (2, 3):
+            return
+        found.append(obj)
+        parent = obj.parent
+        nx_class = _text(parent.attrs.get("NX_class"))
+        if (nx_class == "NXdetector" and name.rsplit("/", 1)[-1] == "data") or (
+            nx_class == "NXdata" and _text(parent.attrs.get("signal")) == name.rsplit("/", 1)[-1]
+        ):
+            nexus.append(obj)
+
+    f.visititems(visit)
+    if nexus:
+        return nexus[:1]
+    if len(found) == 1:
+        return found
+    if not found:
+        raise ReadError(f"{path}: no 2-D or 3-D image dataset in this HDF5 file")
+    names = ", ".join(d.name for d in found[:5])
+    raise ReadError(f"{path}: several image datasets ({names}); name one as '{path}{DATASET_SEPARATOR}/path'")
+
+
+def _eiger_valid(f, shape: tuple[int, int]) -> np.ndarray | None:
+    """Valid-pixel mask from an Eiger master file's pixel_mask (nonzero = bad), if present."""
+    mask = f.get(EIGER_PIXEL_MASK)
+    if mask is None or tuple(mask.shape) != shape:
+        return None
+    return np.asarray(mask[()]) == 0
+
+
+def _text(value) -> str | None:
+    """An HDF5 attribute as str (h5py gives bytes or str)."""
+    return value.decode() if isinstance(value, bytes) else (None if value is None else str(value))

@@ -1,0 +1,209 @@
+"""Readers: every detector format gives back the pixels written; bad files give clear errors."""
+
+import struct
+from pathlib import Path
+
+import h5py
+import hdf5plugin
+import numpy as np
+import pytest
+from fabio.cbfimage import CbfImage
+from fabio.edfimage import EdfImage
+from fabio.tifimage import TifImage
+from PIL import Image
+
+from scattertag.predict.readers import MAX_PIXELS, MIN_SIDE, ReadError, read_frames, read_mask, split_source
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "real-samples"
+
+
+def stack(n=3, shape=(40, 50), dtype=np.uint32):
+    """n distinct frames: frame i is a ramp plus 1000 i."""
+    ramp = np.arange(shape[0] * shape[1]).reshape(shape) % 997
+    return np.stack([ramp + 1000 * i for i in range(n)]).astype(dtype)
+
+
+def frames_of(source, frame=None):
+    return [(f.index, f.counts) for f in read_frames(source, frame)]
+
+
+# ---- formats --------------------------------------------------------------------------
+def test_tiff_uint32(tmp_path):
+    data = stack(1)[0]
+    TifImage(data=data).write(str(tmp_path / "a.tif"))
+    (index, counts), = frames_of(tmp_path / "a.tif")
+    assert index == 0 and counts.dtype == np.uint32
+    np.testing.assert_array_equal(counts, data)
+
+
+def test_multipage_tiff_gives_every_frame(tmp_path):
+    data = stack(3, dtype=np.int32)
+    Image.fromarray(data[0]).save(tmp_path / "m.tif", save_all=True, append_images=[Image.fromarray(x) for x in data[1:]])
+    got = frames_of(tmp_path / "m.tif")
+    assert [i for i, _ in got] == [0, 1, 2]
+    for (_, counts), expected in zip(got, data):
+        np.testing.assert_array_equal(counts, expected)
+    (i, counts), = frames_of(tmp_path / "m.tif", frame=2)
+    assert i == 2 and np.array_equal(counts, data[2])
+
+
+def test_cbf_and_multiframe_edf(tmp_path):
+    data = stack(3, dtype=np.int32)
+    CbfImage(data=data[1]).write(str(tmp_path / "a.cbf"))
+    np.testing.assert_array_equal(frames_of(tmp_path / "a.cbf")[0][1], data[1])
+    edf = EdfImage(data=data[0])
+    for x in data[1:]:
+        edf.append_frame(data=x)
+    edf.write(str(tmp_path / "a.edf"))
+    got = frames_of(tmp_path / "a.edf")
+    assert len(got) == 3 and np.array_equal(got[2][1], data[2])
+
+
+def test_npy_stack_and_frame(tmp_path):
+    data = stack(4, dtype=np.float32)
+    np.save(tmp_path / "s.npy", data)
+    assert len(frames_of(tmp_path / "s.npy")) == 4
+    (i, counts), = frames_of(tmp_path / "s.npy", frame=3)
+    assert i == 3 and np.array_equal(counts, data[3])
+
+
+def test_hdf5_plain_dataset_and_path_syntax(tmp_path):
+    data = stack(2)
+    with h5py.File(tmp_path / "p.h5", "w") as f:
+        f.create_dataset("images/stack", data=data, chunks=(1, 40, 50), **hdf5plugin.Bitshuffle())
+        f.create_dataset("other/dark", data=data[0])
+    # two image datasets: the reader will not guess
+    with pytest.raises(ReadError, match="several image datasets"):
+        frames_of(tmp_path / "p.h5")
+    got = frames_of(f"{tmp_path / 'p.h5'}::/images/stack")
+    assert len(got) == 2 and np.array_equal(got[1][1], data[1])
+    (i, dark), = frames_of(f"{tmp_path / 'p.h5'}::/other/dark")
+    assert np.array_equal(dark, data[0])
+    with pytest.raises(ReadError, match="no dataset '/nope'"):
+        frames_of(f"{tmp_path / 'p.h5'}::/nope")
+
+
+def test_eiger_master_links_data_files_and_pixel_mask(tmp_path):
+    data = stack(5)
+    for k, part in enumerate([data[:3], data[3:]], start=1):
+        with h5py.File(tmp_path / f"scan_data_{k:06d}.h5", "w") as f:
+            f.create_dataset("entry/data/data", data=part, chunks=(1, 40, 50), **hdf5plugin.Bitshuffle(cname="lz4"))
+    pixel_mask = np.zeros((40, 50), np.uint32)
+    pixel_mask[5, 7] = 1  # dead pixel
+    with h5py.File(tmp_path / "scan_master.h5", "w") as f:
+        for k in (1, 2):
+            f[f"entry/data/data_{k:06d}"] = h5py.ExternalLink(f"scan_data_{k:06d}.h5", "/entry/data/data")
+        f.create_dataset("entry/instrument/detector/detectorSpecific/pixel_mask", data=pixel_mask)
+    frames = list(read_frames(tmp_path / "scan_master.h5"))
+    assert [f.index for f in frames] == [0, 1, 2, 3, 4]
+    np.testing.assert_array_equal(frames[4].counts, data[4])  # second data file
+    assert frames[0].valid.sum() == 40 * 50 - 1 and not frames[0].valid[5, 7]
+    (f3,) = read_frames(tmp_path / "scan_master.h5", frame=3)
+    assert np.array_equal(f3.counts, data[3])
+    (tmp_path / "scan_data_000002.h5").unlink()
+    with pytest.raises(ReadError, match="external data file is missing"):
+        list(read_frames(tmp_path / "scan_master.h5"))
+
+
+def test_nexus_detector_data_is_found(tmp_path):
+    data = stack(2)
+    with h5py.File(tmp_path / "n.nxs", "w") as f:
+        det = f.create_group("entry/instrument/detector")
+        det.attrs["NX_class"] = "NXdetector"
+        det.create_dataset("data", data=data)
+        f.create_dataset("entry/instrument/flatfield", data=np.ones((40, 50)))
+    got = frames_of(tmp_path / "n.nxs")
+    assert len(got) == 2 and np.array_equal(got[1][1], data[1])
+
+
+def test_mask_file_uses_pyfai_convention(tmp_path):
+    excluded = np.zeros((40, 50), np.uint8)
+    excluded[:, :10] = 1
+    TifImage(data=excluded).write(str(tmp_path / "mask.tif"))
+    valid = read_mask(tmp_path / "mask.tif")
+    assert valid.dtype == bool and not valid[:, :10].any() and valid[:, 10:].all()
+
+
+def test_split_source():
+    assert split_source("a/b.h5::/entry/data") == ("a/b.h5", "/entry/data")
+    assert split_source("a/b.tif") == ("a/b.tif", None)
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="shared/real-samples not beside the repository")
+def test_real_pilatus_frames():
+    cbf, = read_frames(REAL / "gisaxs_pilatus2m_00005.cbf")
+    assert cbf.counts.shape == (1679, 1475) and cbf.counts.dtype == np.int32
+    tif, = read_frames(REAL / "rings_mn23_0170.tif")
+    assert tif.counts.shape == (1043, 981)
+    # Pilatus module gaps are marked -1 (and bad pixels -2): whole rows of them
+    assert (cbf.counts == -1).sum() > 100_000 and (tif.counts == -1).sum() > 10_000
+
+
+# ---- bad input ------------------------------------------------------------------------
+def test_missing_directory_and_unknown_format(tmp_path):
+    with pytest.raises(ReadError, match="file not found"):
+        frames_of(tmp_path / "nope.tif")
+    with pytest.raises(ReadError, match="not a regular file"):
+        frames_of(tmp_path)
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ReadError, match=r"unknown format '\.txt'"):
+        frames_of(tmp_path / "notes.txt")
+
+
+@pytest.mark.parametrize("name", ["a.tif", "a.cbf", "a.edf", "a.npy", "a.h5"])
+def test_truncated_files(tmp_path, name):
+    data = stack(1, shape=(64, 64))[0]
+    path = tmp_path / name
+    if name.endswith(".npy"):
+        np.save(path, data)
+    elif name.endswith(".h5"):
+        with h5py.File(path, "w") as f:
+            f.create_dataset("data", data=data)
+    else:
+        {"tif": TifImage, "cbf": CbfImage, "edf": EdfImage}[name[2:]](data=data).write(str(path))
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ReadError, match=str(path.name)):
+        frames_of(path)
+
+
+def test_garbage_with_a_known_suffix(tmp_path):
+    for name in ["g.tif", "g.cbf", "g.edf", "g.h5", "g.npy"]:
+        (tmp_path / name).write_bytes(bytes(range(256)) * 8)
+        with pytest.raises(ReadError, match=name):
+            frames_of(tmp_path / name)
+
+
+def test_frame_out_of_range(tmp_path):
+    np.save(tmp_path / "s.npy", stack(2))
+    with pytest.raises(ReadError, match=r"frame 2 out of range; the file has 2 frame\(s\), 0 to 1"):
+        frames_of(tmp_path / "s.npy", frame=2)
+
+
+def test_tiny_frame_is_refused(tmp_path):
+    np.save(tmp_path / "one.npy", np.ones((1, 1), np.uint32))
+    with pytest.raises(ReadError, match=f"1 x 1 pixels; each side must be at least {MIN_SIDE}"):
+        frames_of(tmp_path / "one.npy")
+
+
+def huge_tiff_header(path, rows, cols):
+    """A little-endian TIFF whose header announces rows x cols uint32 pixels but holds none."""
+    tags = [(256, 4, cols), (257, 4, rows), (258, 3, 32), (259, 3, 1), (262, 3, 1),
+            (273, 4, 8 + 2 + 12 * 9 + 4), (278, 4, rows), (279, 4, rows * cols * 4 % 2**32), (339, 3, 1)]
+    ifd = struct.pack("<H", len(tags)) + b"".join(struct.pack("<HHII", t, kind, 1, v) for t, kind, v in tags)
+    path.write_bytes(b"II*\x00" + struct.pack("<I", 8) + ifd + b"\x00" * 4)
+
+
+def test_huge_frames_are_refused_from_the_header(tmp_path):
+    """A 20,000 x 20,000 frame is refused by MAX_PIXELS before its pixels are read."""
+    message = f"20000 x 20000 = 400,000,000 pixels; the limit is {MAX_PIXELS:,}"
+    huge_tiff_header(tmp_path / "huge.tif", 20_000, 20_000)  # 130 bytes on disk
+    with pytest.raises(ReadError, match=message):
+        frames_of(tmp_path / "huge.tif")
+    with h5py.File(tmp_path / "huge.h5", "w") as f:  # chunked and never written: tiny on disk
+        f.create_dataset("data", shape=(20_000, 20_000), dtype=np.uint32, chunks=(1000, 1000))
+    with pytest.raises(ReadError, match=message):
+        frames_of(tmp_path / "huge.h5")
+    with open(tmp_path / "huge.npy", "wb") as f:  # header only
+        np.lib.format.write_array_header_1_0(f, {"descr": "<u4", "fortran_order": False, "shape": (20_000, 20_000)})
+    with pytest.raises(ReadError, match=message):
+        frames_of(tmp_path / "huge.npy")
