@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import h5py
 import numpy as np
 import pytest
@@ -53,3 +55,9 @@ def test_bad_shards(root, tmp_path):
         ShardDataset(root, shards=[10])
     with pytest.raises(FileNotFoundError, match="no manifest"):
         ShardDataset(tmp_path)
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    path = copy / shard_name(5)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(OSError, match="batch_05.h5: not a readable HDF5 shard"):
+        ShardDataset(copy, shards=[5])

@@ -103,11 +103,13 @@ def _experiment_setup(task: Task) -> tuple[object, Callable]:
     """Draw the task's experiment and build its ViewMaker, reusing the last one if it matches."""
     key = (task.seed, task.experiment, json.dumps(task.recipe.to_dict(), sort_keys=True),
            json.dumps(task.spec.to_dict(), sort_keys=True), task.pipeline)
-    if key not in _setup_cache:
-        _setup_cache.clear()  # one experiment at a time: a maker holds frame-sized operators
+    entry = _setup_cache.get(key)  # .get, not `in` then [], so Dask worker threads may share it
+    if entry is None:
         exp = task.pipeline.draw_experiment(task.recipe, task.seed, task.experiment)
-        _setup_cache[key] = (exp, task.pipeline.view_maker(task.spec, exp.geometry, exp.mask))
-    return _setup_cache[key]
+        entry = (exp, task.pipeline.view_maker(task.spec, exp.geometry, exp.mask))
+        _setup_cache.clear()  # one experiment at a time: a maker holds frame-sized operators
+        _setup_cache[key] = entry
+    return entry
 
 
 def _jsonable(value: object) -> object:

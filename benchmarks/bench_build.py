@@ -1,0 +1,120 @@
+"""Build memory and throughput: peak RSS of the process tree and images/s vs the ideal.
+
+    python benchmarks/bench_build.py                       # 2000 x 2000, 2 workers, 200 then 400 images
+    python benchmarks/bench_build.py --size 512 --counts 40 80
+
+Ideal throughput = workers / (simulation + Fourier-Bessel time per image), the per-image
+time measured serially in this process on a few images (single-threaded, like the
+workers, with the ViewMaker set-up shared by the images of an experiment). The build
+then runs for each count with the same workers while a thread samples the resident
+memory of the whole process tree (this process + workers) every 50 ms.
+Goals: peak RSS < 3 GB at 2000 x 2000 with 2 workers, and not growing with the count;
+build time within 1.3 x the ideal.
+"""
+
+from __future__ import annotations
+
+import os
+
+from scattertag.data.build import SINGLE_THREAD_ENV
+
+os.environ.update(SINGLE_THREAD_ENV)  # the serial reference runs single-threaded, like a worker
+
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import psutil  # noqa: E402
+
+from scattertag.data.build import build_dataset, default_pipeline  # noqa: E402
+
+
+class TreeMemory:
+    """Peak summed RSS (bytes) of this process and all its descendants, sampled by a thread."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for p in [me, *me.children(recursive=True)]:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:  # a process that just exited
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "TreeMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def serial_seconds_per_image(recipe, spec, images: int, per_experiment: int) -> float:
+    """Median simulation + views time per image, plus the ViewMaker set-up shared by an experiment."""
+    pipe = default_pipeline()
+    exp = pipe.draw_experiment(recipe, 0, 0)
+    t0 = time.perf_counter()
+    maker = pipe.view_maker(spec, exp.geometry, exp.mask)
+    setup = time.perf_counter() - t0
+    times = []
+    for i in range(images):
+        t0 = time.perf_counter()
+        s = pipe.simulate_image(exp, i)
+        maker(s.counts, s.mask)
+        times.append(time.perf_counter() - t0)
+    print(f"serial: set-up {setup:.2f} s per experiment, simulate + views {np.median(times):.2f} s per image "
+          f"(median of {images}: {', '.join(f'{t:.2f}' for t in times)})")
+    return float(np.median(times)) + setup / per_experiment
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--counts", type=int, nargs="+", default=[200, 400], help="images per build")
+    parser.add_argument("--per-experiment", type=int, default=20, help="images per experiment")
+    parser.add_argument("--serial", type=int, default=3, help="images timed serially")
+    parser.add_argument("--keep-raw", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--input-size", type=int, default=256)
+    args = parser.parse_args()
+
+    from scattertag.features.views import ViewSpec
+    from scattertag.simulate import Recipe
+
+    recipe, spec = Recipe(size=args.size), ViewSpec(input_size=args.input_size)
+    print(f"{args.size} x {args.size}, {args.workers} workers, keep_raw={args.keep_raw}, "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
+    ideal = args.workers / serial_seconds_per_image(recipe, spec, args.serial, args.per_experiment)
+    rows = []
+    for count in args.counts:
+        with tempfile.TemporaryDirectory(dir=".") as out, TreeMemory() as memory:
+            cpu0, t0 = psutil.Process().cpu_times(), time.perf_counter()
+            build_dataset(Path(out), recipe, spec, seed=0, experiments=count // args.per_experiment,
+                          images_per_experiment=args.per_experiment, keep_raw=args.keep_raw,
+                          workers=args.workers, progress=False)
+            wall = time.perf_counter() - t0
+            cpu = sum(psutil.Process().cpu_times()[:2]) - sum(cpu0[:2])
+            size = sum(p.stat().st_size for p in Path(out).glob("batch_*.h5"))
+        images = count // args.per_experiment * args.per_experiment
+        rows.append((images, wall, images / wall, memory.peak / 1e9, cpu / wall, size / images / 1e6, os.getloadavg()[0]))
+    print(f"ideal: {ideal:.3f} images/s = {args.workers} workers / (simulate + views per image)")
+    print(f"{'images':>7} {'wall s':>8} {'img/s':>7} {'ideal/actual':>12} {'peak RSS GB':>12} "
+          f"{'writer CPU':>10} {'MB/image':>9}  load")
+    for images, wall, rate, peak, busy, mb, load in rows:
+        print(f"{images:>7d} {wall:>8.1f} {rate:>7.3f} {ideal / rate:>12.2f} {peak:>12.2f} "
+              f"{busy:>10.0%} {mb:>9.2f}  {load:.2f}")
+
+
+if __name__ == "__main__":
+    main()
