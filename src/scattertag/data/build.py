@@ -273,6 +273,11 @@ def _finish_manifest(manifest: dict) -> dict:
 
 # ---- the build ---------------------------------------------------------------------------
 
+def _cores() -> int:
+    """CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def _check_int(name: str, value: int, lowest: int) -> int:
     """``value`` as an int >= ``lowest``; ValueError naming the parameter otherwise."""
     if int(value) != value or value < lowest:
@@ -291,7 +296,7 @@ def build_dataset(out: str | Path, recipe, spec, *, seed: int = 0, experiments: 
     """
     experiments = _check_int("experiments", experiments, NUM_SHARDS)
     images_per_experiment = _check_int("images_per_experiment", images_per_experiment, 1)
-    workers = _check_int("workers", workers if workers is not None else (os.cpu_count() or 1), 1)
+    workers = _check_int("workers", workers if workers is not None else _cores()), 1)
     pipeline = pipeline or default_pipeline()
     out = Path(out)
     _prepare_directory(out)
@@ -300,6 +305,7 @@ def build_dataset(out: str | Path, recipe, spec, *, seed: int = 0, experiments: 
         "images_per_experiment": images_per_experiment, "view_spec": spec.to_dict(), "keep_raw": bool(keep_raw)}))
     vocabulary = list(recipe.vocabulary)
     manifest = _start_manifest(out, config, vocabulary)
+    manifest["image_shape"] = list(recipe.shape)
     write_manifest(out, manifest)
     todo = [k for k, entry in enumerate(manifest["shards"]) if entry is None]
     if todo:
@@ -316,7 +322,7 @@ def build_dataset(out: str | Path, recipe, spec, *, seed: int = 0, experiments: 
 def _write_shards(out: Path, manifest: dict, results: Iterator[list[Record]], bar: tqdm,
                   frame_shape: tuple[int, int]) -> None:
     """Write streamed records shard after shard, recording each finished shard in the manifest."""
-    writer, shard = None, None
+    writer = None
     per_experiment = manifest["images_per_experiment"]
     try:
         for records in results:
@@ -326,7 +332,6 @@ def _write_shards(out: Path, manifest: dict, results: Iterator[list[Record]], ba
                     count = len(shard_experiments(shard, manifest["experiments"])) * per_experiment
                     manifest["input_shape"] = list(record.image.shape)
                     manifest["coeff_shape"] = list(record.coeff.shape)
-                    manifest["image_shape"] = list(frame_shape)
                     attrs = {"shard": shard, **{k: manifest[k] for k in ("vocabulary", "view_spec", "recipe", "seed")}}
                     writer = ShardWriter(out / shard_name(shard), count, record,
                                          frame_shape if manifest["keep_raw"] else None, attrs)
@@ -341,11 +346,13 @@ def _write_shards(out: Path, manifest: dict, results: Iterator[list[Record]], ba
                     write_manifest(out, _finish_manifest(manifest))
                     writer = None
     except BaseException as exc:
+        where = out
         if writer is not None:
+            where = writer.tmp
             writer.abort()
         if isinstance(exc, OSError):
-            raise OSError(f"{out / shard_name(shard) if shard is not None else out}: build failed ({exc}); "
-                          "finished shards are kept, re-run the same command to resume") from exc
+            raise OSError(f"{where}: build failed ({exc}); finished shards are kept, "
+                          "re-run the same command to resume") from exc
         raise
 
 
