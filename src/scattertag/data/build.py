@@ -296,7 +296,7 @@ def build_dataset(out: str | Path, recipe, spec, *, seed: int = 0, experiments: 
     """
     experiments = _check_int("experiments", experiments, NUM_SHARDS)
     images_per_experiment = _check_int("images_per_experiment", images_per_experiment, 1)
-    workers = _check_int("workers", workers if workers is not None else _cores()), 1)
+    workers = _check_int("workers", workers if workers is not None else _cores(), 1)
     pipeline = pipeline or default_pipeline()
     out = Path(out)
     _prepare_directory(out)
