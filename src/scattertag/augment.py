@@ -1,0 +1,85 @@
+"""Label-preserving, physically valid augmentation: the symmetries of the square frame.
+
+The network image is the whole (square) detector frame; its beam centre is generally
+*not* at the middle, so a rotation about the beam centre would need pixels the detector
+never saw. What is exact is to flip or transpose the whole frame: the result is the
+frame of the same experiment with the detector mounted mirrored or turned by 90 degrees,
+whose beam centre is the mirrored point. These 8 operations (the dihedral group D4)
+change no tag: rings, halos, lattices, anisotropy, beamstop kinds and intensities are
+unchanged; a horizontal slit streak becomes a vertical one, also a real artefact.
+
+The Fourier-Bessel coefficients a_nk about the (moved) beam centre change only in phase,
+because every operation maps the polar angle theta about the beam centre as follows
+(f real, a_nk = <f, psi_nk>, psi_nk ~ exp(i n theta)):
+
+    flip columns (x -> -x):   theta -> pi - theta    a_nk -> (-1)^n conj(a_nk)
+    flip rows    (y -> -y):   theta -> -theta        a_nk -> conj(a_nk)
+    transpose    (x <-> y):   theta -> pi/2 - theta  a_nk -> (-i)^n conj(a_nk)
+
+The coefficient matrix stores (Re a, Im a) as channels 0 and 1, each possibly through an
+odd elementwise scaling g (g(-u) = -g(u)); multiplying by powers of i only negates and
+swaps Re and Im, which commutes with such a g, so the transform acts on stored channels.
+
+Not used, on purpose: rotations by other angles (need unseen pixels); intensity scaling
+and extra Poisson noise, because "Strong scattering", "Weak scattering" and "High
+background" are defined on absolute counts (scaling can flip them) and the stored
+coefficients cannot be recomputed from the downsampled image. Grazing-incidence (GISAXS)
+vocabularies keep gravity's direction (horizon, Yoneda band), so only the column flip is
+used there.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from scattertag.tags import GISAXS_TAGS
+
+
+def flip_columns(image: torch.Tensor, coeff: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mirror x -> W-1-x: image columns reversed; a_nk -> (-1)^n conj(a_nk). Shapes (B,1,S,S), (B,2,N+1,K)."""
+    odd = torch.arange(coeff.shape[2]) % 2 == 1
+    sign = torch.where(odd, -1.0, 1.0)[:, None]  # (N+1, 1): (-1)^n
+    return image.flip(-1), torch.stack([sign * coeff[:, 0], -sign * coeff[:, 1]], dim=1)
+
+
+def flip_rows(image: torch.Tensor, coeff: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mirror y -> H-1-y: image rows reversed; a_nk -> conj(a_nk)."""
+    return image.flip(-2), torch.stack([coeff[:, 0], -coeff[:, 1]], dim=1)
+
+
+def transpose(image: torch.Tensor, coeff: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Swap x and y: image transposed; a_nk -> (-i)^n conj(a_nk)."""
+    n = torch.arange(coeff.shape[2]) % 4
+    re, im = coeff[:, 0], -coeff[:, 1]  # conj
+    # multiply (re + i im) by (-i)^n: n%4 = 0: (re, im); 1: (im, -re); 2: (-re, -im); 3: (-im, re)
+    cos = torch.tensor([1.0, 0.0, -1.0, 0.0])[n][:, None]
+    sin = torch.tensor([0.0, -1.0, 0.0, 1.0])[n][:, None]  # (-i)^n = cos + i sin
+    return image.transpose(-1, -2), torch.stack([cos * re - sin * im, sin * re + cos * im], dim=1)
+
+
+def dihedral(image: torch.Tensor, coeff: torch.Tensor, element: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Element 0..7 of D4: transpose if bit 2, then flip rows if bit 1, then flip columns if bit 0."""
+    if element & 4:
+        image, coeff = transpose(image, coeff)
+    if element & 2:
+        image, coeff = flip_rows(image, coeff)
+    if element & 1:
+        image, coeff = flip_columns(image, coeff)
+    return image, coeff
+
+
+def group_size(vocabulary: list[str]) -> int:
+    """How many D4 elements preserve the tags: 8, or 2 (identity, column flip) for GISAXS vocabularies."""
+    gisaxs = {t.lower() for t in GISAXS_TAGS}
+    return 2 if any(t.lower() in gisaxs for t in vocabulary) else 8
+
+
+def augment(image: torch.Tensor, coeff: torch.Tensor, size: int, generator: torch.Generator
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Apply an independent random element of the first ``size`` D4 elements to each sample of a batch."""
+    elements = torch.randint(size, (image.shape[0],), generator=generator)
+    image, coeff = image.clone(), coeff.clone()
+    for element in elements.unique().tolist():
+        pick = elements == element
+        image[pick], coeff[pick] = dihedral(image[pick], coeff[pick], element)
+    return image, coeff

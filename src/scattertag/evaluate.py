@@ -1,0 +1,212 @@
+"""``scattertag evaluate``: score a trained tagger on a dataset's test shard.
+
+Metrics (the registry :data:`METRICS`):
+
+* **AP** of one tag: scikit-learn's ``average_precision_score`` definition,
+  AP = sum_i (R_i - R_{i-1}) P_i over the distinct score thresholds, highest first
+  (no interpolation; tied scores form one threshold).
+* **mAP**: mean of AP over the tags that have at least one positive in the test set.
+* **F1** of each tag at the model card's per-tag threshold, which training tuned on its
+  validation split (never on the test shard), so test F1 is an honest estimate.
+
+Writes ``RUN/eval.json``, ``RUN/pr_curves.png`` and ``RUN/ap_by_tag.png``, stores the test
+metrics in the model card and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from scattertag import plotting
+from scattertag.models.io import check_compatible, load_model, read_card, write_json
+
+
+def precision_recall(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(precision, recall, threshold) at each distinct score, thresholds descending; labels/scores (n,)."""
+    order = np.argsort(-scores, kind="mergesort")
+    scores, labels = scores[order], labels[order].astype(np.float64)
+    last = np.r_[np.flatnonzero(np.diff(scores)), scores.size - 1]  # last index of each tied group
+    tp = np.cumsum(labels)[last]
+    predicted = last + 1.0
+    return tp / predicted, tp / max(tp[-1], 1.0), scores[last]
+
+
+def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    """AP = sum (R_i - R_{i-1}) P_i (scikit-learn's definition); NaN if there is no positive."""
+    labels, scores = np.asarray(labels).ravel(), np.asarray(scores, dtype=np.float64).ravel()
+    if labels.sum() == 0:
+        return float("nan")
+    precision, recall, _ = precision_recall(labels, scores)
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def per_tag_ap(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """(T,) AP of each tag of (n, T) labels and scores; NaN for tags without positives."""
+    return np.array([average_precision(labels[:, t], scores[:, t]) for t in range(labels.shape[1])])
+
+
+def mean_average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Mean AP over the tags that have positives; NaN if none has."""
+    ap = per_tag_ap(labels, scores)
+    return float(np.nanmean(ap)) if np.isfinite(ap).any() else float("nan")
+
+
+def f1_scores(labels: np.ndarray, scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """(T,) F1 of each tag when predicting score >= threshold; NaN if a tag has no positive and no prediction."""
+    predicted = scores >= np.asarray(thresholds)[None, :]
+    truth = labels > 0.5
+    tp = (predicted & truth).sum(0)
+    denominator = predicted.sum(0) + truth.sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, 2.0 * tp / denominator, np.nan)
+
+
+def tune_thresholds(labels: np.ndarray, scores: np.ndarray, default: float = 0.5) -> np.ndarray:
+    """(T,) per-tag threshold maximising F1 on (n, T) labels/scores; ``default`` for tags without positives."""
+    thresholds = np.full(labels.shape[1], default)
+    for t in range(labels.shape[1]):
+        if labels[:, t].sum() == 0:
+            continue
+        precision, recall, cut = precision_recall(labels[:, t], scores[:, t])
+        with np.errstate(invalid="ignore"):
+            f1 = 2 * precision * recall / (precision + recall)
+        thresholds[t] = cut[int(np.nanargmax(f1))]
+    return thresholds
+
+
+#: Summary metrics: name -> f(labels (n, T), scores (n, T), thresholds (T,)) -> float.
+METRICS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], float]] = {
+    "mAP": lambda y, s, t: mean_average_precision(y, s),
+    "mean_F1": lambda y, s, t: float(np.nanmean(f1_scores(y, s, t))),
+}
+
+
+@torch.no_grad()
+def predict_scores(
+    model: torch.nn.Module, dataset: Dataset, batch_size: int = 64, workers: int = 0, progress: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(labels (n, T), sigmoid probabilities (n, T)) of ``model`` over ``dataset``."""
+    model.eval()
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
+    labels, scores = [], []
+    for batch in tqdm(loader, desc=progress, disable=progress is None, leave=False):
+        scores.append(torch.sigmoid(model(batch["image"], batch["coeff"])).numpy())
+        labels.append(batch["labels"].numpy())
+    return np.concatenate(labels), np.concatenate(scores)
+
+
+def evaluate(labels: np.ndarray, scores: np.ndarray, vocabulary: list[str], thresholds: np.ndarray) -> dict:
+    """Summary metrics and a per-tag table (positives, AP, F1, precision, recall at threshold)."""
+    ap = per_tag_ap(labels, scores)
+    f1 = f1_scores(labels, scores, thresholds)
+    predicted = scores >= thresholds[None, :]
+    truth = labels > 0.5
+    rows = []
+    for t, tag in enumerate(vocabulary):
+        tp = int((predicted[:, t] & truth[:, t]).sum())
+        rows.append({
+            "tag": tag,
+            "positives": int(truth[:, t].sum()),
+            "AP": None if np.isnan(ap[t]) else float(ap[t]),
+            "F1": None if np.isnan(f1[t]) else float(f1[t]),
+            "threshold": float(thresholds[t]),
+            "precision": tp / max(int(predicted[:, t].sum()), 1),
+            "recall": tp / max(int(truth[:, t].sum()), 1),
+        })
+    summary = {name: fn(labels, scores, thresholds) for name, fn in METRICS.items()}
+    return {**summary, "images": int(labels.shape[0]), "per_tag": rows}
+
+
+def format_table(result: dict) -> str:
+    """The per-tag table and the summary as fixed-width text."""
+    lines = [f"{'tag':<20} {'pos':>5} {'AP':>6} {'F1':>6} {'thr':>6}"]
+    for row in result["per_tag"]:
+        ap = "-" if row["AP"] is None else f"{row['AP']:.3f}"
+        f1 = "-" if row["F1"] is None else f"{row['F1']:.3f}"
+        lines.append(f"{row['tag']:<20} {row['positives']:>5} {ap:>6} {f1:>6} {row['threshold']:>6.3f}")
+    lines.append(" ".join(f"{name} {result[name]:.4f}" for name in METRICS) + f"  ({result['images']} images)")
+    return "\n".join(lines)
+
+
+def plot_pr_curves(labels: np.ndarray, scores: np.ndarray, vocabulary: list[str], path: Path) -> Path:
+    """One precision-recall panel per tag, titled with its AP."""
+    fig, axes = plotting.montage_axes(len(vocabulary), columns=6, panel=2.2)
+    for t, (ax, tag) in enumerate(zip(axes, vocabulary)):
+        if labels[:, t].sum() > 0:
+            precision, recall, _ = precision_recall(labels[:, t], scores[:, t])
+            ax.step(np.r_[0.0, recall], np.r_[1.0, precision], where="post")
+            ax.set_title(f"{tag}\nAP {average_precision(labels[:, t], scores[:, t]):.3f}", fontsize=7)
+        else:
+            ax.set_title(f"{tag}\n(no positives)", fontsize=7)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.tick_params(labelsize=6)
+    axes[0].set_xlabel("recall", fontsize=7)
+    axes[0].set_ylabel("precision", fontsize=7)
+    return plotting.save(fig, path)
+
+
+def plot_ap_bars(result: dict, path: Path, title: str) -> Path:
+    """Horizontal bar chart of per-tag AP with the mAP as a vertical line."""
+    rows = [r for r in result["per_tag"] if r["AP"] is not None]
+    fig, ax = plotting.plt.subplots(figsize=(6, 0.28 * len(rows) + 1.2))
+    ax.barh([f"{r['tag']} ({r['positives']})" for r in rows], [r["AP"] for r in rows], color="tab:blue")
+    ax.axvline(result["mAP"], color="k", ls="--", lw=1, label=f"mAP {result['mAP']:.3f}")
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("average precision (test positives in brackets)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="lower right", fontsize=8)
+    return plotting.save(fig, path)
+
+
+def evaluate_run(data: str | Path, model_dir: str | Path, test_shard: int | None = None,
+                 batch_size: int = 64, workers: int = 0) -> dict:
+    """Score ``model_dir`` on the test shard of ``data``; write eval.json, PNGs and the card's metrics."""
+    from scattertag.data import ShardDataset, read_manifest
+
+    model_dir, data = Path(model_dir), Path(data)
+    model, card = load_model(model_dir)
+    manifest = read_manifest(data)
+    check_compatible(card, manifest, str(model_dir), str(data))
+    shard = int(card["recipe"].get("test_shard", 9) if test_shard is None else test_shard)
+    start = time.perf_counter()
+    labels, scores = predict_scores(model, ShardDataset(data, [shard]), batch_size, workers, progress="evaluate")
+    vocabulary = list(card["vocabulary"])
+    result = evaluate(labels, scores, vocabulary, np.asarray(card["thresholds"], dtype=np.float64))
+    result.update(model=str(model_dir), data=str(data), test_shard=shard, view=card["view"],
+                  backbone=card["backbone"], seconds=round(time.perf_counter() - start, 2))
+    write_json(model_dir / "eval.json", result)
+    plot_pr_curves(labels, scores, vocabulary, model_dir / "pr_curves.png")
+    plot_ap_bars(result, model_dir / "ap_by_tag.png", f"{card['view']} view, test shard {shard} of {data.name}")
+    card = read_card(model_dir)
+    card["metrics"] = {**card["metrics"], "test": {k: result[k] for k in ("mAP", "mean_F1", "images", "test_shard")},
+                       "test_AP": {r["tag"]: r["AP"] for r in result["per_tag"]}}
+    write_json(model_dir / "model.json", card)
+    return result
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``scattertag evaluate``."""
+    parser.add_argument("--data", required=True, help="dataset directory (scattertag build)")
+    parser.add_argument("--model", required=True, help="run directory holding model.safetensors + model.json")
+    parser.add_argument("--test-shard", type=int, default=None, help="shard to score (default: the run's test shard)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate, print the table, write the files."""
+    result = evaluate_run(args.data, args.model, args.test_shard, args.batch_size, args.workers)
+    print(format_table(result))
+    print(f"wrote {Path(args.model) / 'eval.json'}, pr_curves.png, ap_by_tag.png")
+    return 0
+

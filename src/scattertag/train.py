@@ -1,0 +1,281 @@
+"""``scattertag train``: train the image, coefficient or joint tagger on a dataset.
+
+Recipe: BCE-with-logits with a per-tag positive weight (rare tags count more),
+AdamW (or SGD with Nesterov momentum) under a one-cycle schedule (warm-up, then cosine
+decay), D4 frame-symmetry augmentation (:mod:`scattertag.augment`). A validation split of
+whole experiments is carved from the training shards (images of one experiment share
+detector, beamstop and geometry, so splitting inside an experiment would leak); the
+checkpoint with the best validation mAP is the run's model, and the per-tag thresholds
+that maximise validation F1 go into its card.
+
+Run directory::
+
+    model.safetensors, model.json   best checkpoint and its card (load_model reads these)
+    last.pt                         last epoch: weights, optimiser, schedule (for --resume)
+    metrics.jsonl                   one JSON line per epoch
+
+Multi-process: ``torchrun --nproc_per_node 2 -m scattertag.train --data ...`` trains with
+DistributedDataParallel (gloo on CPU); each process sees its share of every epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, Subset
+from tqdm import tqdm
+
+from scattertag.augment import augment, group_size
+from scattertag.evaluate import mean_average_precision, predict_scores, tune_thresholds
+from scattertag.models import build_model, check_compatible, joint_from_views, load_model, save_model
+from scattertag.models.backbones import BACKBONES
+
+#: Default peak learning rate per (view, optimiser); the joint model is fine-tuned, so lower.
+DEFAULT_LR = {("image", "adamw"): 2e-3, ("coeff", "adamw"): 2e-3, ("joint", "adamw"): 5e-4,
+              ("image", "sgd"): 0.05, ("coeff", "sgd"): 0.05, ("joint", "sgd"): 0.01}
+
+#: Upper bound on the positive weight n_neg / n_pos of a rare tag.
+MAX_POS_WEIGHT = 10.0
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def split_experiments(experiments: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted experiment indices held out for validation: round(fraction * count), at least 1."""
+    unique = np.unique(experiments)
+    if len(unique) < 2:
+        raise ValueError(f"need at least 2 experiments in the training shards to carve a validation split, "
+                         f"found {len(unique)}")
+    count = min(len(unique) - 1, max(1, round(fraction * len(unique))))
+    return np.sort(np.random.default_rng(seed).choice(unique, count, replace=False))
+
+
+def positive_weights(manifest: dict, shards: list[int]) -> torch.Tensor:
+    """(T,) n_neg / n_pos per tag over ``shards`` (manifest tag counts), clipped to [1, MAX_POS_WEIGHT]."""
+    entries = [manifest["shards"][k] for k in shards]
+    total = sum(e["images"] for e in entries)
+    positives = np.array([sum(e["tag_counts"][t] for e in entries) for t in manifest["vocabulary"]], dtype=float)
+    weights = (total - positives) / np.maximum(positives, 1.0)
+    return torch.tensor(np.clip(weights, 1.0, MAX_POS_WEIGHT), dtype=torch.float32)
+
+
+def initial_model(args: argparse.Namespace, manifest: dict) -> tuple[torch.nn.Module, list[str]]:
+    """A fresh tagger for ``args.view`` (joint: from the two single-view runs) and the init runs used."""
+    tags = len(manifest["vocabulary"])
+    if args.view == "image":
+        return build_model("image", {"num_tags": tags, "backbone": args.backbone, "width": args.width}), []
+    if args.view == "coeff":
+        arch = {"num_tags": tags, "coeff_shape": manifest["coeff_shape"], "width": args.coeff_width}
+        return build_model("coeff", arch), []
+    if not (args.init_image and args.init_coeff):
+        raise ValueError("--view joint needs --init-image RUN and --init-coeff RUN (trained single-view runs)")
+    views = {}
+    for view, run_dir in (("image", args.init_image), ("coeff", args.init_coeff)):
+        model, card = load_model(run_dir)
+        if card["view"] != view:
+            raise ValueError(f"--init-{view} {run_dir} holds a {card['view']!r} model, expected {view!r}")
+        check_compatible(card, manifest, str(run_dir), args.data)
+        views[view] = model
+    return joint_from_views(views["image"], views["coeff"]), [str(args.init_image), str(args.init_coeff)]
+
+
+class Checkpoint:
+    """``RUN/last.pt``: everything needed to continue training after the last finished epoch."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / "last.pt"
+
+    def save(self, model, optimiser, schedule, epoch: int, best: float, recipe: dict) -> None:
+        """Write atomically (temporary name, then rename)."""
+        tmp = self.path.with_name("last.pt.tmp")
+        torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                    "schedule": schedule.state_dict(), "epoch": epoch, "best": best,
+                    "recipe": json.dumps(recipe)}, tmp)
+        os.replace(tmp, self.path)
+
+    def load(self, model, optimiser, schedule, recipe: dict) -> tuple[int, float]:
+        """Restore state from the file (no code executed); returns (next epoch, best val mAP)."""
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as err:  # torch raises several types for a damaged file
+            raise ValueError(f"checkpoint {self.path} is corrupt or unreadable: {err}") from None
+        saved = json.loads(state["recipe"])
+        differ = [k for k in ("view", "data", "arch", "epochs", "batch_size", "optimizer", "lr") if saved.get(k) != recipe.get(k)]
+        if differ:
+            raise ValueError(f"cannot resume {self.path}: it was trained with "
+                             f"{ {k: saved.get(k) for k in differ} }, this run asks for { {k: recipe.get(k) for k in differ} }")
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        schedule.load_state_dict(state["schedule"])
+        return int(state["epoch"]) + 1, float(state["best"])
+
+
+def setup_distributed() -> tuple[int, int]:
+    """(rank, world size); joins the gloo process group when started by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return (dist.get_rank() if world > 1 else 0), world
+
+
+def train(args: argparse.Namespace) -> dict:
+    """Train one view as configured by ``args``; returns the best model's card."""
+    from scattertag.data import ShardDataset, fold_shards, read_manifest
+
+    rank, world = setup_distributed()
+    torch.set_num_threads(args.threads or max(1, usable_cores() // world))
+    torch.manual_seed(args.seed)
+    run_dir = Path(args.out)
+    manifest = read_manifest(args.data)
+    train_shards, (test_shard,) = fold_shards(args.test_shard)
+    data = ShardDataset(args.data, train_shards)
+    val_experiments = split_experiments(data.experiments, args.val_fraction, args.seed)
+    is_val = np.isin(data.experiments, val_experiments)
+    train_set, val_set = Subset(data, np.flatnonzero(~is_val).tolist()), Subset(data, np.flatnonzero(is_val).tolist())
+
+    model, init_runs = initial_model(args, manifest)
+    lr = args.lr or DEFAULT_LR[(args.view, args.optimizer)]
+    recipe = {
+        "view": args.view, "data": str(args.data), "backbone": getattr(model, "arch", {}).get("backbone"),
+        "arch": model.arch, "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer,
+        "lr": lr, "weight_decay": args.weight_decay, "schedule": "one-cycle (15% warm-up, cosine decay)",
+        "augment": "none" if args.no_augment else f"D4 frame symmetries ({group_size(manifest['vocabulary'])} elements)",
+        "pos_weight_max": MAX_POS_WEIGHT, "seed": args.seed, "val_fraction": args.val_fraction,
+        "val_experiments": val_experiments.tolist(), "train_shards": train_shards, "test_shard": test_shard,
+        "train_images": len(train_set), "val_images": len(val_set), "init": init_runs, "processes": world,
+        "dataset": {k: manifest.get(k) for k in ("recipe", "seed", "experiments", "images_per_experiment",
+                                                  "input_shape", "coeff_shape", "image_shape")},
+    }
+    sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=args.seed)
+    loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler, num_workers=args.workers,
+                        drop_last=len(train_set) // world > args.batch_size, persistent_workers=args.workers > 0)
+    if args.optimizer == "adamw":
+        optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=args.weight_decay)
+    else:
+        optimiser = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True,
+                                    weight_decay=args.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=args.epochs * len(loader),
+                                                   pct_start=0.15)
+    checkpoint = Checkpoint(run_dir)
+    start_epoch, best = 0, -1.0
+    if args.resume and checkpoint.path.is_file():
+        start_epoch, best = checkpoint.load(model, optimiser, schedule, recipe)
+    elif (run_dir / "model.json").exists() and not args.resume:
+        raise FileExistsError(f"{run_dir} already holds a trained model; use --resume to continue or another --out")
+    net = DistributedDataParallel(model) if world > 1 else model
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=positive_weights(manifest, train_shards))
+    symmetries = 1 if args.no_augment else group_size(manifest["vocabulary"])
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        print(f"{args.view} view: {len(train_set)} train / {len(val_set)} val images "
+              f"({len(val_experiments)} val experiments), test shard {test_shard}, {world} process(es), "
+              f"{torch.get_num_threads()} threads, {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M weights")
+    card = None
+    for epoch in range(start_epoch, args.epochs):
+        sampler.set_epoch(epoch)
+        generator = torch.Generator().manual_seed(args.seed * 1000 + epoch * world + rank)
+        net.train()
+        start, total, seen = time.perf_counter(), 0.0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", disable=rank != 0, leave=False)
+        for batch in bar:
+            image, coeff = augment(batch["image"], batch["coeff"], symmetries, generator)
+            loss = loss_fn(net(image, coeff), batch["labels"])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += loss.item() * len(image)
+            seen += len(image)
+            bar.set_postfix(loss=f"{total / seen:.4f}")
+        seconds = time.perf_counter() - start
+        if rank == 0:
+            labels, scores = predict_scores(model, val_set, args.batch_size * 2, args.workers, progress="validate")
+            val_map = mean_average_precision(labels, scores)
+            entry = {"epoch": epoch + 1, "train_loss": total / max(seen, 1), "val_mAP": val_map,
+                     "lr": schedule.get_last_lr()[0], "seconds": round(seconds, 2),
+                     "images_per_s": round(seen * world / seconds, 1)}
+            if val_map > best:
+                best = val_map
+                card = {"backbone": recipe["backbone"], "vocabulary": list(manifest["vocabulary"]),
+                        "view_spec": manifest["view_spec"], "thresholds": tune_thresholds(labels, scores).tolist(),
+                        "recipe": recipe, "metrics": {"val_mAP": val_map, "epoch": epoch + 1}}
+                save_model(model, card, run_dir)
+                entry["best"] = True
+            checkpoint.save(model, optimiser, schedule, epoch, best, recipe)
+            with open(run_dir / "metrics.jsonl", "a") as log:
+                log.write(json.dumps(entry) + "\n")
+            print(f"epoch {epoch + 1}/{args.epochs}: loss {entry['train_loss']:.4f}, val mAP {val_map:.4f}"
+                  f"{' (best)' if entry.get('best') else ''}, {entry['images_per_s']:.0f} images/s", flush=True)
+        if world > 1:
+            dist.barrier()
+    if world > 1:
+        dist.destroy_process_group()
+    return card if card is not None else json.loads((run_dir / "model.json").read_text())
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``scattertag train``."""
+    parser.add_argument("--data", required=True, help="dataset directory (scattertag build)")
+    parser.add_argument("--view", required=True, choices=["image", "coeff", "joint"])
+    parser.add_argument("--out", required=True, help="run directory to write")
+    parser.add_argument("--backbone", default="alexnet", choices=list(BACKBONES), help="image trunk")
+    parser.add_argument("--width", type=int, default=None, help="image trunk width (default: the backbone's)")
+    parser.add_argument("--coeff-width", type=int, default=32, help="coefficient trunk width")
+    parser.add_argument("--init-image", help="joint view: trained image run to start from")
+    parser.add_argument("--init-coeff", help="joint view: trained coefficient run to start from")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: per view and optimiser)")
+    parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd"])
+    parser.add_argument("--no-augment", action="store_true", help="switch off the D4 frame-symmetry augmentation")
+    parser.add_argument("--val-fraction", type=float, default=0.1, help="fraction of training experiments for validation")
+    parser.add_argument("--test-shard", type=int, default=9, help="shard kept out for testing (0-9)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per process (default: cores / processes)")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """ValueError naming the first argument out of its allowed range."""
+    ranges = [("epochs", args.epochs, 1, 10_000), ("batch_size", args.batch_size, 1, 4096),
+              ("val_fraction", args.val_fraction, 0.01, 0.5), ("workers", args.workers, 0, 64)]
+    for name, value, lo, hi in ranges:
+        if not lo <= value <= hi:
+            raise ValueError(f"--{name.replace('_', '-')} must be in [{lo}, {hi}], got {value}")
+    if args.lr is not None and not 0 < args.lr < 10:
+        raise ValueError(f"--lr must be in (0, 10), got {args.lr}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, then print where the model went."""
+    check_args(args)
+    card = train(args)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"best val mAP {card['metrics']['val_mAP']:.4f} at epoch {card['metrics']['epoch']}: "
+              f"{Path(args.out) / 'model.safetensors'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m scattertag.train`` (what torchrun starts)."""
+    parser = argparse.ArgumentParser(prog="scattertag.train", description=__doc__.splitlines()[0])
+    configure(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""Training: learning on a small learnable dataset, validation split, resume, joint start, DDP.
+
+The dataset is built by the real builder (``scattertag.data.build_dataset``) with a small
+fake simulator: four tags are drawn into the image (a ring, a central blob, a 4-fold
+anisotropic ring, a raised background: all unchanged by the frame symmetries), the
+other thirteen are coin flips that no network can learn. The coefficient view holds the
+angular Fourier moments of the image about the frame centre, which transform under the
+frame symmetries exactly as Fourier-Bessel coefficients do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+import torch
+
+from scattertag.data.build import Pipeline, build_dataset
+from scattertag.evaluate import per_tag_ap, predict_scores
+from scattertag.geometry import Geometry
+from scattertag.models import load_model
+from scattertag.tags import DEFAULT_VOCABULARY
+from scattertag.train import main as train_main
+
+SIZE = 64
+ORDERS, BINS = 4, 6
+LEARNABLE = 4  # tags 0..3 are drawn into the image; the rest are coin flips
+
+
+def angular_moments(image: np.ndarray, orders: int = ORDERS, bins: int = BINS) -> np.ndarray:
+    """complex (orders, bins): m_nk = sum over radial bin k of f exp(-i n theta), about the frame centre."""
+    rows, cols = image.shape
+    y, x = np.mgrid[:rows, :cols]
+    dy, dx = y - (rows - 1) / 2, x - (cols - 1) / 2
+    theta, radius = np.arctan2(dy, dx), np.hypot(dy, dx)
+    k = np.minimum((radius / (rows / 2) * bins).astype(int), bins)  # bin `bins` = corners, dropped
+    phase = np.exp(-1j * np.arange(orders)[:, None, None] * theta)
+    return np.stack([(phase * image * (k == b)).sum(axis=(1, 2)) for b in range(bins)], axis=1)
+
+
+def pattern(tag: int) -> np.ndarray:
+    """Expected counts (SIZE, SIZE) that tag ``tag`` adds (D4-symmetric about the frame centre)."""
+    y, x = np.mgrid[:SIZE, :SIZE] - (SIZE - 1) / 2
+    r, theta = np.hypot(x, y), np.arctan2(y, x)
+    if tag == 0:  # a ring
+        return 60 * np.exp(-0.5 * ((r - 22) / 1.5) ** 2)
+    if tag == 1:  # a central blob
+        return 80 * np.exp(-0.5 * (r / 5) ** 2)
+    if tag == 2:  # a 4-fold anisotropic ring
+        return 100 * np.exp(-0.5 * ((r - 12) / 2) ** 2) * np.cos(2 * theta) ** 2
+    return np.full((SIZE, SIZE), 15.0)  # tag 3: raised background
+
+
+@dataclass(frozen=True)
+class FakeRecipe:
+    size: int = SIZE
+    vocabulary: object = DEFAULT_VOCABULARY
+
+    @property
+    def shape(self):
+        return (self.size, self.size)
+
+    def to_dict(self):
+        return {"size": self.size, "fake": True}
+
+
+@dataclass(frozen=True)
+class FakeSpec:
+    input_size: int = SIZE
+
+    def to_dict(self):
+        return {"input_size": self.input_size, "orders": ORDERS - 1, "zeros": BINS}
+
+
+@dataclass
+class FakeExperiment:
+    seed: int
+    index: int
+    geometry: Geometry
+    mask: np.ndarray
+
+
+@dataclass
+class FakeSample:
+    counts: np.ndarray
+    mask: np.ndarray
+    geometry: Geometry
+    labels: np.ndarray
+    keys: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+
+
+def draw_experiment(recipe, seed, index):
+    centre = ((SIZE - 1) / 2, (SIZE - 1) / 2)
+    return FakeExperiment(seed, index, Geometry(recipe.shape, centre), np.ones(recipe.shape, bool))
+
+
+def simulate_image(exp, i):
+    rng = np.random.default_rng([exp.seed, exp.index, i])
+    labels = (rng.random(len(DEFAULT_VOCABULARY)) < 0.4).astype(np.uint8)
+    rate = 2.0 + sum(labels[t] * pattern(t) for t in range(LEARNABLE))
+    return FakeSample(rng.poisson(rate).astype(np.uint32), exp.mask, exp.geometry, labels)
+
+
+class ViewMaker:
+    def __init__(self, spec, geometry, mask):
+        self.spec = spec
+
+    def __call__(self, counts, mask):
+        log = np.log1p(counts.astype(np.float32)) / np.log(65536.0)
+        moments = angular_moments(log) / 50.0
+        return log[None], np.stack([moments.real, moments.imag]).astype(np.float32)
+
+
+FAKE = Pipeline(draw_experiment, simulate_image, ViewMaker)
+
+
+def make_dataset(root, experiments: int = 20, images_per_experiment: int = 12):
+    """A finished fake dataset directory at ``root``; returns its manifest."""
+    return build_dataset(root, FakeRecipe(), FakeSpec(), seed=1, experiments=experiments,
+                         images_per_experiment=images_per_experiment, workers=1, progress=False, pipeline=FAKE)
+
+
+def train(data, out, view, *extra, epochs=8):
+    """Run ``scattertag.train`` in this process with small settings."""
+    args = ["--data", str(data), "--view", view, "--out", str(out), "--epochs", str(epochs),
+            "--batch-size", "16", "--threads", "1", *extra]
+    if view != "coeff":
+        args += ["--width", "8"]
+    assert train_main(args) == 0
+
+
+def test_scores(model_dir, data):
+    """(labels, scores) of a trained run on the test shard."""
+    from scattertag.data import ShardDataset
+
+    model, _ = load_model(model_dir)
+    return predict_scores(model, ShardDataset(data, [9]))
+
+
+test_scores.__test__ = False  # a helper, not a test
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A fake dataset and trained image, coefficient and joint runs."""
+    root = tmp_path_factory.mktemp("train")
+    data = root / "data"
+    make_dataset(data)
+    torch.manual_seed(0)
+    train(data, root / "image", "image")
+    train(data, root / "coeff", "coeff")
+    train(data, root / "joint", "joint", "--init-image", str(root / "image"), "--init-coeff", str(root / "coeff"),
+          epochs=2)
+    return root
+
+
+@pytest.mark.parametrize("view", ["image", "coeff", "joint"])
+def test_views_learn_the_drawn_tags_only(runs, view):
+    labels, scores = test_scores(runs / view, runs / "data")
+    ap = per_tag_ap(labels, scores)
+    assert ap[:LEARNABLE].min() > 0.9, ap  # drawn into the image: learnt
+    chance = labels[:, LEARNABLE:].mean(0)  # AP of a random ranking ~ prevalence
+    assert abs(np.nanmean(ap[LEARNABLE:]) - chance.mean()) < 0.25, ap
+
+
+def test_run_directory_and_card(runs):
+    card = json.loads((runs / "image" / "model.json").read_text())
+    lines = [json.loads(s) for s in (runs / "image" / "metrics.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in lines] == list(range(1, 9))
+    best = max(lines, key=lambda e: e["val_mAP"])
+    assert card["metrics"] == {"val_mAP": best["val_mAP"], "epoch": best["epoch"]}
+    recipe = card["recipe"]
+    # the validation split is made of whole experiments of the training shards, none of shard 9
+    assert recipe["val_experiments"] and all(e % 10 != 9 for e in recipe["val_experiments"])
+    assert recipe["train_images"] + recipe["val_images"] == 9 * 2 * 12
+    assert recipe["val_images"] == 12 * len(recipe["val_experiments"])
+    assert len(card["thresholds"]) == 17 and card["view"] == "image" and card["backbone"] == "alexnet"
+
+
+def test_joint_starts_as_the_mean_of_the_views(runs):
+    from scattertag.data import ShardDataset
+    from scattertag.models import joint_from_views
+
+    image, _ = load_model(runs / "image")
+    coeff, _ = load_model(runs / "coeff")
+    joint = joint_from_views(image, coeff).eval()
+    batch = next(iter(torch.utils.data.DataLoader(ShardDataset(runs / "data", [9]), batch_size=8)))
+    x, a = batch["image"], batch["coeff"]
+    with torch.no_grad():
+        torch.testing.assert_close(joint(x, a), 0.5 * (image(x, a) + coeff(x, a)), rtol=1e-5, atol=1e-5)
+
+
+def test_resume_after_interruption(runs, tmp_path, monkeypatch):
+    import scattertag.train
+
+    out, calls = tmp_path / "run", []
+    steps_per_epoch = 192 // 16  # 16 training experiments x 12 images, batch 16
+
+    def killed_in_epoch_two(image, coeff, size, generator):
+        calls.append(1)
+        if len(calls) > steps_per_epoch + 3:
+            raise KeyboardInterrupt
+        return image, coeff
+
+    monkeypatch.setattr(scattertag.train, "augment", killed_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        train(runs / "data", out, "coeff", epochs=3)
+    monkeypatch.undo()
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(runs / "data", out, "coeff", epochs=3)
+    train(runs / "data", out, "coeff", "--resume", epochs=3)
+    epochs = [json.loads(s)["epoch"] for s in (out / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3]
+    with pytest.raises(ValueError, match="cannot resume.*batch_size"):
+        train(runs / "data", out, "coeff", "--resume", "--batch-size", "8", epochs=3)
+    (out / "last.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="last.pt is corrupt"):
+        train(runs / "data", out, "coeff", "--resume", epochs=3)
+
+
+def test_joint_needs_both_inits_of_the_right_views(runs, tmp_path):
+    with pytest.raises(ValueError, match="--init-image RUN and --init-coeff RUN"):
+        train(runs / "data", tmp_path / "j", "joint", epochs=1)
+    with pytest.raises(ValueError, match="holds a 'coeff' model, expected 'image'"):
+        train(runs / "data", tmp_path / "j", "joint", "--init-image", str(runs / "coeff"),
+              "--init-coeff", str(runs / "coeff"), epochs=1)
+
+
+def test_torchrun_two_processes(runs, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "scattertag.train", "--data", str(runs / "data"), "--view", "coeff", "--out", str(out),
+           "--epochs", "2", "--batch-size", "8", "--threads", "1"]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    card = json.loads((out / "model.json").read_text())
+    assert card["recipe"]["processes"] == 2
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2  # one writer: rank 0
