@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from scattertag.geometry import Geometry
@@ -155,25 +155,28 @@ def read_manifest(path: str | Path, default: Setup | None = None, mask: str | No
     missing = [c for c in need if c not in columns]
     if missing:
         raise ManifestError(f"{path}: missing column(s) {missing} (beam_x, beam_y needed unless a beam centre is given)")
-    return [_manifest_item(path.parent, row, default, mask) for row in rows]
+    return [_manifest_item(path, line, row, default, mask) for line, row in enumerate(rows, start=2)]
 
 
-def _manifest_item(folder: Path, row: dict, default: Setup | None, mask: str | None) -> Item:
-    """The Item of one manifest row; bad values become its error."""
+def _manifest_item(manifest: Path, line: int, row: dict, default: Setup | None, mask: str | None) -> Item:
+    """The Item of one manifest row; bad values become its error, prefixed with where they are."""
     source = (row.get("path") or "").strip()
     file, dataset = split_source(source)
-    location = str(folder / file) + (f"::{dataset}" if dataset else "")
+    location = str(manifest.parent / file) + (f"::{dataset}" if dataset else "")
     row_mask = (row.get("mask") or "").strip()
-    item = Item(source=source, location=location, mask=str(folder / row_mask) if row_mask else mask)
+    errors, frame, setup = [] if source else ["path is empty"], None, None
     try:
-        if not source:
-            raise ValueError("path is empty")
         frame = frame_index(row.get("frame"))
+    except ValueError as exc:
+        errors.append(str(exc))
+    try:
         values = {k: row.get(k) for k in MANIFEST_COLUMNS if k not in ("path", "mask", "frame")}
         setup = setup_from_values(**values, base=default)
     except ValueError as exc:
-        return replace(item, error=str(exc))
-    return replace(item, frame=frame, setup=setup)
+        errors.append(str(exc))
+    error = f"{manifest.name} line {line}: {'; '.join(errors)}" if errors else ""
+    mask = str(manifest.parent / row_mask) if row_mask else mask
+    return Item(source=source, location=location, frame=frame, setup=setup, mask=mask, error=error)
 
 
 def make_setup(

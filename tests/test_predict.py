@@ -1,0 +1,238 @@
+"""Prediction: table and CSV, masks, manifests, bad input rows, exit codes, workers, show."""
+
+import csv
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from fabio.cbfimage import CbfImage
+from fabio.edfimage import EdfImage
+from fabio.tifimage import TifImage
+from PIL import Image
+
+import scattertag
+from scattertag.cli import main
+from scattertag.geometry import Geometry
+from scattertag.predict.pipeline import Predictor
+from scattertag.predict.table import columns
+from scattertag.tags import DEFAULT_VOCABULARY
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "real-samples"
+SHAPE = (90, 120)
+BEAM = (20.0, 70.0)
+
+
+def tiny_model(run_dir: Path, input_size: int = 64) -> Path:
+    """A randomly initialised joint tagger with the card format, small enough for tests."""
+    from scattertag.features.views import ViewMaker, ViewSpec
+    from scattertag.models import JointTagger, save_model
+
+    spec = ViewSpec(input_size=input_size)
+    _, coeff = ViewMaker(spec, Geometry(SHAPE, BEAM))(np.ones(SHAPE, np.float32))
+    model = JointTagger(len(DEFAULT_VOCABULARY), coeff.shape, backbone="alexnet", width=4, coeff_width=4)
+    thresholds = np.linspace(0.3, 0.7, len(DEFAULT_VOCABULARY)).tolist()  # different per tag
+    card = {"backbone": "alexnet", "vocabulary": DEFAULT_VOCABULARY.to_list(), "view_spec": spec.to_dict(),
+            "thresholds": thresholds, "recipe": {}, "metrics": {}}
+    return save_model(model.eval(), card, run_dir)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return tiny_model(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="module")
+def predictor(model_dir):
+    return Predictor(model_dir)
+
+
+def frame(seed=0, shape=SHAPE):
+    """A ring about BEAM on a Poisson background, int32 counts."""
+    rows, cols = np.indices(shape)
+    r = np.hypot(cols - BEAM[0], rows - BEAM[1])
+    lam = 20 + 500 * np.exp(-0.5 * ((r - 45) / 3) ** 2)
+    return np.random.default_rng(seed).poisson(lam).astype(np.int32)
+
+
+def probabilities(row):
+    return np.array([row[t] for t in DEFAULT_VOCABULARY.tags])
+
+
+def test_table_rows_columns_tags_and_csv(tmp_path, predictor):
+    np.save(tmp_path / "stack.npy", np.stack([frame(1), frame(2), frame(3)]))
+    TifImage(data=frame(4)).write(str(tmp_path / "one.tif"))
+    out = tmp_path / "p.csv"
+    table = scattertag.predict([tmp_path / "one.tif", tmp_path / "stack.npy"], beam_center=BEAM, model=predictor, out=out)
+    assert [(Path(r["path"]).name, r["frame"]) for r in table] == [("one.tif", 0)] + [("stack.npy", i) for i in range(3)]
+    assert table.columns == columns(DEFAULT_VOCABULARY.tags)
+    for row in table:
+        p = probabilities(row)
+        assert row["error"] == "" and np.all((p > 0) & (p < 1))
+        expected = [t for t, x, th in zip(DEFAULT_VOCABULARY.tags, p, predictor.thresholds) if x >= th]
+        assert row["tags"] == ";".join(expected)
+    # different frames give different probabilities (the model sees the pixels)
+    assert not np.allclose(probabilities(table[1]), probabilities(table[2]))
+    with open(out, newline="") as f:
+        written = list(csv.DictReader(f))
+    assert list(written[0]) == table.columns and len(written) == 4
+    np.testing.assert_allclose([float(written[2][t]) for t in DEFAULT_VOCABULARY.tags], probabilities(table[2]), atol=1e-4)
+    assert table["Ring"] == [r["Ring"] for r in table.rows]
+
+
+def test_every_format_gives_the_same_probabilities(tmp_path, predictor):
+    data = frame(5)
+    TifImage(data=data).write(str(tmp_path / "a.tif"))
+    CbfImage(data=data).write(str(tmp_path / "a.cbf"))
+    EdfImage(data=data).write(str(tmp_path / "a.edf"))
+    np.save(tmp_path / "a.npy", data)
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f.create_dataset("entry/data/data", data=data[None])
+    table = scattertag.predict(sorted(tmp_path.iterdir()), beam_center=BEAM, model=predictor)
+    reference = probabilities(table[0])
+    for row in table:
+        np.testing.assert_allclose(probabilities(row), reference, rtol=1e-5, err_msg=row["path"])
+
+
+def test_negative_and_nonfinite_pixels_are_excluded_like_a_mask(tmp_path, predictor):
+    data = frame(6)
+    bad = np.zeros(SHAPE, bool)
+    bad[30:34, :] = True   # a module gap
+    bad[::7, ::11] = True  # scattered dead pixels
+    gaps = np.where(bad, -1, data).astype(np.int32)        # Pilatus style
+    nans = np.where(bad, np.nan, data).astype(np.float32)  # NaN style
+    clean = np.where(bad, 0, data).astype(np.int32)
+    np.save(tmp_path / "gaps.npy", gaps)
+    np.save(tmp_path / "nans.npy", nans)
+    np.save(tmp_path / "clean.npy", clean)
+    np.save(tmp_path / "mask.npy", bad.astype(np.uint8))  # nonzero = excluded
+    masked = scattertag.predict(tmp_path / "clean.npy", beam_center=BEAM, mask=tmp_path / "mask.npy", model=predictor)
+    unmasked = scattertag.predict(tmp_path / "clean.npy", beam_center=BEAM, model=predictor)
+    auto = scattertag.predict([tmp_path / "gaps.npy", tmp_path / "nans.npy"], beam_center=BEAM, model=predictor)
+    for row in auto:
+        np.testing.assert_allclose(probabilities(row), probabilities(masked[0]), rtol=1e-5)
+    assert not np.allclose(probabilities(unmasked[0]), probabilities(masked[0]))
+
+
+def test_manifest_paths_masks_frames_and_geometry(tmp_path, predictor):
+    (tmp_path / "data").mkdir()
+    np.save(tmp_path / "data" / "s.npy", np.stack([frame(7), frame(8)]))
+    np.save(tmp_path / "data" / "m.npy", np.zeros(SHAPE, np.uint8))
+    manifest = tmp_path / "files.csv"
+    manifest.write_text(
+        "path,beam_x,beam_y,mask,frame,pixel_size_um,distance_m,energy_kev\n"
+        f"data/s.npy,{BEAM[0]},{BEAM[1]},data/m.npy,1,,,\n"
+        f"data/s.npy,{BEAM[0]},{BEAM[1]},,,,,\n"
+        f"data/s.npy,100,10,,1,172,1.5,12.0\n"
+        f"data/s.npy,abc,10,,1,,,\n"
+        f"data/s.npy,{BEAM[0]},{BEAM[1]},,5,,,\n"
+    )
+    table = scattertag.predict(manifest=manifest, model=predictor)
+    assert [(r["path"], r["frame"]) for r in table] == [("data/s.npy", 1), ("data/s.npy", 0), ("data/s.npy", 1),
+                                                        ("data/s.npy", 1), ("data/s.npy", 1), ("data/s.npy", 5)]
+    assert [bool(r["error"]) for r in table] == [False, False, False, False, True, True]
+    # an all-zero mask excludes nothing; the same frame with the same geometry agrees
+    np.testing.assert_allclose(probabilities(table[0]), probabilities(table[2]), rtol=1e-5)
+    # the beam centre reaches the features: another geometry, other probabilities
+    assert not np.allclose(probabilities(table[3]), probabilities(table[0]))
+    assert "files.csv line 5: beam_x must be a number, got 'abc'" == table[4]["error"]
+    assert "frame 5 out of range" in table[5]["error"]
+
+
+def bad_files(tmp_path) -> dict[str, str]:
+    """Bad inputs -> a phrase their error must contain."""
+    good = frame(9)
+    TifImage(data=good).write(str(tmp_path / "good.tif"))
+    cases = {}
+    TifImage(data=good).write(str(tmp_path / "truncated.tif"))
+    raw = (tmp_path / "truncated.tif").read_bytes()
+    (tmp_path / "truncated.tif").write_bytes(raw[: len(raw) // 3])
+    cases["truncated.tif"] = "truncated.tif"
+    (tmp_path / "corrupt.cbf").write_bytes(b"###CBF: not really\n" + bytes(range(256)) * 4)
+    cases["corrupt.cbf"] = "not a readable .cbf file"
+    (tmp_path / "notes.xyz").write_text("hello")
+    cases["notes.xyz"] = "unknown format '.xyz'"
+    (tmp_path / "folder.tif").mkdir()
+    cases["folder.tif"] = "not a regular file"
+    cases["missing.tif"] = "file not found"
+    np.save(tmp_path / "one_pixel.npy", np.ones((1, 1), np.uint32))
+    cases["one_pixel.npy"] = "1 x 1 pixels"
+    with h5py.File(tmp_path / "huge.h5", "w") as f:
+        f.create_dataset("data", shape=(20_000, 20_000), dtype=np.uint32, chunks=(500, 500))
+    cases["huge.h5"] = "the limit is"
+    np.save(tmp_path / "all_nan.npy", np.full(SHAPE, np.nan, np.float32))
+    cases["all_nan.npy"] = "no valid pixels"
+    np.save(tmp_path / "all_negative.npy", np.full(SHAPE, -2, np.int32))
+    cases["all_negative.npy"] = "no valid pixels"
+    return cases
+
+
+def test_bad_inputs_each_get_a_row_and_the_run_goes_on(tmp_path, model_dir, capsys):
+    cases = bad_files(tmp_path)
+    names = ["good.tif", *cases, "good.tif"]
+    out = tmp_path / "p.csv"
+    argv = ["predict", *[str(tmp_path / n) for n in names], "--beam-center", *map(str, BEAM),
+            "--model", str(model_dir), "--out", str(out), "--workers", "0", "--quiet"]
+    assert main(argv) == 1
+    rows = list(csv.DictReader(open(out, newline="")))
+    assert [Path(r["path"]).name for r in rows] == names
+    assert rows[0]["error"] == rows[-1]["error"] == "" and rows[0]["Ring"] == rows[-1]["Ring"] != ""
+    for row, name in zip(rows[1:-1], cases):
+        assert cases[name] in row["error"], (name, row["error"])
+        assert row["Ring"] == "" and row["tags"] == ""
+    assert main(argv[:2] + argv[-10:]) == 0  # the good file alone
+    assert f"1 of 1 frames tagged -> {out}" in capsys.readouterr().out
+
+
+def test_bad_arguments_exit_2(tmp_path, model_dir, capsys):
+    np.save(tmp_path / "a.npy", frame(10))
+    base = ["predict", str(tmp_path / "a.npy"), "--model", str(model_dir), "--out", str(tmp_path / "p.csv")]
+    with pytest.raises(SystemExit) as exc:
+        main(base + ["--beam-center", "abc", "5"])  # a beam centre given as text
+    assert exc.value.code == 2
+    assert main(base) == 2  # no geometry
+    assert "give beam_center=(x, y) or poni=FILE" in capsys.readouterr().err
+    assert main(base + ["--beam-center", "1", "2", "--pixel-size-um", "0"]) == 2
+    assert main(["predict", "--manifest", str(tmp_path / "none.csv"), "--model", str(model_dir)]) == 2
+    assert main(base + ["--beam-center", "1", "2", "--model", str(tmp_path)]) == 2  # not a model folder
+    (tmp_path / "m.csv").write_text("path,beam_x\na.npy,3\n")
+    assert main(["predict", "--manifest", str(tmp_path / "m.csv"), "--model", str(model_dir)]) == 2
+    assert "missing column(s) ['beam_y']" in capsys.readouterr().err
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_workers_give_the_same_rows(tmp_path, predictor):
+    files = []
+    for i in range(5):
+        np.save(tmp_path / f"f{i}.npy", frame(20 + i))
+        files.append(tmp_path / f"f{i}.npy")
+    files.insert(2, tmp_path / "missing.npy")
+    serial = scattertag.predict(files, beam_center=BEAM, model=predictor, workers=0, batch_size=4)
+    parallel = scattertag.predict(files, beam_center=BEAM, model=predictor, workers=2, batch_size=4)
+    assert [r["path"] for r in parallel] == [str(f) for f in files]
+    for a, b in zip(serial, parallel):
+        assert a["error"] == b["error"] and a["tags"] == b["tags"]
+        if not a["error"]:
+            np.testing.assert_allclose(probabilities(a), probabilities(b), rtol=1e-5)
+
+
+def test_show_writes_a_png(tmp_path, model_dir):
+    np.save(tmp_path / "a.npy", frame(11))
+    out = tmp_path / "show.png"
+    argv = ["show", str(tmp_path / "a.npy"), "--beam-center", *map(str, BEAM), "--model", str(model_dir), "--out", str(out)]
+    assert main(argv) == 0
+    with Image.open(out) as im:
+        assert im.size[0] > 600 and im.size[1] > 300
+    assert main(["show", str(tmp_path / "missing.npy"), *argv[2:]]) == 1
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="shared/real-samples not beside the repository")
+def test_real_pilatus_files(predictor):
+    """Both real frames tag without error; their module gaps (-1/-2) are excluded, not counted."""
+    table = scattertag.predict(
+        manifest=None,
+        files=[REAL / "rings_mn23_0170.tif"], beam_center=(303.0, 531.0), pixel_size_um=172, distance_m=1.0, model=predictor,
+    )
+    table2 = scattertag.predict(REAL / "gisaxs_pilatus2m_00005.cbf", beam_center=(795.0, 1300.0), pixel_size_um=172, model=predictor)
+    for row in [*table, *table2]:
+        assert row["error"] == "" and 0 < row["Ring"] < 1
