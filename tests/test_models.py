@@ -1,0 +1,91 @@
+"""Taggers: every view takes both inputs, any input size; I/O round trip and bad checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from scattertag.models import (BACKBONES, CoeffTagger, ImageTagger, JointTagger, check_compatible, load_model,
+                               save_model)
+
+COEFF = (2, 11, 40)
+
+
+def card_fields(**extra):
+    return {"backbone": "alexnet", "vocabulary": [f"t{i}" for i in range(5)], "view_spec": {"input_size": 64},
+            "thresholds": [0.5] * 5, "recipe": {}, "metrics": {}, **extra}
+
+
+@pytest.mark.parametrize("backbone", list(BACKBONES))
+@pytest.mark.parametrize("size", [64, 96])
+def test_image_backbones_any_size(backbone, size):
+    model = ImageTagger(5, backbone, width=8).eval()
+    image, coeff = torch.rand(2, 1, size, size), torch.randn(2, *COEFF)
+    logits = model(image, coeff)
+    assert logits.shape == (2, 5)
+    # the image view ignores the coefficients
+    torch.testing.assert_close(model(image, torch.zeros_like(coeff)), logits)
+
+
+def test_coeff_and_joint_views():
+    image, coeff = torch.rand(3, 1, 64, 64), torch.randn(3, *COEFF)
+    coeff_model = CoeffTagger(5, COEFF).eval()
+    torch.testing.assert_close(coeff_model(torch.zeros_like(image), coeff), coeff_model(image, coeff))
+    joint = JointTagger(5, COEFF, width=8).eval()
+    assert joint(image, coeff).shape == (3, 5)
+    with pytest.raises(ValueError, match=r"shape \(2, 11, 39\), the network expects \(2, 11, 40\)"):
+        coeff_model(image, coeff[..., :39])
+
+
+def test_default_joint_weights_fit_the_budget():
+    """The shipped joint tagger (default widths, 17 tags) stays far under 20 MB of float32 weights."""
+    joint = JointTagger(17, COEFF)
+    megabytes = sum(t.numel() * t.element_size() for t in joint.state_dict().values()) / 1e6
+    assert megabytes < 20
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown backbone 'lenet'; allowed: alexnet, vgg, resnet"):
+        ImageTagger(5, "lenet")
+    with pytest.raises(ValueError, match=r"width must be in \[4, 256\]"):
+        ImageTagger(5, "vgg", width=2)
+
+
+def test_save_load_round_trip(tmp_path):
+    model = JointTagger(5, COEFF, width=8).eval()
+    save_model(model, card_fields(), tmp_path)
+    loaded, card = load_model(tmp_path)
+    assert card["view"] == "joint" and card["arch"] == model.arch
+    image, coeff = torch.rand(2, 1, 64, 64), torch.randn(2, *COEFF)
+    torch.testing.assert_close(loaded(image, coeff), model(image, coeff))
+
+
+def test_bad_checkpoints(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no model card"):
+        load_model(tmp_path)
+    save_model(ImageTagger(5, width=8), card_fields(), tmp_path)
+    weights = tmp_path / "model.safetensors"
+    card = json.loads((tmp_path / "model.json").read_text())
+    # weights of another network than the card describes
+    (tmp_path / "model.json").write_text(json.dumps({**card, "arch": {**card["arch"], "width": 16}}))
+    with pytest.raises(ValueError, match="do not match the network described by"):
+        load_model(tmp_path)
+    (tmp_path / "model.json").write_text(json.dumps(card))
+    weights.write_bytes(weights.read_bytes()[:200])  # truncated
+    with pytest.raises(ValueError, match="model.safetensors are corrupt"):
+        load_model(tmp_path)
+    (tmp_path / "model.json").write_text("{not json")
+    with pytest.raises(ValueError, match="model.json is not valid JSON"):
+        load_model(tmp_path)
+
+
+def test_compatibility_names_both_sides():
+    card = card_fields()
+    check_compatible(card, {"vocabulary": card["vocabulary"], "view_spec": {"input_size": 64}}, "RUN", "DATA")
+    with pytest.raises(ValueError, match=r"view_spec mismatch: model RUN was trained with \{'input_size': 64\}, "
+                                         r"but dataset DATA has \{'input_size': 128\}"):
+        check_compatible(card, {"vocabulary": card["vocabulary"], "view_spec": {"input_size": 128}}, "RUN", "DATA")
+    with pytest.raises(ValueError, match="vocabulary mismatch: model RUN"):
+        check_compatible(card, {"vocabulary": ["a"], "view_spec": {"input_size": 64}}, "RUN", "DATA")
