@@ -1,0 +1,48 @@
+"""Detector masks: Pilatus-like module gaps and dead pixels (True = valid)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Pilatus module: 487 x 195 active pixels, gaps of 7 pixels between modules in a row
+#: and 17 pixels between rows of modules (pixels of 172 um).
+MODULE_COLS, MODULE_ROWS, GAP_COLS, GAP_ROWS = 487, 195, 7, 17
+
+
+def _gap_lines(length: int, module: float, gap: float, offset: float) -> np.ndarray:
+    """(length,) bool, False on the gaps of a periodic module + gap pattern starting at ``offset``."""
+    period = module + gap
+    phase = (np.arange(length) + 0.5 - offset) % period
+    return phase < module
+
+
+def module_gap_mask(shape: tuple[int, int], modules_across: int, offset: tuple[float, float]) -> np.ndarray:
+    """(rows, cols) bool mask of a Pilatus-like detector with ``modules_across`` modules per row.
+
+    Module and gap sizes keep Pilatus proportions, scaled so that ``modules_across``
+    modules span the frame width; ``offset`` (x, y) in pixels shifts the module grid.
+    """
+    rows, cols = shape
+    scale = cols / (modules_across * MODULE_COLS + (modules_across - 1) * GAP_COLS)
+    gap_x, gap_y = max(GAP_COLS * scale, 1.0), max(GAP_ROWS * scale, 1.0)
+    good_cols = _gap_lines(cols, MODULE_COLS * scale, gap_x, offset[0])
+    good_rows = _gap_lines(rows, MODULE_ROWS * scale, gap_y, offset[1])
+    return good_rows[:, None] & good_cols[None, :]
+
+
+def draw_mask(shape: tuple[int, int], rng: np.random.Generator, with_gaps: bool) -> tuple[np.ndarray, dict]:
+    """A detector mask for one experiment and its parameters: optional gaps plus dead pixels."""
+    rows, cols = shape
+    params: dict = {"module_gaps": bool(with_gaps)}
+    if with_gaps:
+        across = int(rng.choice([2, 3, 5]))
+        offset = (float(rng.uniform(0, cols / across / 2)), float(rng.uniform(0, rows / across / 2)))
+        mask = module_gap_mask(shape, across, offset)
+        params.update(modules_across=across, module_offset=list(offset))
+    else:
+        mask = np.ones(shape, dtype=bool)
+    # a few dead pixels, as on any real detector (about 1e-5 of them)
+    n_dead = int(rng.poisson(1e-5 * rows * cols))
+    mask.reshape(-1)[rng.integers(0, rows * cols, size=n_dead)] = False
+    params["dead_pixels"] = n_dead
+    return mask, params

@@ -1,0 +1,238 @@
+"""One image: draw the terms, render expected counts, decide the tags, count photons.
+
+Rendering, per image: isotropic terms are summed as 1-D radial profiles and looked up once
+through the experiment's radial-bin map; anisotropic rings only on their annulus; spots,
+streaks and zingers on local patches; the beamstop on its own pixels; Poisson counts are
+drawn once at the end. Tags come from hierarchical keys set only for terms that pass the
+visibility rule (terms.py), reduced by ``Vocabulary.tags_from_keys``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from scattertag.geometry import Geometry
+from scattertag.simulate import gisaxs
+from scattertag.simulate.backgrounds import draw_backgrounds, draw_defects
+from scattertag.simulate.beamstops import BEAMSTOP_TAGS
+from scattertag.simulate.experiment import Experiment, _choose, seed_sequence
+from scattertag.simulate.scattering import (
+    draw_calibrant, draw_direct_beam, draw_gisaxs_terms, draw_sample_terms, loguniform,
+)
+from scattertag.simulate.terms import RULES, Term, visibility
+
+#: Counts are clipped here (24-bit counters).
+COUNT_LIMIT = 2**24 - 1
+#: Reference rules, in counts per reference pixel over the observed pixels.
+STRONG_MAX, STRONG_MEAN, WEAK_MAX = 1000.0, 5.0, 10.0
+HIGH_BACKGROUND_MAX, HIGH_BACKGROUND_MEAN = 1e4, 1e3
+#: A beamstop shadow is visible if it hides at least this many counts per pixel on average.
+BEAMSTOP_MIN_COUNTS = 0.5
+
+
+@dataclass(eq=False)
+class Sample:
+    """One simulated detector image with its tags and everything that caused them."""
+
+    counts: np.ndarray  # uint32 (rows, cols)
+    mask: np.ndarray  # bool (rows, cols), True = valid
+    geometry: Geometry
+    tags: list[str]
+    labels: np.ndarray  # uint8 (len(vocabulary),)
+    keys: dict  # hierarchical key -> value
+    params: dict  # JSON-serialisable
+    seed: int
+    experiment_index: int
+    image_index: int
+
+
+def _jsonable(x):
+    """Plain Python (lists, floats, ints) for numpy scalars and arrays, recursively."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def _draw_terms(exp: Experiment, rng: np.random.Generator, kind: str) -> list[Term]:
+    """All terms of an image of ``kind``: sample, backgrounds, defects."""
+    if kind == "dark":  # no beam: only what the detector makes by itself
+        return [t for t in draw_defects(exp, rng) if t.role == "detector"]
+    if kind == "sample":
+        terms = draw_sample_terms(exp, rng)
+        if exp.gisaxs is not None:
+            terms += draw_gisaxs_terms(exp, rng)
+    elif kind == "calibrant":
+        terms = draw_calibrant(exp, rng)
+    else:
+        terms = draw_direct_beam(exp, rng)
+    return terms + draw_backgrounds(exp, rng) + draw_defects(exp, rng)
+
+
+def _render(exp: Experiment, terms: list[Term], role: str) -> np.ndarray:
+    """(rows*cols,) float64 expected counts of the terms of one role (radial sum looked up once)."""
+    chosen = [t for t in terms if t.role == role]
+    radial = [t.radial for t in chosen if t.radial is not None]
+    flat = np.sum(radial, axis=0)[exp.rbin] if radial else np.zeros(exp.rbin.size)
+    for t in chosen:
+        t.add_to(flat)
+    return flat
+
+
+def _gisaxs_terms(exp: Experiment, rng: np.random.Generator, sample: np.ndarray) -> list[Term]:
+    """Apply the film's shadow and Yoneda band to the sample image in place; Yoneda and horizon terms."""
+    rows, cols = exp.shape
+    p = {"yoneda": loguniform(rng, 0.2, 3.0), **exp.gisaxs}
+    shadow, band = gisaxs.vertical_factor(exp.geometry, exp.gisaxs, p["yoneda"])
+    image = sample.reshape(rows, cols)
+    in_band = np.flatnonzero(band > 0.05 * band.max())
+    yoneda = (image[in_band] * (shadow * band)[in_band, None]).ravel()
+    image *= (shadow * (1.0 + band))[:, None]
+    horizon = float(gisaxs.row_at_exit_angle(exp.geometry, exp.gisaxs, 0.0))
+    strip = np.arange(max(int(horizon - 0.03 * rows), 0), min(int(horizon), rows))
+    terms = [Term("features.gisaxs.yoneda", "sample", p, rule="diffuse",
+                  index=(in_band[:, None] * cols + np.arange(cols)[None, :]).ravel(), values=yoneda)]
+    if len(strip):
+        terms.append(Term("features.gisaxs.horizon", "sample", {"row": horizon}, rule="diffuse",
+                          index=(strip[:, None] * cols + np.arange(cols)[None, :]).ravel(), values=image[strip].ravel()))
+    return terms
+
+
+def _visible(exp: Experiment, term: Term, lam: np.ndarray, radial_total: np.ndarray) -> dict:
+    """Run the visibility rule on one term against the final expected counts ``lam``."""
+    rule = RULES[term.rule]
+    if term.radial is not None:
+        return visibility(term.radial, radial_total, exp.observed_per_bin, rule, lam.size)
+    if term.index is None:
+        return visibility(term.values, lam, exp.observed.astype(np.float64), rule, lam.size)
+    return visibility(term.values, lam[term.index], exp.observed[term.index].astype(np.float64), rule, lam.size)
+
+
+#: Keys whose visible terms are ring-like peaks (counted for "Many rings").
+RING_KEYS = ("features.main.ring", "features.lattice.ring", "features.calibrant.ring")
+
+
+def _keys_from_visible(terms: list[Term]) -> dict:
+    """Hierarchical keys of the visible terms, with the derived lattice/ordering keys."""
+    keys: dict = defaultdict(list)
+    groups: dict = defaultdict(list)  # peaks of one lattice / calibrant / mesostructure
+    rings = 0
+    for t in terms:
+        if not t.visibility.get("visible"):
+            continue
+        head = t.key.split(":")[0]
+        keys[t.key].append({**t.params, **t.visibility})
+        rings += head in RING_KEYS
+        if head == "features.main.ring" and t.params["style"] in ("polycrystalline", "large grains"):
+            keys[f"features.variations.{t.params['style']}"].append(t.params["grain_eta"])
+        if head in RING_KEYS[1:] or head == "features.mesostructure.structure factor":
+            groups[t.key].append(t.params["order"])
+    for key, orders in groups.items():
+        orders = sorted(set(orders))
+        detail = key.split(": ")[-1]
+        if key.startswith("features.lattice"):
+            keys[f"features.main.structure factor: {detail}"].append(orders)
+            if len(orders) >= 2:  # the lattice is identified by its peak ratios
+                keys[f"sample.lattice.{detail}"].append(orders)
+        if len(orders) >= 2:
+            keys[f"features.variations.higher orders: {len(orders) - 1}"].append(detail)
+    if rings > 4:
+        keys[f"features.variations.many rings: {rings}"].append(rings)
+    return dict(keys)
+
+
+def simulate_image(exp: Experiment, image_index: int) -> Sample:
+    """The image fixed by (exp.seed, exp.index, image_index), bit for bit in any process."""
+    rng = np.random.default_rng(seed_sequence(exp.seed, 1, exp.index, image_index, 0))
+    noise = np.random.default_rng(seed_sequence(exp.seed, 1, exp.index, image_index, 1))
+    recipe, obs = exp.recipe, exp.observed
+    kind = _choose(rng, recipe.kinds)
+    terms = _draw_terms(exp, rng, kind)
+    dark = loguniform(rng, 1e-3, 0.05)  # dark counts per pixel
+
+    sample = _render(exp, terms, "sample")
+    if exp.gisaxs is not None and kind == "sample":
+        terms += _gisaxs_terms(exp, rng, sample)
+    background = _render(exp, terms, "background")
+    n_seen = max(int(np.count_nonzero(obs)), 1)
+    per_ref = 1.0 / exp.intensity_scale
+    stats = {
+        "sample_max": float(sample.max(where=obs, initial=0.0)) * per_ref,
+        "sample_mean": float(sample.sum(where=obs)) / n_seen * per_ref,
+        "background_max": float(background.max(where=obs, initial=0.0)) * per_ref,
+        "background_mean": float(background.sum(where=obs)) / n_seen * per_ref,
+    }
+    lam = sample
+    lam += background
+    for t in terms:
+        if t.role == "defect":
+            t.add_to(lam)
+    stop = exp.beamstop if kind != "direct beam" else None  # the beamstop is moved out for the direct beam
+    keys: dict = {}
+    if stop is not None and stop.kind is not None:
+        unblocked = lam[stop.index]
+        lam[stop.index] = unblocked * stop.transmission
+        shade = (stop.transmission < 0.5) & exp.mask.ravel()[stop.index]
+        hidden = unblocked * (1.0 - stop.transmission)
+        vis = visibility(hidden, unblocked, shade.astype(np.float64), RULES["diffuse"], lam.size)
+        mean_hidden = float(hidden[shade].mean()) if shade.any() else 0.0
+        vis["visible"] = bool(vis["visible"] and mean_hidden >= BEAMSTOP_MIN_COUNTS)
+        stats["beamstop"] = {**vis, "mean_hidden": mean_hidden}
+        if vis["visible"]:
+            keys[f"experiment.beamstop.{BEAMSTOP_TAGS[stop.kind].lower()}"] = stop.params
+    lam += dark
+    for t in terms:
+        if t.role == "detector":
+            t.add_to(lam)
+
+    radial_total = exp.radial_mean(lam)
+    for t in terms:
+        if t.role == "sample":
+            t.visibility = _visible(exp, t, lam, radial_total)
+    keys.update(_keys_from_visible(terms))
+    if not exp.geometry.beam_on_frame:
+        keys["experiment.beam off image"] = list(exp.geometry.beam_center)
+    if stats["sample_max"] < max(WEAK_MAX, stats["background_mean"]):
+        keys["sample.weak scattering"] = {k: stats[k] for k in ("sample_max", "background_mean")}
+    elif stats["sample_max"] > STRONG_MAX or stats["sample_mean"] > STRONG_MEAN:
+        keys["sample.strong scattering"] = {k: stats[k] for k in ("sample_max", "sample_mean")}
+    if stats["background_max"] > HIGH_BACKGROUND_MAX or stats["background_mean"] > HIGH_BACKGROUND_MEAN:
+        keys["background.high background"] = {k: stats[k] for k in ("background_max", "background_mean")}
+    for t in terms:
+        if t.role in ("defect", "detector"):
+            keys[t.key] = t.params
+    if float(lam.max(where=exp.mask.ravel(), initial=0.0)) >= COUNT_LIMIT:
+        keys["defects.saturation: clipped"] = COUNT_LIMIT
+
+    counts = noise.poisson(lam)
+    np.minimum(counts, COUNT_LIMIT, out=counts)
+    counts = counts.astype(np.uint32)
+    counts[exp.invalid_index] = 0
+    tags = recipe.vocabulary.tags_from_keys(keys)
+    params = {
+        "kind": kind,
+        "dark": dark,
+        "stats": stats,
+        "experiment": exp.to_dict(),
+        "terms": [{"key": t.key, "role": t.role, "params": t.params, "visibility": t.visibility} for t in terms],
+    }
+    return Sample(
+        counts=counts.reshape(exp.shape),
+        mask=exp.mask,
+        geometry=exp.geometry,
+        tags=tags,
+        labels=recipe.vocabulary.encode(tags),
+        keys=_jsonable(keys),
+        params=_jsonable(params),
+        seed=exp.seed,
+        experiment_index=exp.index,
+        image_index=int(image_index),
+    )

@@ -1,0 +1,168 @@
+"""The recipe: every knob of the simulator, validated when it is made.
+
+A :class:`Recipe` fixes the frame size, the tag vocabulary, the reference geometry and the
+probabilities with which experiments and samples draw each term. Bad values fail at once
+with a message naming the parameter and its allowed range.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+from scattertag.tags import DEFAULT_VOCABULARY, GISAXS_TAGS, GISAXS_VOCABULARY, Vocabulary
+
+#: Frame side of the reference geometry (75 um pixels, 0.594 m, 8.8984 keV).
+REFERENCE_SIZE = 1000
+
+#: Default probabilities of each image kind (normalised when drawn).
+DEFAULT_KINDS = {"sample": 0.90, "calibrant": 0.04, "dark": 0.03, "direct beam": 0.03}
+
+#: Default probabilities of the beam-centre placements (normalised when drawn).
+DEFAULT_PLACEMENTS = {"corner": 0.35, "center": 0.25, "edge": 0.28, "off": 0.12}
+
+#: Default probabilities of the beamstop of an experiment with the beam on the frame.
+DEFAULT_BEAMSTOPS = {"linear": 0.30, "circular": 0.30, "wedge": 0.28, "none": 0.12}
+
+#: Default probability that an image of kind "sample" contains each term.
+DEFAULT_TERMS = {
+    "diffuse low-q": 0.55,  # power law, Ornstein-Zernike, Debye-Bueche, Guinier
+    "form factor": 0.15,  # sphere form factor (a low-q diffuse term)
+    "diffuse high-q": 0.30,
+    "ring": 0.45,  # one to three rings
+    "halo": 0.30,
+    "lattice": 0.32,  # BCC, FCC, hexagonal, lamellar nanoparticle lattice
+    "mesostructure": 0.05,  # single crystal / rotated grains of a 2-D lattice: Bragg spots
+    "structured background": 0.30,
+    "windowed background": 0.10,
+    "parasitic": 0.15,
+    "zingers": 0.15,
+    "saturation": 0.03,
+    "specular rod": 0.7,  # grazing-incidence experiments only
+    "bragg rods": 0.5,  # grazing-incidence experiments only
+}
+
+
+def _check_probabilities(name: str, table: dict, allowed: dict, normalised: bool) -> dict:
+    """Validate a {name: probability} table against the allowed names; return a plain dict."""
+    table = dict(table)
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise ValueError(f"Recipe.{name}: unknown entries {unknown}; allowed: {sorted(allowed)}")
+    for key, p in table.items():
+        if not (isinstance(p, (int, float)) and 0.0 <= float(p) <= 1.0):
+            raise ValueError(f"Recipe.{name}[{key!r}] must be a probability in [0, 1], got {p!r}")
+    merged = {**allowed, **{k: float(v) for k, v in table.items()}}
+    if normalised and sum(merged.values()) <= 0.0:
+        raise ValueError(f"Recipe.{name}: probabilities must not all be zero")
+    return merged
+
+
+def _check_range(name: str, value: object, lo: float, hi: float) -> float:
+    """A finite float in [lo, hi], or ValueError naming the parameter and the range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"Recipe.{name} must be a number in [{lo:g}, {hi:g}], got {value!r}")
+    if not lo <= float(value) <= hi:
+        raise ValueError(f"Recipe.{name} must be in [{lo:g}, {hi:g}], got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """All simulator settings; validated on construction.
+
+    Attributes
+    ----------
+    size : frame side (int) or (rows, cols); 16 to 8192 pixels a side.
+    vocabulary : tag vocabulary; default: the 17 tags, or the GISAXS vocabulary when
+        ``gisaxs_fraction > 0``.
+    gisaxs_fraction : fraction of experiments in grazing incidence, [0, 1].
+    module_gap_fraction : fraction of experiments on a Pilatus-like detector with module
+        gaps (masked), [0, 1].
+    distance, energy : reference sample-detector distance (m) and photon energy (keV).
+    pixel_size : pixel edge (m) at 1000 pixels across; at size S it is pixel_size * 1000 / S,
+        so every size sees the same q range.
+    kinds, placements, beamstops : probabilities of the image kinds, beam-centre
+        placements and beamstop types (normalised).
+    terms : probability that a sample image contains each term, each in [0, 1].
+    """
+
+    size: int | tuple[int, int] = 256
+    vocabulary: Vocabulary | None = None
+    gisaxs_fraction: float = 0.0
+    module_gap_fraction: float = 0.35
+    distance: float = 0.594
+    energy: float = 8.8984
+    pixel_size: float = 75e-6
+    kinds: dict = field(default_factory=dict)
+    placements: dict = field(default_factory=dict)
+    beamstops: dict = field(default_factory=dict)
+    terms: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
+        size = self.size
+        shape = (size, size) if isinstance(size, (int,)) and not isinstance(size, bool) else size
+        try:
+            shape = tuple(shape)
+            ok = len(shape) == 2 and all(isinstance(s, int) and not isinstance(s, bool) for s in shape)
+        except TypeError:
+            ok = False
+        if not ok or not all(16 <= s <= 8192 for s in shape):
+            raise ValueError(f"Recipe.size must be an integer or (rows, cols) of integers in [16, 8192], got {size!r}")
+        set_("size", shape[0] if shape[0] == shape[1] else shape)
+        for name, lo, hi in (
+            ("gisaxs_fraction", 0.0, 1.0),
+            ("module_gap_fraction", 0.0, 1.0),
+            ("distance", 0.05, 20.0),
+            ("energy", 2.0, 100.0),
+            ("pixel_size", 1e-6, 1e-3),
+        ):
+            set_(name, _check_range(name, getattr(self, name), lo, hi))
+        set_("kinds", _check_probabilities("kinds", self.kinds, DEFAULT_KINDS, True))
+        set_("placements", _check_probabilities("placements", self.placements, DEFAULT_PLACEMENTS, True))
+        set_("beamstops", _check_probabilities("beamstops", self.beamstops, DEFAULT_BEAMSTOPS, True))
+        set_("terms", _check_probabilities("terms", self.terms, DEFAULT_TERMS, False))
+        vocab = self.vocabulary
+        if vocab is None:
+            vocab = GISAXS_VOCABULARY if self.gisaxs_fraction > 0 else DEFAULT_VOCABULARY
+        elif not isinstance(vocab, Vocabulary):
+            vocab = Vocabulary(tuple(vocab))
+        if self.gisaxs_fraction > 0 and not all(t in vocab for t in GISAXS_TAGS):
+            raise ValueError(
+                f"Recipe.vocabulary must contain the GISAXS tags {list(GISAXS_TAGS)} when gisaxs_fraction > 0"
+            )
+        set_("vocabulary", vocab)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, cols) of every frame."""
+        return (self.size, self.size) if isinstance(self.size, int) else tuple(self.size)
+
+    @property
+    def pixel_size_at_shape(self) -> float:
+        """Pixel edge (m) at this frame size: the reference detector area resampled."""
+        return self.pixel_size * REFERENCE_SIZE / max(self.shape)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable dictionary; :meth:`from_dict` inverts it."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["size"] = list(self.size) if isinstance(self.size, tuple) else self.size
+        d["vocabulary"] = self.vocabulary.to_list()
+        return {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Recipe":
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"Recipe: unknown settings {unknown}; allowed: {sorted(names)}")
+        d = dict(d)
+        if isinstance(d.get("size"), list):
+            d["size"] = tuple(d["size"])
+        if d.get("vocabulary") is not None:
+            d["vocabulary"] = Vocabulary.from_list(d["vocabulary"])
+        return cls(**d)
+
+
