@@ -8,16 +8,22 @@ runs here, on batches, which is where torch is efficient. Rows come out in input
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from scattertag.predict.prepare import Preparer, Views
+from scattertag.predict.prepare import Preparer, Views, prepare_in_worker, start_worker
 from scattertag.predict.sources import Item
+
+
+#: Environment variables that size the BLAS / OpenMP thread pools of numpy, scipy and torch.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 class Predictor:
@@ -103,9 +109,12 @@ class Workers:
             self.pool = ProcessPoolExecutor(
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker,
+                initializer=start_worker,
                 initargs=(self.view_spec,),
             )
+            with _one_thread_each():  # each submit to a not-yet-full pool spawns a worker now
+                for _ in range(self.workers):
+                    self.pool.submit(int)
         return self.prepare
 
     def __exit__(self, *exc) -> None:
@@ -119,23 +128,26 @@ class Workers:
             return
         window: deque = deque()
         for item in items:
-            window.append(self.pool.submit(_prepare_in_worker, item))
+            window.append(self.pool.submit(prepare_in_worker, item))
             if len(window) >= 4 * self.workers:
                 yield window.popleft().result()
         while window:
             yield window.popleft().result()
 
 
-_WORKER_PREPARER: Preparer | None = None
+@contextmanager
+def _one_thread_each():
+    """Environment in which spawned workers start with single-threaded BLAS/OpenMP pools.
 
-
-def _start_worker(view_spec) -> None:
-    """Pool initializer: one Preparer (and ViewMaker cache) per worker; one thread each."""
-    global _WORKER_PREPARER
-    torch.set_num_threads(1)  # the workers already use every core between them
-    _WORKER_PREPARER = Preparer(view_spec)
-
-
-def _prepare_in_worker(item: Item) -> list[Views]:
-    """Run the worker's Preparer on one item."""
-    return _WORKER_PREPARER(item)
+    The workers already use every core between them; set before they import numpy.
+    """
+    saved = {var: os.environ.get(var) for var in THREAD_VARIABLES}
+    os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))
+    try:
+        yield
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var)
+            else:
+                os.environ[var] = value

@@ -78,7 +78,7 @@ class Preparer:
                     f"{item.source}: frame {frame.index} has no valid pixels (all masked, negative or not finite)"
                 )
             counts = np.where(valid, counts, 0).astype(np.float32)
-            maker = self._maker(item.setup.geometry(counts.shape), item.mask, static)
+            maker = self.maker(item.setup.geometry(counts.shape), item.mask, static)
             image, coeff = maker(counts, valid)
         except ValueError as exc:  # includes ReadError
             return Views(item.source, frame.index, error=str(exc))
@@ -93,7 +93,7 @@ class Preparer:
             raise ValueError(f"{mask_path}: mask is {valid.shape[0]} x {valid.shape[1]}, frame is {shape[0]} x {shape[1]}")
         return valid if file_valid is None else valid & file_valid
 
-    def _maker(self, geometry, mask_path: str | None, static: np.ndarray | None):
+    def maker(self, geometry, mask_path: str | None, static: np.ndarray | None):
         """The ViewMaker for this geometry and static mask, built once."""
         from scattertag.features.views import ViewMaker
 
@@ -110,3 +110,17 @@ def _cached(cache: OrderedDict, key, build, size: int):
     if len(cache) > size:
         cache.popitem(last=False)
     return value
+
+
+_WORKER_PREPARER: Preparer | None = None
+
+
+def start_worker(view_spec) -> None:
+    """Process-pool initializer: one Preparer (and ViewMaker cache) per worker process."""
+    global _WORKER_PREPARER
+    _WORKER_PREPARER = Preparer(view_spec)
+
+
+def prepare_in_worker(item: Item) -> list[Views]:
+    """Run this worker's Preparer on one item."""
+    return _WORKER_PREPARER(item)

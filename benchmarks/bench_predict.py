@@ -1,0 +1,157 @@
+"""Tagging throughput end to end: uint32 TIFF files -> CSV, next to merely reading them.
+
+For each frame size, ``--files`` Poisson ring images are written as uint32 TIFF, then timed
+side by side (median of ``--repeats`` rounds, images/s):
+
+* ``fabio read``: ``fabio.open(f).data`` on every file, nothing else (the floor);
+* ``predict, workers=N``: ``scattertag.predict(files, workers=N, out=csv)`` end to end
+  (read, mask, image view + Fourier-Bessel coefficients, joint model, CSV);
+
+and the in-process stages one by one on the same files, to say where the time goes:
+read (scattertag's reader), preprocess (mask + ViewMaker), model (batched), write (CSV).
+The model is the shipped tagger if it exists, else a randomly initialised joint model of
+the default architecture (printed).
+
+    python benchmarks/bench_predict.py --sizes 1000 2000 --files 200 --workers 0 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def write_files(folder: Path, size: int, count: int) -> list[Path]:
+    """``count`` uint32 TIFFs of size x size: rings about a corner beam centre, Poisson noise."""
+    from fabio.tifimage import TifImage
+
+    rng = np.random.default_rng(0)
+    rows, cols = np.indices((size, size))
+    r = np.hypot(cols - 0.1 * size, rows - 0.85 * size)
+    paths = []
+    for i in range(count):
+        q0 = size * rng.uniform(0.2, 0.6)
+        lam = 5 + 1e4 * (1 + r) ** -1.5 + 200 * np.exp(-0.5 * ((r - q0) / (0.01 * size)) ** 2)
+        path = folder / f"frame_{size}_{i:04d}.tif"
+        TifImage(data=rng.poisson(lam).astype(np.uint32)).write(str(path))
+        paths.append(path)
+    return paths
+
+
+def model_dir(folder: Path) -> tuple[Path | None, str]:
+    """The shipped model folder, or a random default joint model saved in ``folder``."""
+    from scattertag.features.views import ViewMaker, ViewSpec
+    from scattertag.geometry import Geometry
+    from scattertag.models import JointTagger, load_model, save_model
+    from scattertag.tags import DEFAULT_VOCABULARY
+
+    try:
+        load_model(None)
+        return None, "the shipped pretrained tagger"
+    except (FileNotFoundError, ValueError):
+        pass
+    spec = ViewSpec()
+    _, coeff = ViewMaker(spec, Geometry((64, 64), (5.0, 5.0)))(np.ones((64, 64), np.float32))
+    model = JointTagger(len(DEFAULT_VOCABULARY), coeff.shape)
+    card = {"backbone": "alexnet", "vocabulary": DEFAULT_VOCABULARY.to_list(), "view_spec": spec.to_dict(),
+            "thresholds": [0.5] * len(DEFAULT_VOCABULARY), "recipe": {}, "metrics": {}}
+    return save_model(model.eval(), card, folder / "model"), f"a random joint model {model.arch}"
+
+
+def rate(count: int, seconds: list[float]) -> float:
+    """images/s of the median round."""
+    return count / statistics.median(seconds)
+
+
+def interleaved(runs: dict, repeats: int) -> dict[str, list[float]]:
+    """Wall seconds of each run, ``repeats`` rounds taking every run in turn (so drifting load hits all alike)."""
+    seconds: dict[str, list[float]] = {label: [] for label in runs}
+    for _ in range(repeats):
+        for label, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            seconds[label].append(time.perf_counter() - start)
+    return seconds
+
+
+def stages(files: list[Path], predictor, beam: tuple[float, float], batch: int) -> dict[str, float]:
+    """Seconds spent in read / preprocess / model / write, in this process, over all files."""
+    from scattertag.predict.prepare import Preparer, Views, valid_pixels
+    from scattertag.predict.readers import read_frames
+    from scattertag.predict.table import Table
+    from scattertag.predict.sources import Setup
+
+    preparer, setup = Preparer(predictor.view_spec), Setup(beam)
+    spent = dict.fromkeys(["read", "preprocess", "model", "write"], 0.0)
+    views, rows = [], []
+    for path in files:
+        t0 = time.perf_counter()
+        counts = next(read_frames(path)).counts
+        t1 = time.perf_counter()
+        valid = valid_pixels(counts)
+        maker = preparer.maker(setup.geometry(counts.shape), None, None)
+        image, coeff = maker(np.where(valid, counts, 0).astype(np.float32), valid)
+        views.append(Views(str(path), 0, image, coeff))
+        t2 = time.perf_counter()
+        spent["read"] += t1 - t0
+        spent["preprocess"] += t2 - t1
+        if len(views) == batch or path == files[-1]:
+            rows += predictor.rows(views)
+            views = []
+            spent["model"] += time.perf_counter() - t2
+    t3 = time.perf_counter()
+    Table(predictor.vocabulary, rows).to_csv(files[0].parent / "stages.csv")
+    spent["write"] = time.perf_counter() - t3
+    return spent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000])
+    parser.add_argument("--files", type=int, default=200)
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    import fabio
+    import torch
+
+    import scattertag
+    from scattertag.predict.pipeline import Predictor
+
+    print(f"torch threads {torch.get_num_threads()}, {args.files} files per size, median of {args.repeats}")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model, which = model_dir(tmp)
+        predictor = Predictor(model)
+        print(f"model: {which}; view spec {predictor.view_spec.to_dict()}")
+        for size in args.sizes:
+            files = write_files(tmp, size, args.files)
+            beam = (0.1 * size, 0.85 * size)
+            n = len(files)
+            runs = {"fabio read only": lambda: [fabio.open(str(f)).data for f in files]}
+            for workers in args.workers:
+                runs[f"predict, workers={workers}"] = lambda w=workers: scattertag.predict(
+                    files, beam_center=beam, model=predictor, workers=w, batch_size=args.batch_size, out=tmp / "p.csv")
+            seconds = interleaved(runs, args.repeats)
+            read = statistics.median(seconds["fabio read only"])
+            print(f"\n{size} x {size} uint32 TIFF, {n} files")
+            for label, s in seconds.items():
+                share = "" if label.startswith("fabio") else f"   (fabio reading = {read / statistics.median(s):.0%} of this time)"
+                print(f"  {label:28s} {rate(n, s):8.1f} images/s{share}")
+            spent = stages(files, predictor, beam, args.batch_size)
+            total = sum(spent.values())
+            parts = ", ".join(f"{k} {v / n * 1e3:.1f} ms ({v / total:.0%})" for k, v in spent.items())
+            print(f"  in-process stages per image: {parts}; total {total / n * 1e3:.1f} ms = {n / total:.1f} images/s")
+            for f in files:
+                f.unlink()
+
+
+if __name__ == "__main__":
+    main()
