@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from scattertag.simulate.experiment import Experiment
-from scattertag.simulate.scattering import gaussian_spots, loguniform
+from scattertag.simulate.scattering import blur_pixels, gaussian_spots, loguniform
 from scattertag.simulate.terms import Term
 
 
@@ -54,7 +54,7 @@ def _streak(exp: Experiment, p: dict, horizontal: bool) -> Term | None:
     rows, cols = exp.shape
     cx, cy = exp.geometry.beam_center
     (c_across, n_across), (c_along, n_along) = ((cy, rows), (cx, cols)) if horizontal else ((cx, cols), (cy, rows))
-    width = p["width"] * exp.scale
+    width = blur_pixels(exp, p["width"])
     lo, hi = max(int(np.floor(c_across - 4 * width)), 0), min(int(np.ceil(c_across + 4 * width)) + 1, n_across)
     if lo >= hi:
         return None
@@ -93,7 +93,7 @@ def draw_defects(exp: Experiment, rng: np.random.Generator) -> list[Term]:
     if rng.random() < probability["saturation"]:
         p = {"x": float(rng.uniform(0, cols - 1)), "y": float(rng.uniform(0, rows - 1)),
              "sigma": float(rng.uniform(1.0, 4.0)), "peak": loguniform(rng, 1e8, 1e10)}
-        index, values = gaussian_spots(exp, np.array([p["x"]]), np.array([p["y"]]), p["sigma"] * exp.scale,
+        index, values = gaussian_spots(exp, np.array([p["x"]]), np.array([p["y"]]), blur_pixels(exp, p["sigma"]),
                                        np.array([p["peak"]]))
         terms.append(Term("defects.saturation: spot", "defect", p, index=index, values=values, unique=False, rule="spots"))
     return terms

@@ -20,7 +20,7 @@ from scattertag.simulate.backgrounds import draw_backgrounds, draw_defects
 from scattertag.simulate.beamstops import BEAMSTOP_TAGS
 from scattertag.simulate.experiment import Experiment, _choose, seed_sequence
 from scattertag.simulate.scattering import (
-    draw_calibrant, draw_direct_beam, draw_gisaxs_terms, draw_sample_terms, loguniform,
+    calibrant_params, calibrant_terms, direct_beam_params, direct_beam_terms, draw_sample_terms, loguniform,
 )
 from scattertag.simulate.terms import RULES, Term, visibility
 
@@ -68,12 +68,10 @@ def _draw_terms(exp: Experiment, rng: np.random.Generator, kind: str) -> list[Te
         return [t for t in draw_defects(exp, rng) if t.role == "detector"]
     if kind == "sample":
         terms = draw_sample_terms(exp, rng)
-        if exp.gisaxs is not None:
-            terms += draw_gisaxs_terms(exp, rng)
     elif kind == "calibrant":
-        terms = draw_calibrant(exp, rng)
+        terms = calibrant_terms(exp, calibrant_params(rng))
     else:
-        terms = draw_direct_beam(exp, rng)
+        terms = direct_beam_terms(exp, direct_beam_params(rng))
     return terms + draw_backgrounds(exp, rng) + draw_defects(exp, rng)
 
 
@@ -87,10 +85,10 @@ def _render(exp: Experiment, terms: list[Term], role: str) -> np.ndarray:
     return flat
 
 
-def _gisaxs_terms(exp: Experiment, rng: np.random.Generator, sample: np.ndarray) -> list[Term]:
+def _gisaxs_terms(exp: Experiment, yoneda: float, sample: np.ndarray) -> list[Term]:
     """Apply the film's shadow and Yoneda band to the sample image in place; Yoneda and horizon terms."""
     rows, cols = exp.shape
-    p = {"yoneda": loguniform(rng, 0.2, 3.0), **exp.gisaxs}
+    p = {"yoneda": yoneda, **exp.gisaxs}
     shadow, band = gisaxs.vertical_factor(exp.geometry, exp.gisaxs, p["yoneda"])
     image = sample.reshape(rows, cols)
     in_band = np.flatnonzero(band > 0.05 * band.max())
@@ -114,6 +112,20 @@ def _visible(exp: Experiment, term: Term, lam: np.ndarray, radial_total: np.ndar
     if term.index is None:
         return visibility(term.values, lam, exp.observed.astype(np.float64), rule, lam.size)
     return visibility(term.values, lam[term.index], exp.observed[term.index].astype(np.float64), rule, lam.size)
+
+
+def _shadow_visibility(exp: Experiment, unblocked: np.ndarray, transmission: np.ndarray) -> dict:
+    """Is the beamstop's shadow visible? It must hide, on valid pixels of the frame, an area of
+    at least 1e-4 of the frame, BEAMSTOP_MIN_COUNTS per pixel on average, more than it lets
+    through, and enough counts in all (sqrt(hidden) >= the peak rule's snr)."""
+    shade = (transmission < 0.5) & exp.mask.ravel()[exp.beamstop.index]
+    hidden = float((unblocked * (1.0 - transmission))[shade].sum())
+    passed = float((unblocked * transmission)[shade].sum())
+    area = int(shade.sum())
+    mean = hidden / max(area, 1)
+    visible = (area >= RULES["peak"].min_area * exp.rbin.size
+               and mean >= BEAMSTOP_MIN_COUNTS and hidden > passed and np.sqrt(hidden) >= RULES["peak"].snr)
+    return {"visible": bool(visible), "area": area, "mean_hidden": round(mean, 4), "hidden_over_passed": round(hidden / max(passed, 1e-12), 2)}
 
 
 #: Keys whose visible terms are ring-like peaks (counted for "Many rings").
@@ -152,15 +164,24 @@ def _keys_from_visible(terms: list[Term]) -> dict:
 def simulate_image(exp: Experiment, image_index: int) -> Sample:
     """The image fixed by (exp.seed, exp.index, image_index), bit for bit in any process."""
     rng = np.random.default_rng(seed_sequence(exp.seed, 1, exp.index, image_index, 0))
-    noise = np.random.default_rng(seed_sequence(exp.seed, 1, exp.index, image_index, 1))
-    recipe, obs = exp.recipe, exp.observed
-    kind = _choose(rng, recipe.kinds)
+    kind = _choose(rng, exp.recipe.kinds)
     terms = _draw_terms(exp, rng, kind)
-    dark = loguniform(rng, 1e-3, 0.05)  # dark counts per pixel
+    settings = {"kind": kind, "dark": loguniform(rng, 1e-3, 0.05), "yoneda": loguniform(rng, 0.2, 3.0)}
+    noise = np.random.default_rng(seed_sequence(exp.seed, 1, exp.index, image_index, 1))
+    return expose(exp, terms, noise, image_index=image_index, **settings)
 
+
+def expose(exp: Experiment, terms: list[Term], noise: np.random.Generator, kind: str = "sample", dark: float = 0.01,
+           yoneda: float = 1.0, image_index: int = 0) -> Sample:
+    """Render ``terms`` on the experiment's detector, tag what is visible, draw Poisson counts.
+
+    ``kind`` is the image kind ("direct beam" moves the beamstop out), ``dark`` the dark
+    counts per pixel, ``yoneda`` the Yoneda-band strength of a GISAXS experiment.
+    """
+    recipe, obs = exp.recipe, exp.observed
     sample = _render(exp, terms, "sample")
     if exp.gisaxs is not None and kind == "sample":
-        terms += _gisaxs_terms(exp, rng, sample)
+        terms = terms + _gisaxs_terms(exp, yoneda, sample)
     background = _render(exp, terms, "background")
     n_seen = max(int(np.count_nonzero(obs)), 1)
     per_ref = 1.0 / exp.intensity_scale
@@ -180,12 +201,8 @@ def simulate_image(exp: Experiment, image_index: int) -> Sample:
     if stop is not None and stop.kind is not None:
         unblocked = lam[stop.index]
         lam[stop.index] = unblocked * stop.transmission
-        shade = (stop.transmission < 0.5) & exp.mask.ravel()[stop.index]
-        hidden = unblocked * (1.0 - stop.transmission)
-        vis = visibility(hidden, unblocked, shade.astype(np.float64), RULES["diffuse"], lam.size)
-        mean_hidden = float(hidden[shade].mean()) if shade.any() else 0.0
-        vis["visible"] = bool(vis["visible"] and mean_hidden >= BEAMSTOP_MIN_COUNTS)
-        stats["beamstop"] = {**vis, "mean_hidden": mean_hidden}
+        vis = _shadow_visibility(exp, unblocked, stop.transmission)
+        stats["beamstop"] = vis
         if vis["visible"]:
             keys[f"experiment.beamstop.{BEAMSTOP_TAGS[stop.kind].lower()}"] = stop.params
     lam += dark
@@ -220,6 +237,7 @@ def simulate_image(exp: Experiment, image_index: int) -> Sample:
     params = {
         "kind": kind,
         "dark": dark,
+        "yoneda": yoneda if exp.gisaxs is not None else None,
         "stats": stats,
         "experiment": exp.to_dict(),
         "terms": [{"key": t.key, "role": t.role, "params": t.params, "visibility": t.visibility} for t in terms],
