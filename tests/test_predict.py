@@ -207,9 +207,12 @@ def test_workers_give_the_same_rows(tmp_path, predictor):
         np.save(tmp_path / f"f{i}.npy", frame(20 + i))
         files.append(tmp_path / f"f{i}.npy")
     files.insert(2, tmp_path / "missing.npy")
+    np.save(tmp_path / "stack.npy", np.stack([frame(30), frame(31), frame(32)]))  # split among workers
+    files.insert(4, tmp_path / "stack.npy")
     serial = scattertag.predict(files, beam_center=BEAM, model=predictor, workers=0, batch_size=4)
     parallel = scattertag.predict(files, beam_center=BEAM, model=predictor, workers=2, batch_size=4)
-    assert [r["path"] for r in parallel] == [str(f) for f in files]
+    assert [(r["path"], r["frame"]) for r in parallel] == [(r["path"], r["frame"]) for r in serial]
+    assert len(serial) == len(files) + 2
     for a, b in zip(serial, parallel):
         assert a["error"] == b["error"] and a["tags"] == b["tags"]
         if not a["error"]:

@@ -12,7 +12,15 @@ from fabio.edfimage import EdfImage
 from fabio.tifimage import TifImage
 from PIL import Image
 
-from scattertag.predict.readers import MAX_PIXELS, MIN_SIDE, ReadError, read_frames, read_mask, split_source
+from scattertag.predict.readers import (
+    MAX_PIXELS,
+    MIN_SIDE,
+    ReadError,
+    count_frames,
+    read_frames,
+    read_mask,
+    split_source,
+)
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real-samples"
 
@@ -40,7 +48,7 @@ def test_multipage_tiff_gives_every_frame(tmp_path):
     data = stack(3, dtype=np.int32)
     Image.fromarray(data[0]).save(tmp_path / "m.tif", save_all=True, append_images=[Image.fromarray(x) for x in data[1:]])
     got = frames_of(tmp_path / "m.tif")
-    assert [i for i, _ in got] == [0, 1, 2]
+    assert [i for i, _ in got] == [0, 1, 2] and count_frames(tmp_path / "m.tif") == 3
     for (_, counts), expected in zip(got, data):
         np.testing.assert_array_equal(counts, expected)
     (i, counts), = frames_of(tmp_path / "m.tif", frame=2)
@@ -56,13 +64,13 @@ def test_cbf_and_multiframe_edf(tmp_path):
         edf.append_frame(data=x)
     edf.write(str(tmp_path / "a.edf"))
     got = frames_of(tmp_path / "a.edf")
-    assert len(got) == 3 and np.array_equal(got[2][1], data[2])
+    assert len(got) == 3 == count_frames(tmp_path / "a.edf") and np.array_equal(got[2][1], data[2])
 
 
 def test_npy_stack_and_frame(tmp_path):
     data = stack(4, dtype=np.float32)
     np.save(tmp_path / "s.npy", data)
-    assert len(frames_of(tmp_path / "s.npy")) == 4
+    assert len(frames_of(tmp_path / "s.npy")) == 4 == count_frames(tmp_path / "s.npy")
     (i, counts), = frames_of(tmp_path / "s.npy", frame=3)
     assert i == 3 and np.array_equal(counts, data[3])
 
@@ -95,7 +103,7 @@ def test_eiger_master_links_data_files_and_pixel_mask(tmp_path):
             f[f"entry/data/data_{k:06d}"] = h5py.ExternalLink(f"scan_data_{k:06d}.h5", "/entry/data/data")
         f.create_dataset("entry/instrument/detector/detectorSpecific/pixel_mask", data=pixel_mask)
     frames = list(read_frames(tmp_path / "scan_master.h5"))
-    assert [f.index for f in frames] == [0, 1, 2, 3, 4]
+    assert [f.index for f in frames] == [0, 1, 2, 3, 4] and count_frames(tmp_path / "scan_master.h5") == 5
     np.testing.assert_array_equal(frames[4].counts, data[4])  # second data file
     assert frames[0].valid.sum() == 40 * 50 - 1 and not frames[0].valid[5, 7]
     (f3,) = read_frames(tmp_path / "scan_master.h5", frame=3)

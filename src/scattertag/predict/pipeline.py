@@ -12,6 +12,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from scattertag.predict.prepare import Preparer, Views, prepare_in_worker, start_worker
+from scattertag.predict.readers import ReadError, count_frames
 from scattertag.predict.sources import Item
 
 
@@ -127,12 +129,22 @@ class Workers:
             yield from map(self.local, items)
             return
         window: deque = deque()
-        for item in items:
+        for item in per_frame(items):
             window.append(self.pool.submit(prepare_in_worker, item))
             if len(window) >= 4 * self.workers:
                 yield window.popleft().result()
         while window:
             yield window.popleft().result()
+
+
+def per_frame(items: Iterable[Item]) -> Iterator[Item]:
+    """Items with one item per frame of each multi-frame file, so that workers share long stacks."""
+    for item in items:
+        try:
+            count = 1 if item.error or item.frame is not None else count_frames(item.location)
+        except ReadError:
+            count = 1  # the worker reads it and reports the problem
+        yield from [item] if count == 1 else (replace(item, frame=i) for i in range(count))
 
 
 @contextmanager

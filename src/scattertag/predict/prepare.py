@@ -78,7 +78,7 @@ class Preparer:
                     f"{item.source}: frame {frame.index} has no valid pixels (all masked, negative or not finite)"
                 )
             counts = np.where(valid, counts, 0).astype(np.float32)
-            maker = self.maker(item.setup.geometry(counts.shape), item.mask, static)
+            maker = self.maker(item.setup.geometry(counts.shape), static)
             image, coeff = maker(counts, valid)
         except ValueError as exc:  # includes ReadError
             return Views(item.source, frame.index, error=str(exc))
@@ -93,11 +93,11 @@ class Preparer:
             raise ValueError(f"{mask_path}: mask is {valid.shape[0]} x {valid.shape[1]}, frame is {shape[0]} x {shape[1]}")
         return valid if file_valid is None else valid & file_valid
 
-    def maker(self, geometry, mask_path: str | None, static: np.ndarray | None):
+    def maker(self, geometry, static: np.ndarray | None):
         """The ViewMaker for this geometry and static mask, built once."""
         from scattertag.features.views import ViewMaker
 
-        key = (geometry, mask_path, None if static is None else hash(np.packbits(static).tobytes()))
+        key = (geometry, None if static is None else hash(np.packbits(static).tobytes()))
         return _cached(self._makers, key, lambda: ViewMaker(self.view_spec, geometry, static), self.cache_size)
 
 

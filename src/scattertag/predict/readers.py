@@ -90,6 +90,31 @@ def read_frames(source: str | Path, frame: int | None = None) -> Iterator[Frame]
 
     ``source`` is a path, optionally followed by ``::/dataset`` for HDF5 files.
     """
+    path, dataset, kind = _locate(source)
+    if kind == "hdf5":
+        yield from _read_hdf5(path, dataset, frame)
+    elif kind == "fabio":
+        yield from _read_fabio(path, frame)
+    else:
+        yield from _read_npy(path, frame)
+
+
+def count_frames(source: str | Path) -> int:
+    """Number of frames in ``source``, from its header alone (cheap: no pixels are read)."""
+    path, dataset, kind = _locate(source)
+    if kind == "hdf5":
+        with _open_hdf5(path) as f:
+            return sum(_frame_counts(_hdf5_parts(f, path, dataset)))
+    if kind == "fabio":
+        shape, count = _fabio_header(path)
+        check_shape(path, shape)
+        return count
+    shape, _ = _npy_header(path)
+    return shape[0] if len(shape) == 3 else 1
+
+
+def _locate(source: str | Path) -> tuple[Path, str | None, str]:
+    """(path, HDF5 dataset or None, reader kind 'hdf5' | 'fabio' | 'npy'), or ReadError."""
     path_text, dataset = split_source(str(source))
     path = Path(path_text)
     if not path.exists():
@@ -98,16 +123,14 @@ def read_frames(source: str | Path, frame: int | None = None) -> Iterator[Frame]
         raise ReadError(f"{path}: not a regular file (a directory?)")
     suffix = path.suffix.lower()
     if suffix in HDF5_SUFFIXES or _is_hdf5(path):
-        yield from _read_hdf5(path, dataset, frame)
-        return
+        return path, dataset, "hdf5"
     if dataset is not None:
         raise ReadError(f"{path}: '{DATASET_SEPARATOR}{dataset}' names an HDF5 dataset, but this is not an HDF5 file")
     if suffix in FABIO_SUFFIXES:
-        yield from _read_fabio(path, frame)
-    elif suffix in NUMPY_SUFFIXES:
-        yield from _read_npy(path, frame)
-    else:
-        raise ReadError(f"{path}: unknown format '{suffix}'; supported: {', '.join(SUFFIXES)}")
+        return path, None, "fabio"
+    if suffix in NUMPY_SUFFIXES:
+        return path, None, "npy"
+    raise ReadError(f"{path}: unknown format '{suffix}'; supported: {', '.join(SUFFIXES)}")
 
 
 def read_mask(path: str | Path) -> np.ndarray:
@@ -194,8 +217,8 @@ def _as_frame(path: Path, data: np.ndarray | None, shape: tuple[int, int]) -> np
 
 
 # ---- NumPy ---------------------------------------------------------------------------
-def _read_npy(path: Path, frame: int | None) -> Iterator[Frame]:
-    """Frames of a .npy file (2-D or 3-D), memory-mapped so one frame is read at a time."""
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) of a .npy file from its header, shape checked against the limits."""
     try:
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
@@ -204,10 +227,16 @@ def _read_npy(path: Path, frame: int | None) -> Iterator[Frame]:
     except Exception as exc:
         raise ReadError(f"{path}: not a readable .npy file ({type(exc).__name__}: {exc})") from exc
     check_shape(path, shape)
-    count = shape[0] if len(shape) == 3 else 1
-    check_frame(path, frame, count)
     if dtype.hasobject:
         raise ReadError(f"{path}: .npy holds Python objects, not pixel values")
+    return shape, dtype
+
+
+def _read_npy(path: Path, frame: int | None) -> Iterator[Frame]:
+    """Frames of a .npy file (2-D or 3-D), memory-mapped so one frame is read at a time."""
+    shape, _ = _npy_header(path)
+    count = shape[0] if len(shape) == 3 else 1
+    check_frame(path, frame, count)
     try:
         array = np.load(path, mmap_mode="r")
     except Exception as exc:  # truncated data: mmap is larger than the file
@@ -224,24 +253,39 @@ def _is_hdf5(path: Path) -> bool:
         return f.read(8) == b"\x89HDF\r\n\x1a\n"
 
 
-def _read_hdf5(path: Path, dataset: str | None, frame: int | None) -> Iterator[Frame]:
-    """Frames of an HDF5 file: the named dataset, else an Eiger stack, NeXus detector or sole image."""
+def _open_hdf5(path: Path):
+    """An open h5py.File (with the Eiger compression filters registered), or ReadError."""
     import h5py
-    import hdf5plugin  # noqa: F401  (registers the Eiger compression filters with h5py)
+    import hdf5plugin  # noqa: F401  (registers bitshuffle-LZ4 and friends with h5py)
 
     try:
-        f = h5py.File(path, "r")
+        return h5py.File(path, "r")
     except Exception as exc:
         raise ReadError(f"{path}: not a readable HDF5 file ({type(exc).__name__}: {exc})") from exc
-    with f:
-        parts = [_named_dataset(f, path, dataset)] if dataset else _find_image_datasets(f, path)
-        shape = check_shape(path, parts[0].shape)
-        for part in parts:
-            if tuple(part.shape[-2:]) != shape:
-                raise ReadError(f"{path}: {part.name} has frames of {part.shape[-2:]}, expected {shape}")
-        counts = [p.shape[0] if p.ndim == 3 else 1 for p in parts]
+
+
+def _hdf5_parts(f, path: Path, dataset: str | None) -> list:
+    """The datasets holding the frames (the named one, else found), all of one checked shape."""
+    parts = [_named_dataset(f, path, dataset)] if dataset else _find_image_datasets(f, path)
+    shape = check_shape(path, parts[0].shape)
+    for part in parts:
+        if len(part.shape) not in (2, 3) or tuple(part.shape[-2:]) != shape:
+            raise ReadError(f"{path}: {part.name} has shape {part.shape}, expected frames of {shape}")
+    return parts
+
+
+def _frame_counts(parts: list) -> list[int]:
+    """Frames in each dataset (3-D: the first axis; 2-D: one)."""
+    return [p.shape[0] if p.ndim == 3 else 1 for p in parts]
+
+
+def _read_hdf5(path: Path, dataset: str | None, frame: int | None) -> Iterator[Frame]:
+    """Frames of an HDF5 file: the named dataset, else an Eiger stack, NeXus detector or sole image."""
+    with _open_hdf5(path) as f:
+        parts = _hdf5_parts(f, path, dataset)
+        counts = _frame_counts(parts)
         check_frame(path, frame, sum(counts))
-        valid = _eiger_valid(f, shape)
+        valid = _eiger_valid(f, tuple(parts[0].shape[-2:]))
         starts = np.cumsum([0] + counts)
         for i in range(starts[-1]) if frame is None else [frame]:
             k = int(np.searchsorted(starts, i, side="right") - 1)
