@@ -149,6 +149,7 @@ def plot_pr_curves(labels: np.ndarray, scores: np.ndarray, vocabulary: list[str]
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
         ax.tick_params(labelsize=6)
+        ax.label_outer()
     axes[0].set_xlabel("recall", fontsize=7)
     axes[0].set_ylabel("precision", fontsize=7)
     return plotting.save(fig, path)
