@@ -45,8 +45,7 @@ def write_files(folder: Path, size: int, count: int) -> list[Path]:
 
 def model_dir(folder: Path) -> tuple[Path | None, str]:
     """The shipped model folder, or a random default joint model saved in ``folder``."""
-    from scattertag.features.views import ViewMaker, ViewSpec
-    from scattertag.geometry import Geometry
+    from scattertag.features.views import ViewSpec
     from scattertag.models import JointTagger, load_model, save_model
     from scattertag.tags import DEFAULT_VOCABULARY
 
@@ -56,8 +55,7 @@ def model_dir(folder: Path) -> tuple[Path | None, str]:
     except (FileNotFoundError, ValueError):
         pass
     spec = ViewSpec()
-    _, coeff = ViewMaker(spec, Geometry((64, 64), (5.0, 5.0)))(np.ones((64, 64), np.float32))
-    model = JointTagger(len(DEFAULT_VOCABULARY), coeff.shape)
+    model = JointTagger(len(DEFAULT_VOCABULARY), views_shape(spec)[1])  # the default architecture
     card = {"backbone": "alexnet", "vocabulary": DEFAULT_VOCABULARY.to_list(), "view_spec": spec.to_dict(),
             "thresholds": [0.5] * len(DEFAULT_VOCABULARY), "recipe": {}, "metrics": {}}
     return save_model(model.eval(), card, folder / "model"), f"a random joint model {model.arch}"
@@ -110,6 +108,35 @@ def stages(files: list[Path], predictor, beam: tuple[float, float], batch: int) 
     return spent
 
 
+def model_layouts(predictor, batch: int, repeats: int) -> dict[str, float]:
+    """ms per image of the model alone, weights in contiguous vs channels-last memory layout."""
+    import copy
+
+    import torch
+
+    spec = predictor.view_spec
+    coeff = views_shape(spec)[1]
+    images = torch.rand(batch, 1, spec.input_size, spec.input_size)
+    coeffs = torch.randn(batch, *coeff)
+    models = {"contiguous": copy.deepcopy(predictor.model).to(memory_format=torch.contiguous_format),
+              "channels_last": predictor.model}
+    with torch.inference_mode():
+        runs = {k: (lambda m=m: m(images, coeffs)) for k, m in models.items()}
+        for fn in runs.values():
+            fn()  # warm-up
+        seconds = interleaved(runs, repeats)
+    return {k: statistics.median(v) / batch * 1e3 for k, v in seconds.items()}
+
+
+def views_shape(spec) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Shapes of the image and coefficient views made with ViewSpec ``spec``."""
+    from scattertag.features.views import ViewMaker
+    from scattertag.geometry import Geometry
+
+    image, coeff = ViewMaker(spec, Geometry((64, 64), (5.0, 5.0)))(np.ones((64, 64), np.float32))
+    return image.shape, coeff.shape
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000])
@@ -131,6 +158,9 @@ def main() -> None:
         model, which = model_dir(tmp)
         predictor = Predictor(model)
         print(f"model: {which}; view spec {predictor.view_spec.to_dict()}")
+        layouts = model_layouts(predictor, args.batch_size, 5)
+        print("model alone, ms/image: " + ", ".join(f"{k} {v:.1f}" for k, v in layouts.items())
+              + f" (channels-last {layouts['contiguous'] / layouts['channels_last']:.2f}x faster)")
         for size in args.sizes:
             files = write_files(tmp, size, args.files)
             beam = (0.1 * size, 0.85 * size)
