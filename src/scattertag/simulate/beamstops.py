@@ -74,7 +74,7 @@ def draw_beamstop(geometry: Geometry, kind: str, rng: np.random.Generator, scale
     if kind == "linear":
         p["half_width"] = float(rng.uniform(10, 30) * scale)
     elif kind == "circular":
-        p["radius"] = float(rng.uniform(15, 40) * scale)
+        p["radius"] = float(rng.uniform(20, 60) * scale)
         p["arm_half_width"] = float(rng.uniform(0.12, 0.3) * p["radius"])
     else:
         p["half_angle"] = float(np.radians(rng.uniform(3, 10)))

@@ -152,6 +152,12 @@ class Experiment:
         sums = np.bincount(self.observed_bins, weights=image, minlength=len(self.r_grid) + 1)[:-1]
         return sums / np.maximum(self.observed_per_bin, 1.0)
 
+    def prepare(self) -> "Experiment":
+        """Build every cached map now (they are otherwise built on first use)."""
+        _ = (self.geometry.q_map, self.q_grid, self.chi_grid, self.chibin, self._by_radius, self.observed_per_bin,
+             self.invalid_index)
+        return self
+
     def to_dict(self) -> dict:
         """JSON-serialisable description (geometry, beamstop, mask and GISAXS parameters)."""
         return {"seed": self.seed, "index": self.index, "geometry": self.geometry.to_dict(), **self.params}

@@ -110,8 +110,8 @@ def _visible(exp: Experiment, term: Term, lam: np.ndarray, radial_total: np.ndar
     if term.radial is not None:
         return visibility(term.radial, radial_total, exp.observed_per_bin, rule, lam.size)
     if term.index is None:
-        return visibility(term.values, lam, exp.observed.astype(np.float64), rule, lam.size)
-    return visibility(term.values, lam[term.index], exp.observed[term.index].astype(np.float64), rule, lam.size)
+        return visibility(term.values, lam, exp.observed, rule, lam.size)
+    return visibility(term.values, lam[term.index], exp.observed[term.index], rule, lam.size)
 
 
 def _shadow_visibility(exp: Experiment, unblocked: np.ndarray, transmission: np.ndarray) -> dict:
@@ -193,6 +193,11 @@ def expose(exp: Experiment, terms: list[Term], noise: np.random.Generator, kind:
     }
     lam = sample
     lam += background
+    # visibility is judged on scattering + background; local defects come after
+    radial_total = exp.radial_mean(lam)
+    for t in terms:
+        if t.role == "sample":
+            t.visibility = _visible(exp, t, lam, radial_total)
     for t in terms:
         if t.role == "defect":
             t.add_to(lam)
@@ -210,10 +215,6 @@ def expose(exp: Experiment, terms: list[Term], noise: np.random.Generator, kind:
         if t.role == "detector":
             t.add_to(lam)
 
-    radial_total = exp.radial_mean(lam)
-    for t in terms:
-        if t.role == "sample":
-            t.visibility = _visible(exp, t, lam, radial_total)
     keys.update(_keys_from_visible(terms))
     if not exp.geometry.beam_on_frame:
         keys["experiment.beam off image"] = list(exp.geometry.beam_center)

@@ -31,7 +31,7 @@ DEFAULT_TERMS = {
     "diffuse high-q": 0.30,
     "ring": 0.45,  # one to three rings
     "halo": 0.30,
-    "lattice": 0.32,  # BCC, FCC, hexagonal, lamellar nanoparticle lattice
+    "lattice": 0.36,  # BCC, FCC, hexagonal, lamellar nanoparticle lattice
     "mesostructure": 0.05,  # single crystal / rotated grains of a 2-D lattice: Bragg spots
     "structured background": 0.30,
     "windowed background": 0.10,

@@ -6,15 +6,16 @@ set of pixels (anisotropic rings on their annulus, spots and streaks on local pa
 full-frame anisotropic diffuse scattering).
 
 Visibility (what the detector actually shows): over the *observed* pixels (valid, not
-behind the beamstop), let T be the term and L the total expected counts there.
+behind the beamstop), let T be the term and R what else lands there (scattering and
+background; local defects aside).
 
-* core: observed pixels where T >= half its observed maximum; its area must reach
-  the rule's ``min_area`` fraction of the frame;
-* contrast: sum_core T / sum_core (L - T) must reach the rule's contrast;
-* significance: the matched-filter signal-to-noise sqrt(sum T^2 / L) must reach the
-  rule's snr (Poisson noise of everything that lands there).
+* core: the observed pixels where T >= contrast x R, the rule's contrast; its area must
+  reach the rule's ``min_area`` fraction of the frame;
+* significance: the matched-filter signal-to-noise over the core, sqrt(sum T^2 / (T + R)),
+  must reach the rule's snr (Poisson noise of everything that lands there).
 
-A term hidden behind the beamstop, beyond the frame or lost in background fails.
+A term hidden behind the beamstop, beyond the frame or lost in background fails. Radial
+terms are judged on radial bins weighted by their number of observed pixels.
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ class Rule:
     min_area: float = 1e-4  # smallest core, as a fraction of the frame's pixels
 
 
-#: Rings and peaks must stand 30 % above what lies under them; diffuse terms must
-#: dominate the rest somewhere they are seen.
+#: Rings and peaks must stand 30 % above what lies under them; diffuse terms and spots
+#: must dominate it.
 RULES = {
-    "peak": Rule(contrast=0.3, snr=8.0),
+    "peak": Rule(contrast=0.3, snr=8.0, min_area=3e-4),  # e.g. a 1-pixel arc of 300 pixels at 1000
     "diffuse": Rule(contrast=1.0, snr=8.0),
     "spots": Rule(contrast=1.0, snr=8.0, min_area=1e-5),  # sharp Bragg spots are small
 }
@@ -75,16 +76,18 @@ class Term:
 def visibility(term: np.ndarray, total: np.ndarray, weight: np.ndarray, rule: Rule, frame_pixels: int) -> dict:
     """The visibility rule on matching arrays (pixels, or radial bins weighted by pixel counts).
 
-    Returns {"visible", "contrast", "snr", "area"}; ``weight`` is the number of observed
-    pixels each element stands for (0 = unobserved).
+    ``total`` = T + R; ``weight`` is a bool array (observed pixels) or the number of
+    observed pixels each radial bin stands for. Returns {"visible", "area", "snr",
+    "contrast"} (contrast: the largest T / R over the core, 0 if the core is empty).
     """
-    seen = weight > 0
-    if not seen.any() or term[seen].max() <= 0.0:
-        return {"visible": False, "contrast": 0.0, "snr": 0.0, "area": 0.0}
-    core = seen & (term >= 0.5 * term[seen].max())
-    area = float(weight[core].sum())
-    rest = np.maximum(total[core] - term[core], 1e-12)
-    contrast = float((weight[core] * term[core]).sum() / (weight[core] * rest).sum())
-    snr = float(np.sqrt((weight[seen] * term[seen] ** 2 / np.maximum(total[seen], 1e-12)).sum()))
-    visible = area >= rule.min_area * frame_pixels and contrast >= rule.contrast and snr >= rule.snr
-    return {"visible": bool(visible), "contrast": round(contrast, 4), "snr": round(snr, 2), "area": area}
+    rest = total - term
+    core = term >= rule.contrast * np.maximum(rest, 1e-12)
+    core &= weight if weight.dtype == bool else weight > 0
+    core &= term > 0
+    t, r = term[core], np.maximum(rest[core], 1e-12)
+    w = np.ones(len(t)) if weight.dtype == bool else weight[core]
+    area = float(w.sum())
+    snr = float(np.sqrt((w * t * t / (t + r)).sum()))
+    contrast = float((t / r).max()) if len(t) else 0.0
+    visible = area >= rule.min_area * frame_pixels and snr >= rule.snr
+    return {"visible": bool(visible), "area": area, "snr": round(snr, 2), "contrast": round(contrast, 4)}
