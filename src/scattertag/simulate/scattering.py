@@ -228,10 +228,11 @@ def halo_terms(exp: Experiment, p: dict) -> list[Term]:
 
 # ---- ordered structures ----------------------------------------------------------------
 def lattice_params(rng: np.random.Generator) -> dict:
-    """BCC, FCC, hexagonal or lamellar; q1 0.015-0.2 1/A; grain size, disorder, particle radius."""
+    """BCC, FCC, hexagonal or lamellar; q1 0.015-0.2 1/A; peak width, disorder, particle radius."""
     p: dict = {"lattice": LATTICES[int(rng.choice(4, p=[0.35, 0.35, 0.15, 0.15]))], "q1": loguniform(rng, 0.015, 0.2)}
     d = 2 * np.pi / p["q1"]
-    p.update(dq_rel=loguniform(rng, 0.004, 0.04), debye_waller=float(rng.uniform(0.03, 0.12) * d),
+    # strong disorder (Debye-Waller up to d / 4) leaves only the first peak
+    p.update(dq_rel=loguniform(rng, 0.004, 0.06), debye_waller=float(rng.uniform(0.03, 0.25) * d),
              amplitude=loguniform(rng, 1.0, 1e5), particle_radius=float(rng.uniform(0.2, 0.35) * d))
     return p
 
