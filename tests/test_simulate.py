@@ -6,7 +6,7 @@ from scipy.signal import find_peaks
 
 from scattertag.geometry import Geometry
 from scattertag.simulate import Experiment, Recipe, draw_experiment
-from scattertag.simulate.beamstops import Beamstop, draw_beamstop
+from scattertag.simulate.beamstops import draw_beamstop
 from scattertag.simulate.image import COUNT_LIMIT, expose
 from scattertag.simulate.lattices import reflections
 from scattertag.simulate.scattering import lattice_terms, ring_terms

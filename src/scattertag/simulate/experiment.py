@@ -32,7 +32,7 @@ def seed_sequence(seed: int, *key: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(int(seed), spawn_key=tuple(int(k) for k in key))
 
 
-def _choose(rng: np.random.Generator, table: dict) -> str:
+def choose(rng: np.random.Generator, table: dict) -> str:
     """One name of a {name: weight} table, drawn with normalised weights."""
     names = list(table)
     weights = np.array([table[n] for n in names], dtype=float)
@@ -176,7 +176,7 @@ def draw_experiment(recipe: Recipe, seed: int, experiment_index: int) -> Experim
         placement = "gisaxs"
         fx, fy = rng.uniform(0.3, 0.7), rng.uniform(0.78, 0.95)
     else:
-        placement = _choose(rng, recipe.placements)
+        placement = choose(rng, recipe.placements)
         fx, fy = draw_beam_center(rng, placement)
     geometry = Geometry(
         shape=(rows, cols),
@@ -186,7 +186,7 @@ def draw_experiment(recipe: Recipe, seed: int, experiment_index: int) -> Experim
         energy=recipe.energy,
     )
     # no beamstop can be seen when the beam misses the frame
-    stop_kind = _choose(rng, recipe.beamstops) if geometry.beam_on_frame else "none"
+    stop_kind = choose(rng, recipe.beamstops) if geometry.beam_on_frame else "none"
     scale = max(rows, cols) / REFERENCE_SIZE
     beamstop = draw_beamstop(geometry, stop_kind, rng, scale)
     incidence = gisaxs.draw_incidence(rng) if is_gisaxs else None

@@ -18,7 +18,7 @@ from scattertag.geometry import Geometry
 from scattertag.simulate import gisaxs
 from scattertag.simulate.backgrounds import draw_backgrounds, draw_defects
 from scattertag.simulate.beamstops import BEAMSTOP_TAGS
-from scattertag.simulate.experiment import Experiment, _choose, seed_sequence
+from scattertag.simulate.experiment import Experiment, choose, seed_sequence
 from scattertag.simulate.scattering import (
     calibrant_params, calibrant_terms, direct_beam_params, direct_beam_terms, draw_sample_terms, loguniform,
 )
@@ -29,8 +29,9 @@ COUNT_LIMIT = 2**24 - 1
 #: Reference rules, in counts per reference pixel over the observed pixels.
 STRONG_MAX, STRONG_MEAN, WEAK_MAX = 1000.0, 5.0, 10.0
 HIGH_BACKGROUND_MAX, HIGH_BACKGROUND_MEAN = 1e4, 1e3
-#: A beamstop shadow is visible if it hides at least this many counts per pixel on average.
-BEAMSTOP_MIN_COUNTS = 0.5
+#: A beamstop shadow is visible if it hides at least this many counts per pixel on average,
+#: over at least this fraction of the frame, with at least this signal-to-noise ratio.
+BEAMSTOP_MIN_COUNTS, BEAMSTOP_MIN_AREA, BEAMSTOP_SNR = 0.5, 1e-4, 8.0
 
 
 @dataclass(eq=False)
@@ -92,12 +93,12 @@ def _gisaxs_terms(exp: Experiment, yoneda: float, sample: np.ndarray) -> list[Te
     shadow, band = gisaxs.vertical_factor(exp.geometry, exp.gisaxs, p["yoneda"])
     image = sample.reshape(rows, cols)
     in_band = np.flatnonzero(band > 0.05 * band.max())
-    yoneda = (image[in_band] * (shadow * band)[in_band, None]).ravel()
+    extra = (image[in_band] * (shadow * band)[in_band, None]).ravel()  # what the Yoneda band adds
     image *= (shadow * (1.0 + band))[:, None]
     horizon = float(gisaxs.row_at_exit_angle(exp.geometry, exp.gisaxs, 0.0))
     strip = np.arange(max(int(horizon - 0.03 * rows), 0), min(int(horizon), rows))
     terms = [Term("features.gisaxs.yoneda", "sample", p, rule="diffuse",
-                  index=(in_band[:, None] * cols + np.arange(cols)[None, :]).ravel(), values=yoneda)]
+                  index=(in_band[:, None] * cols + np.arange(cols)[None, :]).ravel(), values=extra)]
     if len(strip):
         terms.append(Term("features.gisaxs.horizon", "sample", {"row": horizon}, rule="diffuse",
                           index=(strip[:, None] * cols + np.arange(cols)[None, :]).ravel(), values=image[strip].ravel()))
@@ -105,7 +106,7 @@ def _gisaxs_terms(exp: Experiment, yoneda: float, sample: np.ndarray) -> list[Te
 
 
 def _visible(exp: Experiment, term: Term, lam: np.ndarray, radial_total: np.ndarray) -> dict:
-    """Run the visibility rule on one term against the final expected counts ``lam``."""
+    """Run the visibility rule on one term against ``lam``, the scattering plus background."""
     rule = RULES[term.rule]
     if term.radial is not None:
         return visibility(term.radial, radial_total, exp.observed_per_bin, rule, lam.size)
@@ -115,16 +116,16 @@ def _visible(exp: Experiment, term: Term, lam: np.ndarray, radial_total: np.ndar
 
 
 def _shadow_visibility(exp: Experiment, unblocked: np.ndarray, transmission: np.ndarray) -> dict:
-    """Is the beamstop's shadow visible? It must hide, on valid pixels of the frame, an area of
-    at least 1e-4 of the frame, BEAMSTOP_MIN_COUNTS per pixel on average, more than it lets
-    through, and enough counts in all (sqrt(hidden) >= the peak rule's snr)."""
+    """Is the beamstop's shadow visible? On valid pixels of the frame it must cover
+    BEAMSTOP_MIN_AREA of it, hide BEAMSTOP_MIN_COUNTS per pixel on average and more than it
+    lets through, and hide enough counts in all (sqrt(hidden) >= BEAMSTOP_SNR)."""
     shade = (transmission < 0.5) & exp.mask.ravel()[exp.beamstop.index]
     hidden = float((unblocked * (1.0 - transmission))[shade].sum())
     passed = float((unblocked * transmission)[shade].sum())
     area = int(shade.sum())
     mean = hidden / max(area, 1)
-    visible = (area >= RULES["peak"].min_area * exp.rbin.size
-               and mean >= BEAMSTOP_MIN_COUNTS and hidden > passed and np.sqrt(hidden) >= RULES["peak"].snr)
+    visible = (area >= BEAMSTOP_MIN_AREA * exp.rbin.size and mean >= BEAMSTOP_MIN_COUNTS and hidden > passed
+               and np.sqrt(hidden) >= BEAMSTOP_SNR)
     return {"visible": bool(visible), "area": area, "mean_hidden": round(mean, 4), "hidden_over_passed": round(hidden / max(passed, 1e-12), 2)}
 
 
@@ -164,7 +165,7 @@ def _keys_from_visible(terms: list[Term]) -> dict:
 def simulate_image(exp: Experiment, image_index: int) -> Sample:
     """The image fixed by (exp.seed, exp.index, image_index), bit for bit in any process."""
     rng = np.random.default_rng(seed_sequence(exp.seed, 1, exp.index, image_index, 0))
-    kind = _choose(rng, exp.recipe.kinds)
+    kind = choose(rng, exp.recipe.kinds)
     terms = _draw_terms(exp, rng, kind)
     settings = {"kind": kind, "dark": loguniform(rng, 1e-3, 0.05), "yoneda": loguniform(rng, 0.2, 3.0)}
     noise = np.random.default_rng(seed_sequence(exp.seed, 1, exp.index, image_index, 1))
