@@ -239,3 +239,26 @@ def test_real_pilatus_files(predictor):
     table2 = scattertag.predict(REAL / "gisaxs_pilatus2m_00005.cbf", beam_center=(795.0, 1300.0), pixel_size_um=172, model=predictor)
     for row in [*table, *table2]:
         assert row["error"] == "" and 0 < row["Ring"] < 1
+
+
+def test_default_model_is_the_shipped_one(tmp_path, model_dir, monkeypatch):
+    """With no model given, predict loads the package's pretrained folder (here pointed at a test model)."""
+    import scattertag.models.io as io
+
+    monkeypatch.setattr(io, "pretrained_dir", lambda: Path(model_dir))
+    np.save(tmp_path / "a.npy", frame(12))
+    default = scattertag.predict(tmp_path / "a.npy", beam_center=BEAM)
+    explicit = scattertag.predict(tmp_path / "a.npy", beam_center=BEAM, model=model_dir)
+    np.testing.assert_allclose(probabilities(default[0]), probabilities(explicit[0]))
+
+
+SHIPPED = Path(scattertag.__file__).parent / "pretrained" / "model.json"
+
+
+@pytest.mark.skipif(not SHIPPED.is_file() or not REAL.is_dir(), reason="no shipped model yet, or no real samples")
+def test_shipped_model_on_real_rings():
+    """The shipped tagger sees the rings of the real Pilatus 1M frame."""
+    table = scattertag.predict(REAL / "rings_mn23_0170.tif", beam_center=(303.0, 531.0))
+    row = table[0]
+    assert row["error"] == ""
+    assert row["Ring"] >= 0.5, row["tags"]

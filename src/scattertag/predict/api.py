@@ -44,7 +44,8 @@ def predict(
         pixels are always excluded.
     pixel_size_um, distance_m, energy_kev : override the defaults (75 um, 0.594 m, 8.8984 keV).
     model : model folder or a loaded Predictor (None: the shipped tagger).
-    workers : processes for reading and preprocessing (0: this process).
+    workers : processes for reading and preprocessing (0: this process). They are spawned,
+        so a script that uses them must call predict under ``if __name__ == "__main__":``.
     out : also write the table to this CSV (atomically).
 
     Raises ValueError for bad arguments; a file that cannot be tagged gets a row whose

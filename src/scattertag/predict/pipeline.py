@@ -11,9 +11,10 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import replace
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,6 @@ import torch
 from scattertag.predict.prepare import Preparer, Views, prepare_in_worker, start_worker
 from scattertag.predict.readers import ReadError, count_frames
 from scattertag.predict.sources import Item
-
 
 #: Environment variables that size the BLAS / OpenMP thread pools of numpy, scipy and torch.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -134,9 +134,20 @@ class Workers:
         for item in per_frame(items):
             window.append(self.pool.submit(prepare_in_worker, item))
             if len(window) >= 4 * self.workers:
-                yield window.popleft().result()
+                yield _result(window.popleft())
         while window:
-            yield window.popleft().result()
+            yield _result(window.popleft())
+
+
+def _result(future) -> list[Views]:
+    """A worker's result; a dead worker explained."""
+    try:
+        return future.result()
+    except BrokenProcessPool as exc:
+        raise RuntimeError(
+            "a worker process died; a script calling predict(workers=N) must run it under "
+            "\"if __name__ == '__main__':\" (worker processes are spawned), or use workers=0"
+        ) from exc
 
 
 def per_frame(items: Iterable[Item]) -> Iterator[Item]:
