@@ -131,7 +131,16 @@ def test_gisaxs_recipe_uses_gisaxs_tags():
 def test_recipe_round_trip():
     recipe = Recipe(size=(200, 300), gisaxs_fraction=0.2, terms={"ring": 0.9})
     assert Recipe.from_dict(recipe.to_dict()) == recipe
+    assert hash(Recipe.from_dict(recipe.to_dict())) == hash(recipe)
     assert recipe.shape == (200, 300)
+
+
+def test_non_square_frames_keep_the_longer_side_on_the_reference_area():
+    recipe = Recipe(size=(96, 160))
+    assert recipe.pixel_size_at_shape == pytest.approx(75e-6 * 1000 / 160)
+    exp = draw_experiment(recipe, 0, 1)
+    s = simulate_image(exp, 0)
+    assert s.counts.shape == s.mask.shape == (96, 160) and s.geometry.shape == (96, 160)
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ with a message naming the parameter and its allowed range.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field, fields
 
@@ -133,6 +134,10 @@ class Recipe:
                 f"Recipe.vocabulary must contain the GISAXS tags {list(GISAXS_TAGS)} when gisaxs_fraction > 0"
             )
         set_("vocabulary", vocab)
+
+    def __hash__(self) -> int:
+        """Hash of the settings (the dict fields make the generated hash unusable)."""
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
 
     @property
     def shape(self) -> tuple[int, int]:
