@@ -63,7 +63,9 @@ def montage_axes(count: int, columns: int = 4, panel: float = 3.2) -> tuple[plt.
     """A figure with ``count`` square panels in rows of ``columns``; spare panels hidden."""
     columns = max(1, min(columns, count))
     rows = int(np.ceil(count / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(panel * columns, panel * rows + 0.4), squeeze=False)
+    # extra height above each row leaves room for captions of up to five lines
+    fig, axes = plt.subplots(rows, columns, figsize=(panel * columns, 1.15 * panel * rows + 0.4), squeeze=False)
+    fig.subplots_adjust(hspace=0.3, wspace=0.08)
     flat = list(axes.ravel())
     for ax in flat[count:]:
         ax.axis("off")
