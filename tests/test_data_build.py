@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import h5py
 import hdf5plugin
@@ -15,23 +15,11 @@ from scattertag.data.build import Pipeline, build_dataset
 from scattertag.data.manifest import MANIFEST_NAME, NUM_SHARDS, shard_name
 from scattertag.data.shards import sha256
 from scattertag.geometry import Geometry
+from scattertag.simulate import Recipe, draw_experiment, simulate_image
 from scattertag.tags import DEFAULT_VOCABULARY
 
 
-# ---- small fakes of the simulate / features contracts ------------------------------------
-
-@dataclass(frozen=True)
-class FakeRecipe:
-    size: int = 32
-    vocabulary: object = DEFAULT_VOCABULARY
-
-    @property
-    def shape(self):
-        return (self.size, self.size)
-
-    def to_dict(self):
-        return {"size": self.size, "vocabulary": list(self.vocabulary)}
-
+# ---- a small fake of the features contract (ViewMaker) -----------------------------------
 
 @dataclass(frozen=True)
 class FakeSpec:
@@ -39,41 +27,6 @@ class FakeSpec:
 
     def to_dict(self):
         return {"input_size": self.input_size, "orders": 3, "zeros": 4}
-
-
-@dataclass
-class FakeExperiment:
-    recipe: FakeRecipe
-    seed: int
-    index: int
-    geometry: Geometry = None
-    mask: np.ndarray = None
-
-
-@dataclass
-class FakeSample:
-    counts: np.ndarray
-    mask: np.ndarray
-    geometry: Geometry
-    labels: np.ndarray
-    keys: dict = field(default_factory=dict)
-    params: dict = field(default_factory=dict)
-
-
-def fake_draw_experiment(recipe, seed, index):
-    rng = np.random.default_rng([seed, index])
-    geometry = Geometry(recipe.shape, tuple(rng.uniform(0, recipe.size, 2)))
-    mask = np.ones(recipe.shape, bool)
-    mask[:, recipe.size // 3] = False
-    return FakeExperiment(recipe, seed, index, geometry, mask)
-
-
-def fake_simulate_image(exp, i):
-    rng = np.random.default_rng([exp.seed, exp.index, i])
-    counts = rng.poisson(rng.uniform(1, 100), exp.recipe.shape).astype(np.uint32)
-    labels = (rng.random(len(exp.recipe.vocabulary)) < 0.3).astype(np.uint8)
-    return FakeSample(counts, exp.mask, exp.geometry, labels, {"features.main.ring": float(rng.random())},
-                      {"scale": np.float64(rng.random())})
 
 
 class FakeViewMaker:
@@ -88,13 +41,14 @@ class FakeViewMaker:
         return image.astype(np.float32), coeff.astype(np.float32)
 
 
-FAKE = Pipeline(fake_draw_experiment, fake_simulate_image, FakeViewMaker)
+FAKE = Pipeline(draw_experiment, simulate_image, FakeViewMaker)
+RECIPE = Recipe(size=32)
 
 
 def build(out, **kwargs):
     options = dict(seed=3, experiments=NUM_SHARDS, images_per_experiment=5, workers=1, progress=False, pipeline=FAKE)
     options.update(kwargs)
-    return build_dataset(out, FakeRecipe(), FakeSpec(), **options)
+    return build_dataset(out, RECIPE, FakeSpec(), **options)
 
 
 def contents(root):
@@ -113,7 +67,7 @@ def test_layout_and_manifest(tmp_path):
     manifest = build(tmp_path, keep_raw=True)
     assert manifest == read_manifest(tmp_path) and manifest["complete"]
     assert manifest["images"] == NUM_SHARDS * 5 and manifest["vocabulary"] == list(DEFAULT_VOCABULARY)
-    assert manifest["recipe"] == FakeRecipe().to_dict() and manifest["view_spec"] == FakeSpec().to_dict()
+    assert Recipe.from_dict(manifest["recipe"]) == RECIPE and manifest["view_spec"] == FakeSpec().to_dict()
     total = np.zeros(len(DEFAULT_VOCABULARY), int)
     for k, entry in enumerate(manifest["shards"]):
         assert entry["sha256"] == sha256(tmp_path / shard_name(k))
@@ -125,10 +79,10 @@ def test_layout_and_manifest(tmp_path):
             order = np.lexsort((f["image_index"][:], experiments))
             assert (order == np.arange(5)).all()
             e, i = int(experiments[2]), int(f["image_index"][2])
-            sample = fake_simulate_image(fake_draw_experiment(FakeRecipe(), 3, e), i)
+            sample = simulate_image(draw_experiment(RECIPE, 3, e), i)
             assert (f["raw"][2] == sample.counts).all() and (f["mask"][2] == sample.mask).all()
             assert (f["labels"][2] == sample.labels).all()
-            assert json.loads(f["keys"][2]) == sample.keys
+            assert DEFAULT_VOCABULARY.tags_from_keys(json.loads(f["keys"][2])) == sample.tags
             assert Geometry.from_dict(json.loads(f["geometry"][2])) == sample.geometry
             assert f["raw"].chunks == (1, 32, 32)  # one frame a chunk, bitshuffle-LZ4
             assert f["raw"].id.get_create_plist().get_filter(0)[0] == hdf5plugin.BSHUF_ID
