@@ -93,7 +93,7 @@ def stages(files: list[Path], predictor, beam: tuple[float, float], batch: int) 
         t1 = time.perf_counter()
         valid = valid_pixels(counts)
         maker = preparer.maker(setup.geometry(counts.shape), None)
-        image, coeff = maker(np.where(valid, counts, 0).astype(np.float32), valid)
+        image, coeff = maker(counts, valid)
         views.append(Views(str(path), 0, image, coeff))
         t2 = time.perf_counter()
         spent["read"] += t1 - t0

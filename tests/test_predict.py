@@ -13,7 +13,6 @@ from PIL import Image
 
 import scattertag
 from scattertag.cli import main
-from scattertag.geometry import Geometry
 from scattertag.predict.pipeline import Predictor
 from scattertag.predict.table import columns
 from scattertag.tags import DEFAULT_VOCABULARY
@@ -23,14 +22,13 @@ SHAPE = (90, 120)
 BEAM = (20.0, 70.0)
 
 
-def tiny_model(run_dir: Path, input_size: int = 64) -> Path:
+def tiny_model(run_dir: Path) -> Path:
     """A randomly initialised joint tagger with the card format, small enough for tests."""
-    from scattertag.features.views import ViewMaker, ViewSpec
+    from scattertag.features.views import ViewSpec
     from scattertag.models import JointTagger, save_model
 
-    spec = ViewSpec(input_size=input_size)
-    _, coeff = ViewMaker(spec, Geometry(SHAPE, BEAM))(np.ones(SHAPE, np.float32))
-    model = JointTagger(len(DEFAULT_VOCABULARY), coeff.shape, backbone="alexnet", width=4, coeff_width=4)
+    spec = ViewSpec(input_size=64, orders=4, zeros=6, fb_size=48)
+    model = JointTagger(len(DEFAULT_VOCABULARY), spec.coeff_shape, backbone="alexnet", width=4, coeff_width=4)
     thresholds = np.linspace(0.3, 0.7, len(DEFAULT_VOCABULARY)).tolist()  # different per tag
     card = {"backbone": "alexnet", "vocabulary": DEFAULT_VOCABULARY.to_list(), "view_spec": spec.to_dict(),
             "thresholds": thresholds, "recipe": {}, "metrics": {}}

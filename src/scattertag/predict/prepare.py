@@ -77,7 +77,6 @@ class Preparer:
                 raise ValueError(
                     f"{item.source}: frame {frame.index} has no valid pixels (all masked, negative or not finite)"
                 )
-            counts = np.where(valid, counts, 0).astype(np.float32)
             maker = self.maker(item.setup.geometry(counts.shape), static)
             image, coeff = maker(counts, valid)
         except ValueError as exc:  # includes ReadError
