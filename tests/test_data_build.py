@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-
 import h5py
 import hdf5plugin
 import numpy as np
@@ -14,41 +12,27 @@ from scattertag.data import read_manifest
 from scattertag.data.build import Pipeline, build_dataset
 from scattertag.data.manifest import MANIFEST_NAME, NUM_SHARDS, shard_name
 from scattertag.data.shards import sha256
+from scattertag.features.views import ViewMaker, ViewSpec
 from scattertag.geometry import Geometry
 from scattertag.simulate import Recipe, draw_experiment, simulate_image
 from scattertag.tags import DEFAULT_VOCABULARY
 
 
-# ---- a small fake of the features contract (ViewMaker) -----------------------------------
-
-@dataclass(frozen=True)
-class FakeSpec:
-    input_size: int = 8
-
-    def to_dict(self):
-        return {"input_size": self.input_size, "orders": 3, "zeros": 4}
-
-
-class FakeViewMaker:
-    def __init__(self, spec, geometry, mask):
-        self.spec, self.operator = spec, np.cos(geometry.chi_map).astype(np.float32)
-
-    def __call__(self, counts, mask):
-        s = self.spec.input_size
-        log = np.log1p(counts.astype(np.float32)) * mask
-        image = log.reshape(s, log.shape[0] // s, s, -1).mean(axis=(1, 3))[None]
-        coeff = np.stack([np.outer(np.arange(4), np.arange(3)).T * float((log * self.operator).mean())] * 2)
-        return image.astype(np.float32), coeff.astype(np.float32)
-
-
-FAKE = Pipeline(draw_experiment, simulate_image, FakeViewMaker)
 RECIPE = Recipe(size=32)
+SPEC = ViewSpec(input_size=16, fb_size=32, orders=4, zeros=6)
+
+
+def disk_full_at_experiment_5(exp, i):
+    """simulate_image that fails like a full disk on experiment 5 (a build killed mid-way)."""
+    if exp.index == 5:
+        raise OSError(28, "No space left on device")
+    return simulate_image(exp, i)
 
 
 def build(out, **kwargs):
-    options = dict(seed=3, experiments=NUM_SHARDS, images_per_experiment=5, workers=1, progress=False, pipeline=FAKE)
+    options = dict(seed=3, experiments=NUM_SHARDS, images_per_experiment=5, workers=1, progress=False)
     options.update(kwargs)
-    return build_dataset(out, RECIPE, FakeSpec(), **options)
+    return build_dataset(out, RECIPE, SPEC, **options)
 
 
 def contents(root):
@@ -67,14 +51,14 @@ def test_layout_and_manifest(tmp_path):
     manifest = build(tmp_path, keep_raw=True)
     assert manifest == read_manifest(tmp_path) and manifest["complete"]
     assert manifest["images"] == NUM_SHARDS * 5 and manifest["vocabulary"] == list(DEFAULT_VOCABULARY)
-    assert Recipe.from_dict(manifest["recipe"]) == RECIPE and manifest["view_spec"] == FakeSpec().to_dict()
+    assert Recipe.from_dict(manifest["recipe"]) == RECIPE and ViewSpec.from_dict(manifest["view_spec"]) == SPEC
     total = np.zeros(len(DEFAULT_VOCABULARY), int)
     for k, entry in enumerate(manifest["shards"]):
         assert entry["sha256"] == sha256(tmp_path / shard_name(k))
         with h5py.File(tmp_path / shard_name(k)) as f:
             experiments = f["experiment"][:]
             assert set(experiments % NUM_SHARDS) == {k}  # whole experiments, e -> e mod 10
-            assert f["image"].shape == (5, 1, 8, 8) and f["coeff"].shape == (5, 2, 3, 4)
+            assert f["image"].shape == (5, 1, 16, 16) and f["coeff"].shape == (5, 3, 5, 6)
             # rows ordered by (experiment, image)
             order = np.lexsort((f["image_index"][:], experiments))
             assert (order == np.arange(5)).all()
@@ -82,6 +66,8 @@ def test_layout_and_manifest(tmp_path):
             sample = simulate_image(draw_experiment(RECIPE, 3, e), i)
             assert (f["raw"][2] == sample.counts).all() and (f["mask"][2] == sample.mask).all()
             assert (f["labels"][2] == sample.labels).all()
+            image, coeff = ViewMaker(SPEC, sample.geometry, sample.mask)(sample.counts, sample.mask)
+            assert np.array_equal(f["image"][2], image) and np.array_equal(f["coeff"][2], coeff)
             assert DEFAULT_VOCABULARY.tags_from_keys(json.loads(f["keys"][2])) == sample.tags
             assert Geometry.from_dict(json.loads(f["geometry"][2])) == sample.geometry
             assert f["raw"].chunks == (1, 32, 32)  # one frame a chunk, bitshuffle-LZ4
@@ -106,17 +92,16 @@ def test_deterministic_across_worker_counts(tmp_path):
         assert read_manifest(tmp_path / name)["shards"] == read_manifest(tmp_path / "w1")["shards"]
 
 
-def test_resume_keeps_finished_shards(tmp_path):
-    manifest = build(tmp_path)
-    # simulate a build killed during shard 4: shards 4..9 not recorded, shard 4 left half-written
-    for k in range(4, NUM_SHARDS):
-        manifest["shards"][k] = None
-        (tmp_path / shard_name(k)).unlink()
-    (tmp_path / (shard_name(4) + ".tmp")).write_bytes(b"partial")
-    (tmp_path / MANIFEST_NAME).write_text(json.dumps(manifest))
-    kept = {k: (tmp_path / shard_name(k)).stat().st_mtime_ns for k in range(4)}
+def test_failed_build_keeps_finished_shards_and_resumes(tmp_path):
+    broken = Pipeline(draw_experiment, disk_full_at_experiment_5, ViewMaker)
+    with pytest.raises(OSError, match="No space left on device.*finished shards are kept"):
+        build(tmp_path, pipeline=broken)
+    manifest = read_manifest(tmp_path)
+    assert [entry is not None for entry in manifest["shards"]] == [True] * 5 + [False] * 5
+    assert not manifest["complete"] and not list(tmp_path.glob("*.tmp"))
+    kept = {k: (tmp_path / shard_name(k)).stat().st_mtime_ns for k in range(5)}
     resumed = build(tmp_path)
-    assert {k: (tmp_path / shard_name(k)).stat().st_mtime_ns for k in range(4)} == kept
+    assert {k: (tmp_path / shard_name(k)).stat().st_mtime_ns for k in range(5)} == kept
     assert resumed["complete"] and resumed["shards"] == build(tmp_path / "fresh")["shards"]
 
 

@@ -35,9 +35,9 @@ def test_folds_and_items(root):
         assert torch.equal(item["image"], torch.from_numpy(f["image"][4]))
         assert torch.equal(item["labels"], torch.from_numpy(f["labels"][4].astype(np.float32)))
         assert item["experiment"] == f["experiment"][4]
-    assert item["image"].dtype == torch.float32 and item["image"].shape == (1, 8, 8)
-    assert item["coeff"].shape == (2, 3, 4) and item["labels"].shape == (17,)
-    assert test.manifest["view_spec"]["input_size"] == 8 and len(test.vocabulary) == 17
+    assert item["image"].dtype == torch.float32 and item["image"].shape == (1, 16, 16)
+    assert item["coeff"].shape == (3, 5, 6) and item["labels"].shape == (17,)
+    assert test.manifest["view_spec"]["input_size"] == 16 and len(test.vocabulary) == 17
 
 
 def test_dataloader_workers_read_the_same(root):
