@@ -105,11 +105,11 @@ class Workers:
         self.view_spec, self.workers = view_spec, workers
         self.pool: ProcessPoolExecutor | None = None
         self.local: Preparer | None = None
+        self.handed_over = 0  # tasks sent with this process's ViewMakers
 
     def __enter__(self) -> Callable[[Iterable[Item]], Iterator[list[Views]]]:
-        if self.workers == 0:
-            self.local = Preparer(self.view_spec)
-        else:
+        self.local = Preparer(self.view_spec)
+        if self.workers > 0:
             self.pool = ProcessPoolExecutor(
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
@@ -127,12 +127,22 @@ class Workers:
 
     def prepare(self, items: Iterable[Item]) -> Iterator[list[Views]]:
         """Views of each item, in order."""
-        if self.local is not None:
+        if self.pool is None:
             yield from map(self.local, items)
             return
+        # This process does the first frames itself until it has set up a ViewMaker (the
+        # costly step, here with every core while the workers start) and hands it to them.
+        items = per_frame(items)
+        while not self.local.makers:
+            item = next(items, None)
+            if item is None:
+                return
+            yield self.local(item)
         window: deque = deque()
-        for item in per_frame(items):
-            window.append(self.pool.submit(prepare_in_worker, item))
+        for item in items:
+            handover = (self.local.makers,) if self.handed_over < 2 * self.workers else ()
+            self.handed_over += 1
+            window.append(self.pool.submit(prepare_in_worker, item, *handover))
             if len(window) >= 4 * self.workers:
                 yield _result(window.popleft())
         while window:

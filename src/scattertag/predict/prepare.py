@@ -5,11 +5,13 @@ valid-pixel mask (mask file, the file's own pixel mask, and pixels that are nega
 Pilatus module gaps are -1 and -2 -- or not finite), and make the image and Fourier-Bessel
 views with exactly the preprocessing used in training (``scattertag.features.views``).
 Setting up a ViewMaker (the FB operator for one geometry and mask) is the expensive step,
-so one is kept per distinct (geometry, mask file) and reused for every frame that shares it.
+so one is kept per distinct (geometry, static mask) and reused for every frame that shares
+it; ViewMakers set up in one process can be handed to another (:meth:`Preparer.adopt`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -83,6 +85,16 @@ class Preparer:
             return Views(item.source, frame.index, error=str(exc))
         return Views(item.source, frame.index, np.asarray(image, np.float32), np.asarray(coeff, np.float32))
 
+    @property
+    def makers(self) -> dict:
+        """The ViewMakers set up so far, by (geometry, mask digest)."""
+        return dict(self._makers)
+
+    def adopt(self, makers: dict) -> None:
+        """Take ViewMakers set up elsewhere (by the parent process), so as not to set them up again."""
+        for key, maker in makers.items():
+            _cached(self._makers, key, lambda maker=maker: maker, self.cache_size)
+
     def _static_mask(self, mask_path: str | None, shape: tuple[int, int], file_valid: np.ndarray | None):
         """Valid pixels from the mask file and the file's own mask (None if neither)."""
         if mask_path is None:
@@ -96,7 +108,8 @@ class Preparer:
         """The ViewMaker for this geometry and static mask, built once."""
         from scattertag.features.views import ViewMaker
 
-        key = (geometry, None if static is None else hash(np.packbits(static).tobytes()))
+        # a digest, not hash(): keys must agree between processes (ViewMakers are handed on)
+        key = (geometry, None if static is None else hashlib.blake2b(np.packbits(static).tobytes()).hexdigest())
         return _cached(self._makers, key, lambda: ViewMaker(self.view_spec, geometry, static), self.cache_size)
 
 
@@ -120,6 +133,8 @@ def start_worker(view_spec) -> None:
     _WORKER_PREPARER = Preparer(view_spec)
 
 
-def prepare_in_worker(item: Item) -> list[Views]:
-    """Run this worker's Preparer on one item."""
+def prepare_in_worker(item: Item, makers: dict | None = None) -> list[Views]:
+    """Run this worker's Preparer on one item, first adopting ``makers`` if given."""
+    if makers:
+        _WORKER_PREPARER.adopt(makers)
     return _WORKER_PREPARER(item)
