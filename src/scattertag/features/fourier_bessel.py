@@ -133,7 +133,7 @@ class FourierBessel:
         orders: int,
         zeros: int,
         step: float = 1.0,
-        dense_limit: int = 1200,
+        dense_limit: int = 2500,
     ) -> None:
         if len(shape) != 2 or min(shape) < 1:
             raise ValueError(f"shape must be (H, W) with positive sizes, got {shape}")
@@ -195,20 +195,28 @@ class FourierBessel:
         """Real degrees of freedom (2N+1) K of a real image's expansion."""
         return (2 * self.orders + 1) * self.zeros
 
-    def _spread_matrix(self, r: np.ndarray, theta: np.ndarray) -> sp.csr_matrix:
-        """(nodes * n_theta, H * W) CSR operator: pixel -> its 4 x 4 polar B-spline weights."""
+    def _spread_matrix(self, r: np.ndarray, theta: np.ndarray) -> sp.csc_matrix:
+        """(nodes * n_theta, H * W) sparse operator: pixel -> its 4 x 4 polar B-spline weights.
+
+        Stored by column (16 entries a disk pixel, float32 weights, int32 rows): 20 bytes
+        a pixel, and S @ image scatters into the small polar grid, which stays in cache.
+        """
         jr, wr = cubic_weights(r / self.dr)
         jt, wt = cubic_weights(theta / self.dtheta)
-        jr = jr - self.nodes[0]
-        steps = np.arange(4)
+        steps = np.arange(4, dtype=np.int32)
+        jr = (jr - self.nodes[0]).astype(np.int32)
+        jt = jt.astype(np.int32)
         rows = (jr[:, None, None] + steps[:, None]) * self.n_theta + (jt[:, None, None] + steps) % self.n_theta
-        vals = (wr[:, :, None] * wt[:, None, :]).astype(np.float32)
-        shape = (len(self.nodes) * self.n_theta, self.shape[0] * self.shape[1])
-        # assembled as CSC (a column per pixel, 16 entries each; pixels are sorted), then converted
-        indptr = np.zeros(shape[1] + 1, dtype=np.int64)
+        vals = wr.astype(np.float32)[:, :, None] * wt.astype(np.float32)[:, None, :]
+        indptr = np.zeros(self.shape[0] * self.shape[1] + 1, dtype=np.int64)
         indptr[self.pixels + 1] = 16
-        csc = sp.csc_matrix((vals.ravel(), rows.reshape(-1).astype(np.int32), np.cumsum(indptr)), shape=shape)
-        return csc.tocsr()
+        shape = (len(self.nodes) * self.n_theta, self.shape[0] * self.shape[1])
+        return sp.csc_matrix((vals.reshape(-1), rows.reshape(-1), np.cumsum(indptr)), shape=shape)
+
+    @property
+    def operator_bytes(self) -> int:
+        """Memory held by the sparse pixel-to-polar operator."""
+        return self.S.data.nbytes + self.S.indices.nbytes + self.S.indptr.nbytes
 
     # ---- polar-grid pieces -------------------------------------------------------------
     def _analyse_polar(self, x: np.ndarray) -> np.ndarray:
@@ -252,18 +260,27 @@ class FourierBessel:
         stack = images[None] if single else images
         if stack.ndim != 3 or stack.shape[1:] != self.shape:
             raise ValueError(f"images must have shape {self.shape} or (B, *{self.shape}), got {images.shape}")
-        valid = self._valid(stack, mask)
-        x = np.where(valid, stack, 0).reshape(len(stack), -1).astype(np.float32, copy=False)
-        missing = not self.disk_in_frame or not valid.reshape(len(stack), -1)[:, self.pixels].all()
-        method = method or ("fit" if missing else "project")
-        if method == "project":
-            a = self._analyse_polar(self.S @ x.T)
-        elif method == "fit":
-            if not (0 <= reg <= 1e3):
-                raise ValueError(f"reg must be in [0, 1e3], got {reg}")
-            a = self._fit(x, valid, reg, tol, maxiter)
-        else:
+        if method not in (None, "project", "fit"):
             raise ValueError(f"method must be 'project', 'fit' or None, got {method!r}")
+        if not (0 <= reg <= 1e3):
+            raise ValueError(f"reg must be in [0, 1e3], got {reg}")
+        valid = self._valid(stack, mask)
+        B = len(stack)
+        if valid is None:  # everything observed: no copy, no checks
+            x = stack.reshape(B, -1).astype(np.float32, copy=False)
+            valid, seen = np.ones(stack.shape, bool), np.ones((B, 1), bool)
+        else:
+            x = np.where(valid, stack, 0).reshape(B, -1).astype(np.float32, copy=False)
+            seen = valid.reshape(B, -1)[:, self.pixels]
+        if not seen.any(axis=1).all():
+            raise ValueError(f"an image has no observed pixel in the disk of radius {self.radius:g} about {self.center}")
+        fit = {"project": np.zeros(B, bool), "fit": np.ones(B, bool),
+               None: ~seen.all(axis=1) | (not self.disk_in_frame)}[method]
+        a = np.empty((len(x), self.orders + 1, self.zeros), complex)
+        if not fit.all():
+            a[~fit] = self._analyse_polar(self.S @ x[~fit].T)
+        if fit.any():
+            a[fit] = self._fit(x[fit], valid[fit], reg, tol, maxiter)
         return a[0] if single else a
 
     def reconstruct(self, a: np.ndarray) -> np.ndarray:
@@ -277,15 +294,17 @@ class FourierBessel:
         return f[0] if single else f
 
     # ---- missing data ------------------------------------------------------------------
-    def _valid(self, stack: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-        """(B, H, W) bool: finite pixels where ``mask`` allows."""
-        valid = np.isfinite(stack) if stack.dtype.kind == "f" else np.ones(stack.shape, bool)
-        if mask is not None:
-            mask = np.asarray(mask, dtype=bool)
-            if mask.shape not in (self.shape, stack.shape):
-                raise ValueError(f"mask shape {mask.shape} matches neither the frame {self.shape} nor images {stack.shape}")
-            valid = valid & mask
-        return valid
+    def _valid(self, stack: np.ndarray, mask: np.ndarray | None) -> np.ndarray | None:
+        """(B, H, W) bool: finite pixels where ``mask`` allows; None if that is every pixel."""
+        finite = np.isfinite(stack) if stack.dtype.kind in "fc" else None
+        if finite is not None and finite.all():
+            finite = None
+        if mask is None:
+            return finite
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape not in (self.shape, stack.shape):
+            raise ValueError(f"mask shape {mask.shape} matches neither the frame {self.shape} nor images {stack.shape}")
+        return np.broadcast_to(mask, stack.shape) if finite is None else finite & mask
 
     def _pack(self, a: np.ndarray) -> np.ndarray:
         """(B, N+1, K) complex -> (B, (2N+1)K) real u with ||u|| = Parseval norm of a."""

@@ -133,16 +133,15 @@ class ViewMaker:
         corner = np.hypot(xs[:, None] - wx, ys[None, :] - wy).max()
         self.radius = spec.radius_scale * max(corner, 2.0)
         self.fb = FourierBessel((work, work), (wx, wy), self.radius, spec.orders, spec.zeros)
-        S = spec.input_size
-        self.rows_to_image = area_weights(self.side, S)  # (S, side)
-        self.cols_to_image = area_weights(self.side, S).T.tocsc()  # (side, S)
+        self.to_image = area_weights(self.side, spec.input_size)  # (S, side), rows and columns alike
+        self.to_work = area_weights(self.side, work)  # block sums
         self._log_max = math.log1p(spec.max_counts)
         if self.mask is not None or not self.fb.disk_in_frame:
             self(np.zeros((H, W), np.float32))  # factorise the fit for the static mask now
 
     def _valid(self, counts: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         """Valid pixels: finite, non-negative, allowed by the static and the per-call mask."""
-        valid = np.isfinite(counts) & (counts >= 0) if counts.dtype.kind == "f" else counts >= 0
+        valid = np.ones(counts.shape, bool) if counts.dtype.kind in "ub" else counts >= 0  # NaN >= 0 is False
         for m in (self.mask, mask):
             if m is not None:
                 valid &= m
@@ -151,6 +150,8 @@ class ViewMaker:
     def _pad(self, a: np.ndarray) -> np.ndarray:
         """(H, W) -> (side, side), centred, zero-filled (False for masks)."""
         H, W = a.shape
+        if a.shape == (self.side, self.side):
+            return a
         out = np.zeros((self.side, self.side), a.dtype)
         out[self.top : self.top + H, self.left : self.left + W] = a
         return out
@@ -180,13 +181,17 @@ class ViewMaker:
         if mask is not None and np.shape(mask) != counts.shape:
             raise ValueError(f"ViewMaker: mask shape {np.shape(mask)} differs from counts shape {counts.shape}")
         valid = self._valid(counts, mask)
-        return self._pad(np.where(valid, counts, 0).astype(np.float32)), self._pad(valid.astype(np.float32))
+        total = np.where(valid, counts, 0).astype(np.float32, copy=False)
+        return self._pad(total), self._pad(valid.astype(np.float32))
+
+    @staticmethod
+    def _area_sum(a: np.ndarray, weights: sp.csr_matrix) -> np.ndarray:
+        """weights @ a @ weights.T: sums of ``a`` over the output cells, (side, side) -> (n, n)."""
+        return np.asarray(weights @ np.ascontiguousarray((weights @ a).T)).T
 
     def _image(self, total: np.ndarray, weight: np.ndarray) -> np.ndarray:
         """Area-averaged, log-scaled (1, S, S) image view."""
-        t = self.rows_to_image @ (total @ self.cols_to_image)
-        w = self.rows_to_image @ (weight @ self.cols_to_image)
-        return self._log(t, w)[None]
+        return self._log(self._area_sum(total, self.to_image), self._area_sum(weight, self.to_image))[None]
 
     def _log(self, total: np.ndarray, weight: np.ndarray) -> np.ndarray:
         """log1p(total / weight) / log1p(max_counts) as float32, 0 where weight is ~0."""
@@ -196,8 +201,6 @@ class ViewMaker:
 
     def _fourier_bessel(self, total: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Block-average, log-scale and expand: (working frame, validity, a)."""
-        b, n = self.block, self.side // self.block
-        t = total.reshape(n, b, n, b).sum(axis=(1, 3))
-        w = weight.reshape(n, b, n, b).sum(axis=(1, 3))
+        t, w = self._area_sum(total, self.to_work), self._area_sum(weight, self.to_work)
         frame, valid = self._log(t, w), w > 0
         return frame, valid, self.fb.transform(frame, mask=valid, reg=self.spec.fit_reg)

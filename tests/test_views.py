@@ -1,0 +1,128 @@
+"""The shared preprocessing: log scaling, masks, padding, resolution and count-scale stability."""
+
+import math
+
+import numpy as np
+import pytest
+
+from scattertag.features.views import ViewMaker, ViewSpec
+from scattertag.geometry import Geometry
+
+SPEC = ViewSpec(input_size=64, orders=6, zeros=8, fb_size=64)
+
+
+def ring_counts(geometry: Geometry, peak: float, q0: float = 0.06, background: float = 2.0) -> np.ndarray:
+    """Expected counts of an isotropic ring at q0 (1/A), width 0.01 1/A, on a flat background."""
+    q = geometry.q_map
+    return background + peak * np.exp(-(((q - q0) / 0.01) ** 2))
+
+
+def magnitude(coeff: np.ndarray, spec: ViewSpec = SPEC) -> np.ndarray:
+    """|c_nk| back from the log-magnitude channel."""
+    return spec.coeff_floor * np.expm1(coeff[0] * math.log1p(1 / spec.coeff_floor))
+
+
+def test_spec_round_trip_and_validation():
+    spec = ViewSpec(input_size=128, orders=11, zeros=40)
+    assert ViewSpec.from_dict(spec.to_dict()) == spec
+    assert spec.coeff_shape == (3, 12, 40)
+    with pytest.raises(ValueError, match="orders"):
+        ViewSpec(orders=-1)
+    with pytest.raises(ValueError, match="unknown fields"):
+        ViewSpec.from_dict({"input_size": 64, "colour": "red"})
+
+
+def test_shapes_range_and_constant_frame():
+    geometry = Geometry((100, 100), (50.0, 40.0))
+    maker = ViewMaker(SPEC, geometry)
+    counts = np.full((100, 100), 1000, np.uint32)
+    image, coeff = maker(counts)
+    assert image.shape == (1, 64, 64) and image.dtype == np.float32
+    assert coeff.shape == SPEC.coeff_shape and coeff.dtype == np.float32
+    assert np.allclose(image, math.log1p(1000) / math.log1p(2**24), rtol=1e-5)
+    # a constant frame is isotropic: order 0 dominates (the disk leaves the frame, so the
+    # fit leaves some anisotropic residue)
+    c = magnitude(coeff)
+    assert c[0].max() > 0.2 and c[1:].max() < 0.2 * c[0].max()
+
+
+def test_masked_and_bad_pixels_are_excluded_not_zero():
+    geometry = Geometry((80, 120), (30.0, 60.0))
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(ring_counts(geometry, 500)).astype(np.float64)
+    mask = np.ones(counts.shape, bool)
+    mask[:, 50:55] = False  # a module gap
+    maker = ViewMaker(SPEC, geometry, mask)
+    image, coeff = maker(counts)
+    hot = counts.copy()
+    hot[:, 50:55] = 1e9  # whatever the gap holds must not matter
+    hot[10, 10] = np.nan  # nor must a NaN or a negative (Pilatus-style) pixel
+    hot[20, 90] = -2
+    mask2 = mask.copy()
+    mask2[10, 10] = mask2[20, 90] = False
+    image2, coeff2 = maker(hot)
+    image3, coeff3 = maker(counts, mask2)
+    assert np.allclose(image2, image3) and np.allclose(coeff2, coeff3, atol=1e-5)
+    assert np.allclose(image2, image, atol=0.02)  # one or two pixels fewer: nearly the same
+    # partly masked output pixels average their valid input pixels only (zero counts in the
+    # gap would drag them down); output pixels with no valid input are 0
+    smooth = ring_counts(geometry, 500)
+    masked, _ = maker(smooth)
+    full, _ = ViewMaker(SPEC, geometry)(smooth)
+    rows = slice(12, 52)  # output rows of the frame (rows 20..100 of the padded 120)
+    assert np.allclose(masked[0, rows, [26, 29]], full[0, rows, [26, 29]], atol=0.01)
+    assert np.all(masked[0, rows, 27:29] == 0)
+
+
+def test_non_square_frame_keeps_rings_round():
+    geometry = Geometry((60, 160), (80.0, 30.0))  # wide frame, beam in the middle
+    maker = ViewMaker(SPEC, geometry)
+    q0 = float(geometry.q_of_radius(25.0))  # a ring 25 px from the beam
+    image, _ = maker(ring_counts(geometry, 1000, q0=q0, background=1.0) * (geometry.q_map > 0.5 * q0))
+    img = image[0]
+    # padded to a centred square: the frame fills a band of rows, the rest is 0
+    filled = np.flatnonzero(img.max(axis=1) > 0)
+    assert filled[0] > 5 and filled[-1] < 58 and np.allclose(img[:5], 0)
+    # same ring radius along x and along y (output pixel 0.4 input pixels)
+    cx, cy = (np.array([80.0, 80.0]) + 0.5) * 64 / 160 - 0.5
+    row, col = img[int(round(cy))], img[:, int(round(cx))]
+    rx = np.abs(np.argmax(row[int(cx) + 2 :]) + int(cx) + 2 - cx)
+    ry = np.abs(np.argmax(col[int(cy) + 2 :]) + int(cy) + 2 - cy)
+    assert abs(rx - 10.0) <= 1 and abs(ry - rx) <= 1
+
+
+def test_same_physics_at_different_sizes_gives_nearly_the_same_views():
+    spec = ViewSpec(input_size=64, orders=6, zeros=8, fb_size=64)
+    views = []
+    for size in (256, 512):
+        geometry = Geometry((size, size), (0.3 * size, 0.6 * size), pixel_size=75e-6 * 1000 / size)
+        views.append(ViewMaker(spec, geometry)(ring_counts(geometry, 2000)))
+    (im_a, co_a), (im_b, co_b) = views
+    assert np.abs(im_a - im_b).max() < 0.03
+    assert np.linalg.norm(co_a - co_b) / np.linalg.norm(co_a) < 0.05
+
+
+def test_coefficients_stable_from_1_to_1e7_counts():
+    geometry = Geometry((128, 128), (20.0, 100.0))  # beam near a corner: mostly a fit
+    mask = np.ones((128, 128), bool)
+    mask[:, 60:64] = False
+    maker = ViewMaker(SPEC, geometry, mask)
+    shape = ring_counts(geometry, 1.0, background=0.0) + np.exp(-geometry.q_map / 0.02)
+    magnitudes = []
+    for scale in (1.0, 1e2, 1e4, 1e7):
+        counts = np.random.default_rng(0).poisson(scale * shape).astype(np.uint32)
+        image, coeff = maker(counts)
+        assert np.isfinite(coeff).all() and np.abs(coeff).max() <= 1.0
+        assert 0.0 <= image.min() and image.max() <= 1.0
+        magnitudes.append(coeff[0, 0, 0])
+    # brighter frames give larger, but never exploding, isotropic magnitudes
+    assert np.all(np.diff(magnitudes) > 0) and magnitudes[0] > 0.1
+
+
+def test_bad_shapes_are_named():
+    geometry = Geometry((64, 64), (32.0, 32.0))
+    with pytest.raises(ValueError, match=r"\(60, 64\).*\(64, 64\)"):
+        ViewMaker(SPEC, geometry, np.ones((60, 64), bool))
+    maker = ViewMaker(SPEC, geometry)
+    with pytest.raises(ValueError, match=r"\(64, 63\).*\(64, 64\)"):
+        maker(np.zeros((64, 63)))
