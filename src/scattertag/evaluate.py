@@ -7,7 +7,8 @@ Metrics (the registry :data:`METRICS`):
   (no interpolation; tied scores form one threshold).
 * **mAP**: mean of AP over the tags that have at least one positive in the test set.
 * **F1** of each tag at the model card's per-tag threshold, which training tuned on its
-  validation split (never on the test shard), so test F1 is an honest estimate.
+  validation split (never on the test shard), so test F1 is an honest estimate;
+  **mean_F1** averages it over the tags that have positives.
 
 Writes ``RUN/eval.json``, ``RUN/pr_curves.png`` and ``RUN/ap_by_tag.png``, stores the test
 metrics in the model card and prints a table.
@@ -85,7 +86,7 @@ def tune_thresholds(labels: np.ndarray, scores: np.ndarray, default: float = 0.5
 #: Summary metrics: name -> f(labels (n, T), scores (n, T), thresholds (T,)) -> float.
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], float]] = {
     "mAP": lambda y, s, t: mean_average_precision(y, s),
-    "mean_F1": lambda y, s, t: float(np.nanmean(f1_scores(y, s, t))),
+    "mean_F1": lambda y, s, t: float(np.nanmean(np.where(y.sum(0) > 0, f1_scores(y, s, t), np.nan))),
 }
 
 
@@ -150,8 +151,8 @@ def plot_pr_curves(labels: np.ndarray, scores: np.ndarray, vocabulary: list[str]
         ax.set_ylim(0, 1.02)
         ax.tick_params(labelsize=6)
         ax.label_outer()
-    axes[0].set_xlabel("recall", fontsize=7)
-    axes[0].set_ylabel("precision", fontsize=7)
+    fig.supxlabel("recall", fontsize=8)
+    fig.supylabel("precision", fontsize=8)
     return plotting.save(fig, path)
 
 
