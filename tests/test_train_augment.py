@@ -7,13 +7,16 @@ import pytest
 import torch
 
 from scattertag.augment import augment, dihedral, group_size
+from scattertag.features.views import ViewMaker, ViewSpec
+from scattertag.geometry import Geometry
 from scattertag.tags import DEFAULT_VOCABULARY, GISAXS_VOCABULARY
 from test_train import angular_moments
 
 
 def as_channels(moments: np.ndarray) -> torch.Tensor:
-    """complex (N+1, K) -> (1, 2, N+1, K) stored layout (Re, Im), through an odd scaling (asinh)."""
-    return torch.from_numpy(np.arcsinh(np.stack([moments.real, moments.imag]))[None]).float()
+    """complex (N+1, K) -> (1, 3, N+1, K) in the features' layout (m, m cos phase, m sin phase), m = log1p|a|."""
+    m = np.log1p(np.abs(moments))
+    return torch.from_numpy(np.stack([m, m * np.cos(np.angle(moments)), m * np.sin(np.angle(moments))])[None]).float()
 
 
 @pytest.mark.parametrize("element", range(8))
@@ -26,6 +29,38 @@ def test_coefficients_follow_the_image(element):
     moved_image, moved_coeff = dihedral(image, as_channels(moments), element)
     expected = as_channels(angular_moments(moved_image[0, 0].double().numpy(), orders=7, bins=5))
     torch.testing.assert_close(moved_coeff, expected, rtol=1e-4, atol=1e-4)
+
+
+def moved_frame(counts, mask, geometry, element):
+    """The detector frame, mask and geometry after D4 element ``element`` (the beam centre moves along)."""
+    rows, cols = counts.shape
+    cx, cy = geometry.beam_center
+    if element & 4:
+        counts, mask, (cx, cy) = counts.T, mask.T, (cy, cx)
+        rows, cols = cols, rows
+    if element & 2:
+        counts, mask, cy = counts[::-1], mask[::-1], rows - 1 - cy
+    if element & 1:
+        counts, mask, cx = counts[:, ::-1], mask[:, ::-1], cols - 1 - cx
+    return np.ascontiguousarray(counts), np.ascontiguousarray(mask), Geometry(counts.shape, (cx, cy))
+
+
+@pytest.mark.parametrize("element", range(1, 8))
+def test_real_views_of_the_moved_frame(element):
+    """The real ViewMaker on the moved frame (beam off-centre, masked gap) gives the moved views."""
+    rng = np.random.default_rng(7)
+    geometry = Geometry((64, 64), (13.0, 45.0))
+    r, chi = geometry.r_map, geometry.chi_map
+    counts = rng.poisson(5 + 400 * np.exp(-0.5 * ((r - 30) / 3) ** 2) * (1 + np.cos(2 * chi - 0.4)))
+    mask = np.ones((64, 64), bool)
+    mask[:, 40:43] = False  # a module gap
+    spec = ViewSpec(input_size=32, orders=5, zeros=6, fb_size=64)
+    image, coeff = (torch.from_numpy(v)[None] for v in ViewMaker(spec, geometry, mask)(counts, mask))
+    moved = moved_frame(counts, mask, geometry, element)
+    expected = [torch.from_numpy(v)[None] for v in ViewMaker(spec, moved[2], moved[1])(moved[0], moved[1])]
+    got = dihedral(image, coeff, element)
+    torch.testing.assert_close(got[0], expected[0])
+    torch.testing.assert_close(got[1], expected[1], rtol=0, atol=1e-4)  # wrong signs give ~0.5
 
 
 def test_eight_distinct_elements_and_gisaxs_subgroup():

@@ -16,9 +16,11 @@ because every operation maps the polar angle theta about the beam centre as foll
     flip rows    (y -> -y):   theta -> -theta        a_nk -> conj(a_nk)
     transpose    (x <-> y):   theta -> pi/2 - theta  a_nk -> (-i)^n conj(a_nk)
 
-The coefficient matrix stores (Re a, Im a) as channels 0 and 1, each possibly through an
-odd elementwise scaling g (g(-u) = -g(u)); multiplying by powers of i only negates and
-swaps Re and Im, which commutes with such a g, so the transform acts on stored channels.
+The coefficient matrix (``scattertag.features.views``) stores, per coefficient, a
+phase-free magnitude channel m and then (m cos arg a, m sin arg a): the last two
+channels are (Re a, Im a) times a positive factor, so conjugation and multiplication by
+powers of i (which only negate and swap Re and Im) act on them directly, and the
+channels before them stay as they are.
 
 Not used, on purpose: rotations by other angles (need unseen pixels); intensity scaling
 and extra Poisson noise, because "Strong scattering", "Weak scattering" and "High
@@ -35,26 +37,37 @@ import torch
 from scattertag.tags import GISAXS_TAGS
 
 
+def _complex_pair(coeff: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (Re, Im) channels of a (B, C, N+1, K) coefficient batch: its last two channels."""
+    return coeff[:, -2], coeff[:, -1]
+
+
+def _with_pair(coeff: torch.Tensor, re: torch.Tensor, im: torch.Tensor) -> torch.Tensor:
+    """``coeff`` with its (Re, Im) channels replaced; phase-free channels kept."""
+    return torch.cat([coeff[:, :-2], re[:, None], im[:, None]], dim=1)
+
+
 def flip_columns(image: torch.Tensor, coeff: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mirror x -> W-1-x: image columns reversed; a_nk -> (-1)^n conj(a_nk). Shapes (B,1,S,S), (B,2,N+1,K)."""
-    odd = torch.arange(coeff.shape[2]) % 2 == 1
-    sign = torch.where(odd, -1.0, 1.0)[:, None]  # (N+1, 1): (-1)^n
-    return image.flip(-1), torch.stack([sign * coeff[:, 0], -sign * coeff[:, 1]], dim=1)
+    """Mirror x -> W-1-x: image columns reversed; a_nk -> (-1)^n conj(a_nk). Shapes (B,1,S,S), (B,C,N+1,K)."""
+    re, im = _complex_pair(coeff)
+    sign = torch.where(torch.arange(coeff.shape[2]) % 2 == 1, -1.0, 1.0)[:, None]  # (N+1, 1): (-1)^n
+    return image.flip(-1), _with_pair(coeff, sign * re, -sign * im)
 
 
 def flip_rows(image: torch.Tensor, coeff: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mirror y -> H-1-y: image rows reversed; a_nk -> conj(a_nk)."""
-    return image.flip(-2), torch.stack([coeff[:, 0], -coeff[:, 1]], dim=1)
+    re, im = _complex_pair(coeff)
+    return image.flip(-2), _with_pair(coeff, re, -im)
 
 
 def transpose(image: torch.Tensor, coeff: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Swap x and y: image transposed; a_nk -> (-i)^n conj(a_nk)."""
+    re, im = _complex_pair(coeff)
+    im = -im  # conj
     n = torch.arange(coeff.shape[2]) % 4
-    re, im = coeff[:, 0], -coeff[:, 1]  # conj
-    # multiply (re + i im) by (-i)^n: n%4 = 0: (re, im); 1: (im, -re); 2: (-re, -im); 3: (-im, re)
-    cos = torch.tensor([1.0, 0.0, -1.0, 0.0])[n][:, None]
-    sin = torch.tensor([0.0, -1.0, 0.0, 1.0])[n][:, None]  # (-i)^n = cos + i sin
-    return image.transpose(-1, -2), torch.stack([cos * re - sin * im, sin * re + cos * im], dim=1)
+    cos = torch.tensor([1.0, 0.0, -1.0, 0.0])[n][:, None]  # (-i)^n = cos + i sin
+    sin = torch.tensor([0.0, -1.0, 0.0, 1.0])[n][:, None]
+    return image.transpose(-1, -2), _with_pair(coeff, cos * re - sin * im, sin * re + cos * im)
 
 
 def dihedral(image: torch.Tensor, coeff: torch.Tensor, element: int) -> tuple[torch.Tensor, torch.Tensor]:
