@@ -69,11 +69,13 @@ def draw_montage(root: Path, manifest: dict, done: list[int], path: Path, per_ta
             tags = [t for t, on in zip(vocabulary, f["labels"][row]) if on]
             if "raw" in f:
                 frame, mask = f["raw"][row], f["mask"][row]
+                beam = geometry.beam_center
             else:  # the stored input is already log-scaled; draw_frame's log1p keeps its order
                 frame, mask = f["image"][row, 0], None
-                geometry = geometry.resized(frame.shape)
+                # non-square frames are padded to a square input: no beam marker for them
+                beam = geometry.resized(frame.shape).beam_center if len(set(geometry.shape)) == 1 else None
         title = f"[{tag}] shard {k} #{row}\n" + plotting.caption(tags, width=34)
-        plotting.draw_frame(ax, frame, mask, geometry.beam_center, title=title)
+        plotting.draw_frame(ax, frame, mask, beam, title=title)
     return plotting.save(fig, path)
 
 
