@@ -15,6 +15,7 @@ import time
 
 import torch
 
+from scattertag.features.views import ViewSpec
 from scattertag.models import build_model
 from scattertag.models.backbones import BACKBONES, DEFAULT_WIDTH
 
@@ -62,7 +63,8 @@ def images_per_second(model: torch.nn.Module, size: int, coeff_shape: list[int],
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 128], help="network input sizes S")
-    parser.add_argument("--coeff-shape", type=int, nargs=3, default=[2, 11, 40], help="C N+1 K of the FB matrix")
+    parser.add_argument("--coeff-shape", type=int, nargs=3, default=list(ViewSpec().coeff_shape),
+                        help="C N+1 K of the FB matrix (default: the default ViewSpec's)")
     parser.add_argument("--tags", type=int, default=17)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=3)

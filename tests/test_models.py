@@ -10,7 +10,7 @@ import torch
 from scattertag.models import (BACKBONES, CoeffTagger, ImageTagger, JointTagger, check_compatible, load_model,
                                save_model)
 
-COEFF = (2, 11, 40)
+COEFF = (3, 16, 32)  # the default ViewSpec's (C, N+1, K)
 
 
 def card_fields(**extra):
@@ -35,8 +35,8 @@ def test_coeff_and_joint_views():
     torch.testing.assert_close(coeff_model(torch.zeros_like(image), coeff), coeff_model(image, coeff))
     joint = JointTagger(5, COEFF, width=8).eval()
     assert joint(image, coeff).shape == (3, 5)
-    with pytest.raises(ValueError, match=r"shape \(2, 11, 39\), the network expects \(2, 11, 40\)"):
-        coeff_model(image, coeff[..., :39])
+    with pytest.raises(ValueError, match=r"shape \(3, 16, 31\), the network expects \(3, 16, 32\)"):
+        coeff_model(image, coeff[..., :31])
 
 
 def test_default_joint_weights_fit_the_budget():
