@@ -18,6 +18,8 @@ the default architecture (printed).
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import tempfile
 import time
@@ -66,46 +68,63 @@ def rate(count: int, seconds: list[float]) -> float:
     return count / statistics.median(seconds)
 
 
-def interleaved(runs: dict, repeats: int) -> dict[str, list[float]]:
-    """Wall seconds of each run, ``repeats`` rounds taking every run in turn (so drifting load hits all alike)."""
-    seconds: dict[str, list[float]] = {label: [] for label in runs}
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its finished child processes, s."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def interleaved(runs: dict, repeats: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall and CPU seconds of each run, ``repeats`` rounds taking every run in turn.
+
+    Taking turns makes drifting load from other users hit every run alike; CPU seconds
+    (all processes, all threads) say what a run costs whatever that load.
+    """
+    wall: dict[str, list[float]] = {label: [] for label in runs}
+    cpu: dict[str, list[float]] = {label: [] for label in runs}
     for _ in range(repeats):
         for label, fn in runs.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), cpu_seconds()
             fn()
-            seconds[label].append(time.perf_counter() - start)
-    return seconds
+            wall[label].append(time.perf_counter() - start)
+            cpu[label].append(cpu_seconds() - start_cpu)
+    return wall, cpu
 
 
 def stages(files: list[Path], predictor, beam: tuple[float, float], batch: int) -> dict[str, float]:
-    """Seconds spent in read / preprocess / model / write, in this process, over all files."""
+    """Wall and CPU seconds in read / setup / preprocess / model / write, in this process, over all files."""
     from scattertag.predict.prepare import Preparer, Views, valid_pixels
     from scattertag.predict.readers import read_frames
     from scattertag.predict.table import Table
     from scattertag.predict.sources import Setup
 
     preparer, setup = Preparer(predictor.view_spec), Setup(beam)
-    spent = dict.fromkeys(["read", "preprocess", "model", "write"], 0.0)
+    wall = dict.fromkeys(["read", "setup", "preprocess", "model", "write"], 0.0)
+    cpu = dict(wall)
+    clock = [time.perf_counter(), time.process_time()]
+
+    def lap(stage: str) -> None:
+        now = [time.perf_counter(), time.process_time()]
+        wall[stage] += now[0] - clock[0]
+        cpu[stage] += now[1] - clock[1]
+        clock[:] = now
+
     views, rows = [], []
     for path in files:
-        t0 = time.perf_counter()
         counts = next(read_frames(path)).counts
-        t1 = time.perf_counter()
-        valid = valid_pixels(counts)
-        maker = preparer.maker(setup.geometry(counts.shape), None)
-        image, coeff = maker(counts, valid)
+        lap("read")
+        maker = preparer.maker(setup.geometry(counts.shape), None)  # set up on the first file only
+        lap("setup")
+        image, coeff = maker(counts, valid_pixels(counts))
         views.append(Views(str(path), 0, image, coeff))
-        t2 = time.perf_counter()
-        spent["read"] += t1 - t0
-        spent["preprocess"] += t2 - t1
+        lap("preprocess")
         if len(views) == batch or path == files[-1]:
             rows += predictor.rows(views)
             views = []
-            spent["model"] += time.perf_counter() - t2
-    t3 = time.perf_counter()
+            lap("model")
     Table(predictor.vocabulary, rows).to_csv(files[0].parent / "stages.csv")
-    spent["write"] = time.perf_counter() - t3
-    return spent
+    lap("write")
+    return wall, cpu
 
 
 def model_layouts(predictor, batch: int, repeats: int) -> dict[str, float]:
@@ -124,8 +143,8 @@ def model_layouts(predictor, batch: int, repeats: int) -> dict[str, float]:
         runs = {k: (lambda m=m: m(images, coeffs)) for k, m in models.items()}
         for fn in runs.values():
             fn()  # warm-up
-        seconds = interleaved(runs, repeats)
-    return {k: statistics.median(v) / batch * 1e3 for k, v in seconds.items()}
+        wall, _ = interleaved(runs, repeats)
+    return {k: statistics.median(v) / batch * 1e3 for k, v in wall.items()}
 
 
 def views_shape(spec) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -169,16 +188,18 @@ def main() -> None:
             for workers in args.workers:
                 runs[f"predict, workers={workers}"] = lambda w=workers: scattertag.predict(
                     files, beam_center=beam, model=predictor, workers=w, batch_size=args.batch_size, out=tmp / "p.csv")
-            seconds = interleaved(runs, args.repeats)
-            read = statistics.median(seconds["fabio read only"])
-            print(f"\n{size} x {size} uint32 TIFF, {n} files")
-            for label, s in seconds.items():
-                share = "" if label.startswith("fabio") else f"   (fabio reading = {read / statistics.median(s):.0%} of this time)"
-                print(f"  {label:28s} {rate(n, s):8.1f} images/s{share}")
-            spent = stages(files, predictor, beam, args.batch_size)
-            total = sum(spent.values())
-            parts = ", ".join(f"{k} {v / n * 1e3:.1f} ms ({v / total:.0%})" for k, v in spent.items())
-            print(f"  in-process stages per image: {parts}; total {total / n * 1e3:.1f} ms = {n / total:.1f} images/s")
+            wall, cpu = interleaved(runs, args.repeats)
+            read = statistics.median(wall["fabio read only"])
+            print(f"\n{size} x {size} uint32 TIFF, {n} files; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+            for label, s in wall.items():
+                ms = statistics.median(cpu[label]) / n * 1e3
+                share = "" if label.startswith("fabio") else f"; fabio reading = {read / statistics.median(s):.0%} of the wall time"
+                print(f"  {label:24s} {rate(n, s):7.1f} images/s wall, {ms:6.1f} CPU ms/image{share}")
+            wall, cpu = stages(files, predictor, beam, args.batch_size)
+            total = sum(wall.values())
+            print(f"  in-process stages (wall ms/image, share, CPU ms/image), total {total / n * 1e3:.1f} ms = {n / total:.1f} images/s:")
+            for k in wall:
+                print(f"    {k:10s} {wall[k] / n * 1e3:7.1f} ms {wall[k] / total:4.0%} {cpu[k] / n * 1e3:7.1f} CPU ms")
             for f in files:
                 f.unlink()
 
