@@ -6,7 +6,8 @@ decay), D4 frame-symmetry augmentation (:mod:`scattertag.augment`). A validation
 whole experiments is carved from the training shards (images of one experiment share
 detector, beamstop and geometry, so splitting inside an experiment would leak); the
 checkpoint with the best validation mAP is the run's model, and the per-tag thresholds
-that maximise validation F1 go into its card.
+that maximise validation F1 go into its card. The training and validation items are read
+from the shards once and held in memory (:class:`InMemory`).
 
 Run directory::
 
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
 from scattertag.augment import augment, group_size
@@ -91,6 +92,29 @@ def initial_model(args: argparse.Namespace, manifest: dict) -> tuple[torch.nn.Mo
     return joint_from_views(views["image"], views["coeff"]), [str(args.init_image), str(args.init_coeff)]
 
 
+class InMemory(Dataset):
+    """Items of ``dataset[indices]`` read once into memory (reading HDF5 per item would cost every epoch).
+
+    The coefficient view never looks at the image, so for it a (1, 1, 1) zero placeholder
+    is kept instead (memory: ~ n * 4 * S^2 bytes for image views, n * 4 * C(N+1)K for coeff).
+    """
+
+    def __init__(self, dataset: Dataset, indices: list[int], keep_image: bool, workers: int, desc: str) -> None:
+        loader = DataLoader(Subset(dataset, indices), batch_size=128, num_workers=workers)
+        parts: dict[str, list[torch.Tensor]] = {"image": [], "coeff": [], "labels": []}
+        for batch in tqdm(loader, desc=desc, leave=False, unit="batch"):
+            image = batch["image"] if keep_image else torch.zeros(len(batch["labels"]), 1, 1, 1)
+            for key, value in (("image", image), ("coeff", batch["coeff"]), ("labels", batch["labels"])):
+                parts[key].append(value)
+        self.tensors = {k: torch.cat(v) for k, v in parts.items()}
+
+    def __len__(self) -> int:
+        return len(self.tensors["labels"])
+
+    def __getitem__(self, index: int) -> dict:
+        return {k: v[index] for k, v in self.tensors.items()}
+
+
 class Checkpoint:
     """``RUN/last.pt``: everything needed to continue training after the last finished epoch."""
 
@@ -143,7 +167,9 @@ def train(args: argparse.Namespace) -> dict:
     data = ShardDataset(args.data, train_shards)
     val_experiments = split_experiments(data.experiments, args.val_fraction, args.seed)
     is_val = np.isin(data.experiments, val_experiments)
-    train_set, val_set = Subset(data, np.flatnonzero(~is_val).tolist()), Subset(data, np.flatnonzero(is_val).tolist())
+    keep_image = args.view != "coeff"
+    train_set = InMemory(data, np.flatnonzero(~is_val).tolist(), keep_image, args.workers, "load train")
+    val_set = InMemory(data, np.flatnonzero(is_val).tolist(), keep_image, args.workers, "load val")
 
     model, init_runs = initial_model(args, manifest)
     lr = args.lr or DEFAULT_LR[(args.view, args.optimizer)]
@@ -159,8 +185,8 @@ def train(args: argparse.Namespace) -> dict:
                                                   "input_shape", "coeff_shape", "image_shape")},
     }
     sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=args.seed)
-    loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler, num_workers=args.workers,
-                        drop_last=len(train_set) // world > args.batch_size, persistent_workers=args.workers > 0)
+    loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler,
+                        drop_last=len(train_set) // world > args.batch_size)
     if args.optimizer == "adamw":
         optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=args.weight_decay)
     else:
@@ -201,7 +227,7 @@ def train(args: argparse.Namespace) -> dict:
             bar.set_postfix(loss=f"{total / seen:.4f}")
         seconds = time.perf_counter() - start
         if rank == 0:
-            labels, scores = predict_scores(model, val_set, args.batch_size * 2, args.workers, progress="validate")
+            labels, scores = predict_scores(model, val_set, args.batch_size * 2, progress="validate")
             val_map = mean_average_precision(labels, scores)
             entry = {"epoch": epoch + 1, "train_loss": total / max(seen, 1), "val_mAP": val_map,
                      "lr": schedule.get_last_lr()[0], "seconds": round(seconds, 2),
@@ -244,7 +270,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-fraction", type=float, default=0.1, help="fraction of training experiments for validation")
     parser.add_argument("--test-shard", type=int, default=9, help="shard kept out for testing (0-9)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes reading the shards")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per process (default: cores / processes)")
     parser.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
 
