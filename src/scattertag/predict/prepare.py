@@ -38,8 +38,8 @@ class Views:
 def valid_pixels(counts: np.ndarray, *masks: np.ndarray | None) -> np.ndarray:
     """(rows, cols) bool: finite, non-negative pixels that every given mask keeps."""
     valid = np.isfinite(counts) if counts.dtype.kind == "f" else np.ones(counts.shape, bool)
-    if counts.dtype.kind in "if":
-        valid &= ~(counts < 0)  # '~(<)' keeps NaN out of the comparison warning
+    if counts.dtype.kind in "if":  # unsigned counts cannot be negative
+        valid &= counts >= 0
     for mask in masks:
         if mask is not None:
             valid &= mask
