@@ -3,15 +3,15 @@
     python benchmarks/bench_build.py                       # 2000 x 2000, 2 workers, 200 then 400 images
     python benchmarks/bench_build.py --size 512 --counts 40 80
 
-Ideal throughput = workers / (simulation + Fourier-Bessel time per image), the per-image
-time measured serially in this process on a few images (single-threaded, like the
-workers, with the ViewMaker set-up shared by the images of an experiment). The build
-then runs for each count with the same workers while a thread samples the resident
-memory of the whole process tree (this process + workers) every 50 ms.
+Ideal throughput = workers / (simulation + Fourier-Bessel CPU time per image), measured
+serially in this process on the first experiment's images (single-threaded, like the
+workers, set-up included). The build then runs for each count with the same workers
+while a thread samples the resident memory of the whole process tree (this process +
+workers) every 50 ms.
 Goals: peak RSS < 3 GB at 2000 x 2000 with 2 workers, and not growing with the count;
-build time within 1.3 x the ideal. On a shared machine the serial reference and the build
-see different loads, so the table also gives the workers' own CPU time per image and
-wall / (worker CPU / workers), the coordination overhead measured inside the same build.
+build time within 1.3 x the ideal. On a shared machine wall time depends on the others'
+load, so the table also gives the workers' own CPU time per image (vs serial: the extra
+work of the parallel build) and wall / (worker CPU / workers) (idle + contention).
 """
 
 from __future__ import annotations
@@ -62,30 +62,25 @@ class TreeMemory:
         self._thread.join()
 
 
-def serial_seconds_per_image(recipe, spec, images: int, per_experiment: int) -> float:
-    """Simulation + views time per image, with the experiment's set-up shared by its images.
+def serial_cpu_per_image(recipe, spec, images: int, per_experiment: int) -> float:
+    """Simulation + views CPU seconds per image, serially, the experiment's set-up shared by its images.
 
-    Set-up = drawing the experiment, the ViewMaker, and the first image's excess over the
-    median of the others (the simulator builds its maps lazily on first use).
+    CPU time (this process is single-threaded, like a worker) rather than wall time, so that
+    other users of a shared machine do not inflate the reference.
     """
     pipe = default_pipeline()
     warm = pipe.draw_experiment(recipe, 0, 1)  # untimed: one-time imports and caches of a fresh process
     pipe.view_maker(spec, warm.geometry, warm.mask)(pipe.simulate_image(warm, 0).counts, None)
-    t0 = time.perf_counter()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
     exp = pipe.draw_experiment(recipe, 0, 0)
     maker = pipe.view_maker(spec, exp.geometry, exp.mask)
-    setup = time.perf_counter() - t0
-    times = []
     for i in range(images):
-        t0 = time.perf_counter()
         s = pipe.simulate_image(exp, i)
         maker(s.counts, s.mask)
-        times.append(time.perf_counter() - t0)
-    per_image = float(np.median(times[1:]))
-    setup += times[0] - per_image
-    print(f"serial: set-up {setup:.2f} s per experiment, simulate + views {per_image:.2f} s per image "
-          f"(median; all {images}: {', '.join(f'{t:.2f}' for t in times)})")
-    return per_image + setup / per_experiment
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    print(f"serial: {images} images of experiment 0 (its set-up included, shared by {per_experiment} images "
+          f"in the builds): {cpu / images:.3f} CPU s/image, {wall / images:.3f} wall s/image")
+    return cpu / images
 
 
 def main() -> None:
@@ -94,7 +89,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--counts", type=int, nargs="+", default=[200, 400], help="images per build")
     parser.add_argument("--per-experiment", type=int, default=20, help="images per experiment")
-    parser.add_argument("--serial", type=int, default=4, help="images timed serially (>= 2)")
+    parser.add_argument("--serial", type=int, default=20, help="images timed serially")
     parser.add_argument("--keep-raw", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--input-size", type=int, default=256)
     args = parser.parse_args()
@@ -105,10 +100,11 @@ def main() -> None:
     recipe, spec = Recipe(size=args.size), ViewSpec(input_size=args.input_size)
     print(f"{args.size} x {args.size}, {args.workers} workers, keep_raw={args.keep_raw}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
-    ideal = args.workers / serial_seconds_per_image(recipe, spec, args.serial, args.per_experiment)
+    serial = serial_cpu_per_image(recipe, spec, args.serial, args.per_experiment)
+    ideal = args.workers / serial
     rows = []
     for count in args.counts:
-        with tempfile.TemporaryDirectory(dir=".") as out, TreeMemory() as memory:
+        with tempfile.TemporaryDirectory(prefix="bench_build_") as out, TreeMemory() as memory:
             cpu0, t0 = psutil.Process().cpu_times(), time.perf_counter()
             build_dataset(Path(out), recipe, spec, seed=0, experiments=count // args.per_experiment,
                           images_per_experiment=args.per_experiment, keep_raw=args.keep_raw,
@@ -122,12 +118,13 @@ def main() -> None:
         images = count // args.per_experiment * args.per_experiment
         rows.append((images, wall, images / wall, memory.peak / 1e9, writer / wall, workers / images,
                      size / images / 1e6, os.getloadavg()[0]))
-    print(f"ideal: {ideal:.3f} images/s = {args.workers} workers / (simulate + views per image)")
+    print(f"ideal: {ideal:.3f} images/s = {args.workers} workers / serial CPU s per image (an unloaded machine)")
     print(f"{'images':>7} {'wall s':>7} {'img/s':>6} {'ideal/actual':>12} {'peak RSS GB':>11} {'writer CPU':>10} "
-          f"{'worker CPU s/img':>16} {'wall/(CPU/workers)':>18} {'MB/img':>6}  load")
+          f"{'worker CPU s/img':>16} {'vs serial':>9} {'wall/(CPU/workers)':>18} {'MB/img':>6}  load")
     for images, wall, rate, peak, busy, per_image, mb, load in rows:
         print(f"{images:>7d} {wall:>7.1f} {rate:>6.3f} {ideal / rate:>12.2f} {peak:>11.2f} {busy:>10.0%} "
-              f"{per_image:>16.2f} {wall / (per_image * images / args.workers):>18.2f} {mb:>6.2f}  {load:.2f}")
+              f"{per_image:>16.3f} {per_image / serial:>9.2f} {wall / (per_image * images / args.workers):>18.2f} "
+              f"{mb:>6.2f}  {load:.2f}")
 
 
 if __name__ == "__main__":
