@@ -76,9 +76,11 @@ def initial_model(args: argparse.Namespace, manifest: dict) -> tuple[torch.nn.Mo
     """A fresh tagger for ``args.view`` (joint: from the two single-view runs) and the init runs used."""
     tags = len(manifest["vocabulary"])
     if args.view == "image":
-        return build_model("image", {"num_tags": tags, "backbone": args.backbone, "width": args.width}), []
+        arch = {"num_tags": tags, "backbone": args.backbone, "width": args.width, "dropout": args.dropout}
+        return build_model("image", arch), []
     if args.view == "coeff":
-        arch = {"num_tags": tags, "coeff_shape": manifest["coeff_shape"], "width": args.coeff_width}
+        arch = {"num_tags": tags, "coeff_shape": manifest["coeff_shape"], "width": args.coeff_width,
+                "dropout": args.dropout}
         return build_model("coeff", arch), []
     if not (args.init_image and args.init_coeff):
         raise ValueError("--view joint needs --init-image RUN and --init-coeff RUN (trained single-view runs)")
@@ -259,6 +261,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbone", default="alexnet", choices=list(BACKBONES), help="image trunk")
     parser.add_argument("--width", type=int, default=None, help="image trunk width (default: the backbone's)")
     parser.add_argument("--coeff-width", type=int, default=32, help="coefficient trunk width")
+    parser.add_argument("--dropout", type=float, default=0.3, help="dropout before the tag head (single views)")
     parser.add_argument("--init-image", help="joint view: trained image run to start from")
     parser.add_argument("--init-coeff", help="joint view: trained coefficient run to start from")
     parser.add_argument("--epochs", type=int, default=10)
