@@ -88,6 +88,11 @@ def masked(shape: tuple[int, int], fb: FourierBessel) -> np.ndarray:
     )
 
 
+def grid(polar) -> str:
+    """Size and spline degree of a polar grid, e.g. '246 x 336 linear'."""
+    return f"{len(polar.nodes)} x {polar.n_theta} {'linear' if polar.degree == 1 else 'cubic'}"
+
+
 def timed(fn, *args) -> float:
     t = time.perf_counter()
     fn(*args)
@@ -127,7 +132,7 @@ def bench_size(size: int, repeats: int) -> None:
     med = {name: float(np.median(t)) for name, t in times.items()}
     base = med["scattertag project (full disk)"]
     print(f"\n== {size} x {size}, N = K = {N}, R = {fb.radius:g}, {fb.pixels.size} disk pixels, "
-          f"polar grid {len(fb.nodes)} x {fb.n_theta}")
+          f"polar grids: project {grid(fb.fast)}, fit {grid(fb.exact)}")
     print(f"set-up: operator {setup:.2f} s ({fb.operator_bytes / 2**20:.0f} MiB), "
           f"fit factorisation for one mask {factorise:.2f} s")
     for name, t in med.items():
