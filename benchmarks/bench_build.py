@@ -28,7 +28,6 @@ import threading  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 
 from scattertag.data.build import build_dataset, default_pipeline  # noqa: E402

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from scattertag.data import ShardDataset, fold_shards
-from scattertag.data.manifest import NUM_SHARDS, shard_name
+from scattertag.data.manifest import shard_name
 from test_data_build import build
 
 
