@@ -41,8 +41,7 @@ def draw_frame(
     """
     step = max(1, int(np.ceil(max(counts.shape) / max_pixels)))
     img = log_display(counts[::step, ::step], None if mask is None else mask[::step, ::step])
-    cmap = plt.get_cmap(CMAP).copy()
-    cmap.set_bad("0.6")
+    cmap = plt.get_cmap(CMAP).with_extremes(bad="0.6")
     rows, cols = counts.shape
     ax.imshow(img, cmap=cmap, origin="upper", extent=(-0.5, cols - 0.5, rows - 0.5, -0.5), interpolation="nearest")
     if beam_center is not None:
