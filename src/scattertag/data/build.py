@@ -369,6 +369,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dask", metavar="ADDRESS", default=None,
                         help="run on a Dask scheduler at ADDRESS (e.g. tcp://host:8786), or 'local' for a LocalCluster")
     parser.add_argument("--input-size", type=int, default=256, help="network input image size S (default 256)")
+    parser.add_argument("--orders", type=int, default=None, help="Fourier-Bessel orders N (default: ViewSpec's)")
+    parser.add_argument("--zeros", type=int, default=None, help="Fourier-Bessel zeros K (default: ViewSpec's)")
     parser.add_argument("--keep-raw", action=argparse.BooleanOptionalAction, default=False,
                         help="also store the raw uint32 frames, bitshuffle-LZ4 compressed (default: no)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -379,9 +381,10 @@ def run(args: argparse.Namespace) -> int:
     from scattertag.features.views import ViewSpec
     from scattertag.simulate import Recipe
 
+    fb = {name: value for name, value in (("orders", args.orders), ("zeros", args.zeros)) if value is not None}
     try:
         manifest = build_dataset(
-            args.out, Recipe(size=args.size), ViewSpec(input_size=args.input_size), seed=args.seed,
+            args.out, Recipe(size=args.size), ViewSpec(input_size=args.input_size, **fb), seed=args.seed,
             experiments=args.experiments, images_per_experiment=args.images_per_experiment,
             keep_raw=args.keep_raw, workers=args.workers, dask=args.dask, progress=not args.quiet)
     except (ValueError, OSError) as exc:
