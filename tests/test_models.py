@@ -82,10 +82,22 @@ def test_bad_checkpoints(tmp_path):
 
 
 def test_compatibility_names_both_sides():
-    card = card_fields()
+    card = card_fields(view="image")
     check_compatible(card, {"vocabulary": card["vocabulary"], "view_spec": {"input_size": 64}}, "RUN", "DATA")
-    with pytest.raises(ValueError, match=r"view_spec mismatch: model RUN was trained with \{'input_size': 64\}, "
-                                         r"but dataset DATA has \{'input_size': 128\}"):
+    with pytest.raises(ValueError, match=r"view_spec mismatch: model RUN was trained with \{'input_size': 64, .*\}, "
+                                         r"but dataset DATA has \{'input_size': 128, .*\}"):
         check_compatible(card, {"vocabulary": card["vocabulary"], "view_spec": {"input_size": 128}}, "RUN", "DATA")
     with pytest.raises(ValueError, match="vocabulary mismatch: model RUN"):
         check_compatible(card, {"vocabulary": ["a"], "view_spec": {"input_size": 64}}, "RUN", "DATA")
+
+
+@pytest.mark.parametrize("view, compatible", [("image", True), ("coeff", False), ("joint", False)])
+def test_compatibility_compares_only_what_the_view_uses(view, compatible):
+    """Other Fourier-Bessel zeros matter to coefficient and joint models, not to image models."""
+    card = {**card_fields(), "view": view, "view_spec": {"input_size": 64, "zeros": 32}}
+    manifest = {"vocabulary": card["vocabulary"], "view_spec": {"input_size": 64, "zeros": 64}}
+    if compatible:
+        check_compatible(card, manifest, "RUN", "DATA")
+    else:
+        with pytest.raises(ValueError, match="'zeros': 32.*'zeros': 64"):
+            check_compatible(card, manifest, "RUN", "DATA")

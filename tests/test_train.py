@@ -244,3 +244,24 @@ def test_torchrun_two_processes(runs, tmp_path):
     assert card["recipe"]["processes"] == 2
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2  # one writer: rank 0
+
+
+def test_training_items_respect_the_memory_budget():
+    """Below the budget the items are held in memory; above it they stay lazy (bounded memory)."""
+    from torch.utils.data import Subset
+
+    from scattertag.train import InMemory, training_items
+
+    class Items(torch.utils.data.Dataset):
+        def __len__(self):
+            return 10
+
+        def __getitem__(self, i):
+            return {"image": torch.full((1, 8, 8), float(i)), "coeff": torch.zeros(3, 2, 4), "labels": torch.zeros(5)}
+
+    manifest = {"input_shape": [1, 8, 8], "coeff_shape": [3, 2, 4], "vocabulary": list("abcde")}
+    per_item = 4 * (64 + 24 + 5)
+    held = training_items(Items(), list(range(10)), manifest, True, 0, budget_mb=10 * per_item / 1e6, desc="t")
+    lazy = training_items(Items(), list(range(10)), manifest, True, 0, budget_mb=9 * per_item / 1e6, desc="t")
+    assert isinstance(held, InMemory) and isinstance(lazy, Subset)
+    assert torch.equal(held[3]["image"], lazy[3]["image"])

@@ -94,11 +94,30 @@ def initial_model(args: argparse.Namespace, manifest: dict) -> tuple[torch.nn.Mo
     return joint_from_views(views["image"], views["coeff"]), [str(args.init_image), str(args.init_coeff)]
 
 
+def item_bytes(manifest: dict, keep_image: bool) -> int:
+    """Bytes of one training item held in memory (float32 image if kept, coefficients, labels)."""
+    image = int(np.prod(manifest["input_shape"])) if keep_image else 1
+    return 4 * (image + int(np.prod(manifest["coeff_shape"])) + len(manifest["vocabulary"]))
+
+
+def training_items(dataset: Dataset, indices: list[int], manifest: dict, keep_image: bool, workers: int,
+                   budget_mb: float, desc: str) -> Dataset:
+    """``dataset[indices]`` held in memory if it fits in ``budget_mb``, else read lazily from the shards.
+
+    Memory stays bounded whatever the dataset size: above the budget every epoch reads
+    from HDF5 again (slower, about 4 ms per item), below it the shards are read once.
+    """
+    if len(indices) * item_bytes(manifest, keep_image) > budget_mb * 1e6:
+        return Subset(dataset, indices)
+    return InMemory(dataset, indices, keep_image, workers, desc)
+
+
 class InMemory(Dataset):
     """Items of ``dataset[indices]`` read once into memory (reading HDF5 per item would cost every epoch).
 
     The coefficient view never looks at the image, so for it a (1, 1, 1) zero placeholder
-    is kept instead (memory: ~ n * 4 * S^2 bytes for image views, n * 4 * C(N+1)K for coeff).
+    is kept instead (memory: ~ n * 4 * S^2 bytes for image views, n * 4 * C(N+1)K for coeff);
+    :func:`training_items` uses it only under a memory budget.
     """
 
     def __init__(self, dataset: Dataset, indices: list[int], keep_image: bool, workers: int, desc: str) -> None:
@@ -170,8 +189,11 @@ def train(args: argparse.Namespace) -> dict:
     val_experiments = split_experiments(data.experiments, args.val_fraction, args.seed)
     is_val = np.isin(data.experiments, val_experiments)
     keep_image = args.view != "coeff"
-    train_set = InMemory(data, np.flatnonzero(~is_val).tolist(), keep_image, args.workers, "load train")
-    val_set = InMemory(data, np.flatnonzero(is_val).tolist(), keep_image, args.workers, "load val")
+    train_set, val_set = (
+        training_items(data, np.flatnonzero(rows).tolist(), manifest, keep_image, args.workers,
+                       args.memory_mb * share, f"load {name}")
+        for name, rows, share in (("train", ~is_val, 1 - args.val_fraction), ("val", is_val, args.val_fraction))
+    )
 
     model, init_runs = initial_model(args, manifest)
     lr = args.lr or DEFAULT_LR[(args.view, args.optimizer)]
@@ -274,6 +296,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-shard", type=int, default=9, help="shard kept out for testing (0-9)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes reading the shards")
+    parser.add_argument("--memory-mb", type=float, default=4000.0,
+                        help="hold the training items in memory up to this size, else read the shards each epoch")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per process (default: cores / processes)")
     parser.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
 

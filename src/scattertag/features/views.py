@@ -41,6 +41,10 @@ from scattertag.geometry import Geometry
 #: Number of coefficient channels (see the module docstring).
 COEFF_CHANNELS = 3
 
+#: ViewSpec fields that shape the image view and the coefficient view (max_counts: both).
+IMAGE_FIELDS = ("input_size", "max_counts")
+COEFF_FIELDS = ("orders", "zeros", "fb_size", "radius_scale", "fit_reg", "max_counts", "coeff_floor")
+
 
 @dataclass(frozen=True)
 class ViewSpec:
@@ -84,6 +88,11 @@ class ViewSpec:
     def to_dict(self) -> dict:
         """JSON-serialisable dictionary."""
         return asdict(self)
+
+    def fields_for(self, view: str) -> dict:
+        """The fields a ``view`` ("image", "coeff" or "joint") model depends on, as a dict."""
+        used = {"image": IMAGE_FIELDS, "coeff": COEFF_FIELDS}.get(view, IMAGE_FIELDS + COEFF_FIELDS)
+        return {name: getattr(self, name) for name in used}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ViewSpec":

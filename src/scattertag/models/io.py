@@ -102,10 +102,18 @@ def load_model(run_dir: str | Path | None = None) -> tuple[Tagger, dict]:
 
 
 def check_compatible(card: dict, manifest: dict, model_name: str, data_name: str) -> None:
-    """Raise ValueError, naming both sides, unless the dataset's vocabulary and view spec match the model's."""
+    """Raise ValueError, naming both sides, unless the dataset's vocabulary and view spec match the model's.
+
+    Only the view-spec fields the model's view depends on are compared: an image-view model
+    is unaffected by the Fourier-Bessel settings, a coefficient-view model by the input size.
+    """
+    from scattertag.features.views import ViewSpec
+
+    view = card["view"]
     sides = {
         "vocabulary": (list(card["vocabulary"]), list(manifest["vocabulary"])),
-        "view_spec": (card["view_spec"], manifest["view_spec"]),
+        "view_spec": (ViewSpec.from_dict(card["view_spec"]).fields_for(view),
+                      ViewSpec.from_dict(manifest["view_spec"]).fields_for(view)),
     }
     for field, (ours, theirs) in sides.items():
         if ours != theirs:
