@@ -27,7 +27,8 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from scattertag import plotting
-from scattertag.models.io import check_compatible, load_model, read_card, write_json
+from scattertag.jsonio import write_json
+from scattertag.models.io import check_compatible, load_model, read_card
 
 
 def precision_recall(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -14,7 +14,6 @@ coefficients) and not from the network.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -25,7 +24,7 @@ import numpy as np
 from scattertag import plotting
 from scattertag.cli import main as cli_main
 from scattertag.evaluate import evaluate_run
-from scattertag.models.io import write_json
+from scattertag.jsonio import read_json, write_json
 from scattertag.train import main as train_main
 
 VIEWS = ("image", "coeff", "joint")
@@ -79,7 +78,7 @@ def evaluation(data_dir: Path, run_dir: Path) -> dict:
     """The run's eval.json if it is newer than its weights, else a fresh ``evaluate_run``."""
     done = run_dir / "eval.json"
     if done.exists() and done.stat().st_mtime >= (run_dir / "model.safetensors").stat().st_mtime:
-        return json.loads(done.read_text())
+        return read_json(done)
     return evaluate_run(data_dir, run_dir)
 
 

@@ -7,9 +7,9 @@ rewritten atomically after every finished shard, so a killed build can resume.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
+
+from scattertag.jsonio import read_json, write_json
 
 #: Version of the dataset layout (manifest + HDF5 shards); bump on any incompatible change.
 FORMAT_VERSION = 1
@@ -35,14 +35,7 @@ def shard_of_experiment(experiment: int) -> int:
 
 def write_manifest(root: str | Path, manifest: dict) -> Path:
     """Write ``root/manifest.json`` atomically (temporary name, fsync, rename)."""
-    path = Path(root) / MANIFEST_NAME
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(manifest, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-    return path
+    return write_json(Path(root) / MANIFEST_NAME, manifest)
 
 
 def read_manifest(root: str | Path) -> dict:
@@ -50,10 +43,7 @@ def read_manifest(root: str | Path) -> dict:
     path = Path(root) / MANIFEST_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no manifest; is {Path(root)} a scattertag dataset directory?")
-    try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    manifest = read_json(path)
     if not isinstance(manifest, dict) or "format_version" not in manifest:
         raise ValueError(f"{path}: not a scattertag manifest (no format_version)")
     version = manifest["format_version"]

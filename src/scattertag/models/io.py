@@ -8,14 +8,13 @@ code is ever executed from a checkpoint.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from scattertag.jsonio import read_json, write_json
 from scattertag.models.joint import JointTagger
 from scattertag.models.taggers import CoeffTagger, ImageTagger, Tagger
 
@@ -39,13 +38,6 @@ def build_model(view: str, arch: dict) -> Tagger:
     return MODELS[view](**arch)
 
 
-def write_json(path: Path, obj: object) -> None:
-    """Write ``obj`` as indented JSON atomically (temporary name, then rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 def save_model(model: Tagger, card: dict, run_dir: str | Path) -> Path:
     """Write ``model``'s weights and its card (``view`` and ``arch`` taken from the model) to ``run_dir``."""
     run_dir = Path(run_dir)
@@ -67,10 +59,9 @@ def read_card(run_dir: str | Path) -> dict:
     path = Path(run_dir) / CARD
     if not path.is_file():
         raise FileNotFoundError(f"no model card {path}: not a model directory (expected {CARD} and {WEIGHTS})")
-    try:
-        card = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"model card {path} is not valid JSON: {err}") from None
+    card = read_json(path)
+    if not isinstance(card, dict):
+        raise ValueError(f"model card {path} is not a JSON object")
     missing = [f for f in CARD_FIELDS if f not in card]
     if missing:
         raise ValueError(f"model card {path} lacks fields {missing}")
