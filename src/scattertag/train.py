@@ -39,6 +39,7 @@ from scattertag.augment import augment, group_size
 from scattertag.evaluate import mean_average_precision, predict_scores, tune_thresholds
 from scattertag.models import build_model, check_compatible, joint_from_views, load_model, save_model
 from scattertag.models.backbones import BACKBONES
+from scattertag.parallel import usable_cores
 
 #: Default peak learning rate per (view, optimiser); the joint model is fine-tuned, so lower.
 DEFAULT_LR = {("image", "adamw"): 2e-3, ("coeff", "adamw"): 2e-3, ("joint", "adamw"): 5e-4,
@@ -46,11 +47,6 @@ DEFAULT_LR = {("image", "adamw"): 2e-3, ("coeff", "adamw"): 2e-3, ("joint", "ada
 
 #: Upper bound on the positive weight n_neg / n_pos of a rare tag.
 MAX_POS_WEIGHT = 10.0
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def split_experiments(experiments: np.ndarray, fraction: float, seed: int) -> np.ndarray:

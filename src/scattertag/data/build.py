@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import sys
 import tempfile
 import warnings
@@ -48,14 +47,10 @@ from scattertag.data.manifest import (
     write_manifest,
 )
 from scattertag.data.shards import CompressedFrame, Record, ShardWriter, sha256
+from scattertag.parallel import single_threaded_children, usable_cores
 
 #: Images per task: small enough that a window of finished tasks stays a few frames.
 IMAGES_PER_TASK = 4
-
-#: Environment of pool workers: parallelism comes from processes; N workers each running
-#: several BLAS/OpenMP threads would oversubscribe the cores.
-SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
 
 @dataclass(frozen=True)
 class Pipeline:
@@ -146,26 +141,11 @@ def run_task(task: Task) -> list[Record]:
 # ---- engines: each gives submit(task) -> future with .result(), and its worker count ----
 
 @contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Temporarily set environment variables (inherited by processes started meanwhile)."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-@contextmanager
 def local_engine(workers: int) -> Iterator[tuple[Callable, int]]:
     """A pool of ``workers`` single-threaded 'spawn' processes (safe when torch is loaded)."""
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     try:
-        with _environment(SINGLE_THREAD_ENV):
+        with single_threaded_children():
             pool.submit(int).result()  # non-fork pools start all their processes on first submit
         yield (lambda task: pool.submit(run_task, task)), workers
     finally:
@@ -273,11 +253,6 @@ def _finish_manifest(manifest: dict) -> dict:
 
 # ---- the build ---------------------------------------------------------------------------
 
-def _cores() -> int:
-    """CPU cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def _check_int(name: str, value: int, lowest: int) -> int:
     """``value`` as an int >= ``lowest``; ValueError naming the parameter otherwise."""
     if int(value) != value or value < lowest:
@@ -296,7 +271,7 @@ def build_dataset(out: str | Path, recipe, spec, *, seed: int = 0, experiments: 
     """
     experiments = _check_int("experiments", experiments, NUM_SHARDS)
     images_per_experiment = _check_int("images_per_experiment", images_per_experiment, 1)
-    workers = _check_int("workers", workers if workers is not None else _cores(), 1)
+    workers = _check_int("workers", workers if workers is not None else usable_cores(), 1)
     pipeline = pipeline or default_pipeline()
     out = Path(out)
     _prepare_directory(out)

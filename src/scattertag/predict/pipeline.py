@@ -8,25 +8,20 @@ runs here, on batches, which is where torch is efficient. Rows come out in input
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from scattertag.parallel import single_threaded_children
 from scattertag.predict.prepare import Preparer, Views, prepare_in_worker, start_worker
 from scattertag.predict.readers import ReadError, count_frames
 from scattertag.predict.sources import Item
-
-#: Environment variables that size the BLAS / OpenMP thread pools of numpy, scipy and torch.
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
 
 class Predictor:
     """A trained tagger with its model card: views -> probabilities -> tags.
@@ -116,7 +111,7 @@ class Workers:
                 initializer=start_worker,
                 initargs=(self.view_spec,),
             )
-            with _one_thread_each():  # each submit to a not-yet-full pool spawns a worker now
+            with single_threaded_children():  # each submit to a not-yet-full pool spawns a worker now
                 for _ in range(self.workers):
                     self.pool.submit(int)
         return self.prepare
@@ -168,21 +163,3 @@ def per_frame(items: Iterable[Item]) -> Iterator[Item]:
         except ReadError:
             count = 1  # the worker reads it and reports the problem
         yield from [item] if count == 1 else (replace(item, frame=i) for i in range(count))
-
-
-@contextmanager
-def _one_thread_each():
-    """Environment in which spawned workers start with single-threaded BLAS/OpenMP pools.
-
-    The workers already use every core between them; set before they import numpy.
-    """
-    saved = {var: os.environ.get(var) for var in THREAD_VARIABLES}
-    os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))
-    try:
-        yield
-    finally:
-        for var, value in saved.items():
-            if value is None:
-                os.environ.pop(var)
-            else:
-                os.environ[var] = value
