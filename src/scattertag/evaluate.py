@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from scattertag import plotting
-from scattertag.jsonio import write_json
+from scattertag.files import write_json
 from scattertag.models.io import check_compatible, load_model, read_card
 
 

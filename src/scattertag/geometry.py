@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from scattertag.files import write_text
+
 #: h c in keV Angstrom: lambda[A] = HC_KEV_A / E[keV].
 HC_KEV_A = 12.398419843320026
 
@@ -189,11 +191,7 @@ class Geometry:
                 "",
             ]
         )
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-        return path
+        return write_text(path, text)
 
     @classmethod
     def from_poni(cls, path: str | Path, shape: tuple[int, int] | None = None) -> "Geometry":

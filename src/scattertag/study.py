@@ -14,7 +14,6 @@ coefficients) and not from the network.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 from scattertag import plotting
 from scattertag.cli import main as cli_main
 from scattertag.evaluate import evaluate_run
-from scattertag.jsonio import read_json, write_json
+from scattertag.files import read_json, write_json, write_text
 from scattertag.train import main as train_main
 
 VIEWS = ("image", "coeff", "joint")
@@ -146,9 +145,7 @@ def run(args: argparse.Namespace) -> int:
     for size in args.sizes:
         rows += three_views(out / f"data_{size}", out / f"runs_{size}", size, settings)
         table = markdown_table(rows)  # rewritten after each size: a long study shows progress
-        tmp = out / "resolution.md.tmp"
-        tmp.write_text(f"# Test mAP by frame size and view\n\nSettings: {asdict(settings)}\n\n{table}\n")
-        os.replace(tmp, out / "resolution.md")
+        write_text(out / "resolution.md", f"# Test mAP by frame size and view\n\nSettings: {asdict(settings)}\n\n{table}\n")
         write_json(out / "resolution.json", {"settings": asdict(settings), "rows": rows})
     plot(rows, out / "resolution.png")
     print(table)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scattertag.jsonio import read_json, write_json
+from scattertag.files import read_json, write_json
 
 #: Version of the dataset layout (manifest + HDF5 shards); bump on any incompatible change.
 FORMAT_VERSION = 1

@@ -14,7 +14,7 @@ from pathlib import Path
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from scattertag.jsonio import read_json, write_json
+from scattertag.files import read_json, write_json
 from scattertag.models.joint import JointTagger
 from scattertag.models.taggers import CoeffTagger, ImageTagger, Tagger
 

@@ -1,6 +1,7 @@
-"""JSON files that are written atomically and read with errors naming the file.
+"""Files written atomically (temporary name, fsync, rename) and JSON read with clear errors.
 
-Manifests, model cards, evaluations and study tables all go through these two functions.
+PONI files, manifests, model cards, evaluations and study tables all go through here, so a
+crash never leaves half a file where a complete one stood.
 """
 
 from __future__ import annotations
@@ -10,17 +11,21 @@ import os
 from pathlib import Path
 
 
-def write_json(path: str | Path, obj: object) -> Path:
-    """Write ``obj`` as indented JSON: temporary name, fsync, rename (never half a file)."""
+def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path``: temporary name, fsync, rename (never half a file)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-        f.write("\n")
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
     return path
+
+
+def write_json(path: str | Path, obj: object) -> Path:
+    """Write ``obj`` as indented JSON atomically."""
+    return write_text(path, json.dumps(obj, indent=1) + "\n")
 
 
 def read_json(path: str | Path) -> object:
