@@ -2,9 +2,9 @@
 
 One row per frame: the frame as the features see it (padded, block-averaged, log-scaled;
 masked pixels grey), the coefficient magnitudes |a_nk| (orders down, zeros across, log
-colour) and the reconstruction sum a psi over the disk. Frames come from .npy files,
-detector files read by fabio (TIFF, CBF, EDF...; negative pixels are gaps), or the
-simulator (``--simulated N``).
+colour) and the reconstruction sum a psi over the disk. Frames come from detector files,
+read by the same readers as ``scattertag predict`` (TIFF, CBF, EDF, HDF5, .npy; negative
+pixels are gaps), or from the simulator (``--simulated N``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from scattertag.plotting import caption, draw_frame, montage_axes, save
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of the fb subcommand."""
-    parser.add_argument("images", nargs="*", type=Path, metavar="IMAGE", help=".npy or detector files (fabio)")
+    parser.add_argument("images", nargs="*", type=Path, metavar="IMAGE", help="detector files (TIFF, CBF, EDF, HDF5 file.h5::/path, .npy)")
     parser.add_argument("--beam-center", nargs=2, type=float, metavar=("X", "Y"),
                         help="beam centre in pixels (x = column); default: frame centre")
     parser.add_argument("--poni", type=Path, help="pyFAI PONI file giving the beam centre")
@@ -34,23 +34,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("fb.png"), help="output PNG (default fb.png)")
 
 
-def read_frame(path: Path) -> np.ndarray:
-    """Counts of a .npy or fabio-readable detector file, as a 2-D array."""
-    if not path.is_file():
-        raise SystemExit(f"fb: {path}: no such file")
-    if path.suffix == ".npy":
-        data = np.load(path, allow_pickle=False)
-    else:
-        import fabio  # local import: only needed for detector files
+def read_frame(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """First frame of a detector file and its own valid-pixel mask (the prediction readers)."""
+    from scattertag.predict.readers import ReadError, read_frames
 
-        try:
-            data = fabio.open(str(path)).data
-        except Exception as exc:  # fabio raises many types on unreadable files
-            raise SystemExit(f"fb: {path}: not a readable detector image ({exc})") from exc
-    data = np.squeeze(data)
-    if data.ndim != 2:
-        raise SystemExit(f"fb: {path}: expected a 2-D frame, got shape {data.shape}")
-    return data
+    try:
+        frame = next(read_frames(path, 0))
+    except ReadError as exc:  # the message names the file and the problem
+        raise SystemExit(f"fb: {exc}") from exc
+    return frame.counts, frame.valid
 
 
 def frame_geometry(args: argparse.Namespace, shape: tuple[int, int]) -> Geometry:
@@ -65,8 +57,8 @@ def frame_geometry(args: argparse.Namespace, shape: tuple[int, int]) -> Geometry
 def frames(args: argparse.Namespace):
     """Yield (title, counts, mask, geometry) for every requested frame."""
     for path in args.images:
-        counts = read_frame(path)
-        yield path.name, counts, None, frame_geometry(args, counts.shape)
+        counts, valid = read_frame(path)
+        yield path.name, counts, valid, frame_geometry(args, counts.shape)
     if args.simulated:
         from scattertag.simulate import Recipe, draw_experiment, simulate_image
 
