@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
 from scattertag.augment import augment, group_size
+from scattertag.features.views import ViewSpec
 from scattertag.evaluate import mean_average_precision, predict_scores, tune_thresholds
 from scattertag.models import build_model, check_compatible, joint_from_views, load_model, save_model
 from scattertag.models.backbones import BACKBONES
@@ -72,7 +73,8 @@ def initial_model(args: argparse.Namespace, manifest: dict) -> tuple[torch.nn.Mo
     """A fresh tagger for ``args.view`` (joint: from the two single-view runs) and the init runs used."""
     tags = len(manifest["vocabulary"])
     if args.view == "image":
-        arch = {"num_tags": tags, "backbone": args.backbone, "width": args.width, "dropout": args.dropout}
+        arch = {"num_tags": tags, "backbone": args.backbone, "width": args.width, "dropout": args.dropout,
+                "in_channels": manifest["input_shape"][0]}
         return build_model("image", arch), []
     if args.view == "coeff":
         arch = {"num_tags": tags, "coeff_shape": manifest["coeff_shape"], "width": args.coeff_width,
@@ -223,6 +225,7 @@ def train(args: argparse.Namespace) -> dict:
     net = DistributedDataParallel(model) if world > 1 else model
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=positive_weights(manifest, train_shards))
     symmetries = 1 if args.no_augment else group_size(manifest["vocabulary"])
+    cake = ViewSpec.from_dict(manifest["view_spec"]).image_space == "cake"
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         print(f"{args.view} view: {len(train_set)} train / {len(val_set)} val images "
@@ -236,7 +239,7 @@ def train(args: argparse.Namespace) -> dict:
         start, total, seen = time.perf_counter(), 0.0, 0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", disable=rank != 0, leave=False)
         for batch in bar:
-            image, coeff = augment(batch["image"], batch["coeff"], symmetries, generator)
+            image, coeff = augment(batch["image"], batch["coeff"], symmetries, generator, cake)
             loss = loss_fn(net(image, coeff), batch["labels"])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()

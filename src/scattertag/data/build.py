@@ -344,6 +344,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dask", metavar="ADDRESS", default=None,
                         help="run on a Dask scheduler at ADDRESS (e.g. tcp://host:8786), or 'local' for a LocalCluster")
     parser.add_argument("--input-size", type=int, default=256, help="network input image size S (default 256)")
+    parser.add_argument("--image-space", choices=("detector", "cake"), default=None,
+                        help="image view: the downsampled frame (detector, default) or its azimuth x log-radius cake")
     parser.add_argument("--orders", type=int, default=None, help="Fourier-Bessel orders N (default: ViewSpec's)")
     parser.add_argument("--zeros", type=int, default=None, help="Fourier-Bessel zeros K (default: ViewSpec's)")
     parser.add_argument("--keep-raw", action=argparse.BooleanOptionalAction, default=False,
@@ -356,7 +358,8 @@ def run(args: argparse.Namespace) -> int:
     from scattertag.features.views import ViewSpec
     from scattertag.simulate import Recipe
 
-    fb = {name: value for name, value in (("orders", args.orders), ("zeros", args.zeros)) if value is not None}
+    options = (("orders", args.orders), ("zeros", args.zeros), ("image_space", args.image_space))
+    fb = {name: value for name, value in options if value is not None}
     try:
         manifest = build_dataset(
             args.out, Recipe(size=args.size), ViewSpec(input_size=args.input_size, **fb), seed=args.seed,

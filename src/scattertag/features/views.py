@@ -17,6 +17,9 @@
   parts of the disk (off the frame, gaps, non-finite or negative pixels) are handled by
   the regularised least-squares fit of ``FourierBessel`` with ``reg = spec.fit_reg``.
 
+* with ``spec.image_space == "cake"`` the image view is instead the float32 (4, A, R)
+  cake of :class:`Cake`: the frame binned on azimuth x log radius about the beam centre.
+
 Coefficient channels (orders n = 0..N along rows, zeros k = 1..K along columns), with
 ``c = a / (sqrt(pi) R)`` (Parseval: sum_{n=-N..N} |c_nk|^2 is the mean square of the
 log-scaled frame on the disk, so |c| <= 1 whatever the counts or the resolution) and
@@ -41,8 +44,14 @@ from scattertag.geometry import Geometry
 #: Number of coefficient channels (see the module docstring).
 COEFF_CHANNELS = 3
 
+#: Number of cake channels (see :class:`Cake`).
+CAKE_CHANNELS = 4
+
 #: ViewSpec fields that shape the image view and the coefficient view (max_counts: both).
-IMAGE_FIELDS = ("input_size", "max_counts")
+IMAGE_FIELDS = ("input_size", "max_counts", "image_space", "cake_angles", "cake_radii", "cake_r_min", "cake_r_max")
+
+#: Where the image view lives: the detector frame itself, or its "cake" (azimuth x log radius).
+IMAGE_SPACES = ("detector", "cake")
 COEFF_FIELDS = ("orders", "zeros", "fb_size", "radius_scale", "fit_reg", "max_counts", "coeff_floor")
 
 
@@ -52,7 +61,10 @@ class ViewSpec:
 
     Attributes
     ----------
-    input_size : S, the network image is (1, S, S).
+    input_size : S, the detector-space network image is (1, S, S).
+    image_space : "detector" (the frame, downsampled) or "cake" (see :class:`Cake`).
+    cake_angles, cake_radii : A azimuth bins and R log-radius bins of the cake, (4, A, R).
+    cake_r_min, cake_r_max : radius range of the cake, as fractions of the frame's larger side.
     orders, zeros : N and K of the coefficient view (N+1 orders x K zeros).
     fb_size : working resolution of the FB features: largest side after block-averaging.
     radius_scale : disk radius as a fraction of the beam-centre-to-farthest-corner distance.
@@ -69,16 +81,36 @@ class ViewSpec:
     fit_reg: float = 1e-2
     max_counts: float = 2.0**24
     coeff_floor: float = 1e-3
+    image_space: str = "detector"
+    cake_angles: int = 64
+    cake_radii: int = 256
+    cake_r_min: float = 0.004
+    cake_r_max: float = 1.5
 
     def __post_init__(self) -> None:
+        if self.image_space not in IMAGE_SPACES:
+            raise ValueError(f"ViewSpec.image_space must be one of {IMAGE_SPACES}, got {self.image_space!r}")
+        if self.cake_angles % 4:
+            raise ValueError(f"ViewSpec.cake_angles must be a multiple of 4 (so 90-degree turns map bins to bins), "
+                             f"got {self.cake_angles}")
+        if not self.cake_r_min < self.cake_r_max:
+            raise ValueError(f"ViewSpec.cake_r_min ({self.cake_r_min}) must be below cake_r_max ({self.cake_r_max})")
         checks = {
             "input_size": (16, 4096), "orders": (0, 100), "zeros": (1, 200), "fb_size": (32, 2048),
             "radius_scale": (0.05, 4.0), "fit_reg": (0.0, 10.0), "max_counts": (2.0, 1e12), "coeff_floor": (1e-8, 0.1),
+            "cake_angles": (4, 1024), "cake_radii": (8, 2048), "cake_r_min": (1e-5, 1.0), "cake_r_max": (1e-3, 10.0),
         }
         for name, (lo, hi) in checks.items():
             value = getattr(self, name)
             if not (lo <= value <= hi):
                 raise ValueError(f"ViewSpec.{name} must be in [{lo:g}, {hi:g}], got {value!r}")
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, rows, columns) of the image view: (1, S, S) or the cake's (4, A, R)."""
+        if self.image_space == "cake":
+            return (CAKE_CHANNELS, self.cake_angles, self.cake_radii)
+        return (1, self.input_size, self.input_size)
 
     @property
     def coeff_shape(self) -> tuple[int, int, int]:
@@ -92,7 +124,9 @@ class ViewSpec:
     def fields_for(self, view: str) -> dict:
         """The fields a ``view`` ("image", "coeff" or "joint") model depends on, as a dict."""
         used = {"image": IMAGE_FIELDS, "coeff": COEFF_FIELDS}.get(view, IMAGE_FIELDS + COEFF_FIELDS)
-        return {name: getattr(self, name) for name in used}
+        # settings of the image space not in use do not shape the network input
+        unused = "cake_" if self.image_space == "detector" else "input_size"
+        return {name: getattr(self, name) for name in used if not name.startswith(unused)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ViewSpec":
@@ -114,6 +148,69 @@ def area_weights(n_in: int, n_out: int) -> sp.csr_matrix:
     keep = (overlap > 1e-12) & (cols < n_in)
     rows = np.broadcast_to(np.arange(n_out)[:, None], cols.shape)
     return sp.csr_matrix((overlap[keep], (rows[keep], cols[keep])), shape=(n_out, n_in))
+
+
+class Cake:
+    """Pixel binning onto azimuth x log-radius cells about the beam centre ("caking").
+
+    Cell (a, j) holds the pixels whose centres have azimuth theta = atan2(y - cy, x - cx)
+    in [-pi + a 2pi/A, -pi + (a+1) 2pi/A) and radius r (pixels) with
+    log(r / r_min) / log(r_max / r_min) in [j/R, (j+1)/R). This is pyFAI's ``integrate2d``
+    without pixel splitting, on a logarithmic radial axis: a ring is a row-parallel line,
+    the radii ratios of a lattice (sqrt(2), sqrt(3), ...) are fixed shifts along the
+    columns wherever the first peak sits, and turning or mirroring the detector is a
+    roll or reversal of the rows. Cells smaller than a pixel (small r) take the pixel
+    nearest to their centre. Output channels, float32 (4, A, R):
+
+        0: log-scaled mean of the valid counts in the cell (0 where none is valid)
+        1: log-scaled maximum of the valid counts in the cell (spots, speckle)
+        2: valid fraction: valid pixels / cell area (0 off the frame, behind the beamstop)
+        3: radial coordinate j / (R - 1), so the network knows absolute q, not only ratios
+    """
+
+    def __init__(self, shape: tuple[int, int], beam_center: tuple[float, float], angles: int, radii: int,
+                 r_min: float, r_max: float) -> None:
+        H, W = shape
+        cx, cy = beam_center
+        self.shape, self.angles, self.radii = (H, W), angles, radii
+        y, x = np.mgrid[0:H, 0:W].astype(np.float64)
+        r, theta = np.hypot(x - cx, y - cy), np.arctan2(y - cy, x - cx)
+        scale = radii / math.log(r_max / r_min)
+        j = np.floor(np.log(np.maximum(r, 1e-12) / r_min) * scale).astype(np.int64)
+        a = np.floor((theta + math.pi) * angles / (2 * math.pi)).astype(np.int64) % angles
+        inside = (j >= 0) & (j < radii)
+        cell = np.where(inside, a * radii + j, -1).ravel()
+        self.order = np.argsort(cell, kind="stable")[int((~inside).sum()):]  # pixel indices, grouped by cell
+        sorted_cells = cell[self.order]
+        self.cells, self.starts = np.unique(sorted_cells, return_index=True)
+        count = np.bincount(sorted_cells, minlength=angles * radii)
+        # cells with no pixel centre take the nearest pixel to their centre, if it is on the frame
+        ac, jc = np.divmod(np.arange(angles * radii), radii)
+        tc = -math.pi + (ac + 0.5) * 2 * math.pi / angles
+        rc = r_min * np.exp((jc + 0.5) / scale)
+        px, py = np.rint(cx + rc * np.cos(tc)).astype(np.int64), np.rint(cy + rc * np.sin(tc)).astype(np.int64)
+        on = (count == 0) & (px >= 0) & (px < W) & (py >= 0) & (py < H)
+        self.filled, self.fill_pixel = np.flatnonzero(on), (py * W + px)[on]
+        edges = r_min * np.exp(np.arange(radii + 1) / scale)
+        area = np.tile(0.5 * (2 * math.pi / angles) * np.diff(edges**2), angles)
+        self.area = np.maximum(area, count).astype(np.float32)
+        self.area[self.filled] = 1.0
+        self.coordinate = np.broadcast_to(np.linspace(0, 1, radii, dtype=np.float32), (angles, radii))
+
+    def __call__(self, total: np.ndarray, weight: np.ndarray, log) -> np.ndarray:
+        """Valid counts (zero elsewhere) and validity (H, W) -> float32 (4, A, R); ``log`` maps means to [0, 1]."""
+        n = self.angles * self.radii
+        t, w = total.ravel()[self.order], weight.ravel()[self.order]
+        sums, weights, peak = np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32)
+        if len(t):
+            sums[self.cells] = np.add.reduceat(t, self.starts)
+            weights[self.cells] = np.add.reduceat(w, self.starts)
+            peak[self.cells] = np.maximum.reduceat(t, self.starts)  # invalid pixels are 0 in total
+        sums[self.filled], weights[self.filled] = total.ravel()[self.fill_pixel], weight.ravel()[self.fill_pixel]
+        peak[self.filled] = sums[self.filled]
+        shape = (self.angles, self.radii)
+        return np.stack([log(sums, weights).reshape(shape), log(peak, (weights > 0).astype(np.float32)).reshape(shape),
+                         (weights / self.area).reshape(shape), self.coordinate]).astype(np.float32)
 
 
 class ViewMaker:
@@ -142,7 +239,12 @@ class ViewMaker:
         corner = np.hypot(xs[:, None] - wx, ys[None, :] - wy).max()
         self.radius = spec.radius_scale * max(corner, 2.0)
         self.fb = FourierBessel((work, work), (wx, wy), self.radius, spec.orders, spec.zeros)
-        self.to_image = area_weights(self.side, spec.input_size)  # (S, side), rows and columns alike
+        if spec.image_space == "cake":
+            side = max(H, W)
+            self.cake = Cake((self.side, self.side), (cx + self.left, cy + self.top), spec.cake_angles,
+                             spec.cake_radii, spec.cake_r_min * side, spec.cake_r_max * side)
+        else:
+            self.to_image = area_weights(self.side, spec.input_size)  # (S, side), rows and columns alike
         self.to_work = area_weights(self.side, work)  # block sums
         self._log_max = math.log1p(spec.max_counts)
         if self.mask is not None or not self.fb.disk_in_frame:
@@ -166,7 +268,7 @@ class ViewMaker:
         return out
 
     def __call__(self, counts: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """counts (H, W) -> (image float32 (1, S, S), coeff float32 (3, N+1, K))."""
+        """counts (H, W) -> (image float32 ``spec.image_shape``, coeff float32 (3, N+1, K))."""
         total, weight = self._prepare(counts, mask)
         return self._image(total, weight), self.channels(self._fourier_bessel(total, weight)[2])
 
@@ -199,7 +301,9 @@ class ViewMaker:
         return np.asarray(weights @ np.ascontiguousarray((weights @ a).T)).T
 
     def _image(self, total: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        """Area-averaged, log-scaled (1, S, S) image view."""
+        """The image view: area-averaged, log-scaled (1, S, S) frame, or its (4, A, R) cake."""
+        if self.spec.image_space == "cake":
+            return self.cake(total, weight, self._log)
         return self._log(self._area_sum(total, self.to_image), self._area_sum(weight, self.to_image))[None]
 
     def _log(self, total: np.ndarray, weight: np.ndarray) -> np.ndarray:

@@ -114,11 +114,11 @@ BACKBONES: dict[str, Callable[..., Trunk]] = {"alexnet": alexnet, "vgg": vgg, "r
 DEFAULT_WIDTH: dict[str, int] = {"alexnet": 32, "vgg": 16, "resnet": 24}
 
 
-def image_trunk(backbone: str, width: int | None = None) -> Trunk:
+def image_trunk(backbone: str, width: int | None = None, in_channels: int = 1) -> Trunk:
     """The image trunk called ``backbone`` (one of BACKBONES) at ``width`` (None: its default)."""
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {backbone!r}; allowed: {', '.join(BACKBONES)}")
     width = DEFAULT_WIDTH[backbone] if width is None else int(width)
     if not 4 <= width <= 256:
         raise ValueError(f"backbone width must be in [4, 256], got {width}")
-    return BACKBONES[backbone](width=width)
+    return BACKBONES[backbone](width=width, in_channels=in_channels)

@@ -29,10 +29,11 @@ class JointTagger(Tagger):
         width: int | None = None,
         coeff_width: int = 32,
         dropout: float = 0.3,
+        in_channels: int = 1,
     ) -> None:
         super().__init__()
         width = width or DEFAULT_WIDTH.get(backbone)
-        self.image_trunk = image_trunk(backbone, width)
+        self.image_trunk = image_trunk(backbone, width, in_channels)
         self.coeff_trunk = CoeffTrunk(coeff_shape, coeff_width)
         self.head = tag_head(self.image_trunk.out_features + self.coeff_trunk.out_features, num_tags, dropout)
         self.arch = {
@@ -42,6 +43,7 @@ class JointTagger(Tagger):
             "width": width,
             "coeff_width": coeff_width,
             "dropout": dropout,
+            "in_channels": in_channels,
         }
 
     def features(self, image: torch.Tensor, coeff: torch.Tensor) -> torch.Tensor:
@@ -61,6 +63,7 @@ def joint_arch(image_arch: dict, coeff_arch: dict) -> dict:
         "width": image_arch["width"],
         "coeff_width": coeff_arch["width"],
         "dropout": image_arch["dropout"],
+        "in_channels": image_arch.get("in_channels", 1),
     }
 
 

@@ -1,6 +1,6 @@
 """Single-view taggers: image CNN and coefficient CNN, one logit per tag.
 
-Every tagger takes both views, ``model(image (B,1,S,S), coeff (B,C,N+1,K)) -> (B, T)``
+Every tagger takes both views, ``model(image (B,C,H,W), coeff (B,C,N+1,K)) -> (B, T)``
 logits, and ignores the view it does not use, so evaluation and prediction treat all
 models alike. ``features(image, coeff)`` gives the trunk output that the joint model fuses.
 """
@@ -38,16 +38,18 @@ class Tagger(nn.Module):
 
 
 class ImageTagger(Tagger):
-    """Image view: a backbone over the (B, 1, S, S) log image; ignores ``coeff``."""
+    """Image view: a backbone over the (B, C, H, W) image (frame or cake); ignores ``coeff``."""
 
     view = "image"
 
-    def __init__(self, num_tags: int, backbone: str = "alexnet", width: int | None = None, dropout: float = 0.3) -> None:
+    def __init__(self, num_tags: int, backbone: str = "alexnet", width: int | None = None, dropout: float = 0.3,
+                 in_channels: int = 1) -> None:
         super().__init__()
         width = width or DEFAULT_WIDTH.get(backbone)
-        self.trunk = image_trunk(backbone, width)
+        self.trunk = image_trunk(backbone, width, in_channels)
         self.head = tag_head(self.trunk.out_features, num_tags, dropout)
-        self.arch = {"num_tags": num_tags, "backbone": backbone, "width": width, "dropout": dropout}
+        self.arch = {"num_tags": num_tags, "backbone": backbone, "width": width, "dropout": dropout,
+                     "in_channels": in_channels}
 
     def features(self, image: torch.Tensor, coeff: torch.Tensor) -> torch.Tensor:
         return self.trunk(image)
