@@ -202,7 +202,7 @@ def test_resume_after_interruption(runs, tmp_path, monkeypatch):
     out, calls = tmp_path / "run", []
     steps_per_epoch = 192 // 16  # 16 training experiments x 12 images, batch 16
 
-    def killed_in_epoch_two(image, coeff, size, generator):
+    def killed_in_epoch_two(image, coeff, size, generator, cake=False):
         calls.append(1)
         if len(calls) > steps_per_epoch + 3:
             raise KeyboardInterrupt

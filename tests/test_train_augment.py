@@ -45,20 +45,25 @@ def moved_frame(counts, mask, geometry, element):
     return np.ascontiguousarray(counts), np.ascontiguousarray(mask), Geometry(counts.shape, (cx, cy))
 
 
+@pytest.mark.parametrize("space, center", [("detector", (13.0, 45.0)), ("cake", (13.3, 45.6))])
 @pytest.mark.parametrize("element", range(1, 8))
-def test_real_views_of_the_moved_frame(element):
-    """The real ViewMaker on the moved frame (beam off-centre, masked gap) gives the moved views."""
+def test_real_views_of_the_moved_frame(element, space, center):
+    """The real ViewMaker on the moved frame (beam off-centre, masked gap) gives the moved views.
+
+    (A cake's beam centre is off the pixel grid so that no pixel sits on an azimuth bin edge.)
+    """
     rng = np.random.default_rng(7)
-    geometry = Geometry((64, 64), (13.0, 45.0))
+    geometry = Geometry((64, 64), center)
     r, chi = geometry.r_map, geometry.chi_map
     counts = rng.poisson(5 + 400 * np.exp(-0.5 * ((r - 30) / 3) ** 2) * (1 + np.cos(2 * chi - 0.4)))
     mask = np.ones((64, 64), bool)
     mask[:, 40:43] = False  # a module gap
-    spec = ViewSpec(input_size=32, orders=5, zeros=6, fb_size=64)
+    spec = ViewSpec(input_size=32, orders=5, zeros=6, fb_size=64, image_space=space, cake_angles=16, cake_radii=24)
     image, coeff = (torch.from_numpy(v)[None] for v in ViewMaker(spec, geometry, mask)(counts, mask))
     moved = moved_frame(counts, mask, geometry, element)
     expected = [torch.from_numpy(v)[None] for v in ViewMaker(spec, moved[2], moved[1])(moved[0], moved[1])]
-    got = dihedral(image, coeff, element)
+    got = dihedral(image, coeff, element, cake=space == "cake")
+    assert not torch.equal(got[0], image)  # the test frame has no symmetry that hides a wrong move
     torch.testing.assert_close(got[0], expected[0])
     torch.testing.assert_close(got[1], expected[1], rtol=0, atol=1e-4)  # wrong signs give ~0.5
 

@@ -126,3 +126,59 @@ def test_bad_shapes_are_named():
     maker = ViewMaker(SPEC, geometry)
     with pytest.raises(ValueError, match=r"\(64, 63\).*\(64, 64\)"):
         maker(np.zeros((64, 63)))
+
+
+CAKE = ViewSpec(input_size=64, orders=6, zeros=8, fb_size=64, image_space="cake", cake_angles=32, cake_radii=96)
+
+
+def cake_radius(spec: ViewSpec, column: float, side: int) -> float:
+    """Radius (pixels) at the centre of cake column ``column``."""
+    return spec.cake_r_min * side * (spec.cake_r_max / spec.cake_r_min) ** ((column + 0.5) / spec.cake_radii)
+
+
+def test_cake_rings_are_columns_and_ratios_are_shifts():
+    """Rings at r0 and sqrt(3) r0 land at their radii, and moving r0 moves both by the same columns."""
+    geometry = Geometry((200, 240), (70.3, 81.7))
+    maker = ViewMaker(CAKE, geometry)
+    r = geometry.r_map
+    peaks = []
+    for r0 in (25.0, 40.0):
+        counts = 5 + 1000 * (np.exp(-(((r - r0) / 1.5) ** 2)) + np.exp(-(((r - math.sqrt(3) * r0) / 1.5) ** 2)))
+        image, _ = maker(counts)
+        assert image.shape == CAKE.image_shape == (4, 32, 96) and image.dtype == np.float32
+        profile = image[0].mean(axis=0)
+        first, second = sorted(np.argsort(profile)[-2:])
+        assert cake_radius(CAKE, first, 240) == pytest.approx(r0, rel=0.05)
+        assert cake_radius(CAKE, second, 240) == pytest.approx(math.sqrt(3) * r0, rel=0.05)
+        peaks.append((first, second))
+    assert peaks[1][1] - peaks[1][0] == pytest.approx(peaks[0][1] - peaks[0][0], abs=1)
+    assert np.allclose(image[3], np.linspace(0, 1, 96)[None, :])
+
+
+def test_cake_valid_fraction_and_peak_channel():
+    """Masked pixels lower the valid fraction and are not averaged in; a lone hot pixel shows in the max."""
+    geometry = Geometry((120, 120), (60.4, 59.8))
+    counts = np.full((120, 120), 100.0)
+    mask = np.ones((120, 120), bool)
+    mask[:, :60] = False  # left half of the detector
+    counts[60, 100] = 1e5  # a zinger on the right
+    image, _ = ViewMaker(CAKE, geometry)(counts, mask)
+    level = math.log1p(100) / math.log1p(2**24)
+    rows_right, rows_left = slice(10, 22), np.r_[0:6, 26:32]  # azimuth about 0 and about pi
+    seen = image[2] > 0
+    off_level = ~np.isclose(image[0], level, rtol=1e-5) & seen
+    assert off_level.sum() == 1  # masked pixels never pull the mean down; only the zinger's cell is off
+    # (columns below ~40 are cells smaller than a pixel, all filled from the few pixels near the centre)
+    assert image[2][rows_left][:, 40:].max() == 0 and np.median(image[2][rows_right][:, 60:80]) > 0.9
+    assert image[1].max() == pytest.approx(math.log1p(1e5) / math.log1p(2**24), rel=1e-5)
+    assert image[1].max() - image[0].max() > math.log(10) / math.log1p(2**24)  # its cell mean: >10x lower
+
+
+def test_image_space_fields_and_validation():
+    """Cake settings shape only cake models; bad spaces and azimuth counts are named."""
+    assert "cake_radii" not in SPEC.fields_for("image") and "input_size" in SPEC.fields_for("image")
+    assert "cake_radii" in CAKE.fields_for("joint") and "input_size" not in CAKE.fields_for("image")
+    with pytest.raises(ValueError, match="image_space"):
+        ViewSpec(image_space="polar")
+    with pytest.raises(ValueError, match="multiple of 4"):
+        ViewSpec(image_space="cake", cake_angles=30)
