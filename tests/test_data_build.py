@@ -19,7 +19,7 @@ from scattertag.tags import DEFAULT_VOCABULARY
 
 
 RECIPE = Recipe(size=32)
-SPEC = ViewSpec(input_size=16, fb_size=32, orders=4, zeros=6)
+SPEC = ViewSpec(input_size=16, fb_size=32, orders=4, zeros=6, image_space="detector")
 
 
 def disk_full_at_experiment_5(exp, i):

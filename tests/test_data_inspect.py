@@ -13,7 +13,8 @@ def test_build_then_inspect_reports_and_verifies(tmp_path, capsys):
     assert main(argv) == 0
     assert "20 images in 10 shards" in capsys.readouterr().out
     manifest = read_manifest(tmp_path)
-    assert manifest["image_shape"] == [32, 32] and manifest["input_shape"] == [1, 16, 16] and manifest["keep_raw"]
+    assert manifest["image_shape"] == [32, 32] and manifest["keep_raw"]
+    assert manifest["input_shape"] == [4, 64, 256]  # the default image view is the cake
 
     assert main(["inspect", str(tmp_path), "--montage", str(tmp_path / "m.png")]) == 0
     out = capsys.readouterr().out

@@ -27,8 +27,9 @@ def tiny_model(run_dir: Path) -> Path:
     from scattertag.features.views import ViewSpec
     from scattertag.models import JointTagger, save_model
 
-    spec = ViewSpec(input_size=64, orders=4, zeros=6, fb_size=48)
-    model = JointTagger(len(DEFAULT_VOCABULARY), spec.coeff_shape, backbone="alexnet", width=4, coeff_width=4)
+    spec = ViewSpec(input_size=64, orders=4, zeros=6, fb_size=48, image_space="cake", cake_angles=64, cake_radii=64)
+    model = JointTagger(len(DEFAULT_VOCABULARY), spec.coeff_shape, backbone="alexnet", width=4, coeff_width=4,
+                        in_channels=spec.image_shape[0])
     thresholds = np.linspace(0.3, 0.7, len(DEFAULT_VOCABULARY)).tolist()  # different per tag
     card = {"backbone": "alexnet", "vocabulary": DEFAULT_VOCABULARY.to_list(), "view_spec": spec.to_dict(),
             "thresholds": thresholds, "recipe": {}, "metrics": {}}

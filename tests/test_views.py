@@ -8,7 +8,7 @@ import pytest
 from scattertag.features.views import ViewMaker, ViewSpec
 from scattertag.geometry import Geometry
 
-SPEC = ViewSpec(input_size=64, orders=6, zeros=8, fb_size=64)
+SPEC = ViewSpec(input_size=64, orders=6, zeros=8, fb_size=64, image_space="detector")
 
 
 def ring_counts(geometry: Geometry, peak: float, q0: float = 0.06, background: float = 2.0) -> np.ndarray:
@@ -92,7 +92,7 @@ def test_non_square_frame_keeps_rings_round():
 
 
 def test_same_physics_at_different_sizes_gives_nearly_the_same_views():
-    spec = ViewSpec(input_size=64, orders=6, zeros=8, fb_size=64)
+    spec = ViewSpec(input_size=64, orders=6, zeros=8, fb_size=64, image_space="detector")
     views = []
     for size in (256, 512):
         geometry = Geometry((size, size), (0.3 * size, 0.6 * size), pixel_size=75e-6 * 1000 / size)

@@ -345,7 +345,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="run on a Dask scheduler at ADDRESS (e.g. tcp://host:8786), or 'local' for a LocalCluster")
     parser.add_argument("--input-size", type=int, default=256, help="network input image size S (default 256)")
     parser.add_argument("--image-space", choices=("detector", "cake"), default=None,
-                        help="image view: the downsampled frame (detector, default) or its azimuth x log-radius cake")
+                        help="image view: the frame's azimuth x log-radius cake (default) or the downsampled frame (detector)")
     parser.add_argument("--orders", type=int, default=None, help="Fourier-Bessel orders N (default: ViewSpec's)")
     parser.add_argument("--zeros", type=int, default=None, help="Fourier-Bessel zeros K (default: ViewSpec's)")
     parser.add_argument("--keep-raw", action=argparse.BooleanOptionalAction, default=False,

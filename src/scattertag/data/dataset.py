@@ -29,7 +29,7 @@ def fold_shards(test_batch: int = NUM_SHARDS - 1) -> tuple[list[int], list[int]]
 class ShardDataset(Dataset):
     """Images, FB coefficients and labels of some shards of a dataset directory.
 
-    ``ds[i]`` -> {"image": float32 (1, S, S), "coeff": float32 (C, N+1, K),
+    ``ds[i]`` -> {"image": float32 (C, H, W) (frame (1, S, S) or cake (4, A, R)), "coeff": float32 (C, N+1, K),
     "labels": float32 (T,), "experiment": int}; ``ds.experiments`` (len(ds),) int array;
     ``ds.manifest`` the directory's manifest (vocabulary, view_spec, recipe, ...).
     """

@@ -3,7 +3,7 @@
 Layout of ``batch_NN.h5`` (``n`` images, ordered by (experiment, image index))::
 
     attrs        format_version, shard, vocabulary (JSON list), view_spec (JSON), recipe (JSON), seed
-    image        float32 (n, 1, S, S)      network input (log-scaled, downsampled), one chunk per image
+    image        float32 (n, C, H, W)      image view (frame (1, S, S) or cake (4, A, R)), one chunk per image
     coeff        float32 (n, C, N+1, K)    Fourier-Bessel coefficient matrix
     labels       uint8   (n, T)            multi-hot tags in vocabulary order
     experiment   int32   (n,)              experiment index
@@ -65,7 +65,7 @@ class Record:
 
     experiment: int
     image_index: int
-    image: np.ndarray  # float32 (1, S, S)
+    image: np.ndarray  # float32 (C, H, W): ViewSpec.image_shape
     coeff: np.ndarray  # float32 (C, N+1, K)
     labels: np.ndarray  # uint8 (T,)
     geometry: str  # JSON

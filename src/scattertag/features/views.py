@@ -62,7 +62,7 @@ class ViewSpec:
     Attributes
     ----------
     input_size : S, the detector-space network image is (1, S, S).
-    image_space : "detector" (the frame, downsampled) or "cake" (see :class:`Cake`).
+    image_space : "cake" (see :class:`Cake`) or "detector" (the frame, downsampled).
     cake_angles, cake_radii : A azimuth bins and R log-radius bins of the cake, (4, A, R).
     cake_r_min, cake_r_max : radius range of the cake, as fractions of the frame's larger side.
     orders, zeros : N and K of the coefficient view (N+1 orders x K zeros).
@@ -81,7 +81,7 @@ class ViewSpec:
     fit_reg: float = 1e-2
     max_counts: float = 2.0**24
     coeff_floor: float = 1e-3
-    image_space: str = "detector"
+    image_space: str = "cake"
     cake_angles: int = 64
     cake_radii: int = 256
     cake_r_min: float = 0.004
@@ -130,12 +130,15 @@ class ViewSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ViewSpec":
-        """Inverse of :meth:`to_dict`; unknown keys are an error, missing ones take defaults."""
+        """Inverse of :meth:`to_dict`; unknown keys are an error, missing ones take defaults.
+
+        A dict without ``image_space`` predates the cake and is a detector-space spec.
+        """
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"ViewSpec: unknown fields {sorted(unknown)} (known: {sorted(names)})")
-        return cls(**d)
+        return cls(**{"image_space": "detector", **d})
 
 
 def area_weights(n_in: int, n_out: int) -> sp.csr_matrix:

@@ -1,6 +1,6 @@
 """Image-view trunks: AlexNet-, VGG- and ResNet-shaped CNNs with global pooling.
 
-Every trunk maps a log-scaled detector image (B, 1, S, S) to a feature vector
+Every trunk maps a log-scaled image view (B, C, H, W: frame or cake) to a feature vector
 (B, out_features) and works at any input size S >= 64. Global pooling (mean and max
 over the last feature map, concatenated) replaces the big fully connected layers of
 the classic networks, so the weights stay a few MB: the mean answers "how much"

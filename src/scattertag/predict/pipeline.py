@@ -43,7 +43,7 @@ class Predictor:
 
     @torch.inference_mode()
     def probabilities(self, images: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
-        """(B, T) sigmoid probabilities of images (B, 1, S, S) and coefficients (B, C, N+1, K)."""
+        """(B, T) sigmoid probabilities of images (B, C, H, W) and coefficients (B, C, N+1, K)."""
         logits = self.model(torch.from_numpy(images), torch.from_numpy(coeffs))
         return torch.sigmoid(logits).double().numpy()
 

@@ -25,7 +25,7 @@ from scattertag.predict.sources import Item
 class Views:
     """The network input for one frame, or why there is none.
 
-    image : float32 (1, S, S) or None; coeff : float32 (C, N+1, K) or None.
+    image : float32 ViewSpec.image_shape or None; coeff : float32 (C, N+1, K) or None.
     """
 
     source: str
