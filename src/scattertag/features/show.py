@@ -2,7 +2,8 @@
 
 One row per frame: the frame as the features see it (padded, block-averaged, log-scaled;
 masked pixels grey), the coefficient magnitudes |a_nk| (orders down, zeros across, log
-colour) and the reconstruction sum a psi over the disk. Frames come from detector files,
+colour), the reconstruction sum a psi over the disk, and the image view's cake (mean
+log counts on azimuth x log radius, the network's image input). Frames come from detector files,
 read by the same readers as ``scattertag predict`` (TIFF, CBF, EDF, HDF5, .npy; negative
 pixels are gaps), or from the simulator (``--simulated N``).
 """
@@ -69,8 +70,9 @@ def frames(args: argparse.Namespace):
 
 
 def draw_row(axes, title: str, counts: np.ndarray, mask: np.ndarray | None, geometry: Geometry, spec: ViewSpec) -> None:
-    """Frame, |a_nk| and reconstruction of one frame on three axes."""
+    """Frame, |a_nk|, reconstruction and cake of one frame on four axes."""
     maker = ViewMaker(spec, geometry, mask)
+    cake = maker(counts, mask)[0][0]
     frame, valid, a = maker.fourier_bessel(counts, mask)
     back = maker.fb.reconstruct(a)
     to_counts = lambda v: np.expm1(np.clip(v, 0, None) * math.log1p(spec.max_counts))  # noqa: E731
@@ -83,6 +85,13 @@ def draw_row(axes, title: str, counts: np.ndarray, mask: np.ndarray | None, geom
     axes[1].set_title("log10 |a_nk| / (sqrt(pi) R)", fontsize=7)
     axes[1].figure.colorbar(im, ax=axes[1], fraction=0.046)
     draw_frame(axes[2], to_counts(back), None, center, title=f"reconstruction, N = {spec.orders}, K = {spec.zeros}")
+    side = max(geometry.shape)
+    r_lo, r_hi = spec.cake_r_min * side, spec.cake_r_max * side
+    axes[3].imshow(cake, cmap="magma", aspect="auto", interpolation="nearest", origin="lower",
+                   extent=(math.log10(r_lo), math.log10(r_hi), -180, 180))
+    axes[3].set_xlabel("log10 radius (pixels)", fontsize=7)
+    axes[3].set_ylabel("azimuth (degrees)", fontsize=7)
+    axes[3].set_title("cake: the image view", fontsize=7)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,10 +100,10 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("fb: give at least one IMAGE or --simulated N (N >= 1)")
     if args.poni is not None and args.beam_center:
         raise SystemExit("fb: give either --poni or --beam-center, not both")
-    spec = ViewSpec(orders=args.orders, zeros=args.zeros)
+    spec = ViewSpec(orders=args.orders, zeros=args.zeros, image_space="cake")
     rows = list(frames(args))
-    fig, axes = montage_axes(3 * len(rows), columns=3)
+    fig, axes = montage_axes(4 * len(rows), columns=4)
     for i, row in enumerate(rows):
-        draw_row(axes[3 * i : 3 * i + 3], *row, spec)
+        draw_row(axes[4 * i : 4 * i + 4], *row, spec)
     print(f"wrote {save(fig, args.out)}")
     return 0
