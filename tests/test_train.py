@@ -265,3 +265,17 @@ def test_training_items_respect_the_memory_budget():
     lazy = training_items(Items(), list(range(10)), manifest, True, 0, budget_mb=9 * per_item / 1e6, desc="t")
     assert isinstance(held, InMemory) and isinstance(lazy, Subset)
     assert torch.equal(held[3]["image"], lazy[3]["image"])
+
+
+def test_joint_trunks_can_learn_slower_than_the_head():
+    """--trunk-lr-scale: the head keeps the peak rate, every other weight gets the scaled one."""
+    from scattertag.models import JointTagger
+    from scattertag.train import parameter_groups
+
+    model = JointTagger(5, (3, 4, 6), backbone="alexnet", width=4, coeff_width=4)
+    head, trunks = parameter_groups(model, 1e-3, 0.1)
+    assert head["lr"] == 1e-3 and trunks["lr"] == pytest.approx(1e-4)
+    assert {id(p) for p in head["params"]} == {id(p) for p in model.head.parameters()}
+    assert len(head["params"]) + len(trunks["params"]) == len(list(model.parameters()))
+    (single,) = parameter_groups(model, 1e-3, 1.0)
+    assert len(single["params"]) == len(list(model.parameters()))

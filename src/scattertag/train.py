@@ -92,6 +92,19 @@ def initial_model(args: argparse.Namespace, manifest: dict) -> tuple[torch.nn.Mo
     return joint_from_views(views["image"], views["coeff"]), [str(args.init_image), str(args.init_coeff)]
 
 
+def parameter_groups(model: torch.nn.Module, lr: float, trunk_scale: float) -> list[dict]:
+    """Optimiser groups: the tag head at ``lr``, everything else (the trunks) at ``trunk_scale * lr``.
+
+    Fine-tuning the joint model from two trained views, the trunks already work; a lower
+    rate keeps them from drifting while the new head learns how to weigh the two views.
+    """
+    head = [p for name, p in model.named_parameters() if name.startswith("head.")]
+    trunks = [p for name, p in model.named_parameters() if not name.startswith("head.")]
+    if trunk_scale == 1.0:
+        return [{"params": head + trunks, "lr": lr}]
+    return [{"params": head, "lr": lr}, {"params": trunks, "lr": trunk_scale * lr}]
+
+
 def item_bytes(manifest: dict, keep_image: bool) -> int:
     """Bytes of one training item held in memory (float32 image if kept, coefficients, labels)."""
     image = int(np.prod(manifest["input_shape"])) if keep_image else 1
@@ -155,7 +168,8 @@ class Checkpoint:
         except Exception as err:  # torch raises several types for a damaged file
             raise ValueError(f"checkpoint {self.path} is corrupt or unreadable: {err}") from None
         saved = json.loads(state["recipe"])
-        differ = [k for k in ("view", "data", "arch", "epochs", "batch_size", "optimizer", "lr") if saved.get(k) != recipe.get(k)]
+        fixed = ("view", "data", "arch", "epochs", "batch_size", "optimizer", "lr", "trunk_lr_scale")
+        differ = [k for k in fixed if saved.get(k) != recipe.get(k)]
         if differ:
             raise ValueError(f"cannot resume {self.path}: it was trained with "
                              f"{ {k: saved.get(k) for k in differ} }, this run asks for { {k: recipe.get(k) for k in differ} }")
@@ -198,7 +212,8 @@ def train(args: argparse.Namespace) -> dict:
     recipe = {
         "view": args.view, "data": str(args.data), "backbone": getattr(model, "arch", {}).get("backbone"),
         "arch": model.arch, "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer,
-        "lr": lr, "weight_decay": args.weight_decay, "schedule": "one-cycle (15% warm-up, cosine decay)",
+        "lr": lr, "trunk_lr_scale": args.trunk_lr_scale if args.view == "joint" else 1.0,
+        "weight_decay": args.weight_decay, "schedule": "one-cycle (15% warm-up, cosine decay)",
         "augment": "none" if args.no_augment else f"D4 frame symmetries ({group_size(manifest['vocabulary'])} elements)",
         "pos_weight_max": MAX_POS_WEIGHT, "seed": args.seed, "val_fraction": args.val_fraction,
         "val_experiments": val_experiments.tolist(), "train_shards": train_shards, "test_shard": test_shard,
@@ -209,12 +224,13 @@ def train(args: argparse.Namespace) -> dict:
     sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=args.seed)
     loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler,
                         drop_last=len(train_set) // world > args.batch_size)
+    groups = parameter_groups(model, lr, args.trunk_lr_scale if args.view == "joint" else 1.0)
     if args.optimizer == "adamw":
-        optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=args.weight_decay)
+        optimiser = torch.optim.AdamW(groups, lr=lr, weight_decay=args.weight_decay)
     else:
-        optimiser = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True,
-                                    weight_decay=args.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=args.epochs * len(loader),
+        optimiser = torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=[g["lr"] for g in groups],
+                                                   total_steps=args.epochs * len(loader),
                                                    pct_start=0.15)
     checkpoint = Checkpoint(run_dir)
     start_epoch, best = 0, -1.0
@@ -288,6 +304,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: per view and optimiser)")
+    parser.add_argument("--trunk-lr-scale", type=float, default=1.0,
+                        help="joint view: the trunks' learning rate as a fraction of the head's (default 1)")
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd"])
     parser.add_argument("--no-augment", action="store_true", help="switch off the D4 frame-symmetry augmentation")
