@@ -192,8 +192,21 @@ def test_joint_starts_as_the_mean_of_the_views(runs):
     joint = joint_from_views(image, coeff).eval()
     batch = next(iter(torch.utils.data.DataLoader(ShardDataset(runs / "data", [9]), batch_size=8)))
     x, a = batch["image"], batch["coeff"]
+    alpha = torch.linspace(0, 1, 17)  # a different blend for every tag
+    blended = joint_from_views(image, coeff, alpha.tolist()).eval()
     with torch.no_grad():
         torch.testing.assert_close(joint(x, a), 0.5 * (image(x, a) + coeff(x, a)), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(blended(x, a), alpha * image(x, a) + (1 - alpha) * coeff(x, a), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="image_weight"):
+        joint_from_views(image, coeff, 1.5)
+
+
+def test_joint_fusion_weights_come_from_validation(runs):
+    """The joint card records the per-tag alphas it started from, one per tag, each from the grid."""
+    from scattertag.train import FUSION_GRID
+
+    fusion = json.loads((runs / "joint" / "model.json").read_text())["recipe"]["fusion_init"]
+    assert len(fusion) == 17 and set(fusion) <= set(FUSION_GRID)
 
 
 def test_resume_after_interruption(runs, tmp_path, monkeypatch):

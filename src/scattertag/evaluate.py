@@ -93,14 +93,16 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], float]] = {
 
 @torch.no_grad()
 def predict_scores(
-    model: torch.nn.Module, dataset: Dataset, batch_size: int = 64, workers: int = 0, progress: str | None = None
+    model: torch.nn.Module, dataset: Dataset, batch_size: int = 64, workers: int = 0, progress: str | None = None,
+    logits: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(labels (n, T), sigmoid probabilities (n, T)) of ``model`` over ``dataset``."""
+    """(labels (n, T), sigmoid probabilities (n, T), or the logits if ``logits``) of ``model`` over ``dataset``."""
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
     labels, scores = [], []
+    squash = (lambda z: z) if logits else torch.sigmoid  # noqa: E731
     for batch in tqdm(loader, desc=progress, disable=progress is None, leave=False):
-        scores.append(torch.sigmoid(model(batch["image"], batch["coeff"])).numpy())
+        scores.append(squash(model(batch["image"], batch["coeff"])).numpy())
         labels.append(batch["labels"].numpy())
     return np.concatenate(labels), np.concatenate(scores)
 

@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from scattertag.augment import augment, group_size
 from scattertag.features.views import ViewSpec
-from scattertag.evaluate import mean_average_precision, predict_scores, tune_thresholds
+from scattertag.evaluate import average_precision, mean_average_precision, predict_scores, tune_thresholds
 from scattertag.models import build_model, check_compatible, joint_from_views, load_model, save_model
 from scattertag.models.backbones import BACKBONES
 from scattertag.parallel import usable_cores
@@ -69,17 +69,37 @@ def positive_weights(manifest: dict, shards: list[int]) -> torch.Tensor:
     return torch.tensor(np.clip(weights, 1.0, MAX_POS_WEIGHT), dtype=torch.float32)
 
 
-def initial_model(args: argparse.Namespace, manifest: dict) -> tuple[torch.nn.Module, list[str]]:
-    """A fresh tagger for ``args.view`` (joint: from the two single-view runs) and the init runs used."""
+#: Candidate weights alpha of the image view when blending the two views' logits per tag.
+FUSION_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def fusion_weights(image_model: torch.nn.Module, coeff_model: torch.nn.Module, val_set: Dataset) -> list[float]:
+    """Per tag, the alpha of FUSION_GRID whose blend alpha z_image + (1 - alpha) z_coeff has the best validation AP.
+
+    Ties go to the alpha closest to 1/2 (the plain average); tags without validation positives get 1/2.
+    """
+    (labels, z_image), (_, z_coeff) = (predict_scores(m, val_set, logits=True) for m in (image_model, coeff_model))
+    by_closeness = sorted(FUSION_GRID, key=lambda a: abs(a - 0.5))
+    alphas = []
+    for t in range(labels.shape[1]):
+        ap = {a: average_precision(labels[:, t], a * z_image[:, t] + (1 - a) * z_coeff[:, t]) for a in by_closeness}
+        finite = {a: v for a, v in ap.items() if np.isfinite(v)}
+        alphas.append(max(finite, key=finite.get) if finite else 0.5)  # max keeps the first of equals
+    return alphas
+
+
+def initial_model(args: argparse.Namespace, manifest: dict, val_set: Dataset
+                  ) -> tuple[torch.nn.Module, list[str], list[float] | None]:
+    """A fresh tagger for ``args.view`` (joint: from the two single-view runs), the init runs and fusion weights."""
     tags = len(manifest["vocabulary"])
     if args.view == "image":
         arch = {"num_tags": tags, "backbone": args.backbone, "width": args.width, "dropout": args.dropout,
                 "in_channels": manifest["input_shape"][0]}
-        return build_model("image", arch), []
+        return build_model("image", arch), [], None
     if args.view == "coeff":
         arch = {"num_tags": tags, "coeff_shape": manifest["coeff_shape"], "width": args.coeff_width,
                 "dropout": args.dropout}
-        return build_model("coeff", arch), []
+        return build_model("coeff", arch), [], None
     if not (args.init_image and args.init_coeff):
         raise ValueError("--view joint needs --init-image RUN and --init-coeff RUN (trained single-view runs)")
     views = {}
@@ -89,7 +109,9 @@ def initial_model(args: argparse.Namespace, manifest: dict) -> tuple[torch.nn.Mo
             raise ValueError(f"--init-{view} {run_dir} holds a {card['view']!r} model, expected {view!r}")
         check_compatible(card, manifest, str(run_dir), args.data)
         views[view] = model
-    return joint_from_views(views["image"], views["coeff"]), [str(args.init_image), str(args.init_coeff)]
+    alphas = fusion_weights(views["image"], views["coeff"], val_set) if args.fusion_init == "validation" else [0.5]
+    joint = joint_from_views(views["image"], views["coeff"], alphas)
+    return joint, [str(args.init_image), str(args.init_coeff)], alphas
 
 
 def parameter_groups(model: torch.nn.Module, lr: float, trunk_scale: float) -> list[dict]:
@@ -207,7 +229,7 @@ def train(args: argparse.Namespace) -> dict:
         for name, rows, share in (("train", ~is_val, 1 - args.val_fraction), ("val", is_val, args.val_fraction))
     )
 
-    model, init_runs = initial_model(args, manifest)
+    model, init_runs, fusion = initial_model(args, manifest, val_set)
     lr = args.lr or DEFAULT_LR[(args.view, args.optimizer)]
     recipe = {
         "view": args.view, "data": str(args.data), "backbone": getattr(model, "arch", {}).get("backbone"),
@@ -217,7 +239,8 @@ def train(args: argparse.Namespace) -> dict:
         "augment": "none" if args.no_augment else f"D4 frame symmetries ({group_size(manifest['vocabulary'])} elements)",
         "pos_weight_max": MAX_POS_WEIGHT, "seed": args.seed, "val_fraction": args.val_fraction,
         "val_experiments": val_experiments.tolist(), "train_shards": train_shards, "test_shard": test_shard,
-        "train_images": len(train_set), "val_images": len(val_set), "init": init_runs, "processes": world,
+        "train_images": len(train_set), "val_images": len(val_set), "init": init_runs,
+        "fusion_init": fusion, "processes": world,
         "dataset": {k: manifest.get(k) for k in ("recipe", "seed", "experiments", "images_per_experiment",
                                                   "input_shape", "coeff_shape", "image_shape")},
     }
@@ -304,6 +327,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: per view and optimiser)")
+    parser.add_argument("--fusion-init", choices=("validation", "mean"), default="validation",
+                        help="joint view: start from per-tag logit blends chosen on validation, or the plain mean")
     parser.add_argument("--trunk-lr-scale", type=float, default=1.0,
                         help="joint view: the trunks' learning rate as a fraction of the head's (default 1)")
     parser.add_argument("--weight-decay", type=float, default=1e-4)

@@ -1,13 +1,16 @@
 """Joint double-view tagger: image trunk and coefficient trunk, fused features, one head.
 
 Fine-tuning starts from two trained single-view taggers (:func:`joint_from_views`): the
-trunks are copied and the shared linear head is set to the *mean of the two single-view
-heads*, so before any fine-tuning the joint logits are exactly the average of the two
-views' logits (a logit-averaging ensemble); fine-tuning then learns how to weigh and
-combine them.
+trunks are copied and row t of the shared linear head is set to alpha_t times the image
+head's row and (1 - alpha_t) times the coefficient head's, so before any fine-tuning the
+joint logit of tag t is exactly alpha_t z_image + (1 - alpha_t) z_coeff (a per-tag
+logit-blending ensemble; alpha = 1/2 is the plain average). Training picks alpha_t on the
+validation split; fine-tuning then learns how to combine the two views' features.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 
@@ -68,12 +71,20 @@ def joint_arch(image_arch: dict, coeff_arch: dict) -> dict:
 
 
 @torch.no_grad()
-def joint_from_views(image_model: ImageTagger, coeff_model: CoeffTagger) -> JointTagger:
-    """A JointTagger whose logits equal the mean of the two single-view taggers' logits."""
+def joint_from_views(image_model: ImageTagger, coeff_model: CoeffTagger,
+                     image_weight: float | Sequence[float] = 0.5) -> JointTagger:
+    """A JointTagger whose logits are image_weight * image logits + (1 - image_weight) * coefficient logits.
+
+    ``image_weight``: alpha, one number or one per tag (T,), each in [0, 1].
+    """
     joint = JointTagger(**joint_arch(image_model.arch, coeff_model.arch))
+    alpha = torch.as_tensor(image_weight, dtype=torch.float32).expand(joint.arch["num_tags"])
+    if not bool(((alpha >= 0) & (alpha <= 1)).all()):
+        raise ValueError(f"image_weight must lie in [0, 1], got {alpha.tolist()}")
     joint.image_trunk.load_state_dict(image_model.trunk.state_dict())
     joint.coeff_trunk.load_state_dict(coeff_model.trunk.state_dict())
     w_image, w_coeff = image_model.head[-1].weight, coeff_model.head[-1].weight
-    joint.head[-1].weight.copy_(0.5 * torch.cat([w_image, w_coeff], dim=1))
-    joint.head[-1].bias.copy_(0.5 * (image_model.head[-1].bias + coeff_model.head[-1].bias))
+    a = alpha[:, None]
+    joint.head[-1].weight.copy_(torch.cat([a * w_image, (1 - a) * w_coeff], dim=1))
+    joint.head[-1].bias.copy_(alpha * image_model.head[-1].bias + (1 - alpha) * coeff_model.head[-1].bias)
     return joint
