@@ -207,6 +207,9 @@ def test_joint_fusion_weights_come_from_validation(runs):
 
     fusion = json.loads((runs / "joint" / "model.json").read_text())["recipe"]["fusion_init"]
     assert len(fusion) == 17 and set(fusion) <= set(FUSION_GRID)
+    # the blended start is scored as epoch 0 and competes with the fine-tuned epochs
+    epochs = [json.loads(s)["epoch"] for s in (runs / "joint" / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [0, 1, 2]
 
 
 def test_resume_after_interruption(runs, tmp_path, monkeypatch):

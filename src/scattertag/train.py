@@ -271,6 +271,29 @@ def train(args: argparse.Namespace) -> dict:
               f"({len(val_experiments)} val experiments), test shard {test_shard}, {world} process(es), "
               f"{torch.get_num_threads()} threads, {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M weights")
     card = None
+
+    def validate(epoch: int, entry: dict) -> None:
+        """Score the validation split after ``epoch``; keep the model if it is the best so far (rank 0)."""
+        nonlocal best, card
+        labels, scores = predict_scores(model, val_set, args.batch_size * 2, progress="validate")
+        val_map = mean_average_precision(labels, scores)
+        entry = {"epoch": epoch, **entry, "val_mAP": val_map}
+        if val_map > best:
+            best = val_map
+            card = {"backbone": recipe["backbone"], "vocabulary": list(manifest["vocabulary"]),
+                    "view_spec": manifest["view_spec"], "thresholds": tune_thresholds(labels, scores).tolist(),
+                    "recipe": recipe, "metrics": {"val_mAP": val_map, "epoch": epoch}}
+            save_model(model, card, run_dir)
+            entry["best"] = True
+        with open(run_dir / "metrics.jsonl", "a") as log:
+            log.write(json.dumps(entry) + "\n")
+        speed = f", {entry['images_per_s']:.0f} images/s" if "images_per_s" in entry else " (before training)"
+        print(f"epoch {epoch}/{args.epochs}: loss {entry.get('train_loss', float('nan')):.4f}, val mAP {val_map:.4f}"
+              f"{' (best)' if entry.get('best') else ''}{speed}", flush=True)
+
+    if args.view == "joint" and start_epoch == 0 and rank == 0:
+        # the blended start is already a model: fine-tuning must beat it on validation to replace it
+        validate(0, {})
     for epoch in range(start_epoch, args.epochs):
         sampler.set_epoch(epoch)
         generator = torch.Generator().manual_seed(args.seed * 1000 + epoch * world + rank)
@@ -289,23 +312,9 @@ def train(args: argparse.Namespace) -> dict:
             bar.set_postfix(loss=f"{total / seen:.4f}")
         seconds = time.perf_counter() - start
         if rank == 0:
-            labels, scores = predict_scores(model, val_set, args.batch_size * 2, progress="validate")
-            val_map = mean_average_precision(labels, scores)
-            entry = {"epoch": epoch + 1, "train_loss": total / max(seen, 1), "val_mAP": val_map,
-                     "lr": schedule.get_last_lr()[0], "seconds": round(seconds, 2),
-                     "images_per_s": round(seen * world / seconds, 1)}
-            if val_map > best:
-                best = val_map
-                card = {"backbone": recipe["backbone"], "vocabulary": list(manifest["vocabulary"]),
-                        "view_spec": manifest["view_spec"], "thresholds": tune_thresholds(labels, scores).tolist(),
-                        "recipe": recipe, "metrics": {"val_mAP": val_map, "epoch": epoch + 1}}
-                save_model(model, card, run_dir)
-                entry["best"] = True
+            validate(epoch + 1, {"train_loss": total / max(seen, 1), "lr": schedule.get_last_lr()[0],
+                                 "seconds": round(seconds, 2), "images_per_s": round(seen * world / seconds, 1)})
             checkpoint.save(model, optimiser, schedule, epoch, best, recipe)
-            with open(run_dir / "metrics.jsonl", "a") as log:
-                log.write(json.dumps(entry) + "\n")
-            print(f"epoch {epoch + 1}/{args.epochs}: loss {entry['train_loss']:.4f}, val mAP {val_map:.4f}"
-                  f"{' (best)' if entry.get('best') else ''}, {entry['images_per_s']:.0f} images/s", flush=True)
         if world > 1:
             dist.barrier()
     if world > 1:
