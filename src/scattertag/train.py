@@ -287,9 +287,10 @@ def train(args: argparse.Namespace) -> dict:
             entry["best"] = True
         with open(run_dir / "metrics.jsonl", "a") as log:
             log.write(json.dumps(entry) + "\n")
-        speed = f", {entry['images_per_s']:.0f} images/s" if "images_per_s" in entry else " (before training)"
-        print(f"epoch {epoch}/{args.epochs}: loss {entry.get('train_loss', float('nan')):.4f}, val mAP {val_map:.4f}"
-              f"{' (best)' if entry.get('best') else ''}{speed}", flush=True)
+        loss = f"loss {entry['train_loss']:.4f}, " if "train_loss" in entry else "before training: "
+        speed = f", {entry['images_per_s']:.0f} images/s" if "images_per_s" in entry else ""
+        print(f"epoch {epoch}/{args.epochs}: {loss}val mAP {val_map:.4f}{' (best)' if entry.get('best') else ''}{speed}",
+              flush=True)
 
     if args.view == "joint" and start_epoch == 0 and rank == 0:
         # the blended start is already a model: fine-tuning must beat it on validation to replace it
