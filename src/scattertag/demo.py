@@ -14,7 +14,7 @@ from pathlib import Path
 from scattertag.study import Settings, markdown_table, three_views
 
 #: Small enough for a few minutes on 2 cores, large enough that every view learns.
-DEMO = Settings(experiments=40, images_per_experiment=16, input_size=128, epochs=12, coeff_epochs=10,
+DEMO = Settings(experiments=40, images_per_experiment=16, input_size=128, backbone="resnet", epochs=12, coeff_epochs=10,
                 joint_epochs=3, batch_size=32)
 
 
