@@ -28,8 +28,9 @@ def configurations(coeff_shape: list[int], tags: int, channels: int) -> list[tup
     configs = [("coeff", "coeff", {"num_tags": tags, "coeff_shape": coeff_shape})]
     for name in BACKBONES:
         configs.append((f"image/{name}", "image", {"num_tags": tags, "backbone": name, "in_channels": channels}))
-    configs.append(("joint/alexnet", "joint", {"num_tags": tags, "coeff_shape": coeff_shape, "backbone": "alexnet",
-                                               "in_channels": channels}))
+    for name in ("alexnet", "resnet"):
+        configs.append((f"joint/{name}", "joint", {"num_tags": tags, "coeff_shape": coeff_shape, "backbone": name,
+                                                   "in_channels": channels}))
     return configs
 
 
