@@ -57,7 +57,7 @@ def model_dir(folder: Path) -> tuple[Path | None, str]:
     except (FileNotFoundError, ValueError):
         pass
     spec = ViewSpec()
-    model = JointTagger(len(DEFAULT_VOCABULARY), views_shape(spec)[1])  # the default architecture
+    model = JointTagger(len(DEFAULT_VOCABULARY), views_shape(spec)[1], in_channels=spec.image_shape[0])  # default
     card = {"backbone": "alexnet", "vocabulary": DEFAULT_VOCABULARY.to_list(), "view_spec": spec.to_dict(),
             "thresholds": [0.5] * len(DEFAULT_VOCABULARY), "recipe": {}, "metrics": {}}
     return save_model(model.eval(), card, folder / "model"), f"a random joint model {model.arch}"
@@ -135,7 +135,7 @@ def model_layouts(predictor, batch: int, repeats: int) -> dict[str, float]:
 
     spec = predictor.view_spec
     coeff = views_shape(spec)[1]
-    images = torch.rand(batch, 1, spec.input_size, spec.input_size)
+    images = torch.rand(batch, *spec.image_shape)
     coeffs = torch.randn(batch, *coeff)
     models = {"contiguous": copy.deepcopy(predictor.model).to(memory_format=torch.contiguous_format),
               "channels_last": predictor.model}
