@@ -247,7 +247,7 @@ def train(args: argparse.Namespace) -> dict:
     sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=args.seed)
     loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler,
                         drop_last=len(train_set) // world > args.batch_size)
-    groups = parameter_groups(model, lr, args.trunk_lr_scale if args.view == "joint" else 1.0)
+    groups = parameter_groups(model, lr, recipe["trunk_lr_scale"])
     if args.optimizer == "adamw":
         optimiser = torch.optim.AdamW(groups, lr=lr, weight_decay=args.weight_decay)
     else:

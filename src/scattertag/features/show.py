@@ -72,7 +72,7 @@ def frames(args: argparse.Namespace):
 def draw_row(axes, title: str, counts: np.ndarray, mask: np.ndarray | None, geometry: Geometry, spec: ViewSpec) -> None:
     """Frame, |a_nk|, reconstruction and cake of one frame on four axes."""
     maker = ViewMaker(spec, geometry, mask)
-    cake = maker(counts, mask)[0][0]
+    cake = maker.image(counts, mask)[0]
     frame, valid, a = maker.fourier_bessel(counts, mask)
     back = maker.fb.reconstruct(a)
     to_counts = lambda v: np.expm1(np.clip(v, 0, None) * math.log1p(spec.max_counts))  # noqa: E731

@@ -2,10 +2,13 @@
 
 ``ViewMaker(spec, geometry, mask)(counts, mask)`` returns
 
-* ``image``: float32 (1, S, S). The frame is padded to a square (centred, so rings stay
-  round and the aspect ratio is kept), counts are area-averaged over the *valid* pixels
-  onto S x S, then log-scaled: ``log1p(mean counts) / log1p(spec.max_counts)``, in
-  [0, 1] for counts up to 2**24. Output pixels with no valid input pixel are 0.
+* ``image``: ``spec.image_shape``. With ``spec.image_space == "cake"`` (the default) the
+  float32 (4, A, R) cake of :class:`Cake`: the frame binned on azimuth x log radius about
+  the beam centre. With ``"detector"`` float32 (1, S, S): the frame is padded to a square
+  (centred, so rings stay round and the aspect ratio is kept), counts are area-averaged
+  over the *valid* pixels onto S x S. Both are log-scaled:
+  ``log1p(mean counts) / log1p(spec.max_counts)``, in [0, 1] for counts up to 2**24, and
+  0 where no valid pixel contributes.
 * ``coeff``: float32 (3, N+1, K), the Fourier-Bessel coefficients a_nk of the same
   log-scaled frame on a disk about the beam centre, computed at a working resolution:
   the padded frame is block-averaged (valid pixels only) by the smallest integer factor
@@ -16,9 +19,6 @@
   for a beam centre near a corner means most of the disk lies off the frame). Missing
   parts of the disk (off the frame, gaps, non-finite or negative pixels) are handled by
   the regularised least-squares fit of ``FourierBessel`` with ``reg = spec.fit_reg``.
-
-* with ``spec.image_space == "cake"`` the image view is instead the float32 (4, A, R)
-  cake of :class:`Cake`: the frame binned on azimuth x log radius about the beam centre.
 
 Coefficient channels (orders n = 0..N along rows, zeros k = 1..K along columns), with
 ``c = a / (sqrt(pi) R)`` (Parseval: sum_{n=-N..N} |c_nk|^2 is the mean square of the
@@ -47,11 +47,11 @@ COEFF_CHANNELS = 3
 #: Number of cake channels (see :class:`Cake`).
 CAKE_CHANNELS = 4
 
-#: ViewSpec fields that shape the image view and the coefficient view (max_counts: both).
-IMAGE_FIELDS = ("input_size", "max_counts", "image_space", "cake_angles", "cake_radii", "cake_r_min", "cake_r_max")
-
 #: Where the image view lives: the detector frame itself, or its "cake" (azimuth x log radius).
 IMAGE_SPACES = ("detector", "cake")
+
+#: ViewSpec fields that shape the image view and the coefficient view (max_counts: both).
+IMAGE_FIELDS = ("input_size", "max_counts", "image_space", "cake_angles", "cake_radii", "cake_r_min", "cake_r_max")
 COEFF_FIELDS = ("orders", "zeros", "fb_size", "radius_scale", "fit_reg", "max_counts", "coeff_floor")
 
 
@@ -175,7 +175,7 @@ class Cake:
                  r_min: float, r_max: float) -> None:
         H, W = shape
         cx, cy = beam_center
-        self.shape, self.angles, self.radii = (H, W), angles, radii
+        self.angles, self.radii = angles, radii
         y, x = np.mgrid[0:H, 0:W].astype(np.float64)
         r, theta = np.hypot(x - cx, y - cy), np.arctan2(y - cy, x - cx)
         scale = radii / math.log(r_max / r_min)
@@ -203,13 +203,13 @@ class Cake:
     def __call__(self, total: np.ndarray, weight: np.ndarray, log) -> np.ndarray:
         """Valid counts (zero elsewhere) and validity (H, W) -> float32 (4, A, R); ``log`` maps means to [0, 1]."""
         n = self.angles * self.radii
-        t, w = total.ravel()[self.order], weight.ravel()[self.order]
+        t, w = np.take(total, self.order), np.take(weight, self.order)  # np.take: faster than a.ravel()[index]
         sums, weights, peak = np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32)
         if len(t):
             sums[self.cells] = np.add.reduceat(t, self.starts)
             weights[self.cells] = np.add.reduceat(w, self.starts)
             peak[self.cells] = np.maximum.reduceat(t, self.starts)  # invalid pixels are 0 in total
-        sums[self.filled], weights[self.filled] = total.ravel()[self.fill_pixel], weight.ravel()[self.fill_pixel]
+        sums[self.filled], weights[self.filled] = np.take(total, self.fill_pixel), np.take(weight, self.fill_pixel)
         peak[self.filled] = sums[self.filled]
         shape = (self.angles, self.radii)
         return np.stack([log(sums, weights).reshape(shape), log(peak, (weights > 0).astype(np.float32)).reshape(shape),
@@ -243,8 +243,7 @@ class ViewMaker:
         self.radius = spec.radius_scale * max(corner, 2.0)
         self.fb = FourierBessel((work, work), (wx, wy), self.radius, spec.orders, spec.zeros)
         if spec.image_space == "cake":
-            side = max(H, W)
-            self.cake = Cake((self.side, self.side), (cx + self.left, cy + self.top), spec.cake_angles,
+            self.cake = Cake(padded.shape, padded.beam_center, spec.cake_angles,
                              spec.cake_radii, spec.cake_r_min * side, spec.cake_r_max * side)
         else:
             self.to_image = area_weights(self.side, spec.input_size)  # (S, side), rows and columns alike
@@ -274,6 +273,10 @@ class ViewMaker:
         """counts (H, W) -> (image float32 ``spec.image_shape``, coeff float32 (3, N+1, K))."""
         total, weight = self._prepare(counts, mask)
         return self._image(total, weight), self.channels(self._fourier_bessel(total, weight)[2])
+
+    def image(self, counts: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """counts (H, W) -> the image view alone, float32 ``spec.image_shape``."""
+        return self._image(*self._prepare(counts, mask))
 
     def fourier_bessel(self, counts: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """counts (H, W) -> (working log-scaled frame, its validity, complex coefficients a (N+1, K))."""
