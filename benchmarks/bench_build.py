@@ -22,15 +22,15 @@ from scattertag.data.build import SINGLE_THREAD_ENV
 
 os.environ.update(SINGLE_THREAD_ENV)  # the serial reference runs single-threaded, like a worker
 
-import argparse  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import tempfile
+import threading
+import time
+from pathlib import Path
 
-import psutil  # noqa: E402
+import psutil
 
-from scattertag.data.build import build_dataset, default_pipeline  # noqa: E402
+from scattertag.data.build import build_dataset, default_pipeline
 
 
 class TreeMemory:
@@ -52,7 +52,7 @@ class TreeMemory:
             self.peak = max(self.peak, total)
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "TreeMemory":
+    def __enter__(self) -> TreeMemory:
         self._thread.start()
         return self
 
@@ -68,7 +68,9 @@ def serial_cpu_per_image(recipe, spec, images: int, per_experiment: int) -> floa
     other users of a shared machine do not inflate the reference.
     """
     pipe = default_pipeline()
-    warm = pipe.draw_experiment(recipe, 0, 1)  # untimed: one-time imports and caches of a fresh process
+    warm = pipe.draw_experiment(
+        recipe, 0, 1
+    )  # untimed: one-time imports and caches of a fresh process
     pipe.view_maker(spec, warm.geometry, warm.mask)(pipe.simulate_image(warm, 0).counts, None)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     exp = pipe.draw_experiment(recipe, 0, 0)
@@ -77,8 +79,10 @@ def serial_cpu_per_image(recipe, spec, images: int, per_experiment: int) -> floa
         s = pipe.simulate_image(exp, i)
         maker(s.counts, s.mask)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    print(f"serial: {images} images of experiment 0 (its set-up included, shared by {per_experiment} images "
-          f"in the builds): {cpu / images:.3f} CPU s/image, {wall / images:.3f} wall s/image")
+    print(
+        f"serial: {images} images of experiment 0 (its set-up included, shared by {per_experiment} images "
+        f"in the builds): {cpu / images:.3f} CPU s/image, {wall / images:.3f} wall s/image"
+    )
     return cpu / images
 
 
@@ -86,7 +90,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--counts", type=int, nargs="+", default=[200, 400], help="images per build")
+    parser.add_argument(
+        "--counts", type=int, nargs="+", default=[200, 400], help="images per build"
+    )
     parser.add_argument("--per-experiment", type=int, default=20, help="images per experiment")
     parser.add_argument("--serial", type=int, default=20, help="images timed serially")
     parser.add_argument("--keep-raw", action=argparse.BooleanOptionalAction, default=True)
@@ -97,33 +103,61 @@ def main() -> None:
     from scattertag.simulate import Recipe
 
     recipe, spec = Recipe(size=args.size), ViewSpec(input_size=args.input_size)
-    print(f"{args.size} x {args.size}, {args.workers} workers, keep_raw={args.keep_raw}, "
-          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
+    print(
+        f"{args.size} x {args.size}, {args.workers} workers, keep_raw={args.keep_raw}, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start"
+    )
     serial = serial_cpu_per_image(recipe, spec, args.serial, args.per_experiment)
     ideal = args.workers / serial
     rows = []
     for count in args.counts:
         with tempfile.TemporaryDirectory(prefix="bench_build_") as out, TreeMemory() as memory:
             cpu0, t0 = psutil.Process().cpu_times(), time.perf_counter()
-            build_dataset(Path(out), recipe, spec, seed=0, experiments=count // args.per_experiment,
-                          images_per_experiment=args.per_experiment, keep_raw=args.keep_raw,
-                          workers=args.workers, progress=False)
+            build_dataset(
+                Path(out),
+                recipe,
+                spec,
+                seed=0,
+                experiments=count // args.per_experiment,
+                images_per_experiment=args.per_experiment,
+                keep_raw=args.keep_raw,
+                workers=args.workers,
+                progress=False,
+            )
             wall = time.perf_counter() - t0
             cpu1 = psutil.Process().cpu_times()
             size = sum(p.stat().st_size for p in Path(out).glob("batch_*.h5"))
         writer = cpu1.user + cpu1.system - cpu0.user - cpu0.system
         # workers have exited (and been reaped) when the build returns: their CPU time is the children's
-        workers = cpu1.children_user + cpu1.children_system - cpu0.children_user - cpu0.children_system
+        workers = (
+            cpu1.children_user + cpu1.children_system - cpu0.children_user - cpu0.children_system
+        )
         images = count // args.per_experiment * args.per_experiment
-        rows.append((images, wall, images / wall, memory.peak / 1e9, writer / wall, workers / images,
-                     size / images / 1e6, os.getloadavg()[0]))
-    print(f"ideal: {ideal:.3f} images/s = {args.workers} workers / serial CPU s per image (an unloaded machine)")
-    print(f"{'images':>7} {'wall s':>7} {'img/s':>6} {'ideal/actual':>12} {'peak RSS GB':>11} {'writer CPU':>10} "
-          f"{'worker CPU s/img':>16} {'vs serial':>9} {'wall/(CPU/workers)':>18} {'MB/img':>6}  load")
+        rows.append(
+            (
+                images,
+                wall,
+                images / wall,
+                memory.peak / 1e9,
+                writer / wall,
+                workers / images,
+                size / images / 1e6,
+                os.getloadavg()[0],
+            )
+        )
+    print(
+        f"ideal: {ideal:.3f} images/s = {args.workers} workers / serial CPU s per image (an unloaded machine)"
+    )
+    print(
+        f"{'images':>7} {'wall s':>7} {'img/s':>6} {'ideal/actual':>12} {'peak RSS GB':>11} {'writer CPU':>10} "
+        f"{'worker CPU s/img':>16} {'vs serial':>9} {'wall/(CPU/workers)':>18} {'MB/img':>6}  load"
+    )
     for images, wall, rate, peak, busy, per_image, mb, load in rows:
-        print(f"{images:>7d} {wall:>7.1f} {rate:>6.3f} {ideal / rate:>12.2f} {peak:>11.2f} {busy:>10.0%} "
-              f"{per_image:>16.3f} {per_image / serial:>9.2f} {wall / (per_image * images / args.workers):>18.2f} "
-              f"{mb:>6.2f}  {load:.2f}")
+        print(
+            f"{images:>7d} {wall:>7.1f} {rate:>6.3f} {ideal / rate:>12.2f} {peak:>11.2f} {busy:>10.0%} "
+            f"{per_image:>16.3f} {per_image / serial:>9.2f} {wall / (per_image * images / args.workers):>18.2f} "
+            f"{mb:>6.2f}  {load:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -45,9 +45,13 @@ class Straightforward:
         self.n_theta = int(np.ceil(2 * np.pi * R))
         theta = 2 * np.pi * np.arange(self.n_theta) / self.n_theta
         cx, cy = fb.center
-        self.coords = np.array([cy + self.r[:, None] * np.sin(theta), cx + self.r[:, None] * np.cos(theta)])
+        self.coords = np.array(
+            [cy + self.r[:, None] * np.sin(theta), cx + self.r[:, None] * np.cos(theta)]
+        )
         # table[n, k, i] = conj psi radial part * r dr dtheta
-        self.table = np.stack([jv(n, np.outer(fb.j[n], self.r) / R) * fb.norm[n][:, None] for n in range(N + 1)])
+        self.table = np.stack(
+            [jv(n, np.outer(fb.j[n], self.r) / R) * fb.norm[n][:, None] for n in range(N + 1)]
+        )
         self.table *= self.r * (2 * np.pi / self.n_theta)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
@@ -64,12 +68,20 @@ def pyfai_cake(shape: tuple[int, int], fb: FourierBessel):
         return None
     pixel = 75e-6
     cx, cy = fb.center
-    ai = AzimuthalIntegrator(dist=0.5, poni1=(cy + 0.5) * pixel, poni2=(cx + 0.5) * pixel,
-                             pixel1=pixel, pixel2=pixel, wavelength=1e-10)
+    ai = AzimuthalIntegrator(
+        dist=0.5,
+        poni1=(cy + 0.5) * pixel,
+        poni2=(cx + 0.5) * pixel,
+        pixel1=pixel,
+        pixel2=pixel,
+        wavelength=1e-10,
+    )
     return lambda image: ai.integrate2d(image, 500, 360, unit="r_mm")
 
 
-def band_limited(fb: FourierBessel, rng: np.random.Generator, modes: int = 12) -> tuple[np.ndarray, np.ndarray]:
+def band_limited(
+    fb: FourierBessel, rng: np.random.Generator, modes: int = 12
+) -> tuple[np.ndarray, np.ndarray]:
     """An image made of ``modes`` random basis functions (plus the slowest and fastest), and its coefficients."""
     a = np.zeros((N + 1, K), complex)
     picks = rng.choice(a.size, modes, replace=False).tolist() + [0, a.size - 1]
@@ -83,8 +95,10 @@ def masked(shape: tuple[int, int], fb: FourierBessel) -> np.ndarray:
     y, x = np.mgrid[0 : shape[0], 0 : shape[1]]
     theta = np.arctan2(y - fb.center[1], x - fb.center[0])
     scale = shape[0] / 256
-    return (np.abs(np.angle(np.exp(1j * (theta - 1.0)))) > 0.1 * np.pi) & (x % int(40 * scale) >= 4 * scale) & (
-        y % int(50 * scale) >= 4 * scale
+    return (
+        (np.abs(np.angle(np.exp(1j * (theta - 1.0)))) > 0.1 * np.pi)
+        & (x % int(40 * scale) >= 4 * scale)
+        & (y % int(50 * scale) >= 4 * scale)
     )
 
 
@@ -132,14 +146,24 @@ def bench_size(size: int, repeats: int) -> None:
             times[name].append(timed(fn, noisy))
     med = {name: np.median(t, axis=0) for name, t in times.items()}  # (wall, CPU)
     base = med["scattertag project (full disk)"]
-    print(f"\n== {size} x {size}, N = K = {N}, R = {fb.radius:g}, {fb.pixels.size} disk pixels, "
-          f"polar grids: project {grid(fb.fast)}, fit {grid(fb.exact)}; load average {os.getloadavg()[0]:.1f}")
-    print(f"set-up: operator {setup:.2f} s ({fb.operator_bytes / 2**20:.0f} MiB), "
-          f"fit factorisation for one mask {factorise:.2f} s")
+    print(
+        f"\n== {size} x {size}, N = K = {N}, R = {fb.radius:g}, {fb.pixels.size} disk pixels, "
+        f"polar grids: project {grid(fb.fast)}, fit {grid(fb.exact)}; load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"set-up: operator {setup:.2f} s ({fb.operator_bytes / 2**20:.0f} MiB), "
+        f"fit factorisation for one mask {factorise:.2f} s"
+    )
     for name, t in med.items():
-        print(f"  {name:40s} wall {1e3 * t[0]:8.1f} ms {t[0] / base[0]:7.2f} x project   "
-              f"CPU {1e3 * t[1]:8.1f} ms {t[1] / base[1]:7.2f} x project")
-    for ref in ("map_coordinates order 3 + FFT", "map_coordinates order 1 + FFT", "pyFAI integrate2d 500x360"):
+        print(
+            f"  {name:40s} wall {1e3 * t[0]:8.1f} ms {t[0] / base[0]:7.2f} x project   "
+            f"CPU {1e3 * t[1]:8.1f} ms {t[1] / base[1]:7.2f} x project"
+        )
+    for ref in (
+        "map_coordinates order 3 + FFT",
+        "map_coordinates order 1 + FFT",
+        "pyFAI integrate2d 500x360",
+    ):
         if ref in med:
             wall, cpu = med[ref] / base
             print(f"  median ratio {ref} / scattertag project: wall {wall:.1f}, CPU {cpu:.1f}")
@@ -151,7 +175,9 @@ def bench_size(size: int, repeats: int) -> None:
         "map_coordinates order 1": naive1(image),
     }
     for name, a in errors.items():
-        print(f"  relative error {name:36s} {np.linalg.norm(a - a_true) / np.linalg.norm(a_true):.1e}")
+        print(
+            f"  relative error {name:36s} {np.linalg.norm(a - a_true) / np.linalg.norm(a_true):.1e}"
+        )
 
 
 def bench_view_maker(repeats: int) -> None:
@@ -164,13 +190,19 @@ def bench_view_maker(repeats: int) -> None:
     mask[407:424, :] = False
     y, x = np.mgrid[0:1000, 0:1000]
     r = np.hypot(x - 120.0, y - 880.0)
-    counts = rng.poisson(1e4 * np.exp(-r / 150) + 300 * np.exp(-(((r - 400) / 8) ** 2)) + 3).astype(np.uint32)
+    counts = rng.poisson(1e4 * np.exp(-r / 150) + 300 * np.exp(-(((r - 400) / 8) ** 2)) + 3).astype(
+        np.uint32
+    )
     t0 = time.perf_counter()
     maker = ViewMaker(ViewSpec(), geometry, mask)
     setup = time.perf_counter() - t0
     times = [timed(maker, counts, mask)[0] for _ in range(repeats)]
-    print(f"\n== ViewMaker (default ViewSpec) on a 1000 x 1000 uint32 frame with gaps, beam near a corner")
-    print(f"set-up {setup:.2f} s; call median {1e3 * np.median(times):.1f} ms (min {1e3 * min(times):.1f} ms)")
+    print(
+        "\n== ViewMaker (default ViewSpec) on a 1000 x 1000 uint32 frame with gaps, beam near a corner"
+    )
+    print(
+        f"set-up {setup:.2f} s; call median {1e3 * np.median(times):.1f} ms (min {1e3 * min(times):.1f} ms)"
+    )
 
 
 def main() -> None:

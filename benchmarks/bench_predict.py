@@ -57,9 +57,17 @@ def model_dir(folder: Path) -> tuple[Path | None, str]:
     except (FileNotFoundError, ValueError):
         pass
     spec = ViewSpec()
-    model = JointTagger(len(DEFAULT_VOCABULARY), views_shape(spec)[1], in_channels=spec.image_shape[0])  # default
-    card = {"backbone": "alexnet", "vocabulary": DEFAULT_VOCABULARY.to_list(), "view_spec": spec.to_dict(),
-            "thresholds": [0.5] * len(DEFAULT_VOCABULARY), "recipe": {}, "metrics": {}}
+    model = JointTagger(
+        len(DEFAULT_VOCABULARY), views_shape(spec)[1], in_channels=spec.image_shape[0]
+    )  # default
+    card = {
+        "backbone": "alexnet",
+        "vocabulary": DEFAULT_VOCABULARY.to_list(),
+        "view_spec": spec.to_dict(),
+        "thresholds": [0.5] * len(DEFAULT_VOCABULARY),
+        "recipe": {},
+        "metrics": {},
+    }
     return save_model(model.eval(), card, folder / "model"), f"a random joint model {model.arch}"
 
 
@@ -70,7 +78,10 @@ def rate(count: int, seconds: list[float]) -> float:
 
 def cpu_seconds() -> float:
     """CPU time (user + system) of this process and of its finished child processes, s."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
@@ -93,10 +104,10 @@ def interleaved(runs: dict, repeats: int) -> tuple[dict[str, list[float]], dict[
 
 def stages(files: list[Path], predictor, beam: tuple[float, float], batch: int) -> dict[str, float]:
     """Wall and CPU seconds in read / setup / preprocess / model / write, in this process, over all files."""
-    from scattertag.predict.prepare import Preparer, Views, valid_pixels
-    from scattertag.predict.readers import read_frames
-    from scattertag.predict.table import Table
-    from scattertag.predict.sources import Setup
+    from scattertag.io.readers import read_frames
+    from scattertag.prediction.prepare import Preparer, Views, valid_pixels
+    from scattertag.prediction.sources import Setup
+    from scattertag.prediction.table import Table
 
     preparer, setup = Preparer(predictor.view_spec), Setup(beam)
     wall = dict.fromkeys(["read", "setup", "preprocess", "model", "write"], 0.0)
@@ -137,8 +148,10 @@ def model_layouts(predictor, batch: int, repeats: int) -> dict[str, float]:
     coeff = views_shape(spec)[1]
     images = torch.rand(batch, *spec.image_shape)
     coeffs = torch.randn(batch, *coeff)
-    models = {"contiguous": copy.deepcopy(predictor.model).to(memory_format=torch.contiguous_format),
-              "channels_last": predictor.model}
+    models = {
+        "contiguous": copy.deepcopy(predictor.model).to(memory_format=torch.contiguous_format),
+        "channels_last": predictor.model,
+    }
     with torch.inference_mode():
         runs = {k: (lambda m=m: m(images, coeffs)) for k, m in models.items()}
         for fn in runs.values():
@@ -169,17 +182,22 @@ def main() -> None:
     import torch
 
     import scattertag
-    from scattertag.predict.pipeline import Predictor
+    from scattertag.prediction.pipeline import Predictor
 
-    print(f"torch threads {torch.get_num_threads()}, {args.files} files per size, median of {args.repeats}")
+    print(
+        f"torch threads {torch.get_num_threads()}, {args.files} files per size, median of {args.repeats}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model, which = model_dir(tmp)
         predictor = Predictor(model)
         print(f"model: {which}; view spec {predictor.view_spec.to_dict()}")
         layouts = model_layouts(predictor, args.batch_size, 5)
-        print("model alone, ms/image: " + ", ".join(f"{k} {v:.1f}" for k, v in layouts.items())
-              + f" (channels-last {layouts['contiguous'] / layouts['channels_last']:.2f}x faster)")
+        print(
+            "model alone, ms/image: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in layouts.items())
+            + f" (channels-last {layouts['contiguous'] / layouts['channels_last']:.2f}x faster)"
+        )
         for size in args.sizes:
             files = write_files(tmp, size, args.files)
             beam = (0.1 * size, 0.85 * size)
@@ -187,19 +205,37 @@ def main() -> None:
             runs = {"fabio read only": lambda: [fabio.open(str(f)).data for f in files]}
             for workers in args.workers:
                 runs[f"predict, workers={workers}"] = lambda w=workers: scattertag.predict(
-                    files, beam_center=beam, model=predictor, workers=w, batch_size=args.batch_size, out=tmp / "p.csv")
+                    files,
+                    beam_center=beam,
+                    model=predictor,
+                    workers=w,
+                    batch_size=args.batch_size,
+                    out=tmp / "p.csv",
+                )
             wall, cpu = interleaved(runs, args.repeats)
             read = statistics.median(wall["fabio read only"])
-            print(f"\n{size} x {size} uint32 TIFF, {n} files; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+            print(
+                f"\n{size} x {size} uint32 TIFF, {n} files; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+            )
             for label, s in wall.items():
                 ms = statistics.median(cpu[label]) / n * 1e3
-                share = "" if label.startswith("fabio") else f"; fabio reading = {read / statistics.median(s):.0%} of the wall time"
-                print(f"  {label:24s} {rate(n, s):7.1f} images/s wall, {ms:6.1f} CPU ms/image{share}")
+                share = (
+                    ""
+                    if label.startswith("fabio")
+                    else f"; fabio reading = {read / statistics.median(s):.0%} of the wall time"
+                )
+                print(
+                    f"  {label:24s} {rate(n, s):7.1f} images/s wall, {ms:6.1f} CPU ms/image{share}"
+                )
             wall, cpu = stages(files, predictor, beam, args.batch_size)
             total = sum(wall.values())
-            print(f"  in-process stages (wall ms/image, share, CPU ms/image), total {total / n * 1e3:.1f} ms = {n / total:.1f} images/s:")
+            print(
+                f"  in-process stages (wall ms/image, share, CPU ms/image), total {total / n * 1e3:.1f} ms = {n / total:.1f} images/s:"
+            )
             for k in wall:
-                print(f"    {k:10s} {wall[k] / n * 1e3:7.1f} ms {wall[k] / total:4.0%} {cpu[k] / n * 1e3:7.1f} CPU ms")
+                print(
+                    f"    {k:10s} {wall[k] / n * 1e3:7.1f} ms {wall[k] / total:4.0%} {cpu[k] / n * 1e3:7.1f} CPU ms"
+                )
             for f in files:
                 f.unlink()
 

@@ -17,9 +17,9 @@ import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from scattertag.simulate import Recipe, draw_experiment, simulate_image  # noqa: E402
+from scattertag.simulate import Recipe, draw_experiment, simulate_image
 
 
 def bench(size: int, experiments: int, images: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -28,7 +28,9 @@ def bench(size: int, experiments: int, images: int, seed: int) -> tuple[np.ndarr
     rng = np.random.default_rng(seed)
     sim, poisson = [], []
     for e in range(experiments):
-        exp = draw_experiment(recipe, seed, e).prepare()  # per-experiment maps, built once (untimed)
+        exp = draw_experiment(
+            recipe, seed, e
+        ).prepare()  # per-experiment maps, built once (untimed)
         for i in range(images):
             t0 = time.perf_counter()
             s = simulate_image(exp, i)
@@ -49,12 +51,16 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    print(f"{'size':>6} {'simulate ms':>12} {'poisson ms':>11} {'median ratio':>13} {'max ratio':>10}")
+    print(
+        f"{'size':>6} {'simulate ms':>12} {'poisson ms':>11} {'median ratio':>13} {'max ratio':>10}"
+    )
     for size in args.sizes:
         sim, poisson = bench(size, args.experiments, args.images, args.seed)
         ratio = sim / poisson
-        print(f"{size:>6} {np.median(sim) * 1e3:>12.1f} {np.median(poisson) * 1e3:>11.1f} "
-              f"{np.median(ratio):>13.2f} {ratio.max():>10.2f}")
+        print(
+            f"{size:>6} {np.median(sim) * 1e3:>12.1f} {np.median(poisson) * 1e3:>11.1f} "
+            f"{np.median(ratio):>13.2f} {ratio.max():>10.2f}"
+        )
 
 
 if __name__ == "__main__":

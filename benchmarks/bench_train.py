@@ -27,10 +27,26 @@ def configurations(coeff_shape: list[int], tags: int, channels: int) -> list[tup
     """(label, view, arch) of every view and backbone, for images of ``channels`` channels."""
     configs = [("coeff", "coeff", {"num_tags": tags, "coeff_shape": coeff_shape})]
     for name in BACKBONES:
-        configs.append((f"image/{name}", "image", {"num_tags": tags, "backbone": name, "in_channels": channels}))
+        configs.append(
+            (
+                f"image/{name}",
+                "image",
+                {"num_tags": tags, "backbone": name, "in_channels": channels},
+            )
+        )
     for name in ("alexnet", "resnet"):
-        configs.append((f"joint/{name}", "joint", {"num_tags": tags, "coeff_shape": coeff_shape, "backbone": name,
-                                                   "in_channels": channels}))
+        configs.append(
+            (
+                f"joint/{name}",
+                "joint",
+                {
+                    "num_tags": tags,
+                    "coeff_shape": coeff_shape,
+                    "backbone": name,
+                    "in_channels": channels,
+                },
+            )
+        )
     return configs
 
 
@@ -41,8 +57,15 @@ def image_shape(size: str) -> tuple[int, int, int]:
     return ViewSpec(image_space="detector", input_size=int(size)).image_shape
 
 
-def images_per_second(model: torch.nn.Module, shape: tuple[int, int, int], coeff_shape: list[int], batch: int,
-                      steps: int, repeats: int, device: str) -> list[float]:
+def images_per_second(
+    model: torch.nn.Module,
+    shape: tuple[int, int, int],
+    coeff_shape: list[int],
+    batch: int,
+    steps: int,
+    repeats: int,
+    device: str,
+) -> list[float]:
     """images/s of each of ``repeats`` rounds of ``steps`` training steps on random tensors."""
     model = model.to(device).train()
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -72,10 +95,19 @@ def images_per_second(model: torch.nn.Module, shape: tuple[int, int, int], coeff
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", default=["256", "128", "cake"],
-                        help="image views: detector input sizes S and/or 'cake'")
-    parser.add_argument("--coeff-shape", type=int, nargs=3, default=list(ViewSpec().coeff_shape),
-                        help="C N+1 K of the FB matrix (default: the default ViewSpec's)")
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        default=["256", "128", "cake"],
+        help="image views: detector input sizes S and/or 'cake'",
+    )
+    parser.add_argument(
+        "--coeff-shape",
+        type=int,
+        nargs=3,
+        default=list(ViewSpec().coeff_shape),
+        help="C N+1 K of the FB matrix (default: the default ViewSpec's)",
+    )
     parser.add_argument("--tags", type=int, default=17)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=3)
@@ -85,8 +117,10 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="labels to run (e.g. image/alexnet coeff)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"device {args.device}, {torch.get_num_threads()} threads, batch {args.batch}, "
-          f"{args.repeats} x {args.steps} steps, default widths {DEFAULT_WIDTH}")
+    print(
+        f"device {args.device}, {torch.get_num_threads()} threads, batch {args.batch}, "
+        f"{args.repeats} x {args.steps} steps, default widths {DEFAULT_WIDTH}"
+    )
     print(f"{'image':>5} {'model':<15} {'params (M)':>10} {'images/s':>9} {'vs image/alexnet':>17}")
     for size in args.sizes:
         reference = None
@@ -98,7 +132,15 @@ def main() -> None:
             model = build_model(view, arch)
             params = sum(p.numel() for p in model.parameters()) / 1e6
             rate = statistics.median(
-                images_per_second(model, shape, args.coeff_shape, args.batch, args.steps, args.repeats, args.device)
+                images_per_second(
+                    model,
+                    shape,
+                    args.coeff_shape,
+                    args.batch,
+                    args.steps,
+                    args.repeats,
+                    args.device,
+                )
             )
             reference = rate if label == "image/alexnet" else reference
             ratio = f"{rate / reference:.2f}" if reference else "-"

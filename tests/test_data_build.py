@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 import h5py
 import hdf5plugin
 import numpy as np
@@ -17,7 +18,6 @@ from scattertag.geometry import Geometry
 from scattertag.simulate import Recipe, draw_experiment, simulate_image
 from scattertag.tags import DEFAULT_VOCABULARY
 
-
 RECIPE = Recipe(size=32)
 SPEC = ViewSpec(input_size=16, fb_size=32, orders=4, zeros=6, image_space="detector")
 
@@ -30,7 +30,9 @@ def disk_full_at_experiment_5(exp, i):
 
 
 def build(out, **kwargs):
-    options = dict(seed=3, experiments=NUM_SHARDS, images_per_experiment=5, workers=1, progress=False)
+    options = dict(
+        seed=3, experiments=NUM_SHARDS, images_per_experiment=5, workers=1, progress=False
+    )
     options.update(kwargs)
     return build_dataset(out, RECIPE, SPEC, **options)
 
@@ -47,11 +49,17 @@ def contents(root):
 
 # ---- tests --------------------------------------------------------------------------------
 
+
 def test_layout_and_manifest(tmp_path):
     manifest = build(tmp_path, keep_raw=True)
     assert manifest == read_manifest(tmp_path) and manifest["complete"]
-    assert manifest["images"] == NUM_SHARDS * 5 and manifest["vocabulary"] == list(DEFAULT_VOCABULARY)
-    assert Recipe.from_dict(manifest["recipe"]) == RECIPE and ViewSpec.from_dict(manifest["view_spec"]) == SPEC
+    assert manifest["images"] == NUM_SHARDS * 5 and manifest["vocabulary"] == list(
+        DEFAULT_VOCABULARY
+    )
+    assert (
+        Recipe.from_dict(manifest["recipe"]) == RECIPE
+        and ViewSpec.from_dict(manifest["view_spec"]) == SPEC
+    )
     total = np.zeros(len(DEFAULT_VOCABULARY), int)
     for k, entry in enumerate(manifest["shards"]):
         assert entry["sha256"] == sha256(tmp_path / shard_name(k))

@@ -47,7 +47,9 @@ def test_dataloader_workers_read_the_same(root):
     loader = DataLoader(ds, batch_size=4, num_workers=2, shuffle=False)
     parallel = torch.cat([batch["coeff"] for batch in loader])
     assert torch.equal(parallel, torch.stack(serial))
-    assert torch.equal(torch.cat([b["experiment"] for b in loader]), torch.from_numpy(ds.experiments))
+    assert torch.equal(
+        torch.cat([b["experiment"] for b in loader]), torch.from_numpy(ds.experiments)
+    )
 
 
 def test_bad_shards(root, tmp_path):

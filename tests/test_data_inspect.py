@@ -8,8 +8,23 @@ from scattertag.data.manifest import shard_name
 
 
 def test_build_then_inspect_reports_and_verifies(tmp_path, capsys):
-    argv = ["build", "--out", str(tmp_path), "--size", "32", "--experiments", "10", "--images-per-experiment", "2",
-            "--input-size", "16", "--workers", "1", "--keep-raw", "--quiet"]
+    argv = [
+        "build",
+        "--out",
+        str(tmp_path),
+        "--size",
+        "32",
+        "--experiments",
+        "10",
+        "--images-per-experiment",
+        "2",
+        "--input-size",
+        "16",
+        "--workers",
+        "1",
+        "--keep-raw",
+        "--quiet",
+    ]
     assert main(argv) == 0
     assert "20 images in 10 shards" in capsys.readouterr().out
     manifest = read_manifest(tmp_path)

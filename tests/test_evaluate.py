@@ -8,16 +8,25 @@ import numpy as np
 import pytest
 
 from scattertag.cli import main as cli_main
-from scattertag.evaluate import (average_precision, f1_scores, mean_average_precision, per_tag_ap,
-                                 tune_thresholds)
+from scattertag.evaluate import (
+    average_precision,
+    f1_scores,
+    mean_average_precision,
+    per_tag_ap,
+    tune_thresholds,
+)
 from test_train import make_dataset, train
 
 
 def test_average_precision_known_values():
     # scikit-learn's documented example: average_precision_score -> 0.8333...
-    assert average_precision(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])) == pytest.approx(5 / 6)
+    assert average_precision(
+        np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])
+    ) == pytest.approx(5 / 6)
     # ties form one threshold: P = 3/4 at R = 1 after P = 1 at R = 1/3 -> 1/3 + 2/3 * 3/4
-    assert average_precision(np.array([1, 0, 1, 0, 1]), np.array([0.5, 0.5, 0.5, 0.2, 0.9])) == pytest.approx(5 / 6)
+    assert average_precision(
+        np.array([1, 0, 1, 0, 1]), np.array([0.5, 0.5, 0.5, 0.2, 0.9])
+    ) == pytest.approx(5 / 6)
     assert average_precision(np.array([1, 1, 0]), np.array([0.9, 0.8, 0.1])) == 1.0
     assert np.isnan(average_precision(np.zeros(4), np.arange(4.0)))
 
@@ -30,7 +39,9 @@ def test_average_precision_is_mean_precision_at_the_positives():
     hits = np.array([np.sum(labels & (rank <= r)) for r in rank[labels]])
     assert average_precision(labels, scores) == pytest.approx(np.mean(hits / rank[labels]))
     # a ranking metric: any strictly increasing map of the scores leaves it unchanged
-    assert average_precision(labels, np.log(scores) * 7 + 3) == pytest.approx(average_precision(labels, scores))
+    assert average_precision(labels, np.log(scores) * 7 + 3) == pytest.approx(
+        average_precision(labels, scores)
+    )
 
 
 def test_map_skips_tags_without_positives():
@@ -48,7 +59,10 @@ def test_tuned_thresholds_maximise_f1():
     thresholds = tune_thresholds(labels, scores)
     f1 = f1_scores(labels, scores, thresholds)
     for t in range(2):
-        brute = max(f1_scores(labels[:, [t]], scores[:, [t]], np.array([c]))[0] for c in np.unique(scores[:, t]))
+        brute = max(
+            f1_scores(labels[:, [t]], scores[:, [t]], np.array([c]))[0]
+            for c in np.unique(scores[:, t])
+        )
         assert f1[t] == pytest.approx(brute)
     assert thresholds[2] == 0.5 and np.isnan(f1[2]) == (scores[:, 2] < 0.5).all()
 
@@ -63,7 +77,9 @@ def test_evaluate_command(tmp_path, capsys):
     assert f"mAP {result['mAP']:.4f}" in out and "Circular Beamstop" in out
     ap = [r["AP"] for r in result["per_tag"] if r["AP"] is not None]
     assert result["mAP"] == pytest.approx(np.mean(ap)) and result["images"] == 2 * 6
-    assert (run / "pr_curves.png").stat().st_size > 1000 and (run / "ap_by_tag.png").stat().st_size > 1000
+    assert (run / "pr_curves.png").stat().st_size > 1000 and (
+        run / "ap_by_tag.png"
+    ).stat().st_size > 1000
     card = json.loads((run / "model.json").read_text())
     assert card["metrics"]["test"]["mAP"] == result["mAP"] and "val_mAP" in card["metrics"]
 
@@ -73,8 +89,12 @@ def test_evaluate_refuses_mismatches(tmp_path):
     make_dataset(data, images_per_experiment=3)
     train(data, run, "coeff", epochs=1)
     card = json.loads((run / "model.json").read_text())
-    (run / "model.json").write_text(json.dumps({**card, "vocabulary": card["vocabulary"][:-1] + ["Horizon"]}))
-    with pytest.raises(ValueError, match=f"vocabulary mismatch: model {run} .*'Horizon'.* but dataset {data}"):
+    (run / "model.json").write_text(
+        json.dumps({**card, "vocabulary": card["vocabulary"][:-1] + ["Horizon"]})
+    )
+    with pytest.raises(
+        ValueError, match=f"vocabulary mismatch: model {run} .*'Horizon'.* but dataset {data}"
+    ):
         cli_main(["evaluate", "--data", str(data), "--model", str(run)])
     (run / "model.json").write_text(json.dumps(card))
     (data / "batch_09.h5").unlink()

@@ -106,7 +106,9 @@ def test_fit_recovers_missing_data(case, center, orders):
     mask = np.ones(shape, bool)
     if case == "wedge and gaps":
         theta = np.arctan2(y - center[1], x - center[0])
-        mask &= np.abs(np.angle(np.exp(1j * (theta - 1.0)))) > 0.1 * np.pi  # beamstop wedge, 10 % of the disk
+        mask &= (
+            np.abs(np.angle(np.exp(1j * (theta - 1.0)))) > 0.1 * np.pi
+        )  # beamstop wedge, 10 % of the disk
         mask &= (x % 40 >= 4) & (y % 50 >= 4)  # module gaps
         inside = np.hypot(x - center[0], y - center[1]) < radius
         assert 1 - mask[inside].mean() == pytest.approx(0.25, abs=0.02)

@@ -8,14 +8,22 @@ from scattertag.geometry import Geometry
 
 def test_q_map_matches_pyfai(tmp_path):
     pyFAI = pytest.importorskip("pyFAI")
-    geo = Geometry(shape=(120, 90), beam_center=(20.3, -15.0), pixel_size=172e-6, distance=1.2, energy=12.0)
+    geo = Geometry(
+        shape=(120, 90), beam_center=(20.3, -15.0), pixel_size=172e-6, distance=1.2, energy=12.0
+    )
     ai = pyFAI.load(str(geo.to_poni(tmp_path / "g.poni")))
     q_pyfai = ai.qArray(geo.shape) / 10.0  # nm^-1 -> A^-1
     np.testing.assert_allclose(geo.q_map, q_pyfai, rtol=1e-5)
 
 
 def test_poni_round_trip(tmp_path):
-    geo = Geometry(shape=(1000, 1000), beam_center=(-40.0, 930.5), pixel_size=75e-6, distance=0.594, energy=8.8984)
+    geo = Geometry(
+        shape=(1000, 1000),
+        beam_center=(-40.0, 930.5),
+        pixel_size=75e-6,
+        distance=0.594,
+        energy=8.8984,
+    )
     back = Geometry.from_poni(geo.to_poni(tmp_path / "g.poni"))
     assert back.shape == geo.shape
     np.testing.assert_allclose(back.beam_center, geo.beam_center, atol=1e-6)
@@ -26,8 +34,8 @@ def test_poni_round_trip(tmp_path):
 
 def test_chi_convention():
     geo = Geometry(shape=(11, 11), beam_center=(5, 5))
-    assert geo.chi_map[5, 10] == pytest.approx(0.0)          # +x (columns)
-    assert geo.chi_map[10, 5] == pytest.approx(np.pi / 2)    # +y (rows)
+    assert geo.chi_map[5, 10] == pytest.approx(0.0)  # +x (columns)
+    assert geo.chi_map[10, 5] == pytest.approx(np.pi / 2)  # +y (rows)
     assert geo.r_map[5, 5] == 0.0
 
 

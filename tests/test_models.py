@@ -7,15 +7,29 @@ import json
 import pytest
 import torch
 
-from scattertag.models import (BACKBONES, CoeffTagger, ImageTagger, JointTagger, check_compatible, load_model,
-                               save_model)
+from scattertag.models import (
+    BACKBONES,
+    CoeffTagger,
+    ImageTagger,
+    JointTagger,
+    check_compatible,
+    load_model,
+    save_model,
+)
 
 COEFF = (3, 16, 32)  # the default ViewSpec's (C, N+1, K)
 
 
 def card_fields(**extra):
-    return {"backbone": "alexnet", "vocabulary": [f"t{i}" for i in range(5)], "view_spec": {"input_size": 64},
-            "thresholds": [0.5] * 5, "recipe": {}, "metrics": {}, **extra}
+    return {
+        "backbone": "alexnet",
+        "vocabulary": [f"t{i}" for i in range(5)],
+        "view_spec": {"input_size": 64},
+        "thresholds": [0.5] * 5,
+        "recipe": {},
+        "metrics": {},
+        **extra,
+    }
 
 
 @pytest.mark.parametrize("backbone", list(BACKBONES))
@@ -32,7 +46,9 @@ def test_image_backbones_any_size(backbone, size):
 def test_coeff_and_joint_views():
     image, coeff = torch.rand(3, 1, 64, 64), torch.randn(3, *COEFF)
     coeff_model = CoeffTagger(5, COEFF).eval()
-    torch.testing.assert_close(coeff_model(torch.zeros_like(image), coeff), coeff_model(image, coeff))
+    torch.testing.assert_close(
+        coeff_model(torch.zeros_like(image), coeff), coeff_model(image, coeff)
+    )
     joint = JointTagger(5, COEFF, width=8).eval()
     assert joint(image, coeff).shape == (3, 5)
     with pytest.raises(ValueError, match=r"shape \(3, 16, 31\), the network expects \(3, 16, 32\)"):
@@ -69,7 +85,9 @@ def test_bad_checkpoints(tmp_path):
     weights = tmp_path / "model.safetensors"
     card = json.loads((tmp_path / "model.json").read_text())
     # weights of another network than the card describes
-    (tmp_path / "model.json").write_text(json.dumps({**card, "arch": {**card["arch"], "width": 16}}))
+    (tmp_path / "model.json").write_text(
+        json.dumps({**card, "arch": {**card["arch"], "width": 16}})
+    )
     with pytest.raises(ValueError, match="do not match the network described by"):
         load_model(tmp_path)
     (tmp_path / "model.json").write_text(json.dumps(card))
@@ -83,12 +101,24 @@ def test_bad_checkpoints(tmp_path):
 
 def test_compatibility_names_both_sides():
     card = card_fields(view="image")
-    check_compatible(card, {"vocabulary": card["vocabulary"], "view_spec": {"input_size": 64}}, "RUN", "DATA")
-    with pytest.raises(ValueError, match=r"view_spec mismatch: model RUN was trained with \{'input_size': 64, .*\}, "
-                                         r"but dataset DATA has \{'input_size': 128, .*\}"):
-        check_compatible(card, {"vocabulary": card["vocabulary"], "view_spec": {"input_size": 128}}, "RUN", "DATA")
+    check_compatible(
+        card, {"vocabulary": card["vocabulary"], "view_spec": {"input_size": 64}}, "RUN", "DATA"
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"view_spec mismatch: model RUN was trained with \{'input_size': 64, .*\}, "
+        r"but dataset DATA has \{'input_size': 128, .*\}",
+    ):
+        check_compatible(
+            card,
+            {"vocabulary": card["vocabulary"], "view_spec": {"input_size": 128}},
+            "RUN",
+            "DATA",
+        )
     with pytest.raises(ValueError, match="vocabulary mismatch: model RUN"):
-        check_compatible(card, {"vocabulary": ["a"], "view_spec": {"input_size": 64}}, "RUN", "DATA")
+        check_compatible(
+            card, {"vocabulary": ["a"], "view_spec": {"input_size": 64}}, "RUN", "DATA"
+        )
 
 
 @pytest.mark.parametrize("view, compatible", [("image", True), ("coeff", False), ("joint", False)])

@@ -13,8 +13,8 @@ from PIL import Image
 
 import scattertag
 from scattertag.cli import main
-from scattertag.predict.pipeline import Predictor
-from scattertag.predict.table import columns
+from scattertag.prediction.pipeline import Predictor
+from scattertag.prediction.table import columns
 from scattertag.tags import DEFAULT_VOCABULARY
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real-samples"
@@ -27,12 +27,32 @@ def tiny_model(run_dir: Path) -> Path:
     from scattertag.features.views import ViewSpec
     from scattertag.models import JointTagger, save_model
 
-    spec = ViewSpec(input_size=64, orders=4, zeros=6, fb_size=48, image_space="cake", cake_angles=64, cake_radii=64)
-    model = JointTagger(len(DEFAULT_VOCABULARY), spec.coeff_shape, backbone="alexnet", width=4, coeff_width=4,
-                        in_channels=spec.image_shape[0])
+    spec = ViewSpec(
+        input_size=64,
+        orders=4,
+        zeros=6,
+        fb_size=48,
+        image_space="cake",
+        cake_angles=64,
+        cake_radii=64,
+    )
+    model = JointTagger(
+        len(DEFAULT_VOCABULARY),
+        spec.coeff_shape,
+        backbone="alexnet",
+        width=4,
+        coeff_width=4,
+        in_channels=spec.image_shape[0],
+    )
     thresholds = np.linspace(0.3, 0.7, len(DEFAULT_VOCABULARY)).tolist()  # different per tag
-    card = {"backbone": "alexnet", "vocabulary": DEFAULT_VOCABULARY.to_list(), "view_spec": spec.to_dict(),
-            "thresholds": thresholds, "recipe": {}, "metrics": {}}
+    card = {
+        "backbone": "alexnet",
+        "vocabulary": DEFAULT_VOCABULARY.to_list(),
+        "view_spec": spec.to_dict(),
+        "thresholds": thresholds,
+        "recipe": {},
+        "metrics": {},
+    }
     return save_model(model.eval(), card, run_dir)
 
 
@@ -62,20 +82,28 @@ def test_table_rows_columns_tags_and_csv(tmp_path, predictor):
     np.save(tmp_path / "stack.npy", np.stack([frame(1), frame(2), frame(3)]))
     TifImage(data=frame(4)).write(str(tmp_path / "one.tif"))
     out = tmp_path / "p.csv"
-    table = scattertag.predict([tmp_path / "one.tif", tmp_path / "stack.npy"], beam_center=BEAM, model=predictor, out=out)
-    assert [(Path(r["path"]).name, r["frame"]) for r in table] == [("one.tif", 0)] + [("stack.npy", i) for i in range(3)]
+    table = scattertag.predict(
+        [tmp_path / "one.tif", tmp_path / "stack.npy"], beam_center=BEAM, model=predictor, out=out
+    )
+    assert [(Path(r["path"]).name, r["frame"]) for r in table] == [("one.tif", 0)] + [
+        ("stack.npy", i) for i in range(3)
+    ]
     assert table.columns == columns(DEFAULT_VOCABULARY.tags)
     for row in table:
         p = probabilities(row)
         assert row["error"] == "" and np.all((p > 0) & (p < 1))
-        expected = [t for t, x, th in zip(DEFAULT_VOCABULARY.tags, p, predictor.thresholds) if x >= th]
+        expected = [
+            t for t, x, th in zip(DEFAULT_VOCABULARY.tags, p, predictor.thresholds) if x >= th
+        ]
         assert row["tags"] == ";".join(expected)
     # different frames give different probabilities (the model sees the pixels)
     assert not np.allclose(probabilities(table[1]), probabilities(table[2]))
     with open(out, newline="") as f:
         written = list(csv.DictReader(f))
     assert list(written[0]) == table.columns and len(written) == 4
-    np.testing.assert_allclose([float(written[2][t]) for t in DEFAULT_VOCABULARY.tags], probabilities(table[2]), atol=1e-4)
+    np.testing.assert_allclose(
+        [float(written[2][t]) for t in DEFAULT_VOCABULARY.tags], probabilities(table[2]), atol=1e-4
+    )
     assert table["Ring"] == [r["Ring"] for r in table.rows]
 
 
@@ -96,18 +124,22 @@ def test_every_format_gives_the_same_probabilities(tmp_path, predictor):
 def test_negative_and_nonfinite_pixels_are_excluded_like_a_mask(tmp_path, predictor):
     data = frame(6)
     bad = np.zeros(SHAPE, bool)
-    bad[30:34, :] = True   # a module gap
+    bad[30:34, :] = True  # a module gap
     bad[::7, ::11] = True  # scattered dead pixels
-    gaps = np.where(bad, -1, data).astype(np.int32)        # Pilatus style
+    gaps = np.where(bad, -1, data).astype(np.int32)  # Pilatus style
     nans = np.where(bad, np.nan, data).astype(np.float32)  # NaN style
     clean = np.where(bad, 0, data).astype(np.int32)
     np.save(tmp_path / "gaps.npy", gaps)
     np.save(tmp_path / "nans.npy", nans)
     np.save(tmp_path / "clean.npy", clean)
     np.save(tmp_path / "mask.npy", bad.astype(np.uint8))  # nonzero = excluded
-    masked = scattertag.predict(tmp_path / "clean.npy", beam_center=BEAM, mask=tmp_path / "mask.npy", model=predictor)
+    masked = scattertag.predict(
+        tmp_path / "clean.npy", beam_center=BEAM, mask=tmp_path / "mask.npy", model=predictor
+    )
     unmasked = scattertag.predict(tmp_path / "clean.npy", beam_center=BEAM, model=predictor)
-    auto = scattertag.predict([tmp_path / "gaps.npy", tmp_path / "nans.npy"], beam_center=BEAM, model=predictor)
+    auto = scattertag.predict(
+        [tmp_path / "gaps.npy", tmp_path / "nans.npy"], beam_center=BEAM, model=predictor
+    )
     for row in auto:
         np.testing.assert_allclose(probabilities(row), probabilities(masked[0]), rtol=1e-5)
     assert not np.allclose(probabilities(unmasked[0]), probabilities(masked[0]))
@@ -127,14 +159,20 @@ def test_manifest_paths_masks_frames_and_geometry(tmp_path, predictor):
         f"data/s.npy,{BEAM[0]},{BEAM[1]},,5,,,\n"
     )
     table = scattertag.predict(manifest=manifest, model=predictor)
-    assert [(r["path"], r["frame"]) for r in table] == [("data/s.npy", 1), ("data/s.npy", 0), ("data/s.npy", 1),
-                                                        ("data/s.npy", 1), ("data/s.npy", 1), ("data/s.npy", 5)]
+    assert [(r["path"], r["frame"]) for r in table] == [
+        ("data/s.npy", 1),
+        ("data/s.npy", 0),
+        ("data/s.npy", 1),
+        ("data/s.npy", 1),
+        ("data/s.npy", 1),
+        ("data/s.npy", 5),
+    ]
     assert [bool(r["error"]) for r in table] == [False, False, False, False, True, True]
     # an all-zero mask excludes nothing; the same frame with the same geometry agrees
     np.testing.assert_allclose(probabilities(table[0]), probabilities(table[2]), rtol=1e-5)
     # the beam centre reaches the features: another geometry, other probabilities
     assert not np.allclose(probabilities(table[3]), probabilities(table[0]))
-    assert "files.csv line 5: beam_x must be a number, got 'abc'" == table[4]["error"]
+    assert table[4]["error"] == "files.csv line 5: beam_x must be a number, got 'abc'"
     assert "frame 5 out of range" in table[5]["error"]
 
 
@@ -170,8 +208,19 @@ def test_bad_inputs_each_get_a_row_and_the_run_goes_on(tmp_path, model_dir, caps
     cases = bad_files(tmp_path)
     names = ["good.tif", *cases, "good.tif"]
     out = tmp_path / "p.csv"
-    argv = ["predict", *[str(tmp_path / n) for n in names], "--beam-center", *map(str, BEAM),
-            "--model", str(model_dir), "--out", str(out), "--workers", "0", "--quiet"]
+    argv = [
+        "predict",
+        *[str(tmp_path / n) for n in names],
+        "--beam-center",
+        *map(str, BEAM),
+        "--model",
+        str(model_dir),
+        "--out",
+        str(out),
+        "--workers",
+        "0",
+        "--quiet",
+    ]
     assert main(argv) == 1
     rows = list(csv.DictReader(open(out, newline="")))
     assert [Path(r["path"]).name for r in rows] == names
@@ -185,15 +234,26 @@ def test_bad_inputs_each_get_a_row_and_the_run_goes_on(tmp_path, model_dir, caps
 
 def test_bad_arguments_exit_2(tmp_path, model_dir, capsys):
     np.save(tmp_path / "a.npy", frame(10))
-    base = ["predict", str(tmp_path / "a.npy"), "--model", str(model_dir), "--out", str(tmp_path / "p.csv")]
+    base = [
+        "predict",
+        str(tmp_path / "a.npy"),
+        "--model",
+        str(model_dir),
+        "--out",
+        str(tmp_path / "p.csv"),
+    ]
     with pytest.raises(SystemExit) as exc:
         main(base + ["--beam-center", "abc", "5"])  # a beam centre given as text
     assert exc.value.code == 2
     assert main(base) == 2  # no geometry
     assert "give beam_center=(x, y) or poni=FILE" in capsys.readouterr().err
     assert main(base + ["--beam-center", "1", "2", "--pixel-size-um", "0"]) == 2
-    assert main(["predict", "--manifest", str(tmp_path / "none.csv"), "--model", str(model_dir)]) == 2
-    assert main(base + ["--beam-center", "1", "2", "--model", str(tmp_path)]) == 2  # not a model folder
+    assert (
+        main(["predict", "--manifest", str(tmp_path / "none.csv"), "--model", str(model_dir)]) == 2
+    )
+    assert (
+        main(base + ["--beam-center", "1", "2", "--model", str(tmp_path)]) == 2
+    )  # not a model folder
     (tmp_path / "m.csv").write_text("path,beam_x\na.npy,3\n")
     assert main(["predict", "--manifest", str(tmp_path / "m.csv"), "--model", str(model_dir)]) == 2
     assert "missing column(s) ['beam_y']" in capsys.readouterr().err
@@ -206,7 +266,9 @@ def test_workers_give_the_same_rows(tmp_path, predictor):
         np.save(tmp_path / f"f{i}.npy", frame(20 + i))
         files.append(tmp_path / f"f{i}.npy")
     files.insert(2, tmp_path / "missing.npy")
-    np.save(tmp_path / "stack.npy", np.stack([frame(30), frame(31), frame(32)]))  # split among workers
+    np.save(
+        tmp_path / "stack.npy", np.stack([frame(30), frame(31), frame(32)])
+    )  # split among workers
     files.insert(4, tmp_path / "stack.npy")
     serial = scattertag.predict(files, beam_center=BEAM, model=predictor, workers=0, batch_size=4)
     parallel = scattertag.predict(files, beam_center=BEAM, model=predictor, workers=2, batch_size=4)
@@ -221,7 +283,16 @@ def test_workers_give_the_same_rows(tmp_path, predictor):
 def test_show_writes_a_png(tmp_path, model_dir):
     np.save(tmp_path / "a.npy", frame(11))
     out = tmp_path / "show.png"
-    argv = ["show", str(tmp_path / "a.npy"), "--beam-center", *map(str, BEAM), "--model", str(model_dir), "--out", str(out)]
+    argv = [
+        "show",
+        str(tmp_path / "a.npy"),
+        "--beam-center",
+        *map(str, BEAM),
+        "--model",
+        str(model_dir),
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     with Image.open(out) as im:
         assert im.size[0] > 600 and im.size[1] > 300
@@ -233,9 +304,18 @@ def test_real_pilatus_files(predictor):
     """Both real frames tag without error; their module gaps (-1/-2) are excluded, not counted."""
     table = scattertag.predict(
         manifest=None,
-        files=[REAL / "rings_mn23_0170.tif"], beam_center=(303.0, 531.0), pixel_size_um=172, distance_m=1.0, model=predictor,
+        files=[REAL / "rings_mn23_0170.tif"],
+        beam_center=(303.0, 531.0),
+        pixel_size_um=172,
+        distance_m=1.0,
+        model=predictor,
     )
-    table2 = scattertag.predict(REAL / "gisaxs_pilatus2m_00005.cbf", beam_center=(795.0, 1300.0), pixel_size_um=172, model=predictor)
+    table2 = scattertag.predict(
+        REAL / "gisaxs_pilatus2m_00005.cbf",
+        beam_center=(795.0, 1300.0),
+        pixel_size_um=172,
+        model=predictor,
+    )
     for row in [*table, *table2]:
         assert row["error"] == "" and 0 < row["Ring"] < 1
 
@@ -254,7 +334,9 @@ def test_default_model_is_the_shipped_one(tmp_path, model_dir, monkeypatch):
 SHIPPED = Path(scattertag.__file__).parent / "pretrained" / "model.json"
 
 
-@pytest.mark.skipif(not SHIPPED.is_file() or not REAL.is_dir(), reason="no shipped model yet, or no real samples")
+@pytest.mark.skipif(
+    not SHIPPED.is_file() or not REAL.is_dir(), reason="no shipped model yet, or no real samples"
+)
 def test_shipped_model_on_real_rings():
     """The shipped tagger sees the rings of the real Pilatus 1M frame."""
     table = scattertag.predict(REAL / "rings_mn23_0170.tif", beam_center=(303.0, 531.0))

@@ -5,9 +5,9 @@ import time
 
 import numpy as np
 
-from scattertag.predict.table import read_csv
-from scattertag.predict.watch import FolderScanner, watch
-from test_predict import BEAM, frame, predictor, model_dir  # noqa: F401  (fixtures)
+from scattertag.prediction.table import read_csv
+from scattertag.prediction.watch import FolderScanner, watch
+from test_predict import BEAM, frame, model_dir, predictor  # noqa: F401  (fixtures)
 
 
 def test_scanner_waits_until_a_file_stops_growing(tmp_path):
@@ -38,7 +38,9 @@ def wait_for_rows(path, count, timeout=60.0):
 def run_watch(folder, out, predictor, stop):
     result = {}
     kwargs = dict(beam_center=BEAM, model=predictor, interval=0.05, settle=0.0, stop=stop)
-    thread = threading.Thread(target=lambda: result.setdefault("code", watch(folder, out, **kwargs)))
+    thread = threading.Thread(
+        target=lambda: result.setdefault("code", watch(folder, out, **kwargs))
+    )
     thread.start()
     return thread, result
 
@@ -56,7 +58,11 @@ def test_watch_tags_new_files_once_and_resumes(tmp_path, predictor):
     thread.join(30)
     assert result["code"] == 0
     rows = read_csv(out)
-    assert sorted((r["path"].rsplit("/", 1)[-1], r["frame"]) for r in rows) == [("f0.npy", "0"), ("f0.npy", "1"), ("f1.npy", "0")]
+    assert sorted((r["path"].rsplit("/", 1)[-1], r["frame"]) for r in rows) == [
+        ("f0.npy", "0"),
+        ("f0.npy", "1"),
+        ("f1.npy", "0"),
+    ]
     # a restart appends only the files that are new since
     np.save(folder / "f2.npy", frame(3))
     (folder / "broken.npy").write_bytes(b"\x93NUMPY garbage")

@@ -12,7 +12,7 @@ from fabio.edfimage import EdfImage
 from fabio.tifimage import TifImage
 from PIL import Image
 
-from scattertag.predict.readers import (
+from scattertag.io.readers import (
     MAX_PIXELS,
     MIN_SIDE,
     ReadError,
@@ -39,19 +39,21 @@ def frames_of(source, frame=None):
 def test_tiff_uint32(tmp_path):
     data = stack(1)[0]
     TifImage(data=data).write(str(tmp_path / "a.tif"))
-    (index, counts), = frames_of(tmp_path / "a.tif")
+    ((index, counts),) = frames_of(tmp_path / "a.tif")
     assert index == 0 and counts.dtype == np.uint32
     np.testing.assert_array_equal(counts, data)
 
 
 def test_multipage_tiff_gives_every_frame(tmp_path):
     data = stack(3, dtype=np.int32)
-    Image.fromarray(data[0]).save(tmp_path / "m.tif", save_all=True, append_images=[Image.fromarray(x) for x in data[1:]])
+    Image.fromarray(data[0]).save(
+        tmp_path / "m.tif", save_all=True, append_images=[Image.fromarray(x) for x in data[1:]]
+    )
     got = frames_of(tmp_path / "m.tif")
     assert [i for i, _ in got] == [0, 1, 2] and count_frames(tmp_path / "m.tif") == 3
     for (_, counts), expected in zip(got, data):
         np.testing.assert_array_equal(counts, expected)
-    (i, counts), = frames_of(tmp_path / "m.tif", frame=2)
+    ((i, counts),) = frames_of(tmp_path / "m.tif", frame=2)
     assert i == 2 and np.array_equal(counts, data[2])
 
 
@@ -71,7 +73,7 @@ def test_npy_stack_and_frame(tmp_path):
     data = stack(4, dtype=np.float32)
     np.save(tmp_path / "s.npy", data)
     assert len(frames_of(tmp_path / "s.npy")) == 4 == count_frames(tmp_path / "s.npy")
-    (i, counts), = frames_of(tmp_path / "s.npy", frame=3)
+    ((i, counts),) = frames_of(tmp_path / "s.npy", frame=3)
     assert i == 3 and np.array_equal(counts, data[3])
 
 
@@ -85,7 +87,7 @@ def test_hdf5_plain_dataset_and_path_syntax(tmp_path):
         frames_of(tmp_path / "p.h5")
     got = frames_of(f"{tmp_path / 'p.h5'}::/images/stack")
     assert len(got) == 2 and np.array_equal(got[1][1], data[1])
-    (i, dark), = frames_of(f"{tmp_path / 'p.h5'}::/other/dark")
+    ((i, dark),) = frames_of(f"{tmp_path / 'p.h5'}::/other/dark")
     assert np.array_equal(dark, data[0])
     with pytest.raises(ReadError, match="no dataset '/nope'"):
         frames_of(f"{tmp_path / 'p.h5'}::/nope")
@@ -95,15 +97,24 @@ def test_eiger_master_links_data_files_and_pixel_mask(tmp_path):
     data = stack(5)
     for k, part in enumerate([data[:3], data[3:]], start=1):
         with h5py.File(tmp_path / f"scan_data_{k:06d}.h5", "w") as f:
-            f.create_dataset("entry/data/data", data=part, chunks=(1, 40, 50), **hdf5plugin.Bitshuffle(cname="lz4"))
+            f.create_dataset(
+                "entry/data/data",
+                data=part,
+                chunks=(1, 40, 50),
+                **hdf5plugin.Bitshuffle(cname="lz4"),
+            )
     pixel_mask = np.zeros((40, 50), np.uint32)
     pixel_mask[5, 7] = 1  # dead pixel
     with h5py.File(tmp_path / "scan_master.h5", "w") as f:
         for k in (1, 2):
-            f[f"entry/data/data_{k:06d}"] = h5py.ExternalLink(f"scan_data_{k:06d}.h5", "/entry/data/data")
+            f[f"entry/data/data_{k:06d}"] = h5py.ExternalLink(
+                f"scan_data_{k:06d}.h5", "/entry/data/data"
+            )
         f.create_dataset("entry/instrument/detector/detectorSpecific/pixel_mask", data=pixel_mask)
     frames = list(read_frames(tmp_path / "scan_master.h5"))
-    assert [f.index for f in frames] == [0, 1, 2, 3, 4] and count_frames(tmp_path / "scan_master.h5") == 5
+    assert [f.index for f in frames] == [0, 1, 2, 3, 4] and count_frames(
+        tmp_path / "scan_master.h5"
+    ) == 5
     np.testing.assert_array_equal(frames[4].counts, data[4])  # second data file
     assert frames[0].valid.sum() == 40 * 50 - 1 and not frames[0].valid[5, 7]
     (f3,) = read_frames(tmp_path / "scan_master.h5", frame=3)
@@ -139,9 +150,9 @@ def test_split_source():
 
 @pytest.mark.skipif(not REAL.is_dir(), reason="shared/real-samples not beside the repository")
 def test_real_pilatus_frames():
-    cbf, = read_frames(REAL / "gisaxs_pilatus2m_00005.cbf")
+    (cbf,) = read_frames(REAL / "gisaxs_pilatus2m_00005.cbf")
     assert cbf.counts.shape == (1679, 1475) and cbf.counts.dtype == np.int32
-    tif, = read_frames(REAL / "rings_mn23_0170.tif")
+    (tif,) = read_frames(REAL / "rings_mn23_0170.tif")
     assert tif.counts.shape == (1043, 981)
     # Pilatus module gaps are marked -1 (and bad pixels -2): whole rows of them
     assert (cbf.counts == -1).sum() > 100_000 and (tif.counts == -1).sum() > 10_000
@@ -195,9 +206,20 @@ def test_tiny_frame_is_refused(tmp_path):
 
 def huge_tiff_header(path, rows, cols):
     """A little-endian TIFF whose header announces rows x cols uint32 pixels but holds none."""
-    tags = [(256, 4, cols), (257, 4, rows), (258, 3, 32), (259, 3, 1), (262, 3, 1),
-            (273, 4, 8 + 2 + 12 * 9 + 4), (278, 4, rows), (279, 4, rows * cols * 4 % 2**32), (339, 3, 1)]
-    ifd = struct.pack("<H", len(tags)) + b"".join(struct.pack("<HHII", t, kind, 1, v) for t, kind, v in tags)
+    tags = [
+        (256, 4, cols),
+        (257, 4, rows),
+        (258, 3, 32),
+        (259, 3, 1),
+        (262, 3, 1),
+        (273, 4, 8 + 2 + 12 * 9 + 4),
+        (278, 4, rows),
+        (279, 4, rows * cols * 4 % 2**32),
+        (339, 3, 1),
+    ]
+    ifd = struct.pack("<H", len(tags)) + b"".join(
+        struct.pack("<HHII", t, kind, 1, v) for t, kind, v in tags
+    )
     path.write_bytes(b"II*\x00" + struct.pack("<I", 8) + ifd + b"\x00" * 4)
 
 
@@ -212,6 +234,8 @@ def test_huge_frames_are_refused_from_the_header(tmp_path):
     with pytest.raises(ReadError, match=message):
         frames_of(tmp_path / "huge.h5")
     with open(tmp_path / "huge.npy", "wb") as f:  # header only
-        np.lib.format.write_array_header_1_0(f, {"descr": "<u4", "fortran_order": False, "shape": (20_000, 20_000)})
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "<u4", "fortran_order": False, "shape": (20_000, 20_000)}
+        )
     with pytest.raises(ReadError, match=message):
         frames_of(tmp_path / "huge.npy")

@@ -13,7 +13,9 @@ from scattertag.simulate.scattering import lattice_terms, ring_terms
 from scattertag.simulate.terms import Term
 
 
-def make_experiment(size=256, center=(128.0, 128.0), beamstop="none", gisaxs=None, mask=None, seed=0):
+def make_experiment(
+    size=256, center=(128.0, 128.0), beamstop="none", gisaxs=None, mask=None, seed=0
+):
     """An experiment with a chosen beam centre and beamstop on the reference detector area."""
     recipe = Recipe(size=size, gisaxs_fraction=0.0 if gisaxs is None else 1.0)
     g = Geometry((size, size), center, pixel_size=recipe.pixel_size_at_shape)
@@ -60,8 +62,12 @@ def test_ring_lands_at_requested_q_in_counts(q0):
 
 @pytest.mark.parametrize(
     "lattice, squares",
-    [("BCC", [2, 4, 6, 8, 10, 12]), ("FCC", [3, 4, 8, 11, 12, 16]), ("hexagonal", [1, 3, 4, 7, 9, 12]),
-     ("lamellar", [1, 4, 9, 16, 25, 36])],
+    [
+        ("BCC", [2, 4, 6, 8, 10, 12]),
+        ("FCC", [3, 4, 8, 11, 12, 16]),
+        ("hexagonal", [1, 3, 4, 7, 9, 12]),
+        ("lamellar", [1, 4, 9, 16, 25, 36]),
+    ],
 )
 def test_lattice_peak_ratios(lattice, squares):
     ratios, _ = reflections(lattice, 6)
@@ -69,7 +75,14 @@ def test_lattice_peak_ratios(lattice, squares):
 
 
 def test_cubic_multiplicities():
-    assert reflections("BCC", 6)[1].tolist() == [12, 6, 24, 12, 24, 8]  # 110, 200, 211, 220, 310, 222
+    assert reflections("BCC", 6)[1].tolist() == [
+        12,
+        6,
+        24,
+        12,
+        24,
+        8,
+    ]  # 110, 200, 211, 220, 310, 222
     assert reflections("FCC", 5)[1].tolist() == [8, 6, 12, 24, 8]  # 111, 200, 220, 311, 222
     assert reflections("hexagonal", 4)[1].tolist() == [6, 6, 6, 12]
 
@@ -77,7 +90,14 @@ def test_cubic_multiplicities():
 @pytest.mark.parametrize("lattice", ["BCC", "FCC", "hexagonal", "lamellar"])
 def test_rendered_lattice_peaks_follow_ratios(lattice):
     exp = make_experiment(size=512, center=(20.0, 30.0))
-    p = {"lattice": lattice, "q1": 0.06, "dq_rel": 0.004, "debye_waller": 0.0, "amplitude": 1e3, "particle_radius": 1e-3}
+    p = {
+        "lattice": lattice,
+        "q1": 0.06,
+        "dq_rel": 0.004,
+        "debye_waller": 0.0,
+        "amplitude": 1e3,
+        "particle_radius": 1e-3,
+    }
     image = flat_image(exp, lattice_terms(exp, p))
     edges = np.linspace(0.02, 0.3, 2000)
     centres = 0.5 * (edges[:-1] + edges[1:])
@@ -90,10 +110,14 @@ def test_rendered_lattice_peaks_follow_ratios(lattice):
 @pytest.mark.parametrize("symmetry, chi0", [(2, 0.3), (6, -1.0), (12, 2.0)])
 def test_anisotropic_ring_peaks_at_requested_angles(symmetry, chi0):
     exp = make_experiment(size=256, center=(128.0, 128.0))
-    (term,) = ring_terms(exp, ring(0.04, style="anisotropic", symmetry=symmetry, eta=0.8, chi0=chi0))
+    (term,) = ring_terms(
+        exp, ring(0.04, style="anisotropic", symmetry=symmetry, eta=0.8, chi0=chi0)
+    )
     chi = exp.geometry.chi_map.ravel()[term.index]
     bins = np.digitize(chi, np.linspace(-np.pi, np.pi, 361)) - 1  # 1-degree bins
-    profile = np.bincount(bins, weights=term.values, minlength=361)[:360] / np.maximum(np.bincount(bins, minlength=361)[:360], 1)
+    profile = np.bincount(bins, weights=term.values, minlength=361)[:360] / np.maximum(
+        np.bincount(bins, minlength=361)[:360], 1
+    )
     centres = np.radians(np.arange(360) + 0.5) - np.pi
     for m in range(symmetry):
         wanted = chi0 + 2 * np.pi * m / symmetry
@@ -101,7 +125,9 @@ def test_anisotropic_ring_peaks_at_requested_angles(symmetry, chi0):
         window = np.abs(offset) < np.pi / symmetry  # one period around the wanted peak
         best = offset[window][np.argmax(profile[window])]
         assert abs(best) < np.radians(3.0)
-        trough = profile[np.argmin(np.abs(np.angle(np.exp(1j * (centres - wanted - np.pi / symmetry)))))]
+        trough = profile[
+            np.argmin(np.abs(np.angle(np.exp(1j * (centres - wanted - np.pi / symmetry)))))
+        ]
         assert trough < 0.2 * profile[window].max()  # (1 - eta)^2 / (1 + eta)^2 = 0.012 in theory
 
 
@@ -143,13 +169,15 @@ def test_default_experiments_have_pilatus_gaps_sometimes():
 
 
 def test_gisaxs_film_shadows_below_horizon():
-    exp = make_experiment(size=256, center=(128.0, 230.0), gisaxs={"alpha_i_deg": 0.3, "alpha_c_deg": 0.15})
+    exp = make_experiment(
+        size=256, center=(128.0, 230.0), gisaxs={"alpha_i_deg": 0.3, "alpha_c_deg": 0.15}
+    )
     p = {"shape": "power law", "exponent": 2.0, "amplitude": 1e3, "aspect": 1.0, "angle": 0.0}
     from scattertag.simulate.scattering import low_q_terms
 
     s = expose(exp, low_q_terms(exp, p), np.random.default_rng(0), dark=0.0, yoneda=2.0)
     horizon = 230.0 - exp.geometry.distance * np.tan(np.radians(0.3)) / exp.geometry.pixel_size
-    below = s.counts[int(horizon) + 3:].astype(float)
-    above = s.counts[int(horizon) - 20:int(horizon) - 3].astype(float)
+    below = s.counts[int(horizon) + 3 :].astype(float)
+    above = s.counts[int(horizon) - 20 : int(horizon) - 3].astype(float)
     assert below.mean() < 0.01 * above.mean()
     assert "Horizon" in s.tags and "Yoneda" in s.tags

@@ -25,7 +25,11 @@ def background(exp, level):
 def default_run():
     """320 default images at 256 x 256: 40 experiments of 8 images."""
     recipe = Recipe(size=256)
-    return [simulate_image(exp, i) for exp in (draw_experiment(recipe, 7, e) for e in range(40)) for i in range(8)]
+    return [
+        simulate_image(exp, i)
+        for exp in (draw_experiment(recipe, 7, e) for e in range(40))
+        for i in range(8)
+    ]
 
 
 def test_every_tag_occurs_in_a_default_run(default_run):
@@ -37,7 +41,10 @@ def test_every_tag_occurs_in_a_default_run(default_run):
 def test_tags_are_reduced_from_keys_and_labels_match(default_run):
     for s in default_run[:60]:
         assert s.tags == DEFAULT_VOCABULARY.tags_from_keys(s.keys)
-        assert s.labels.dtype == np.uint8 and s.labels.tolist() == DEFAULT_VOCABULARY.encode(s.tags).tolist()
+        assert (
+            s.labels.dtype == np.uint8
+            and s.labels.tolist() == DEFAULT_VOCABULARY.encode(s.tags).tolist()
+        )
         assert s.counts.dtype == np.uint32 and s.counts.shape == (256, 256) and s.mask.dtype == bool
         assert not ("Strong scattering" in s.tags and "Weak scattering" in s.tags)
 
@@ -48,12 +55,18 @@ def test_each_visible_term_caused_its_tag(default_run):
         for term in s.params["terms"]:
             if term["role"] == "sample" and term["key"].startswith("features.main."):
                 assert (term["key"] in s.keys) == any(
-                    t["key"] == term["key"] and t["visibility"].get("visible") for t in s.params["terms"])
+                    t["key"] == term["key"] and t["visibility"].get("visible")
+                    for t in s.params["terms"]
+                )
 
 
 def test_zero_amplitude_ring_is_not_tagged():
     exp = make_experiment()
-    s = expose(exp, ring_terms(exp, ring(0.1, amplitude=0.0)) + [background(exp, 5.0)], np.random.default_rng(0))
+    s = expose(
+        exp,
+        ring_terms(exp, ring(0.1, amplitude=0.0)) + [background(exp, 5.0)],
+        np.random.default_rng(0),
+    )
     assert "Ring" not in s.tags
 
 
@@ -63,7 +76,11 @@ def test_ring_behind_beamstop_is_not_tagged_but_outside_it_is():
     hidden_q = float(exp.geometry.q_of_radius(0.4 * radius))
     seen_q = float(exp.geometry.q_of_radius(3.0 * radius))
     for q0, expected in ((hidden_q, False), (seen_q, True)):
-        s = expose(exp, ring_terms(exp, ring(q0, amplitude=500.0)) + [background(exp, 5.0)], np.random.default_rng(0))
+        s = expose(
+            exp,
+            ring_terms(exp, ring(q0, amplitude=500.0)) + [background(exp, 5.0)],
+            np.random.default_rng(0),
+        )
         assert ("Ring" in s.tags) is expected
         assert "Circular Beamstop" in s.tags
 
@@ -71,11 +88,23 @@ def test_ring_behind_beamstop_is_not_tagged_but_outside_it_is():
 def test_ring_beyond_the_frame_or_lost_in_background_is_not_tagged():
     exp = make_experiment(size=256, center=(128.0, 128.0))
     beyond = exp.geometry.q_max * 1.2
-    s = expose(exp, ring_terms(exp, ring(beyond, amplitude=1e4)) + [background(exp, 5.0)], np.random.default_rng(0))
+    s = expose(
+        exp,
+        ring_terms(exp, ring(beyond, amplitude=1e4)) + [background(exp, 5.0)],
+        np.random.default_rng(0),
+    )
     assert "Ring" not in s.tags
-    s = expose(exp, ring_terms(exp, ring(0.1, amplitude=20.0)) + [background(exp, 1e4)], np.random.default_rng(0))
+    s = expose(
+        exp,
+        ring_terms(exp, ring(0.1, amplitude=20.0)) + [background(exp, 1e4)],
+        np.random.default_rng(0),
+    )
     assert "Ring" not in s.tags
-    s = expose(exp, ring_terms(exp, ring(0.1, amplitude=20.0)) + [background(exp, 1.0)], np.random.default_rng(0))
+    s = expose(
+        exp,
+        ring_terms(exp, ring(0.1, amplitude=20.0)) + [background(exp, 1.0)],
+        np.random.default_rng(0),
+    )
     assert "Ring" in s.tags
 
 
@@ -115,7 +144,10 @@ def test_images_are_identical_across_worker_counts_and_order():
 def test_experiment_is_the_same_in_q_at_every_size():
     a, b = (draw_experiment(Recipe(size=size), 11, 4) for size in (256, 512))
     assert a.params["placement"] == b.params["placement"] and a.beamstop.kind == b.beamstop.kind
-    ca, cb = (np.array(a.geometry.beam_center) + 0.5) / 256, (np.array(b.geometry.beam_center) + 0.5) / 512
+    ca, cb = (
+        (np.array(a.geometry.beam_center) + 0.5) / 256,
+        (np.array(b.geometry.beam_center) + 0.5) / 512,
+    )
     np.testing.assert_allclose(ca, cb)
     assert a.geometry.q_max == pytest.approx(b.geometry.q_max, rel=1e-2)
 
@@ -123,7 +155,12 @@ def test_experiment_is_the_same_in_q_at_every_size():
 def test_gisaxs_recipe_uses_gisaxs_tags():
     recipe = Recipe(size=128, gisaxs_fraction=1.0)
     assert all(t in recipe.vocabulary for t in GISAXS_TAGS)
-    counts = Counter(t for e in range(12) for i in range(3) for t in simulate_image(draw_experiment(recipe, 2, e), i).tags)
+    counts = Counter(
+        t
+        for e in range(12)
+        for i in range(3)
+        for t in simulate_image(draw_experiment(recipe, 2, e), i).tags
+    )
     assert counts["Horizon"] > 0 and sum(counts[t] for t in GISAXS_TAGS) > counts["Horizon"]
     assert Recipe(size=128).to_dict()["vocabulary"] == list(DEFAULT_VOCABULARY)
 
@@ -152,7 +189,10 @@ def test_non_square_frames_keep_the_longer_side_on_the_reference_area():
         ({"distance": 0.0}, r"Recipe.distance must be in"),
         ({"terms": {"ring": 2.0}}, r"Recipe.terms\['ring'\] must be a probability in \[0, 1\]"),
         ({"terms": {"unicorn": 0.5}}, r"Recipe.terms: unknown entries \['unicorn'\]"),
-        ({"beamstops": {"linear": 0, "circular": 0, "wedge": 0, "none": 0}}, r"Recipe.beamstops: .*all be zero"),
+        (
+            {"beamstops": {"linear": 0, "circular": 0, "wedge": 0, "none": 0}},
+            r"Recipe.beamstops: .*all be zero",
+        ),
         ({"vocabulary": ["Ring", "Halo", "Ring"]}, r"duplicate"),
         ({"gisaxs_fraction": 0.5, "vocabulary": DEFAULT_VOCABULARY}, r"GISAXS tags"),
     ],

@@ -25,8 +25,12 @@ def test_short_tag_rule(key, tag):
 
 
 def test_tags_from_keys_in_vocabulary_order_case_insensitive():
-    keys = {"sample.lattice.bcc": 1, "features.main.ring: anisotropic": 1, "features.variations.higher orders: 20": 1,
-            "features.main.ring.symmetry: 20": 1}
+    keys = {
+        "sample.lattice.bcc": 1,
+        "features.main.ring: anisotropic": 1,
+        "features.variations.higher orders: 20": 1,
+        "features.main.ring.symmetry: 20": 1,
+    }
     assert DEFAULT_VOCABULARY.tags_from_keys(keys) == ["BCC", "Higher orders", "Ring"]
 
 

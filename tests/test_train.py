@@ -122,14 +122,36 @@ FAKE = Pipeline(draw_experiment, simulate_image, ViewMaker)
 
 def make_dataset(root, experiments: int = 20, images_per_experiment: int = 12):
     """A finished fake dataset directory at ``root``; returns its manifest."""
-    return build_dataset(root, FakeRecipe(), FakeSpec(), seed=1, experiments=experiments,
-                         images_per_experiment=images_per_experiment, workers=1, progress=False, pipeline=FAKE)
+    return build_dataset(
+        root,
+        FakeRecipe(),
+        FakeSpec(),
+        seed=1,
+        experiments=experiments,
+        images_per_experiment=images_per_experiment,
+        workers=1,
+        progress=False,
+        pipeline=FAKE,
+    )
 
 
 def train(data, out, view, *extra, epochs=8):
     """Run ``scattertag.train`` in this process with small settings."""
-    args = ["--data", str(data), "--view", view, "--out", str(out), "--epochs", str(epochs),
-            "--batch-size", "16", "--threads", "1", *extra]
+    args = [
+        "--data",
+        str(data),
+        "--view",
+        view,
+        "--out",
+        str(out),
+        "--epochs",
+        str(epochs),
+        "--batch-size",
+        "16",
+        "--threads",
+        "1",
+        *extra,
+    ]
     if view != "coeff":
         args += ["--width", "8"]
     assert train_main(args) == 0
@@ -155,8 +177,16 @@ def runs(tmp_path_factory):
     torch.manual_seed(0)
     train(data, root / "image", "image")
     train(data, root / "coeff", "coeff")
-    train(data, root / "joint", "joint", "--init-image", str(root / "image"), "--init-coeff", str(root / "coeff"),
-          epochs=2)
+    train(
+        data,
+        root / "joint",
+        "joint",
+        "--init-image",
+        str(root / "image"),
+        "--init-coeff",
+        str(root / "coeff"),
+        epochs=2,
+    )
     return root
 
 
@@ -180,7 +210,9 @@ def test_run_directory_and_card(runs):
     assert recipe["val_experiments"] and all(e % 10 != 9 for e in recipe["val_experiments"])
     assert recipe["train_images"] + recipe["val_images"] == 9 * 2 * 12
     assert recipe["val_images"] == 12 * len(recipe["val_experiments"])
-    assert len(card["thresholds"]) == 17 and card["view"] == "image" and card["backbone"] == "alexnet"
+    assert (
+        len(card["thresholds"]) == 17 and card["view"] == "image" and card["backbone"] == "alexnet"
+    )
 
 
 def test_joint_starts_as_the_mean_of_the_views(runs):
@@ -195,8 +227,12 @@ def test_joint_starts_as_the_mean_of_the_views(runs):
     alpha = torch.linspace(0, 1, 17)  # a different blend for every tag
     blended = joint_from_views(image, coeff, alpha.tolist()).eval()
     with torch.no_grad():
-        torch.testing.assert_close(joint(x, a), 0.5 * (image(x, a) + coeff(x, a)), rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(blended(x, a), alpha * image(x, a) + (1 - alpha) * coeff(x, a), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            joint(x, a), 0.5 * (image(x, a) + coeff(x, a)), rtol=1e-5, atol=1e-5
+        )
+        torch.testing.assert_close(
+            blended(x, a), alpha * image(x, a) + (1 - alpha) * coeff(x, a), rtol=1e-5, atol=1e-5
+        )
     with pytest.raises(ValueError, match="image_weight"):
         joint_from_views(image, coeff, 1.5)
 
@@ -208,7 +244,9 @@ def test_joint_fusion_weights_come_from_validation(runs):
     fusion = json.loads((runs / "joint" / "model.json").read_text())["recipe"]["fusion_init"]
     assert len(fusion) == 17 and set(fusion) <= set(FUSION_GRID)
     # the blended start is scored as epoch 0 and competes with the fine-tuned epochs
-    epochs = [json.loads(s)["epoch"] for s in (runs / "joint" / "metrics.jsonl").read_text().splitlines()]
+    epochs = [
+        json.loads(s)["epoch"] for s in (runs / "joint" / "metrics.jsonl").read_text().splitlines()
+    ]
     assert epochs == [0, 1, 2]
 
 
@@ -244,16 +282,44 @@ def test_joint_needs_both_inits_of_the_right_views(runs, tmp_path):
     with pytest.raises(ValueError, match="--init-image RUN and --init-coeff RUN"):
         train(runs / "data", tmp_path / "j", "joint", epochs=1)
     with pytest.raises(ValueError, match="holds a 'coeff' model, expected 'image'"):
-        train(runs / "data", tmp_path / "j", "joint", "--init-image", str(runs / "coeff"),
-              "--init-coeff", str(runs / "coeff"), epochs=1)
+        train(
+            runs / "data",
+            tmp_path / "j",
+            "joint",
+            "--init-image",
+            str(runs / "coeff"),
+            "--init-coeff",
+            str(runs / "coeff"),
+            epochs=1,
+        )
 
 
 def test_torchrun_two_processes(runs, tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-           "-m", "scattertag.train", "--data", str(runs / "data"), "--view", "coeff", "--out", str(out),
-           "--epochs", "2", "--batch-size", "8", "--threads", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+        "-m",
+        "scattertag.train",
+        "--data",
+        str(runs / "data"),
+        "--view",
+        "coeff",
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--threads",
+        "1",
+    ]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     card = json.loads((out / "model.json").read_text())
@@ -273,12 +339,20 @@ def test_training_items_respect_the_memory_budget():
             return 10
 
         def __getitem__(self, i):
-            return {"image": torch.full((1, 8, 8), float(i)), "coeff": torch.zeros(3, 2, 4), "labels": torch.zeros(5)}
+            return {
+                "image": torch.full((1, 8, 8), float(i)),
+                "coeff": torch.zeros(3, 2, 4),
+                "labels": torch.zeros(5),
+            }
 
     manifest = {"input_shape": [1, 8, 8], "coeff_shape": [3, 2, 4], "vocabulary": list("abcde")}
     per_item = 4 * (64 + 24 + 5)
-    held = training_items(Items(), list(range(10)), manifest, True, 0, budget_mb=10 * per_item / 1e6, desc="t")
-    lazy = training_items(Items(), list(range(10)), manifest, True, 0, budget_mb=9 * per_item / 1e6, desc="t")
+    held = training_items(
+        Items(), list(range(10)), manifest, True, 0, budget_mb=10 * per_item / 1e6, desc="t"
+    )
+    lazy = training_items(
+        Items(), list(range(10)), manifest, True, 0, budget_mb=9 * per_item / 1e6, desc="t"
+    )
     assert isinstance(held, InMemory) and isinstance(lazy, Subset)
     assert torch.equal(held[3]["image"], lazy[3]["image"])
 

@@ -16,7 +16,9 @@ from test_train import angular_moments
 def as_channels(moments: np.ndarray) -> torch.Tensor:
     """complex (N+1, K) -> (1, 3, N+1, K) in the features' layout (m, m cos phase, m sin phase), m = log1p|a|."""
     m = np.log1p(np.abs(moments))
-    return torch.from_numpy(np.stack([m, m * np.cos(np.angle(moments)), m * np.sin(np.angle(moments))])[None]).float()
+    return torch.from_numpy(
+        np.stack([m, m * np.cos(np.angle(moments)), m * np.sin(np.angle(moments))])[None]
+    ).float()
 
 
 @pytest.mark.parametrize("element", range(8))
@@ -42,7 +44,11 @@ def moved_frame(counts, mask, geometry, element):
         counts, mask, cy = counts[::-1], mask[::-1], rows - 1 - cy
     if element & 1:
         counts, mask, cx = counts[:, ::-1], mask[:, ::-1], cols - 1 - cx
-    return np.ascontiguousarray(counts), np.ascontiguousarray(mask), Geometry(counts.shape, (cx, cy))
+    return (
+        np.ascontiguousarray(counts),
+        np.ascontiguousarray(mask),
+        Geometry(counts.shape, (cx, cy)),
+    )
 
 
 @pytest.mark.parametrize("space, center", [("detector", (13.0, 45.0)), ("cake", (13.3, 45.6))])
@@ -58,10 +64,22 @@ def test_real_views_of_the_moved_frame(element, space, center):
     counts = rng.poisson(5 + 400 * np.exp(-0.5 * ((r - 30) / 3) ** 2) * (1 + np.cos(2 * chi - 0.4)))
     mask = np.ones((64, 64), bool)
     mask[:, 40:43] = False  # a module gap
-    spec = ViewSpec(input_size=32, orders=5, zeros=6, fb_size=64, image_space=space, cake_angles=16, cake_radii=24)
-    image, coeff = (torch.from_numpy(v)[None] for v in ViewMaker(spec, geometry, mask)(counts, mask))
+    spec = ViewSpec(
+        input_size=32,
+        orders=5,
+        zeros=6,
+        fb_size=64,
+        image_space=space,
+        cake_angles=16,
+        cake_radii=24,
+    )
+    image, coeff = (
+        torch.from_numpy(v)[None] for v in ViewMaker(spec, geometry, mask)(counts, mask)
+    )
     moved = moved_frame(counts, mask, geometry, element)
-    expected = [torch.from_numpy(v)[None] for v in ViewMaker(spec, moved[2], moved[1])(moved[0], moved[1])]
+    expected = [
+        torch.from_numpy(v)[None] for v in ViewMaker(spec, moved[2], moved[1])(moved[0], moved[1])
+    ]
     got = dihedral(image, coeff, element, cake=space == "cake")
     assert not torch.equal(got[0], image)  # the test frame has no symmetry that hides a wrong move
     torch.testing.assert_close(got[0], expected[0])
@@ -74,7 +92,9 @@ def test_eight_distinct_elements_and_gisaxs_subgroup():
     frames = {tuple(dihedral(image, coeff, e)[0].flatten().tolist()) for e in range(8)}
     assert len(frames) == 8
     assert group_size(list(DEFAULT_VOCABULARY)) == 8
-    assert group_size(list(GISAXS_VOCABULARY)) == 2  # gravity: only the left-right mirror keeps the horizon
+    assert (
+        group_size(list(GISAXS_VOCABULARY)) == 2
+    )  # gravity: only the left-right mirror keeps the horizon
 
 
 def test_random_batch_augmentation_is_per_sample_and_reproducible():

@@ -7,8 +7,8 @@ import json
 import pytest
 
 import scattertag.study
-from scattertag.study import VIEWS, markdown_table
 from scattertag.cli import main as cli_main
+from scattertag.study import VIEWS, markdown_table
 from test_train import make_dataset
 
 
@@ -20,7 +20,11 @@ def fake_build(monkeypatch):
     def build(data_dir, size, settings):
         sizes.append(size)
         if not (data_dir / "manifest.json").exists():
-            make_dataset(data_dir, experiments=settings.experiments, images_per_experiment=settings.images_per_experiment)
+            make_dataset(
+                data_dir,
+                experiments=settings.experiments,
+                images_per_experiment=settings.images_per_experiment,
+            )
         return 0.5
 
     monkeypatch.setattr(scattertag.study, "build", build)
@@ -28,9 +32,28 @@ def fake_build(monkeypatch):
 
 
 def test_resolution_study_and_rerun(tmp_path, fake_build, capsys):
-    argv = ["study", "resolution", "--sizes", "64", "--out", str(tmp_path), "--experiments", "20",
-            "--images-per-experiment", "4", "--input-size", "64", "--epochs", "1", "--coeff-epochs", "1",
-            "--joint-epochs", "1", "--batch-size", "16"]
+    argv = [
+        "study",
+        "resolution",
+        "--sizes",
+        "64",
+        "--out",
+        str(tmp_path),
+        "--experiments",
+        "20",
+        "--images-per-experiment",
+        "4",
+        "--input-size",
+        "64",
+        "--epochs",
+        "1",
+        "--coeff-epochs",
+        "1",
+        "--joint-epochs",
+        "1",
+        "--batch-size",
+        "16",
+    ]
     assert cli_main(argv) == 0
     rows = json.loads((tmp_path / "resolution.json").read_text())["rows"]
     assert [(r["size"], r["view"]) for r in rows] == [(64, "image"), (64, "coeff"), (64, "joint")]
@@ -48,8 +71,19 @@ def test_resolution_study_and_rerun(tmp_path, fake_build, capsys):
 
 
 def test_table_and_plot_of_several_sizes(tmp_path):
-    rows = [{"size": s, "view": v, "test_mAP": m, "test_images": 10, "build_s": 1.0, "train_s": 2.0,
-             "evaluate_s": 0.1} for s, m0 in ((256, 0.5), (1000, 0.6)) for v, m in zip(VIEWS, (m0, m0 + 0.1, m0 + 0.2))]
+    rows = [
+        {
+            "size": s,
+            "view": v,
+            "test_mAP": m,
+            "test_images": 10,
+            "build_s": 1.0,
+            "train_s": 2.0,
+            "evaluate_s": 0.1,
+        }
+        for s, m0 in ((256, 0.5), (1000, 0.6))
+        for v, m in zip(VIEWS, (m0, m0 + 0.1, m0 + 0.2))
+    ]
     table = markdown_table(rows).splitlines()
     assert len(table) == 2 + 6 and table[-1] == "| 1000 | joint | 0.8000 | 10 | 1 | 2 | 0 |"
     assert scattertag.study.plot(rows, tmp_path / "r.png").stat().st_size > 1000

@@ -11,7 +11,9 @@ from scattertag.geometry import Geometry
 SPEC = ViewSpec(input_size=64, orders=6, zeros=8, fb_size=64, image_space="detector")
 
 
-def ring_counts(geometry: Geometry, peak: float, q0: float = 0.06, background: float = 2.0) -> np.ndarray:
+def ring_counts(
+    geometry: Geometry, peak: float, q0: float = 0.06, background: float = 2.0
+) -> np.ndarray:
     """Expected counts of an isotropic ring at q0 (1/A), width 0.01 1/A, on a flat background."""
     q = geometry.q_map
     return background + peak * np.exp(-(((q - q0) / 0.01) ** 2))
@@ -78,7 +80,9 @@ def test_non_square_frame_keeps_rings_round():
     geometry = Geometry((60, 160), (80.0, 30.0))  # wide frame, beam in the middle
     maker = ViewMaker(SPEC, geometry)
     q0 = float(geometry.q_of_radius(25.0))  # a ring 25 px from the beam
-    image, _ = maker(ring_counts(geometry, 1000, q0=q0, background=1.0) * (geometry.q_map > 0.5 * q0))
+    image, _ = maker(
+        ring_counts(geometry, 1000, q0=q0, background=1.0) * (geometry.q_map > 0.5 * q0)
+    )
     img = image[0]
     # padded to a centred square: the frame fills a band of rows, the rest is 0
     filled = np.flatnonzero(img.max(axis=1) > 0)
@@ -113,7 +117,7 @@ def test_coefficients_stable_from_1_to_1e7_counts():
         counts = np.random.default_rng(0).poisson(scale * shape).astype(np.uint32)
         image, coeff = maker(counts)
         assert np.isfinite(coeff).all() and np.abs(coeff).max() <= 1.0
-        assert 0.0 <= image.min() and image.max() <= 1.0
+        assert image.min() >= 0.0 and image.max() <= 1.0
         magnitudes.append(coeff[0, 0, 0])
     # brighter frames give larger, but never exploding, isotropic magnitudes
     assert np.all(np.diff(magnitudes) > 0) and magnitudes[0] > 0.1
@@ -128,12 +132,18 @@ def test_bad_shapes_are_named():
         maker(np.zeros((64, 63)))
 
 
-CAKE = ViewSpec(input_size=64, orders=6, zeros=8, fb_size=64, image_space="cake", cake_angles=32, cake_radii=96)
+CAKE = ViewSpec(
+    input_size=64, orders=6, zeros=8, fb_size=64, image_space="cake", cake_angles=32, cake_radii=96
+)
 
 
 def cake_radius(spec: ViewSpec, column: float, side: int) -> float:
     """Radius (pixels) at the centre of cake column ``column``."""
-    return spec.cake_r_min * side * (spec.cake_r_max / spec.cake_r_min) ** ((column + 0.5) / spec.cake_radii)
+    return (
+        spec.cake_r_min
+        * side
+        * (spec.cake_r_max / spec.cake_r_min) ** ((column + 0.5) / spec.cake_radii)
+    )
 
 
 def test_cake_rings_are_columns_and_ratios_are_shifts():
@@ -143,7 +153,9 @@ def test_cake_rings_are_columns_and_ratios_are_shifts():
     r = geometry.r_map
     peaks = []
     for r0 in (25.0, 40.0):
-        counts = 5 + 1000 * (np.exp(-(((r - r0) / 1.5) ** 2)) + np.exp(-(((r - math.sqrt(3) * r0) / 1.5) ** 2)))
+        counts = 5 + 1000 * (
+            np.exp(-(((r - r0) / 1.5) ** 2)) + np.exp(-(((r - math.sqrt(3) * r0) / 1.5) ** 2))
+        )
         image, _ = maker(counts)
         assert image.shape == CAKE.image_shape == (4, 32, 96) and image.dtype == np.float32
         profile = image[0].mean(axis=0)
@@ -167,11 +179,17 @@ def test_cake_valid_fraction_and_peak_channel():
     rows_right, rows_left = slice(10, 22), np.r_[0:6, 26:32]  # azimuth about 0 and about pi
     seen = image[2] > 0
     off_level = ~np.isclose(image[0], level, rtol=1e-5) & seen
-    assert off_level.sum() == 1  # masked pixels never pull the mean down; only the zinger's cell is off
+    assert (
+        off_level.sum() == 1
+    )  # masked pixels never pull the mean down; only the zinger's cell is off
     # (columns below ~40 are cells smaller than a pixel, all filled from the few pixels near the centre)
-    assert image[2][rows_left][:, 40:].max() == 0 and np.median(image[2][rows_right][:, 60:80]) > 0.9
+    assert (
+        image[2][rows_left][:, 40:].max() == 0 and np.median(image[2][rows_right][:, 60:80]) > 0.9
+    )
     assert image[1].max() == pytest.approx(math.log1p(1e5) / math.log1p(2**24), rel=1e-5)
-    assert image[1].max() - image[0].max() > math.log(10) / math.log1p(2**24)  # its cell mean: >10x lower
+    assert image[1].max() - image[0].max() > math.log(10) / math.log1p(
+        2**24
+    )  # its cell mean: >10x lower
 
 
 def test_image_space_fields_and_validation():

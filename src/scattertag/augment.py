@@ -58,22 +58,30 @@ def _cake_mirror(image: torch.Tensor, quarter_turns: int) -> torch.Tensor:
     return image.flip(-2).roll(quarter_turns * image.shape[-2] // 4, dims=-2)
 
 
-def flip_columns(image: torch.Tensor, coeff: torch.Tensor, cake: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def flip_columns(
+    image: torch.Tensor, coeff: torch.Tensor, cake: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mirror x -> W-1-x: image columns reversed; a_nk -> (-1)^n conj(a_nk). Shapes (B,C,S,S), (B,C,N+1,K)."""
     re, im = _complex_pair(coeff)
-    sign = torch.where(torch.arange(coeff.shape[2]) % 2 == 1, -1.0, 1.0)[:, None]  # (N+1, 1): (-1)^n
+    sign = torch.where(torch.arange(coeff.shape[2]) % 2 == 1, -1.0, 1.0)[
+        :, None
+    ]  # (N+1, 1): (-1)^n
     image = _cake_mirror(image, 2) if cake else image.flip(-1)
     return image, _with_pair(coeff, sign * re, -sign * im)
 
 
-def flip_rows(image: torch.Tensor, coeff: torch.Tensor, cake: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def flip_rows(
+    image: torch.Tensor, coeff: torch.Tensor, cake: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mirror y -> H-1-y: image rows reversed; a_nk -> conj(a_nk)."""
     re, im = _complex_pair(coeff)
     image = _cake_mirror(image, 0) if cake else image.flip(-2)
     return image, _with_pair(coeff, re, -im)
 
 
-def transpose(image: torch.Tensor, coeff: torch.Tensor, cake: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def transpose(
+    image: torch.Tensor, coeff: torch.Tensor, cake: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Swap x and y: image transposed; a_nk -> (-i)^n conj(a_nk)."""
     re, im = _complex_pair(coeff)
     im = -im  # conj
@@ -84,8 +92,9 @@ def transpose(image: torch.Tensor, coeff: torch.Tensor, cake: bool = False) -> t
     return image, _with_pair(coeff, cos * re - sin * im, sin * re + cos * im)
 
 
-def dihedral(image: torch.Tensor, coeff: torch.Tensor, element: int, cake: bool = False
-             ) -> tuple[torch.Tensor, torch.Tensor]:
+def dihedral(
+    image: torch.Tensor, coeff: torch.Tensor, element: int, cake: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Element 0..7 of D4: transpose if bit 2, then flip rows if bit 1, then flip columns if bit 0."""
     if element & 4:
         image, coeff = transpose(image, coeff, cake)
@@ -102,8 +111,13 @@ def group_size(vocabulary: list[str]) -> int:
     return 2 if any(t.lower() in gisaxs for t in vocabulary) else 8
 
 
-def augment(image: torch.Tensor, coeff: torch.Tensor, size: int, generator: torch.Generator, cake: bool = False
-            ) -> tuple[torch.Tensor, torch.Tensor]:
+def augment(
+    image: torch.Tensor,
+    coeff: torch.Tensor,
+    size: int,
+    generator: torch.Generator,
+    cake: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply an independent random element of the first ``size`` D4 elements to each sample of a batch.
 
     ``cake``: the images are cakes (azimuth x log radius), not detector frames.

@@ -27,11 +27,13 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from scattertag import plotting
-from scattertag.files import write_json
+from scattertag.io.files import write_json
 from scattertag.models.io import check_compatible, load_model, read_card
 
 
-def precision_recall(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def precision_recall(
+    labels: np.ndarray, scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(precision, recall, threshold) at each distinct score, thresholds descending; labels/scores (n,)."""
     order = np.argsort(-scores, kind="mergesort")
     scores, labels = scores[order], labels[order].astype(np.float64)
@@ -87,27 +89,35 @@ def tune_thresholds(labels: np.ndarray, scores: np.ndarray, default: float = 0.5
 #: Summary metrics: name -> f(labels (n, T), scores (n, T), thresholds (T,)) -> float.
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], float]] = {
     "mAP": lambda y, s, t: mean_average_precision(y, s),
-    "mean_F1": lambda y, s, t: float(np.nanmean(np.where(y.sum(0) > 0, f1_scores(y, s, t), np.nan))),
+    "mean_F1": lambda y, s, t: float(
+        np.nanmean(np.where(y.sum(0) > 0, f1_scores(y, s, t), np.nan))
+    ),
 }
 
 
 @torch.no_grad()
 def predict_scores(
-    model: torch.nn.Module, dataset: Dataset, batch_size: int = 64, workers: int = 0, progress: str | None = None,
+    model: torch.nn.Module,
+    dataset: Dataset,
+    batch_size: int = 64,
+    workers: int = 0,
+    progress: str | None = None,
     logits: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(labels (n, T), sigmoid probabilities (n, T), or the logits if ``logits``) of ``model`` over ``dataset``."""
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
     labels, scores = [], []
-    squash = (lambda z: z) if logits else torch.sigmoid  # noqa: E731
+    squash = (lambda z: z) if logits else torch.sigmoid
     for batch in tqdm(loader, desc=progress, disable=progress is None, leave=False):
         scores.append(squash(model(batch["image"], batch["coeff"])).numpy())
         labels.append(batch["labels"].numpy())
     return np.concatenate(labels), np.concatenate(scores)
 
 
-def evaluate(labels: np.ndarray, scores: np.ndarray, vocabulary: list[str], thresholds: np.ndarray) -> dict:
+def evaluate(
+    labels: np.ndarray, scores: np.ndarray, vocabulary: list[str], thresholds: np.ndarray
+) -> dict:
     """Summary metrics and a per-tag table (positives, AP, F1, precision, recall at threshold)."""
     ap = per_tag_ap(labels, scores)
     f1 = f1_scores(labels, scores, thresholds)
@@ -116,15 +126,17 @@ def evaluate(labels: np.ndarray, scores: np.ndarray, vocabulary: list[str], thre
     rows = []
     for t, tag in enumerate(vocabulary):
         tp = int((predicted[:, t] & truth[:, t]).sum())
-        rows.append({
-            "tag": tag,
-            "positives": int(truth[:, t].sum()),
-            "AP": None if np.isnan(ap[t]) else float(ap[t]),
-            "F1": None if np.isnan(f1[t]) else float(f1[t]),
-            "threshold": float(thresholds[t]),
-            "precision": tp / max(int(predicted[:, t].sum()), 1),
-            "recall": tp / max(int(truth[:, t].sum()), 1),
-        })
+        rows.append(
+            {
+                "tag": tag,
+                "positives": int(truth[:, t].sum()),
+                "AP": None if np.isnan(ap[t]) else float(ap[t]),
+                "F1": None if np.isnan(f1[t]) else float(f1[t]),
+                "threshold": float(thresholds[t]),
+                "precision": tp / max(int(predicted[:, t].sum()), 1),
+                "recall": tp / max(int(truth[:, t].sum()), 1),
+            }
+        )
     summary = {name: fn(labels, scores, thresholds) for name, fn in METRICS.items()}
     return {**summary, "images": int(labels.shape[0]), "per_tag": rows}
 
@@ -135,19 +147,28 @@ def format_table(result: dict) -> str:
     for row in result["per_tag"]:
         ap = "-" if row["AP"] is None else f"{row['AP']:.3f}"
         f1 = "-" if row["F1"] is None else f"{row['F1']:.3f}"
-        lines.append(f"{row['tag']:<20} {row['positives']:>5} {ap:>6} {f1:>6} {row['threshold']:>6.3f}")
-    lines.append(" ".join(f"{name} {result[name]:.4f}" for name in METRICS) + f"  ({result['images']} images)")
+        lines.append(
+            f"{row['tag']:<20} {row['positives']:>5} {ap:>6} {f1:>6} {row['threshold']:>6.3f}"
+        )
+    lines.append(
+        " ".join(f"{name} {result[name]:.4f}" for name in METRICS)
+        + f"  ({result['images']} images)"
+    )
     return "\n".join(lines)
 
 
-def plot_pr_curves(labels: np.ndarray, scores: np.ndarray, vocabulary: list[str], path: Path) -> Path:
+def plot_pr_curves(
+    labels: np.ndarray, scores: np.ndarray, vocabulary: list[str], path: Path
+) -> Path:
     """One precision-recall panel per tag, titled with its AP."""
     fig, axes = plotting.montage_axes(len(vocabulary), columns=6, panel=2.2)
     for t, (ax, tag) in enumerate(zip(axes, vocabulary)):
         if labels[:, t].sum() > 0:
             precision, recall, _ = precision_recall(labels[:, t], scores[:, t])
             ax.step(np.r_[0.0, recall], np.r_[1.0, precision], where="post")
-            ax.set_title(f"{tag}\nAP {average_precision(labels[:, t], scores[:, t]):.3f}", fontsize=7)
+            ax.set_title(
+                f"{tag}\nAP {average_precision(labels[:, t], scores[:, t]):.3f}", fontsize=7
+            )
         else:
             ax.set_title(f"{tag}\n(no positives)", fontsize=7)
         ax.set_xlim(0, 1)
@@ -162,8 +183,11 @@ def plot_pr_curves(labels: np.ndarray, scores: np.ndarray, vocabulary: list[str]
 def plot_ap_bars(result: dict, path: Path, title: str) -> Path:
     """Horizontal bar chart of per-tag AP with the mAP as a vertical line."""
     rows = [r for r in result["per_tag"] if r["AP"] is not None]
-    fig, ax = plotting.plt.subplots(figsize=(6, 0.28 * len(rows) + 1.2))
-    ax.barh([f"{r['tag']} ({r['positives']})" for r in rows], [r["AP"] for r in rows], color="tab:blue")
+    fig = plotting.new_figure(figsize=(6, 0.28 * len(rows) + 1.2))
+    ax = fig.subplots()
+    ax.barh(
+        [f"{r['tag']} ({r['positives']})" for r in rows], [r["AP"] for r in rows], color="tab:blue"
+    )
     ax.axvline(result["mAP"], color="k", ls="--", lw=1, label=f"mAP {result['mAP']:.3f}")
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
@@ -173,8 +197,13 @@ def plot_ap_bars(result: dict, path: Path, title: str) -> Path:
     return plotting.save(fig, path)
 
 
-def evaluate_run(data: str | Path, model_dir: str | Path, test_shard: int | None = None,
-                 batch_size: int = 64, workers: int = 0) -> dict:
+def evaluate_run(
+    data: str | Path,
+    model_dir: str | Path,
+    test_shard: int | None = None,
+    batch_size: int = 64,
+    workers: int = 0,
+) -> dict:
     """Score ``model_dir`` on the test shard of ``data``; write eval.json, PNGs and the card's metrics."""
     from scattertag.data import ShardDataset, read_manifest
 
@@ -184,17 +213,32 @@ def evaluate_run(data: str | Path, model_dir: str | Path, test_shard: int | None
     check_compatible(card, manifest, str(model_dir), str(data))
     shard = int(card["recipe"].get("test_shard", 9) if test_shard is None else test_shard)
     start = time.perf_counter()
-    labels, scores = predict_scores(model, ShardDataset(data, [shard]), batch_size, workers, progress="evaluate")
+    labels, scores = predict_scores(
+        model, ShardDataset(data, [shard]), batch_size, workers, progress="evaluate"
+    )
     vocabulary = list(card["vocabulary"])
     result = evaluate(labels, scores, vocabulary, np.asarray(card["thresholds"], dtype=np.float64))
-    result.update(model=str(model_dir), data=str(data), test_shard=shard, view=card["view"],
-                  backbone=card["backbone"], seconds=round(time.perf_counter() - start, 2))
+    result.update(
+        model=str(model_dir),
+        data=str(data),
+        test_shard=shard,
+        view=card["view"],
+        backbone=card["backbone"],
+        seconds=round(time.perf_counter() - start, 2),
+    )
     write_json(model_dir / "eval.json", result)
     plot_pr_curves(labels, scores, vocabulary, model_dir / "pr_curves.png")
-    plot_ap_bars(result, model_dir / "ap_by_tag.png", f"{card['view']} view, test shard {shard} of {data.name}")
+    plot_ap_bars(
+        result,
+        model_dir / "ap_by_tag.png",
+        f"{card['view']} view, test shard {shard} of {data.name}",
+    )
     card = read_card(model_dir)
-    card["metrics"] = {**card["metrics"], "test": {k: result[k] for k in ("mAP", "mean_F1", "images", "test_shard")},
-                       "test_AP": {r["tag"]: r["AP"] for r in result["per_tag"]}}
+    card["metrics"] = {
+        **card["metrics"],
+        "test": {k: result[k] for k in ("mAP", "mean_F1", "images", "test_shard")},
+        "test_AP": {r["tag"]: r["AP"] for r in result["per_tag"]},
+    }
     write_json(model_dir / "model.json", card)
     return result
 
@@ -202,8 +246,15 @@ def evaluate_run(data: str | Path, model_dir: str | Path, test_shard: int | None
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``scattertag evaluate``."""
     parser.add_argument("--data", required=True, help="dataset directory (scattertag build)")
-    parser.add_argument("--model", required=True, help="run directory holding model.safetensors + model.json")
-    parser.add_argument("--test-shard", type=int, default=None, help="shard to score (default: the run's test shard)")
+    parser.add_argument(
+        "--model", required=True, help="run directory holding model.safetensors + model.json"
+    )
+    parser.add_argument(
+        "--test-shard",
+        type=int,
+        default=None,
+        help="shard to score (default: the run's test shard)",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
 
@@ -214,4 +265,3 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(result))
     print(f"wrote {Path(args.model) / 'eval.json'}, pr_curves.png, ap_by_tag.png")
     return 0
-

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scattertag.files import write_text
+from scattertag.io.files import write_text
 
 #: h c in keV Angstrom: lambda[A] = HC_KEV_A / E[keV].
 HC_KEV_A = 12.398419843320026
@@ -55,7 +55,11 @@ class Geometry:
         if not (math.isfinite(cx) and math.isfinite(cy)):
             raise ValueError(f"beam_center must be finite numbers (x, y), got {self.beam_center}")
         object.__setattr__(self, "beam_center", (cx, cy))
-        for name, lo, hi in (("pixel_size", 1e-7, 1e-2), ("distance", 1e-3, 100.0), ("energy", 0.1, 500.0)):
+        for name, lo, hi in (
+            ("pixel_size", 1e-7, 1e-2),
+            ("distance", 1e-3, 100.0),
+            ("energy", 0.1, 500.0),
+        ):
             value = float(getattr(self, name))
             if not (lo <= value <= hi):
                 raise ValueError(f"{name} must be in [{lo:g}, {hi:g}], got {value!r}")
@@ -126,7 +130,7 @@ class Geometry:
         return np.arctan2(dy, dx).astype(np.float32)
 
     # ---- transformations -------------------------------------------------------------
-    def resized(self, shape: tuple[int, int]) -> "Geometry":
+    def resized(self, shape: tuple[int, int]) -> Geometry:
         """The same detector area sampled on ``shape`` pixels (pixel size scales).
 
         The physics in q is unchanged: only the sampling is. Requires the same aspect
@@ -156,7 +160,7 @@ class Geometry:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Geometry":
+    def from_dict(cls, d: dict) -> Geometry:
         """Inverse of :meth:`to_dict`."""
         return cls(
             shape=tuple(d["shape"]),
@@ -173,7 +177,11 @@ class Geometry:
         incidence is ``poni1 = (cy + 0.5) * pixel``, ``poni2 = (cx + 0.5) * pixel``.
         """
         cx, cy = self.beam_center
-        config = {"pixel1": self.pixel_size, "pixel2": self.pixel_size, "max_shape": list(self.shape)}
+        config = {
+            "pixel1": self.pixel_size,
+            "pixel2": self.pixel_size,
+            "max_shape": list(self.shape),
+        }
         text = "\n".join(
             [
                 "# Nota: C-Order, 1 refers to the Y axis, 2 to the X axis",
@@ -194,7 +202,7 @@ class Geometry:
         return write_text(path, text)
 
     @classmethod
-    def from_poni(cls, path: str | Path, shape: tuple[int, int] | None = None) -> "Geometry":
+    def from_poni(cls, path: str | Path, shape: tuple[int, int] | None = None) -> Geometry:
         """Read a pyFAI PONI file through pyFAI itself.
 
         ``shape`` overrides the detector's ``max_shape`` (needed for detectors that do

@@ -10,10 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")  # headless: scattertag only ever writes files
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 #: Colour map of the field's false-colour images.
 CMAP = "inferno"
@@ -28,7 +27,7 @@ def log_display(counts: np.ndarray, mask: np.ndarray | None = None) -> np.ndarra
 
 
 def draw_frame(
-    ax: plt.Axes,
+    ax: Axes,
     counts: np.ndarray,
     mask: np.ndarray | None = None,
     beam_center: tuple[float, float] | None = None,
@@ -41,9 +40,15 @@ def draw_frame(
     """
     step = max(1, int(np.ceil(max(counts.shape) / max_pixels)))
     img = log_display(counts[::step, ::step], None if mask is None else mask[::step, ::step])
-    cmap = plt.get_cmap(CMAP).with_extremes(bad="0.6")
+    cmap = matplotlib.colormaps[CMAP].with_extremes(bad="0.6")
     rows, cols = counts.shape
-    ax.imshow(img, cmap=cmap, origin="upper", extent=(-0.5, cols - 0.5, rows - 0.5, -0.5), interpolation="nearest")
+    ax.imshow(
+        img,
+        cmap=cmap,
+        origin="upper",
+        extent=(-0.5, cols - 0.5, rows - 0.5, -0.5),
+        interpolation="nearest",
+    )
     if beam_center is not None:
         cx, cy = beam_center
         on = -0.5 <= cx < cols - 0.5 and -0.5 <= cy < rows - 0.5
@@ -58,12 +63,18 @@ def draw_frame(
         ax.set_title(title, fontsize=7, wrap=True)
 
 
-def montage_axes(count: int, columns: int = 4, panel: float = 3.2) -> tuple[plt.Figure, list[plt.Axes]]:
+def new_figure(**kwargs: object) -> Figure:
+    """A matplotlib Figure not attached to pyplot: no GUI backend, nothing to close."""
+    return Figure(**kwargs)  # type: ignore[arg-type]
+
+
+def montage_axes(count: int, columns: int = 4, panel: float = 3.2) -> tuple[Figure, list[Axes]]:
     """A figure with ``count`` square panels in rows of ``columns``; spare panels hidden."""
     columns = max(1, min(columns, count))
     rows = int(np.ceil(count / columns))
     # extra height above each row leaves room for captions of up to five lines
-    fig, axes = plt.subplots(rows, columns, figsize=(panel * columns, 1.15 * panel * rows + 0.4), squeeze=False)
+    fig = new_figure(figsize=(panel * columns, 1.15 * panel * rows + 0.4))
+    axes = fig.subplots(rows, columns, squeeze=False)
     fig.subplots_adjust(hspace=0.3, wspace=0.08)
     flat = list(axes.ravel())
     for ax in flat[count:]:
@@ -85,12 +96,11 @@ def caption(tags: Sequence[str], width: int = 40) -> str:
     return "\n".join(lines)
 
 
-def save(fig: plt.Figure, path: str | Path, dpi: int = 110) -> Path:
-    """Save ``fig`` as PNG atomically (temporary name, then rename) and close it."""
+def save(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
+    """Save ``fig`` as PNG atomically (temporary name, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)
     fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
     tmp.replace(path)
     return path

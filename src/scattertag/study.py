@@ -23,7 +23,7 @@ import numpy as np
 from scattertag import plotting
 from scattertag.cli import main as cli_main
 from scattertag.evaluate import evaluate_run
-from scattertag.files import read_json, write_json, write_text
+from scattertag.io.files import read_json, write_json, write_text
 from scattertag.train import main as train_main
 
 VIEWS = ("image", "coeff", "joint")
@@ -48,9 +48,21 @@ class Settings:
 def build(data_dir: Path, size: int, s: Settings) -> float:
     """``scattertag build`` of ``data_dir`` (a finished one is only verified); returns seconds."""
     start = time.perf_counter()
-    argv = ["build", "--out", str(data_dir), "--size", str(size), "--experiments", str(s.experiments),
-            "--images-per-experiment", str(s.images_per_experiment), "--seed", str(s.seed),
-            "--input-size", str(s.input_size)]
+    argv = [
+        "build",
+        "--out",
+        str(data_dir),
+        "--size",
+        str(size),
+        "--experiments",
+        str(s.experiments),
+        "--images-per-experiment",
+        str(s.images_per_experiment),
+        "--seed",
+        str(s.seed),
+        "--input-size",
+        str(s.input_size),
+    ]
     if s.build_workers:
         argv += ["--workers", str(s.build_workers)]
     if cli_main(argv) != 0:
@@ -62,8 +74,22 @@ def train_view(data_dir: Path, runs: Path, view: str, s: Settings) -> float:
     """Train one view into ``runs/view`` (resuming an unfinished run); returns seconds."""
     run_dir = runs / view
     epochs = {"image": s.epochs, "coeff": s.coeff_epochs, "joint": s.joint_epochs}[view]
-    argv = ["--data", str(data_dir), "--view", view, "--out", str(run_dir), "--epochs", str(epochs),
-            "--batch-size", str(s.batch_size), "--backbone", s.backbone, "--seed", str(s.seed)]
+    argv = [
+        "--data",
+        str(data_dir),
+        "--view",
+        view,
+        "--out",
+        str(run_dir),
+        "--epochs",
+        str(epochs),
+        "--batch-size",
+        str(s.batch_size),
+        "--backbone",
+        s.backbone,
+        "--seed",
+        str(s.seed),
+    ]
     if view == "joint":
         argv += ["--init-image", str(runs / "image"), "--init-coeff", str(runs / "coeff")]
     if (run_dir / "last.pt").exists():
@@ -89,29 +115,45 @@ def three_views(data_dir: Path, runs: Path, size: int, s: Settings) -> list[dict
         train_s = train_view(data_dir, runs, view, s)
         start = time.perf_counter()
         result = evaluation(data_dir, runs / view)
-        rows.append({"size": size, "view": view, "backbone": s.backbone if view != "coeff" else None,
-                     "test_mAP": result["mAP"], "test_images": result["images"],
-                     "build_s": round(build_s, 1), "train_s": round(train_s, 1),
-                     "evaluate_s": round(time.perf_counter() - start, 1)})
+        rows.append(
+            {
+                "size": size,
+                "view": view,
+                "backbone": s.backbone if view != "coeff" else None,
+                "test_mAP": result["mAP"],
+                "test_images": result["images"],
+                "build_s": round(build_s, 1),
+                "train_s": round(train_s, 1),
+                "evaluate_s": round(time.perf_counter() - start, 1),
+            }
+        )
     return rows
 
 
 def markdown_table(rows: list[dict]) -> str:
     """Rows as a markdown table."""
-    lines = ["| size | view | test mAP | test images | build (s) | train (s) | evaluate (s) |",
-             "|---:|:---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| size | view | test mAP | test images | build (s) | train (s) | evaluate (s) |",
+        "|---:|:---|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        lines.append(f"| {r['size']} | {r['view']} | {r['test_mAP']:.4f} | {r['test_images']} | {r['build_s']:.0f} | "
-                     f"{r['train_s']:.0f} | {r['evaluate_s']:.0f} |")
+        lines.append(
+            f"| {r['size']} | {r['view']} | {r['test_mAP']:.4f} | {r['test_images']} | {r['build_s']:.0f} | "
+            f"{r['train_s']:.0f} | {r['evaluate_s']:.0f} |"
+        )
     return "\n".join(lines)
 
 
 def plot(rows: list[dict], path: Path) -> Path:
     """Grouped bars: test mAP per frame size, one bar per view."""
     sizes = sorted({r["size"] for r in rows})
-    fig, ax = plotting.plt.subplots(figsize=(1.6 + 1.4 * len(sizes), 3.4))
+    fig = plotting.new_figure(figsize=(1.6 + 1.4 * len(sizes), 3.4))
+    ax = fig.subplots()
     for i, view in enumerate(VIEWS):
-        values = [next((r["test_mAP"] for r in rows if r["size"] == s and r["view"] == view), np.nan) for s in sizes]
+        values = [
+            next((r["test_mAP"] for r in rows if r["size"] == s and r["view"] == view), np.nan)
+            for s in sizes
+        ]
         bars = ax.bar(np.arange(len(sizes)) + (i - 1) * 0.27, values, 0.27, label=view)
         ax.bar_label(bars, fmt="%.3f", fontsize=7)
     ax.set_xticks(np.arange(len(sizes)), [f"{s} x {s}" for s in sizes])
@@ -125,8 +167,12 @@ def plot(rows: list[dict], path: Path) -> Path:
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``scattertag study``."""
     parser.add_argument("study", choices=["resolution"], help="which study to run")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1000, 2000], help="frame sizes to compare")
-    parser.add_argument("--out", required=True, help="study directory (datasets, runs, table, plot)")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[256, 1000, 2000], help="frame sizes to compare"
+    )
+    parser.add_argument(
+        "--out", required=True, help="study directory (datasets, runs, table, plot)"
+    )
     defaults = Settings()
     for name, value in asdict(defaults).items():
         kind = str if name == "backbone" else int
@@ -145,10 +191,12 @@ def run(args: argparse.Namespace) -> int:
     for size in args.sizes:
         rows += three_views(out / f"data_{size}", out / f"runs_{size}", size, settings)
         table = markdown_table(rows)  # rewritten after each size: a long study shows progress
-        write_text(out / "resolution.md", f"# Test mAP by frame size and view\n\nSettings: {asdict(settings)}\n\n{table}\n")
+        write_text(
+            out / "resolution.md",
+            f"# Test mAP by frame size and view\n\nSettings: {asdict(settings)}\n\n{table}\n",
+        )
         write_json(out / "resolution.json", {"settings": asdict(settings), "rows": rows})
     plot(rows, out / "resolution.png")
     print(table)
     print(f"wrote {out / 'resolution.md'}, resolution.json, resolution.png")
     return 0
-

@@ -90,7 +90,9 @@ class Vocabulary:
         """Tags whose score reaches the threshold (a scalar or one per tag)."""
         vector = np.asarray(vector)
         if vector.shape != (len(self),):
-            raise ValueError(f"vector shape {vector.shape} does not match vocabulary size {len(self)}")
+            raise ValueError(
+                f"vector shape {vector.shape} does not match vocabulary size {len(self)}"
+            )
         return [t for t, on in zip(self.tags, vector >= np.asarray(thresholds)) if on]
 
     def tags_from_keys(self, keys: Iterable[str] | Mapping[str, object]) -> list[str]:
@@ -106,7 +108,7 @@ class Vocabulary:
         return list(self.tags)
 
     @classmethod
-    def from_list(cls, tags: Iterable[str]) -> "Vocabulary":
+    def from_list(cls, tags: Iterable[str]) -> Vocabulary:
         """Inverse of :meth:`to_list`."""
         return cls(tuple(tags))
 

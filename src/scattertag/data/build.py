@@ -52,6 +52,7 @@ from scattertag.parallel import single_threaded_children, usable_cores
 #: Images per task: small enough that a window of finished tasks stays a few frames.
 IMAGES_PER_TASK = 4
 
+
 @dataclass(frozen=True)
 class Pipeline:
     """The simulation and view functions a build calls (see docs/interfaces.md).
@@ -96,8 +97,13 @@ _setup_cache: dict = {}
 
 def _experiment_setup(task: Task) -> tuple[object, Callable]:
     """Draw the task's experiment and build its ViewMaker, reusing the last one if it matches."""
-    key = (task.seed, task.experiment, json.dumps(task.recipe.to_dict(), sort_keys=True),
-           json.dumps(task.spec.to_dict(), sort_keys=True), task.pipeline)
+    key = (
+        task.seed,
+        task.experiment,
+        json.dumps(task.recipe.to_dict(), sort_keys=True),
+        json.dumps(task.spec.to_dict(), sort_keys=True),
+        task.pipeline,
+    )
     entry = _setup_cache.get(key)  # .get, not `in` then [], so Dask worker threads may share it
     if entry is None:
         exp = task.pipeline.draw_experiment(task.recipe, task.seed, task.experiment)
@@ -123,22 +129,29 @@ def run_task(task: Task) -> list[Record]:
     for i in range(task.start, task.stop):
         s = task.pipeline.simulate_image(exp, i)
         image, coeff = maker(s.counts, s.mask)
-        records.append(Record(
-            experiment=task.experiment,
-            image_index=i,
-            image=np.asarray(image, dtype=np.float32),
-            coeff=np.asarray(coeff, dtype=np.float32),
-            labels=np.asarray(s.labels, dtype=np.uint8),
-            geometry=json.dumps(s.geometry.to_dict()),
-            keys=json.dumps(s.keys, default=_jsonable),
-            params=json.dumps(s.params, default=_jsonable),
-            raw=CompressedFrame.compress(np.asarray(s.counts, dtype=np.uint32)) if task.keep_raw else None,
-            mask=CompressedFrame.compress(np.asarray(s.mask, dtype=bool)) if task.keep_raw else None,
-        ))
+        records.append(
+            Record(
+                experiment=task.experiment,
+                image_index=i,
+                image=np.asarray(image, dtype=np.float32),
+                coeff=np.asarray(coeff, dtype=np.float32),
+                labels=np.asarray(s.labels, dtype=np.uint8),
+                geometry=json.dumps(s.geometry.to_dict()),
+                keys=json.dumps(s.keys, default=_jsonable),
+                params=json.dumps(s.params, default=_jsonable),
+                raw=CompressedFrame.compress(np.asarray(s.counts, dtype=np.uint32))
+                if task.keep_raw
+                else None,
+                mask=CompressedFrame.compress(np.asarray(s.mask, dtype=bool))
+                if task.keep_raw
+                else None,
+            )
+        )
     return records
 
 
 # ---- engines: each gives submit(task) -> future with .result(), and its worker count ----
+
 
 @contextmanager
 def local_engine(workers: int) -> Iterator[tuple[Callable, int]]:
@@ -160,7 +173,9 @@ def dask_engine(address: str, workers: int) -> Iterator[tuple[Callable, int]]:
     cluster = None
     if address == "local":
         # Nanny-started workers get OMP/MKL/OPENBLAS_NUM_THREADS=1 by default.
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
         client = Client(cluster)
     else:
         try:
@@ -192,20 +207,35 @@ def stream_results(submit: Callable, tasks: Iterable[Task], window: int) -> Iter
 
 # ---- planning and resuming ---------------------------------------------------------------
 
+
 def shard_experiments(shard: int, experiments: int) -> list[int]:
     """Experiments stored in ``shard``, ascending."""
     return [e for e in range(experiments) if shard_of_experiment(e) == shard]
 
 
-def plan_tasks(shards: list[int], config: dict, recipe, spec, pipeline: Pipeline,
-               images_per_task: int = IMAGES_PER_TASK) -> Iterator[Task]:
+def plan_tasks(
+    shards: list[int],
+    config: dict,
+    recipe,
+    spec,
+    pipeline: Pipeline,
+    images_per_task: int = IMAGES_PER_TASK,
+) -> Iterator[Task]:
     """Tasks for ``shards`` in write order: shard, experiment, image chunk."""
     n = config["images_per_experiment"]
     for shard in shards:
         for e in shard_experiments(shard, config["experiments"]):
             for start in range(0, n, images_per_task):
-                yield Task(recipe, spec, config["seed"], e, start, min(n, start + images_per_task),
-                           config["keep_raw"], pipeline)
+                yield Task(
+                    recipe,
+                    spec,
+                    config["seed"],
+                    e,
+                    start,
+                    min(n, start + images_per_task),
+                    config["keep_raw"],
+                    pipeline,
+                )
 
 
 def _prepare_directory(out: Path) -> None:
@@ -226,18 +256,29 @@ def _start_manifest(out: Path, config: dict, vocabulary: list[str]) -> dict:
     if not (out / MANIFEST_NAME).exists():
         strays = sorted(p.name for p in out.glob("batch_*.h5"))
         if strays:
-            raise ValueError(f"{out}: holds shards ({', '.join(strays)}) but no {MANIFEST_NAME}; "
-                             "refusing to overwrite them; choose an empty directory")
-        return {**config, "complete": False, "vocabulary": vocabulary, "shards": [None] * NUM_SHARDS}
+            raise ValueError(
+                f"{out}: holds shards ({', '.join(strays)}) but no {MANIFEST_NAME}; "
+                "refusing to overwrite them; choose an empty directory"
+            )
+        return {
+            **config,
+            "complete": False,
+            "vocabulary": vocabulary,
+            "shards": [None] * NUM_SHARDS,
+        }
     manifest = read_manifest(out)
     diffs = config_differences({k: manifest[k] for k in CONFIG_FIELDS}, config)
     if diffs:
-        raise ValueError(f"{out / MANIFEST_NAME}: the directory holds a different dataset; refusing to mix "
-                         "them. Differences:\n  " + "\n  ".join(diffs) + "\nUse another --out directory.")
+        raise ValueError(
+            f"{out / MANIFEST_NAME}: the directory holds a different dataset; refusing to mix "
+            "them. Differences:\n  " + "\n  ".join(diffs) + "\nUse another --out directory."
+        )
     for k, entry in enumerate(manifest["shards"]):
         path = out / shard_name(k)
         if entry is not None and not (path.is_file() and sha256(path) == entry["sha256"]):
-            warnings.warn(f"{path}: missing or checksum mismatch; rebuilding this shard", stacklevel=3)
+            warnings.warn(
+                f"{path}: missing or checksum mismatch; rebuilding this shard", stacklevel=3
+            )
             manifest["shards"][k] = None
     return manifest
 
@@ -246,12 +287,15 @@ def _finish_manifest(manifest: dict) -> dict:
     """Totals over the shards and the ``complete`` flag."""
     done = [s for s in manifest["shards"] if s is not None]
     manifest["images"] = sum(s["images"] for s in done)
-    manifest["tag_counts"] = {t: sum(s["tag_counts"][t] for s in done) for t in manifest["vocabulary"]}
+    manifest["tag_counts"] = {
+        t: sum(s["tag_counts"][t] for s in done) for t in manifest["vocabulary"]
+    }
     manifest["complete"] = len(done) == NUM_SHARDS
     return manifest
 
 
 # ---- the build ---------------------------------------------------------------------------
+
 
 def _check_int(name: str, value: int, lowest: int) -> int:
     """``value`` as an int >= ``lowest``; ValueError naming the parameter otherwise."""
@@ -260,9 +304,20 @@ def _check_int(name: str, value: int, lowest: int) -> int:
     return int(value)
 
 
-def build_dataset(out: str | Path, recipe, spec, *, seed: int = 0, experiments: int = 100,
-                  images_per_experiment: int = 100, keep_raw: bool = False, workers: int | None = None,
-                  dask: str | None = None, progress: bool = True, pipeline: Pipeline | None = None) -> dict:
+def build_dataset(
+    out: str | Path,
+    recipe,
+    spec,
+    *,
+    seed: int = 0,
+    experiments: int = 100,
+    images_per_experiment: int = 100,
+    keep_raw: bool = False,
+    workers: int | None = None,
+    dask: str | None = None,
+    progress: bool = True,
+    pipeline: Pipeline | None = None,
+) -> dict:
     """Build (or finish) the dataset in ``out``; returns its manifest.
 
     ``recipe`` (simulate.Recipe) and ``spec`` (features.views.ViewSpec) define the images
@@ -275,9 +330,19 @@ def build_dataset(out: str | Path, recipe, spec, *, seed: int = 0, experiments: 
     pipeline = pipeline or default_pipeline()
     out = Path(out)
     _prepare_directory(out)
-    config = json.loads(json.dumps({  # JSON round trip: compare like with like (lists, not tuples)
-        "format_version": FORMAT_VERSION, "recipe": recipe.to_dict(), "seed": seed, "experiments": experiments,
-        "images_per_experiment": images_per_experiment, "view_spec": spec.to_dict(), "keep_raw": bool(keep_raw)}))
+    config = json.loads(
+        json.dumps(
+            {  # JSON round trip: compare like with like (lists, not tuples)
+                "format_version": FORMAT_VERSION,
+                "recipe": recipe.to_dict(),
+                "seed": seed,
+                "experiments": experiments,
+                "images_per_experiment": images_per_experiment,
+                "view_spec": spec.to_dict(),
+                "keep_raw": bool(keep_raw),
+            }
+        )
+    )
     vocabulary = list(recipe.vocabulary)
     manifest = _start_manifest(out, config, vocabulary)
     manifest["image_shape"] = list(recipe.shape)
@@ -286,16 +351,31 @@ def build_dataset(out: str | Path, recipe, spec, *, seed: int = 0, experiments: 
     if todo:
         engine = dask_engine(dask, workers) if dask else local_engine(workers)
         total = sum(len(shard_experiments(k, experiments)) for k in todo)
-        with engine as (submit, slots), tqdm(total=total * images_per_experiment, unit="img", disable=not progress,
-                                             desc="build", smoothing=0.05) as bar:
+        with (
+            engine as (submit, slots),
+            tqdm(
+                total=total * images_per_experiment,
+                unit="img",
+                disable=not progress,
+                desc="build",
+                smoothing=0.05,
+            ) as bar,
+        ):
             tasks = plan_tasks(todo, config, recipe, spec, pipeline)
-            _write_shards(out, manifest, stream_results(submit, tasks, 2 * slots), bar, tuple(recipe.shape))
+            _write_shards(
+                out, manifest, stream_results(submit, tasks, 2 * slots), bar, tuple(recipe.shape)
+            )
     write_manifest(out, _finish_manifest(manifest))
     return manifest
 
 
-def _write_shards(out: Path, manifest: dict, results: Iterator[list[Record]], bar: tqdm,
-                  frame_shape: tuple[int, int]) -> None:
+def _write_shards(
+    out: Path,
+    manifest: dict,
+    results: Iterator[list[Record]],
+    bar: tqdm,
+    frame_shape: tuple[int, int],
+) -> None:
     """Write streamed records shard after shard, recording each finished shard in the manifest."""
     writer = None
     per_experiment = manifest["images_per_experiment"]
@@ -307,17 +387,28 @@ def _write_shards(out: Path, manifest: dict, results: Iterator[list[Record]], ba
                     count = len(shard_experiments(shard, manifest["experiments"])) * per_experiment
                     manifest["input_shape"] = list(record.image.shape)
                     manifest["coeff_shape"] = list(record.coeff.shape)
-                    attrs = {"shard": shard, **{k: manifest[k] for k in ("vocabulary", "view_spec", "recipe", "seed")}}
-                    writer = ShardWriter(out / shard_name(shard), count, record,
-                                         frame_shape if manifest["keep_raw"] else None, attrs)
+                    attrs = {
+                        "shard": shard,
+                        **{k: manifest[k] for k in ("vocabulary", "view_spec", "recipe", "seed")},
+                    }
+                    writer = ShardWriter(
+                        out / shard_name(shard),
+                        count,
+                        record,
+                        frame_shape if manifest["keep_raw"] else None,
+                        attrs,
+                    )
                 writer.write(record)
                 bar.update(1)
                 if writer.row == writer.count:
                     manifest["shards"][shard] = {
-                        "file": shard_name(shard), "images": writer.count,
+                        "file": shard_name(shard),
+                        "images": writer.count,
                         "experiments": shard_experiments(shard, manifest["experiments"]),
                         "tag_counts": dict(zip(manifest["vocabulary"], writer.tag_counts.tolist())),
-                        "sha256": writer.close(), "bytes": (out / shard_name(shard)).stat().st_size}
+                        "sha256": writer.close(),
+                        "bytes": (out / shard_name(shard)).stat().st_size,
+                    }
                     write_manifest(out, _finish_manifest(manifest))
                     writer = None
     except BaseException as exc:
@@ -326,30 +417,61 @@ def _write_shards(out: Path, manifest: dict, results: Iterator[list[Record]], ba
             where = writer.tmp
             writer.abort()
         if isinstance(exc, OSError):
-            raise OSError(f"{where}: build failed ({exc}); finished shards are kept, "
-                          "re-run the same command to resume") from exc
+            raise OSError(
+                f"{where}: build failed ({exc}); finished shards are kept, "
+                "re-run the same command to resume"
+            ) from exc
         raise
 
 
 # ---- command line ------------------------------------------------------------------------
 
+
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``scattertag build``."""
-    parser.add_argument("--out", required=True, type=Path, help="dataset directory (created; resumed if present)")
-    parser.add_argument("--size", type=int, default=1000, help="detector frame size in pixels (default 1000)")
-    parser.add_argument("--experiments", type=int, default=100, help=f"experiments, >= {NUM_SHARDS} (default 100)")
-    parser.add_argument("--images-per-experiment", type=int, default=100, help="images per experiment (default 100)")
+    parser.add_argument(
+        "--out", required=True, type=Path, help="dataset directory (created; resumed if present)"
+    )
+    parser.add_argument(
+        "--size", type=int, default=1000, help="detector frame size in pixels (default 1000)"
+    )
+    parser.add_argument(
+        "--experiments", type=int, default=100, help=f"experiments, >= {NUM_SHARDS} (default 100)"
+    )
+    parser.add_argument(
+        "--images-per-experiment", type=int, default=100, help="images per experiment (default 100)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
-    parser.add_argument("--dask", metavar="ADDRESS", default=None,
-                        help="run on a Dask scheduler at ADDRESS (e.g. tcp://host:8786), or 'local' for a LocalCluster")
-    parser.add_argument("--input-size", type=int, default=256, help="network input image size S (default 256)")
-    parser.add_argument("--image-space", choices=("detector", "cake"), default=None,
-                        help="image view: the frame's azimuth x log-radius cake (default) or the downsampled frame (detector)")
-    parser.add_argument("--orders", type=int, default=None, help="Fourier-Bessel orders N (default: ViewSpec's)")
-    parser.add_argument("--zeros", type=int, default=None, help="Fourier-Bessel zeros K (default: ViewSpec's)")
-    parser.add_argument("--keep-raw", action=argparse.BooleanOptionalAction, default=False,
-                        help="also store the raw uint32 frames, bitshuffle-LZ4 compressed (default: no)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: all cores)"
+    )
+    parser.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        default=None,
+        help="run on a Dask scheduler at ADDRESS (e.g. tcp://host:8786), or 'local' for a LocalCluster",
+    )
+    parser.add_argument(
+        "--input-size", type=int, default=256, help="network input image size S (default 256)"
+    )
+    parser.add_argument(
+        "--image-space",
+        choices=("detector", "cake"),
+        default=None,
+        help="image view: the frame's azimuth x log-radius cake (default) or the downsampled frame (detector)",
+    )
+    parser.add_argument(
+        "--orders", type=int, default=None, help="Fourier-Bessel orders N (default: ViewSpec's)"
+    )
+    parser.add_argument(
+        "--zeros", type=int, default=None, help="Fourier-Bessel zeros K (default: ViewSpec's)"
+    )
+    parser.add_argument(
+        "--keep-raw",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also store the raw uint32 frames, bitshuffle-LZ4 compressed (default: no)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -362,9 +484,17 @@ def run(args: argparse.Namespace) -> int:
     fb = {name: value for name, value in options if value is not None}
     try:
         manifest = build_dataset(
-            args.out, Recipe(size=args.size), ViewSpec(input_size=args.input_size, **fb), seed=args.seed,
-            experiments=args.experiments, images_per_experiment=args.images_per_experiment,
-            keep_raw=args.keep_raw, workers=args.workers, dask=args.dask, progress=not args.quiet)
+            args.out,
+            Recipe(size=args.size),
+            ViewSpec(input_size=args.input_size, **fb),
+            seed=args.seed,
+            experiments=args.experiments,
+            images_per_experiment=args.images_per_experiment,
+            keep_raw=args.keep_raw,
+            workers=args.workers,
+            dask=args.dask,
+            progress=not args.quiet,
+        )
     except (ValueError, OSError) as exc:
         print(f"scattertag build: error: {exc}", file=sys.stderr)
         return 1

@@ -22,7 +22,9 @@ from scattertag.data.shards import open_shard
 def fold_shards(test_batch: int = NUM_SHARDS - 1) -> tuple[list[int], list[int]]:
     """k-fold split of the ten shards: (train shards = all others, [test_batch])."""
     if not (isinstance(test_batch, (int, np.integer)) and 0 <= test_batch < NUM_SHARDS):
-        raise ValueError(f"test_batch must be an integer in [0, {NUM_SHARDS - 1}], got {test_batch!r}")
+        raise ValueError(
+            f"test_batch must be an integer in [0, {NUM_SHARDS - 1}], got {test_batch!r}"
+        )
     return [k for k in range(NUM_SHARDS) if k != test_batch], [int(test_batch)]
 
 
@@ -42,20 +44,26 @@ class ShardDataset(Dataset):
             if not 0 <= k < NUM_SHARDS:
                 raise ValueError(f"shard {k} out of range [0, {NUM_SHARDS - 1}]")
             if self.manifest["shards"][k] is None:
-                raise ValueError(f"{self.root / shard_name(k)}: shard not finished; complete the build first")
+                raise ValueError(
+                    f"{self.root / shard_name(k)}: shard not finished; complete the build first"
+                )
         experiments, rows = [], []
         for k in self.shards:
             with open_shard(self.root / shard_name(k)) as f:
                 e = f["experiment"][:]
             experiments.append(e)
             rows.append(np.stack([np.full(len(e), k), np.arange(len(e))], axis=1))
-        self.experiments = np.concatenate(experiments).astype(np.int64) if experiments else np.zeros(0, np.int64)
+        self.experiments = (
+            np.concatenate(experiments).astype(np.int64) if experiments else np.zeros(0, np.int64)
+        )
         self._rows = np.concatenate(rows) if rows else np.zeros((0, 2), np.int64)
         self._files: dict[int, h5py.File] = {}
         self._pid = os.getpid()
 
     @classmethod
-    def folds(cls, root: str | Path, test_batch: int = NUM_SHARDS - 1) -> tuple["ShardDataset", "ShardDataset"]:
+    def folds(
+        cls, root: str | Path, test_batch: int = NUM_SHARDS - 1
+    ) -> tuple[ShardDataset, ShardDataset]:
         """(train, test) datasets: test = shard ``test_batch``, train = the nine others."""
         train, test = fold_shards(test_batch)
         return cls(root, train), cls(root, test)
@@ -70,7 +78,9 @@ class ShardDataset(Dataset):
 
     def _file(self, shard: int) -> h5py.File:
         """This process's open handle of ``shard`` (opened on first use)."""
-        if self._pid != os.getpid():  # forked into a DataLoader worker: the parent's handles are not ours
+        if (
+            self._pid != os.getpid()
+        ):  # forked into a DataLoader worker: the parent's handles are not ours
             self._files, self._pid = {}, os.getpid()
         if shard not in self._files:
             self._files[shard] = open_shard(self.root / shard_name(shard))

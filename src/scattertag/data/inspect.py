@@ -25,7 +25,9 @@ def verify_shards(root: Path, manifest: dict) -> dict[int, str]:
         elif not path.is_file():
             problems[k] = f"{path}: missing"
         elif sha256(path) != entry["sha256"]:
-            problems[k] = f"{path}: SHA-256 mismatch with {root / 'manifest.json'} (corrupt or modified)"
+            problems[k] = (
+                f"{path}: SHA-256 mismatch with {root / 'manifest.json'} (corrupt or modified)"
+            )
     return problems
 
 
@@ -39,9 +41,16 @@ def tag_table(root: Path, manifest: dict, done: list[int]) -> str:
         with open_shard(root / shard_name(k)) as f:
             counts[k] = (f["labels"][:].sum(axis=0, dtype=np.int64), len(f["labels"]))
     sizes = {k: (root / shard_name(k)).stat().st_size / 1e6 for k in done}
-    lines.append(f"{'images':<20s}" + "".join(f"{counts[k][1]:>6d}" for k in done)
-                 + f"{sum(c[1] for c in counts.values()):>8d}")
-    lines.append(f"{'MB on disk':<20s}" + "".join(f"{sizes[k]:>6.1f}" for k in done) + f"{sum(sizes.values()):>8.1f}")
+    lines.append(
+        f"{'images':<20s}"
+        + "".join(f"{counts[k][1]:>6d}" for k in done)
+        + f"{sum(c[1] for c in counts.values()):>8d}"
+    )
+    lines.append(
+        f"{'MB on disk':<20s}"
+        + "".join(f"{sizes[k]:>6.1f}" for k in done)
+        + f"{sum(sizes.values()):>8.1f}"
+    )
     for t, tag in enumerate(vocabulary):
         row = [counts[k][0][t] / max(counts[k][1], 1) for k in done]
         total = sum(counts[k][0][t] for k in done) / max(sum(c[1] for c in counts.values()), 1)
@@ -73,7 +82,11 @@ def draw_montage(root: Path, manifest: dict, done: list[int], path: Path, per_ta
             else:  # the stored input is already log-scaled; draw_frame's log1p keeps its order
                 frame, mask = f["image"][row, 0], None
                 # non-square frames are padded to a square input: no beam marker for them
-                beam = geometry.resized(frame.shape).beam_center if len(set(geometry.shape)) == 1 else None
+                beam = (
+                    geometry.resized(frame.shape).beam_center
+                    if len(set(geometry.shape)) == 1
+                    else None
+                )
         title = f"[{tag}] shard {k} #{row}\n" + plotting.caption(tags, width=34)
         plotting.draw_frame(ax, frame, mask, beam, title=title)
     return plotting.save(fig, path)
@@ -81,10 +94,18 @@ def draw_montage(root: Path, manifest: dict, done: list[int], path: Path, per_ta
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``scattertag inspect``."""
-    parser.add_argument("root", type=Path, metavar="DIR", help="dataset directory (made by scattertag build)")
-    parser.add_argument("--montage", type=Path, default=None,
-                        help="montage PNG of a few images per tag (default DIR/montage.png)")
-    parser.add_argument("--per-tag", type=int, default=2, help="images per tag in the montage (default 2)")
+    parser.add_argument(
+        "root", type=Path, metavar="DIR", help="dataset directory (made by scattertag build)"
+    )
+    parser.add_argument(
+        "--montage",
+        type=Path,
+        default=None,
+        help="montage PNG of a few images per tag (default DIR/montage.png)",
+    )
+    parser.add_argument(
+        "--per-tag", type=int, default=2, help="images per tag in the montage (default 2)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,13 +117,17 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--per-tag must be >= 1, got {args.per_tag}")
         problems = verify_shards(root, manifest)
         sound = [k for k in range(NUM_SHARDS) if k not in problems]
-        print(f"{root}: format {manifest['format_version']}, seed {manifest['seed']}, "
-              f"{manifest['experiments']} experiments x {manifest['images_per_experiment']} images, "
-              f"frames {manifest.get('image_shape')}, input {manifest.get('input_shape')}, "
-              f"coeff {manifest.get('coeff_shape')}, raw kept: {manifest['keep_raw']}")
+        print(
+            f"{root}: format {manifest['format_version']}, seed {manifest['seed']}, "
+            f"{manifest['experiments']} experiments x {manifest['images_per_experiment']} images, "
+            f"frames {manifest.get('image_shape')}, input {manifest.get('input_shape')}, "
+            f"coeff {manifest.get('coeff_shape')}, raw kept: {manifest['keep_raw']}"
+        )
         if sound:
             print(tag_table(root, manifest, sound))
-            png = draw_montage(root, manifest, sound, args.montage or root / "montage.png", args.per_tag)
+            png = draw_montage(
+                root, manifest, sound, args.montage or root / "montage.png", args.per_tag
+            )
             print(f"montage: {png}")
     except (ValueError, OSError) as exc:
         print(f"scattertag inspect: error: {exc}", file=sys.stderr)

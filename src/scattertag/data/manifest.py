@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scattertag.files import read_json, write_json
+from scattertag.io.files import read_json, write_json
 
 #: Version of the dataset layout (manifest + HDF5 shards); bump on any incompatible change.
 FORMAT_VERSION = 1
@@ -20,7 +20,15 @@ NUM_SHARDS = 10
 MANIFEST_NAME = "manifest.json"
 
 #: Manifest fields that define a dataset; a build may only resume if all of them agree.
-CONFIG_FIELDS = ("format_version", "recipe", "seed", "experiments", "images_per_experiment", "view_spec", "keep_raw")
+CONFIG_FIELDS = (
+    "format_version",
+    "recipe",
+    "seed",
+    "experiments",
+    "images_per_experiment",
+    "view_spec",
+    "keep_raw",
+)
 
 
 def shard_name(index: int) -> str:
@@ -42,14 +50,18 @@ def read_manifest(root: str | Path) -> dict:
     """Read and check ``root/manifest.json``; ValueError naming the file on any problem."""
     path = Path(root) / MANIFEST_NAME
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no manifest; is {Path(root)} a scattertag dataset directory?")
+        raise FileNotFoundError(
+            f"{path}: no manifest; is {Path(root)} a scattertag dataset directory?"
+        )
     manifest = read_json(path)
     if not isinstance(manifest, dict) or "format_version" not in manifest:
         raise ValueError(f"{path}: not a scattertag manifest (no format_version)")
     version = manifest["format_version"]
     if version != FORMAT_VERSION:
-        raise ValueError(f"{path}: dataset format version {version}, this scattertag reads version {FORMAT_VERSION}; "
-                         "rebuild the dataset with this version")
+        raise ValueError(
+            f"{path}: dataset format version {version}, this scattertag reads version {FORMAT_VERSION}; "
+            "rebuild the dataset with this version"
+        )
     missing = [k for k in (*CONFIG_FIELDS, "vocabulary", "shards") if k not in manifest]
     if missing:
         raise ValueError(f"{path}: manifest lacks fields {', '.join(missing)}")

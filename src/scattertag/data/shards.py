@@ -51,7 +51,7 @@ class CompressedFrame:
     filter_mask: int
 
     @classmethod
-    def compress(cls, frame: np.ndarray) -> "CompressedFrame":
+    def compress(cls, frame: np.ndarray) -> CompressedFrame:
         """Compress ``frame`` with the shard's raw filter in an in-memory HDF5 file."""
         with h5py.File(io.BytesIO(), "w") as f:
             dset = f.create_dataset("x", data=frame, chunks=frame.shape, **RAW_FILTER)
@@ -91,8 +91,14 @@ class ShardWriter:
     (experiment, image), so the file is byte-identical whatever the worker count.
     """
 
-    def __init__(self, path: str | Path, count: int, first: Record, frame_shape: tuple[int, int] | None,
-                 attrs: dict) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        count: int,
+        first: Record,
+        frame_shape: tuple[int, int] | None,
+        attrs: dict,
+    ) -> None:
         self.path = Path(path)
         self.tmp = self.path.with_name(self.path.name + ".tmp")
         self.count = count
@@ -106,16 +112,24 @@ class ShardWriter:
         f.attrs["format_version"] = FORMAT_VERSION
         for name, value in attrs.items():
             f.attrs[name] = value if isinstance(value, (int, float, str)) else json.dumps(value)
-        f.create_dataset("image", (count, *first.image.shape), np.float32, chunks=(1, *first.image.shape))
-        f.create_dataset("coeff", (count, *first.coeff.shape), np.float32, chunks=(1, *first.coeff.shape))
+        f.create_dataset(
+            "image", (count, *first.image.shape), np.float32, chunks=(1, *first.image.shape)
+        )
+        f.create_dataset(
+            "coeff", (count, *first.coeff.shape), np.float32, chunks=(1, *first.coeff.shape)
+        )
         f.create_dataset("labels", (count, *first.labels.shape), np.uint8)
         f.create_dataset("experiment", (count,), np.int32)
         f.create_dataset("image_index", (count,), np.int32)
         for name in TEXT_FIELDS:
             f.create_dataset(name, (count,), h5py.string_dtype())
         if frame_shape is not None:
-            f.create_dataset("raw", (count, *frame_shape), np.uint32, chunks=(1, *frame_shape), **RAW_FILTER)
-            f.create_dataset("mask", (count, *frame_shape), bool, chunks=(1, *frame_shape), **RAW_FILTER)
+            f.create_dataset(
+                "raw", (count, *frame_shape), np.uint32, chunks=(1, *frame_shape), **RAW_FILTER
+            )
+            f.create_dataset(
+                "mask", (count, *frame_shape), bool, chunks=(1, *frame_shape), **RAW_FILTER
+            )
 
     def write(self, record: Record) -> None:
         """Append one image's record as the next row."""

@@ -92,7 +92,12 @@ def bspline_weights(u: np.ndarray, degree: int) -> tuple[np.ndarray, np.ndarray]
     t = u - base
     if degree == 1:
         return base.astype(np.int64), np.stack([1 - t, t], -1)
-    w = np.stack([(1 - t) ** 3, 3 * t**3 - 6 * t**2 + 4, -3 * t**3 + 3 * t**2 + 3 * t + 1, t**3], -1) / 6
+    w = (
+        np.stack(
+            [(1 - t) ** 3, 3 * t**3 - 6 * t**2 + 4, -3 * t**3 + 3 * t**2 + 3 * t + 1, t**3], -1
+        )
+        / 6
+    )
     return base.astype(np.int64) - 1, w
 
 
@@ -104,7 +109,12 @@ def bessel_profiles(orders: int, zeros: int, rho: np.ndarray) -> np.ndarray:
     """
     j = bessel_zeros(orders, zeros)
     z = np.linspace(0.0, j.max(), int(np.ceil(j.max() / 0.02)) + 1)
-    return np.stack([CubicSpline(z, jv(n, z))(np.outer(rho, j[n])) / np.abs(jv(n + 1, j[n])) for n in range(orders + 1)])
+    return np.stack(
+        [
+            CubicSpline(z, jv(n, z))(np.outer(rho, j[n])) / np.abs(jv(n + 1, j[n]))
+            for n in range(orders + 1)
+        ]
+    )
 
 
 @lru_cache(maxsize=16)
@@ -146,7 +156,9 @@ class PolarSplines:
     times the angular gain, so that a = hankel . FFT_theta(S f).
     """
 
-    def __init__(self, fb: "FourierBessel", r: np.ndarray, theta: np.ndarray, degree: int, step: float) -> None:
+    def __init__(
+        self, fb: FourierBessel, r: np.ndarray, theta: np.ndarray, degree: int, step: float
+    ) -> None:
         cells = max(4, int(np.ceil(fb.j.max() / step)))
         self.degree = degree
         self.dr = fb.radius / cells
@@ -160,7 +172,9 @@ class PolarSplines:
         self.hankel = (prof * gain[:, None, None]).astype(np.float32)  # (N+1, K, nodes)
         self.hankel_t = np.ascontiguousarray(self.hankel.transpose(0, 2, 1))  # (N+1, nodes, K)
 
-    def _spread_matrix(self, fb: "FourierBessel", r: np.ndarray, theta: np.ndarray) -> sp.csc_matrix:
+    def _spread_matrix(
+        self, fb: FourierBessel, r: np.ndarray, theta: np.ndarray
+    ) -> sp.csc_matrix:
         """(nodes * n_theta, H * W) sparse operator: pixel -> its (d+1) x (d+1) polar B-spline weights."""
         m = self.degree + 1
         jr, wr = bspline_weights(r / self.dr, self.degree)
@@ -168,7 +182,9 @@ class PolarSplines:
         steps = np.arange(m, dtype=np.int32)
         jr = (jr - self.nodes[0]).astype(np.int32)
         jt = jt.astype(np.int32)
-        rows = (jr[:, None, None] + steps[:, None]) * self.n_theta + (jt[:, None, None] + steps) % self.n_theta
+        rows = (jr[:, None, None] + steps[:, None]) * self.n_theta + (
+            jt[:, None, None] + steps
+        ) % self.n_theta
         vals = wr.astype(np.float32)[:, :, None] * wt.astype(np.float32)[:, None, :]
         indptr = np.zeros(fb.shape[0] * fb.shape[1] + 1, dtype=np.int64)
         indptr[fb.pixels + 1] = m * m
@@ -183,7 +199,9 @@ class PolarSplines:
     def analyse(self, x: np.ndarray) -> np.ndarray:
         """(nodes * n_theta, B) polar values -> (B, N+1, K) complex coefficients."""
         B = x.shape[1]
-        F = np.fft.rfft(x.T.reshape(B, len(self.nodes), self.n_theta), axis=2)[:, :, : self.orders + 1]
+        F = np.fft.rfft(x.T.reshape(B, len(self.nodes), self.n_theta), axis=2)[
+            :, :, : self.orders + 1
+        ]
         F = np.ascontiguousarray(F.transpose(2, 1, 0)).astype(np.complex64)  # (N+1, nodes, B)
         a = np.matmul(self.hankel, F.view(np.float32)).view(np.complex64)  # (N+1, K, B)
         return a.transpose(2, 0, 1).astype(np.complex128)
@@ -195,7 +213,9 @@ class PolarSplines:
         G = np.matmul(self.hankel_t, A.view(np.float32)).view(np.complex64)  # (N+1, nodes, B)
         spec = np.zeros((B, len(self.nodes), self.n_theta // 2 + 1), np.complex64)
         spec[:, :, : self.orders + 1] = G.transpose(2, 1, 0)
-        x = np.fft.irfft(spec, self.n_theta, axis=2) * self.n_theta  # Re G_0 + 2 Re sum G_n e^{i n theta}
+        x = (
+            np.fft.irfft(spec, self.n_theta, axis=2) * self.n_theta
+        )  # Re G_0 + 2 Re sum G_n e^{i n theta}
         return np.ascontiguousarray(x.reshape(B, -1).T, dtype=np.float32)
 
 
@@ -232,7 +252,9 @@ class FourierBessel:
         if not (np.isfinite(radius) and radius > 0):
             raise ValueError(f"radius must be a positive number of pixels, got {radius}")
         if not (0 <= orders <= 500 and 1 <= zeros <= 500):
-            raise ValueError(f"orders must be in [0, 500] and zeros in [1, 500], got {orders}, {zeros}")
+            raise ValueError(
+                f"orders must be in [0, 500] and zeros in [1, 500], got {orders}, {zeros}"
+            )
         if not (0.05 <= step <= 2.0):
             raise ValueError(f"step must be in [0.05, 2] radians, got {step}")
         self.shape = (int(shape[0]), int(shape[1]))
@@ -307,7 +329,9 @@ class FourierBessel:
         single = images.ndim == 2
         stack = images[None] if single else images
         if stack.ndim != 3 or stack.shape[1:] != self.shape:
-            raise ValueError(f"images must have shape {self.shape} or (B, *{self.shape}), got {images.shape}")
+            raise ValueError(
+                f"images must have shape {self.shape} or (B, *{self.shape}), got {images.shape}"
+            )
         if method not in (None, "project", "fit"):
             raise ValueError(f"method must be 'project', 'fit' or None, got {method!r}")
         if not (0 <= reg <= 1e3):
@@ -321,9 +345,14 @@ class FourierBessel:
             x = np.where(valid, stack, 0).reshape(B, -1).astype(np.float32, copy=False)
             seen = valid.reshape(B, -1)[:, self.pixels]
         if not seen.any(axis=1).all():
-            raise ValueError(f"an image has no observed pixel in the disk of radius {self.radius:g} about {self.center}")
-        fit = {"project": np.zeros(B, bool), "fit": np.ones(B, bool),
-               None: ~seen.all(axis=1) | (not self.disk_in_frame)}[method]
+            raise ValueError(
+                f"an image has no observed pixel in the disk of radius {self.radius:g} about {self.center}"
+            )
+        fit = {
+            "project": np.zeros(B, bool),
+            "fit": np.ones(B, bool),
+            None: ~seen.all(axis=1) | (not self.disk_in_frame),
+        }[method]
         a = np.empty((len(x), self.orders + 1, self.zeros), complex)
         if not fit.all():
             rows = x if not fit.any() else x[~fit]
@@ -338,7 +367,9 @@ class FourierBessel:
         single = a.ndim == 2
         stack = a[None] if single else a
         if stack.shape[1:] != (self.orders + 1, self.zeros):
-            raise ValueError(f"coefficients must have shape {(self.orders + 1, self.zeros)} (or batched), got {a.shape}")
+            raise ValueError(
+                f"coefficients must have shape {(self.orders + 1, self.zeros)} (or batched), got {a.shape}"
+            )
         f = (self.exact.S.T @ self.exact.synthesise(stack)).T.reshape(len(stack), *self.shape)
         return f[0] if single else f
 
@@ -352,13 +383,22 @@ class FourierBessel:
             return finite
         mask = np.asarray(mask, dtype=bool)
         if mask.shape not in (self.shape, stack.shape):
-            raise ValueError(f"mask shape {mask.shape} matches neither the frame {self.shape} nor images {stack.shape}")
+            raise ValueError(
+                f"mask shape {mask.shape} matches neither the frame {self.shape} nor images {stack.shape}"
+            )
         return np.broadcast_to(mask, stack.shape) if finite is None else finite & mask
 
     def _pack(self, a: np.ndarray) -> np.ndarray:
         """(B, N+1, K) complex -> (B, (2N+1)K) real u with ||u|| = Parseval norm of a."""
         s = np.sqrt(2.0)
-        return np.concatenate([a[:, 0].real, s * a[:, 1:].real.reshape(len(a), -1), s * a[:, 1:].imag.reshape(len(a), -1)], 1)
+        return np.concatenate(
+            [
+                a[:, 0].real,
+                s * a[:, 1:].real.reshape(len(a), -1),
+                s * a[:, 1:].imag.reshape(len(a), -1),
+            ],
+            1,
+        )
 
     def _unpack(self, u: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`_pack` (Im a_0 = 0)."""
@@ -374,7 +414,9 @@ class FourierBessel:
         gram = (S @ sp.diags(valid_flat.astype(np.float32)) @ S.T).tocsr()
         return lambda u: self._pack(polar.analyse(gram @ polar.synthesise(self._unpack(u))))
 
-    def _fit(self, x: np.ndarray, valid: np.ndarray, reg: float, tol: float, maxiter: int) -> np.ndarray:
+    def _fit(
+        self, x: np.ndarray, valid: np.ndarray, reg: float, tol: float, maxiter: int
+    ) -> np.ndarray:
         """Regularised least-squares coefficients of each image from its observed pixels."""
         flat = valid.reshape(len(valid), -1)
         same = (flat == flat[:1]).all()
@@ -405,7 +447,11 @@ class FourierBessel:
 
 
 def conjugate_gradients(
-    normal: Callable[[np.ndarray], np.ndarray], rhs: np.ndarray, reg: float, tol: float, maxiter: int
+    normal: Callable[[np.ndarray], np.ndarray],
+    rhs: np.ndarray,
+    reg: float,
+    tol: float,
+    maxiter: int,
 ) -> np.ndarray:
     """Solve (normal + reg I) u = rhs for a batch (B, n) of right-hand sides by conjugate gradients."""
     u = np.zeros_like(rhs)

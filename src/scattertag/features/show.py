@@ -23,21 +23,42 @@ from scattertag.plotting import caption, draw_frame, montage_axes, save
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of the fb subcommand."""
-    parser.add_argument("images", nargs="*", type=Path, metavar="IMAGE", help="detector files (TIFF, CBF, EDF, HDF5 file.h5::/path, .npy)")
-    parser.add_argument("--beam-center", nargs=2, type=float, metavar=("X", "Y"),
-                        help="beam centre in pixels (x = column); default: frame centre")
+    parser.add_argument(
+        "images",
+        nargs="*",
+        type=Path,
+        metavar="IMAGE",
+        help="detector files (TIFF, CBF, EDF, HDF5 file.h5::/path, .npy)",
+    )
+    parser.add_argument(
+        "--beam-center",
+        nargs=2,
+        type=float,
+        metavar=("X", "Y"),
+        help="beam centre in pixels (x = column); default: frame centre",
+    )
     parser.add_argument("--poni", type=Path, help="pyFAI PONI file giving the beam centre")
-    parser.add_argument("--simulated", type=int, default=0, metavar="N", help="also draw N simulated images")
-    parser.add_argument("--size", type=int, default=1000, help="frame side of simulated images (default 1000)")
+    parser.add_argument(
+        "--simulated", type=int, default=0, metavar="N", help="also draw N simulated images"
+    )
+    parser.add_argument(
+        "--size", type=int, default=1000, help="frame side of simulated images (default 1000)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of simulated images (default 0)")
-    parser.add_argument("--orders", type=int, default=ViewSpec.orders, help="FB orders N (default %(default)s)")
-    parser.add_argument("--zeros", type=int, default=ViewSpec.zeros, help="FB zeros K (default %(default)s)")
-    parser.add_argument("--out", type=Path, default=Path("fb.png"), help="output PNG (default fb.png)")
+    parser.add_argument(
+        "--orders", type=int, default=ViewSpec.orders, help="FB orders N (default %(default)s)"
+    )
+    parser.add_argument(
+        "--zeros", type=int, default=ViewSpec.zeros, help="FB zeros K (default %(default)s)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("fb.png"), help="output PNG (default fb.png)"
+    )
 
 
 def read_frame(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """First frame of a detector file and its own valid-pixel mask (the prediction readers)."""
-    from scattertag.predict.readers import ReadError, read_frames
+    from scattertag.io.readers import ReadError, read_frames
 
     try:
         frame = next(read_frames(path, 0))
@@ -69,7 +90,14 @@ def frames(args: argparse.Namespace):
             yield f"simulated {e}: " + caption(s.tags, 60), s.counts, s.mask, s.geometry
 
 
-def draw_row(axes, title: str, counts: np.ndarray, mask: np.ndarray | None, geometry: Geometry, spec: ViewSpec) -> None:
+def draw_row(
+    axes,
+    title: str,
+    counts: np.ndarray,
+    mask: np.ndarray | None,
+    geometry: Geometry,
+    spec: ViewSpec,
+) -> None:
     """Frame, |a_nk|, reconstruction and cake of one frame on four axes."""
     maker = ViewMaker(spec, geometry, mask)
     cake = maker.image(counts, mask)[0]
@@ -77,18 +105,36 @@ def draw_row(axes, title: str, counts: np.ndarray, mask: np.ndarray | None, geom
     back = maker.fb.reconstruct(a)
     to_counts = lambda v: np.expm1(np.clip(v, 0, None) * math.log1p(spec.max_counts))  # noqa: E731
     center = maker.work_geometry.beam_center
-    draw_frame(axes[0], to_counts(frame), valid, center, title=f"{title}\n(features' view, R = {maker.radius:.0f} px)")
+    draw_frame(
+        axes[0],
+        to_counts(frame),
+        valid,
+        center,
+        title=f"{title}\n(features' view, R = {maker.radius:.0f} px)",
+    )
     mag = np.log10(np.abs(a) / (math.sqrt(math.pi) * maker.radius) + 1e-6)
     im = axes[1].imshow(mag, cmap="viridis", aspect="auto", interpolation="nearest")
     axes[1].set_xlabel("zero k", fontsize=7)
     axes[1].set_ylabel("order n", fontsize=7)
     axes[1].set_title("log10 |a_nk| / (sqrt(pi) R)", fontsize=7)
     axes[1].figure.colorbar(im, ax=axes[1], fraction=0.046)
-    draw_frame(axes[2], to_counts(back), None, center, title=f"reconstruction, N = {spec.orders}, K = {spec.zeros}")
+    draw_frame(
+        axes[2],
+        to_counts(back),
+        None,
+        center,
+        title=f"reconstruction, N = {spec.orders}, K = {spec.zeros}",
+    )
     side = max(geometry.shape)
     r_lo, r_hi = spec.cake_r_min * side, spec.cake_r_max * side
-    axes[3].imshow(cake, cmap="magma", aspect="auto", interpolation="nearest", origin="lower",
-                   extent=(math.log10(r_lo), math.log10(r_hi), -180, 180))
+    axes[3].imshow(
+        cake,
+        cmap="magma",
+        aspect="auto",
+        interpolation="nearest",
+        origin="lower",
+        extent=(math.log10(r_lo), math.log10(r_hi), -180, 180),
+    )
     axes[3].set_xlabel("log10 radius (pixels)", fontsize=7)
     axes[3].set_ylabel("azimuth (degrees)", fontsize=7)
     axes[3].set_title("cake: the image view", fontsize=7)

@@ -51,8 +51,24 @@ CAKE_CHANNELS = 4
 IMAGE_SPACES = ("detector", "cake")
 
 #: ViewSpec fields that shape the image view and the coefficient view (max_counts: both).
-IMAGE_FIELDS = ("input_size", "max_counts", "image_space", "cake_angles", "cake_radii", "cake_r_min", "cake_r_max")
-COEFF_FIELDS = ("orders", "zeros", "fb_size", "radius_scale", "fit_reg", "max_counts", "coeff_floor")
+IMAGE_FIELDS = (
+    "input_size",
+    "max_counts",
+    "image_space",
+    "cake_angles",
+    "cake_radii",
+    "cake_r_min",
+    "cake_r_max",
+)
+COEFF_FIELDS = (
+    "orders",
+    "zeros",
+    "fb_size",
+    "radius_scale",
+    "fit_reg",
+    "max_counts",
+    "coeff_floor",
+)
 
 
 @dataclass(frozen=True)
@@ -89,16 +105,31 @@ class ViewSpec:
 
     def __post_init__(self) -> None:
         if self.image_space not in IMAGE_SPACES:
-            raise ValueError(f"ViewSpec.image_space must be one of {IMAGE_SPACES}, got {self.image_space!r}")
+            raise ValueError(
+                f"ViewSpec.image_space must be one of {IMAGE_SPACES}, got {self.image_space!r}"
+            )
         if self.cake_angles % 4:
-            raise ValueError(f"ViewSpec.cake_angles must be a multiple of 4 (so 90-degree turns map bins to bins), "
-                             f"got {self.cake_angles}")
+            raise ValueError(
+                f"ViewSpec.cake_angles must be a multiple of 4 (so 90-degree turns map bins to bins), "
+                f"got {self.cake_angles}"
+            )
         if not self.cake_r_min < self.cake_r_max:
-            raise ValueError(f"ViewSpec.cake_r_min ({self.cake_r_min}) must be below cake_r_max ({self.cake_r_max})")
+            raise ValueError(
+                f"ViewSpec.cake_r_min ({self.cake_r_min}) must be below cake_r_max ({self.cake_r_max})"
+            )
         checks = {
-            "input_size": (16, 4096), "orders": (0, 100), "zeros": (1, 200), "fb_size": (32, 2048),
-            "radius_scale": (0.05, 4.0), "fit_reg": (0.0, 10.0), "max_counts": (2.0, 1e12), "coeff_floor": (1e-8, 0.1),
-            "cake_angles": (4, 1024), "cake_radii": (8, 2048), "cake_r_min": (1e-5, 1.0), "cake_r_max": (1e-3, 10.0),
+            "input_size": (16, 4096),
+            "orders": (0, 100),
+            "zeros": (1, 200),
+            "fb_size": (32, 2048),
+            "radius_scale": (0.05, 4.0),
+            "fit_reg": (0.0, 10.0),
+            "max_counts": (2.0, 1e12),
+            "coeff_floor": (1e-8, 0.1),
+            "cake_angles": (4, 1024),
+            "cake_radii": (8, 2048),
+            "cake_r_min": (1e-5, 1.0),
+            "cake_r_max": (1e-3, 10.0),
         }
         for name, (lo, hi) in checks.items():
             value = getattr(self, name)
@@ -129,7 +160,7 @@ class ViewSpec:
         return {name: getattr(self, name) for name in used if not name.startswith(unused)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ViewSpec":
+    def from_dict(cls, d: dict) -> ViewSpec:
         """Inverse of :meth:`to_dict`; unknown keys are an error, missing ones take defaults.
 
         A dict without ``image_space`` predates the cake and is a detector-space spec.
@@ -171,8 +202,15 @@ class Cake:
         3: radial coordinate j / (R - 1), so the network knows absolute q, not only ratios
     """
 
-    def __init__(self, shape: tuple[int, int], beam_center: tuple[float, float], angles: int, radii: int,
-                 r_min: float, r_max: float) -> None:
+    def __init__(
+        self,
+        shape: tuple[int, int],
+        beam_center: tuple[float, float],
+        angles: int,
+        radii: int,
+        r_min: float,
+        r_max: float,
+    ) -> None:
         H, W = shape
         cx, cy = beam_center
         self.angles, self.radii = angles, radii
@@ -183,7 +221,9 @@ class Cake:
         a = np.floor((theta + math.pi) * angles / (2 * math.pi)).astype(np.int64) % angles
         inside = (j >= 0) & (j < radii)
         cell = np.where(inside, a * radii + j, -1).ravel()
-        self.order = np.argsort(cell, kind="stable")[int((~inside).sum()):]  # pixel indices, grouped by cell
+        self.order = np.argsort(cell, kind="stable")[
+            int((~inside).sum()) :
+        ]  # pixel indices, grouped by cell
         sorted_cells = cell[self.order]
         self.cells, self.starts = np.unique(sorted_cells, return_index=True)
         count = np.bincount(sorted_cells, minlength=angles * radii)
@@ -191,29 +231,50 @@ class Cake:
         ac, jc = np.divmod(np.arange(angles * radii), radii)
         tc = -math.pi + (ac + 0.5) * 2 * math.pi / angles
         rc = r_min * np.exp((jc + 0.5) / scale)
-        px, py = np.rint(cx + rc * np.cos(tc)).astype(np.int64), np.rint(cy + rc * np.sin(tc)).astype(np.int64)
+        px, py = (
+            np.rint(cx + rc * np.cos(tc)).astype(np.int64),
+            np.rint(cy + rc * np.sin(tc)).astype(np.int64),
+        )
         on = (count == 0) & (px >= 0) & (px < W) & (py >= 0) & (py < H)
         self.filled, self.fill_pixel = np.flatnonzero(on), (py * W + px)[on]
         edges = r_min * np.exp(np.arange(radii + 1) / scale)
         area = np.tile(0.5 * (2 * math.pi / angles) * np.diff(edges**2), angles)
         self.area = np.maximum(area, count).astype(np.float32)
         self.area[self.filled] = 1.0
-        self.coordinate = np.broadcast_to(np.linspace(0, 1, radii, dtype=np.float32), (angles, radii))
+        self.coordinate = np.broadcast_to(
+            np.linspace(0, 1, radii, dtype=np.float32), (angles, radii)
+        )
 
     def __call__(self, total: np.ndarray, weight: np.ndarray, log) -> np.ndarray:
         """Valid counts (zero elsewhere) and validity (H, W) -> float32 (4, A, R); ``log`` maps means to [0, 1]."""
         n = self.angles * self.radii
-        t, w = np.take(total, self.order), np.take(weight, self.order)  # np.take: faster than a.ravel()[index]
-        sums, weights, peak = np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32)
+        t, w = (
+            np.take(total, self.order),
+            np.take(weight, self.order),
+        )  # np.take: faster than a.ravel()[index]
+        sums, weights, peak = (
+            np.zeros(n, np.float32),
+            np.zeros(n, np.float32),
+            np.zeros(n, np.float32),
+        )
         if len(t):
             sums[self.cells] = np.add.reduceat(t, self.starts)
             weights[self.cells] = np.add.reduceat(w, self.starts)
             peak[self.cells] = np.maximum.reduceat(t, self.starts)  # invalid pixels are 0 in total
-        sums[self.filled], weights[self.filled] = np.take(total, self.fill_pixel), np.take(weight, self.fill_pixel)
+        sums[self.filled], weights[self.filled] = (
+            np.take(total, self.fill_pixel),
+            np.take(weight, self.fill_pixel),
+        )
         peak[self.filled] = sums[self.filled]
         shape = (self.angles, self.radii)
-        return np.stack([log(sums, weights).reshape(shape), log(peak, (weights > 0).astype(np.float32)).reshape(shape),
-                         (weights / self.area).reshape(shape), self.coordinate]).astype(np.float32)
+        return np.stack(
+            [
+                log(sums, weights).reshape(shape),
+                log(peak, (weights > 0).astype(np.float32)).reshape(shape),
+                (weights / self.area).reshape(shape),
+                self.coordinate,
+            ]
+        ).astype(np.float32)
 
 
 class ViewMaker:
@@ -223,15 +284,24 @@ class ViewMaker:
         self.spec, self.geometry = spec, geometry
         H, W = geometry.shape
         if mask is not None and np.shape(mask) != (H, W):
-            raise ValueError(f"ViewMaker: mask shape {np.shape(mask)} differs from the geometry's {(H, W)}")
+            raise ValueError(
+                f"ViewMaker: mask shape {np.shape(mask)} differs from the geometry's {(H, W)}"
+            )
         self.mask = None if mask is None else np.asarray(mask, dtype=bool)
         side = max(H, W)
         self.block = math.ceil(side / spec.fb_size)
-        self.side = self.block * math.ceil(side / self.block)  # padded square, a multiple of the block
+        self.side = self.block * math.ceil(
+            side / self.block
+        )  # padded square, a multiple of the block
         self.top, self.left = (self.side - H) // 2, (self.side - W) // 2
         cx, cy = geometry.beam_center
-        padded = Geometry((self.side, self.side), (cx + self.left, cy + self.top), geometry.pixel_size,
-                          geometry.distance, geometry.energy)
+        padded = Geometry(
+            (self.side, self.side),
+            (cx + self.left, cy + self.top),
+            geometry.pixel_size,
+            geometry.distance,
+            geometry.energy,
+        )
         work = self.side // self.block
         self.work_geometry = padded.resized((work, work))
         # farthest corner of the unpadded frame, in working pixels (corner pixel centres)
@@ -243,10 +313,18 @@ class ViewMaker:
         self.radius = spec.radius_scale * max(corner, 2.0)
         self.fb = FourierBessel((work, work), (wx, wy), self.radius, spec.orders, spec.zeros)
         if spec.image_space == "cake":
-            self.cake = Cake(padded.shape, padded.beam_center, spec.cake_angles,
-                             spec.cake_radii, spec.cake_r_min * side, spec.cake_r_max * side)
+            self.cake = Cake(
+                padded.shape,
+                padded.beam_center,
+                spec.cake_angles,
+                spec.cake_radii,
+                spec.cake_r_min * side,
+                spec.cake_r_max * side,
+            )
         else:
-            self.to_image = area_weights(self.side, spec.input_size)  # (S, side), rows and columns alike
+            self.to_image = area_weights(
+                self.side, spec.input_size
+            )  # (S, side), rows and columns alike
         self.to_work = area_weights(self.side, work)  # block sums
         self._log_max = math.log1p(spec.max_counts)
         if self.mask is not None or not self.fb.disk_in_frame:
@@ -254,7 +332,9 @@ class ViewMaker:
 
     def _valid(self, counts: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         """Valid pixels: finite, non-negative, allowed by the static and the per-call mask."""
-        valid = np.ones(counts.shape, bool) if counts.dtype.kind in "ub" else counts >= 0  # NaN >= 0 is False
+        valid = (
+            np.ones(counts.shape, bool) if counts.dtype.kind in "ub" else counts >= 0
+        )  # NaN >= 0 is False
         for m in (self.mask, mask):
             if m is not None:
                 valid &= m
@@ -269,7 +349,9 @@ class ViewMaker:
         out[self.top : self.top + H, self.left : self.left + W] = a
         return out
 
-    def __call__(self, counts: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(
+        self, counts: np.ndarray, mask: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """counts (H, W) -> (image float32 ``spec.image_shape``, coeff float32 (3, N+1, K))."""
         total, weight = self._prepare(counts, mask)
         return self._image(total, weight), self.channels(self._fourier_bessel(total, weight)[2])
@@ -278,7 +360,9 @@ class ViewMaker:
         """counts (H, W) -> the image view alone, float32 ``spec.image_shape``."""
         return self._image(*self._prepare(counts, mask))
 
-    def fourier_bessel(self, counts: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def fourier_bessel(
+        self, counts: np.ndarray, mask: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """counts (H, W) -> (working log-scaled frame, its validity, complex coefficients a (N+1, K))."""
         return self._fourier_bessel(*self._prepare(counts, mask))
 
@@ -290,13 +374,19 @@ class ViewMaker:
         phase = np.angle(c)
         return np.stack([m, m * np.cos(phase), m * np.sin(phase)]).astype(np.float32)
 
-    def _prepare(self, counts: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def _prepare(
+        self, counts: np.ndarray, mask: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Padded square of valid counts (zero elsewhere) and of validity weights, float32."""
         counts = np.asarray(counts)
         if counts.shape != self.geometry.shape:
-            raise ValueError(f"ViewMaker: counts shape {counts.shape} differs from the geometry's {self.geometry.shape}")
+            raise ValueError(
+                f"ViewMaker: counts shape {counts.shape} differs from the geometry's {self.geometry.shape}"
+            )
         if mask is not None and np.shape(mask) != counts.shape:
-            raise ValueError(f"ViewMaker: mask shape {np.shape(mask)} differs from counts shape {counts.shape}")
+            raise ValueError(
+                f"ViewMaker: mask shape {np.shape(mask)} differs from counts shape {counts.shape}"
+            )
         valid = self._valid(counts, mask)
         total = np.where(valid, counts, 0).astype(np.float32, copy=False)
         return self._pad(total), self._pad(valid.astype(np.float32))
@@ -310,7 +400,9 @@ class ViewMaker:
         """The image view: area-averaged, log-scaled (1, S, S) frame, or its (4, A, R) cake."""
         if self.spec.image_space == "cake":
             return self.cake(total, weight, self._log)
-        return self._log(self._area_sum(total, self.to_image), self._area_sum(weight, self.to_image))[None]
+        return self._log(
+            self._area_sum(total, self.to_image), self._area_sum(weight, self.to_image)
+        )[None]
 
     def _log(self, total: np.ndarray, weight: np.ndarray) -> np.ndarray:
         """log1p(total / weight) / log1p(max_counts) as float32, 0 where weight is ~0."""
@@ -318,7 +410,9 @@ class ViewMaker:
         mean = np.divide(total, weight, out=np.zeros_like(total), where=ok)
         return (np.log1p(np.clip(mean, 0, None)) / self._log_max).astype(np.float32)
 
-    def _fourier_bessel(self, total: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _fourier_bessel(
+        self, total: np.ndarray, weight: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Block-average, log-scale and expand: (working frame, validity, a)."""
         t, w = self._area_sum(total, self.to_work), self._area_sum(weight, self.to_work)
         frame, valid = self._log(t, w), w > 0

@@ -88,7 +88,9 @@ class BasicBlock(nn.Module):
         self.shortcut = (
             nn.Identity()
             if stride == 1 and c_in == c_out
-            else nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+            else nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out)
+            )
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -97,7 +99,10 @@ class BasicBlock(nn.Module):
 
 def resnet(width: int = 24, in_channels: int = 1, blocks: tuple[int, ...] = (1, 1, 1, 1)) -> Trunk:
     """ResNet shape: 7x7 stride-2 stem, max pool, four stages of basic blocks (widths w, 2w, 4w, 8w)."""
-    layers: list[nn.Module] = [conv_bn(in_channels, width, 7, stride=2), nn.MaxPool2d(3, 2, padding=1)]
+    layers: list[nn.Module] = [
+        conv_bn(in_channels, width, 7, stride=2),
+        nn.MaxPool2d(3, 2, padding=1),
+    ]
     c_in = width
     for stage, count in enumerate(blocks):
         c_out = width * 2**stage

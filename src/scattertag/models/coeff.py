@@ -50,5 +50,7 @@ class CoeffTrunk(nn.Module):
 
     def forward(self, coeff: torch.Tensor) -> torch.Tensor:
         if tuple(coeff.shape[1:]) != self.shape:
-            raise ValueError(f"coefficient input has shape {tuple(coeff.shape[1:])}, the network expects {self.shape}")
+            raise ValueError(
+                f"coefficient input has shape {tuple(coeff.shape[1:])}, the network expects {self.shape}"
+            )
         return self.fc(self.radial(self.local(self.norm(coeff))))

@@ -14,7 +14,7 @@ from pathlib import Path
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from scattertag.files import read_json, write_json
+from scattertag.io.files import read_json, write_json
 from scattertag.models.joint import JointTagger
 from scattertag.models.taggers import CoeffTagger, ImageTagger, Tagger
 
@@ -23,7 +23,16 @@ MODELS: dict[str, type[Tagger]] = {"image": ImageTagger, "coeff": CoeffTagger, "
 
 WEIGHTS = "model.safetensors"
 CARD = "model.json"
-CARD_FIELDS = ("view", "backbone", "arch", "vocabulary", "view_spec", "thresholds", "recipe", "metrics")
+CARD_FIELDS = (
+    "view",
+    "backbone",
+    "arch",
+    "vocabulary",
+    "view_spec",
+    "thresholds",
+    "recipe",
+    "metrics",
+)
 
 
 def pretrained_dir() -> Path:
@@ -58,7 +67,9 @@ def read_card(run_dir: str | Path) -> dict:
     """The model card of ``run_dir``; ValueError naming the file if missing or invalid."""
     path = Path(run_dir) / CARD
     if not path.is_file():
-        raise FileNotFoundError(f"no model card {path}: not a model directory (expected {CARD} and {WEIGHTS})")
+        raise FileNotFoundError(
+            f"no model card {path}: not a model directory (expected {CARD} and {WEIGHTS})"
+        )
     card = read_json(path)
     if not isinstance(card, dict):
         raise ValueError(f"model card {path} is not a JSON object")
@@ -75,7 +86,9 @@ def load_model(run_dir: str | Path | None = None) -> tuple[Tagger, dict]:
     model = build_model(card["view"], card["arch"])
     path = run_dir / WEIGHTS
     if not path.is_file():
-        raise FileNotFoundError(f"model weights {path} are missing (its card {run_dir / CARD} exists)")
+        raise FileNotFoundError(
+            f"model weights {path} are missing (its card {run_dir / CARD} exists)"
+        )
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
@@ -103,8 +116,10 @@ def check_compatible(card: dict, manifest: dict, model_name: str, data_name: str
     view = card["view"]
     sides = {
         "vocabulary": (list(card["vocabulary"]), list(manifest["vocabulary"])),
-        "view_spec": (ViewSpec.from_dict(card["view_spec"]).fields_for(view),
-                      ViewSpec.from_dict(manifest["view_spec"]).fields_for(view)),
+        "view_spec": (
+            ViewSpec.from_dict(card["view_spec"]).fields_for(view),
+            ViewSpec.from_dict(manifest["view_spec"]).fields_for(view),
+        ),
     }
     for field, (ours, theirs) in sides.items():
         if ours != theirs:

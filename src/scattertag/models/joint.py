@@ -38,7 +38,9 @@ class JointTagger(Tagger):
         width = width or DEFAULT_WIDTH.get(backbone)
         self.image_trunk = image_trunk(backbone, width, in_channels)
         self.coeff_trunk = CoeffTrunk(coeff_shape, coeff_width)
-        self.head = tag_head(self.image_trunk.out_features + self.coeff_trunk.out_features, num_tags, dropout)
+        self.head = tag_head(
+            self.image_trunk.out_features + self.coeff_trunk.out_features, num_tags, dropout
+        )
         self.arch = {
             "num_tags": num_tags,
             "coeff_shape": list(self.coeff_trunk.shape),
@@ -71,8 +73,9 @@ def joint_arch(image_arch: dict, coeff_arch: dict) -> dict:
 
 
 @torch.no_grad()
-def joint_from_views(image_model: ImageTagger, coeff_model: CoeffTagger,
-                     image_weight: float | Sequence[float] = 0.5) -> JointTagger:
+def joint_from_views(
+    image_model: ImageTagger, coeff_model: CoeffTagger, image_weight: float | Sequence[float] = 0.5
+) -> JointTagger:
     """A JointTagger whose logits are image_weight * image logits + (1 - image_weight) * coefficient logits.
 
     ``image_weight``: alpha, one number or one per tag (T,), each in [0, 1].
@@ -86,5 +89,7 @@ def joint_from_views(image_model: ImageTagger, coeff_model: CoeffTagger,
     w_image, w_coeff = image_model.head[-1].weight, coeff_model.head[-1].weight
     a = alpha[:, None]
     joint.head[-1].weight.copy_(torch.cat([a * w_image, (1 - a) * w_coeff], dim=1))
-    joint.head[-1].bias.copy_(alpha * image_model.head[-1].bias + (1 - alpha) * coeff_model.head[-1].bias)
+    joint.head[-1].bias.copy_(
+        alpha * image_model.head[-1].bias + (1 - alpha) * coeff_model.head[-1].bias
+    )
     return joint

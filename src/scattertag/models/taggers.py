@@ -42,14 +42,25 @@ class ImageTagger(Tagger):
 
     view = "image"
 
-    def __init__(self, num_tags: int, backbone: str = "alexnet", width: int | None = None, dropout: float = 0.3,
-                 in_channels: int = 1) -> None:
+    def __init__(
+        self,
+        num_tags: int,
+        backbone: str = "alexnet",
+        width: int | None = None,
+        dropout: float = 0.3,
+        in_channels: int = 1,
+    ) -> None:
         super().__init__()
         width = width or DEFAULT_WIDTH.get(backbone)
         self.trunk = image_trunk(backbone, width, in_channels)
         self.head = tag_head(self.trunk.out_features, num_tags, dropout)
-        self.arch = {"num_tags": num_tags, "backbone": backbone, "width": width, "dropout": dropout,
-                     "in_channels": in_channels}
+        self.arch = {
+            "num_tags": num_tags,
+            "backbone": backbone,
+            "width": width,
+            "dropout": dropout,
+            "in_channels": in_channels,
+        }
 
     def features(self, image: torch.Tensor, coeff: torch.Tensor) -> torch.Tensor:
         return self.trunk(image)
@@ -60,12 +71,22 @@ class CoeffTagger(Tagger):
 
     view = "coeff"
 
-    def __init__(self, num_tags: int, coeff_shape: tuple[int, int, int], width: int = 32, dropout: float = 0.3) -> None:
+    def __init__(
+        self,
+        num_tags: int,
+        coeff_shape: tuple[int, int, int],
+        width: int = 32,
+        dropout: float = 0.3,
+    ) -> None:
         super().__init__()
         self.trunk = CoeffTrunk(coeff_shape, width)
         self.head = tag_head(self.trunk.out_features, num_tags, dropout)
-        self.arch = {"num_tags": num_tags, "coeff_shape": list(self.trunk.shape), "width": width, "dropout": dropout}
+        self.arch = {
+            "num_tags": num_tags,
+            "coeff_shape": list(self.trunk.shape),
+            "width": width,
+            "dropout": dropout,
+        }
 
     def features(self, image: torch.Tensor, coeff: torch.Tensor) -> torch.Tensor:
         return self.trunk(coeff)
-

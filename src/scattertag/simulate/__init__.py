@@ -13,4 +13,4 @@ from scattertag.simulate.experiment import Experiment, draw_experiment
 from scattertag.simulate.image import Sample, simulate_image
 from scattertag.simulate.recipe import Recipe
 
-__all__ = ["Recipe", "Experiment", "Sample", "draw_experiment", "simulate_image"]
+__all__ = ["Experiment", "Recipe", "Sample", "draw_experiment", "simulate_image"]

@@ -15,7 +15,11 @@ from scattertag.geometry import Geometry
 BEAMSTOPS = ("linear", "circular", "wedge")
 
 #: Short tag of each beamstop type (the vocabulary spells them this way).
-BEAMSTOP_TAGS = {"linear": "Linear beamstop", "circular": "Circular Beamstop", "wedge": "Wedge beamstop"}
+BEAMSTOP_TAGS = {
+    "linear": "Linear beamstop",
+    "circular": "Circular Beamstop",
+    "wedge": "Wedge beamstop",
+}
 
 
 @dataclass(eq=False)
@@ -24,7 +28,9 @@ class Beamstop:
 
     kind: str | None
     params: dict = field(default_factory=dict)
-    index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # flat pixel indices
+    index: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, dtype=np.int64)
+    )  # flat pixel indices
     transmission: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (len(index),) in [0, 1)
 
     def transmission_map(self, shape: tuple[int, int]) -> np.ndarray:
@@ -52,7 +58,10 @@ def _signed_distance(kind: str, dx: np.ndarray, dy: np.ndarray, p: dict) -> np.n
         return np.minimum(disk, arm)
     if kind == "wedge":
         # apex behind the beam centre; the wedge opens toward the edge along ``angle``
-        ax, ay = dx + p["apex_offset"] * np.cos(p["angle"]), dy + p["apex_offset"] * np.sin(p["angle"])
+        ax, ay = (
+            dx + p["apex_offset"] * np.cos(p["angle"]),
+            dy + p["apex_offset"] * np.sin(p["angle"]),
+        )
         rho = np.hypot(ax, ay)
         theta = np.abs(np.angle(np.exp(1j * (np.arctan2(ay, ax) - p["angle"]))))
         excess = theta - p["half_angle"]
@@ -60,7 +69,9 @@ def _signed_distance(kind: str, dx: np.ndarray, dy: np.ndarray, p: dict) -> np.n
     raise ValueError(f"unknown beamstop {kind!r}; allowed: {', '.join(BEAMSTOPS)}")
 
 
-def draw_beamstop(geometry: Geometry, kind: str, rng: np.random.Generator, scale: float) -> Beamstop:
+def draw_beamstop(
+    geometry: Geometry, kind: str, rng: np.random.Generator, scale: float
+) -> Beamstop:
     """A beamstop of ``kind`` centred on the beam; sizes in reference pixels times ``scale``.
 
     ``scale`` = frame side / 1000, so a beamstop hides the same q range at every size.
@@ -69,8 +80,12 @@ def draw_beamstop(geometry: Geometry, kind: str, rng: np.random.Generator, scale
     if kind == "none":
         return Beamstop(None, {"kind": None})
     angle = float(rng.integers(4) * 0.5 * np.pi + rng.normal(0.0, np.radians(4.0)))
-    p: dict = {"kind": kind, "angle": angle, "blur": float(rng.uniform(0.8, 2.5) * scale),
-               "leak": float(10 ** rng.uniform(-5, -3))}
+    p: dict = {
+        "kind": kind,
+        "angle": angle,
+        "blur": float(rng.uniform(0.8, 2.5) * scale),
+        "leak": float(10 ** rng.uniform(-5, -3)),
+    }
     if kind == "linear":
         p["half_width"] = float(rng.uniform(10, 30) * scale)
     elif kind == "circular":

@@ -16,7 +16,9 @@ def _gap_lines(length: int, module: float, gap: float, offset: float) -> np.ndar
     return phase < module
 
 
-def module_gap_mask(shape: tuple[int, int], modules_across: int, offset: tuple[float, float]) -> np.ndarray:
+def module_gap_mask(
+    shape: tuple[int, int], modules_across: int, offset: tuple[float, float]
+) -> np.ndarray:
     """(rows, cols) bool mask of a Pilatus-like detector with ``modules_across`` modules per row.
 
     Module and gap sizes keep Pilatus proportions, scaled so that ``modules_across``
@@ -30,13 +32,18 @@ def module_gap_mask(shape: tuple[int, int], modules_across: int, offset: tuple[f
     return good_rows[:, None] & good_cols[None, :]
 
 
-def draw_mask(shape: tuple[int, int], rng: np.random.Generator, with_gaps: bool) -> tuple[np.ndarray, dict]:
+def draw_mask(
+    shape: tuple[int, int], rng: np.random.Generator, with_gaps: bool
+) -> tuple[np.ndarray, dict]:
     """A detector mask for one experiment and its parameters: optional gaps plus dead pixels."""
     rows, cols = shape
     params: dict = {"module_gaps": bool(with_gaps)}
     if with_gaps:
         across = int(rng.choice([2, 3, 5]))
-        offset = (float(rng.uniform(0, cols / across / 2)), float(rng.uniform(0, rows / across / 2)))
+        offset = (
+            float(rng.uniform(0, cols / across / 2)),
+            float(rng.uniform(0, rows / across / 2)),
+        )
         mask = module_gap_mask(shape, across, offset)
         params.update(modules_across=across, module_offset=list(offset))
     else:

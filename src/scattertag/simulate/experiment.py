@@ -104,7 +104,9 @@ class Experiment:
     def chibin(self) -> np.ndarray:
         """(rows*cols,) int16 azimuthal bin of each pixel."""
         chi = self.geometry.chi_map.ravel().astype(np.float64)
-        return (np.floor((chi + np.pi) / (2 * np.pi) * CHI_BINS).astype(np.int32) % CHI_BINS).astype(np.int16)
+        return (
+            np.floor((chi + np.pi) / (2 * np.pi) * CHI_BINS).astype(np.int32) % CHI_BINS
+        ).astype(np.int16)
 
     @cached_property
     def chi_grid(self) -> np.ndarray:
@@ -140,7 +142,9 @@ class Experiment:
     @cached_property
     def observed_per_bin(self) -> np.ndarray:
         """(n_bins,) number of observed pixels in each radial bin."""
-        return np.bincount(self.observed_bins, minlength=len(self.r_grid) + 1)[:-1].astype(np.float64)
+        return np.bincount(self.observed_bins, minlength=len(self.r_grid) + 1)[:-1].astype(
+            np.float64
+        )
 
     @cached_property
     def invalid_index(self) -> np.ndarray:
@@ -152,15 +156,27 @@ class Experiment:
         sums = np.bincount(self.observed_bins, weights=image, minlength=len(self.r_grid) + 1)[:-1]
         return sums / np.maximum(self.observed_per_bin, 1.0)
 
-    def prepare(self) -> "Experiment":
+    def prepare(self) -> Experiment:
         """Build every cached map now (they are otherwise built on first use)."""
-        _ = (self.geometry.q_map, self.q_grid, self.chi_grid, self.chibin, self._by_radius, self.observed_per_bin,
-             self.invalid_index)
+        _ = (
+            self.geometry.q_map,
+            self.q_grid,
+            self.chi_grid,
+            self.chibin,
+            self._by_radius,
+            self.observed_per_bin,
+            self.invalid_index,
+        )
         return self
 
     def to_dict(self) -> dict:
         """JSON-serialisable description (geometry, beamstop, mask and GISAXS parameters)."""
-        return {"seed": self.seed, "index": self.index, "geometry": self.geometry.to_dict(), **self.params}
+        return {
+            "seed": self.seed,
+            "index": self.index,
+            "geometry": self.geometry.to_dict(),
+            **self.params,
+        }
 
 
 def draw_experiment(recipe: Recipe, seed: int, experiment_index: int) -> Experiment:
@@ -192,6 +208,15 @@ def draw_experiment(recipe: Recipe, seed: int, experiment_index: int) -> Experim
     incidence = gisaxs.draw_incidence(rng) if is_gisaxs else None
     with_gaps = bool(rng.random() < recipe.module_gap_fraction)
     # the mask has its own stream: its dead-pixel count depends on the frame size
-    mask, mask_params = draw_mask((rows, cols), np.random.default_rng(seed_sequence(seed, 0, experiment_index, 1)), with_gaps)
-    params = {"placement": placement, "beamstop": beamstop.params, "mask": mask_params, "gisaxs": incidence}
-    return Experiment(recipe, int(seed), int(experiment_index), geometry, mask, beamstop, incidence, params)
+    mask, mask_params = draw_mask(
+        (rows, cols), np.random.default_rng(seed_sequence(seed, 0, experiment_index, 1)), with_gaps
+    )
+    params = {
+        "placement": placement,
+        "beamstop": beamstop.params,
+        "mask": mask_params,
+        "gisaxs": incidence,
+    }
+    return Experiment(
+        recipe, int(seed), int(experiment_index), geometry, mask, beamstop, incidence, params
+    )

@@ -18,10 +18,15 @@ from scattertag.simulate.lattices import reflections
 
 def draw_incidence(rng: np.random.Generator) -> dict:
     """Experiment-level incidence and critical angles (degrees)."""
-    return {"alpha_i_deg": float(rng.uniform(0.08, 0.4)), "alpha_c_deg": float(rng.uniform(0.1, 0.25))}
+    return {
+        "alpha_i_deg": float(rng.uniform(0.08, 0.4)),
+        "alpha_c_deg": float(rng.uniform(0.1, 0.25)),
+    }
 
 
-def row_at_exit_angle(geometry: Geometry, incidence: dict, alpha_f_deg: float | np.ndarray) -> float | np.ndarray:
+def row_at_exit_angle(
+    geometry: Geometry, incidence: dict, alpha_f_deg: float | np.ndarray
+) -> float | np.ndarray:
     """Detector row (pixels) of exit angle alpha_f: 2 theta_vertical = alpha_i + alpha_f above the beam."""
     total = np.radians(incidence["alpha_i_deg"] + np.asarray(alpha_f_deg))
     return geometry.beam_center[1] - geometry.distance * np.tan(total) / geometry.pixel_size
@@ -30,7 +35,9 @@ def row_at_exit_angle(geometry: Geometry, incidence: dict, alpha_f_deg: float | 
 def exit_angle(geometry: Geometry, incidence: dict) -> np.ndarray:
     """(rows,) exit angle alpha_f (degrees) of each detector row."""
     rows = np.arange(geometry.shape[0], dtype=np.float64)
-    total = np.degrees(np.arctan((geometry.beam_center[1] - rows) * geometry.pixel_size / geometry.distance))
+    total = np.degrees(
+        np.arctan((geometry.beam_center[1] - rows) * geometry.pixel_size / geometry.distance)
+    )
     return total - incidence["alpha_i_deg"]
 
 
@@ -39,7 +46,9 @@ def above_horizon(geometry: Geometry, incidence: dict) -> np.ndarray:
     return np.broadcast_to((exit_angle(geometry, incidence) > 0)[:, None], geometry.shape)
 
 
-def vertical_factor(geometry: Geometry, incidence: dict, yoneda: float) -> tuple[np.ndarray, np.ndarray]:
+def vertical_factor(
+    geometry: Geometry, incidence: dict, yoneda: float
+) -> tuple[np.ndarray, np.ndarray]:
     """(rows,) film shadow (0 below the horizon) and (rows,) Yoneda enhancement.
 
     The scattering is multiplied by shadow * (1 + yoneda_band): a Gaussian band of
@@ -48,11 +57,15 @@ def vertical_factor(geometry: Geometry, incidence: dict, yoneda: float) -> tuple
     af = exit_angle(geometry, incidence)
     step = np.degrees(geometry.pixel_size / geometry.distance)  # degrees per row
     shadow = 0.5 * (1.0 + np.tanh(af / step))
-    band = yoneda * np.exp(-0.5 * ((af - incidence["alpha_c_deg"]) / (incidence["alpha_c_deg"] / 3.0)) ** 2)
+    band = yoneda * np.exp(
+        -0.5 * ((af - incidence["alpha_c_deg"]) / (incidence["alpha_c_deg"] / 3.0)) ** 2
+    )
     return shadow, band
 
 
-def rod(geometry: Geometry, column: float, sigma: float, incidence: dict, decay_deg: float) -> tuple[np.ndarray, np.ndarray]:
+def rod(
+    geometry: Geometry, column: float, sigma: float, incidence: dict, decay_deg: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Flat indices and unit values of a vertical rod at ``column`` above the horizon.
 
     Gaussian across (sigma pixels), exp(-alpha_f / decay) along (the film's form factor).
@@ -64,11 +77,15 @@ def rod(geometry: Geometry, column: float, sigma: float, incidence: dict, decay_
     rs = np.flatnonzero(af > 0)
     if len(cs) == 0 or len(rs) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    values = np.exp(-af[rs] / decay_deg)[:, None] * np.exp(-0.5 * ((cs - column) / sigma) ** 2)[None, :]
+    values = (
+        np.exp(-af[rs] / decay_deg)[:, None] * np.exp(-0.5 * ((cs - column) / sigma) ** 2)[None, :]
+    )
     return (rs[:, None] * cols + cs[None, :]).ravel(), values.ravel()
 
 
-def bragg_rod_columns(geometry: Geometry, q1: float, lattice: str, count: int = 6) -> tuple[np.ndarray, np.ndarray]:
+def bragg_rod_columns(
+    geometry: Geometry, q1: float, lattice: str, count: int = 6
+) -> tuple[np.ndarray, np.ndarray]:
     """Columns (both sides of the beam) and multiplicities of the first Bragg rods at qy = q1 x ratio."""
     ratios, mult = reflections(lattice, count)
     r = np.asarray(geometry.radius_of_q(q1 * ratios))

@@ -20,7 +20,12 @@ from scattertag.simulate.backgrounds import draw_backgrounds, draw_defects
 from scattertag.simulate.beamstops import BEAMSTOP_TAGS
 from scattertag.simulate.experiment import Experiment, choose, seed_sequence
 from scattertag.simulate.scattering import (
-    calibrant_params, calibrant_terms, direct_beam_params, direct_beam_terms, draw_sample_terms, loguniform,
+    calibrant_params,
+    calibrant_terms,
+    direct_beam_params,
+    direct_beam_terms,
+    draw_sample_terms,
+    loguniform,
 )
 from scattertag.simulate.terms import RULES, Term, visibility
 
@@ -97,11 +102,27 @@ def _gisaxs_terms(exp: Experiment, yoneda: float, sample: np.ndarray) -> list[Te
     image *= (shadow * (1.0 + band))[:, None]
     horizon = float(gisaxs.row_at_exit_angle(exp.geometry, exp.gisaxs, 0.0))
     strip = np.arange(max(int(horizon - 0.03 * rows), 0), min(int(horizon), rows))
-    terms = [Term("features.gisaxs.yoneda", "sample", p, rule="diffuse",
-                  index=(in_band[:, None] * cols + np.arange(cols)[None, :]).ravel(), values=extra)]
+    terms = [
+        Term(
+            "features.gisaxs.yoneda",
+            "sample",
+            p,
+            rule="diffuse",
+            index=(in_band[:, None] * cols + np.arange(cols)[None, :]).ravel(),
+            values=extra,
+        )
+    ]
     if len(strip):
-        terms.append(Term("features.gisaxs.horizon", "sample", {"row": horizon}, rule="diffuse",
-                          index=(strip[:, None] * cols + np.arange(cols)[None, :]).ravel(), values=image[strip].ravel()))
+        terms.append(
+            Term(
+                "features.gisaxs.horizon",
+                "sample",
+                {"row": horizon},
+                rule="diffuse",
+                index=(strip[:, None] * cols + np.arange(cols)[None, :]).ravel(),
+                values=image[strip].ravel(),
+            )
+        )
     return terms
 
 
@@ -124,9 +145,18 @@ def _shadow_visibility(exp: Experiment, unblocked: np.ndarray, transmission: np.
     passed = float((unblocked * transmission)[shade].sum())
     area = int(shade.sum())
     mean = hidden / max(area, 1)
-    visible = (area >= BEAMSTOP_MIN_AREA * exp.rbin.size and mean >= BEAMSTOP_MIN_COUNTS and hidden > passed
-               and np.sqrt(hidden) >= BEAMSTOP_SNR)
-    return {"visible": bool(visible), "area": area, "mean_hidden": round(mean, 4), "hidden_over_passed": round(hidden / max(passed, 1e-12), 2)}
+    visible = (
+        area >= BEAMSTOP_MIN_AREA * exp.rbin.size
+        and mean >= BEAMSTOP_MIN_COUNTS
+        and hidden > passed
+        and np.sqrt(hidden) >= BEAMSTOP_SNR
+    )
+    return {
+        "visible": bool(visible),
+        "area": area,
+        "mean_hidden": round(mean, 4),
+        "hidden_over_passed": round(hidden / max(passed, 1e-12), 2),
+    }
 
 
 #: Keys whose visible terms are ring-like peaks (counted for "Many rings").
@@ -144,7 +174,10 @@ def _keys_from_visible(terms: list[Term]) -> dict:
         head = t.key.split(":")[0]
         keys[t.key].append({**t.params, **t.visibility})
         rings += head in RING_KEYS
-        if head == "features.main.ring" and t.params["style"] in ("polycrystalline", "large grains"):
+        if head == "features.main.ring" and t.params["style"] in (
+            "polycrystalline",
+            "large grains",
+        ):
             keys[f"features.variations.{t.params['style']}"].append(t.params["grain_eta"])
         if head in RING_KEYS[1:] or head == "features.mesostructure.structure factor":
             groups[t.key].append(t.params["order"])
@@ -167,13 +200,24 @@ def simulate_image(exp: Experiment, image_index: int) -> Sample:
     rng = np.random.default_rng(seed_sequence(exp.seed, 1, exp.index, image_index, 0))
     kind = choose(rng, exp.recipe.kinds)
     terms = _draw_terms(exp, rng, kind)
-    settings = {"kind": kind, "dark": loguniform(rng, 1e-3, 0.05), "yoneda": loguniform(rng, 0.2, 3.0)}
+    settings = {
+        "kind": kind,
+        "dark": loguniform(rng, 1e-3, 0.05),
+        "yoneda": loguniform(rng, 0.2, 3.0),
+    }
     noise = np.random.default_rng(seed_sequence(exp.seed, 1, exp.index, image_index, 1))
     return expose(exp, terms, noise, image_index=image_index, **settings)
 
 
-def expose(exp: Experiment, terms: list[Term], noise: np.random.Generator, kind: str = "sample", dark: float = 0.01,
-           yoneda: float = 1.0, image_index: int = 0) -> Sample:
+def expose(
+    exp: Experiment,
+    terms: list[Term],
+    noise: np.random.Generator,
+    kind: str = "sample",
+    dark: float = 0.01,
+    yoneda: float = 1.0,
+    image_index: int = 0,
+) -> Sample:
     """Render ``terms`` on the experiment's detector, tag what is visible, draw Poisson counts.
 
     ``kind`` is the image kind ("direct beam" moves the beamstop out), ``dark`` the dark
@@ -202,7 +246,9 @@ def expose(exp: Experiment, terms: list[Term], noise: np.random.Generator, kind:
     for t in terms:
         if t.role == "defect":
             t.add_to(lam)
-    stop = exp.beamstop if kind != "direct beam" else None  # the beamstop is moved out for the direct beam
+    stop = (
+        exp.beamstop if kind != "direct beam" else None
+    )  # the beamstop is moved out for the direct beam
     keys: dict = {}
     if stop is not None and stop.kind is not None:
         unblocked = lam[stop.index]
@@ -223,8 +269,13 @@ def expose(exp: Experiment, terms: list[Term], noise: np.random.Generator, kind:
         keys["sample.weak scattering"] = {k: stats[k] for k in ("sample_max", "background_mean")}
     elif stats["sample_max"] > STRONG_MAX or stats["sample_mean"] > STRONG_MEAN:
         keys["sample.strong scattering"] = {k: stats[k] for k in ("sample_max", "sample_mean")}
-    if stats["background_max"] > HIGH_BACKGROUND_MAX or stats["background_mean"] > HIGH_BACKGROUND_MEAN:
-        keys["background.high background"] = {k: stats[k] for k in ("background_max", "background_mean")}
+    if (
+        stats["background_max"] > HIGH_BACKGROUND_MAX
+        or stats["background_mean"] > HIGH_BACKGROUND_MEAN
+    ):
+        keys["background.high background"] = {
+            k: stats[k] for k in ("background_max", "background_mean")
+        }
     for t in terms:
         if t.role in ("defect", "detector"):
             keys[t.key] = t.params
@@ -242,7 +293,10 @@ def expose(exp: Experiment, terms: list[Term], noise: np.random.Generator, kind:
         "yoneda": yoneda if exp.gisaxs is not None else None,
         "stats": stats,
         "experiment": exp.to_dict(),
-        "terms": [{"key": t.key, "role": t.role, "params": t.params, "visibility": t.visibility} for t in terms],
+        "terms": [
+            {"key": t.key, "role": t.role, "params": t.params, "visibility": t.visibility}
+            for t in terms
+        ],
     }
     return Sample(
         counts=counts.reshape(exp.shape),

@@ -12,7 +12,7 @@ ratios and multiplicities are right by construction:
 from __future__ import annotations
 
 from collections import Counter
-from functools import lru_cache
+from functools import cache
 from itertools import product
 
 import numpy as np
@@ -26,10 +26,14 @@ AGBH_Q1 = 0.1076
 def _cubic(rule, hmax: int) -> Counter:
     """Multiplicity of each h^2 + k^2 + l^2 over allowed (h, k, l) != 0 with |h|,|k|,|l| <= hmax."""
     rng = range(-hmax, hmax + 1)
-    return Counter(h * h + k * k + l * l for h, k, l in product(rng, rng, rng) if (h, k, l) != (0, 0, 0) and rule(h, k, l))
+    return Counter(
+        h * h + k * k + l * l
+        for h, k, l in product(rng, rng, rng)
+        if (h, k, l) != (0, 0, 0) and rule(h, k, l)
+    )
 
 
-@lru_cache(maxsize=None)
+@cache
 def reflections(lattice: str, count: int = 12) -> tuple[np.ndarray, np.ndarray]:
     """The first ``count`` powder peaks: (q / q1 ratios, multiplicities), both (count,); cached, do not modify."""
     hmax = int(np.ceil(np.sqrt(3 * count))) + 2  # enough shells for ``count`` distinct |G|

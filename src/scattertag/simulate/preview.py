@@ -20,16 +20,31 @@ from scattertag.simulate.recipe import Recipe
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of the preview subcommand."""
-    parser.add_argument("--size", type=int, default=1000, help="frame side in pixels (default 1000)")
+    parser.add_argument(
+        "--size", type=int, default=1000, help="frame side in pixels (default 1000)"
+    )
     parser.add_argument("--count", type=int, default=12, help="number of images (default 12)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--per-experiment", type=int, default=1,
-                        help="images per experiment (default 1: every panel a new experiment)")
-    parser.add_argument("--gisaxs", type=float, default=0.0, help="fraction of grazing-incidence experiments")
+    parser.add_argument(
+        "--per-experiment",
+        type=int,
+        default=1,
+        help="images per experiment (default 1: every panel a new experiment)",
+    )
+    parser.add_argument(
+        "--gisaxs", type=float, default=0.0, help="fraction of grazing-incidence experiments"
+    )
     parser.add_argument("--columns", type=int, default=4, help="panels per row (default 4)")
-    parser.add_argument("--out", type=Path, default=Path("preview.png"), help="output PNG (default preview.png)")
-    parser.add_argument("--tally", type=int, default=0, metavar="N",
-                        help="also print the tag frequencies of N images (default 0: none)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("preview.png"), help="output PNG (default preview.png)"
+    )
+    parser.add_argument(
+        "--tally",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print the tag frequencies of N images (default 0: none)",
+    )
 
 
 def tally(recipe: Recipe, seed: int, count: int, per_experiment: int) -> dict[str, float]:
@@ -46,7 +61,9 @@ def tally(recipe: Recipe, seed: int, count: int, per_experiment: int) -> dict[st
 def run(args: argparse.Namespace) -> int:
     """Simulate ``count`` images and draw them, beam centre marked, tags as captions."""
     if args.count < 1 or args.per_experiment < 1 or args.tally < 0:
-        raise SystemExit("preview: --count and --per-experiment must be at least 1, --tally at least 0")
+        raise SystemExit(
+            "preview: --count and --per-experiment must be at least 1, --tally at least 0"
+        )
     recipe = Recipe(size=args.size, gisaxs_fraction=args.gisaxs)
     fig, axes = montage_axes(args.count, columns=args.columns)
     experiment = None
@@ -60,7 +77,9 @@ def run(args: argparse.Namespace) -> int:
     path = save(fig, args.out)
     print(f"wrote {path}")
     if args.tally:
-        print(f"tag frequencies over {args.tally} images ({args.per_experiment} per experiment), size {args.size}, seed {args.seed}:")
+        print(
+            f"tag frequencies over {args.tally} images ({args.per_experiment} per experiment), size {args.size}, seed {args.seed}:"
+        )
         for tag, fraction in tally(recipe, args.seed, args.tally, args.per_experiment).items():
             print(f"  {tag:20s} {fraction:6.3f}")
     return 0

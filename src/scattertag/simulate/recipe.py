@@ -106,11 +106,15 @@ class Recipe:
         shape = (size, size) if isinstance(size, (int,)) and not isinstance(size, bool) else size
         try:
             shape = tuple(shape)
-            ok = len(shape) == 2 and all(isinstance(s, int) and not isinstance(s, bool) for s in shape)
+            ok = len(shape) == 2 and all(
+                isinstance(s, int) and not isinstance(s, bool) for s in shape
+            )
         except TypeError:
             ok = False
         if not ok or not all(16 <= s <= 8192 for s in shape):
-            raise ValueError(f"Recipe.size must be an integer or (rows, cols) of integers in [16, 8192], got {size!r}")
+            raise ValueError(
+                f"Recipe.size must be an integer or (rows, cols) of integers in [16, 8192], got {size!r}"
+            )
         set_("size", shape[0] if shape[0] == shape[1] else shape)
         for name, lo, hi in (
             ("gisaxs_fraction", 0.0, 1.0),
@@ -121,8 +125,13 @@ class Recipe:
         ):
             set_(name, _check_range(name, getattr(self, name), lo, hi))
         set_("kinds", _check_probabilities("kinds", self.kinds, DEFAULT_KINDS, True))
-        set_("placements", _check_probabilities("placements", self.placements, DEFAULT_PLACEMENTS, True))
-        set_("beamstops", _check_probabilities("beamstops", self.beamstops, DEFAULT_BEAMSTOPS, True))
+        set_(
+            "placements",
+            _check_probabilities("placements", self.placements, DEFAULT_PLACEMENTS, True),
+        )
+        set_(
+            "beamstops", _check_probabilities("beamstops", self.beamstops, DEFAULT_BEAMSTOPS, True)
+        )
         set_("terms", _check_probabilities("terms", self.terms, DEFAULT_TERMS, False))
         vocab = self.vocabulary
         if vocab is None:
@@ -157,7 +166,7 @@ class Recipe:
         return {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Recipe":
+    def from_dict(cls, d: dict) -> Recipe:
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - names)
@@ -169,5 +178,3 @@ class Recipe:
         if d.get("vocabulary") is not None:
             d["vocabulary"] = Vocabulary.from_list(d["vocabulary"])
         return cls(**d)
-
-

@@ -58,17 +58,29 @@ def peak_radial(exp: Experiment, q0: float, sigma_q: float, amplitude: float) ->
     return amplitude * exp.intensity_scale * pf.gaussian_peak(exp.q_grid, q0, sigma_q)
 
 
-def annulus_term(exp: Experiment, key: str, params: dict, radial: np.ndarray, angular: np.ndarray,
-                 q_lo: float, q_hi: float, rule: str = "peak") -> Term:
+def annulus_term(
+    exp: Experiment,
+    key: str,
+    params: dict,
+    radial: np.ndarray,
+    angular: np.ndarray,
+    q_lo: float,
+    q_hi: float,
+    rule: str = "peak",
+) -> Term:
     """A term radial(q) x angular(chi) evaluated only on the annulus q_lo <= q <= q_hi."""
     g = exp.geometry
     q_top = 0.99 * 4 * np.pi / g.wavelength
-    index, rbins = exp.annulus(float(g.radius_of_q(max(q_lo, 0.0))), float(g.radius_of_q(min(q_hi, q_top))))
+    index, rbins = exp.annulus(
+        float(g.radius_of_q(max(q_lo, 0.0))), float(g.radius_of_q(min(q_hi, q_top)))
+    )
     values = radial[np.minimum(rbins, len(radial) - 1)] * angular[exp.chibin[index]]
     return Term(key, "sample", params, index=index, values=values, rule=rule)
 
 
-def gaussian_spots(exp: Experiment, xs: np.ndarray, ys: np.ndarray, sigma: float, amplitudes: np.ndarray):
+def gaussian_spots(
+    exp: Experiment, xs: np.ndarray, ys: np.ndarray, sigma: float, amplitudes: np.ndarray
+):
     """Flat indices and values of Gaussian spots (sigma in pixels) drawn on local patches."""
     rows, cols = exp.shape
     h = int(np.ceil(4 * sigma))
@@ -114,7 +126,9 @@ def low_q_params(rng: np.random.Generator) -> dict:
 
 def low_q_terms(exp: Experiment, p: dict) -> list[Term]:
     """Diffuse low-q term; anisotropic (aspect != 1) ones use q_eff = q g(chi) on the full frame."""
-    key = f"features.main.diffuse low-q: {p['shape']}" + (", anisotropic" if p["aspect"] != 1.0 else "")
+    key = f"features.main.diffuse low-q: {p['shape']}" + (
+        ", anisotropic" if p["aspect"] != 1.0 else ""
+    )
     amp = p["amplitude"] * exp.intensity_scale
     if p["aspect"] == 1.0:
         return [Term(key, "sample", p, radial=amp * low_q_profile(exp.q_grid, p), rule="diffuse")]
@@ -122,22 +136,46 @@ def low_q_terms(exp: Experiment, p: dict) -> list[Term]:
     q_eff = exp.geometry.q_map.ravel() * stretch[exp.chibin]
     top = float(q_eff.max()) * 1.0001 + 1e-9
     table = amp * low_q_profile(np.linspace(0.0, top, 8192), p)  # tabulated, then looked up
-    return [Term(key, "sample", p, values=table[(q_eff * (8191.0 / top)).astype(np.int32)], rule="diffuse")]
+    return [
+        Term(
+            key,
+            "sample",
+            p,
+            values=table[(q_eff * (8191.0 / top)).astype(np.int32)],
+            rule="diffuse",
+        )
+    ]
 
 
 def form_factor_params(rng: np.random.Generator) -> dict:
     """Sphere radius 20-200 A, polydispersity 3-15 %."""
-    return {"radius": loguniform(rng, 20.0, 200.0), "polydispersity": float(rng.uniform(0.03, 0.15)),
-            "amplitude": loguniform(rng, 10.0, 3e5)}
+    return {
+        "radius": loguniform(rng, 20.0, 200.0),
+        "polydispersity": float(rng.uniform(0.03, 0.15)),
+        "amplitude": loguniform(rng, 10.0, 3e5),
+    }
 
 
 def form_factor_terms(exp: Experiment, p: dict) -> list[Term]:
     """Polydisperse sphere form factor |F(qR)|^2 (a low-q diffuse term with fringes)."""
     nodes, weights = np.polynomial.hermite_e.hermegauss(9)  # Gaussian size distribution
-    profile = sum(w * pf.sphere_form_factor(exp.q_grid, p["radius"] * (1 + p["polydispersity"] * z))
-                  for z, w in zip(nodes, weights)) / weights.sum()
+    profile = (
+        sum(
+            w * pf.sphere_form_factor(exp.q_grid, p["radius"] * (1 + p["polydispersity"] * z))
+            for z, w in zip(nodes, weights)
+        )
+        / weights.sum()
+    )
     radial = p["amplitude"] * exp.intensity_scale * profile
-    return [Term("features.main.diffuse low-q: sphere form factor", "sample", p, radial=radial, rule="diffuse")]
+    return [
+        Term(
+            "features.main.diffuse low-q: sphere form factor",
+            "sample",
+            p,
+            radial=radial,
+            rule="diffuse",
+        )
+    ]
 
 
 def high_q_params(rng: np.random.Generator) -> dict:
@@ -158,14 +196,22 @@ RING_STYLES = ("isotropic", "anisotropic", "polycrystalline", "large grains")
 def ring_params(rng: np.random.Generator) -> dict:
     """q0 0.02-0.8 1/A, FWHM dq/q0 0.01-0.2 (half sharp, below 0.025), one of RING_STYLES."""
     p: dict = {"q0": loguniform(rng, 0.02, 0.8)}
-    p["dq_rel"] = loguniform(rng, 0.01, 0.025) if rng.random() < 0.5 else loguniform(rng, 0.025, 0.2)
+    p["dq_rel"] = (
+        loguniform(rng, 0.01, 0.025) if rng.random() < 0.5 else loguniform(rng, 0.025, 0.2)
+    )
     p["amplitude"] = loguniform(rng, 0.3, 3e4)
     p["style"] = RING_STYLES[int(rng.choice(4, p=[0.45, 0.25, 0.18, 0.12]))]
     if p["style"] == "anisotropic":
-        p.update(symmetry=int(2 * rng.integers(1, 11)), eta=float(rng.uniform(0.4, 0.95)), chi0=float(rng.uniform(-np.pi, np.pi)))
+        p.update(
+            symmetry=int(2 * rng.integers(1, 11)),
+            eta=float(rng.uniform(0.4, 0.95)),
+            chi0=float(rng.uniform(-np.pi, np.pi)),
+        )
     elif p["style"] != "isotropic":
         # grain eta > 0.75: few large grains (spotty); 0.5-0.75: many (textured, polycrystalline)
-        p["grain_eta"] = float(rng.uniform(0.5, 0.75) if p["style"] == "polycrystalline" else rng.uniform(0.75, 0.95))
+        p["grain_eta"] = float(
+            rng.uniform(0.5, 0.75) if p["style"] == "polycrystalline" else rng.uniform(0.75, 0.95)
+        )
         p["grain_width_deg"] = float(rng.uniform(0.3, 1.5))
         p["seed"] = new_seed(rng)
     return p
@@ -175,7 +221,12 @@ def grain_profile(chi: np.ndarray, p: dict) -> np.ndarray:
     """Angular profile of a grainy ring: 10^(5 (1 - eta) + 0.5) grains at random azimuths."""
     rng = np.random.default_rng(p["seed"])
     count = int(round(10 ** (5.0 * (1.0 - p["grain_eta"]) + 0.5)))
-    return pf.grains(chi, rng.uniform(-np.pi, np.pi, count), rng.exponential(1.0, count), np.radians(p["grain_width_deg"]))
+    return pf.grains(
+        chi,
+        rng.uniform(-np.pi, np.pi, count),
+        rng.exponential(1.0, count),
+        np.radians(p["grain_width_deg"]),
+    )
 
 
 def ring_terms(exp: Experiment, p: dict) -> list[Term]:
@@ -194,11 +245,19 @@ def ring_terms(exp: Experiment, p: dict) -> list[Term]:
 
 def halo_params(rng: np.random.Generator) -> dict:
     """q0 0.05-0.8 1/A, FWHM dq/q0 0.3-0.6, Debye-Waller 0.5-4 A; isotropic, anisotropic or speckled."""
-    p: dict = {"q0": loguniform(rng, 0.05, 0.8), "dq_rel": float(rng.uniform(0.3, 0.6)),
-               "debye_waller": loguniform(rng, 0.5, 4.0), "amplitude": loguniform(rng, 1.0, 1e4)}
+    p: dict = {
+        "q0": loguniform(rng, 0.05, 0.8),
+        "dq_rel": float(rng.uniform(0.3, 0.6)),
+        "debye_waller": loguniform(rng, 0.5, 4.0),
+        "amplitude": loguniform(rng, 1.0, 1e4),
+    }
     p["style"] = ("isotropic", "anisotropic", "speckle")[int(rng.choice(3, p=[0.65, 0.2, 0.15]))]
     if p["style"] == "anisotropic":
-        p.update(symmetry=int(rng.choice([2, 4, 6])), eta=float(rng.uniform(0.3, 0.7)), chi0=float(rng.uniform(-np.pi, np.pi)))
+        p.update(
+            symmetry=int(rng.choice([2, 4, 6])),
+            eta=float(rng.uniform(0.3, 0.7)),
+            chi0=float(rng.uniform(-np.pi, np.pi)),
+        )
     elif p["style"] == "speckle":
         p.update(speckle_size=float(rng.uniform(2.0, 6.0)), seed=new_seed(rng))
     return p
@@ -208,7 +267,9 @@ def halo_terms(exp: Experiment, p: dict) -> list[Term]:
     """A halo: broad ring damped at high q; coherent ones carry exponential speckle."""
     sigma = p["dq_rel"] * p["q0"] / FWHM
     q = exp.q_grid
-    damping = pf.debye_waller(q, p["debye_waller"]) / pf.debye_waller(np.array(p["q0"]), p["debye_waller"])
+    damping = pf.debye_waller(q, p["debye_waller"]) / pf.debye_waller(
+        np.array(p["q0"]), p["debye_waller"]
+    )
     radial = p["amplitude"] * exp.intensity_scale * pf.gaussian_peak(q, p["q0"], sigma) * damping
     key = f"features.main.halo: {p['style']}"
     if p["style"] == "isotropic":
@@ -216,12 +277,16 @@ def halo_terms(exp: Experiment, p: dict) -> list[Term]:
     angular = np.ones(CHI_BINS)
     if p["style"] == "anisotropic":
         angular = pf.nfold(exp.chi_grid, p["symmetry"], p["eta"], p["chi0"])
-    term = annulus_term(exp, key, p, radial, angular, p["q0"] - 4 * sigma, p["q0"] + 4 * sigma, rule="diffuse")
+    term = annulus_term(
+        exp, key, p, radial, angular, p["q0"] - 4 * sigma, p["q0"] + 4 * sigma, rule="diffuse"
+    )
     if p["style"] == "speckle":
         # exponential intensity statistics on cells of the coherence length
         rows, cols = exp.shape
         cell = max(1, int(round(p["speckle_size"] * exp.scale)))
-        field = np.random.default_rng(p["seed"]).exponential(1.0, ((rows - 1) // cell + 1, (cols - 1) // cell + 1))
+        field = np.random.default_rng(p["seed"]).exponential(
+            1.0, ((rows - 1) // cell + 1, (cols - 1) // cell + 1)
+        )
         term.values *= field[(term.index // cols) // cell, (term.index % cols) // cell]
     return [term]
 
@@ -229,11 +294,18 @@ def halo_terms(exp: Experiment, p: dict) -> list[Term]:
 # ---- ordered structures ----------------------------------------------------------------
 def lattice_params(rng: np.random.Generator) -> dict:
     """BCC, FCC, hexagonal or lamellar; q1 0.015-0.2 1/A; peak width, disorder, particle radius."""
-    p: dict = {"lattice": LATTICES[int(rng.choice(4, p=[0.35, 0.35, 0.15, 0.15]))], "q1": loguniform(rng, 0.015, 0.2)}
+    p: dict = {
+        "lattice": LATTICES[int(rng.choice(4, p=[0.35, 0.35, 0.15, 0.15]))],
+        "q1": loguniform(rng, 0.015, 0.2),
+    }
     d = 2 * np.pi / p["q1"]
     # strong disorder (Debye-Waller up to d / 4) leaves only the first peak
-    p.update(dq_rel=loguniform(rng, 0.004, 0.06), debye_waller=float(rng.uniform(0.03, 0.25) * d),
-             amplitude=loguniform(rng, 1.0, 1e5), particle_radius=float(rng.uniform(0.2, 0.35) * d))
+    p.update(
+        dq_rel=loguniform(rng, 0.004, 0.06),
+        debye_waller=float(rng.uniform(0.03, 0.25) * d),
+        amplitude=loguniform(rng, 1.0, 1e5),
+        particle_radius=float(rng.uniform(0.2, 0.35) * d),
+    )
     return p
 
 
@@ -260,15 +332,32 @@ def lattice_terms(exp: Experiment, p: dict) -> list[Term]:
         if q >= exp.geometry.q_max * 1.05:
             break
         sigma = sigma_with_resolution(exp, q, p["dq_rel"] * p["q1"] / FWHM)
-        peak = {"order": n + 1, "q": float(q), "q_ratio": float(ratios[n]), "multiplicity": int(mult[n]), "lattice": p}
-        terms.append(Term(f"features.lattice.ring: {p['lattice']}", "sample", peak, radial=peak_radial(exp, q, sigma, p["amplitude"] * w)))
+        peak = {
+            "order": n + 1,
+            "q": float(q),
+            "q_ratio": float(ratios[n]),
+            "multiplicity": int(mult[n]),
+            "lattice": p,
+        }
+        terms.append(
+            Term(
+                f"features.lattice.ring: {p['lattice']}",
+                "sample",
+                peak,
+                radial=peak_radial(exp, q, sigma, p["amplitude"] * w),
+            )
+        )
     return terms
 
 
 def mesostructure_params(rng: np.random.Generator) -> dict:
     """2-D hexagonal or square crystal, q1 0.02-0.15 1/A, one to three rotated grains."""
-    p: dict = {"lattice": ("hexagonal", "square")[int(rng.integers(2))], "q1": loguniform(rng, 0.02, 0.15),
-               "amplitude": loguniform(rng, 10.0, 1e5), "spot_sigma": float(rng.uniform(0.6, 2.0))}
+    p: dict = {
+        "lattice": ("hexagonal", "square")[int(rng.integers(2))],
+        "q1": loguniform(rng, 0.02, 0.15),
+        "amplitude": loguniform(rng, 10.0, 1e5),
+        "spot_sigma": float(rng.uniform(0.6, 2.0)),
+    }
     p["debye_waller"] = float(rng.uniform(0.05, 0.15) * 2 * np.pi / p["q1"])
     grains = int(rng.choice([1, 1, 2, 3]))
     p["grain_angles"] = [float(a) for a in rng.uniform(0, 2 * np.pi, grains)]
@@ -280,7 +369,9 @@ def mesostructure_terms(exp: Experiment, p: dict) -> list[Term]:
     """Bragg spots of each grain, one term per shell of reciprocal-lattice vectors."""
     g = exp.geometry
     b = np.array([0.5, np.sqrt(3) / 2]) if p["lattice"] == "hexagonal" else np.array([0.0, 1.0])
-    hk = np.array([(h, k) for h in range(-8, 9) for k in range(-8, 9) if (h, k) != (0, 0)], dtype=float)
+    hk = np.array(
+        [(h, k) for h in range(-8, 9) for k in range(-8, 9) if (h, k) != (0, 0)], dtype=float
+    )
     vectors = hk[:, :1] * np.array([1.0, 0.0]) + hk[:, 1:] * b  # in units of q1
     lengths = np.round(np.hypot(vectors[:, 0], vectors[:, 1]), 6)
     sigma = blur_pixels(exp, p["spot_sigma"])
@@ -293,20 +384,43 @@ def mesostructure_terms(exp: Experiment, p: dict) -> list[Term]:
                 break
             v = vectors[lengths == shell] @ rot.T
             r = float(g.radius_of_q(q)) / shell
-            amp = p["amplitude"] * exp.intensity_scale * weight * shell**-2 * float(pf.debye_waller(np.array(q), p["debye_waller"]))
-            index, values = gaussian_spots(exp, g.beam_center[0] + v[:, 0] * r, g.beam_center[1] + v[:, 1] * r, sigma,
-                                           np.full(len(v), amp))
+            amp = (
+                p["amplitude"]
+                * exp.intensity_scale
+                * weight
+                * shell**-2
+                * float(pf.debye_waller(np.array(q), p["debye_waller"]))
+            )
+            index, values = gaussian_spots(
+                exp,
+                g.beam_center[0] + v[:, 0] * r,
+                g.beam_center[1] + v[:, 1] * r,
+                sigma,
+                np.full(len(v), amp),
+            )
             if len(index):
-                terms.append(Term(f"features.mesostructure.structure factor: {p['lattice']}", "sample",
-                                  {"order": order + 1, "q": float(q), "mesostructure": p},
-                                  index=index, values=values, unique=False, rule="spots"))
+                terms.append(
+                    Term(
+                        f"features.mesostructure.structure factor: {p['lattice']}",
+                        "sample",
+                        {"order": order + 1, "q": float(q), "mesostructure": p},
+                        index=index,
+                        values=values,
+                        unique=False,
+                        rule="spots",
+                    )
+                )
     return terms
 
 
 # ---- whole-image kinds -----------------------------------------------------------------
 def calibrant_params(rng: np.random.Generator) -> dict:
     """Silver behenate ring strength, width and decay of the orders."""
-    return {"amplitude": loguniform(rng, 30.0, 3e4), "dq_rel": float(rng.uniform(0.004, 0.012)), "decay": float(rng.uniform(0.8, 2.0))}
+    return {
+        "amplitude": loguniform(rng, 30.0, 3e4),
+        "dq_rel": float(rng.uniform(0.004, 0.012)),
+        "decay": float(rng.uniform(0.8, 2.0)),
+    }
 
 
 def calibrant_terms(exp: Experiment, p: dict) -> list[Term]:
@@ -317,8 +431,14 @@ def calibrant_terms(exp: Experiment, p: dict) -> list[Term]:
         if q >= exp.geometry.q_max * 1.05:
             break
         sigma = sigma_with_resolution(exp, q, p["dq_rel"] * AGBH_Q1 / FWHM)
-        terms.append(Term("features.calibrant.ring: AgBH", "sample", {"order": n, "q": q, "calibrant": p},
-                          radial=peak_radial(exp, q, sigma, p["amplitude"] * n ** -p["decay"])))
+        terms.append(
+            Term(
+                "features.calibrant.ring: AgBH",
+                "sample",
+                {"order": n, "q": q, "calibrant": p},
+                radial=peak_radial(exp, q, sigma, p["amplitude"] * n ** -p["decay"]),
+            )
+        )
     return terms
 
 
@@ -330,34 +450,66 @@ def direct_beam_params(rng: np.random.Generator) -> dict:
 def direct_beam_terms(exp: Experiment, p: dict) -> list[Term]:
     """The attenuated direct beam with the beamstop moved out: a bright spot."""
     cx, cy = exp.geometry.beam_center
-    index, values = gaussian_spots(exp, np.array([cx]), np.array([cy]), blur_pixels(exp, p["sigma"]),
-                                   np.array([p["peak"] * exp.intensity_scale]))
-    return [Term("beam.direct beam", "defect", p, index=index, values=values, unique=False, rule="spots")]
+    index, values = gaussian_spots(
+        exp,
+        np.array([cx]),
+        np.array([cy]),
+        blur_pixels(exp, p["sigma"]),
+        np.array([p["peak"] * exp.intensity_scale]),
+    )
+    return [
+        Term(
+            "beam.direct beam", "defect", p, index=index, values=values, unique=False, rule="spots"
+        )
+    ]
 
 
 # ---- grazing incidence -----------------------------------------------------------------
 def specular_rod_params(rng: np.random.Generator) -> dict:
     """Rod strength, width (reference pixels), decay along alpha_f, specular reflection strength."""
-    return {"amplitude": loguniform(rng, 10.0, 1e5), "sigma": float(rng.uniform(0.7, 1.5)),
-            "decay_deg": float(rng.uniform(0.1, 0.5)), "reflection": loguniform(rng, 3.0, 30.0)}
+    return {
+        "amplitude": loguniform(rng, 10.0, 1e5),
+        "sigma": float(rng.uniform(0.7, 1.5)),
+        "decay_deg": float(rng.uniform(0.1, 0.5)),
+        "reflection": loguniform(rng, 3.0, 30.0),
+    }
 
 
 def specular_rod_terms(exp: Experiment, p: dict) -> list[Term]:
     """The specular rod (qy = 0) above the horizon with the specular reflection at alpha_f = alpha_i."""
     g, inc = exp.geometry, exp.gisaxs
-    index, values = gisaxs.rod(g, g.beam_center[0], blur_pixels(exp, p["sigma"]), inc, p["decay_deg"])
+    index, values = gisaxs.rod(
+        g, g.beam_center[0], blur_pixels(exp, p["sigma"]), inc, p["decay_deg"]
+    )
     spot_row = gisaxs.row_at_exit_angle(g, inc, inc["alpha_i_deg"])
-    spot_index, spot_values = gaussian_spots(exp, np.array([g.beam_center[0]]), np.array([spot_row]),
-                                             blur_pixels(exp, 1.5), np.array([p["reflection"]]))
-    return [Term("features.gisaxs.specular rod", "sample", p, index=np.concatenate([index, spot_index]),
-                 values=p["amplitude"] * exp.intensity_scale * np.concatenate([values, spot_values]), unique=False)]
+    spot_index, spot_values = gaussian_spots(
+        exp,
+        np.array([g.beam_center[0]]),
+        np.array([spot_row]),
+        blur_pixels(exp, 1.5),
+        np.array([p["reflection"]]),
+    )
+    return [
+        Term(
+            "features.gisaxs.specular rod",
+            "sample",
+            p,
+            index=np.concatenate([index, spot_index]),
+            values=p["amplitude"] * exp.intensity_scale * np.concatenate([values, spot_values]),
+            unique=False,
+        )
+    ]
 
 
 def bragg_rods_params(rng: np.random.Generator) -> dict:
     """Lateral hexagonal or lamellar (grating) order, q1 0.02-0.15 1/A."""
-    return {"lattice": ("hexagonal", "lamellar")[int(rng.integers(2))], "q1": loguniform(rng, 0.02, 0.15),
-            "amplitude": loguniform(rng, 10.0, 1e5), "sigma": float(rng.uniform(0.8, 3.0)),
-            "decay_deg": float(rng.uniform(0.2, 1.5))}
+    return {
+        "lattice": ("hexagonal", "lamellar")[int(rng.integers(2))],
+        "q1": loguniform(rng, 0.02, 0.15),
+        "amplitude": loguniform(rng, 10.0, 1e5),
+        "sigma": float(rng.uniform(0.8, 3.0)),
+        "decay_deg": float(rng.uniform(0.2, 1.5)),
+    }
 
 
 def bragg_rods_terms(exp: Experiment, p: dict) -> list[Term]:
@@ -369,8 +521,16 @@ def bragg_rods_terms(exp: Experiment, p: dict) -> list[Term]:
     pieces = [gisaxs.rod(g, c, blur_pixels(exp, p["sigma"]), inc, p["decay_deg"]) for c in columns]
     index = np.concatenate([i for i, _ in pieces])
     values = np.concatenate([v * w for (_, v), w in zip(pieces, weight)])
-    return [Term(f"features.gisaxs.bragg rods: {p['lattice']}", "sample", p, index=index,
-                 values=p["amplitude"] * exp.intensity_scale * values, unique=False)]
+    return [
+        Term(
+            f"features.gisaxs.bragg rods: {p['lattice']}",
+            "sample",
+            p,
+            index=index,
+            values=p["amplitude"] * exp.intensity_scale * values,
+            unique=False,
+        )
+    ]
 
 
 #: Sample terms in drawing order (the order fixes the random stream): name -> (params, build).
@@ -383,7 +543,10 @@ SAMPLE_TERMS = {
     "lattice": (lattice_params, lattice_terms),
     "mesostructure": (mesostructure_params, mesostructure_terms),
 }
-GISAXS_TERMS = {"specular rod": (specular_rod_params, specular_rod_terms), "bragg rods": (bragg_rods_params, bragg_rods_terms)}
+GISAXS_TERMS = {
+    "specular rod": (specular_rod_params, specular_rod_terms),
+    "bragg rods": (bragg_rods_params, bragg_rods_terms),
+}
 
 
 def draw_sample_terms(exp: Experiment, rng: np.random.Generator) -> list[Term]:

@@ -73,7 +73,9 @@ class Term:
             np.add.at(flat, self.index, self.values)
 
 
-def visibility(term: np.ndarray, total: np.ndarray, weight: np.ndarray, rule: Rule, frame_pixels: int) -> dict:
+def visibility(
+    term: np.ndarray, total: np.ndarray, weight: np.ndarray, rule: Rule, frame_pixels: int
+) -> dict:
     """The visibility rule on matching arrays (pixels, or radial bins weighted by pixel counts).
 
     ``total`` = T + R; ``weight`` is a bool array (observed pixels) or the number of
@@ -90,4 +92,9 @@ def visibility(term: np.ndarray, total: np.ndarray, weight: np.ndarray, rule: Ru
     snr = float(np.sqrt((w * t * t / (t + r)).sum()))
     contrast = float((t / r).max()) if len(t) else 0.0
     visible = area >= rule.min_area * frame_pixels and snr >= rule.snr
-    return {"visible": bool(visible), "area": area, "snr": round(snr, 2), "contrast": round(contrast, 4)}
+    return {
+        "visible": bool(visible),
+        "area": area,
+        "snr": round(snr, 2),
+        "contrast": round(contrast, 4),
+    }

@@ -1,8 +1,8 @@
 """``scattertag.predict(...)``: tag detector files from Python, get a table back.
 
-    >>> import scattertag
-    >>> table = scattertag.predict(["frame_0001.cbf"], beam_center=(1231.5, 1402.0))
-    >>> table[0]["tags"], table["Ring"]
+>>> import scattertag
+>>> table = scattertag.predict(["frame_0001.cbf"], beam_center=(1231.5, 1402.0))
+>>> table[0]["tags"], table["Ring"]
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from scattertag.predict.pipeline import Predictor, Workers, tag_items
-from scattertag.predict.sources import items_from_paths, make_setup, read_manifest
-from scattertag.predict.table import Table
+from scattertag.prediction.pipeline import Predictor, Workers, tag_items
+from scattertag.prediction.sources import items_from_paths, make_setup, read_manifest
+from scattertag.prediction.table import Table
 
 
 def predict(

@@ -67,7 +67,9 @@ class Table:
 
 def format_row(row: dict) -> dict:
     """A row with probabilities as 4-decimal text and None as empty cells."""
-    return {k: ("" if v is None else f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()}
+    return {
+        k: ("" if v is None else f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()
+    }
 
 
 def csv_lines(vocabulary: Sequence[str], rows: Iterable[dict], header: bool) -> str:

@@ -15,24 +15,33 @@ import argparse
 import importlib
 import sys
 
+from scattertag import __version__
+
 #: name -> (module, one-line help), in pipeline order.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "preview": ("scattertag.simulate.preview", "draw a montage of simulated images with their tags"),
-    "fb": ("scattertag.features.show", "show images, their Fourier-Bessel coefficients and reconstructions"),
+    "preview": (
+        "scattertag.simulate.preview",
+        "draw a montage of simulated images with their tags",
+    ),
+    "fb": (
+        "scattertag.features.show",
+        "show images, their Fourier-Bessel coefficients and reconstructions",
+    ),
     "build": ("scattertag.data.build", "simulate a dataset of ten HDF5 shards"),
     "inspect": ("scattertag.data.inspect", "summarise and verify a dataset directory"),
     "train": ("scattertag.train", "train the image, coefficient or joint network"),
     "evaluate": ("scattertag.evaluate", "score a trained model on a dataset's test shard"),
     "study": ("scattertag.study", "compare image sizes: build, train and score at each"),
     "demo": ("scattertag.demo", "end-to-end demo: small dataset, three views, mAP table"),
-    "predict": ("scattertag.predict.cli", "tag real detector files"),
-    "show": ("scattertag.predict.show", "draw one detector file with its predicted tags"),
+    "predict": ("scattertag.prediction.cli", "tag real detector files"),
+    "show": ("scattertag.prediction.show", "draw one detector file with its predicted tags"),
 }
 
 
 def build_parser(command: str | None = None) -> tuple[argparse.ArgumentParser, dict]:
     """The top-level parser; only ``command``'s module is imported and configured."""
     parser = argparse.ArgumentParser(prog="scattertag", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"scattertag {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = {}
     for name, (module_name, help_text) in COMMANDS.items():

@@ -16,10 +16,10 @@ import threading
 import time
 from pathlib import Path
 
-from scattertag.predict.pipeline import Predictor, Workers, tag_items
-from scattertag.predict.readers import SUFFIXES
-from scattertag.predict.sources import items_from_paths, make_setup
-from scattertag.predict.table import columns, csv_lines, read_csv
+from scattertag.io.readers import SUFFIXES
+from scattertag.prediction.pipeline import Predictor, Workers, tag_items
+from scattertag.prediction.sources import items_from_paths, make_setup
+from scattertag.prediction.table import columns, csv_lines, read_csv
 
 
 class FolderScanner:
@@ -28,7 +28,9 @@ class FolderScanner:
     ``done`` holds the paths (as str) already tagged; ``scan()`` returns the new complete ones.
     """
 
-    def __init__(self, folder: str | Path, done: set[str] = frozenset(), settle: float = 1.0) -> None:
+    def __init__(
+        self, folder: str | Path, done: set[str] = frozenset(), settle: float = 1.0
+    ) -> None:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise ValueError(f"--watch {folder}: not a folder")
@@ -42,11 +44,19 @@ class FolderScanner:
         now = time.time()
         for entry in sorted(os.scandir(self.folder), key=lambda e: e.name):
             path = str(self.folder / entry.name)
-            if path in self.done or not entry.is_file() or not entry.name.lower().endswith(SUFFIXES):
+            if (
+                path in self.done
+                or not entry.is_file()
+                or not entry.name.lower().endswith(SUFFIXES)
+            ):
                 continue
             st = entry.stat()
             seen[path] = (st.st_size, st.st_mtime_ns)
-            if st.st_size > 0 and self._last.get(path) == seen[path] and now - st.st_mtime_ns * 1e-9 >= self.settle:
+            if (
+                st.st_size > 0
+                and self._last.get(path) == seen[path]
+                and now - st.st_mtime_ns * 1e-9 >= self.settle
+            ):
                 ready.append(path)
         self._last = seen
         self.done.update(ready)
@@ -87,13 +97,18 @@ def watch(
     with Workers(predictor.view_spec, workers) as prepare, open(out, "a", newline="") as f:
         try:
             while not stop.is_set():
-                items = items_from_paths(scanner.scan(), setup, None if mask is None else str(mask), frame)
+                items = items_from_paths(
+                    scanner.scan(), setup, None if mask is None else str(mask), frame
+                )
                 for row in tag_items(items, predictor, prepare, batch_size):
                     f.write(csv_lines(predictor.vocabulary, [row], header=False))
                     f.flush()
                     tagged += 1
                     failed += bool(row["error"])
-                    print(f"{row['path']} [{row['frame']}]: {row['error'] or row['tags'] or '(no tags)'}", file=sys.stderr)
+                    print(
+                        f"{row['path']} [{row['frame']}]: {row['error'] or row['tags'] or '(no tags)'}",
+                        file=sys.stderr,
+                    )
                 stop.wait(interval)
         except KeyboardInterrupt:
             pass

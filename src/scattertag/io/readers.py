@@ -67,14 +67,18 @@ def split_source(text: str) -> tuple[str, str | None]:
 def check_shape(path: str | Path, shape: tuple[int, ...]) -> tuple[int, int]:
     """The (rows, cols) of a frame of ``shape`` (2-D, or 3-D frames-first), if within limits."""
     if len(shape) not in (2, 3):
-        raise ReadError(f"{path}: expected a 2-D frame or a 3-D stack of frames, got shape {tuple(shape)}")
+        raise ReadError(
+            f"{path}: expected a 2-D frame or a 3-D stack of frames, got shape {tuple(shape)}"
+        )
     rows, cols = (int(s) for s in shape[-2:])
     if min(rows, cols) < MIN_SIDE:
-        raise ReadError(f"{path}: frame is {rows} x {cols} pixels; each side must be at least {MIN_SIDE}")
+        raise ReadError(
+            f"{path}: frame is {rows} x {cols} pixels; each side must be at least {MIN_SIDE}"
+        )
     if rows * cols > MAX_PIXELS:
         raise ReadError(
             f"{path}: frame is {rows} x {cols} = {rows * cols:,} pixels; the limit is {MAX_PIXELS:,} "
-            "(scattertag.predict.readers.MAX_PIXELS)"
+            "(scattertag.io.readers.MAX_PIXELS)"
         )
     return rows, cols
 
@@ -82,7 +86,9 @@ def check_shape(path: str | Path, shape: tuple[int, ...]) -> tuple[int, int]:
 def check_frame(path: str | Path, frame: int | None, count: int) -> None:
     """Raise ReadError unless ``frame`` is None or in [0, count)."""
     if frame is not None and not 0 <= frame < count:
-        raise ReadError(f"{path}: frame {frame} out of range; the file has {count} frame(s), 0 to {count - 1}")
+        raise ReadError(
+            f"{path}: frame {frame} out of range; the file has {count} frame(s), 0 to {count - 1}"
+        )
 
 
 def read_frames(source: str | Path, frame: int | None = None) -> Iterator[Frame]:
@@ -125,7 +131,9 @@ def _locate(source: str | Path) -> tuple[Path, str | None, str]:
     if suffix in HDF5_SUFFIXES or _is_hdf5(path):
         return path, dataset, "hdf5"
     if dataset is not None:
-        raise ReadError(f"{path}: '{DATASET_SEPARATOR}{dataset}' names an HDF5 dataset, but this is not an HDF5 file")
+        raise ReadError(
+            f"{path}: '{DATASET_SEPARATOR}{dataset}' names an HDF5 dataset, but this is not an HDF5 file"
+        )
     if suffix in FABIO_SUFFIXES:
         return path, None, "fabio"
     if suffix in NUMPY_SUFFIXES:
@@ -159,7 +167,9 @@ def _fabio_header(path: Path) -> tuple[tuple[int, int], int]:
         header = fabio.openheader(str(path))
         return tuple(header.shape[-2:]), int(header.nframes)
     except Exception as exc:  # both libraries raise many types on corrupt headers
-        raise ReadError(f"{path}: not a readable {path.suffix} file ({type(exc).__name__}: {exc})") from exc
+        raise ReadError(
+            f"{path}: not a readable {path.suffix} file ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _read_fabio(path: Path, frame: int | None) -> Iterator[Frame]:
@@ -180,7 +190,9 @@ def _read_fabio(path: Path, frame: int | None) -> Iterator[Frame]:
     except ReadError:
         raise
     except Exception as exc:  # truncated or corrupt pixel data
-        raise ReadError(f"{path}: not a readable {path.suffix} file ({type(exc).__name__}: {exc})") from exc
+        raise ReadError(
+            f"{path}: not a readable {path.suffix} file ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 class _LogErrors(logging.Handler):
@@ -212,7 +224,9 @@ def _as_frame(path: Path, data: np.ndarray | None, shape: tuple[int, int]) -> np
     """Check that decoded pixel data has the header's shape (truncated files do not)."""
     if data is None or tuple(np.shape(data)) != tuple(shape):
         got = None if data is None else np.shape(data)
-        raise ReadError(f"{path}: pixel data has shape {got}, header says {tuple(shape)} (truncated file?)")
+        raise ReadError(
+            f"{path}: pixel data has shape {got}, header says {tuple(shape)} (truncated file?)"
+        )
     return data
 
 
@@ -222,7 +236,11 @@ def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
     try:
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
             shape, _, dtype = read_header(f)
     except Exception as exc:
         raise ReadError(f"{path}: not a readable .npy file ({type(exc).__name__}: {exc})") from exc
@@ -270,7 +288,9 @@ def _hdf5_parts(f, path: Path, dataset: str | None) -> list:
     shape = check_shape(path, parts[0].shape)
     for part in parts:
         if len(part.shape) not in (2, 3) or tuple(part.shape[-2:]) != shape:
-            raise ReadError(f"{path}: {part.name} has shape {part.shape}, expected frames of {shape}")
+            raise ReadError(
+                f"{path}: {part.name} has shape {part.shape}, expected frames of {shape}"
+            )
     return parts
 
 
@@ -293,7 +313,9 @@ def _read_hdf5(path: Path, dataset: str | None, frame: int | None) -> Iterator[F
             try:
                 data = part[j] if part.ndim == 3 else part[()]
             except Exception as exc:  # corrupt chunk, missing filter
-                raise ReadError(f"{path}: cannot read frame {i} of {part.name} ({type(exc).__name__}: {exc})") from exc
+                raise ReadError(
+                    f"{path}: cannot read frame {i} of {part.name} ({type(exc).__name__}: {exc})"
+                ) from exc
             yield Frame(data, valid, i)
 
 
@@ -304,7 +326,9 @@ def _named_dataset(f, path: Path, name: str):
     try:
         obj = f[name]
     except KeyError:
-        raise ReadError(f"{path}: no dataset '{name}' (or its external data file is missing)") from None
+        raise ReadError(
+            f"{path}: no dataset '{name}' (or its external data file is missing)"
+        ) from None
     if not isinstance(obj, h5py.Dataset):
         raise ReadError(f"{path}: '{name}' is a group, not a dataset")
     return obj
@@ -341,7 +365,9 @@ def _find_image_datasets(f, path: Path) -> list:
     if not found:
         raise ReadError(f"{path}: no 2-D or 3-D image dataset in this HDF5 file")
     names = ", ".join(d.name for d in found[:5])
-    raise ReadError(f"{path}: several image datasets ({names}); name one as '{path}{DATASET_SEPARATOR}/path'")
+    raise ReadError(
+        f"{path}: several image datasets ({names}); name one as '{path}{DATASET_SEPARATOR}/path'"
+    )
 
 
 def _eiger_valid(f, shape: tuple[int, int]) -> np.ndarray | None:

@@ -12,14 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
-from scattertag.predict.cli import add_geometry_arguments, geometry_arguments
+from scattertag.prediction.cli import add_geometry_arguments, geometry_arguments
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``show`` arguments."""
     parser.add_argument("file", help="detector file; 'file.h5::/path' names an HDF5 dataset")
     add_geometry_arguments(parser)
-    parser.add_argument("--frame", type=int, default=0, help="frame of a multi-frame file (default: %(default)s)")
+    parser.add_argument(
+        "--frame", type=int, default=0, help="frame of a multi-frame file (default: %(default)s)"
+    )
     parser.add_argument("--model", help="model folder; default: the shipped tagger")
     parser.add_argument("--out", default="show.png", help="output PNG (default: %(default)s)")
 
@@ -27,7 +29,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Draw the PNG; exit status 0, 1 if the file could not be tagged, 2 on bad arguments."""
     try:
-        path = show(args.file, args.out, frame=args.frame, model=args.model, **geometry_arguments(args))
+        path = show(
+            args.file, args.out, frame=args.frame, model=args.model, **geometry_arguments(args)
+        )
     except (ValueError, FileNotFoundError) as exc:
         print(f"scattertag show: error: {exc}", file=sys.stderr)
         return 2
@@ -38,17 +42,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def show(file: str, out: str | Path = "show.png", *, frame: int = 0, model=None, **geometry) -> Path:
+def show(
+    file: str, out: str | Path = "show.png", *, frame: int = 0, model=None, **geometry
+) -> Path:
     """Tag frame ``frame`` of ``file`` and draw it with its tags to ``out``; returns the PNG path.
 
     ``geometry``: beam_center, poni, mask, pixel_size_um, distance_m, energy_kev as for predict.
     RuntimeError if the file cannot be tagged (the message says why).
     """
     from scattertag import plotting
-    from scattertag.predict.api import predict
-    from scattertag.predict.pipeline import Predictor
-    from scattertag.predict.prepare import valid_pixels
-    from scattertag.predict.readers import read_frames, read_mask
+    from scattertag.io.readers import read_frames, read_mask
+    from scattertag.prediction.api import predict
+    from scattertag.prediction.pipeline import Predictor
+    from scattertag.prediction.prepare import valid_pixels
 
     predictor = model if isinstance(model, Predictor) else Predictor(model)
     row = predict([file], frame=frame, model=predictor, **geometry)[0]
@@ -59,22 +65,33 @@ def show(file: str, out: str | Path = "show.png", *, frame: int = 0, model=None,
     valid = valid_pixels(counts, None if mask is None else read_mask(mask))
     beam = _beam_center(geometry)
 
-    fig, (ax_img, ax_bar) = plotting.plt.subplots(1, 2, figsize=(11, 5.2), gridspec_kw={"width_ratios": [1.2, 1]})
+    fig = plotting.new_figure(figsize=(11, 5.2))
+    ax_img, ax_bar = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1]})
     tags = [t for t in row["tags"].split(";") if t]
-    plotting.draw_frame(ax_img, counts, valid, beam, title=f"{Path(file).name} [{frame}]\n{plotting.caption(tags, 60)}")
-    _draw_probabilities(ax_bar, predictor.vocabulary, [row[t] for t in predictor.vocabulary], predictor.thresholds)
+    plotting.draw_frame(
+        ax_img,
+        counts,
+        valid,
+        beam,
+        title=f"{Path(file).name} [{frame}]\n{plotting.caption(tags, 60)}",
+    )
+    _draw_probabilities(
+        ax_bar, predictor.vocabulary, [row[t] for t in predictor.vocabulary], predictor.thresholds
+    )
     return plotting.save(fig, out)
 
 
 def _beam_center(geometry: dict) -> tuple[float, float]:
     """The beam centre given directly or through a PONI file."""
-    from scattertag.predict.sources import make_setup
+    from scattertag.prediction.sources import make_setup
 
     keys = ("beam_center", "poni", "pixel_size_um", "distance_m", "energy_kev")
     return make_setup(**{k: geometry.get(k) for k in keys}).beam_center
 
 
-def _draw_probabilities(ax, vocabulary: list[str], probs: list[float], thresholds: np.ndarray) -> None:
+def _draw_probabilities(
+    ax, vocabulary: list[str], probs: list[float], thresholds: np.ndarray
+) -> None:
     """Horizontal bars of tag probabilities (orange at or above threshold), threshold ticks."""
     y = np.arange(len(vocabulary))[::-1]
     on = np.asarray(probs) >= thresholds

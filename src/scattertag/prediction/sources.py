@@ -19,14 +19,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scattertag.geometry import Geometry
-from scattertag.predict.readers import split_source
+from scattertag.io.readers import split_source
 
 #: Geometry used when a file's own values are not given: the reference simulator's detector.
 DEFAULT_PIXEL_SIZE_UM = 75.0
 DEFAULT_DISTANCE_M = 0.594
 DEFAULT_ENERGY_KEV = 8.8984
 
-MANIFEST_COLUMNS = ("path", "beam_x", "beam_y", "mask", "frame", "pixel_size_um", "distance_m", "energy_kev")
+MANIFEST_COLUMNS = (
+    "path",
+    "beam_x",
+    "beam_y",
+    "mask",
+    "frame",
+    "pixel_size_um",
+    "distance_m",
+    "energy_kev",
+)
 
 
 class ManifestError(ValueError):
@@ -135,10 +144,14 @@ def items_from_paths(
     paths: list[str], setup: Setup, mask: str | None = None, frame: int | None = None
 ) -> list[Item]:
     """One Item per path given on the command line, all with the same geometry and mask."""
-    return [Item(source=str(p), location=str(p), frame=frame, setup=setup, mask=mask) for p in paths]
+    return [
+        Item(source=str(p), location=str(p), frame=frame, setup=setup, mask=mask) for p in paths
+    ]
 
 
-def read_manifest(path: str | Path, default: Setup | None = None, mask: str | None = None) -> list[Item]:
+def read_manifest(
+    path: str | Path, default: Setup | None = None, mask: str | None = None
+) -> list[Item]:
     """Items from a manifest CSV; ``default`` and ``mask`` fill rows with no beam centre or mask."""
     path = Path(path)
     if not path.is_file():
@@ -150,15 +163,23 @@ def read_manifest(path: str | Path, default: Setup | None = None, mask: str | No
         rows = list(reader)
     unknown = sorted(set(columns) - set(MANIFEST_COLUMNS))
     if unknown:
-        raise ManifestError(f"{path}: unknown column(s) {unknown}; allowed: {', '.join(MANIFEST_COLUMNS)}")
+        raise ManifestError(
+            f"{path}: unknown column(s) {unknown}; allowed: {', '.join(MANIFEST_COLUMNS)}"
+        )
     need = ["path"] + ([] if default else ["beam_x", "beam_y"])
     missing = [c for c in need if c not in columns]
     if missing:
-        raise ManifestError(f"{path}: missing column(s) {missing} (beam_x, beam_y needed unless a beam centre is given)")
-    return [_manifest_item(path, line, row, default, mask) for line, row in enumerate(rows, start=2)]
+        raise ManifestError(
+            f"{path}: missing column(s) {missing} (beam_x, beam_y needed unless a beam centre is given)"
+        )
+    return [
+        _manifest_item(path, line, row, default, mask) for line, row in enumerate(rows, start=2)
+    ]
 
 
-def _manifest_item(manifest: Path, line: int, row: dict, default: Setup | None, mask: str | None) -> Item:
+def _manifest_item(
+    manifest: Path, line: int, row: dict, default: Setup | None, mask: str | None
+) -> Item:
     """The Item of one manifest row; bad values become its error, prefixed with where they are."""
     source = (row.get("path") or "").strip()
     file, dataset = split_source(source)
@@ -197,7 +218,9 @@ def make_setup(
         return setup_from_values(None, None, pixel_size_um, distance_m, energy_kev, base=base)
     if beam_center is None:
         if any(v is not None for v in (pixel_size_um, distance_m, energy_kev)):
-            raise ValueError("pixel size, distance or energy given without a beam centre or PONI file")
+            raise ValueError(
+                "pixel size, distance or energy given without a beam centre or PONI file"
+            )
         return None
     if isinstance(beam_center, str) or len(beam_center) != 2:
         raise ValueError(f"beam_center must be two numbers (x, y) in pixels, got {beam_center!r}")

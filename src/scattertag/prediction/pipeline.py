@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scattertag.io.readers import ReadError, count_frames
 from scattertag.parallel import single_threaded_children
-from scattertag.predict.prepare import Preparer, Views, prepare_in_worker, start_worker
-from scattertag.predict.readers import ReadError, count_frames
-from scattertag.predict.sources import Item
+from scattertag.prediction.prepare import Preparer, Views, prepare_in_worker, start_worker
+from scattertag.prediction.sources import Item
+
 
 class Predictor:
     """A trained tagger with its model card: views -> probabilities -> tags.
@@ -50,17 +51,26 @@ class Predictor:
     def rows(self, views: list[Views]) -> list[dict]:
         """One output row per Views, in order; the model runs once on all that have no error."""
         ok = [v for v in views if not v.error]
-        probs = iter(self.probabilities(np.stack([v.image for v in ok]), np.stack([v.coeff for v in ok])) if ok else [])
+        probs = iter(
+            self.probabilities(np.stack([v.image for v in ok]), np.stack([v.coeff for v in ok]))
+            if ok
+            else []
+        )
         return [self._row(v, None if v.error else next(probs)) for v in views]
 
     def _row(self, v: Views, p: np.ndarray | None) -> dict:
         """The table row of one frame (probabilities None when it failed)."""
         row = {"path": v.source, "frame": v.frame}
         if p is None:
-            row.update({t: None for t in self.vocabulary}, tags="", error=v.error)
+            row.update(dict.fromkeys(self.vocabulary), tags="", error=v.error)
         else:
             row.update(zip(self.vocabulary, (float(x) for x in p)))
-            row.update(tags=";".join(t for t, x, th in zip(self.vocabulary, p, self.thresholds) if x >= th), error="")
+            row.update(
+                tags=";".join(
+                    t for t, x, th in zip(self.vocabulary, p, self.thresholds) if x >= th
+                ),
+                error="",
+            )
         return row
 
 
@@ -111,7 +121,9 @@ class Workers:
                 initializer=start_worker,
                 initargs=(self.view_spec,),
             )
-            with single_threaded_children():  # each submit to a not-yet-full pool spawns a worker now
+            with (
+                single_threaded_children()
+            ):  # each submit to a not-yet-full pool spawns a worker now
                 for _ in range(self.workers):
                     self.pool.submit(int)
         return self.prepare

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scattertag.predict.readers import Frame, ReadError, read_frames, read_mask
-from scattertag.predict.sources import Item
+from scattertag.io.readers import Frame, ReadError, read_frames, read_mask
+from scattertag.prediction.sources import Item
 
 
 @dataclass
@@ -65,8 +65,10 @@ class Preparer:
                 out.append(self._views(item, frame))
         except ReadError as exc:
             out.append(Views(item.source, item.frame, error=str(exc)))
-        except Exception as exc:  # noqa: BLE001 -- one odd file must not stop a run of a million
-            out.append(Views(item.source, item.frame, error=f"{item.source}: {type(exc).__name__}: {exc}"))
+        except Exception as exc:
+            out.append(
+                Views(item.source, item.frame, error=f"{item.source}: {type(exc).__name__}: {exc}")
+            )
         return out
 
     def _views(self, item: Item, frame: Frame) -> Views:
@@ -83,7 +85,9 @@ class Preparer:
             image, coeff = maker(counts, valid)
         except ValueError as exc:  # includes ReadError
             return Views(item.source, frame.index, error=str(exc))
-        return Views(item.source, frame.index, np.asarray(image, np.float32), np.asarray(coeff, np.float32))
+        return Views(
+            item.source, frame.index, np.asarray(image, np.float32), np.asarray(coeff, np.float32)
+        )
 
     @property
     def makers(self) -> dict:
@@ -95,13 +99,17 @@ class Preparer:
         for key, maker in makers.items():
             _cached(self._makers, key, lambda maker=maker: maker, self.cache_size)
 
-    def _static_mask(self, mask_path: str | None, shape: tuple[int, int], file_valid: np.ndarray | None):
+    def _static_mask(
+        self, mask_path: str | None, shape: tuple[int, int], file_valid: np.ndarray | None
+    ):
         """Valid pixels from the mask file and the file's own mask (None if neither)."""
         if mask_path is None:
             return file_valid
         valid = _cached(self._masks, mask_path, lambda: read_mask(mask_path), self.cache_size)
         if valid.shape != shape:
-            raise ValueError(f"{mask_path}: mask is {valid.shape[0]} x {valid.shape[1]}, frame is {shape[0]} x {shape[1]}")
+            raise ValueError(
+                f"{mask_path}: mask is {valid.shape[0]} x {valid.shape[1]}, frame is {shape[0]} x {shape[1]}"
+            )
         return valid if file_valid is None else valid & file_valid
 
     def maker(self, geometry, static: np.ndarray | None):
@@ -109,8 +117,13 @@ class Preparer:
         from scattertag.features.views import ViewMaker
 
         # a digest, not hash(): keys must agree between processes (ViewMakers are handed on)
-        key = (geometry, None if static is None else hashlib.blake2b(np.packbits(static).tobytes()).hexdigest())
-        return _cached(self._makers, key, lambda: ViewMaker(self.view_spec, geometry, static), self.cache_size)
+        key = (
+            geometry,
+            None if static is None else hashlib.blake2b(np.packbits(static).tobytes()).hexdigest(),
+        )
+        return _cached(
+            self._makers, key, lambda: ViewMaker(self.view_spec, geometry, static), self.cache_size
+        )
 
 
 def _cached(cache: OrderedDict, key, build, size: int):

@@ -1,0 +1,134 @@
+"""``scattertag predict``: tag detector files, a manifest, or a folder as it fills.
+
+    scattertag predict FILES... --beam-center X Y [--mask FILE] [--out predictions.csv]
+    scattertag predict --manifest files.csv --out predictions.csv
+    scattertag predict --watch DIR --beam-center X Y --out predictions.csv
+
+Exit status: 0 when every row was tagged, 1 when some rows failed (their ``error`` column
+says why), 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from scattertag.io.readers import SUFFIXES
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the ``predict`` arguments."""
+    parser.add_argument(
+        "files", nargs="*", help="detector files; 'file.h5::/path' names an HDF5 dataset"
+    )
+    parser.add_argument(
+        "--manifest",
+        help="CSV with columns path, beam_x, beam_y [, mask, frame, pixel_size_um, distance_m, energy_kev]",
+    )
+    parser.add_argument(
+        "--watch",
+        metavar="DIR",
+        help=f"tag files ({', '.join(SUFFIXES)}) as they appear in DIR, until interrupted",
+    )
+    add_geometry_arguments(parser)
+    parser.add_argument(
+        "--frame", type=int, help="tag only this frame (0-based) of multi-frame files"
+    )
+    parser.add_argument(
+        "--model", help="model folder (model.safetensors + model.json); default: the shipped tagger"
+    )
+    parser.add_argument(
+        "--out", default="predictions.csv", help="output CSV (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="reading/preprocessing processes, 0 = none (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=16, help="frames per network batch (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        help="--watch: seconds between folder scans (default: %(default)s)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
+    """Beam centre or PONI file, detector values and mask (shared with ``scattertag show``)."""
+    geometry = parser.add_mutually_exclusive_group()
+    geometry.add_argument(
+        "--beam-center",
+        nargs=2,
+        type=float,
+        metavar=("X", "Y"),
+        help="beam centre in pixels: X = column, Y = row",
+    )
+    geometry.add_argument("--poni", help="pyFAI PONI file with the geometry")
+    parser.add_argument("--mask", help="mask image, nonzero = excluded pixel (pyFAI convention)")
+    parser.add_argument(
+        "--pixel-size-um", type=float, help="pixel size in micrometres (default 75)"
+    )
+    parser.add_argument(
+        "--distance-m", type=float, help="sample-detector distance in metres (default 0.594)"
+    )
+    parser.add_argument("--energy-kev", type=float, help="photon energy in keV (default 8.8984)")
+
+
+def geometry_arguments(args: argparse.Namespace) -> dict:
+    """The keyword arguments of :func:`scattertag.prediction.api.predict` for the geometry options."""
+    return {
+        "beam_center": args.beam_center,
+        "poni": args.poni,
+        "mask": args.mask,
+        "pixel_size_um": args.pixel_size_um,
+        "distance_m": args.distance_m,
+        "energy_kev": args.energy_kev,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Tag, write the CSV, print a summary; exit status 0 / 1 (some rows failed) / 2 (bad arguments)."""
+    try:
+        if args.watch:
+            from scattertag.prediction.watch import watch
+
+            if args.files or args.manifest:
+                raise ValueError("--watch takes no FILES or --manifest")
+            return watch(
+                args.watch,
+                args.out,
+                frame=args.frame,
+                model=args.model,
+                workers=args.workers,
+                batch_size=args.batch_size,
+                interval=args.interval,
+                **geometry_arguments(args),
+            )
+        from scattertag.prediction.api import predict
+
+        table = predict(
+            args.files,
+            manifest=args.manifest,
+            frame=args.frame,
+            model=args.model,
+            workers=args.workers,
+            batch_size=args.batch_size,
+            out=args.out,
+            progress=not args.quiet,
+            **geometry_arguments(args),
+        )
+    except (ValueError, FileNotFoundError) as exc:  # bad arguments, manifest or model
+        print(f"scattertag predict: error: {exc}", file=sys.stderr)
+        return 2
+    failed = table.failed
+    print(f"{len(table) - len(failed)} of {len(table)} frames tagged -> {args.out}")
+    for row in failed[:10]:
+        print(f"  failed: {row['error']}", file=sys.stderr)
+    if len(failed) > 10:
+        print(f"  ... and {len(failed) - 10} more (see the error column)", file=sys.stderr)
+    return 1 if failed else 0
