@@ -9,8 +9,9 @@ import hdf5plugin
 import numpy as np
 import pytest
 
+from conftest import SMALL_RECIPE, SMALL_SPEC, build_small
 from scattertag.data import read_manifest
-from scattertag.data.build import Pipeline, build_dataset
+from scattertag.data.build import Pipeline
 from scattertag.data.manifest import MANIFEST_NAME, NUM_SHARDS, shard_name
 from scattertag.data.shards import sha256
 from scattertag.features.views import ViewMaker, ViewSpec
@@ -18,23 +19,12 @@ from scattertag.geometry import Geometry
 from scattertag.simulate import Recipe, draw_experiment, simulate_image
 from scattertag.tags import DEFAULT_VOCABULARY
 
-RECIPE = Recipe(size=32)
-SPEC = ViewSpec(input_size=16, fb_size=32, orders=4, zeros=6, image_space="detector")
-
 
 def disk_full_at_experiment_5(exp, i):
     """simulate_image that fails like a full disk on experiment 5 (a build killed mid-way)."""
     if exp.index == 5:
         raise OSError(28, "No space left on device")
     return simulate_image(exp, i)
-
-
-def build(out, **kwargs):
-    options = dict(
-        seed=3, experiments=NUM_SHARDS, images_per_experiment=5, workers=1, progress=False
-    )
-    options.update(kwargs)
-    return build_dataset(out, RECIPE, SPEC, **options)
 
 
 def contents(root):
@@ -51,14 +41,14 @@ def contents(root):
 
 
 def test_layout_and_manifest(tmp_path):
-    manifest = build(tmp_path, keep_raw=True)
+    manifest = build_small(tmp_path, keep_raw=True)
     assert manifest == read_manifest(tmp_path) and manifest["complete"]
     assert manifest["images"] == NUM_SHARDS * 5 and manifest["vocabulary"] == list(
         DEFAULT_VOCABULARY
     )
     assert (
-        Recipe.from_dict(manifest["recipe"]) == RECIPE
-        and ViewSpec.from_dict(manifest["view_spec"]) == SPEC
+        Recipe.from_dict(manifest["recipe"]) == SMALL_RECIPE
+        and ViewSpec.from_dict(manifest["view_spec"]) == SMALL_SPEC
     )
     total = np.zeros(len(DEFAULT_VOCABULARY), int)
     for k, entry in enumerate(manifest["shards"]):
@@ -71,10 +61,12 @@ def test_layout_and_manifest(tmp_path):
             order = np.lexsort((f["image_index"][:], experiments))
             assert (order == np.arange(5)).all()
             e, i = int(experiments[2]), int(f["image_index"][2])
-            sample = simulate_image(draw_experiment(RECIPE, 3, e), i)
+            sample = simulate_image(draw_experiment(SMALL_RECIPE, 3, e), i)
             assert (f["raw"][2] == sample.counts).all() and (f["mask"][2] == sample.mask).all()
             assert (f["labels"][2] == sample.labels).all()
-            image, coeff = ViewMaker(SPEC, sample.geometry, sample.mask)(sample.counts, sample.mask)
+            image, coeff = ViewMaker(SMALL_SPEC, sample.geometry, sample.mask)(
+                sample.counts, sample.mask
+            )
             assert np.array_equal(f["image"][2], image) and np.array_equal(f["coeff"][2], coeff)
             assert DEFAULT_VOCABULARY.tags_from_keys(json.loads(f["keys"][2])) == sample.tags
             assert Geometry.from_dict(json.loads(f["geometry"][2])) == sample.geometry
@@ -88,9 +80,9 @@ def test_layout_and_manifest(tmp_path):
 
 
 def test_deterministic_across_worker_counts(tmp_path):
-    build(tmp_path / "w1", workers=1)
-    build(tmp_path / "w2", workers=2)
-    build(tmp_path / "w8", workers=8)
+    build_small(tmp_path / "w1", workers=1)
+    build_small(tmp_path / "w2", workers=2)
+    build_small(tmp_path / "w8", workers=8)
     reference = contents(tmp_path / "w1")
     for name in ("w2", "w8"):
         other = contents(tmp_path / name)
@@ -103,52 +95,52 @@ def test_deterministic_across_worker_counts(tmp_path):
 def test_failed_build_keeps_finished_shards_and_resumes(tmp_path):
     broken = Pipeline(draw_experiment, disk_full_at_experiment_5, ViewMaker)
     with pytest.raises(OSError, match="No space left on device.*finished shards are kept"):
-        build(tmp_path, pipeline=broken)
+        build_small(tmp_path, pipeline=broken)
     manifest = read_manifest(tmp_path)
     assert [entry is not None for entry in manifest["shards"]] == [True] * 5 + [False] * 5
     assert not manifest["complete"] and not list(tmp_path.glob("*.tmp"))
     kept = {k: (tmp_path / shard_name(k)).stat().st_mtime_ns for k in range(5)}
-    resumed = build(tmp_path)
+    resumed = build_small(tmp_path)
     assert {k: (tmp_path / shard_name(k)).stat().st_mtime_ns for k in range(5)} == kept
-    assert resumed["complete"] and resumed["shards"] == build(tmp_path / "fresh")["shards"]
+    assert resumed["complete"] and resumed["shards"] == build_small(tmp_path / "fresh")["shards"]
 
 
 def test_corrupt_shard_is_rebuilt(tmp_path):
-    first = build(tmp_path)
+    first = build_small(tmp_path)
     path = tmp_path / shard_name(2)
     path.write_bytes(path.read_bytes()[:1000])  # truncated
     with pytest.warns(UserWarning, match="batch_02.h5"):
-        again = build(tmp_path)
+        again = build_small(tmp_path)
     assert again["shards"] == first["shards"]
 
 
 def test_refuses_different_recipe(tmp_path):
-    build(tmp_path)
+    build_small(tmp_path)
     with pytest.raises(ValueError, match=r"seed: 3 in the directory, 4 requested"):
-        build(tmp_path, seed=4)
+        build_small(tmp_path, seed=4)
     with pytest.raises(ValueError, match=r"images_per_experiment"):
-        build(tmp_path, images_per_experiment=2)
+        build_small(tmp_path, images_per_experiment=2)
 
 
 def test_bad_input(tmp_path):
     with pytest.raises(ValueError, match="experiments must be an integer >= 10"):
-        build(tmp_path, experiments=3)
+        build_small(tmp_path, experiments=3)
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(OSError, match="file/sub: cannot write the dataset directory"):
-        build(blocker / "sub")
+        build_small(blocker / "sub")
     (tmp_path / "stray").mkdir()
     (tmp_path / "stray" / shard_name(0)).write_text("")
     with pytest.raises(ValueError, match="no manifest.json"):
-        build(tmp_path / "stray")
-    build(tmp_path / "old")
+        build_small(tmp_path / "stray")
+    build_small(tmp_path / "old")
     manifest = json.loads((tmp_path / "old" / MANIFEST_NAME).read_text())
     (tmp_path / "old" / MANIFEST_NAME).write_text(json.dumps({**manifest, "format_version": 0}))
     with pytest.raises(ValueError, match="manifest.json: dataset format version 0"):
-        build(tmp_path / "old")
+        build_small(tmp_path / "old")
 
 
 def test_dask_local_cluster_matches_process_pool(tmp_path):
-    build(tmp_path / "pool", workers=2, keep_raw=True)
-    build(tmp_path / "dask", workers=2, keep_raw=True, dask="local")
+    build_small(tmp_path / "pool", workers=2, keep_raw=True)
+    build_small(tmp_path / "dask", workers=2, keep_raw=True, dask="local")
     assert read_manifest(tmp_path / "dask")["shards"] == read_manifest(tmp_path / "pool")["shards"]

@@ -10,15 +10,15 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from conftest import build_small
 from scattertag.data import ShardDataset, fold_shards
 from scattertag.data.manifest import shard_name
-from test_data_build import build
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("ds")
-    build(root, images_per_experiment=3, experiments=20)
+    build_small(root, images_per_experiment=3, experiments=20)
     return root
 
 

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from conftest import make_dataset, train
 from scattertag.cli import main as cli_main
 from scattertag.evaluate import (
     average_precision,
@@ -15,7 +16,6 @@ from scattertag.evaluate import (
     per_tag_ap,
     tune_thresholds,
 )
-from test_train import make_dataset, train
 
 
 def test_average_precision_known_values():

@@ -12,66 +12,12 @@ from fabio.tifimage import TifImage
 from PIL import Image
 
 import scattertag
+from conftest import BEAM, SHAPE, frame
 from scattertag.cli import main
-from scattertag.prediction.pipeline import Predictor
 from scattertag.prediction.table import columns
 from scattertag.tags import DEFAULT_VOCABULARY
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real-samples"
-SHAPE = (90, 120)
-BEAM = (20.0, 70.0)
-
-
-def tiny_model(run_dir: Path) -> Path:
-    """A randomly initialised joint tagger with the card format, small enough for tests."""
-    from scattertag.features.views import ViewSpec
-    from scattertag.models import JointTagger, save_model
-
-    spec = ViewSpec(
-        input_size=64,
-        orders=4,
-        zeros=6,
-        fb_size=48,
-        image_space="cake",
-        cake_angles=64,
-        cake_radii=64,
-    )
-    model = JointTagger(
-        len(DEFAULT_VOCABULARY),
-        spec.coeff_shape,
-        backbone="alexnet",
-        width=4,
-        coeff_width=4,
-        in_channels=spec.image_shape[0],
-    )
-    thresholds = np.linspace(0.3, 0.7, len(DEFAULT_VOCABULARY)).tolist()  # different per tag
-    card = {
-        "backbone": "alexnet",
-        "vocabulary": DEFAULT_VOCABULARY.to_list(),
-        "view_spec": spec.to_dict(),
-        "thresholds": thresholds,
-        "recipe": {},
-        "metrics": {},
-    }
-    return save_model(model.eval(), card, run_dir)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return tiny_model(tmp_path_factory.mktemp("model"))
-
-
-@pytest.fixture(scope="module")
-def predictor(model_dir):
-    return Predictor(model_dir)
-
-
-def frame(seed=0, shape=SHAPE):
-    """A ring about BEAM on a Poisson background, int32 counts."""
-    rows, cols = np.indices(shape)
-    r = np.hypot(cols - BEAM[0], rows - BEAM[1])
-    lam = 20 + 500 * np.exp(-0.5 * ((r - 45) / 3) ** 2)
-    return np.random.default_rng(seed).poisson(lam).astype(np.int32)
 
 
 def probabilities(row):

@@ -5,9 +5,9 @@ import time
 
 import numpy as np
 
+from conftest import BEAM, frame
 from scattertag.prediction.table import read_csv
 from scattertag.prediction.watch import FolderScanner, watch
-from test_predict import BEAM, frame, model_dir, predictor  # noqa: F401  (fixtures)
 
 
 def test_scanner_waits_until_a_file_stops_growing(tmp_path):

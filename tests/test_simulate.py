@@ -4,24 +4,12 @@ import numpy as np
 import pytest
 from scipy.signal import find_peaks
 
-from scattertag.geometry import Geometry
-from scattertag.simulate import Experiment, Recipe, draw_experiment
-from scattertag.simulate.beamstops import draw_beamstop
+from conftest import make_experiment, ring
+from scattertag.simulate import Recipe, draw_experiment
 from scattertag.simulate.image import COUNT_LIMIT, expose
 from scattertag.simulate.lattices import reflections
 from scattertag.simulate.scattering import lattice_terms, ring_terms
 from scattertag.simulate.terms import Term
-
-
-def make_experiment(
-    size=256, center=(128.0, 128.0), beamstop="none", gisaxs=None, mask=None, seed=0
-):
-    """An experiment with a chosen beam centre and beamstop on the reference detector area."""
-    recipe = Recipe(size=size, gisaxs_fraction=0.0 if gisaxs is None else 1.0)
-    g = Geometry((size, size), center, pixel_size=recipe.pixel_size_at_shape)
-    stop = draw_beamstop(g, beamstop, np.random.default_rng(seed), size / 1000)
-    mask = np.ones((size, size), bool) if mask is None else mask
-    return Experiment(recipe, seed, 0, g, mask, stop, gisaxs)
 
 
 def flat_image(exp, terms):
@@ -42,10 +30,6 @@ def radial_average(exp, image, q_edges):
     sums = np.bincount(idx[ok], weights=image.ravel()[ok], minlength=len(q_edges) - 1)
     counts = np.bincount(idx[ok], minlength=len(q_edges) - 1)
     return sums / np.maximum(counts, 1)
-
-
-def ring(q0, amplitude=200.0, style="isotropic", **extra):
-    return {"q0": q0, "dq_rel": 0.02, "amplitude": amplitude, "style": style, **extra}
 
 
 @pytest.mark.parametrize("q0", [0.05, 0.12, 0.25])

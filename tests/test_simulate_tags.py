@@ -7,12 +7,12 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pytest
 
+from conftest import make_experiment, ring
 from scattertag.simulate import Recipe, draw_experiment, simulate_image
 from scattertag.simulate.image import expose
 from scattertag.simulate.scattering import ring_terms
 from scattertag.simulate.terms import Term
 from scattertag.tags import DEFAULT_VOCABULARY, GISAXS_TAGS
-from test_simulate import make_experiment, ring
 
 BEAMSTOP_TAGS = {"Linear beamstop", "Circular Beamstop", "Wedge beamstop"}
 

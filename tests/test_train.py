@@ -14,147 +14,14 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 import torch
 
-from scattertag.data.build import Pipeline, build_dataset
+from conftest import LEARNABLE, make_dataset, train
 from scattertag.evaluate import per_tag_ap, predict_scores
-from scattertag.geometry import Geometry
 from scattertag.models import load_model
-from scattertag.tags import DEFAULT_VOCABULARY
-from scattertag.train import main as train_main
-
-SIZE = 64
-ORDERS, BINS = 4, 6
-LEARNABLE = 4  # tags 0..3 are drawn into the image; the rest are coin flips
-
-
-def angular_moments(image: np.ndarray, orders: int = ORDERS, bins: int = BINS) -> np.ndarray:
-    """complex (orders, bins): m_nk = sum over radial bin k of f exp(-i n theta), about the frame centre."""
-    rows, cols = image.shape
-    y, x = np.mgrid[:rows, :cols]
-    dy, dx = y - (rows - 1) / 2, x - (cols - 1) / 2
-    theta, radius = np.arctan2(dy, dx), np.hypot(dy, dx)
-    k = np.minimum((radius / (rows / 2) * bins).astype(int), bins)  # bin `bins` = corners, dropped
-    phase = np.exp(-1j * np.arange(orders)[:, None, None] * theta)
-    return np.stack([(phase * image * (k == b)).sum(axis=(1, 2)) for b in range(bins)], axis=1)
-
-
-def pattern(tag: int) -> np.ndarray:
-    """Expected counts (SIZE, SIZE) that tag ``tag`` adds (D4-symmetric about the frame centre)."""
-    y, x = np.mgrid[:SIZE, :SIZE] - (SIZE - 1) / 2
-    r, theta = np.hypot(x, y), np.arctan2(y, x)
-    if tag == 0:  # a ring
-        return 60 * np.exp(-0.5 * ((r - 22) / 1.5) ** 2)
-    if tag == 1:  # a central blob
-        return 80 * np.exp(-0.5 * (r / 5) ** 2)
-    if tag == 2:  # a 4-fold anisotropic ring
-        return 100 * np.exp(-0.5 * ((r - 12) / 2) ** 2) * np.cos(2 * theta) ** 2
-    return np.full((SIZE, SIZE), 15.0)  # tag 3: raised background
-
-
-@dataclass(frozen=True)
-class FakeRecipe:
-    size: int = SIZE
-    vocabulary: object = DEFAULT_VOCABULARY
-
-    @property
-    def shape(self):
-        return (self.size, self.size)
-
-    def to_dict(self):
-        return {"size": self.size, "fake": True}
-
-
-@dataclass(frozen=True)
-class FakeSpec:
-    input_size: int = SIZE
-
-    def to_dict(self):
-        return {"input_size": self.input_size, "orders": ORDERS - 1, "zeros": BINS}
-
-
-@dataclass
-class FakeExperiment:
-    seed: int
-    index: int
-    geometry: Geometry
-    mask: np.ndarray
-
-
-@dataclass
-class FakeSample:
-    counts: np.ndarray
-    mask: np.ndarray
-    geometry: Geometry
-    labels: np.ndarray
-    keys: dict = field(default_factory=dict)
-    params: dict = field(default_factory=dict)
-
-
-def draw_experiment(recipe, seed, index):
-    centre = ((SIZE - 1) / 2, (SIZE - 1) / 2)
-    return FakeExperiment(seed, index, Geometry(recipe.shape, centre), np.ones(recipe.shape, bool))
-
-
-def simulate_image(exp, i):
-    rng = np.random.default_rng([exp.seed, exp.index, i])
-    labels = (rng.random(len(DEFAULT_VOCABULARY)) < 0.4).astype(np.uint8)
-    rate = 2.0 + sum(labels[t] * pattern(t) for t in range(LEARNABLE))
-    return FakeSample(rng.poisson(rate).astype(np.uint32), exp.mask, exp.geometry, labels)
-
-
-class ViewMaker:
-    def __init__(self, spec, geometry, mask):
-        self.spec = spec
-
-    def __call__(self, counts, mask):
-        log = np.log1p(counts.astype(np.float32)) / np.log(65536.0)
-        moments = angular_moments(log) / 50.0
-        return log[None], np.stack([moments.real, moments.imag]).astype(np.float32)
-
-
-FAKE = Pipeline(draw_experiment, simulate_image, ViewMaker)
-
-
-def make_dataset(root, experiments: int = 20, images_per_experiment: int = 12):
-    """A finished fake dataset directory at ``root``; returns its manifest."""
-    return build_dataset(
-        root,
-        FakeRecipe(),
-        FakeSpec(),
-        seed=1,
-        experiments=experiments,
-        images_per_experiment=images_per_experiment,
-        workers=1,
-        progress=False,
-        pipeline=FAKE,
-    )
-
-
-def train(data, out, view, *extra, epochs=8):
-    """Run ``scattertag.train`` in this process with small settings."""
-    args = [
-        "--data",
-        str(data),
-        "--view",
-        view,
-        "--out",
-        str(out),
-        "--epochs",
-        str(epochs),
-        "--batch-size",
-        "16",
-        "--threads",
-        "1",
-        *extra,
-    ]
-    if view != "coeff":
-        args += ["--width", "8"]
-    assert train_main(args) == 0
 
 
 def test_scores(model_dir, data):

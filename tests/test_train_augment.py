@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import angular_moments
 from scattertag.augment import augment, dihedral, group_size
 from scattertag.features.views import ViewMaker, ViewSpec
 from scattertag.geometry import Geometry
 from scattertag.tags import DEFAULT_VOCABULARY, GISAXS_VOCABULARY
-from test_train import angular_moments
 
 
 def as_channels(moments: np.ndarray) -> torch.Tensor:

@@ -7,9 +7,9 @@ import json
 import pytest
 
 import scattertag.study
+from conftest import make_dataset
 from scattertag.cli import main as cli_main
 from scattertag.study import VIEWS, markdown_table
-from test_train import make_dataset
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ and its details; its *short tag* is the text after the last ``.`` and before any
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +35,13 @@ DEFAULT_TAGS: tuple[str, ...] = (
 
 #: Grazing-incidence (GISAXS) tags, beyond the reference vocabulary.
 GISAXS_TAGS: tuple[str, ...] = ("Horizon", "Yoneda", "Specular rod", "Bragg rods")
+
+
+def tags_above(
+    tags: Sequence[str], scores: np.ndarray, thresholds: float | np.ndarray = 0.5
+) -> list[str]:
+    """The ``tags`` whose score (T,) reaches its threshold (a scalar or (T,)), in order."""
+    return [t for t, on in zip(tags, np.asarray(scores) >= np.asarray(thresholds)) if on]
 
 
 def short_tag(key: str) -> str:
@@ -93,7 +100,7 @@ class Vocabulary:
             raise ValueError(
                 f"vector shape {vector.shape} does not match vocabulary size {len(self)}"
             )
-        return [t for t, on in zip(self.tags, vector >= np.asarray(thresholds)) if on]
+        return tags_above(self.tags, vector, thresholds)
 
     def tags_from_keys(self, keys: Iterable[str] | Mapping[str, object]) -> list[str]:
         """Short tags (vocabulary order, no repeats) of the keys that the vocabulary knows.

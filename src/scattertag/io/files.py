@@ -8,19 +8,46 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+
+def temporary_name(path: str | Path) -> Path:
+    """The name a file is written under before it is renamed to ``path``: ``path`` + ``.tmp``."""
+    path = Path(path)
+    return path.with_name(path.name + ".tmp")
+
+
+def publish(tmp: str | Path, path: str | Path) -> Path:
+    """fsync the finished file ``tmp`` and rename it to ``path`` (atomic on one file system)."""
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return Path(path)
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path to write ``path`` under; published on success, removed on error.
+
+    For writers that take a file name (torch.save, safetensors, h5py):
+    ``with atomic_path(p) as tmp: torch.save(state, tmp)``.
+    """
+    tmp = temporary_name(path)
+    try:
+        yield tmp
+        publish(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path``: temporary name, fsync, rename (never half a file)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
 
 
 def write_json(path: str | Path, obj: object) -> Path:
