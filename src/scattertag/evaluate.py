@@ -34,9 +34,14 @@ from scattertag.models.io import check_compatible, load_model, read_card
 def precision_recall(
     labels: np.ndarray, scores: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(precision, recall, threshold) at each distinct score, thresholds descending; labels/scores (n,)."""
-    order = np.argsort(-scores, kind="mergesort")
-    scores, labels = scores[order], labels[order].astype(np.float64)
+    """(precision, recall, threshold) at each distinct score, thresholds descending; labels/scores (n,).
+
+    Labels that are NaN (unknown) are left out.
+    """
+    labels = np.asarray(labels, dtype=np.float64)
+    known = ~np.isnan(labels)
+    order = np.argsort(-scores[known], kind="mergesort")
+    scores, labels = scores[known][order], labels[known][order]
     last = np.r_[np.flatnonzero(np.diff(scores)), scores.size - 1]  # last index of each tied group
     tp = np.cumsum(labels)[last]
     predicted = last + 1.0
@@ -44,9 +49,9 @@ def precision_recall(
 
 
 def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
-    """AP = sum (R_i - R_{i-1}) P_i (scikit-learn's definition); NaN if there is no positive."""
+    """AP = sum (R_i - R_{i-1}) P_i (scikit-learn's definition) over known (non-NaN) labels; NaN if no positive."""
     labels, scores = np.asarray(labels).ravel(), np.asarray(scores, dtype=np.float64).ravel()
-    if labels.sum() == 0:
+    if np.nansum(labels) == 0:
         return float("nan")
     precision, recall, _ = precision_recall(labels, scores)
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
@@ -163,7 +168,7 @@ def plot_pr_curves(
     """One precision-recall panel per tag, titled with its AP."""
     fig, axes = plotting.montage_axes(len(vocabulary), columns=6, panel=2.2)
     for t, (ax, tag) in enumerate(zip(axes, vocabulary)):
-        if labels[:, t].sum() > 0:
+        if np.nansum(labels[:, t]) > 0:
             precision, recall, _ = precision_recall(labels[:, t], scores[:, t])
             ax.step(np.r_[0.0, recall], np.r_[1.0, precision], where="post")
             ax.set_title(

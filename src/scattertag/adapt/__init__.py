@@ -1,0 +1,1 @@
+"""Adapting a tagger to a beamline: labelled real frames, calibration, fine-tuning."""

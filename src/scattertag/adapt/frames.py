@@ -1,0 +1,142 @@
+"""The network views of the frames of a labels table, with their labels.
+
+Each row's file is read and turned into the model's two views with the prediction
+preprocessing (:class:`scattertag.prediction.prepare.Preparer`), so a labelled frame is
+seen exactly as ``scattertag predict`` sees it. A multi-frame file without a ``frame``
+gives one labelled frame per frame, all with the row's tags. Rows whose file cannot be
+read or prepared are skipped and reported, never fatal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from scattertag.adapt.labels import LabelTable
+from scattertag.prediction.prepare import Preparer, Views
+from scattertag.prediction.sources import Item
+
+#: counts -> counts: an exposure augmentation applied before the views are made.
+CountsMap = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+class NoFramesError(ValueError):
+    """Every labelled row failed: nothing left to score or train on."""
+
+
+@dataclass
+class LabelledFrames:
+    """Views and labels of labelled frames, in table order.
+
+    image : (n, C, H, W) float32; coeff : (n, C, N+1, K) float32;
+    labels : (n, T) float, 1 / 0 / NaN (unknown) in the model's tag order;
+    groups, sources : (n,) group and ``path[frame]`` of each frame;
+    skipped : messages of the rows (or frames) that could not be used.
+    """
+
+    image: np.ndarray
+    coeff: np.ndarray
+    labels: np.ndarray
+    groups: list[str]
+    sources: list[str]
+    skipped: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, rows: np.ndarray | list[int]) -> LabelledFrames:
+        """The frames at ``rows`` (indices or a boolean mask)."""
+        rows = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows, int)
+        pick = lambda seq: [seq[i] for i in rows]  # noqa: E731
+        return LabelledFrames(
+            self.image[rows],
+            self.coeff[rows],
+            self.labels[rows],
+            pick(self.groups),
+            pick(self.sources),
+            list(self.skipped),
+        )
+
+    def dataset(self) -> Dataset:
+        """A Dataset of {"image", "coeff", "labels"} tensors (labels may hold NaN)."""
+        return TensorItems(self.image, self.coeff, self.labels)
+
+
+class TensorItems(Dataset):
+    """Items {"image", "coeff", "labels"} of in-memory arrays."""
+
+    def __init__(self, image: np.ndarray, coeff: np.ndarray, labels: np.ndarray) -> None:
+        self.image = torch.as_tensor(image, dtype=torch.float32)
+        self.coeff = torch.as_tensor(coeff, dtype=torch.float32)
+        self.labels = torch.as_tensor(labels, dtype=torch.float32)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> dict:
+        return {"image": self.image[index], "coeff": self.coeff[index], "labels": self.labels[index]}
+
+
+class AugmentingPreparer(Preparer):
+    """A Preparer that passes each frame's counts through ``counts_map`` before the views."""
+
+    def __init__(self, view_spec, counts_map: CountsMap, rng: np.random.Generator) -> None:
+        super().__init__(view_spec)
+        self.counts_map, self.rng = counts_map, rng
+
+    def _views(self, item, frame):
+        counts = self.counts_map(np.asarray(frame.counts), self.rng)
+        return super()._views(item, replace(frame, counts=counts))
+
+
+def labelled_frames(
+    table: LabelTable,
+    vocabulary: list[str],
+    view_spec,
+    progress: bool = False,
+    counts_map: CountsMap | None = None,
+    seed: int = 0,
+) -> LabelledFrames:
+    """Read and prepare every row of ``table``; labels aligned to ``vocabulary``.
+
+    ``counts_map``: an augmentation of the counts (seeded by ``seed``) applied to every frame.
+    Raises LabelsError for tags the model does not know and NoFramesError when no row is left.
+    """
+    labels = table.aligned(vocabulary)
+    if counts_map is None:
+        prepare = Preparer(view_spec)
+    else:
+        prepare = AugmentingPreparer(view_spec, counts_map, np.random.default_rng(seed))
+    keep: list[tuple[int, Views]] = []
+    skipped = list(table.skipped)
+    rows = tqdm(list(enumerate(table.items)), desc="labelled frames", disable=not progress)
+    for row, item in rows:
+        for views in prepare(item):
+            if views.error:
+                skipped.append(f"{table.path.name} line {table.lines[row]}: {views.error}")
+            else:
+                keep.append((row, views))
+    if not keep:
+        raise NoFramesError(
+            f"{table.path}: no labelled frame left ({len(skipped)} row(s) skipped: "
+            + "; ".join(skipped[:5])
+            + ")"
+        )
+    return LabelledFrames(
+        image=np.stack([v.image for _, v in keep]),
+        coeff=np.stack([v.coeff for _, v in keep]),
+        labels=labels[[r for r, _ in keep]],
+        groups=[table.groups[r] for r, _ in keep],
+        sources=[_name(table.items[r], v) for r, v in keep],
+        skipped=skipped,
+    )
+
+
+def _name(item: Item, views: Views) -> str:
+    """``path`` or ``path[frame]`` when the file has several frames."""
+    return item.source if item.frame is not None or not views.frame else f"{item.source}[{views.frame}]"
