@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from scattertag import plotting
+from scattertag.errors import UserError
 from scattertag.io.files import write_json
 from scattertag.models.io import check_compatible, load_model, read_card
 
@@ -34,9 +35,9 @@ from scattertag.models.io import check_compatible, load_model, read_card
 def precision_recall(
     labels: np.ndarray, scores: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(precision, recall, threshold) at each distinct score, thresholds descending; labels/scores (n,).
+    """(precision, recall, threshold) at each distinct score, thresholds descending.
 
-    Labels that are NaN (unknown) are left out.
+    labels, scores : (n,); labels that are NaN (unknown) are left out.
     """
     labels = np.asarray(labels, dtype=np.float64)
     known = ~np.isnan(labels)
@@ -49,7 +50,10 @@ def precision_recall(
 
 
 def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
-    """AP = sum (R_i - R_{i-1}) P_i (scikit-learn's definition) over known (non-NaN) labels; NaN if no positive."""
+    """AP = sum (R_i - R_{i-1}) P_i (scikit-learn's definition); NaN labels are left out.
+
+    NaN if no known label is positive.
+    """
     labels, scores = np.asarray(labels).ravel(), np.asarray(scores, dtype=np.float64).ravel()
     if np.nansum(labels) == 0:
         return float("nan")
@@ -250,9 +254,21 @@ def evaluate_run(
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``scattertag evaluate``."""
-    parser.add_argument("--data", required=True, help="dataset directory (scattertag build)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="dataset directory (scattertag build)")
+    source.add_argument(
+        "--labels", help="labels table of detector files with tags 1/0/blank (TSV or CSV)"
+    )
     parser.add_argument(
-        "--model", required=True, help="run directory holding model.safetensors + model.json"
+        "--centres", help="--labels: table of beam centres (local_path, beam_x, beam_y)"
+    )
+    parser.add_argument(
+        "--out",
+        help="--labels: folder for eval_labels.json and plots (default: eval_<labels name>)",
+    )
+    parser.add_argument(
+        "--model",
+        help="model folder (model.safetensors + model.json); --labels: default the shipped tagger",
     )
     parser.add_argument(
         "--test-shard",
@@ -266,6 +282,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table, write the files."""
+    if args.labels:
+        from scattertag.adapt.evaluate_labels import run_labels
+
+        return run_labels(args)
+    if not args.model:
+        raise UserError("--data needs --model RUN")
     result = evaluate_run(args.data, args.model, args.test_shard, args.batch_size, args.workers)
     print(format_table(result))
     print(f"wrote {Path(args.model) / 'eval.json'}, pr_curves.png, ap_by_tag.png")

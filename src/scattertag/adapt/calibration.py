@@ -140,7 +140,7 @@ def card_calibration(card: dict) -> Calibration:
 def reliability(
     labels: np.ndarray, probs: np.ndarray, bins: int = 10
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mean probability, fraction positive, count) per equal-width bin of known pairs (any shape)."""
+    """(mean probability, fraction positive, count) per equal-width bin of known labels."""
     known = np.isfinite(labels)
     y, p = labels[known].astype(np.float64), np.asarray(probs, np.float64)[known]
     which = np.clip((p * bins).astype(int), 0, bins - 1)
@@ -163,7 +163,10 @@ def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int 
 def ece_table(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> tuple[np.ndarray, float]:
     """((T,) ECE of each tag, overall ECE over all known (frame, tag) pairs)."""
     per_tag = np.array(
-        [expected_calibration_error(labels[:, t], probs[:, t], bins) for t in range(labels.shape[1])]
+        [
+            expected_calibration_error(labels[:, t], probs[:, t], bins)
+            for t in range(labels.shape[1])
+        ]
     )
     return per_tag, expected_calibration_error(labels, probs, bins)
 

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from scattertag.adapt.labels import LabelTable
+from scattertag.errors import UserError
 from scattertag.prediction.prepare import Preparer, Views
 from scattertag.prediction.sources import Item
 
@@ -25,7 +26,7 @@ from scattertag.prediction.sources import Item
 CountsMap = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
-class NoFramesError(ValueError):
+class NoFramesError(UserError):
     """Every labelled row failed: nothing left to score or train on."""
 
 
@@ -79,39 +80,68 @@ class TensorItems(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> dict:
-        return {"image": self.image[index], "coeff": self.coeff[index], "labels": self.labels[index]}
+        return {
+            "image": self.image[index],
+            "coeff": self.coeff[index],
+            "labels": self.labels[index],
+        }
 
 
-class AugmentingPreparer(Preparer):
-    """A Preparer that passes each frame's counts through ``counts_map`` before the views."""
+class VariantPreparer(Preparer):
+    """A Preparer whose Views hold (1 + copies, ...) stacked image and coeff arrays.
 
-    def __init__(self, view_spec, counts_map: CountsMap, rng: np.random.Generator) -> None:
+    Variant 0 is the frame as read; the others pass the counts through ``counts_map``
+    first. All use the same cached ViewMaker, so a variant costs a view, not a setup.
+    """
+
+    def __init__(self, view_spec, copies: int, counts_map: CountsMap | None, seed: int) -> None:
         super().__init__(view_spec)
-        self.counts_map, self.rng = counts_map, rng
+        if copies and counts_map is None:
+            raise ValueError("copies need a counts_map")
+        self.copies, self.counts_map = copies, counts_map
+        self.rng = np.random.default_rng(seed)
 
     def _views(self, item, frame):
-        counts = self.counts_map(np.asarray(frame.counts), self.rng)
-        return super()._views(item, replace(frame, counts=counts))
+        views = [super()._views(item, frame)]
+        for _ in range(self.copies if not views[0].error else 0):
+            counts = self.counts_map(np.asarray(frame.counts), self.rng)
+            views.append(super()._views(item, replace(frame, counts=counts)))
+        bad = next((v for v in views if v.error), None)
+        if bad is not None:
+            return bad
+        return Views(
+            item.source,
+            frame.index,
+            np.stack([v.image for v in views]),
+            np.stack([v.coeff for v in views]),
+        )
 
 
 def labelled_frames(
-    table: LabelTable,
-    vocabulary: list[str],
-    view_spec,
-    progress: bool = False,
-    counts_map: CountsMap | None = None,
-    seed: int = 0,
+    table: LabelTable, vocabulary: list[str], view_spec, progress: bool = False
 ) -> LabelledFrames:
     """Read and prepare every row of ``table``; labels aligned to ``vocabulary``.
 
-    ``counts_map``: an augmentation of the counts (seeded by ``seed``) applied to every frame.
     Raises LabelsError for tags the model does not know and NoFramesError when no row is left.
     """
+    return labelled_variants(table, vocabulary, view_spec, progress=progress)[0]
+
+
+def labelled_variants(
+    table: LabelTable,
+    vocabulary: list[str],
+    view_spec,
+    copies: int = 0,
+    counts_map: CountsMap | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> list[LabelledFrames]:
+    """[frames as read, then ``copies`` variants through ``counts_map``], the same frames in each.
+
+    A frame is kept only if all its variants could be made.
+    """
     labels = table.aligned(vocabulary)
-    if counts_map is None:
-        prepare = Preparer(view_spec)
-    else:
-        prepare = AugmentingPreparer(view_spec, counts_map, np.random.default_rng(seed))
+    prepare = VariantPreparer(view_spec, copies, counts_map, seed)
     keep: list[tuple[int, Views]] = []
     skipped = list(table.skipped)
     rows = tqdm(list(enumerate(table.items)), desc="labelled frames", disable=not progress)
@@ -127,16 +157,23 @@ def labelled_frames(
             + "; ".join(skipped[:5])
             + ")"
         )
-    return LabelledFrames(
-        image=np.stack([v.image for _, v in keep]),
-        coeff=np.stack([v.coeff for _, v in keep]),
-        labels=labels[[r for r, _ in keep]],
-        groups=[table.groups[r] for r, _ in keep],
-        sources=[_name(table.items[r], v) for r, v in keep],
-        skipped=skipped,
-    )
+    return [
+        LabelledFrames(
+            image=np.stack([v.image[k] for _, v in keep]),
+            coeff=np.stack([v.coeff[k] for _, v in keep]),
+            labels=labels[[r for r, _ in keep]],
+            groups=[table.groups[r] for r, _ in keep],
+            sources=[_name(table.items[r], v) for r, v in keep],
+            skipped=skipped,
+        )
+        for k in range(1 + copies)
+    ]
 
 
 def _name(item: Item, views: Views) -> str:
     """``path`` or ``path[frame]`` when the file has several frames."""
-    return item.source if item.frame is not None or not views.frame else f"{item.source}[{views.frame}]"
+    return (
+        item.source
+        if item.frame is not None or not views.frame
+        else f"{item.source}[{views.frame}]"
+    )

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scattertag.errors import UserError
 from scattertag.io.readers import split_source
 from scattertag.prediction.sources import Item, Setup, frame_index, setup_from_values
 
@@ -46,7 +47,7 @@ OTHER_COLUMNS = ("frame", "group", "note", "notes", "comment")
 LABEL_VALUES = {"1": 1.0, "0": 0.0, "": np.nan}
 
 
-class LabelsError(ValueError):
+class LabelsError(UserError):
     """A labels or centres table that cannot be used at all (missing file, no file column)."""
 
 
@@ -211,6 +212,10 @@ def _row(
     location = str(table.parent / file) + (f"::{dataset}" if dataset else "")
     mask = str(table.parent / row["mask"]) if row.get("mask") else None
     item = Item(
-        source=source, location=location, frame=frame_index(row.get("frame")), setup=setup, mask=mask
+        source=source,
+        location=location,
+        frame=frame_index(row.get("frame")),
+        setup=setup,
+        mask=mask,
     )
     return item, [LABEL_VALUES[row.get(t, "")] for t in tags]

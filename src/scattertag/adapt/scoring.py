@@ -1,9 +1,9 @@
 """Scores on partly labelled frames: per-tag AP over the known labels, mAP, F1, ECE.
 
 Labels are (n, T) with 1, 0 or NaN (unknown). For tag t only the frames whose label of t
-is known count; AP is scikit-learn's definition (:func:`scattertag.evaluate.average_precision`
-leaves NaN labels out), NaN when none of the known frames is positive. mAP is the mean AP over the tags with
-at least one known positive. ECE is :mod:`scattertag.adapt.calibration`'s.
+is known count: AP is scikit-learn's definition (:func:`scattertag.evaluate.average_precision`
+leaves NaN labels out), NaN when none of the known frames is positive. mAP is the mean AP
+over the tags with at least one known positive. ECE is :mod:`scattertag.adapt.calibration`'s.
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ def score_labelled(
 
 def format_labelled(result: dict) -> str:
     """Fixed-width per-tag table (tags with at least one known label) and the summary line."""
-    lines = [f"{'tag':<20} {'pos':>4} {'neg':>4} {'?':>4} {'AP':>6} {'F1':>6} {'ECE':>6} {'thr':>6}"]
+    lines = [
+        f"{'tag':<20} {'pos':>4} {'neg':>4} {'?':>4} {'AP':>6} {'F1':>6} {'ECE':>6} {'thr':>6}"
+    ]
     show = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     for r in result["per_tag"]:
         if r["positives"] + r["negatives"] == 0:
@@ -64,7 +66,8 @@ def format_labelled(result: dict) -> str:
         )
     lines.append(
         f"mAP {show(result['mAP'])} over {result['tags_scored']} tags with positives; "
-        f"ECE {show(result['ECE'])} (all known pairs), {show(result['ECE_mean_tag'])} (mean over tags)"
+        f"ECE {show(result['ECE'])} (all known pairs), "
+        f"{show(result['ECE_mean_tag'])} (mean over tags)"
         f"  ({result['images']} frames)"
     )
     return "\n".join(lines)

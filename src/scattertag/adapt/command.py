@@ -1,0 +1,211 @@
+"""``scattertag finetune``: adapt a tagger to labelled frames and write a normal model folder.
+
+    scattertag finetune --labels labels.tsv [--centres centres.tsv] [--model BASE] --out DIR
+                        [--update head|last|all] [--replay simulate|DATASET|none]
+                        [--folds K]
+
+DIR gets ``model.safetensors`` + ``model.json`` (usable by predict, evaluate and the
+service; the card records the base model and its checksum, the labels file's checksum
+and the recipe) and ``finetune.json`` (epochs, held-out scores, and with ``--folds`` the
+grouped cross-validation estimate of the gain).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from scattertag.adapt.evaluate_labels import load_tagger
+from scattertag.adapt.exposure import resample_exposure
+from scattertag.adapt.finetune import (
+    UPDATES,
+    FinetuneConfig,
+    Training,
+    file_sha256,
+    finetune_model,
+    held_out_scores,
+    split_groups,
+)
+from scattertag.adapt.folds import cross_validate, format_folds
+from scattertag.adapt.frames import labelled_variants
+from scattertag.adapt.labels import read_labels
+from scattertag.adapt.replay import replay_from_dataset, replay_from_simulator
+from scattertag.io.files import write_json
+
+
+def load_replay(source: str, card: dict, count: int, seed: int, progress: bool):
+    """Replay frames: 'simulate', 'none', or a built dataset folder."""
+    if source == "none" or count == 0:
+        return None
+    if source == "simulate":
+        return replay_from_simulator(card, count, seed, progress=progress)
+    return replay_from_dataset(source, card, count, seed)
+
+
+def finetune(
+    labels: str | Path,
+    out: str | Path,
+    model: str | Path | None = None,
+    centres: str | Path | None = None,
+    config: FinetuneConfig | None = None,
+    replay: str = "simulate",
+    replay_frames: int = 64,
+    folds: int = 0,
+    progress: bool = False,
+) -> dict:
+    """Fine-tune ``model`` (None: the shipped tagger) on ``labels``; write the model to ``out``.
+
+    Returns the report written to ``out/finetune.json``.
+    """
+    from scattertag.features.views import ViewSpec
+    from scattertag.models.io import WEIGHTS, pretrained_dir, save_model
+
+    config = config or FinetuneConfig()
+    base_dir = pretrained_dir() if model is None else Path(model)
+    base, card = load_tagger(base_dir)
+    table = read_labels(labels, centres)
+    variants = labelled_variants(
+        table,
+        list(card["vocabulary"]),
+        ViewSpec.from_dict(card["view_spec"]),
+        copies=config.exposure_copies,
+        counts_map=resample_exposure,
+        seed=config.seed,
+        progress=progress,
+    )
+    frames = variants[0]
+    replay_items = load_replay(replay, card, replay_frames, config.seed, progress)
+    report: dict = {
+        "labels": str(labels),
+        "frames": len(frames),
+        "skipped": frames.skipped,
+        "config": asdict(config),
+    }
+    if folds:
+        report["cross_validation"] = cross_validate(
+            base, card, variants, replay_items, config, folds, progress
+        )
+    held = split_groups(frames.groups, config.val_fraction, config.seed)
+    training = Training([v.subset(~held) for v in variants], frames.subset(held), replay_items)
+    before = held_out_scores(base, training.held_out, card)
+    tuned, new_card, log = finetune_model(base, card, training, config, progress)
+    after = held_out_scores(tuned, training.held_out, new_card)
+    new_card["recipe"] = {
+        "finetune": {
+            **asdict(config),
+            "base_model": str(base_dir),
+            "base_model_sha256": file_sha256(base_dir / WEIGHTS),
+            "labels": str(labels),
+            "labels_sha256": table.sha256,
+            "centres": None if centres is None else str(centres),
+            "frames": int((~held).sum()),
+            "held_out_frames": int(held.sum()),
+            "held_out_groups": sorted({frames.groups[i] for i in np.flatnonzero(held)}),
+            "replay": replay,
+            "replay_frames": 0 if replay_items is None else len(replay_items),
+            "augment": "D4 about the beam centre; Poisson thinning and intensity scaling "
+            f"({config.exposure_copies} exposure variants per frame)",
+            "best_epoch": log["best_epoch"],
+            "epochs_run": log["epochs_run"],
+        },
+        "base": card["recipe"],
+    }
+    new_card["metrics"] = {
+        "held_out_before": {k: before[k] for k in ("mAP", "ECE", "images")},
+        "held_out_after": {k: after[k] for k in ("mAP", "ECE", "images")},
+    }
+    save_model(tuned, new_card, out)
+    report.update(
+        held_out_before=before,
+        held_out_after=after,
+        training=log,
+        model=str(out),
+    )
+    write_json(Path(out) / "finetune.json", report)
+    return report
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``scattertag finetune``."""
+    defaults = FinetuneConfig()
+    parser.add_argument("--labels", required=True, help="labels table (TSV/CSV; tags 1/0/blank)")
+    parser.add_argument("--centres", help="table of beam centres (local_path, beam_x, beam_y)")
+    parser.add_argument("--model", help="base model folder (default: the shipped tagger)")
+    parser.add_argument("--out", required=True, help="folder for the fine-tuned model")
+    parser.add_argument(
+        "--update",
+        choices=UPDATES,
+        default=defaults.update,
+        help="what to train: the tag head, the head and each trunk's last block, or all "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--replay",
+        default="simulate",
+        help="synthetic replay: 'simulate' (the base model's recipe), a built dataset folder, "
+        "or 'none' (default: %(default)s)",
+    )
+    parser.add_argument("--replay-frames", type=int, default=64, help="(default: %(default)s)")
+    parser.add_argument(
+        "--folds", type=int, default=0, help="also estimate the gain by grouped K-fold CV"
+    )
+    parser.add_argument("--max-epochs", type=int, default=defaults.max_epochs)
+    parser.add_argument("--patience", type=int, default=defaults.patience)
+    parser.add_argument("--lr", type=float, default=defaults.lr, help="head learning rate")
+    parser.add_argument("--trunk-lr-scale", type=float, default=defaults.trunk_lr_scale)
+    parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
+    parser.add_argument("--exposure-copies", type=int, default=defaults.exposure_copies)
+    parser.add_argument(
+        "--calibration", choices=("temperature", "platt", "none"), default=defaults.calibration
+    )
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fine-tune, print the held-out scores (and the K-fold estimate)."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = FinetuneConfig(
+        update=args.update,
+        max_epochs=args.max_epochs,
+        patience=args.patience,
+        lr=args.lr,
+        trunk_lr_scale=args.trunk_lr_scale,
+        val_fraction=args.val_fraction,
+        exposure_copies=args.exposure_copies,
+        calibration=args.calibration,
+        seed=args.seed,
+    )
+    report = finetune(
+        args.labels,
+        args.out,
+        args.model,
+        args.centres,
+        config,
+        args.replay,
+        args.replay_frames,
+        args.folds,
+        progress=not args.quiet,
+    )
+    if report["skipped"]:
+        print(f"{len(report['skipped'])} row(s) skipped:", file=sys.stderr)
+        for message in report["skipped"]:
+            print(f"  {message}", file=sys.stderr)
+    if "cross_validation" in report:
+        print(format_folds(report["cross_validation"]))
+    show = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    b, a = report["held_out_before"], report["held_out_after"]
+    print(
+        f"final model: {report['frames']} frames, held-out mAP {show(b['mAP'])} -> "
+        f"{show(a['mAP'])}, ECE {show(b['ECE'])} -> {show(a['ECE'])}, "
+        f"best epoch {report['training']['best_epoch']} "
+        f"({report['training']['seconds']} s) -> {report['model']}"
+    )
+    return 0

@@ -1,0 +1,335 @@
+"""Fine-tune a trained tagger on a few labelled frames, with replay, then recalibrate.
+
+Loss per step: the binary cross-entropy of the labelled batch over its *known* labels only
+(blank tags contribute nothing), plus ``replay_weight`` times the cross-entropy of a batch
+of synthetic replay frames (all tags known), so tags the user did not label are not
+forgotten. Augmentation respects the physics: a random element of D4 about the beam centre
+(cake rows reversed and rolled, Fourier-Bessel phases changed: :mod:`scattertag.augment`),
+and per frame a few exposure variants made from the counts before the views
+(:mod:`scattertag.adapt.exposure`: Poisson thinning, intensity scaling).
+
+What is updated (``update``):
+
+* ``head``: only the last linear layer (the tag head);
+* ``last`` (default): the head and the last block of each trunk, at ``trunk_lr_scale`` of
+  the head's rate -- enough freedom to learn a new look from 10-200 frames, little to overfit;
+* ``all``: every weight, trunks at ``trunk_lr_scale`` of the head's rate.
+
+Batch-norm statistics stay frozen (batches of a few frames would give noisy ones). A
+held-out part of the user's frames (whole groups) stops training when its known-label loss
+has not improved for ``patience`` epochs; the best epoch is kept. Then per-tag temperature
+scaling is refitted on the held-out frames (:mod:`scattertag.adapt.calibration`), folded into
+the head, and thresholds are chosen on the calibrated scale.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from scattertag.adapt.calibration import (
+    card_calibration,
+    fit_calibration,
+    fold_into_head,
+    sigmoid,
+)
+from scattertag.adapt.frames import LabelledFrames, TensorItems
+from scattertag.adapt.scoring import score_labelled
+from scattertag.augment import augment
+from scattertag.errors import UserError
+from scattertag.evaluate import mean_average_precision, tune_thresholds
+
+#: What fine-tuning may change.
+UPDATES = ("head", "last", "all")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """The fine-tuning recipe (stored in the card). Rates are AdamW peak rates of the head."""
+
+    update: str = "last"
+    max_epochs: int = 40
+    patience: int = 8
+    lr: float = 1e-3
+    trunk_lr_scale: float = 0.1
+    weight_decay: float = 1e-4
+    batch_size: int = 8
+    replay_batch: int = 8
+    replay_weight: float = 1.0
+    val_fraction: float = 0.25
+    exposure_copies: int = 2
+    calibration: str = "temperature"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.update not in UPDATES:
+            raise UserError(f"update must be one of {', '.join(UPDATES)}, got {self.update!r}")
+        for name, lo, hi in (
+            ("max_epochs", 1, 10_000),
+            ("patience", 1, 10_000),
+            ("batch_size", 1, 4096),
+            ("replay_batch", 0, 4096),
+            ("exposure_copies", 0, 100),
+        ):
+            if not lo <= getattr(self, name) <= hi:
+                raise UserError(f"{name} must be in [{lo}, {hi}], got {getattr(self, name)}")
+        if not 0 < self.lr < 1 or not 0 <= self.trunk_lr_scale <= 1:
+            raise UserError(f"lr must be in (0, 1) and trunk_lr_scale in [0, 1], got {self}")
+        if not 0 < self.val_fraction < 1:
+            raise UserError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+
+
+def last_blocks(model: nn.Module) -> list[nn.Module]:
+    """The last block of each trunk: an image trunk's last body layer, a coefficient trunk's fc."""
+    blocks = []
+    for name in ("trunk", "image_trunk", "coeff_trunk"):
+        trunk = getattr(model, name, None)
+        if trunk is not None:
+            blocks.append(trunk.body[-1] if hasattr(trunk, "body") else trunk.fc)
+    return blocks
+
+
+def parameter_groups(model: nn.Module, config: FinetuneConfig) -> list[dict]:
+    """AdamW groups: the head at ``lr``, the trunk parts that ``update`` frees at a scaled rate."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    head = list(model.head.parameters())
+    if config.update == "head":
+        trunk = []
+    elif config.update == "last":
+        trunk = [p for block in last_blocks(model) for p in block.parameters()]
+    else:
+        trunk = [p for name, p in model.named_parameters() if not name.startswith("head.")]
+    for p in head + trunk:
+        p.requires_grad_(True)
+    groups = [{"params": head, "lr": config.lr}]
+    if trunk and config.trunk_lr_scale > 0:
+        groups.append({"params": trunk, "lr": config.lr * config.trunk_lr_scale})
+    return groups
+
+
+def train_mode(model: nn.Module) -> nn.Module:
+    """Training mode (dropout on) with every batch norm in eval mode (statistics frozen)."""
+    model.train()
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+    return model
+
+
+def known_bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean binary cross-entropy over the known (non-NaN) labels; 0 if none is known."""
+    known = ~torch.isnan(labels)
+    if not bool(known.any()):
+        return logits.sum() * 0.0
+    loss = nn.functional.binary_cross_entropy_with_logits(
+        logits, torch.nan_to_num(labels), reduction="none"
+    )
+    return (loss * known).sum() / known.sum()
+
+
+@torch.no_grad()
+def logits_of(
+    model: nn.Module, image: np.ndarray, coeff: np.ndarray, batch: int = 32
+) -> np.ndarray:
+    """(n, T) float64 logits of ``model`` in eval mode."""
+    model.eval()
+    out = [
+        model(torch.as_tensor(image[i : i + batch]), torch.as_tensor(coeff[i : i + batch]))
+        for i in range(0, len(image), batch)
+    ]
+    return torch.cat(out).double().numpy()
+
+
+def split_groups(groups: list[str], fraction: float, seed: int) -> np.ndarray:
+    """(n,) bool, True for held-out frames: whole groups, about ``fraction`` of the frames.
+
+    With a single group the frames themselves are split. At least one frame on each side.
+    """
+    rng = np.random.default_rng(seed)
+    names = sorted(set(groups))
+    n = len(groups)
+    if n < 2:
+        raise UserError(f"fine-tuning needs at least 2 labelled frames, got {n}")
+    if len(names) == 1:
+        held = np.zeros(n, bool)
+        held[rng.permutation(n)[: max(1, round(fraction * n))]] = True
+        return held
+    held = np.zeros(n, bool)
+    for name in rng.permutation(names):
+        if held.sum() >= fraction * n:
+            break
+        candidate = held | (np.asarray(groups) == name)
+        if candidate.all():
+            continue
+        held = candidate
+    return held
+
+
+@dataclass
+class Training:
+    """Frames for one fine-tuning run: the labelled frames with their exposure variants."""
+
+    variants: list[LabelledFrames]  # element 0: the frames as read; then exposure variants
+    held_out: LabelledFrames | None  # early stopping and recalibration set
+    replay: TensorItems | None
+
+
+def finetune_model(
+    model: nn.Module,
+    card: dict,
+    training: Training,
+    config: FinetuneConfig,
+    progress: bool = False,
+) -> tuple[nn.Module, dict, dict]:
+    """Fine-tune a copy of ``model``; returns (model, new card, log).
+
+    The new card keeps the base card's fields, with recalibrated ``calibration`` and
+    ``thresholds``; ``log`` holds per-epoch losses and the chosen epoch.
+    """
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    model = copy.deepcopy(model)
+    cake = card["view_spec"].get("image_space", "detector") == "cake"
+    from scattertag.augment import group_size
+
+    symmetries = group_size(list(card["vocabulary"]))
+    groups = parameter_groups(model, config)
+    optimiser = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+    base = training.variants[0]
+    n = len(base)
+    held = training.held_out
+    best, best_state, best_epoch, stale, history = np.inf, None, 0, 0, []
+    start = time.perf_counter()
+    if held is not None:
+        best = _held_loss(model, held)
+        best_state, history = copy.deepcopy(model.state_dict()), [{"epoch": 0, "held_out": best}]
+    bar = tqdm(range(1, config.max_epochs + 1), desc="finetune", disable=not progress)
+    for epoch in bar:
+        train_mode(model)
+        order = rng.permutation(n)
+        total = 0.0
+        for i in range(0, n, config.batch_size):
+            rows = order[i : i + config.batch_size]
+            variant = training.variants[int(rng.integers(len(training.variants)))]
+            image, coeff = augment(
+                torch.as_tensor(variant.image[rows]),
+                torch.as_tensor(variant.coeff[rows]),
+                symmetries,
+                generator,
+                cake,
+            )
+            loss = known_bce(model(image, coeff), torch.as_tensor(variant.labels[rows]).float())
+            if training.replay is not None and config.replay_batch > 0:
+                pick = rng.integers(len(training.replay), size=config.replay_batch)
+                r_image, r_coeff = augment(
+                    training.replay.image[pick],
+                    training.replay.coeff[pick],
+                    symmetries,
+                    generator,
+                    cake,
+                )
+                loss = loss + config.replay_weight * known_bce(
+                    model(r_image, r_coeff), training.replay.labels[pick]
+                )
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            total += loss.item() * len(rows)
+        entry = {"epoch": epoch, "train_loss": total / n}
+        if held is not None:
+            entry["held_out"] = _held_loss(model, held)
+            if entry["held_out"] < best - 1e-4:
+                best, best_state, best_epoch, stale = (
+                    entry["held_out"],
+                    copy.deepcopy(model.state_dict()),
+                    epoch,
+                    0,
+                )
+            else:
+                stale += 1
+        history.append(entry)
+        bar.set_postfix(loss=f"{entry['train_loss']:.3f}", held=f"{entry.get('held_out', 0):.3f}")
+        if held is not None and stale >= config.patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        best_epoch = history[-1]["epoch"]
+    model.eval()
+    new_card = recalibrated_card(model, card, held, config.calibration)
+    log = {
+        "epochs_run": history[-1]["epoch"],
+        "best_epoch": best_epoch,
+        "history": history,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    return model, new_card, log
+
+
+def _held_loss(model: nn.Module, held: LabelledFrames) -> float:
+    """Known-label BCE of ``model`` on the held-out frames."""
+    logits = torch.as_tensor(logits_of(model, held.image, held.coeff))
+    return float(known_bce(logits, torch.as_tensor(held.labels)))
+
+
+def recalibrated_card(
+    model: nn.Module, card: dict, held: LabelledFrames | None, method: str
+) -> dict:
+    """A copy of ``card`` after fitting ``method`` on ``held`` and folding it into ``model``.
+
+    Thresholds: F1-best on the held-out calibrated probabilities for tags with a held-out
+    positive and negative, else the old threshold mapped through the new calibration.
+    """
+    card = copy.deepcopy(card)
+    if held is None or method == "none":
+        return card
+    logits = logits_of(model, held.image, held.coeff)
+    fit = fit_calibration(logits, held.labels, method)
+    fold_into_head(model, fit)
+    card["calibration"] = {
+        **card_calibration(card).then(fit).to_dict(),
+        "fitted_on": f"{len(held)} held-out labelled frames",
+    }
+    probs = sigmoid(fit(logits))
+    old = fit.probability(np.asarray(card["thresholds"], dtype=np.float64)[None, :])[0]
+    thresholds = old.copy()
+    for t in range(len(old)):
+        known = np.isfinite(held.labels[:, t])
+        y = held.labels[known, t]
+        if (y > 0.5).any() and (y < 0.5).any():
+            thresholds[t] = tune_thresholds(y[:, None], probs[known, t : t + 1])[0]
+    card["thresholds"] = thresholds.tolist()
+    return card
+
+
+def held_out_scores(model: nn.Module, frames: LabelledFrames, card: dict) -> dict:
+    """Known-label scores of ``model`` on ``frames`` (mAP, ECE, per tag)."""
+    probs = sigmoid(logits_of(model, frames.image, frames.coeff))
+    return score_labelled(
+        frames.labels, probs, list(card["vocabulary"]), np.asarray(card["thresholds"])
+    )
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def recipe_entry(config: FinetuneConfig, **extra) -> dict:
+    """The card's ``recipe`` of a fine-tuned model: the config plus provenance."""
+    return {"finetune": {**asdict(config), **extra}}
+
+
+def map_of(model: nn.Module, frames: LabelledFrames) -> float:
+    """mAP of ``model`` over the known labels of ``frames``."""
+    return mean_average_precision(frames.labels, logits_of(model, frames.image, frames.coeff))

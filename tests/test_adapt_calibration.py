@@ -1,0 +1,79 @@
+"""Calibration: ECE definition, temperature/Platt fits, folding into the head, composition."""
+
+import numpy as np
+import pytest
+import torch
+
+from scattertag.adapt.calibration import (
+    Calibration,
+    card_calibration,
+    expected_calibration_error,
+    fit_calibration,
+    fold_into_head,
+    sigmoid,
+)
+from scattertag.models import load_model
+
+
+def overconfident(n=2000, tags=3, seed=0):
+    """Labels drawn from sigmoid(z) and logits reported as 3 z + 1 (too sharp, shifted)."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 2, (n, tags))
+    labels = (rng.random((n, tags)) < sigmoid(z)).astype(float)
+    return 3 * z + 1, labels
+
+
+def test_ece_known_values():
+    labels = np.array([1.0, 0.0, 1.0, 0.0])
+    # bins p=0.05 and p=0.95, each 1 of 2 positive: ECE = 0.45
+    assert expected_calibration_error(labels, np.array([0.05, 0.05, 0.95, 0.95])) == pytest.approx(
+        0.45
+    )
+    assert expected_calibration_error(labels, np.array([0.5] * 4)) == pytest.approx(0.0)
+    # unknown labels are left out
+    with_unknown = np.array([1.0, np.nan, 0.0])
+    assert expected_calibration_error(with_unknown, np.array([0.95, 0.3, 0.05])) == pytest.approx(
+        0.05
+    )
+
+
+@pytest.mark.parametrize("method", ["temperature", "platt"])
+def test_fit_lowers_ece(method):
+    logits, labels = overconfident()
+    fit = fit_calibration(logits, labels, method)
+    before = expected_calibration_error(labels, sigmoid(logits))
+    after = expected_calibration_error(labels, sigmoid(fit(logits)))
+    assert after < before / 2
+    if method == "platt":  # the true map is z = (logit - 1) / 3
+        assert fit.scale == pytest.approx(np.full(3, 1 / 3), rel=0.15)
+        assert fit.bias == pytest.approx(np.full(3, -1 / 3), abs=0.15)
+    else:
+        assert np.all(fit.bias == 0) and np.all(fit.scale < 0.6)
+
+
+def test_tags_without_both_classes_stay_identity():
+    logits, labels = overconfident(200, 2)
+    labels[:, 1] = 0.0
+    labels[:50, 0] = np.nan
+    fit = fit_calibration(logits, labels, "platt")
+    assert fit.scale[1] == 1.0 and fit.bias[1] == 0.0 and fit.scale[0] != 1.0
+
+
+def test_fold_into_head_and_compose(model_dir):
+    model, card = load_model(model_dir)
+    image = torch.rand(2, 4, 64, 64)  # the tiny model's cake
+    coeff = torch.rand(2, 3, 5, 6)
+    with torch.no_grad():
+        before = model(image, coeff).double().numpy()
+    tags = before.shape[1]
+    first = Calibration(np.linspace(0.5, 2, tags), np.linspace(-1, 1, tags), "platt")
+    second = Calibration(np.full(tags, 0.5), np.zeros(tags), "temperature")
+    fold_into_head(fold_into_head(model, first), second)
+    with torch.no_grad():
+        after = model(image, coeff).double().numpy()
+    assert after == pytest.approx(first.then(second)(before), abs=1e-4)
+    restored = Calibration.from_dict(first.then(second).to_dict())
+    assert restored(before) == pytest.approx(after, abs=1e-4)
+    assert card_calibration(card).method == "identity"
+    p = np.array([[0.2] * tags])
+    assert first.probability(p) == pytest.approx(sigmoid(first(np.log(p / (1 - p)))))

@@ -1,0 +1,141 @@
+"""Fine-tuning: masked loss, grouped splits and folds, exposure resampling, replay, the command."""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import scattertag
+from conftest import BEAM, SHAPE, frame
+from scattertag.adapt.command import finetune
+from scattertag.adapt.evaluate_labels import ModelLoadError
+from scattertag.adapt.exposure import resample_exposure
+from scattertag.adapt.finetune import (
+    FinetuneConfig,
+    known_bce,
+    last_blocks,
+    parameter_groups,
+    split_groups,
+)
+from scattertag.adapt.folds import group_folds
+from scattertag.adapt.replay import replay_from_simulator
+from scattertag.errors import UserError
+from scattertag.features.views import ViewSpec
+from scattertag.models import load_model
+from scattertag.models.io import read_card
+from scattertag.simulate import Recipe
+
+
+def test_known_bce_ignores_blank_labels():
+    logits = torch.tensor([[2.0, -1.0], [0.5, 3.0]])
+    labels = torch.tensor([[1.0, float("nan")], [0.0, float("nan")]])
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 0], labels[:, 0])
+    assert known_bce(logits, labels).item() == pytest.approx(expected.item())
+    assert known_bce(logits, torch.full((2, 2), float("nan"))).item() == 0.0
+
+
+def test_split_groups_keeps_groups_whole():
+    groups = ["a"] * 4 + ["b"] * 3 + ["c"] * 2 + ["d"]
+    held = split_groups(groups, 0.25, seed=0)
+    assert 0 < held.sum() < len(groups)
+    for g in set(groups):
+        sides = {bool(h) for h, name in zip(held, groups) if name == g}
+        assert len(sides) == 1
+    single = split_groups(["x"] * 8, 0.25, seed=0)
+    assert single.sum() == 2
+    with pytest.raises(UserError, match="at least 2"):
+        split_groups(["x"], 0.25, 0)
+
+
+def test_group_folds_balance_and_errors():
+    groups = ["a"] * 4 + ["b"] * 3 + ["c"] * 2 + ["d"] * 2
+    fold = group_folds(groups, 2)
+    assert sorted(np.bincount(fold)) == [5, 6]
+    for g in set(groups):
+        assert len({f for f, name in zip(fold, groups) if name == g}) == 1
+    with pytest.raises(UserError, match="--folds"):
+        group_folds(groups, 5)
+
+
+def test_exposure_resampling_keeps_mean_and_masked_pixels():
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(200.0, (200, 200)).astype(np.int32)
+    counts[0, :10] = -1  # module gap
+    out = resample_exposure(counts, rng, thin=(0.5, 0.5), scale=(1.0, 1.0))
+    assert np.all(out[0, :10] == -1)
+    valid = counts >= 0
+    assert out[valid].mean() == pytest.approx(counts[valid].mean(), rel=0.01)
+    # thinning to half the exposure then rescaling doubles the relative variance
+    assert out[valid].var() == pytest.approx(2 * counts[valid].var(), rel=0.1)
+
+
+def test_parameter_groups_by_update(model_dir):
+    model, _ = load_model(model_dir)
+    head = {id(p) for p in model.head.parameters()}
+    parameter_groups(model, FinetuneConfig(update="head"))
+    assert {id(p) for p in model.parameters() if p.requires_grad} == head
+    parameter_groups(model, FinetuneConfig(update="last"))
+    last = {id(p) for b in last_blocks(model) for p in b.parameters()}
+    assert {id(p) for p in model.parameters() if p.requires_grad} == head | last
+    assert len(last_blocks(model)) == 2
+    parameter_groups(model, FinetuneConfig(update="all"))
+    assert all(p.requires_grad for p in model.parameters())
+    with pytest.raises(UserError, match="update"):
+        FinetuneConfig(update="everything")
+
+
+def empty(seed):
+    """A frame without any ring: flat Poisson background."""
+    return np.random.default_rng(seed).poisson(20.0, SHAPE).astype(np.int32)
+
+
+def write_ring_set(folder, count=12):
+    """``count`` frames, half with a ring (Ring=1), in groups of two; Halo left blank."""
+    lines = ["path\tbeam_x\tbeam_y\tgroup\tRing\tHalo"]
+    for k in range(count):
+        ring = k % 2 == 0
+        np.save(folder / f"f{k}.npy", frame(seed=k) if ring else empty(k))
+        lines.append(f"f{k}.npy\t{BEAM[0]}\t{BEAM[1]}\tg{k // 2}\t{int(ring)}\t")
+    (folder / "labels.tsv").write_text("\n".join(lines) + "\n")
+    return folder / "labels.tsv"
+
+
+FAST = FinetuneConfig(update="all", max_epochs=6, patience=6, lr=3e-3, exposure_copies=1)
+
+
+def test_finetune_writes_a_usable_model(tmp_path, model_dir):
+    labels = write_ring_set(tmp_path)
+    out = tmp_path / "tuned"
+    report = finetune(labels, out, model_dir, config=FAST, replay="none", folds=2)
+    card = read_card(out)
+    recipe = card["recipe"]["finetune"]
+    assert recipe["labels_sha256"] == hashlib.sha256(labels.read_bytes()).hexdigest()
+    assert recipe["base_model"] == str(model_dir) and len(recipe["base_model_sha256"]) == 64
+    assert recipe["update"] == "all" and recipe["frames"] + recipe["held_out_frames"] == 12
+    assert card["calibration"]["method"] == "temperature"
+    assert len(card["thresholds"]) == len(card["vocabulary"])
+    cv = report["cross_validation"]
+    assert cv["folds"] == 2 and cv["frames"] == 12
+    assert [r["tag"] for r in cv["per_tag"]] == ["Ring"]  # Halo is blank everywhere
+    assert json.loads((out / "finetune.json").read_text())["frames"] == 12
+    table = scattertag.predict([str(tmp_path / "f0.npy")], beam_center=BEAM, model=out)
+    assert not table.failed
+
+
+def test_finetune_bad_input(tmp_path, model_dir):
+    labels = write_ring_set(tmp_path, 4)
+    with pytest.raises(ModelLoadError, match="does not load"):
+        finetune(labels, tmp_path / "o", tmp_path, config=FAST, replay="none")
+    with pytest.raises(UserError, match="recipe"):
+        finetune(labels, tmp_path / "o", model_dir, config=FAST, replay="simulate")
+
+
+def test_replay_from_simulator_aligns_labels(model_dir):
+    card = read_card(model_dir)
+    card["recipe"] = {"dataset": {"recipe": Recipe(size=48).to_dict()}}
+    items = replay_from_simulator(card, 3, seed=0, per_experiment=2)
+    assert len(items) == 3 and items.labels.shape == (3, len(card["vocabulary"]))
+    assert not torch.isnan(items.labels).any()
+    assert tuple(items.image.shape[1:]) == ViewSpec.from_dict(card["view_spec"]).image_shape
