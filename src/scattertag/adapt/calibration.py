@@ -118,10 +118,18 @@ def fit_calibration(
     return Calibration(scale, bias, method)
 
 
+def head_layer(model: torch.nn.Module) -> torch.nn.Linear:
+    """The last linear layer of a tagger's tag head (``model.head``)."""
+    layer = list(model.get_submodule("head").children())[-1]
+    if not isinstance(layer, torch.nn.Linear):
+        raise TypeError(f"the tag head ends in {type(layer).__name__}, not a linear layer")
+    return layer
+
+
 @torch.no_grad()
 def fold_into_head(model: torch.nn.Module, calibration: Calibration) -> torch.nn.Module:
-    """Fold z -> a z + b into the model's last linear layer ``model.head[-1]`` (in place)."""
-    linear = model.head[-1]
+    """Fold z -> a z + b into the model's last linear layer (in place)."""
+    linear = head_layer(model)
     scale = torch.as_tensor(calibration.scale, dtype=linear.weight.dtype)
     bias = torch.as_tensor(calibration.bias, dtype=linear.weight.dtype)
     linear.weight.mul_(scale[:, None])

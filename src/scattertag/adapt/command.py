@@ -91,10 +91,11 @@ def finetune(
             base, card, variants, replay_items, config, folds, progress
         )
     held = split_groups(frames.groups, config.val_fraction, config.seed)
-    training = Training([v.subset(~held) for v in variants], frames.subset(held), replay_items)
-    before = held_out_scores(base, training.held_out, card)
+    held_out = frames.subset(held)
+    training = Training([v.subset(~held) for v in variants], held_out, replay_items)
+    before = held_out_scores(base, held_out, card)
     tuned, new_card, log = finetune_model(base, card, training, config, progress)
-    after = held_out_scores(tuned, training.held_out, new_card)
+    after = held_out_scores(tuned, held_out, new_card)
     new_card["recipe"] = {
         "finetune": {
             **asdict(config),

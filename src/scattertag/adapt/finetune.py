@@ -46,6 +46,7 @@ from scattertag.adapt.scoring import score_labelled
 from scattertag.augment import augment
 from scattertag.errors import UserError
 from scattertag.evaluate import mean_average_precision, tune_thresholds
+from scattertag.models.taggers import Tagger
 
 #: What fine-tuning may change.
 UPDATES = ("head", "last", "all")
@@ -101,7 +102,7 @@ def parameter_groups(model: nn.Module, config: FinetuneConfig) -> list[dict]:
     """AdamW groups: the head at ``lr``, the trunk parts that ``update`` frees at a scaled rate."""
     for p in model.parameters():
         p.requires_grad_(False)
-    head = list(model.head.parameters())
+    head = list(model.get_submodule("head").parameters())
     if config.update == "head":
         trunk = []
     elif config.update == "last":
@@ -184,12 +185,12 @@ class Training:
 
 
 def finetune_model(
-    model: nn.Module,
+    model: Tagger,
     card: dict,
     training: Training,
     config: FinetuneConfig,
     progress: bool = False,
-) -> tuple[nn.Module, dict, dict]:
+) -> tuple[Tagger, dict, dict]:
     """Fine-tune a copy of ``model``; returns (model, new card, log).
 
     The new card keeps the base card's fields, with recalibrated ``calibration`` and
@@ -208,7 +209,8 @@ def finetune_model(
     base = training.variants[0]
     n = len(base)
     held = training.held_out
-    best, best_state, best_epoch, stale, history = np.inf, None, 0, 0, []
+    best, best_state, best_epoch, stale = np.inf, None, 0, 0
+    history: list[dict] = []
     start = time.perf_counter()
     if held is not None:
         best = _held_loss(model, held)
@@ -264,7 +266,7 @@ def finetune_model(
     if best_state is not None:
         model.load_state_dict(best_state)
     else:
-        best_epoch = history[-1]["epoch"]
+        best_epoch = int(history[-1]["epoch"])
     model.eval()
     new_card = recalibrated_card(model, card, held, config.calibration)
     log = {

@@ -10,7 +10,6 @@ a model that never saw it, and per-tag AP, mAP and ECE are compared before and a
 from __future__ import annotations
 
 import numpy as np
-from torch import nn
 
 from scattertag.adapt.calibration import sigmoid
 from scattertag.adapt.finetune import (
@@ -24,6 +23,7 @@ from scattertag.adapt.frames import LabelledFrames, TensorItems
 from scattertag.adapt.scoring import score_labelled
 from scattertag.errors import UserError
 from scattertag.evaluate import mean_average_precision
+from scattertag.models.taggers import Tagger
 
 
 def group_folds(groups: list[str], k: int) -> np.ndarray:
@@ -41,7 +41,7 @@ def group_folds(groups: list[str], k: int) -> np.ndarray:
 
 
 def cross_validate(
-    model: nn.Module,
+    model: Tagger,
     card: dict,
     variants: list[LabelledFrames],
     replay: TensorItems | None,

@@ -98,7 +98,8 @@ class VariantPreparer(Preparer):
         super().__init__(view_spec)
         if copies and counts_map is None:
             raise ValueError("copies need a counts_map")
-        self.copies, self.counts_map = copies, counts_map
+        self.copies = copies
+        self.counts_map: CountsMap = counts_map or (lambda counts, rng: counts)
         self.rng = np.random.default_rng(seed)
 
     def _views(self, item, frame):
@@ -109,12 +110,9 @@ class VariantPreparer(Preparer):
         bad = next((v for v in views if v.error), None)
         if bad is not None:
             return bad
-        return Views(
-            item.source,
-            frame.index,
-            np.stack([v.image for v in views]),
-            np.stack([v.coeff for v in views]),
-        )
+        images = [np.asarray(v.image) for v in views]
+        coeffs = [np.asarray(v.coeff) for v in views]
+        return Views(item.source, frame.index, np.stack(images), np.stack(coeffs))
 
 
 def labelled_frames(
@@ -157,10 +155,12 @@ def labelled_variants(
             + "; ".join(skipped[:5])
             + ")"
         )
+    images = [np.asarray(v.image) for _, v in keep]
+    coeffs = [np.asarray(v.coeff) for _, v in keep]
     return [
         LabelledFrames(
-            image=np.stack([v.image[k] for _, v in keep]),
-            coeff=np.stack([v.coeff[k] for _, v in keep]),
+            image=np.stack([image[k] for image in images]),
+            coeff=np.stack([coeff[k] for coeff in coeffs]),
             labels=labels[[r for r, _ in keep]],
             groups=[table.groups[r] for r, _ in keep],
             sources=[_name(table.items[r], v) for r, v in keep],

@@ -70,5 +70,5 @@ def replay_from_simulator(
     return TensorItems(
         np.stack([r.image for r in records]),
         np.stack([r.coeff for r in records]),
-        _aligned(labels, list(recipe.vocabulary), list(card["vocabulary"])),
+        _aligned(labels, list(recipe.vocabulary or ()), list(card["vocabulary"])),
     )

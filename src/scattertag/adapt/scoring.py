@@ -8,6 +8,8 @@ over the tags with at least one known positive. ECE is :mod:`scattertag.adapt.ca
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from scattertag.adapt.calibration import ece_table
@@ -21,7 +23,7 @@ def score_labelled(
     ap = per_tag_ap(labels, probs)
     ece, ece_all = ece_table(labels, probs)
     predicted = probs >= np.asarray(thresholds)[None, :]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for t, tag in enumerate(vocabulary):
         known = np.isfinite(labels[:, t])
         truth = labels[known, t] > 0.5
