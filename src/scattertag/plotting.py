@@ -63,6 +63,25 @@ def draw_frame(
         ax.set_title(title, fontsize=7, wrap=True)
 
 
+def draw_cake(
+    ax: Axes, cake: np.ndarray, r_min: float, r_max: float, title: str | None = None
+) -> None:
+    """Draw a cake (azimuth rows, -180 to 180 degrees, x log-radius columns, ``r_min`` to
+    ``r_max`` pixels) on ``ax``: azimuth up, log10 radius along x."""
+    ax.imshow(
+        cake,
+        cmap="magma",
+        aspect="auto",
+        interpolation="nearest",
+        origin="lower",
+        extent=(np.log10(r_min), np.log10(r_max), -180, 180),
+    )
+    ax.set_xlabel("log10 radius (pixels)", fontsize=7)
+    ax.set_ylabel("azimuth (degrees)", fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=7)
+
+
 def new_figure(**kwargs: object) -> Figure:
     """A matplotlib Figure not attached to pyplot: no GUI backend, nothing to close."""
     return Figure(**kwargs)  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ import numpy as np
 
 from scattertag.features.views import ViewMaker, ViewSpec
 from scattertag.geometry import Geometry
-from scattertag.plotting import caption, draw_frame, montage_axes, save
+from scattertag.plotting import caption, draw_cake, draw_frame, montage_axes, save
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -127,17 +127,7 @@ def draw_row(
     )
     side = max(geometry.shape)
     r_lo, r_hi = spec.cake_r_min * side, spec.cake_r_max * side
-    axes[3].imshow(
-        cake,
-        cmap="magma",
-        aspect="auto",
-        interpolation="nearest",
-        origin="lower",
-        extent=(math.log10(r_lo), math.log10(r_hi), -180, 180),
-    )
-    axes[3].set_xlabel("log10 radius (pixels)", fontsize=7)
-    axes[3].set_ylabel("azimuth (degrees)", fontsize=7)
-    axes[3].set_title("cake: the image view", fontsize=7)
+    draw_cake(axes[3], cake, r_lo, r_hi, title="cake: the image view")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,123 @@
+"""``scattertag serve``: the tagging service with its web page.
+
+    scattertag serve --folder DIR --watch --beam-center X Y [--port 8000] [--api-key KEY]
+    scattertag serve --tiled http://localhost:8000/api/v1/metadata/raw --poni det.poni
+
+Binds 127.0.0.1 unless ``--host`` says otherwise. Open http://127.0.0.1:PORT/ for the page,
+/docs for the API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from scattertag.prediction.cli import add_geometry_arguments
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the ``serve`` arguments."""
+    parser.add_argument(
+        "--folder",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="serve and tag files in DIR (repeatable)",
+    )
+    parser.add_argument(
+        "--watch", action="store_true", help="keep tagging new files as they appear"
+    )
+    parser.add_argument(
+        "--tiled",
+        action="append",
+        default=[],
+        metavar="URI",
+        help="tag the arrays of a Tiled node (repeatable)",
+    )
+    parser.add_argument(
+        "--tiled-api-key", help="API key of the Tiled server (default: TILED_API_KEY)"
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    parser.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    parser.add_argument(
+        "--state",
+        default="scattertag-serve",
+        help="folder for the database, uploads and labels (default: %(default)s)",
+    )
+    parser.add_argument("--db", help="SQLite file (default: STATE/scattertag.sqlite)")
+    parser.add_argument("--labels", help="labels TSV for corrections (default: STATE/labels.tsv)")
+    add_geometry_arguments(parser)
+    parser.add_argument("--model", help="model folder; default: the shipped tagger")
+    parser.add_argument(
+        "--api-key", help="key required for uploads and writes (default: SCATTERTAG_API_KEY)"
+    )
+    parser.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=256,
+        help="largest upload in MiB (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=0, help="preprocessing processes, 0 = threads (default: 0)"
+    )
+    parser.add_argument("--threads", type=int, default=2, help="preprocessing threads (default: 2)")
+    parser.add_argument("--batch-size", type=int, default=16, help="most frames per network batch")
+    parser.add_argument(
+        "--interval", type=float, default=1.0, help="seconds between folder scans (default: 1)"
+    )
+
+
+def config_from_args(args: argparse.Namespace):
+    """The ServeConfig of parsed arguments (ValueError on bad ones)."""
+    from scattertag.prediction.sources import make_setup
+    from scattertag.serve.config import ServeConfig
+
+    setup = make_setup(
+        args.beam_center, args.poni, args.pixel_size_um, args.distance_m, args.energy_kev
+    )
+    return ServeConfig(
+        folders=args.folder,
+        watch=args.watch,
+        tiled=args.tiled,
+        tiled_api_key=args.tiled_api_key,
+        host=args.host,
+        port=args.port,
+        state=args.state,
+        db=args.db,
+        labels=args.labels,
+        setup=setup,
+        mask=args.mask,
+        model=args.model,
+        api_key=args.api_key,
+        max_upload_bytes=int(args.max_upload_mb * 2**20),
+        workers=args.workers,
+        threads=args.threads,
+        batch_size=args.batch_size,
+        interval_s=args.interval,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until Ctrl-C; exit status 2 on bad arguments or a missing optional dependency."""
+    try:
+        config = config_from_args(args)
+        from scattertag.serve.app import run as serve
+    except ImportError as exc:
+        print(
+            f"scattertag serve: {exc}; install the extra: pip install 'scattertag[serve]'",
+            file=sys.stderr,
+        )
+        return 2
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"scattertag serve: error: {exc}", file=sys.stderr)
+        return 2
+    if config.host not in ("127.0.0.1", "localhost", "::1") and not config.api_key:
+        print(
+            f"scattertag serve: warning: listening on {config.host} without --api-key; "
+            "anyone who can reach it can upload and write",
+            file=sys.stderr,
+        )
+    serve(config)
+    return 0

@@ -1,0 +1,110 @@
+"""PNG pictures of stored frames: thumbnails, the false-colour frame view, the cake.
+
+Frames are read again from their files (watched folders, uploads) when a picture is asked
+for, with the same valid-pixel mask as tagging. The frame view is
+:func:`scattertag.plotting.draw_frame` (masked pixels grey, beam centre marked), the cake is
+the model's image view (mean channel) drawn by :func:`scattertag.plotting.draw_cake`;
+thumbnails are the same log colour scale without matplotlib, so a gallery page is quick.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from dataclasses import replace
+
+import matplotlib
+import numpy as np
+from PIL import Image
+
+from scattertag import plotting
+from scattertag.io.readers import read_frames, read_mask
+from scattertag.prediction.prepare import Preparer, valid_pixels
+from scattertag.prediction.sources import Setup
+from scattertag.serve.store import Record
+
+
+def setup_of(record: Record) -> Setup:
+    """The geometry a record was tagged with."""
+    s = record.setup
+    return Setup(tuple(s["beam_center"]), s["pixel_size"], s["distance"], s["energy"])
+
+
+def load(record: Record) -> tuple[np.ndarray, np.ndarray]:
+    """(counts, valid) of a stored frame, read from its file; ReadError if it is gone."""
+    frame = next(read_frames(record.location, record.frame))
+    counts = np.asarray(frame.counts)
+    static = None if record.mask is None else read_mask(record.mask)
+    return counts, valid_pixels(counts, static, frame.valid)
+
+
+def png_bytes(fig) -> bytes:
+    """A matplotlib figure as PNG bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def thumbnail(counts: np.ndarray, valid: np.ndarray, size: int = 160) -> bytes:
+    """PNG of the log-scaled frame subsampled to at most ``size`` pixels a side, masked grey."""
+    step = max(1, int(np.ceil(max(counts.shape) / size)))
+    img = plotting.log_display(counts[::step, ::step], valid[::step, ::step])
+    top = np.nanmax(img) if np.isfinite(img).any() else 1.0
+    cmap = matplotlib.colormaps[plotting.CMAP].with_extremes(bad="0.6")
+    rgba = cmap(img / max(top, 1e-12))  # NaN (masked) -> bad colour
+    buffer = io.BytesIO()
+    Image.fromarray((rgba[..., :3] * 255).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def frame_view(counts: np.ndarray, valid: np.ndarray, beam_center: tuple[float, float]) -> bytes:
+    """PNG of the frame as ``scattertag show`` draws it: log colour, mask grey, beam centre."""
+    fig = plotting.new_figure(figsize=(5.5, 5.5))
+    plotting.draw_frame(fig.add_subplot(), counts, valid, beam_center)
+    return png_bytes(fig)
+
+
+class Pictures:
+    """Draws and caches the PNGs of stored frames (at most ``cache_size`` kept in memory)."""
+
+    def __init__(self, view_spec, cache_size: int = 512) -> None:
+        spec = (
+            view_spec if view_spec.image_space == "cake" else replace(view_spec, image_space="cake")
+        )
+        self.spec = spec
+        self._preparer = Preparer(spec)
+        self._cache: OrderedDict = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()  # matplotlib and the ViewMaker cache are not thread-safe
+
+    def get(self, record: Record, kind: str, size: int = 160) -> bytes:
+        """PNG ``kind`` ('thumb', 'image' or 'cake') of a stored frame, cached by id and size."""
+        key = (record.id, record.tagged_at, kind, size)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            counts, valid = load(record)
+            if kind == "thumb":
+                png = thumbnail(counts, valid, size)
+            elif kind == "image":
+                png = frame_view(counts, valid, setup_of(record).beam_center)
+            else:
+                png = self._cake(record, counts, valid)
+            self._cache[key] = png
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+            return png
+
+    def _cake(self, record: Record, counts: np.ndarray, valid: np.ndarray) -> bytes:
+        """PNG of the frame's cake: mean log counts on azimuth x log radius about the beam."""
+        geometry = setup_of(record).geometry(counts.shape)
+        maker = self._preparer.maker(geometry, None)
+        cake = maker.image(counts, valid)[0]
+        side = max(counts.shape)
+        fig = plotting.new_figure(figsize=(5.5, 3.2))
+        plotting.draw_cake(
+            fig.add_subplot(), cake, self.spec.cake_r_min * side, self.spec.cake_r_max * side
+        )
+        return png_bytes(fig)

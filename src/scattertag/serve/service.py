@@ -1,0 +1,317 @@
+"""The service without HTTP: tag items into the store, feed folders, correct tags, publish events.
+
+:class:`Service` owns the model (through :class:`~.tagger.Tagger`), the SQLite store, the
+labels table, the upload folder and the pictures. The HTTP layer (:mod:`.app`) only turns
+requests into calls of these methods and their errors into status codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from scattertag.io.readers import ReadError, count_frames
+from scattertag.prediction.pipeline import Predictor
+from scattertag.prediction.sources import Item, Setup, setup_from_values
+from scattertag.prediction.watch import FolderScanner
+from scattertag.serve.config import ServeConfig
+from scattertag.serve.labels import LabelsTable, label_value
+from scattertag.serve.pictures import Pictures
+from scattertag.serve.store import Record, Store
+from scattertag.serve.tagger import Tagger
+from scattertag.serve.uploads import UploadError, UploadFolder
+
+log = logging.getLogger("scattertag.serve")
+
+#: Per-frame outputs a predictor may add to its rows, passed through to the API when present.
+EXTRA_OUTPUTS = ("ood", "unfamiliarity")
+
+
+class NotFound(LookupError):
+    """A frame id or file that does not exist (HTTP 404)."""
+
+
+class Forbidden(PermissionError):
+    """A path outside the served folders (HTTP 403)."""
+
+
+def setup_json(setup: Setup) -> dict:
+    """A Setup as plain JSON values (beam_center a list)."""
+    return json.loads(json.dumps(asdict(setup)))
+
+
+def request_setup(
+    default: Setup | None,
+    beam_x: float | None = None,
+    beam_y: float | None = None,
+    pixel_size_um: float | None = None,
+    distance_m: float | None = None,
+    energy_kev: float | None = None,
+) -> tuple[Setup, str]:
+    """(geometry, beam-centre source) of a request: its own beam centre, else the server's."""
+    if (beam_x is None) != (beam_y is None):
+        raise ValueError("give both beam_x and beam_y (pixels: x = column, y = row), or neither")
+    if beam_x is None and default is None:
+        raise ValueError(
+            "no geometry: give beam_x and beam_y (pixels: x = column, y = row); this server "
+            "has no default (--beam-center or --poni)"
+        )
+    setup = setup_from_values(beam_x, beam_y, pixel_size_um, distance_m, energy_kev, base=default)
+    return setup, "server" if beam_x is None else "request"
+
+
+class Events:
+    """Fan-out of newly tagged frames to server-sent-event subscribers (one queue each)."""
+
+    def __init__(self, backlog: int = 1000) -> None:
+        self._queues: set[asyncio.Queue] = set()
+        self.backlog = backlog
+
+    def subscribe(self) -> asyncio.Queue:
+        """A queue receiving the JSON of every frame stored from now on (None: fell behind)."""
+        queue: asyncio.Queue = asyncio.Queue(self.backlog + 1)
+        self._queues.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue) -> None:
+        """Stop sending to ``queue``."""
+        self._queues.discard(queue)
+
+    def publish(self, records: list[Record]) -> None:
+        """Send records to every subscriber; one that fell behind gets None and is dropped."""
+        for queue in list(self._queues):
+            for r in records:
+                if queue.qsize() >= self.backlog:
+                    queue.put_nowait(None)  # it reconnects and replays from its last id
+                    self._queues.discard(queue)
+                    break
+                queue.put_nowait(r.to_json())
+
+
+class Service:
+    """Tagging, storage, feeds and corrections of ``scattertag serve``."""
+
+    def __init__(self, config: ServeConfig, predictor: Predictor | None = None) -> None:
+        self.config = config
+        self.predictor = predictor if predictor is not None else Predictor(config.model)
+        vocabulary = self.predictor.vocabulary
+        self.store = Store(config.db, vocabulary)
+        self.labels = LabelsTable(config.labels, vocabulary)
+        self.uploads = UploadFolder(config.uploads)
+        self.pictures = Pictures(self.predictor.view_spec)
+        self.events = Events()
+        self.tagger = Tagger(
+            self.predictor,
+            config.workers,
+            config.threads,
+            config.batch_size,
+            config.max_wait_s,
+        )
+        self._feeds: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        """Start the tagger and the folder and Tiled feeds."""
+        await self.tagger.__aenter__()
+        for folder in self.config.folders:
+            self._feeds.append(asyncio.create_task(self._feed_folder(folder)))
+        if self.config.tiled:
+            from scattertag.serve.tiled import feed_tiled
+
+            for uri in self.config.tiled:
+                self._feeds.append(asyncio.create_task(feed_tiled(self, uri)))
+
+    async def stop(self) -> None:
+        """Stop the feeds and the tagger; close the store."""
+        for task in self._feeds:
+            task.cancel()
+        await asyncio.gather(*self._feeds, return_exceptions=True)
+        await self.tagger.__aexit__(None, None, None)
+        self.store.close()
+
+    # ---- tagging ---------------------------------------------------------------------
+    async def tag(
+        self,
+        item: Item,
+        *,
+        folder: str,
+        name: str,
+        when: float,
+        beam_source: str,
+        keep_failed: bool,
+    ) -> list[Record]:
+        """Tag every frame of ``item``, store and publish the results (failed ones if asked)."""
+        rows = await self.tagger.rows(item)
+        records = [self._record(item, row, folder, name, when, beam_source) for row in rows]
+        keep = records if keep_failed else [r for r in records if not r.error]
+        if keep:
+            self.store.add(keep)
+            self.events.publish(keep)
+        return records
+
+    def _record(
+        self, item: Item, row: dict, folder: str, name: str, when: float, beam_source: str
+    ) -> Record:
+        """A store record of one output row of the predictor."""
+        assert item.setup is not None
+        setup = setup_json(item.setup)
+        if row.get("beam_x") not in (None, ""):  # a predictor that reports the geometry it used
+            setup["beam_center"] = [float(row["beam_x"]), float(row["beam_y"])]
+        vocabulary = self.predictor.vocabulary
+        ok = not row["error"]
+        return Record(
+            source=item.source,
+            frame=0 if row["frame"] is None else int(row["frame"]),
+            location=item.location,
+            folder=folder,
+            name=name,
+            time=when,
+            tagged_at=time.time(),
+            setup=setup,
+            beam_source=row.get("geometry_source") or beam_source,
+            probabilities={t: float(row[t]) for t in vocabulary} if ok else {},
+            tags=[t for t in row["tags"].split(";") if t],
+            error=row["error"],
+            mask=item.mask,
+            extra={k: row[k] for k in EXTRA_OUTPUTS if row.get(k) is not None},
+        )
+
+    async def tag_upload(
+        self,
+        data: bytes,
+        suffix: str,
+        filename: str,
+        setup: Setup,
+        beam_source: str,
+        frame: int | None = None,
+        dataset: str | None = None,
+    ) -> list[Record]:
+        """Tag an uploaded file (stored by content); the same bytes and geometry are not re-tagged.
+
+        UploadError 422 if the file cannot be read or no frame of it can be tagged.
+        """
+        path = await asyncio.to_thread(self.uploads.save, data, suffix)
+        where = f"::{dataset}" if dataset else ""
+        location, source = f"{path}{where}", f"uploads/{path.name}{where}"
+        try:
+            count = await asyncio.to_thread(count_frames, location)
+            if frame is not None and frame >= count:
+                raise ReadError(f"{filename}: frame {frame} out of range; it has {count} frame(s)")
+        except ReadError as exc:
+            raise UploadError(422, str(exc).replace(str(path), filename)) from None
+        stored = self.store.find(source, setup_json(setup))
+        wanted = [r for r in stored if frame is None or r.frame == frame]
+        if len(wanted) == (count if frame is None else 1):
+            return wanted
+        item = Item(source, location, frame, setup)
+        records = await self.tag(
+            item,
+            folder="uploads",
+            name=filename,
+            when=time.time(),
+            beam_source=beam_source,
+            keep_failed=False,
+        )
+        if all(r.error for r in records):
+            errors = "; ".join(sorted({r.error.replace(str(path), filename) for r in records}))
+            raise UploadError(422, errors)
+        return records
+
+    def served_file(self, path: str) -> tuple[Path, Path]:
+        """(served folder, file) of a path relative to a served folder (or absolute inside one).
+
+        Forbidden if it resolves (symbolic links followed) outside every served folder.
+        """
+        if "\x00" in path or not path.strip():
+            raise ValueError(f"path {path!r} is empty or holds a NUL byte")
+        for folder in self.config.folders:
+            target = (folder / path).resolve()
+            if target.is_relative_to(folder):
+                if not target.is_file():
+                    raise NotFound(f"{path}: no such file in {folder}")
+                return folder, target
+        raise Forbidden(f"{path}: outside the served folders")
+
+    async def tag_path(self, path: str) -> list[Record]:
+        """Tag a file of a served folder now (or return its stored result)."""
+        folder, target = self.served_file(path)
+        assert self.config.setup is not None  # folders need a geometry (ServeConfig)
+        stored = self.store.find(str(target), setup_json(self.config.setup))
+        return stored or await self._tag_file(folder, target)
+
+    async def _tag_file(self, folder: Path, path: Path) -> list[Record]:
+        """Tag one file of a served folder with the server's geometry and mask."""
+        item = Item(str(path), str(path), None, self.config.setup, self.config.mask)
+        try:
+            when = path.stat().st_mtime
+        except OSError:
+            when = time.time()
+        return await self.tag(
+            item,
+            folder=str(folder),
+            name=path.name,
+            when=when,
+            beam_source="server",
+            keep_failed=True,
+        )
+
+    async def _feed_folder(self, folder: Path) -> None:
+        """Tag the folder's files; with ``watch``, keep tagging new ones as they settle."""
+        watch, interval = self.config.watch, self.config.interval_s
+        scanner = FolderScanner(folder, self.store.sources(str(folder)), interval if watch else 0)
+        first = True
+        while True:
+            try:
+                ready = await asyncio.to_thread(scanner.scan)
+                if first and not watch:
+                    ready = await asyncio.to_thread(scanner.scan)  # unchanged since: complete
+                outside = [p for p in ready if not Path(p).resolve().is_relative_to(folder)]
+                for p in outside:
+                    log.warning("%s: links outside the served folder; not tagged", p)
+                ready = [p for p in ready if p not in outside]
+                results = await asyncio.gather(
+                    *(self._tag_file(folder, Path(p)) for p in ready), return_exceptions=True
+                )
+                for p, result in zip(ready, results):
+                    if isinstance(result, BaseException):
+                        log.error("%s: %s", p, result)
+            except Exception:  # a feed never dies; the next scan tries again
+                log.exception("scanning %s", folder)
+            if not watch:
+                return
+            first = False
+            await asyncio.sleep(interval)
+
+    # ---- corrections -----------------------------------------------------------------
+    def record(self, frame_id: int) -> Record:
+        """A stored frame; NotFound if there is none with this id."""
+        record = self.store.get(frame_id)
+        if record is None:
+            raise NotFound(f"no frame with id {frame_id}")
+        return record
+
+    def correct(self, frame_id: int, labels: dict, note: str = "") -> dict:
+        """Append corrected tags of a frame to the labels table; returns the row written."""
+        record = self.record(frame_id)
+        unknown = sorted(set(labels) - set(self.predictor.vocabulary))
+        if unknown:
+            raise ValueError(
+                f"unknown tag(s) {unknown}; the model's tags: {self.predictor.vocabulary}"
+            )
+        values = {t: label_value(t, v) for t, v in labels.items()}
+        if record.frame:
+            note = f"frame {record.frame}" + (f"; {note}" if note else "")
+        row = self.labels.append(self._label_path(record), values, note)
+        self.store.add_labels(frame_id, values, note, time.time())
+        return row
+
+    def _label_path(self, record: Record) -> str:
+        """The frame's file relative to the labels table's folder when inside it, else absolute."""
+        base = self.labels.path.parent.resolve()
+        path = Path(record.location.split("::")[0]).resolve()
+        rel = path.relative_to(base) if path.is_relative_to(base) else path
+        dataset = record.location.partition("::")[2]
+        return str(rel) + (f"::{dataset}" if dataset else "")

@@ -1,0 +1,128 @@
+"""Tag items from many concurrent callers with one model: prepare in a pool, batch the network.
+
+Each caller's item is read and turned into views in a pool (threads with one
+:class:`~scattertag.prediction.prepare.Preparer` each, or spawned processes running
+:func:`~scattertag.prediction.prepare.prepare_in_worker`), exactly as ``scattertag.predict``
+does. The views then wait in a queue; one loop takes whatever is queued (up to
+``batch_size`` frames, waiting at most ``max_wait_s`` for more) and runs
+:meth:`Predictor.rows` on the batch in a single model thread. Memory is bounded: at most
+``2 x pool size`` items are being prepared and ``4 x batch_size`` frames queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import threading
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+
+from scattertag.parallel import single_threaded_children
+from scattertag.prediction.pipeline import Predictor
+from scattertag.prediction.prepare import Preparer, Views, prepare_in_worker, start_worker
+from scattertag.prediction.sources import Item
+
+
+class Tagger:
+    """``await tagger.rows(item)`` -> the predictor's output rows of every frame of ``item``.
+
+    Use as ``async with Tagger(...) as tagger`` inside a running event loop.
+    """
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        workers: int = 0,
+        threads: int = 2,
+        batch_size: int = 16,
+        max_wait_s: float = 0.005,
+    ) -> None:
+        self.predictor = predictor
+        self.workers, self.threads = workers, threads
+        self.batch_size, self.max_wait_s = batch_size, max_wait_s
+        self._local = threading.local()
+        self.batches: list[int] = []  # sizes of the last network batches, for tests and stats
+
+    async def __aenter__(self) -> Tagger:
+        spec = self.predictor.view_spec
+        self._pool: Executor
+        if self.workers > 0:
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=start_worker,
+                initargs=(spec,),
+            )
+            with single_threaded_children():
+                for _ in range(self.workers):
+                    self._pool.submit(int)
+        else:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="prepare")
+        self._model = ThreadPoolExecutor(1, thread_name_prefix="model")
+        self._slots = asyncio.Semaphore(2 * max(self.workers, self.threads))
+        self._queue: asyncio.Queue = asyncio.Queue(maxsize=4 * self.batch_size)
+        self._loop_task = asyncio.create_task(self._run_model())
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self._loop_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._loop_task
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._model.shutdown(wait=False, cancel_futures=True)
+
+    def _prepare_here(self, item: Item) -> list[Views]:
+        """Views of ``item`` with this thread's own Preparer (ViewMaker caches are not shared)."""
+        preparer = getattr(self._local, "preparer", None)
+        if preparer is None:
+            preparer = self._local.preparer = Preparer(self.predictor.view_spec)
+        return preparer(item)
+
+    async def views(self, item: Item) -> list[Views]:
+        """The views of every frame of ``item``, prepared in the pool."""
+        loop = asyncio.get_running_loop()
+        work = prepare_in_worker if self.workers > 0 else self._prepare_here
+        async with self._slots:
+            return await loop.run_in_executor(self._pool, work, item)
+
+    async def rows(self, item: Item) -> list[dict]:
+        """Output rows (``Predictor.rows`` format) of every frame of ``item``, in order."""
+        views = await self.views(item)
+        loop = asyncio.get_running_loop()
+        futures = []
+        for v in views:
+            future = loop.create_future()
+            await self._queue.put((v, future))
+            futures.append(future)
+        return list(await asyncio.gather(*futures))
+
+    async def _run_model(self) -> None:
+        """Forever: collect a batch from the queue, run the network on it, hand out rows."""
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            deadline = loop.time() + self.max_wait_s
+            while len(batch) < self.batch_size:
+                if self._queue.empty():
+                    timeout = deadline - loop.time()
+                    if timeout <= 0:
+                        break
+                    try:
+                        batch.append(await asyncio.wait_for(self._queue.get(), timeout))
+                    except TimeoutError:
+                        break
+                else:
+                    batch.append(self._queue.get_nowait())
+            self.batches = [*self.batches[-99:], len(batch)]
+            try:
+                rows = await loop.run_in_executor(
+                    self._model, self.predictor.rows, [v for v, _ in batch]
+                )
+            except Exception as exc:  # the model failed: every caller of this batch hears why
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), row in zip(batch, rows):
+                if not future.done():
+                    future.set_result(row)

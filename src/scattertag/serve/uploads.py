@@ -1,0 +1,141 @@
+"""Request bodies turned into files the readers open: size limits, arrays, content addressing.
+
+Uploads are kept under ``uploads/`` named by the SHA-256 of their bytes, so the same frame
+sent twice is one file (and, with the same geometry, is not tagged twice). A raw array is
+either a ``.npy`` body or bare bytes with ``shape`` and ``dtype``; its shape is checked
+against the readers' limits before anything is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from scattertag.io.files import write_bytes
+from scattertag.io.readers import SUFFIXES, ReadError, check_shape
+
+NPY_MAGIC = b"\x93NUMPY"
+#: dtypes accepted for bare arrays: detector counts and intensities.
+ARRAY_DTYPES = (
+    "uint8",
+    "uint16",
+    "uint32",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "float32",
+    "float64",
+)
+
+
+class UploadError(Exception):
+    """A request body that cannot be used; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def check_length(content_length: str | None, limit: int) -> int:
+    """The declared body size, if present and within ``limit`` bytes (411 / 413 / 400 otherwise)."""
+    if content_length is None:
+        raise UploadError(411, "a Content-Length header is required for uploads")
+    try:
+        size = int(content_length)
+    except ValueError:
+        raise UploadError(
+            400, f"Content-Length must be an integer, got {content_length!r}"
+        ) from None
+    if size > limit:
+        raise UploadError(413, f"upload of {size:,} bytes exceeds the limit of {limit:,} bytes")
+    return size
+
+
+def suffix_of(filename: str) -> str:
+    """The reader suffix of an uploaded file's name (415 if no reader takes it)."""
+    name = filename.lower()
+    for suffix in sorted(SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return suffix
+    raise UploadError(415, f"{filename!r}: unsupported file type; supported: {', '.join(SUFFIXES)}")
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """'rows,cols' or 'frames,rows,cols' as integers (400 otherwise)."""
+    try:
+        shape = tuple(int(s) for s in text.replace("x", ",").split(","))
+    except ValueError:
+        raise UploadError(400, f"shape must be integers like '512,512', got {text!r}") from None
+    if len(shape) not in (2, 3) or min(shape) < 1:
+        raise UploadError(400, f"shape must be 2 or 3 positive integers, got {text!r}")
+    return shape
+
+
+def array_bytes(body: bytes, shape: str | None, dtype: str | None) -> bytes:
+    """A .npy file of an array body: ``.npy`` bytes as they are, or bare bytes + shape + dtype.
+
+    The shape is checked against the readers' limits first, from the header or the parameters.
+    """
+    if body.startswith(NPY_MAGIC):
+        buffer = io.BytesIO(body)
+        try:
+            version = np.lib.format.read_magic(buffer)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            dims, _, kind = read(buffer)
+        except ValueError as exc:
+            raise UploadError(400, f"not a readable .npy body: {exc}") from None
+        _check_array(dims, kind)
+        return body
+    if shape is None or dtype is None:
+        raise UploadError(
+            400, "an array body is a .npy file, or bare bytes with the shape and dtype parameters"
+        )
+    dims = parse_shape(shape)
+    if dtype not in ARRAY_DTYPES:
+        raise UploadError(400, f"dtype must be one of {', '.join(ARRAY_DTYPES)}, got {dtype!r}")
+    kind = np.dtype(dtype)
+    _check_array(dims, kind)
+    need = int(np.prod(dims)) * kind.itemsize
+    if len(body) != need:
+        raise UploadError(
+            400, f"body has {len(body):,} bytes; shape {dims} of {dtype} needs {need:,}"
+        )
+    buffer = io.BytesIO()
+    np.save(buffer, np.frombuffer(body, kind).reshape(dims), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _check_array(shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """422 unless the array is 2-D/3-D within the frame limits and holds numbers."""
+    try:
+        check_shape("array", tuple(shape))
+    except ReadError as exc:
+        raise UploadError(422, str(exc)) from None
+    if dtype.kind not in "uif":
+        raise UploadError(422, f"array of dtype {dtype} does not hold pixel values")
+
+
+class UploadFolder:
+    """Content-addressed storage of uploaded files: ``folder/<sha256[:24]><suffix>``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def save(self, data: bytes, suffix: str) -> Path:
+        """Store ``data`` (once per content) and return its path."""
+        path = self.folder / (hashlib.sha256(data).hexdigest()[:24] + suffix)
+        with self._lock:
+            if not (path.is_file() and path.stat().st_size == len(data)):
+                write_bytes(path, data)
+        return path

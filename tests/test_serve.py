@@ -1,0 +1,354 @@
+"""The tagging service: uploads, folder feed, filters, pictures, corrections, events, safety,
+restarts, batching. One real uvicorn server on localhost with a tiny random-weight model."""
+
+import asyncio
+import csv
+import io
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+httpx = pytest.importorskip("httpx")
+
+from fabio.tifimage import TifImage  # noqa: E402
+
+from scattertag.prediction.pipeline import Predictor  # noqa: E402
+from scattertag.prediction.sources import Item, Setup  # noqa: E402
+from scattertag.serve.app import running  # noqa: E402
+from scattertag.serve.config import ServeConfig  # noqa: E402
+from scattertag.serve.tagger import Tagger  # noqa: E402
+from test_predict import BEAM, frame, tiny_model  # noqa: E402
+
+KEY = "s3cret"
+AUTH = {"X-API-Key": KEY}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def write_tif(path: Path, seed: int) -> Path:
+    TifImage(data=frame(seed)).write(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def predictor(tmp_path_factory):
+    return Predictor(tiny_model(tmp_path_factory.mktemp("model")))
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, predictor):
+    """A served, watched folder with three frames, a file outside it, and the server."""
+    root = tmp_path_factory.mktemp("site")
+    folder = root / "data"
+    folder.mkdir()
+    for i in range(3):
+        write_tif(folder / f"f{i}.tif", i)
+    write_tif(root / "secret.tif", 9)
+    (folder / "link.tif").symlink_to(root / "secret.tif")
+    config = ServeConfig(
+        folders=[folder],
+        watch=True,
+        state=root / "state",
+        setup=Setup(BEAM),
+        port=free_port(),
+        api_key=KEY,
+        max_upload_bytes=200_000,
+        interval_s=0.2,
+    )
+    with running(config, predictor) as url:
+        client = httpx.Client(base_url=url, timeout=30)
+        wait_for(client, lambda r: r["total"] >= 3, "/api/frames")
+        yield {"url": url, "client": client, "folder": folder, "root": root, "config": config}
+
+
+def wait_for(client, ok, path, timeout=30.0):
+    """Poll GET ``path`` until ``ok(json)``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = client.get(path).json()
+        if ok(body):
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting on {path}: {body}")
+
+
+def test_folder_frames_listed_with_tags_geometry_and_source(site, predictor):
+    body = site["client"].get("/api/frames", params={"folder": str(site["folder"])}).json()
+    names = sorted(f["name"] for f in body["frames"])
+    assert names == ["f0.tif", "f1.tif", "f2.tif"]  # link.tif points outside: not tagged
+    for f in body["frames"]:
+        assert f["beam_center"] == list(BEAM) and f["beam_center_source"] == "server"
+        assert list(f["probabilities"]) == predictor.vocabulary
+        thresholds = dict(zip(predictor.vocabulary, predictor.thresholds))
+        assert f["tags"] == [t for t, p in f["probabilities"].items() if p >= thresholds[t]]
+        assert "ood" not in f  # the predictor has no unfamiliarity score
+
+
+def test_upload_file_tags_it_once_and_uses_request_geometry(site, tmp_path):
+    data = write_tif(tmp_path / "up.tif", 11).read_bytes()
+    client = site["client"]
+    files = {"file": ("up.tif", data, "image/tiff")}
+    r = client.post("/api/tag/file", params={"beam_x": 21, "beam_y": 69}, files=files, headers=AUTH)
+    assert r.status_code == 200, r.text
+    first = r.json()["frames"]
+    assert len(first) == 1 and first[0]["beam_center"] == [21.0, 69.0]
+    assert first[0]["beam_center_source"] == "request" and first[0]["name"] == "up.tif"
+    again = client.post(
+        "/api/tag/file", params={"beam_x": 21, "beam_y": 69}, files=files, headers=AUTH
+    )
+    assert again.json()["frames"][0]["id"] == first[0]["id"]  # seen before: not re-tagged
+    assert again.json()["frames"][0]["tagged_at"] == first[0]["tagged_at"]
+
+
+def test_upload_arrays_npy_and_bare_bytes_agree(site):
+    client, counts = site["client"], frame(12).astype(np.uint32)
+    r1 = client.post(
+        "/api/tag/array",
+        content=npy_bytes(counts),
+        headers={**AUTH, "content-type": "application/octet-stream"},
+    )
+    r2 = client.post(
+        "/api/tag/array",
+        params={"shape": "90,120", "dtype": "uint32"},
+        content=counts.tobytes(),
+        headers={**AUTH, "content-type": "application/octet-stream"},
+    )
+    assert r1.status_code == r2.status_code == 200, (r1.text, r2.text)
+    a, b = r1.json()["frames"][0], r2.json()["frames"][0]
+    assert a["beam_center_source"] == "server"
+    assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-6)
+
+
+def array(params=None, content=b"\x00" * 10, **kw):
+    """Keyword arguments of an /api/tag/array request."""
+    return {"content": content, "params": params or {}, **kw}
+
+
+TEXT, JSON = {"content-type": "text/plain"}, {"content-type": "application/json"}
+BAD_REQUESTS = [
+    ("post", "/api/tag/file", {"files": {"file": ("x.tif", b"II*\x00garbage")}}, 422, "x.tif"),
+    ("post", "/api/tag/file", {"files": {"file": ("x.txt", b"hello")}}, 415, "unsupported"),
+    ("post", "/api/tag/file", {"content": b"a", "headers": TEXT}, 415, "multipart"),
+    ("post", "/api/tag/array", {"content": b"a", "headers": TEXT}, 415, "octet-stream"),
+    ("post", "/api/tag/array", array({"shape": "5,5", "dtype": "uint8"}), 422, "at least 16"),
+    ("post", "/api/tag/array", array({"shape": "16,16", "dtype": "uint8"}), 400, "needs 256"),
+    ("post", "/api/tag/array", array({"shape": "a,b", "dtype": "uint8"}), 400, "shape"),
+    ("post", "/api/tag/array", array({"shape": "16,16", "dtype": "object"}), 400, "dtype"),
+    ("post", "/api/tag/array", array(content=b"\x00" * 300_000), 413, "limit"),
+    ("post", "/api/tag/array", array({"beam_x": "nan", "beam_y": 1}), 400, "finite"),
+    ("post", "/api/tag/array", array({"beam_x": 3}), 400, "both"),
+    ("post", "/api/tag/path", {"params": {"path": "../secret.tif"}}, 403, "outside"),
+    ("post", "/api/tag/path", {"params": {"path": "/etc/passwd"}}, 403, "outside"),
+    ("post", "/api/tag/path", {"params": {"path": "link.tif"}}, 403, "outside"),
+    ("post", "/api/tag/path", {"params": {"path": "nothere.tif"}}, 404, "no such file"),
+    ("get", "/api/frames", {"params": {"tag": "Unicorn"}}, 400, "unknown tag"),
+    ("get", "/api/frames", {"params": {"since": "yesterday"}}, 400, "ISO 8601"),
+    ("get", "/api/frames", {"params": {"min_p": 0.5}}, 400, "give tag"),
+    ("get", "/api/frames", {"params": {"limit": 0}}, 422, "limit"),
+    ("get", "/api/frames/99999", {}, 404, "99999"),
+    ("get", "/api/frames/99999/image.png", {}, 404, "99999"),
+    ("get", "/static/../../../etc/passwd", {}, 404, ""),
+    ("put", "/api/frames/1/labels", {"json": {"labels": {"Unicorn": 1}}}, 400, "Unicorn"),
+    ("put", "/api/frames/1/labels", {"json": {"labels": {"Ring": 7}}}, 400, "Ring"),
+    ("put", "/api/frames/1/labels", {"content": b"{no", "headers": JSON}, 422, ""),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs", "status", "words"), BAD_REQUESTS)
+def test_bad_requests_get_4xx_with_a_message_and_the_server_goes_on(
+    site, method, path, kwargs, status, words
+):
+    client = site["client"]
+    kwargs = {**kwargs, "headers": {**AUTH, **kwargs.get("headers", {})}}
+    if path == "/api/tag/array" and "content-type" not in kwargs["headers"]:
+        kwargs["headers"]["content-type"] = "application/octet-stream"
+    r = getattr(client, method)(path, **kwargs)
+    assert r.status_code == status, r.text
+    if words:
+        assert words in json.dumps(r.json()["detail"])
+    assert client.get("/api/health").json()["ok"]
+
+
+def test_huge_and_truncated_arrays_are_refused_before_tagging(site, tmp_path):
+    client, headers = site["client"], {**AUTH, "content-type": "application/octet-stream"}
+    huge = np.lib.format.header_data_from_array_1_0(np.zeros((1, 1), np.uint32))
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {**huge, "shape": (20000, 20000)})
+    r = client.post("/api/tag/array", content=buffer.getvalue() + b"\x00" * 64, headers=headers)
+    assert r.status_code == 422 and "20000 x 20000" in r.json()["detail"]
+    truncated = npy_bytes(frame(5))[:-500]
+    r = client.post("/api/tag/array", content=truncated, headers=headers)
+    assert r.status_code == 422, r.text
+    files = {"file": ("good.tif", write_tif(tmp_path / "good.tif", 20).read_bytes())}
+    r = client.post("/api/tag/file", files=files, headers=AUTH)
+    assert r.status_code == 200  # a good file right after bad ones is tagged
+
+
+def test_api_key_needed_for_uploads_and_writes_not_reads(site):
+    client = site["client"]
+    r = client.post("/api/tag/path", params={"path": "f0.tif"})
+    assert r.status_code == 401
+    r = client.post("/api/tag/path", params={"path": "f0.tif"}, headers={"X-API-Key": "nope"})
+    assert r.status_code == 403
+    r = client.put("/api/frames/1/labels", json={"labels": {"Ring": 1}})
+    assert r.status_code == 401
+    r = client.post(
+        "/api/tag/path", params={"path": "f0.tif"}, headers={"Authorization": f"Bearer {KEY}"}
+    )
+    assert r.status_code == 200 and r.json()["frames"][0]["name"] == "f0.tif"
+    assert client.get("/api/frames").status_code == 200
+
+
+def test_filters_by_tag_probability_time_folder_and_paging(site, predictor):
+    client = site["client"]
+    everything = client.get("/api/frames", params={"limit": 500}).json()
+    tag = predictor.vocabulary[0]
+    ps = sorted(f["probabilities"][tag] for f in everything["frames"] if not f["error"])
+    mid = ps[len(ps) // 2]
+    r = client.get("/api/frames", params={"tag": tag, "min_p": mid, "limit": 500}).json()
+    assert r["total"] == sum(p >= mid for p in ps) and 0 < r["total"] < len(ps) + 1
+    assert all(f["probabilities"][tag] >= mid for f in r["frames"])
+    tagged = client.get("/api/frames", params={"tag": tag, "limit": 500}).json()
+    assert all(tag in f["tags"] for f in tagged["frames"])
+    assert tagged["total"] == sum(tag in f["tags"] for f in everything["frames"])
+    page1 = client.get("/api/frames", params={"limit": 2}).json()
+    page2 = client.get("/api/frames", params={"limit": 2, "offset": 2}).json()
+    ids = [f["id"] for f in page1["frames"] + page2["frames"]]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 4
+    uploads = client.get("/api/frames", params={"folder": "uploads", "limit": 500}).json()
+    assert all(f["folder"] == "uploads" for f in uploads["frames"])
+    future = client.get("/api/frames", params={"since": "2999-01-01T00:00:00"}).json()
+    assert future["total"] == 0
+    since = min(f["time"] for f in everything["frames"])
+    assert client.get("/api/frames", params={"since": since}).json()["total"] == everything["total"]
+    counts = client.get("/api/counts", params={"bucket": 1e9}).json()
+    assert sum(counts["frames"]) == everything["total"]
+    assert sum(counts["counts"][tag]) == tagged["total"]
+
+
+def test_pictures_are_pngs(site):
+    client = site["client"]
+    fid = client.get("/api/frames", params={"limit": 1}).json()["frames"][0]["id"]
+    for kind in ("thumb", "image", "cake"):
+        r = client.get(f"/api/frames/{fid}/{kind}.png")
+        assert r.status_code == 200 and r.content.startswith(b"\x89PNG")
+        assert r.headers["content-type"] == "image/png"
+
+
+def test_correction_appended_to_labels_tsv(site, predictor):
+    client = site["client"]
+    f0 = next(
+        f
+        for f in client.get("/api/frames", params={"limit": 500}).json()["frames"]
+        if f["name"] == "f0.tif"
+    )
+    tags = {t: int(t == "Ring") for t in predictor.vocabulary}
+    tags["Halo"] = None
+    r = client.put(
+        f"/api/frames/{f0['id']}/labels", json={"labels": tags, "note": "checked"}, headers=AUTH
+    )
+    assert r.status_code == 200, r.text
+    with open(r.json()["labels_table"], newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    header = list(rows[-1])
+    assert header == ["path", *predictor.vocabulary, "note"]
+    last = rows[-1]
+    assert Path(last["path"]) == site["folder"] / "f0.tif"
+    assert last["Ring"] == "1" and last["Halo"] == "" and last["BCC"] == "0"
+    assert last["note"] == "checked"
+    assert client.get(f"/api/frames/{f0['id']}").json()["labels"]["Ring"] == 1
+
+
+def test_events_stream_new_frames_of_the_watched_folder(site):
+    received, ready = [], threading.Event()
+
+    def listen():
+        with httpx.stream("GET", site["url"] + "/api/events", timeout=30) as r:
+            ready.set()
+            for line in r.iter_lines():
+                if line.startswith("data:"):
+                    received.append(json.loads(line[5:]))
+                    return
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    ready.wait(10)
+    time.sleep(0.2)
+    write_tif(site["folder"] / "new.tif", 30)
+    thread.join(30)
+    assert received and received[0]["name"] == "new.tif"
+    # a reconnecting client replays what it missed
+    with httpx.stream("GET", site["url"] + "/api/events", params={"after": 0}, timeout=30) as r:
+        first = next(json.loads(line[5:]) for line in r.iter_lines() if line.startswith("data:"))
+    ids = [
+        f["id"] for f in site["client"].get("/api/frames", params={"limit": 500}).json()["frames"]
+    ]
+    assert first["id"] == min(ids)
+
+
+def test_restart_keeps_every_result_and_does_not_retag(tmp_path, predictor):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for i in range(2):
+        write_tif(folder / f"a{i}.tif", i)
+    config = {"folders": [folder], "state": tmp_path / "state", "setup": Setup(BEAM)}
+    with running(ServeConfig(**config, port=free_port()), predictor) as url:
+        before = wait_for(httpx.Client(base_url=url), lambda r: r["total"] == 2, "/api/frames")
+        r = httpx.post(
+            url + "/api/tag/array",
+            content=npy_bytes(frame(40)),
+            headers={"content-type": "application/octet-stream"},
+        )
+        assert r.status_code == 200  # no API key configured: writes are open
+    with running(ServeConfig(**config, port=free_port()), predictor) as url:
+        time.sleep(0.5)  # the folder feed has scanned
+        after = httpx.get(url + "/api/frames").json()
+        assert after["total"] == 3
+        assert httpx.get(url + "/api/health").json()["batches"] == []  # nothing re-tagged
+        ours = {f["id"]: f["tagged_at"] for f in after["frames"]}
+        assert all(ours[f["id"]] == f["tagged_at"] for f in before["frames"])
+
+
+def test_frames_of_concurrent_callers_share_network_batches(predictor, tmp_path):
+    paths = []
+    for i in range(6):
+        np.save(tmp_path / f"{i}.npy", frame(i))
+        paths.append(str(tmp_path / f"{i}.npy"))
+
+    async def main():
+        async with Tagger(predictor, threads=3, batch_size=8, max_wait_s=0.3) as tagger:
+            await tagger.rows(Item(paths[0], paths[0], None, Setup(BEAM)))  # set up a ViewMaker
+            tagger.batches.clear()
+            rows = await asyncio.gather(
+                *(tagger.rows(Item(p, p, None, Setup(BEAM))) for p in paths)
+            )
+            return rows, list(tagger.batches)
+
+    rows, batches = asyncio.run(main())
+    assert sum(batches) == 6 and max(batches) > 1
+    import scattertag
+
+    table = scattertag.predict(paths, beam_center=BEAM, model=predictor)
+    for (row,), expected in zip(rows, table):
+        assert row["path"] == expected["path"]
+        assert row["tags"] == expected["tags"]
+        assert [row[t] for t in predictor.vocabulary] == pytest.approx(
+            [expected[t] for t in predictor.vocabulary], abs=1e-5
+        )
