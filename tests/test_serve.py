@@ -17,12 +17,11 @@ httpx = pytest.importorskip("httpx")
 
 from fabio.tifimage import TifImage  # noqa: E402
 
-from scattertag.prediction.pipeline import Predictor  # noqa: E402
+from conftest import BEAM, frame  # noqa: E402
 from scattertag.prediction.sources import Item, Setup  # noqa: E402
 from scattertag.serve.app import running  # noqa: E402
 from scattertag.serve.config import ServeConfig  # noqa: E402
 from scattertag.serve.tagger import Tagger  # noqa: E402
-from test_predict import BEAM, frame, tiny_model  # noqa: E402
 
 KEY = "s3cret"
 AUTH = {"X-API-Key": KEY}
@@ -45,11 +44,6 @@ def npy_bytes(array: np.ndarray) -> bytes:
 def write_tif(path: Path, seed: int) -> Path:
     TifImage(data=frame(seed)).write(str(path))
     return path
-
-
-@pytest.fixture(scope="module")
-def predictor(tmp_path_factory):
-    return Predictor(tiny_model(tmp_path_factory.mktemp("model")))
 
 
 @pytest.fixture(scope="module")
