@@ -144,8 +144,8 @@ def test_module_gaps_are_masked_and_zero():
     assert not s.mask[:, 60:64].any()
 
 
-def test_default_experiments_have_pilatus_gaps_sometimes():
-    recipe = Recipe(size=256, module_gap_fraction=1.0)
+def test_reference_experiments_have_pilatus_gaps_sometimes():
+    recipe = Recipe(size=256, detectors="reference", module_gap_fraction=1.0)
     exp = draw_experiment(recipe, 0, 0)
     bad_columns = (~exp.mask).all(axis=0).sum()
     bad_rows = (~exp.mask).all(axis=1).sum()

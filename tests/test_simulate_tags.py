@@ -115,8 +115,10 @@ def test_beamstop_in_the_dark_is_not_tagged():
     assert "Weak scattering" in s.tags
 
 
-def test_beam_off_frame_gives_beam_off_image_and_no_beamstop():
-    recipe = Recipe(size=128, placements={"corner": 0, "center": 0, "edge": 0, "off": 1})
+@pytest.mark.parametrize("detectors", ["reference", "catalogue"])
+def test_beam_off_frame_gives_beam_off_image_and_no_beamstop(detectors):
+    placements = {"corner": 0, "center": 0, "edge": 0, "off": 1, "far": 1}
+    recipe = Recipe(size=128, detectors=detectors, placements=placements, gisaxs_fraction=0.0)
     for e in range(6):
         exp = draw_experiment(recipe, 1, e)
         assert not exp.geometry.beam_on_frame and exp.beamstop.kind is None
@@ -133,22 +135,30 @@ def _fingerprint(job):
 def test_images_are_identical_across_worker_counts_and_order():
     jobs = [(5, e, i) for e in range(3) for i in range(3)]
     with ProcessPoolExecutor(1) as pool:
-        one = dict((j, rest) for j, *rest in pool.map(_fingerprint, jobs))
+        one = {j: rest for j, *rest in pool.map(_fingerprint, jobs)}
     with ProcessPoolExecutor(2) as pool:
-        two = dict((j, rest) for j, *rest in pool.map(_fingerprint, jobs[::-1]))
-    here = dict((j, rest) for j, *rest in map(_fingerprint, jobs[4:] + jobs[:4]))
+        two = {j: rest for j, *rest in pool.map(_fingerprint, jobs[::-1])}
+    here = {j: rest for j, *rest in map(_fingerprint, jobs[4:] + jobs[:4])}
     assert one == two == here
     assert len({v[0] for v in one.values()}) == len(jobs)  # different images
 
 
-def test_experiment_is_the_same_in_q_at_every_size():
-    a, b = (draw_experiment(Recipe(size=size), 11, 4) for size in (256, 512))
+@pytest.mark.parametrize("detectors", ["reference", "catalogue"])
+@pytest.mark.parametrize("experiment", [4, 5, 6])
+def test_experiment_is_the_same_in_q_at_every_size(detectors, experiment):
+    a, b = (
+        draw_experiment(Recipe(size=size, detectors=detectors), 11, experiment)
+        for size in (256, 512)
+    )
     assert a.params["placement"] == b.params["placement"] and a.beamstop.kind == b.beamstop.kind
+    name = lambda e: e.params.get("detector", {}).get("name")  # noqa: E731
+    assert name(a) == name(b) and a.geometry.distance == b.geometry.distance
     ca, cb = (
         (np.array(a.geometry.beam_center) + 0.5) / 256,
         (np.array(b.geometry.beam_center) + 0.5) / 512,
     )
-    np.testing.assert_allclose(ca, cb)
+    # catalogue detectors sit in the frame at a whole-pixel offset: one pixel at 256
+    np.testing.assert_allclose(ca, cb, atol=0 if detectors == "reference" else 1.5 / 256)
     assert a.geometry.q_max == pytest.approx(b.geometry.q_max, rel=1e-2)
 
 
@@ -194,7 +204,8 @@ def test_non_square_frames_keep_the_longer_side_on_the_reference_area():
             r"Recipe.beamstops: .*all be zero",
         ),
         ({"vocabulary": ["Ring", "Halo", "Ring"]}, r"duplicate"),
-        ({"gisaxs_fraction": 0.5, "vocabulary": DEFAULT_VOCABULARY}, r"GISAXS tags"),
+        ({"detectors": "Pilatus 3M"}, r"Recipe.detectors must be"),
+        ({"detectors": {"Pilatus 3M": 1.0}}, r"Recipe.detectors: unknown entries \['Pilatus 3M'\]"),
     ],
 )
 def test_invalid_recipe_fails_naming_the_parameter(kwargs, message):

@@ -10,7 +10,7 @@ MODULE_COLS, MODULE_ROWS, GAP_COLS, GAP_ROWS = 487, 195, 7, 17
 
 
 def _gap_lines(length: int, module: float, gap: float, offset: float) -> np.ndarray:
-    """(length,) bool, False on the gaps of a periodic module + gap pattern starting at ``offset``."""
+    """(length,) bool, False on the gaps of a periodic module + gap pattern from ``offset``."""
     period = module + gap
     phase = (np.arange(length) + 0.5 - offset) % period
     return phase < module
@@ -48,8 +48,14 @@ def draw_mask(
         params.update(modules_across=across, module_offset=list(offset))
     else:
         mask = np.ones(shape, dtype=bool)
-    # a few dead pixels, as on any real detector (about 1e-5 of them)
-    n_dead = int(rng.poisson(1e-5 * rows * cols))
-    mask.reshape(-1)[rng.integers(0, rows * cols, size=n_dead)] = False
-    params["dead_pixels"] = n_dead
+    dead = dead_pixels(shape, rng)
+    mask.reshape(-1)[dead] = False
+    params["dead_pixels"] = len(dead)
     return mask, params
+
+
+def dead_pixels(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Flat indices of a few dead pixels, as on any real detector (about 1e-5 of them)."""
+    rows, cols = shape
+    n_dead = int(rng.poisson(1e-5 * rows * cols))
+    return rng.integers(0, rows * cols, size=n_dead)

@@ -1,7 +1,8 @@
 """An experiment: what stays fixed while the samples change.
 
-:func:`draw_experiment` fixes the detector (geometry, module-gap mask), the beam centre and
-the beamstop. The per-experiment index maps that make each image cheap (radial bin, chi
+:func:`draw_experiment` fixes the detector (a real one from the catalogue, or the reference
+detector), the setup (distance, energy: SAXS or WAXS), the beam centre and the beamstop.
+The per-experiment index maps that make each image cheap (radial bin, chi
 bin, pixels sorted by radius, observed pixels) are built once, on first use, and cached on
 the :class:`Experiment`.
 """
@@ -16,7 +17,8 @@ import numpy as np
 from scattertag.geometry import Geometry
 from scattertag.simulate import gisaxs
 from scattertag.simulate.beamstops import Beamstop, draw_beamstop
-from scattertag.simulate.detector import draw_mask
+from scattertag.simulate.catalogue import CATALOGUE, DetectorModel, detector_mask, place
+from scattertag.simulate.detector import dead_pixels, draw_mask
 from scattertag.simulate.recipe import REFERENCE_SIZE, Recipe
 
 #: Radial bin width (pixels) of the 1-D profiles; finer than any ring.
@@ -25,6 +27,20 @@ RADIAL_STEP = 0.25
 CHI_BINS = 2048
 #: A pixel counts as observed (for visibility) if valid and at least this transparent.
 OBSERVED_TRANSMISSION = 0.95
+#: Sample-detector distance (m, log-uniform) and photon energy (keV, uniform) of each setup.
+SETUPS = {
+    "saxs": {"distance": (0.8, 8.0), "energy": (6.0, 18.0)},
+    "waxs": {"distance": (0.05, 0.5), "energy": (5.0, 30.0)},
+}
+#: Detectors at least this elongated (strips) sit far from the beam in WAXS, mostly.
+STRIP_ASPECT, STRIP_FAR = 2.5, 0.7
+#: Integrating detectors' readout per experiment: gain (ADU / photon, log-uniform),
+#: offset (ADU) and read noise (ADU rms).
+READOUT = {
+    "ccd": {"gain": (0.5, 4.0), "offset": (10.0, 200.0), "noise": (1.0, 10.0)},
+    "flat panel": {"gain": (0.3, 3.0), "offset": (100.0, 1500.0), "noise": (2.0, 15.0)},
+    "image plate": {"gain": (0.5, 2.0), "offset": (0.0, 20.0), "noise": (0.5, 3.0)},
+}
 
 
 def seed_sequence(seed: int, *key: int) -> np.random.SeedSequence:
@@ -43,9 +59,14 @@ def draw_beam_center(rng: np.random.Generator, placement: str) -> tuple[float, f
     """Beam centre (x, y) as fractions of the frame (cols, rows) for a placement.
 
     corner: within a quarter of the frame of a corner (as in the prior work); center;
-    edge: near one edge; off: outside the frame by 2-35 % of its side.
+    edge: near one edge; off: outside the frame by 2-35 % of its side; far: outside it
+    by 35-150 % of its side.
     """
     u = rng.uniform
+    if placement == "far":
+        near, along = -u(0.35, 1.5), u(0.15, 0.85)
+        near = near if rng.random() < 0.5 else 1 - near
+        return (near, along) if rng.random() < 0.5 else (along, near)
     if placement == "corner":
         fx, fy = u(0.03, 0.25), u(0.03, 0.25)
         return (fx if rng.random() < 0.5 else 1 - fx, fy if rng.random() < 0.5 else 1 - fy)
@@ -68,6 +89,11 @@ class Experiment:
     beamstop: Beamstop
     gisaxs: dict | None = None  # incidence parameters of a grazing-incidence experiment
     params: dict = field(default_factory=dict)
+    detector: DetectorModel | None = None  # None: the reference detector
+    q_scale: float = 1.0  # the frame's q extent / the reference one; sample q ranges scale so
+    extent: int | None = None  # the detector's longer side in frame pixels (None: frame's)
+    bad_index: np.ndarray | None = None  # flat indices of bad (dead) pixels, within ~mask
+    readout: dict | None = None  # gain, offset, noise of an integrating detector
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -76,8 +102,8 @@ class Experiment:
 
     @property
     def scale(self) -> float:
-        """Frame side / 1000: lengths given in reference pixels are multiplied by this."""
-        return max(self.shape) / REFERENCE_SIZE
+        """Detector side / 1000 frame pixels: lengths in reference pixels are multiplied by this."""
+        return (self.extent or max(self.shape)) / REFERENCE_SIZE
 
     @property
     def intensity_scale(self) -> float:
@@ -152,7 +178,7 @@ class Experiment:
         return np.flatnonzero(~self.mask.ravel())
 
     def radial_mean(self, image: np.ndarray) -> np.ndarray:
-        """(n_bins,) mean of a flat image over the observed pixels of each radial bin (0 if none)."""
+        """(n_bins,) mean of a flat image over the observed pixels of each radial bin (0: none)."""
         sums = np.bincount(self.observed_bins, weights=image, minlength=len(self.r_grid) + 1)[:-1]
         return sums / np.maximum(self.observed_per_bin, 1.0)
 
@@ -186,8 +212,21 @@ def draw_experiment(recipe: Recipe, seed: int, experiment_index: int) -> Experim
     the same experiment (in q) at every frame size.
     """
     rng = np.random.default_rng(seed_sequence(seed, 0, experiment_index, 0))
+    if recipe.detectors == "reference":
+        return _draw_reference(recipe, seed, experiment_index, rng)
+    table = recipe.detectors if isinstance(recipe.detectors, dict) else dict.fromkeys(CATALOGUE, 1)
+    name = choose(rng, table)
+    if name == "reference":
+        return _draw_reference(recipe, seed, experiment_index, rng)
+    return _draw_catalogue(recipe, seed, experiment_index, rng, CATALOGUE[name])
+
+
+def _draw_reference(
+    recipe: Recipe, seed: int, experiment_index: int, rng: np.random.Generator
+) -> Experiment:
+    """An experiment on the reference detector (the first version's single detector)."""
     rows, cols = recipe.shape
-    is_gisaxs = bool(rng.random() < recipe.gisaxs_fraction)
+    is_gisaxs = bool(rng.random() < float(recipe.gisaxs_fraction or 0.0))
     if is_gisaxs:
         placement = "gisaxs"
         fx, fy = rng.uniform(0.3, 0.7), rng.uniform(0.78, 0.95)
@@ -219,4 +258,132 @@ def draw_experiment(recipe: Recipe, seed: int, experiment_index: int) -> Experim
     }
     return Experiment(
         recipe, int(seed), int(experiment_index), geometry, mask, beamstop, incidence, params
+    )
+
+
+def _loguniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """A draw uniform in log between lo and hi."""
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def q_extent(geometry: Geometry, side: float) -> float:
+    """q (1/A) at ``side`` pixels from the beam: how far in q a detector side reaches."""
+    return float(geometry.q_of_radius(side))
+
+
+def _draw_catalogue(
+    recipe: Recipe, seed: int, index: int, rng: np.random.Generator, model: DetectorModel
+) -> Experiment:
+    """An experiment on a catalogue detector: setup, distance, energy, beam, beamstop, readout.
+
+    Every draw is made in fractions of the detector, so one seed gives the same experiment
+    (in q) at every frame size.
+    """
+    weights = {k: w for k, w in recipe.setups.items() if k in model.setups}
+    setup = choose(rng, weights if sum(weights.values()) > 0 else dict.fromkeys(model.setups, 1))
+    ranges = SETUPS[setup]
+    distance = _loguniform(rng, *ranges["distance"])
+    energy = float(rng.uniform(*ranges["energy"]))
+    where = (float(rng.random()), float(rng.random()))
+    is_gisaxs = bool(rng.random() < float(recipe.gisaxs_fraction or 0.0))
+    if is_gisaxs:
+        placement = "gisaxs"
+        fx, fy = rng.uniform(0.3, 0.7), rng.uniform(0.78, 0.95)
+    else:
+        strip = max(model.shape) >= STRIP_ASPECT * min(model.shape)
+        if setup == "waxs" and strip and rng.random() < STRIP_FAR:
+            placement = "far"
+        else:
+            placement = choose(rng, recipe.placements)
+        fx, fy = draw_beam_center(rng, placement)
+        if placement == "far" and strip:  # off the long side by a fraction of the long side
+            long_rows = model.shape[0] > model.shape[1]
+            along, off = (fy, fx) if long_rows else (fx, fy)
+            off = 0.5 + (off - 0.5) * max(model.shape) / min(model.shape)
+            fx, fy = (off, along) if long_rows else (along, off)
+    exp = catalogue_experiment(recipe, model, distance, energy, (float(fx), float(fy)), where)
+    stop_kind = choose(rng, recipe.beamstops) if exp.geometry.beam_on_frame else "none"
+    exp.beamstop = draw_beamstop(exp.geometry, stop_kind, rng, exp.scale)
+    exp.gisaxs = gisaxs.draw_incidence(rng) if is_gisaxs else None
+    if not model.counting:
+        r = READOUT[model.family]
+        exp.readout = {
+            "gain": _loguniform(rng, *r["gain"]),
+            "offset": float(rng.uniform(*r["offset"])),
+            "noise": float(rng.uniform(*r["noise"])),
+        }
+    dead = dead_pixels(exp.shape, np.random.default_rng(seed_sequence(seed, 0, index, 1)))
+    exp.bad_index = np.unique(dead[exp.mask.ravel()[dead]])
+    exp.mask.reshape(-1)[exp.bad_index] = False
+    exp.seed, exp.index = int(seed), int(index)
+    exp.params.update(
+        placement=placement,
+        setup=setup,
+        readout=exp.readout,
+        beamstop=exp.beamstop.params,
+        mask={"dead_pixels": len(exp.bad_index), "valid_fraction": float(exp.mask.mean())},
+        gisaxs=exp.gisaxs,
+    )
+    return exp
+
+
+def catalogue_experiment(
+    recipe: Recipe,
+    model: DetectorModel | str,
+    distance: float,
+    energy: float,
+    beam: tuple[float, float],
+    where: tuple[float, float] = (0.5, 0.5),
+) -> Experiment:
+    """An experiment on catalogue detector ``model`` with no beamstop, bad pixels or readout.
+
+    ``distance`` (m), ``energy`` (keV); ``beam`` (x, y) in fractions of the detector
+    (cols, rows), outside [0, 1] off it; ``where`` places the detector in the frame.
+    The sample's q ranges scale with the q extent of the detector's longer side.
+    """
+    model = CATALOGUE[model] if isinstance(model, str) else model
+    frame = recipe.shape
+    fit = place(model, frame, where)
+    rows, cols = fit.extent
+    r0, c0 = fit.offset
+    geometry = Geometry(
+        shape=frame,
+        beam_center=(c0 + beam[0] * cols - 0.5, r0 + beam[1] * rows - 0.5),
+        pixel_size=model.pixel_size * fit.factor,
+        distance=distance,
+        energy=energy,
+    )
+    extent = max(rows, cols)
+    reference = Geometry(
+        (REFERENCE_SIZE, REFERENCE_SIZE),
+        (0.0, 0.0),
+        pixel_size=recipe.pixel_size,
+        distance=recipe.distance,
+        energy=recipe.energy,
+    )
+    q_scale = q_extent(geometry, extent) / q_extent(reference, REFERENCE_SIZE)
+    params = {
+        "detector": {
+            "name": model.name,
+            "family": model.family,
+            "invalid": model.invalid,
+            "native_shape": list(model.shape),
+            "native_pixel_size": model.pixel_size,
+            **fit.to_dict(),
+        },
+        "q_scale": q_scale,
+    }
+    return Experiment(
+        recipe,
+        0,
+        0,
+        geometry,
+        ~detector_mask(model, frame, fit),
+        Beamstop(None, {"kind": None}),
+        None,
+        params,
+        detector=model,
+        q_scale=q_scale,
+        extent=extent,
+        bad_index=np.zeros(0, dtype=np.int64),
     )

@@ -27,7 +27,7 @@ def draw_incidence(rng: np.random.Generator) -> dict:
 def row_at_exit_angle(
     geometry: Geometry, incidence: dict, alpha_f_deg: float | np.ndarray
 ) -> float | np.ndarray:
-    """Detector row (pixels) of exit angle alpha_f: 2 theta_vertical = alpha_i + alpha_f above the beam."""
+    """Detector row (pixels) of exit angle alpha_f: 2 theta_vertical = alpha_i + alpha_f."""
     total = np.radians(incidence["alpha_i_deg"] + np.asarray(alpha_f_deg))
     return geometry.beam_center[1] - geometry.distance * np.tan(total) / geometry.pixel_size
 
@@ -70,9 +70,9 @@ def rod(
 
     Gaussian across (sigma pixels), exp(-alpha_f / decay) along (the film's form factor).
     """
-    rows, cols = geometry.shape
+    _rows, cols = geometry.shape
     h = int(np.ceil(4 * sigma))
-    cs = np.arange(max(int(round(column)) - h, 0), min(int(round(column)) + h + 1, cols))
+    cs = np.arange(max(round(column) - h, 0), min(round(column) + h + 1, cols))
     af = exit_angle(geometry, incidence)
     rs = np.flatnonzero(af > 0)
     if len(cs) == 0 or len(rs) == 0:
@@ -86,8 +86,10 @@ def rod(
 def bragg_rod_columns(
     geometry: Geometry, q1: float, lattice: str, count: int = 6
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Columns (both sides of the beam) and multiplicities of the first Bragg rods at qy = q1 x ratio."""
+    """Columns (both sides of the beam) and multiplicities of the Bragg rods at qy = q1 x ratio."""
     ratios, mult = reflections(lattice, count)
+    keep = q1 * ratios < 0.99 * 4 * np.pi / geometry.wavelength  # within the Ewald sphere
+    ratios, mult = ratios[keep], mult[keep]
     r = np.asarray(geometry.radius_of_q(q1 * ratios))
     cx = geometry.beam_center[0]
     return np.concatenate([cx - r, cx + r]), np.concatenate([mult, mult])

@@ -18,6 +18,7 @@ from scattertag.geometry import Geometry
 from scattertag.simulate import gisaxs
 from scattertag.simulate.backgrounds import draw_backgrounds, draw_defects
 from scattertag.simulate.beamstops import BEAMSTOP_TAGS
+from scattertag.simulate.catalogue import REFERENCE_MODEL, DetectorModel
 from scattertag.simulate.experiment import Experiment, choose, seed_sequence
 from scattertag.simulate.scattering import (
     calibrant_params,
@@ -53,6 +54,16 @@ class Sample:
     seed: int
     experiment_index: int
     image_index: int
+    detector: DetectorModel = REFERENCE_MODEL
+    bad_index: np.ndarray | None = None  # flat indices of bad pixels (among ~mask)
+
+    def raw(self) -> np.ndarray:
+        """The frame as the detector writes it (its dtype; invalid pixels marked its way:
+        -1 gaps / -2 bad pixels on Pilatus, 2^32 - 1 on Eiger, nothing where a mask is used)."""
+        bad = np.zeros(self.mask.shape, dtype=bool)
+        if self.bad_index is not None:
+            bad.reshape(-1)[self.bad_index] = True
+        return self.detector.raw(self.counts, ~self.mask & ~bad, bad)
 
 
 def _jsonable(x):
@@ -92,7 +103,8 @@ def _render(exp: Experiment, terms: list[Term], role: str) -> np.ndarray:
 
 
 def _gisaxs_terms(exp: Experiment, yoneda: float, sample: np.ndarray) -> list[Term]:
-    """Apply the film's shadow and Yoneda band to the sample image in place; Yoneda and horizon terms."""
+    """Apply the film's shadow and Yoneda band to the sample image in place; Yoneda and horizon
+    terms."""
     rows, cols = exp.shape
     p = {"yoneda": yoneda, **exp.gisaxs}
     shadow, band = gisaxs.vertical_factor(exp.geometry, exp.gisaxs, p["yoneda"])
@@ -261,6 +273,9 @@ def expose(
     for t in terms:
         if t.role == "detector":
             t.add_to(lam)
+    readout = exp.readout
+    limit = min(exp.detector.limit if exp.detector is not None else COUNT_LIMIT, COUNT_LIMIT)
+    photon_limit = limit if readout is None else (limit - readout["offset"]) / readout["gain"]
 
     keys.update(_keys_from_visible(terms))
     if not exp.geometry.beam_on_frame:
@@ -279,11 +294,15 @@ def expose(
     for t in terms:
         if t.role in ("defect", "detector"):
             keys[t.key] = t.params
-    if float(lam.max(where=exp.mask.ravel(), initial=0.0)) >= COUNT_LIMIT:
-        keys["defects.saturation: clipped"] = COUNT_LIMIT
+    if float(lam.max(where=exp.mask.ravel(), initial=0.0)) >= photon_limit:
+        keys["defects.saturation: clipped"] = limit
 
     counts = noise.poisson(lam)
-    np.minimum(counts, COUNT_LIMIT, out=counts)
+    if readout is not None:  # integrating detector: ADU = gain x photons + offset + read noise
+        adu = counts * readout["gain"] + readout["offset"]
+        adu += noise.normal(0.0, readout["noise"], adu.shape)
+        counts = np.rint(np.clip(adu, 0.0, limit)).astype(np.int64)
+    np.minimum(counts, limit, out=counts)
     counts = counts.astype(np.uint32)
     counts[exp.invalid_index] = 0
     tags = recipe.vocabulary.tags_from_keys(keys)
@@ -309,4 +328,6 @@ def expose(
         seed=exp.seed,
         experiment_index=exp.index,
         image_index=int(image_index),
+        detector=exp.detector or REFERENCE_MODEL,
+        bad_index=exp.bad_index,
     )

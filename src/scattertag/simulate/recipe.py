@@ -11,7 +11,8 @@ import json
 import math
 from dataclasses import dataclass, field, fields
 
-from scattertag.tags import DEFAULT_VOCABULARY, GISAXS_TAGS, GISAXS_VOCABULARY, Vocabulary
+from scattertag.simulate.catalogue import CATALOGUE
+from scattertag.tags import DEFAULT_VOCABULARY, GISAXS_VOCABULARY, Vocabulary
 
 #: Frame side of the reference geometry (75 um pixels, 0.594 m, 8.8984 keV).
 REFERENCE_SIZE = 1000
@@ -19,8 +20,17 @@ REFERENCE_SIZE = 1000
 #: Default probabilities of each image kind (normalised when drawn).
 DEFAULT_KINDS = {"sample": 0.90, "calibrant": 0.04, "dark": 0.03, "direct beam": 0.03}
 
-#: Default probabilities of the beam-centre placements (normalised when drawn).
-DEFAULT_PLACEMENTS = {"corner": 0.35, "center": 0.25, "edge": 0.28, "off": 0.12}
+#: Default probabilities of the beam-centre placements (normalised when drawn); "far":
+#: 0.35-1.5 detector sides off the frame (WAXS strips).
+DEFAULT_PLACEMENTS = {"corner": 0.35, "center": 0.25, "edge": 0.28, "off": 0.12, "far": 0.0}
+
+#: Default probabilities of the setups of catalogue experiments (normalised when drawn).
+DEFAULT_SETUPS = {"saxs": 0.5, "waxs": 0.5}
+
+#: Fraction of grazing-incidence experiments when ``gisaxs_fraction`` is not given:
+#: catalogue experiments include some (tagged with the default 17 tags), the reference
+#: detector none (as before).
+DEFAULT_GISAXS_FRACTION = {"catalogue": 0.1, "reference": 0.0}
 
 #: Default probabilities of the beamstop of an experiment with the beam on the frame.
 DEFAULT_BEAMSTOPS = {"linear": 0.30, "circular": 0.30, "wedge": 0.28, "none": 0.12}
@@ -44,6 +54,27 @@ DEFAULT_TERMS = {
 }
 
 
+#: Entries of the first version (Recipe.legacy turns the others off).
+V1_PLACEMENTS = ("corner", "center", "edge", "off")
+V1_BEAMSTOPS = ("linear", "circular", "wedge", "none")
+V1_TERMS = (
+    "diffuse low-q",
+    "form factor",
+    "diffuse high-q",
+    "ring",
+    "halo",
+    "lattice",
+    "mesostructure",
+    "structured background",
+    "windowed background",
+    "parasitic",
+    "zingers",
+    "saturation",
+    "specular rod",
+    "bragg rods",
+)
+
+
 def _check_probabilities(name: str, table: dict, allowed: dict, normalised: bool) -> dict:
     """Validate a {name: probability} table against the allowed names; return a plain dict."""
     table = dict(table)
@@ -57,6 +88,21 @@ def _check_probabilities(name: str, table: dict, allowed: dict, normalised: bool
     if normalised and sum(merged.values()) <= 0.0:
         raise ValueError(f"Recipe.{name}: probabilities must not all be zero")
     return merged
+
+
+def _check_detectors(value: object) -> str | dict:
+    """ "catalogue", "reference", or a {catalogue name or "reference": weight} table."""
+    if isinstance(value, str):
+        if value not in ("catalogue", "reference"):
+            raise ValueError(
+                "Recipe.detectors must be 'catalogue', 'reference' or a {name: weight} table, "
+                f"got {value!r}"
+            )
+        return value
+    if not isinstance(value, dict):
+        raise ValueError(f"Recipe.detectors must be a string or a dict, got {value!r}")
+    allowed = dict.fromkeys([*CATALOGUE, "reference"], 0.0)
+    return _check_probabilities("detectors", value, allowed, True)
 
 
 def _check_range(name: str, value: object, lo: float, hi: float) -> float:
@@ -74,23 +120,30 @@ class Recipe:
 
     Attributes
     ----------
-    size : frame side (int) or (rows, cols); 16 to 8192 pixels a side.
+    size : frame side (int) or (rows, cols); 16 to 8192 pixels a side. Every frame has
+        this shape; a catalogue detector is resampled to fill its longer side.
+    detectors : "catalogue" (default: each experiment draws a real detector from
+        ``catalogue.CATALOGUE``), "reference" (the single detector of the first version:
+        ``distance``, ``energy``, ``pixel_size``, Pilatus-like gaps), or a
+        {name: weight} table over catalogue names and "reference".
     vocabulary : tag vocabulary; default: the 17 tags, or the GISAXS vocabulary when
-        ``gisaxs_fraction > 0``.
-    gisaxs_fraction : fraction of experiments in grazing incidence, [0, 1].
-    module_gap_fraction : fraction of experiments on a Pilatus-like detector with module
-        gaps (masked), [0, 1].
+        ``gisaxs_fraction > 0`` is given explicitly.
+    gisaxs_fraction : fraction of experiments in grazing incidence, [0, 1]; default
+        DEFAULT_GISAXS_FRACTION (0.1 with catalogue detectors, 0 with the reference one).
+    module_gap_fraction : fraction of reference-detector experiments with Pilatus-like
+        module gaps (masked), [0, 1].
     distance, energy : reference sample-detector distance (m) and photon energy (keV).
-    pixel_size : pixel edge (m) at 1000 pixels across; at size S it is pixel_size * 1000 / S,
-        so every size sees the same q range.
-    kinds, placements, beamstops : probabilities of the image kinds, beam-centre
-        placements and beamstop types (normalised).
+    pixel_size : reference pixel edge (m) at 1000 pixels across; at size S it is
+        pixel_size * 1000 / S, so every size sees the same q range.
+    kinds, placements, beamstops, setups : probabilities of the image kinds, beam-centre
+        placements, beamstop types and (catalogue) setups (normalised).
     terms : probability that a sample image contains each term, each in [0, 1].
     """
 
     size: int | tuple[int, int] = 256
+    detectors: str | dict = "catalogue"
     vocabulary: Vocabulary | None = None
-    gisaxs_fraction: float = 0.0
+    gisaxs_fraction: float | None = None
     module_gap_fraction: float = 0.35
     distance: float = 0.594
     energy: float = 8.8984
@@ -99,6 +152,7 @@ class Recipe:
     placements: dict = field(default_factory=dict)
     beamstops: dict = field(default_factory=dict)
     terms: dict = field(default_factory=dict)
+    setups: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
@@ -113,9 +167,15 @@ class Recipe:
             ok = False
         if not ok or not all(16 <= s <= 8192 for s in shape):
             raise ValueError(
-                f"Recipe.size must be an integer or (rows, cols) of integers in [16, 8192], got {size!r}"
+                "Recipe.size must be an integer or (rows, cols) of integers in [16, 8192], "
+                f"got {size!r}"
             )
         set_("size", shape[0] if shape[0] == shape[1] else shape)
+        set_("detectors", _check_detectors(self.detectors))
+        explicit_gisaxs = self.gisaxs_fraction is not None
+        if not explicit_gisaxs:
+            mode = self.detectors if isinstance(self.detectors, str) else "catalogue"
+            set_("gisaxs_fraction", DEFAULT_GISAXS_FRACTION[mode])
         for name, lo, hi in (
             ("gisaxs_fraction", 0.0, 1.0),
             ("module_gap_fraction", 0.0, 1.0),
@@ -133,15 +193,15 @@ class Recipe:
             "beamstops", _check_probabilities("beamstops", self.beamstops, DEFAULT_BEAMSTOPS, True)
         )
         set_("terms", _check_probabilities("terms", self.terms, DEFAULT_TERMS, False))
+        set_("setups", _check_probabilities("setups", self.setups, DEFAULT_SETUPS, True))
         vocab = self.vocabulary
         if vocab is None:
-            vocab = GISAXS_VOCABULARY if self.gisaxs_fraction > 0 else DEFAULT_VOCABULARY
+            gisaxs = explicit_gisaxs and float(self.gisaxs_fraction or 0.0) > 0
+            vocab = GISAXS_VOCABULARY if gisaxs else DEFAULT_VOCABULARY
         elif not isinstance(vocab, Vocabulary):
             vocab = Vocabulary(tuple(vocab))
-        if self.gisaxs_fraction > 0 and not all(t in vocab for t in GISAXS_TAGS):
-            raise ValueError(
-                f"Recipe.vocabulary must contain the GISAXS tags {list(GISAXS_TAGS)} when gisaxs_fraction > 0"
-            )
+        # grazing-incidence frames are tagged with whatever the vocabulary holds; their
+        # GISAXS keys (horizon, Yoneda, rods) stay in Sample.keys either way
         set_("vocabulary", vocab)
 
     def __hash__(self) -> int:
@@ -163,6 +223,8 @@ class Recipe:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["size"] = list(self.size) if isinstance(self.size, tuple) else self.size
         d["vocabulary"] = self.vocabulary.to_list()
+        if isinstance(self.detectors, dict):
+            d["detectors"] = dict(self.detectors)
         return {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
 
     @classmethod
@@ -173,8 +235,23 @@ class Recipe:
         if unknown:
             raise ValueError(f"Recipe: unknown settings {unknown}; allowed: {sorted(names)}")
         d = dict(d)
+        d.setdefault("detectors", "reference")  # recipes from before the catalogue
         if isinstance(d.get("size"), list):
             d["size"] = tuple(d["size"])
         if d.get("vocabulary") is not None:
             d["vocabulary"] = Vocabulary.from_list(d["vocabulary"])
         return cls(**d)
+
+    @classmethod
+    def legacy(cls, size: int | tuple[int, int] = 256) -> Recipe:
+        """The first version's simulator, bit for bit: the reference detector, no grazing
+        incidence and none of the terms, placements or beamstops added since."""
+        off = lambda table, v1: {k: 0.0 for k in table if k not in v1}  # noqa: E731
+        return cls(
+            size=size,
+            detectors="reference",
+            gisaxs_fraction=0.0,
+            terms=off(DEFAULT_TERMS, V1_TERMS),
+            placements=off(DEFAULT_PLACEMENTS, V1_PLACEMENTS),
+            beamstops=off(DEFAULT_BEAMSTOPS, V1_BEAMSTOPS),
+        )

@@ -40,8 +40,13 @@ def new_seed(rng: np.random.Generator) -> int:
 
 
 # ---- building blocks -----------------------------------------------------------------
+def q_limit(exp: Experiment) -> float:
+    """4 pi / lambda (1/A): the largest q any pixel could see (back-scattering)."""
+    return float(4 * np.pi / exp.geometry.wavelength)
+
+
 def blur_pixels(exp: Experiment, sigma_ref: float) -> float:
-    """Sigma (actual pixels) of a feature of sigma_ref reference pixels, with the pixel's own blur."""
+    """Sigma (actual pixels) of a feature of sigma_ref reference pixels, with the pixel's blur."""
     return float(np.hypot(sigma_ref * exp.scale, PIXEL_SIGMA))
 
 
@@ -70,9 +75,9 @@ def annulus_term(
 ) -> Term:
     """A term radial(q) x angular(chi) evaluated only on the annulus q_lo <= q <= q_hi."""
     g = exp.geometry
-    q_top = 0.99 * 4 * np.pi / g.wavelength
+    q_top = 0.99 * q_limit(exp)
     index, rbins = exp.annulus(
-        float(g.radius_of_q(max(q_lo, 0.0))), float(g.radius_of_q(min(q_hi, q_top)))
+        float(g.radius_of_q(min(max(q_lo, 0.0), q_top))), float(g.radius_of_q(min(q_hi, q_top)))
     )
     values = radial[np.minimum(rbins, len(radial) - 1)] * angular[exp.chibin[index]]
     return Term(key, "sample", params, index=index, values=values, rule=rule)
@@ -99,10 +104,11 @@ LOW_Q_SHAPES = ("power law", "Ornstein-Zernike", "Debye-Bueche", "Guinier")
 
 
 def low_q_profile(q: np.ndarray, p: dict) -> np.ndarray:
-    """Normalised low-q shape: power laws are 1 at Q_REF, the others 1 at q = 0."""
+    """Normalised low-q shape: power laws are 1 at q_ref (Q_REF), the others 1 at q = 0."""
     shape = p["shape"]
     if shape == "power law":
-        return pf.power_law(q, p["exponent"], Q_REF, 0.1 * Q_REF)
+        q_ref = p.get("q_ref", Q_REF)
+        return pf.power_law(q, p["exponent"], q_ref, 0.1 * q_ref)
     if shape == "Ornstein-Zernike":
         return pf.ornstein_zernike(q, p["length"])
     if shape == "Debye-Bueche":
@@ -112,13 +118,19 @@ def low_q_profile(q: np.ndarray, p: dict) -> np.ndarray:
     raise ValueError(f"unknown low-q shape {shape!r}; allowed: {', '.join(LOW_Q_SHAPES)}")
 
 
-def low_q_params(rng: np.random.Generator) -> dict:
-    """Power law (p 1.8-4.5), Ornstein-Zernike, Debye-Bueche or Guinier; 35 % anisotropic."""
+def low_q_params(rng: np.random.Generator, s: float = 1.0) -> dict:
+    """Power law (p 1.8-4.5), Ornstein-Zernike, Debye-Bueche or Guinier; 35 % anisotropic.
+
+    ``s`` (every ``*_params``): the experiment's q scale; q values are multiplied and
+    lengths divided by it, so the pattern spans the same part of any frame.
+    """
     p: dict = {"shape": LOW_Q_SHAPES[int(rng.integers(len(LOW_Q_SHAPES)))]}
     if p["shape"] == "power law":
         p.update(exponent=float(rng.uniform(1.8, 4.5)), amplitude=loguniform(rng, 3.0, 3e5))
+        if s != 1.0:
+            p["q_ref"] = Q_REF * s
     else:
-        p.update(length=loguniform(rng, 15.0, 400.0), amplitude=loguniform(rng, 10.0, 3e5))
+        p.update(length=loguniform(rng, 15.0, 400.0) / s, amplitude=loguniform(rng, 10.0, 3e5))
     p["aspect"] = loguniform(rng, 1.3, 4.0) if rng.random() < 0.35 else 1.0
     p["angle"] = float(rng.uniform(0, np.pi))
     return p
@@ -147,10 +159,10 @@ def low_q_terms(exp: Experiment, p: dict) -> list[Term]:
     ]
 
 
-def form_factor_params(rng: np.random.Generator) -> dict:
-    """Sphere radius 20-200 A, polydispersity 3-15 %."""
+def form_factor_params(rng: np.random.Generator, s: float = 1.0) -> dict:
+    """Sphere radius 20-200 A (/ s), polydispersity 3-15 %."""
     return {
-        "radius": loguniform(rng, 20.0, 200.0),
+        "radius": loguniform(rng, 20.0, 200.0) / s,
         "polydispersity": float(rng.uniform(0.03, 0.15)),
         "amplitude": loguniform(rng, 10.0, 3e5),
     }
@@ -178,9 +190,9 @@ def form_factor_terms(exp: Experiment, p: dict) -> list[Term]:
     ]
 
 
-def high_q_params(rng: np.random.Generator) -> dict:
-    """Disorder length 1.5-10 A, plateau 1-1000 counts."""
-    return {"sigma": loguniform(rng, 1.5, 10.0), "amplitude": loguniform(rng, 1.0, 1e3)}
+def high_q_params(rng: np.random.Generator, s: float = 1.0) -> dict:
+    """Disorder length 1.5-10 A (/ s), plateau 1-1000 counts."""
+    return {"sigma": loguniform(rng, 1.5, 10.0) / s, "amplitude": loguniform(rng, 1.0, 1e3)}
 
 
 def high_q_terms(exp: Experiment, p: dict) -> list[Term]:
@@ -193,9 +205,9 @@ def high_q_terms(exp: Experiment, p: dict) -> list[Term]:
 RING_STYLES = ("isotropic", "anisotropic", "polycrystalline", "large grains")
 
 
-def ring_params(rng: np.random.Generator) -> dict:
-    """q0 0.02-0.8 1/A, FWHM dq/q0 0.01-0.2 (half sharp, below 0.025), one of RING_STYLES."""
-    p: dict = {"q0": loguniform(rng, 0.02, 0.8)}
+def ring_params(rng: np.random.Generator, s: float = 1.0) -> dict:
+    """q0 0.02-0.8 1/A (x s), FWHM dq/q0 0.01-0.2 (half sharp, below 0.025), one of RING_STYLES."""
+    p: dict = {"q0": loguniform(rng, 0.02, 0.8) * s}
     p["dq_rel"] = (
         loguniform(rng, 0.01, 0.025) if rng.random() < 0.5 else loguniform(rng, 0.025, 0.2)
     )
@@ -220,7 +232,7 @@ def ring_params(rng: np.random.Generator) -> dict:
 def grain_profile(chi: np.ndarray, p: dict) -> np.ndarray:
     """Angular profile of a grainy ring: 10^(5 (1 - eta) + 0.5) grains at random azimuths."""
     rng = np.random.default_rng(p["seed"])
-    count = int(round(10 ** (5.0 * (1.0 - p["grain_eta"]) + 0.5)))
+    count = round(10 ** (5.0 * (1.0 - p["grain_eta"]) + 0.5))
     return pf.grains(
         chi,
         rng.uniform(-np.pi, np.pi, count),
@@ -231,6 +243,8 @@ def grain_profile(chi: np.ndarray, p: dict) -> np.ndarray:
 
 def ring_terms(exp: Experiment, p: dict) -> list[Term]:
     """A Gaussian ring at q0; anisotropic and grainy ones on their annulus only."""
+    if p["q0"] >= 0.99 * q_limit(exp):
+        return []  # beyond the Ewald sphere: never scattered
     sigma = sigma_with_resolution(exp, p["q0"], p["dq_rel"] * p["q0"] / FWHM)
     radial = peak_radial(exp, p["q0"], sigma, p["amplitude"])
     key = f"features.main.ring: {p['style']}"
@@ -243,12 +257,13 @@ def ring_terms(exp: Experiment, p: dict) -> list[Term]:
     return [annulus_term(exp, key, p, radial, angular, p["q0"] - 5 * sigma, p["q0"] + 5 * sigma)]
 
 
-def halo_params(rng: np.random.Generator) -> dict:
-    """q0 0.05-0.8 1/A, FWHM dq/q0 0.3-0.6, Debye-Waller 0.5-4 A; isotropic, anisotropic or speckled."""
+def halo_params(rng: np.random.Generator, s: float = 1.0) -> dict:
+    """q0 0.05-0.8 1/A (x s), FWHM dq/q0 0.3-0.6, Debye-Waller 0.5-4 A (/ s); isotropic,
+    anisotropic or speckled."""
     p: dict = {
-        "q0": loguniform(rng, 0.05, 0.8),
+        "q0": loguniform(rng, 0.05, 0.8) * s,
         "dq_rel": float(rng.uniform(0.3, 0.6)),
-        "debye_waller": loguniform(rng, 0.5, 4.0),
+        "debye_waller": loguniform(rng, 0.5, 4.0) / s,
         "amplitude": loguniform(rng, 1.0, 1e4),
     }
     p["style"] = ("isotropic", "anisotropic", "speckle")[int(rng.choice(3, p=[0.65, 0.2, 0.15]))]
@@ -283,7 +298,7 @@ def halo_terms(exp: Experiment, p: dict) -> list[Term]:
     if p["style"] == "speckle":
         # exponential intensity statistics on cells of the coherence length
         rows, cols = exp.shape
-        cell = max(1, int(round(p["speckle_size"] * exp.scale)))
+        cell = max(1, round(p["speckle_size"] * exp.scale))
         field = np.random.default_rng(p["seed"]).exponential(
             1.0, ((rows - 1) // cell + 1, (cols - 1) // cell + 1)
         )
@@ -292,11 +307,11 @@ def halo_terms(exp: Experiment, p: dict) -> list[Term]:
 
 
 # ---- ordered structures ----------------------------------------------------------------
-def lattice_params(rng: np.random.Generator) -> dict:
-    """BCC, FCC, hexagonal or lamellar; q1 0.015-0.2 1/A; peak width, disorder, particle radius."""
+def lattice_params(rng: np.random.Generator, s: float = 1.0) -> dict:
+    """BCC, FCC, hexagonal or lamellar; q1 0.015-0.2 1/A (x s); width, disorder, particle radius."""
     p: dict = {
         "lattice": LATTICES[int(rng.choice(4, p=[0.35, 0.35, 0.15, 0.15]))],
-        "q1": loguniform(rng, 0.015, 0.2),
+        "q1": loguniform(rng, 0.015, 0.2) * s,
     }
     d = 2 * np.pi / p["q1"]
     # strong disorder (Debye-Waller up to d / 4) leaves only the first peak
@@ -350,11 +365,11 @@ def lattice_terms(exp: Experiment, p: dict) -> list[Term]:
     return terms
 
 
-def mesostructure_params(rng: np.random.Generator) -> dict:
-    """2-D hexagonal or square crystal, q1 0.02-0.15 1/A, one to three rotated grains."""
+def mesostructure_params(rng: np.random.Generator, s: float = 1.0) -> dict:
+    """2-D hexagonal or square crystal, q1 0.02-0.15 1/A (x s), one to three rotated grains."""
     p: dict = {
         "lattice": ("hexagonal", "square")[int(rng.integers(2))],
-        "q1": loguniform(rng, 0.02, 0.15),
+        "q1": loguniform(rng, 0.02, 0.15) * s,
         "amplitude": loguniform(rng, 10.0, 1e5),
         "spot_sigma": float(rng.uniform(0.6, 2.0)),
     }
@@ -465,7 +480,7 @@ def direct_beam_terms(exp: Experiment, p: dict) -> list[Term]:
 
 
 # ---- grazing incidence -----------------------------------------------------------------
-def specular_rod_params(rng: np.random.Generator) -> dict:
+def specular_rod_params(rng: np.random.Generator, s: float = 1.0) -> dict:
     """Rod strength, width (reference pixels), decay along alpha_f, specular reflection strength."""
     return {
         "amplitude": loguniform(rng, 10.0, 1e5),
@@ -476,7 +491,7 @@ def specular_rod_params(rng: np.random.Generator) -> dict:
 
 
 def specular_rod_terms(exp: Experiment, p: dict) -> list[Term]:
-    """The specular rod (qy = 0) above the horizon with the specular reflection at alpha_f = alpha_i."""
+    """The specular rod (qy = 0) above the horizon, specular reflection at alpha_f = alpha_i."""
     g, inc = exp.geometry, exp.gisaxs
     index, values = gisaxs.rod(
         g, g.beam_center[0], blur_pixels(exp, p["sigma"]), inc, p["decay_deg"]
@@ -501,11 +516,11 @@ def specular_rod_terms(exp: Experiment, p: dict) -> list[Term]:
     ]
 
 
-def bragg_rods_params(rng: np.random.Generator) -> dict:
-    """Lateral hexagonal or lamellar (grating) order, q1 0.02-0.15 1/A."""
+def bragg_rods_params(rng: np.random.Generator, s: float = 1.0) -> dict:
+    """Lateral hexagonal or lamellar (grating) order, q1 0.02-0.15 1/A (x s)."""
     return {
         "lattice": ("hexagonal", "lamellar")[int(rng.integers(2))],
-        "q1": loguniform(rng, 0.02, 0.15),
+        "q1": loguniform(rng, 0.02, 0.15) * s,
         "amplitude": loguniform(rng, 10.0, 1e5),
         "sigma": float(rng.uniform(0.8, 3.0)),
         "decay_deg": float(rng.uniform(0.2, 1.5)),
@@ -516,6 +531,8 @@ def bragg_rods_terms(exp: Experiment, p: dict) -> list[Term]:
     """Bragg rods at qy = q1 x ratio on both sides of the beam, weighted multiplicity / qy^2."""
     g, inc = exp.geometry, exp.gisaxs
     columns, mult = gisaxs.bragg_rod_columns(g, p["q1"], p["lattice"])
+    if len(columns) == 0:
+        return []
     offsets = np.abs(columns - g.beam_center[0])
     weight = mult / mult[0] * (offsets / offsets[0]) ** -2.0
     pieces = [gisaxs.rod(g, c, blur_pixels(exp, p["sigma"]), inc, p["decay_deg"]) for c in columns]
@@ -559,5 +576,5 @@ def draw_sample_terms(exp: Experiment, rng: np.random.Generator) -> list[Term]:
             continue
         copies = int(rng.choice([1, 2, 3], p=[0.6, 0.3, 0.1])) if name == "ring" else 1
         for _ in range(copies):
-            terms += build(exp, draw(rng))
+            terms += build(exp, draw(rng, exp.q_scale))
     return terms
