@@ -60,6 +60,15 @@ def test_each_detector_gives_frames_of_its_shape_and_marking(name):
         assert invalid[0, 0] and invalid[-1, -1] and s.mask[exp.shape[0] // 2, exp.shape[1] // 2]
 
 
+def test_every_detector_fits_tiny_frames_cropping_past_the_largest_pixel():
+    for name, model in CATALOGUE.items():
+        exp = draw_experiment(Recipe(size=24, detectors={name: 1.0}), 0, 0)
+        assert exp.shape == (24, 24) and exp.geometry.pixel_size <= 5e-3 + 1e-12
+        fit = exp.params["detector"]
+        cropped = max(fit["extent"]) > 24
+        assert cropped == (max(model.shape) * model.pixel_size / 24 > 5e-3), name
+
+
 def test_pilatus_1m_at_native_size_has_pyfai_gaps_and_bad_pixels_marked_minus_two():
     pyFAI = pytest.importorskip("pyFAI")
     recipe = Recipe(size=(1043, 981), detectors={"Pilatus 1M": 1.0}, gisaxs_fraction=0.0)

@@ -39,6 +39,8 @@ import numpy as np
 #: data sheets (flat panels, CCD binning modes, counter depths).
 TABLE = files("scattertag.simulate").joinpath("detectors.tsv").read_text()
 
+#: Largest frame pixel (m): in smaller frames a detector is cropped rather than shrunk.
+MAX_PIXEL = 5e-3
 #: Families whose pixels integrate charge (ADU = gain x photons + offset + read noise).
 INTEGRATING = ("ccd", "flat panel", "image plate")
 #: Value of an invalid pixel in the raw frame, per marking.
@@ -197,26 +199,23 @@ def place(model: DetectorModel, frame: tuple[int, int], where: tuple[float, floa
     """Fit ``model`` into a frame of ``frame`` (rows, cols): one factor, the longer side fills.
 
     ``where`` (fractions in [0, 1]) places the detector in the room left over (rows, cols).
+    In tiny frames, where a frame pixel would exceed MAX_PIXEL, the factor stops there and
+    the frame shows a window of the detector instead (``where`` places the window).
     """
     rows, cols = frame
     factor = max(model.shape[0] / rows, model.shape[1] / cols)
-    extent = (
-        min(max(round(model.shape[0] / factor), 1), rows),
-        min(max(round(model.shape[1] / factor), 1), cols),
-    )
-    offset = (
-        round(where[0] * (rows - extent[0])),
-        round(where[1] * (cols - extent[1])),
-    )
+    factor = min(factor, MAX_PIXEL / model.pixel_size)
+    extent = (max(round(model.shape[0] / factor), 1), max(round(model.shape[1] / factor), 1))
+    offset = (round(where[0] * (rows - extent[0])), round(where[1] * (cols - extent[1])))
     return Placement(float(factor), extent, offset)
 
 
 def detector_mask(model: DetectorModel, frame: tuple[int, int], placement: Placement) -> np.ndarray:
     """(rows, cols) bool of the frame, True on gaps and outside the detector."""
     mask = np.ones(frame, dtype=bool)
-    r0, c0 = placement.offset
-    rows, cols = placement.extent
-    mask[r0 : r0 + rows, c0 : c0 + cols] = frame_gaps(
-        model.name, placement.extent, placement.factor
-    )
+    gaps = frame_gaps(model.name, placement.extent, placement.factor)
+    (r0, c0), (rows, cols) = placement.offset, placement.extent
+    top, left = max(r0, 0), max(c0, 0)
+    bottom, right = min(r0 + rows, frame[0]), min(c0 + cols, frame[1])
+    mask[top:bottom, left:right] = gaps[top - r0 : bottom - r0, left - c0 : right - c0]
     return mask
