@@ -1,0 +1,188 @@
+"""Beam centre from the image: accuracy on real frames and on simulated frames, and speed.
+
+1. **Real frames** (``--real``, default ``../shared/real-dev``): every frame listed in its
+   ``centres.tsv`` is read with scattertag's reader and its centre estimated; one line per
+   frame (error in pixels and in % of the frame diagonal, confidence, method), then the
+   median error of the frames with the centre on the frame (goal <= 3 px) and off it
+   (goal <= 2 % of the diagonal), and the frames that miss.
+2. **Simulated frames** (``--count``, default 500; ``--seed`` fixed): sizes 256, 1000 and
+   2000 in turn, beam centres drawn corner / central / edge / off the frame with equal
+   probability, every image kind of the default recipe (samples, calibrants, dark and
+   direct-beam frames). Aggregates: the fraction within 2 px with the centre on the frame
+   (goal >= 95 %) and within 2 % of the diagonal off it (goal >= 90 %), overall, by
+   placement, by size and without the dark frames (no beam, nothing to find); and how the
+   confidence separates right from wrong.
+3. **Speed**: the median time of :func:`estimate_beam_center` on the 1000 x 1000 frames
+   (goal <= 30 ms), single-threaded (this script sets OMP_NUM_THREADS=1 before numpy loads).
+
+    python benchmarks/bench_beam_center.py                       # everything (about 20 min)
+    python benchmarks/bench_beam_center.py --count 60 --no-real  # quick look
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import math  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections import defaultdict  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from scattertag.beam_center import CONFIDENCE_THRESHOLD, estimate_beam_center  # noqa: E402
+
+SIZES = (256, 1000, 2000)
+EQUAL_PLACEMENTS = {"corner": 0.25, "center": 0.25, "edge": 0.25, "off": 0.25}
+
+
+def timed(counts: np.ndarray, valid: np.ndarray | None):
+    """(estimate, seconds) of one call."""
+    t0 = time.perf_counter()
+    est = estimate_beam_center(counts, valid)
+    return est, time.perf_counter() - t0
+
+
+def on_frame(x: float, y: float, shape: tuple[int, int]) -> bool:
+    """True if (x, y) lies on a frame of ``shape`` (rows, cols)."""
+    return -0.5 <= x < shape[1] - 0.5 and -0.5 <= y < shape[0] - 0.5
+
+
+def real_frames(folder: Path) -> None:
+    """Per-frame errors against ``centres.tsv`` and the two medians."""
+    from scattertag.io.readers import read_frames
+
+    table = folder / "centres.tsv"
+    if not table.exists():
+        print(f"(no {table}; real frames skipped)")
+        return
+    with open(table, newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    print(f"\n== real frames: {folder} ({len(rows)} frames) ==")
+    print(
+        f"{'frame':44s} {'shape':>11s} {'given (x, y)':>17s} {'estimated (x, y)':>17s}"
+        f" {'err px':>7s} {'err %d':>6s} {'conf':>5s} {'method':9s} {'ms':>6s}"
+    )
+    errors: dict[str, list[tuple[str, float, float]]] = defaultdict(list)
+    for row in rows:
+        frame = next(read_frames(folder / row["local_path"]))
+        counts = frame.counts
+        x, y = float(row["beam_x"]), float(row["beam_y"])
+        est, sec = timed(counts, frame.valid)
+        err = math.hypot(est.x - x, est.y - y)
+        pct = 100 * err / math.hypot(*counts.shape)
+        where = "on" if on_frame(x, y, counts.shape) else "off"
+        errors[where].append((row["local_path"], err, pct))
+        shape = f"{counts.shape[1]}x{counts.shape[0]}"
+        print(
+            f"{row['local_path'][:44]:44s} {shape:>11s} {x:8.1f},{y:8.1f} {est.x:8.1f},{est.y:8.1f}"
+            f" {err:7.1f} {pct:6.2f} {est.confidence:5.2f} {est.method:9s} {1000 * sec:6.0f}"
+            f"  centre {where} frame"
+        )
+    on, off = errors["on"], errors["off"]
+    if on:
+        med = statistics.median(e for _, e, _ in on)
+        print(
+            f"centre on the frame : {len(on):2d} frames, median error {med:.2f} px (goal <= 3 px)"
+        )
+        for name, e, _ in on:
+            if e > 3:
+                print(f"    misses 3 px: {name} ({e:.1f} px)")
+    if off:
+        med = statistics.median(p for _, _, p in off)
+        print(
+            f"centre off the frame: {len(off):2d} frames, median error {med:.2f} % of the diagonal"
+            " (goal <= 2 %)"
+        )
+        for name, _, p in off:
+            if p > 2:
+                print(f"    misses 2 %: {name} ({p:.2f} % of the diagonal)")
+
+
+def simulated(count: int, seed: int) -> None:
+    """Aggregate accuracy on ``count`` simulated frames, and speed at 1000 x 1000."""
+    from scattertag.simulate import Recipe, draw_experiment, simulate_image
+
+    recipes = {s: Recipe(size=s, placements=EQUAL_PLACEMENTS) for s in SIZES}
+    records = []
+    times_1000 = []
+    for i in tqdm(range(count), desc="simulated frames", unit="frame"):
+        size = SIZES[i % len(SIZES)]
+        exp = draw_experiment(recipes[size], seed, i)
+        s = simulate_image(exp, 0)
+        est, sec = timed(s.counts, s.mask)
+        if size == 1000:
+            times_1000.append(sec)
+        x, y = s.geometry.beam_center
+        err = math.hypot(est.x - x, est.y - y)
+        diag = math.hypot(*s.counts.shape)
+        on = s.geometry.beam_on_frame
+        hit = err <= 2.0 if on else err <= 0.02 * diag
+        records.append(
+            {
+                "size": size,
+                "placement": exp.params["placement"],
+                "kind": s.params.get("kind", "sample"),
+                "on": on,
+                "hit": hit,
+                "conf": est.confidence,
+            }
+        )
+
+    def line(label: str, recs: list[dict]) -> None:
+        on = [r for r in recs if r["on"]]
+        off = [r for r in recs if not r["on"]]
+        fmt = lambda rs: (  # noqa: E731
+            f"{100 * sum(r['hit'] for r in rs) / len(rs):5.1f} % of {len(rs):3d}" if rs else "   -"
+        )
+        print(
+            f"  {label:28s} on frame within 2 px: {fmt(on):14s}  off frame within 2 %: {fmt(off)}"
+        )
+
+    print(f"\n== {count} simulated frames (seed {seed}, sizes {SIZES}) ==")
+    line("all", records)
+    line("without dark frames", [r for r in records if r["kind"] != "dark"])
+    for p in ("center", "corner", "edge", "off"):
+        line(f"placement {p}", [r for r in records if r["placement"] == p])
+    for size in SIZES:
+        line(f"size {size}", [r for r in records if r["size"] == size])
+    for kind in sorted({r["kind"] for r in records}):
+        line(f"kind {kind}", [r for r in records if r["kind"] == kind])
+    sure = [r for r in records if r["conf"] >= CONFIDENCE_THRESHOLD]
+    print(
+        f"  confidence >= {CONFIDENCE_THRESHOLD}: {len(sure)} of {len(records)} frames,"
+        f" {100 * sum(r['hit'] for r in sure) / max(len(sure), 1):.1f} % of them within the goal;"
+        f" below: {sum(not r['hit'] for r in records if r not in sure)} misses,"
+        f" {sum(r['hit'] for r in records if r not in sure)} hits"
+    )
+    line("confidence >= threshold", sure)
+    if times_1000:
+        print(
+            f"\nspeed: median {1000 * statistics.median(times_1000):.1f} ms per 1000 x 1000 frame"
+            f" ({len(times_1000)} frames, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']};"
+            " goal <= 30 ms)"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--count", type=int, default=500, help="simulated frames (default 500)")
+    ap.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
+    ap.add_argument("--real", type=Path, default=Path("../shared/real-dev"))
+    ap.add_argument("--no-real", action="store_true", help="skip the real frames")
+    args = ap.parse_args()
+    if not args.no_real:
+        real_frames(args.real)
+    if args.count > 0:
+        simulated(args.count, args.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,738 @@
+"""Beam centre found from the image, with a confidence; a given centre checked against it.
+
+Three estimators work on a two-level pyramid of the log-scaled frame
+(``g = log(1 + counts)``, block means over valid pixels):
+
+* **point symmetry** (on the frame): small-angle patterns obey I(q) = I(-q), so the frame
+  reflected through the centre c, g(2c - p), matches g(p). The masked normalised
+  correlation of g with its reflection, for every c at once, is four FFT convolutions
+  (the reflection through c is a convolution evaluated at 2c); its peak is the coarse
+  centre, refined by Gauss-Newton on the residual g(p) - g(2c - p).
+* **gradient lines** (anywhere, also off the frame): the gradient of an isotropic pattern
+  points along the radius, so the lines through the pixels along their gradients meet
+  at the centre; the robustly weighted least-squares meeting point is a 2 x 2 solve
+  (iteratively reweighted: beamstop edges, streaks and texture are outliers).
+* **ring arcs** (rings and arcs, also off the frame): ridge points of the radial profile
+  about the current centre are grouped by ring and fitted with circles of a common
+  centre (Gauss-Newton on the radial residuals).
+
+The confidence combines how radial the gradient field is about the estimate (1 for a
+perfectly isotropic pattern, 0 for noise), how sharply the estimate is determined
+(its standard error against :data:`AGREE_PX`) and, on the frame, the point-symmetry
+correlation. Below :data:`CONFIDENCE_THRESHOLD` the centre should be treated as not found.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+#: Estimates with a confidence below this are "centre not found".
+CONFIDENCE_THRESHOLD = 0.3
+#: A given centre agrees with the image if within this many pixels of the image's best
+#: centre (or within 3 standard errors of it, or 2 % of the frame diagonal off the frame).
+AGREE_PX = 5.0
+#: Largest side of the coarse level (pixels) and of the refinement level.
+COARSE_SIDE, FINE_SIDE = 128, 512
+#: Smallest side kept at the coarse level when a frame is a long strip.
+MIN_COARSE_SIDE = 32
+#: A ring fit with at least 2 arcs and at most this standard error (pixels) is trusted.
+RING_SIGMA_PX = 2.0
+#: Blocks this many times darker than the frame's 20th percentile are beamstop shadow.
+DARK_RATIO = 30.0
+
+
+@dataclass(frozen=True)
+class BeamCenterEstimate:
+    """A beam centre found from the image.
+
+    Attributes
+    ----------
+    x, y : centre in pixels, x along columns, y along rows, (0, 0) the centre of the first
+        pixel; it may lie off the frame.
+    confidence : in [0, 1]; below :data:`CONFIDENCE_THRESHOLD` the centre is not found.
+    method : which estimator gave the centre (``symmetry``, ``gradient``, ``rings``,
+        ``none``).
+    on_frame : True if the centre falls on the detector, -0.5 <= x < cols - 0.5 and
+        -0.5 <= y < rows - 0.5.
+    sigma : standard error of the centre in pixels (inf when unknown).
+    """
+
+    x: float
+    y: float
+    confidence: float
+    method: str
+    on_frame: bool
+    sigma: float = math.inf
+
+    @property
+    def found(self) -> bool:
+        """True if the confidence reaches :data:`CONFIDENCE_THRESHOLD`."""
+        return self.confidence >= CONFIDENCE_THRESHOLD
+
+
+@dataclass(frozen=True)
+class BeamCenterCheck:
+    """A given beam centre compared with the image's own best centre.
+
+    Attributes
+    ----------
+    agrees : False only if the image's centre is found and the given one is far from it.
+    distance : pixels from the given centre to the image's best centre.
+    score : radial coherence of the gradient field about the given centre divided by that
+        about the best centre, in [0, 1] (1: the given centre explains the image as well).
+    best : the image's own estimate.
+    """
+
+    agrees: bool
+    distance: float
+    score: float
+    best: BeamCenterEstimate
+
+
+# ---- pixels and pyramid ------------------------------------------------------------------
+def valid_pixels(counts: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """(rows, cols) bool: finite, non-negative, not the all-bits-set value, and in ``valid``.
+
+    Negative values mark Pilatus gaps; 2^32 - 1 (2^16 - 1, 2^8 - 1) marks Eiger gaps; a
+    maximum reached by at least 4 pixels and over 20 times the mean is saturation, dropped.
+    """
+    counts = np.asarray(counts)
+    if counts.ndim != 2:
+        raise ValueError(f"counts must be a 2-D frame (rows, cols), got shape {counts.shape}")
+    if counts.dtype.kind == "f":
+        ok = np.isfinite(counts) & (counts >= 0)
+    elif counts.dtype.kind == "u":
+        ok = counts != np.iinfo(counts.dtype).max
+    else:
+        ok = counts >= 0
+    if valid is not None:
+        if np.shape(valid) != counts.shape:
+            raise ValueError(f"valid has shape {np.shape(valid)}, counts {counts.shape}")
+        ok &= np.asarray(valid, dtype=bool)
+    if ok.any():
+        vals = counts[ok]
+        top = vals.max()
+        at_top = ok & (counts == top)
+        if top > 20.0 * float(vals.mean()) + 1.0 and np.count_nonzero(at_top) >= 4:
+            ok &= ~at_top
+    return ok
+
+
+@dataclass(frozen=True)
+class _Level:
+    """One pyramid level: log image, validity, and its block size b in frame pixels.
+
+    A level pixel (i, j) covers frame pixels [b i, b i + b) x [b j, b j + b); its centre is
+    frame pixel (b j + (b - 1) / 2, b i + (b - 1) / 2) in (x, y).
+    """
+
+    g: np.ndarray  # (R, C) float64, log(1 + mean counts), 0 where invalid
+    ok: np.ndarray  # (R, C) bool, valid
+    lit: np.ndarray  # (R, C) bool, valid and not in a beamstop's shadow
+    b: int
+
+    def to_frame(self, x: float, y: float) -> tuple[float, float]:
+        """Level (x, y) -> frame (x, y) pixels."""
+        off = (self.b - 1) / 2
+        return x * self.b + off, y * self.b + off
+
+    def from_frame(self, x: float, y: float) -> tuple[float, float]:
+        """Frame (x, y) -> level (x, y) pixels."""
+        off = (self.b - 1) / 2
+        return (x - off) / self.b, (y - off) / self.b
+
+
+def _block_sums(a: np.ndarray, b: int) -> np.ndarray:
+    """(R // b, C // b) sums over b x b blocks (trailing rows/cols dropped)."""
+    rows, cols = a.shape[0] // b, a.shape[1] // b
+    out = np.zeros((rows, cols))
+    for i in range(b):
+        for j in range(b):
+            out += a[i : rows * b : b, j : cols * b : b]
+    return out
+
+
+def _level(sums: np.ndarray, n: np.ndarray, b: int) -> _Level:
+    """A level from block sums of counts and of valid pixels; a block is valid if half is.
+
+    Blocks darker than 1/DARK_RATIO of the 20th percentile of the valid blocks (beamstop
+    shadows, 1e-3 to 1e-5 transmission), widened by 2 blocks, are left out of ``lit``.
+    """
+    ok = n >= 0.5 * (b * b)
+    g = np.zeros(sums.shape)
+    mean = sums[ok] / n[ok]
+    g[ok] = np.log1p(mean)
+    lit = ok.copy()
+    if mean.size:
+        floor = float(np.percentile(mean, 20)) / DARK_RATIO
+        dark = np.zeros_like(ok)
+        dark[ok] = mean < floor
+        if dark.any():
+            lit &= ~ndimage.binary_dilation(dark, iterations=2)
+    return _Level(g, ok, lit, b)
+
+
+def _pyramid(counts: np.ndarray, ok: np.ndarray) -> tuple[_Level, _Level]:
+    """(coarse, fine) levels: fine at most FINE_SIDE a side, coarse at most COARSE_SIDE."""
+    side, short = max(counts.shape), min(counts.shape)
+    b_fine = max(1, math.ceil(side / FINE_SIDE))
+    k = max(1, math.ceil(side / b_fine / COARSE_SIDE))
+    k = max(1, min(k, short // b_fine // MIN_COARSE_SIDE))
+    c = np.where(ok, counts, 0)
+    sums = _block_sums(c, b_fine) if b_fine > 1 else c.astype(np.float64)
+    n = _block_sums(ok, b_fine) if b_fine > 1 else ok.astype(np.float64)
+    fine = _level(sums, n, b_fine)
+    coarse = _level(_block_sums(sums, k), _block_sums(n, k), b_fine * k) if k > 1 else fine
+    return coarse, fine
+
+
+# ---- gradient field ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Field:
+    """Gradient samples of a level: positions (x, y), unit gradient (nx, ny), weight |grad g|^2."""
+
+    x: np.ndarray
+    y: np.ndarray
+    nx: np.ndarray
+    ny: np.ndarray
+    w: np.ndarray
+
+
+def _smooth(level: _Level, sigma: float, use: np.ndarray) -> np.ndarray:
+    """(R, C) Gaussian-smoothed g over the pixels ``use``, normalised by their smoothed count."""
+    m = use.astype(np.float64)
+    num = ndimage.gaussian_filter(level.g * m, sigma, mode="constant")
+    den = ndimage.gaussian_filter(m, sigma, mode="constant")
+    return np.where(den > 1e-3, num / np.maximum(den, 1e-3), 0.0)
+
+
+def _interior(ok: np.ndarray, width: int) -> np.ndarray:
+    """(R, C) bool: valid pixels whose (2 width + 1)^2 neighbourhood is valid and on the frame."""
+    return ndimage.binary_erosion(ok, np.ones((3, 3), bool), iterations=width, border_value=0)
+
+
+def _gradient_field(level: _Level, sigma: float = 1.0, keep: int = 40000) -> _Field:
+    """Gradient samples of the smoothed level on interior pixels, the ``keep`` strongest."""
+    gs = _smooth(level, sigma, level.lit)
+    gy, gx = np.gradient(gs)
+    inner = _interior(level.lit, max(1, math.ceil(2 * sigma)))
+    iy, ix = np.nonzero(inner)
+    gx, gy = gx[iy, ix], gy[iy, ix]
+    w = gx * gx + gy * gy
+    if w.size > keep:
+        top = np.argpartition(w, w.size - keep)[-keep:]
+        iy, ix, gx, gy, w = iy[top], ix[top], gx[top], gy[top], w[top]
+    norm = np.sqrt(np.maximum(w, 1e-30))
+    return _Field(ix.astype(np.float64), iy.astype(np.float64), gx / norm, gy / norm, w)
+
+
+def _coherence(f: _Field, cx: float, cy: float, r_min: float = 2.0) -> float:
+    """Radiality of the gradients about (cx, cy): sum w (n . u)^2 / sum w mapped to [-1, 1].
+
+    u is the unit radius vector; 1 for an isotropic pattern, 0 for random directions.
+    """
+    dx, dy = f.x - cx, f.y - cy
+    r = np.hypot(dx, dy)
+    use = r > r_min
+    if not use.any():
+        return 0.0
+    cos = (f.nx[use] * dx[use] + f.ny[use] * dy[use]) / r[use]
+    w = f.w[use]
+    return float(2.0 * np.sum(w * cos * cos) / max(np.sum(w), 1e-300) - 1.0)
+
+
+def _meeting_point(
+    f: _Field, start: tuple[float, float] | None, iters: int = 12, scale: float = 0.15
+) -> tuple[float, float, float]:
+    """Robust meeting point (x, y) of the gradient lines, and its standard error (level px).
+
+    Minimises sum_i w_i rho(d_i / r_i), d_i = t_i . (c - p_i) the distance from c to the
+    line through p_i along its gradient (t_i the unit normal of that line), r_i = |c - p_i|,
+    rho the Cauchy loss of scale ``scale`` (radians): iteratively reweighted 2 x 2 solves.
+    """
+    tx, ty = -f.ny, f.nx
+    tp = tx * f.x + ty * f.y
+    c = None if start is None else np.array(start, dtype=np.float64)
+    sigma = math.inf
+    for _ in range(iters):
+        if c is None:
+            wt = f.w
+        else:
+            r2 = (f.x - c[0]) ** 2 + (f.y - c[1]) ** 2 + 4.0
+            ang2 = (tx * c[0] + ty * c[1] - tp) ** 2 / r2
+            wt = f.w / r2 / (1.0 + ang2 / scale**2)
+        a = np.array([[np.sum(wt * tx * tx), np.sum(wt * tx * ty)], [0.0, np.sum(wt * ty * ty)]])
+        a[1, 0] = a[0, 1]
+        rhs = np.array([np.sum(wt * tx * tp), np.sum(wt * ty * tp)])
+        if not np.all(np.isfinite(a)) or np.linalg.det(a) <= 1e-12 * max(np.trace(a) ** 2, 1e-300):
+            break
+        new = np.linalg.solve(a, rhs)
+        done = c is not None and np.hypot(*(new - c)) < 1e-3
+        c = new
+        res = tx * c[0] + ty * c[1] - tp
+        dof = max(int(np.count_nonzero(wt)) - 2, 1)
+        cov = np.linalg.inv(a) * float(np.sum(wt * res * res)) / dof
+        sigma = float(np.sqrt(max(np.trace(cov), 0.0)))
+        if done:
+            break
+    if c is None:
+        return math.nan, math.nan, math.inf
+    return float(c[0]), float(c[1]), sigma
+
+
+# ---- point symmetry ----------------------------------------------------------------------
+def _symmetry_map(level: _Level, min_overlap: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Correlation of g with its reflection through every centre c = s / 2, and the overlap.
+
+    For s = 2c, with m the validity and G = g m:
+    n(s) = (m * m)(s), S1 = (G * m)(s), S2 = (G^2 * m)(s), S12 = (G * G)(s) (convolutions),
+    rho(s) = (S12 - S1^2 / n) / (S2 - S1^2 / n), the normalised correlation of g(p) and
+    g(s - p) over the valid pairs; returned (2R - 1, 2C - 1) with NaN where the overlap is
+    below ``min_overlap`` of the valid pixels, and the overlap fraction.
+    """
+    m = level.lit.astype(np.float64)
+    big = level.g * m
+    rows, cols = m.shape
+    shape = (2 * rows - 1, 2 * cols - 1)
+    fshape = [_fast_len(s) for s in shape]
+    fm, fg, fg2 = (np.fft.rfft2(a, fshape) for a in (m, big, big * level.g))
+    crop = (slice(0, shape[0]), slice(0, shape[1]))
+    n = np.fft.irfft2(fm * fm, fshape)[crop]
+    s1 = np.fft.irfft2(fg * fm, fshape)[crop]
+    s2 = np.fft.irfft2(fg2 * fm, fshape)[crop]
+    s12 = np.fft.irfft2(fg * fg, fshape)[crop]
+    total = max(m.sum(), 1.0)
+    enough = n > max(min_overlap * total, 16.0)
+    mean_sq = np.where(enough, s1 * s1 / np.maximum(n, 1.0), 0.0)
+    var = s2 - mean_sq
+    rho = np.where(
+        enough & (var > 1e-9 * np.abs(s2).max()), (s12 - mean_sq) / np.maximum(var, 1e-300), np.nan
+    )
+    return rho, n / total
+
+
+def _fast_len(n: int) -> int:
+    """Smallest 2^a 3^b 5^c >= n (a fast FFT length)."""
+    from scipy.fft import next_fast_len
+
+    return int(next_fast_len(int(n), real=True))
+
+
+def _symmetry_peak(level: _Level) -> tuple[float, float, float] | None:
+    """(x, y, rho) of the best point-symmetry centre on the level, sub-pixel; None if no overlap."""
+    rho, _ = _symmetry_map(level)
+    if not np.isfinite(rho).any():
+        return None
+    i, j = np.unravel_index(np.nanargmax(rho), rho.shape)
+    best = float(rho[i, j])
+    dy = _parabola(rho, int(i), int(j), axis=0)
+    dx = _parabola(rho, int(i), int(j), axis=1)
+    return (j + dx) / 2.0, (i + dy) / 2.0, best
+
+
+def _parabola(a: np.ndarray, i: int, j: int, axis: int) -> float:
+    """Sub-sample offset of the peak at (i, j) along ``axis`` from a 3-point parabola."""
+    step = (1, 0) if axis == 0 else (0, 1)
+    lo = (i - step[0], j - step[1])
+    hi = (i + step[0], j + step[1])
+    if min(lo) < 0 or hi[0] >= a.shape[0] or hi[1] >= a.shape[1]:
+        return 0.0
+    y0, y1, y2 = a[lo], a[i, j], a[hi]
+    den = y0 - 2 * y1 + y2
+    if not (np.isfinite(den) and den < 0):
+        return 0.0
+    return float(np.clip(0.5 * (y0 - y2) / den, -0.5, 0.5))
+
+
+def _refine_symmetry(
+    level: _Level, start: tuple[float, float], iters: int = 8, keep: int = 60000
+) -> tuple[float, float, float, float]:
+    """Gauss-Newton on r(p) = g(p) - g(2c - p) from ``start``: (x, y, sigma, rho) in level px.
+
+    Huber-weighted; sigma is the standard error of c, rho the correlation of the pairs.
+    """
+    gs = _smooth(level, 1.0, level.lit)
+    gy, gx = np.gradient(gs)
+    inner = _interior(level.lit, 1)
+    iy, ix = np.nonzero(inner)
+    if iy.size > keep:
+        pick = np.linspace(0, iy.size - 1, keep).astype(np.int64)
+        iy, ix = iy[pick], ix[pick]
+    gp = gs[iy, ix]
+    rows, cols = gs.shape
+    c = np.array(start, dtype=np.float64)
+    sigma, rho = math.inf, 0.0
+    for _ in range(iters):
+        qx, qy = 2 * c[0] - ix, 2 * c[1] - iy
+        inside = (qx >= 0) & (qx <= cols - 1) & (qy >= 0) & (qy <= rows - 1)
+        qi, qj = np.rint(qy[inside]).astype(np.int64), np.rint(qx[inside]).astype(np.int64)
+        use = np.flatnonzero(inside)[inner[qi, qj]]
+        if use.size < 50:
+            break
+        coords = np.vstack([qy[use], qx[use]])
+        gq = ndimage.map_coordinates(gs, coords, order=1)
+        jx = -2.0 * ndimage.map_coordinates(gx, coords, order=1)
+        jy = -2.0 * ndimage.map_coordinates(gy, coords, order=1)
+        r = gp[use] - gq
+        s = 1.4826 * float(np.median(np.abs(r - np.median(r)))) + 1e-12
+        w = np.minimum(1.0, 1.5 * s / np.maximum(np.abs(r), 1e-300))
+        a = np.array(
+            [[np.sum(w * jx * jx), np.sum(w * jx * jy)], [np.sum(w * jx * jy), np.sum(w * jy * jy)]]
+        )
+        rhs = -np.array([np.sum(w * jx * r), np.sum(w * jy * r)])
+        if np.linalg.det(a) <= 1e-12 * max(np.trace(a) ** 2, 1e-300):
+            break
+        step = np.linalg.solve(a, rhs)
+        norm = np.hypot(*step)
+        if norm > 2.0:
+            step *= 2.0 / norm
+        c = c + step
+        sigma = float(np.sqrt(np.trace(np.linalg.inv(a)) * s * s))
+        gpu = gp[use]
+        rho = float(np.corrcoef(gpu, gq)[0, 1]) if gpu.std() > 0 and gq.std() > 0 else 0.0
+        if norm < 1e-3:
+            break
+    return float(c[0]), float(c[1]), sigma, rho
+
+
+def _on_frame(x: float, y: float, shape: tuple[int, int]) -> bool:
+    """True if (x, y) lies on a frame of ``shape`` (rows, cols)."""
+    return -0.5 <= x < shape[1] - 0.5 and -0.5 <= y < shape[0] - 0.5
+
+
+# ---- rings and arcs ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Ridges:
+    """Ridge pixels of a level: positions (x, y), weight (ridge strength), arc label 0..J-1."""
+
+    x: np.ndarray
+    y: np.ndarray
+    w: np.ndarray
+    label: np.ndarray
+    count: int
+
+
+def _ridges(level: _Level, sigma: float = 1.5, min_size: int = 12) -> _Ridges:
+    """Pixels on bright ridges (rings, arcs): Hessian eigenvalue l1 << 0 and |l1| > 2 |l2|.
+
+    Connected ridge pixels (8-neighbours) form one arc; arcs under ``min_size`` pixels are
+    dropped. l1 <= l2 are the eigenvalues of the Hessian of the smoothed log image.
+    """
+    gs = _smooth(level, sigma, level.lit)
+    gy, gx = np.gradient(gs)
+    gyy, gyx = np.gradient(gy)
+    gxx = np.gradient(gx, axis=1)
+    half = 0.5 * (gxx + gyy)
+    root = np.sqrt(0.25 * (gxx - gyy) ** 2 + gyx * gyx)
+    l1, l2 = half - root, half + root
+    inner = _interior(level.lit, math.ceil(2 * sigma) + 1)
+    vals = l1[inner]
+    if vals.size < 100:
+        return _Ridges(*(np.empty(0),) * 3, np.empty(0, np.int64), 0)
+    noise = 1.4826 * float(np.median(np.abs(vals - np.median(vals)))) + 1e-12
+    ridge = inner & (l1 < -4.0 * noise) & (-l1 > 2.0 * np.abs(l2))
+    iy, ix = np.nonzero(ridge)
+    # unit eigenvector e of l1 (across the ridge) and the Newton step t to the ridge's crest
+    a, b, c, lam = gxx[iy, ix], gyx[iy, ix], gyy[iy, ix], l1[iy, ix]
+    ex, ey = np.where(np.abs(a - lam) > np.abs(c - lam), (b, lam - a), (lam - c, b))
+    norm = np.maximum(np.hypot(ex, ey), 1e-300)
+    ex, ey = ex / norm, ey / norm
+    t = -(gx[iy, ix] * ex + gy[iy, ix] * ey) / lam
+    crest = np.abs(t) <= 0.7
+    mask = np.zeros_like(ridge)
+    mask[iy[crest], ix[crest]] = True
+    lab, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    iy, ix, t, ex, ey, lam = iy[crest], ix[crest], t[crest], ex[crest], ey[crest], lam[crest]
+    arc = lab[iy, ix] - 1
+    big = np.bincount(arc, minlength=n) >= min_size
+    keep = big[arc]
+    renumber = np.cumsum(big) - 1
+    return _Ridges(
+        (ix + t * ex)[keep],
+        (iy + t * ey)[keep],
+        -lam[keep],
+        renumber[arc[keep]],
+        int(big.sum()),
+    )
+
+
+def _fit_arcs(
+    rd: _Ridges, start: tuple[float, float] | None = None, iters: int = 15
+) -> tuple[float, float, float, int]:
+    """Circles with a common centre through the arcs: (x, y, sigma, arcs used) in level px.
+
+    Algebraic start (Kasa, when ``start`` is None): for arc j, x^2 + y^2 = 2 c . p + e_j,
+    linear in c once each arc's weighted mean is removed. Then Gauss-Newton on the radial
+    residuals d_i = |p_i - c| - R_j (R_j the arc's weighted mean radius), Cauchy-weighted
+    (scale 1 px), dropping arcs whose rms residual exceeds 3 times the median arc's.
+    """
+    if rd.count < 1:
+        return math.nan, math.nan, math.inf, 0
+    lab, n = rd.label, rd.count
+    w = rd.w.copy()
+
+    def centred(v: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        tot = np.bincount(lab, wt, n)
+        return v - (np.bincount(lab, wt * v, n) / np.maximum(tot, 1e-300))[lab]
+
+    if start is None:
+        xc, yc = centred(rd.x, w), centred(rd.y, w)
+        zc = centred(rd.x**2 + rd.y**2, w)
+        a = np.array([[np.sum(w * xc * xc), np.sum(w * xc * yc)], [0, np.sum(w * yc * yc)]])
+        a[1, 0] = a[0, 1]
+        if np.linalg.det(a) <= 1e-9 * np.trace(a) ** 2:
+            return math.nan, math.nan, math.inf, 0
+        c = np.linalg.solve(2 * a, [np.sum(w * xc * zc), np.sum(w * yc * zc)])
+    else:
+        c = np.array(start, dtype=np.float64)
+    alive = np.ones(n, bool)
+    sigma = math.inf
+    for _ in range(iters):
+        dx, dy = rd.x - c[0], rd.y - c[1]
+        rho = np.maximum(np.hypot(dx, dy), 1e-9)
+        ux, uy = dx / rho, dy / rho
+        wa = w * alive[lab]
+        d = centred(rho, wa)
+        rms = np.sqrt(np.bincount(lab, wa * d * d, n) / np.maximum(np.bincount(lab, wa, n), 1e-300))
+        if alive.sum() > 2:
+            alive &= rms <= 3.0 * max(float(np.median(rms[alive])), 0.5)
+        wt = wa * alive[lab] / (1.0 + d * d)
+        jx, jy = -centred(ux, wt), -centred(uy, wt)
+        a = np.array([[np.sum(wt * jx * jx), np.sum(wt * jx * jy)], [0, np.sum(wt * jy * jy)]])
+        a[1, 0] = a[0, 1]
+        if not np.isfinite(a).all() or np.linalg.det(a) <= 1e-12 * max(np.trace(a) ** 2, 1e-300):
+            return math.nan, math.nan, math.inf, 0
+        step = -np.linalg.solve(a, [np.sum(wt * jx * d), np.sum(wt * jy * d)])
+        c = c + step
+        dof = max(int(np.count_nonzero(wt)) - 2 - int(alive.sum()), 1)
+        sigma = float(np.sqrt(np.trace(np.linalg.inv(a)) * np.sum(wt * d * d) / dof))
+        if np.hypot(*step) < 1e-4:
+            break
+    return float(c[0]), float(c[1]), sigma, int(alive.sum())
+
+
+# ---- the estimate ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Candidate:
+    """One estimator's centre (frame px), its standard error (frame px) and its evidence."""
+
+    method: str
+    x: float
+    y: float
+    sigma: float
+    coherence: float
+    isotropy: float  # adjusted R^2 of a radial profile about the centre (coarse level)
+    fine_isotropy: float  # the same on the fine level
+    rho: float = 0.0  # point-symmetry correlation (symmetry)
+    arcs: int = 0  # arcs used (rings)
+
+
+# ---- isotropy score ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Pixels:
+    """Lit pixels of a level (a regular subsample): positions (x, y) and values g."""
+
+    x: np.ndarray
+    y: np.ndarray
+    g: np.ndarray
+
+
+def _pixels(level: _Level, keep: int = 40000) -> _Pixels:
+    """At most ``keep`` lit pixels of the level, evenly strided."""
+    iy, ix = np.nonzero(level.lit)
+    if iy.size > keep:
+        pick = np.linspace(0, iy.size - 1, keep).astype(np.int64)
+        iy, ix = iy[pick], ix[pick]
+    return _Pixels(ix.astype(np.float64), iy.astype(np.float64), level.g[iy, ix])
+
+
+def _isotropy(px: _Pixels, cx: float, cy: float, step: float = 1.0) -> float:
+    """Adjusted R^2 of g explained by a radial profile about (cx, cy) (bins ``step`` px).
+
+    R^2 = 1 - [SS_within / (N - K)] / [SS_total / (N - 1)] with K occupied radius bins;
+    1 for a perfectly isotropic pattern about (cx, cy), about 0 for noise.
+    """
+    r = np.hypot(px.x - cx, px.y - cy)
+    k = ((r - r.min()) / step).astype(np.int64)
+    n = np.bincount(k)
+    s = np.bincount(k, px.g)
+    s2 = np.bincount(k, px.g * px.g)
+    used = n > 0
+    within = float(np.sum(s2[used] - s[used] ** 2 / n[used]))
+    total = float(np.sum(px.g * px.g) - px.g.sum() ** 2 / px.g.size)
+    dof = px.g.size - int(used.sum())
+    if total <= 0 or dof <= 0:
+        return 0.0
+    return 1.0 - (within / dof) / (total / (px.g.size - 1))
+
+
+def _climb(
+    px: _Pixels, start: tuple[float, float], step: float, last: float, bin_px: float = 1.0
+) -> tuple[float, float, float]:
+    """Pattern search for the most isotropic centre: halve ``step`` down to ``last``."""
+    cx, cy = start
+    best = _isotropy(px, cx, cy, bin_px)
+    while step >= last:
+        moved = False
+        for dx, dy in ((step, 0), (-step, 0), (0, step), (0, -step)):
+            score = _isotropy(px, cx + dx, cy + dy, bin_px)
+            if score > best:
+                best, cx, cy, moved = score, cx + dx, cy + dy, True
+                break
+        if not moved:
+            step /= 2
+    return cx, cy, best
+
+
+def _candidates(
+    counts: np.ndarray, ok: np.ndarray, hint: tuple[float, float] | None = None
+) -> list[_Candidate]:
+    """Centres from the estimators on the frame's pyramid (those that converge)."""
+    coarse, fine = _pyramid(counts, ok)
+    ff = _gradient_field(fine, 1.5)
+    pc, pf = _pixels(coarse), _pixels(fine)
+    out: list[_Candidate] = []
+
+    def add(method: str, x: float, y: float, sigma: float, **kw) -> None:
+        if math.isfinite(x) and math.isfinite(y) and not math.isnan(sigma):
+            fx, fy = fine.to_frame(x, y)
+            coh = _coherence(ff, x, y)
+            iso = _isotropy(pc, *coarse.from_frame(fx, fy))
+            isof = _isotropy(pf, x, y)
+            out.append(_Candidate(method, fx, fy, sigma * fine.b, coh, iso, isof, **kw))
+
+    rd = _ridges(fine)
+    x, y, _, n = _fit_arcs(rd)
+    if math.isfinite(x):
+        x, y, s, n = _fit_arcs(rd, (x, y))
+        add("rings", x, y, s, arcs=n)
+    sym = _symmetry_peak(coarse)
+    if sym is not None:
+        x, y, s, rho = _refine_symmetry(fine, fine.from_frame(*coarse.to_frame(sym[0], sym[1])))
+        if _on_frame(*fine.to_frame(x, y), counts.shape):
+            add("symmetry", x, y, s, rho=rho)
+    fc = _gradient_field(coarse, 1.0)
+    x, y, _ = _meeting_point(fc, None)
+    if math.isfinite(x):
+        x, y, _ = _meeting_point(fc, (x, y))
+        x, y, s = _meeting_point(ff, fine.from_frame(*coarse.to_frame(x, y)))
+        add("gradient", x, y, s)
+    rows, cols = counts.shape
+    add("centre", *fine.from_frame((cols - 1) / 2, (rows - 1) / 2), math.inf)
+    if hint is not None:
+        add("hint", *fine.from_frame(float(hint[0]), float(hint[1])), math.inf)
+    if out:
+        top = max(out, key=lambda c: c.isotropy)
+        x, y, _ = _climb(pc, coarse.from_frame(top.x, top.y), 4.0, 0.25)
+        x, y, _ = _climb(pf, fine.from_frame(*coarse.to_frame(x, y)), 1.0, 0.125)
+        add("isotropy", x, y, 0.5)
+    return out
+
+
+def _choose(cands: list[_Candidate]) -> _Candidate | None:
+    """The candidate to trust: a tight ring fit, else the most isotropic of the others.
+
+    A ring fit is tight with at least 2 arcs and a standard error of at most RING_SIGMA_PX;
+    otherwise the candidate with the largest fine-level isotropy wins, point symmetry
+    (the most precise on the frame) when within 0.01 of it.
+    """
+    by = {c.method: c for c in cands}
+    rings = by.get("rings")
+    if rings is not None and rings.arcs >= 2 and rings.sigma <= RING_SIGMA_PX:
+        return rings
+    others = [by[m] for m in ("symmetry", "gradient", "isotropy") if m in by]
+    if not others:
+        return None
+    best = max(others, key=lambda c: c.fine_isotropy)
+    sym = by.get("symmetry")
+    if sym is not None and sym.fine_isotropy >= best.fine_isotropy - 0.01:
+        return sym
+    return best
+
+
+def _confidence(best: _Candidate, cands: list[_Candidate], diag: float) -> float:
+    """Confidence in [0, 1] of the chosen centre.
+
+    The product of the isotropy the centre explains, clip((R^2 - 0.05) / 0.5, 0, 1), and
+    the agreement of the other estimators, 0.5 + 0.5 * (fraction of them within
+    max(AGREE_PX, 2 % of the diagonal) of it); a tight ring fit counts as isotropy 1.
+    """
+    tight = best.method == "rings"
+    iso = 1.0 if tight else float(np.clip((best.fine_isotropy - 0.05) / 0.5, 0.0, 1.0))
+    tol = max(AGREE_PX, 0.02 * diag)
+    others = [c for c in cands if c.method not in (best.method, "centre")]
+    near = [math.hypot(c.x - best.x, c.y - best.y) <= tol for c in others]
+    agree = 0.5 + 0.5 * (sum(near) / len(near) if near else 0.0)
+    return float(np.clip(iso * agree, 0.0, 1.0))
+
+
+def estimate_beam_center(
+    counts: np.ndarray,
+    valid: np.ndarray | None = None,
+    hint: tuple[float, float] | None = None,
+) -> BeamCenterEstimate:
+    """The beam centre (x, y) of a frame, in pixels, with a confidence in [0, 1].
+
+    Parameters
+    ----------
+    counts : (rows, cols) array of counts, any real dtype; negative, non-finite and
+        all-bits-set values are invalid.
+    valid : (rows, cols) bool, True where a pixel may be used, or None.
+    hint : (x, y) a centre from elsewhere (a header), in pixels, or None; it is scored
+        with the image's own candidates and wins only if it explains the image better.
+
+    Returns
+    -------
+    BeamCenterEstimate
+        x along columns, y along rows, (0, 0) the centre of the first pixel; the centre
+        may lie off the frame. Confidence below :data:`CONFIDENCE_THRESHOLD` means the
+        centre could not be found.
+    """
+    counts = np.asarray(counts)
+    ok = valid_pixels(counts, valid)
+    rows, cols = counts.shape
+    middle = ((cols - 1) / 2, (rows - 1) / 2)
+    if np.count_nonzero(ok) < 256:
+        return BeamCenterEstimate(*middle, 0.0, "none", True)
+    cands = _candidates(counts, ok, hint)
+    best = _choose(cands)
+    if best is None:
+        return BeamCenterEstimate(*middle, 0.0, "none", True)
+    conf = _confidence(best, cands, math.hypot(rows, cols))
+    on = _on_frame(best.x, best.y, counts.shape)
+    return BeamCenterEstimate(best.x, best.y, conf, best.method, on, best.sigma)
+
+
+def check_beam_center(
+    counts: np.ndarray, valid: np.ndarray | None, center: tuple[float, float]
+) -> BeamCenterCheck:
+    """Compare a given centre (x, y) in pixels with the image's own best centre.
+
+    The given centre agrees unless the image's centre is found (confidence at least
+    :data:`CONFIDENCE_THRESHOLD`) and lies farther than max(AGREE_PX, 3 sigma, 2 % of
+    the diagonal when off the frame) from it. ``score`` is the isotropy (adjusted R^2 of
+    a radial profile, fine level) about the given centre over that about the best centre,
+    clipped to [0, 1].
+    """
+    counts = np.asarray(counts)
+    best = estimate_beam_center(counts, valid)
+    gx, gy = float(center[0]), float(center[1])
+    distance = math.hypot(gx - best.x, gy - best.y)
+    rows, cols = counts.shape
+    tol = max(AGREE_PX, 3.0 * best.sigma if math.isfinite(best.sigma) else AGREE_PX)
+    if not best.on_frame:
+        tol = max(tol, 0.02 * math.hypot(rows, cols))
+    ok = valid_pixels(counts, valid)
+    score = 1.0
+    if np.count_nonzero(ok) >= 256:
+        _, fine = _pyramid(counts, ok)
+        px = _pixels(fine)
+        ref = _isotropy(px, *fine.from_frame(best.x, best.y))
+        if ref > 0:
+            score = float(np.clip(_isotropy(px, *fine.from_frame(gx, gy)) / ref, 0.0, 1.0))
+    agrees = not best.found or distance <= tol
+    return BeamCenterCheck(agrees, distance, score, best)

@@ -1,0 +1,98 @@
+"""Beam centre from the image: rings, off-frame arcs, noise, and checking a given centre."""
+
+import math
+
+import numpy as np
+import pytest
+
+from scattertag.beam_center import (
+    CONFIDENCE_THRESHOLD,
+    BeamCenterEstimate,
+    check_beam_center,
+    estimate_beam_center,
+    valid_pixels,
+)
+from scattertag.simulate import Recipe, draw_experiment, simulate_image
+
+ONLY_CALIBRANT = {"sample": 0.0, "calibrant": 1.0, "dark": 0.0, "direct beam": 0.0}
+NO_PLACEMENT = {"corner": 0.0, "center": 0.0, "edge": 0.0, "off": 0.0}
+
+
+def calibrant_frame(placement: str, experiment: int, size: int = 256):
+    """A simulated AgBH calibrant frame (rings) with its beam centre at ``placement``."""
+    recipe = Recipe(
+        size=size,
+        kinds=ONLY_CALIBRANT,
+        placements={**NO_PLACEMENT, placement: 1.0},
+        module_gap_fraction=0.0,
+    )
+    return simulate_image(draw_experiment(recipe, 7, experiment), 0)
+
+
+@pytest.mark.parametrize("experiment", [0, 1, 2])
+def test_ring_frame_centre_within_2px(experiment):
+    s = calibrant_frame("center", experiment)
+    est = estimate_beam_center(s.counts, s.mask)
+    x, y = s.geometry.beam_center
+    assert math.hypot(est.x - x, est.y - y) <= 2.0
+    assert est.on_frame
+    assert est.confidence >= CONFIDENCE_THRESHOLD
+
+
+@pytest.mark.parametrize("experiment", [0, 1])
+def test_off_frame_arcs_within_2_percent_of_diagonal(experiment):
+    s = calibrant_frame("off", experiment)
+    x, y = s.geometry.beam_center
+    assert not s.geometry.beam_on_frame
+    est = estimate_beam_center(s.counts, s.mask)
+    rows, cols = s.counts.shape
+    assert math.hypot(est.x - x, est.y - y) <= 0.02 * math.hypot(rows, cols)
+    assert not est.on_frame
+
+
+def test_noise_and_empty_frames_get_low_confidence():
+    rng = np.random.default_rng(0)
+    noise = rng.poisson(20.0, size=(256, 256)).astype(np.uint32)
+    assert estimate_beam_center(noise).confidence < CONFIDENCE_THRESHOLD
+    empty = np.zeros((256, 256), np.int32)
+    est = estimate_beam_center(empty)
+    assert est.confidence < CONFIDENCE_THRESHOLD
+    assert not est.found
+    masked = np.full((64, 64), -1, np.int32)
+    assert estimate_beam_center(masked).method == "none"
+
+
+def test_check_flags_swapped_xy_on_asymmetric_frame():
+    s = calibrant_frame("edge", 0)  # centre near (97, 228) on a 256 x 256 frame
+    x, y = s.geometry.beam_center
+    assert abs(x - y) > 30  # asymmetric: swapping x and y moves the centre
+    right = check_beam_center(s.counts, s.mask, (x, y))
+    swapped = check_beam_center(s.counts, s.mask, (y, x))
+    assert right.agrees and right.distance <= 2.0
+    assert not swapped.agrees
+    assert swapped.distance > 30
+    assert swapped.score < right.score
+
+
+def test_valid_pixels_marks_gaps_and_all_bits_set():
+    counts = np.full((4, 4), 7, np.uint32)
+    counts[0, 0] = np.iinfo(np.uint32).max
+    assert not valid_pixels(counts)[0, 0]
+    signed = np.full((4, 4), 7, np.int32)
+    signed[1, 1] = -1
+    signed[2, 2] = -2
+    ok = valid_pixels(signed)
+    assert not ok[1, 1] and not ok[2, 2] and ok.sum() == 14
+    floats = np.ones((4, 4))
+    floats[3, 3] = np.nan
+    given = np.ones((4, 4), bool)
+    given[0, 1] = False
+    ok = valid_pixels(floats, given)
+    assert not ok[3, 3] and not ok[0, 1] and ok.sum() == 14
+
+
+def test_estimate_is_a_frozen_dataclass_with_on_frame_flag():
+    est = BeamCenterEstimate(-10.0, 5.0, 0.9, "rings", False, 0.5)
+    with pytest.raises(AttributeError):
+        est.x = 1.0  # type: ignore[misc]
+    assert est.found and not est.on_frame
