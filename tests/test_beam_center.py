@@ -15,13 +15,15 @@ from scattertag.beam_center import (
 from scattertag.simulate import Recipe, draw_experiment, simulate_image
 
 ONLY_CALIBRANT = {"sample": 0.0, "calibrant": 1.0, "dark": 0.0, "direct beam": 0.0}
-NO_PLACEMENT = {"corner": 0.0, "center": 0.0, "edge": 0.0, "off": 0.0}
+NO_PLACEMENT = {"corner": 0.0, "center": 0.0, "edge": 0.0, "off": 0.0, "far": 0.0}
 
 
 def calibrant_frame(placement: str, experiment: int, size: int = 256):
     """A simulated AgBH calibrant frame (rings) with its beam centre at ``placement``."""
     recipe = Recipe(
         size=size,
+        detectors="reference",
+        gisaxs_fraction=0.0,
         kinds=ONLY_CALIBRANT,
         placements={**NO_PLACEMENT, placement: 1.0},
         module_gap_fraction=0.0,
