@@ -77,3 +77,42 @@ def test_fold_into_head_and_compose(model_dir):
     assert card_calibration(card).method == "identity"
     p = np.array([[0.2] * tags])
     assert first.probability(p) == pytest.approx(sigmoid(first(np.log(p / (1 - p)))))
+
+
+def test_calibrate_command_on_a_dataset(tmp_path, capsys):
+    from conftest import SMALL_SPEC, build_small
+    from scattertag.adapt.calibrate import calibrate_on_dataset
+    from scattertag.cli import main
+    from scattertag.data import ShardDataset
+    from scattertag.evaluate import mean_average_precision, predict_scores
+    from scattertag.models import CoeffTagger, save_model
+    from scattertag.models.io import read_card
+
+    manifest = build_small(tmp_path / "data")
+    model = CoeffTagger(len(manifest["vocabulary"]), SMALL_SPEC.coeff_shape, width=4)
+    card = {
+        "backbone": None,
+        "vocabulary": manifest["vocabulary"],
+        "view_spec": SMALL_SPEC.to_dict(),
+        "thresholds": [0.5] * len(manifest["vocabulary"]),
+        "recipe": {},
+        "metrics": {},
+    }
+    save_model(model.eval(), card, tmp_path / "base")
+    argv = ["calibrate", "--model", str(tmp_path / "base"), "--data", str(tmp_path / "data")]
+    assert main([*argv, "--out", str(tmp_path / "cal"), "--quiet"]) == 0
+    assert "ECE" in capsys.readouterr().out
+    calibrated = read_card(tmp_path / "cal")
+    assert calibrated["calibration"]["method"] == "temperature"
+    assert "shards [0, 1, 2, 3, 4, 5, 6, 7, 8]" in calibrated["calibration"]["fitted_on"]
+    assert (tmp_path / "cal" / "reliability.png").stat().st_size > 0
+    # a monotone map per tag: the ranking, hence AP, is unchanged on the test shard
+    test = ShardDataset(tmp_path / "data", [9])
+    (labels, before), (_, after) = (
+        predict_scores(load_model(d)[0], test) for d in (tmp_path / "base", tmp_path / "cal")
+    )
+    assert mean_average_precision(labels, after) == pytest.approx(
+        mean_average_precision(labels, before), abs=1e-6
+    )
+    with pytest.raises(ValueError, match="mismatch"):
+        calibrate_on_dataset(None, tmp_path / "data", tmp_path / "x")

@@ -34,6 +34,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "study": ("scattertag.study", "compare image sizes: build, train and score at each"),
     "demo": ("scattertag.demo", "end-to-end demo: small dataset, three views, mAP table"),
     "predict": ("scattertag.prediction.cli", "tag real detector files"),
+    "calibrate": (
+        "scattertag.adapt.calibrate",
+        "fit per-tag probability calibration of a model on a dataset",
+    ),
     "finetune": (
         "scattertag.adapt.command",
         "adapt a tagger to labelled frames (fine-tune with replay, recalibrate)",
