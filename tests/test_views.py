@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from scattertag.features.views import ViewMaker, ViewSpec
+from scattertag.features.views import ViewMaker, ViewSpec, area_weights, block_sum
 from scattertag.geometry import Geometry
 
 SPEC = ViewSpec(input_size=64, orders=6, zeros=8, fb_size=64, image_space="detector")
@@ -200,3 +200,27 @@ def test_image_space_fields_and_validation():
         ViewSpec(image_space="polar")
     with pytest.raises(ValueError, match="multiple of 4"):
         ViewSpec(image_space="cake", cake_angles=30)
+
+
+def test_block_sum_matches_area_weights():
+    rng = np.random.default_rng(0)
+    a = rng.random((24, 24)).astype(np.float32)
+    w = area_weights(24, 6)
+    assert np.allclose(block_sum(a, 4), (w @ a @ w.T), rtol=1e-6)
+    assert np.array_equal(block_sum(a > 0.5, 4), w @ (a > 0.5) @ w.T)
+
+
+def test_views_follow_the_validity_of_each_frame():
+    """Weights are reused only while the validity repeats: the views of a fresh maker."""
+    spec = ViewSpec(orders=4, zeros=6, fb_size=32, cake_angles=8, cake_radii=16)
+    geometry = Geometry((64, 64), (10.0, 50.0))
+    rng = np.random.default_rng(1)
+    counts = rng.poisson(100, (64, 64)).astype(np.uint32)
+    hole = np.ones((64, 64), bool)
+    hole[30:40, 20:36] = False
+    maker = ViewMaker(spec, geometry)
+    for mask in (hole, None, hole, None):
+        image, coeff = maker(counts, mask)
+        fresh_image, fresh_coeff = ViewMaker(spec, geometry)(counts, mask)
+        assert np.array_equal(image, fresh_image)
+        assert np.allclose(coeff, fresh_coeff, atol=1e-5)

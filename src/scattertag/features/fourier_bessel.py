@@ -172,24 +172,105 @@ class PolarSplines:
         self.hankel = (prof * gain[:, None, None]).astype(np.float32)  # (N+1, K, nodes)
         self.hankel_t = np.ascontiguousarray(self.hankel.transpose(0, 2, 1))  # (N+1, nodes, K)
 
-    def _spread_matrix(
-        self, fb: FourierBessel, r: np.ndarray, theta: np.ndarray
-    ) -> sp.csc_matrix:
-        """(nodes * n_theta, H * W) sparse operator: pixel -> its (d+1) x (d+1) polar B-spline weights."""
-        m = self.degree + 1
+    def weights(
+        self, r: np.ndarray, theta: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Grid weights of pixels at (r, theta): first radial node (from nodes[0]), (P, d+1)
+        radial weights, first angular node, (P, d+1) angular weights (float32)."""
         jr, wr = bspline_weights(r / self.dr, self.degree)
         jt, wt = bspline_weights(theta / self.dtheta, self.degree)
-        steps = np.arange(m, dtype=np.int32)
         jr = (jr - self.nodes[0]).astype(np.int32)
-        jt = jt.astype(np.int32)
+        return jr, wr.astype(np.float32), jt.astype(np.int32), wt.astype(np.float32)
+
+    def _spread_matrix(self, fb: FourierBessel, r: np.ndarray, theta: np.ndarray) -> sp.csc_matrix:
+        """(nodes * n_theta, H * W) sparse operator: pixel -> its (d+1) x (d+1) polar B-spline weights."""
+        m = self.degree + 1
+        jr, wr, jt, wt = self.weights(r, theta)
+        steps = np.arange(m, dtype=np.int32)
         rows = (jr[:, None, None] + steps[:, None]) * self.n_theta + (
             jt[:, None, None] + steps
         ) % self.n_theta
-        vals = wr.astype(np.float32)[:, :, None] * wt.astype(np.float32)[:, None, :]
+        vals = wr[:, :, None] * wt[:, None, :]
         indptr = np.zeros(fb.shape[0] * fb.shape[1] + 1, dtype=np.int64)
         indptr[fb.pixels + 1] = m * m
         shape = (len(self.nodes) * self.n_theta, fb.shape[0] * fb.shape[1])
         return sp.csc_matrix((vals.reshape(-1), rows.reshape(-1), np.cumsum(indptr)), shape=shape)
+
+    def modes(self) -> np.ndarray:
+        """(n_theta, 2N+1) real angular modes phi_q(theta_m) of the packed unknowns.
+
+        q = 0: 1; q = n in 1..N: sqrt(2) cos(n theta); q = N + n: -sqrt(2) sin(n theta),
+        so that ``synthesise`` of packed u is sum_q,k u_qk hankel[n(q), k] phi_q.
+        """
+        n = np.arange(1, self.orders + 1)
+        angle = np.outer(np.arange(self.n_theta) * self.dtheta, n)
+        s = np.sqrt(2.0)
+        return np.concatenate(
+            [np.ones((self.n_theta, 1)), s * np.cos(angle), -s * np.sin(angle)], 1
+        ).astype(np.float32)
+
+    def radial_modes(self) -> np.ndarray:
+        """(nodes, 2N+1, K) float32 radial profile hankel[n(q), k, j] of packed unknown (q, k)."""
+        n_of_q = np.concatenate([np.arange(self.orders + 1), np.arange(1, self.orders + 1)])
+        return np.ascontiguousarray(self.hankel[n_of_q].transpose(2, 0, 1))
+
+    def pixel_rows(self, r: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """(P, (2N+1) K) rows of A: the packed (spline-projected) basis at pixels (r, theta)."""
+        jr, wr, jt, wt = self.weights(r, theta)
+        phi, radial = self.modes(), self.radial_modes()
+        psi = sum(wt[:, b, None] * phi[(jt + b) % self.n_theta] for b in range(self.degree + 1))
+        prof = sum(wr[:, a, None, None] * radial[jr + a] for a in range(self.degree + 1))
+        return (psi[:, :, None] * prof).reshape(len(r), -1)
+
+    def normal_matrix(self, r: np.ndarray, theta: np.ndarray, full: bool = True) -> np.ndarray:
+        """(n, n) float32 A^T A over the pixels at (r, theta): the normal matrix of the fit.
+
+        A = S^T Syn with Syn the packed synthesis: its (q, k) column is hankel[n(q), k]
+        (radial nodes) times phi_q (angular nodes). Contracting angles per pixel first,
+        psi_p = sum_b wt_pb phi_q(theta_{m_p + b}), the polar Gram in the angular modes,
+        T[(j, q), (j', q')] = sum_p wr_pa wr_pa' psi_pq psi_pq' (j = j_p + a, j' = j_p + a'),
+        is block-banded (|j - j'| <= d) and small; then A^T A = Hankel^T T Hankel.
+        Cost ~ P ((d+1)(2N+1))^2 + nodes (2N+1)^2 K (2d+1 + K) flops, no FFT. With
+        ``full=False`` only the blocks q' >= q are filled (the upper triangle suffices
+        for Cholesky), at about half the cost.
+        """
+        d1, Q, K = self.degree + 1, 2 * self.orders + 1, self.hankel.shape[1]
+        J = len(self.nodes)
+        jr, wr, jt, wt = self.weights(r, theta)
+        phi = self.modes()
+        psi = sum(wt[:, b, None] * phi[(jt + b) % self.n_theta] for b in range(d1))  # (P, Q)
+        # T as bands: band[j, a' - a + degree, q, q'] couples radial node j with j + a' - a
+        band = np.zeros((J + d1, 2 * d1 - 1, Q, Q), np.float32)
+        order = np.argsort(jr, kind="stable")
+        first = np.searchsorted(jr[order], np.arange(J + 1))
+        for j in range(J):
+            idx = order[first[j] : first[j + 1]]
+            if len(idx) == 0:
+                continue
+            E = (wr[idx, :, None] * psi[idx, None, :]).reshape(len(idx), d1 * Q)
+            block = (E.T @ E).reshape(d1, Q, d1, Q)
+            for a in range(d1):
+                band[j + a, self.degree - a : 2 * self.degree + 1 - a] += block[a].transpose(
+                    1, 0, 2
+                )
+        band = band[:J]
+        # G[(q, k), (q', k')] = sum_j radial[j, q, k] Y[j, q', q, k'], with
+        # Y[j, q', q, k'] = sum_s T[(j, q), (j + s - d, q')] radial[j + s - d, q', k'];
+        # only blocks q' >= q (the upper triangle Cholesky reads) unless ``full``
+        pad = np.zeros((self.degree, Q, K), np.float32)
+        radial = np.concatenate([pad, self.radial_modes(), pad])
+        G = np.zeros((Q, K, Q, K), np.float32)
+        for lo in range(0, J, 64):  # chunks of radial nodes bound the memory of Y
+            hi = min(J, lo + 64)
+            shifted = np.stack([radial[lo + s : hi + s] for s in range(2 * d1 - 1)], 2)
+            Y = np.matmul(band[lo:hi].transpose(0, 3, 2, 1), shifted)  # (j, q', q, k')
+            rad = radial[lo + self.degree : hi + self.degree]
+            for q in range(Q):
+                start = 0 if full else q
+                G[q, :, start:] += (
+                    rad[:, q, :].T @ Y[:, start:, q, :].reshape(hi - lo, -1)
+                ).reshape(K, Q - start, K)
+        return G.reshape(Q * K, Q * K)
 
     @property
     def nbytes(self) -> int:
@@ -235,6 +316,8 @@ class FourierBessel:
     orders, zeros : N and K: orders n = 0..N, zeros k = 1..K.
     step : phase (radians) of the fastest basis function per node of the cubic grid; 1.0 gives ~1e-4.
     dense_limit : largest number of real unknowns (2N+1)K solved by cached Cholesky in ``fit``.
+    low_rank_limit : most disk pixels by which a mask may differ from a factorised one and
+        still be solved with that factor (Woodbury correction) instead of a new one.
     """
 
     def __init__(
@@ -246,6 +329,7 @@ class FourierBessel:
         zeros: int,
         step: float = 1.0,
         dense_limit: int = 2500,
+        low_rank_limit: int = 256,
     ) -> None:
         if len(shape) != 2 or min(shape) < 1:
             raise ValueError(f"shape must be (H, W) with positive sizes, got {shape}")
@@ -260,7 +344,7 @@ class FourierBessel:
         self.shape = (int(shape[0]), int(shape[1]))
         self.center = (float(center[0]), float(center[1]))
         self.radius, self.orders, self.zeros = float(radius), int(orders), int(zeros)
-        self.dense_limit = int(dense_limit)
+        self.dense_limit, self.low_rank_limit = int(dense_limit), int(low_rank_limit)
         self.j = bessel_zeros(orders, zeros)
         self.norm = basis_norm(self.j, radius)
         self.pixels, r, theta = self._disk_pixels()
@@ -296,6 +380,11 @@ class FourierBessel:
         cx, cy = self.center
         R = self.radius
         return cx - R >= -0.5 and cy - R >= -0.5 and cx + R <= W - 0.5 and cy + R <= H - 0.5
+
+    @property
+    def cached_factors(self) -> int:
+        """Cholesky factors of the fit held for reuse (one per mask and reg)."""
+        return len(self._gram_cache)
 
     @property
     def n_unknowns(self) -> int:
@@ -414,6 +503,12 @@ class FourierBessel:
         gram = (S @ sp.diags(valid_flat.astype(np.float32)) @ S.T).tocsr()
         return lambda u: self._pack(polar.analyse(gram @ polar.synthesise(self._unpack(u))))
 
+    def _polar(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Radius and angle in [0, 2 pi) of the pixels with flat indices ``flat``."""
+        y, x = np.divmod(flat, self.shape[1])
+        dx, dy = x - self.center[0], y - self.center[1]
+        return np.hypot(dx, dy), np.arctan2(dy, dx) % (2 * np.pi)
+
     def _fit(
         self, x: np.ndarray, valid: np.ndarray, reg: float, tol: float, maxiter: int
     ) -> np.ndarray:
@@ -425,25 +520,72 @@ class FourierBessel:
         for idx in groups:
             rhs = self._pack(self.exact.analyse(self.exact.S @ x[idx].T))
             if self.n_unknowns <= self.dense_limit:
-                u = scipy.linalg.cho_solve(self._cholesky(flat[idx[0]], reg), rhs.T).T
+                u = self._dense_solve(flat[idx[0]], reg, rhs.T).T
             else:
                 u = conjugate_gradients(self._normal_operator(flat[idx[0]]), rhs, reg, tol, maxiter)
             out[idx] = self._unpack(u)
         return out
 
-    def _cholesky(self, valid_flat: np.ndarray, reg: float) -> tuple:
-        """Cholesky factor of A^T M A + reg I for this mask (assembled column by column, cached)."""
+    def _dense_solve(self, valid_flat: np.ndarray, reg: float, rhs: np.ndarray) -> np.ndarray:
+        """(n, B) solutions of (A^T M A + reg I) u = rhs for the mask ``valid_flat``.
+
+        A mask seen before (or a new one differing from a factorised mask in many disk
+        pixels) is solved with its own Cholesky factor. A mask that differs from a cached
+        one in at most ``low_rank_limit`` disk pixels P (a hot pixel, a zinger patch, a NaN
+        block of this frame) reuses that factor: A^T M A = G0 + U^T C U with U the rows of
+        A at P and C = +1 (pixel gained) or -1 (lost), solved by the Woodbury identity
+        u = u0 - Z (C + U Z)^{-1} U u0, u0 = G0^{-1} rhs, Z = G0^{-1} U^T.
+        """
         key = _mask_key(valid_flat) + np.float64(reg).tobytes()
         if key not in self._gram_cache:
-            normal = self._normal_operator(valid_flat)
-            n = self.n_unknowns
-            G = np.concatenate([normal(np.eye(n)[i : i + 256]) for i in range(0, n, 256)])
-            G = (G + G.T) / 2 + reg * np.eye(n)
-            self._gram_cache[key] = scipy.linalg.cho_factor(G)
+            base = self._nearest_factor(valid_flat, reg)
+            if base is not None:
+                return self._woodbury(base, valid_flat, rhs)
+        factor = self._cholesky(valid_flat, reg)
+        return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+
+    def _nearest_factor(self, valid_flat: np.ndarray, reg: float) -> tuple | None:
+        """(factor, differing disk pixels, seen) of the nearest cached mask, if near enough."""
+        seen = valid_flat[self.pixels]
+        best = None
+        for (disk, factor_reg), factor in self._gram_cache.values():
+            if factor_reg != reg:
+                continue
+            changed = np.flatnonzero(disk != seen)
+            if len(changed) <= self.low_rank_limit and (
+                best is None or len(changed) < len(best[1])
+            ):
+                best = (factor, changed, seen)
+        return best
+
+    def _woodbury(self, base: tuple, valid_flat: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        """Solve with a cached factor corrected for a few changed pixels (``_dense_solve``)."""
+        factor, changed, seen = base
+        u0 = scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+        if len(changed) == 0:
+            return u0
+        U = self.exact.pixel_rows(*self._polar(self.pixels[changed])).astype(np.float64)
+        sign = np.where(seen[changed], 1.0, -1.0)  # +1: observed now, not in the cached mask
+        Z = scipy.linalg.cho_solve(factor, U.T, check_finite=False)  # (n, d)
+        capacitance = np.diag(sign) + U @ Z
+        return u0 - Z @ scipy.linalg.solve(capacitance, U @ u0, check_finite=False)
+
+    def _cholesky(self, valid_flat: np.ndarray, reg: float) -> tuple:
+        """Cholesky factor of A^T M A + reg I for this mask (assembled on polar grid, cached)."""
+        key = _mask_key(valid_flat) + np.float64(reg).tobytes()
+        if key not in self._gram_cache:
+            seen = valid_flat[self.pixels]
+            G = self.exact.normal_matrix(*self._polar(self.pixels[seen]), full=False)
+            G = G.astype(np.float64)
+            G[np.diag_indices_from(G)] += reg
+            self._gram_cache[key] = (
+                (seen, reg),
+                scipy.linalg.cho_factor(G, overwrite_a=True, check_finite=False),
+            )
             while len(self._gram_cache) > 4:
                 self._gram_cache.popitem(last=False)
         self._gram_cache.move_to_end(key)
-        return self._gram_cache[key]
+        return self._gram_cache[key][1]
 
 
 def conjugate_gradients(
