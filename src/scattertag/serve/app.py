@@ -329,7 +329,9 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
 
     @app.get("/api/counts", tags=["frames"])
     async def counts(
-        bucket: Annotated[float, Query(gt=0, description="seconds per time bin")] = 3600,
+        bucket: Annotated[
+            float | None, Query(gt=0, description="seconds per time bin (default: about 40 bins)")
+        ] = None,
         since: str | None = None,
         until: str | None = None,
         folder: str | None = None,

@@ -47,12 +47,12 @@ def png_bytes(fig) -> bytes:
 
 
 def thumbnail(counts: np.ndarray, valid: np.ndarray, size: int = 160) -> bytes:
-    """PNG of the log-scaled frame subsampled to at most ``size`` pixels a side, masked grey."""
+    """PNG of the log-scaled frame, subsampled to at most ``size`` pixels a side, masked grey."""
     step = max(1, int(np.ceil(max(counts.shape) / size)))
     img = plotting.log_display(counts[::step, ::step], valid[::step, ::step])
-    top = np.nanmax(img) if np.isfinite(img).any() else 1.0
+    lo, hi = (np.nanmin(img), np.nanmax(img)) if np.isfinite(img).any() else (0.0, 1.0)
     cmap = matplotlib.colormaps[plotting.CMAP].with_extremes(bad="0.6")
-    rgba = cmap(img / max(top, 1e-12))  # NaN (masked) -> bad colour
+    rgba = cmap((img - lo) / max(hi - lo, 1e-12))  # min..max as imshow; NaN (masked) grey
     buffer = io.BytesIO()
     Image.fromarray((rgba[..., :3] * 255).astype(np.uint8)).save(buffer, format="PNG")
     return buffer.getvalue()

@@ -148,6 +148,15 @@ class Query:
         return " AND ".join(sql), args
 
 
+#: Time bins the counts plot may use, in seconds (1 s to 1 week).
+BUCKETS = (1, 5, 10, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400)
+
+
+def nice_bucket(span: float, bins: int = 40) -> float:
+    """The smallest of BUCKETS that cuts ``span`` seconds into at most ``bins`` bins."""
+    return float(next((b for b in BUCKETS if span / b <= bins), BUCKETS[-1]))
+
+
 class Store:
     """SQLite file of tagged frames; safe to call from several threads (one lock)."""
 
@@ -265,10 +274,15 @@ class Store:
             ).fetchall()
             return total, [self._record(r) for r in rows]
 
-    def counts(self, bucket: float, q: Query) -> dict:
+    def counts(self, bucket: float | None, q: Query) -> dict:
         """Frames and frames per tag in time bins: {bucket, times, frames, counts: {tag: [n]}}."""
         where, args = q.where()
         with self._lock:
+            if bucket is None:
+                span = self._db.execute(
+                    f"SELECT MAX(f.time) - MIN(f.time) FROM frames f WHERE {where}", args
+                ).fetchone()[0]
+                bucket = nice_bucket(span or 0.0)
             frames = self._db.execute(
                 f"SELECT CAST(f.time / ? AS INTEGER), COUNT(*) FROM frames f WHERE {where} "
                 "GROUP BY 1 ORDER BY 1",
