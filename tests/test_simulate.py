@@ -6,7 +6,8 @@ from scipy.signal import find_peaks
 
 from conftest import make_experiment, ring
 from scattertag.simulate import Recipe, draw_experiment
-from scattertag.simulate.image import COUNT_LIMIT, expose
+from scattertag.simulate.experiment import COUNT_LIMIT
+from scattertag.simulate.image import expose
 from scattertag.simulate.lattices import reflections
 from scattertag.simulate.scattering import lattice_terms, ring_terms
 from scattertag.simulate.terms import Term

@@ -46,7 +46,7 @@ def test_each_detector_gives_frames_of_its_shape_and_marking(name):
     s = simulate_image(exp, 0)
     raw = s.raw()
     assert raw.shape == s.counts.shape == recipe.shape and raw.dtype == np.dtype(model.dtype)
-    assert s.counts.dtype == np.uint32 and int(s.counts.max()) <= min(model.limit, 2**24 - 1)
+    assert s.counts.dtype == np.uint32 and int(s.counts.max()) <= exp.count_limit <= 2**24 - 1
     invalid = ~s.mask
     if model.invalid == "negative":
         assert set(np.unique(raw[invalid])) <= {-1, -2} and (raw[s.mask] >= 0).all()

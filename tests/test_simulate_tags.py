@@ -10,6 +10,7 @@ import pytest
 from conftest import make_experiment, ring
 from scattertag.simulate import Recipe, draw_experiment, simulate_image
 from scattertag.simulate.image import expose
+from scattertag.simulate.recipe import DEFAULT_BEAMSTOPS
 from scattertag.simulate.scattering import ring_terms
 from scattertag.simulate.terms import Term
 from scattertag.tags import DEFAULT_VOCABULARY, GISAXS_TAGS
@@ -200,7 +201,7 @@ def test_non_square_frames_keep_the_longer_side_on_the_reference_area():
         ({"terms": {"ring": 2.0}}, r"Recipe.terms\['ring'\] must be a probability in \[0, 1\]"),
         ({"terms": {"unicorn": 0.5}}, r"Recipe.terms: unknown entries \['unicorn'\]"),
         (
-            {"beamstops": {"linear": 0, "circular": 0, "wedge": 0, "none": 0}},
+            {"beamstops": dict.fromkeys(DEFAULT_BEAMSTOPS, 0)},
             r"Recipe.beamstops: .*all be zero",
         ),
         ({"vocabulary": ["Ring", "Halo", "Ring"]}, r"duplicate"),
@@ -211,3 +212,20 @@ def test_non_square_frames_keep_the_longer_side_on_the_reference_area():
 def test_invalid_recipe_fails_naming_the_parameter(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Recipe(**kwargs)
+
+
+#: sha256 (first 16 hex digits) of images of the first version's simulator (commit d0d69a6):
+#: Recipe.legacy must keep drawing them bit for bit.
+LEGACY_IMAGES = {
+    (0, 0): "6200992f5c6055bd",
+    (1, 2): "6bc886acceec79f2",
+    (3, 1): "dbc709e2edb120f3",
+    (5, 0): "c659f97df6cc768b",
+}
+
+
+def test_legacy_recipe_reproduces_the_first_version_bit_for_bit():
+    recipe = Recipe.legacy(96)
+    for (e, i), digest in LEGACY_IMAGES.items():
+        s = simulate_image(draw_experiment(recipe, 5, e), i)
+        assert hashlib.sha256(s.counts.tobytes()).hexdigest()[:16] == digest, (e, i)

@@ -16,11 +16,18 @@ import numpy as np
 
 from scattertag.geometry import Geometry
 from scattertag.simulate import gisaxs
-from scattertag.simulate.beamstops import Beamstop, draw_beamstop
+from scattertag.simulate.beamstops import Beamstop, draw_beamstop, draw_shadow
 from scattertag.simulate.catalogue import CATALOGUE, DetectorModel, detector_mask, place
-from scattertag.simulate.detector import dead_pixels, draw_mask
+from scattertag.simulate.detector import (
+    dead_pixels,
+    draw_mask,
+    sensitivity_map,
+    sensitivity_params,
+)
 from scattertag.simulate.recipe import REFERENCE_SIZE, Recipe
 
+#: Counts are clipped here (24-bit counters).
+COUNT_LIMIT = 2**24 - 1
 #: Radial bin width (pixels) of the 1-D profiles; finer than any ring.
 RADIAL_STEP = 0.25
 #: Number of azimuthal bins of the angular tables (0.18 degree each).
@@ -94,6 +101,8 @@ class Experiment:
     extent: int | None = None  # the detector's longer side in frame pixels (None: frame's)
     bad_index: np.ndarray | None = None  # flat indices of bad (dead) pixels, within ~mask
     readout: dict | None = None  # gain, offset, noise of an integrating detector
+    shadow: Beamstop | None = None  # a sample-environment shadow (no tag)
+    sensitivity: dict | None = None  # flat-field parameters (detector.sensitivity_params)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -155,7 +164,9 @@ class Experiment:
     def observed(self) -> np.ndarray:
         """(rows*cols,) bool: valid, not behind the beamstop and (GISAXS) above the horizon."""
         seen = self.mask.ravel().copy()
-        seen[self.beamstop.index[self.beamstop.transmission < OBSERVED_TRANSMISSION]] = False
+        for stop in (self.beamstop, self.shadow):
+            if stop is not None:
+                seen[stop.index[stop.transmission < OBSERVED_TRANSMISSION]] = False
         if self.gisaxs is not None:
             seen &= gisaxs.above_horizon(self.geometry, self.gisaxs).ravel()
         return seen
@@ -171,6 +182,31 @@ class Experiment:
         return np.bincount(self.observed_bins, minlength=len(self.r_grid) + 1)[:-1].astype(
             np.float64
         )
+
+    @property
+    def count_limit(self) -> int:
+        """Largest count a frame pixel holds: COUNT_LIMIT (2^24 - 1) for the reference detector;
+        a photon counter's limit x f^2 (a frame pixel sums f x f native counters; at most
+        COUNT_LIMIT); an integrating detector's ADC limit (it bins charge before reading)."""
+        if self.detector is None:
+            return COUNT_LIMIT
+        if not self.detector.counting:
+            return self.detector.limit
+        factor = float(self.params["detector"]["factor"])
+        return int(min(max(self.detector.limit * factor**2, 1.0), COUNT_LIMIT))
+
+    @cached_property
+    def gain_map(self) -> np.ndarray | None:
+        """(rows*cols,) relative sensitivity of each pixel, or None (a perfect flat field)."""
+        if self.sensitivity is None:
+            return None
+        module = None
+        if self.detector is not None and self.detector.gap != (0, 0):
+            fit = self.params["detector"]
+            factor = fit["factor"]
+            period = [(m + g) / factor for m, g in zip(self.detector.module, self.detector.gap)]
+            module = (period[0], period[1], fit["offset"][0], fit["offset"][1])
+        return sensitivity_map(self.shape, self.sensitivity, module)
 
     @cached_property
     def invalid_index(self) -> np.ndarray:
@@ -256,9 +292,10 @@ def _draw_reference(
         "mask": mask_params,
         "gisaxs": incidence,
     }
-    return Experiment(
+    exp = Experiment(
         recipe, int(seed), int(experiment_index), geometry, mask, beamstop, incidence, params
     )
+    return _draw_environment(exp)
 
 
 def _loguniform(rng: np.random.Generator, lo: float, hi: float) -> float:
@@ -324,6 +361,20 @@ def _draw_catalogue(
         mask={"dead_pixels": len(exp.bad_index), "valid_fraction": float(exp.mask.mean())},
         gisaxs=exp.gisaxs,
     )
+    return _draw_environment(exp)
+
+
+def _draw_environment(exp: Experiment) -> Experiment:
+    """Add the experiment's sample-environment shadow and flat field, each with its recipe
+    probability, from their own random stream (the first version's draws stay as they were)."""
+    rng = np.random.default_rng(seed_sequence(exp.seed, 0, exp.index, 2))
+    probability = exp.recipe.terms
+    if rng.random() < probability["environment shadow"]:
+        exp.shadow = draw_shadow(exp.geometry, rng, exp.scale)
+        exp.params["shadow"] = exp.shadow.params
+    if rng.random() < probability["sensitivity"]:
+        exp.sensitivity = sensitivity_params(rng)
+        exp.params["sensitivity"] = exp.sensitivity
     return exp
 
 

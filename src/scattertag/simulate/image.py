@@ -16,9 +16,11 @@ import numpy as np
 
 from scattertag.geometry import Geometry
 from scattertag.simulate import gisaxs
+from scattertag.simulate.artefacts import draw_artefacts, scale_terms
 from scattertag.simulate.backgrounds import draw_backgrounds, draw_defects
 from scattertag.simulate.beamstops import BEAMSTOP_TAGS
 from scattertag.simulate.catalogue import REFERENCE_MODEL, DetectorModel
+from scattertag.simulate.crystals import draw_crystal_terms
 from scattertag.simulate.experiment import Experiment, choose, seed_sequence
 from scattertag.simulate.scattering import (
     calibrant_params,
@@ -30,8 +32,6 @@ from scattertag.simulate.scattering import (
 )
 from scattertag.simulate.terms import RULES, Term, visibility
 
-#: Counts are clipped here (24-bit counters).
-COUNT_LIMIT = 2**24 - 1
 #: Reference rules, in counts per reference pixel over the observed pixels.
 STRONG_MAX, STRONG_MEAN, WEAK_MAX = 1000.0, 5.0, 10.0
 HIGH_BACKGROUND_MAX, HIGH_BACKGROUND_MEAN = 1e4, 1e3
@@ -173,6 +173,12 @@ def _shadow_visibility(exp: Experiment, unblocked: np.ndarray, transmission: np.
 
 #: Keys whose visible terms are ring-like peaks (counted for "Many rings").
 RING_KEYS = ("features.main.ring", "features.lattice.ring", "features.calibrant.ring")
+#: Keys of orders of one structure (>= 2 visible orders: "Higher orders").
+ORDERED_KEYS = (
+    "features.mesostructure.structure factor",
+    "features.crystal.structure factor",
+    "features.fibre.layer line",
+)
 
 
 def _keys_from_visible(terms: list[Term]) -> dict:
@@ -186,12 +192,9 @@ def _keys_from_visible(terms: list[Term]) -> dict:
         head = t.key.split(":")[0]
         keys[t.key].append({**t.params, **t.visibility})
         rings += head in RING_KEYS
-        if head == "features.main.ring" and t.params["style"] in (
-            "polycrystalline",
-            "large grains",
-        ):
+        if head in RING_KEYS[:2] and t.params.get("style") in ("polycrystalline", "large grains"):
             keys[f"features.variations.{t.params['style']}"].append(t.params["grain_eta"])
-        if head in RING_KEYS[1:] or head == "features.mesostructure.structure factor":
+        if head in RING_KEYS[1:] or head in ORDERED_KEYS:
             groups[t.key].append(t.params["order"])
     for key, orders in groups.items():
         orders = sorted(set(orders))
@@ -217,6 +220,15 @@ def simulate_image(exp: Experiment, image_index: int) -> Sample:
         "dark": loguniform(rng, 1e-3, 0.05),
         "yoneda": loguniform(rng, 0.2, 3.0),
     }
+    # terms added since the first version: their own stream, so its draws stay the same
+    extra = np.random.default_rng(seed_sequence(exp.seed, 1, exp.index, image_index, 2))
+    if kind == "sample":
+        terms += draw_crystal_terms(exp, extra)
+    artefacts, exposure = draw_artefacts(exp, extra, kind)
+    terms += artefacts
+    if exposure:
+        scale_terms(terms, exposure["factor"])
+        terms.append(Term(f"defects.exposure: {exposure['style']}", "detector", exposure))
     noise = np.random.default_rng(seed_sequence(exp.seed, 1, exp.index, image_index, 1))
     return expose(exp, terms, noise, image_index=image_index, **settings)
 
@@ -269,12 +281,16 @@ def expose(
         stats["beamstop"] = vis
         if vis["visible"]:
             keys[f"experiment.beamstop.{BEAMSTOP_TAGS[stop.kind].lower()}"] = stop.params
+    if exp.shadow is not None:  # the sample environment's shadow: no tag
+        lam[exp.shadow.index] *= exp.shadow.transmission
+    if exp.gain_map is not None:  # the detector's flat field
+        lam *= exp.gain_map
     lam += dark
     for t in terms:
         if t.role == "detector":
             t.add_to(lam)
     readout = exp.readout
-    limit = min(exp.detector.limit if exp.detector is not None else COUNT_LIMIT, COUNT_LIMIT)
+    limit = exp.count_limit
     photon_limit = limit if readout is None else (limit - readout["offset"]) / readout["gain"]
 
     keys.update(_keys_from_visible(terms))

@@ -72,6 +72,25 @@ def grains(chi: np.ndarray, centers: np.ndarray, weights: np.ndarray, width: flo
     return profile / max(profile.mean(), 1e-300)
 
 
+def grains_on_grid(n: int, centers: np.ndarray, weights: np.ndarray, width: float) -> np.ndarray:
+    """:func:`grains` on the grid chi_j = -pi + (j + 1/2) 2 pi / n, in O(n log n).
+
+    The grains are binned (linear interpolation between the two nearest nodes) and the
+    bins convolved with the periodic Gaussian by FFT; equal to :func:`grains` to within
+    the interpolation (widths above a bin: 2 pi / n).
+    """
+    position = (np.asarray(centers) + np.pi) / (2 * np.pi) * n - 0.5
+    low = np.floor(position).astype(np.int64)
+    frac = position - low
+    hist = np.bincount(low % n, weights * (1 - frac), minlength=n)
+    hist += np.bincount((low + 1) % n, weights * frac, minlength=n)
+    offset = np.minimum(np.arange(n), n - np.arange(n)) * (2 * np.pi / n)
+    kernel = np.exp(-0.5 * (offset / width) ** 2)
+    profile = np.fft.irfft(np.fft.rfft(hist) * np.fft.rfft(kernel), n)
+    profile = np.clip(profile, 0.0, None)
+    return profile / max(profile.mean(), 1e-300)
+
+
 def ellipse_stretch(chi: np.ndarray, aspect: float, chi0: float) -> np.ndarray:
     """Scale g(chi) of q for an anisotropic (elliptical) term: q_eff = q g(chi).
 

@@ -33,7 +33,15 @@ DEFAULT_SETUPS = {"saxs": 0.5, "waxs": 0.5}
 DEFAULT_GISAXS_FRACTION = {"catalogue": 0.1, "reference": 0.0}
 
 #: Default probabilities of the beamstop of an experiment with the beam on the frame.
-DEFAULT_BEAMSTOPS = {"linear": 0.30, "circular": 0.30, "wedge": 0.28, "none": 0.12}
+DEFAULT_BEAMSTOPS = {
+    "linear": 0.16,
+    "circular": 0.16,
+    "wedge": 0.20,
+    "none": 0.12,
+    "rod": 0.12,  # thin bar from any direction
+    "paddle": 0.10,  # rectangle on an arm
+    "disk": 0.14,  # disk on an arm from any direction, small to large
+}
 
 #: Default probability that an image of kind "sample" contains each term.
 DEFAULT_TERMS = {
@@ -51,12 +59,24 @@ DEFAULT_TERMS = {
     "saturation": 0.03,
     "specular rod": 0.7,  # grazing-incidence experiments only
     "bragg rods": 0.5,  # grazing-incidence experiments only
+    # per experiment, drawn from their own stream
+    "environment shadow": 0.12,  # a stage edge or a cell's aperture shades part of the frame
+    "sensitivity": 0.5,  # flat field: gradient, module gains, pixel gains
+    # per image, drawn from their own stream (artefacts.py)
+    "exposure": 0.2,  # a very weak (1e-3-0.1) or very long (10-1000) exposure
+    "air": 0.4,  # air scattering along the beam path near the beamstop
+    "kapton": 0.25,  # Kapton window: peaks at q 0.4 and 1.2 1/A (absolute q)
+    "fluorescence": 0.2,  # isotropic, flat per solid angle
+    "cosmic rays": 0.15,  # tracks on integrating detectors, single hits on counting ones
+    "fibre": 0.06,  # oriented fibre: equatorial and meridional arcs, layer lines
+    "single crystal": 0.05,  # Bragg spots of a crystal in a zone axis, over a halo
+    "powder": 0.12,  # crystalline powder: lattice rings, textured or spotty (coarse grains)
 }
 
 
 #: Entries of the first version (Recipe.legacy turns the others off).
-V1_PLACEMENTS = ("corner", "center", "edge", "off")
-V1_BEAMSTOPS = ("linear", "circular", "wedge", "none")
+V1_PLACEMENTS = {"corner": 0.35, "center": 0.25, "edge": 0.28, "off": 0.12}
+V1_BEAMSTOPS = {"linear": 0.30, "circular": 0.30, "wedge": 0.28, "none": 0.12}
 V1_TERMS = (
     "diffuse low-q",
     "form factor",
@@ -252,6 +272,6 @@ class Recipe:
             detectors="reference",
             gisaxs_fraction=0.0,
             terms=off(DEFAULT_TERMS, V1_TERMS),
-            placements=off(DEFAULT_PLACEMENTS, V1_PLACEMENTS),
-            beamstops=off(DEFAULT_BEAMSTOPS, V1_BEAMSTOPS),
+            placements={**off(DEFAULT_PLACEMENTS, V1_PLACEMENTS), **V1_PLACEMENTS},
+            beamstops={**off(DEFAULT_BEAMSTOPS, V1_BEAMSTOPS), **V1_BEAMSTOPS},
         )

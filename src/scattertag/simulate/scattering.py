@@ -220,25 +220,35 @@ def ring_params(rng: np.random.Generator, s: float = 1.0) -> dict:
             chi0=float(rng.uniform(-np.pi, np.pi)),
         )
     elif p["style"] != "isotropic":
-        # grain eta > 0.75: few large grains (spotty); 0.5-0.75: many (textured, polycrystalline)
-        p["grain_eta"] = float(
-            rng.uniform(0.5, 0.75) if p["style"] == "polycrystalline" else rng.uniform(0.75, 0.95)
-        )
-        p["grain_width_deg"] = float(rng.uniform(0.3, 1.5))
-        p["seed"] = new_seed(rng)
+        p.update(grain_params(rng, p["style"]))
     return p
 
 
-def grain_profile(chi: np.ndarray, p: dict) -> np.ndarray:
-    """Angular profile of a grainy ring: 10^(5 (1 - eta) + 0.5) grains at random azimuths."""
+def grain_params(rng: np.random.Generator, style: str, width_deg=(0.3, 1.5)) -> dict:
+    """Grains of a ring: eta 0.5-0.75 (many grains: textured, "polycrystalline") or
+    0.75-0.95 (few large grains: spotty), grain width in degrees, the grains' own seed."""
+    return {
+        "grain_eta": float(
+            rng.uniform(0.5, 0.75) if style == "polycrystalline" else rng.uniform(0.75, 0.95)
+        ),
+        "grain_width_deg": float(rng.uniform(*width_deg)),
+        "seed": new_seed(rng),
+    }
+
+
+def grain_profile(chi: np.ndarray, p: dict, fast: bool = False) -> np.ndarray:
+    """Angular profile of a grainy ring: 10^(5 (1 - eta) + 0.5) grains at random azimuths.
+
+    ``fast``: on the experiment's chi grid by FFT (profiles.grains_on_grid); the first
+    version's rings keep the direct sum.
+    """
     rng = np.random.default_rng(p["seed"])
     count = round(10 ** (5.0 * (1.0 - p["grain_eta"]) + 0.5))
-    return pf.grains(
-        chi,
-        rng.uniform(-np.pi, np.pi, count),
-        rng.exponential(1.0, count),
-        np.radians(p["grain_width_deg"]),
-    )
+    centers, weights = rng.uniform(-np.pi, np.pi, count), rng.exponential(1.0, count)
+    width = np.radians(p["grain_width_deg"])
+    if fast:
+        return pf.grains_on_grid(len(chi), centers, weights, width)
+    return pf.grains(chi, centers, weights, width)
 
 
 def ring_terms(exp: Experiment, p: dict) -> list[Term]:
