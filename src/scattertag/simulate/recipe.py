@@ -95,6 +95,12 @@ V1_TERMS = (
 )
 
 
+def _v1(table: dict, v1: dict | tuple) -> dict:
+    """``table`` as the first version had it: its own values for v1 entries (a dict), the
+    defaults for v1 names (a tuple), 0 for entries added since."""
+    return {k: (v1[k] if isinstance(v1, dict) else table[k]) if k in v1 else 0.0 for k in table}
+
+
 def _check_probabilities(name: str, table: dict, allowed: dict, normalised: bool) -> dict:
     """Validate a {name: probability} table against the allowed names; return a plain dict."""
     table = dict(table)
@@ -209,10 +215,15 @@ class Recipe:
             "placements",
             _check_probabilities("placements", self.placements, DEFAULT_PLACEMENTS, True),
         )
+        # the reference detector keeps the first version's beamstops and terms by default
+        v1 = self.detectors == "reference"
+        stops = {**DEFAULT_BEAMSTOPS, **_v1(DEFAULT_BEAMSTOPS, V1_BEAMSTOPS)} if v1 else None
+        terms = {**DEFAULT_TERMS, **_v1(DEFAULT_TERMS, V1_TERMS)} if v1 else None
         set_(
-            "beamstops", _check_probabilities("beamstops", self.beamstops, DEFAULT_BEAMSTOPS, True)
+            "beamstops",
+            _check_probabilities("beamstops", self.beamstops, stops or DEFAULT_BEAMSTOPS, True),
         )
-        set_("terms", _check_probabilities("terms", self.terms, DEFAULT_TERMS, False))
+        set_("terms", _check_probabilities("terms", self.terms, terms or DEFAULT_TERMS, False))
         set_("setups", _check_probabilities("setups", self.setups, DEFAULT_SETUPS, True))
         vocab = self.vocabulary
         if vocab is None:
@@ -264,14 +275,7 @@ class Recipe:
 
     @classmethod
     def legacy(cls, size: int | tuple[int, int] = 256) -> Recipe:
-        """The first version's simulator, bit for bit: the reference detector, no grazing
-        incidence and none of the terms, placements or beamstops added since."""
-        off = lambda table, v1: {k: 0.0 for k in table if k not in v1}  # noqa: E731
-        return cls(
-            size=size,
-            detectors="reference",
-            gisaxs_fraction=0.0,
-            terms=off(DEFAULT_TERMS, V1_TERMS),
-            placements={**off(DEFAULT_PLACEMENTS, V1_PLACEMENTS), **V1_PLACEMENTS},
-            beamstops={**off(DEFAULT_BEAMSTOPS, V1_BEAMSTOPS), **V1_BEAMSTOPS},
-        )
+        """The first version's simulator, bit for bit: ``Recipe(size, detectors="reference")``
+        (the reference detector, no grazing incidence and none of the terms, placements or
+        beamstops added since, unless asked for)."""
+        return cls(size=size, detectors="reference")
