@@ -19,6 +19,8 @@ def test_scanner_waits_until_a_file_stops_growing(tmp_path):
         f.write(b" and the rest")
     assert scanner.scan() == []  # still growing
     assert scanner.scan() == [str(path)]  # unchanged since the last scan
+    assert scanner.accept(str(path), [{"error": ""}])
+    scanner.done.add(str(path))
     assert scanner.scan() == []  # never twice
     (tmp_path / "notes.txt").write_text("not a detector file")
     assert scanner.scan() == scanner.scan() == []
@@ -37,7 +39,8 @@ def wait_for_rows(path, count, timeout=60.0):
 
 def run_watch(folder, out, predictor, stop):
     result = {}
-    kwargs = dict(beam_center=BEAM, model=predictor, interval=0.05, settle=0.0, stop=stop)
+    kwargs = {"beam_center": BEAM, "model": predictor, "interval": 0.05, "settle": 0.0}
+    kwargs.update(patience=0.0, stop=stop)
     thread = threading.Thread(
         target=lambda: result.setdefault("code", watch(folder, out, **kwargs))
     )

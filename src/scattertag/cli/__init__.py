@@ -16,6 +16,7 @@ import importlib
 import sys
 
 from scattertag import __version__
+from scattertag.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, terminate_on_signals
 
 #: name -> (module, one-line help), in pipeline order.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -71,7 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    return int(modules[args.command].run(args) or 0)
+    with terminate_on_signals():  # SIGTERM cleans up like Ctrl-C: workers stopped, no .tmp left
+        try:
+            return int(modules[args.command].run(args) or 0)
+        except KeyboardInterrupt as exc:
+            print(f"scattertag {args.command}: stopped ({exc or 'interrupted'})", file=sys.stderr)
+            return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ from scattertag.data.manifest import (
 )
 from scattertag.data.shards import CompressedFrame, Record, ShardWriter, sha256
 from scattertag.parallel import single_threaded_children, usable_cores
+from scattertag.signals import terminate_pool, worker_ignores_interrupts
 
 #: Images per task: small enough that a window of finished tasks stays a few frames.
 IMAGES_PER_TASK = 4
@@ -156,13 +157,19 @@ def run_task(task: Task) -> list[Record]:
 @contextmanager
 def local_engine(workers: int) -> Iterator[tuple[Callable, int]]:
     """A pool of ``workers`` single-threaded 'spawn' processes (safe when torch is loaded)."""
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=worker_ignores_interrupts,
+    )
     try:
         with single_threaded_children():
             pool.submit(int).result()  # non-fork pools start all their processes on first submit
         yield (lambda task: pool.submit(run_task, task)), workers
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException:  # Ctrl-C, SIGTERM, a full disk: stop the workers now
+        terminate_pool(pool)
+        raise
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 @contextmanager

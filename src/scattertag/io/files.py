@@ -24,7 +24,22 @@ def publish(tmp: str | Path, path: str | Path) -> Path:
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    fsync_folder(Path(path).parent)  # the rename itself survives a power cut
     return Path(path)
+
+
+def fsync_folder(folder: str | Path) -> None:
+    """Flush a folder's entries (a rename) to disk; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextmanager

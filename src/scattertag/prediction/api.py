@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from scattertag.io.atomic import check_output
 from scattertag.prediction.pipeline import Predictor, Workers, tag_items
 from scattertag.prediction.sources import items_from_paths, make_setup, read_manifest
 from scattertag.prediction.table import Table
@@ -63,6 +64,9 @@ def predict(
     items = items_from_paths([str(f) for f in files], setup, mask, frame) if files else []
     if manifest is not None:
         items += read_manifest(manifest, default=setup, mask=mask)
+    if out is not None:  # before any work: not an input, writable, room for the rows
+        inputs = [i.location for i in items] + [m for m in (mask, manifest) if m is not None]
+        check_output(out, inputs, need_bytes=400 * len(items))
     predictor = model if isinstance(model, Predictor) else Predictor(model)
     with Workers(predictor.view_spec, workers) as prepare:
         items = tqdm(items, unit="file", desc="tagging", disable=not progress)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, TimeoutError
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
@@ -18,10 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scattertag.io.readers import ReadError, count_frames
+from scattertag.io.readers import count_frames
 from scattertag.parallel import single_threaded_children
 from scattertag.prediction.prepare import Preparer, Views, prepare_in_worker, start_worker
 from scattertag.prediction.sources import Item
+from scattertag.signals import terminate_pool, worker_ignores_interrupts
+
+#: Seconds one item (file or frame) may take in a worker before it is given up as stuck.
+ITEM_TIMEOUT_S = 600.0
 
 
 class Predictor:
@@ -102,35 +106,50 @@ class Workers:
     With ``workers`` = 0 it runs in this process; otherwise in a pool of spawned processes
     (spawn, not fork: forking a process that holds torch's thread pool can deadlock), with
     at most a few items per worker in flight so memory stays bounded on long runs.
+
+    A worker that dies on a file (a decoder crashing on corrupt data) or takes more than
+    ``timeout`` seconds on one item (a library looping on corrupt metadata) costs only that
+    item: the pool is restarted, the item gets an error row and the others are redone.
     """
 
-    def __init__(self, view_spec, workers: int = 0) -> None:
+    def __init__(self, view_spec, workers: int = 0, timeout: float = ITEM_TIMEOUT_S) -> None:
         if workers < 0:
             raise ValueError(f"workers must be >= 0, got {workers}")
-        self.view_spec, self.workers = view_spec, workers
+        self.view_spec, self.workers, self.timeout = view_spec, workers, timeout
         self.pool: ProcessPoolExecutor | None = None
+        self.probe: ProcessPoolExecutor | None = None  # reads headers for per_frame
         self.local: Preparer | None = None
         self.handed_over = 0  # tasks sent with this process's ViewMakers
 
     def __enter__(self) -> Callable[[Iterable[Item]], Iterator[list[Views]]]:
         self.local = Preparer(self.view_spec)
         if self.workers > 0:
-            self.pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=start_worker,
-                initargs=(self.view_spec,),
-            )
-            with (
-                single_threaded_children()
-            ):  # each submit to a not-yet-full pool spawns a worker now
-                for _ in range(self.workers):
-                    self.pool.submit(int)
+            self._start()
         return self.prepare
 
-    def __exit__(self, *exc) -> None:
+    def _start(self) -> None:
+        """A fresh pool whose workers start now (each submit to a not-yet-full pool spawns one)."""
+        self.pool = ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=start_worker,
+            initargs=(self.view_spec,),
+        )
+        self.handed_over = 0
+        with single_threaded_children():
+            for _ in range(self.workers):
+                self.pool.submit(int)
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if self.probe is not None:
+            terminate_pool(self.probe)
+            self.probe = None
         if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
+            if exc_type is None:
+                self.pool.shutdown(cancel_futures=True)
+            else:  # Ctrl-C, SIGTERM or an error: do not wait for running tasks
+                terminate_pool(self.pool)
+            self.pool = None
 
     def prepare(self, items: Iterable[Item]) -> Iterator[list[Views]]:
         """Views of each item, in order."""
@@ -139,7 +158,7 @@ class Workers:
             return
         # This process does the first frames itself until it has set up a ViewMaker (the
         # costly step, here with every core while the workers start) and hands it to them.
-        items = per_frame(items)
+        items = per_frame(items, self._count_frames)
         while not self.local.makers:
             item = next(items, None)
             if item is None:
@@ -147,31 +166,102 @@ class Workers:
             yield self.local(item)
         window: deque = deque()
         for item in items:
-            handover = (self.local.makers,) if self.handed_over < 2 * self.workers else ()
-            self.handed_over += 1
-            window.append(self.pool.submit(prepare_in_worker, item, *handover))
+            window.append((item, self._submit(item)))
             if len(window) >= 4 * self.workers:
-                yield _result(window.popleft())
+                yield self._collect(window)
         while window:
-            yield _result(window.popleft())
+            yield self._collect(window)
+
+    def _count_frames(self, location: str) -> int:
+        """count_frames in a helper process: a library stuck on a corrupt header stops only it."""
+        if self.probe is None:
+            self.probe = ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=worker_ignores_interrupts,
+            )
+        try:
+            return self.probe.submit(count_frames, location).result(timeout=self.timeout)
+        except (BrokenProcessPool, TimeoutError) as exc:
+            terminate_pool(self.probe)
+            self.probe = None
+            if isinstance(exc, TimeoutError):
+                raise _HeaderStuck(
+                    f"{location}: reading the header took over {self.timeout:g} s"
+                ) from None
+            raise
+
+    def _submit(self, item: Item) -> Future:
+        """Send ``item`` to the pool (with this process's ViewMakers for the first few tasks)."""
+        handover = (self.local.makers,) if self.handed_over < 2 * self.workers else ()
+        self.handed_over += 1
+        try:
+            return self.pool.submit(prepare_in_worker, item, *handover)
+        except BrokenProcessPool as exc:  # a worker died since: _collect restarts the pool
+            future: Future = Future()
+            future.set_exception(exc)
+            return future
+
+    def _collect(self, window: deque) -> list[Views]:
+        """The oldest item's views; a dead or stuck worker costs only the item that caused it."""
+        item, future = window.popleft()
+        try:
+            return future.result(timeout=self.timeout)
+        except (BrokenProcessPool, TimeoutError) as exc:
+            failure = exc
+        self._restart()
+        if isinstance(failure, TimeoutError):
+            views = _failed(item, f"reading and preparing took over {self.timeout:g} s")
+        else:  # any in-flight item may have killed the worker: retry this one alone
+            try:
+                views = self._submit(item).result(timeout=self.timeout)
+            except (BrokenProcessPool, TimeoutError) as exc:
+                self._restart()
+                views = _failed(item, _crash_text(exc, self.timeout))
+        for i in range(len(window)):  # the rest of the window was lost with the pool
+            window[i] = (window[i][0], self._submit(window[i][0]))
+        return views
+
+    def _restart(self) -> None:
+        """Replace a broken or stuck pool by a fresh one that is checked to start."""
+        terminate_pool(self.pool)
+        self._start()
+        try:
+            self.pool.submit(int).result(timeout=max(self.timeout, 60.0))
+        except BrokenProcessPool as exc:
+            raise RuntimeError(
+                "a worker process died; a script calling predict(workers=N) must run it under "
+                "\"if __name__ == '__main__':\" (worker processes are spawned), or use workers=0"
+            ) from exc
 
 
-def _result(future) -> list[Views]:
-    """A worker's result; a dead worker explained."""
-    try:
-        return future.result()
-    except BrokenProcessPool as exc:
-        raise RuntimeError(
-            "a worker process died; a script calling predict(workers=N) must run it under "
-            "\"if __name__ == '__main__':\" (worker processes are spawned), or use workers=0"
-        ) from exc
+def _crash_text(exc: BaseException, timeout: float) -> str:
+    """Why a worker gave no result for one item."""
+    if isinstance(exc, TimeoutError):
+        return f"reading and preparing took over {timeout:g} s"
+    return "the worker process crashed reading this file (corrupt data in a decoder?)"
 
 
-def per_frame(items: Iterable[Item]) -> Iterator[Item]:
-    """Items with one item per frame of each multi-frame file, so that workers share long stacks."""
+def _failed(item: Item, why: str) -> list[Views]:
+    """The error row of an item whose worker gave no result."""
+    return [Views(item.source, item.frame, error=f"{item.source}: {why}")]
+
+
+def per_frame(items: Iterable[Item], count: Callable[[str], int] = count_frames) -> Iterator[Item]:
+    """Items with one item per frame of each multi-frame file, so that workers share long stacks.
+
+    ``count(location)`` gives a file's frame count; if it fails, the item stays whole and
+    the worker that reads it reports the problem in its row.
+    """
     for item in items:
         try:
-            count = 1 if item.error or item.frame is not None else count_frames(item.location)
-        except ReadError:
-            count = 1  # the worker reads it and reports the problem
-        yield from [item] if count == 1 else (replace(item, frame=i) for i in range(count))
+            n = 1 if item.error or item.frame is not None else count(item.location)
+        except _HeaderStuck as exc:
+            item, n = replace(item, error=str(exc)), 1
+        except Exception:
+            n = 1
+        yield from [item] if n == 1 else (replace(item, frame=i) for i in range(n))
+
+
+class _HeaderStuck(Exception):
+    """Reading a file's header took longer than the item timeout."""

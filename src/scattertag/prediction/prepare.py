@@ -17,8 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scattertag.io.readers import Frame, ReadError, read_frames, read_mask
+from scattertag.io.failures import failure_message
+from scattertag.io.readers import Frame, read_frames, read_mask
 from scattertag.prediction.sources import Item
+from scattertag.signals import worker_ignores_interrupts
 
 
 @dataclass
@@ -63,11 +65,11 @@ class Preparer:
         try:
             for frame in read_frames(item.location, item.frame):
                 out.append(self._views(item, frame))
-        except ReadError as exc:
-            out.append(Views(item.source, item.frame, error=str(exc)))
-        except Exception as exc:
+        except Exception as exc:  # any problem with this file becomes its row
+            out.append(Views(item.source, item.frame, error=failure_message(item.source, exc)))
+        if not out:
             out.append(
-                Views(item.source, item.frame, error=f"{item.source}: {type(exc).__name__}: {exc}")
+                Views(item.source, item.frame, error=f"{item.source}: the file holds no frames")
             )
         return out
 
@@ -83,8 +85,10 @@ class Preparer:
                 )
             maker = self.maker(item.setup.geometry(counts.shape), static)
             image, coeff = maker(counts, valid)
-        except ValueError as exc:  # includes ReadError
-            return Views(item.source, frame.index, error=str(exc))
+        except Exception as exc:  # any problem with this frame becomes its row
+            return Views(
+                item.source, frame.index, error=failure_message(item.source, exc, frame.index)
+            )
         return Views(
             item.source, frame.index, np.asarray(image, np.float32), np.asarray(coeff, np.float32)
         )
@@ -143,6 +147,7 @@ _WORKER_PREPARER: Preparer | None = None
 def start_worker(view_spec) -> None:
     """Process-pool initializer: one Preparer (and ViewMaker cache) per worker process."""
     global _WORKER_PREPARER
+    worker_ignores_interrupts()
     _WORKER_PREPARER = Preparer(view_spec)
 
 

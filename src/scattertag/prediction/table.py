@@ -12,6 +12,8 @@ import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from scattertag.io.atomic import atomic_file
+
 
 def columns(vocabulary: Sequence[str]) -> list[str]:
     """The CSV header for a model with this vocabulary."""
@@ -53,15 +55,13 @@ class Table:
         return [r for r in self.rows if r["error"]]
 
     def to_csv(self, path: str | Path) -> Path:
-        """Write the table as CSV atomically (temporary name, then rename)."""
+        """Write the table as CSV atomically (temporary name, fsync, rename)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", newline="") as f:
+        with atomic_file(path, "w", newline="") as f:
             writer = csv.DictWriter(f, self.columns)
             writer.writeheader()
             writer.writerows(format_row(r) for r in self.rows)
-        tmp.replace(path)
         return path
 
 

@@ -1,10 +1,13 @@
 """``scattertag predict --watch DIR``: tag files as a detector writes them into a folder.
 
 Every ``interval`` seconds the folder is scanned. A file is tagged once its size and
-modification time have not changed between two scans and it is at least ``settle``
-seconds old, so a file still being written is never read half-way. Rows are appended to
-the output CSV and flushed after each batch; files already in that CSV (from an earlier
-run) are not tagged again.
+modification time have stayed the same for ``settle`` seconds over at least two scans. If
+it then fails to read and has changed meanwhile, is locked by its HDF5 writer, or has not
+yet been still for ``patience`` seconds (a stalled writer), it is tried again later
+instead of being given an error row. The rows of one file are appended to the output CSV
+in one write, fsynced (:class:`scattertag.io.atomic.AppendingCSV`: never half a row, a
+partial line left by a crash is cut off on restart); files already in that CSV are not
+tagged again.
 """
 
 from __future__ import annotations
@@ -14,8 +17,12 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from itertools import groupby
 from pathlib import Path
 
+from scattertag.io.atomic import AppendingCSV, check_output
 from scattertag.io.readers import SUFFIXES
 from scattertag.prediction.pipeline import Predictor, Workers, tag_items
 from scattertag.prediction.sources import items_from_paths, make_setup
@@ -25,42 +32,87 @@ from scattertag.prediction.table import columns, csv_lines, read_csv
 class FolderScanner:
     """Finds files in ``folder`` that are complete and not yet tagged.
 
-    ``done`` holds the paths (as str) already tagged; ``scan()`` returns the new complete ones.
+    A file is a candidate when its size and modification time are the same on two scans
+    at least ``settle`` seconds apart and it is ``settle`` seconds old; :meth:`accept`
+    then decides from the tagging result whether it is done. ``done`` holds the paths
+    (absolute, as str) already tagged. The folder is resolved, so naming it relative or
+    absolute gives the same paths.
     """
 
     def __init__(
-        self, folder: str | Path, done: set[str] = frozenset(), settle: float = 1.0
+        self,
+        folder: str | Path,
+        done: set[str] = frozenset(),
+        settle: float = 1.0,
+        patience: float | None = None,
     ) -> None:
-        self.folder = Path(folder)
+        self.folder = Path(folder).resolve()
         if not self.folder.is_dir():
             raise ValueError(f"--watch {folder}: not a folder")
-        self.done = set(done)
+        self.done = {_absolute(p) for p in done}
         self.settle = settle
-        self._last: dict[str, tuple[int, int]] = {}
+        self.patience = max(30.0, 10 * settle) if patience is None else patience
+        self._since: dict[str, tuple[tuple[int, int], float]] = {}  # signature, first seen
 
     def scan(self) -> list[str]:
-        """Paths that look complete (same size and mtime as last scan, settled), sorted by name."""
+        """Paths that look complete and are not done, sorted by name."""
         seen, ready = {}, []
         now = time.time()
         for entry in sorted(os.scandir(self.folder), key=lambda e: e.name):
             path = str(self.folder / entry.name)
-            if (
-                path in self.done
-                or not entry.is_file()
-                or not entry.name.lower().endswith(SUFFIXES)
-            ):
+            if path in self.done or not entry.name.lower().endswith(SUFFIXES):
                 continue
-            st = entry.stat()
-            seen[path] = (st.st_size, st.st_mtime_ns)
+            try:  # the file may be deleted or renamed while we look at it
+                if not entry.is_file():
+                    continue
+                st = entry.stat()
+            except OSError:
+                continue
+            signature = (st.st_size, st.st_mtime_ns)
+            old = self._since.get(path)
+            since = old[1] if old and old[0] == signature else now
+            seen[path] = (signature, since)
             if (
                 st.st_size > 0
-                and self._last.get(path) == seen[path]
+                and old is not None
+                and old[0] == signature
+                and now - since >= self.settle
                 and now - st.st_mtime_ns * 1e-9 >= self.settle
             ):
                 ready.append(path)
-        self._last = seen
-        self.done.update(ready)
+        self._since = seen
         return ready
+
+    def accept(self, path: str, rows: list[dict]) -> bool:
+        """True if ``rows`` are ``path``'s final result; False to try it again on a later scan.
+
+        Tagged rows are final. An error is final only if the file is unchanged since the
+        scan and has been so for ``patience`` seconds (a writer may stall half-way) and is
+        not locked by its writer; a file that disappeared is forgotten.
+        """
+        if not any(row["error"] for row in rows):
+            return True
+        try:
+            st = os.stat(path)
+        except OSError:
+            self._since.pop(path, None)
+            return False
+        old = self._since.get(path)
+        if old is None or old[0] != (st.st_size, st.st_mtime_ns):
+            self._since.pop(path, None)  # still being written: start settling again
+            return False
+        if any(_LOCKED in row["error"] for row in rows):
+            return False
+        return time.time() - old[1] >= self.patience
+
+
+#: What HDF5 says about a file its writer still holds open.
+_LOCKED = "unable to lock file"
+
+
+def _absolute(path: str) -> str:
+    """``path`` made absolute with links resolved, as the scanner names files."""
+    return str(Path(path).resolve())
 
 
 def watch(
@@ -79,52 +131,82 @@ def watch(
     batch_size: int = 16,
     interval: float = 1.0,
     settle: float | None = None,
+    patience: float | None = None,
     stop: threading.Event | None = None,
 ) -> int:
-    """Tag files appearing in ``folder`` into ``out`` until ``stop`` is set or Ctrl-C.
+    """Tag files appearing in ``folder`` into ``out`` until ``stop`` is set, Ctrl-C or SIGTERM.
 
-    Returns 0 if every row so far was tagged, 1 if some failed. ``settle`` defaults to ``interval``.
+    Returns 0 if every row so far was tagged, 1 if some failed. ``settle`` defaults to
+    ``interval``; ``patience`` (seconds a failing file must stay unchanged before its error
+    row is final) to max(30, 10 settle).
     """
     setup = make_setup(beam_center, poni, pixel_size_um, distance_m, energy_kev)
     if setup is None:
         raise ValueError("--watch needs a geometry: --beam-center X Y or --poni FILE")
+    if Path(folder).is_dir():
+        check_output(out, [p for p in Path(folder).iterdir() if p.name.lower().endswith(SUFFIXES)])
     predictor = model if isinstance(model, Predictor) else Predictor(model)
     out = Path(out)
-    done = _open_output(out, predictor.vocabulary)
-    scanner = FolderScanner(folder, done, interval if settle is None else settle)
-    stop = stop or threading.Event()
-    tagged = failed = 0
-    with Workers(predictor.view_spec, workers) as prepare, open(out, "a", newline="") as f:
-        try:
-            while not stop.is_set():
-                items = items_from_paths(
-                    scanner.scan(), setup, None if mask is None else str(mask), frame
-                )
-                for row in tag_items(items, predictor, prepare, batch_size):
-                    f.write(csv_lines(predictor.vocabulary, [row], header=False))
-                    f.flush()
-                    tagged += 1
-                    failed += bool(row["error"])
-                    print(
-                        f"{row['path']} [{row['frame']}]: {row['error'] or row['tags'] or '(no tags)'}",
-                        file=sys.stderr,
-                    )
-                stop.wait(interval)
-        except KeyboardInterrupt:
-            pass
+    with _open_output(out, predictor.vocabulary) as (csv_file, done):
+        scanner = FolderScanner(folder, done, interval if settle is None else settle, patience)
+        if csv_file.repaired:
+            print(
+                f"{out}: cut off a partial last line ({csv_file.repaired} bytes)", file=sys.stderr
+            )
+        tagged, failed = _watch_loop(
+            scanner, csv_file, predictor, setup, mask, frame, workers, batch_size, interval, stop
+        )
     print(f"watch stopped: {tagged - failed} of {tagged} frames tagged -> {out}", file=sys.stderr)
     return 1 if failed else 0
 
 
-def _open_output(out: Path, vocabulary: list[str]) -> set[str]:
-    """Paths already tagged in ``out``; writes the header if ``out`` is new or empty."""
-    header = columns(vocabulary)
-    if out.is_file() and out.stat().st_size > 0:
+def _watch_loop(
+    scanner, csv_file, predictor, setup, mask, frame, workers, batch_size, interval, stop
+) -> tuple[int, int]:
+    """Scan, tag and append until stopped; (frames written, frames failed)."""
+    stop = stop or threading.Event()
+    tagged = failed = 0
+    try:
+        with Workers(predictor.view_spec, workers) as prepare:
+            while not stop.is_set():
+                paths = scanner.scan()
+                items = items_from_paths(paths, setup, None if mask is None else str(mask), frame)
+                rows = tag_items(items, predictor, prepare, batch_size)
+                for path, file_rows in groupby(rows, key=lambda row: row["path"]):
+                    file_rows = list(file_rows)
+                    if not scanner.accept(path, file_rows):
+                        continue
+                    try:  # all rows of a file or none
+                        csv_file.append(csv_lines(predictor.vocabulary, file_rows, header=False))
+                    except OSError as exc:
+                        print(
+                            f"cannot append to {csv_file.path} ({exc.strerror}); "
+                            f"{path} will be tagged again",
+                            file=sys.stderr,
+                        )
+                        continue
+                    scanner.done.add(path)
+                    for row in file_rows:
+                        tagged += 1
+                        failed += bool(row["error"])
+                        what = row["error"] or row["tags"] or "(no tags)"
+                        print(f"{row['path']} [{row['frame']}]: {what}", file=sys.stderr)
+                stop.wait(interval)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the workers are already stopped
+        pass
+    return tagged, failed
+
+
+@contextmanager
+def _open_output(out: Path, vocabulary: list[str]) -> Iterator[tuple[AppendingCSV, set[str]]]:
+    """The output opened for appending (header written if new) and the paths already in it."""
+    header = csv_lines(vocabulary, [], header=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with AppendingCSV(out, header) as csv_file:
         with open(out, newline="") as f:
             first = next(csv.reader(f), [])
-        if first != header:
-            raise ValueError(f"{out}: existing CSV has columns {first}, this model writes {header}")
-        return {row["path"] for row in read_csv(out)}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(csv_lines(vocabulary, [], header=True))
-    return set()
+        if first != columns(vocabulary):
+            raise ValueError(
+                f"{out}: existing CSV has columns {first}, this model writes {columns(vocabulary)}"
+            )
+        yield csv_file, {row["path"] for row in read_csv(out)}

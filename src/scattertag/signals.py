@@ -1,0 +1,81 @@
+"""SIGTERM and Ctrl-C for commands that run worker processes (predict, watch, build).
+
+``kill`` and ``timeout`` send SIGTERM, which by default ends the parent at once and leaves
+its spawned workers running. :func:`terminate_on_signals` turns SIGTERM into
+:class:`Terminated` (a KeyboardInterrupt), so the same cleanup runs as for Ctrl-C: ``with``
+blocks close, temporary files are removed and :func:`terminate_pool` stops the workers
+without waiting for their tasks. Workers ignore SIGINT (:func:`worker_ignores_interrupts`):
+Ctrl-C reaches the whole process group, and the parent decides; they exit by themselves
+when the parent dies (``kill -9``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+#: Exit status of a command stopped by SIGTERM or SIGINT (128 + signal number).
+EXIT_TERMINATED = 128 + signal.SIGTERM
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread when the process receives SIGTERM."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated(f"received signal {signal.Signals(signum).name}")
+
+
+@contextmanager
+def terminate_on_signals() -> Iterator[None]:
+    """Inside this block SIGTERM raises Terminated (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def worker_ignores_interrupts(poll: float = 1.0) -> None:
+    """In a worker process: leave Ctrl-C to the parent, and exit when the parent is gone.
+
+    A parent killed with SIGKILL cannot stop its workers; they would wait for tasks
+    forever, so a daemon thread checks every ``poll`` seconds that the parent still lives.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    spawner = multiprocessing.parent_process()  # the parent may already be gone by now
+    parent = spawner.pid if spawner is not None else os.getppid()
+
+    def watch_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll)
+        os._exit(1)
+
+    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
+
+
+def terminate_pool(pool, timeout: float = 5.0) -> None:
+    """Stop a ProcessPoolExecutor now: cancel queued tasks, SIGTERM its processes, then SIGKILL.
+
+    ``shutdown`` alone waits for the tasks already running, which can take minutes.
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout)
+        if process.is_alive():
+            process.kill()
+            process.join(timeout)
