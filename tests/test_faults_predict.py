@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 import scattertag
+from conftest import BEAM, frame
 from scattertag.cli import main
 from scattertag.io.readers import ReadError, count_frames
 from scattertag.prediction.pipeline import Workers, tag_items
 from scattertag.prediction.sources import Setup, items_from_paths
 from scattertag.prediction.table import read_csv
-from test_predict import BEAM, frame, model_dir, predictor  # noqa: F401  (fixtures)
 
 SRC = str(Path(scattertag.__file__).resolve().parents[1])
 
@@ -51,7 +51,7 @@ def corrupt_metadata_file(folder: Path) -> Path:
 
 
 @pytest.mark.parametrize("workers", [0, 2])
-def test_any_exception_of_one_file_becomes_its_row(tmp_path, model_dir, workers):  # noqa: F811
+def test_any_exception_of_one_file_becomes_its_row(tmp_path, model_dir, workers):
     bad = corrupt_metadata_file(tmp_path)
     good = tmp_path / "good.npy"
     np.save(good, frame(3))
@@ -104,7 +104,7 @@ def hanging_hdf5(folder: Path) -> Path:
     pytest.skip("this HDF5 version does not hang on the mutated file")
 
 
-def test_a_stuck_worker_costs_one_row(tmp_path, predictor):  # noqa: F811
+def test_a_stuck_worker_costs_one_row(tmp_path, predictor):
     good = tmp_path / "good.npy"
     np.save(good, frame(3))
     bad = hanging_hdf5(tmp_path)
@@ -117,7 +117,7 @@ def test_a_stuck_worker_costs_one_row(tmp_path, predictor):  # noqa: F811
     assert rows[1]["error"].startswith(str(bad)) and "took over 4 s" in rows[1]["error"]
 
 
-def test_out_equal_to_an_input_is_refused(tmp_path, model_dir, capsys):  # noqa: F811
+def test_out_equal_to_an_input_is_refused(tmp_path, model_dir, capsys):
     path = tmp_path / "f.npy"
     np.save(path, frame(0))
     before = path.read_bytes()
@@ -139,7 +139,7 @@ def test_out_equal_to_an_input_is_refused(tmp_path, model_dir, capsys):  # noqa:
     assert path.read_bytes() == before
 
 
-def test_unwritable_output_refused_before_any_work(tmp_path, model_dir, capsys):  # noqa: F811
+def test_unwritable_output_refused_before_any_work(tmp_path, model_dir, capsys):
     path = tmp_path / "f.npy"
     np.save(path, frame(0))
     blocker = tmp_path / "not_a_folder"
@@ -201,7 +201,7 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_sigterm_stops_predict_and_its_workers(tmp_path, model_dir):  # noqa: F811
+def test_sigterm_stops_predict_and_its_workers(tmp_path, model_dir):
     sig = signal.SIGTERM
     for i in range(40):
         np.save(tmp_path / f"f{i:02d}.npy", frame(i, shape=(300, 300)))
@@ -243,7 +243,7 @@ def test_sigterm_stops_predict_and_its_workers(tmp_path, model_dir):  # noqa: F8
     assert not out.exists() and not list(tmp_path.glob("*.tmp"))
 
 
-def test_kill_9_leaves_no_half_file_and_workers_exit(tmp_path, model_dir):  # noqa: F811
+def test_kill_9_leaves_no_half_file_and_workers_exit(tmp_path, model_dir):
     for i in range(40):
         np.save(tmp_path / f"f{i:02d}.npy", frame(i, shape=(300, 300)))
     out = tmp_path / "p.csv"

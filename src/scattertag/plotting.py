@@ -14,6 +14,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from scattertag.io.files import atomic_path
+
 #: Colour map of the field's false-colour images.
 CMAP = "inferno"
 
@@ -116,10 +118,9 @@ def caption(tags: Sequence[str], width: int = 40) -> str:
 
 
 def save(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
-    """Save ``fig`` as PNG atomically (temporary name, then rename)."""
+    """Save ``fig`` as PNG atomically (temporary name, fsync, rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
     return path

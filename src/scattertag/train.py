@@ -43,6 +43,7 @@ from scattertag.evaluate import (
     tune_thresholds,
 )
 from scattertag.features.views import ViewSpec
+from scattertag.io.files import publish
 from scattertag.models import (
     build_model,
     check_compatible,
@@ -250,7 +251,7 @@ class Checkpoint:
             },
             tmp,
         )
-        os.replace(tmp, self.path)
+        publish(tmp, self.path)
 
     def load(self, model, optimiser, schedule, recipe: dict) -> tuple[int, float]:
         """Restore state from the file (no code executed); returns (next epoch, best val mAP)."""

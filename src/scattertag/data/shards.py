@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import hdf5plugin
 import numpy as np
 
 from scattertag.data.manifest import FORMAT_VERSION
+from scattertag.io.files import publish
 
 #: Bitshuffle + LZ4: the Eiger detectors' own compression; shrinks Poisson frames several-fold.
 RAW_FILTER = hdf5plugin.Bitshuffle(cname="lz4")
@@ -155,9 +155,7 @@ class ShardWriter:
         if self.row != self.count:
             raise ValueError(f"{self.tmp}: {self.row} of {self.count} images written")
         self.file.close()
-        with open(self.tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        self.tmp.replace(self.path)
+        publish(self.tmp, self.path)
         return sha256(self.path)
 
     def abort(self) -> None:
