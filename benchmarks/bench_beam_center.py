@@ -17,6 +17,7 @@
 
     python benchmarks/bench_beam_center.py                       # everything (about 20 min)
     python benchmarks/bench_beam_center.py --count 60 --no-real  # quick look
+    python benchmarks/bench_beam_center.py --cache /tmp/bc-frames  # keep the frames for reruns
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import csv  # noqa: E402
+import io  # noqa: E402
 import math  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
@@ -106,30 +108,62 @@ def real_frames(folder: Path) -> None:
                 print(f"    misses 2 %: {name} ({p:.2f} % of the diagonal)")
 
 
-def simulated(count: int, seed: int) -> None:
-    """Aggregate accuracy on ``count`` simulated frames, and speed at 1000 x 1000."""
+def simulated_frame(seed: int, i: int, cache: Path | None) -> dict:
+    """Frame ``i`` of the benchmark set: counts, mask, centre (x, y), size, placement, kind.
+
+    Sizes cycle through SIZES; with ``cache`` the frame is kept there as a compressed .npz
+    (written atomically) and read back on later runs.
+    """
+    from scattertag.io.files import write_bytes
+
+    path = cache / f"seed{seed}_{i:05d}.npz" if cache is not None else None
+    if path is not None and path.exists():
+        with np.load(path) as z:
+            return {k: z[k] if z[k].ndim else z[k].item() for k in z.files}
     from scattertag.simulate import Recipe, draw_experiment, simulate_image
 
-    recipes = {s: Recipe(size=s, placements=EQUAL_PLACEMENTS) for s in SIZES}
+    size = SIZES[i % len(SIZES)]
+    exp = draw_experiment(Recipe(size=size, placements=EQUAL_PLACEMENTS), seed, i)
+    s = simulate_image(exp, 0)
+    frame = {
+        "counts": s.counts,
+        "mask": s.mask,
+        "x": s.geometry.beam_center[0],
+        "y": s.geometry.beam_center[1],
+        "size": size,
+        "placement": str(exp.params["placement"]),
+        "kind": str(s.params.get("kind", "sample")),
+        "detector": str(exp.params.get("detector", {}).get("name", "reference")),
+    }
+    if path is not None:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **frame)
+        write_bytes(path, buf.getvalue())
+    return frame
+
+
+def simulated(count: int, seed: int, cache: Path | None) -> None:
+    """Aggregate accuracy on ``count`` simulated frames, and speed at 1000 x 1000."""
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
     records = []
     times_1000 = []
     for i in tqdm(range(count), desc="simulated frames", unit="frame"):
-        size = SIZES[i % len(SIZES)]
-        exp = draw_experiment(recipes[size], seed, i)
-        s = simulate_image(exp, 0)
-        est, sec = timed(s.counts, s.mask)
-        if size == 1000:
+        f = simulated_frame(seed, i, cache)
+        counts = f["counts"]
+        est, sec = timed(counts, f["mask"])
+        if counts.shape == (1000, 1000):
             times_1000.append(sec)
-        x, y = s.geometry.beam_center
+        x, y = float(f["x"]), float(f["y"])
         err = math.hypot(est.x - x, est.y - y)
-        diag = math.hypot(*s.counts.shape)
-        on = s.geometry.beam_on_frame
+        diag = math.hypot(*counts.shape)
+        on = on_frame(x, y, counts.shape)
         hit = err <= 2.0 if on else err <= 0.02 * diag
         records.append(
             {
-                "size": size,
-                "placement": exp.params["placement"],
-                "kind": s.params.get("kind", "sample"),
+                "size": int(f["size"]),
+                "placement": f["placement"],
+                "kind": f["kind"],
                 "on": on,
                 "hit": hit,
                 "conf": est.confidence,
@@ -177,11 +211,21 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
     ap.add_argument("--real", type=Path, default=Path("../shared/real-dev"))
     ap.add_argument("--no-real", action="store_true", help="skip the real frames")
+    ap.add_argument(
+        "--cache", type=Path, default=None, help="keep simulated frames here for later runs"
+    )
+    ap.add_argument(
+        "--simulate-only", action="store_true", help="only fill --cache (no estimates)"
+    )
     args = ap.parse_args()
+    if args.simulate_only:
+        for i in tqdm(range(args.count), desc="simulating", unit="frame"):
+            simulated_frame(args.seed, i, args.cache)
+        return
     if not args.no_real:
         real_frames(args.real)
     if args.count > 0:
-        simulated(args.count, args.seed)
+        simulated(args.count, args.seed, args.cache)
 
 
 if __name__ == "__main__":

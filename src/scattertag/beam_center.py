@@ -25,7 +25,8 @@ correlation. Below :data:`CONFIDENCE_THRESHOLD` the centre should be treated as 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from scipy import ndimage
@@ -36,11 +37,15 @@ CONFIDENCE_THRESHOLD = 0.3
 #: centre (or within 3 standard errors of it, or 2 % of the frame diagonal off the frame).
 AGREE_PX = 5.0
 #: Largest side of the coarse level (pixels) and of the refinement level.
-COARSE_SIDE, FINE_SIDE = 128, 512
+COARSE_SIDE, FINE_SIDE = 128, 256
 #: Smallest side kept at the coarse level when a frame is a long strip.
 MIN_COARSE_SIDE = 32
 #: A ring fit with at least 2 arcs and at most this standard error (pixels) is trusted.
 RING_SIGMA_PX = 2.0
+#: Centres farther than this many frame diagonals from the frame's middle are rejected.
+FAR_DIAGONALS = 4.0
+#: Point symmetry needs at least this fraction of the lit pixels to have a lit partner.
+MIN_OVERLAP = 0.05
 #: Blocks this many times darker than the frame's 20th percentile are beamstop shadow.
 DARK_RATIO = 30.0
 
@@ -134,6 +139,28 @@ class _Level:
     ok: np.ndarray  # (R, C) bool, valid
     lit: np.ndarray  # (R, C) bool, valid and not in a beamstop's shadow
     b: int
+    sigma: float  # smoothing (level pixels) of the derivatives
+    _inner: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @cached_property
+    def smooth(self) -> np.ndarray:
+        """(R, C) g smoothed over the lit pixels (Gaussian, ``sigma``)."""
+        return _smooth(self.g, self.lit, self.sigma)
+
+    @cached_property
+    def grad(self) -> tuple[np.ndarray, np.ndarray]:
+        """(dg/dy, dg/dx) of the smoothed g, each (R, C), per level pixel."""
+        gy, gx = np.gradient(self.smooth)
+        return gy, gx
+
+    def interior(self, width: int) -> np.ndarray:
+        """(R, C) bool: lit pixels whose (2 width + 1)^2 neighbourhood is lit and on the frame."""
+        if width not in self._inner:
+            box = ndimage.minimum_filter(
+                self.lit.view(np.uint8), size=2 * width + 1, mode="constant", cval=0
+            )
+            self._inner[width] = box.astype(bool)
+        return self._inner[width]
 
     def to_frame(self, x: float, y: float) -> tuple[float, float]:
         """Level (x, y) -> frame (x, y) pixels."""
@@ -156,7 +183,7 @@ def _block_sums(a: np.ndarray, b: int) -> np.ndarray:
     return out
 
 
-def _level(sums: np.ndarray, n: np.ndarray, b: int) -> _Level:
+def _level(sums: np.ndarray, n: np.ndarray, b: int, sigma: float) -> _Level:
     """A level from block sums of counts and of valid pixels; a block is valid if half is.
 
     Blocks darker than 1/DARK_RATIO of the 20th percentile of the valid blocks (beamstop
@@ -173,7 +200,7 @@ def _level(sums: np.ndarray, n: np.ndarray, b: int) -> _Level:
         dark[ok] = mean < floor
         if dark.any():
             lit &= ~ndimage.binary_dilation(dark, iterations=2)
-    return _Level(g, ok, lit, b)
+    return _Level(g, ok, lit, b, sigma)
 
 
 def _pyramid(counts: np.ndarray, ok: np.ndarray) -> tuple[_Level, _Level]:
@@ -182,11 +209,11 @@ def _pyramid(counts: np.ndarray, ok: np.ndarray) -> tuple[_Level, _Level]:
     b_fine = max(1, math.ceil(side / FINE_SIDE))
     k = max(1, math.ceil(side / b_fine / COARSE_SIDE))
     k = max(1, min(k, short // b_fine // MIN_COARSE_SIDE))
-    c = np.where(ok, counts, 0)
+    c = counts * ok
     sums = _block_sums(c, b_fine) if b_fine > 1 else c.astype(np.float64)
     n = _block_sums(ok, b_fine) if b_fine > 1 else ok.astype(np.float64)
-    fine = _level(sums, n, b_fine)
-    coarse = _level(_block_sums(sums, k), _block_sums(n, k), b_fine * k) if k > 1 else fine
+    fine = _level(sums, n, b_fine, 1.5)
+    coarse = _level(_block_sums(sums, k), _block_sums(n, k), b_fine * k, 1.0) if k > 1 else fine
     return coarse, fine
 
 
@@ -202,25 +229,18 @@ class _Field:
     w: np.ndarray
 
 
-def _smooth(level: _Level, sigma: float, use: np.ndarray) -> np.ndarray:
+def _smooth(g: np.ndarray, use: np.ndarray, sigma: float) -> np.ndarray:
     """(R, C) Gaussian-smoothed g over the pixels ``use``, normalised by their smoothed count."""
     m = use.astype(np.float64)
-    num = ndimage.gaussian_filter(level.g * m, sigma, mode="constant")
-    den = ndimage.gaussian_filter(m, sigma, mode="constant")
+    num = ndimage.gaussian_filter(g * m, sigma, mode="constant", truncate=3.0)
+    den = ndimage.gaussian_filter(m, sigma, mode="constant", truncate=3.0)
     return np.where(den > 1e-3, num / np.maximum(den, 1e-3), 0.0)
 
 
-def _interior(ok: np.ndarray, width: int) -> np.ndarray:
-    """(R, C) bool: valid pixels whose (2 width + 1)^2 neighbourhood is valid and on the frame."""
-    return ndimage.binary_erosion(ok, np.ones((3, 3), bool), iterations=width, border_value=0)
-
-
-def _gradient_field(level: _Level, sigma: float = 1.0, keep: int = 40000) -> _Field:
+def _gradient_field(level: _Level, keep: int = 20000) -> _Field:
     """Gradient samples of the smoothed level on interior pixels, the ``keep`` strongest."""
-    gs = _smooth(level, sigma, level.lit)
-    gy, gx = np.gradient(gs)
-    inner = _interior(level.lit, max(1, math.ceil(2 * sigma)))
-    iy, ix = np.nonzero(inner)
+    gy, gx = level.grad
+    iy, ix = np.nonzero(level.interior(max(1, math.ceil(2 * level.sigma))))
     gx, gy = gx[iy, ix], gy[iy, ix]
     w = gx * gx + gy * gy
     if w.size > keep:
@@ -348,17 +368,31 @@ def _parabola(a: np.ndarray, i: int, j: int, axis: int) -> float:
     return float(np.clip(0.5 * (y0 - y2) / den, -0.5, 0.5))
 
 
+def _bilinear(arrays: tuple[np.ndarray, ...], x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+    """Bilinear samples of each (R, C) array at (x, y) level pixels (inside the frame)."""
+    rows, cols = arrays[0].shape
+    i0 = np.minimum(y.astype(np.int64), rows - 2)
+    j0 = np.minimum(x.astype(np.int64), cols - 2)
+    fy, fx = y - i0, x - j0
+    k = i0 * cols + j0
+    w = ((1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx)
+    idx = (k, k + 1, k + cols, k + cols + 1)
+    return [sum(wi * a.ravel().take(ii) for wi, ii in zip(w, idx)) for a in arrays]
+
+
 def _refine_symmetry(
-    level: _Level, start: tuple[float, float], iters: int = 8, keep: int = 60000
+    level: _Level, start: tuple[float, float], iters: int = 6, keep: int = 12000
 ) -> tuple[float, float, float, float]:
     """Gauss-Newton on r(p) = g(p) - g(2c - p) from ``start``: (x, y, sigma, rho) in level px.
 
     Huber-weighted; sigma is the standard error of c, rho the correlation of the pairs.
+    At least MIN_OVERLAP of the lit pixels must have a lit partner.
     """
-    gs = _smooth(level, 1.0, level.lit)
-    gy, gx = np.gradient(gs)
-    inner = _interior(level.lit, 1)
+    gs = level.smooth
+    gy, gx = level.grad
+    inner = level.interior(1)
     iy, ix = np.nonzero(inner)
+    total = iy.size
     if iy.size > keep:
         pick = np.linspace(0, iy.size - 1, keep).astype(np.int64)
         iy, ix = iy[pick], ix[pick]
@@ -371,12 +405,10 @@ def _refine_symmetry(
         inside = (qx >= 0) & (qx <= cols - 1) & (qy >= 0) & (qy <= rows - 1)
         qi, qj = np.rint(qy[inside]).astype(np.int64), np.rint(qx[inside]).astype(np.int64)
         use = np.flatnonzero(inside)[inner[qi, qj]]
-        if use.size < 50:
-            break
-        coords = np.vstack([qy[use], qx[use]])
-        gq = ndimage.map_coordinates(gs, coords, order=1)
-        jx = -2.0 * ndimage.map_coordinates(gx, coords, order=1)
-        jy = -2.0 * ndimage.map_coordinates(gy, coords, order=1)
+        if use.size < max(50, MIN_OVERLAP * min(total, keep)):
+            return math.nan, math.nan, math.inf, 0.0
+        gq, gxq, gyq = _bilinear((gs, gx, gy), qx[use], qy[use])
+        jx, jy = -2.0 * gxq, -2.0 * gyq
         r = gp[use] - gq
         s = 1.4826 * float(np.median(np.abs(r - np.median(r)))) + 1e-12
         w = np.minimum(1.0, 1.5 * s / np.maximum(np.abs(r), 1e-300))
@@ -394,7 +426,7 @@ def _refine_symmetry(
         sigma = float(np.sqrt(np.trace(np.linalg.inv(a)) * s * s))
         gpu = gp[use]
         rho = float(np.corrcoef(gpu, gq)[0, 1]) if gpu.std() > 0 and gq.std() > 0 else 0.0
-        if norm < 1e-3:
+        if norm < 0.01:
             break
     return float(c[0]), float(c[1]), sigma, rho
 
@@ -416,20 +448,19 @@ class _Ridges:
     count: int
 
 
-def _ridges(level: _Level, sigma: float = 1.5, min_size: int = 12) -> _Ridges:
+def _ridges(level: _Level, min_size: int = 12) -> _Ridges:
     """Pixels on bright ridges (rings, arcs): Hessian eigenvalue l1 << 0 and |l1| > 2 |l2|.
 
     Connected ridge pixels (8-neighbours) form one arc; arcs under ``min_size`` pixels are
     dropped. l1 <= l2 are the eigenvalues of the Hessian of the smoothed log image.
     """
-    gs = _smooth(level, sigma, level.lit)
-    gy, gx = np.gradient(gs)
+    gy, gx = level.grad
     gyy, gyx = np.gradient(gy)
     gxx = np.gradient(gx, axis=1)
     half = 0.5 * (gxx + gyy)
     root = np.sqrt(0.25 * (gxx - gyy) ** 2 + gyx * gyx)
     l1, l2 = half - root, half + root
-    inner = _interior(level.lit, math.ceil(2 * sigma) + 1)
+    inner = level.interior(math.ceil(2 * level.sigma) + 1)
     vals = l1[inner]
     if vals.size < 100:
         return _Ridges(*(np.empty(0),) * 3, np.empty(0, np.int64), 0)
@@ -541,7 +572,7 @@ class _Pixels:
     g: np.ndarray
 
 
-def _pixels(level: _Level, keep: int = 40000) -> _Pixels:
+def _pixels(level: _Level, keep: int = 20000) -> _Pixels:
     """At most ``keep`` lit pixels of the level, evenly strided."""
     iy, ix = np.nonzero(level.lit)
     if iy.size > keep:
@@ -565,9 +596,9 @@ def _isotropy(px: _Pixels, cx: float, cy: float, step: float = 1.0) -> float:
     within = float(np.sum(s2[used] - s[used] ** 2 / n[used]))
     total = float(np.sum(px.g * px.g) - px.g.sum() ** 2 / px.g.size)
     dof = px.g.size - int(used.sum())
-    if total <= 0 or dof <= 0:
+    if total <= 0 or dof < 0.25 * px.g.size:
         return 0.0
-    return 1.0 - (within / dof) / (total / (px.g.size - 1))
+    return float(np.clip(1.0 - (within / dof) / (total / (px.g.size - 1)), -1.0, 1.0))
 
 
 def _climb(
@@ -593,13 +624,17 @@ def _candidates(
 ) -> list[_Candidate]:
     """Centres from the estimators on the frame's pyramid (those that converge)."""
     coarse, fine = _pyramid(counts, ok)
-    ff = _gradient_field(fine, 1.5)
+    ff = _gradient_field(fine)
     pc, pf = _pixels(coarse), _pixels(fine)
     out: list[_Candidate] = []
 
+    rows, cols = counts.shape
+    far = FAR_DIAGONALS * math.hypot(rows, cols)
+
     def add(method: str, x: float, y: float, sigma: float, **kw) -> None:
-        if math.isfinite(x) and math.isfinite(y) and not math.isnan(sigma):
-            fx, fy = fine.to_frame(x, y)
+        fx, fy = fine.to_frame(x, y)
+        near = math.hypot(fx - (cols - 1) / 2, fy - (rows - 1) / 2) <= far
+        if math.isfinite(x) and math.isfinite(y) and not math.isnan(sigma) and near:
             coh = _coherence(ff, x, y)
             iso = _isotropy(pc, *coarse.from_frame(fx, fy))
             isof = _isotropy(pf, x, y)
@@ -610,64 +645,85 @@ def _candidates(
     if math.isfinite(x):
         x, y, s, n = _fit_arcs(rd, (x, y))
         add("rings", x, y, s, arcs=n)
-    sym = _symmetry_peak(coarse)
-    if sym is not None:
-        x, y, s, rho = _refine_symmetry(fine, fine.from_frame(*coarse.to_frame(sym[0], sym[1])))
-        if _on_frame(*fine.to_frame(x, y), counts.shape):
-            add("symmetry", x, y, s, rho=rho)
-    fc = _gradient_field(coarse, 1.0)
+    fc = _gradient_field(coarse)
     x, y, _ = _meeting_point(fc, None)
     if math.isfinite(x):
         x, y, _ = _meeting_point(fc, (x, y))
         x, y, s = _meeting_point(ff, fine.from_frame(*coarse.to_frame(x, y)))
         add("gradient", x, y, s)
-    rows, cols = counts.shape
+    if out and out[0].method == "rings" and out[0].arcs >= 3 and out[0].sigma <= 0.5:
+        return out  # a tight ring fit: the other estimators cannot do better
+    sym = _symmetry_peak(coarse)
+    if sym is not None:
+        x, y, s, rho = _refine_symmetry(fine, fine.from_frame(*coarse.to_frame(sym[0], sym[1])))
+        if _on_frame(*fine.to_frame(x, y), counts.shape):
+            add("symmetry", x, y, s, rho=rho)
+    by = {c.method: c for c in out}
+    tol = max(2.0, 0.005 * math.hypot(*counts.shape))
+    if "symmetry" in by and "gradient" in by and (
+        math.hypot(by["symmetry"].x - by["gradient"].x, by["symmetry"].y - by["gradient"].y)
+        <= tol
+    ):
+        return out  # two independent estimators agree: no search needed
     add("centre", *fine.from_frame((cols - 1) / 2, (rows - 1) / 2), math.inf)
     if hint is not None:
         add("hint", *fine.from_frame(float(hint[0]), float(hint[1])), math.inf)
     if out:
         top = max(out, key=lambda c: c.isotropy)
-        x, y, _ = _climb(pc, coarse.from_frame(top.x, top.y), 4.0, 0.25)
-        x, y, _ = _climb(pf, fine.from_frame(*coarse.to_frame(x, y)), 1.0, 0.125)
+        x, y, _ = _climb(pc, coarse.from_frame(top.x, top.y), 4.0, 0.5)
+        x, y, _ = _climb(pf, fine.from_frame(*coarse.to_frame(x, y)), 1.0, 0.25)
         add("isotropy", x, y, 0.5)
     return out
 
 
 def _choose(cands: list[_Candidate]) -> _Candidate | None:
-    """The candidate to trust: a tight ring fit, else the most isotropic of the others.
+    """The candidate to trust.
 
-    A ring fit is tight with at least 2 arcs and a standard error of at most RING_SIGMA_PX;
-    otherwise the candidate with the largest fine-level isotropy wins, point symmetry
-    (the most precise on the frame) when within 0.01 of it.
+    Among point symmetry, gradient lines and the isotropy search, the one with the largest
+    fine-level isotropy (point symmetry, the most precise on the frame, when within 0.01 of
+    it). A ring fit with at least 2 arcs replaces it when its standard error is at most
+    0.5 px, or at most RING_SIGMA_PX unless it explains the image clearly worse (fine
+    isotropy and gradient coherence both lower by more than 0.02).
     """
     by = {c.method: c for c in cands}
-    rings = by.get("rings")
-    if rings is not None and rings.arcs >= 2 and rings.sigma <= RING_SIGMA_PX:
-        return rings
     others = [by[m] for m in ("symmetry", "gradient", "isotropy") if m in by]
-    if not others:
-        return None
-    best = max(others, key=lambda c: c.fine_isotropy)
+    best = max(others, key=lambda c: c.fine_isotropy) if others else None
     sym = by.get("symmetry")
-    if sym is not None and sym.fine_isotropy >= best.fine_isotropy - 0.01:
-        return sym
+    if sym is not None and best is not None and sym.fine_isotropy >= best.fine_isotropy - 0.01:
+        best = sym
+    rings = by.get("rings")
+    if rings is not None and rings.arcs >= 2 and rings.sigma <= RING_SIGMA_PX and (
+        best is None
+        or rings.sigma <= 0.5
+        or rings.fine_isotropy >= best.fine_isotropy - 0.02
+        or rings.coherence >= best.coherence - 0.02
+    ):
+        return rings
     return best
 
 
 def _confidence(best: _Candidate, cands: list[_Candidate], diag: float) -> float:
-    """Confidence in [0, 1] of the chosen centre.
+    """Confidence in [0, 1] of the chosen centre: agreement times evidence.
 
-    The product of the isotropy the centre explains, clip((R^2 - 0.05) / 0.5, 0, 1), and
-    the agreement of the other estimators, 0.5 + 0.5 * (fraction of them within
-    max(AGREE_PX, 2 % of the diagonal) of it); a tight ring fit counts as isotropy 1.
+    Agreement: how many independent estimators (rings, symmetry, gradient) other than the
+    chosen one lie within max(2 px, 0.5 % of the diagonal) of it: none 0.25, one 0.7, two
+    1; a ring fit with at least 3 arcs counts as one. Evidence: clip((R^2 - 0.02) / 0.1,
+    0, 1) with R^2 the fine-level isotropy about the centre (noise gives |R^2| < 0.02),
+    or 1 for a ring fit with at least 3 arcs (arcs are evidence themselves).
     """
-    tight = best.method == "rings"
-    iso = 1.0 if tight else float(np.clip((best.fine_isotropy - 0.05) / 0.5, 0.0, 1.0))
-    tol = max(AGREE_PX, 0.02 * diag)
-    others = [c for c in cands if c.method not in (best.method, "centre")]
-    near = [math.hypot(c.x - best.x, c.y - best.y) <= tol for c in others]
-    agree = 0.5 + 0.5 * (sum(near) / len(near) if near else 0.0)
-    return float(np.clip(iso * agree, 0.0, 1.0))
+    tol = max(2.0, 0.005 * diag)
+    independent = ("rings", "symmetry", "gradient")
+    near = sum(
+        math.hypot(c.x - best.x, c.y - best.y) <= tol
+        for c in cands
+        if c.method in independent and c.method != best.method
+    )
+    strong_rings = best.method == "rings" and best.arcs >= 3
+    if strong_rings:
+        near = max(near, 1)
+    agree = (0.25, 0.7, 1.0)[min(near, 2)]
+    evidence = 1.0 if strong_rings else float(np.clip((best.fine_isotropy - 0.02) / 0.1, 0, 1))
+    return float(agree * evidence)
 
 
 def estimate_beam_center(
