@@ -243,3 +243,17 @@ def frame(seed=0, shape=SHAPE):
     r = np.hypot(cols - BEAM[0], rows - BEAM[1])
     lam = 20 + 500 * np.exp(-0.5 * ((r - 45) / 3) ** 2)
     return np.random.default_rng(seed).poisson(lam).astype(np.int32)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _setup_cache_in_a_temporary_folder(tmp_path_factory):
+    """Set-ups cached on disk (scattertag.features.cache) go to a test folder, not ~/.cache."""
+    import os
+
+    saved = os.environ.get("SCATTERTAG_CACHE")
+    os.environ["SCATTERTAG_CACHE"] = str(tmp_path_factory.mktemp("setup-cache"))
+    yield
+    if saved is None:
+        os.environ.pop("SCATTERTAG_CACHE", None)
+    else:
+        os.environ["SCATTERTAG_CACHE"] = saved

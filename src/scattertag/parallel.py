@@ -1,20 +1,106 @@
-"""Cores and worker processes, shared by dataset building, training and prediction."""
+"""Cores, threads and worker processes, shared by dataset building, training and prediction.
+
+Parallelism comes from processes, one thread each: numpy/scipy (BLAS, OpenMP), torch and
+pyFAI all start a thread per core by default, and N such processes on N cores run N^2
+threads, which on a shared machine costs 2-16x (benchmarks/bench_predict.py). So
+
+* :func:`usable_cores` counts the cores this process may really use: its CPU affinity,
+  capped by a cgroup CPU quota (containers, batch schedulers);
+* :func:`limit_threads` caps every thread pool of this process (threadpoolctl for
+  BLAS/OpenMP, ``torch.set_num_threads`` for torch);
+* :func:`single_threaded_children` makes processes started inside it begin with one
+  thread per pool (spawned workers read the variables before importing numpy).
+"""
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 #: Environment variables that size the BLAS / OpenMP thread pools of numpy, scipy and torch.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
+#: cgroup v2 and v1 files holding the CPU quota of this process's group.
+CGROUP_V2 = Path("/sys/fs/cgroup/cpu.max")
+CGROUP_V1 = (
+    Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),
+    Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us"),
+)
+
+
+def cgroup_cpu_limit(v2: Path = CGROUP_V2, v1: tuple[Path, Path] = CGROUP_V1) -> float | None:
+    """CPUs the cgroup quota allows (quota / period, e.g. 1.5); None if unlimited or unknown."""
+    try:
+        if v2.is_file():
+            quota, period = v2.read_text().split()[:2]
+            return None if quota == "max" else int(quota) / int(period)
+        if v1[0].is_file() and v1[1].is_file():
+            quota, period = int(v1[0].read_text()), int(v1[1].read_text())
+            return None if quota <= 0 or period <= 0 else quota / period
+    except (OSError, ValueError):
+        pass
+    return None
+
 
 def usable_cores() -> int:
-    """CPU cores this process may run on."""
-    return (
+    """CPU cores this process may run on: its affinity, capped by the cgroup CPU quota (>= 1)."""
+    cores = (
         len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     )
+    limit = cgroup_cpu_limit()
+    if limit is not None:
+        cores = min(cores, max(1, math.ceil(limit)))
+    return max(1, cores)
+
+
+def limit_threads(threads: int = 1) -> None:
+    """Cap this process's BLAS/OpenMP pools and torch's intra-op threads at ``threads``, for good.
+
+    For worker processes. Also sets the environment variables, so libraries loaded later
+    and child processes start with the same cap.
+    """
+    threads = max(1, int(threads))
+    os.environ.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+    if "torch" in sys.modules:  # torch is imported by whoever needs it, not here
+        sys.modules["torch"].set_num_threads(threads)
+
+
+@contextmanager
+def limited_threads(threads: int = 1, torch_threads: int | None = None) -> Iterator[None]:
+    """Inside: BLAS/OpenMP pools capped at ``threads``, torch at ``torch_threads`` (default
+    ``threads``); the caller's settings come back on exit (for library calls)."""
+    from threadpoolctl import threadpool_limits
+
+    torch = sys.modules.get("torch")
+    saved = torch.get_num_threads() if torch is not None else None
+    with threadpool_limits(max(1, int(threads))):
+        if torch is not None:
+            torch.set_num_threads(max(1, int(torch_threads or threads)))
+        try:
+            yield
+        finally:
+            if torch is not None:
+                torch.set_num_threads(saved)
+
+
+def worker_split(workers: int | None, cores: int | None = None) -> tuple[int, int]:
+    """(worker processes, torch threads of the model process) for ``workers`` (None: automatic).
+
+    Automatic: one single-threaded worker per usable core; the model process, which
+    mostly waits on them, gets the cores the workers leave (at least one thread).
+    """
+    cores = usable_cores() if cores is None else cores
+    workers = cores if workers is None else int(workers)
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0, got {workers}")
+    return workers, max(1, cores - workers)
 
 
 @contextmanager

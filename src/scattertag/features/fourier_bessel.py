@@ -157,7 +157,13 @@ class PolarSplines:
     """
 
     def __init__(
-        self, fb: FourierBessel, r: np.ndarray, theta: np.ndarray, degree: int, step: float
+        self,
+        fb: FourierBessel,
+        r: np.ndarray | None,
+        theta: np.ndarray | None,
+        degree: int,
+        step: float,
+        arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> None:
         cells = max(4, int(np.ceil(fb.j.max() / step)))
         self.degree = degree
@@ -166,7 +172,12 @@ class PolarSplines:
         self.dtheta = 2 * np.pi / self.n_theta
         self.nodes = np.arange(-(degree // 2), cells + degree // 2 + 1)  # B-splines touching [0, R)
         self.orders = fb.orders
-        self.S = self._spread_matrix(fb, r, theta)
+        if arrays is None:
+            self.S = self._spread_matrix(fb, r, theta)
+        else:  # (data, indices, indptr) of S from a cached state
+            self.S = sp.csc_matrix(
+                arrays, shape=(len(self.nodes) * self.n_theta, fb.shape[0] * fb.shape[1])
+            )
         gain = angular_gain(fb.orders, self.dtheta, degree)
         prof = radial_profiles(fb.orders, fb.zeros, cells, degree) / (np.sqrt(np.pi) * fb.radius)
         self.hankel = (prof * gain[:, None, None]).astype(np.float32)  # (N+1, K, nodes)
@@ -330,6 +341,7 @@ class FourierBessel:
         step: float = 1.0,
         dense_limit: int = 2500,
         low_rank_limit: int = 256,
+        state: dict[str, np.ndarray] | None = None,
     ) -> None:
         if len(shape) != 2 or min(shape) < 1:
             raise ValueError(f"shape must be (H, W) with positive sizes, got {shape}")
@@ -347,16 +359,19 @@ class FourierBessel:
         self.dense_limit, self.low_rank_limit = int(dense_limit), int(low_rank_limit)
         self.j = bessel_zeros(orders, zeros)
         self.norm = basis_norm(self.j, radius)
+        self._gram_cache: OrderedDict[bytes, tuple] = OrderedDict()
+        # linear B-splines (4 weights a pixel instead of 16) once their finer grid is coarser than the pixels
+        fine = self.radius * LINEAR_STEP / self.j.max() >= LINEAR_MIN_PIXELS
+        if state is not None:
+            self._restore(state, step, fine)
+            return
         self.pixels, r, theta = self._disk_pixels()
         if self.pixels.size == 0:
             raise ValueError(
                 f"disk of radius {radius:g} about {self.center} covers no pixel of the {self.shape} frame"
             )
         self.exact = PolarSplines(self, r, theta, degree=3, step=step)
-        # linear B-splines (4 weights a pixel instead of 16) once their finer grid is coarser than the pixels
-        fine = self.radius * LINEAR_STEP / self.j.max() >= LINEAR_MIN_PIXELS
         self.fast = PolarSplines(self, r, theta, degree=1, step=LINEAR_STEP) if fine else self.exact
-        self._gram_cache: OrderedDict[bytes, tuple] = OrderedDict()
 
     # ---- geometry ----------------------------------------------------------------------
     def _disk_pixels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -380,6 +395,39 @@ class FourierBessel:
         cx, cy = self.center
         R = self.radius
         return cx - R >= -0.5 and cy - R >= -0.5 and cx + R <= W - 0.5 and cy + R <= H - 0.5
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The arrays that set this operator up again (``FourierBessel(..., state=...)``):
+        disk pixels, spread operators and the Cholesky factors of the fit held now."""
+        out = {"pixels": self.pixels}
+        for name, polar in (("exact", self.exact), ("fast", self.fast)):
+            if name == "exact" or polar is not self.exact:
+                S = polar.S
+                out.update({f"{name}.data": S.data, f"{name}.indices": S.indices})
+                out[f"{name}.indptr"] = S.indptr
+        for i, (key, ((seen, reg), (c, lower))) in enumerate(self._gram_cache.items()):
+            out[f"factor{i}.key"] = np.frombuffer(key, np.uint8)
+            out[f"factor{i}.seen"] = np.packbits(seen)
+            out[f"factor{i}.reg_lower"] = np.array([reg, lower], np.float64)
+            out[f"factor{i}"] = c
+        return out
+
+    def _restore(self, state: dict[str, np.ndarray], step: float, fine: bool) -> None:
+        """Set up from :meth:`state` arrays instead of computing them."""
+        self.pixels = state["pixels"]
+
+        def arrays(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            return (state[f"{name}.data"], state[f"{name}.indices"], state[f"{name}.indptr"])
+
+        self.exact = PolarSplines(self, None, None, 3, step, arrays("exact"))
+        self.fast = (
+            PolarSplines(self, None, None, 1, LINEAR_STEP, arrays("fast")) if fine else self.exact
+        )
+        for i in range(sum(name.endswith(".key") for name in state)):
+            seen = np.unpackbits(state[f"factor{i}.seen"], count=len(self.pixels)).astype(bool)
+            reg, lower = state[f"factor{i}.reg_lower"]
+            key = state[f"factor{i}.key"].tobytes()
+            self._gram_cache[key] = ((seen, float(reg)), (state[f"factor{i}"], bool(lower)))
 
     @property
     def cached_factors(self) -> int:

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import scipy.sparse as sp
 
+from scattertag.features.cache import SetupCache
 from scattertag.features.fourier_bessel import FourierBessel
 from scattertag.geometry import Geometry
 
@@ -210,10 +211,18 @@ class Cake:
         radii: int,
         r_min: float,
         r_max: float,
+        state: dict[str, np.ndarray] | None = None,
     ) -> None:
         H, W = shape
         cx, cy = beam_center
         self.angles, self.radii = angles, radii
+        self.coordinate = np.broadcast_to(
+            np.linspace(0, 1, radii, dtype=np.float32), (angles, radii)
+        )
+        if state is not None:  # from :meth:`state`, e.g. the on-disk set-up cache
+            for name in self.STATE:
+                setattr(self, name, state[name])
+            return
         y, x = np.mgrid[0:H, 0:W].astype(np.float64)
         r, theta = np.hypot(x - cx, y - cy), np.arctan2(y - cy, x - cx)
         scale = radii / math.log(r_max / r_min)
@@ -226,7 +235,8 @@ class Cake:
         key = cell.astype(np.int16) if small else cell
         self.order = np.argsort(key, kind="stable")[int((~inside).sum()) :].astype(np.int32)
         sorted_cells = cell[self.order]
-        self.cells, self.starts = np.unique(sorted_cells, return_index=True)
+        self.starts = np.flatnonzero(np.diff(sorted_cells, prepend=-1))  # first pixel of each cell
+        self.cells = sorted_cells[self.starts]
         count = np.bincount(sorted_cells, minlength=angles * radii)
         # cells with no pixel centre take the nearest pixel to their centre, if it is on the frame
         ac, jc = np.divmod(np.arange(angles * radii), radii)
@@ -242,9 +252,13 @@ class Cake:
         area = np.tile(0.5 * (2 * math.pi / angles) * np.diff(edges**2), angles)
         self.area = np.maximum(area, count).astype(np.float32)
         self.area[self.filled] = 1.0
-        self.coordinate = np.broadcast_to(
-            np.linspace(0, 1, radii, dtype=np.float32), (angles, radii)
-        )
+
+    #: Attributes that set a Cake up again (:meth:`state`).
+    STATE = ("order", "cells", "starts", "filled", "fill_pixel", "area")
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The arrays that set this cake up again: ``Cake(..., state=cake.state())``."""
+        return {name: getattr(self, name) for name in self.STATE}
 
     def weights(self, valid: np.ndarray) -> np.ndarray:
         """(A * R,) float32 number of valid pixels per cell of (H, W) bool ``valid``."""
@@ -278,6 +292,11 @@ class Cake:
         ).astype(np.float32)
 
 
+def _part(state: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The entries of ``state`` under ``prefix``, without it."""
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
 def block_sum(a: np.ndarray, block: int) -> np.ndarray:
     """(n b, n b) -> (n, n) float32 sums over b x b blocks, by reshaping (no sparse products).
 
@@ -294,7 +313,13 @@ def block_sum(a: np.ndarray, block: int) -> np.ndarray:
 class ViewMaker:
     """Set up once per geometry (and static mask); call on counts to get both views."""
 
-    def __init__(self, spec: ViewSpec, geometry: Geometry, mask: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        spec: ViewSpec,
+        geometry: Geometry,
+        mask: np.ndarray | None = None,
+        cache: SetupCache | None = None,
+    ) -> None:
         self.spec, self.geometry = spec, geometry
         H, W = geometry.shape
         if mask is not None and np.shape(mask) != (H, W):
@@ -325,7 +350,12 @@ class ViewMaker:
         ys = (np.array([self.top, self.top + H - 1]) + 0.5) * f - 0.5
         corner = np.hypot(xs[:, None] - wx, ys[None, :] - wy).max()
         self.radius = spec.radius_scale * max(corner, 2.0)
-        self.fb = FourierBessel((work, work), (wx, wy), self.radius, spec.orders, spec.zeros)
+        key = None if cache is None else cache.key(spec.to_dict(), geometry.to_dict(), mask=mask)
+        state = None if key is None else cache.load(key)  # type: ignore[union-attr]
+        fb_state = None if state is None else _part(state, "fb/")
+        self.fb = FourierBessel(
+            (work, work), (wx, wy), self.radius, spec.orders, spec.zeros, state=fb_state
+        )
         if spec.image_space == "cake":
             self.cake = Cake(
                 padded.shape,
@@ -334,6 +364,7 @@ class ViewMaker:
                 spec.cake_radii,
                 spec.cake_r_min * side,
                 spec.cake_r_max * side,
+                state=None if state is None else _part(state, "cake/"),
             )
         else:
             self.to_image = area_weights(
@@ -341,8 +372,19 @@ class ViewMaker:
             )  # (S, side), rows and columns alike
         self._log_max = math.log1p(spec.max_counts)
         self._last: tuple[np.ndarray, dict] | None = None  # validity of the last frame, its weights
+        if state is not None:
+            return
         if self.mask is not None or not self.fb.disk_in_frame:
             self(np.zeros((H, W), np.float32))  # factorise the fit for the static mask now
+        if cache is not None:
+            cache.store(key, self.state())  # type: ignore[arg-type]
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Arrays that set this ViewMaker up again (FB operator and factors, cake), by name."""
+        out = {f"fb/{k}": v for k, v in self.fb.state().items()}
+        if self.spec.image_space == "cake":
+            out.update({f"cake/{k}": v for k, v in self.cake.state().items()})
+        return out
 
     def _valid(self, counts: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         """Valid pixels: finite, non-negative, allowed by the static and the per-call mask."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from scattertag.io.atomic import check_output
+from scattertag.parallel import limited_threads, worker_split
 from scattertag.prediction.pipeline import Predictor, Workers, tag_items
 from scattertag.prediction.sources import items_from_paths, make_setup, read_manifest
 from scattertag.prediction.table import Table
@@ -30,10 +31,12 @@ def predict(
     distance_m: float | None = None,
     energy_kev: float | None = None,
     model: str | Path | Predictor | None = None,
-    workers: int = 0,
+    workers: int | None = 0,
     batch_size: int = 16,
     out: str | Path | None = None,
     progress: bool = False,
+    device: str = "cpu",
+    dask: str | None = None,
 ) -> Table:
     """Tag ``files`` (and/or the rows of ``manifest``); one table row per frame.
 
@@ -45,8 +48,13 @@ def predict(
         pixels are always excluded.
     pixel_size_um, distance_m, energy_kev : override the defaults (75 um, 0.594 m, 8.8984 keV).
     model : model folder or a loaded Predictor (None: the shipped tagger).
-    workers : processes for reading and preprocessing (0: this process). They are spawned,
-        so a script that uses them must call predict under ``if __name__ == "__main__":``.
+    workers : processes for reading and preprocessing (0: this process; None: one per usable
+        core, see ``scattertag.parallel``), one BLAS thread each. They are spawned, so a
+        script that uses them must call predict under ``if __name__ == "__main__":``.
+    device : where the network runs: "cpu", "cuda" or "auto" (cuda when available).
+    dask : tag on a Dask cluster: a scheduler address, or "local" for a LocalCluster of
+        ``workers`` single-threaded processes (``scattertag.prediction.distributed``);
+        ``model`` must then be a folder (or None), which every worker reads.
     out : also write the table to this CSV (atomically).
 
     Raises ValueError for bad arguments; a file that cannot be tagged gets a row whose
@@ -67,10 +75,33 @@ def predict(
     if out is not None:  # before any work: not an input, writable, room for the rows
         inputs = [i.location for i in items] + [m for m in (mask, manifest) if m is not None]
         check_output(out, inputs, need_bytes=400 * len(items))
-    predictor = model if isinstance(model, Predictor) else Predictor(model)
-    with Workers(predictor.view_spec, workers) as prepare:
+    if dask is not None:
+        table = _predict_on_dask(items, dask, model, workers, batch_size, device, progress)
+        if out is not None:
+            table.to_csv(out)
+        return table
+    predictor = model if isinstance(model, Predictor) else Predictor(model, device=device)
+    workers, model_threads = worker_split(workers)
+    # one BLAS thread here (workers have their own); torch gets the cores workers leave
+    with limited_threads(1, model_threads), Workers(predictor.view_spec, workers) as prepare:
         items = tqdm(items, unit="file", desc="tagging", disable=not progress)
         table = Table(predictor.vocabulary, tag_items(items, predictor, prepare, batch_size))
     if out is not None:
         table.to_csv(out)
     return table
+
+
+def _predict_on_dask(items, address, model, workers, batch_size, device, progress) -> Table:
+    """The table of ``items`` tagged on the Dask cluster at ``address``."""
+    from scattertag.models import load_model
+    from scattertag.prediction.distributed import dask_client, tag_on_dask
+
+    if isinstance(model, Predictor):
+        raise ValueError(
+            "with dask, give model as a folder (every worker loads it), not a Predictor"
+        )
+    vocabulary = load_model(model)[1]["vocabulary"]
+    with dask_client(address, workers or None) as client:
+        rows = tag_on_dask(items, client, model, batch_size, device=device)
+        rows = tqdm(rows, unit="frame", desc="tagging", disable=not progress)
+        return Table(vocabulary, rows)

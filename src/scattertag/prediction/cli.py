@@ -43,8 +43,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=2,
-        help="reading/preprocessing processes, 0 = none (default: %(default)s)",
+        default=None,
+        help="reading/preprocessing processes, 0 = none (default: one per usable core)",
+    )
+    parser.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="tag on a Dask cluster: scheduler address (tcp://host:8786) or 'local'",
+    )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        choices=("cpu", "cuda", "auto"),
+        help="where the network runs (default: %(default)s; auto: cuda when available)",
     )
     parser.add_argument(
         "--batch-size", type=int, default=16, help="frames per network batch (default: %(default)s)"
@@ -99,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
 
             if args.files or args.manifest:
                 raise ValueError("--watch takes no FILES or --manifest")
+            if args.dask:
+                raise ValueError("--watch runs on this machine; --dask is for FILES or --manifest")
             return watch(
                 args.watch,
                 args.out,
@@ -107,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
                 workers=args.workers,
                 batch_size=args.batch_size,
                 interval=args.interval,
+                device=args.device,
                 **geometry_arguments(args),
             )
         from scattertag.prediction.api import predict
@@ -120,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             out=args.out,
             progress=not args.quiet,
+            device=args.device,
+            dask=args.dask,
             **geometry_arguments(args),
         )
     except (ValueError, FileNotFoundError) as exc:  # bad arguments, manifest or model

@@ -35,13 +35,14 @@ class Predictor:
     tagger shipped with the package).
     """
 
-    def __init__(self, model_dir: str | Path | None = None) -> None:
+    def __init__(self, model_dir: str | Path | None = None, device: str = "cpu") -> None:
         from scattertag.features.views import ViewSpec
         from scattertag.models import load_model
 
         model, self.card = load_model(model_dir)
+        self.device = resolve_device(device)
         # channels-last convolutions run faster on CPU, same results (benchmarks/bench_predict.py)
-        self.model = model.to(memory_format=torch.channels_last)
+        self.model = model.to(self.device, memory_format=torch.channels_last)
         self.vocabulary = list(self.card["vocabulary"])
         self.thresholds = np.asarray(self.card["thresholds"], dtype=np.float64)
         self.view_spec = ViewSpec.from_dict(self.card["view_spec"])
@@ -49,8 +50,9 @@ class Predictor:
     @torch.inference_mode()
     def probabilities(self, images: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
         """(B, T) sigmoid probabilities of images (B, C, H, W) and coefficients (B, C, N+1, K)."""
-        logits = self.model(torch.from_numpy(images), torch.from_numpy(coeffs))
-        return torch.sigmoid(logits).double().numpy()
+        images_t, coeffs_t = torch.from_numpy(images), torch.from_numpy(coeffs)
+        logits = self.model(images_t.to(self.device), coeffs_t.to(self.device))
+        return torch.sigmoid(logits).double().cpu().numpy()
 
     def rows(self, views: list[Views]) -> list[dict]:
         """One output row per Views, in order; the model runs once on all that have no error."""
@@ -76,6 +78,17 @@ class Predictor:
                 error="",
             )
         return row
+
+
+def resolve_device(device: str) -> torch.device:
+    """The torch device for "cpu", "cuda" (or "cuda:N") or "auto" (cuda when available)."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise ValueError(f"device must be cpu, cuda or auto, got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: no CUDA GPU is available to torch here")
+    return torch.device(device)
 
 
 def tag_items(

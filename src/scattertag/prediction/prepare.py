@@ -19,6 +19,7 @@ import numpy as np
 
 from scattertag.io.failures import failure_message
 from scattertag.io.readers import Frame, read_frames, read_mask
+from scattertag.parallel import limit_threads
 from scattertag.prediction.sources import Item
 from scattertag.signals import worker_ignores_interrupts
 
@@ -52,8 +53,11 @@ class Preparer:
     """Callable item -> list[Views], caching ViewMakers and mask files between calls."""
 
     def __init__(self, view_spec, cache_size: int = 8) -> None:
+        from scattertag.features.cache import default_cache
+
         self.view_spec = view_spec
         self.cache_size = cache_size
+        self.setup_cache = default_cache()  # set-ups on disk, shared by processes and runs
         self._makers: OrderedDict = OrderedDict()
         self._masks: OrderedDict = OrderedDict()
 
@@ -126,7 +130,10 @@ class Preparer:
             None if static is None else hashlib.blake2b(np.packbits(static).tobytes()).hexdigest(),
         )
         return _cached(
-            self._makers, key, lambda: ViewMaker(self.view_spec, geometry, static), self.cache_size
+            self._makers,
+            key,
+            lambda: ViewMaker(self.view_spec, geometry, static, self.setup_cache),
+            self.cache_size,
         )
 
 
@@ -148,6 +155,7 @@ def start_worker(view_spec) -> None:
     """Process-pool initializer: one Preparer (and ViewMaker cache) per worker process."""
     global _WORKER_PREPARER
     worker_ignores_interrupts()
+    limit_threads(1)  # parallelism comes from the processes
     _WORKER_PREPARER = Preparer(view_spec)
 
 

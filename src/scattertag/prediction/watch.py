@@ -24,6 +24,7 @@ from pathlib import Path
 
 from scattertag.io.atomic import AppendingCSV, check_output
 from scattertag.io.readers import SUFFIXES
+from scattertag.parallel import limited_threads, worker_split
 from scattertag.prediction.pipeline import Predictor, Workers, tag_items
 from scattertag.prediction.sources import items_from_paths, make_setup
 from scattertag.prediction.table import columns, csv_lines, read_csv
@@ -127,9 +128,10 @@ def watch(
     energy_kev: float | None = None,
     frame: int | None = None,
     model: str | Path | Predictor | None = None,
-    workers: int = 0,
+    workers: int | None = 0,
     batch_size: int = 16,
     interval: float = 1.0,
+    device: str = "cpu",
     settle: float | None = None,
     patience: float | None = None,
     stop: threading.Event | None = None,
@@ -145,9 +147,16 @@ def watch(
         raise ValueError("--watch needs a geometry: --beam-center X Y or --poni FILE")
     if Path(folder).is_dir():
         check_output(out, [p for p in Path(folder).iterdir() if p.name.lower().endswith(SUFFIXES)])
-    predictor = model if isinstance(model, Predictor) else Predictor(model)
+    predictor = model if isinstance(model, Predictor) else Predictor(model, device=device)
+    workers, model_threads = worker_split(workers)
     out = Path(out)
-    with _open_output(out, predictor.vocabulary) as (csv_file, done):
+    with (
+        limited_threads(1, model_threads),
+        _open_output(out, predictor.vocabulary) as (
+            csv_file,
+            done,
+        ),
+    ):
         scanner = FolderScanner(folder, done, interval if settle is None else settle, patience)
         if csv_file.repaired:
             print(

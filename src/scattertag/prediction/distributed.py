@@ -1,0 +1,128 @@
+"""Tagging on a Dask cluster: ``scattertag predict --dask ADDRESS|local``.
+
+The frames of a run are cut into *windows* of consecutive frames. Inside a window, frames
+are grouped by geometry (setup and mask file) and each group is cut into chunks of at most
+``batch_size`` frames; a chunk is one Dask task. Its worker reads the files itself (a
+shared file system, not frames shipped through the scheduler), makes the views with a
+ViewMaker set up once per geometry and process (or loaded from the on-disk set-up cache,
+``scattertag.features.cache``), runs the model on the whole chunk and returns the rows.
+Rows are yielded in input order, window by window, while the next window's tasks run:
+at most two windows are in flight, so memory is bounded whatever the number of files.
+
+Every worker needs scattertag installed and one thread (``dask worker --nthreads 1``;
+``local`` starts a ``LocalCluster`` of single-threaded processes, one per usable core).
+The rows equal those of a local run: the same reader, views and model.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from itertools import islice
+from pathlib import Path
+
+from scattertag.parallel import limit_threads, usable_cores
+from scattertag.prediction.prepare import Preparer
+from scattertag.prediction.sources import Item
+
+
+@contextmanager
+def dask_client(address: str, workers: int | None = None) -> Iterator:
+    """A ``distributed.Client`` for ``address`` ("local": a LocalCluster of ``workers``
+    single-threaded processes, default one per usable core), closed on exit."""
+    from distributed import Client, LocalCluster
+
+    if address == "local":
+        n = usable_cores() if workers is None else max(1, int(workers))
+        with (
+            LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+    else:
+        with Client(address) as client:
+            if not client.nthreads():
+                raise ValueError(f"Dask scheduler {address} has no workers")
+            yield client
+
+
+def geometry_chunks(window: list[tuple[int, Item]], size: int) -> list[list[tuple[int, Item]]]:
+    """Numbered items grouped by geometry (setup, mask), in first-seen order, cut into
+    chunks of at most ``size``."""
+    groups: dict[tuple, list[tuple[int, Item]]] = {}
+    for number, item in window:
+        groups.setdefault((item.setup, item.mask), []).append((number, item))
+    return [g[i : i + size] for g in groups.values() for i in range(0, len(g), size)]
+
+
+def tag_on_dask(
+    items: Iterable[Item],
+    client,
+    model_dir: str | Path | None,
+    batch_size: int = 16,
+    window: int | None = None,
+    device: str = "cpu",
+) -> Iterator[dict]:
+    """Rows for every frame of ``items``, in input order, tagged on ``client``'s workers.
+
+    ``window``: frames grouped together (default 64 per worker thread).
+    """
+    from distributed import wait
+
+    from scattertag.prediction.pipeline import per_frame
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    threads = max(1, sum(client.nthreads().values()))
+    window = window or 64 * threads
+    model = None if model_dir is None else str(model_dir)
+
+    def submit(part: list[tuple[int, Item]]) -> list:
+        return [
+            client.submit(tag_chunk, chunk, model, device, pure=False)
+            for chunk in geometry_chunks(part, batch_size)
+        ]
+
+    def collect(futures: list) -> Iterator[dict]:
+        wait(futures)
+        rows = [row for future in futures for row in future.result()]
+        return (row for _, row in sorted(rows, key=lambda nr: nr[0]))
+
+    numbered = enumerate(per_frame(items))
+    pending: deque[list] = deque()  # windows in flight, each a list of futures
+    while part := list(islice(numbered, window)):
+        pending.append(submit(part))
+        if len(pending) >= 2:
+            yield from collect(pending.popleft())
+    while pending:
+        yield from collect(pending.popleft())
+
+
+_WORKER: dict = {}
+
+
+def tag_chunk(
+    chunk: list[tuple[int, Item]], model_dir: str | None, device: str = "cpu"
+) -> list[tuple[int, dict]]:
+    """On a worker: (number, row) for every frame of the numbered items of ``chunk``.
+
+    The model and a Preparer (ViewMakers by geometry) are kept in the worker process
+    between tasks; the model runs once on the whole chunk.
+    """
+    from scattertag.prediction.pipeline import Predictor
+
+    key = (model_dir, device)
+    if _WORKER.get("key") != key:
+        limit_threads(1)
+        predictor = Predictor(model_dir, device=device)
+        _WORKER.update(key=key, predictor=predictor, preparer=Preparer(predictor.view_spec))
+    predictor, preparer = _WORKER["predictor"], _WORKER["preparer"]
+    numbers, views = [], []
+    for number, item in chunk:
+        frames = preparer(item)
+        numbers += [number] * len(frames)
+        views += frames
+    return list(zip(numbers, predictor.rows(views)))

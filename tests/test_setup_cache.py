@@ -1,0 +1,40 @@
+"""The on-disk cache of geometry set-ups: same views warm or cold, atomic files, bounded folder."""
+
+import numpy as np
+
+from scattertag.features.cache import SetupCache
+from scattertag.features.views import ViewMaker, ViewSpec
+from scattertag.geometry import Geometry
+
+SPEC = ViewSpec(orders=4, zeros=8, fb_size=32, cake_angles=8, cake_radii=16)
+
+
+def test_warm_set_up_gives_the_same_views(tmp_path):
+    cache = SetupCache(tmp_path)
+    geometry = Geometry((64, 64), (5.0, 60.0))  # corner beam: the fit is factorised at set-up
+    mask = np.ones((64, 64), bool)
+    mask[:, 30:33] = False
+    counts = np.random.default_rng(0).poisson(100, (64, 64)).astype(np.uint32)
+    cold = ViewMaker(SPEC, geometry, mask, cache)
+    assert (cache.hits, cache.misses) == (0, 1) and len(list(tmp_path.glob("*.npz"))) == 1
+    warm = ViewMaker(SPEC, geometry, mask, cache)
+    assert cache.hits == 1 and warm.fb.cached_factors == 1
+    for a, b in zip(cold(counts), warm(counts)):
+        assert np.array_equal(a, b)
+    # another mask or geometry is another entry
+    ViewMaker(SPEC, geometry, None, cache)
+    ViewMaker(SPEC, Geometry((64, 64), (6.0, 60.0)), mask, cache)
+    assert cache.misses == 3 and len(list(tmp_path.glob("*.npz"))) == 3
+
+
+def test_unreadable_entry_is_a_miss_and_folder_stays_bounded(tmp_path):
+    cache = SetupCache(tmp_path, max_bytes=2.5e4)
+    key = cache.key("a")
+    cache.path(key).write_bytes(b"half a file")
+    assert cache.load(key) is None
+    for i in range(6):
+        cache.store(cache.key(i), {"x": np.full(1000, i, np.float64)})  # 8 kB each
+    assert cache.nbytes <= 2.5e4
+    assert cache.load(cache.key(5))["x"][0] == 5  # the newest survive
+    assert cache.load(cache.key(0)) is None
+    assert not list(tmp_path.glob("*.tmp"))  # no temporary files left behind
