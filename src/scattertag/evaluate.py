@@ -29,6 +29,7 @@ from tqdm import tqdm
 from scattertag import plotting
 from scattertag.errors import UserError
 from scattertag.io.files import write_json
+from scattertag.models.checks import check_scores
 from scattertag.models.io import check_compatible, load_model, read_card
 
 
@@ -121,13 +122,14 @@ def predict_scores(
     for batch in tqdm(loader, desc=progress, disable=progress is None, leave=False):
         scores.append(squash(model(batch["image"], batch["coeff"])).numpy())
         labels.append(batch["labels"].numpy())
-    return np.concatenate(labels), np.concatenate(scores)
+    return np.concatenate(labels), check_scores(np.concatenate(scores), "evaluation")
 
 
 def evaluate(
     labels: np.ndarray, scores: np.ndarray, vocabulary: list[str], thresholds: np.ndarray
 ) -> dict:
     """Summary metrics and a per-tag table (positives, AP, F1, precision, recall at threshold)."""
+    check_scores(scores, "evaluate")
     ap = per_tag_ap(labels, scores)
     f1 = f1_scores(labels, scores, thresholds)
     predicted = scores >= thresholds[None, :]

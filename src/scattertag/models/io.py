@@ -8,13 +8,13 @@ code is ever executed from a checkpoint.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from scattertag.io.files import read_json, write_json
+from scattertag.io.files import atomic_path, read_json, write_json
+from scattertag.models.checks import DIGEST_FIELD, check_card, file_sha256
 from scattertag.models.joint import JointTagger
 from scattertag.models.taggers import CoeffTagger, ImageTagger, Tagger
 
@@ -55,10 +55,10 @@ def save_model(model: Tagger, card: dict, run_dir: str | Path) -> Path:
     missing = [f for f in CARD_FIELDS if f not in card]
     if missing:
         raise ValueError(f"model card lacks fields {missing}")
-    tmp = run_dir / (WEIGHTS + ".tmp")
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(tmp), metadata={"view": model.view})
-    os.replace(tmp, run_dir / WEIGHTS)
+    with atomic_path(run_dir / WEIGHTS) as tmp:
+        save_file(state, str(tmp), metadata={"view": model.view})
+        card[DIGEST_FIELD] = file_sha256(tmp)  # binds the card to these weights
     write_json(run_dir / CARD, card)
     return run_dir
 
@@ -101,6 +101,15 @@ def load_model(run_dir: str | Path | None = None) -> tuple[Tagger, dict]:
             f"model weights {path} do not match the network described by {run_dir / CARD} "
             f"(view {card['view']!r}, arch {card['arch']}): mismatched tensors {bad[:5]}"
         )
+    check_card(
+        model,
+        state,
+        card["vocabulary"],
+        card["thresholds"],
+        run_dir / CARD,
+        path,
+        card.get(DIGEST_FIELD),
+    )
     model.load_state_dict(state)
     return model.eval(), card
 

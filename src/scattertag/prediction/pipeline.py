@@ -67,6 +67,8 @@ class Predictor:
     def _row(self, v: Views, p: np.ndarray | None) -> dict:
         """The table row of one frame (probabilities None when it failed)."""
         row = {"path": v.source, "frame": v.frame}
+        if p is not None and not np.isfinite(p).all():
+            v, p = replace(v, error=f"{v.source}: the model gave NaN or Inf probabilities"), None
         if p is None:
             row.update(dict.fromkeys(self.vocabulary), tags="", error=v.error)
         else:
