@@ -18,12 +18,18 @@ parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--out", required=True)
 parser.add_argument("--size", type=int, default=1000, help="frame side (default 1000)")
 parser.add_argument("--gisaxs", type=float, default=0.0, help="fraction of GISAXS experiments")
+parser.add_argument(
+    "--detectors",
+    default="reference",
+    help="Recipe.detectors: 'reference' (the shipped tagger's training detector, default) "
+    "or 'catalogue'",
+)
 parser.add_argument("--seed", type=int, default=7)
 parser.add_argument("--experiments", type=int, nargs=2, metavar=("FIRST", "STOP"), default=(0, 10))
 parser.add_argument("--images", type=int, default=5, help="images per experiment")
 args = parser.parse_args()
 vocabulary = read_card(pretrained_dir())["vocabulary"]
-recipe = Recipe(size=args.size, gisaxs_fraction=args.gisaxs)
+recipe = Recipe(size=args.size, gisaxs_fraction=args.gisaxs, detectors=args.detectors)
 path = write_labelled_set(
     args.out, recipe, args.seed, range(*args.experiments), args.images, vocabulary, progress=True
 )

@@ -103,7 +103,7 @@ def test_calibrate_command_on_a_dataset(tmp_path, capsys):
     assert main([*argv, "--out", str(tmp_path / "cal"), "--quiet"]) == 0
     assert "ECE" in capsys.readouterr().out
     calibrated = read_card(tmp_path / "cal")
-    assert calibrated["calibration"]["method"] == "temperature"
+    assert calibrated["calibration"]["method"] == "platt"
     assert "shards [0, 1, 2, 3, 4, 5, 6, 7, 8]" in calibrated["calibration"]["fitted_on"]
     assert (tmp_path / "cal" / "reliability.png").stat().st_size > 0
     # a monotone map per tag: the ranking, hence AP, is unchanged on the test shard

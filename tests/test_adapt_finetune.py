@@ -24,7 +24,7 @@ from scattertag.adapt.replay import replay_from_simulator
 from scattertag.errors import UserError
 from scattertag.features.views import ViewSpec
 from scattertag.models import load_model
-from scattertag.models.io import read_card
+from scattertag.models.io import pretrained_dir, read_card
 from scattertag.simulate import Recipe
 
 
@@ -139,3 +139,18 @@ def test_replay_from_simulator_aligns_labels(model_dir):
     assert len(items) == 3 and items.labels.shape == (3, len(card["vocabulary"]))
     assert not torch.isnan(items.labels).any()
     assert tuple(items.image.shape[1:]) == ViewSpec.from_dict(card["view_spec"]).image_shape
+
+
+def test_simulated_labelled_set_reads_back(tmp_path):
+    from scattertag.adapt.labels import read_labels
+    from scattertag.adapt.synthetic import write_labelled_set
+
+    recipe = Recipe(size=48, detectors="reference")
+    vocabulary = list(read_card(pretrained_dir())["vocabulary"])
+    path = write_labelled_set(tmp_path, recipe, 0, [3], 2, vocabulary)
+    table = read_labels(path)
+    assert len(table) == 2 and table.groups == ["e3", "e3"] and not table.skipped
+    assert set(table.tags) <= set(vocabulary)
+    assert np.isin(table.labels, [0.0, 1.0]).all()
+    counts = np.load(tmp_path / "e0003_000.npy")
+    assert counts.dtype == np.int32 and counts.shape == (48, 48)

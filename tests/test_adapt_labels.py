@@ -61,7 +61,7 @@ def test_geometry_columns_group_and_csv(tmp_path):
 
 
 def test_bad_rows_are_skipped_and_named(tmp_path):
-    rows = [*ROWS, "c_0.npy\t1\t0\tno centre", "a_0.npy\tyes\t0\t", "\t1\t0\t"]
+    rows = [*ROWS, "c_0.npy\t1\t0\tno centre", "d_0.npy\tyes\t0\t", "\t1\t0\t"]
     table = read_labels(write_set(tmp_path, rows, HEADER), tmp_path / "centres.tsv")
     assert len(table) == 4 and len(table.skipped) == 3
     assert "line 6" in table.skipped[0] and "no beam centre" in table.skipped[0]
@@ -79,6 +79,13 @@ def test_unknown_tag_and_bad_tables(tmp_path):
     (tmp_path / "x.tsv").write_text("file\tRing\na\t1\n")
     with pytest.raises(LabelsError, match="no file column"):
         read_labels(tmp_path / "x.tsv")
+
+
+def test_last_line_of_a_file_counts(tmp_path):
+    rows = [*ROWS, "a_0.npy\t0\t1\tcorrected"]
+    table = read_labels(write_set(tmp_path, rows, HEADER), tmp_path / "centres.tsv")
+    assert len(table) == 4 and [i.source for i in table.items][-1] == "a_0.npy"
+    assert list(table.labels[-1]) == [0.0, 1.0] and table.lines[-1] == 6
 
 
 def test_default_group():

@@ -1,6 +1,6 @@
 """``scattertag calibrate``: fit per-tag calibration of a trained tagger on a built dataset.
 
-    scattertag calibrate --model RUN --data DIR --out CALIBRATED [--method temperature|platt]
+    scattertag calibrate --model RUN --data DIR --out CALIBRATED [--method platt|temperature]
 
 The map is fitted on the dataset's shards other than the test shard (for a model trained
 on another dataset, all of them are unseen frames), folded into the network's head
@@ -37,13 +37,14 @@ def calibrate_on_dataset(
     model_dir: str | Path | None,
     data: str | Path,
     out: str | Path,
-    method: str = "temperature",
-    test_shard: int = 9,
+    method: str = "platt",
+    test_shards: tuple[int, ...] = (9,),
     batch_size: int = 64,
     progress: bool = False,
 ) -> dict:
-    """Calibrate ``model_dir`` on the non-test shards of ``data``; write the model to ``out``."""
+    """Calibrate ``model_dir`` on the shards of ``data`` not in ``test_shards``; save to ``out``."""
     from scattertag.data import ShardDataset, fold_shards, read_manifest
+    from scattertag.data.manifest import NUM_SHARDS
     from scattertag.models.io import check_compatible, save_model
 
     model, card = load_tagger(model_dir)
@@ -51,7 +52,10 @@ def calibrate_on_dataset(
         check_compatible(card, read_manifest(data), str(model_dir or "shipped"), str(data))
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    fit_shards, test_shards = fold_shards(test_shard)
+    test_shards = sorted({fold_shards(k)[1][0] for k in test_shards})  # validated
+    fit_shards = [k for k in range(NUM_SHARDS) if k not in test_shards]
+    if not fit_shards:
+        raise UserError("no shard left to fit on: --test-shards names all ten")
     fit_labels, fit_logits = predict_scores(
         model,
         ShardDataset(data, fit_shards),
@@ -87,7 +91,7 @@ def calibrate_on_dataset(
         "data": str(data),
         "method": method,
         "fit_shards": fit_shards,
-        "test_shard": test_shard,
+        "test_shards": test_shards,
         "fit_frames": len(fit_labels),
         "test_frames": len(test_labels),
         "ECE_before": all_before,
@@ -113,7 +117,7 @@ def calibrate_on_dataset(
         test_labels,
         {"before": before, "after": after},
         out / "reliability.png",
-        f"test shard {test_shard} of {Path(data).name} ({len(test_labels)} frames)",
+        f"test shards {test_shards} of {Path(data).name} ({len(test_labels)} frames)",
     )
     return result
 
@@ -127,7 +131,7 @@ def format_calibration(result: dict) -> str:
         for r in result["per_tag"]
     ]
     lines.append(
-        f"test shard {result['test_shard']} ({result['test_frames']} frames): ECE "
+        f"test shards {result['test_shards']} ({result['test_frames']} frames): ECE "
         f"{result['ECE_before']:.4f} -> {result['ECE_after']:.4f} (all pairs), "
         f"{result['ECE_mean_tag_before']:.4f} -> {result['ECE_mean_tag_after']:.4f} "
         "(mean over tags)"
@@ -140,15 +144,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model folder (default: the shipped tagger)")
     parser.add_argument("--data", required=True, help="dataset directory (scattertag build)")
     parser.add_argument("--out", required=True, help="folder for the calibrated model")
-    parser.add_argument("--method", choices=list(METHODS), default="temperature")
-    parser.add_argument("--test-shard", type=int, default=9, help="shard kept for scoring")
+    parser.add_argument(
+        "--method", choices=list(METHODS), default="platt", help="(default: %(default)s)"
+    )
+    parser.add_argument(
+        "--test-shards",
+        type=int,
+        nargs="+",
+        default=[9],
+        help="shards kept for scoring; the others are fitted on (default: 9)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
     """Calibrate, print the table."""
     result = calibrate_on_dataset(
-        args.model, args.data, args.out, args.method, args.test_shard, progress=not args.quiet
+        args.model,
+        args.data,
+        args.out,
+        args.method,
+        tuple(args.test_shards),
+        progress=not args.quiet,
     )
     print(format_calibration(result))
     print(f"wrote {Path(args.out)}: model.safetensors, model.json, calibrate.json, reliability.png")

@@ -17,7 +17,8 @@ per frame of a multi-frame file:
 When a row has no beam centre it is taken from a centres table (``centres.tsv``: columns
 ``local_path`` or ``path``, ``beam_x``, ``beam_y``; other columns ignored), matched by the
 path as written, then by file name. A row whose geometry or tag values cannot be used is
-skipped with a message naming its line; the rest are kept.
+skipped with a message naming its line; the rest are kept. A file (and frame) listed twice
+counts once, with its last line (the service appends corrections).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,16 @@ class LabelTable:
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def first(self, count: int) -> LabelTable:
+        """The table cut to its first ``count`` usable rows."""
+        return replace(
+            self,
+            items=self.items[:count],
+            labels=self.labels[:count],
+            groups=self.groups[:count],
+            lines=self.lines[:count],
+        )
 
     def aligned(self, vocabulary: list[str]) -> np.ndarray:
         """(n, len(vocabulary)) labels in the model's tag order, NaN for tags the table lacks.
@@ -157,7 +168,10 @@ def read_labels(
         raise LabelsError(f"{path}: no tag columns (every column besides {sorted(known)} is a tag)")
     table_centres = read_centres(centres) if centres is not None else {}
     items, labels, groups, lines, skipped = [], [], [], [], []
+    last = {(row[key], row.get("frame", "")): line for line, row in enumerate(rows, start=2)}
     for line, row in enumerate(rows, start=2):
+        if last[(row[key], row.get("frame", ""))] != line:
+            continue  # corrected again further down: the last line counts
         try:
             item, values = _row(path, row, key, tags, table_centres, default)
         except ValueError as exc:
