@@ -117,6 +117,19 @@ def test_labelled_frames_skip_unreadable(tmp_path, model_dir):
         labelled_frames(read_labels(labels, tmp_path / "centres.tsv"), VOCABULARY, spec)
 
 
+def test_views_cache_is_reused(tmp_path, model_dir):
+    labels = write_set(tmp_path, ROWS, HEADER)
+    spec = ViewSpec.from_dict(read_card(model_dir)["view_spec"])
+    table = read_labels(labels, tmp_path / "centres.tsv")
+    first = labelled_frames(table, VOCABULARY, spec, cache=tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("views_*.npz"))) == 1
+    for name in ["a_0", "a_1", "b_0", "b_1"]:  # the files are not read again
+        (tmp_path / f"{name}.npy").unlink()
+    again = labelled_frames(table, VOCABULARY, spec, cache=tmp_path / "cache")
+    assert np.array_equal(first.image, again.image) and first.sources == again.sources
+    assert np.array_equal(first.labels, again.labels, equal_nan=True)
+
+
 def test_evaluate_labels_writes_scores_and_plots(tmp_path, model_dir):
     labels = write_set(tmp_path, ROWS, HEADER)
     out = tmp_path / "eval"

@@ -268,6 +268,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--out",
         help="--labels: folder for eval_labels.json and plots (default: eval_<labels name>)",
     )
+    parser.add_argument("--cache", help="--labels: folder to keep the frames' views for reuse")
     parser.add_argument(
         "--model",
         help="model folder (model.safetensors + model.json); --labels: default the shipped tagger",

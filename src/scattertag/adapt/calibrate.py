@@ -52,8 +52,8 @@ def calibrate_on_dataset(
         check_compatible(card, read_manifest(data), str(model_dir or "shipped"), str(data))
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    test_shards = sorted({fold_shards(k)[1][0] for k in test_shards})  # validated
-    fit_shards = [k for k in range(NUM_SHARDS) if k not in test_shards]
+    tests = sorted({fold_shards(k)[1][0] for k in test_shards})  # validated
+    fit_shards = [k for k in range(NUM_SHARDS) if k not in tests]
     if not fit_shards:
         raise UserError("no shard left to fit on: --test-shards names all ten")
     fit_labels, fit_logits = predict_scores(
@@ -65,7 +65,7 @@ def calibrate_on_dataset(
     )
     test_labels, test_logits = predict_scores(
         model,
-        ShardDataset(data, test_shards),
+        ShardDataset(data, tests),
         batch_size,
         progress="test" if progress else None,
         logits=True,
@@ -91,7 +91,7 @@ def calibrate_on_dataset(
         "data": str(data),
         "method": method,
         "fit_shards": fit_shards,
-        "test_shards": test_shards,
+        "test_shards": tests,
         "fit_frames": len(fit_labels),
         "test_frames": len(test_labels),
         "ECE_before": all_before,
@@ -117,7 +117,7 @@ def calibrate_on_dataset(
         test_labels,
         {"before": before, "after": after},
         out / "reliability.png",
-        f"test shards {test_shards} of {Path(data).name} ({len(test_labels)} frames)",
+        f"test shards {tests} of {Path(data).name} ({len(test_labels)} frames)",
     )
     return result
 

@@ -57,6 +57,7 @@ def finetune(
     replay_frames: int = 64,
     folds: int = 0,
     progress: bool = False,
+    cache: str | Path | None = None,
 ) -> dict:
     """Fine-tune ``model`` (None: the shipped tagger) on ``labels``; write the model to ``out``.
 
@@ -77,6 +78,7 @@ def finetune(
         counts_map=resample_exposure,
         seed=config.seed,
         progress=progress,
+        cache=cache,
     )
     frames = variants[0]
     replay_items = load_replay(replay, card, replay_frames, config.seed, progress)
@@ -166,6 +168,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--cache", help="folder to keep the labelled frames' views for reuse")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -194,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
         args.replay_frames,
         args.folds,
         progress=not args.quiet,
+        cache=args.cache,
     )
     if report["skipped"]:
         print(f"{len(report['skipped'])} row(s) skipped:", file=sys.stderr)

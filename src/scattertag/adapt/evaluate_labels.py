@@ -48,6 +48,7 @@ def evaluate_labels(
     centres: str | Path | None = None,
     out: str | Path = "eval_labels",
     progress: bool = False,
+    cache: str | Path | None = None,
 ) -> dict:
     """Score ``model_dir`` on the labelled files of ``labels``; write JSON and PNGs to ``out``."""
     model, card = load_tagger(model_dir)
@@ -55,7 +56,8 @@ def evaluate_labels(
     from scattertag.features.views import ViewSpec
 
     table = read_labels(labels, centres)
-    frames = labelled_frames(table, vocabulary, ViewSpec.from_dict(card["view_spec"]), progress)
+    spec = ViewSpec.from_dict(card["view_spec"])
+    frames = labelled_frames(table, vocabulary, spec, progress, cache)
     logits = frame_logits(model, frames)
     probs = sigmoid(logits)
     result = score_labelled(
@@ -93,7 +95,8 @@ def evaluate_labels(
 def run_labels(args) -> int:
     """``scattertag evaluate --labels``: score, print the table, say where the files went."""
     out = Path(args.out or f"eval_{Path(args.labels).stem}")
-    result = evaluate_labels(args.labels, args.model, args.centres, out, progress=True)
+    cache = getattr(args, "cache", None)
+    result = evaluate_labels(args.labels, args.model, args.centres, out, True, cache)
     print(format_labelled(result))
     if result["skipped"]:
         print(f"{len(result['skipped'])} row(s) skipped:", file=sys.stderr)

@@ -9,8 +9,11 @@ read or prepared are skipped and reported, never fatal.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,6 +22,7 @@ from tqdm import tqdm
 
 from scattertag.adapt.labels import LabelTable
 from scattertag.errors import UserError
+from scattertag.io.files import atomic_path
 from scattertag.prediction.prepare import Preparer, Views
 from scattertag.prediction.sources import Item
 
@@ -116,13 +120,17 @@ class VariantPreparer(Preparer):
 
 
 def labelled_frames(
-    table: LabelTable, vocabulary: list[str], view_spec, progress: bool = False
+    table: LabelTable,
+    vocabulary: list[str],
+    view_spec,
+    progress: bool = False,
+    cache: str | Path | None = None,
 ) -> LabelledFrames:
     """Read and prepare every row of ``table``; labels aligned to ``vocabulary``.
 
     Raises LabelsError for tags the model does not know and NoFramesError when no row is left.
     """
-    return labelled_variants(table, vocabulary, view_spec, progress=progress)[0]
+    return labelled_variants(table, vocabulary, view_spec, progress=progress, cache=cache)[0]
 
 
 def labelled_variants(
@@ -133,12 +141,22 @@ def labelled_variants(
     counts_map: CountsMap | None = None,
     seed: int = 0,
     progress: bool = False,
+    cache: str | Path | None = None,
 ) -> list[LabelledFrames]:
     """[frames as read, then ``copies`` variants through ``counts_map``], the same frames in each.
 
-    A frame is kept only if all its variants could be made.
+    A frame is kept only if all its variants could be made. With ``cache`` (a folder) the
+    views are saved there and reused by any later call with the same table, geometry, view
+    spec and variants.
     """
     labels = table.aligned(vocabulary)
+    key = _cache_key(table, view_spec, copies, counts_map, seed)
+    cached = Path(cache) / f"views_{key}.npz" if cache is not None else None
+    if cached is not None and cached.is_file():
+        with np.load(cached) as z:
+            rows, images, coeffs = list(z["rows"]), z["image"], z["coeff"]
+            sources, skipped = list(z["sources"]), list(z["skipped"])
+        return _variants(table, labels, rows, images, coeffs, sources, skipped)
     prepare = VariantPreparer(view_spec, copies, counts_map, seed)
     keep: list[tuple[int, Views]] = []
     skipped = list(table.skipped)
@@ -155,19 +173,46 @@ def labelled_variants(
             + "; ".join(skipped[:5])
             + ")"
         )
-    images = [np.asarray(v.image) for _, v in keep]
-    coeffs = [np.asarray(v.coeff) for _, v in keep]
+    rows = [r for r, _ in keep]
+    images = np.stack([np.asarray(v.image) for _, v in keep], axis=1)  # (1 + copies, n, ...)
+    coeffs = np.stack([np.asarray(v.coeff) for _, v in keep], axis=1)
+    sources = [_name(table.items[r], v) for r, v in keep]
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cached) as tmp, open(tmp, "wb") as f:
+            np.savez(f, rows=rows, image=images, coeff=coeffs, sources=sources, skipped=skipped)
+    return _variants(table, labels, rows, images, coeffs, sources, skipped)
+
+
+def _variants(table, labels, rows, images, coeffs, sources, skipped) -> list[LabelledFrames]:
+    """One LabelledFrames per variant from (1 + copies, n, ...) view stacks."""
     return [
         LabelledFrames(
-            image=np.stack([image[k] for image in images]),
-            coeff=np.stack([coeff[k] for coeff in coeffs]),
-            labels=labels[[r for r, _ in keep]],
-            groups=[table.groups[r] for r, _ in keep],
-            sources=[_name(table.items[r], v) for r, v in keep],
-            skipped=skipped,
+            image=images[k],
+            coeff=coeffs[k],
+            labels=labels[rows],
+            groups=[table.groups[r] for r in rows],
+            sources=[str(s) for s in sources],
+            skipped=[str(s) for s in skipped],
         )
-        for k in range(1 + copies)
+        for k in range(len(images))
     ]
+
+
+def _cache_key(table: LabelTable, view_spec, copies: int, counts_map, seed: int) -> str:
+    """Digest of everything the views depend on: table bytes, items, spec, variants."""
+    text = json.dumps(
+        [
+            table.sha256,
+            [repr(item) for item in table.items],
+            view_spec.to_dict(),
+            copies,
+            getattr(counts_map, "__qualname__", None),
+            seed,
+        ],
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _name(item: Item, views: Views) -> str:
