@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from scattertag import __version__
@@ -74,10 +75,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with terminate_on_signals():  # SIGTERM cleans up like Ctrl-C: workers stopped, no .tmp left
         try:
-            return int(modules[args.command].run(args) or 0)
+            code = int(modules[args.command].run(args) or 0)
         except KeyboardInterrupt as exc:
             print(f"scattertag {args.command}: stopped ({exc or 'interrupted'})", file=sys.stderr)
-            return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+            code = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    shards = sys.modules.get("scattertag.data.shards")
+    if shards is not None and shards.UNCLOSED:  # HDF5 would crash at a normal exit
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

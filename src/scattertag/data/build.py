@@ -20,6 +20,7 @@ shards (verified by SHA-256) and redoes only the rest.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import multiprocessing
 import sys
@@ -424,8 +425,10 @@ def _write_shards(
             where = writer.tmp
             writer.abort()
         if isinstance(exc, OSError):
+            full = exc.errno == errno.ENOSPC or "No space left" in str(exc)
+            why = f"no space left on device ({exc.strerror})" if full else str(exc)
             raise OSError(
-                f"{where}: build failed ({exc}); finished shards are kept, "
+                f"{where}: build failed: {why.splitlines()[0]}; finished shards are kept, "
                 "re-run the same command to resume"
             ) from exc
         raise

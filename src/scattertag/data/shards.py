@@ -21,9 +21,11 @@ process only copies bytes.
 
 from __future__ import annotations
 
-import hashlib
+import errno
 import io
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +34,7 @@ import hdf5plugin
 import numpy as np
 
 from scattertag.data.manifest import FORMAT_VERSION
-from scattertag.io.files import publish
+from scattertag.io.files import publish, sha256
 
 #: Bitshuffle + LZ4: the Eiger detectors' own compression; shrinks Poisson frames several-fold.
 RAW_FILTER = hdf5plugin.Bitshuffle(cname="lz4")
@@ -75,13 +77,17 @@ class Record:
     mask: CompressedFrame | None = None  # bool (H, W)
 
 
-def sha256(path: str | Path, block: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
+def shard_bytes(count: int, first: Record) -> int:
+    """Upper estimate of a shard's size in bytes from its first record (raw sizes vary: x2)."""
+    row = first.image.nbytes + first.coeff.nbytes + first.labels.nbytes + 8
+    row += 2 * sum(len(getattr(first, name).encode()) for name in TEXT_FIELDS) + 256
+    row += sum(2 * len(f.data) + 64 for f in (first.raw, first.mask) if f is not None)
+    return count * row + (1 << 20)
+
+
+#: Shards whose HDF5 file could not be closed (a full disk); the HDF5 library then crashes
+#: when Python exits normally, so the command line ends with os._exit instead.
+UNCLOSED: list[Path] = []
 
 
 class ShardWriter:
@@ -104,10 +110,30 @@ class ShardWriter:
         self.count = count
         self.row = 0
         self.tag_counts = np.zeros(first.labels.shape, dtype=np.int64)
+        need = shard_bytes(count, first)
+        free = shutil.disk_usage(self.path.parent).free
+        if free < need:  # HDF5 cannot recover from a full disk: refuse before writing
+            raise OSError(
+                errno.ENOSPC,
+                f"{self.tmp}: not enough space for this shard: need about {need / 1e6:.1f} MB, "
+                f"{free / 1e6:.1f} MB free",
+            )
         try:
             self.file = h5py.File(self.tmp, "w")
         except OSError as exc:
             raise OSError(f"{self.tmp}: cannot create shard ({exc})") from exc
+        try:  # reserve the space now, so that the disk cannot fill up under HDF5
+            fd = os.open(self.tmp, os.O_WRONLY)
+            try:
+                os.posix_fallocate(fd, 0, need)
+            finally:
+                os.close(fd)
+        except OSError as exc:  # file systems without fallocate go on unreserved
+            if exc.errno == errno.ENOSPC:
+                self.abort()
+                raise OSError(
+                    errno.ENOSPC, f"{self.tmp}: cannot reserve {need / 1e6:.1f} MB for this shard"
+                ) from None
         f = self.file
         f.attrs["format_version"] = FORMAT_VERSION
         for name, value in attrs.items():
@@ -162,6 +188,8 @@ class ShardWriter:
         """Close and delete the unfinished temporary file."""
         try:
             self.file.close()
+        except Exception:  # the disk is full: HDF5 cannot flush, the file stays half-open
+            UNCLOSED.append(self.tmp)
         finally:
             self.tmp.unlink(missing_ok=True)
 

@@ -15,7 +15,6 @@ probabilities would be meaningless numbers.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,17 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scattertag.io.files import sha256
+
 #: Card field holding the SHA-256 of the weights file it was saved with.
 DIGEST_FIELD = "weights_sha256"
-
-
-def file_sha256(path: str | Path, block: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def head_size(model: torch.nn.Module) -> int | None:
@@ -76,7 +68,7 @@ def check_card(
             f"e.g. {broken[:3]}"
         )
     if digest is not None:
-        actual = file_sha256(weights_path)
+        actual = sha256(weights_path)
         if actual != digest:
             raise ValueError(
                 f"model weights {weights_path} do not belong to card {card_path}: SHA-256 "

@@ -13,8 +13,8 @@ from pathlib import Path
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from scattertag.io.files import atomic_path, read_json, write_json
-from scattertag.models.checks import DIGEST_FIELD, check_card, file_sha256
+from scattertag.io.files import atomic_path, read_json, sha256, write_json
+from scattertag.models.checks import DIGEST_FIELD, check_card
 from scattertag.models.joint import JointTagger
 from scattertag.models.taggers import CoeffTagger, ImageTagger, Tagger
 
@@ -58,7 +58,7 @@ def save_model(model: Tagger, card: dict, run_dir: str | Path) -> Path:
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(run_dir / WEIGHTS) as tmp:
         save_file(state, str(tmp), metadata={"view": model.view})
-        card[DIGEST_FIELD] = file_sha256(tmp)  # binds the card to these weights
+        card[DIGEST_FIELD] = sha256(tmp)  # binds the card to these weights
     write_json(run_dir / CARD, card)
     return run_dir
 
