@@ -25,7 +25,7 @@ DEFAULT_KINDS = {"sample": 0.90, "calibrant": 0.04, "dark": 0.03, "direct beam":
 DEFAULT_PLACEMENTS = {"corner": 0.35, "center": 0.25, "edge": 0.28, "off": 0.12, "far": 0.0}
 
 #: Default probabilities of the setups of catalogue experiments (normalised when drawn).
-DEFAULT_SETUPS = {"saxs": 0.5, "waxs": 0.5}
+DEFAULT_SETUPS = {"saxs": 0.7, "waxs": 0.3}
 
 #: Fraction of grazing-incidence experiments when ``gisaxs_fraction`` is not given:
 #: catalogue experiments include some (tagged with the default 17 tags), the reference
