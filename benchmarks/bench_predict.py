@@ -104,12 +104,12 @@ def interleaved(runs: dict, repeats: int) -> tuple[dict[str, list[float]], dict[
 
 def stages(files: list[Path], predictor, beam: tuple[float, float], batch: int) -> dict[str, float]:
     """Wall and CPU seconds in read / setup / preprocess / model / write, in this process, over all files."""
+    from scattertag.geometry import GeometryOptions
     from scattertag.io.readers import read_frames
-    from scattertag.prediction.prepare import Preparer, Views, valid_pixels
-    from scattertag.prediction.sources import Setup
+    from scattertag.prediction.prepare import Preparer, Views
     from scattertag.prediction.table import Table
 
-    preparer, setup = Preparer(predictor.view_spec), Setup(beam)
+    preparer, options = Preparer(predictor.view_spec), GeometryOptions(beam)
     wall = dict.fromkeys(["read", "setup", "preprocess", "model", "write"], 0.0)
     cpu = dict(wall)
     clock = [time.perf_counter(), time.process_time()]
@@ -124,9 +124,10 @@ def stages(files: list[Path], predictor, beam: tuple[float, float], batch: int) 
     for path in files:
         counts = next(read_frames(path)).counts
         lap("read")
-        maker = preparer.maker(setup.geometry(counts.shape), None)  # set up on the first file only
+        geometry, _ = options.resolve(counts.shape)
+        maker = preparer.maker(geometry, None)  # set up on the first file only
         lap("setup")
-        image, coeff = maker(counts, valid_pixels(counts))
+        image, coeff = maker(counts)
         views.append(Views(str(path), 0, image, coeff))
         lap("preprocess")
         if len(views) == batch or path == files[-1]:

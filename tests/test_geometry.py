@@ -1,9 +1,20 @@
 """Geometry: q and chi maps against pyFAI, PONI round trips, resizing."""
 
+import re
+
 import numpy as np
 import pytest
 
-from scattertag.geometry import Geometry
+from scattertag.geometry import (
+    REFERENCE_DISTANCE,
+    REFERENCE_ENERGY,
+    REFERENCE_PIXEL_SIZE,
+    DetectorValues,
+    Geometry,
+    GeometryOptions,
+    MissingBeamCenter,
+)
+from scattertag.simulate import Recipe
 
 
 def test_q_map_matches_pyfai(tmp_path):
@@ -75,3 +86,46 @@ def test_invalid_geometry_names_parameter(kwargs, word):
 def test_missing_poni_names_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.poni"):
         Geometry.from_poni(tmp_path / "nope.poni")
+
+
+def test_reference_detector_is_the_default():
+    geo = Geometry((10, 10), (1.0, 2.0))
+    assert (geo.pixel_size, geo.distance, geo.energy) == (
+        REFERENCE_PIXEL_SIZE,
+        REFERENCE_DISTANCE,
+        REFERENCE_ENERGY,
+    )
+    assert Recipe().pixel_size == REFERENCE_PIXEL_SIZE and Recipe().energy == REFERENCE_ENERGY
+
+
+def test_options_from_user_units_and_text():
+    opts = GeometryOptions.from_user(("12.5", 30), None, None, "172", "1.5", 12.0, "2")
+    geo, source = opts.resolve((100, 80))
+    assert source == "given" and geo.beam_center == (12.5, 30.0)
+    assert geo.pixel_size == pytest.approx(172e-6) and geo.distance == 1.5 and geo.energy == 12.0
+    assert opts.frame == 2 and geo.shape == (100, 80)
+    for bad, message in [
+        ({"beam_center": ("abc", 5)}, "beam_x must be a number, got 'abc'"),
+        ({"beam_center": (1.0,)}, "two numbers"),
+        ({"beam_center": (1, 2), "pixel_size_um": 0}, "pixel_size must be in"),
+        ({"beam_center": (1, 2), "energy_kev": "nan"}, "energy_kev must be finite"),
+        ({"frame": -1}, "frame must be an integer >= 0"),
+        ({"frame": "1.5"}, "frame must be an integer >= 0"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            GeometryOptions.from_user(**bad)
+
+
+def test_options_precedence_given_poni_header_reference(tmp_path):
+    poni = Geometry((50, 60), (-40.0, 30.5), 100e-6, 2.0, 10.0).to_poni(tmp_path / "g.poni")
+    header = DetectorValues((5.0, 6.0), 172e-6, 3.0, None)
+    geo, source = GeometryOptions(poni=poni, distance=1.0).resolve((50, 60), ("header", header))
+    assert source == "poni" and geo.beam_center == pytest.approx((-40.0, 30.5))
+    assert geo.distance == 1.0 and geo.pixel_size == pytest.approx(100e-6)  # given > PONI
+    geo, source = GeometryOptions((1.0, 2.0), poni=poni).resolve((50, 60), ("header", header))
+    assert source == "given" and geo.beam_center == (1.0, 2.0)
+    geo, source = GeometryOptions().resolve((50, 60), ("header", header))
+    assert source == "header" and geo.beam_center == (5.0, 6.0)
+    assert geo.pixel_size == 172e-6 and geo.energy == REFERENCE_ENERGY  # header silent: reference
+    with pytest.raises(MissingBeamCenter, match="no beam centre"):
+        GeometryOptions().resolve((50, 60), ("header", DetectorValues(pixel_size=1e-4)))

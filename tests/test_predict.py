@@ -14,6 +14,7 @@ from PIL import Image
 import scattertag
 from conftest import BEAM, SHAPE, frame
 from scattertag.cli import main
+from scattertag.geometry import GeometryOptions
 from scattertag.prediction.table import columns
 from scattertag.tags import DEFAULT_VOCABULARY
 
@@ -89,6 +90,61 @@ def test_negative_and_nonfinite_pixels_are_excluded_like_a_mask(tmp_path, predic
     for row in auto:
         np.testing.assert_allclose(probabilities(row), probabilities(masked[0]), rtol=1e-5)
     assert not np.allclose(probabilities(unmasked[0]), probabilities(masked[0]))
+
+
+def test_detector_invalid_values_and_dummy_are_excluded(tmp_path, predictor):
+    """Eiger's all-bits-set values (by bit depth) and a pyFAI dummy act like a mask."""
+    data = frame(13).astype(np.int64)  # wide enough for every marker value below
+    bad = np.zeros(SHAPE, bool)
+    bad[:, 50:53] = True
+    masked = scattertag.predict(data, beam_center=BEAM, mask=bad, model=predictor)[0]
+    eiger32 = np.where(bad, 2**32 - 1, data).astype(np.uint32)
+    eiger16 = np.where(bad, 2**16 - 1, data).astype(np.uint16)
+    dummy = np.where(bad, 5000, data).astype(np.uint16)  # no count reaches 5000
+    table = scattertag.predict([eiger32, eiger16], beam_center=BEAM, model=predictor)
+    with_dummy = scattertag.predict(
+        dummy, options=GeometryOptions(BEAM, dummy=5000.0, delta_dummy=0.5), model=predictor
+    )
+    for row in [*table, *with_dummy]:
+        np.testing.assert_allclose(probabilities(row), probabilities(masked), rtol=1e-5)
+    without = scattertag.predict(dummy, beam_center=BEAM, model=predictor)[0]
+    assert not np.allclose(probabilities(without), probabilities(masked))
+
+
+def test_in_memory_frames_stacks_and_masks(tmp_path, predictor):
+    """Arrays tag like the same frames read from files; an array mask like a mask file."""
+    data, other = frame(40), frame(41)
+    np.save(tmp_path / "a.npy", data)
+    bad = np.zeros(SHAPE, np.uint8)
+    bad[30:34] = 1
+    np.save(tmp_path / "m.npy", bad)
+    from_file = scattertag.predict(tmp_path / "a.npy", beam_center=BEAM, model=predictor)
+    one = scattertag.predict(data, beam_center=BEAM, model=predictor)
+    stack = scattertag.predict(np.stack([other, data]), beam_center=BEAM, model=predictor)
+    mixed = scattertag.predict(
+        [tmp_path / "a.npy", data], beam_center=BEAM, model=predictor, workers=0
+    )
+    assert repr(one) == f"Table(1 rows, 0 failed, {len(DEFAULT_VOCABULARY)} tags)"
+    assert [(r["path"], r["frame"]) for r in one] == [("<array>", 0)]
+    assert [(r["path"], r["frame"]) for r in stack] == [("<array>", 0), ("<array>", 1)]
+    assert [r["path"] for r in mixed] == [str(tmp_path / "a.npy"), "<array 1>"]
+    for row in (one[0], stack[1], *mixed):
+        np.testing.assert_allclose(probabilities(row), probabilities(from_file[0]), rtol=1e-5)
+    assert not np.allclose(probabilities(stack[0]), probabilities(stack[1]))
+    by_array = scattertag.predict(data, beam_center=BEAM, mask=bad, model=predictor)
+    by_file = scattertag.predict(
+        tmp_path / "a.npy", beam_center=BEAM, mask=tmp_path / "m.npy", model=predictor
+    )
+    np.testing.assert_allclose(probabilities(by_array[0]), probabilities(by_file[0]), rtol=1e-5)
+    assert not np.allclose(probabilities(by_array[0]), probabilities(one[0]))
+    picked = scattertag.predict(np.stack([other, data]), beam_center=BEAM, frame=1, model=predictor)
+    assert [r["frame"] for r in picked] == [1]
+    wrong = scattertag.predict(data, beam_center=BEAM, mask=bad[:10], model=predictor)
+    assert "mask is 10 x 120, frame is 90 x 120" in wrong[0]["error"]
+    with pytest.raises(ValueError, match="2-D frame or a 3-D stack"):
+        scattertag.predict(np.zeros(50), beam_center=BEAM, model=predictor)
+    with pytest.raises(ValueError, match="files need a geometry"):
+        scattertag.predict(data, model=predictor)
 
 
 def test_manifest_paths_masks_frames_and_geometry(tmp_path, predictor):

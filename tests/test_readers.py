@@ -12,13 +12,13 @@ from fabio.edfimage import EdfImage
 from fabio.tifimage import TifImage
 from PIL import Image
 
+from scattertag.io.masks import dummy_valid, mask_digest, read_mask, valid_pixels
 from scattertag.io.readers import (
     MAX_PIXELS,
     MIN_SIDE,
     ReadError,
     count_frames,
     read_frames,
-    read_mask,
     split_source,
 )
 
@@ -239,3 +239,27 @@ def test_huge_frames_are_refused_from_the_header(tmp_path):
         )
     with pytest.raises(ReadError, match=message):
         frames_of(tmp_path / "huge.npy")
+
+
+def test_valid_pixel_rule_by_dtype():
+    values = [0, 5, -1, -2]
+    assert valid_pixels(np.array(values, np.int32)).tolist() == [True, True, False, False]
+    floats = np.array([0.0, 2.5, -0.5, np.nan, np.inf, -np.inf], np.float32)
+    assert valid_pixels(floats).tolist() == [True, True, False, False, False, False]
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        top = np.iinfo(dtype).max
+        assert valid_pixels(np.array([0, top - 1, top], dtype)).tolist() == [True, True, False]
+    keep = np.array([True, False, True])
+    assert valid_pixels(np.array([1, 2, -3]), keep, None).tolist() == [True, False, False]
+    counts = np.array([0.0, 6.4, 7.0, 7.5, 9.0])  # pyFAI masks |counts - dummy| <= delta
+    assert dummy_valid(counts, 7.0, 0.5).tolist() == [True, True, False, False, True]
+    assert dummy_valid(counts, 7.0).tolist() == [True, True, False, True, True]
+    assert dummy_valid(counts, None) is None
+
+
+def test_mask_digest():
+    a = np.zeros((8, 9), bool)
+    b = a.copy()
+    b[3, 4] = True
+    assert mask_digest(a) == mask_digest(a.copy()) != mask_digest(b)
+    assert mask_digest(np.zeros((9, 8), bool)) != mask_digest(a)  # same bits, other shape

@@ -15,16 +15,23 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from scattertag.cache import BoundedCache
 from scattertag.io.files import write_text
 
 #: h c in keV Angstrom: lambda[A] = HC_KEV_A / E[keV].
 HC_KEV_A = 12.398419843320026
+
+#: The reference detector: the simulator's, and the default for what a file does not say.
+REFERENCE_PIXEL_SIZE = 75e-6  # metres
+REFERENCE_DISTANCE = 0.594  # metres
+REFERENCE_ENERGY = 8.8984  # keV
 
 
 @dataclass(frozen=True)
@@ -42,9 +49,9 @@ class Geometry:
 
     shape: tuple[int, int]
     beam_center: tuple[float, float]
-    pixel_size: float = 75e-6
-    distance: float = 0.594
-    energy: float = 8.8984
+    pixel_size: float = REFERENCE_PIXEL_SIZE
+    distance: float = REFERENCE_DISTANCE
+    energy: float = REFERENCE_ENERGY
 
     def __post_init__(self) -> None:
         shape = tuple(int(s) for s in self.shape)
@@ -165,9 +172,9 @@ class Geometry:
         return cls(
             shape=tuple(d["shape"]),
             beam_center=tuple(d["beam_center"]),
-            pixel_size=d.get("pixel_size", 75e-6),
-            distance=d.get("distance", 0.594),
-            energy=d.get("energy", 8.8984),
+            pixel_size=d.get("pixel_size", REFERENCE_PIXEL_SIZE),
+            distance=d.get("distance", REFERENCE_DISTANCE),
+            energy=d.get("energy", REFERENCE_ENERGY),
         )
 
     def to_poni(self, path: str | Path) -> Path:
@@ -237,3 +244,169 @@ class Geometry:
             distance=float(f2d["directDist"]) * 1e-3,
             energy=HC_KEV_A / (ai.wavelength * 1e10),
         )
+
+
+# ---- what the user, a PONI file or a file header says ---------------------------------
+@dataclass(frozen=True)
+class DetectorValues:
+    """What one source (the user, a PONI file, a file header) says of a geometry; None: silent.
+
+    beam_center : (x, y) pixels; pixel_size, distance : metres; energy : keV.
+    """
+
+    beam_center: tuple[float, float] | None = None
+    pixel_size: float | None = None
+    distance: float | None = None
+    energy: float | None = None
+
+    @classmethod
+    def from_poni(cls, path: str | Path) -> DetectorValues:
+        """The values of a pyFAI PONI file (its direct-beam centre, pixel, distance, energy)."""
+        g = Geometry.from_poni(path, shape=(1, 1))  # the shape comes from each frame
+        return cls(g.beam_center, g.pixel_size, g.distance, g.energy)
+
+
+_PONI_FILES: BoundedCache[DetectorValues] = BoundedCache(16)
+
+
+def _poni_values(path: str) -> DetectorValues:
+    """DetectorValues.from_poni(path), read once per version of the file."""
+    stamp = Path(path).stat().st_mtime_ns if Path(path).is_file() else None
+    return _PONI_FILES.get((path, stamp), lambda: DetectorValues.from_poni(path))
+
+
+class MissingBeamCenter(ValueError):
+    """No source gives a beam centre for a frame."""
+
+
+def resolve_geometry(
+    shape: tuple[int, int], sources: Sequence[tuple[str, DetectorValues | None]]
+) -> tuple[Geometry, str]:
+    """The Geometry of a frame from ``(name, values)`` sources, first = strongest; and the name
+    of the source of its beam centre. Values no source gives take the reference detector's.
+    """
+    given = [(name, v) for name, v in sources if v is not None]
+
+    def first(attr: str, default: float) -> float:
+        return next((getattr(v, attr) for _, v in given if getattr(v, attr) is not None), default)
+
+    origin = next(((name, v.beam_center) for name, v in given if v.beam_center is not None), None)
+    if origin is None:
+        raise MissingBeamCenter(
+            "no beam centre: give one (--beam-center X Y, a manifest's beam_x/beam_y) or a PONI "
+            "file; the file's header has none"
+        )
+    geometry = Geometry(
+        shape,
+        origin[1],
+        first("pixel_size", REFERENCE_PIXEL_SIZE),
+        first("distance", REFERENCE_DISTANCE),
+        first("energy", REFERENCE_ENERGY),
+    )
+    return geometry, origin[0]
+
+
+def _number(name: str, value: object) -> float | None:
+    """A user value (number or text) as a finite float; blank -> None; ValueError naming it."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(str(value).strip()) if isinstance(value, str) else float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return number
+
+
+@dataclass(frozen=True, eq=False)
+class GeometryOptions:
+    """What the user gives about the geometry of the frames to tag (command line, manifest, API).
+
+    The one place where user values become a :class:`Geometry` (:meth:`resolve`); anything
+    left None comes from a PONI file, the file's header or the reference detector.
+
+    beam_center : (x, y) pixels, x = column, y = row, (0, 0) the centre of the first pixel.
+    poni : pyFAI PONI file. mask : mask file (nonzero = excluded) or a bool array
+        (nonzero = excluded, as in the file). pixel_size, distance : metres; energy : keV.
+    frame : the one frame of multi-frame files to tag (None: all).
+    dummy, delta_dummy : pixels with ``|counts - dummy| <= delta_dummy`` are invalid (pyFAI).
+    """
+
+    beam_center: tuple[float, float] | None = None
+    poni: str | None = None
+    mask: object = None  # str | numpy.ndarray | None
+    pixel_size: float | None = None
+    distance: float | None = None
+    energy: float | None = None
+    frame: int | None = None
+    dummy: float | None = None
+    delta_dummy: float | None = None
+    _poni_values: DetectorValues | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.beam_center is not None:
+            if isinstance(self.beam_center, str) or len(self.beam_center) != 2:
+                raise ValueError(
+                    f"beam_center must be two numbers (x, y) in pixels, got {self.beam_center!r}"
+                )
+            x, y = (_number(n, v) for n, v in zip(("beam_x", "beam_y"), self.beam_center))
+            if x is None or y is None:
+                raise ValueError(f"beam centre is incomplete: {self.beam_center!r}")
+            object.__setattr__(self, "beam_center", (x, y))
+        if self.frame is not None:
+            if self.frame != int(self.frame) or self.frame < 0:
+                raise ValueError(f"frame must be an integer >= 0, got {self.frame}")
+            object.__setattr__(self, "frame", int(self.frame))
+        resolve_geometry((1, 1), [("given", self.given), ("", DetectorValues((0.0, 0.0)))])
+        if self.poni is not None:
+            object.__setattr__(self, "poni", str(self.poni))
+            object.__setattr__(self, "_poni_values", _poni_values(self.poni))
+
+    @classmethod
+    def from_user(
+        cls,
+        beam_center: Sequence[object] | None = None,
+        poni: str | Path | None = None,
+        mask: object = None,
+        pixel_size_um: object = None,
+        distance_m: object = None,
+        energy_kev: object = None,
+        frame: object = None,
+        dummy: object = None,
+        delta_dummy: object = None,
+    ) -> GeometryOptions:
+        """Options from user units (micrometres, metres, keV), as numbers or text; blank = None."""
+        pixel_um = _number("pixel_size_um", pixel_size_um)
+        frame_number = _number("frame", frame)
+        if beam_center is not None and not isinstance(beam_center, str):
+            beam_center = tuple(beam_center)
+        return cls(
+            beam_center=beam_center,  # type: ignore[arg-type]
+            poni=None if poni is None else str(poni),
+            mask=str(mask) if isinstance(mask, (str, Path)) else mask,
+            pixel_size=None if pixel_um is None else pixel_um * 1e-6,
+            distance=_number("distance_m", distance_m),
+            energy=_number("energy_kev", energy_kev),
+            frame=frame_number,  # type: ignore[arg-type]  # __post_init__ checks it is an integer
+            dummy=_number("dummy", dummy),
+            delta_dummy=_number("delta_dummy", delta_dummy),
+        )
+
+    @property
+    def given(self) -> DetectorValues:
+        """The values given directly (not through a PONI file)."""
+        return DetectorValues(self.beam_center, self.pixel_size, self.distance, self.energy)
+
+    @property
+    def has_beam_center(self) -> bool:
+        """True if a beam centre is given, directly or by the PONI file."""
+        return self.beam_center is not None or self._poni_values is not None
+
+    def resolve(
+        self, shape: tuple[int, int], *more: tuple[str, DetectorValues | None]
+    ) -> tuple[Geometry, str]:
+        """The Geometry of a frame of ``shape``: given values > PONI file > ``more`` sources
+        (in order, e.g. the file's header); returns it and where its beam centre came from
+        ('given', 'poni' or a name in ``more``). MissingBeamCenter if none gives one."""
+        return resolve_geometry(shape, [("given", self.given), ("poni", self._poni_values), *more])

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from scattertag.cache import BoundedCache
 from scattertag.data.manifest import (
     CONFIG_FIELDS,
     FORMAT_VERSION,
@@ -93,8 +94,9 @@ class Task:
 
 # ---- worker side -------------------------------------------------------------------------
 
-#: The last experiment set up in this worker process: (key, (experiment, view maker)).
-_setup_cache: dict = {}
+#: The last experiment set up in this worker process (one at a time: a maker holds
+#: frame-sized operators): key -> (experiment, view maker). Dask worker threads share it.
+_setup_cache: BoundedCache[tuple] = BoundedCache(1)
 
 
 def _experiment_setup(task: Task) -> tuple[object, Callable]:
@@ -106,13 +108,12 @@ def _experiment_setup(task: Task) -> tuple[object, Callable]:
         json.dumps(task.spec.to_dict(), sort_keys=True),
         task.pipeline,
     )
-    entry = _setup_cache.get(key)  # .get, not `in` then [], so Dask worker threads may share it
-    if entry is None:
+
+    def setup() -> tuple[object, Callable]:
         exp = task.pipeline.draw_experiment(task.recipe, task.seed, task.experiment)
-        entry = (exp, task.pipeline.view_maker(task.spec, exp.geometry, exp.mask))
-        _setup_cache.clear()  # one experiment at a time: a maker holds frame-sized operators
-        _setup_cache[key] = entry
-    return entry
+        return exp, task.pipeline.view_maker(task.spec, exp.geometry, exp.mask)
+
+    return _setup_cache.get(key, setup)
 
 
 def _jsonable(value: object) -> object:

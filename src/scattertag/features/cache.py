@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from scattertag.io.masks import mask_digest
+
 #: Version of the cached arrays' layout; part of every key, so old files are never misread.
 FORMAT = 1
 
@@ -48,8 +50,7 @@ class SetupCache:
         h = hashlib.blake2b(digest_size=20)
         h.update(json.dumps([FORMAT, *parts], sort_keys=True, default=str).encode())
         if mask is not None:
-            mask = np.asarray(mask, bool)
-            h.update(repr(mask.shape).encode() + np.packbits(mask).tobytes())
+            h.update(mask_digest(mask).encode())
         return h.hexdigest()
 
     def path(self, key: str) -> Path:

@@ -44,8 +44,6 @@ unknowns, else by conjugate gradients.
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -55,6 +53,9 @@ import scipy.sparse as sp
 from numpy.polynomial.legendre import leggauss
 from scipy.interpolate import CubicSpline
 from scipy.special import jn_zeros, jv
+
+from scattertag.cache import BoundedCache
+from scattertag.io.masks import mask_digest
 
 #: Phase step of the linear B-spline grid used by "project": ~2e-4 where it is used (see below).
 LINEAR_STEP = 0.6
@@ -311,11 +312,6 @@ class PolarSplines:
         return np.ascontiguousarray(x.reshape(B, -1).T, dtype=np.float32)
 
 
-def _mask_key(valid: np.ndarray) -> bytes:
-    """A short digest identifying a boolean mask."""
-    return hashlib.blake2b(np.packbits(valid).tobytes(), digest_size=16).digest()
-
-
 class FourierBessel:
     """Fourier-Bessel transform of (H, W) frames on the disk of ``radius`` about ``center``.
 
@@ -359,7 +355,8 @@ class FourierBessel:
         self.dense_limit, self.low_rank_limit = int(dense_limit), int(low_rank_limit)
         self.j = bessel_zeros(orders, zeros)
         self.norm = basis_norm(self.j, radius)
-        self._gram_cache: OrderedDict[bytes, tuple] = OrderedDict()
+        # ((disk validity, reg), Cholesky factor) by (mask digest, reg)
+        self._gram_cache: BoundedCache[tuple] = BoundedCache(4)
         # linear B-splines (4 weights a pixel instead of 16) once their finer grid is coarser than the pixels
         fine = self.radius * LINEAR_STEP / self.j.max() >= LINEAR_MIN_PIXELS
         if state is not None:
@@ -406,7 +403,7 @@ class FourierBessel:
                 out.update({f"{name}.data": S.data, f"{name}.indices": S.indices})
                 out[f"{name}.indptr"] = S.indptr
         for i, (key, ((seen, reg), (c, lower))) in enumerate(self._gram_cache.items()):
-            out[f"factor{i}.key"] = np.frombuffer(key, np.uint8)
+            out[f"factor{i}.key"] = np.frombuffer(key[0].encode(), np.uint8)  # mask digest
             out[f"factor{i}.seen"] = np.packbits(seen)
             out[f"factor{i}.reg_lower"] = np.array([reg, lower], np.float64)
             out[f"factor{i}"] = c
@@ -426,8 +423,8 @@ class FourierBessel:
         for i in range(sum(name.endswith(".key") for name in state)):
             seen = np.unpackbits(state[f"factor{i}.seen"], count=len(self.pixels)).astype(bool)
             reg, lower = state[f"factor{i}.reg_lower"]
-            key = state[f"factor{i}.key"].tobytes()
-            self._gram_cache[key] = ((seen, float(reg)), (state[f"factor{i}"], bool(lower)))
+            key = (state[f"factor{i}.key"].tobytes().decode(), float(reg))
+            self._gram_cache.put(key, ((seen, float(reg)), (state[f"factor{i}"], bool(lower))))
 
     @property
     def cached_factors(self) -> int:
@@ -584,8 +581,7 @@ class FourierBessel:
         A at P and C = +1 (pixel gained) or -1 (lost), solved by the Woodbury identity
         u = u0 - Z (C + U Z)^{-1} U u0, u0 = G0^{-1} rhs, Z = G0^{-1} U^T.
         """
-        key = _mask_key(valid_flat) + np.float64(reg).tobytes()
-        if key not in self._gram_cache:
+        if (mask_digest(valid_flat), float(reg)) not in self._gram_cache:
             base = self._nearest_factor(valid_flat, reg)
             if base is not None:
                 return self._woodbury(base, valid_flat, rhs)
@@ -596,7 +592,7 @@ class FourierBessel:
         """(factor, differing disk pixels, seen) of the nearest cached mask, if near enough."""
         seen = valid_flat[self.pixels]
         best = None
-        for (disk, factor_reg), factor in self._gram_cache.values():
+        for _, ((disk, factor_reg), factor) in self._gram_cache.items():
             if factor_reg != reg:
                 continue
             changed = np.flatnonzero(disk != seen)
@@ -620,20 +616,15 @@ class FourierBessel:
 
     def _cholesky(self, valid_flat: np.ndarray, reg: float) -> tuple:
         """Cholesky factor of A^T M A + reg I for this mask (assembled on polar grid, cached)."""
-        key = _mask_key(valid_flat) + np.float64(reg).tobytes()
-        if key not in self._gram_cache:
+
+        def factorise() -> tuple:
             seen = valid_flat[self.pixels]
             G = self.exact.normal_matrix(*self._polar(self.pixels[seen]), full=False)
             G = G.astype(np.float64)
             G[np.diag_indices_from(G)] += reg
-            self._gram_cache[key] = (
-                (seen, reg),
-                scipy.linalg.cho_factor(G, overwrite_a=True, check_finite=False),
-            )
-            while len(self._gram_cache) > 4:
-                self._gram_cache.popitem(last=False)
-        self._gram_cache.move_to_end(key)
-        return self._gram_cache[key][1]
+            return (seen, reg), scipy.linalg.cho_factor(G, overwrite_a=True, check_finite=False)
+
+        return self._gram_cache.get((mask_digest(valid_flat), float(reg)), factorise)[1]
 
 
 def conjugate_gradients(

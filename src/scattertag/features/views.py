@@ -41,6 +41,7 @@ import scipy.sparse as sp
 from scattertag.features.cache import SetupCache
 from scattertag.features.fourier_bessel import FourierBessel
 from scattertag.geometry import Geometry
+from scattertag.io.masks import valid_pixels
 
 #: Number of coefficient channels (see the module docstring).
 COEFF_CHANNELS = 3
@@ -386,16 +387,6 @@ class ViewMaker:
             out.update({f"cake/{k}": v for k, v in self.cake.state().items()})
         return out
 
-    def _valid(self, counts: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-        """Valid pixels: finite, non-negative, allowed by the static and the per-call mask."""
-        valid = (
-            np.ones(counts.shape, bool) if counts.dtype.kind in "ub" else counts >= 0
-        )  # NaN >= 0 is False
-        for m in (self.mask, mask):
-            if m is not None:
-                valid &= m
-        return valid
-
     def _pad(self, a: np.ndarray) -> np.ndarray:
         """(H, W) -> (side, side), centred, zero-filled (False for masks)."""
         H, W = a.shape
@@ -443,7 +434,9 @@ class ViewMaker:
             raise ValueError(
                 f"ViewMaker: mask shape {np.shape(mask)} differs from counts shape {counts.shape}"
             )
-        valid = self._valid(counts, mask)
+        valid = valid_pixels(counts, self.mask, mask)
+        if not valid.any():
+            raise ValueError("no valid pixels (all masked, negative, dummy or not finite)")
         total = np.zeros((self.side, self.side), np.float32)
         H, W = counts.shape
         inner = total[self.top : self.top + H, self.left : self.left + W]

@@ -77,8 +77,8 @@ def check_shape(path: str | Path, shape: tuple[int, ...]) -> tuple[int, int]:
         )
     if rows * cols > MAX_PIXELS:
         raise ReadError(
-            f"{path}: frame is {rows} x {cols} = {rows * cols:,} pixels; the limit is {MAX_PIXELS:,} "
-            "(scattertag.io.readers.MAX_PIXELS)"
+            f"{path}: frame is {rows} x {cols} = {rows * cols:,} pixels; "
+            f"the limit is {MAX_PIXELS:,} (scattertag.io.readers.MAX_PIXELS)"
         )
     return rows, cols
 
@@ -132,19 +132,14 @@ def _locate(source: str | Path) -> tuple[Path, str | None, str]:
         return path, dataset, "hdf5"
     if dataset is not None:
         raise ReadError(
-            f"{path}: '{DATASET_SEPARATOR}{dataset}' names an HDF5 dataset, but this is not an HDF5 file"
+            f"{path}: '{DATASET_SEPARATOR}{dataset}' names an HDF5 dataset, "
+            "but this is not an HDF5 file"
         )
     if suffix in FABIO_SUFFIXES:
         return path, None, "fabio"
     if suffix in NUMPY_SUFFIXES:
         return path, None, "npy"
     raise ReadError(f"{path}: unknown format '{suffix}'; supported: {', '.join(SUFFIXES)}")
-
-
-def read_mask(path: str | Path) -> np.ndarray:
-    """A mask file (any readable image format; nonzero = excluded, pyFAI's convention) as bool valid."""
-    frames = read_frames(path, frame=0)
-    return np.asarray(next(frames).counts) == 0
 
 
 # ---- fabio: TIFF, CBF, EDF ------------------------------------------------------------
@@ -300,7 +295,7 @@ def _frame_counts(parts: list) -> list[int]:
 
 
 def _read_hdf5(path: Path, dataset: str | None, frame: int | None) -> Iterator[Frame]:
-    """Frames of an HDF5 file: the named dataset, else an Eiger stack, NeXus detector or sole image."""
+    """Frames of an HDF5 file: the named dataset, else Eiger stack, NeXus detector or sole image."""
     with _open_hdf5(path) as f:
         parts = _hdf5_parts(f, path, dataset)
         counts = _frame_counts(parts)

@@ -1,8 +1,9 @@
-"""``scattertag.predict(...)``: tag detector files from Python, get a table back.
+"""``scattertag.predict(...)``: tag detector files or in-memory frames from Python, get a table.
 
 >>> import scattertag
 >>> table = scattertag.predict(["frame_0001.cbf"], beam_center=(1231.5, 1402.0))
 >>> table[0]["tags"], table["Ring"]
+>>> scattertag.predict(stack, beam_center=(512.0, 20.5), mask=bad_pixels)  # (N, H, W) array
 """
 
 from __future__ import annotations
@@ -10,26 +11,38 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
+from scattertag.geometry import GeometryOptions
 from scattertag.io.atomic import check_output
 from scattertag.parallel import limited_threads, worker_split
 from scattertag.prediction.pipeline import Predictor, Workers, tag_items
-from scattertag.prediction.sources import items_from_paths, make_setup, read_manifest
+from scattertag.prediction.sources import (
+    Item,
+    geometry_options,
+    item_from_array,
+    items_from_paths,
+    read_file_list,
+)
 from scattertag.prediction.table import Table
+
+#: What ``predict`` tags: a path, an array, or a sequence of paths and arrays.
+Inputs = str | Path | np.ndarray | Sequence[str | Path | np.ndarray]
 
 
 def predict(
-    files: str | Path | Sequence[str | Path] = (),
+    files: Inputs = (),
     *,
     beam_center: tuple[float, float] | None = None,
     poni: str | Path | None = None,
-    mask: str | Path | None = None,
+    mask: str | Path | np.ndarray | None = None,
     frame: int | None = None,
     manifest: str | Path | None = None,
     pixel_size_um: float | None = None,
     distance_m: float | None = None,
     energy_kev: float | None = None,
+    options: GeometryOptions | None = None,
     model: str | Path | Predictor | None = None,
     workers: int | None = 0,
     batch_size: int = 16,
@@ -38,15 +51,19 @@ def predict(
     device: str = "cpu",
     dask: str | None = None,
 ) -> Table:
-    """Tag ``files`` (and/or the rows of ``manifest``); one table row per frame.
+    """Tag ``files`` (and/or the rows of ``manifest``, a CSV file list); one table row per frame.
 
     files : paths (``file.h5::/dataset`` names an HDF5 dataset); all frames of a multi-frame
-        file are tagged unless ``frame`` picks one.
+        file are tagged unless ``frame`` picks one. Or in-memory frames: a (rows, cols)
+        array or a (frames, rows, cols) stack (rows named ``<array>``, or ``<array i>``
+        for the i-th array of a sequence).
     beam_center : (x, y) in pixels, x = column, y = row; or ``poni``: a pyFAI PONI file.
         Needed for ``files``; manifest rows carry their own (these fill blank cells).
-    mask : image file, nonzero = excluded pixel (pyFAI convention). Negative and non-finite
-        pixels are always excluded.
-    pixel_size_um, distance_m, energy_kev : override the defaults (75 um, 0.594 m, 8.8984 keV).
+    mask : image file or array, nonzero = excluded pixel (pyFAI convention). Pixels the
+        detector marks invalid (negative, all bits set, not finite) are always excluded.
+    pixel_size_um, distance_m, energy_kev : override the reference detector (75 um,
+        0.594 m, 8.8984 keV: scattertag.geometry.REFERENCE_*).
+    options : all of the above as one GeometryOptions (then leave them None).
     model : model folder or a loaded Predictor (None: the shipped tagger).
     workers : processes for reading and preprocessing (0: this process; None: one per usable
         core, see ``scattertag.parallel``), one BLAS thread each. They are spawned, so a
@@ -60,20 +77,26 @@ def predict(
     Raises ValueError for bad arguments; a file that cannot be tagged gets a row whose
     ``error`` says why, and the rest are tagged.
     """
-    files = [files] if isinstance(files, (str, Path)) else list(files)
-    setup = make_setup(beam_center, poni, pixel_size_um, distance_m, energy_kev)
-    if not files and manifest is None:
-        raise ValueError("nothing to tag: give files or a manifest")
-    if files and setup is None:
+    options = geometry_options(
+        options,
+        beam_center=beam_center,
+        poni=poni,
+        mask=mask,
+        pixel_size_um=pixel_size_um,
+        distance_m=distance_m,
+        energy_kev=energy_kev,
+        frame=frame,
+    )
+    items = _items(files, options)
+    if not items and manifest is None:
+        raise ValueError("nothing to tag: give files, arrays or a manifest")
+    if items and not options.has_beam_center:
         raise ValueError("files need a geometry: give beam_center=(x, y) or poni=FILE")
-    if frame is not None and frame < 0:
-        raise ValueError(f"frame must be >= 0, got {frame}")
-    mask = None if mask is None else str(mask)
-    items = items_from_paths([str(f) for f in files], setup, mask, frame) if files else []
     if manifest is not None:
-        items += read_manifest(manifest, default=setup, mask=mask)
+        items += read_file_list(manifest, default=options)
     if out is not None:  # before any work: not an input, writable, room for the rows
-        inputs = [i.location for i in items] + [m for m in (mask, manifest) if m is not None]
+        named = [i.location for i in items if i.location] + [options.mask, manifest]
+        inputs = [str(m) for m in named if isinstance(m, (str, Path))]
         check_output(out, inputs, need_bytes=400 * len(items))
     if dask is not None:
         table = _predict_on_dask(items, dask, model, workers, batch_size, device, progress)
@@ -84,8 +107,8 @@ def predict(
     workers, model_threads = worker_split(workers)
     # one BLAS thread here (workers have their own); torch gets the cores workers leave
     with limited_threads(1, model_threads), Workers(predictor.view_spec, workers) as prepare:
-        items = tqdm(items, unit="file", desc="tagging", disable=not progress)
-        table = Table(predictor.vocabulary, tag_items(items, predictor, prepare, batch_size))
+        shown = tqdm(items, unit="file", desc="tagging", disable=not progress)
+        table = Table(predictor.vocabulary, tag_items(shown, predictor, prepare, batch_size))
     if out is not None:
         table.to_csv(out)
     return table
@@ -105,3 +128,22 @@ def _predict_on_dask(items, address, model, workers, batch_size, device, progres
         rows = tag_on_dask(items, client, model, batch_size, device=device)
         rows = tqdm(rows, unit="frame", desc="tagging", disable=not progress)
         return Table(vocabulary, rows)
+
+
+def _items(files: Inputs, options: GeometryOptions) -> list[Item]:
+    """The items of the ``files`` argument: paths and arrays, in order."""
+    if isinstance(files, np.ndarray):
+        return [item_from_array("<array>", files, options)]
+    if isinstance(files, (str, Path)):
+        files = [files]
+    items = []
+    for i, f in enumerate(files):
+        if isinstance(f, np.ndarray):
+            items.append(item_from_array(f"<array {i}>", f, options))
+        elif isinstance(f, (str, Path)):
+            items += items_from_paths([str(f)], options)
+        else:
+            raise ValueError(
+                f"files[{i}]: expected a path or a numpy array, got {type(f).__name__}"
+            )
+    return items

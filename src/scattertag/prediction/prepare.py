@@ -1,24 +1,27 @@
 """Turn one work item into the network's two views, frame by frame.
 
-This is the part of tagging that runs in worker processes: read the file, build the
-valid-pixel mask (mask file, the file's own pixel mask, and pixels that are negative --
-Pilatus module gaps are -1 and -2 -- or not finite), and make the image and Fourier-Bessel
-views with exactly the preprocessing used in training (``scattertag.features.views``).
-Setting up a ViewMaker (the FB operator for one geometry and mask) is the expensive step,
-so one is kept per distinct (geometry, static mask) and reused for every frame that shares
-it; ViewMakers set up in one process can be handed to another (:meth:`Preparer.adopt`).
+This is the part of tagging that runs in worker processes: read the frames, resolve the
+geometry, build the static mask (mask file and the file's own pixel mask) and make the
+image and Fourier-Bessel views with exactly the preprocessing used in training
+(``scattertag.features.views``), which applies the valid-pixel rule of
+:mod:`scattertag.io.masks` once per frame. Setting up a ViewMaker (the FB operator for one
+geometry and mask) is the expensive step, so one is kept per distinct (geometry, static
+mask) and reused for every frame that shares it; ViewMakers set up in one process can be
+handed to another (:meth:`Preparer.adopt`).
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
+from scattertag.cache import BoundedCache
+from scattertag.geometry import Geometry
 from scattertag.io.failures import failure_message
-from scattertag.io.readers import Frame, read_frames, read_mask
+from scattertag.io.masks import dummy_valid, mask_digest, read_mask, valid_pixels
+from scattertag.io.readers import Frame, check_frame, check_shape, read_frames
 from scattertag.parallel import limit_threads
 from scattertag.prediction.sources import Item
 from scattertag.signals import worker_ignores_interrupts
@@ -38,15 +41,16 @@ class Views:
     error: str = ""
 
 
-def valid_pixels(counts: np.ndarray, *masks: np.ndarray | None) -> np.ndarray:
-    """(rows, cols) bool: finite, non-negative pixels that every given mask keeps."""
-    valid = np.isfinite(counts) if counts.dtype.kind == "f" else np.ones(counts.shape, bool)
-    if counts.dtype.kind in "if":  # unsigned counts cannot be negative
-        valid &= counts >= 0
-    for mask in masks:
-        if mask is not None:
-            valid &= mask
-    return valid
+def item_frames(item: Item) -> Iterator[Frame]:
+    """The frames of an item: read from its file, or taken from its array."""
+    if item.counts is None:
+        yield from read_frames(item.location, item.frame)
+        return
+    stack = item.counts if item.counts.ndim == 3 else item.counts[None]
+    check_shape(item.source, stack.shape)
+    check_frame(item.source, item.frame, len(stack))
+    for i in range(len(stack)) if item.frame is None else [item.frame]:
+        yield Frame(stack[i], None, i)
 
 
 class Preparer:
@@ -56,19 +60,17 @@ class Preparer:
         from scattertag.features.cache import default_cache
 
         self.view_spec = view_spec
-        self.cache_size = cache_size
         self.setup_cache = default_cache()  # set-ups on disk, shared by processes and runs
-        self._makers: OrderedDict = OrderedDict()
-        self._masks: OrderedDict = OrderedDict()
+        self._makers: BoundedCache = BoundedCache(cache_size)
+        self._masks: BoundedCache[np.ndarray] = BoundedCache(cache_size)
 
     def __call__(self, item: Item) -> list[Views]:
         """The views of every frame of ``item`` (one entry with the error if it fails)."""
         if item.error:
             return [Views(item.source, item.frame, error=item.error)]
-        out = []
+        out: list[Views] = []
         try:
-            for frame in read_frames(item.location, item.frame):
-                out.append(self._views(item, frame))
+            out.extend(self._views(item, frame) for frame in item_frames(item))
         except Exception as exc:  # any problem with this file becomes its row
             out.append(Views(item.source, item.frame, error=failure_message(item.source, exc)))
         if not out:
@@ -81,14 +83,8 @@ class Preparer:
         """Views of one frame; a per-frame problem becomes that row's error."""
         try:
             counts = np.asarray(frame.counts)
-            static = self._static_mask(item.mask, counts.shape, frame.valid)
-            valid = valid_pixels(counts, static)
-            if not valid.any():
-                raise ValueError(
-                    f"{item.source}: frame {frame.index} has no valid pixels (all masked, negative or not finite)"
-                )
-            maker = self.maker(item.setup.geometry(counts.shape), static)
-            image, coeff = maker(counts, valid)
+            geometry, static, extra = self.frame_setup(item, frame)
+            image, coeff = self.maker(geometry, static)(counts, extra)
         except Exception as exc:  # any problem with this frame becomes its row
             return Views(
                 item.source, frame.index, error=failure_message(item.source, exc, frame.index)
@@ -97,55 +93,60 @@ class Preparer:
             item.source, frame.index, np.asarray(image, np.float32), np.asarray(coeff, np.float32)
         )
 
+    def frame_setup(
+        self, item: Item, frame: Frame
+    ) -> tuple[Geometry, np.ndarray | None, np.ndarray | None]:
+        """(geometry, static mask, per-frame mask) of one frame, as tagging uses them.
+
+        The pixels tagging uses are ``valid_pixels(counts, static, per_frame)``.
+        """
+        options = item.options
+        assert options is not None, "an item without options carries an error"
+        counts = np.asarray(frame.counts)
+        geometry, _ = options.resolve(counts.shape)
+        static = self._static_mask(options.mask, counts.shape, frame.valid)
+        return geometry, static, dummy_valid(counts, options.dummy, options.delta_dummy)
+
+    def valid(self, item: Item, frame: Frame) -> np.ndarray:
+        """(rows, cols) bool: the pixels of ``frame`` that tagging uses."""
+        _, static, extra = self.frame_setup(item, frame)
+        return valid_pixels(np.asarray(frame.counts), static, extra)
+
     @property
     def makers(self) -> dict:
         """The ViewMakers set up so far, by (geometry, mask digest)."""
-        return dict(self._makers)
+        return dict(self._makers.items())
 
     def adopt(self, makers: dict) -> None:
-        """Take ViewMakers set up elsewhere (by the parent process), so as not to set them up again."""
+        """Take ViewMakers set up elsewhere (by the parent process) instead of setting them up."""
         for key, maker in makers.items():
-            _cached(self._makers, key, lambda maker=maker: maker, self.cache_size)
+            self._makers.put(key, maker)
 
     def _static_mask(
-        self, mask_path: str | None, shape: tuple[int, int], file_valid: np.ndarray | None
-    ):
-        """Valid pixels from the mask file and the file's own mask (None if neither)."""
-        if mask_path is None:
+        self, mask: object, shape: tuple[int, int], file_valid: np.ndarray | None
+    ) -> np.ndarray | None:
+        """Valid pixels from the mask (file or array) and the file's own mask (None if neither)."""
+        if mask is None:
             return file_valid
-        valid = _cached(self._masks, mask_path, lambda: read_mask(mask_path), self.cache_size)
+        if isinstance(mask, np.ndarray):
+            name, valid = "mask", mask == 0
+        else:
+            name, valid = str(mask), self._masks.get(str(mask), lambda: read_mask(str(mask)))
         if valid.shape != shape:
             raise ValueError(
-                f"{mask_path}: mask is {valid.shape[0]} x {valid.shape[1]}, frame is {shape[0]} x {shape[1]}"
+                f"{name}: mask is {valid.shape[0]} x {valid.shape[1]}, "
+                f"frame is {shape[0]} x {shape[1]}"
             )
         return valid if file_valid is None else valid & file_valid
 
-    def maker(self, geometry, static: np.ndarray | None):
+    def maker(self, geometry: Geometry, static: np.ndarray | None):
         """The ViewMaker for this geometry and static mask, built once."""
         from scattertag.features.views import ViewMaker
 
-        # a digest, not hash(): keys must agree between processes (ViewMakers are handed on)
-        key = (
-            geometry,
-            None if static is None else hashlib.blake2b(np.packbits(static).tobytes()).hexdigest(),
+        key = (geometry, None if static is None else mask_digest(static))
+        return self._makers.get(
+            key, lambda: ViewMaker(self.view_spec, geometry, static, self.setup_cache)
         )
-        return _cached(
-            self._makers,
-            key,
-            lambda: ViewMaker(self.view_spec, geometry, static, self.setup_cache),
-            self.cache_size,
-        )
-
-
-def _cached(cache: OrderedDict, key, build, size: int):
-    """Least-recently-used lookup: ``cache[key]``, building it (and evicting the oldest) if absent."""
-    if key in cache:
-        cache.move_to_end(key)
-        return cache[key]
-    value = cache[key] = build()
-    if len(cache) > size:
-        cache.popitem(last=False)
-    return value
 
 
 _WORKER_PREPARER: Preparer | None = None
@@ -161,6 +162,7 @@ def start_worker(view_spec) -> None:
 
 def prepare_in_worker(item: Item, makers: dict | None = None) -> list[Views]:
     """Run this worker's Preparer on one item, first adopting ``makers`` if given."""
+    assert _WORKER_PREPARER is not None, "start_worker was not run in this process"
     if makers:
         _WORKER_PREPARER.adopt(makers)
     return _WORKER_PREPARER(item)

@@ -51,10 +51,10 @@ def show(
     RuntimeError if the file cannot be tagged (the message says why).
     """
     from scattertag import plotting
-    from scattertag.io.readers import read_frames, read_mask
+    from scattertag.io.masks import read_mask, valid_pixels
+    from scattertag.io.readers import read_frames
     from scattertag.prediction.api import predict
     from scattertag.prediction.pipeline import Predictor
-    from scattertag.prediction.prepare import valid_pixels
 
     predictor = model if isinstance(model, Predictor) else Predictor(model)
     row = predict([file], frame=frame, model=predictor, **geometry)[0]
@@ -83,10 +83,10 @@ def show(
 
 def _beam_center(geometry: dict) -> tuple[float, float]:
     """The beam centre given directly or through a PONI file."""
-    from scattertag.prediction.sources import make_setup
+    from scattertag.geometry import GeometryOptions
 
-    keys = ("beam_center", "poni", "pixel_size_um", "distance_m", "energy_kev")
-    return make_setup(**{k: geometry.get(k) for k in keys}).beam_center
+    options = GeometryOptions.from_user(geometry.get("beam_center"), geometry.get("poni"))
+    return options.resolve((1, 1))[0].beam_center
 
 
 def _draw_probabilities(

@@ -22,11 +22,12 @@ from contextlib import contextmanager
 from itertools import groupby
 from pathlib import Path
 
+from scattertag.geometry import GeometryOptions
 from scattertag.io.atomic import AppendingCSV, check_output
 from scattertag.io.readers import SUFFIXES
 from scattertag.parallel import limited_threads, worker_split
 from scattertag.prediction.pipeline import Predictor, Workers, tag_items
-from scattertag.prediction.sources import items_from_paths, make_setup
+from scattertag.prediction.sources import geometry_options, items_from_paths
 from scattertag.prediction.table import columns, csv_lines, read_csv
 
 
@@ -120,13 +121,7 @@ def watch(
     folder: str | Path,
     out: str | Path,
     *,
-    beam_center: tuple[float, float] | None = None,
-    poni: str | Path | None = None,
-    mask: str | Path | None = None,
-    pixel_size_um: float | None = None,
-    distance_m: float | None = None,
-    energy_kev: float | None = None,
-    frame: int | None = None,
+    options: GeometryOptions | None = None,
     model: str | Path | Predictor | None = None,
     workers: int | None = 0,
     batch_size: int = 16,
@@ -135,15 +130,18 @@ def watch(
     settle: float | None = None,
     patience: float | None = None,
     stop: threading.Event | None = None,
+    **geometry: object,
 ) -> int:
     """Tag files appearing in ``folder`` into ``out`` until ``stop`` is set, Ctrl-C or SIGTERM.
 
     Returns 0 if every row so far was tagged, 1 if some failed. ``settle`` defaults to
     ``interval``; ``patience`` (seconds a failing file must stay unchanged before its error
     row is final) to max(30, 10 settle).
+    ``geometry``: the keywords of :func:`scattertag.predict` (beam_center, poni, mask,
+    pixel_size_um, distance_m, energy_kev, frame), or give them as one ``options``.
     """
-    setup = make_setup(beam_center, poni, pixel_size_um, distance_m, energy_kev)
-    if setup is None:
+    options = geometry_options(options, **geometry)
+    if not options.has_beam_center:
         raise ValueError("--watch needs a geometry: --beam-center X Y or --poni FILE")
     if Path(folder).is_dir():
         check_output(out, [p for p in Path(folder).iterdir() if p.name.lower().endswith(SUFFIXES)])
@@ -163,14 +161,14 @@ def watch(
                 f"{out}: cut off a partial last line ({csv_file.repaired} bytes)", file=sys.stderr
             )
         tagged, failed = _watch_loop(
-            scanner, csv_file, predictor, setup, mask, frame, workers, batch_size, interval, stop
+            scanner, csv_file, predictor, options, workers, batch_size, interval, stop
         )
     print(f"watch stopped: {tagged - failed} of {tagged} frames tagged -> {out}", file=sys.stderr)
     return 1 if failed else 0
 
 
 def _watch_loop(
-    scanner, csv_file, predictor, setup, mask, frame, workers, batch_size, interval, stop
+    scanner, csv_file, predictor, options, workers, batch_size, interval, stop
 ) -> tuple[int, int]:
     """Scan, tag and append until stopped; (frames written, frames failed)."""
     stop = stop or threading.Event()
@@ -179,7 +177,7 @@ def _watch_loop(
         with Workers(predictor.view_spec, workers) as prepare:
             while not stop.is_set():
                 paths = scanner.scan()
-                items = items_from_paths(paths, setup, None if mask is None else str(mask), frame)
+                items = items_from_paths(paths, options)
                 rows = tag_items(items, predictor, prepare, batch_size)
                 for path, file_rows in groupby(rows, key=lambda row: row["path"]):
                     file_rows = list(file_rows)

@@ -32,6 +32,8 @@ from importlib.resources import files
 
 import numpy as np
 
+from scattertag.geometry import REFERENCE_PIXEL_SIZE
+
 #: The catalogue table (tab-separated, one detector a row): name, family, shape (rows x
 #: cols), pixel (um), module (rows x cols), gap (rows x cols), active area, invalid
 #: marking, raw dtype, counter limit, setups, pyFAI name ("-": none). Sources: pyFAI's
@@ -140,7 +142,7 @@ REFERENCE_MODEL = DetectorModel(
     "reference",
     "pilatus",
     (1000, 1000),
-    75e-6,
+    REFERENCE_PIXEL_SIZE,
     (1000, 1000),
     (0, 0),
     "rectangle",

@@ -11,6 +11,7 @@ import json
 import math
 from dataclasses import dataclass, field, fields
 
+from scattertag.geometry import REFERENCE_DISTANCE, REFERENCE_ENERGY, REFERENCE_PIXEL_SIZE
 from scattertag.simulate.catalogue import CATALOGUE
 from scattertag.tags import DEFAULT_VOCABULARY, GISAXS_VOCABULARY, Vocabulary
 
@@ -171,9 +172,9 @@ class Recipe:
     vocabulary: Vocabulary | None = None
     gisaxs_fraction: float | None = None
     module_gap_fraction: float = 0.35
-    distance: float = 0.594
-    energy: float = 8.8984
-    pixel_size: float = 75e-6
+    distance: float = REFERENCE_DISTANCE
+    energy: float = REFERENCE_ENERGY
+    pixel_size: float = REFERENCE_PIXEL_SIZE
     kinds: dict = field(default_factory=dict)
     placements: dict = field(default_factory=dict)
     beamstops: dict = field(default_factory=dict)
