@@ -73,7 +73,7 @@ def main() -> None:
     from selenium.webdriver.common.by import By
 
     from scattertag.examples import example_frames
-    from scattertag.prediction.sources import Setup
+    from scattertag.geometry import GeometryOptions
     from scattertag.serve.app import running
     from scattertag.serve.config import ServeConfig
 
@@ -84,7 +84,7 @@ def main() -> None:
         folder.mkdir()
         beam = simulated_frames(folder, args.simulated)
         config = ServeConfig(
-            folders=[folder], watch=True, state=Path(tmp) / "state", setup=Setup(beam),
+            folders=[folder], watch=True, state=Path(tmp) / "state", setup=GeometryOptions(beam),
             port=free_port(), interval_s=0.5,
         )  # fmt: skip
         with running(config) as url:

@@ -39,7 +39,7 @@ def test_real_dev_format_with_centres(tmp_path):
     table = read_labels(labels, tmp_path / "centres.tsv")
     assert table.tags == ["Ring", "Halo"]
     assert len(table) == 4 and not table.skipped
-    assert table.items[0].setup.beam_center == BEAM
+    assert table.items[0].options.beam_center == BEAM
     assert table.items[0].location == str(tmp_path / "a_0.npy")
     assert table.groups == ["a", "a", "b", "b"]
     assert np.isnan(table.labels[1, 1]) and table.labels[2, 1] == 1
@@ -56,7 +56,9 @@ def test_geometry_columns_group_and_csv(tmp_path):
     (tmp_path / "t.csv").write_text(text)
     table = read_labels(tmp_path / "t.csv")
     item = table.items[0]
-    assert item.setup.beam_center == (3.0, 4.0) and item.setup.pixel_size == pytest.approx(172e-6)
+    assert item.options.beam_center == (3.0, 4.0) and item.options.pixel_size == pytest.approx(
+        172e-6
+    )
     assert item.frame == 0 and table.groups == ["s1"]
 
 

@@ -18,7 +18,8 @@ httpx = pytest.importorskip("httpx")
 from fabio.tifimage import TifImage  # noqa: E402
 
 from conftest import BEAM, frame  # noqa: E402
-from scattertag.prediction.sources import Item, Setup  # noqa: E402
+from scattertag.geometry import GeometryOptions  # noqa: E402
+from scattertag.prediction.sources import Item  # noqa: E402
 from scattertag.serve.app import running  # noqa: E402
 from scattertag.serve.config import ServeConfig  # noqa: E402
 from scattertag.serve.tagger import Tagger  # noqa: E402
@@ -60,7 +61,7 @@ def site(tmp_path_factory, predictor):
         folders=[folder],
         watch=True,
         state=root / "state",
-        setup=Setup(BEAM),
+        setup=GeometryOptions(BEAM),
         port=free_port(),
         api_key=KEY,
         max_upload_bytes=200_000,
@@ -302,7 +303,7 @@ def test_restart_keeps_every_result_and_does_not_retag(tmp_path, predictor):
     folder.mkdir()
     for i in range(2):
         write_tif(folder / f"a{i}.tif", i)
-    config = {"folders": [folder], "state": tmp_path / "state", "setup": Setup(BEAM)}
+    config = {"folders": [folder], "state": tmp_path / "state", "setup": GeometryOptions(BEAM)}
     with running(ServeConfig(**config, port=free_port()), predictor) as url:
         before = wait_for(httpx.Client(base_url=url), lambda r: r["total"] == 2, "/api/frames")
         r = httpx.post(
@@ -328,10 +329,12 @@ def test_frames_of_concurrent_callers_share_network_batches(predictor, tmp_path)
 
     async def main():
         async with Tagger(predictor, threads=3, batch_size=8, max_wait_s=0.3) as tagger:
-            await tagger.rows(Item(paths[0], paths[0], None, Setup(BEAM)))  # set up a ViewMaker
+            await tagger.rows(
+                Item(paths[0], paths[0], None, GeometryOptions(BEAM))
+            )  # set up a ViewMaker
             tagger.batches.clear()
             rows = await asyncio.gather(
-                *(tagger.rows(Item(p, p, None, Setup(BEAM))) for p in paths)
+                *(tagger.rows(Item(p, p, None, GeometryOptions(BEAM))) for p in paths)
             )
             return rows, list(tagger.batches)
 

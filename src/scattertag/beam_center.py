@@ -31,6 +31,8 @@ from functools import cached_property
 import numpy as np
 from scipy import ndimage
 
+from scattertag.io import masks
+
 #: Estimates with a confidence below this are "centre not found".
 CONFIDENCE_THRESHOLD = 0.3
 #: A given centre agrees with the image if within this many pixels of the image's best
@@ -108,16 +110,9 @@ def valid_pixels(counts: np.ndarray, valid: np.ndarray | None = None) -> np.ndar
     counts = np.asarray(counts)
     if counts.ndim != 2:
         raise ValueError(f"counts must be a 2-D frame (rows, cols), got shape {counts.shape}")
-    if counts.dtype.kind == "f":
-        ok = np.isfinite(counts) & (counts >= 0)
-    elif counts.dtype.kind == "u":
-        ok = counts != np.iinfo(counts.dtype).max
-    else:
-        ok = counts >= 0
-    if valid is not None:
-        if np.shape(valid) != counts.shape:
-            raise ValueError(f"valid has shape {np.shape(valid)}, counts {counts.shape}")
-        ok &= np.asarray(valid, dtype=bool)
+    if valid is not None and np.shape(valid) != counts.shape:
+        raise ValueError(f"valid has shape {np.shape(valid)}, counts {counts.shape}")
+    ok = masks.valid_pixels(counts, None if valid is None else np.asarray(valid, dtype=bool))
     if ok.any():
         vals = counts[ok]
         top = vals.max()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -397,6 +397,22 @@ class GeometryOptions:
     def given(self) -> DetectorValues:
         """The values given directly (not through a PONI file)."""
         return DetectorValues(self.beam_center, self.pixel_size, self.distance, self.energy)
+
+    @property
+    def values(self) -> DetectorValues:
+        """The values given directly, completed by the PONI file's (None where neither says)."""
+        poni = self._poni_values or DetectorValues()
+        return DetectorValues(
+            *(
+                getattr(self, name) if getattr(self, name) is not None else getattr(poni, name)
+                for name in ("beam_center", "pixel_size", "distance", "energy")
+            )
+        )
+
+    def filled_from(self, default: GeometryOptions) -> GeometryOptions:
+        """These options, with what they leave None taken from ``default``."""
+        own = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        return replace(default, **{k: v for k, v in own.items() if v is not None})
 
     @property
     def has_beam_center(self) -> bool:

@@ -32,8 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from scattertag.errors import UserError
+from scattertag.geometry import GeometryOptions
 from scattertag.io.readers import split_source
-from scattertag.prediction.sources import Item, Setup, frame_index, setup_from_values
+from scattertag.prediction.sources import Item
 
 #: Columns naming the file; the first present is used.
 PATH_COLUMNS = ("path", "local_path")
@@ -152,7 +153,7 @@ def read_centres(path: str | Path) -> dict[str, tuple[str, str]]:
 def read_labels(
     path: str | Path,
     centres: str | Path | None = None,
-    default: Setup | None = None,
+    default: GeometryOptions | None = None,
 ) -> LabelTable:
     """The labels table at ``path``, beam centres filled from ``centres`` or ``default``.
 
@@ -199,7 +200,7 @@ def _row(
     key: str,
     tags: list[str],
     centres: dict[str, tuple[str, str]],
-    default: Setup | None,
+    default: GeometryOptions | None,
 ) -> tuple[Item, list[float]]:
     """(Item, tag values) of one row; ValueError saying what is wrong with it."""
     source = row[key]
@@ -216,20 +217,17 @@ def _row(
         raise ValueError(
             f"{source}: no beam centre (give beam_x, beam_y, a centres table or a default)"
         )
-    setup = setup_from_values(
-        *beam,
+    options = GeometryOptions.from_user(
+        beam if all(beam) else None,
+        None,
+        str(table.parent / row["mask"]) if row.get("mask") else None,
         row.get("pixel_size_um"),
         row.get("distance_m"),
         row.get("energy_kev"),
-        base=default,
+        row.get("frame"),
     )
+    if default is not None:
+        options = options.filled_from(default)
     location = str(table.parent / file) + (f"::{dataset}" if dataset else "")
-    mask = str(table.parent / row["mask"]) if row.get("mask") else None
-    item = Item(
-        source=source,
-        location=location,
-        frame=frame_index(row.get("frame")),
-        setup=setup,
-        mask=mask,
-    )
+    item = Item(source=source, location=location, frame=options.frame, options=options)
     return item, [LABEL_VALUES[row.get(t, "")] for t in tags]

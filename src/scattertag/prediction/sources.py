@@ -15,7 +15,7 @@ the first pixel), and optionally ``mask`` (image file, nonzero = excluded), ``fr
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -144,5 +144,4 @@ def _row_options(file_list: Path, text: dict, default: GeometryOptions) -> Geome
         distance_m=text["distance_m"],
         energy_kev=text["energy_kev"],
     )
-    values = {f.name: getattr(own, f.name) for f in fields(own) if f.init}
-    return replace(default, **{k: v for k, v in values.items() if v is not None})
+    return own.filled_from(default)

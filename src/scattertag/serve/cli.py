@@ -71,12 +71,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """The ServeConfig of parsed arguments (ValueError on bad ones)."""
-    from scattertag.prediction.sources import make_setup
+    from scattertag.geometry import GeometryOptions
     from scattertag.serve.config import ServeConfig
 
-    setup = make_setup(
-        args.beam_center, args.poni, args.pixel_size_um, args.distance_m, args.energy_kev
+    options = GeometryOptions.from_user(
+        args.beam_center, args.poni, None, args.pixel_size_um, args.distance_m, args.energy_kev
     )
+    setup = options if options.has_beam_center else None
     return ServeConfig(
         folders=args.folder,
         watch=args.watch,

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scattertag.prediction.sources import Setup
+from scattertag.geometry import GeometryOptions
 
 #: Environment variable holding the API key when ``--api-key`` is not given.
 API_KEY_ENV = "SCATTERTAG_API_KEY"
@@ -34,7 +34,7 @@ class ServeConfig:
     state: Path = Path("scattertag-serve")
     db: Path = Path()  # default: state / scattertag.sqlite
     labels: Path = Path()  # default: state / labels.tsv
-    setup: Setup | None = None
+    setup: GeometryOptions | None = None
     mask: str | None = None
     model: str | None = None
     api_key: str | None = None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import threading
-from collections import OrderedDict
 from dataclasses import replace
 
 import matplotlib
@@ -19,16 +18,24 @@ import numpy as np
 from PIL import Image
 
 from scattertag import plotting
-from scattertag.io.readers import read_frames, read_mask
-from scattertag.prediction.prepare import Preparer, valid_pixels
-from scattertag.prediction.sources import Setup
+from scattertag.cache import BoundedCache
+from scattertag.geometry import Geometry, GeometryOptions
+from scattertag.io.masks import read_mask, valid_pixels
+from scattertag.io.readers import read_frames
+from scattertag.prediction.prepare import Preparer
 from scattertag.serve.store import Record
 
 
-def setup_of(record: Record) -> Setup:
-    """The geometry a record was tagged with."""
+def geometry_of(record: Record, shape: tuple[int, int]) -> Geometry:
+    """The geometry a record was tagged with, for a frame of ``shape``."""
     s = record.setup
-    return Setup(tuple(s["beam_center"]), s["pixel_size"], s["distance"], s["energy"])
+    options = GeometryOptions(
+        tuple(s["beam_center"]),
+        pixel_size=s["pixel_size"],
+        distance=s["distance"],
+        energy=s["energy"],
+    )
+    return options.resolve(shape)[0]
 
 
 def load(record: Record) -> tuple[np.ndarray, np.ndarray]:
@@ -74,32 +81,27 @@ class Pictures:
         )
         self.spec = spec
         self._preparer = Preparer(spec)
-        self._cache: OrderedDict = OrderedDict()
-        self._cache_size = cache_size
+        self._cache: BoundedCache[bytes] = BoundedCache(cache_size)
         self._lock = threading.Lock()  # matplotlib and the ViewMaker cache are not thread-safe
 
     def get(self, record: Record, kind: str, size: int = 160) -> bytes:
         """PNG ``kind`` ('thumb', 'image' or 'cake') of a stored frame, cached by id and size."""
         key = (record.id, record.tagged_at, kind, size)
         with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-            counts, valid = load(record)
-            if kind == "thumb":
-                png = thumbnail(counts, valid, size)
-            elif kind == "image":
-                png = frame_view(counts, valid, setup_of(record).beam_center)
-            else:
-                png = self._cake(record, counts, valid)
-            self._cache[key] = png
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-            return png
+            return self._cache.get(key, lambda: self._draw(record, kind, size))
+
+    def _draw(self, record: Record, kind: str, size: int) -> bytes:
+        """PNG ``kind`` of a stored frame, drawn now."""
+        counts, valid = load(record)
+        if kind == "thumb":
+            return thumbnail(counts, valid, size)
+        if kind == "image":
+            return frame_view(counts, valid, geometry_of(record, counts.shape).beam_center)
+        return self._cake(record, counts, valid)
 
     def _cake(self, record: Record, counts: np.ndarray, valid: np.ndarray) -> bytes:
         """PNG of the frame's cake: mean log counts on azimuth x log radius about the beam."""
-        geometry = setup_of(record).geometry(counts.shape)
+        geometry = geometry_of(record, counts.shape)
         maker = self._preparer.maker(geometry, None)
         cake = maker.image(counts, valid)[0]
         side = max(counts.shape)

@@ -11,12 +11,13 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
+from scattertag.geometry import DetectorValues, GeometryOptions
 from scattertag.io.readers import ReadError, count_frames
 from scattertag.prediction.pipeline import Predictor
-from scattertag.prediction.sources import Item, Setup, setup_from_values
+from scattertag.prediction.sources import Item
 from scattertag.prediction.watch import FolderScanner
 from scattertag.serve.config import ServeConfig
 from scattertag.serve.labels import LabelsTable, label_value
@@ -39,19 +40,26 @@ class Forbidden(PermissionError):
     """A path outside the served folders (HTTP 403)."""
 
 
-def setup_json(setup: Setup) -> dict:
-    """A Setup as plain JSON values (beam_center a list)."""
-    return json.loads(json.dumps(asdict(setup)))
+def setup_json(setup: GeometryOptions) -> dict:
+    """The geometry of options as plain JSON values: given, else from the PONI file, else the
+    reference detector's (beam_center None when only the file can tell)."""
+    values = setup.values
+    if values.beam_center is not None:
+        geometry = setup.resolve((1, 1))[0]  # fills the reference detector's values
+        values = DetectorValues(
+            geometry.beam_center, geometry.pixel_size, geometry.distance, geometry.energy
+        )
+    return json.loads(json.dumps(asdict(values)))
 
 
 def request_setup(
-    default: Setup | None,
+    default: GeometryOptions | None,
     beam_x: float | None = None,
     beam_y: float | None = None,
     pixel_size_um: float | None = None,
     distance_m: float | None = None,
     energy_kev: float | None = None,
-) -> tuple[Setup, str]:
+) -> tuple[GeometryOptions, str]:
     """(geometry, beam-centre source) of a request: its own beam centre, else the server's."""
     if (beam_x is None) != (beam_y is None):
         raise ValueError("give both beam_x and beam_y (pixels: x = column, y = row), or neither")
@@ -60,7 +68,10 @@ def request_setup(
             "no geometry: give beam_x and beam_y (pixels: x = column, y = row); this server "
             "has no default (--beam-center or --poni)"
         )
-    setup = setup_from_values(beam_x, beam_y, pixel_size_um, distance_m, energy_kev, base=default)
+    beam = None if beam_x is None else (beam_x, beam_y)
+    setup = GeometryOptions.from_user(beam, None, None, pixel_size_um, distance_m, energy_kev)
+    if default is not None:
+        setup = setup.filled_from(default)
     return setup, "server" if beam_x is None else "request"
 
 
@@ -156,8 +167,8 @@ class Service:
         self, item: Item, row: dict, folder: str, name: str, when: float, beam_source: str
     ) -> Record:
         """A store record of one output row of the predictor."""
-        assert item.setup is not None
-        setup = setup_json(item.setup)
+        assert item.options is not None
+        setup = setup_json(item.options)
         if row.get("beam_x") not in (None, ""):  # a predictor that reports the geometry it used
             setup["beam_center"] = [float(row["beam_x"]), float(row["beam_y"])]
         vocabulary = self.predictor.vocabulary
@@ -175,7 +186,7 @@ class Service:
             probabilities={t: float(row[t]) for t in vocabulary} if ok else {},
             tags=[t for t in row["tags"].split(";") if t],
             error=row["error"],
-            mask=item.mask,
+            mask=item.options.mask,
             extra={k: row[k] for k in EXTRA_OUTPUTS if row.get(k) is not None},
         )
 
@@ -184,7 +195,7 @@ class Service:
         data: bytes,
         suffix: str,
         filename: str,
-        setup: Setup,
+        setup: GeometryOptions,
         beam_source: str,
         frame: int | None = None,
         dataset: str | None = None,
@@ -244,7 +255,9 @@ class Service:
 
     async def _tag_file(self, folder: Path, path: Path) -> list[Record]:
         """Tag one file of a served folder with the server's geometry and mask."""
-        item = Item(str(path), str(path), None, self.config.setup, self.config.mask)
+        assert self.config.setup is not None  # folders need a geometry (ServeConfig)
+        options = replace(self.config.setup, mask=self.config.mask)
+        item = Item(str(path), str(path), None, options)
         try:
             when = path.stat().st_mtime
         except OSError:
