@@ -14,9 +14,10 @@ import pytest
 import scattertag
 from conftest import BEAM, frame
 from scattertag.cli import main
+from scattertag.geometry import GeometryOptions
 from scattertag.io.readers import ReadError, count_frames
 from scattertag.prediction.pipeline import Workers, tag_items
-from scattertag.prediction.sources import Setup, items_from_paths
+from scattertag.prediction.sources import items_from_paths
 from scattertag.prediction.table import read_csv
 
 SRC = str(Path(scattertag.__file__).resolve().parents[1])
@@ -108,7 +109,7 @@ def test_a_stuck_worker_costs_one_row(tmp_path, predictor):
     good = tmp_path / "good.npy"
     np.save(good, frame(3))
     bad = hanging_hdf5(tmp_path)
-    items = items_from_paths([str(good), str(bad), str(good)], Setup(BEAM))
+    items = items_from_paths([str(good), str(bad), str(good)], GeometryOptions(BEAM))
     start = time.time()
     with Workers(predictor.view_spec, workers=1, timeout=4) as prepare:
         rows = list(tag_items(items, predictor, prepare))

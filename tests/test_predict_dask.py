@@ -5,13 +5,15 @@ from fabio.tifimage import TifImage
 
 import scattertag
 from conftest import BEAM, frame
+from scattertag.geometry import GeometryOptions
 from scattertag.prediction.distributed import geometry_chunks
-from scattertag.prediction.sources import Item, Setup
+from scattertag.prediction.sources import Item
 
 
 def test_chunks_group_geometries_in_first_seen_order():
-    a, b = Setup((1.0, 2.0)), Setup((3.0, 4.0))
-    items = [(i, Item(str(i), str(i), setup=s)) for i, s in enumerate([a, b, a, a, b])]
+    a, b = GeometryOptions((1.0, 2.0)), GeometryOptions((3.0, 4.0))
+    c = GeometryOptions((1.0, 2.0))  # another object, the same geometry: grouped with a
+    items = [(i, Item(str(i), str(i), options=s)) for i, s in enumerate([a, b, c, a, b])]
     chunks = geometry_chunks(items, 2)
     assert [[n for n, _ in c] for c in chunks] == [[0, 2], [3], [1, 4]]
 

@@ -24,8 +24,8 @@ from selenium.webdriver.support.ui import Select  # noqa: E402
 
 import scattertag  # noqa: E402
 from conftest import BEAM, frame  # noqa: E402
+from scattertag.geometry import GeometryOptions  # noqa: E402
 from scattertag.prediction.pipeline import Predictor  # noqa: E402
-from scattertag.prediction.sources import Setup  # noqa: E402
 from scattertag.serve.app import running  # noqa: E402
 from scattertag.serve.config import ServeConfig  # noqa: E402
 
@@ -90,7 +90,7 @@ def test_gallery_filter_correction_and_live_frame(tmp_path, model_dir, driver):
     assert len(expected) == 2
 
     config = ServeConfig(
-        folders=[folder], watch=True, state=tmp_path / "state", setup=Setup(BEAM),
+        folders=[folder], watch=True, state=tmp_path / "state", setup=GeometryOptions(BEAM),
         port=free_port(), api_key=KEY, interval_s=0.3,
     )  # fmt: skip
     with running(config, predictor) as url:

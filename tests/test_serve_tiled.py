@@ -18,7 +18,7 @@ httpx = pytest.importorskip("httpx")
 
 import scattertag  # noqa: E402
 from conftest import BEAM, frame  # noqa: E402
-from scattertag.prediction.sources import Setup  # noqa: E402
+from scattertag.geometry import GeometryOptions  # noqa: E402
 from scattertag.serve.app import running  # noqa: E402
 from scattertag.serve.config import ServeConfig  # noqa: E402
 from scattertag.serve.tiled import connect, predict_tiled  # noqa: E402
@@ -93,7 +93,7 @@ def test_predict_tiled_node_tags_frames_and_writes_metadata(tiled_server, predic
 def test_serve_tiled_feed_tags_each_array_once(tiled_server, predictor, tmp_path):
     uri = f"tiled+{tiled_server}/scan1"
     config = ServeConfig(
-        tiled=[uri], tiled_api_key=KEY, state=tmp_path / "state", setup=Setup(BEAM),
+        tiled=[uri], tiled_api_key=KEY, state=tmp_path / "state", setup=GeometryOptions(BEAM),
         port=free_port(),
     )  # fmt: skip
     with running(config, predictor) as url:

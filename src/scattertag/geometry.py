@@ -24,6 +24,7 @@ import numpy as np
 
 from scattertag.cache import BoundedCache
 from scattertag.io.files import write_text
+from scattertag.io.masks import mask_digest
 
 #: h c in keV Angstrom: lambda[A] = HC_KEV_A / E[keV].
 HC_KEV_A = 12.398419843320026
@@ -413,6 +414,23 @@ class GeometryOptions:
         """These options, with what they leave None taken from ``default``."""
         own = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
         return replace(default, **{k: v for k, v in own.items() if v is not None})
+
+    @property
+    def key(self) -> tuple:
+        """A hashable summary, equal for options giving every frame the same geometry and mask."""
+        mask = self.mask
+        if isinstance(mask, np.ndarray):
+            mask = mask_digest(mask != 0)
+        return (
+            self.beam_center,
+            self.poni,
+            mask,
+            self.pixel_size,
+            self.distance,
+            self.energy,
+            self.dummy,
+            self.delta_dummy,
+        )
 
     @property
     def has_beam_center(self) -> bool:

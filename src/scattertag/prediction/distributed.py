@@ -50,11 +50,12 @@ def dask_client(address: str, workers: int | None = None) -> Iterator:
 
 
 def geometry_chunks(window: list[tuple[int, Item]], size: int) -> list[list[tuple[int, Item]]]:
-    """Numbered items grouped by geometry (setup, mask), in first-seen order, cut into
-    chunks of at most ``size``."""
+    """Numbered items grouped by geometry options (GeometryOptions.key), in first-seen order,
+    cut into chunks of at most ``size``."""
     groups: dict[tuple, list[tuple[int, Item]]] = {}
     for number, item in window:
-        groups.setdefault((item.setup, item.mask), []).append((number, item))
+        key = None if item.options is None else item.options.key
+        groups.setdefault((key,), []).append((number, item))
     return [g[i : i + size] for g in groups.values() for i in range(0, len(g), size)]
 
 
