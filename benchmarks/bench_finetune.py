@@ -50,8 +50,8 @@ for _ in range(args.repeats):
     table = read_labels(args.labels, args.centres).first(args.frames)
     variants = labelled_variants(
         table,
-        list(card["vocabulary"]),
-        ViewSpec.from_dict(card["view_spec"]),
+        list(card.vocabulary),
+        ViewSpec.from_dict(card.view_spec),
         copies=config.exposure_copies,
         counts_map=resample_exposure,
     )

@@ -48,7 +48,7 @@ def write_files(folder: Path, size: int, count: int) -> list[Path]:
 def model_dir(folder: Path) -> tuple[Path | None, str]:
     """The shipped model folder, or a random default joint model saved in ``folder``."""
     from scattertag.features.views import ViewSpec
-    from scattertag.models import JointTagger, load_model, save_model
+    from scattertag.models import JointTagger, ModelCard, load_model, save_model
     from scattertag.tags import DEFAULT_VOCABULARY
 
     try:
@@ -60,14 +60,14 @@ def model_dir(folder: Path) -> tuple[Path | None, str]:
     model = JointTagger(
         len(DEFAULT_VOCABULARY), views_shape(spec)[1], in_channels=spec.image_shape[0]
     )  # default
-    card = {
-        "backbone": "alexnet",
-        "vocabulary": DEFAULT_VOCABULARY.to_list(),
-        "view_spec": spec.to_dict(),
-        "thresholds": [0.5] * len(DEFAULT_VOCABULARY),
-        "recipe": {},
-        "metrics": {},
-    }
+    card = ModelCard(
+        view=model.view,
+        arch=model.arch,
+        backbone="alexnet",
+        vocabulary=DEFAULT_VOCABULARY.to_list(),
+        view_spec=spec.to_dict(),
+        thresholds=[0.5] * len(DEFAULT_VOCABULARY),
+    )
     return save_model(model.eval(), card, folder / "model"), f"a random joint model {model.arch}"
 
 

@@ -11,7 +11,8 @@ a kind of frame the base model never saw (docs/adapt.md).
 import argparse
 
 from scattertag.adapt.synthetic import write_labelled_set
-from scattertag.models.io import pretrained_dir, read_card
+from scattertag.models.card import ModelCard
+from scattertag.models.io import pretrained_dir
 from scattertag.simulate import Recipe
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -28,7 +29,7 @@ parser.add_argument("--seed", type=int, default=7)
 parser.add_argument("--experiments", type=int, nargs=2, metavar=("FIRST", "STOP"), default=(0, 10))
 parser.add_argument("--images", type=int, default=5, help="images per experiment")
 args = parser.parse_args()
-vocabulary = read_card(pretrained_dir())["vocabulary"]
+vocabulary = ModelCard.read(pretrained_dir()).vocabulary
 recipe = Recipe(size=args.size, gisaxs_fraction=args.gisaxs, detectors=args.detectors)
 path = write_labelled_set(
     args.out, recipe, args.seed, range(*args.experiments), args.images, vocabulary, progress=True

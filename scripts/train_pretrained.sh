@@ -3,7 +3,7 @@
 # About 50 min on 2 CPU cores: build 7,500 frames of 1000 x 1000 (cake image view + 64-zero
 # Fourier-Bessel matrix), train the ResNet image view and the coefficient view side by side
 # (one core each), fine-tune the joint view (its start, a per-tag blend of the two views
-# chosen on validation, competes as epoch 0), score all three on the test shard (batch_09)
+# chosen on validation, competes as epoch 0), score all three on the test shard (shard_09)
 # and copy the joint weights + card into the package.
 set -euo pipefail
 OUT=${1:-pretrained-run}

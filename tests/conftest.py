@@ -24,7 +24,8 @@ from scattertag.prediction.pipeline import Predictor
 from scattertag.simulate import Experiment, Recipe
 from scattertag.simulate.beamstops import draw_beamstop
 from scattertag.tags import DEFAULT_VOCABULARY
-from scattertag.train import main as train_main
+from scattertag.train import TrainConfig
+from scattertag.train import train as run_training
 
 # ---- simulator ------------------------------------------------------------------------------
 
@@ -50,9 +51,9 @@ SMALL_RECIPE = Recipe(size=32)
 SMALL_SPEC = ViewSpec(input_size=16, fb_size=32, orders=4, zeros=6, image_space="detector")
 
 
-def build_small(out, **kwargs):
+def build_small(out, spec=SMALL_SPEC, **kwargs):
     options = {"seed": 3, "experiments": NUM_SHARDS, "images_per_experiment": 5, "workers": 1}
-    return build_dataset(out, SMALL_RECIPE, SMALL_SPEC, **{**options, "progress": False, **kwargs})
+    return build_dataset(out, SMALL_RECIPE, spec, **{**options, "progress": False, **kwargs})
 
 
 # ---- a learnable fake dataset and training --------------------------------------------------
@@ -165,26 +166,11 @@ def make_dataset(root, experiments: int = 20, images_per_experiment: int = 12):
     )
 
 
-def train(data, out, view, *extra, epochs=8):
-    """Run ``scattertag.train`` in this process with small settings."""
-    args = [
-        "--data",
-        str(data),
-        "--view",
-        view,
-        "--out",
-        str(out),
-        "--epochs",
-        str(epochs),
-        "--batch-size",
-        "16",
-        "--threads",
-        "1",
-        *extra,
-    ]
-    if view != "coeff":
-        args += ["--width", "8"]
-    assert train_main(args) == 0
+def train(data, out, view, epochs=8, **settings):
+    """Train one run in this process with small settings (``settings`` override TrainConfig's)."""
+    small = {"batch_size": 16, "threads": 1, "width": None if view == "coeff" else 8}
+    config = TrainConfig(data=data, out=out, view=view, epochs=epochs, **{**small, **settings})
+    return run_training(config)
 
 
 # ---- prediction -----------------------------------------------------------------------------
@@ -196,7 +182,7 @@ BEAM = (20.0, 70.0)
 def tiny_model(run_dir: Path) -> Path:
     """A randomly initialised joint tagger with the card format, small enough for tests."""
     from scattertag.features.views import ViewSpec
-    from scattertag.models import JointTagger, save_model
+    from scattertag.models import JointTagger, ModelCard, save_model
 
     spec = ViewSpec(
         input_size=64,
@@ -216,14 +202,14 @@ def tiny_model(run_dir: Path) -> Path:
         in_channels=spec.image_shape[0],
     )
     thresholds = np.linspace(0.3, 0.7, len(DEFAULT_VOCABULARY)).tolist()  # different per tag
-    card = {
-        "backbone": "alexnet",
-        "vocabulary": DEFAULT_VOCABULARY.to_list(),
-        "view_spec": spec.to_dict(),
-        "thresholds": thresholds,
-        "recipe": {},
-        "metrics": {},
-    }
+    card = ModelCard(
+        view=model.view,
+        arch=model.arch,
+        backbone="alexnet",
+        vocabulary=DEFAULT_VOCABULARY.to_list(),
+        view_spec=spec.to_dict(),
+        thresholds=thresholds,
+    )
     return save_model(model.eval(), card, run_dir)
 
 

@@ -86,25 +86,25 @@ def test_calibrate_command_on_a_dataset(tmp_path, capsys):
     from scattertag.data import ShardDataset
     from scattertag.evaluate import mean_average_precision, predict_scores
     from scattertag.models import CoeffTagger, save_model
-    from scattertag.models.io import read_card
+    from scattertag.models.card import ModelCard
 
     manifest = build_small(tmp_path / "data")
-    model = CoeffTagger(len(manifest["vocabulary"]), SMALL_SPEC.coeff_shape, width=4)
-    card = {
-        "backbone": None,
-        "vocabulary": manifest["vocabulary"],
-        "view_spec": SMALL_SPEC.to_dict(),
-        "thresholds": [0.5] * len(manifest["vocabulary"]),
-        "recipe": {},
-        "metrics": {},
-    }
+    model = CoeffTagger(len(manifest.vocabulary), SMALL_SPEC.coeff_shape, width=4)
+    card = ModelCard(
+        view=model.view,
+        arch=model.arch,
+        backbone=None,
+        vocabulary=manifest.vocabulary,
+        view_spec=SMALL_SPEC.to_dict(),
+        thresholds=[0.5] * len(manifest.vocabulary),
+    )
     save_model(model.eval(), card, tmp_path / "base")
     argv = ["calibrate", "--model", str(tmp_path / "base"), "--data", str(tmp_path / "data")]
     assert main([*argv, "--out", str(tmp_path / "cal"), "--quiet"]) == 0
     assert "ECE" in capsys.readouterr().out
-    calibrated = read_card(tmp_path / "cal")
-    assert calibrated["calibration"]["method"] == "platt"
-    assert "shards [0, 1, 2, 3, 4, 5, 6, 7, 8]" in calibrated["calibration"]["fitted_on"]
+    calibrated = ModelCard.read(tmp_path / "cal")
+    assert calibrated.calibration["method"] == "platt"
+    assert "shards [0, 1, 2, 3, 4, 5, 6, 7, 8]" in calibrated.calibration["fitted_on"]
     assert (tmp_path / "cal" / "reliability.png").stat().st_size > 0
     # a monotone map per tag: the ranking, hence AP, is unchanged on the test shard
     test = ShardDataset(tmp_path / "data", [9])

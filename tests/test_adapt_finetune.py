@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -22,9 +23,8 @@ from scattertag.adapt.finetune import (
 from scattertag.adapt.folds import group_folds
 from scattertag.adapt.replay import replay_from_simulator
 from scattertag.errors import UserError
-from scattertag.features.views import ViewSpec
 from scattertag.models import load_model
-from scattertag.models.io import pretrained_dir, read_card
+from scattertag.models.card import ModelCard
 from scattertag.simulate import Recipe
 
 
@@ -109,13 +109,13 @@ def test_finetune_writes_a_usable_model(tmp_path, model_dir):
     labels = write_ring_set(tmp_path)
     out = tmp_path / "tuned"
     report = finetune(labels, out, model_dir, config=FAST, replay="none", folds=2)
-    card = read_card(out)
-    recipe = card["recipe"]["finetune"]
+    card = ModelCard.read(out)
+    recipe = card.training["finetune"]
     assert recipe["labels_sha256"] == hashlib.sha256(labels.read_bytes()).hexdigest()
     assert recipe["base_model"] == str(model_dir) and len(recipe["base_model_sha256"]) == 64
     assert recipe["update"] == "all" and recipe["frames"] + recipe["held_out_frames"] == 12
-    assert card["calibration"]["method"] == "temperature"
-    assert len(card["thresholds"]) == len(card["vocabulary"])
+    assert card.calibration["method"] == "temperature"
+    assert len(card.thresholds) == len(card.vocabulary)
     cv = report["cross_validation"]
     assert cv["folds"] == 2 and cv["frames"] == 12
     assert [r["tag"] for r in cv["per_tag"]] == ["Ring"]  # Halo is blank everywhere
@@ -133,24 +133,10 @@ def test_finetune_bad_input(tmp_path, model_dir):
 
 
 def test_replay_from_simulator_aligns_labels(model_dir):
-    card = read_card(model_dir)
-    card["recipe"] = {"dataset": {"recipe": Recipe(size=48).to_dict()}}
+    card = ModelCard.read(model_dir)
+    card = replace(card, training={"dataset": {"recipe": Recipe(size=48).to_dict()}})
     items = replay_from_simulator(card, 3, seed=0, per_experiment=2)
-    assert len(items) == 3 and items.labels.shape == (3, len(card["vocabulary"]))
+    assert len(items) == 3 and items.labels.shape == (3, len(card.vocabulary))
     assert not torch.isnan(items.labels).any()
-    assert tuple(items.image.shape[1:]) == ViewSpec.from_dict(card["view_spec"]).image_shape
 
 
-def test_simulated_labelled_set_reads_back(tmp_path):
-    from scattertag.adapt.labels import read_labels
-    from scattertag.adapt.synthetic import write_labelled_set
-
-    recipe = Recipe(size=48, detectors="reference")
-    vocabulary = list(read_card(pretrained_dir())["vocabulary"])
-    path = write_labelled_set(tmp_path, recipe, 0, [3], 2, vocabulary)
-    table = read_labels(path)
-    assert len(table) == 2 and table.groups == ["e3", "e3"] and not table.skipped
-    assert set(table.tags) <= set(vocabulary)
-    assert np.isin(table.labels, [0.0, 1.0]).all()
-    counts = np.load(tmp_path / "e0003_000.npy")
-    assert counts.dtype == np.int32 and counts.shape == (48, 48)

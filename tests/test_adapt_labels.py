@@ -11,7 +11,7 @@ from scattertag.adapt.evaluate_labels import ModelLoadError, evaluate_labels
 from scattertag.adapt.frames import NoFramesError, labelled_frames
 from scattertag.adapt.labels import LabelsError, default_group, read_labels
 from scattertag.features.views import ViewSpec
-from scattertag.models.io import read_card
+from scattertag.models.card import ModelCard
 from scattertag.tags import DEFAULT_VOCABULARY
 
 REAL_DEV = Path(__file__).resolve().parents[2] / "shared" / "real-dev"
@@ -107,7 +107,7 @@ def test_real_dev_table_reads_as_is():
 def test_labelled_frames_skip_unreadable(tmp_path, model_dir):
     labels = write_set(tmp_path, ROWS, HEADER)
     (tmp_path / "a_1.npy").write_bytes(b"not a numpy file")
-    spec = ViewSpec.from_dict(read_card(model_dir)["view_spec"])
+    spec = ViewSpec.from_dict(ModelCard.read(model_dir).view_spec)
     frames = labelled_frames(read_labels(labels, tmp_path / "centres.tsv"), VOCABULARY, spec)
     assert len(frames) == 3 and len(frames.skipped) == 1
     assert "line 3" in frames.skipped[0] and "a_1.npy" in frames.skipped[0]
@@ -121,7 +121,7 @@ def test_labelled_frames_skip_unreadable(tmp_path, model_dir):
 
 def test_views_cache_is_reused(tmp_path, model_dir):
     labels = write_set(tmp_path, ROWS, HEADER)
-    spec = ViewSpec.from_dict(read_card(model_dir)["view_spec"])
+    spec = ViewSpec.from_dict(ModelCard.read(model_dir).view_spec)
     table = read_labels(labels, tmp_path / "centres.tsv")
     first = labelled_frames(table, VOCABULARY, spec, cache=tmp_path / "cache")
     assert len(list((tmp_path / "cache").glob("views_*.npz"))) == 1

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import SMALL_RECIPE, SMALL_SPEC, build_small
-from scattertag.data import read_manifest
+from scattertag.data import read_dataset_manifest
 from scattertag.data.build import Pipeline
 from scattertag.data.manifest import MANIFEST_NAME, NUM_SHARDS, shard_name
 from scattertag.data.shards import sha256
@@ -42,17 +42,15 @@ def contents(root):
 
 def test_layout_and_manifest(tmp_path):
     manifest = build_small(tmp_path, keep_raw=True)
-    assert manifest == read_manifest(tmp_path) and manifest["complete"]
-    assert manifest["images"] == NUM_SHARDS * 5 and manifest["vocabulary"] == list(
-        DEFAULT_VOCABULARY
-    )
+    assert manifest == read_dataset_manifest(tmp_path) and manifest.complete
+    assert manifest.images == NUM_SHARDS * 5 and manifest.vocabulary == list(DEFAULT_VOCABULARY)
     assert (
-        Recipe.from_dict(manifest["recipe"]) == SMALL_RECIPE
-        and ViewSpec.from_dict(manifest["view_spec"]) == SMALL_SPEC
+        Recipe.from_dict(manifest.recipe) == SMALL_RECIPE
+        and ViewSpec.from_dict(manifest.view_spec) == SMALL_SPEC
     )
     total = np.zeros(len(DEFAULT_VOCABULARY), int)
-    for k, entry in enumerate(manifest["shards"]):
-        assert entry["sha256"] == sha256(tmp_path / shard_name(k))
+    for k, entry in enumerate(manifest.shards):
+        assert entry.sha256 == sha256(tmp_path / shard_name(k))
         with h5py.File(tmp_path / shard_name(k)) as f:
             experiments = f["experiment"][:]
             assert set(experiments % NUM_SHARDS) == {k}  # whole experiments, e -> e mod 10
@@ -73,12 +71,13 @@ def test_layout_and_manifest(tmp_path):
             assert f["raw"].chunks == (1, 32, 32)  # one frame a chunk, bitshuffle-LZ4
             assert f["raw"].id.get_create_plist().get_filter(0)[0] == hdf5plugin.BSHUF_ID
             counts = f["labels"][:].sum(axis=0, dtype=np.int64)
-        assert list(entry["tag_counts"].values()) == counts.tolist()
+        assert list(entry.tag_counts.values()) == counts.tolist()
         total += counts
-    assert list(manifest["tag_counts"].values()) == total.tolist()
+    assert list(manifest.tag_counts.values()) == total.tolist()
     assert not list(tmp_path.glob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_deterministic_across_worker_counts(tmp_path):
     build_small(tmp_path / "w1", workers=1)
     build_small(tmp_path / "w2", workers=2)
@@ -89,29 +88,32 @@ def test_deterministic_across_worker_counts(tmp_path):
         assert other.keys() == reference.keys()
         assert all(np.array_equal(other[key], reference[key]) for key in reference)
         # the files themselves are byte-identical: the manifests' checksums agree
-        assert read_manifest(tmp_path / name)["shards"] == read_manifest(tmp_path / "w1")["shards"]
+        assert (
+            read_dataset_manifest(tmp_path / name).shards
+            == read_dataset_manifest(tmp_path / "w1").shards
+        )
 
 
 def test_failed_build_keeps_finished_shards_and_resumes(tmp_path):
     broken = Pipeline(draw_experiment, disk_full_at_experiment_5, ViewMaker)
     with pytest.raises(OSError, match="No space left on device.*finished shards are kept"):
         build_small(tmp_path, pipeline=broken)
-    manifest = read_manifest(tmp_path)
-    assert [entry is not None for entry in manifest["shards"]] == [True] * 5 + [False] * 5
-    assert not manifest["complete"] and not list(tmp_path.glob("*.tmp"))
+    manifest = read_dataset_manifest(tmp_path)
+    assert [entry is not None for entry in manifest.shards] == [True] * 5 + [False] * 5
+    assert not manifest.complete and not list(tmp_path.glob("*.tmp"))
     kept = {k: (tmp_path / shard_name(k)).stat().st_mtime_ns for k in range(5)}
     resumed = build_small(tmp_path)
     assert {k: (tmp_path / shard_name(k)).stat().st_mtime_ns for k in range(5)} == kept
-    assert resumed["complete"] and resumed["shards"] == build_small(tmp_path / "fresh")["shards"]
+    assert resumed.complete and resumed.shards == build_small(tmp_path / "fresh").shards
 
 
 def test_corrupt_shard_is_rebuilt(tmp_path):
     first = build_small(tmp_path)
     path = tmp_path / shard_name(2)
     path.write_bytes(path.read_bytes()[:1000])  # truncated
-    with pytest.warns(UserWarning, match="batch_02.h5"):
+    with pytest.warns(UserWarning, match="shard_02.h5"):
         again = build_small(tmp_path)
-    assert again["shards"] == first["shards"]
+    assert again.shards == first.shards
 
 
 def test_refuses_different_recipe(tmp_path):
@@ -140,7 +142,11 @@ def test_bad_input(tmp_path):
         build_small(tmp_path / "old")
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_matches_process_pool(tmp_path):
     build_small(tmp_path / "pool", workers=2, keep_raw=True)
     build_small(tmp_path / "dask", workers=2, keep_raw=True, dask="local")
-    assert read_manifest(tmp_path / "dask")["shards"] == read_manifest(tmp_path / "pool")["shards"]
+    assert (
+        read_dataset_manifest(tmp_path / "dask").shards
+        == read_dataset_manifest(tmp_path / "pool").shards
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import h5py
@@ -12,7 +13,8 @@ from torch.utils.data import DataLoader
 
 from conftest import build_small
 from scattertag.data import ShardDataset, fold_shards
-from scattertag.data.manifest import shard_name
+from scattertag.data.manifest import legacy_shard_name, shard_name
+from scattertag.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +27,7 @@ def root(tmp_path_factory):
 def test_folds_and_items(root):
     assert fold_shards() == (list(range(9)), [9])
     assert fold_shards(0) == (list(range(1, 10)), [0])
-    with pytest.raises(ValueError, match=r"test_batch must be an integer in \[0, 9\]"):
+    with pytest.raises(ValueError, match=r"test_shard must be an integer in \[0, 9\]"):
         fold_shards(10)
     train, test = ShardDataset.folds(root)
     assert len(train) == 9 * 6 and len(test) == 6
@@ -37,7 +39,7 @@ def test_folds_and_items(root):
         assert item["experiment"] == f["experiment"][4]
     assert item["image"].dtype == torch.float32 and item["image"].shape == (1, 16, 16)
     assert item["coeff"].shape == (3, 5, 6) and item["labels"].shape == (17,)
-    assert test.manifest["view_spec"]["input_size"] == 16 and len(test.vocabulary) == 17
+    assert test.manifest.view_spec["input_size"] == 16 and len(test.vocabulary) == 17
 
 
 def test_dataloader_workers_read_the_same(root):
@@ -55,11 +57,24 @@ def test_dataloader_workers_read_the_same(root):
 def test_bad_shards(root, tmp_path):
     with pytest.raises(ValueError, match="shard 10 out of range"):
         ShardDataset(root, shards=[10])
-    with pytest.raises(FileNotFoundError, match="no manifest"):
+    with pytest.raises(UserError, match="no manifest"):
         ShardDataset(tmp_path)
     copy = tmp_path / "copy"
     shutil.copytree(root, copy)
     path = copy / shard_name(5)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(OSError, match="batch_05.h5: not a readable HDF5 shard"):
+    with pytest.raises(OSError, match="shard_05.h5: not a readable HDF5 shard"):
         ShardDataset(copy, shards=[5])
+
+
+def test_datasets_with_the_old_shard_names_still_read(root, tmp_path):
+    """Datasets built before the rename hold batch_NN.h5; their manifest names the files."""
+    old = tmp_path / "old"
+    shutil.copytree(root, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    for k, entry in enumerate(manifest["shards"]):
+        entry["file"] = legacy_shard_name(k)
+        (old / shard_name(k)).rename(old / entry["file"])
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    new, legacy = ShardDataset(root, [9]), ShardDataset(old, [9])
+    assert torch.equal(new[3]["image"], legacy[3]["image"])

@@ -1,8 +1,9 @@
-"""Evaluation: average precision by scikit-learn's definition, thresholds, and the evaluate command."""
+"""Evaluation: average precision (scikit-learn's definition), thresholds, the evaluate command."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -84,7 +85,7 @@ def test_evaluate_command(tmp_path, capsys):
     assert card["metrics"]["test"]["mAP"] == result["mAP"] and "val_mAP" in card["metrics"]
 
 
-def test_evaluate_refuses_mismatches(tmp_path):
+def test_evaluate_refuses_mismatches(tmp_path, capsys):
     data, run = tmp_path / "data", tmp_path / "run"
     make_dataset(data, images_per_experiment=3)
     train(data, run, "coeff", epochs=1)
@@ -92,11 +93,16 @@ def test_evaluate_refuses_mismatches(tmp_path):
     (run / "model.json").write_text(
         json.dumps({**card, "vocabulary": card["vocabulary"][:-1] + ["Horizon"]})
     )
-    with pytest.raises(
-        ValueError, match=f"vocabulary mismatch: model {run} .*'Horizon'.* but dataset {data}"
-    ):
-        cli_main(["evaluate", "--data", str(data), "--model", str(run)])
+    capsys.readouterr()
+    assert cli_main(["evaluate", "--data", str(data), "--model", str(run)]) == 2
+    (err,) = capsys.readouterr().err.splitlines()  # one line, no traceback
+    assert re.fullmatch(
+        f"scattertag evaluate: error: vocabulary mismatch: model {run} .*'Horizon'.* "
+        f"but dataset {data} .*",
+        err,
+    )
     (run / "model.json").write_text(json.dumps(card))
-    (data / "batch_09.h5").unlink()
-    with pytest.raises(FileNotFoundError, match="batch_09.h5"):
-        cli_main(["evaluate", "--data", str(data), "--model", str(run)])
+    (data / "shard_09.h5").unlink()
+    assert cli_main(["evaluate", "--data", str(data), "--model", str(run)]) == 2
+    (err,) = capsys.readouterr().err.splitlines()
+    assert err.startswith("scattertag evaluate: error: ") and "shard_09.h5" in err

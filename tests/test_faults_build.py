@@ -39,11 +39,11 @@ def test_build_on_a_full_disk_fails_cleanly(tmp_path):
     tmpfs(disk, "4m")
     try:
         done = build(disk / "d", "--keep-raw", "--workers", "1")
-        assert done.returncode == 1, done.stderr[-2000:]  # not 139: no segfault at exit
+        assert done.returncode == 2, done.stderr[-2000:]  # unusable output; not 139 (segfault)
         assert "no space left on device" in done.stderr and "Traceback" not in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
         names = sorted(p.name for p in (disk / "d").iterdir())
-        assert "batch_00.h5" in names and not [n for n in names if n.endswith(".tmp")]
+        assert "shard_00.h5" in names and not [n for n in names if n.endswith(".tmp")]
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
 

@@ -66,4 +66,4 @@ def test_evaluate_refuses_nan_probabilities():
 
 def test_the_shipped_card_matches_its_weights():
     model, card = load_model()
-    assert len(card["vocabulary"]) == model.head[-1].out_features
+    assert len(card.vocabulary) == model.head[-1].out_features

@@ -7,11 +7,14 @@ import json
 import pytest
 import torch
 
+from scattertag.data.manifest import DatasetManifest
+from scattertag.errors import UserError
 from scattertag.models import (
     BACKBONES,
     CoeffTagger,
     ImageTagger,
     JointTagger,
+    ModelCard,
     check_compatible,
     load_model,
     save_model,
@@ -21,15 +24,29 @@ COEFF = (3, 16, 32)  # the default ViewSpec's (C, N+1, K)
 
 
 def card_fields(**extra):
-    return {
+    """A card of a 5-tag model (view and arch are replaced by save_model with the model's)."""
+    fields = {
+        "view": "image",
+        "arch": {},
         "backbone": "alexnet",
         "vocabulary": [f"t{i}" for i in range(5)],
         "view_spec": {"input_size": 64},
         "thresholds": [0.5] * 5,
-        "recipe": {},
-        "metrics": {},
-        **extra,
     }
+    return ModelCard(**{**fields, **extra})
+
+
+def dataset(vocabulary, view_spec):
+    """A manifest with the fields check_compatible compares."""
+    return DatasetManifest(
+        recipe={},
+        seed=0,
+        experiments=10,
+        images_per_experiment=1,
+        view_spec=view_spec,
+        keep_raw=False,
+        vocabulary=vocabulary,
+    )
 
 
 @pytest.mark.parametrize("backbone", list(BACKBONES))
@@ -56,7 +73,7 @@ def test_coeff_and_joint_views():
 
 
 def test_default_joint_weights_fit_the_budget():
-    """The shipped joint tagger (default widths, 17 tags) stays far under 20 MB of float32 weights."""
+    """The shipped joint tagger (default widths, 17 tags) stays far under 20 MB of weights."""
     joint = JointTagger(17, COEFF)
     megabytes = sum(t.numel() * t.element_size() for t in joint.state_dict().values()) / 1e6
     assert megabytes < 20
@@ -73,13 +90,13 @@ def test_save_load_round_trip(tmp_path):
     model = JointTagger(5, COEFF, width=8).eval()
     save_model(model, card_fields(), tmp_path)
     loaded, card = load_model(tmp_path)
-    assert card["view"] == "joint" and card["arch"] == model.arch
+    assert card.view == "joint" and card.arch == model.arch
     image, coeff = torch.rand(2, 1, 64, 64), torch.randn(2, *COEFF)
     torch.testing.assert_close(loaded(image, coeff), model(image, coeff))
 
 
 def test_bad_checkpoints(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no model card"):
+    with pytest.raises(UserError, match="no model card"):
         load_model(tmp_path)
     save_model(ImageTagger(5, width=8), card_fields(), tmp_path)
     weights = tmp_path / "model.safetensors"
@@ -101,33 +118,36 @@ def test_bad_checkpoints(tmp_path):
 
 def test_compatibility_names_both_sides():
     card = card_fields(view="image")
-    check_compatible(
-        card, {"vocabulary": card["vocabulary"], "view_spec": {"input_size": 64}}, "RUN", "DATA"
-    )
+    check_compatible(card, dataset(card.vocabulary, {"input_size": 64}), "RUN", "DATA")
     with pytest.raises(
         ValueError,
         match=r"view_spec mismatch: model RUN was trained with \{'input_size': 64, .*\}, "
         r"but dataset DATA has \{'input_size': 128, .*\}",
     ):
-        check_compatible(
-            card,
-            {"vocabulary": card["vocabulary"], "view_spec": {"input_size": 128}},
-            "RUN",
-            "DATA",
-        )
+        check_compatible(card, dataset(card.vocabulary, {"input_size": 128}), "RUN", "DATA")
     with pytest.raises(ValueError, match="vocabulary mismatch: model RUN"):
-        check_compatible(
-            card, {"vocabulary": ["a"], "view_spec": {"input_size": 64}}, "RUN", "DATA"
-        )
+        check_compatible(card, dataset(["a"], {"input_size": 64}), "RUN", "DATA")
 
 
 @pytest.mark.parametrize("view, compatible", [("image", True), ("coeff", False), ("joint", False)])
 def test_compatibility_compares_only_what_the_view_uses(view, compatible):
     """Other Fourier-Bessel zeros matter to coefficient and joint models, not to image models."""
-    card = {**card_fields(), "view": view, "view_spec": {"input_size": 64, "zeros": 32}}
-    manifest = {"vocabulary": card["vocabulary"], "view_spec": {"input_size": 64, "zeros": 64}}
+    card = card_fields(view=view, view_spec={"input_size": 64, "zeros": 32})
+    manifest = dataset(card.vocabulary, {"input_size": 64, "zeros": 64})
     if compatible:
         check_compatible(card, manifest, "RUN", "DATA")
     else:
         with pytest.raises(ValueError, match="'zeros': 32.*'zeros': 64"):
             check_compatible(card, manifest, "RUN", "DATA")
+
+
+def test_cards_of_earlier_versions_load():
+    """The shipped card predates the rename of ``recipe`` to ``training``; it still loads."""
+    from scattertag.models import pretrained_dir
+
+    raw = json.loads((pretrained_dir() / "model.json").read_text())
+    card = ModelCard.read(pretrained_dir())
+    assert "recipe" in raw and card.training == raw["recipe"] and card.view == raw["view"]
+    assert ModelCard.from_dict(card.to_dict()) == card
+    with pytest.raises(UserError, match="lacks fields \\['thresholds'\\]"):
+        ModelCard.from_dict({k: v for k, v in raw.items() if k != "thresholds"}, "old.json")

@@ -20,8 +20,9 @@ import pytest
 import torch
 
 from conftest import LEARNABLE, make_dataset, train
+from scattertag.errors import UserError
 from scattertag.evaluate import per_tag_ap, predict_scores
-from scattertag.models import load_model
+from scattertag.models import ModelCard, load_model
 
 
 def test_scores(model_dir, data):
@@ -48,11 +49,9 @@ def runs(tmp_path_factory):
         data,
         root / "joint",
         "joint",
-        "--init-image",
-        str(root / "image"),
-        "--init-coeff",
-        str(root / "coeff"),
         epochs=2,
+        init_image=root / "image",
+        init_coeff=root / "coeff",
     )
     return root
 
@@ -67,19 +66,17 @@ def test_views_learn_the_drawn_tags_only(runs, view):
 
 
 def test_run_directory_and_card(runs):
-    card = json.loads((runs / "image" / "model.json").read_text())
+    card = ModelCard.read(runs / "image")
     lines = [json.loads(s) for s in (runs / "image" / "metrics.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in lines] == list(range(1, 9))
     best = max(lines, key=lambda e: e["val_mAP"])
-    assert card["metrics"] == {"val_mAP": best["val_mAP"], "epoch": best["epoch"]}
-    recipe = card["recipe"]
+    assert card.metrics == {"val_mAP": best["val_mAP"], "epoch": best["epoch"]}
+    training = card.training
     # the validation split is made of whole experiments of the training shards, none of shard 9
-    assert recipe["val_experiments"] and all(e % 10 != 9 for e in recipe["val_experiments"])
-    assert recipe["train_images"] + recipe["val_images"] == 9 * 2 * 12
-    assert recipe["val_images"] == 12 * len(recipe["val_experiments"])
-    assert (
-        len(card["thresholds"]) == 17 and card["view"] == "image" and card["backbone"] == "alexnet"
-    )
+    assert training["val_experiments"] and all(e % 10 != 9 for e in training["val_experiments"])
+    assert training["train_images"] + training["val_images"] == 9 * 2 * 12
+    assert training["val_images"] == 12 * len(training["val_experiments"])
+    assert len(card.thresholds) == 17 and card.view == "image" and card.backbone == "alexnet"
 
 
 def test_joint_starts_as_the_mean_of_the_views(runs):
@@ -105,10 +102,10 @@ def test_joint_starts_as_the_mean_of_the_views(runs):
 
 
 def test_joint_fusion_weights_come_from_validation(runs):
-    """The joint card records the per-tag alphas it started from, one per tag, each from the grid."""
+    """The joint card records the per-tag alphas it started from, each from the grid."""
     from scattertag.train import FUSION_GRID
 
-    fusion = json.loads((runs / "joint" / "model.json").read_text())["recipe"]["fusion_init"]
+    fusion = ModelCard.read(runs / "joint").training["fusion_init"]
     assert len(fusion) == 17 and set(fusion) <= set(FUSION_GRID)
     # the blended start is scored as epoch 0 and competes with the fine-tuned epochs
     epochs = [
@@ -133,16 +130,16 @@ def test_resume_after_interruption(runs, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         train(runs / "data", out, "coeff", epochs=3)
     monkeypatch.undo()
-    with pytest.raises(FileExistsError, match="--resume"):
+    with pytest.raises(UserError, match="--resume"):
         train(runs / "data", out, "coeff", epochs=3)
-    train(runs / "data", out, "coeff", "--resume", epochs=3)
+    train(runs / "data", out, "coeff", epochs=3, resume=True)
     epochs = [json.loads(s)["epoch"] for s in (out / "metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3]
     with pytest.raises(ValueError, match="cannot resume.*batch_size"):
-        train(runs / "data", out, "coeff", "--resume", "--batch-size", "8", epochs=3)
+        train(runs / "data", out, "coeff", epochs=3, resume=True, batch_size=8)
     (out / "last.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="last.pt is corrupt"):
-        train(runs / "data", out, "coeff", "--resume", epochs=3)
+        train(runs / "data", out, "coeff", epochs=3, resume=True)
 
 
 def test_joint_needs_both_inits_of_the_right_views(runs, tmp_path):
@@ -153,14 +150,13 @@ def test_joint_needs_both_inits_of_the_right_views(runs, tmp_path):
             runs / "data",
             tmp_path / "j",
             "joint",
-            "--init-image",
-            str(runs / "coeff"),
-            "--init-coeff",
-            str(runs / "coeff"),
             epochs=1,
+            init_image=runs / "coeff",
+            init_coeff=runs / "coeff",
         )
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes(runs, tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -189,8 +185,7 @@ def test_torchrun_two_processes(runs, tmp_path):
     ]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
-    card = json.loads((out / "model.json").read_text())
-    assert card["recipe"]["processes"] == 2
+    assert ModelCard.read(out).training["processes"] == 2
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2  # one writer: rank 0
 
@@ -199,7 +194,7 @@ def test_training_items_respect_the_memory_budget():
     """Below the budget the items are held in memory; above it they stay lazy (bounded memory)."""
     from torch.utils.data import Subset
 
-    from scattertag.train import InMemory, training_items
+    from scattertag.train import InMemory, item_bytes, training_items
 
     class Items(torch.utils.data.Dataset):
         def __len__(self):
@@ -212,14 +207,10 @@ def test_training_items_respect_the_memory_budget():
                 "labels": torch.zeros(5),
             }
 
-    manifest = {"input_shape": [1, 8, 8], "coeff_shape": [3, 2, 4], "vocabulary": list("abcde")}
-    per_item = 4 * (64 + 24 + 5)
-    held = training_items(
-        Items(), list(range(10)), manifest, True, 0, budget_mb=10 * per_item / 1e6, desc="t"
-    )
-    lazy = training_items(
-        Items(), list(range(10)), manifest, True, 0, budget_mb=9 * per_item / 1e6, desc="t"
-    )
+    per_item = item_bytes([1, 8, 8], [3, 2, 4], 5, keep_image=True)
+    assert per_item == 4 * (64 + 24 + 5)
+    held = training_items(Items(), list(range(10)), per_item, 0, 10 * per_item / 1e6, desc="t")
+    lazy = training_items(Items(), list(range(10)), per_item, 0, 9 * per_item / 1e6, desc="t")
     assert isinstance(held, InMemory) and isinstance(lazy, Subset)
     assert torch.equal(held[3]["image"], lazy[3]["image"])
 

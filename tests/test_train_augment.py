@@ -14,7 +14,7 @@ from scattertag.tags import DEFAULT_VOCABULARY, GISAXS_VOCABULARY
 
 
 def as_channels(moments: np.ndarray) -> torch.Tensor:
-    """complex (N+1, K) -> (1, 3, N+1, K) in the features' layout (m, m cos phase, m sin phase), m = log1p|a|."""
+    """complex (N+1, K) -> (1, 3, N+1, K): (m, m cos phase, m sin phase), m = log1p|a|."""
     m = np.log1p(np.abs(moments))
     return torch.from_numpy(
         np.stack([m, m * np.cos(np.angle(moments)), m * np.sin(np.angle(moments))])[None]
@@ -34,7 +34,7 @@ def test_coefficients_follow_the_image(element):
 
 
 def moved_frame(counts, mask, geometry, element):
-    """The detector frame, mask and geometry after D4 element ``element`` (the beam centre moves along)."""
+    """The frame, mask and geometry after D4 element ``element`` (the beam centre moves along)."""
     rows, cols = counts.shape
     cx, cy = geometry.beam_center
     if element & 4:

@@ -14,7 +14,7 @@ from scattertag.study import VIEWS, markdown_table
 
 @pytest.fixture
 def fake_build(monkeypatch):
-    """Replace ``scattertag build`` by the small learnable fake dataset; records the sizes asked for."""
+    """Replace ``scattertag build`` by the small learnable fake dataset; records the sizes."""
     sizes = []
 
     def build(data_dir, size, settings):
@@ -31,6 +31,7 @@ def fake_build(monkeypatch):
     return sizes
 
 
+@pytest.mark.slow
 def test_resolution_study_and_rerun(tmp_path, fake_build, capsys):
     argv = [
         "study",
@@ -89,6 +90,7 @@ def test_table_and_plot_of_several_sizes(tmp_path):
     assert scattertag.study.plot(rows, tmp_path / "r.png").stat().st_size > 1000
 
 
-def test_study_refuses_sizes_below_input(tmp_path):
-    with pytest.raises(ValueError, match="--sizes 32 is smaller than --input-size 128"):
-        cli_main(["study", "resolution", "--sizes", "32", "--out", str(tmp_path)])
+def test_study_refuses_sizes_below_input(tmp_path, capsys):
+    assert cli_main(["study", "resolution", "--sizes", "32", "--out", str(tmp_path)]) == 2
+    (err,) = capsys.readouterr().err.splitlines()
+    assert err == "scattertag study: error: --sizes 32 is smaller than --input-size 128"

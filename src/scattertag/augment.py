@@ -61,7 +61,7 @@ def _cake_mirror(image: torch.Tensor, quarter_turns: int) -> torch.Tensor:
 def flip_columns(
     image: torch.Tensor, coeff: torch.Tensor, cake: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mirror x -> W-1-x: image columns reversed; a_nk -> (-1)^n conj(a_nk). Shapes (B,C,S,S), (B,C,N+1,K)."""
+    """Mirror x -> W-1-x: columns reversed, a_nk -> (-1)^n conj(a_nk); (B,C,S,S), (B,C,N+1,K)."""
     re, im = _complex_pair(coeff)
     sign = torch.where(torch.arange(coeff.shape[2]) % 2 == 1, -1.0, 1.0)[
         :, None
@@ -95,7 +95,7 @@ def transpose(
 def dihedral(
     image: torch.Tensor, coeff: torch.Tensor, element: int, cake: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Element 0..7 of D4: transpose if bit 2, then flip rows if bit 1, then flip columns if bit 0."""
+    """Element 0..7 of D4: transpose if bit 2, then flip rows if bit 1, then columns if bit 0."""
     if element & 4:
         image, coeff = transpose(image, coeff, cake)
     if element & 2:
@@ -106,7 +106,7 @@ def dihedral(
 
 
 def group_size(vocabulary: list[str]) -> int:
-    """How many D4 elements preserve the tags: 8, or 2 (identity, column flip) for GISAXS vocabularies."""
+    """How many D4 elements preserve the tags: 8, or 2 (identity, column flip) for GISAXS tags."""
     gisaxs = {t.lower() for t in GISAXS_TAGS}
     return 2 if any(t.lower() in gisaxs for t in vocabulary) else 8
 
@@ -118,7 +118,7 @@ def augment(
     generator: torch.Generator,
     cake: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Apply an independent random element of the first ``size`` D4 elements to each sample of a batch.
+    """Apply an independent random element of the first ``size`` D4 elements to each sample.
 
     ``cake``: the images are cakes (azimuth x log radius), not detector frames.
     """

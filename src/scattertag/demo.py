@@ -1,4 +1,4 @@
-"""``scattertag demo``: the whole pipeline, small: dataset, three views, mAP table.
+"""The demo (``scattertag demo``): the whole pipeline, small: dataset, three views, mAP table.
 
 Builds a small dataset (256 x 256 frames), trains the image, coefficient and joint
 taggers briefly and prints their test mAP; a few minutes on two cores. The same steps
@@ -7,11 +7,12 @@ at full scale are ``scattertag build``, ``train`` and ``evaluate`` (see the READ
 
 from __future__ import annotations
 
-import argparse
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from scattertag.study import Settings, markdown_table, three_views
+from scattertag.errors import UserError
+from scattertag.study import Settings, three_views
 
 #: Small enough for a few minutes on 2 cores, large enough that every view learns.
 DEMO = Settings(
@@ -26,24 +27,32 @@ DEMO = Settings(
 )
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``scattertag demo``."""
-    parser.add_argument(
-        "--out", default="scattertag-demo", help="directory for the dataset and runs"
-    )
-    parser.add_argument("--size", type=int, default=256, help="simulated frame size (pixels)")
-    parser.add_argument("--seed", type=int, default=0)
+@dataclass(frozen=True)
+class DemoConfig:
+    """Where the demo writes, the simulated frame size (pixels) and the seed."""
+
+    out: Path = Path("scattertag-demo")
+    size: int = 256
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        """UserError for frames smaller than the network input."""
+        if self.size < DEMO.input_size:
+            raise UserError(f"--size {self.size} is smaller than the input size {DEMO.input_size}")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the demo and print the table."""
+@dataclass(frozen=True)
+class DemoResult:
+    """One row per view (test mAP, timings), the runs' folder and the seconds it all took."""
+
+    rows: list[dict]
+    runs: Path
+    seconds: float
+
+
+def run_demo(config: DemoConfig) -> DemoResult:
+    """Build the small dataset, train and evaluate the three views."""
     start = time.perf_counter()
-    out = Path(args.out)
-    settings = Settings(**{**DEMO.__dict__, "seed": args.seed})
-    rows = three_views(out / "data", out / "runs", args.size, settings)
-    print(markdown_table(rows))
-    print(
-        f"demo finished in {time.perf_counter() - start:.0f} s; runs in {out / 'runs'} "
-        f"(eval.json, pr_curves.png, ap_by_tag.png in each)"
-    )
-    return 0
+    out = Path(config.out)
+    rows = three_views(out / "data", out / "runs", config.size, replace(DEMO, seed=config.seed))
+    return DemoResult(rows, out / "runs", time.perf_counter() - start)

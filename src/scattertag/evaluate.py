@@ -1,4 +1,4 @@
-"""``scattertag evaluate``: score a trained tagger on a dataset's test shard.
+"""Score a trained tagger on a dataset's test shard (``scattertag evaluate``).
 
 Metrics (the registry :data:`METRICS`):
 
@@ -16,9 +16,9 @@ metrics in the model card and prints a table.
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +27,11 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from scattertag import plotting
-from scattertag.errors import UserError
+from scattertag.data.manifest import DatasetManifest
 from scattertag.io.files import write_json
+from scattertag.models.card import ModelCard
 from scattertag.models.checks import check_scores
-from scattertag.models.io import check_compatible, load_model, read_card
+from scattertag.models.io import check_compatible, load_model
 
 
 def precision_recall(
@@ -74,7 +75,7 @@ def mean_average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def f1_scores(labels: np.ndarray, scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """(T,) F1 of each tag when predicting score >= threshold; NaN if a tag has no positive and no prediction."""
+    """(T,) F1 of each tag predicting score >= threshold; NaN without positives and predictions."""
     predicted = scores >= np.asarray(thresholds)[None, :]
     truth = labels > 0.5
     tp = (predicted & truth).sum(0)
@@ -84,7 +85,7 @@ def f1_scores(labels: np.ndarray, scores: np.ndarray, thresholds: np.ndarray) ->
 
 
 def tune_thresholds(labels: np.ndarray, scores: np.ndarray, default: float = 0.5) -> np.ndarray:
-    """(T,) per-tag threshold maximising F1 on (n, T) labels/scores; ``default`` for tags without positives."""
+    """(T,) per-tag threshold maximising F1 on (n, T) labels/scores; ``default`` if no positive."""
     thresholds = np.full(labels.shape[1], default)
     for t in range(labels.shape[1]):
         if labels[:, t].sum() == 0:
@@ -114,7 +115,7 @@ def predict_scores(
     progress: str | None = None,
     logits: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(labels (n, T), sigmoid probabilities (n, T), or the logits if ``logits``) of ``model`` over ``dataset``."""
+    """(labels (n, T), sigmoid probabilities (n, T) or logits if ``logits``) over ``dataset``."""
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
     labels, scores = [], []
@@ -208,33 +209,44 @@ def plot_ap_bars(result: dict, path: Path, title: str) -> Path:
     return plotting.save(fig, path)
 
 
-def evaluate_run(
-    data: str | Path,
-    model_dir: str | Path,
-    test_shard: int | None = None,
-    batch_size: int = 64,
-    workers: int = 0,
-) -> dict:
-    """Score ``model_dir`` on the test shard of ``data``; write eval.json, PNGs and the card's metrics."""
-    from scattertag.data import ShardDataset, read_manifest
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """Score the run ``model`` on shard ``test_shard`` of dataset ``data`` (None: the run's)."""
 
-    model_dir, data = Path(model_dir), Path(data)
+    data: Path
+    model: Path
+    test_shard: int | None = None
+    batch_size: int = 64
+    workers: int = 0
+
+
+def evaluate_run(config: EvaluateConfig) -> dict:
+    """Score the run; write eval.json, the PNGs and the card's test metrics; eval.json's content."""
+    from scattertag.data import ShardDataset
+
+    model_dir, data = Path(config.model), Path(config.data)
     model, card = load_model(model_dir)
-    manifest = read_manifest(data)
+    manifest = DatasetManifest.read(data)
     check_compatible(card, manifest, str(model_dir), str(data))
-    shard = int(card["recipe"].get("test_shard", 9) if test_shard is None else test_shard)
+    shard = int(
+        card.training.get("test_shard", 9) if config.test_shard is None else config.test_shard
+    )
     start = time.perf_counter()
     labels, scores = predict_scores(
-        model, ShardDataset(data, [shard]), batch_size, workers, progress="evaluate"
+        model,
+        ShardDataset(data, [shard]),
+        config.batch_size,
+        config.workers,
+        progress="evaluate",
     )
-    vocabulary = list(card["vocabulary"])
-    result = evaluate(labels, scores, vocabulary, np.asarray(card["thresholds"], dtype=np.float64))
+    vocabulary = list(card.vocabulary)
+    result = evaluate(labels, scores, vocabulary, np.asarray(card.thresholds, dtype=np.float64))
     result.update(
         model=str(model_dir),
         data=str(data),
         test_shard=shard,
-        view=card["view"],
-        backbone=card["backbone"],
+        view=card.view,
+        backbone=card.backbone,
         seconds=round(time.perf_counter() - start, 2),
     )
     write_json(model_dir / "eval.json", result)
@@ -242,56 +254,13 @@ def evaluate_run(
     plot_ap_bars(
         result,
         model_dir / "ap_by_tag.png",
-        f"{card['view']} view, test shard {shard} of {data.name}",
+        f"{card.view} view, test shard {shard} of {data.name}",
     )
-    card = read_card(model_dir)
-    card["metrics"] = {
-        **card["metrics"],
+    card = ModelCard.read(model_dir)
+    metrics = {
+        **card.metrics,
         "test": {k: result[k] for k in ("mAP", "mean_F1", "images", "test_shard")},
         "test_AP": {r["tag"]: r["AP"] for r in result["per_tag"]},
     }
-    write_json(model_dir / "model.json", card)
+    replace(card, metrics=metrics).write(model_dir)
     return result
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``scattertag evaluate``."""
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", help="dataset directory (scattertag build)")
-    source.add_argument(
-        "--labels", help="labels table of detector files with tags 1/0/blank (TSV or CSV)"
-    )
-    parser.add_argument(
-        "--centres", help="--labels: table of beam centres (local_path, beam_x, beam_y)"
-    )
-    parser.add_argument(
-        "--out",
-        help="--labels: folder for eval_labels.json and plots (default: eval_<labels name>)",
-    )
-    parser.add_argument("--cache", help="--labels: folder to keep the frames' views for reuse")
-    parser.add_argument(
-        "--model",
-        help="model folder (model.safetensors + model.json); --labels: default the shipped tagger",
-    )
-    parser.add_argument(
-        "--test-shard",
-        type=int,
-        default=None,
-        help="shard to score (default: the run's test shard)",
-    )
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Evaluate, print the table, write the files."""
-    if args.labels:
-        from scattertag.adapt.evaluate_labels import run_labels
-
-        return run_labels(args)
-    if not args.model:
-        raise UserError("--data needs --model RUN")
-    result = evaluate_run(args.data, args.model, args.test_shard, args.batch_size, args.workers)
-    print(format_table(result))
-    print(f"wrote {Path(args.model) / 'eval.json'}, pr_curves.png, ap_by_tag.png")
-    return 0

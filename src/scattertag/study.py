@@ -1,4 +1,4 @@
-"""``scattertag study resolution``: does a larger detector image tag better?
+"""The resolution study (``scattertag study resolution``): does a larger detector image tag better?
 
 For each frame size (e.g. 256, 1000, 2000 pixels square) the study builds (or reuses) a
 dataset with the same experiments, seed and network input size, trains the image,
@@ -13,23 +13,24 @@ coefficients) and not from the network.
 
 from __future__ import annotations
 
-import argparse
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from scattertag import plotting
-from scattertag.cli import main as cli_main
-from scattertag.evaluate import evaluate_run
+from scattertag.data.build import BuildConfig
+from scattertag.data.build import build as build_dataset
+from scattertag.errors import UserError
+from scattertag.evaluate import EvaluateConfig, evaluate_run
 from scattertag.io.files import read_json, write_json, write_text
-from scattertag.train import main as train_main
+from scattertag.train import TrainConfig, train
 
 VIEWS = ("image", "coeff", "joint")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
     """Dataset and training settings of one pipeline run."""
 
@@ -46,56 +47,40 @@ class Settings:
 
 
 def build(data_dir: Path, size: int, s: Settings) -> float:
-    """``scattertag build`` of ``data_dir`` (a finished one is only verified); returns seconds."""
+    """Build ``data_dir`` of ``size``-pixel frames (a finished one is only verified); seconds."""
     start = time.perf_counter()
-    argv = [
-        "build",
-        "--out",
-        str(data_dir),
-        "--size",
-        str(size),
-        "--experiments",
-        str(s.experiments),
-        "--images-per-experiment",
-        str(s.images_per_experiment),
-        "--seed",
-        str(s.seed),
-        "--input-size",
-        str(s.input_size),
-    ]
-    if s.build_workers:
-        argv += ["--workers", str(s.build_workers)]
-    if cli_main(argv) != 0:
-        raise RuntimeError(f"scattertag build of {data_dir} failed")
+    build_dataset(
+        BuildConfig(
+            out=data_dir,
+            size=size,
+            experiments=s.experiments,
+            images_per_experiment=s.images_per_experiment,
+            seed=s.seed,
+            input_size=s.input_size,
+            workers=s.build_workers or None,
+        )
+    )
     return time.perf_counter() - start
 
 
 def train_view(data_dir: Path, runs: Path, view: str, s: Settings) -> float:
     """Train one view into ``runs/view`` (resuming an unfinished run); returns seconds."""
     run_dir = runs / view
-    epochs = {"image": s.epochs, "coeff": s.coeff_epochs, "joint": s.joint_epochs}[view]
-    argv = [
-        "--data",
-        str(data_dir),
-        "--view",
-        view,
-        "--out",
-        str(run_dir),
-        "--epochs",
-        str(epochs),
-        "--batch-size",
-        str(s.batch_size),
-        "--backbone",
-        s.backbone,
-        "--seed",
-        str(s.seed),
-    ]
-    if view == "joint":
-        argv += ["--init-image", str(runs / "image"), "--init-coeff", str(runs / "coeff")]
-    if (run_dir / "last.pt").exists():
-        argv.append("--resume")  # a re-run finishes what is missing (or nothing)
+    joint = view == "joint"
+    config = TrainConfig(
+        data=data_dir,
+        view=view,  # type: ignore[arg-type]
+        out=run_dir,
+        epochs={"image": s.epochs, "coeff": s.coeff_epochs, "joint": s.joint_epochs}[view],
+        batch_size=s.batch_size,
+        backbone=s.backbone,
+        seed=s.seed,
+        init_image=runs / "image" if joint else None,
+        init_coeff=runs / "coeff" if joint else None,
+        resume=(run_dir / "last.pt").exists(),  # a re-run finishes what is missing (or nothing)
+    )
     start = time.perf_counter()
-    train_main(argv)
+    train(config)
     return time.perf_counter() - start
 
 
@@ -103,12 +88,14 @@ def evaluation(data_dir: Path, run_dir: Path) -> dict:
     """The run's eval.json if it is newer than its weights, else a fresh ``evaluate_run``."""
     done = run_dir / "eval.json"
     if done.exists() and done.stat().st_mtime >= (run_dir / "model.safetensors").stat().st_mtime:
-        return read_json(done)
-    return evaluate_run(data_dir, run_dir)
+        result = read_json(done)
+        if isinstance(result, dict):
+            return result
+    return evaluate_run(EvaluateConfig(data=data_dir, model=run_dir))
 
 
 def three_views(data_dir: Path, runs: Path, size: int, s: Settings) -> list[dict]:
-    """Build the dataset, train and evaluate the three views; one row per view with mAP and timings."""
+    """Build the dataset, train and evaluate the three views; a row per view: mAP, timings."""
     build_s = build(data_dir, size, s)
     rows = []
     for view in VIEWS:
@@ -132,16 +119,16 @@ def three_views(data_dir: Path, runs: Path, size: int, s: Settings) -> list[dict
 
 def markdown_table(rows: list[dict]) -> str:
     """Rows as a markdown table."""
-    lines = [
+    header = [
         "| size | view | test mAP | test images | build (s) | train (s) | evaluate (s) |",
         "|---:|:---|---:|---:|---:|---:|---:|",
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['size']} | {r['view']} | {r['test_mAP']:.4f} | {r['test_images']} | {r['build_s']:.0f} | "
-            f"{r['train_s']:.0f} | {r['evaluate_s']:.0f} |"
-        )
-    return "\n".join(lines)
+    body = [
+        f"| {r['size']} | {r['view']} | {r['test_mAP']:.4f} | {r['test_images']} | "
+        f"{r['build_s']:.0f} | {r['train_s']:.0f} | {r['evaluate_s']:.0f} |"
+        for r in rows
+    ]
+    return "\n".join(header + body)
 
 
 def plot(rows: list[dict], path: Path) -> Path:
@@ -164,39 +151,45 @@ def plot(rows: list[dict], path: Path) -> Path:
     return plotting.save(fig, path)
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``scattertag study``."""
-    parser.add_argument("study", choices=["resolution"], help="which study to run")
-    parser.add_argument(
-        "--sizes", type=int, nargs="+", default=[256, 1000, 2000], help="frame sizes to compare"
-    )
-    parser.add_argument(
-        "--out", required=True, help="study directory (datasets, runs, table, plot)"
-    )
-    defaults = Settings()
-    for name, value in asdict(defaults).items():
-        kind = str if name == "backbone" else int
-        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=value)
+@dataclass(frozen=True)
+class StudyConfig:
+    """The resolution study: frame ``sizes`` compared under the same ``settings``, in ``out``."""
+
+    out: Path
+    sizes: tuple[int, ...] = (256, 1000, 2000)
+    settings: Settings = field(default_factory=Settings)
+
+    def __post_init__(self) -> None:
+        """UserError for a size below the network input size."""
+        for size in self.sizes:
+            if size < self.settings.input_size:
+                raise UserError(
+                    f"--sizes {size} is smaller than --input-size {self.settings.input_size}"
+                )
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the study for every size; write and print the table."""
-    for size in args.sizes:
-        if size < args.input_size:
-            raise ValueError(f"--sizes {size} is smaller than --input-size {args.input_size}")
-    settings = Settings(**{k: getattr(args, k) for k in asdict(Settings())})
-    out = Path(args.out)
+@dataclass(frozen=True)
+class StudyResult:
+    """The study's rows (one per size and view) and the files written."""
+
+    rows: list[dict]
+    table: Path
+    json: Path
+    plot: Path
+
+
+def resolution_study(config: StudyConfig) -> StudyResult:
+    """Run the study for every size; the table and JSON are rewritten after each size."""
+    out, settings = Path(config.out), config.settings
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for size in args.sizes:
+    rows: list[dict] = []
+    for size in config.sizes:
         rows += three_views(out / f"data_{size}", out / f"runs_{size}", size, settings)
-        table = markdown_table(rows)  # rewritten after each size: a long study shows progress
-        write_text(
+        write_text(  # rewritten after each size: a long study shows progress
             out / "resolution.md",
-            f"# Test mAP by frame size and view\n\nSettings: {asdict(settings)}\n\n{table}\n",
+            f"# Test mAP by frame size and view\n\nSettings: {asdict(settings)}\n\n"
+            f"{markdown_table(rows)}\n",
         )
         write_json(out / "resolution.json", {"settings": asdict(settings), "rows": rows})
-    plot(rows, out / "resolution.png")
-    print(table)
-    print(f"wrote {out / 'resolution.md'}, resolution.json, resolution.png")
-    return 0
+    png = plot(rows, out / "resolution.png")
+    return StudyResult(rows, out / "resolution.md", out / "resolution.json", png)

@@ -8,7 +8,7 @@ and its details; its *short tag* is the text after the last ``.`` and before any
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -55,6 +55,7 @@ class Vocabulary:
     """An ordered set of tags; multi-hot vectors follow this order."""
 
     tags: tuple[str, ...] = DEFAULT_TAGS
+    _lookup: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         tags = tuple(str(t) for t in self.tags)

@@ -1,6 +1,8 @@
-"""``scattertag train``: train the image, coefficient or joint tagger on a dataset.
+"""Train the image, coefficient or joint tagger on a dataset (``scattertag train``).
 
-Recipe: BCE-with-logits with a per-tag positive weight (rare tags count more),
+:func:`train` takes a :class:`TrainConfig` and returns the best model's
+:class:`~scattertag.models.card.ModelCard`. The method: BCE-with-logits with a per-tag
+positive weight (rare tags count more),
 AdamW (or SGD with Nesterov momentum) under a one-cycle schedule (warm-up, then cosine
 decay), D4 frame-symmetry augmentation (:mod:`scattertag.augment`). A validation split of
 whole experiments is carved from the training shards (images of one experiment share
@@ -15,18 +17,20 @@ Run directory::
     last.pt                         last epoch: weights, optimiser, schedule (for --resume)
     metrics.jsonl                   one JSON line per epoch
 
-Multi-process: ``torchrun --nproc_per_node 2 -m scattertag.train --data ...`` trains with
-DistributedDataParallel (gloo on CPU); each process sees its share of every epoch.
+Multi-process: ``torchrun --nproc_per_node 2 -m scattertag.train --data ...`` (the
+arguments of ``scattertag train``) trains with DistributedDataParallel (gloo on CPU);
+each process sees its share of every epoch.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -36,6 +40,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
 from scattertag.augment import augment, group_size
+from scattertag.data.manifest import DatasetManifest
+from scattertag.errors import UserError
 from scattertag.evaluate import (
     average_precision,
     mean_average_precision,
@@ -43,8 +49,12 @@ from scattertag.evaluate import (
     tune_thresholds,
 )
 from scattertag.features.views import ViewSpec
-from scattertag.io.files import publish
+from scattertag.io.files import atomic_path
 from scattertag.models import (
+    CoeffTagger,
+    ImageTagger,
+    ModelCard,
+    Tagger,
     build_model,
     check_compatible,
     joint_from_views,
@@ -53,6 +63,8 @@ from scattertag.models import (
 )
 from scattertag.models.backbones import BACKBONES
 from scattertag.parallel import usable_cores
+
+View = Literal["image", "coeff", "joint"]
 
 #: Default peak learning rate per (view, optimiser); the joint model is fine-tuned, so lower.
 DEFAULT_LR = {
@@ -68,6 +80,83 @@ DEFAULT_LR = {
 MAX_POS_WEIGHT = 10.0
 
 
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run: the dataset, the view and network, the optimisation, the resources.
+
+    data, out : dataset directory (``scattertag build``) and run directory to write.
+    view : "image", "coeff" or "joint"; the joint view starts from the trained single-view
+        runs ``init_image`` and ``init_coeff``, blended per tag (``fusion_init``).
+    lr : peak learning rate of the one-cycle schedule (None: :data:`DEFAULT_LR`);
+        ``trunk_lr_scale`` scales it for the joint model's trunks.
+    val_fraction : fraction of the training experiments held out for validation.
+    test_shard : shard kept out for testing (0-9). ``memory_mb`` bounds the items held in
+        memory; ``threads`` is torch's per process (None: cores / processes).
+    """
+
+    data: Path
+    view: View
+    out: Path
+    backbone: str = "alexnet"
+    width: int | None = None
+    coeff_width: int = 32
+    dropout: float = 0.3
+    init_image: Path | None = None
+    init_coeff: Path | None = None
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float | None = None
+    fusion_init: Literal["validation", "mean"] = "validation"
+    trunk_lr_scale: float = 1.0
+    weight_decay: float = 1e-4
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    augment: bool = True
+    val_fraction: float = 0.1
+    test_shard: int = 9
+    seed: int = 0
+    workers: int = 0
+    memory_mb: float = 4000.0
+    threads: int | None = None
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        """UserError naming the first setting out of its allowed range or set."""
+        choices = [
+            ("view", self.view, ("image", "coeff", "joint")),
+            ("optimizer", self.optimizer, ("adamw", "sgd")),
+            ("fusion_init", self.fusion_init, ("validation", "mean")),
+            ("backbone", self.backbone, tuple(BACKBONES)),
+        ]
+        for setting, choice, allowed in choices:
+            if choice not in allowed:
+                raise UserError(f"{setting} must be one of {', '.join(allowed)}, got {choice!r}")
+        ranges = [
+            ("epochs", self.epochs, 1, 10_000),
+            ("batch_size", self.batch_size, 1, 4096),
+            ("val_fraction", self.val_fraction, 0.01, 0.5),
+            ("workers", self.workers, 0, 64),
+        ]
+        for name, value, lo, hi in ranges:
+            if not lo <= value <= hi:
+                raise UserError(f"--{name.replace('_', '-')} must be in [{lo}, {hi}], got {value}")
+        if self.lr is not None and not 0 < self.lr < 10:
+            raise UserError(f"--lr must be in (0, 10), got {self.lr}")
+        if self.view == "joint" and not (self.init_image and self.init_coeff):
+            raise UserError(
+                "--view joint needs --init-image RUN and --init-coeff RUN "
+                "(trained single-view runs)"
+            )
+
+    @property
+    def peak_lr(self) -> float:
+        """The peak learning rate: ``lr`` or the default of the view and optimiser."""
+        return self.lr or DEFAULT_LR[(self.view, self.optimizer)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (paths as text)."""
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+
+
 def split_experiments(experiments: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Sorted experiment indices held out for validation: round(fraction * count), at least 1."""
     unique = np.unique(experiments)
@@ -80,12 +169,12 @@ def split_experiments(experiments: np.ndarray, fraction: float, seed: int) -> np
     return np.sort(np.random.default_rng(seed).choice(unique, count, replace=False))
 
 
-def positive_weights(manifest: dict, shards: list[int]) -> torch.Tensor:
-    """(T,) n_neg / n_pos per tag over ``shards`` (manifest tag counts), clipped to [1, MAX_POS_WEIGHT]."""
-    entries = [manifest["shards"][k] for k in shards]
-    total = sum(e["images"] for e in entries)
+def positive_weights(manifest: DatasetManifest, shards: list[int]) -> torch.Tensor:
+    """(T,) n_neg / n_pos per tag over ``shards`` (manifest counts) in [1, MAX_POS_WEIGHT]."""
+    entries = [e for e in (manifest.shards[k] for k in shards) if e is not None]
+    total = sum(e.images for e in entries)
     positives = np.array(
-        [sum(e["tag_counts"][t] for e in entries) for t in manifest["vocabulary"]], dtype=float
+        [sum(e.tag_counts[t] for e in entries) for t in manifest.vocabulary], dtype=float
     )
     weights = (total - positives) / np.maximum(positives, 1.0)
     return torch.tensor(np.clip(weights, 1.0, MAX_POS_WEIGHT), dtype=torch.float32)
@@ -98,9 +187,11 @@ FUSION_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 def fusion_weights(
     image_model: torch.nn.Module, coeff_model: torch.nn.Module, val_set: Dataset
 ) -> list[float]:
-    """Per tag, the alpha of FUSION_GRID whose blend alpha z_image + (1 - alpha) z_coeff has the best validation AP.
+    """Per tag, the alpha of FUSION_GRID whose blend alpha z_image + (1 - alpha) z_coeff
+    has the best validation AP.
 
-    Ties go to the alpha closest to 1/2 (the plain average); tags without validation positives get 1/2.
+    Ties go to the alpha closest to 1/2 (the plain average); tags without validation
+    positives get 1/2.
     """
     (labels, z_image), (_, z_coeff) = (
         predict_scores(m, val_set, logits=True) for m in (image_model, coeff_model)
@@ -113,58 +204,51 @@ def fusion_weights(
             for a in by_closeness
         }
         finite = {a: v for a, v in ap.items() if np.isfinite(v)}
-        alphas.append(
-            max(finite, key=finite.get) if finite else 0.5
-        )  # max keeps the first of equals
+        alphas.append(max(finite, key=lambda a: finite[a]) if finite else 0.5)  # first of equals
     return alphas
 
 
 def initial_model(
-    args: argparse.Namespace, manifest: dict, val_set: Dataset
-) -> tuple[torch.nn.Module, list[str], list[float] | None]:
-    """A fresh tagger for ``args.view`` (joint: from the two single-view runs), the init runs and fusion weights."""
-    tags = len(manifest["vocabulary"])
-    if args.view == "image":
+    config: TrainConfig, manifest: DatasetManifest, val_set: Dataset
+) -> tuple[Tagger, list[str], list[float] | None]:
+    """A fresh tagger for ``config.view`` (joint: from two single-view runs), init runs, fusion."""
+    tags = len(manifest.vocabulary)
+    if config.view == "image":
         arch = {
             "num_tags": tags,
-            "backbone": args.backbone,
-            "width": args.width,
-            "dropout": args.dropout,
-            "in_channels": manifest["input_shape"][0],
+            "backbone": config.backbone,
+            "width": config.width,
+            "dropout": config.dropout,
+            "in_channels": (manifest.input_shape or [1])[0],
         }
         return build_model("image", arch), [], None
-    if args.view == "coeff":
+    if config.view == "coeff":
         arch = {
             "num_tags": tags,
-            "coeff_shape": manifest["coeff_shape"],
-            "width": args.coeff_width,
-            "dropout": args.dropout,
+            "coeff_shape": manifest.coeff_shape,
+            "width": config.coeff_width,
+            "dropout": config.dropout,
         }
         return build_model("coeff", arch), [], None
-    if not (args.init_image and args.init_coeff):
-        raise ValueError(
-            "--view joint needs --init-image RUN and --init-coeff RUN (trained single-view runs)"
-        )
     views = {}
-    for view, run_dir in (("image", args.init_image), ("coeff", args.init_coeff)):
+    for view, run_dir in (("image", config.init_image), ("coeff", config.init_coeff)):
         model, card = load_model(run_dir)
-        if card["view"] != view:
-            raise ValueError(
-                f"--init-{view} {run_dir} holds a {card['view']!r} model, expected {view!r}"
+        if card.view != view:
+            raise UserError(
+                f"--init-{view} {run_dir} holds a {card.view!r} model, expected {view!r}"
             )
-        check_compatible(card, manifest, str(run_dir), args.data)
+        check_compatible(card, manifest, str(run_dir), str(config.data))
         views[view] = model
-    alphas = (
-        fusion_weights(views["image"], views["coeff"], val_set)
-        if args.fusion_init == "validation"
-        else [0.5]
-    )
-    joint = joint_from_views(views["image"], views["coeff"], alphas)
-    return joint, [str(args.init_image), str(args.init_coeff)], alphas
+    image, coeff = views["image"], views["coeff"]
+    if not (isinstance(image, ImageTagger) and isinstance(coeff, CoeffTagger)):
+        raise UserError("--init-image and --init-coeff must be runs of those single views")
+    alphas = fusion_weights(image, coeff, val_set) if config.fusion_init == "validation" else [0.5]
+    joint = joint_from_views(image, coeff, alphas)
+    return joint, [str(config.init_image), str(config.init_coeff)], alphas
 
 
 def parameter_groups(model: torch.nn.Module, lr: float, trunk_scale: float) -> list[dict]:
-    """Optimiser groups: the tag head at ``lr``, everything else (the trunks) at ``trunk_scale * lr``.
+    """Optimiser groups: the tag head at ``lr``, the rest (the trunks) at ``trunk_scale * lr``.
 
     Fine-tuning the joint model from two trained views, the trunks already work; a lower
     rate keeps them from drifting while the new head learns how to weigh the two views.
@@ -176,33 +260,34 @@ def parameter_groups(model: torch.nn.Module, lr: float, trunk_scale: float) -> l
     return [{"params": head, "lr": lr}, {"params": trunks, "lr": trunk_scale * lr}]
 
 
-def item_bytes(manifest: dict, keep_image: bool) -> int:
+def item_bytes(input_shape: list[int], coeff_shape: list[int], tags: int, keep_image: bool) -> int:
     """Bytes of one training item held in memory (float32 image if kept, coefficients, labels)."""
-    image = int(np.prod(manifest["input_shape"])) if keep_image else 1
-    return 4 * (image + int(np.prod(manifest["coeff_shape"])) + len(manifest["vocabulary"]))
+    image = int(np.prod(input_shape)) if keep_image else 1
+    return 4 * (image + int(np.prod(coeff_shape)) + tags)
 
 
 def training_items(
     dataset: Dataset,
     indices: list[int],
-    manifest: dict,
-    keep_image: bool,
+    item_size: int,
     workers: int,
     budget_mb: float,
     desc: str,
-) -> Dataset:
-    """``dataset[indices]`` held in memory if it fits in ``budget_mb``, else read lazily from the shards.
+    keep_image: bool = True,
+) -> Subset | InMemory:
+    """``dataset[indices]`` in memory if it fits in ``budget_mb``, else read lazily from shards.
 
     Memory stays bounded whatever the dataset size: above the budget every epoch reads
     from HDF5 again (slower, about 4 ms per item), below it the shards are read once.
+    ``item_size`` is :func:`item_bytes` of one item.
     """
-    if len(indices) * item_bytes(manifest, keep_image) > budget_mb * 1e6:
+    if len(indices) * item_size > budget_mb * 1e6:
         return Subset(dataset, indices)
     return InMemory(dataset, indices, keep_image, workers, desc)
 
 
 class InMemory(Dataset):
-    """Items of ``dataset[indices]`` read once into memory (reading HDF5 per item would cost every epoch).
+    """Items of ``dataset[indices]`` read once into memory (not from HDF5 every epoch).
 
     The coefficient view never looks at the image, so for it a (1, 1, 1) zero placeholder
     is kept instead (memory: ~ n * 4 * S^2 bytes for image views, n * 4 * C(N+1)K for coeff);
@@ -234,47 +319,38 @@ class InMemory(Dataset):
 class Checkpoint:
     """``RUN/last.pt``: everything needed to continue training after the last finished epoch."""
 
+    #: Settings a resumed run must share with the interrupted one.
+    FIXED = ("view", "data", "arch", "epochs", "batch_size", "optimizer", "lr", "trunk_lr_scale")
+
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / "last.pt"
 
-    def save(self, model, optimiser, schedule, epoch: int, best: float, recipe: dict) -> None:
-        """Write atomically (temporary name, then rename)."""
-        tmp = self.path.with_name("last.pt.tmp")
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimiser": optimiser.state_dict(),
-                "schedule": schedule.state_dict(),
-                "epoch": epoch,
-                "best": best,
-                "recipe": json.dumps(recipe),
-            },
-            tmp,
-        )
-        publish(tmp, self.path)
+    def save(self, model, optimiser, schedule, epoch: int, best: float, training: dict) -> None:
+        """Write atomically (temporary name, fsync, rename)."""
+        state = {
+            "model": model.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "schedule": schedule.state_dict(),
+            "epoch": epoch,
+            "best": best,
+            "training": json.dumps(training),
+        }
+        with atomic_path(self.path) as tmp:
+            torch.save(state, tmp)
 
-    def load(self, model, optimiser, schedule, recipe: dict) -> tuple[int, float]:
+    def load(self, model, optimiser, schedule, training: dict) -> tuple[int, float]:
         """Restore state from the file (no code executed); returns (next epoch, best val mAP)."""
         try:
             state = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception as err:  # torch raises several types for a damaged file
-            raise ValueError(f"checkpoint {self.path} is corrupt or unreadable: {err}") from None
-        saved = json.loads(state["recipe"])
-        fixed = (
-            "view",
-            "data",
-            "arch",
-            "epochs",
-            "batch_size",
-            "optimizer",
-            "lr",
-            "trunk_lr_scale",
-        )
-        differ = [k for k in fixed if saved.get(k) != recipe.get(k)]
+            raise UserError(f"checkpoint {self.path} is corrupt or unreadable: {err}") from None
+        saved = json.loads(state.get("training", state.get("recipe", "{}")))
+        differ = [k for k in self.FIXED if saved.get(k) != training.get(k)]
         if differ:
-            raise ValueError(
+            raise UserError(
                 f"cannot resume {self.path}: it was trained with "
-                f"{ {k: saved.get(k) for k in differ} }, this run asks for { {k: recipe.get(k) for k in differ} }"
+                f"{ {k: saved.get(k) for k in differ} }, "
+                f"this run asks for { {k: training.get(k) for k in differ} }"
             )
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
@@ -290,156 +366,186 @@ def setup_distributed() -> tuple[int, int]:
     return (dist.get_rank() if world > 1 else 0), world
 
 
-def train(args: argparse.Namespace) -> dict:
-    """Train one view as configured by ``args``; returns the best model's card."""
-    from scattertag.data import ShardDataset, fold_shards, read_manifest
+def training_record(
+    config: TrainConfig,
+    manifest: DatasetManifest,
+    model: torch.nn.Module,
+    world: int,
+    **seen: Any,
+) -> dict[str, Any]:
+    """What the card keeps about a run: the settings as used and what the run saw."""
+    augment = (
+        f"D4 frame symmetries ({group_size(manifest.vocabulary)} elements)"
+        if config.augment
+        else "none"
+    )
+    arch = getattr(model, "arch", {})
+    return {
+        "view": config.view,
+        "data": str(config.data),
+        "backbone": arch.get("backbone"),
+        "arch": arch,
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "optimizer": config.optimizer,
+        "lr": config.peak_lr,
+        "trunk_lr_scale": config.trunk_lr_scale if config.view == "joint" else 1.0,
+        "weight_decay": config.weight_decay,
+        "schedule": "one-cycle (15% warm-up, cosine decay)",
+        "augment": augment,
+        "pos_weight_max": MAX_POS_WEIGHT,
+        "seed": config.seed,
+        "val_fraction": config.val_fraction,
+        **seen,
+        "processes": world,
+        "dataset": {
+            "recipe": manifest.recipe,
+            "seed": manifest.seed,
+            "experiments": manifest.experiments,
+            "images_per_experiment": manifest.images_per_experiment,
+            "input_shape": manifest.input_shape,
+            "coeff_shape": manifest.coeff_shape,
+            "image_shape": manifest.image_shape,
+        },
+    }
+
+
+def train(config: TrainConfig) -> ModelCard:
+    """Train one view as configured; returns the best model's card (also in ``config.out``)."""
+    from scattertag.data import ShardDataset, fold_shards
 
     rank, world = setup_distributed()
-    torch.set_num_threads(args.threads or max(1, usable_cores() // world))
-    torch.manual_seed(args.seed)
-    run_dir = Path(args.out)
-    manifest = read_manifest(args.data)
-    train_shards, (test_shard,) = fold_shards(args.test_shard)
-    data = ShardDataset(args.data, train_shards)
-    val_experiments = split_experiments(data.experiments, args.val_fraction, args.seed)
+    torch.set_num_threads(config.threads or max(1, usable_cores() // world))
+    torch.manual_seed(config.seed)
+    run_dir = Path(config.out)
+    manifest = DatasetManifest.read(config.data)
+    train_shards, (test_shard,) = fold_shards(config.test_shard)
+    data = ShardDataset(config.data, train_shards)
+    val_experiments = split_experiments(data.experiments, config.val_fraction, config.seed)
     is_val = np.isin(data.experiments, val_experiments)
-    keep_image = args.view != "coeff"
+    keep_image = config.view != "coeff"
+    size = item_bytes(
+        manifest.input_shape or [1],
+        manifest.coeff_shape or [1],
+        len(manifest.vocabulary),
+        keep_image,
+    )
     train_set, val_set = (
         training_items(
             data,
             np.flatnonzero(rows).tolist(),
-            manifest,
-            keep_image,
-            args.workers,
-            args.memory_mb * share,
+            size,
+            config.workers,
+            config.memory_mb * share,
             f"load {name}",
+            keep_image,
         )
         for name, rows, share in (
-            ("train", ~is_val, 1 - args.val_fraction),
-            ("val", is_val, args.val_fraction),
+            ("train", ~is_val, 1 - config.val_fraction),
+            ("val", is_val, config.val_fraction),
         )
     )
 
-    model, init_runs, fusion = initial_model(args, manifest, val_set)
-    lr = args.lr or DEFAULT_LR[(args.view, args.optimizer)]
-    recipe = {
-        "view": args.view,
-        "data": str(args.data),
-        "backbone": getattr(model, "arch", {}).get("backbone"),
-        "arch": model.arch,
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "optimizer": args.optimizer,
-        "lr": lr,
-        "trunk_lr_scale": args.trunk_lr_scale if args.view == "joint" else 1.0,
-        "weight_decay": args.weight_decay,
-        "schedule": "one-cycle (15% warm-up, cosine decay)",
-        "augment": "none"
-        if args.no_augment
-        else f"D4 frame symmetries ({group_size(manifest['vocabulary'])} elements)",
-        "pos_weight_max": MAX_POS_WEIGHT,
-        "seed": args.seed,
-        "val_fraction": args.val_fraction,
-        "val_experiments": val_experiments.tolist(),
-        "train_shards": train_shards,
-        "test_shard": test_shard,
-        "train_images": len(train_set),
-        "val_images": len(val_set),
-        "init": init_runs,
-        "fusion_init": fusion,
-        "processes": world,
-        "dataset": {
-            k: manifest.get(k)
-            for k in (
-                "recipe",
-                "seed",
-                "experiments",
-                "images_per_experiment",
-                "input_shape",
-                "coeff_shape",
-                "image_shape",
-            )
-        },
-    }
-    sampler = DistributedSampler(
-        train_set, num_replicas=world, rank=rank, shuffle=True, seed=args.seed
+    model, init_runs, fusion = initial_model(config, manifest, val_set)
+    training = training_record(
+        config,
+        manifest,
+        model,
+        world,
+        val_experiments=val_experiments.tolist(),
+        train_shards=train_shards,
+        test_shard=test_shard,
+        train_images=len(train_set),
+        val_images=len(val_set),
+        init=init_runs,
+        fusion_init=fusion,
+    )
+    sampler: DistributedSampler[int] = DistributedSampler(
+        train_set, num_replicas=world, rank=rank, shuffle=True, seed=config.seed
     )
     loader = DataLoader(
         train_set,
-        batch_size=args.batch_size,
+        batch_size=config.batch_size,
         sampler=sampler,
-        drop_last=len(train_set) // world > args.batch_size,
+        drop_last=len(train_set) // world > config.batch_size,
     )
-    groups = parameter_groups(model, lr, recipe["trunk_lr_scale"])
-    if args.optimizer == "adamw":
-        optimiser = torch.optim.AdamW(groups, lr=lr, weight_decay=args.weight_decay)
+    lr = config.peak_lr
+    groups = parameter_groups(model, lr, training["trunk_lr_scale"])
+    optimiser: torch.optim.Optimizer
+    if config.optimizer == "adamw":
+        optimiser = torch.optim.AdamW(groups, lr=lr, weight_decay=config.weight_decay)
     else:
         optimiser = torch.optim.SGD(
-            groups, lr=lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay
+            groups, lr=lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay
         )
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser,
         max_lr=[g["lr"] for g in groups],
-        total_steps=args.epochs * len(loader),
+        total_steps=config.epochs * len(loader),
         pct_start=0.15,
     )
     checkpoint = Checkpoint(run_dir)
     start_epoch, best = 0, -1.0
-    if args.resume and checkpoint.path.is_file():
-        start_epoch, best = checkpoint.load(model, optimiser, schedule, recipe)
-    elif (run_dir / "model.json").exists() and not args.resume:
-        raise FileExistsError(
+    if config.resume and checkpoint.path.is_file():
+        start_epoch, best = checkpoint.load(model, optimiser, schedule, training)
+    elif (run_dir / "model.json").exists() and not config.resume:
+        raise UserError(
             f"{run_dir} already holds a trained model; use --resume to continue or another --out"
         )
     net = DistributedDataParallel(model) if world > 1 else model
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=positive_weights(manifest, train_shards))
-    symmetries = 1 if args.no_augment else group_size(manifest["vocabulary"])
-    cake = ViewSpec.from_dict(manifest["view_spec"]).image_space == "cake"
+    symmetries = group_size(manifest.vocabulary) if config.augment else 1
+    cake = ViewSpec.from_dict(manifest.view_spec).image_space == "cake"
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
+        weights = sum(p.numel() for p in model.parameters()) / 1e6
         print(
-            f"{args.view} view: {len(train_set)} train / {len(val_set)} val images "
-            f"({len(val_experiments)} val experiments), test shard {test_shard}, {world} process(es), "
-            f"{torch.get_num_threads()} threads, {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M weights"
+            f"{config.view} view: {len(train_set)} train / {len(val_set)} val images "
+            f"({len(val_experiments)} val experiments), test shard {test_shard}, "
+            f"{world} process(es), {torch.get_num_threads()} threads, {weights:.2f} M weights"
         )
     card = None
 
     def validate(epoch: int, entry: dict) -> None:
-        """Score the validation split after ``epoch``; keep the model if it is the best so far (rank 0)."""
+        """Score the validation split after ``epoch``; keep the model if the best so far."""
         nonlocal best, card
-        labels, scores = predict_scores(model, val_set, args.batch_size * 2, progress="validate")
+        labels, scores = predict_scores(model, val_set, config.batch_size * 2, progress="validate")
         val_map = mean_average_precision(labels, scores)
         entry = {"epoch": epoch, **entry, "val_mAP": val_map}
         if val_map > best:
             best = val_map
-            card = {
-                "backbone": recipe["backbone"],
-                "vocabulary": list(manifest["vocabulary"]),
-                "view_spec": manifest["view_spec"],
-                "thresholds": tune_thresholds(labels, scores).tolist(),
-                "recipe": recipe,
-                "metrics": {"val_mAP": val_map, "epoch": epoch},
-            }
+            card = ModelCard(
+                view=config.view,
+                arch=training["arch"],
+                backbone=training["backbone"],
+                vocabulary=list(manifest.vocabulary),
+                view_spec=manifest.view_spec,
+                thresholds=tune_thresholds(labels, scores).tolist(),
+                training=training,
+                metrics={"val_mAP": val_map, "epoch": epoch},
+            )
             save_model(model, card, run_dir)
             entry["best"] = True
-        with open(run_dir / "metrics.jsonl", "a") as log:
+        with open(run_dir / "metrics.jsonl", "a") as log:  # appended line by line, not replaced
             log.write(json.dumps(entry) + "\n")
         loss = f"loss {entry['train_loss']:.4f}, " if "train_loss" in entry else "before training: "
         speed = f", {entry['images_per_s']:.0f} images/s" if "images_per_s" in entry else ""
+        mark = " (best)" if entry.get("best") else ""
         print(
-            f"epoch {epoch}/{args.epochs}: {loss}val mAP {val_map:.4f}{' (best)' if entry.get('best') else ''}{speed}",
-            flush=True,
+            f"epoch {epoch}/{config.epochs}: {loss}val mAP {val_map:.4f}{mark}{speed}", flush=True
         )
 
-    if args.view == "joint" and start_epoch == 0 and rank == 0:
+    if config.view == "joint" and start_epoch == 0 and rank == 0:
         # the blended start is already a model: fine-tuning must beat it on validation to replace it
         validate(0, {})
-    for epoch in range(start_epoch, args.epochs):
+    for epoch in range(start_epoch, config.epochs):
         sampler.set_epoch(epoch)
-        generator = torch.Generator().manual_seed(args.seed * 1000 + epoch * world + rank)
+        generator = torch.Generator().manual_seed(config.seed * 1000 + epoch * world + rank)
         net.train()
         start, total, seen = time.perf_counter(), 0.0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", disable=rank != 0, leave=False)
+        bar = tqdm(
+            loader, desc=f"epoch {epoch + 1}/{config.epochs}", disable=rank != 0, leave=False
+        )
         for batch in bar:
             image, coeff = augment(batch["image"], batch["coeff"], symmetries, generator, cake)
             loss = loss_fn(net(image, coeff), batch["labels"])
@@ -461,117 +567,15 @@ def train(args: argparse.Namespace) -> dict:
                     "images_per_s": round(seen * world / seconds, 1),
                 },
             )
-            checkpoint.save(model, optimiser, schedule, epoch, best, recipe)
+            checkpoint.save(model, optimiser, schedule, epoch, best, training)
         if world > 1:
             dist.barrier()
     if world > 1:
         dist.destroy_process_group()
-    return card if card is not None else json.loads((run_dir / "model.json").read_text())
+    return card if card is not None else ModelCard.read(run_dir)
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``scattertag train``."""
-    parser.add_argument("--data", required=True, help="dataset directory (scattertag build)")
-    parser.add_argument("--view", required=True, choices=["image", "coeff", "joint"])
-    parser.add_argument("--out", required=True, help="run directory to write")
-    parser.add_argument(
-        "--backbone", default="alexnet", choices=list(BACKBONES), help="image trunk"
-    )
-    parser.add_argument(
-        "--width", type=int, default=None, help="image trunk width (default: the backbone's)"
-    )
-    parser.add_argument("--coeff-width", type=int, default=32, help="coefficient trunk width")
-    parser.add_argument(
-        "--dropout", type=float, default=0.3, help="dropout before the tag head (single views)"
-    )
-    parser.add_argument("--init-image", help="joint view: trained image run to start from")
-    parser.add_argument("--init-coeff", help="joint view: trained coefficient run to start from")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument(
-        "--lr",
-        type=float,
-        default=None,
-        help="peak learning rate (default: per view and optimiser)",
-    )
-    parser.add_argument(
-        "--fusion-init",
-        choices=("validation", "mean"),
-        default="validation",
-        help="joint view: start from per-tag logit blends chosen on validation, or the plain mean",
-    )
-    parser.add_argument(
-        "--trunk-lr-scale",
-        type=float,
-        default=1.0,
-        help="joint view: the trunks' learning rate as a fraction of the head's (default 1)",
-    )
-    parser.add_argument("--weight-decay", type=float, default=1e-4)
-    parser.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd"])
-    parser.add_argument(
-        "--no-augment", action="store_true", help="switch off the D4 frame-symmetry augmentation"
-    )
-    parser.add_argument(
-        "--val-fraction",
-        type=float,
-        default=0.1,
-        help="fraction of training experiments for validation",
-    )
-    parser.add_argument(
-        "--test-shard", type=int, default=9, help="shard kept out for testing (0-9)"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--workers", type=int, default=0, help="DataLoader worker processes reading the shards"
-    )
-    parser.add_argument(
-        "--memory-mb",
-        type=float,
-        default=4000.0,
-        help="hold the training items in memory up to this size, else read the shards each epoch",
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch threads per process (default: cores / processes)",
-    )
-    parser.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
+if __name__ == "__main__":  # torchrun -m scattertag.train ARGS: the arguments of scattertag train
+    from scattertag.cli.train import main
 
-
-def check_args(args: argparse.Namespace) -> None:
-    """ValueError naming the first argument out of its allowed range."""
-    ranges = [
-        ("epochs", args.epochs, 1, 10_000),
-        ("batch_size", args.batch_size, 1, 4096),
-        ("val_fraction", args.val_fraction, 0.01, 0.5),
-        ("workers", args.workers, 0, 64),
-    ]
-    for name, value, lo, hi in ranges:
-        if not lo <= value <= hi:
-            raise ValueError(f"--{name.replace('_', '-')} must be in [{lo}, {hi}], got {value}")
-    if args.lr is not None and not 0 < args.lr < 10:
-        raise ValueError(f"--lr must be in (0, 10), got {args.lr}")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Train, then print where the model went."""
-    check_args(args)
-    card = train(args)
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(
-            f"best val mAP {card['metrics']['val_mAP']:.4f} at epoch {card['metrics']['epoch']}: "
-            f"{Path(args.out) / 'model.safetensors'}"
-        )
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m scattertag.train`` (what torchrun starts)."""
-    parser = argparse.ArgumentParser(prog="scattertag.train", description=__doc__.splitlines()[0])
-    configure(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
     sys.exit(main())

@@ -13,7 +13,7 @@ monotone per tag, so AP and mAP do not change.
 from __future__ import annotations
 
 import argparse
-import copy
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -43,13 +43,13 @@ def calibrate_on_dataset(
     progress: bool = False,
 ) -> dict:
     """Calibrate ``model_dir`` on the shards of ``data`` not in ``test_shards``; save to ``out``."""
-    from scattertag.data import ShardDataset, fold_shards, read_manifest
+    from scattertag.data import ShardDataset, fold_shards, read_dataset_manifest
     from scattertag.data.manifest import NUM_SHARDS
     from scattertag.models.io import check_compatible, save_model
 
     model, card = load_tagger(model_dir)
     try:
-        check_compatible(card, read_manifest(data), str(model_dir or "shipped"), str(data))
+        check_compatible(card, read_dataset_manifest(data), str(model_dir or "shipped"), str(data))
     except ValueError as exc:
         raise UserError(str(exc)) from None
     tests = sorted({fold_shards(k)[1][0] for k in test_shards})  # validated
@@ -72,20 +72,20 @@ def calibrate_on_dataset(
     )
     fit = fit_calibration(fit_logits.astype(np.float64), fit_labels, method)
     fold_into_head(model, fit)
-    card = copy.deepcopy(card)
-    card["calibration"] = {
+    calibration = {
         **card_calibration(card).then(fit).to_dict(),
         "fitted_on": f"{data} shards {fit_shards} ({len(fit_labels)} frames)",
     }
     fit_probs = sigmoid(fit(fit_logits))
-    mapped = fit.probability(np.asarray(card["thresholds"], dtype=np.float64)[None, :])[0]
+    mapped = fit.probability(np.asarray(card.thresholds, dtype=np.float64)[None, :])[0]
     has = fit_labels.sum(0) > 0
-    card["thresholds"] = np.where(has, tune_thresholds(fit_labels, fit_probs), mapped).tolist()
+    thresholds = np.where(has, tune_thresholds(fit_labels, fit_probs), mapped).tolist()
+    card = replace(card, calibration=calibration, thresholds=thresholds)
     before, after = sigmoid(test_logits), sigmoid(fit(test_logits))
     (ece_before, all_before), (ece_after, all_after) = (
         ece_table(test_labels, p) for p in (before, after)
     )
-    vocabulary = list(card["vocabulary"])
+    vocabulary = list(card.vocabulary)
     result = {
         "model": str(model_dir or "shipped"),
         "data": str(data),
@@ -105,7 +105,7 @@ def calibrate_on_dataset(
                 "bias": float(fit.bias[t]),
                 "ECE_before": float(ece_before[t]),
                 "ECE_after": float(ece_after[t]),
-                "threshold": card["thresholds"][t],
+                "threshold": card.thresholds[t],
             }
             for t, tag in enumerate(vocabulary)
         ],

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 
 from scattertag import plotting
+from scattertag.models.card import ModelCard
+from scattertag.models.taggers import head_layer
 
 #: Calibration methods: name -> whether the bias b is fitted.
 METHODS = {"temperature": False, "platt": True}
@@ -118,14 +120,6 @@ def fit_calibration(
     return Calibration(scale, bias, method)
 
 
-def head_layer(model: torch.nn.Module) -> torch.nn.Linear:
-    """The last linear layer of a tagger's tag head (``model.head``)."""
-    layer = list(model.get_submodule("head").children())[-1]
-    if not isinstance(layer, torch.nn.Linear):
-        raise TypeError(f"the tag head ends in {type(layer).__name__}, not a linear layer")
-    return layer
-
-
 @torch.no_grad()
 def fold_into_head(model: torch.nn.Module, calibration: Calibration) -> torch.nn.Module:
     """Fold z -> a z + b into the model's last linear layer (in place)."""
@@ -137,11 +131,11 @@ def fold_into_head(model: torch.nn.Module, calibration: Calibration) -> torch.nn
     return model
 
 
-def card_calibration(card: dict) -> Calibration:
+def card_calibration(card: ModelCard) -> Calibration:
     """The calibration recorded in a model card (identity when it has none)."""
-    entry = card.get("calibration")
+    entry = card.calibration
     if not entry:
-        return Calibration.identity(len(card["vocabulary"]))
+        return Calibration.identity(len(card.vocabulary))
     return Calibration.from_dict(entry)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +36,10 @@ from scattertag.adapt.frames import labelled_variants
 from scattertag.adapt.labels import read_labels
 from scattertag.adapt.replay import replay_from_dataset, replay_from_simulator
 from scattertag.io.files import write_json
+from scattertag.models.card import ModelCard
 
 
-def load_replay(source: str, card: dict, count: int, seed: int, progress: bool):
+def load_replay(source: str, card: ModelCard, count: int, seed: int, progress: bool):
     """Replay frames: 'simulate', 'none', or a built dataset folder."""
     if source == "none" or count == 0:
         return None
@@ -72,8 +73,8 @@ def finetune(
     table = read_labels(labels, centres)
     variants = labelled_variants(
         table,
-        list(card["vocabulary"]),
-        ViewSpec.from_dict(card["view_spec"]),
+        list(card.vocabulary),
+        ViewSpec.from_dict(card.view_spec),
         copies=config.exposure_copies,
         counts_map=resample_exposure,
         seed=config.seed,
@@ -98,7 +99,7 @@ def finetune(
     before = held_out_scores(base, held_out, card)
     tuned, new_card, log = finetune_model(base, card, training, config, progress)
     after = held_out_scores(tuned, held_out, new_card)
-    new_card["recipe"] = {
+    training_record = {
         "finetune": {
             **asdict(config),
             "base_model": str(base_dir),
@@ -116,13 +117,13 @@ def finetune(
             "best_epoch": log["best_epoch"],
             "epochs_run": log["epochs_run"],
         },
-        "base": card["recipe"],
+        "base": card.training,
     }
-    new_card["metrics"] = {
+    metrics = {
         "held_out_before": {k: before[k] for k in ("mAP", "ECE", "images")},
         "held_out_after": {k: after[k] for k in ("mAP", "ECE", "images")},
     }
-    save_model(tuned, new_card, out)
+    save_model(tuned, replace(new_card, training=training_record, metrics=metrics), out)
     report.update(
         held_out_before=before,
         held_out_after=after,

@@ -52,16 +52,16 @@ def evaluate_labels(
 ) -> dict:
     """Score ``model_dir`` on the labelled files of ``labels``; write JSON and PNGs to ``out``."""
     model, card = load_tagger(model_dir)
-    vocabulary = list(card["vocabulary"])
+    vocabulary = list(card.vocabulary)
     from scattertag.features.views import ViewSpec
 
     table = read_labels(labels, centres)
-    spec = ViewSpec.from_dict(card["view_spec"])
+    spec = ViewSpec.from_dict(card.view_spec)
     frames = labelled_frames(table, vocabulary, spec, progress, cache)
     logits = frame_logits(model, frames)
     probs = sigmoid(logits)
     result = score_labelled(
-        frames.labels, probs, vocabulary, np.asarray(card["thresholds"], dtype=np.float64)
+        frames.labels, probs, vocabulary, np.asarray(card.thresholds, dtype=np.float64)
     )
     result.update(
         model=str(model_dir or "shipped"),

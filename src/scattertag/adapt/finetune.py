@@ -27,7 +27,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +46,7 @@ from scattertag.adapt.scoring import score_labelled
 from scattertag.augment import augment
 from scattertag.errors import UserError
 from scattertag.evaluate import mean_average_precision, tune_thresholds
+from scattertag.models.card import ModelCard
 from scattertag.models.taggers import Tagger
 
 #: What fine-tuning may change.
@@ -186,11 +187,11 @@ class Training:
 
 def finetune_model(
     model: Tagger,
-    card: dict,
+    card: ModelCard,
     training: Training,
     config: FinetuneConfig,
     progress: bool = False,
-) -> tuple[Tagger, dict, dict]:
+) -> tuple[Tagger, ModelCard, dict]:
     """Fine-tune a copy of ``model``; returns (model, new card, log).
 
     The new card keeps the base card's fields, with recalibrated ``calibration`` and
@@ -200,10 +201,10 @@ def finetune_model(
     generator = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     model = copy.deepcopy(model)
-    cake = card["view_spec"].get("image_space", "detector") == "cake"
+    cake = card.view_spec.get("image_space", "detector") == "cake"
     from scattertag.augment import group_size
 
-    symmetries = group_size(list(card["vocabulary"]))
+    symmetries = group_size(list(card.vocabulary))
     groups = parameter_groups(model, config)
     optimiser = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
     base = training.variants[0]
@@ -285,41 +286,37 @@ def _held_loss(model: nn.Module, held: LabelledFrames) -> float:
 
 
 def recalibrated_card(
-    model: nn.Module, card: dict, held: LabelledFrames | None, method: str
-) -> dict:
+    model: nn.Module, card: ModelCard, held: LabelledFrames | None, method: str
+) -> ModelCard:
     """A copy of ``card`` after fitting ``method`` on ``held`` and folding it into ``model``.
 
     Thresholds: F1-best on the held-out calibrated probabilities for tags with a held-out
     positive and negative, else the old threshold mapped through the new calibration.
     """
-    card = copy.deepcopy(card)
     if held is None or method == "none":
         return card
     logits = logits_of(model, held.image, held.coeff)
     fit = fit_calibration(logits, held.labels, method)
     fold_into_head(model, fit)
-    card["calibration"] = {
+    calibration = {
         **card_calibration(card).then(fit).to_dict(),
         "fitted_on": f"{len(held)} held-out labelled frames",
     }
     probs = sigmoid(fit(logits))
-    old = fit.probability(np.asarray(card["thresholds"], dtype=np.float64)[None, :])[0]
+    old = fit.probability(np.asarray(card.thresholds, dtype=np.float64)[None, :])[0]
     thresholds = old.copy()
     for t in range(len(old)):
         known = np.isfinite(held.labels[:, t])
         y = held.labels[known, t]
         if (y > 0.5).any() and (y < 0.5).any():
             thresholds[t] = tune_thresholds(y[:, None], probs[known, t : t + 1])[0]
-    card["thresholds"] = thresholds.tolist()
-    return card
+    return replace(card, calibration=calibration, thresholds=thresholds.tolist())
 
 
-def held_out_scores(model: nn.Module, frames: LabelledFrames, card: dict) -> dict:
+def held_out_scores(model: nn.Module, frames: LabelledFrames, card: ModelCard) -> dict:
     """Known-label scores of ``model`` on ``frames`` (mAP, ECE, per tag)."""
     probs = sigmoid(logits_of(model, frames.image, frames.coeff))
-    return score_labelled(
-        frames.labels, probs, list(card["vocabulary"]), np.asarray(card["thresholds"])
-    )
+    return score_labelled(frames.labels, probs, list(card.vocabulary), np.asarray(card.thresholds))
 
 
 def file_sha256(path: str | Path) -> str:

@@ -23,6 +23,7 @@ from scattertag.adapt.frames import LabelledFrames, TensorItems
 from scattertag.adapt.scoring import score_labelled
 from scattertag.errors import UserError
 from scattertag.evaluate import mean_average_precision
+from scattertag.models.card import ModelCard
 from scattertag.models.taggers import Tagger
 
 
@@ -42,7 +43,7 @@ def group_folds(groups: list[str], k: int) -> np.ndarray:
 
 def cross_validate(
     model: Tagger,
-    card: dict,
+    card: ModelCard,
     variants: list[LabelledFrames],
     replay: TensorItems | None,
     config: FinetuneConfig,
@@ -52,7 +53,7 @@ def cross_validate(
     """Per-tag AP, mAP and ECE before/after fine-tuning, pooled over K grouped held-out folds."""
     frames = variants[0]
     fold = group_folds(frames.groups, k)
-    vocabulary = list(card["vocabulary"])
+    vocabulary = list(card.vocabulary)
     before = sigmoid(logits_of(model, frames.image, frames.coeff))
     after = np.full_like(before, np.nan)
     per_fold = []
@@ -77,7 +78,7 @@ def cross_validate(
                 "seconds": log["seconds"],
             }
         )
-    thresholds = np.asarray(card["thresholds"])
+    thresholds = np.asarray(card.thresholds)
     scored = {
         name: score_labelled(frames.labels, p, vocabulary, thresholds)
         for name, p in (("before", before), ("after", after))

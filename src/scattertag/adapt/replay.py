@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from scattertag.adapt.frames import TensorItems
 from scattertag.errors import UserError
+from scattertag.models.card import ModelCard
 
 
 def _aligned(labels: np.ndarray, names: list[str], vocabulary: list[str]) -> np.ndarray:
@@ -24,12 +25,12 @@ def _aligned(labels: np.ndarray, names: list[str], vocabulary: list[str]) -> np.
     return out
 
 
-def replay_from_dataset(data, card: dict, count: int, seed: int = 0) -> TensorItems:
+def replay_from_dataset(data, card: ModelCard, count: int, seed: int = 0) -> TensorItems:
     """``count`` random frames of the training shards of the built dataset ``data``."""
     from scattertag.data import ShardDataset, fold_shards
     from scattertag.models.io import check_compatible
 
-    dataset = ShardDataset(data, fold_shards(int(card["recipe"].get("test_shard", 9)))[0])
+    dataset = ShardDataset(data, fold_shards(int(card.training.get("test_shard", 9)))[0])
     try:
         check_compatible(card, dataset.manifest, "the base model", str(data))
     except ValueError as exc:
@@ -40,26 +41,26 @@ def replay_from_dataset(data, card: dict, count: int, seed: int = 0) -> TensorIt
     return TensorItems(
         np.stack([item["image"].numpy() for item in items]),
         np.stack([item["coeff"].numpy() for item in items]),
-        _aligned(labels, dataset.vocabulary, list(card["vocabulary"])),
+        _aligned(labels, dataset.vocabulary, list(card.vocabulary)),
     )
 
 
 def replay_from_simulator(
-    card: dict, count: int, seed: int = 0, per_experiment: int = 8, progress: bool = False
+    card: ModelCard, count: int, seed: int = 0, per_experiment: int = 8, progress: bool = False
 ) -> TensorItems:
     """``count`` frames simulated now with the recipe of the model's training dataset."""
     from scattertag.data.build import Task, default_pipeline, run_task
     from scattertag.features.views import ViewSpec
     from scattertag.simulate import Recipe
 
-    recipe_dict = card.get("recipe", {}).get("dataset", {}).get("recipe")
+    recipe_dict = card.training.get("dataset", {}).get("recipe")
     if not recipe_dict:
         raise UserError(
-            "the base model's card has no simulator recipe (recipe.dataset.recipe): "
+            "the base model's card has no simulator recipe (training.dataset.recipe): "
             "give --replay DATASET instead"
         )
     recipe = Recipe.from_dict(recipe_dict)
-    spec = ViewSpec.from_dict(card["view_spec"])
+    spec = ViewSpec.from_dict(card.view_spec)
     records = []
     experiments = -(-count // per_experiment)
     for e in tqdm(range(experiments), desc="replay", disable=not progress):
@@ -70,5 +71,5 @@ def replay_from_simulator(
     return TensorItems(
         np.stack([r.image for r in records]),
         np.stack([r.coeff for r in records]),
-        _aligned(labels, list(recipe.vocabulary or ()), list(card["vocabulary"])),
+        _aligned(labels, list(recipe.vocabulary or ()), list(card.vocabulary)),
     )

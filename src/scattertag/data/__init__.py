@@ -3,9 +3,17 @@
 ``ShardDataset`` imports torch, so it is loaded on first use: build workers stay light.
 """
 
-from scattertag.data.manifest import read_manifest
+from scattertag.data.manifest import DatasetManifest, read_dataset_manifest
 
-__all__ = ["ShardDataset", "build_dataset", "fold_shards", "read_manifest"]
+__all__ = [
+    "BuildConfig",
+    "DatasetManifest",
+    "ShardDataset",
+    "build",
+    "build_dataset",
+    "fold_shards",
+    "read_dataset_manifest",
+]
 
 
 def __getattr__(name: str):
@@ -14,8 +22,8 @@ def __getattr__(name: str):
         from scattertag.data import dataset
 
         return getattr(dataset, name)
-    if name == "build_dataset":
-        from scattertag.data.build import build_dataset
+    if name in ("BuildConfig", "build", "build_dataset"):
+        from scattertag.data import build
 
-        return build_dataset
+        return getattr(build, name)
     raise AttributeError(f"module 'scattertag.data' has no attribute {name!r}")

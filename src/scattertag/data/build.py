@@ -19,11 +19,9 @@ shards (verified by SHA-256) and redoes only the rest.
 
 from __future__ import annotations
 
-import argparse
 import errno
 import json
 import multiprocessing
-import sys
 import tempfile
 import warnings
 from collections import deque
@@ -32,23 +30,25 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, Protocol
 
 import numpy as np
 from tqdm import tqdm
 
 from scattertag.cache import BoundedCache
 from scattertag.data.manifest import (
-    CONFIG_FIELDS,
     FORMAT_VERSION,
     MANIFEST_NAME,
     NUM_SHARDS,
+    DatasetManifest,
+    ShardEntry,
     config_differences,
-    read_manifest,
+    legacy_shard_name,
     shard_name,
     shard_of_experiment,
-    write_manifest,
 )
 from scattertag.data.shards import CompressedFrame, Record, ShardWriter, sha256
+from scattertag.errors import UserError
 from scattertag.parallel import single_threaded_children, usable_cores
 from scattertag.signals import terminate_pool, worker_ignores_interrupts
 
@@ -78,12 +78,18 @@ def default_pipeline() -> Pipeline:
     return Pipeline(draw_experiment, simulate_image, ViewMaker)
 
 
+class Described(Protocol):
+    """A recipe or view spec: anything that describes itself as a JSON-ready dict."""
+
+    def to_dict(self) -> dict: ...
+
+
 @dataclass(frozen=True)
 class Task:
     """Images ``start`` to ``stop - 1`` of one experiment; everything a worker needs."""
 
-    recipe: object
-    spec: object
+    recipe: Described
+    spec: Described
     seed: int
     experiment: int
     start: int
@@ -257,49 +263,38 @@ def _prepare_directory(out: Path) -> None:
         raise OSError(f"{out}: cannot write the dataset directory ({exc.strerror or exc})") from exc
 
 
-def _start_manifest(out: Path, config: dict, vocabulary: list[str]) -> dict:
+def _start_manifest(out: Path, config: dict, vocabulary: list[str]) -> DatasetManifest:
     """The directory's manifest, with shards that fail their checksum cleared for rebuilding.
 
     Refuses a directory holding a different dataset, naming the differing fields.
     """
     if not (out / MANIFEST_NAME).exists():
-        strays = sorted(p.name for p in out.glob("batch_*.h5"))
+        strays = sorted(
+            p.name
+            for k in range(NUM_SHARDS)
+            for p in (out / shard_name(k), out / legacy_shard_name(k))
+            if p.exists()
+        )
         if strays:
-            raise ValueError(
+            raise UserError(
                 f"{out}: holds shards ({', '.join(strays)}) but no {MANIFEST_NAME}; "
                 "refusing to overwrite them; choose an empty directory"
             )
-        return {
-            **config,
-            "complete": False,
-            "vocabulary": vocabulary,
-            "shards": [None] * NUM_SHARDS,
-        }
-    manifest = read_manifest(out)
-    diffs = config_differences({k: manifest[k] for k in CONFIG_FIELDS}, config)
+        return DatasetManifest(**config, vocabulary=vocabulary)
+    manifest = DatasetManifest.read(out)
+    diffs = config_differences(manifest.config(), config)
     if diffs:
-        raise ValueError(
+        raise UserError(
             f"{out / MANIFEST_NAME}: the directory holds a different dataset; refusing to mix "
-            "them. Differences:\n  " + "\n  ".join(diffs) + "\nUse another --out directory."
+            "them. Differences: " + "; ".join(diffs) + ". Use another --out directory."
         )
-    for k, entry in enumerate(manifest["shards"]):
-        path = out / shard_name(k)
-        if entry is not None and not (path.is_file() and sha256(path) == entry["sha256"]):
+    for k, entry in enumerate(manifest.shards):
+        path = manifest.shard_path(out, k)
+        if entry is not None and not (path.is_file() and sha256(path) == entry.sha256):
             warnings.warn(
                 f"{path}: missing or checksum mismatch; rebuilding this shard", stacklevel=3
             )
-            manifest["shards"][k] = None
-    return manifest
-
-
-def _finish_manifest(manifest: dict) -> dict:
-    """Totals over the shards and the ``complete`` flag."""
-    done = [s for s in manifest["shards"] if s is not None]
-    manifest["images"] = sum(s["images"] for s in done)
-    manifest["tag_counts"] = {
-        t: sum(s["tag_counts"][t] for s in done) for t in manifest["vocabulary"]
-    }
-    manifest["complete"] = len(done) == NUM_SHARDS
+            manifest.shards[k] = None
     return manifest
 
 
@@ -307,9 +302,9 @@ def _finish_manifest(manifest: dict) -> dict:
 
 
 def _check_int(name: str, value: int, lowest: int) -> int:
-    """``value`` as an int >= ``lowest``; ValueError naming the parameter otherwise."""
+    """``value`` as an int >= ``lowest``; UserError naming the parameter otherwise."""
     if int(value) != value or value < lowest:
-        raise ValueError(f"{name} must be an integer >= {lowest}, got {value!r}")
+        raise UserError(f"{name} must be an integer >= {lowest}, got {value!r}")
     return int(value)
 
 
@@ -326,7 +321,7 @@ def build_dataset(
     dask: str | None = None,
     progress: bool = True,
     pipeline: Pipeline | None = None,
-) -> dict:
+) -> DatasetManifest:
     """Build (or finish) the dataset in ``out``; returns its manifest.
 
     ``recipe`` (simulate.Recipe) and ``spec`` (features.views.ViewSpec) define the images
@@ -354,9 +349,9 @@ def build_dataset(
     )
     vocabulary = list(recipe.vocabulary)
     manifest = _start_manifest(out, config, vocabulary)
-    manifest["image_shape"] = list(recipe.shape)
-    write_manifest(out, manifest)
-    todo = [k for k, entry in enumerate(manifest["shards"]) if entry is None]
+    manifest.image_shape = list(recipe.shape)
+    manifest.write(out)
+    todo = [k for k, entry in enumerate(manifest.shards) if entry is None]
     if todo:
         engine = dask_engine(dask, workers) if dask else local_engine(workers)
         total = sum(len(shard_experiments(k, experiments)) for k in todo)
@@ -374,51 +369,56 @@ def build_dataset(
             _write_shards(
                 out, manifest, stream_results(submit, tasks, 2 * slots), bar, tuple(recipe.shape)
             )
-    write_manifest(out, _finish_manifest(manifest))
+    manifest.update_totals()
+    manifest.write(out)
     return manifest
 
 
 def _write_shards(
     out: Path,
-    manifest: dict,
+    manifest: DatasetManifest,
     results: Iterator[list[Record]],
     bar: tqdm,
     frame_shape: tuple[int, int],
 ) -> None:
     """Write streamed records shard after shard, recording each finished shard in the manifest."""
     writer = None
-    per_experiment = manifest["images_per_experiment"]
+    per_experiment = manifest.images_per_experiment
     try:
         for records in results:
             for record in records:
                 if writer is None:
                     shard = shard_of_experiment(record.experiment)
-                    count = len(shard_experiments(shard, manifest["experiments"])) * per_experiment
-                    manifest["input_shape"] = list(record.image.shape)
-                    manifest["coeff_shape"] = list(record.coeff.shape)
+                    count = len(shard_experiments(shard, manifest.experiments)) * per_experiment
+                    manifest.input_shape = list(record.image.shape)
+                    manifest.coeff_shape = list(record.coeff.shape)
                     attrs = {
                         "shard": shard,
-                        **{k: manifest[k] for k in ("vocabulary", "view_spec", "recipe", "seed")},
+                        **{k: getattr(manifest, k) for k in ("vocabulary", "view_spec", "recipe")},
+                        "seed": manifest.seed,
                     }
                     writer = ShardWriter(
                         out / shard_name(shard),
                         count,
                         record,
-                        frame_shape if manifest["keep_raw"] else None,
+                        frame_shape if manifest.keep_raw else None,
                         attrs,
                     )
                 writer.write(record)
                 bar.update(1)
                 if writer.row == writer.count:
-                    manifest["shards"][shard] = {
-                        "file": shard_name(shard),
-                        "images": writer.count,
-                        "experiments": shard_experiments(shard, manifest["experiments"]),
-                        "tag_counts": dict(zip(manifest["vocabulary"], writer.tag_counts.tolist())),
-                        "sha256": writer.close(),
-                        "bytes": (out / shard_name(shard)).stat().st_size,
-                    }
-                    write_manifest(out, _finish_manifest(manifest))
+                    manifest.shards[shard] = ShardEntry(
+                        file=shard_name(shard),
+                        images=writer.count,
+                        experiments=shard_experiments(shard, manifest.experiments),
+                        tag_counts={
+                            t: int(c) for t, c in zip(manifest.vocabulary, writer.tag_counts)
+                        },
+                        sha256=writer.close(),
+                        bytes=(out / shard_name(shard)).stat().st_size,
+                    )
+                    manifest.update_totals()
+                    manifest.write(out)
                     writer = None
     except BaseException as exc:
         where = out
@@ -435,80 +435,50 @@ def _write_shards(
         raise
 
 
-# ---- command line ------------------------------------------------------------------------
+# ---- the build as configured by ``scattertag build`` ----------------------------------------
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``scattertag build``."""
-    parser.add_argument(
-        "--out", required=True, type=Path, help="dataset directory (created; resumed if present)"
-    )
-    parser.add_argument(
-        "--size", type=int, default=1000, help="detector frame size in pixels (default 1000)"
-    )
-    parser.add_argument(
-        "--experiments", type=int, default=100, help=f"experiments, >= {NUM_SHARDS} (default 100)"
-    )
-    parser.add_argument(
-        "--images-per-experiment", type=int, default=100, help="images per experiment (default 100)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument(
-        "--workers", type=int, default=None, help="worker processes (default: all cores)"
-    )
-    parser.add_argument(
-        "--dask",
-        metavar="ADDRESS",
-        default=None,
-        help="run on a Dask scheduler at ADDRESS (e.g. tcp://host:8786), or 'local' for a LocalCluster",
-    )
-    parser.add_argument(
-        "--input-size", type=int, default=256, help="network input image size S (default 256)"
-    )
-    parser.add_argument(
-        "--image-space",
-        choices=("detector", "cake"),
-        default=None,
-        help="image view: the frame's azimuth x log-radius cake (default) or the downsampled frame (detector)",
-    )
-    parser.add_argument(
-        "--orders", type=int, default=None, help="Fourier-Bessel orders N (default: ViewSpec's)"
-    )
-    parser.add_argument(
-        "--zeros", type=int, default=None, help="Fourier-Bessel zeros K (default: ViewSpec's)"
-    )
-    parser.add_argument(
-        "--keep-raw",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="also store the raw uint32 frames, bitshuffle-LZ4 compressed (default: no)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+@dataclass(frozen=True)
+class BuildConfig:
+    """A dataset to build: simulated frames of ``size`` pixels and their network views.
+
+    ``orders``/``zeros``/``image_space`` None keep the ViewSpec defaults; ``dask`` is a
+    scheduler address or 'local' (None: a local process pool of ``workers``).
+    """
+
+    out: Path
+    size: int = 1000
+    experiments: int = 100
+    images_per_experiment: int = 100
+    seed: int = 0
+    workers: int | None = None
+    dask: str | None = None
+    input_size: int = 256
+    image_space: Literal["detector", "cake"] | None = None
+    orders: int | None = None
+    zeros: int | None = None
+    keep_raw: bool = False
+    progress: bool = True
 
 
-def run(args: argparse.Namespace) -> int:
-    """Build the dataset; print a one-line summary; exit code 1 with a message on bad input."""
+def build(config: BuildConfig) -> DatasetManifest:
+    """Build (or finish) the dataset ``config`` describes with the real simulator."""
     from scattertag.features.views import ViewSpec
     from scattertag.simulate import Recipe
 
-    options = (("orders", args.orders), ("zeros", args.zeros), ("image_space", args.image_space))
-    fb = {name: value for name, value in options if value is not None}
-    try:
-        manifest = build_dataset(
-            args.out,
-            Recipe(size=args.size),
-            ViewSpec(input_size=args.input_size, **fb),
-            seed=args.seed,
-            experiments=args.experiments,
-            images_per_experiment=args.images_per_experiment,
-            keep_raw=args.keep_raw,
-            workers=args.workers,
-            dask=args.dask,
-            progress=not args.quiet,
-        )
-    except (ValueError, OSError) as exc:
-        print(f"scattertag build: error: {exc}", file=sys.stderr)
-        return 1
-    size = sum(s["bytes"] for s in manifest["shards"])
-    print(f"{args.out}: {manifest['images']} images in {NUM_SHARDS} shards, {size / 1e6:.1f} MB")
-    return 0
+    options = (("orders", config.orders), ("zeros", config.zeros))
+    fb: dict = {name: value for name, value in options if value is not None}
+    if config.image_space is not None:
+        fb["image_space"] = config.image_space
+    return build_dataset(
+        config.out,
+        Recipe(size=config.size),
+        ViewSpec(input_size=config.input_size, **fb),
+        seed=config.seed,
+        experiments=config.experiments,
+        images_per_experiment=config.images_per_experiment,
+        keep_raw=config.keep_raw,
+        workers=config.workers,
+        dask=config.dask,
+        progress=config.progress,
+    )

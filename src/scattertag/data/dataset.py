@@ -15,41 +15,44 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from scattertag.data.manifest import NUM_SHARDS, read_manifest, shard_name
+from scattertag.data.manifest import NUM_SHARDS, DatasetManifest
 from scattertag.data.shards import open_shard
+from scattertag.errors import UserError
 
 
-def fold_shards(test_batch: int = NUM_SHARDS - 1) -> tuple[list[int], list[int]]:
-    """k-fold split of the ten shards: (train shards = all others, [test_batch])."""
-    if not (isinstance(test_batch, (int, np.integer)) and 0 <= test_batch < NUM_SHARDS):
-        raise ValueError(
-            f"test_batch must be an integer in [0, {NUM_SHARDS - 1}], got {test_batch!r}"
+def fold_shards(test_shard: int = NUM_SHARDS - 1) -> tuple[list[int], list[int]]:
+    """k-fold split of the ten shards: (train shards = all others, [test_shard])."""
+    if not (isinstance(test_shard, (int, np.integer)) and 0 <= test_shard < NUM_SHARDS):
+        raise UserError(
+            f"test_shard must be an integer in [0, {NUM_SHARDS - 1}], got {test_shard!r}"
         )
-    return [k for k in range(NUM_SHARDS) if k != test_batch], [int(test_batch)]
+    return [k for k in range(NUM_SHARDS) if k != test_shard], [int(test_shard)]
 
 
 class ShardDataset(Dataset):
     """Images, FB coefficients and labels of some shards of a dataset directory.
 
-    ``ds[i]`` -> {"image": float32 (C, H, W) (frame (1, S, S) or cake (4, A, R)), "coeff": float32 (C, N+1, K),
+    ``ds[i]`` -> {"image": float32 (C, H, W) (frame (1, S, S) or cake (4, A, R)),
+    "coeff": float32 (C, N+1, K),
     "labels": float32 (T,), "experiment": int}; ``ds.experiments`` (len(ds),) int array;
-    ``ds.manifest`` the directory's manifest (vocabulary, view_spec, recipe, ...).
+    ``ds.manifest`` the directory's DatasetManifest (vocabulary, view_spec, recipe, ...).
     """
 
     def __init__(self, root: str | Path, shards: list[int] | None = None) -> None:
         self.root = Path(root)
-        self.manifest = read_manifest(self.root)
+        self.manifest = DatasetManifest.read(self.root)
         self.shards = list(range(NUM_SHARDS)) if shards is None else [int(k) for k in shards]
         for k in self.shards:
             if not 0 <= k < NUM_SHARDS:
-                raise ValueError(f"shard {k} out of range [0, {NUM_SHARDS - 1}]")
-            if self.manifest["shards"][k] is None:
-                raise ValueError(
-                    f"{self.root / shard_name(k)}: shard not finished; complete the build first"
+                raise UserError(f"shard {k} out of range [0, {NUM_SHARDS - 1}]")
+            if self.manifest.shards[k] is None:
+                raise UserError(
+                    f"{self.manifest.shard_path(self.root, k)}: shard not finished; "
+                    "complete the build first"
                 )
         experiments, rows = [], []
         for k in self.shards:
-            with open_shard(self.root / shard_name(k)) as f:
+            with open_shard(self.manifest.shard_path(self.root, k)) as f:
                 e = f["experiment"][:]
             experiments.append(e)
             rows.append(np.stack([np.full(len(e), k), np.arange(len(e))], axis=1))
@@ -62,16 +65,16 @@ class ShardDataset(Dataset):
 
     @classmethod
     def folds(
-        cls, root: str | Path, test_batch: int = NUM_SHARDS - 1
+        cls, root: str | Path, test_shard: int = NUM_SHARDS - 1
     ) -> tuple[ShardDataset, ShardDataset]:
-        """(train, test) datasets: test = shard ``test_batch``, train = the nine others."""
-        train, test = fold_shards(test_batch)
+        """(train, test) datasets: test = shard ``test_shard``, train = the nine others."""
+        train, test = fold_shards(test_shard)
         return cls(root, train), cls(root, test)
 
     @property
     def vocabulary(self) -> list[str]:
         """Tag names in label order."""
-        return list(self.manifest["vocabulary"])
+        return list(self.manifest.vocabulary)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -83,7 +86,7 @@ class ShardDataset(Dataset):
         ):  # forked into a DataLoader worker: the parent's handles are not ours
             self._files, self._pid = {}, os.getpid()
         if shard not in self._files:
-            self._files[shard] = open_shard(self.root / shard_name(shard))
+            self._files[shard] = open_shard(self.manifest.shard_path(self.root, shard))
         return self._files[shard]
 
     def __getitem__(self, index: int) -> dict:

@@ -1,14 +1,17 @@
 """The dataset manifest: ``manifest.json`` describing a directory of shards.
 
-The manifest records what was built (format version, vocabulary, recipe, seed, view
-spec, sizes) and what is finished (per-shard counts, tag frequencies, SHA-256). It is
+The manifest records what was built (format version, vocabulary, simulator recipe, seed,
+view spec, sizes) and what is finished (per-shard counts, tag frequencies, SHA-256). It is
 rewritten atomically after every finished shard, so a killed build can resume.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
+from scattertag.errors import UserError
 from scattertag.io.files import read_json, write_json
 
 #: Version of the dataset layout (manifest + HDF5 shards); bump on any incompatible change.
@@ -32,40 +35,117 @@ CONFIG_FIELDS = (
 
 
 def shard_name(index: int) -> str:
-    """File name of shard ``index``: ``batch_00.h5`` ... ``batch_09.h5``."""
+    """File name of shard ``index``: ``shard_00.h5`` ... ``shard_09.h5``."""
+    return f"shard_{index:02d}.h5"
+
+
+def legacy_shard_name(index: int) -> str:
+    """File name of shard ``index`` in datasets built before the rename: ``batch_NN.h5``."""
     return f"batch_{index:02d}.h5"
 
 
 def shard_of_experiment(experiment: int) -> int:
-    """Shard holding ``experiment``: experiment e goes to shard e mod 10 (whole experiments only)."""
+    """Shard holding ``experiment``: experiment e goes to shard e mod 10 (whole experiments)."""
     return experiment % NUM_SHARDS
 
 
-def write_manifest(root: str | Path, manifest: dict) -> Path:
-    """Write ``root/manifest.json`` atomically (temporary name, fsync, rename)."""
-    return write_json(Path(root) / MANIFEST_NAME, manifest)
+@dataclass
+class ShardEntry:
+    """One finished shard: its file, image count, experiments, tag counts, size and SHA-256."""
+
+    file: str
+    images: int
+    experiments: list[int]
+    tag_counts: dict[str, int]
+    sha256: str
+    bytes: int
 
 
-def read_manifest(root: str | Path) -> dict:
-    """Read and check ``root/manifest.json``; ValueError naming the file on any problem."""
-    path = Path(root) / MANIFEST_NAME
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path}: no manifest; is {Path(root)} a scattertag dataset directory?"
-        )
-    manifest = read_json(path)
-    if not isinstance(manifest, dict) or "format_version" not in manifest:
-        raise ValueError(f"{path}: not a scattertag manifest (no format_version)")
-    version = manifest["format_version"]
-    if version != FORMAT_VERSION:
-        raise ValueError(
-            f"{path}: dataset format version {version}, this scattertag reads version {FORMAT_VERSION}; "
-            "rebuild the dataset with this version"
-        )
-    missing = [k for k in (*CONFIG_FIELDS, "vocabulary", "shards") if k not in manifest]
-    if missing:
-        raise ValueError(f"{path}: manifest lacks fields {', '.join(missing)}")
-    return manifest
+@dataclass
+class DatasetManifest:
+    """What a dataset directory holds; ``shards[k]`` is None until shard k is finished.
+
+    ``recipe`` is the simulator's Recipe and ``view_spec`` the ViewSpec, both as dicts;
+    shapes are lists: ``image_shape`` (H, W) frames, ``input_shape`` (C, H, W) image view,
+    ``coeff_shape`` (C, N+1, K) coefficient view.
+    """
+
+    recipe: dict[str, Any]
+    seed: int
+    experiments: int
+    images_per_experiment: int
+    view_spec: dict[str, Any]
+    keep_raw: bool
+    vocabulary: list[str]
+    shards: list[ShardEntry | None] = field(default_factory=lambda: [None] * NUM_SHARDS)
+    format_version: int = FORMAT_VERSION
+    complete: bool = False
+    image_shape: list[int] | None = None
+    input_shape: list[int] | None = None
+    coeff_shape: list[int] | None = None
+    images: int = 0
+    tag_counts: dict[str, int] = field(default_factory=dict)
+
+    def config(self) -> dict[str, Any]:
+        """The fields that define the dataset (:data:`CONFIG_FIELDS`), as JSON values."""
+        return {k: getattr(self, k) for k in CONFIG_FIELDS}
+
+    def shard_path(self, root: str | Path, index: int) -> Path:
+        """Path of shard ``index``: the manifest's file name if finished, else the new name."""
+        entry = self.shards[index]
+        return Path(root) / (entry.file if entry is not None else shard_name(index))
+
+    def finished(self) -> list[int]:
+        """Indices of the finished shards."""
+        return [k for k, entry in enumerate(self.shards) if entry is not None]
+
+    def update_totals(self) -> None:
+        """Recount ``images``, ``tag_counts`` and ``complete`` from the finished shards."""
+        done = [s for s in self.shards if s is not None]
+        self.images = sum(s.images for s in done)
+        self.tag_counts = {t: sum(s.tag_counts[t] for s in done) for t in self.vocabulary}
+        self.complete = len(done) == NUM_SHARDS
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the layout of ``manifest.json``)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "manifest") -> DatasetManifest:
+        """Inverse of :meth:`to_dict`; UserError naming ``source`` on a missing field."""
+        missing = [k for k in (*CONFIG_FIELDS, "vocabulary", "shards") if k not in data]
+        if missing:
+            raise UserError(f"{source}: manifest lacks fields {', '.join(missing)}")
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["shards"] = [None if s is None else ShardEntry(**s) for s in data["shards"]]
+        return cls(**values)
+
+    @classmethod
+    def read(cls, root: str | Path) -> DatasetManifest:
+        """Read and check ``root/manifest.json``; UserError naming the file on any problem."""
+        path = Path(root) / MANIFEST_NAME
+        if not path.is_file():
+            raise UserError(f"{path}: no manifest; is {Path(root)} a scattertag dataset directory?")
+        data = read_json(path)
+        if not isinstance(data, dict) or "format_version" not in data:
+            raise UserError(f"{path}: not a scattertag manifest (no format_version)")
+        version = data["format_version"]
+        if version != FORMAT_VERSION:
+            raise UserError(
+                f"{path}: dataset format version {version}, this scattertag reads version "
+                f"{FORMAT_VERSION}; rebuild the dataset with this version"
+            )
+        return cls.from_dict(data, str(path))
+
+    def write(self, root: str | Path) -> Path:
+        """Write ``root/manifest.json`` atomically (temporary name, fsync, rename)."""
+        return write_json(Path(root) / MANIFEST_NAME, self.to_dict())
+
+
+def read_dataset_manifest(root: str | Path) -> DatasetManifest:
+    """The checked manifest of dataset directory ``root`` (see :meth:`DatasetManifest.read`)."""
+    return DatasetManifest.read(root)
 
 
 def config_differences(existing: dict, requested: dict, prefix: str = "") -> list[str]:

@@ -1,9 +1,11 @@
 """HDF5 shards: the per-image record, the shard layout, its writer, reader and checksum.
 
-Layout of ``batch_NN.h5`` (``n`` images, ordered by (experiment, image index))::
+Layout of ``shard_NN.h5`` (``batch_NN.h5`` in datasets built before the rename), ``n``
+images ordered by (experiment, image index)::
 
-    attrs        format_version, shard, vocabulary (JSON list), view_spec (JSON), recipe (JSON), seed
-    image        float32 (n, C, H, W)      image view (frame (1, S, S) or cake (4, A, R)), one chunk per image
+    attrs        format_version, shard, vocabulary (JSON list), view_spec, recipe (JSON), seed
+    image        float32 (n, C, H, W)      image view (frame (1, S, S) or cake (4, A, R)),
+                                           one chunk per image
     coeff        float32 (n, C, N+1, K)    Fourier-Bessel coefficient matrix
     labels       uint8   (n, T)            multi-hot tags in vocabulary order
     experiment   int32   (n,)              experiment index
@@ -11,8 +13,9 @@ Layout of ``batch_NN.h5`` (``n`` images, ordered by (experiment, image index))::
     geometry     str     (n,)              JSON of Geometry.to_dict() (full-size frame)
     keys         str     (n,)              JSON of the hierarchical tag keys -> values
     params       str     (n,)              JSON of every simulation parameter drawn
-    raw          uint32  (n, H, W)         with keep_raw: detector counts, bitshuffle-LZ4, one frame a chunk
-    mask         bool    (n, H, W)         with keep_raw: True = valid pixel, bitshuffle-LZ4, one frame a chunk
+    raw          uint32  (n, H, W)         with keep_raw: detector counts (bitshuffle-LZ4,
+                                           one frame a chunk)
+    mask         bool    (n, H, W)         with keep_raw: True = valid pixel (likewise)
 
 The raw frame and mask are compressed by the worker that simulated them (an in-memory HDF5
 file does the filter) and written with ``write_direct_chunk``, so the single writer
@@ -34,7 +37,7 @@ import hdf5plugin
 import numpy as np
 
 from scattertag.data.manifest import FORMAT_VERSION
-from scattertag.io.files import publish, sha256
+from scattertag.io.files import publish, sha256, temporary_name
 
 #: Bitshuffle + LZ4: the Eiger detectors' own compression; shrinks Poisson frames several-fold.
 RAW_FILTER = hdf5plugin.Bitshuffle(cname="lz4")
@@ -106,7 +109,7 @@ class ShardWriter:
         attrs: dict,
     ) -> None:
         self.path = Path(path)
-        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.tmp = temporary_name(self.path)
         self.count = count
         self.row = 0
         self.tag_counts = np.zeros(first.labels.shape, dtype=np.int64)

@@ -66,3 +66,12 @@ def read_mask(path: str | Path) -> np.ndarray:
     from scattertag.io.readers import read_frames
 
     return np.asarray(next(read_frames(path, frame=0)).counts) == 0
+
+
+def mask_valid(mask: str | Path | np.ndarray | None) -> np.ndarray | None:
+    """Valid pixels of a mask given as a file or an array (nonzero = excluded); None if none."""
+    if mask is None:
+        return None
+    if isinstance(mask, np.ndarray):
+        return mask == 0
+    return read_mask(mask)

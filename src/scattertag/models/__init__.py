@@ -1,6 +1,7 @@
 """The three taggers (image CNN, coefficient CNN, joint double-view CNN) and their I/O."""
 
 from scattertag.models.backbones import BACKBONES
+from scattertag.models.card import ModelCard
 from scattertag.models.io import (
     MODELS,
     build_model,
@@ -18,6 +19,7 @@ __all__ = [
     "CoeffTagger",
     "ImageTagger",
     "JointTagger",
+    "ModelCard",
     "Tagger",
     "build_model",
     "check_compatible",

@@ -48,7 +48,7 @@ class Trunk(nn.Module):
 
 
 def alexnet(width: int = 32, in_channels: int = 1) -> Trunk:
-    """AlexNet shape (11x11 stride-4 stem, 5x5, three 3x3) with batch norm; channels x width/64 of the original."""
+    """AlexNet shape (11x11 stride-4 stem, 5x5, three 3x3), batch norm; channels x width/64."""
     c = [round(width * f) for f in (1.5, 3, 6, 6, 4)]  # width=64 gives AlexNet's 96-192-384-384-256
     body = nn.Sequential(
         conv_bn(in_channels, c[0], 11, stride=4),
@@ -98,7 +98,7 @@ class BasicBlock(nn.Module):
 
 
 def resnet(width: int = 24, in_channels: int = 1, blocks: tuple[int, ...] = (1, 1, 1, 1)) -> Trunk:
-    """ResNet shape: 7x7 stride-2 stem, max pool, four stages of basic blocks (widths w, 2w, 4w, 8w)."""
+    """ResNet shape: 7x7 stride-2 stem, max pool, four basic-block stages (w, 2w, 4w, 8w)."""
     layers: list[nn.Module] = [
         conv_bn(in_channels, width, 7, stride=2),
         nn.MaxPool2d(3, 2, padding=1),

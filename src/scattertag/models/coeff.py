@@ -23,7 +23,7 @@ from scattertag.models.backbones import conv_bn
 
 
 class CoeffTrunk(nn.Module):
-    """(B, C, N+1, K) Fourier-Bessel matrix -> (B, out_features) features, out_features = 8 * width."""
+    """(B, C, N+1, K) Fourier-Bessel matrix -> (B, 8 * width) features."""
 
     def __init__(self, shape: tuple[int, int, int], width: int = 32) -> None:
         super().__init__()
@@ -51,6 +51,7 @@ class CoeffTrunk(nn.Module):
     def forward(self, coeff: torch.Tensor) -> torch.Tensor:
         if tuple(coeff.shape[1:]) != self.shape:
             raise ValueError(
-                f"coefficient input has shape {tuple(coeff.shape[1:])}, the network expects {self.shape}"
+                f"coefficient input has shape {tuple(coeff.shape[1:])}, "
+                f"the network expects {self.shape}"
             )
         return self.fc(self.radial(self.local(self.norm(coeff))))

@@ -16,7 +16,7 @@ import torch
 
 from scattertag.models.backbones import DEFAULT_WIDTH, image_trunk
 from scattertag.models.coeff import CoeffTrunk
-from scattertag.models.taggers import CoeffTagger, ImageTagger, Tagger, tag_head
+from scattertag.models.taggers import CoeffTagger, ImageTagger, Tagger, head_layer, tag_head
 
 
 class JointTagger(Tagger):
@@ -59,7 +59,8 @@ def joint_arch(image_arch: dict, coeff_arch: dict) -> dict:
     """JointTagger kwargs from the ``arch`` of an image tagger and of a coefficient tagger."""
     if image_arch["num_tags"] != coeff_arch["num_tags"]:
         raise ValueError(
-            f"image model has {image_arch['num_tags']} tags but coefficient model has {coeff_arch['num_tags']}"
+            f"image model has {image_arch['num_tags']} tags but coefficient model has "
+            f"{coeff_arch['num_tags']}"
         )
     return {
         "num_tags": image_arch["num_tags"],
@@ -76,7 +77,7 @@ def joint_arch(image_arch: dict, coeff_arch: dict) -> dict:
 def joint_from_views(
     image_model: ImageTagger, coeff_model: CoeffTagger, image_weight: float | Sequence[float] = 0.5
 ) -> JointTagger:
-    """A JointTagger whose logits are image_weight * image logits + (1 - image_weight) * coefficient logits.
+    """A JointTagger with logits image_weight * z_image + (1 - image_weight) * z_coeff.
 
     ``image_weight``: alpha, one number or one per tag (T,), each in [0, 1].
     """
@@ -86,10 +87,9 @@ def joint_from_views(
         raise ValueError(f"image_weight must lie in [0, 1], got {alpha.tolist()}")
     joint.image_trunk.load_state_dict(image_model.trunk.state_dict())
     joint.coeff_trunk.load_state_dict(coeff_model.trunk.state_dict())
-    w_image, w_coeff = image_model.head[-1].weight, coeff_model.head[-1].weight
+    image_head, coeff_head = head_layer(image_model), head_layer(coeff_model)
     a = alpha[:, None]
-    joint.head[-1].weight.copy_(torch.cat([a * w_image, (1 - a) * w_coeff], dim=1))
-    joint.head[-1].bias.copy_(
-        alpha * image_model.head[-1].bias + (1 - alpha) * coeff_model.head[-1].bias
-    )
+    head = head_layer(joint)
+    head.weight.copy_(torch.cat([a * image_head.weight, (1 - a) * coeff_head.weight], dim=1))
+    head.bias.copy_(alpha * image_head.bias + (1 - alpha) * coeff_head.bias)
     return joint

@@ -23,11 +23,20 @@ def tag_head(in_features: int, num_tags: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, num_tags))
 
 
+def head_layer(model: nn.Module) -> nn.Linear:
+    """The last linear layer of a tagger's tag head (``model.head``): logits = W x + b."""
+    layer = list(model.get_submodule("head").children())[-1]
+    if not isinstance(layer, nn.Linear):
+        raise TypeError(f"the tag head ends in {type(layer).__name__}, not a linear layer")
+    return layer
+
+
 class Tagger(nn.Module):
     """A trunk over one or both views followed by a tag head."""
 
     view: str = ""
     arch: dict  # the constructor's keyword arguments, as stored in the model card
+    head: nn.Sequential  # dropout, then the linear layer giving one logit per tag
 
     def features(self, image: torch.Tensor, coeff: torch.Tensor) -> torch.Tensor:
         """(B, F) trunk features."""

@@ -43,9 +43,9 @@ class Predictor:
         self.device = resolve_device(device)
         # channels-last convolutions run faster on CPU, same results (benchmarks/bench_predict.py)
         self.model = model.to(self.device, memory_format=torch.channels_last)
-        self.vocabulary = list(self.card["vocabulary"])
-        self.thresholds = np.asarray(self.card["thresholds"], dtype=np.float64)
-        self.view_spec = ViewSpec.from_dict(self.card["view_spec"])
+        self.vocabulary = list(self.card.vocabulary)
+        self.thresholds = np.asarray(self.card.thresholds, dtype=np.float64)
+        self.view_spec = ViewSpec.from_dict(self.card.view_spec)
 
     @torch.inference_mode()
     def probabilities(self, images: np.ndarray, coeffs: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from scattertag.prediction.cli import add_geometry_arguments
+from scattertag.cli.predict import add_geometry_arguments
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -13,6 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from scattertag.cli import OK, SOME_FAILED
+from scattertag.errors import UserError
+from scattertag.geometry import GeometryOptions
 from scattertag.io.readers import SUFFIXES
 
 
@@ -23,7 +26,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--manifest",
-        help="CSV with columns path, beam_x, beam_y [, mask, frame, pixel_size_um, distance_m, energy_kev]",
+        help="CSV with columns path, beam_x, beam_y "
+        "[, mask, frame, pixel_size_um, distance_m, energy_kev]",
     )
     parser.add_argument(
         "--watch",
@@ -90,61 +94,56 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--energy-kev", type=float, help="photon energy in keV (default 8.8984)")
 
 
-def geometry_arguments(args: argparse.Namespace) -> dict:
-    """The keyword arguments of :func:`scattertag.prediction.api.predict` for the geometry options."""
-    return {
-        "beam_center": args.beam_center,
-        "poni": args.poni,
-        "mask": args.mask,
-        "pixel_size_um": args.pixel_size_um,
-        "distance_m": args.distance_m,
-        "energy_kev": args.energy_kev,
-    }
+def geometry_options(args: argparse.Namespace) -> GeometryOptions:
+    """The one conversion of the geometry arguments (and ``--frame``) from text."""
+    return GeometryOptions.from_user(
+        args.beam_center,
+        args.poni,
+        args.mask,
+        args.pixel_size_um,
+        args.distance_m,
+        args.energy_kev,
+        frame=getattr(args, "frame", None),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Tag, write the CSV, print a summary; exit status 0 / 1 (some rows failed) / 2 (bad arguments)."""
-    try:
-        if args.watch:
-            from scattertag.prediction.watch import watch
+    """Tag, write the CSV, print a summary; 0 all tagged, 1 some rows failed."""
+    if args.watch:
+        from scattertag.prediction.watch import watch
 
-            if args.files or args.manifest:
-                raise ValueError("--watch takes no FILES or --manifest")
-            if args.dask:
-                raise ValueError("--watch runs on this machine; --dask is for FILES or --manifest")
-            return watch(
-                args.watch,
-                args.out,
-                frame=args.frame,
-                model=args.model,
-                workers=args.workers,
-                batch_size=args.batch_size,
-                interval=args.interval,
-                device=args.device,
-                **geometry_arguments(args),
-            )
-        from scattertag.prediction.api import predict
-
-        table = predict(
-            args.files,
-            manifest=args.manifest,
-            frame=args.frame,
+        if args.files or args.manifest:
+            raise UserError("--watch takes no FILES or --manifest")
+        if args.dask:
+            raise UserError("--watch runs on this machine; --dask is for FILES or --manifest")
+        return watch(
+            args.watch,
+            args.out,
+            options=geometry_options(args),
             model=args.model,
             workers=args.workers,
             batch_size=args.batch_size,
-            out=args.out,
-            progress=not args.quiet,
+            interval=args.interval,
             device=args.device,
-            dask=args.dask,
-            **geometry_arguments(args),
         )
-    except (ValueError, FileNotFoundError) as exc:  # bad arguments, manifest or model
-        print(f"scattertag predict: error: {exc}", file=sys.stderr)
-        return 2
+    from scattertag.prediction.api import predict
+
+    table = predict(
+        args.files,
+        manifest=args.manifest,
+        options=geometry_options(args),
+        model=args.model,
+        workers=args.workers,
+        batch_size=args.batch_size,
+        out=args.out,
+        progress=not args.quiet,
+        device=args.device,
+        dask=args.dask,
+    )
     failed = table.failed
     print(f"{len(table) - len(failed)} of {len(table)} frames tagged -> {args.out}")
     for row in failed[:10]:
         print(f"  failed: {row['error']}", file=sys.stderr)
     if len(failed) > 10:
         print(f"  ... and {len(failed) - 10} more (see the error column)", file=sys.stderr)
-    return 1 if failed else 0
+    return SOME_FAILED if failed else OK
