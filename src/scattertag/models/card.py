@@ -3,10 +3,10 @@
 Fields (see docs/interfaces.md): ``view`` and ``arch`` (the network and its constructor
 kwargs), ``backbone``, ``vocabulary`` (tag order of the outputs), ``view_spec`` (the
 features' settings, a ViewSpec dict), ``thresholds`` (per-tag decision thresholds tuned on
-validation), ``training`` (the training configuration and what it saw), ``metrics`` and,
-after fine-tuning, ``calibration``; ``weights_sha256`` binds the card to its weights file. Cards written before the rename call ``training``
-``recipe``; both are read. Fields this version does not know are kept in ``extra`` and
-written back unchanged.
+validation), ``training`` (the training configuration and what it saw), ``metrics``,
+after calibration ``calibration``, and ``weights_sha256`` (binds the card to its weights).
+Cards written before the rename call ``training`` ``recipe``; both are read. Fields this
+version does not know are kept in ``extra`` and written back unchanged.
 """
 
 from __future__ import annotations
