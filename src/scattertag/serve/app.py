@@ -80,6 +80,14 @@ def parse_time(name: str, text: str | None) -> float | None:
     return value
 
 
+BINARY = {"type": "string", "format": "binary"}
+
+
+def body_doc(content_type: str, schema: dict) -> dict:
+    """The OpenAPI request body of a route that reads (and size-checks) its body itself."""
+    return {"requestBody": {"required": True, "content": {content_type: {"schema": schema}}}}
+
+
 def frames_json(records) -> dict:
     """The JSON answer of a tagging request."""
     return {"frames": [r.to_json() for r in records]}
@@ -171,23 +179,14 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
         "/api/tag/file",
         tags=["tag"],
         dependencies=write,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "multipart/form-data": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["file"],
-                            "properties": {
-                                "file": {"type": "string", "format": "binary"},
-                                "dataset": {"type": "string"},
-                            },
-                        }
-                    }
-                },
-            }
-        },
+        openapi_extra=body_doc(
+            "multipart/form-data",
+            {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": BINARY, "dataset": {"type": "string"}},
+            },
+        ),
     )
     async def tag_file(request: Request, geometry: Annotated[Geometry, Query()]) -> dict:
         """Tag an uploaded detector file (TIFF, CBF, EDF, HDF5, .npy): multipart field ``file``.
@@ -224,14 +223,7 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
         "/api/tag/array",
         tags=["tag"],
         dependencies=write,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-                },
-            }
-        },
+        openapi_extra=body_doc("application/octet-stream", BINARY),
     )
     async def tag_array(
         request: Request,

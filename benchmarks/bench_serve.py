@@ -1,0 +1,171 @@
+"""Service throughput: frames/s of ``scattertag serve`` with concurrent clients vs ``predict``.
+
+``--files`` uint32 TIFFs (rings, Poisson noise; ``--size`` pixels a side) are tagged,
+taking turns for ``--repeats`` rounds (median frames/s printed side by side):
+
+* ``predict``: ``scattertag.predict(files, workers=W)`` in this process, model loaded once;
+* ``serve``: a fresh ``scattertag serve`` process on 127.0.0.1 (new state folder each round,
+  so nothing is cached), ``--clients`` threads each uploading its share of the same files
+  (``POST /api/tag/file``, one file a request). Timed from the first request to the last
+  answer; the service's start-up (model load) is not timed, as predict's is not.
+
+Bounded: every client sends at most ``ceil(files / clients)`` requests, each round gives
+up after ``--round-timeout`` seconds. The model is the shipped tagger unless ``--model``.
+
+    python benchmarks/bench_serve.py --files 200 --size 256 --clients 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench_predict import write_files
+
+BEAM_FRACTION = (0.1, 0.85)  # write_files puts the beam centre here (x, y as fractions of size)
+
+
+def free_port() -> int:
+    """A free TCP port on localhost."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_service(state: Path, beam: tuple[float, float], args) -> tuple[subprocess.Popen, str]:
+    """A ``scattertag serve`` process on localhost; returns it and its URL once it answers."""
+    import httpx
+
+    port = free_port()
+    command = [
+        sys.executable, "-m", "scattertag", "serve", "--port", str(port), "--state", str(state),
+        "--beam-center", str(beam[0]), str(beam[1]), "--workers", str(args.workers),
+        "--threads", str(args.threads), "--batch-size", str(args.batch_size),
+    ]  # fmt: skip
+    if args.model:
+        command += ["--model", args.model]
+    log = open(state.parent / f"{state.name}.log", "w")  # noqa: SIM115 (kept open for the process)
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/api/health", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"the service did not start; see {log.name}")
+
+
+def serve_round(files: list[Path], beam, args, tmp: Path, k: int) -> tuple[float, list[int]]:
+    """Seconds for ``args.clients`` clients to have every file tagged; the batch sizes seen."""
+    import httpx
+
+    proc, url = start_service(tmp / f"state{k}", beam, args)
+    share = math.ceil(len(files) / args.clients)
+    errors: list[str] = []
+    deadline = time.monotonic() + args.round_timeout
+
+    def client(part: list[Path]) -> None:
+        with httpx.Client(base_url=url, timeout=args.round_timeout) as http:
+            for path in part[:share]:
+                if time.monotonic() > deadline:
+                    errors.append("round timed out")
+                    return
+                with open(path, "rb") as f:
+                    r = http.post("/api/tag/file", files={"file": (path.name, f)})
+                if r.status_code != 200:
+                    errors.append(f"{path.name}: {r.status_code} {r.text[:200]}")
+
+    try:
+        threads = [
+            threading.Thread(target=client, args=(files[i :: args.clients],))
+            for i in range(args.clients)
+        ]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seconds = time.perf_counter() - start
+        batches = httpx.get(url + "/api/health").json()["batches"]
+        total = httpx.get(url + "/api/frames", params={"limit": 1}).json()["total"]
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    if errors or total != len(files):
+        raise RuntimeError(f"serve round: {total} of {len(files)} tagged; {errors[:3]}")
+    return seconds, batches
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=200)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=0, help="predict and serve --workers")
+    parser.add_argument("--threads", type=int, default=2, help="serve --threads (workers = 0)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--round-timeout", type=float, default=600.0)
+    parser.add_argument("--model", help="model folder (default: the shipped tagger)")
+    args = parser.parse_args()
+
+    import scattertag
+    from scattertag.prediction.pipeline import Predictor
+
+    beam = (BEAM_FRACTION[0] * args.size, BEAM_FRACTION[1] * args.size)
+    predictor = Predictor(args.model)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        files = write_files(tmp, args.size, args.files)
+        print(
+            f"{args.files} TIFFs of {args.size}x{args.size}, {args.clients} clients, "
+            f"workers={args.workers}, serve threads={args.threads}, median of {args.repeats}, "
+            f"{os.cpu_count()} CPUs"
+        )
+        wall: dict[str, list[float]] = {"predict": [], "serve": []}
+        batches: list[int] = []
+        for k in range(args.repeats):
+            start = time.perf_counter()
+            table = scattertag.predict(
+                files, beam_center=beam, model=predictor, workers=args.workers,
+                batch_size=args.batch_size,
+            )  # fmt: skip
+            wall["predict"].append(time.perf_counter() - start)
+            assert not table.failed, table.failed[:3]
+            seconds, seen = serve_round(files, beam, args, tmp, k)
+            wall["serve"].append(seconds)
+            batches += seen
+            print(
+                f"round {k + 1}: predict {args.files / wall['predict'][-1]:.1f} frames/s, "
+                f"serve {args.files / seconds:.1f} frames/s",
+                flush=True,
+            )
+    rates = {k: args.files / statistics.median(v) for k, v in wall.items()}
+    print(f"{'':10s} {'frames/s':>9s}")
+    for k, v in rates.items():
+        print(f"{k:10s} {v:9.1f}")
+    print(f"serve / predict: {rates['serve'] / rates['predict']:.2f} (goal >= 0.8)")
+    if batches:
+        print(
+            f"network batches in the service (last 20 of each round): "
+            f"mean {statistics.mean(batches):.1f} frames, max {max(batches)}"
+        )
+
+
+if __name__ == "__main__":
+    main()
