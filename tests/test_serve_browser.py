@@ -54,7 +54,9 @@ def wait(condition, timeout=30.0, what="condition"):
 
 
 def names(driver) -> list[str]:
-    return sorted(e.text for e in driver.find_elements(By.CSS_SELECTOR, ".card .name"))
+    """Names on the gallery's cards, read in one go (the page may redraw meanwhile)."""
+    script = "return [...document.querySelectorAll('.card .name')].map(e => e.textContent)"
+    return sorted(driver.execute_script(script))
 
 
 @pytest.fixture
@@ -107,8 +109,10 @@ def test_gallery_filter_correction_and_live_frame(tmp_path, model_dir, driver):
         key = driver.find_element(By.ID, "api-key")
         key.send_keys(KEY)
         driver.execute_script("arguments[0].dispatchEvent(new Event('change'))", key)
-        card = next(c for c in driver.find_elements(By.CSS_SELECTOR, ".card") if "a1.tif" in c.text)
-        card.click()
+        driver.execute_script(
+            "[...document.querySelectorAll('.card')].find(c => c.textContent.includes('a1.tif'))"
+            ".click()"
+        )
         wait(lambda: driver.find_element(By.ID, "frame-view").is_displayed(), what="frame view")
         wait(lambda: driver.execute_script(IMAGES_LOADED), 60, "frame and cake pictures")
         ring = driver.find_element(By.CSS_SELECTOR, '#view-chips [data-tag="Ring"]')

@@ -157,11 +157,14 @@ class Service:
         """Tag every frame of ``item``, store and publish the results (failed ones if asked)."""
         rows = await self.tagger.rows(item)
         records = [self._record(item, row, folder, name, when, beam_source) for row in rows]
-        keep = records if keep_failed else [r for r in records if not r.error]
-        if keep:
-            self.store.add(keep)
-            self.events.publish(keep)
+        self.keep(records if keep_failed else [r for r in records if not r.error])
         return records
+
+    def keep(self, records: list[Record]) -> None:
+        """Store records and tell the event subscribers."""
+        if records:
+            self.store.add(records)
+            self.events.publish(records)
 
     def _record(
         self, item: Item, row: dict, folder: str, name: str, when: float, beam_source: str
@@ -253,7 +256,7 @@ class Service:
         stored = self.store.find(str(target), setup_json(self.config.setup))
         return stored or await self._tag_file(folder, target)
 
-    async def _tag_file(self, folder: Path, path: Path) -> list[Record]:
+    async def _tag_file(self, folder: Path, path: Path, keep_failed: bool = True) -> list[Record]:
         """Tag one file of a served folder with the server's geometry and mask."""
         assert self.config.setup is not None  # folders need a geometry (ServeConfig)
         options = replace(self.config.setup, mask=self.config.mask)
@@ -268,11 +271,15 @@ class Service:
             name=path.name,
             when=when,
             beam_source="server",
-            keep_failed=True,
+            keep_failed=keep_failed,
         )
 
     async def _feed_folder(self, folder: Path) -> None:
-        """Tag the folder's files; with ``watch``, keep tagging new ones as they settle."""
+        """Tag the folder's files; with ``watch``, keep tagging new ones as they settle.
+
+        Watching, a file that fails is tried again on later scans until the scanner judges
+        the failure final (the file unchanged for a while), and only then stored.
+        """
         watch, interval = self.config.watch, self.config.interval_s
         scanner = FolderScanner(folder, self.store.sources(str(folder)), interval if watch else 0)
         first = True
@@ -284,13 +291,19 @@ class Service:
                 outside = [p for p in ready if not Path(p).resolve().is_relative_to(folder)]
                 for p in outside:
                     log.warning("%s: links outside the served folder; not tagged", p)
+                    scanner.done.add(p)
                 ready = [p for p in ready if p not in outside]
                 results = await asyncio.gather(
-                    *(self._tag_file(folder, Path(p)) for p in ready), return_exceptions=True
+                    *(self._tag_file(folder, Path(p), keep_failed=not watch) for p in ready),
+                    return_exceptions=True,
                 )
                 for p, result in zip(ready, results):
                     if isinstance(result, BaseException):
                         log.error("%s: %s", p, result)
+                    elif not watch or scanner.accept(p, [{"error": r.error} for r in result]):
+                        scanner.done.add(p)
+                        if watch:
+                            self.keep([r for r in result if r.error])
             except Exception:  # a feed never dies; the next scan tries again
                 log.exception("scanning %s", folder)
             if not watch:

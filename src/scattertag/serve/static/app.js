@@ -4,7 +4,7 @@
 
 const PAGE = 48;
 const COLOURS = ["#d9641e", "#1f6fb2", "#2e7d32", "#8e24aa", "#c62828", "#00838f", "#6d4c41"];
-const state = { model: null, offset: 0, total: 0, view: null, countsTimer: null };
+const state = { model: null, offset: 0, total: 0, view: null, countsTimer: null, recent: [] };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs = {}, ...children) {
@@ -112,6 +112,9 @@ async function loadFrames() {
     const body = await api(`/api/frames?${query(f, { limit: PAGE, offset: state.offset })}`);
     state.total = body.total;
     $("gallery").replaceChildren(...body.frames.map(card));
+    // frames that arrived live while this page was on its way are newer than all of it
+    const newest = body.frames.length ? body.frames[0].id : 0;
+    if (state.offset === 0) state.recent.filter((f) => f.id > newest).forEach(addLive);
     const last = Math.min(state.offset + PAGE, body.total);
     $("page-info").textContent = body.total ? `${state.offset + 1}-${last} of ${body.total}` : "no frames";
     $("prev").disabled = state.offset === 0;
@@ -126,7 +129,7 @@ function addLive(frame) {
   const f = filters();
   if (!matches(frame, f) || document.querySelector(`.card[data-id="${frame.id}"]`)) return;
   state.total += 1;
-  $("summary").textContent = `${state.total} frames`;
+  $("summary").textContent = `${state.total} frame${state.total === 1 ? "" : "s"}`;
   if (state.offset !== 0) return; // the user is looking at older pages
   const node = card(frame);
   node.classList.add("new");
@@ -283,7 +286,9 @@ function connect() {
   source.addEventListener("open", () => $("live").className = "live on");
   source.addEventListener("error", () => $("live").className = "live off");
   source.addEventListener("frame", (event) => {
-    addLive(JSON.parse(event.data));
+    const frame = JSON.parse(event.data);
+    state.recent = [...state.recent.slice(-199), frame];
+    addLive(frame);
     countsSoon();
   });
 }
