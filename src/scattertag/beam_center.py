@@ -261,42 +261,44 @@ def _coherence(f: _Field, cx: float, cy: float, r_min: float = 2.0) -> float:
 
 
 def _meeting_point(
-    f: _Field, start: tuple[float, float] | None, iters: int = 12, scale: float = 0.15
+    f: _Field, start: tuple[float, float] | None, iters: int = 10, scale: float = 0.15
 ) -> tuple[float, float, float]:
     """Robust meeting point (x, y) of the gradient lines, and its standard error (level px).
 
     Minimises sum_i w_i rho(d_i / r_i), d_i = t_i . (c - p_i) the distance from c to the
     line through p_i along its gradient (t_i the unit normal of that line), r_i = |c - p_i|,
-    rho the Cauchy loss of scale ``scale`` (radians): iteratively reweighted 2 x 2 solves.
+    rho the Cauchy loss of scale ``scale`` (radians): iteratively reweighted 2 x 2 solves
+    A c = b with A = sum w t t^T, b = sum w t (t . p).
     """
     tx, ty = -f.ny, f.nx
     tp = tx * f.x + ty * f.y
+    terms = np.stack([tx * tx, tx * ty, ty * ty, tx * tp, ty * tp])  # (5, N)
     c = None if start is None else np.array(start, dtype=np.float64)
-    sigma = math.inf
+    wt = f.w
     for _ in range(iters):
-        if c is None:
-            wt = f.w
-        else:
+        if c is not None:
             r2 = (f.x - c[0]) ** 2 + (f.y - c[1]) ** 2 + 4.0
             ang2 = (tx * c[0] + ty * c[1] - tp) ** 2 / r2
             wt = f.w / r2 / (1.0 + ang2 / scale**2)
-        a = np.array([[np.sum(wt * tx * tx), np.sum(wt * tx * ty)], [0.0, np.sum(wt * ty * ty)]])
-        a[1, 0] = a[0, 1]
-        rhs = np.array([np.sum(wt * tx * tp), np.sum(wt * ty * tp)])
+        sxx, sxy, syy, bx, by = terms @ wt
+        a = np.array([[sxx, sxy], [sxy, syy]])
         if not np.all(np.isfinite(a)) or np.linalg.det(a) <= 1e-12 * max(np.trace(a) ** 2, 1e-300):
             break
-        new = np.linalg.solve(a, rhs)
-        done = c is not None and np.hypot(*(new - c)) < 1e-3
+        new = np.linalg.solve(a, [bx, by])
+        done = c is not None and math.hypot(*(new - c)) < 1e-3
         c = new
-        res = tx * c[0] + ty * c[1] - tp
-        dof = max(int(np.count_nonzero(wt)) - 2, 1)
-        cov = np.linalg.inv(a) * float(np.sum(wt * res * res)) / dof
-        sigma = float(np.sqrt(max(np.trace(cov), 0.0)))
         if done:
             break
     if c is None:
         return math.nan, math.nan, math.inf
-    return float(c[0]), float(c[1]), sigma
+    res = tx * c[0] + ty * c[1] - tp
+    dof = max(int(np.count_nonzero(wt)) - 2, 1)
+    sxx, sxy, syy, _, _ = terms @ wt
+    a = np.array([[sxx, sxy], [sxy, syy]])
+    if np.linalg.det(a) <= 0:
+        return float(c[0]), float(c[1]), math.inf
+    cov = np.linalg.inv(a) * float(wt @ (res * res)) / dof
+    return float(c[0]), float(c[1]), float(np.sqrt(max(np.trace(cov), 0.0)))
 
 
 # ---- point symmetry ----------------------------------------------------------------------
@@ -655,9 +657,13 @@ def _candidates(
             add("symmetry", x, y, s, rho=rho)
     by = {c.method: c for c in out}
     tol = max(2.0, 0.005 * math.hypot(*counts.shape))
-    if "symmetry" in by and "gradient" in by and (
-        math.hypot(by["symmetry"].x - by["gradient"].x, by["symmetry"].y - by["gradient"].y)
-        <= tol
+    if (
+        "symmetry" in by
+        and "gradient" in by
+        and (
+            math.hypot(by["symmetry"].x - by["gradient"].x, by["symmetry"].y - by["gradient"].y)
+            <= tol
+        )
     ):
         return out  # two independent estimators agree: no search needed
     add("centre", *fine.from_frame((cols - 1) / 2, (rows - 1) / 2), math.inf)
@@ -687,11 +693,16 @@ def _choose(cands: list[_Candidate]) -> _Candidate | None:
     if sym is not None and best is not None and sym.fine_isotropy >= best.fine_isotropy - 0.01:
         best = sym
     rings = by.get("rings")
-    if rings is not None and rings.arcs >= 2 and rings.sigma <= RING_SIGMA_PX and (
-        best is None
-        or rings.sigma <= 0.5
-        or rings.fine_isotropy >= best.fine_isotropy - 0.02
-        or rings.coherence >= best.coherence - 0.02
+    if (
+        rings is not None
+        and rings.arcs >= 2
+        and rings.sigma <= RING_SIGMA_PX
+        and (
+            best is None
+            or rings.sigma <= 0.5
+            or rings.fine_isotropy >= best.fine_isotropy - 0.02
+            or rings.coherence >= best.coherence - 0.02
+        )
     ):
         return rings
     return best
