@@ -40,8 +40,10 @@ CONFIDENCE_THRESHOLD = 0.3
 AGREE_PX = 5.0
 #: Largest side of the coarse level (pixels) and of the refinement level.
 COARSE_SIDE, FINE_SIDE = 128, 256
-#: Smallest side kept at the coarse level when a frame is a long strip.
-MIN_COARSE_SIDE = 32
+#: Largest side of the level on which rings and arcs are traced (pixels).
+RING_SIDE = 256
+#: Smallest side kept at the coarse and the other levels when a frame is a long strip.
+MIN_COARSE_SIDE, MIN_FINE_SIDE = 32, 96
 #: A ring fit with at least 2 arcs and at most this standard error (pixels) is trusted.
 RING_SIGMA_PX = 2.0
 #: Centres farther than this many frame diagonals from the frame's middle are rejected.
@@ -198,18 +200,30 @@ def _level(sums: np.ndarray, n: np.ndarray, b: int, sigma: float) -> _Level:
     return _Level(g, ok, lit, b, sigma)
 
 
-def _pyramid(counts: np.ndarray, ok: np.ndarray) -> tuple[_Level, _Level]:
-    """(coarse, fine) levels: fine at most FINE_SIDE a side, coarse at most COARSE_SIDE."""
+def _reduction(side: int, short: int, target: int, min_short: int) -> int:
+    """Block size bringing ``side`` to at most ``target`` while ``short`` keeps ``min_short``."""
+    return max(1, min(math.ceil(side / target), short // min_short))
+
+
+def _pyramid(counts: np.ndarray, ok: np.ndarray) -> tuple[_Level, _Level, _Level]:
+    """(coarse, fine, ring) levels, nested: ring at most RING_SIDE a side, fine at most
+    FINE_SIDE, coarse at most COARSE_SIDE; long strips keep their short side."""
     side, short = max(counts.shape), min(counts.shape)
-    b_fine = max(1, math.ceil(side / FINE_SIDE))
-    k = max(1, math.ceil(side / b_fine / COARSE_SIDE))
-    k = max(1, min(k, short // b_fine // MIN_COARSE_SIDE))
+    b_ring = _reduction(side, short, RING_SIDE, MIN_FINE_SIDE)
+    k_fine = _reduction(side // b_ring, short // b_ring, FINE_SIDE, MIN_FINE_SIDE)
+    b_fine = b_ring * k_fine
+    k = _reduction(side // b_fine, short // b_fine, COARSE_SIDE, MIN_COARSE_SIDE)
     c = counts * ok
-    sums = _block_sums(c, b_fine) if b_fine > 1 else c.astype(np.float64)
-    n = _block_sums(ok, b_fine) if b_fine > 1 else ok.astype(np.float64)
-    fine = _level(sums, n, b_fine, 1.5)
+    sums = _block_sums(c, b_ring) if b_ring > 1 else c.astype(np.float64)
+    n = _block_sums(ok, b_ring) if b_ring > 1 else ok.astype(np.float64)
+    ring = _level(sums, n, b_ring, 1.5)
+    if k_fine > 1:
+        sums, n = _block_sums(sums, k_fine), _block_sums(n, k_fine)
+        fine = _level(sums, n, b_fine, 1.5)
+    else:
+        fine = ring
     coarse = _level(_block_sums(sums, k), _block_sums(n, k), b_fine * k, 1.0) if k > 1 else fine
-    return coarse, fine
+    return coarse, fine, ring
 
 
 # ---- gradient field ----------------------------------------------------------------------
@@ -620,7 +634,7 @@ def _candidates(
     counts: np.ndarray, ok: np.ndarray, hint: tuple[float, float] | None = None
 ) -> list[_Candidate]:
     """Centres from the estimators on the frame's pyramid (those that converge)."""
-    coarse, fine = _pyramid(counts, ok)
+    coarse, fine, ring = _pyramid(counts, ok)
     ff = _gradient_field(fine)
     pc, pf = _pixels(coarse), _pixels(fine)
     out: list[_Candidate] = []
@@ -637,11 +651,11 @@ def _candidates(
             isof = _isotropy(pf, x, y)
             out.append(_Candidate(method, fx, fy, sigma * fine.b, coh, iso, isof, **kw))
 
-    rd = _ridges(fine)
+    rd = _ridges(ring)
     x, y, _, n = _fit_arcs(rd)
     if math.isfinite(x):
         x, y, s, n = _fit_arcs(rd, (x, y))
-        add("rings", x, y, s, arcs=n)
+        add("rings", *fine.from_frame(*ring.to_frame(x, y)), s * ring.b / fine.b, arcs=n)
     fc = _gradient_field(coarse)
     x, y, _ = _meeting_point(fc, None)
     if math.isfinite(x):
@@ -791,7 +805,7 @@ def check_beam_center(
     ok = valid_pixels(counts, valid)
     score = 1.0
     if np.count_nonzero(ok) >= 256:
-        _, fine = _pyramid(counts, ok)
+        _, fine, _ = _pyramid(counts, ok)
         px = _pixels(fine)
         ref = _isotropy(px, *fine.from_frame(best.x, best.y))
         if ref > 0:
