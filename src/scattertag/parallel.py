@@ -36,8 +36,8 @@ def cgroup_cpu_limit(v2: Path = CGROUP_V2, v1: tuple[Path, Path] = CGROUP_V1) ->
     """CPUs the cgroup quota allows (quota / period, e.g. 1.5); None if unlimited or unknown."""
     try:
         if v2.is_file():
-            quota, period = v2.read_text().split()[:2]
-            return None if quota == "max" else int(quota) / int(period)
+            max_text, period_text = v2.read_text().split()[:2]
+            return None if max_text == "max" else int(max_text) / int(period_text)
         if v1[0].is_file() and v1[1].is_file():
             quota, period = int(v1[0].read_text()), int(v1[1].read_text())
             return None if quota <= 0 or period <= 0 else quota / period

@@ -23,6 +23,7 @@ from scattertag.parallel import single_threaded_children
 from scattertag.prediction.prepare import Preparer, Views, prepare_in_worker, start_worker
 from scattertag.prediction.sources import Item
 from scattertag.signals import terminate_pool, worker_ignores_interrupts
+from scattertag.tags import tags_above
 
 #: Seconds one item (file or frame) may take in a worker before it is given up as stuck.
 ITEM_TIMEOUT_S = 600.0
@@ -74,9 +75,7 @@ class Predictor:
         else:
             row.update(zip(self.vocabulary, (float(x) for x in p)))
             row.update(
-                tags=";".join(
-                    t for t, x, th in zip(self.vocabulary, p, self.thresholds) if x >= th
-                ),
+                tags=";".join(tags_above(self.vocabulary, p, self.thresholds)),
                 error="",
             )
         return row
