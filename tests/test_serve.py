@@ -349,3 +349,19 @@ def test_frames_of_concurrent_callers_share_network_batches(predictor, tmp_path)
         assert [row[t] for t in predictor.vocabulary] == pytest.approx(
             [expected[t] for t in predictor.vocabulary], abs=1e-5
         )
+
+
+def test_command_line_maps_arguments_and_refuses_bad_ones(tmp_path):
+    from scattertag.cli import build_parser, main
+    from scattertag.cli.serve import config_from_args
+
+    assert main(["serve", "--folder", str(tmp_path / "missing"), "--beam-center", "1", "2"]) == 2
+    assert main(["serve", "--folder", str(tmp_path)]) == 2  # a folder needs a geometry
+    assert main(["serve", "--port", "80", "--max-upload-mb", "0"]) == 2
+    argv = ["serve", "--folder", str(tmp_path), "--watch", "--beam-center", "20", "70",
+            "--api-key", "k", "--max-upload-mb", "2", "--state", str(tmp_path / "s")]  # fmt: skip
+    parser, _ = build_parser("serve")
+    config = config_from_args(parser.parse_args(argv))
+    assert config.host == "127.0.0.1" and config.folders == [tmp_path.resolve()] and config.watch
+    assert config.max_upload_bytes == 2 * 2**20 and config.api_key == "k"
+    assert config.db == tmp_path / "s" / "scattertag.sqlite"

@@ -61,7 +61,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "adapt a tagger to labelled frames (fine-tune with replay, recalibrate)",
     ),
     "show": ("scattertag.cli.show", "draw one detector file with its predicted tags"),
-    "serve": ("scattertag.serve.cli", "tagging service with a web page (folders, uploads, Tiled)"),
+    "serve": ("scattertag.cli.serve", "tagging service with a web page (folders, uploads, Tiled)"),
 }
 
 T = TypeVar("T")

@@ -12,11 +12,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from scattertag.cli import OK
 from scattertag.cli.predict import add_geometry_arguments
+from scattertag.errors import UserError
+from scattertag.geometry import GeometryOptions
+from scattertag.serve.config import ServeConfig
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    """Add the ``serve`` arguments."""
+    """Arguments of ``scattertag serve``."""
     parser.add_argument(
         "--folder",
         action="append",
@@ -69,11 +73,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def config_from_args(args: argparse.Namespace):
+def config_from_args(args: argparse.Namespace) -> ServeConfig:
     """The ServeConfig of parsed arguments (ValueError on bad ones)."""
-    from scattertag.geometry import GeometryOptions
-    from scattertag.serve.config import ServeConfig
-
     options = GeometryOptions.from_user(
         args.beam_center, args.poni, None, args.pixel_size_um, args.distance_m, args.energy_kev
     )
@@ -101,19 +102,12 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until Ctrl-C; exit status 2 on bad arguments or a missing optional dependency."""
+    """Serve until Ctrl-C or SIGTERM (exit 130 / 143); bad arguments raise (exit 2)."""
+    config = config_from_args(args)
     try:
-        config = config_from_args(args)
         from scattertag.serve.app import run as serve
     except ImportError as exc:
-        print(
-            f"scattertag serve: {exc}; install the extra: pip install 'scattertag[serve]'",
-            file=sys.stderr,
-        )
-        return 2
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"scattertag serve: error: {exc}", file=sys.stderr)
-        return 2
+        raise UserError(f"{exc}; install the extra: pip install 'scattertag[serve]'") from exc
     if config.host not in ("127.0.0.1", "localhost", "::1") and not config.api_key:
         print(
             f"scattertag serve: warning: listening on {config.host} without --api-key; "
@@ -121,4 +115,4 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     serve(config)
-    return 0
+    return OK
