@@ -189,7 +189,7 @@ class Service:
             probabilities={t: float(row[t]) for t in vocabulary} if ok else {},
             tags=[t for t in row["tags"].split(";") if t],
             error=row["error"],
-            mask=item.options.mask,
+            mask=item.options.mask if isinstance(item.options.mask, str) else None,  # a file
             extra={k: row[k] for k in EXTRA_OUTPUTS if row.get(k) is not None},
         )
 
