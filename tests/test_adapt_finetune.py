@@ -138,5 +138,3 @@ def test_replay_from_simulator_aligns_labels(model_dir):
     items = replay_from_simulator(card, 3, seed=0, per_experiment=2)
     assert len(items) == 3 and items.labels.shape == (3, len(card.vocabulary))
     assert not torch.isnan(items.labels).any()
-
-

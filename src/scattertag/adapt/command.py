@@ -26,7 +26,6 @@ from scattertag.adapt.finetune import (
     UPDATES,
     FinetuneConfig,
     Training,
-    file_sha256,
     finetune_model,
     held_out_scores,
     split_groups,
@@ -37,6 +36,7 @@ from scattertag.adapt.labels import read_labels
 from scattertag.adapt.replay import replay_from_dataset, replay_from_simulator
 from scattertag.io.files import write_json
 from scattertag.models.card import ModelCard
+from scattertag.models.checks import file_sha256
 
 
 def load_replay(source: str, card: ModelCard, count: int, seed: int, progress: bool):

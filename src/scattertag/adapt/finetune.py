@@ -25,10 +25,8 @@ the head, and thresholds are chosen on the calibrated scale.
 from __future__ import annotations
 
 import copy
-import hashlib
 import time
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -45,7 +43,7 @@ from scattertag.adapt.frames import LabelledFrames, TensorItems
 from scattertag.adapt.scoring import score_labelled
 from scattertag.augment import augment
 from scattertag.errors import UserError
-from scattertag.evaluate import mean_average_precision, tune_thresholds
+from scattertag.evaluate import tune_thresholds
 from scattertag.models.card import ModelCard
 from scattertag.models.taggers import Tagger
 
@@ -317,18 +315,3 @@ def held_out_scores(model: nn.Module, frames: LabelledFrames, card: ModelCard) -
     """Known-label scores of ``model`` on ``frames`` (mAP, ECE, per tag)."""
     probs = sigmoid(logits_of(model, frames.image, frames.coeff))
     return score_labelled(frames.labels, probs, list(card.vocabulary), np.asarray(card.thresholds))
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def recipe_entry(config: FinetuneConfig, **extra) -> dict:
-    """The card's ``recipe`` of a fine-tuned model: the config plus provenance."""
-    return {"finetune": {**asdict(config), **extra}}
-
-
-def map_of(model: nn.Module, frames: LabelledFrames) -> float:
-    """mAP of ``model`` over the known labels of ``frames``."""
-    return mean_average_precision(frames.labels, logits_of(model, frames.image, frames.coeff))

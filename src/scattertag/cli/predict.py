@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from scattertag.adapt.provenance import parse_thresholds
 from scattertag.cli import OK, SOME_FAILED
 from scattertag.errors import UserError
 from scattertag.geometry import GeometryOptions
@@ -37,6 +38,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_geometry_arguments(parser)
     parser.add_argument(
         "--frame", type=int, help="tag only this frame (0-based) of multi-frame files"
+    )
+    parser.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="TAG=VALUE",
+        help="call TAG at this probability instead of the model's threshold (repeatable); "
+        "the CSV's model column and OUT.json record the model and every threshold",
     )
     parser.add_argument(
         "--model", help="model folder (model.safetensors + model.json); default: the shipped tagger"
@@ -125,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             interval=args.interval,
             device=args.device,
+            thresholds=parse_thresholds(args.threshold),
         )
     from scattertag.prediction.api import predict
 
@@ -139,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         device=args.device,
         dask=args.dask,
+        thresholds=parse_thresholds(args.threshold),
     )
     failed = table.failed
     print(f"{len(table) - len(failed)} of {len(table)} frames tagged -> {args.out}")

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +50,7 @@ def predict(
     progress: bool = False,
     device: str = "cpu",
     dask: str | None = None,
+    thresholds: Mapping[str, float] | None = None,
 ) -> Table:
     """Tag ``files`` (and/or the rows of ``manifest``, a CSV file list); one table row per frame.
 
@@ -72,7 +73,9 @@ def predict(
     dask : tag on a Dask cluster: a scheduler address, or "local" for a LocalCluster of
         ``workers`` single-threaded processes (``scattertag.prediction.distributed``);
         ``model`` must then be a folder (or None), which every worker reads.
-    out : also write the table to this CSV (atomically).
+    out : also write the table to this CSV (atomically), and ``<out>.json`` beside it: the
+        model id and folder and every threshold.
+    thresholds : {tag: value} overriding the model card's thresholds for those tags.
 
     Raises ValueError for bad arguments; a file that cannot be tagged gets a row whose
     ``error`` says why, and the rest are tagged.
@@ -99,16 +102,24 @@ def predict(
         inputs = [str(m) for m in named if isinstance(m, (str, Path))]
         check_output(out, inputs, need_bytes=400 * len(items))
     if dask is not None:
+        if thresholds:
+            raise ValueError("thresholds are not supported with dask; tag, then cut the CSV")
         table = _predict_on_dask(items, dask, model, workers, batch_size, device, progress)
         if out is not None:
             table.to_csv(out)
         return table
-    predictor = model if isinstance(model, Predictor) else Predictor(model, device=device)
+    if isinstance(model, Predictor):
+        predictor = model
+        if thresholds:
+            raise ValueError("give thresholds to the Predictor, not with a loaded one")
+    else:
+        predictor = Predictor(model, device=device, thresholds=thresholds)
     workers, model_threads = worker_split(workers)
     # one BLAS thread here (workers have their own); torch gets the cores workers leave
     with limited_threads(1, model_threads), Workers(predictor.view_spec, workers) as prepare:
         shown = tqdm(items, unit="file", desc="tagging", disable=not progress)
-        table = Table(predictor.vocabulary, tag_items(shown, predictor, prepare, batch_size))
+        rows = tag_items(shown, predictor, prepare, batch_size)
+        table = Table(predictor.vocabulary, rows, provenance=predictor.provenance)
     if out is not None:
         table.to_csv(out)
     return table

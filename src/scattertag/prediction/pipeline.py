@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, TimeoutError
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
@@ -33,19 +33,30 @@ class Predictor:
     """A trained tagger with its model card: views -> probabilities -> tags.
 
     ``model_dir`` is a folder with ``model.safetensors`` and ``model.json`` (None: the
-    tagger shipped with the package).
+    tagger shipped with the package). ``thresholds`` overrides the card's per-tag
+    thresholds by tag name; ``model_id`` and ``provenance`` say which model and cut-offs
+    made the rows (:mod:`scattertag.adapt.provenance`).
     """
 
-    def __init__(self, model_dir: str | Path | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        model_dir: str | Path | None = None,
+        device: str = "cpu",
+        thresholds: Mapping[str, float] | None = None,
+    ) -> None:
+        from scattertag.adapt.provenance import model_id, provenance, with_overrides
         from scattertag.features.views import ViewSpec
-        from scattertag.models import load_model
+        from scattertag.models import load_model, pretrained_dir
 
         model, self.card = load_model(model_dir)
         self.device = resolve_device(device)
         # channels-last convolutions run faster on CPU, same results (benchmarks/bench_predict.py)
         self.model = model.to(self.device, memory_format=torch.channels_last)
         self.vocabulary = list(self.card.vocabulary)
-        self.thresholds = np.asarray(self.card.thresholds, dtype=np.float64)
+        self.thresholds = with_overrides(self.vocabulary, self.card.thresholds, thresholds)
+        folder = pretrained_dir() if model_dir is None else Path(model_dir)
+        self.model_id = model_id(self.card, folder / "model.safetensors")
+        self.provenance = provenance(self.card, folder, self.thresholds, thresholds)
         self.view_spec = ViewSpec.from_dict(self.card.view_spec)
 
     @torch.inference_mode()
@@ -67,7 +78,7 @@ class Predictor:
 
     def _row(self, v: Views, p: np.ndarray | None) -> dict:
         """The table row of one frame (probabilities None when it failed)."""
-        row = {"path": v.source, "frame": v.frame}
+        row: dict[str, object] = {"path": v.source, "frame": v.frame, "model": self.model_id}
         if p is not None and not np.isfinite(p).all():
             v, p = replace(v, error=f"{v.source}: the model gave NaN or Inf probabilities"), None
         if p is None:

@@ -1,8 +1,9 @@
 """The prediction table: one row per frame, written as CSV.
 
 Columns: ``path``, ``frame``, one probability column per tag (vocabulary order), ``tags``
-(the tags at or above the model card's thresholds, joined by ';') and ``error`` (empty, or
-why the frame could not be tagged; its probabilities are then empty).
+(the tags at or above the thresholds, joined by ';'), ``model`` (the model id) and ``error``
+(empty, or why the frame could not be tagged; its probabilities are then empty). The model
+folder, id and every threshold go to a JSON sidecar ``<csv>.json``.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from scattertag.io.atomic import atomic_file
+from scattertag.io.files import write_json
 
 
 def columns(vocabulary: Sequence[str]) -> list[str]:
     """The CSV header for a model with this vocabulary."""
-    return ["path", "frame", *vocabulary, "tags", "error"]
+    return ["path", "frame", *vocabulary, "tags", "model", "error"]
 
 
 class Table:
@@ -27,8 +29,11 @@ class Table:
     ``pandas.DataFrame(table.rows)`` gives a DataFrame.
     """
 
-    def __init__(self, vocabulary: Sequence[str], rows: Iterable[dict] = ()) -> None:
+    def __init__(
+        self, vocabulary: Sequence[str], rows: Iterable[dict] = (), provenance: dict | None = None
+    ) -> None:
         self.vocabulary = list(vocabulary)
+        self.provenance = provenance  # model id, thresholds...: written as <csv>.json
         self.columns = columns(self.vocabulary)
         self.rows = list(rows)
 
@@ -62,6 +67,10 @@ class Table:
             writer = csv.DictWriter(f, self.columns)
             writer.writeheader()
             writer.writerows(format_row(r) for r in self.rows)
+        if self.provenance is not None:
+            from scattertag.adapt.provenance import sidecar_path
+
+            write_json(sidecar_path(path), self.provenance)
         return path
 
 

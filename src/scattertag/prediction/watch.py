@@ -17,13 +17,15 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from itertools import groupby
 from pathlib import Path
 
+from scattertag.adapt.provenance import sidecar_path
 from scattertag.geometry import GeometryOptions
 from scattertag.io.atomic import AppendingCSV, check_output
+from scattertag.io.files import write_json
 from scattertag.io.readers import SUFFIXES
 from scattertag.parallel import limited_threads, worker_split
 from scattertag.prediction.pipeline import Predictor, Workers, tag_items
@@ -130,6 +132,7 @@ def watch(
     settle: float | None = None,
     patience: float | None = None,
     stop: threading.Event | None = None,
+    thresholds: Mapping[str, float] | None = None,
     **geometry: object,
 ) -> int:
     """Tag files appearing in ``folder`` into ``out`` until ``stop`` is set, Ctrl-C or SIGTERM.
@@ -145,9 +148,13 @@ def watch(
         raise ValueError("--watch needs a geometry: --beam-center X Y or --poni FILE")
     if Path(folder).is_dir():
         check_output(out, [p for p in Path(folder).iterdir() if p.name.lower().endswith(SUFFIXES)])
-    predictor = model if isinstance(model, Predictor) else Predictor(model, device=device)
+    if isinstance(model, Predictor):
+        predictor = model
+    else:
+        predictor = Predictor(model, device=device, thresholds=thresholds)
     workers, model_threads = worker_split(workers)
     out = Path(out)
+    write_json(sidecar_path(out), predictor.provenance)
     with (
         limited_threads(1, model_threads),
         _open_output(out, predictor.vocabulary) as (
