@@ -10,7 +10,7 @@ from conftest import BEAM, frame
 from scattertag.adapt.provenance import model_id, parse_thresholds, sidecar_path
 from scattertag.cli import main
 from scattertag.errors import UserError
-from scattertag.models.io import read_card
+from scattertag.models.card import ModelCard
 from scattertag.prediction.table import read_csv
 
 
@@ -34,7 +34,7 @@ def test_thresholds_model_column_and_sidecar(tmp_path, model_dir):
         [tmp_path / "f.npy"], beam_center=BEAM, model=model_dir, thresholds={"Ring": 1.0}
     )
     assert "Ring" in low[0]["tags"].split(";") and "Ring" not in high[0]["tags"].split(";")
-    card = read_card(model_dir)
+    card = ModelCard.read(model_dir)
     ident = model_id(card)
     assert len(ident) == 12 and ident == card.weights_sha256[:12]
     rows = read_csv(out)

@@ -34,9 +34,9 @@ from scattertag.adapt.folds import cross_validate, format_folds
 from scattertag.adapt.frames import labelled_variants
 from scattertag.adapt.labels import read_labels
 from scattertag.adapt.replay import replay_from_dataset, replay_from_simulator
+from scattertag.io.files import sha256 as file_sha256
 from scattertag.io.files import write_json
 from scattertag.models.card import ModelCard
-from scattertag.models.checks import file_sha256
 
 
 def load_replay(source: str, card: ModelCard, count: int, seed: int, progress: bool):

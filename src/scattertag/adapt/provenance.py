@@ -32,7 +32,7 @@ def model_id(card, weights: str | Path | None = None) -> str:
     """The model id: the first digits of the weights' SHA-256 (from the card, else the file)."""
     digest = card_field(card, "weights_sha256")
     if not digest and weights is not None:
-        from scattertag.models.checks import file_sha256
+        from scattertag.io.files import sha256 as file_sha256
 
         digest = file_sha256(weights)
     return str(digest or "unknown")[:ID_DIGITS]
