@@ -36,11 +36,24 @@ def _both(*checks: Check) -> Check:
     return lambda exp, s: all(check(exp, s) for check in checks)
 
 
-def _stop(tag: str) -> Check:
-    """The beamstop is tagged and its shadow covers at least 0.3 % of the frame."""
+def _stop(tag: str, area: float = 3e-3) -> Check:
+    """The beamstop is tagged, its shadow covers at least ``area`` of the frame, and it lies
+    in diffuse scattering that shows it."""
     return lambda exp, s: (
-        tag in s.tags and s.params["stats"]["beamstop"]["area"] > 3e-3 * (s.counts.size)
+        tag in s.tags
+        and "Diffuse low-q" in s.tags
+        and s.params["stats"]["beamstop"]["area"] > area * s.counts.size
     )
+
+
+def _kapton_in_view(exp: Experiment, s: Sample) -> bool:
+    """The Kapton peak (q = 0.4 1/A) falls 10-60 % of the frame side from the beam."""
+    g = exp.geometry
+    radius = float(g.radius_of_q(0.4)) if g.q_max > 0.4 else 1e9
+    strong = any(
+        t["key"] == "background.kapton" and t["params"]["amplitude"] > 5 for t in s.params["terms"]
+    )
+    return strong and 0.1 < radius / max(g.shape) < 0.6
 
 
 def _param(path: tuple[str, ...], value: object) -> Check:
@@ -85,7 +98,7 @@ EFFECTS: dict[str, tuple[dict, Check]] = {
     "rod beamstop": ({"beamstops": {**STOPS, "rod": ON}}, _both(_sample, _stop("Linear beamstop"))),
     "paddle beamstop": (
         {"beamstops": {**STOPS, "paddle": ON}},
-        _both(_sample, _stop("Linear beamstop")),
+        _both(_sample, _stop("Linear beamstop", area=0.01)),
     ),
     "disk on an arm, semi-transparent": (
         {"beamstops": {**STOPS, "disk": ON}},
@@ -105,7 +118,7 @@ EFFECTS: dict[str, tuple[dict, Check]] = {
     ),
     "air + Kapton window (no sample)": (
         {"terms": {**NO_SAMPLE, "air": ON, "kapton": ON}},
-        _both(_quiet, _param(("setup",), "waxs")),
+        _both(_quiet, _kapton_in_view),
     ),
     "fluorescence (no sample)": ({"terms": {**NO_SAMPLE, "fluorescence": ON}}, _quiet),
     "cosmic-ray tracks (CCD dark)": (
@@ -118,7 +131,7 @@ EFFECTS: dict[str, tuple[dict, Check]] = {
     ),
     "very weak exposure": ({"terms": {"exposure": ON}}, _exposure("weak", "sample.weak")),
     "very long exposure": (
-        {"terms": {"exposure": ON}},
+        {"terms": {"exposure": ON}, "detectors": {"Pilatus 1M": ON}},
         _both(_exposure("long", "defects.saturation"), lambda e, s: "Strong scattering" in s.tags),
     ),
     "textured powder": ({"terms": {"powder": ON}}, _key("features.variations.polycrystalline")),

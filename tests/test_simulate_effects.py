@@ -199,3 +199,23 @@ def test_default_mix_covers_every_tag_and_the_new_effects():
         "features.variations.polycrystalline",
     ):
         assert key in keys, key
+
+
+def test_wide_angles_carry_solid_angle_and_polarisation():
+    exp = saxs("Pilatus 1M", distance=0.1, beam=(0.5, 0.5))
+    exp.params["polarization"] = 0.95
+    flat = air_terms(exp, {"amplitude": 1e4, "length": 1e-4})  # flat in q
+    s = expose(exp, flat, np.random.default_rng(0), dark=0.0)
+    g = exp.geometry
+    cos2 = g.distance / np.hypot(g.r_map * g.pixel_size, g.distance)
+    ring = (np.abs(cos2 - 0.8) < 0.01) & s.mask  # 2 theta about 37 degrees
+    chi = g.chi_map[ring]
+    counts = s.counts[ring].astype(float)
+    horizontal = counts[np.abs(np.cos(chi)) > 0.95].mean()
+    vertical = counts[np.abs(np.sin(chi)) > 0.95].mean()
+    # [1 + cos^2 - p sin^2 cos(2 chi)] / 2 at chi = 0 and 90 degrees, cos(2 theta) = 0.8
+    expected = (1 + 0.64 - 0.95 * 0.36) / (1 + 0.64 + 0.95 * 0.36)
+    assert horizontal / vertical == pytest.approx(expected, rel=0.03)
+    near = s.counts[(cos2 > 0.9995) & s.mask].astype(float).mean()  # about the beam
+    # solid angle cos^3(2 theta) times the polarisation at chi = 90 degrees
+    assert vertical / near == pytest.approx(0.8**3 * (1 + 0.64 + 0.95 * 0.36) / 2, rel=0.05)

@@ -196,6 +196,28 @@ class Experiment:
         return int(min(max(self.detector.limit * factor**2, 1.0), COUNT_LIMIT))
 
     @cached_property
+    def obliquity(self) -> np.ndarray | None:
+        """(rows*cols,) solid angle x polarisation of each pixel relative to the beam's own,
+        cos^3(2 theta) x [1 + cos^2(2 theta) - p sin^2(2 theta) cos(2 chi)] / 2 (pyFAI's
+        polarisation factor, p the degree of horizontal polarisation: about 0.95 at a
+        synchrotron, 0 for a lab source); None for the reference detector (small angles)."""
+        if self.detector is None:
+            return None
+        p = self.params.get("polarization", 0.0)
+        r = self.geometry.r_map.ravel().astype(np.float64) * self.geometry.pixel_size
+        cos2 = self.geometry.distance / np.hypot(r, self.geometry.distance)  # cos(2 theta)
+        chi = self.geometry.chi_map.ravel().astype(np.float64)
+        polarisation = 0.5 * (1 + cos2**2 - p * (1 - cos2**2) * np.cos(2 * chi))
+        return cos2**3 * polarisation
+
+    @cached_property
+    def obliquity_radial(self) -> np.ndarray:
+        """(n_bins,) mean obliquity of the observed pixels of each radial bin (1 where none)."""
+        assert self.obliquity is not None
+        mean = self.radial_mean(self.obliquity)
+        return np.where(self.observed_per_bin > 0, mean, 1.0)
+
+    @cached_property
     def gain_map(self) -> np.ndarray | None:
         """(rows*cols,) relative sensitivity of each pixel, or None (a perfect flat field)."""
         if self.sensitivity is None:
@@ -339,6 +361,8 @@ def _draw_catalogue(
             off = 0.5 + (off - 0.5) * max(model.shape) / min(model.shape)
             fx, fy = (off, along) if long_rows else (along, off)
     exp = catalogue_experiment(recipe, model, distance, energy, (float(fx), float(fy)), where)
+    # synchrotron (horizontally polarised, degree 0.9-0.99) 85 %, laboratory source 15 %
+    exp.params["polarization"] = float(rng.uniform(0.9, 0.99)) if rng.random() < 0.85 else 0.0
     stop_kind = choose(rng, recipe.beamstops) if exp.geometry.beam_on_frame else "none"
     exp.beamstop = draw_beamstop(exp.geometry, stop_kind, rng, exp.scale)
     exp.gisaxs = gisaxs.draw_incidence(rng) if is_gisaxs else None

@@ -139,13 +139,19 @@ def _gisaxs_terms(exp: Experiment, yoneda: float, sample: np.ndarray) -> list[Te
 
 
 def _visible(exp: Experiment, term: Term, lam: np.ndarray, radial_total: np.ndarray) -> dict:
-    """Run the visibility rule on one term against ``lam``, the scattering plus background."""
+    """Run the visibility rule on one term against ``lam``, the scattering plus background
+    (both times the experiment's obliquity factor, if any; radial terms its radial mean)."""
     rule = RULES[term.rule]
+    factor = exp.obliquity
     if term.radial is not None:
-        return visibility(term.radial, radial_total, exp.observed_per_bin, rule, lam.size)
+        radial = term.radial if factor is None else term.radial * exp.obliquity_radial
+        return visibility(radial, radial_total, exp.observed_per_bin, rule, lam.size)
+    assert term.values is not None
     if term.index is None:
-        return visibility(term.values, lam, exp.observed, rule, lam.size)
-    return visibility(term.values, lam[term.index], exp.observed[term.index], rule, lam.size)
+        values = term.values if factor is None else term.values * factor
+        return visibility(values, lam, exp.observed, rule, lam.size)
+    values = term.values if factor is None else term.values * factor[term.index]
+    return visibility(values, lam[term.index], exp.observed[term.index], rule, lam.size)
 
 
 def _shadow_visibility(exp: Experiment, unblocked: np.ndarray, transmission: np.ndarray) -> dict:
@@ -249,9 +255,13 @@ def expose(
     """
     recipe, obs = exp.recipe, exp.observed
     sample = _render(exp, terms, "sample")
+    if exp.obliquity is not None:  # solid angle and polarisation of each pixel
+        sample *= exp.obliquity
     if exp.gisaxs is not None and kind == "sample":
         terms = terms + _gisaxs_terms(exp, yoneda, sample)
     background = _render(exp, terms, "background")
+    if exp.obliquity is not None:
+        background *= exp.obliquity
     n_seen = max(int(np.count_nonzero(obs)), 1)
     per_ref = 1.0 / exp.intensity_scale
     stats = {
