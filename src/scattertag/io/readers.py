@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from scattertag.io.integrity import check_tiff_strips
+
 #: Largest frame accepted, in pixels (2**25 = 33.5 Mpx; an Eiger2 16M frame is 18 Mpx).
 MAX_PIXELS = 2**25
 #: Smallest frame side accepted, in pixels.
@@ -124,6 +126,15 @@ def _locate(source: str | Path) -> tuple[Path, str | None, str]:
     path_text, dataset = split_source(str(source))
     path = Path(path_text)
     if not path.exists():
+        if path.is_symlink():
+            try:
+                path.resolve(strict=True)
+            except (OSError, RuntimeError) as exc:
+                if "loop" in str(exc).lower():
+                    raise ReadError(
+                        f"{path}: symbolic link loop (the link leads back to itself)"
+                    ) from None
+            raise ReadError(f"{path}: broken symbolic link (its target does not exist)")
         raise ReadError(f"{path}: file not found")
     if not path.is_file():
         raise ReadError(f"{path}: not a regular file (a directory?)")
@@ -176,6 +187,8 @@ def _read_fabio(path: Path, frame: int | None) -> Iterator[Frame]:
     check_frame(path, frame, count)
     errors = _LogErrors("fabio")
     try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            check_tiff_strips(path)  # Pillow decodes corrupt Deflate strips silently
         with errors:
             image = fabio.open(str(path))
         for i in range(image.nframes) if frame is None else [frame]:
@@ -368,8 +381,12 @@ def _find_image_datasets(f, path: Path) -> list:
 def _eiger_valid(f, shape: tuple[int, int]) -> np.ndarray | None:
     """Valid-pixel mask from an Eiger master file's pixel_mask (nonzero = bad), if present."""
     mask = f.get(EIGER_PIXEL_MASK)
-    if mask is None or tuple(mask.shape) != shape:
+    if mask is None:
         return None
+    if tuple(mask.shape) != shape:
+        raise ReadError(
+            f"{f.filename}: {EIGER_PIXEL_MASK} is {tuple(mask.shape)}, frames are {shape}"
+        )
     return np.asarray(mask[()]) == 0
 
 

@@ -285,7 +285,8 @@ def per_frame(items: Iterable[Item], count: Callable[[str], int] = count_frames)
             item, n = replace(item, error=str(exc)), 1
         except Exception:
             n = 1
-        yield from [item] if n == 1 else (replace(item, frame=i) for i in range(n))
+        # n = 0 (an empty stack): the item stays whole, and reading it gives its error row
+        yield from [item] if n <= 1 else (replace(item, frame=i) for i in range(n))
 
 
 class _HeaderStuck(Exception):

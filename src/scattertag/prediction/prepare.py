@@ -83,6 +83,8 @@ class Preparer:
         """Views of one frame; a per-frame problem becomes that row's error."""
         try:
             counts = np.asarray(frame.counts)
+            if counts.dtype.kind not in "uif":  # complex, bool, text: not detector counts
+                raise ValueError(f"pixel type {counts.dtype} is not counts (integer or float)")
             geometry, static, extra = self.frame_setup(item, frame)
             image, coeff = self.maker(geometry, static)(counts, extra)
         except Exception as exc:  # any problem with this frame becomes its row

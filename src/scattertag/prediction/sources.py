@@ -89,11 +89,14 @@ def read_file_list(path: str | Path, default: GeometryOptions | None = None) -> 
     path = Path(path)
     if not path.is_file():
         raise FileListError(f"{path}: file list not found")
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # spreadsheets write a BOM
         reader = csv.DictReader(f)
         columns = [c.strip() for c in reader.fieldnames or []]
         reader.fieldnames = columns
         rows = list(reader)
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise ManifestError(f"{path}: column(s) {repeated} appear more than once")
     unknown = sorted(set(columns) - set(FILE_LIST_COLUMNS))
     if unknown:
         raise FileListError(

@@ -1,0 +1,161 @@
+"""Odd and corrupt inputs: a seeded fuzz of every reader, and the small cases one by one."""
+
+import os
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from fabio.cbfimage import CbfImage
+from fabio.edfimage import EdfImage
+from PIL import Image
+
+from conftest import BEAM, frame
+from scattertag.prediction.pipeline import Workers, tag_items
+from scattertag.prediction.sources import ManifestError, Setup, items_from_paths, read_manifest
+
+SHAPE = (48, 64)
+CBF_BINARY = b"\x0c\x1a\x04\xd5"
+
+
+def write_formats(folder: Path) -> dict[str, tuple[Path, list[tuple[int, int]]]]:
+    """One file per format: name -> (path, byte ranges of checksummed/compressed pixel data)."""
+    counts = frame(7, shape=SHAPE)
+    files = {}
+    path = folder / "raw.tif"
+    Image.fromarray(counts).save(path)
+    files["tiff"] = (path, [])
+    path = folder / "deflate.tif"
+    Image.fromarray(counts).save(path, compression="tiff_adobe_deflate")
+    with Image.open(path) as im:
+        files["tiff-deflate"] = (path, list(zip(im.tag_v2[273], im.tag_v2[279])))
+    path = folder / "frame.cbf"
+    CbfImage(data=counts).write(str(path))
+    start = path.read_bytes().index(CBF_BINARY) + len(CBF_BINARY)
+    files["cbf"] = (path, [(start, path.stat().st_size - start - 64)])
+    path = folder / "frame.edf"
+    EdfImage(data=counts).write(str(path))
+    files["edf"] = (path, [])
+    path = folder / "stack.h5"
+    with h5py.File(path, "w") as f:
+        data = np.stack([counts, frame(8, shape=SHAPE)])
+        d = f.create_dataset(
+            "entry/data/data", data=data, chunks=(1, *SHAPE), compression="gzip", fletcher32=True
+        )
+        chunks = [d.id.get_chunk_info(i) for i in range(d.id.get_num_chunks())]
+    files["hdf5"] = (path, [(c.byte_offset, c.size) for c in chunks])
+    path = folder / "frame.npy"
+    np.save(path, counts)
+    files["npy"] = (path, [])
+    return files
+
+
+def mutate(raw: bytes, rng: np.random.Generator) -> tuple[bytes, int, bool]:
+    """A seeded corruption of ``raw``: (bytes, first byte changed, all bytes after it lost?)."""
+    kind = rng.integers(4)
+    at = int(rng.integers(len(raw)))
+    data = bytearray(raw)
+    if kind == 0:  # one bit
+        data[at] ^= 1 << int(rng.integers(8))
+    elif kind == 1:  # a run of random bytes
+        data[at : at + 8] = rng.integers(0, 256, len(data[at : at + 8]), dtype=np.uint8).tobytes()
+    elif kind == 2:  # truncated
+        data = data[:at]
+    else:  # a zeroed block (a lost disk sector)
+        data[at : at + 512] = bytes(len(data[at : at + 512]))
+    return bytes(data), at, kind == 2
+
+
+def test_fuzz_every_reader_no_crash_and_no_silently_tagged_corruption(tmp_path, predictor):
+    base = write_formats(tmp_path)
+    rng = np.random.default_rng(2026)
+    folder = tmp_path / "mutants"
+    folder.mkdir()
+    hit: dict[str, set[int]] = {}  # mutant -> frames whose checksummed pixel data it changed
+    for name, (path, ranges) in base.items():
+        raw = path.read_bytes()
+        for k in range(40):
+            data, at, cut = mutate(raw, rng)
+            if data == raw:
+                continue
+            mutant = folder / f"{name}_{k:02d}{path.suffix}"
+            mutant.write_bytes(data)
+            hit[str(mutant)] = {
+                i
+                for i, (start, size) in enumerate(ranges)
+                if start <= at < start + size or (cut and at < start)
+            }
+    items = items_from_paths(sorted(hit), Setup(BEAM))
+    start = time.time()
+    with Workers(predictor.view_spec, workers=2, timeout=5) as prepare:  # a few mutants hang HDF5
+        rows = list(tag_items(items, predictor, prepare))
+    assert time.time() - start < 100
+    assert {r["path"] for r in rows} == set(hit)  # every file has a row: nothing lost
+    for row in rows:
+        if row["error"]:
+            assert row["error"].startswith(row["path"]), row["error"]
+    silently_tagged = [
+        (r["path"], r["frame"])
+        for r in rows
+        if int(r["frame"] or 0) in hit[r["path"]] and not r["error"]
+    ]
+    assert sum(map(bool, hit.values())) >= 30
+    assert silently_tagged == []
+
+
+def predict_rows(predictor, paths, workers=0):
+    items = items_from_paths([str(p) for p in paths], Setup(BEAM))
+    with Workers(predictor.view_spec, workers=workers) as prepare:
+        return list(tag_items(items, predictor, prepare))
+
+
+def test_manifest_with_a_byte_order_mark_is_read(tmp_path):
+    (tmp_path / "m.csv").write_bytes("path,beam_x,beam_y\na.npy,1,2\n".encode("utf-8-sig"))
+    assert read_manifest(tmp_path / "m.csv")[0].source == "a.npy"
+
+
+def test_duplicate_manifest_columns_are_refused(tmp_path):
+    (tmp_path / "m.csv").write_text("path,beam_x,beam_y,beam_x\na.npy,1,2,3\n")
+    with pytest.raises(ManifestError, match=r"\['beam_x'\] appear more than once"):
+        read_manifest(tmp_path / "m.csv")
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_empty_stack_gives_an_error_row(tmp_path, predictor, workers):
+    np.save(tmp_path / "empty.npy", np.zeros((0, *SHAPE), np.int32))
+    rows = predict_rows(predictor, [tmp_path / "empty.npy"], workers)
+    assert len(rows) == 1 and "holds no frames" in rows[0]["error"]
+
+
+def test_complex_and_bool_pixels_are_refused(tmp_path, predictor):
+    np.save(tmp_path / "c.npy", frame(0, shape=SHAPE).astype(np.complex64))
+    np.save(tmp_path / "b.npy", frame(0, shape=SHAPE) > 20)
+    rows = predict_rows(predictor, [tmp_path / "c.npy", tmp_path / "b.npy"])
+    assert "pixel type complex64 is not counts" in rows[0]["error"]
+    assert "pixel type bool is not counts" in rows[1]["error"]
+    assert all(r["error"].startswith(str(tmp_path)) for r in rows)
+
+
+def test_eiger_pixel_mask_of_the_wrong_shape_is_an_error(tmp_path, predictor):
+    path = tmp_path / "master.h5"
+    with h5py.File(path, "w") as f:
+        f["entry/data/data_000001"] = frame(0, shape=SHAPE)[None]
+        f["entry/instrument/detector/detectorSpecific/pixel_mask"] = np.zeros((10, 10), np.uint32)
+    rows = predict_rows(predictor, [path])
+    assert "pixel_mask is (10, 10), frames are (48, 64)" in rows[0]["error"]
+
+
+def test_symlink_loop_is_named_as_such(tmp_path, predictor):
+    os.symlink(tmp_path / "loop.npy", tmp_path / "loop.npy")
+    rows = predict_rows(predictor, [tmp_path / "loop.npy"])
+    assert "symbolic link loop" in rows[0]["error"]
+
+
+def test_messages_name_the_file(tmp_path, predictor):
+    path = tmp_path / "tiny_disk.npy"
+    np.save(path, frame(0, shape=SHAPE))
+    items = items_from_paths([str(path)], Setup((1e300, 1e300)))
+    with Workers(predictor.view_spec) as prepare:
+        rows = list(tag_items(items, predictor, prepare))
+    assert rows[0]["error"].startswith(f"{path} frame 0: ")
