@@ -12,8 +12,9 @@ from fabio.edfimage import EdfImage
 from PIL import Image
 
 from conftest import BEAM, frame
+from scattertag.geometry import GeometryOptions
 from scattertag.prediction.pipeline import Workers, tag_items
-from scattertag.prediction.sources import ManifestError, Setup, items_from_paths, read_manifest
+from scattertag.prediction.sources import FileListError, items_from_paths, read_file_list
 
 SHAPE = (48, 64)
 CBF_BINARY = b"\x0c\x1a\x04\xd5"
@@ -86,7 +87,7 @@ def test_fuzz_every_reader_no_crash_and_no_silently_tagged_corruption(tmp_path, 
                 for i, (start, size) in enumerate(ranges)
                 if start <= at < start + size or (cut and at < start)
             }
-    items = items_from_paths(sorted(hit), Setup(BEAM))
+    items = items_from_paths(sorted(hit), GeometryOptions(BEAM))
     start = time.time()
     with Workers(predictor.view_spec, workers=2, timeout=5) as prepare:  # a few mutants hang HDF5
         rows = list(tag_items(items, predictor, prepare))
@@ -105,20 +106,20 @@ def test_fuzz_every_reader_no_crash_and_no_silently_tagged_corruption(tmp_path, 
 
 
 def predict_rows(predictor, paths, workers=0):
-    items = items_from_paths([str(p) for p in paths], Setup(BEAM))
+    items = items_from_paths([str(p) for p in paths], GeometryOptions(BEAM))
     with Workers(predictor.view_spec, workers=workers) as prepare:
         return list(tag_items(items, predictor, prepare))
 
 
 def test_manifest_with_a_byte_order_mark_is_read(tmp_path):
     (tmp_path / "m.csv").write_bytes("path,beam_x,beam_y\na.npy,1,2\n".encode("utf-8-sig"))
-    assert read_manifest(tmp_path / "m.csv")[0].source == "a.npy"
+    assert read_file_list(tmp_path / "m.csv")[0].source == "a.npy"
 
 
 def test_duplicate_manifest_columns_are_refused(tmp_path):
     (tmp_path / "m.csv").write_text("path,beam_x,beam_y,beam_x\na.npy,1,2,3\n")
-    with pytest.raises(ManifestError, match=r"\['beam_x'\] appear more than once"):
-        read_manifest(tmp_path / "m.csv")
+    with pytest.raises(FileListError, match=r"\['beam_x'\] appear more than once"):
+        read_file_list(tmp_path / "m.csv")
 
 
 @pytest.mark.parametrize("workers", [0, 1])
@@ -155,7 +156,7 @@ def test_symlink_loop_is_named_as_such(tmp_path, predictor):
 def test_messages_name_the_file(tmp_path, predictor):
     path = tmp_path / "tiny_disk.npy"
     np.save(path, frame(0, shape=SHAPE))
-    items = items_from_paths([str(path)], Setup((1e300, 1e300)))
+    items = items_from_paths([str(path)], GeometryOptions((1e300, 1e300)))
     with Workers(predictor.view_spec) as prepare:
         rows = list(tag_items(items, predictor, prepare))
     assert rows[0]["error"].startswith(f"{path} frame 0: ")

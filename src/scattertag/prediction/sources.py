@@ -96,7 +96,7 @@ def read_file_list(path: str | Path, default: GeometryOptions | None = None) -> 
         rows = list(reader)
     repeated = sorted({c for c in columns if columns.count(c) > 1})
     if repeated:
-        raise ManifestError(f"{path}: column(s) {repeated} appear more than once")
+        raise FileListError(f"{path}: column(s) {repeated} appear more than once")
     unknown = sorted(set(columns) - set(FILE_LIST_COLUMNS))
     if unknown:
         raise FileListError(
