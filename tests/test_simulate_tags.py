@@ -24,8 +24,8 @@ def background(exp, level):
 
 @pytest.fixture(scope="module")
 def default_run():
-    """320 default images at 256 x 256: 40 experiments of 8 images."""
-    recipe = Recipe(size=256)
+    """320 default images at 128 x 128: 40 experiments of 8 images."""
+    recipe = Recipe(size=128)
     return [
         simulate_image(exp, i)
         for exp in (draw_experiment(recipe, 7, e) for e in range(40))
@@ -46,7 +46,7 @@ def test_tags_are_reduced_from_keys_and_labels_match(default_run):
             s.labels.dtype == np.uint8
             and s.labels.tolist() == DEFAULT_VOCABULARY.encode(s.tags).tolist()
         )
-        assert s.counts.dtype == np.uint32 and s.counts.shape == (256, 256) and s.mask.dtype == bool
+        assert s.counts.dtype == np.uint32 and s.counts.shape == (128, 128) and s.mask.dtype == bool
         assert not ("Strong scattering" in s.tags and "Weak scattering" in s.tags)
 
 
