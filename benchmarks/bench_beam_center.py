@@ -6,9 +6,10 @@
    median error of the frames with the centre on the frame (goal <= 3 px) and off it
    (goal <= 2 % of the diagonal), and the frames that miss.
 2. **Simulated frames** (``--count``, default 500; ``--seed`` fixed): sizes 256, 1000 and
-   2000 in turn, beam centres drawn corner / central / edge / off the frame with equal
-   probability, every image kind of the default recipe (samples, calibrants, dark and
-   direct-beam frames). Aggregates: the fraction within 2 px with the centre on the frame
+   2000 in turn, the default recipe's catalogue detectors, setups and grazing-incidence
+   experiments, beam centres drawn corner / central / edge / off the frame with equal
+   probability (strips in WAXS may sit "far"), every image kind of the default recipe
+   (samples, calibrants, dark and direct-beam frames). Aggregates: the fraction within 2 px with the centre on the frame
    (goal >= 95 %) and within 2 % of the diagonal off it (goal >= 90 %), overall, by
    placement, by size and without the dark frames (no beam, nothing to find); and how the
    confidence separates right from wrong.
@@ -184,7 +185,7 @@ def simulated(count: int, seed: int, cache: Path | None) -> None:
     print(f"\n== {count} simulated frames (seed {seed}, sizes {SIZES}) ==")
     line("all", records)
     line("without dark frames", [r for r in records if r["kind"] != "dark"])
-    for p in ("center", "corner", "edge", "off"):
+    for p in sorted({r["placement"] for r in records}):
         line(f"placement {p}", [r for r in records if r["placement"] == p])
     for size in SIZES:
         line(f"size {size}", [r for r in records if r["size"] == size])
