@@ -9,8 +9,9 @@
    2000 in turn, the default recipe's catalogue detectors, setups and grazing-incidence
    experiments, beam centres drawn corner / central / edge / off the frame with equal
    probability (strips in WAXS may sit "far"), every image kind of the default recipe
-   (samples, calibrants, dark and direct-beam frames). Aggregates: the fraction within 2 px with the centre on the frame
-   (goal >= 95 %) and within 2 % of the diagonal off it (goal >= 90 %), overall, by
+   (samples, calibrants, dark and direct-beam frames). Aggregates: the fraction within
+   2 px with the centre on the frame (goal >= 95 %) and within 2 % of the diagonal off it
+   (goal >= 90 %), overall, by
    placement, by size and without the dark frames (no beam, nothing to find); and how the
    confidence separates right from wrong.
 3. **Speed**: the median CPU time (this process's, so other work on the machine does not
