@@ -30,6 +30,7 @@ from functools import cached_property
 
 import numpy as np
 from scipy import ndimage
+from scipy.fft import next_fast_len
 
 from scattertag.io import masks
 
@@ -348,8 +349,6 @@ def _symmetry_map(level: _Level, min_overlap: float = 0.05) -> tuple[np.ndarray,
 
 def _fast_len(n: int) -> int:
     """Smallest 2^a 3^b 5^c >= n (a fast FFT length)."""
-    from scipy.fft import next_fast_len
-
     return int(next_fast_len(int(n), real=True))
 
 
