@@ -125,8 +125,11 @@ def draw_montage(
             side = max(geometry.shape)
             r_min, r_max = spec.cake_r_min * side, spec.cake_r_max * side
             plotting.draw_cake(ax, image, r_min, r_max, title=title)
+            ax.set(xticks=[], yticks=[], xlabel="", ylabel="")  # said once, below
         else:  # non-square frames are padded to a square input: no beam marker for them
             square = len(set(geometry.shape)) == 1
             beam = geometry.resized(image.shape).beam_center if square else None
             plotting.draw_frame(ax, image, None, beam, title=title)
+    if spec.image_space == "cake" and not manifest.keep_raw:
+        fig.supxlabel("cakes: log radius across, azimuth (-180 to 180 degrees) up", fontsize=8)
     return plotting.save(fig, path)

@@ -180,10 +180,14 @@ class ShardWriter:
         self.row += 1
 
     def close(self) -> str:
-        """Finish the shard: flush, fsync, rename to its final name; returns its SHA-256."""
+        """Finish the shard: flush, cut the unused reserved space, fsync, rename; its SHA-256."""
         if self.row != self.count:
             raise ValueError(f"{self.tmp}: {self.row} of {self.count} images written")
+        self.file.flush()
+        end = self.file.id.get_filesize()  # HDF5's end of data; the reservation may reach past it
         self.file.close()
+        if os.path.getsize(self.tmp) > end:
+            os.truncate(self.tmp, end)
         publish(self.tmp, self.path)
         return sha256(self.path)
 
