@@ -6,7 +6,7 @@ from fabio.tifimage import TifImage
 import scattertag
 from conftest import BEAM, frame
 from scattertag.geometry import GeometryOptions
-from scattertag.prediction.distributed import geometry_chunks
+from scattertag.prediction.grouping import geometry_chunks
 from scattertag.prediction.sources import Item
 
 
@@ -51,5 +51,7 @@ def test_dask_local_cluster_matches_a_local_run(tmp_path, model_dir):
             assert list(client.nthreads().values()) == [1, 1]
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
     assert [r["path"] for r in remote] == [r["path"] for r in local]
+    names = [line.split(",")[0] for line in lines[1:]]  # two geometries interleaved: input order
+    assert [r["path"].rsplit("/", 1)[-1] for r in local] == names
     assert len(remote.failed) == 1 and "bad.tif" in remote.failed[0]["path"]
     assert np.isfinite(remote["Ring"][0])

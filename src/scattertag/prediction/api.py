@@ -17,6 +17,7 @@ from tqdm import tqdm
 from scattertag.geometry import GeometryOptions
 from scattertag.io.atomic import check_output
 from scattertag.parallel import limited_threads, worker_split
+from scattertag.prediction.grouping import tag_by_geometry
 from scattertag.prediction.pipeline import Predictor, Workers, tag_items
 from scattertag.prediction.sources import (
     Item,
@@ -118,7 +119,7 @@ def predict(
     # one BLAS thread here (workers have their own); torch gets the cores workers leave
     with limited_threads(1, model_threads), Workers(predictor.view_spec, workers) as prepare:
         shown = tqdm(items, unit="file", desc="tagging", disable=not progress)
-        rows = tag_items(shown, predictor, prepare, batch_size)
+        rows = tag_by_geometry(shown, lambda part: tag_items(part, predictor, prepare, batch_size))
         table = Table(predictor.vocabulary, rows, provenance=predictor.provenance)
     if out is not None:
         table.to_csv(out)

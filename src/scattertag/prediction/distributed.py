@@ -23,6 +23,7 @@ from itertools import islice
 from pathlib import Path
 
 from scattertag.parallel import limit_threads, usable_cores
+from scattertag.prediction.grouping import geometry_chunks
 from scattertag.prediction.prepare import Preparer
 from scattertag.prediction.sources import Item
 
@@ -47,16 +48,6 @@ def dask_client(address: str, workers: int | None = None) -> Iterator:
             if not client.nthreads():
                 raise ValueError(f"Dask scheduler {address} has no workers")
             yield client
-
-
-def geometry_chunks(window: list[tuple[int, Item]], size: int) -> list[list[tuple[int, Item]]]:
-    """Numbered items grouped by geometry options (GeometryOptions.key), in first-seen order,
-    cut into chunks of at most ``size``."""
-    groups: dict[tuple, list[tuple[int, Item]]] = {}
-    for number, item in window:
-        key = None if item.options is None else item.options.key
-        groups.setdefault((key,), []).append((number, item))
-    return [g[i : i + size] for g in groups.values() for i in range(0, len(g), size)]
 
 
 def tag_on_dask(
