@@ -193,7 +193,9 @@ def test_per_frame_mask_reuses_the_factor():
     # exact algebra; the difference is the float32 assembly of either matrix (~1e-7) times
     # the condition number of the fit (~1 / reg = 1e3)
     assert rel(got, fresh.transform(f, mask=frame)) < 1e-4
+    again = fb.transform(f, mask=frame)  # the same mask a second time: its own factor
+    assert fb.cached_factors == 2 and rel(again, got) < 1e-4
     many = base.copy()
     many[:40] = False  # thousands of pixels: a factor of its own
     assert rel(fb.transform(f, mask=many), fresh.transform(f, mask=many)) < 1e-10
-    assert fb.cached_factors == 2
+    assert fb.cached_factors == 3

@@ -357,6 +357,7 @@ class FourierBessel:
         self.norm = basis_norm(self.j, radius)
         # ((disk validity, reg), Cholesky factor) by (mask digest, reg)
         self._gram_cache: BoundedCache[tuple] = BoundedCache(4)
+        self._low_rank_masks: BoundedCache[bool] = BoundedCache(64)  # solved by Woodbury
         # linear B-splines (4 weights a pixel instead of 16) once their finer grid is coarser than the pixels
         fine = self.radius * LINEAR_STEP / self.j.max() >= LINEAR_MIN_PIXELS
         if state is not None:
@@ -581,8 +582,12 @@ class FourierBessel:
         A at P and C = +1 (pixel gained) or -1 (lost), solved by the Woodbury identity
         u = u0 - Z (C + U Z)^{-1} U u0, u0 = G0^{-1} rhs, Z = G0^{-1} U^T.
         """
-        if (mask_digest(valid_flat), float(reg)) not in self._gram_cache:
-            base = self._nearest_factor(valid_flat, reg)
+        key = (mask_digest(valid_flat), float(reg))
+        if key not in self._gram_cache:
+            # a mask that comes back (module gaps of every frame) gets a factor of its own
+            again = key in self._low_rank_masks
+            self._low_rank_masks.put(key, True)
+            base = None if again else self._nearest_factor(valid_flat, reg)
             if base is not None:
                 return self._woodbury(base, valid_flat, rhs)
         factor = self._cholesky(valid_flat, reg)
@@ -604,15 +609,19 @@ class FourierBessel:
 
     def _woodbury(self, base: tuple, valid_flat: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         """Solve with a cached factor corrected for a few changed pixels (``_dense_solve``)."""
-        factor, changed, seen = base
-        u0 = scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+        (c, lower), changed, seen = base
+        u0 = scipy.linalg.cho_solve((c, lower), rhs, check_finite=False)
         if len(changed) == 0:
             return u0
         U = self.exact.pixel_rows(*self._polar(self.pixels[changed])).astype(np.float64)
         sign = np.where(seen[changed], 1.0, -1.0)  # +1: observed now, not in the cached mask
-        Z = scipy.linalg.cho_solve(factor, U.T, check_finite=False)  # (n, d)
-        capacitance = np.diag(sign) + U @ Z
-        return u0 - Z @ scipy.linalg.solve(capacitance, U @ u0, check_finite=False)
+        # G0 = R^T R: U G0^-1 U^T = W^T W with W = R^-T U^T, one triangular solve
+        W = scipy.linalg.solve_triangular(
+            c, U.T, trans="N" if lower else "T", lower=lower, check_finite=False
+        )
+        capacitance = np.diag(sign) + W.T @ W
+        y = scipy.linalg.solve(capacitance, U @ u0, check_finite=False)
+        return u0 - scipy.linalg.cho_solve((c, lower), U.T @ y, check_finite=False)
 
     def _cholesky(self, valid_flat: np.ndarray, reg: float) -> tuple:
         """Cholesky factor of A^T M A + reg I for this mask (assembled on polar grid, cached)."""

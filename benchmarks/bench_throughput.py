@@ -1,0 +1,435 @@
+"""Archive and beamline throughput, side by side in one run (medians and ratios).
+
+Sections (``--sections``, all by default):
+
+* ``setup``: one new geometry at 1000 x 1000 with the shipped view spec: the normal
+  matrix of the Fourier-Bessel fit assembled from operator columns (the former method)
+  vs on the polar grid in angular modes (now), its Cholesky factor, a whole ViewMaker
+  cold and loaded from the on-disk set-up cache;
+* ``frame``: one frame's views (ViewMaker call) with a fixed mask vs a mask that changes
+  every frame (a 40 x 40 NaN block that moves, hot pixels), and the cake vs pyFAI's
+  CSR integrator (no pixel splitting) on the same bins, block sums by reshaping vs by
+  sparse products;
+* ``predict``: ``scattertag.predict`` end to end on uint32 TIFFs of one geometry
+  (read, views, model, CSV), default options (one worker per usable core) vs
+  ``workers=0``, next to fabio reading alone;
+* ``geometries``: ``--geometries`` files, each with its own beam centre: first run
+  (empty set-up cache) and re-run (warm cache), vs one geometry;
+* ``dask``: a LocalCluster of 1 and of 2 single-threaded worker processes, and whether
+  the CSV equals the local run's byte for byte.
+
+Wall-clock figures depend on the machine's load (printed); CPU ms per frame (all
+processes and threads) much less so, and ``cores x 1000 / CPU ms`` is the rate the same
+work reaches on that many idle cores. Peak resident memory is printed at the end.
+
+    python benchmarks/bench_throughput.py --files 40 --geometries 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children."""
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(fn) -> tuple[float, float]:
+    """(wall, CPU) seconds of ``fn()``; CPU counts child processes once they have exited."""
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    fn()
+    return time.perf_counter() - wall, cpu_seconds() - cpu
+
+
+def thread_cpu(fn, repeats: int) -> float:
+    """Median CPU ms of ``fn()`` in this thread (no children)."""
+    out = []
+    for _ in range(repeats):
+        t = time.thread_time()
+        fn()
+        out.append(time.thread_time() - t)
+    return 1e3 * statistics.median(out)
+
+
+def load() -> str:
+    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
+def write_tiffs(folder: Path, size: int, count: int, seed: int = 0) -> list[Path]:
+    """``count`` uint32 Poisson ring TIFFs of size x size about a corner beam centre."""
+    from fabio.tifimage import TifImage
+
+    rng = np.random.default_rng(seed)
+    rows, cols = np.indices((size, size))
+    r = np.hypot(cols - 0.1 * size, rows - 0.85 * size)
+    base = 5 + 1e4 * (1 + r) ** -1.5
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        q0 = size * rng.uniform(0.2, 0.6)
+        lam = base + 200 * np.exp(-0.5 * ((r - q0) / (0.01 * size)) ** 2)
+        path = folder / f"frame_{size}_{i:04d}.tif"
+        TifImage(data=rng.poisson(lam).astype(np.uint32)).write(str(path))
+        paths.append(path)
+    return paths
+
+
+def spec_and_model():
+    """The shipped tagger's view spec and its (None = shipped) model folder."""
+    from scattertag.features.views import ViewSpec
+    from scattertag.models import load_model
+
+    _, card = load_model(None)
+    return ViewSpec.from_dict(card["view_spec"]), None
+
+
+def bench_setup(repeats: int) -> None:
+    import scipy.linalg
+
+    from scattertag.features.cache import SetupCache
+    from scattertag.features.views import ViewMaker
+    from scattertag.geometry import Geometry
+
+    spec, _ = spec_and_model()
+    rows: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = SetupCache(tmp)
+        for i in range(repeats):
+            geometry = Geometry((1000, 1000), (100.0 + 7 * i, 850.0 - 5 * i))
+            t = time.thread_time()
+            maker = ViewMaker(spec, geometry, cache=cache)
+            rows.setdefault("ViewMaker, cold (incl. writing the cache)", []).append(
+                time.thread_time() - t
+            )
+            t = time.thread_time()
+            ViewMaker(spec, geometry, cache=cache)
+            rows.setdefault("ViewMaker, from the on-disk cache", []).append(time.thread_time() - t)
+            fb = maker.fb
+            valid = np.ones(fb.shape[0] * fb.shape[1], bool)
+            seen = valid[fb.pixels]
+            n = fb.n_unknowns
+            t = time.thread_time()
+            normal = fb._normal_operator(valid)
+            G0 = np.concatenate([normal(np.eye(n)[j : j + 256]) for j in range(0, n, 256)])
+            rows.setdefault("normal matrix from operator columns (before)", []).append(
+                time.thread_time() - t
+            )
+            t = time.thread_time()
+            G = fb.exact.normal_matrix(*fb._polar(fb.pixels[seen]), full=False)
+            rows.setdefault("normal matrix on the polar grid (now)", []).append(
+                time.thread_time() - t
+            )
+            t = time.thread_time()
+            scipy.linalg.cho_factor(
+                G.astype(np.float64) + spec.fit_reg * np.eye(n), check_finite=False
+            )
+            rows.setdefault("Cholesky factor", []).append(time.thread_time() - t)
+            assert np.allclose(np.triu(G), np.triu(G0), atol=1e-5 * np.abs(G0).max())
+    med = {k: 1e3 * statistics.median(v) for k, v in rows.items()}
+    print(
+        f"\n== set-up of one geometry, 1000 x 1000, {n} unknowns; CPU ms, median of {repeats}; {load()}"
+    )
+    for k, v in med.items():
+        print(f"  {k:48s} {v:8.0f} ms")
+    print(
+        f"  ratio operator columns / polar grid: {med['normal matrix from operator columns (before)'] / med['normal matrix on the polar grid (now)']:.1f}x; "
+        f"cold / cached ViewMaker: {med['ViewMaker, cold (incl. writing the cache)'] / med['ViewMaker, from the on-disk cache']:.1f}x"
+    )
+
+
+def bench_frame(repeats: int) -> None:
+    import scipy.sparse as sp
+
+    from scattertag.features.views import ViewMaker, area_weights, block_sum
+    from scattertag.geometry import Geometry
+
+    spec, _ = spec_and_model()
+    for size in (1000, 2000):
+        rng = np.random.default_rng(size)
+        geometry = Geometry((size, size), (0.1 * size, 0.85 * size))
+        maker = ViewMaker(spec, geometry)
+        rows, cols = np.indices((size, size))
+        counts = rng.poisson(
+            20 + 1e4 / (1 + np.hypot(cols - 0.1 * size, rows - 0.85 * size))
+        ).astype(np.uint32)
+        fixed = np.ones((size, size), bool)
+        fixed[:, size // 2 : size // 2 + 7] = False  # a module gap
+        masks = []
+        for i in range(repeats):
+            m = fixed.copy()
+            y, x = rng.integers(0, size - 40, 2)
+            m[y : y + 40, x : x + 40] = False  # a NaN block / zinger patch, somewhere new
+            m[rng.integers(0, size, 20), rng.integers(0, size, 20)] = False  # hot pixels
+            masks.append(m)
+        maker(counts, fixed)
+        it = iter(masks * 2)
+        t_fixed = thread_cpu(lambda: maker(counts, fixed), repeats)
+        t_moving = thread_cpu(lambda: maker(counts, next(it)), repeats)
+        total = counts.astype(np.float32)
+        w = area_weights(size, size // maker.block)
+        t_block = thread_cpu(lambda: block_sum(total, maker.block), repeats)
+        t_sparse = thread_cpu(
+            lambda: np.asarray(w @ np.ascontiguousarray((w @ total).T)).T, repeats
+        )
+        padded, valid = maker._prepare(counts, fixed)
+        t_cake = thread_cpu(lambda: maker._image(padded, valid), repeats)
+        line = ""
+        try:
+            from pyFAI.integrator.azimuthal import AzimuthalIntegrator
+
+            ai = AzimuthalIntegrator(
+                dist=geometry.distance,
+                poni1=(geometry.beam_center[1] + 0.5) * geometry.pixel_size,
+                poni2=(geometry.beam_center[0] + 0.5) * geometry.pixel_size,
+                pixel1=geometry.pixel_size,
+                pixel2=geometry.pixel_size,
+                wavelength=geometry.wavelength * 1e-10,
+            )
+            kw = dict(
+                npt_rad=spec.cake_radii,
+                npt_azim=spec.cake_angles,
+                unit="r_mm",
+                mask=~fixed,
+                method=("no", "csr", "cython"),
+            )
+            ai.integrate2d_ng(counts, **kw)  # builds its CSR engine
+            t_pyfai = thread_cpu(lambda: ai.integrate2d_ng(counts, **kw), repeats)
+            line = f"; pyFAI integrate2d_ng (no split, CSR, cython) {t_pyfai:.1f} ms, ratio pyFAI / ours {t_pyfai / t_cake:.2f}"
+        except ImportError:
+            pass
+        print(f"\n== one frame's views at {size} x {size} (CPU ms, median of {repeats}); {load()}")
+        print(
+            f"  fixed mask {t_fixed:.1f} ms, mask changing every frame {t_moving:.1f} ms: ratio {t_moving / t_fixed:.2f} (goal <= 2)"
+        )
+        print(f"  cake (4 channels incl. max) {t_cake:.1f} ms{line}")
+        print(
+            f"  block sums by reshaping {t_block:.1f} ms vs sparse products {t_sparse:.1f} ms: {t_sparse / t_block:.1f}x"
+        )
+        assert isinstance(w, sp.csr_matrix)
+
+
+def run_predict(files, beam, workers, out, **kw):
+    import scattertag
+
+    return scattertag.predict(files, beam_center=beam, workers=workers, out=out, **kw)
+
+
+def bench_predict(sizes: list[int], count: int, repeats: int, tmp: Path) -> dict:
+    import fabio
+
+    from scattertag.parallel import usable_cores
+    from scattertag.prediction.pipeline import Predictor
+
+    predictor = Predictor(None)
+    rates = {}
+    for size in sizes:
+        files = write_tiffs(tmp / f"one{size}", size, count)
+        beam = (0.1 * size, 0.85 * size)
+        run_predict(
+            files[:2], beam, 0, tmp / "warm.csv", model=predictor
+        )  # set up the geometry (cache)
+        runs = {
+            "fabio read only": lambda: [fabio.open(str(f)).data for f in files],
+            "predict, defaults (workers = cores)": lambda: run_predict(
+                files, beam, None, tmp / "p.csv", model=predictor
+            ),
+            "predict, workers=0": lambda: run_predict(
+                files, beam, 0, tmp / "p.csv", model=predictor
+            ),
+        }
+        wall = {k: [] for k in runs}
+        cpu = {k: [] for k in runs}
+        for _ in range(repeats):
+            for k, fn in runs.items():
+                w, c = timed(fn)
+                wall[k].append(w)
+                cpu[k].append(c)
+        read = statistics.median(wall["fabio read only"])
+        print(
+            f"\n== predict end to end, one geometry, {count} uint32 TIFFs {size} x {size}, median of {repeats}; {load()}, {usable_cores()} usable"
+        )
+        for k in runs:
+            w, c = statistics.median(wall[k]), 1e3 * statistics.median(cpu[k]) / count
+            share = "" if k.startswith("fabio") else f", reading = {read / w:.0%} of the wall time"
+            print(
+                f"  {k:38s} {count / w:7.1f} frames/s wall, {c:6.1f} CPU ms/frame -> {2000 / c:5.1f} frames/s on 2 idle cores{share}"
+            )
+        rates[size] = count / statistics.median(wall["predict, defaults (workers = cores)"])
+        if size == min(sizes):
+            bench_moving_mask(files, beam, repeats, predictor, tmp)
+        rates[f"{size} cpu"] = (
+            1e3 * statistics.median(cpu["predict, defaults (workers = cores)"]) / count
+        )
+    return rates
+
+
+def bench_moving_mask(files: list[Path], beam, repeats: int, predictor, tmp: Path) -> None:
+    """End to end: float32 frames with a 40 x 40 NaN block that moves every frame vs none."""
+    import fabio
+    from fabio.tifimage import TifImage
+
+    rng = np.random.default_rng(5)
+    clean, holed = [], []
+    for i, f in enumerate(files):
+        data = fabio.open(str(f)).data.astype(np.float32)
+        TifImage(data=data).write(str(tmp / f"clean_{i:04d}.tif"))
+        y, x = rng.integers(0, data.shape[0] - 40, 2)
+        data[y : y + 40, x : x + 40] = np.nan
+        TifImage(data=data).write(str(tmp / f"holed_{i:04d}.tif"))
+        clean.append(tmp / f"clean_{i:04d}.tif")
+        holed.append(tmp / f"holed_{i:04d}.tif")
+    runs = {
+        "fixed mask": lambda: run_predict(clean, beam, None, tmp / "c.csv", model=predictor),
+        "mask changing every frame": lambda: run_predict(
+            holed, beam, None, tmp / "h.csv", model=predictor
+        ),
+    }
+    wall = {k: [] for k in runs}
+    cpu = {k: [] for k in runs}
+    for _ in range(repeats):
+        for k, fn in runs.items():
+            w, c = timed(fn)
+            wall[k].append(w)
+            cpu[k].append(c)
+    n = len(files)
+    print(f"  float32 frames, predict defaults, end to end ({load()}):")
+    for k in runs:
+        print(
+            f"    {k:28s} {n / statistics.median(wall[k]):6.1f} frames/s wall, {1e3 * statistics.median(cpu[k]) / n:6.1f} CPU ms/frame"
+        )
+    ratio_w = statistics.median(wall["mask changing every frame"]) / statistics.median(
+        wall["fixed mask"]
+    )
+    ratio_c = statistics.median(cpu["mask changing every frame"]) / statistics.median(
+        cpu["fixed mask"]
+    )
+    print(f"    ratio changing / fixed: wall {ratio_w:.2f}, CPU {ratio_c:.2f} (goal <= 2)")
+
+
+def bench_geometries(count: int, one: dict | None, tmp: Path) -> None:
+    from scattertag.prediction.pipeline import Predictor
+
+    predictor = Predictor(None)
+    size = 1000
+    files = write_tiffs(tmp / "many", size, count, seed=1)
+    manifest = tmp / "many.csv"
+    rng = np.random.default_rng(2)
+    centres = [(rng.uniform(50, 950), rng.uniform(50, 950)) for _ in files]
+    manifest.write_text(
+        "path,beam_x,beam_y\n"
+        + "".join(f"{f},{x:.2f},{y:.2f}\n" for f, (x, y) in zip(files, centres))
+    )
+    import scattertag
+
+    os.environ["SCATTERTAG_CACHE"] = str(tmp / "setup-cache-many")
+    first = timed(
+        lambda: scattertag.predict(
+            manifest=manifest, workers=None, model=predictor, out=tmp / "m1.csv"
+        )
+    )
+    again = timed(
+        lambda: scattertag.predict(
+            manifest=manifest, workers=None, model=predictor, out=tmp / "m2.csv"
+        )
+    )
+    same = (tmp / "m1.csv").read_bytes() == (tmp / "m2.csv").read_bytes()
+    cache_bytes = sum(p.stat().st_size for p in (tmp / "setup-cache-many").glob("*.npz"))
+    print(f"\n== {count} files at 1000 x 1000, each with its own beam centre; {load()}")
+    for label, (w, c) in (
+        ("first run (empty set-up cache)", first),
+        ("re-run (warm cache)", again),
+    ):
+        ms = 1e3 * c / count
+        print(
+            f"  {label:32s} {count / w:6.1f} frames/s wall, {ms:6.1f} CPU ms/frame -> {2000 / ms:5.1f} frames/s on 2 idle cores"
+        )
+    print(
+        f"  re-run CSV identical to first run: {same}; set-up cache {cache_bytes / 2**30:.2f} GiB"
+    )
+    if one and 1000 in one:
+        ratio_cpu = (1e3 * again[1] / count) / one["1000 cpu"]
+        print(f"  warm re-run / one geometry, CPU ms per frame: {ratio_cpu:.2f} (goal <= 1.5)")
+
+
+def bench_dask(count: int, tmp: Path) -> None:
+    from distributed import LocalCluster
+
+    import scattertag
+
+    files = write_tiffs(tmp / "dask", 1000, count, seed=3)
+    beam = (100.0, 850.0)
+    scattertag.predict(files, beam_center=beam, workers=0, out=tmp / "local.csv")
+    rates = {}
+    for n in (1, 2):
+        with LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster:
+            address = cluster.scheduler_address
+            scattertag.predict(
+                files[: 2 * n], beam_center=beam, dask=address
+            )  # workers load the model, set up
+            w, _ = timed(
+                lambda: scattertag.predict(
+                    files, beam_center=beam, dask=address, out=tmp / f"dask{n}.csv"
+                )
+            )
+            rates[n] = count / w
+    same = all(
+        (tmp / "local.csv").read_bytes() == (tmp / f"dask{n}.csv").read_bytes() for n in (1, 2)
+    )
+    print(f"\n== Dask LocalCluster, {count} files 1000 x 1000 (workers warm); {load()}")
+    print(
+        f"  1 worker {rates[1]:.1f} frames/s, 2 workers {rates[2]:.1f} frames/s: ratio {rates[2] / rates[1]:.2f} (goal >= 1.7)"
+    )
+    print(f"  CSV identical to a local run: {same}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sections", nargs="+", default=["setup", "frame", "predict", "geometries", "dask"]
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000])
+    parser.add_argument("--files", type=int, default=40)
+    parser.add_argument("--geometries", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    from scattertag.parallel import limit_threads
+
+    limit_threads(1)  # the in-process sections measure one single-threaded worker's work
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        os.environ.setdefault("SCATTERTAG_CACHE", str(tmp / "setup-cache"))
+        one = None
+        if "setup" in args.sections:
+            bench_setup(args.repeats)
+        if "frame" in args.sections:
+            bench_frame(max(5, args.repeats))
+        if "predict" in args.sections:
+            one = bench_predict(args.sizes, args.files, args.repeats, tmp)
+        if "geometries" in args.sections:
+            bench_geometries(args.geometries, one, tmp)
+        if "dask" in args.sections:
+            bench_dask(args.files, tmp)
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**10
+    print(
+        f"\npeak resident memory: this process {own:.0f} MiB, largest child process {kids:.0f} MiB"
+    )
+
+
+if __name__ == "__main__":
+    main()
