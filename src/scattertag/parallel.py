@@ -39,8 +39,8 @@ def cgroup_cpu_limit(v2: Path = CGROUP_V2, v1: tuple[Path, Path] = CGROUP_V1) ->
             max_text, period_text = v2.read_text().split()[:2]
             return None if max_text == "max" else int(max_text) / int(period_text)
         if v1[0].is_file() and v1[1].is_file():
-            quota, period = int(v1[0].read_text()), int(v1[1].read_text())
-            return None if quota <= 0 or period <= 0 else quota / period
+            q, p = int(v1[0].read_text()), int(v1[1].read_text())
+            return None if q <= 0 or p <= 0 else q / p
     except (OSError, ValueError):
         pass
     return None

@@ -174,6 +174,7 @@ class PolarSplines:
         self.nodes = np.arange(-(degree // 2), cells + degree // 2 + 1)  # B-splines touching [0, R)
         self.orders = fb.orders
         if arrays is None:
+            assert r is not None and theta is not None, "pixel radii and angles, or arrays"
             self.S = self._spread_matrix(fb, r, theta)
         else:  # (data, indices, indptr) of S from a cached state
             self.S = sp.csc_matrix(
