@@ -598,7 +598,8 @@ class FourierBessel:
         """(factor, differing disk pixels, seen) of the nearest cached mask, if near enough."""
         seen = valid_flat[self.pixels]
         best = None
-        for _, ((disk, factor_reg), factor) in self._gram_cache.items():
+        for entry in self._gram_cache.items():
+            (disk, factor_reg), factor = entry[1]
             if factor_reg != reg:
                 continue
             changed = np.flatnonzero(disk != seen)

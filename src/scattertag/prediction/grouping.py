@@ -2,9 +2,9 @@
 
 Setting up a geometry (``ViewMaker``) costs ~10-20 frames' worth of work; frames of an
 archive come with many beam centres, interleaved. So frames are taken in windows of
-consecutive frames, grouped by geometry (GeometryOptions.key: geometry and mask) inside a window, tagged in
-that order, and the rows put back in input order before they are yielded. Memory: one
-window of rows.
+consecutive frames, grouped by geometry (``GeometryOptions.key``: geometry and mask)
+inside a window, tagged in that order, and the rows put back in input order before they
+are yielded. Memory: one window of rows.
 """
 
 from __future__ import annotations
