@@ -93,7 +93,7 @@ def spec_and_model():
     from scattertag.models import load_model
 
     _, card = load_model(None)
-    return ViewSpec.from_dict(card["view_spec"]), None
+    return ViewSpec.from_dict(card.view_spec), None
 
 
 def bench_setup(repeats: int) -> None:

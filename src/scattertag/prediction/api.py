@@ -135,7 +135,7 @@ def _predict_on_dask(items, address, model, workers, batch_size, device, progres
         raise ValueError(
             "with dask, give model as a folder (every worker loads it), not a Predictor"
         )
-    vocabulary = load_model(model)[1]["vocabulary"]
+    vocabulary = list(load_model(model)[1].vocabulary)
     with dask_client(address, workers or None) as client:
         rows = tag_on_dask(items, client, model, batch_size, device=device)
         rows = tqdm(rows, unit="frame", desc="tagging", disable=not progress)

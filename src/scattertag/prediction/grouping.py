@@ -28,17 +28,34 @@ def geometry_chunks(window: list[tuple[int, Item]], size: int) -> list[list[tupl
 def tag_by_geometry(
     items: Iterable[Item], tag: Callable[[list[Item]], Iterator[dict]], window: int = 256
 ) -> Iterator[dict]:
-    """Rows of ``tag`` (one row per single-frame item) run on windows of ``items``
-    reordered by geometry, yielded in input order."""
+    """Rows of ``tag`` run on windows of ``items`` reordered by geometry, in input order.
+
+    ``tag`` yields, for each item in turn, one row per frame (at least one); an item
+    without a frame index (a single-frame file, an in-memory stack) owns the rows that
+    follow its first while they carry its path and increasing frame numbers.
+    """
     from scattertag.prediction.pipeline import per_frame
 
     frames = per_frame(items)
     while part := list(islice(frames, window)):
         order = [n for chunk in geometry_chunks(list(enumerate(part)), window) for n, _ in chunk]
-        rows = list(tag([part[n] for n in order]))
-        if len(rows) != len(part):
-            raise RuntimeError(f"{len(part)} frames gave {len(rows)} rows")
-        placed: list[dict] = [{}] * len(part)
-        for n, row in zip(order, rows):
-            placed[n] = row
-        yield from placed
+        rows = iter(list(tag([part[n] for n in order])))
+        owned: list[list[dict]] = [[] for _ in part]
+        row = next(rows, None)
+        for n in order:
+            if row is None:
+                raise RuntimeError(f"{part[n].source}: no row")
+            owned[n].append(row)
+            row = next(rows, None)
+            while (
+                row is not None
+                and part[n].frame is None
+                and row["path"] == part[n].source
+                and isinstance(row["frame"], int)
+                and isinstance(owned[n][-1]["frame"], int)
+                and row["frame"] > owned[n][-1]["frame"]
+            ):
+                owned[n].append(row)
+                row = next(rows, None)
+        for item_rows in owned:
+            yield from item_rows
