@@ -110,6 +110,13 @@ def test_upload_file_tags_it_once_and_uses_request_geometry(site, tmp_path):
     )
     assert again.json()["frames"][0]["id"] == first[0]["id"]  # seen before: not re-tagged
     assert again.json()["frames"][0]["tagged_at"] == first[0]["tagged_at"]
+    evil = {"file": ("../../evil.tif", data, "image/tiff")}
+    r = client.post("/api/tag/file", params={"frame": 3}, files=evil, headers=AUTH)
+    assert r.status_code == 422 and "out of range" in r.json()["detail"]
+    r = client.post("/api/tag/file", files=evil, headers=AUTH)  # a name is only a name
+    assert r.status_code == 200 and r.json()["frames"][0]["name"] == "../../evil.tif"
+    assert r.json()["frames"][0]["path"].startswith("uploads/")
+    assert not (site["root"] / "evil.tif").exists()
 
 
 def test_upload_arrays_npy_and_bare_bytes_agree(site):
@@ -140,9 +147,16 @@ TEXT, JSON = {"content-type": "text/plain"}, {"content-type": "application/json"
 BAD_REQUESTS = [
     ("post", "/api/tag/file", {"files": {"file": ("x.tif", b"II*\x00garbage")}}, 422, "x.tif"),
     ("post", "/api/tag/file", {"files": {"file": ("x.txt", b"hello")}}, 415, "unsupported"),
+    ("post", "/api/tag/file", {"files": {"file": ("x.h5", b"\x89HDF\r\n\x1a\njunk")}}, 422, "x.h5"),
+    ("post", "/api/tag/file", {"files": {"file": ("x.cbf", b"###CBF: junk")}}, 422, "x.cbf"),
+    ("post", "/api/tag/file", {"files": {"file": ("x.edf", b"{ junk")}}, 422, "x.edf"),
+    ("post", "/api/tag/file", {"files": {"file": ("x.npy", b"")}}, 422, "x.npy"),
+    ("post", "/api/tag/file", {"files": {"other": ("x.tif", b"abc")}}, 400, "'file'"),
+    ("post", "/api/tag/array", array(content=b"\x93NUMPY\x01\x00junk"), 422, ""),
     ("post", "/api/tag/file", {"content": b"a", "headers": TEXT}, 415, "multipart"),
     ("post", "/api/tag/array", {"content": b"a", "headers": TEXT}, 415, "octet-stream"),
     ("post", "/api/tag/array", array({"shape": "5,5", "dtype": "uint8"}), 422, "at least 16"),
+    ("post", "/api/tag/array", array({"shape": "20000,20000", "dtype": "uint32"}), 422, "limit"),
     ("post", "/api/tag/array", array({"shape": "16,16", "dtype": "uint8"}), 400, "needs 256"),
     ("post", "/api/tag/array", array({"shape": "a,b", "dtype": "uint8"}), 400, "shape"),
     ("post", "/api/tag/array", array({"shape": "16,16", "dtype": "object"}), 400, "dtype"),

@@ -30,7 +30,7 @@ def geometry_of(record: Record, shape: tuple[int, int]) -> Geometry:
     """The geometry a record was tagged with, for a frame of ``shape``."""
     s = record.setup
     options = GeometryOptions(
-        tuple(s["beam_center"]),
+        record.beam_center,
         pixel_size=s["pixel_size"],
         distance=s["distance"],
         energy=s["energy"],

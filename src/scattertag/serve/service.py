@@ -172,8 +172,9 @@ class Service:
         """A store record of one output row of the predictor."""
         assert item.options is not None
         setup = setup_json(item.options)
+        beam = None
         if row.get("beam_x") not in (None, ""):  # a predictor that reports the geometry it used
-            setup["beam_center"] = [float(row["beam_x"]), float(row["beam_y"])]
+            beam = (float(row["beam_x"]), float(row["beam_y"]))
         vocabulary = self.predictor.vocabulary
         ok = not row["error"]
         return Record(
@@ -185,6 +186,7 @@ class Service:
             time=when,
             tagged_at=time.time(),
             setup=setup,
+            beam_center=beam,
             beam_source=row.get("geometry_source") or beam_source,
             probabilities={t: float(row[t]) for t in vocabulary} if ok else {},
             tags=[t for t in row["tags"].split(";") if t],

@@ -55,7 +55,9 @@ class Record:
     location : what the readers open (a path, maybe with ``::/dataset``).
     folder : the served folder, ``uploads`` or the Tiled URI it came from; name : display name.
     time : when the frame was made (file mtime, upload time), Unix seconds.
-    setup : the geometry as a dict; beam_source : where the beam centre came from.
+    setup : the geometry asked for, as a dict; beam_center : (x, y) the beam centre used
+    (the predictor's own when it reports one, else the setup's); beam_source : where it
+    came from.
     probabilities : tag -> probability (empty when ``error``); tags : tags at or above threshold.
     extra : any further per-frame outputs of the predictor (e.g. ``ood``).
     """
@@ -76,10 +78,15 @@ class Record:
     extra: dict = field(default_factory=dict)
     id: int | None = None
     labels: dict[str, int | None] | None = None
+    beam_center: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.beam_center is None and self.setup.get("beam_center") is not None:
+            self.beam_center = tuple(self.setup["beam_center"])
 
     def to_json(self) -> dict:
         """The record as the API returns it."""
-        beam = self.setup.get("beam_center")
+        beam = self.beam_center
         out = {
             "id": self.id,
             "path": self.source,
@@ -218,7 +225,7 @@ class Store:
                             r.tagged_at,
                             json.dumps(r.setup),
                             r.mask,
-                            *(r.setup.get("beam_center") or (None, None)),
+                            *(r.beam_center or (None, None)),
                             r.beam_source,
                             ";".join(r.tags),
                             r.error,
@@ -319,7 +326,7 @@ class Store:
 
     _select = (
         "SELECT f.id, f.source, f.frame, f.location, f.folder, f.name, f.time, f.tagged_at, "
-        "f.setup, f.mask, f.beam_source, f.tags, f.error, f.extra, "
+        "f.setup, f.mask, f.beam_source, f.tags, f.error, f.extra, f.beam_x, f.beam_y, "
         "(SELECT labels FROM labels WHERE frame_id = f.id ORDER BY id DESC LIMIT 1) "
         "FROM frames f"
     )
@@ -327,7 +334,7 @@ class Store:
     def _record(self, row: tuple) -> Record:
         """A Record from a row of ``_select``, probabilities in vocabulary order (lock held)."""
         (id_, source, frame, location, folder, name, time, tagged_at, setup, mask) = row[:10]
-        beam_source, tags, error, extra, labels = row[10:]
+        beam_source, tags, error, extra, beam_x, beam_y, labels = row[10:]
         probs = dict(
             self._db.execute("SELECT tag, p FROM probs WHERE frame_id = ?", (id_,)).fetchall()
         )
@@ -343,6 +350,7 @@ class Store:
             setup=json.loads(setup),
             mask=mask,
             beam_source=beam_source,
+            beam_center=None if beam_x is None else (beam_x, beam_y),
             tags=[t for t in tags.split(";") if t],
             error=error,
             extra=json.loads(extra),
