@@ -224,7 +224,8 @@ def test_bad_inputs_each_get_a_row_and_the_run_goes_on(tmp_path, model_dir, caps
         "--quiet",
     ]
     assert main(argv) == 1
-    rows = list(csv.DictReader(open(out, newline="")))
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
     assert [Path(r["path"]).name for r in rows] == names
     assert rows[0]["error"] == rows[-1]["error"] == "" and rows[0]["Ring"] == rows[-1]["Ring"] != ""
     for row, name in zip(rows[1:-1], cases):
@@ -322,7 +323,7 @@ def test_real_pilatus_files(predictor):
 
 
 def test_default_model_is_the_shipped_one(tmp_path, model_dir, monkeypatch):
-    """With no model given, predict loads the package's pretrained folder (here pointed at a test model)."""
+    """With no model given, predict loads the pretrained folder (here pointed at a test model)."""
     import scattertag.models.io as io
 
     monkeypatch.setattr(io, "pretrained_dir", lambda: Path(model_dir))
