@@ -6,12 +6,16 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import scattertag.demo
 from scattertag import __version__
 from scattertag.cli import COMMANDS, main
+from scattertag.examples import example_frames
 
 
 def bad_invocations(tmp_path):
@@ -68,15 +72,15 @@ def test_no_command_version_and_unknown_command(capsys):
     assert line.startswith("scattertag: error: argument COMMAND: invalid choice: 'frobnicate'")
 
 
-def test_library_bugs_still_show_a_traceback(monkeypatch):
+def test_library_bugs_still_show_a_traceback(monkeypatch, tmp_path):
     """Only bad input is reported as one line: a programming error propagates."""
 
     def broken(*args):
         raise TypeError("a bug")
 
-    monkeypatch.setattr(scattertag.demo, "three_views", broken)
+    monkeypatch.setattr(scattertag.demo, "tag_examples", broken)
     with pytest.raises(TypeError, match="a bug"):
-        main(["demo"])
+        main(["demo", "--out", str(tmp_path / "demo")])
 
 
 def test_success_exits_0(tmp_path, monkeypatch, capsys):
@@ -95,7 +99,13 @@ def test_success_exits_0(tmp_path, monkeypatch, capsys):
         row.update(build_s=1.0, train_s=1.0, evaluate_s=1.0)
     monkeypatch.setattr(scattertag.demo, "three_views", lambda *args: rows)
     assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
-    assert "| 256 | image | 0.5000 | 1 |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| 256 | image | 0.5000 | 1 |" in printed
+    # the demo's first step tags every bundled real frame with the shipped model
+    tagged = list(csv.DictReader((tmp_path / "demo" / "examples.csv").open()))
+    assert len(tagged) == len(example_frames()) and not any(r["error"] for r in tagged)
+    assert (tmp_path / "demo" / "examples.png").stat().st_size > 10_000
+    assert all(Path(r["path"]).name in printed for r in tagged)
 
 
 def test_some_inputs_failed_exits_1(tmp_path, model_dir, capsys):
