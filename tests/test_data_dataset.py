@@ -63,7 +63,7 @@ def test_bad_shards(root, tmp_path):
     shutil.copytree(root, copy)
     path = copy / shard_name(5)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(OSError, match="shard_05.h5: not a readable HDF5 shard"):
+    with pytest.raises(UserError, match="shard_05.h5: checksum mismatch"):  # verified first
         ShardDataset(copy, shards=[5])
 
 

@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 from scattertag.data.manifest import NUM_SHARDS, DatasetManifest
 from scattertag.data.shards import open_shard
+from scattertag.data.verify import verify_shard
 from scattertag.errors import UserError
 
 
@@ -50,6 +51,7 @@ class ShardDataset(Dataset):
                     f"{self.manifest.shard_path(self.root, k)}: shard not finished; "
                     "complete the build first"
                 )
+            verify_shard(self.manifest.shard_path(self.root, k), self.manifest.shards[k].sha256)
         experiments, rows = [], []
         for k in self.shards:
             with open_shard(self.manifest.shard_path(self.root, k)) as f:
