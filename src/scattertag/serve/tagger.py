@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import multiprocessing
 import threading
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -41,6 +42,8 @@ class Tagger:
         self.workers, self.threads = workers, threads
         self.batch_size, self.max_wait_s = batch_size, max_wait_s
         self._local = threading.local()
+        self._first: Preparer | None = None  # the first thread's; later threads copy its set-ups
+        self._handover = threading.Lock()
         self.batches: list[int] = []  # sizes of the last network batches, for tests and stats
 
     async def __aenter__(self) -> Tagger:
@@ -60,6 +63,7 @@ class Tagger:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="prepare")
         self._model = ThreadPoolExecutor(1, thread_name_prefix="model")
         self._slots = asyncio.Semaphore(2 * max(self.workers, self.threads))
+        self._warm = asyncio.Lock()  # the first item is prepared alone: one set-up, then copies
         self._queue: asyncio.Queue = asyncio.Queue(maxsize=4 * self.batch_size)
         self._loop_task = asyncio.create_task(self._run_model())
         return self
@@ -72,16 +76,30 @@ class Tagger:
         self._model.shutdown(wait=False, cancel_futures=True)
 
     def _prepare_here(self, item: Item) -> list[Views]:
-        """Views of ``item`` with this thread's own Preparer (ViewMaker caches are not shared)."""
+        """Views of ``item`` with this thread's own Preparer (a ViewMaker serves one thread).
+
+        A new thread starts with copies of the ViewMakers the first thread has set up, so
+        a geometry is set up once, not once per thread (as predict hands them to workers).
+        """
         preparer = getattr(self._local, "preparer", None)
         if preparer is None:
             preparer = self._local.preparer = Preparer(self.predictor.view_spec)
+            with self._handover:
+                if self._first is None:
+                    self._first = preparer
+                else:
+                    with contextlib.suppress(RuntimeError):  # copied while in use: set up anew
+                        preparer.adopt(copy.deepcopy(self._first.makers))
         return preparer(item)
 
     async def views(self, item: Item) -> list[Views]:
         """The views of every frame of ``item``, prepared in the pool."""
         loop = asyncio.get_running_loop()
         work = prepare_in_worker if self.workers > 0 else self._prepare_here
+        if self.workers == 0 and self._first is None:
+            async with self._warm:  # callers wait while the first item sets up its geometry
+                if self._first is None:
+                    return await loop.run_in_executor(self._pool, work, item)
         async with self._slots:
             return await loop.run_in_executor(self._pool, work, item)
 
