@@ -160,3 +160,12 @@ def test_messages_name_the_file(tmp_path, predictor):
     with Workers(predictor.view_spec) as prepare:
         rows = list(tag_items(items, predictor, prepare))
     assert rows[0]["error"].startswith(f"{path} frame 0: ")
+
+
+def test_a_strip_whose_padded_square_exceeds_the_limit_is_refused_from_its_header(tmp_path):
+    from scattertag.io.readers import ReadError, count_frames
+
+    path = tmp_path / "strip.npy"
+    np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(256, 8192)).flush()
+    with pytest.raises(ReadError, match="padded to a 8192 x 8192 square"):
+        count_frames(path)

@@ -23,7 +23,8 @@ import numpy as np
 
 from scattertag.io.integrity import check_tiff_strips
 
-#: Largest frame accepted, in pixels (2**25 = 33.5 Mpx; an Eiger2 16M frame is 18 Mpx).
+#: Largest frame accepted, in pixels of its padded square max(rows, cols)^2 (2**25 = 33.5 Mpx,
+#: a 5792 x 5792 frame; an Eiger2 16M frame, 4148 x 4362, is 19 Mpx padded).
 MAX_PIXELS = 2**25
 #: Smallest frame side accepted, in pixels.
 MIN_SIDE = 16
@@ -81,6 +82,13 @@ def check_shape(path: str | Path, shape: tuple[int, ...]) -> tuple[int, int]:
         raise ReadError(
             f"{path}: frame is {rows} x {cols} = {rows * cols:,} pixels; "
             f"the limit is {MAX_PIXELS:,} (scattertag.io.readers.MAX_PIXELS)"
+        )
+    side = max(rows, cols)
+    if side * side > MAX_PIXELS:  # the views work on the frame padded to a centred square
+        raise ReadError(
+            f"{path}: frame is {rows} x {cols}; it is processed padded to a {side} x {side} "
+            f"square = {side * side:,} pixels, over the limit of {MAX_PIXELS:,} "
+            "(memory grows with the square of the longer side)"
         )
     return rows, cols
 
