@@ -14,7 +14,7 @@ from PIL import Image
 import scattertag
 from conftest import BEAM, SHAPE, frame
 from scattertag.cli import main
-from scattertag.geometry import GeometryOptions
+from scattertag.geometry import Geometry, GeometryOptions
 from scattertag.prediction.table import columns
 from scattertag.tags import DEFAULT_VOCABULARY
 
@@ -143,8 +143,35 @@ def test_in_memory_frames_stacks_and_masks(tmp_path, predictor):
     assert "mask is 10 x 120, frame is 90 x 120" in wrong[0]["error"]
     with pytest.raises(ValueError, match="2-D frame or a 3-D stack"):
         scattertag.predict(np.zeros(50), beam_center=BEAM, model=predictor)
-    with pytest.raises(ValueError, match="files need a geometry"):
-        scattertag.predict(data, model=predictor)
+    found = scattertag.predict(data, model=predictor)[0]  # no centre given: the image's own
+    assert found["geometry_source"] == "estimated" and found["error"] == ""
+    assert abs(found["beam_x"] - BEAM[0]) < 2 and abs(found["beam_y"] - BEAM[1]) < 2
+
+
+def test_geometry_sources_columns_and_beam_off_image(tmp_path, predictor):
+    """given > PONI beside the file > header > estimated; off-frame centres give Beam Off
+    Image; a centre the image contradicts gets a warning."""
+    data = frame(50)
+    for name in ("h", "p", "e"):
+        (tmp_path / name).mkdir()
+    centre = {"Center_1": str(BEAM[0] + 0.5), "Center_2": str(BEAM[1] + 0.5)}  # ESRF keys
+    EdfImage(data=data, header=centre).write(str(tmp_path / "h" / "h.edf"))
+    np.save(tmp_path / "p" / "p.npy", data)
+    Geometry(SHAPE, BEAM).to_poni(tmp_path / "p" / "p.poni")
+    np.save(tmp_path / "e" / "e.npy", data)
+    paths = [tmp_path / "h" / "h.edf", tmp_path / "p", tmp_path / "e" / "e.npy"]
+    table = scattertag.predict(paths, model=predictor)
+    assert [r["geometry_source"] for r in table] == ["header", "poni", "estimated"]
+    for row in table:
+        assert row["error"] == "" and row["warning"] == ""
+        assert abs(row["beam_x"] - BEAM[0]) < 2 and abs(row["beam_y"] - BEAM[1]) < 2
+    given = scattertag.predict(paths[0], beam_center=BEAM, model=predictor)[0]
+    assert given["geometry_source"] == "given"
+    np.testing.assert_allclose(probabilities(given), probabilities(table[0]), rtol=1e-5)
+    off = scattertag.predict(data, beam_center=(-60.0, 40.0), model=predictor)[0]
+    assert off["Beam Off Image"] == 1.0 and "Beam Off Image" in off["tags"].split(";")
+    swapped = scattertag.predict(data, beam_center=BEAM[::-1], model=predictor)[0]
+    assert "disagrees with the image" in swapped["warning"] and "swapped?" in swapped["warning"]
 
 
 def test_manifest_paths_masks_frames_and_geometry(tmp_path, predictor):
@@ -192,7 +219,7 @@ def bad_files(tmp_path) -> dict[str, str]:
     (tmp_path / "notes.xyz").write_text("hello")
     cases["notes.xyz"] = "unknown format '.xyz'"
     (tmp_path / "folder.tif").mkdir()
-    cases["folder.tif"] = "not a regular file"
+    cases["folder.tif"] = "no detector files in this folder"
     cases["missing.tif"] = "file not found"
     np.save(tmp_path / "one_pixel.npy", np.ones((1, 1), np.uint32))
     cases["one_pixel.npy"] = "1 x 1 pixels"
@@ -247,8 +274,6 @@ def test_bad_arguments_exit_2(tmp_path, model_dir, capsys):
     ]
     assert main(base + ["--beam-center", "abc", "5"]) == 2  # a beam centre given as text
     assert "invalid float value: 'abc'" in capsys.readouterr().err
-    assert main(base) == 2  # no geometry
-    assert "give beam_center=(x, y) or poni=FILE" in capsys.readouterr().err
     assert main(base + ["--beam-center", "1", "2", "--pixel-size-um", "0"]) == 2
     assert (
         main(["predict", "--manifest", str(tmp_path / "none.csv"), "--model", str(model_dir)]) == 2

@@ -18,11 +18,135 @@ from scattertag.io.readers import (
     MIN_SIDE,
     ReadError,
     count_frames,
+    detector_files,
+    is_detector_file,
     read_frames,
     split_source,
 )
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real-samples"
+
+
+#: Formats fabio writes, by file name: its writer (compressed ones are written whole first).
+FORMATS = {
+    "a.mccd": "marccdimage.MarccdImage",
+    "a.adsc.img": "adscimage.AdscImage",
+    "a.dtrek.img": "dtrekimage.DtrekImage",
+    "a.sfrm": "bruker100image.Bruker100Image",
+    "a.edf.gz": "edfimage.EdfImage",
+    "a.cbf.bz2": "cbfimage.CbfImage",
+    "a.spe": None,  # fabio reads SPE but does not write it: written here
+}
+
+
+def write_fabio(path: Path, data: np.ndarray) -> Path:
+    """Write ``data`` in the format ``path``'s name implies, through fabio's own writers."""
+    import bz2
+    import gzip
+    import importlib
+
+    name = path.name
+    if name.endswith(".spe"):
+        return write_spe(path, data)
+    if name.endswith((".gz", ".bz2")):
+        inner = path.with_name(path.stem)
+        write_fabio(inner, data)
+        pack = gzip.compress if name.endswith(".gz") else bz2.compress
+        path.write_bytes(pack(inner.read_bytes()))
+        inner.unlink()
+        return path
+    simple = {".tif": TifImage, ".cbf": CbfImage, ".edf": EdfImage}
+    if path.suffix in simple and name.count(".") == 1:
+        cls = simple[path.suffix]
+    else:
+        module, _, klass = FORMATS[name.split("_", 1)[-1]].rpartition(".")
+        cls = getattr(importlib.import_module(f"fabio.{module}"), klass)
+    cls(data=data.astype(np.int32) if "cbf" in name else data, header={}).write(str(path))
+    return path
+
+
+def write_spe(path: Path, data: np.ndarray) -> Path:
+    """A Princeton Instruments SPE (version 2) file of uint16 frames: 4100-byte header."""
+    header = bytearray(4100)
+    struct.pack_into("<h", header, 0, 6)  # controller version
+    struct.pack_into("<H", header, 42, data.shape[1])  # x dim
+    struct.pack_into("<H", header, 656, data.shape[0])  # y dim
+    struct.pack_into("<h", header, 108, 3)  # data type: uint16
+    struct.pack_into("<i", header, 1446, 1)  # frames
+    header[20:29], header[172:178] = b"01Jan2020", b"120000"
+    path.write_bytes(bytes(header) + data.astype("<u2").tobytes())
+    return path
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+def test_formats_fabio_detects_are_read(tmp_path, name):
+    """SPE, MarCCD, ADSC, d*TREK, Bruker and compressed files, by fabio's own detection."""
+    data = stack(1, shape=(64, 64), dtype=np.uint16)[0]  # MarCCD needs a 4 kB file at least
+    path = write_fabio(tmp_path / name, data)
+    ((index, got),) = frames_of(path)
+    assert index == 0 and np.array_equal(got, data)
+    assert is_detector_file(path)
+    bare = tmp_path / "no_extension"  # found by magic bytes alone where the format has them
+    if not name.endswith((".gz", ".bz2", ".spe", ".mccd")):
+        bare.write_bytes(path.read_bytes())
+        assert np.array_equal(frames_of(bare)[0][1], data)
+
+
+def test_folder_lists_detector_files_not_notes_nor_eiger_data(tmp_path):
+    data = stack(1, shape=(40, 48))[0]
+    TifImage(data=data).write(str(tmp_path / "a.tif"))
+    np.save(tmp_path / "b.npy", data)
+    (tmp_path / "README.md").write_text("notes")
+    (tmp_path / "labels.tsv").write_text("a\tb\n")
+    (tmp_path / "sub").mkdir()
+    EdfImage(data=data).write(str(tmp_path / "sub" / "c.edf"))
+    with h5py.File(tmp_path / "s_data_000001.h5", "w") as f:
+        f.create_dataset("entry/data/data", data=data[None])
+    with h5py.File(tmp_path / "s_master.h5", "w") as f:
+        f["entry/data/data_000001"] = h5py.ExternalLink("s_data_000001.h5", "entry/data/data")
+    names = [p.name for p in detector_files(tmp_path)]
+    assert names == ["a.tif", "b.npy", "s_master.h5"]
+    assert [p.name for p in detector_files(tmp_path, recursive=True)][-1] == "c.edf"
+
+
+def test_headers_give_the_geometry(tmp_path):
+    data = stack(1, shape=(40, 48), dtype=np.int32)[0]
+    contents = (
+        "# Detector: PILATUS 1M\r\n# Pixel_size 172e-6 m x 172e-6 m\r\n"
+        "# Detector_distance 1.5000 m\r\n# Wavelength 1.0000 A\r\n"
+        "# Beam_xy (12.50, 30.25) pixels\r\n"
+    )
+    CbfImage(data=data, header={"_array_data.header_contents": contents}).write(
+        str(tmp_path / "p.cbf")
+    )
+    header = next(read_frames(tmp_path / "p.cbf")).header
+    assert header.beam_center == (12.5, 30.25) and header.pixel_size == pytest.approx(172e-6)
+    assert header.distance == 1.5 and header.energy == pytest.approx(12.398, abs=1e-3)
+    esrf = {"Center_1": "20.5", "Center_2": "10.5", "PSize_1": "1e-4", "SampleDistance": "2.0"}
+    EdfImage(data=data, header={**esrf, "WaveLength": "1e-10"}).write(str(tmp_path / "e.edf"))
+    header = next(read_frames(tmp_path / "e.edf")).header
+    assert header.beam_center == (20.0, 10.0) and header.pixel_size == 1e-4  # centre at 0.5
+    assert header.distance == 2.0 and header.energy == pytest.approx(12.398, abs=1e-3)
+    with h5py.File(tmp_path / "n.h5", "w") as f:
+        det = f.create_group("entry/instrument/detector")
+        det.attrs["NX_class"] = "NXdetector"
+        det["data"] = data[None]
+        det["beam_center_x"], det["beam_center_y"] = 7.0, 8.5
+        det["x_pixel_size"] = 75e-6
+        det["detector_distance"] = 120.0
+        det["detector_distance"].attrs["units"] = "mm"
+        f["entry/instrument/beam/incident_wavelength"] = 1.5406
+        det["pixel_mask"] = np.zeros((40, 48), np.uint32)
+        det["pixel_mask"][0, :5] = 1
+    frame = next(read_frames(tmp_path / "n.h5"))
+    assert frame.header.beam_center == (7.0, 8.5) and frame.header.distance == pytest.approx(0.12)
+    assert frame.header.pixel_size == 75e-6 and frame.header.energy == pytest.approx(8.0478, 1e-4)
+    assert frame.valid.sum() == 40 * 48 - 5  # the NeXus detector's pixel_mask
+    with h5py.File(tmp_path / "n.h5", "a") as f:
+        del f["entry/instrument/detector/pixel_mask"]
+        f["entry/instrument/detector/pixel_mask"] = np.zeros((4, 4), np.uint32)
+    with pytest.raises(ReadError, match="pixel_mask is \\(4, 4\\), the frames are \\(40, 48\\)"):
+        frames_of(tmp_path / "n.h5")
 
 
 def stack(n=3, shape=(40, 50), dtype=np.uint32):
@@ -169,20 +293,28 @@ def test_missing_directory_and_unknown_format(tmp_path):
         frames_of(tmp_path / "notes.txt")
 
 
-@pytest.mark.parametrize("name", ["a.tif", "a.cbf", "a.edf", "a.npy", "a.h5"])
-def test_truncated_files(tmp_path, name):
-    data = stack(1, shape=(64, 64))[0]
-    path = tmp_path / name
+CUTS = (0.1, 0.5, 0.9, 0.995)
+
+
+@pytest.mark.parametrize("name", ["a.tif", "a.cbf", "a.edf", "a.npy", "a.h5", *FORMATS])
+def test_truncated_files_are_errors_at_every_cut(tmp_path, name):
+    """A file cut anywhere (a tenth, half, nine tenths, a few bytes short) is never read as
+    a frame: the error names the file."""
+    data = stack(1, shape=(64, 64), dtype=np.uint16)[0]
+    whole = tmp_path / name
     if name.endswith(".npy"):
-        np.save(path, data)
+        np.save(whole, data)
     elif name.endswith(".h5"):
-        with h5py.File(path, "w") as f:
+        with h5py.File(whole, "w") as f:
             f.create_dataset("data", data=data)
     else:
-        {"tif": TifImage, "cbf": CbfImage, "edf": EdfImage}[name[2:]](data=data).write(str(path))
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(ReadError, match=str(path.name)):
-        frames_of(path)
+        write_fabio(whole, data)
+    raw = whole.read_bytes()
+    for cut in CUTS:
+        path = tmp_path / f"cut{cut}_{name}"
+        path.write_bytes(raw[: int(len(raw) * cut)])
+        with pytest.raises(ReadError, match=path.name):
+            frames_of(path)
 
 
 def test_garbage_with_a_known_suffix(tmp_path):

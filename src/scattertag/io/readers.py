@@ -1,6 +1,7 @@
 """Read detector frames from the files beamlines write.
 
-* TIFF (incl. Pilatus), CBF and EDF through fabio;
+* every format fabio detects (its magic bytes, then the name): TIFF (incl. Pilatus), CBF,
+  EDF, SPE, mar345, MarCCD, ADSC/SMV, Bruker, d*TREK, ..., also ``.gz``/``.bz2``-compressed;
 * HDF5 through h5py with hdf5plugin (bitshuffle-LZ4 and friends): Eiger master files
   (``/entry/data/data_NNNNNN`` links to data files), Eiger data files, NeXus
   ``NXdetector``/``NXdata`` groups, or any dataset named as ``file.h5::/path``;
@@ -15,12 +16,15 @@ are read. Every problem raises :class:`ReadError` naming the file and what is wr
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from scattertag.geometry import DetectorValues
+from scattertag.io.headers import from_fabio_header, from_nexus
 from scattertag.io.integrity import check_tiff_strips
 
 #: Largest frame accepted, in pixels of its padded square max(rows, cols)^2 (2**25 = 33.5 Mpx,
@@ -29,6 +33,8 @@ MAX_PIXELS = 2**25
 #: Smallest frame side accepted, in pixels.
 MIN_SIDE = 16
 
+#: Suffixes read through fabio without asking it first; any other file fabio detects (SPE,
+#: mar345, MarCCD, ADSC/SMV, Bruker, d*TREK, Rayonix, RAXIS, .gz/.bz2, ...) is read too.
 FABIO_SUFFIXES = (".tif", ".tiff", ".cbf", ".edf")
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs", ".nx5")
 NUMPY_SUFFIXES = (".npy",)
@@ -54,11 +60,14 @@ class Frame:
     valid : (rows, cols) bool, True where the file itself marks a pixel usable
         (an Eiger pixel mask), or None when the file carries no mask.
     index : frame number within the file (0 for single-frame files).
+    header : what the file's header says of the geometry (beam centre, pixel size,
+        distance, energy), or None.
     """
 
     counts: np.ndarray
     valid: np.ndarray | None
     index: int
+    header: DetectorValues | None = None
 
 
 def split_source(text: str) -> tuple[str, str | None]:
@@ -154,16 +163,70 @@ def _locate(source: str | Path) -> tuple[Path, str | None, str]:
             f"{path}: '{DATASET_SEPARATOR}{dataset}' names an HDF5 dataset, "
             "but this is not an HDF5 file"
         )
-    if suffix in FABIO_SUFFIXES:
-        return path, None, "fabio"
-    if suffix in NUMPY_SUFFIXES:
+    if suffix in NUMPY_SUFFIXES or _starts_with(path, b"\x93NUMPY"):
         return path, None, "npy"
-    raise ReadError(f"{path}: unknown format '{suffix}'; supported: {', '.join(SUFFIXES)}")
+    if suffix in FABIO_SUFFIXES or _fabio_knows(path):
+        return path, None, "fabio"
+    raise ReadError(
+        f"{path}: unknown format '{suffix}' (not HDF5, NumPy, nor any format fabio detects)"
+    )
+
+
+def _starts_with(path: Path, magic: bytes) -> bool:
+    """True if the file starts with ``magic``."""
+    with open(path, "rb") as f:
+        return f.read(len(magic)) == magic
+
+
+def _fabio_knows(path: Path) -> bool:
+    """True if fabio's own detection (magic bytes, then the name) takes the file."""
+    import fabio
+
+    try:
+        fabio.openheader(str(path))
+    except Exception:  # fabio raises many types on what it does not know
+        return False
+    return True
+
+
+#: Names that are never detector frames (notes, tables, calibrations, partial downloads).
+NOT_FRAMES = (".md", ".txt", ".csv", ".tsv", ".json", ".poni", ".py", ".log", ".part", ".tmp")
+#: An Eiger data file: ``<prefix>_data_000001.h5``, read through ``<prefix>_master.h5``.
+_EIGER_DATA = re.compile(r"^(?P<prefix>.+)_data_\d{6}\.h5$")
+
+
+def is_detector_file(path: str | Path) -> bool:
+    """True if ``path`` is a file of frames: HDF5, NumPy or a format fabio detects, and
+    not an Eiger data file whose master file is beside it (the master reads it)."""
+    path = Path(path)
+    name = path.name.lower()
+    if name.startswith(".") or name.endswith(NOT_FRAMES) or not path.is_file():
+        return False
+    eiger = _EIGER_DATA.match(path.name)
+    if eiger and (path.parent / f"{eiger['prefix']}_master.h5").is_file():
+        return False
+    try:
+        _locate(path)
+    except (ReadError, OSError):
+        return False
+    return True
+
+
+def detector_files(folder: str | Path, recursive: bool = False) -> list[Path]:
+    """The detector files in ``folder`` (and its subfolders if ``recursive``), sorted."""
+    folder = Path(folder)
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if is_detector_file(p))
 
 
 # ---- fabio: TIFF, CBF, EDF ------------------------------------------------------------
 def _fabio_header(path: Path) -> tuple[tuple[int, int], int]:
     """(rows, cols) and frame count from the header alone (TIFF through Pillow, else fabio)."""
+    suffix = path.suffix.lower()
+    if suffix in (".gz", ".bz2"):
+        _check_stream(path)  # fabio reads what a cut stream holds without complaint
+    elif suffix == ".cbf":
+        _check_cbf(path)  # fabio may search a cut CBF for its binary section forever
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
             # fabio's Pilatus TIFF header reader reports a wrong shape; Pillow reads tags lazily
@@ -179,6 +242,8 @@ def _fabio_header(path: Path) -> tuple[tuple[int, int], int]:
         import fabio
 
         header = fabio.openheader(str(path))
+        if header.data is None and getattr(header, "_shape", None) is None:
+            header = fabio.open(str(path))  # formats whose header reader leaves out the shape
         return tuple(header.shape[-2:]), int(header.nframes)
     except Exception as exc:  # both libraries raise many types on corrupt headers
         raise ReadError(
@@ -187,7 +252,7 @@ def _fabio_header(path: Path) -> tuple[tuple[int, int], int]:
 
 
 def _read_fabio(path: Path, frame: int | None) -> Iterator[Frame]:
-    """Frames of a TIFF/CBF/EDF file through fabio."""
+    """Frames of a file fabio reads (TIFF, CBF, EDF, SPE, mar345, ...), whole files only."""
     import fabio
 
     shape, count = _fabio_header(path)
@@ -199,16 +264,107 @@ def _read_fabio(path: Path, frame: int | None) -> Iterator[Frame]:
             check_tiff_strips(path)  # Pillow decodes corrupt Deflate strips silently
         with errors:
             image = fabio.open(str(path))
+        _check_complete(path, image, count)
+        header = from_fabio_header(dict(image.header))
         for i in range(image.nframes) if frame is None else [frame]:
             with errors:
                 data = image.data if i == image.currentframe else image.getframe(i).data
-            yield Frame(_as_frame(path, data, shape), None, i)
+            yield Frame(_as_frame(path, data, shape), None, i, header)
     except ReadError:
         raise
     except Exception as exc:  # truncated or corrupt pixel data
         raise ReadError(
             f"{path}: not a readable {path.suffix} file ({type(exc).__name__}: {exc})"
         ) from exc
+
+
+#: fabio classes that store pixels raw after a header of ``HEADER_BYTES`` (or a fixed size).
+_RAW_AFTER_HEADER = {"DtrekImage": None, "AdscImage": None, "SpeImage": 4100, "RaxisImage": None}
+
+
+def _check_complete(path: Path, image, count: int) -> None:
+    """ReadError if the file is shorter than its header promises (fabio and libtiff may
+    return a partly filled array from a cut file without an error)."""
+    size = path.stat().st_size
+    name = type(image).__name__
+    if path.suffix.lower() in (".gz", ".bz2", ".cbf"):
+        return  # checked before fabio opened it (_fabio_header)
+    if name in ("TifImage", "MarccdImage", "PilatusImage") or path.suffix.lower() in (
+        ".tif",
+        ".tiff",
+    ):
+        need = _tiff_extent(path)
+    elif name in _RAW_AFTER_HEADER:
+        fixed = _RAW_AFTER_HEADER[name]
+        start = fixed if fixed is not None else int(image.header.get("HEADER_BYTES", 0) or 0)
+        need = start + image.data.nbytes * count
+    elif name == "EdfImage":
+        need = max(
+            (f.start + f.size for f in getattr(image, "_frames", []) if f.start is not None),
+            default=0,
+        )
+    else:
+        return
+    if need > size:
+        raise ReadError(
+            f"{path}: truncated file: its header promises {need:,} bytes, the file has {size:,}"
+        )
+
+
+#: Start of the binary section of a CBF file.
+_CBF_BINARY = b"\x0c\x1a\x04\xd5"
+
+
+def _check_cbf(path: Path) -> None:
+    """ReadError unless the CBF file holds the whole binary section its header announces."""
+    raw = path.read_bytes()
+    start = raw.find(_CBF_BINARY)
+    size = re.search(rb"X-Binary-Size:\s*(\d+)", raw[: max(start, 0)])
+    if start < 0 or size is None:
+        raise ReadError(
+            f"{path}: not a readable .cbf file (cut short or corrupt: no binary section)"
+        )
+    need = start + len(_CBF_BINARY) + int(size[1])
+    if need > len(raw):
+        raise ReadError(
+            f"{path}: truncated file: its header promises {need:,} bytes, the file has {len(raw):,}"
+        )
+    if raw.find(b"--CIF-BINARY-FORMAT-SECTION----", need) < 0:
+        raise ReadError(f"{path}: truncated file: the binary section has no closing boundary")
+
+
+def _check_stream(path: Path) -> None:
+    """ReadError unless a .gz or .bz2 file decompresses to its end marker."""
+    import bz2
+    import gzip
+
+    opener = gzip.open if path.suffix.lower() == ".gz" else bz2.open
+    try:
+        with opener(path, "rb") as stream:
+            while stream.read(2**20):
+                pass
+    except (EOFError, OSError, ValueError) as exc:
+        raise ReadError(f"{path}: truncated or corrupt compressed file ({exc})") from exc
+
+
+def _tiff_extent(path: Path) -> int:
+    """The end of the last strip or tile of every page of a TIFF file, in bytes."""
+    from PIL import Image
+
+    end = 0
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        with Image.open(path) as im:
+            for page in range(getattr(im, "n_frames", 1)):
+                im.seek(page)
+                tags = im.tag_v2
+                for offsets, counts in ((273, 279), (324, 325)):
+                    if offsets in tags and counts in tags:
+                        pairs = zip(tags[offsets], tags[counts])
+                        end = max([end, *(int(o) + int(c) for o, c in pairs)])
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    return end
 
 
 class _LogErrors(logging.Handler):
@@ -321,7 +477,8 @@ def _read_hdf5(path: Path, dataset: str | None, frame: int | None) -> Iterator[F
         parts = _hdf5_parts(f, path, dataset)
         counts = _frame_counts(parts)
         check_frame(path, frame, sum(counts))
-        valid = _eiger_valid(f, tuple(parts[0].shape[-2:]))
+        valid = _pixel_mask(f, path, parts[0], tuple(parts[0].shape[-2:]))
+        header = from_nexus(f, parts[0].name)
         starts = np.cumsum([0] + counts)
         for i in range(starts[-1]) if frame is None else [frame]:
             k = int(np.searchsorted(starts, i, side="right") - 1)
@@ -332,7 +489,7 @@ def _read_hdf5(path: Path, dataset: str | None, frame: int | None) -> Iterator[F
                 raise ReadError(
                     f"{path}: cannot read frame {i} of {part.name} ({type(exc).__name__}: {exc})"
                 ) from exc
-            yield Frame(data, valid, i)
+            yield Frame(data, valid, i, header)
 
 
 def _named_dataset(f, path: Path, name: str):
@@ -386,16 +543,21 @@ def _find_image_datasets(f, path: Path) -> list:
     )
 
 
-def _eiger_valid(f, shape: tuple[int, int]) -> np.ndarray | None:
-    """Valid-pixel mask from an Eiger master file's pixel_mask (nonzero = bad), if present."""
-    mask = f.get(EIGER_PIXEL_MASK)
-    if mask is None:
-        return None
-    if tuple(mask.shape) != shape:
-        raise ReadError(
-            f"{f.filename}: {EIGER_PIXEL_MASK} is {tuple(mask.shape)}, frames are {shape}"
-        )
-    return np.asarray(mask[()]) == 0
+def _pixel_mask(f, path: Path, data, shape: tuple[int, int]) -> np.ndarray | None:
+    """Valid pixels from the ``pixel_mask`` of the Eiger master or of the NeXus detector
+    holding ``data`` (nonzero = bad pixel), or None; ReadError if its shape is wrong."""
+    import h5py
+
+    candidates = [EIGER_PIXEL_MASK, f"{data.parent.name}/pixel_mask"]
+    for name in candidates:
+        mask = f.get(name)
+        if isinstance(mask, h5py.Dataset):
+            if tuple(mask.shape) != shape:
+                raise ReadError(
+                    f"{path}: {mask.name} is {tuple(mask.shape)}, the frames are {shape}"
+                )
+            return np.asarray(mask[()]) == 0
+    return None
 
 
 def _text(value) -> str | None:

@@ -44,6 +44,7 @@ def predict(
     distance_m: float | None = None,
     energy_kev: float | None = None,
     options: GeometryOptions | None = None,
+    recursive: bool = False,
     model: str | Path | Predictor | None = None,
     workers: int | None = 0,
     batch_size: int = 16,
@@ -60,12 +61,14 @@ def predict(
         array or a (frames, rows, cols) stack (rows named ``<array>``, or ``<array i>``
         for the i-th array of a sequence).
     beam_center : (x, y) in pixels, x = column, y = row; or ``poni``: a pyFAI PONI file.
-        Needed for ``files``; manifest rows carry their own (these fill blank cells).
+        Without either, each file's geometry comes from a PONI file beside it, its header,
+        or (the beam centre) the image itself; manifest rows may carry their own.
     mask : image file or array, nonzero = excluded pixel (pyFAI convention). Pixels the
         detector marks invalid (negative, all bits set, not finite) are always excluded.
     pixel_size_um, distance_m, energy_kev : override the reference detector (75 um,
         0.594 m, 8.8984 keV: scattertag.geometry.REFERENCE_*).
     options : all of the above as one GeometryOptions (then leave them None).
+    recursive : a folder in ``files`` means its detector files and its subfolders' too.
     model : model folder or a loaded Predictor (None: the shipped tagger).
     workers : processes for reading and preprocessing (0: this process; None: one per usable
         core, see ``scattertag.parallel``), one BLAS thread each. They are spawned, so a
@@ -91,11 +94,9 @@ def predict(
         energy_kev=energy_kev,
         frame=frame,
     )
-    items = _items(files, options)
+    items = _items(files, options, recursive)
     if not items and manifest is None:
         raise ValueError("nothing to tag: give files, arrays or a manifest")
-    if items and not options.has_beam_center:
-        raise ValueError("files need a geometry: give beam_center=(x, y) or poni=FILE")
     if manifest is not None:
         items += read_file_list(manifest, default=options)
     if out is not None:  # before any work: not an input, writable, room for the rows
@@ -142,8 +143,8 @@ def _predict_on_dask(items, address, model, workers, batch_size, device, progres
         return Table(vocabulary, rows)
 
 
-def _items(files: Inputs, options: GeometryOptions) -> list[Item]:
-    """The items of the ``files`` argument: paths and arrays, in order."""
+def _items(files: Inputs, options: GeometryOptions, recursive: bool) -> list[Item]:
+    """The items of the ``files`` argument: paths (folders expanded) and arrays, in order."""
     if isinstance(files, np.ndarray):
         return [item_from_array("<array>", files, options)]
     if isinstance(files, (str, Path)):
@@ -153,7 +154,7 @@ def _items(files: Inputs, options: GeometryOptions) -> list[Item]:
         if isinstance(f, np.ndarray):
             items.append(item_from_array(f"<array {i}>", f, options))
         elif isinstance(f, (str, Path)):
-            items += items_from_paths([str(f)], options)
+            items += items_from_paths([str(f)], options, recursive)
         else:
             raise ValueError(
                 f"files[{i}]: expected a path or a numpy array, got {type(f).__name__}"

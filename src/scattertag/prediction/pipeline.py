@@ -29,6 +29,10 @@ from scattertag.tags import tags_above
 ITEM_TIMEOUT_S = 600.0
 
 
+#: The tag the geometry decides when the beam centre lies off the frame.
+OFF_IMAGE = "Beam Off Image"
+
+
 class Predictor:
     """A trained tagger with its model card: views -> probabilities -> tags.
 
@@ -77,18 +81,37 @@ class Predictor:
         return [self._row(v, None if v.error else next(probs)) for v in views]
 
     def _row(self, v: Views, p: np.ndarray | None) -> dict:
-        """The table row of one frame (probabilities None when it failed)."""
-        row: dict[str, object] = {"path": v.source, "frame": v.frame, "model": self.model_id}
+        """The table row of one frame (probabilities None when it failed).
+
+        A beam centre off the frame gives Beam Off Image (probability 1) whatever the
+        network scores: the geometry says so.
+        """
+        placed = v.geometry
+        beam = (None, None) if placed is None else placed.geometry.beam_center
+        row: dict[str, object] = {
+            "path": v.source,
+            "frame": v.frame,
+            "beam_x": beam[0],
+            "beam_y": beam[1],
+            "geometry_source": "" if placed is None else placed.source,
+            "model": self.model_id,
+        }
+        warning = "" if placed is None else placed.warning
         if p is not None and not np.isfinite(p).all():
             v, p = replace(v, error=f"{v.source}: the model gave NaN or Inf probabilities"), None
         if p is None:
-            row.update(dict.fromkeys(self.vocabulary), tags="", error=v.error)
-        else:
-            row.update(zip(self.vocabulary, (float(x) for x in p)))
-            row.update(
-                tags=";".join(tags_above(self.vocabulary, p, self.thresholds)),
-                error="",
-            )
+            row.update(dict.fromkeys(self.vocabulary), tags="", warning=warning, error=v.error)
+            return row
+        if (
+            placed is not None
+            and not placed.geometry.beam_on_frame
+            and OFF_IMAGE in self.vocabulary
+        ):
+            p = p.copy()
+            p[self.vocabulary.index(OFF_IMAGE)] = 1.0
+        row.update(zip(self.vocabulary, (float(x) for x in p)))
+        tags = tags_above(self.vocabulary, p, self.thresholds)
+        row.update(tags=";".join(tags), warning=warning, error="")
         return row
 
 

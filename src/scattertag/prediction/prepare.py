@@ -23,6 +23,7 @@ from scattertag.io.failures import failure_message
 from scattertag.io.masks import dummy_valid, mask_digest, read_mask, valid_pixels
 from scattertag.io.readers import Frame, check_frame, check_shape, read_frames
 from scattertag.parallel import limit_threads
+from scattertag.prediction.beam import BeamCentres, FrameGeometry
 from scattertag.prediction.sources import Item
 from scattertag.signals import worker_ignores_interrupts
 
@@ -32,6 +33,7 @@ class Views:
     """The network input for one frame, or why there is none.
 
     image : float32 ViewSpec.image_shape or None; coeff : float32 (C, N+1, K) or None.
+    geometry : the frame's geometry and the source of its beam centre (None if unknown).
     """
 
     source: str
@@ -39,6 +41,7 @@ class Views:
     image: np.ndarray | None = None
     coeff: np.ndarray | None = None
     error: str = ""
+    geometry: FrameGeometry | None = None
 
 
 def item_frames(item: Item) -> Iterator[Frame]:
@@ -63,6 +66,7 @@ class Preparer:
         self.setup_cache = default_cache()  # set-ups on disk, shared by processes and runs
         self._makers: BoundedCache = BoundedCache(cache_size)
         self._masks: BoundedCache[np.ndarray] = BoundedCache(cache_size)
+        self.centres = BeamCentres()
 
     def __call__(self, item: Item) -> list[Views]:
         """The views of every frame of ``item`` (one entry with the error if it fails)."""
@@ -81,23 +85,22 @@ class Preparer:
 
     def _views(self, item: Item, frame: Frame) -> Views:
         """Views of one frame; a per-frame problem becomes that row's error."""
+        placed = None
         try:
             counts = np.asarray(frame.counts)
             if counts.dtype.kind not in "uif":  # complex, bool, text: not detector counts
                 raise ValueError(f"pixel type {counts.dtype} is not counts (integer or float)")
-            geometry, static, extra = self.frame_setup(item, frame)
-            image, coeff = self.maker(geometry, static)(counts, extra)
+            placed, static, extra = self.frame_setup(item, frame)
+            image, coeff = self.maker(placed.geometry, static)(counts, extra)
         except Exception as exc:  # any problem with this frame becomes its row
-            return Views(
-                item.source, frame.index, error=failure_message(item.source, exc, frame.index)
-            )
-        return Views(
-            item.source, frame.index, np.asarray(image, np.float32), np.asarray(coeff, np.float32)
-        )
+            error = failure_message(item.source, exc, frame.index)
+            return Views(item.source, frame.index, error=error, geometry=placed)
+        image, coeff = np.asarray(image, np.float32), np.asarray(coeff, np.float32)
+        return Views(item.source, frame.index, image, coeff, geometry=placed)
 
     def frame_setup(
         self, item: Item, frame: Frame
-    ) -> tuple[Geometry, np.ndarray | None, np.ndarray | None]:
+    ) -> tuple[FrameGeometry, np.ndarray | None, np.ndarray | None]:
         """(geometry, static mask, per-frame mask) of one frame, as tagging uses them.
 
         The pixels tagging uses are ``valid_pixels(counts, static, per_frame)``.
@@ -105,9 +108,13 @@ class Preparer:
         options = item.options
         assert options is not None, "an item without options carries an error"
         counts = np.asarray(frame.counts)
-        geometry, _ = options.resolve(counts.shape)
         static = self._static_mask(options.mask, counts.shape, frame.valid)
-        return geometry, static, dummy_valid(counts, options.dummy, options.delta_dummy)
+        extra = dummy_valid(counts, options.dummy, options.delta_dummy)
+        group = item.location or id(item.counts)
+        placed = self.centres.resolve(
+            options, counts, frame.header, lambda: valid_pixels(counts, static, extra), group
+        )
+        return placed, static, extra
 
     def valid(self, item: Item, frame: Frame) -> np.ndarray:
         """(rows, cols) bool: the pixels of ``frame`` that tagging uses."""

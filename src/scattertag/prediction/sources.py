@@ -7,9 +7,10 @@ text, say) becomes that item's ``error`` so the run goes on; a problem with the 
 whole raises :class:`FileListError`.
 
 File-list columns: ``path`` (relative to the list's folder, or absolute; may end in
-``::/dataset``), ``beam_x``, ``beam_y`` (pixels: x = column, y = row, (0, 0) the centre of
-the first pixel), and optionally ``mask`` (image file, nonzero = excluded), ``frame``,
-``pixel_size_um``, ``distance_m``, ``energy_kev``.
+``::/dataset``), and optionally ``beam_x``, ``beam_y`` (pixels: x = column, y = row, (0, 0)
+the centre of the first pixel; blank: from the PONI file, the header or the image),
+``mask`` (image file, nonzero = excluded), ``frame``, ``pixel_size_um``, ``distance_m``,
+``energy_kev``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from scattertag.geometry import GeometryOptions
-from scattertag.io.readers import split_source
+from scattertag.io.readers import detector_files, split_source
 
 FILE_LIST_COLUMNS = (
     "path",
@@ -68,9 +69,46 @@ def geometry_options(options: GeometryOptions | None = None, **user: object) -> 
     return options
 
 
-def items_from_paths(paths: list[str], options: GeometryOptions) -> list[Item]:
-    """One Item per path given on the command line, all with the same options."""
-    return [Item(str(p), str(p), options.frame, options) for p in paths]
+def items_from_paths(
+    paths: list[str], options: GeometryOptions, recursive: bool = False
+) -> list[Item]:
+    """One Item per path given on the command line (a folder: each detector file in it,
+    in subfolders too if ``recursive``), all with the same options, each with the PONI file
+    beside it when the options give no beam centre and no PONI file."""
+    items = []
+    for path in paths:
+        file, _ = split_source(str(path))
+        if Path(file).is_dir():
+            found = detector_files(file, recursive)
+            items += [Item(str(p), str(p), options.frame, _with_poni(options, p)) for p in found]
+            if not found:
+                error = f"{file}: no detector files in this folder" + (
+                    "" if recursive else " (--recursive to look in its subfolders)"
+                )
+                items.append(Item(str(path), str(path), options.frame, options, error=error))
+        else:
+            items.append(Item(str(path), str(path), options.frame, _with_poni(options, file)))
+    return items
+
+
+def poni_beside(path: str | Path) -> Path | None:
+    """The PONI file of a data file: ``<stem>.poni`` beside it, else the folder's only one."""
+    path = Path(path)
+    same = path.with_name(path.name.split(".")[0] + ".poni")
+    if same.is_file():
+        return same
+    if not path.parent.is_dir():
+        return None
+    found = list(path.parent.glob("*.poni"))
+    return found[0] if len(found) == 1 else None
+
+
+def _with_poni(options: GeometryOptions, path: str | Path) -> GeometryOptions:
+    """``options``, with the PONI file beside ``path`` when they give no centre or PONI."""
+    if options.has_beam_center:
+        return options
+    poni = poni_beside(path)
+    return options if poni is None else replace(options, poni=str(poni))
 
 
 def item_from_array(name: str, counts: np.ndarray, options: GeometryOptions) -> Item:
@@ -102,13 +140,10 @@ def read_file_list(path: str | Path, default: GeometryOptions | None = None) -> 
         raise FileListError(
             f"{path}: unknown column(s) {unknown}; allowed: {', '.join(FILE_LIST_COLUMNS)}"
         )
-    has_centre = default is not None and default.has_beam_center
-    need = ["path"] + ([] if has_centre else ["beam_x", "beam_y"])
-    missing = [c for c in need if c not in columns]
-    if missing:
+    missing = [c for c in ("path", "beam_x", "beam_y") if c not in columns]
+    if "path" in missing or len(missing) == 1:  # a path column, and both beam columns or none
         raise FileListError(
-            f"{path}: missing column(s) {missing} (beam_x, beam_y needed unless a beam centre "
-            "is given)"
+            f"{path}: missing column(s) {missing} (path is needed, and beam_x with beam_y)"
         )
     default = default or GeometryOptions()
     return [_row_item(path, line, row, default) for line, row in enumerate(rows, start=2)]
@@ -136,10 +171,10 @@ def _row_item(file_list: Path, line: int, row: dict, default: GeometryOptions) -
 def _row_options(file_list: Path, text: dict, default: GeometryOptions) -> GeometryOptions:
     """A row's geometry options: its own values where given, ``default``'s elsewhere."""
     beam = (text["beam_x"], text["beam_y"])
-    if any(beam) or not default.has_beam_center:
+    if any(beam):
         for name, value in zip(("beam_x", "beam_y"), beam):
             if not value:
-                raise ValueError(f"{name} is empty; give the beam centre in pixels")
+                raise ValueError(f"{name} is empty; give both beam_x and beam_y, or neither")
     own = GeometryOptions.from_user(
         beam_center=beam if any(beam) else None,
         mask=str(file_list.parent / text["mask"]) if text["mask"] else None,

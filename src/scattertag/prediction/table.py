@@ -1,9 +1,12 @@
 """The prediction table: one row per frame, written as CSV.
 
-Columns: ``path``, ``frame``, one probability column per tag (vocabulary order), ``tags``
-(the tags at or above the thresholds, joined by ';'), ``model`` (the model id) and ``error``
-(empty, or why the frame could not be tagged; its probabilities are then empty). The model
-folder, id and every threshold go to a JSON sidecar ``<csv>.json``.
+Columns: ``path``, ``frame``, ``beam_x``, ``beam_y`` (the beam centre used, pixels),
+``geometry_source`` (where it came from: given, poni, header or estimated), one probability
+column per tag (vocabulary order), ``tags`` (the tags at or above the thresholds, joined by
+';'), ``model`` (the model id), ``warning`` (e.g. a given beam centre the image
+contradicts) and ``error`` (empty, or why the frame could not be tagged; its probabilities
+are then empty). The model folder, id and every threshold go to a JSON sidecar
+``<csv>.json``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,18 @@ from scattertag.io.files import write_json
 
 def columns(vocabulary: Sequence[str]) -> list[str]:
     """The CSV header for a model with this vocabulary."""
-    return ["path", "frame", *vocabulary, "tags", "model", "error"]
+    return [
+        "path",
+        "frame",
+        "beam_x",
+        "beam_y",
+        "geometry_source",
+        *vocabulary,
+        "tags",
+        "model",
+        "warning",
+        "error",
+    ]
 
 
 class Table:

@@ -144,8 +144,6 @@ def watch(
     pixel_size_um, distance_m, energy_kev, frame), or give them as one ``options``.
     """
     options = geometry_options(options, **geometry)
-    if not options.has_beam_center:
-        raise ValueError("--watch needs a geometry: --beam-center X Y or --poni FILE")
     if Path(folder).is_dir():
         check_output(out, [p for p in Path(folder).iterdir() if p.name.lower().endswith(SUFFIXES)])
     if isinstance(model, Predictor):
