@@ -78,3 +78,17 @@ def test_watch_tags_new_files_once_and_resumes(tmp_path, predictor):
     assert result["code"] == 1  # broken.npy failed
     names = [r["path"].rsplit("/", 1)[-1] for r in read_csv(out)]
     assert sorted(names) == ["broken.npy", "f0.npy", "f0.npy", "f1.npy", "f2.npy"]
+
+
+def test_scanner_takes_an_eiger_master_not_its_data_files(tmp_path):
+    import h5py
+
+    data = frame(3)[None]
+    with h5py.File(tmp_path / "s_data_000001.h5", "w") as f:
+        f.create_dataset("entry/data/data", data=data)
+    with h5py.File(tmp_path / "s_master.h5", "w") as f:
+        f["entry/data/data_000001"] = h5py.ExternalLink("s_data_000001.h5", "entry/data/data")
+    (tmp_path / "README.md").write_text("notes")
+    scanner = FolderScanner(tmp_path, settle=0)
+    assert scanner.scan() == []  # first sighting
+    assert scanner.scan() == [str(tmp_path / "s_master.h5")]

@@ -26,7 +26,7 @@ from scattertag.adapt.provenance import sidecar_path
 from scattertag.geometry import GeometryOptions
 from scattertag.io.atomic import AppendingCSV, check_output
 from scattertag.io.files import write_json
-from scattertag.io.readers import SUFFIXES
+from scattertag.io.readers import NOT_FRAMES, detector_files, is_detector_file
 from scattertag.parallel import limited_threads, worker_split
 from scattertag.prediction.pipeline import Predictor, Workers, tag_items
 from scattertag.prediction.sources import geometry_options, items_from_paths
@@ -64,7 +64,7 @@ class FolderScanner:
         now = time.time()
         for entry in sorted(os.scandir(self.folder), key=lambda e: e.name):
             path = str(self.folder / entry.name)
-            if path in self.done or not entry.name.lower().endswith(SUFFIXES):
+            if path in self.done or entry.name.lower().endswith(NOT_FRAMES):
                 continue
             try:  # the file may be deleted or renamed while we look at it
                 if not entry.is_file():
@@ -83,7 +83,10 @@ class FolderScanner:
                 and now - since >= self.settle
                 and now - st.st_mtime_ns * 1e-9 >= self.settle
             ):
-                ready.append(path)
+                if is_detector_file(path):  # not notes, nor Eiger data files of a master
+                    ready.append(path)
+                else:
+                    self.done.add(path)
         self._since = seen
         return ready
 
@@ -145,7 +148,7 @@ def watch(
     """
     options = geometry_options(options, **geometry)
     if Path(folder).is_dir():
-        check_output(out, [p for p in Path(folder).iterdir() if p.name.lower().endswith(SUFFIXES)])
+        check_output(out, detector_files(folder))
     if isinstance(model, Predictor):
         predictor = model
     else:
