@@ -1,6 +1,6 @@
 """``scattertag predict``: tag detector files, a manifest, or a folder as it fills.
 
-    scattertag predict FILES... --beam-center X Y [--mask FILE] [--out predictions.csv]
+    scattertag predict FILES_OR_FOLDERS... [--beam-center X Y] [--mask FILE] [--out predictions.csv]
     scattertag predict --manifest files.csv --out predictions.csv
     scattertag predict --watch DIR --beam-center X Y --out predictions.csv
 
@@ -16,8 +16,12 @@ import sys
 from scattertag.adapt.provenance import parse_thresholds
 from scattertag.cli import OK, SOME_FAILED
 from scattertag.errors import UserError
-from scattertag.geometry import GeometryOptions
-from scattertag.io.readers import SUFFIXES
+from scattertag.geometry import (
+    REFERENCE_DISTANCE,
+    REFERENCE_ENERGY,
+    REFERENCE_PIXEL_SIZE,
+    GeometryOptions,
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--watch",
         metavar="DIR",
-        help=f"tag files ({', '.join(SUFFIXES)}) as they appear in DIR, until interrupted",
+        help="tag detector files as they appear in DIR (an Eiger master once), until interrupted",
     )
     add_geometry_arguments(parser)
     parser.add_argument(
@@ -79,6 +83,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         help="--watch: seconds between folder scans (default: %(default)s)",
     )
+    parser.add_argument(
+        "--recursive", action="store_true", help="a folder in FILES: its subfolders' files too"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -95,12 +102,28 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
     geometry.add_argument("--poni", help="pyFAI PONI file with the geometry")
     parser.add_argument("--mask", help="mask image, nonzero = excluded pixel (pyFAI convention)")
     parser.add_argument(
-        "--pixel-size-um", type=float, help="pixel size in micrometres (default 75)"
+        "--pixel-size-um",
+        type=float,
+        help=f"pixel size, micrometres (default: the file's, else {REFERENCE_PIXEL_SIZE * 1e6:g})",
     )
     parser.add_argument(
-        "--distance-m", type=float, help="sample-detector distance in metres (default 0.594)"
+        "--distance-m",
+        type=float,
+        help=f"sample-detector distance, m (default: the file's, else {REFERENCE_DISTANCE:g})",
     )
-    parser.add_argument("--energy-kev", type=float, help="photon energy in keV (default 8.8984)")
+    parser.add_argument(
+        "--energy-kev",
+        type=float,
+        help=f"photon energy in keV (default: the file's, else {REFERENCE_ENERGY:g})",
+    )
+    parser.add_argument(
+        "--dummy", type=float, help="pixels holding this value are invalid (pyFAI's dummy)"
+    )
+    parser.add_argument(
+        "--delta-dummy",
+        type=float,
+        help="with --dummy: pixels within this of the dummy value are invalid too",
+    )
 
 
 def geometry_options(args: argparse.Namespace) -> GeometryOptions:
@@ -113,6 +136,8 @@ def geometry_options(args: argparse.Namespace) -> GeometryOptions:
         args.distance_m,
         args.energy_kev,
         frame=getattr(args, "frame", None),
+        dummy=args.dummy,
+        delta_dummy=args.delta_dummy,
     )
 
 
@@ -142,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
         args.files,
         manifest=args.manifest,
         options=geometry_options(args),
+        recursive=args.recursive,
         model=args.model,
         workers=args.workers,
         batch_size=args.batch_size,
