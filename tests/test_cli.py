@@ -33,8 +33,8 @@ def bad_invocations(tmp_path):
         "evaluate": ["evaluate", "--data", empty, "--model", empty],
         "study": ["study", "resolution", "--sizes", "32", "--out", str(tmp_path / "s")],
         "demo": ["demo", "--size", "64", "--out", str(tmp_path / "demo")],
-        "predict": ["predict", frame],  # no geometry
-        "show": ["show", frame, "--out", str(tmp_path / "s.png")],  # no geometry
+        "predict": ["predict", frame, "--pixel-size-um", "0"],  # no such detector
+        "show": ["show", frame, "--pixel-size-um", "0", "--out", str(tmp_path / "s.png")],
         "finetune": ["finetune", "--labels", str(tmp_path / "none.tsv"), "--out", empty],
         "serve": ["serve", "--folder", str(tmp_path / "none"), "--port", "0"],
         "calibrate": ["calibrate", "--model", empty, "--data", empty, "--out", empty],

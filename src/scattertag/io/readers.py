@@ -553,9 +553,7 @@ def _pixel_mask(f, path: Path, data, shape: tuple[int, int]) -> np.ndarray | Non
         mask = f.get(name)
         if isinstance(mask, h5py.Dataset):
             if tuple(mask.shape) != shape:
-                raise ReadError(
-                    f"{path}: {mask.name} is {tuple(mask.shape)}, the frames are {shape}"
-                )
+                raise ReadError(f"{path}: {mask.name} is {tuple(mask.shape)}, frames are {shape}")
             return np.asarray(mask[()]) == 0
     return None
 

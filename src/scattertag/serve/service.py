@@ -187,7 +187,10 @@ class Service:
             tagged_at=time.time(),
             setup=setup,
             beam_center=beam,
-            beam_source=row.get("geometry_source") or beam_source,
+            # the server's own names for a given centre; poni, header or estimated as they are
+            beam_source=beam_source
+            if row.get("geometry_source") in (None, "", "given")
+            else row["geometry_source"],
             probabilities={t: float(row[t]) for t in vocabulary} if ok else {},
             tags=[t for t in row["tags"].split(";") if t],
             error=row["error"],
