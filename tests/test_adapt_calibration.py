@@ -116,3 +116,15 @@ def test_calibrate_command_on_a_dataset(tmp_path, capsys):
     )
     with pytest.raises(ValueError, match="mismatch"):
         calibrate_on_dataset(None, tmp_path / "data", tmp_path / "x")
+
+
+def test_evaluate_reports_ece():
+    from scattertag.evaluate import evaluate
+
+    logits, labels = overconfident(500, 3)
+    probs = sigmoid(logits)
+    result = evaluate(labels, probs, ["a", "b", "c"], np.full(3, 0.5))
+    assert result["ECE"] == pytest.approx(expected_calibration_error(labels, probs))
+    assert result["per_tag"][1]["ECE"] == pytest.approx(
+        expected_calibration_error(labels[:, 1], probs[:, 1])
+    )

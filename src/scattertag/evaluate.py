@@ -9,8 +9,11 @@ Metrics (the registry :data:`METRICS`):
 * **F1** of each tag at the model card's per-tag threshold, which training tuned on its
   validation split (never on the test shard), so test F1 is an honest estimate;
   **mean_F1** averages it over the tags that have positives.
+* **ECE**: expected calibration error over all (frame, tag) pairs, 10 equal-width
+  probability bins (:mod:`scattertag.adapt.calibration`); per tag in the table.
 
-Writes ``RUN/eval.json``, ``RUN/pr_curves.png`` and ``RUN/ap_by_tag.png``, stores the test
+Writes ``RUN/eval.json``, ``RUN/pr_curves.png``, ``RUN/ap_by_tag.png`` and
+``RUN/reliability.png`` (the reliability diagram), stores the test
 metrics in the model card and prints a table.
 """
 
@@ -27,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from scattertag import plotting
+from scattertag.adapt.calibration import ece_table, plot_reliability
 from scattertag.data.manifest import DatasetManifest
 from scattertag.io.files import write_json
 from scattertag.models.card import ModelCard
@@ -103,6 +107,7 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], float]] = {
     "mean_F1": lambda y, s, t: float(
         np.nanmean(np.where(y.sum(0) > 0, f1_scores(y, s, t), np.nan))
     ),
+    "ECE": lambda y, s, t: ece_table(y, s)[1],
 }
 
 
@@ -135,6 +140,7 @@ def evaluate(
     f1 = f1_scores(labels, scores, thresholds)
     predicted = scores >= thresholds[None, :]
     truth = labels > 0.5
+    ece = ece_table(labels, scores)[0]
     rows = []
     for t, tag in enumerate(vocabulary):
         tp = int((predicted[:, t] & truth[:, t]).sum())
@@ -147,6 +153,7 @@ def evaluate(
                 "threshold": float(thresholds[t]),
                 "precision": tp / max(int(predicted[:, t].sum()), 1),
                 "recall": tp / max(int(truth[:, t].sum()), 1),
+                "ECE": float(ece[t]),
             }
         )
     summary = {name: fn(labels, scores, thresholds) for name, fn in METRICS.items()}
@@ -251,6 +258,8 @@ def evaluate_run(config: EvaluateConfig) -> dict:
     )
     write_json(model_dir / "eval.json", result)
     plot_pr_curves(labels, scores, vocabulary, model_dir / "pr_curves.png")
+    title = f"test shard {shard} of {data.name} ({len(labels)} frames)"
+    plot_reliability(labels, {card.view: scores}, model_dir / "reliability.png", title)
     plot_ap_bars(
         result,
         model_dir / "ap_by_tag.png",

@@ -50,5 +50,5 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--data needs --model RUN")
     result = evaluate_run(config_from(EvaluateConfig, args))
     print(format_table(result))
-    print(f"wrote {args.model / 'eval.json'}, pr_curves.png, ap_by_tag.png")
+    print(f"wrote {args.model / 'eval.json'}, pr_curves.png, ap_by_tag.png, reliability.png")
     return OK
