@@ -242,9 +242,12 @@ def _fabio_header(path: Path) -> tuple[tuple[int, int], int]:
         import fabio
 
         header = fabio.openheader(str(path))
-        if header.data is None and getattr(header, "_shape", None) is None:
-            header = fabio.open(str(path))  # formats whose header reader leaves out the shape
-        return tuple(header.shape[-2:]), int(header.nframes)
+        try:
+            shape = tuple(header.shape[-2:])
+        except (AttributeError, TypeError):  # a header reader that leaves out the shape
+            header = fabio.open(str(path))
+            shape = tuple(header.shape[-2:])
+        return shape, int(header.nframes)
     except Exception as exc:  # both libraries raise many types on corrupt headers
         raise ReadError(
             f"{path}: not a readable {path.suffix} file ({type(exc).__name__}: {exc})"
