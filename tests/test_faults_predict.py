@@ -99,7 +99,7 @@ def hanging_hdf5(folder: Path) -> Path:
         f"from scattertag.io.readers import count_frames as c; c({str(bad)!r})",
     ]
     try:
-        subprocess.run(probe, timeout=8, capture_output=True, env={**os.environ, "PYTHONPATH": SRC})
+        subprocess.run(probe, timeout=5, capture_output=True, env={**os.environ, "PYTHONPATH": SRC})
     except subprocess.TimeoutExpired:
         return bad
     pytest.skip("this HDF5 version does not hang on the mutated file")
