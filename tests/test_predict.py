@@ -370,3 +370,34 @@ def test_shipped_model_on_real_rings():
     row = table[0]
     assert row["error"] == ""
     assert row["Ring"] >= 0.5, row["tags"]
+
+
+def test_poni_detector_mask_is_used(tmp_path, predictor):
+    """A PONI file naming a Pilatus 1M: its module gaps are excluded like a mask file."""
+    import pyFAI
+    from pyFAI.azimuthalIntegrator import AzimuthalIntegrator
+
+    from scattertag.geometry import poni_detector_valid
+
+    detector = pyFAI.detector_factory("Pilatus1M")
+    ai = AzimuthalIntegrator(dist=0.5, poni1=0.05, poni2=0.06, detector=detector)
+    ai.wavelength = 1e-10
+    ai.write(str(tmp_path / "p1m.poni"))
+    valid = poni_detector_valid(tmp_path / "p1m.poni")
+    assert valid.shape == detector.max_shape and 0 < (~valid).sum() < valid.size // 5
+    data = np.random.default_rng(0).poisson(50, detector.max_shape).astype(np.int32)
+    np.save(tmp_path / "f.npy", data)
+    np.save(tmp_path / "m.npy", (~valid).astype(np.uint8))
+    by_poni = scattertag.predict(tmp_path / "f.npy", poni=tmp_path / "p1m.poni", model=predictor)
+    geometry = Geometry.from_poni(tmp_path / "p1m.poni")
+    by_mask = scattertag.predict(
+        tmp_path / "f.npy",
+        beam_center=geometry.beam_center,
+        pixel_size_um=geometry.pixel_size * 1e6,
+        distance_m=geometry.distance,
+        energy_kev=geometry.energy,
+        mask=tmp_path / "m.npy",
+        model=predictor,
+    )
+    assert by_poni[0]["error"] == "" and by_poni[0]["geometry_source"] == "poni"
+    np.testing.assert_allclose(probabilities(by_poni[0]), probabilities(by_mask[0]), rtol=1e-4)

@@ -268,12 +268,26 @@ class DetectorValues:
 
 
 _PONI_FILES: BoundedCache[DetectorValues] = BoundedCache(16)
+_PONI_MASKS: BoundedCache[np.ndarray | None] = BoundedCache(4)
 
 
 def _poni_values(path: str) -> DetectorValues:
     """DetectorValues.from_poni(path), read once per version of the file."""
     stamp = Path(path).stat().st_mtime_ns if Path(path).is_file() else None
     return _PONI_FILES.get((path, stamp), lambda: DetectorValues.from_poni(path))
+
+
+def poni_detector_valid(path: str | Path) -> np.ndarray | None:
+    """(rows, cols) bool valid pixels of a PONI file's detector (pyFAI's mask of its module
+    gaps and bad pixels, nonzero = excluded), or None when the detector has no mask."""
+    import pyFAI
+
+    def load() -> np.ndarray | None:
+        mask = pyFAI.load(str(path)).detector.mask
+        return None if mask is None or not np.any(mask) else np.asarray(mask) == 0
+
+    stamp = Path(path).stat().st_mtime_ns if Path(path).is_file() else None
+    return _PONI_MASKS.get((str(path), stamp), load)
 
 
 class MissingBeamCenter(ValueError):

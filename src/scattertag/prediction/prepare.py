@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scattertag.cache import BoundedCache
-from scattertag.geometry import Geometry
+from scattertag.geometry import Geometry, poni_detector_valid
 from scattertag.io.failures import failure_message
 from scattertag.io.masks import dummy_valid, mask_digest, read_mask, valid_pixels
 from scattertag.io.readers import Frame, check_frame, check_shape, read_frames
@@ -109,6 +109,14 @@ class Preparer:
         assert options is not None, "an item without options carries an error"
         counts = np.asarray(frame.counts)
         static = self._static_mask(options.mask, counts.shape, frame.valid)
+        detector = None if options.poni is None else poni_detector_valid(options.poni)
+        if detector is not None:  # the PONI file's detector masks its module gaps
+            if detector.shape != counts.shape:
+                raise ValueError(
+                    f"{options.poni}: its detector is {detector.shape[0]} x {detector.shape[1]}, "
+                    f"the frame {counts.shape[0]} x {counts.shape[1]}"
+                )
+            static = detector if static is None else static & detector
         extra = dummy_valid(counts, options.dummy, options.delta_dummy)
         group = item.location or id(item.counts)
         placed = self.centres.resolve(
