@@ -405,7 +405,8 @@ class FourierBessel:
                 out.update({f"{name}.data": S.data, f"{name}.indices": S.indices})
                 out[f"{name}.indptr"] = S.indptr
         for i, (key, ((seen, reg), (c, lower))) in enumerate(self._gram_cache.items()):
-            out[f"factor{i}.key"] = np.frombuffer(key[0].encode(), np.uint8)  # mask digest
+            digest = str(key[0])  # type: ignore[index]  # keys are (mask digest, reg)
+            out[f"factor{i}.key"] = np.frombuffer(digest.encode(), np.uint8)
             out[f"factor{i}.seen"] = np.packbits(seen)
             out[f"factor{i}.reg_lower"] = np.array([reg, lower], np.float64)
             out[f"factor{i}"] = c
