@@ -25,7 +25,7 @@ def check_tiff_strips(path: str | Path) -> None:
         with Image.open(path) as im, open(path, "rb") as raw:
             for page in range(int(getattr(im, "n_frames", 1))):
                 im.seek(page)
-                tags = im.tag_v2
+                tags = im.tag_v2  # type: ignore[attr-defined]
                 if tags.get(COMPRESSION) not in DEFLATE:
                     continue
                 offsets = tags.get(STRIP_OFFSETS) or tags.get(TILE_OFFSETS) or ()

@@ -241,6 +241,7 @@ class Workers:
 
     def _submit(self, item: Item) -> Future:
         """Send ``item`` to the pool (with this process's ViewMakers for the first few tasks)."""
+        assert self.pool is not None and self.local is not None  # inside the with block
         # with the on-disk set-up cache, workers load a geometry (~40 ms) instead of
         # unpickling ~50 MB of ViewMaker per task
         cached = self.local.setup_cache is not None
@@ -279,6 +280,7 @@ class Workers:
         """Replace a broken or stuck pool by a fresh one that is checked to start."""
         terminate_pool(self.pool)
         self._start()
+        assert self.pool is not None
         try:
             self.pool.submit(int).result(timeout=max(self.timeout, 60.0))
         except BrokenProcessPool as exc:
