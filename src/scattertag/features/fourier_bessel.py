@@ -63,6 +63,11 @@ LINEAR_STEP = 0.6
 #: finer grids the pixel sum no longer integrates their products accurately (aliasing).
 LINEAR_MIN_PIXELS = 1.25
 
+#: Most observed pixels for which the fit's normal matrix is assembled pixel by pixel on the
+#: polar grid (~2 us a pixel); beyond, applying the operator to unit vectors (~1.5 s at
+#: (2N+1)K ~ 2000, whatever the pixel count) is cheaper (benchmarks/bench_throughput.py).
+PIXEL_ASSEMBLY_LIMIT = 500_000
+
 #: Gram symbol of B-splines of degree d: values of the degree-(2d+1) B-spline at offsets 0..d.
 _GRAM = {1: np.array([4.0, 1.0]) / 6.0, 3: np.array([2416.0, 1191.0, 120.0, 1.0]) / 5040.0}
 
@@ -631,7 +636,11 @@ class FourierBessel:
 
         def factorise() -> tuple:
             seen = valid_flat[self.pixels]
-            G = self.exact.normal_matrix(*self._polar(self.pixels[seen]), full=False)
+            if seen.sum() <= PIXEL_ASSEMBLY_LIMIT:
+                G = self.exact.normal_matrix(*self._polar(self.pixels[seen]), full=False)
+            else:  # a cost independent of the pixel count: the operator on unit vectors
+                normal, n = self._normal_operator(valid_flat), self.n_unknowns
+                G = np.concatenate([normal(np.eye(n)[i : i + 256]) for i in range(0, n, 256)])
             G = G.astype(np.float64)
             G[np.diag_indices_from(G)] += reg
             return (seen, reg), scipy.linalg.cho_factor(G, overwrite_a=True, check_finite=False)
