@@ -44,6 +44,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "or 'local' for a LocalCluster",
     )
     parser.add_argument(
+        "--detectors",
+        choices=("catalogue", "reference"),
+        default=default(BuildConfig, "detectors"),
+        help="catalogue: real detectors, SAXS and WAXS setups (default); reference: the "
+        "first simulator's single detector (the shipped tagger's training data)",
+    )
+    parser.add_argument(
         "--input-size",
         type=int,
         default=default(BuildConfig, "input_size"),

@@ -443,7 +443,9 @@ class BuildConfig:
     """A dataset to build: simulated frames of ``size`` pixels and their network views.
 
     ``orders``/``zeros``/``image_space`` None keep the ViewSpec defaults; ``dask`` is a
-    scheduler address or 'local' (None: a local process pool of ``workers``).
+    scheduler address or 'local' (None: a local process pool of ``workers``);
+    ``detectors`` "catalogue" draws real detectors and setups, "reference" the single
+    1000 x 1000 / 75 um / 0.594 m / 8.8984 keV detector of the first simulator.
     """
 
     out: Path
@@ -459,6 +461,7 @@ class BuildConfig:
     zeros: int | None = None
     keep_raw: bool = False
     progress: bool = True
+    detectors: Literal["catalogue", "reference"] = "catalogue"
 
 
 def build(config: BuildConfig) -> DatasetManifest:
@@ -472,7 +475,7 @@ def build(config: BuildConfig) -> DatasetManifest:
         fb["image_space"] = config.image_space
     return build_dataset(
         config.out,
-        Recipe(size=config.size),
+        Recipe(size=config.size, detectors=config.detectors),
         ViewSpec(input_size=config.input_size, **fb),
         seed=config.seed,
         experiments=config.experiments,
