@@ -10,7 +10,7 @@ OUT=${1:-pretrained-run}
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 scattertag build --out "$OUT/data" --size 1000 --experiments 300 --images-per-experiment 25 \
-    --seed 0 --input-size 128 --zeros 64 --workers 2
+    --seed 0 --input-size 128 --zeros 64 --workers 2 --detectors reference
 scattertag train --data "$OUT/data" --view image --backbone resnet --out "$OUT/image" --epochs 30 --threads 1 &
 scattertag train --data "$OUT/data" --view coeff --out "$OUT/coeff" --epochs 20 --threads 1 &
 wait
