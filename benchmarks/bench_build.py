@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import os
 
-from scattertag.data.build import SINGLE_THREAD_ENV
+from scattertag.parallel import THREAD_VARIABLES
 
-os.environ.update(SINGLE_THREAD_ENV)  # the serial reference runs single-threaded, like a worker
+# the serial reference runs single-threaded, like a worker
+os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))
 
 import argparse
 import tempfile

@@ -37,7 +37,7 @@ def readme_commands() -> list[str]:
             continue
         if not (fenced or line.startswith("    ")):
             continue
-        text = line.strip().split("  #")[0].strip()
+        text = line.strip().split("  #")[0].strip().removesuffix(" &")
         for part in text.split("&&"):
             part = part.strip()
             if part.split(" ")[0] in {"scattertag", "python", "python3", "bash"}:
