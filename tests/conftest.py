@@ -180,7 +180,7 @@ SHAPE = (90, 120)
 BEAM = (20.0, 70.0)
 
 
-def tiny_model(run_dir: Path) -> Path:
+def tiny_model(run_dir: Path, image_space: str = "cake") -> Path:
     """A randomly initialised joint tagger with the card format, small enough for tests."""
     from scattertag.features.views import ViewSpec
     from scattertag.models import JointTagger, ModelCard, save_model
@@ -190,7 +190,7 @@ def tiny_model(run_dir: Path) -> Path:
         orders=4,
         zeros=6,
         fb_size=48,
-        image_space="cake",
+        image_space=image_space,
         cake_angles=64,
         cake_radii=64,
     )

@@ -51,7 +51,9 @@ def moved_frame(counts, mask, geometry, element):
     )
 
 
-@pytest.mark.parametrize("space, center", [("detector", (13.0, 45.0)), ("cake", (13.3, 45.6))])
+@pytest.mark.parametrize(
+    "space, center", [("detector", (13.0, 45.0)), ("cake", (13.3, 45.6)), ("qcake", (13.3, 45.6))]
+)
 @pytest.mark.parametrize("element", range(1, 8))
 def test_real_views_of_the_moved_frame(element, space, center):
     """The real ViewMaker on the moved frame (beam off-centre, masked gap) gives the moved views.
@@ -70,6 +72,8 @@ def test_real_views_of_the_moved_frame(element, space, center):
         zeros=6,
         fb_size=64,
         image_space=space,
+        q_min=0.002,  # the q window of this small frame at the reference geometry
+        q_max=0.04,
         cake_angles=16,
         cake_radii=24,
     )
@@ -80,7 +84,7 @@ def test_real_views_of_the_moved_frame(element, space, center):
     expected = [
         torch.from_numpy(v)[None] for v in ViewMaker(spec, moved[2], moved[1])(moved[0], moved[1])
     ]
-    got = dihedral(image, coeff, element, cake=space == "cake")
+    got = dihedral(image, coeff, element, cake=space != "detector")
     assert not torch.equal(got[0], image)  # the test frame has no symmetry that hides a wrong move
     torch.testing.assert_close(got[0], expected[0])
     torch.testing.assert_close(got[1], expected[1], rtol=0, atol=1e-4)  # wrong signs give ~0.5

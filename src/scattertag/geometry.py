@@ -446,6 +446,16 @@ class GeometryOptions:
             self.delta_dummy,
         )
 
+    def knows_scale(self, *more: tuple[str, DetectorValues | None]) -> bool:
+        """True if pixel size, distance and energy all come from a source (given, the PONI file
+        or ``more``, e.g. the file's header), none from the reference detector's defaults: the
+        frame's q scale is known (a "qcake" view is then in q, else in frame units)."""
+        sources = [self.given, self._poni_values, *(values for _, values in more)]
+        return all(
+            any(v is not None and getattr(v, name) is not None for v in sources)
+            for name in ("pixel_size", "distance", "energy")
+        )
+
     @property
     def has_beam_center(self) -> bool:
         """True if a beam centre is given, directly or by the PONI file."""

@@ -495,7 +495,7 @@ def train(config: TrainConfig) -> ModelCard:
     net = DistributedDataParallel(model) if world > 1 else model
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=positive_weights(manifest, train_shards))
     symmetries = group_size(manifest.vocabulary) if config.augment else 1
-    cake = ViewSpec.from_dict(manifest.view_spec).image_space == "cake"
+    cake = ViewSpec.from_dict(manifest.view_spec).is_cake
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         weights = sum(p.numel() for p in model.parameters()) / 1e6

@@ -199,7 +199,7 @@ def finetune_model(
     generator = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     model = copy.deepcopy(model)
-    cake = card.view_spec.get("image_space", "detector") == "cake"
+    cake = card.view_spec.get("image_space", "detector") in ("cake", "qcake")
     from scattertag.augment import group_size
 
     symmetries = group_size(list(card.vocabulary))

@@ -58,10 +58,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--image-space",
-        choices=("detector", "cake"),
+        choices=("detector", "cake", "qcake"),
         default=None,
-        help="image view: the frame's azimuth x log-radius cake (default) "
-        "or the downsampled frame (detector)",
+        help="image view: the frame's azimuth x log-radius cake (default), the azimuth x log-q "
+        "cake over a fixed q window (qcake; a quarter of the frames in frame units, as if the "
+        "geometry were unknown; docs/qviews.md) or the downsampled frame (detector)",
     )
     parser.add_argument(
         "--orders", type=int, default=None, help="Fourier-Bessel orders N (default: ViewSpec's)"

@@ -101,20 +101,27 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
     )
     geometry.add_argument("--poni", help="pyFAI PONI file with the geometry")
     parser.add_argument("--mask", help="mask image, nonzero = excluded pixel (pyFAI convention)")
+    scale = (
+        "; only q-view models (image_space qcake) use it: with all three known their image view "
+        "is in q, else in frame units; the shipped tagger is in frame units and ignores it "
+        "(predict warns)"
+    )
     parser.add_argument(
         "--pixel-size-um",
         type=float,
-        help=f"pixel size, micrometres (default: the file's, else {REFERENCE_PIXEL_SIZE * 1e6:g})",
+        help=f"pixel size, micrometres (default: the file's, else {REFERENCE_PIXEL_SIZE * 1e6:g})"
+        + scale,
     )
     parser.add_argument(
         "--distance-m",
         type=float,
-        help=f"sample-detector distance, m (default: the file's, else {REFERENCE_DISTANCE:g})",
+        help=f"sample-detector distance, m (default: the file's, else {REFERENCE_DISTANCE:g})"
+        + scale,
     )
     parser.add_argument(
         "--energy-kev",
         type=float,
-        help=f"photon energy in keV (default: the file's, else {REFERENCE_ENERGY:g})",
+        help=f"photon energy in keV (default: the file's, else {REFERENCE_ENERGY:g})" + scale,
     )
     parser.add_argument(
         "--dummy", type=float, help="pixels holding this value are invalid (pyFAI's dummy)"

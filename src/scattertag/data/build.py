@@ -61,7 +61,9 @@ class Pipeline:
     """The simulation and view functions a build calls (see docs/interfaces.md).
 
     ``draw_experiment(recipe, seed, e)``, ``simulate_image(experiment, i) -> Sample`` and
-    ``view_maker(spec, geometry, mask)(counts, mask) -> (image, coeff)``. Tests pass small
+    ``view_maker(spec, geometry, mask)(counts, mask, geometry_known=) -> (image, coeff)``
+    (``geometry_known`` False for the frames :func:`~scattertag.features.views.geometry_withheld`
+    picks). Tests pass small
     fakes; :func:`default_pipeline` gives the real ones.
     """
 
@@ -133,11 +135,14 @@ def _jsonable(value: object) -> object:
 
 def run_task(task: Task) -> list[Record]:
     """Simulate the task's images and compute their views; one Record per image."""
+    from scattertag.features.views import geometry_withheld
+
     exp, maker = _experiment_setup(task)
     records = []
     for i in range(task.start, task.stop):
         s = task.pipeline.simulate_image(exp, i)
-        image, coeff = maker(s.counts, s.mask)
+        known = not geometry_withheld(task.spec, task.seed, task.experiment, i)  # type: ignore[arg-type]
+        image, coeff = maker(s.counts, s.mask, geometry_known=known)
         records.append(
             Record(
                 experiment=task.experiment,
@@ -456,7 +461,7 @@ class BuildConfig:
     workers: int | None = None
     dask: str | None = None
     input_size: int = 256
-    image_space: Literal["detector", "cake"] | None = None
+    image_space: Literal["detector", "cake", "qcake"] | None = None
     orders: int | None = None
     zeros: int | None = None
     keep_raw: bool = False

@@ -4,7 +4,10 @@
 
 * ``image``: ``spec.image_shape``. With ``spec.image_space == "cake"`` (the default) the
   float32 (4, A, R) cake of :class:`Cake`: the frame binned on azimuth x log radius about
-  the beam centre. With ``"detector"`` float32 (1, S, S): the frame is padded to a square
+  the beam centre. With ``"qcake"`` float32 (5, A, R): the same cells on azimuth x log q
+  over the fixed window ``spec.q_min``-``spec.q_max`` (1/A) when pixel size, distance and
+  energy are known (channel 4 = 1), or the frame-unit cake when they are not (channel 4 =
+  0); see docs/qviews.md. With ``"detector"`` float32 (1, S, S): the frame is padded to a square
   (centred, so rings stay round and the aspect ratio is kept), counts are area-averaged
   over the *valid* pixels onto S x S. Both are log-scaled:
   ``log1p(mean counts) / log1p(spec.max_counts)``, in [0, 1] for counts up to 2**24, and
@@ -49,8 +52,12 @@ COEFF_CHANNELS = 3
 #: Number of cake channels (see :class:`Cake`).
 CAKE_CHANNELS = 4
 
-#: Where the image view lives: the detector frame itself, or its "cake" (azimuth x log radius).
-IMAGE_SPACES = ("detector", "cake")
+#: Channels of the q cake: the cake's four, then 1 in q (geometry known) or 0 in frame units.
+QCAKE_CHANNELS = CAKE_CHANNELS + 1
+
+#: Where the image view lives: the detector frame itself, its "cake" (azimuth x log radius in
+#: frame units) or its "qcake" (azimuth x log q when the geometry is known).
+IMAGE_SPACES = ("detector", "cake", "qcake")
 
 #: ViewSpec fields that shape the image view and the coefficient view (max_counts: both).
 IMAGE_FIELDS = (
@@ -61,6 +68,8 @@ IMAGE_FIELDS = (
     "cake_radii",
     "cake_r_min",
     "cake_r_max",
+    "q_min",
+    "q_max",
 )
 COEFF_FIELDS = (
     "orders",
@@ -80,9 +89,15 @@ class ViewSpec:
     Attributes
     ----------
     input_size : S, the detector-space network image is (1, S, S).
-    image_space : "cake" (see :class:`Cake`) or "detector" (the frame, downsampled).
-    cake_angles, cake_radii : A azimuth bins and R log-radius bins of the cake, (4, A, R).
-    cake_r_min, cake_r_max : radius range of the cake, as fractions of the frame's larger side.
+    image_space : "cake" (see :class:`Cake`), "qcake" (a cake in q when the geometry is known)
+        or "detector" (the frame, downsampled).
+    cake_angles, cake_radii : A azimuth bins and R log-radius (or log-q) bins of the cake.
+    cake_r_min, cake_r_max : radius range of the cake, as fractions of the frame's larger side
+        (the q cake's fallback when the geometry is unknown).
+    q_min, q_max : the q cake's fixed window, 1/Angstrom, log-spaced over R cells.
+    unknown_geometry_fraction : share of a dataset's frames ("qcake" only) whose view is made
+        as if pixel size, distance and energy were unknown, so that training covers both;
+        it shapes no network input (not in :meth:`fields_for`).
     orders, zeros : N and K of the coefficient view (N+1 orders x K zeros).
     fb_size : working resolution of the FB features: largest side after block-averaging.
     radius_scale : disk radius as a fraction of the beam-centre-to-farthest-corner distance.
@@ -104,6 +119,9 @@ class ViewSpec:
     cake_radii: int = 256
     cake_r_min: float = 0.004
     cake_r_max: float = 1.5
+    q_min: float = 0.003
+    q_max: float = 20.0
+    unknown_geometry_fraction: float = 0.25
 
     def __post_init__(self) -> None:
         if self.image_space not in IMAGE_SPACES:
@@ -119,6 +137,8 @@ class ViewSpec:
             raise ValueError(
                 f"ViewSpec.cake_r_min ({self.cake_r_min}) must be below cake_r_max ({self.cake_r_max})"
             )
+        if not self.q_min < self.q_max:
+            raise ValueError(f"ViewSpec.q_min ({self.q_min}) must be below q_max ({self.q_max})")
         checks = {
             "input_size": (16, 4096),
             "orders": (0, 100),
@@ -132,6 +152,9 @@ class ViewSpec:
             "cake_radii": (8, 2048),
             "cake_r_min": (1e-5, 1.0),
             "cake_r_max": (1e-3, 10.0),
+            "q_min": (1e-5, 100.0),
+            "q_max": (1e-4, 200.0),
+            "unknown_geometry_fraction": (0.0, 1.0),
         }
         for name, (lo, hi) in checks.items():
             value = getattr(self, name)
@@ -139,10 +162,16 @@ class ViewSpec:
                 raise ValueError(f"ViewSpec.{name} must be in [{lo:g}, {hi:g}], got {value!r}")
 
     @property
+    def is_cake(self) -> bool:
+        """True if the image view is a cake (rows azimuth, columns log radius or log q)."""
+        return self.image_space in ("cake", "qcake")
+
+    @property
     def image_shape(self) -> tuple[int, int, int]:
-        """(C, rows, columns) of the image view: (1, S, S) or the cake's (4, A, R)."""
-        if self.image_space == "cake":
-            return (CAKE_CHANNELS, self.cake_angles, self.cake_radii)
+        """(C, rows, columns) of the image view: (1, S, S), the cake's (4, A, R) or (5, A, R)."""
+        if self.is_cake:
+            channels = QCAKE_CHANNELS if self.image_space == "qcake" else CAKE_CHANNELS
+            return (channels, self.cake_angles, self.cake_radii)
         return (1, self.input_size, self.input_size)
 
     @property
@@ -158,7 +187,9 @@ class ViewSpec:
         """The fields a ``view`` ("image", "coeff" or "joint") model depends on, as a dict."""
         used = {"image": IMAGE_FIELDS, "coeff": COEFF_FIELDS}.get(view, IMAGE_FIELDS + COEFF_FIELDS)
         # settings of the image space not in use do not shape the network input
-        unused = "cake_" if self.image_space == "detector" else "input_size"
+        unused = {"detector": ("cake_", "q_"), "cake": ("input_size", "q_")}.get(
+            self.image_space, ("input_size",)
+        )
         return {name: getattr(self, name) for name in used if not name.startswith(unused)}
 
     @classmethod
@@ -174,6 +205,16 @@ class ViewSpec:
         return cls(**{"image_space": "detector", **d})
 
 
+def geometry_withheld(spec: ViewSpec, seed: int, experiment: int, image: int) -> bool:
+    """True for the frames a "qcake" dataset makes in frame units, as if pixel size, distance
+    and energy were unknown: a uniform draw of rng(seed, experiment, image) below
+    ``spec.unknown_geometry_fraction``; the same in any process."""
+    if spec.image_space != "qcake" or spec.unknown_geometry_fraction <= 0:
+        return False
+    draw = np.random.default_rng([seed, experiment, image, 0x9CA4E]).random()
+    return bool(draw < spec.unknown_geometry_fraction)
+
+
 def area_weights(n_in: int, n_out: int) -> sp.csr_matrix:
     """(n_out, n_in) matrix of overlap lengths of output cells (width n_in / n_out) with input pixels."""
     edges = np.arange(n_out + 1) * (n_in / n_out)
@@ -186,12 +227,40 @@ def area_weights(n_in: int, n_out: int) -> sp.csr_matrix:
     return sp.csr_matrix((overlap[keep], (rows[keep], cols[keep])), shape=(n_out, n_in))
 
 
+class RadialAxis:
+    """R log-spaced cells of a radial quantity v(r), increasing with the radius r (pixels).
+
+    Cell j holds v in [lo (hi/lo)^(j/R), lo (hi/lo)^((j+1)/R)). Without a geometry v = r
+    (pixels: the frame-unit cake); with one v = q(r) = 4 pi sin(theta) / lambda (1/A, the
+    q cake), so the same q lands in the same cell at any pixel size, distance or energy.
+    """
+
+    def __init__(self, lo: float, hi: float, cells: int, geometry: Geometry | None = None):
+        self.lo, self.cells, self.geometry = lo, cells, geometry
+        self.scale = cells / math.log(hi / lo)
+
+    def position(self, r: np.ndarray) -> np.ndarray:
+        """Continuous cell coordinate of radii ``r`` (pixels): cell j is [j, j + 1)."""
+        v = r if self.geometry is None else self.geometry.q_of_radius(r)
+        return np.log(np.maximum(v, 1e-12) / self.lo) * self.scale
+
+    def radius(self, u: np.ndarray) -> np.ndarray:
+        """Radius (pixels) at cell coordinate ``u``; inf where q is beyond 2 theta = 90 degrees."""
+        v = self.lo * np.exp(np.asarray(u, np.float64) / self.scale)
+        if self.geometry is None:
+            return v
+        reach = v * self.geometry.wavelength / (4 * math.pi) < math.sqrt(0.5)  # 2 theta < 90
+        out = np.full(v.shape, np.inf)
+        out[reach] = self.geometry.radius_of_q(v[reach])
+        return out
+
+
 class Cake:
-    """Pixel binning onto azimuth x log-radius cells about the beam centre ("caking").
+    """Pixel binning onto azimuth x log-radius (or log-q) cells about the beam centre ("caking").
 
     Cell (a, j) holds the pixels whose centres have azimuth theta = atan2(y - cy, x - cx)
-    in [-pi + a 2pi/A, -pi + (a+1) 2pi/A) and radius r (pixels) with
-    log(r / r_min) / log(r_max / r_min) in [j/R, (j+1)/R). This is pyFAI's ``integrate2d``
+    in [-pi + a 2pi/A, -pi + (a+1) 2pi/A) and radial cell j of ``axis`` (:class:`RadialAxis`:
+    log r in frame units, or log q). This is pyFAI's ``integrate2d``
     without pixel splitting, on a logarithmic radial axis: a ring is a row-parallel line,
     the radii ratios of a lattice (sqrt(2), sqrt(3), ...) are fixed shifts along the
     columns wherever the first peak sits, and turning or mirroring the detector is a
@@ -200,7 +269,8 @@ class Cake:
 
         0: log-scaled mean of the valid counts in the cell (0 where none is valid)
         1: log-scaled maximum of the valid counts in the cell (spots, speckle)
-        2: valid fraction: valid pixels / cell area (0 off the frame, behind the beamstop)
+        2: valid fraction: valid pixels / cell area (0 off the frame, behind the beamstop,
+           beyond 2 theta = 90 degrees)
         3: radial coordinate j / (R - 1), so the network knows absolute q, not only ratios
     """
 
@@ -209,13 +279,12 @@ class Cake:
         shape: tuple[int, int],
         beam_center: tuple[float, float],
         angles: int,
-        radii: int,
-        r_min: float,
-        r_max: float,
+        axis: RadialAxis,
         state: dict[str, np.ndarray] | None = None,
     ) -> None:
         H, W = shape
         cx, cy = beam_center
+        radii = axis.cells
         self.angles, self.radii = angles, radii
         self.coordinate = np.broadcast_to(
             np.linspace(0, 1, radii, dtype=np.float32), (angles, radii)
@@ -226,8 +295,7 @@ class Cake:
             return
         y, x = np.mgrid[0:H, 0:W].astype(np.float64)
         r, theta = np.hypot(x - cx, y - cy), np.arctan2(y - cy, x - cx)
-        scale = radii / math.log(r_max / r_min)
-        j = np.floor(np.log(np.maximum(r, 1e-12) / r_min) * scale).astype(np.int64)
+        j = np.floor(axis.position(r)).astype(np.int64)
         a = np.floor((theta + math.pi) * angles / (2 * math.pi)).astype(np.int64) % angles
         inside = (j >= 0) & (j < radii)
         cell = np.where(inside, a * radii + j, -1).ravel()
@@ -242,16 +310,21 @@ class Cake:
         # cells with no pixel centre take the nearest pixel to their centre, if it is on the frame
         ac, jc = np.divmod(np.arange(angles * radii), radii)
         tc = -math.pi + (ac + 0.5) * 2 * math.pi / angles
-        rc = r_min * np.exp((jc + 0.5) / scale)
+        rc = axis.radius(jc + 0.5)
+        reach = np.isfinite(rc)
+        rc = np.where(reach, rc, 0.0)
         px, py = (
             np.rint(cx + rc * np.cos(tc)).astype(np.int64),
             np.rint(cy + rc * np.sin(tc)).astype(np.int64),
         )
-        on = (count == 0) & (px >= 0) & (px < W) & (py >= 0) & (py < H)
+        on = (count == 0) & reach & (px >= 0) & (px < W) & (py >= 0) & (py < H)
         self.filled, self.fill_pixel = np.flatnonzero(on), (py * W + px)[on]
-        edges = r_min * np.exp(np.arange(radii + 1) / scale)
-        area = np.tile(0.5 * (2 * math.pi / angles) * np.diff(edges**2), angles)
-        self.area = np.maximum(area, count).astype(np.float32)
+        edges = axis.radius(np.arange(radii + 1))
+        with np.errstate(invalid="ignore"):  # inf - inf past 2 theta = 90 degrees
+            ring = np.nan_to_num(np.diff(edges**2), nan=np.inf)
+        area = np.tile(0.5 * (2 * math.pi / angles) * ring, angles)
+        with np.errstate(over="ignore"):  # cells reaching 2 theta ~ 90 degrees: inf
+            self.area = np.maximum(area, count).astype(np.float32)
         self.area[self.filled] = 1.0
 
     #: Attributes that set a Cake up again (:meth:`state`).
@@ -312,7 +385,12 @@ def block_sum(a: np.ndarray, block: int) -> np.ndarray:
 
 
 class ViewMaker:
-    """Set up once per geometry (and static mask); call on counts to get both views."""
+    """Set up once per geometry (and static mask); call on counts to get both views.
+
+    ``geometry_known``: whether the geometry's pixel size, distance and energy are known
+    (given, from a PONI file or a header) rather than the reference detector's defaults;
+    a "qcake" view is in q only when they are (else in frame units, channel 4 = 0).
+    """
 
     def __init__(
         self,
@@ -320,8 +398,10 @@ class ViewMaker:
         geometry: Geometry,
         mask: np.ndarray | None = None,
         cache: SetupCache | None = None,
+        geometry_known: bool = True,
     ) -> None:
         self.spec, self.geometry = spec, geometry
+        self.geometry_known = geometry_known
         H, W = geometry.shape
         if mask is not None and np.shape(mask) != (H, W):
             raise ValueError(
@@ -351,22 +431,20 @@ class ViewMaker:
         ys = (np.array([self.top, self.top + H - 1]) + 0.5) * f - 0.5
         corner = np.hypot(xs[:, None] - wx, ys[None, :] - wy).max()
         self.radius = spec.radius_scale * max(corner, 2.0)
-        key = None if cache is None else cache.key(spec.to_dict(), geometry.to_dict(), mask=mask)
+        self._padded, self._side_px = padded, side
+        described = spec.to_dict()
+        if spec.image_space == "qcake":
+            described["geometry_known"] = geometry_known  # which cake the set-up holds
+        key = None if cache is None else cache.key(described, geometry.to_dict(), mask=mask)
         state = None if key is None else cache.load(key)  # type: ignore[union-attr]
         fb_state = None if state is None else _part(state, "fb/")
         self.fb = FourierBessel(
             (work, work), (wx, wy), self.radius, spec.orders, spec.zeros, state=fb_state
         )
-        if spec.image_space == "cake":
-            self.cake = Cake(
-                padded.shape,
-                padded.beam_center,
-                spec.cake_angles,
-                spec.cake_radii,
-                spec.cake_r_min * side,
-                spec.cake_r_max * side,
-                state=None if state is None else _part(state, "cake/"),
-            )
+        self._cakes: dict[bool, Cake] = {}  # by "in q"
+        if spec.is_cake:
+            in_q = self._in_q(None)
+            self.cake = self._cake(in_q, None if state is None else _part(state, "cake/"))
         else:
             self.to_image = area_weights(
                 self.side, spec.input_size
@@ -383,9 +461,28 @@ class ViewMaker:
     def state(self) -> dict[str, np.ndarray]:
         """Arrays that set this ViewMaker up again (FB operator and factors, cake), by name."""
         out = {f"fb/{k}": v for k, v in self.fb.state().items()}
-        if self.spec.image_space == "cake":
+        if self.spec.is_cake:
             out.update({f"cake/{k}": v for k, v in self.cake.state().items()})
         return out
+
+    def _in_q(self, geometry_known: bool | None) -> bool:
+        """True if this frame's cake is in q: a "qcake" spec and a known geometry."""
+        known = self.geometry_known if geometry_known is None else geometry_known
+        return self.spec.image_space == "qcake" and known
+
+    def _cake(self, in_q: bool, state: dict[str, np.ndarray] | None = None) -> Cake:
+        """The cake in q or in frame units, set up on first use."""
+        if in_q not in self._cakes:
+            spec = self.spec
+            if in_q:
+                axis = RadialAxis(spec.q_min, spec.q_max, spec.cake_radii, self._padded)
+            else:
+                side = self._side_px
+                axis = RadialAxis(spec.cake_r_min * side, spec.cake_r_max * side, spec.cake_radii)
+            self._cakes[in_q] = Cake(
+                self._padded.shape, self._padded.beam_center, spec.cake_angles, axis, state
+            )
+        return self._cakes[in_q]
 
     def _pad(self, a: np.ndarray) -> np.ndarray:
         """(H, W) -> (side, side), centred, zero-filled (False for masks)."""
@@ -397,15 +494,26 @@ class ViewMaker:
         return out
 
     def __call__(
-        self, counts: np.ndarray, mask: np.ndarray | None = None
+        self,
+        counts: np.ndarray,
+        mask: np.ndarray | None = None,
+        geometry_known: bool | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """counts (H, W) -> (image float32 ``spec.image_shape``, coeff float32 (3, N+1, K))."""
-        total, valid = self._prepare(counts, mask)
-        return self._image(total, valid), self.channels(self._fourier_bessel(total, valid)[2])
+        """counts (H, W) -> (image float32 ``spec.image_shape``, coeff float32 (3, N+1, K)).
 
-    def image(self, counts: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        ``geometry_known`` overrides the maker's for this frame (None: the maker's)."""
+        total, valid = self._prepare(counts, mask)
+        image = self._image(total, valid, self._in_q(geometry_known))
+        return image, self.channels(self._fourier_bessel(total, valid)[2])
+
+    def image(
+        self,
+        counts: np.ndarray,
+        mask: np.ndarray | None = None,
+        geometry_known: bool | None = None,
+    ) -> np.ndarray:
         """counts (H, W) -> the image view alone, float32 ``spec.image_shape``."""
-        return self._image(*self._prepare(counts, mask))
+        return self._image(*self._prepare(counts, mask), self._in_q(geometry_known))
 
     def fourier_bessel(
         self, counts: np.ndarray, mask: np.ndarray | None = None
@@ -446,14 +554,14 @@ class ViewMaker:
             np.copyto(inner, counts, casting="unsafe", where=valid)
         return total, self._pad(valid)
 
-    def _weights(self, valid: np.ndarray) -> dict:
-        """Valid pixels per cake cell and per working pixel; reused while the validity repeats."""
-        if self._last is not None and np.array_equal(self._last[0], valid):
-            return self._last[1]
-        weights = {"work": block_sum(valid, self.block)}
-        if self.spec.image_space == "cake":
-            weights["cake"] = self.cake.weights(valid)
-        self._last = (valid, weights)
+    def _weights(self, valid: np.ndarray, in_q: bool | None = None) -> dict:
+        """Valid pixels per working pixel and per cell of the cake ``in_q`` (None: no cake);
+        reused while the validity repeats."""
+        if self._last is None or not np.array_equal(self._last[0], valid):
+            self._last = (valid, {"work": block_sum(valid, self.block)})
+        weights = self._last[1]
+        if in_q is not None and in_q not in weights:
+            weights[in_q] = self._cake(in_q).weights(valid)
         return weights
 
     @staticmethod
@@ -461,10 +569,15 @@ class ViewMaker:
         """weights @ a @ weights.T: sums of ``a`` over the output cells, (side, side) -> (n, n)."""
         return np.asarray(weights @ np.ascontiguousarray((weights @ a).T)).T
 
-    def _image(self, total: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """The image view: area-averaged, log-scaled (1, S, S) frame, or its (4, A, R) cake."""
-        if self.spec.image_space == "cake":
-            return self.cake(total, self._weights(valid)["cake"], self._log)
+    def _image(self, total: np.ndarray, valid: np.ndarray, in_q: bool = False) -> np.ndarray:
+        """The image view: area-averaged, log-scaled (1, S, S) frame, or its cake: (4, A, R),
+        or (5, A, R) for "qcake" with channel 4 = 1 in q, 0 in frame units."""
+        if self.spec.is_cake:
+            cake = self._cake(in_q)(total, self._weights(valid, in_q)[in_q], self._log)
+            if self.spec.image_space == "cake":
+                return cake
+            flag = np.full((1, *cake.shape[1:]), float(in_q), np.float32)
+            return np.concatenate([cake, flag])
         weight = valid.astype(np.float32)
         return self._log(
             self._area_sum(total, self.to_image), self._area_sum(weight, self.to_image)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -116,6 +117,7 @@ def predict(
             raise ValueError("give thresholds to the Predictor, not with a loaded one")
     else:
         predictor = Predictor(model, device=device, thresholds=thresholds)
+    warn_unused_scale(predictor.view_spec, items)
     workers, model_threads = worker_split(workers)
     # one BLAS thread here (workers have their own); torch gets the cores workers leave
     with limited_threads(1, model_threads), Workers(predictor.view_spec, workers) as prepare:
@@ -141,6 +143,26 @@ def _predict_on_dask(items, address, model, workers, batch_size, device, progres
         rows = tag_on_dask(items, client, model, batch_size, device=device)
         rows = tqdm(rows, unit="frame", desc="tagging", disable=not progress)
         return Table(vocabulary, rows)
+
+
+def warn_unused_scale(view_spec, items: Sequence[Item]) -> bool:
+    """Warn (and return True) when pixel size, distance or energy are given for a model whose
+    image view is in frame units: only a "qcake" model's views depend on them."""
+    if view_spec.image_space == "qcake":
+        return False
+    given = [
+        name
+        for name in ("pixel_size", "distance", "energy")
+        if any(i.options is not None and getattr(i.options.values, name) is not None for i in items)
+    ]
+    if given:
+        warnings.warn(
+            f"{', '.join(given)} given, but this model's image view is in frame units "
+            f"(image_space {view_spec.image_space!r}): they change no probability; "
+            "a q-view model (image_space 'qcake', docs/qviews.md) uses them",
+            stacklevel=4,  # the caller of scattertag.predict
+        )
+    return bool(given)
 
 
 def _items(files: Inputs, options: GeometryOptions, recursive: bool) -> list[Item]:

@@ -91,7 +91,8 @@ class Preparer:
             if counts.dtype.kind not in "uif":  # complex, bool, text: not detector counts
                 raise ValueError(f"pixel type {counts.dtype} is not counts (integer or float)")
             placed, static, extra = self.frame_setup(item, frame)
-            image, coeff = self.maker(placed.geometry, static)(counts, extra)
+            known = item.options.knows_scale(("header", frame.header))  # type: ignore[union-attr]
+            image, coeff = self.maker(placed.geometry, static, known)(counts, extra)
         except Exception as exc:  # any problem with this frame becomes its row
             error = failure_message(item.source, exc, frame.index)
             return Views(item.source, frame.index, error=error, geometry=placed)
@@ -156,13 +157,14 @@ class Preparer:
             )
         return valid if file_valid is None else valid & file_valid
 
-    def maker(self, geometry: Geometry, static: np.ndarray | None):
-        """The ViewMaker for this geometry and static mask, built once."""
+    def maker(self, geometry: Geometry, static: np.ndarray | None, known: bool = True):
+        """The ViewMaker for this geometry and static mask, built once; ``known``: pixel size,
+        distance and energy were given, not defaulted (a q view is in q only then)."""
         from scattertag.features.views import ViewMaker
 
-        key = (geometry, None if static is None else mask_digest(static))
+        key = (geometry, None if static is None else mask_digest(static), known)
         return self._makers.get(
-            key, lambda: ViewMaker(self.view_spec, geometry, static, self.setup_cache)
+            key, lambda: ViewMaker(self.view_spec, geometry, static, self.setup_cache, known)
         )
 
 
