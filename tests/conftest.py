@@ -142,7 +142,7 @@ class ViewMaker:
     def __init__(self, spec, geometry, mask):
         self.spec = spec
 
-    def __call__(self, counts, mask):
+    def __call__(self, counts, mask, geometry_known=True):
         log = np.log1p(counts.astype(np.float32)) / np.log(65536.0)
         moments = angular_moments(log) / 50.0
         moments[0] /= 6.0  # the radial means, large: keep the view within its bound of 1

@@ -13,6 +13,7 @@ import pytest
 import scattertag
 from conftest import BEAM, build_small, frame, tiny_model
 from scattertag.data import ShardDataset
+from scattertag.data.inspect import inspect_dataset
 from scattertag.features.views import ViewMaker, ViewSpec, geometry_withheld
 from scattertag.geometry import DetectorValues, Geometry, GeometryOptions
 from scattertag.prediction.pipeline import Predictor
@@ -108,11 +109,12 @@ def test_unknown_geometry_is_the_frame_cake_with_a_zero_channel():
 
 
 def test_geometry_withheld_is_a_seeded_fraction():
-    draws = [geometry_withheld(QSPEC, 0, e, i) for e in range(40) for i in range(50)]
+    q = QSPEC.to_dict()
+    draws = [geometry_withheld(q, 0, e, i) for e in range(40) for i in range(50)]
     assert abs(np.mean(draws) - QSPEC.unknown_geometry_fraction) < 0.03
-    assert draws == [geometry_withheld(QSPEC, 0, e, i) for e in range(40) for i in range(50)]
+    assert draws == [geometry_withheld(q, 0, e, i) for e in range(40) for i in range(50)]
     cake = dataclasses.replace(QSPEC, image_space="cake")
-    assert not any(geometry_withheld(cake, 0, e, 0) for e in range(100))
+    assert not any(geometry_withheld(cake.to_dict(), 0, e, 0) for e in range(100))
     assert "q_min" in QSPEC.fields_for("image") and "input_size" not in QSPEC.fields_for("image")
     assert "q_min" not in cake.fields_for("image")
     assert "unknown_geometry_fraction" not in QSPEC.fields_for("joint")
@@ -125,6 +127,8 @@ def test_a_qcake_dataset_mixes_q_and_frame_units(tmp_path):
     build_small(tmp_path / "d", spec=spec)
     flags = [float(ShardDataset(tmp_path / "d", range(10))[i]["image"][4, 0, 0]) for i in range(50)]
     assert set(flags) == {0.0, 1.0} and 0 < flags.count(0.0) < 25
+    inspect_dataset(tmp_path / "d", montage=tmp_path / "m.png", per_tag=1)  # draws q cakes
+    assert (tmp_path / "m.png").stat().st_size > 0
 
 
 def test_knows_scale_only_when_all_three_are_given(tmp_path):

@@ -138,10 +138,11 @@ def run_task(task: Task) -> list[Record]:
     from scattertag.features.views import geometry_withheld
 
     exp, maker = _experiment_setup(task)
+    spec = task.spec.to_dict()
     records = []
     for i in range(task.start, task.stop):
         s = task.pipeline.simulate_image(exp, i)
-        known = not geometry_withheld(task.spec, task.seed, task.experiment, i)  # type: ignore[arg-type]
+        known = not geometry_withheld(spec, task.seed, task.experiment, i)
         image, coeff = maker(s.counts, s.mask, geometry_known=known)
         records.append(
             Record(

@@ -118,18 +118,23 @@ def draw_montage(
             tags = [t for t, on in zip(vocabulary, f["labels"][row]) if on]
             raw = (f["raw"][row], f["mask"][row]) if "raw" in f else None
             image = f["image"][row, 0]  # log-scaled: draw_frame's log1p keeps its order
-        title = f"[{tag}] shard {k} #{row}\n" + plotting.caption(tags, width=34)
+            in_q = spec.image_space == "qcake" and f["image"][row, -1, 0, 0] == 1
+        title = f"[{tag}] shard {k} #{row}" + (" in q" if in_q else "") + "\n"
+        title += plotting.caption(tags, width=34)
         if raw is not None:
             plotting.draw_frame(ax, *raw, geometry.beam_center, title=title)
-        elif spec.image_space == "cake":
+        elif spec.is_cake:
             side = max(geometry.shape)
             r_min, r_max = spec.cake_r_min * side, spec.cake_r_max * side
+            if in_q:  # the q cake's columns: log q over the fixed window
+                r_min, r_max = spec.q_min, spec.q_max
             plotting.draw_cake(ax, image, r_min, r_max, title=title)
             ax.set(xticks=[], yticks=[], xlabel="", ylabel="")  # said once, below
         else:  # non-square frames are padded to a square input: no beam marker for them
             square = len(set(geometry.shape)) == 1
             beam = geometry.resized(image.shape).beam_center if square else None
             plotting.draw_frame(ax, image, None, beam, title=title)
-    if spec.image_space == "cake" and not manifest.keep_raw:
-        fig.supxlabel("cakes: log radius across, azimuth (-180 to 180 degrees) up", fontsize=8)
+    if spec.is_cake and not manifest.keep_raw:
+        across = "log radius (log q where 'in q')" if spec.image_space == "qcake" else "log radius"
+        fig.supxlabel(f"cakes: {across} across, azimuth (-180 to 180 degrees) up", fontsize=8)
     return plotting.save(fig, path)

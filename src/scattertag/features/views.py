@@ -205,14 +205,15 @@ class ViewSpec:
         return cls(**{"image_space": "detector", **d})
 
 
-def geometry_withheld(spec: ViewSpec, seed: int, experiment: int, image: int) -> bool:
+def geometry_withheld(spec: dict, seed: int, experiment: int, image: int) -> bool:
     """True for the frames a "qcake" dataset makes in frame units, as if pixel size, distance
-    and energy were unknown: a uniform draw of rng(seed, experiment, image) below
-    ``spec.unknown_geometry_fraction``; the same in any process."""
-    if spec.image_space != "qcake" or spec.unknown_geometry_fraction <= 0:
+    and energy were unknown: a uniform draw of rng(seed, experiment, image) below the
+    ``unknown_geometry_fraction`` of ``spec`` (:meth:`ViewSpec.to_dict`); the same in any
+    process."""
+    fraction = spec.get("unknown_geometry_fraction", 0.0)
+    if spec.get("image_space") != "qcake" or fraction <= 0:
         return False
-    draw = np.random.default_rng([seed, experiment, image, 0x9CA4E]).random()
-    return bool(draw < spec.unknown_geometry_fraction)
+    return bool(np.random.default_rng([seed, experiment, image, 0x9CA4E]).random() < fraction)
 
 
 def area_weights(n_in: int, n_out: int) -> sp.csr_matrix:
