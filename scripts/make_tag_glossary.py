@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dpi", type=int, default=90)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
-    recipe = Recipe(size=args.size, vocabulary=DEFAULT_VOCABULARY)
+    recipe = Recipe(size=args.size, vocabulary=DEFAULT_VOCABULARY, detectors="reference")
     best = pick_examples(recipe, args.seed, args.scan)
     for tag in recipe.vocabulary:
         s = best[tag]
