@@ -38,3 +38,21 @@ def test_unreadable_entry_is_a_miss_and_folder_stays_bounded(tmp_path):
     assert cache.load(cache.key(5))["x"][0] == 5  # the newest survive
     assert cache.load(cache.key(0)) is None
     assert not list(tmp_path.glob("*.tmp"))  # no temporary files left behind
+
+
+def test_foreign_entry_sets_up_anew(tmp_path):
+    """An entry whose arrays do not fit this version (a factor key that is not text) is
+    ignored: the views are those of a cold set-up, not an error on every frame."""
+    cache = SetupCache(tmp_path)
+    geometry = Geometry((64, 64), (5.0, 60.0))
+    counts = np.random.default_rng(1).poisson(100, (64, 64)).astype(np.uint32)
+    cold = ViewMaker(SPEC, geometry, None, cache)
+    (path,) = tmp_path.glob("*.npz")
+    with np.load(path) as z:
+        arrays = {name: z[name] for name in z.files}
+    key = next(name for name in arrays if name.endswith(".key"))
+    arrays[key] = np.array([0xC9, 0xFF], np.uint8)  # not UTF-8
+    np.savez(path, **arrays)
+    again = ViewMaker(SPEC, geometry, None, cache)
+    for a, b in zip(cold(counts), again(counts)):
+        assert np.array_equal(a, b)

@@ -30,7 +30,7 @@ import numpy as np
 from scattertag.io.masks import mask_digest
 
 #: Version of the cached arrays' layout; part of every key, so old files are never misread.
-FORMAT = 1
+FORMAT = 2
 
 #: Default bound on the folder's size (about 350 set-ups at 1000 x 1000).
 DEFAULT_GB = 16.0

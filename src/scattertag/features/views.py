@@ -438,15 +438,14 @@ class ViewMaker:
             described["geometry_known"] = geometry_known  # which cake the set-up holds
         key = None if cache is None else cache.key(described, geometry.to_dict(), mask=mask)
         state = None if key is None else cache.load(key)  # type: ignore[union-attr]
-        fb_state = None if state is None else _part(state, "fb/")
-        self.fb = FourierBessel(
-            (work, work), (wx, wy), self.radius, spec.orders, spec.zeros, state=fb_state
-        )
-        self._cakes: dict[bool, Cake] = {}  # by "in q"
-        if spec.is_cake:
-            in_q = self._in_q(None)
-            self.cake = self._cake(in_q, None if state is None else _part(state, "cake/"))
-        else:
+        try:
+            self._set_up(state, (work, work), (wx, wy))
+        except (KeyError, IndexError, ValueError, UnicodeDecodeError):
+            if state is None:
+                raise
+            state = None  # a damaged or foreign cache entry: set up from scratch instead
+            self._set_up(None, (work, work), (wx, wy))
+        if not spec.is_cake:
             self.to_image = area_weights(
                 self.side, spec.input_size
             )  # (S, side), rows and columns alike
@@ -465,6 +464,18 @@ class ViewMaker:
         if self.spec.is_cake:
             out.update({f"cake/{k}": v for k, v in self.cake.state().items()})
         return out
+
+    def _set_up(
+        self, state: dict | None, work: tuple[int, int], center: tuple[float, float]
+    ) -> None:
+        """The Fourier-Bessel operator and the cake, from cached ``state`` arrays or anew."""
+        spec = self.spec
+        fb_state = None if state is None else _part(state, "fb/")
+        self.fb = FourierBessel(work, center, self.radius, spec.orders, spec.zeros, state=fb_state)
+        self._cakes: dict[bool, Cake] = {}  # by "in q"
+        if spec.is_cake:
+            cake_state = None if state is None else _part(state, "cake/")
+            self.cake = self._cake(self._in_q(None), cake_state)
 
     def _in_q(self, geometry_known: bool | None) -> bool:
         """True if this frame's cake is in q: a "qcake" spec and a known geometry."""
