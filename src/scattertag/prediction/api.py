@@ -158,7 +158,7 @@ def warn_unused_scale(view_spec, items: Sequence[Item]) -> bool:
     if given:
         warnings.warn(
             f"{', '.join(given)} given, but this model's image view is in frame units "
-            f"(image_space {view_spec.image_space!r}): they change no probability; "
+            f"(image_space {view_spec.image_space!r}): no probability depends on them; "
             "a q-view model (image_space 'qcake', docs/qviews.md) uses them",
             stacklevel=4,  # the caller of scattertag.predict
         )
