@@ -1,6 +1,7 @@
 """Tiled round trip: frames written to a real local Tiled server come back tagged, and the
 tags are readable as the nodes' metadata from the Tiled client."""
 
+import csv
 import shutil
 import socket
 import subprocess
@@ -18,6 +19,7 @@ httpx = pytest.importorskip("httpx")
 
 import scattertag  # noqa: E402
 from conftest import BEAM, frame  # noqa: E402
+from scattertag.cli import main  # noqa: E402
 from scattertag.geometry import GeometryOptions  # noqa: E402
 from scattertag.serve.app import running  # noqa: E402
 from scattertag.serve.config import ServeConfig  # noqa: E402
@@ -111,3 +113,16 @@ def test_serve_tiled_feed_tags_each_array_once(tiled_server, predictor, tmp_path
         served["pilatus_image", 0],
         served["pilatus_image", 1],
     ]
+
+
+def test_predict_command_on_a_tiled_node(tiled_server, model_dir, tmp_path, capsys):
+    """``scattertag predict tiled+http://...``: one CSV row per frame, named by its URI."""
+    out = tmp_path / "tiled.csv"
+    argv = ["predict", f"tiled+{tiled_server}/scan1", "--beam-center", str(BEAM[0]), str(BEAM[1])]
+    argv += ["--model", str(model_dir), "--tiled-api-key", KEY, "--out", str(out)]
+    assert main(argv) == 0
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and not any(r["error"] for r in rows)
+    assert all(r["path"].startswith(tiled_server) for r in rows)
+    assert main([*argv[:2], str(tmp_path / "local.npy"), *argv[2:]]) == 2  # not mixed with files

@@ -86,6 +86,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--recursive", action="store_true", help="a folder in FILES: its subfolders' files too"
     )
+    parser.add_argument(
+        "--tiled-api-key",
+        default=None,
+        help="API key of the Tiled server when FILES are tiled+http://... nodes "
+        "(default: $TILED_API_KEY)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -169,21 +175,25 @@ def run(args: argparse.Namespace) -> int:
             thresholds=parse_thresholds(args.threshold),
         )
     from scattertag.prediction.api import predict
+    from scattertag.serve.tiled import is_tiled
 
-    table = predict(
-        args.files,
-        manifest=args.manifest,
-        options=geometry_options(args),
-        recursive=args.recursive,
-        model=args.model,
-        workers=args.workers,
-        batch_size=args.batch_size,
-        out=args.out,
-        progress=not args.quiet,
-        device=args.device,
-        dask=args.dask,
-        thresholds=parse_thresholds(args.threshold),
-    )
+    if any(is_tiled(f) for f in args.files):
+        table = predict_tiled_nodes(args)
+    else:
+        table = predict(
+            args.files,
+            manifest=args.manifest,
+            options=geometry_options(args),
+            recursive=args.recursive,
+            model=args.model,
+            workers=args.workers,
+            batch_size=args.batch_size,
+            out=args.out,
+            progress=not args.quiet,
+            device=args.device,
+            dask=args.dask,
+            thresholds=parse_thresholds(args.threshold),
+        )
     failed = table.failed
     print(f"{len(table) - len(failed)} of {len(table)} frames tagged -> {args.out}")
     for row in failed[:10]:
@@ -191,3 +201,34 @@ def run(args: argparse.Namespace) -> int:
     if len(failed) > 10:
         print(f"  ... and {len(failed) - 10} more (see the error column)", file=sys.stderr)
     return SOME_FAILED if failed else OK
+
+
+def predict_tiled_nodes(args: argparse.Namespace):
+    """The table of the Tiled nodes named as FILES (tags written back where allowed)."""
+    import os
+
+    from scattertag.prediction.table import Table
+    from scattertag.serve.tiled import is_tiled, predict_tiled
+
+    if args.manifest or args.dask or not all(is_tiled(f) for f in args.files):
+        raise UserError(
+            "Tiled nodes (tiled+http://...) are tagged alone: no local files, "
+            "--manifest or --dask with them"
+        )
+    key = args.tiled_api_key or os.environ.get("TILED_API_KEY")
+    tables = [
+        predict_tiled(
+            uri,
+            api_key=key,
+            options=geometry_options(args),
+            model=args.model,
+            workers=args.workers,
+            batch_size=args.batch_size,
+            device=args.device,
+            thresholds=parse_thresholds(args.threshold),
+        )
+        for uri in args.files
+    ]
+    table = Table(tables[0].vocabulary, [r for t in tables for r in t.rows], tables[0].provenance)
+    table.to_csv(args.out)
+    return table
