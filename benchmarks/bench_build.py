@@ -16,6 +16,7 @@ work of the parallel build) and wall / (worker CPU / workers) (idle + contention
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from scattertag.parallel import THREAD_VARIABLES
@@ -46,10 +47,8 @@ class TreeMemory:
         while not self._stop.is_set():
             total = 0
             for p in [me, *me.children(recursive=True)]:
-                try:
+                with contextlib.suppress(psutil.Error):  # a process that just exited
                     total += p.memory_info().rss
-                except psutil.Error:  # a process that just exited
-                    pass
             self.peak = max(self.peak, total)
             self._stop.wait(self.interval)
 

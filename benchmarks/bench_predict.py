@@ -203,15 +203,17 @@ def main() -> None:
             files = write_files(tmp, size, args.files)
             beam = (0.1 * size, 0.85 * size)
             n = len(files)
-            runs = {"fabio read only": lambda: [fabio.open(str(f)).data for f in files]}
+            runs = {"fabio read only": lambda fs=files: [fabio.open(str(f)).data for f in fs]}
             for workers in args.workers:
-                runs[f"predict, workers={workers}"] = lambda w=workers: scattertag.predict(
-                    files,
-                    beam_center=beam,
-                    model=predictor,
-                    workers=w,
-                    batch_size=args.batch_size,
-                    out=tmp / "p.csv",
+                runs[f"predict, workers={workers}"] = lambda w=workers, fs=files, b=beam: (
+                    scattertag.predict(
+                        fs,
+                        beam_center=b,
+                        model=predictor,
+                        workers=w,
+                        batch_size=args.batch_size,
+                        out=tmp / "p.csv",
+                    )
                 )
             wall, cpu = interleaved(runs, args.repeats)
             read = statistics.median(wall["fabio read only"])

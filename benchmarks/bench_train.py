@@ -26,27 +26,23 @@ from scattertag.models.backbones import BACKBONES, DEFAULT_WIDTH
 def configurations(coeff_shape: list[int], tags: int, channels: int) -> list[tuple[str, str, dict]]:
     """(label, view, arch) of every view and backbone, for images of ``channels`` channels."""
     configs = [("coeff", "coeff", {"num_tags": tags, "coeff_shape": coeff_shape})]
-    for name in BACKBONES:
-        configs.append(
-            (
-                f"image/{name}",
-                "image",
-                {"num_tags": tags, "backbone": name, "in_channels": channels},
-            )
+    configs += [
+        (f"image/{name}", "image", {"num_tags": tags, "backbone": name, "in_channels": channels})
+        for name in BACKBONES
+    ]
+    configs += [
+        (
+            f"joint/{name}",
+            "joint",
+            {
+                "num_tags": tags,
+                "coeff_shape": coeff_shape,
+                "backbone": name,
+                "in_channels": channels,
+            },
         )
-    for name in ("alexnet", "resnet"):
-        configs.append(
-            (
-                f"joint/{name}",
-                "joint",
-                {
-                    "num_tags": tags,
-                    "coeff_shape": coeff_shape,
-                    "backbone": name,
-                    "in_channels": channels,
-                },
-            )
-        )
+        for name in ("alexnet", "resnet")
+    ]
     return configs
 
 

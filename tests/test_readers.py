@@ -211,7 +211,7 @@ def test_hdf5_plain_dataset_and_path_syntax(tmp_path):
         frames_of(tmp_path / "p.h5")
     got = frames_of(f"{tmp_path / 'p.h5'}::/images/stack")
     assert len(got) == 2 and np.array_equal(got[1][1], data[1])
-    ((i, dark),) = frames_of(f"{tmp_path / 'p.h5'}::/other/dark")
+    ((_, dark),) = frames_of(f"{tmp_path / 'p.h5'}::/other/dark")
     assert np.array_equal(dark, data[0])
     with pytest.raises(ReadError, match="no dataset '/nope'"):
         frames_of(f"{tmp_path / 'p.h5'}::/nope")

@@ -55,7 +55,7 @@ def test_masked_and_bad_pixels_are_excluded_not_zero():
     mask = np.ones(counts.shape, bool)
     mask[:, 50:55] = False  # a module gap
     maker = ViewMaker(SPEC, geometry, mask)
-    image, coeff = maker(counts)
+    image, _ = maker(counts)
     hot = counts.copy()
     hot[:, 50:55] = 1e9  # whatever the gap holds must not matter
     hot[10, 10] = np.nan  # nor must a NaN or a negative (Pilatus-style) pixel
@@ -89,7 +89,7 @@ def test_non_square_frame_keeps_rings_round():
     assert filled[0] > 5 and filled[-1] < 58 and np.allclose(img[:5], 0)
     # same ring radius along x and along y (output pixel 0.4 input pixels)
     cx, cy = (np.array([80.0, 80.0]) + 0.5) * 64 / 160 - 0.5
-    row, col = img[int(round(cy))], img[:, int(round(cx))]
+    row, col = img[round(cy)], img[:, round(cx)]
     rx = np.abs(np.argmax(row[int(cx) + 2 :]) + int(cx) + 2 - cx)
     ry = np.abs(np.argmax(col[int(cy) + 2 :]) + int(cy) + 2 - cy)
     assert abs(rx - 10.0) <= 1 and abs(ry - rx) <= 1

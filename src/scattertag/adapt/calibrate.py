@@ -1,4 +1,4 @@
-"""``scattertag calibrate``: fit per-tag calibration of a trained tagger on a built dataset.
+"""Fit per-tag calibration of a trained tagger on a built dataset (``scattertag calibrate``).
 
     scattertag calibrate --model RUN --data DIR --out CALIBRATED [--method platt|temperature]
 
@@ -12,14 +12,12 @@ monotone per tag, so AP and mAP do not change.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from scattertag.adapt.calibration import (
-    METHODS,
     card_calibration,
     ece_table,
     fit_calibration,
@@ -137,36 +135,3 @@ def format_calibration(result: dict) -> str:
         "(mean over tags)"
     )
     return "\n".join(lines)
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``scattertag calibrate``."""
-    parser.add_argument("--model", help="model folder (default: the shipped tagger)")
-    parser.add_argument("--data", required=True, help="dataset directory (scattertag build)")
-    parser.add_argument("--out", required=True, help="folder for the calibrated model")
-    parser.add_argument(
-        "--method", choices=list(METHODS), default="platt", help="(default: %(default)s)"
-    )
-    parser.add_argument(
-        "--test-shards",
-        type=int,
-        nargs="+",
-        default=[9],
-        help="shards kept for scoring; the others are fitted on (default: 9)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Calibrate, print the table."""
-    result = calibrate_on_dataset(
-        args.model,
-        args.data,
-        args.out,
-        args.method,
-        tuple(args.test_shards),
-        progress=not args.quiet,
-    )
-    print(format_calibration(result))
-    print(f"wrote {Path(args.out)}: model.safetensors, model.json, calibrate.json, reliability.png")
-    return 0

@@ -1,4 +1,4 @@
-"""``scattertag finetune``: adapt a tagger to labelled frames and write a normal model folder.
+"""Adapt a tagger to labelled frames and write a normal model folder (``scattertag finetune``).
 
     scattertag finetune --labels labels.tsv [--centres centres.tsv] [--model BASE] --out DIR
                         [--update head|last|all] [--replay simulate|DATASET|none]
@@ -12,25 +12,21 @@ grouped cross-validation estimate of the gain).
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from scattertag.adapt.evaluate_labels import load_tagger
 from scattertag.adapt.exposure import resample_exposure
 from scattertag.adapt.finetune import (
-    UPDATES,
     FinetuneConfig,
     Training,
     finetune_model,
     held_out_scores,
     split_groups,
 )
-from scattertag.adapt.folds import cross_validate, format_folds
+from scattertag.adapt.folds import cross_validate
 from scattertag.adapt.frames import labelled_variants
 from scattertag.adapt.labels import read_labels
 from scattertag.adapt.replay import replay_from_dataset, replay_from_simulator
@@ -132,86 +128,3 @@ def finetune(
     )
     write_json(Path(out) / "finetune.json", report)
     return report
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``scattertag finetune``."""
-    defaults = FinetuneConfig()
-    parser.add_argument("--labels", required=True, help="labels table (TSV/CSV; tags 1/0/blank)")
-    parser.add_argument("--centres", help="table of beam centres (local_path, beam_x, beam_y)")
-    parser.add_argument("--model", help="base model folder (default: the shipped tagger)")
-    parser.add_argument("--out", required=True, help="folder for the fine-tuned model")
-    parser.add_argument(
-        "--update",
-        choices=UPDATES,
-        default=defaults.update,
-        help="what to train: the tag head, the head and each trunk's last block, or all "
-        "(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--replay",
-        default="simulate",
-        help="synthetic replay: 'simulate' (the base model's recipe), a built dataset folder, "
-        "or 'none' (default: %(default)s)",
-    )
-    parser.add_argument("--replay-frames", type=int, default=64, help="(default: %(default)s)")
-    parser.add_argument(
-        "--folds", type=int, default=0, help="also estimate the gain by grouped K-fold CV"
-    )
-    parser.add_argument("--max-epochs", type=int, default=defaults.max_epochs)
-    parser.add_argument("--patience", type=int, default=defaults.patience)
-    parser.add_argument("--lr", type=float, default=defaults.lr, help="head learning rate")
-    parser.add_argument("--trunk-lr-scale", type=float, default=defaults.trunk_lr_scale)
-    parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
-    parser.add_argument("--exposure-copies", type=int, default=defaults.exposure_copies)
-    parser.add_argument(
-        "--calibration", choices=("temperature", "platt", "none"), default=defaults.calibration
-    )
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads")
-    parser.add_argument("--cache", help="folder to keep the labelled frames' views for reuse")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Fine-tune, print the held-out scores (and the K-fold estimate)."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    config = FinetuneConfig(
-        update=args.update,
-        max_epochs=args.max_epochs,
-        patience=args.patience,
-        lr=args.lr,
-        trunk_lr_scale=args.trunk_lr_scale,
-        val_fraction=args.val_fraction,
-        exposure_copies=args.exposure_copies,
-        calibration=args.calibration,
-        seed=args.seed,
-    )
-    report = finetune(
-        args.labels,
-        args.out,
-        args.model,
-        args.centres,
-        config,
-        args.replay,
-        args.replay_frames,
-        args.folds,
-        progress=not args.quiet,
-        cache=args.cache,
-    )
-    if report["skipped"]:
-        print(f"{len(report['skipped'])} row(s) skipped:", file=sys.stderr)
-        for message in report["skipped"]:
-            print(f"  {message}", file=sys.stderr)
-    if "cross_validation" in report:
-        print(format_folds(report["cross_validation"]))
-    show = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-    b, a = report["held_out_before"], report["held_out_after"]
-    print(
-        f"final model: {report['frames']} frames, held-out mAP {show(b['mAP'])} -> "
-        f"{show(a['mAP'])}, ECE {show(b['ECE'])} -> {show(a['ECE'])}, "
-        f"best epoch {report['training']['best_epoch']} "
-        f"({report['training']['seconds']} s) -> {report['model']}"
-    )
-    return 0

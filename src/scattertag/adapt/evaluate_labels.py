@@ -7,7 +7,6 @@ probabilities and, for a calibrated model, the uncalibrated ones it started from
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ import numpy as np
 from scattertag.adapt.calibration import card_calibration, plot_reliability, sigmoid
 from scattertag.adapt.frames import LabelledFrames, labelled_frames
 from scattertag.adapt.labels import read_labels
-from scattertag.adapt.scoring import format_labelled, score_labelled
+from scattertag.adapt.scoring import score_labelled
 from scattertag.errors import UserError
 from scattertag.evaluate import plot_ap_bars, plot_pr_curves, predict_scores
 from scattertag.io.files import write_json
@@ -90,17 +89,3 @@ def evaluate_labels(
         curves = {"uncalibrated": sigmoid(raw), "calibrated": probs}
     plot_reliability(frames.labels, curves, out / "reliability.png", f"{Path(labels).name}")
     return result
-
-
-def run_labels(args) -> int:
-    """``scattertag evaluate --labels``: score, print the table, say where the files went."""
-    out = Path(args.out or f"eval_{Path(args.labels).stem}")
-    cache = getattr(args, "cache", None)
-    result = evaluate_labels(args.labels, args.model, args.centres, out, True, cache)
-    print(format_labelled(result))
-    if result["skipped"]:
-        print(f"{len(result['skipped'])} row(s) skipped:", file=sys.stderr)
-        for message in result["skipped"]:
-            print(f"  {message}", file=sys.stderr)
-    print(f"wrote {out / 'eval_labels.json'}, pr_curves.png, ap_by_tag.png, reliability.png")
-    return 0

@@ -1,6 +1,6 @@
 """The ``scattertag`` command line: one subcommand per pipeline step.
 
-Each subcommand is a module (``scattertag.cli.NAME`` for the pipeline's) defining
+Each subcommand is a module ``scattertag.cli.NAME`` defining
 
     configure(parser: argparse.ArgumentParser) -> None   # declare the arguments
     run(args: argparse.Namespace) -> int                  # map them to a config, call the library
@@ -53,11 +53,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("scattertag.cli.demo", "end-to-end demo: small dataset, three views, mAP table"),
     "predict": ("scattertag.cli.predict", "tag real detector files"),
     "calibrate": (
-        "scattertag.adapt.calibrate",
+        "scattertag.cli.calibrate",
         "fit per-tag probability calibration of a model on a dataset",
     ),
     "finetune": (
-        "scattertag.adapt.command",
+        "scattertag.cli.finetune",
         "adapt a tagger to labelled frames (fine-tune with replay, recalibrate)",
     ),
     "show": ("scattertag.cli.show", "draw one detector file with its predicted tags"),
@@ -103,6 +103,14 @@ def config_from(cls: type[T], args: argparse.Namespace, **values: Any) -> T:
 def default(cls: type, name: str) -> Any:
     """The default value of field ``name`` of config dataclass ``cls`` (for argparse)."""
     return next(f.default for f in fields(cls) if f.name == name)
+
+
+def warn_skipped(messages: list[str]) -> None:
+    """Print the rows a command skipped (one message each) on stderr, if any."""
+    if messages:
+        print(f"{len(messages)} row(s) skipped:", file=sys.stderr)
+        for message in messages:
+            print(f"  {message}", file=sys.stderr)
 
 
 def report(prog: str, exc: BaseException) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scattertag.cli import OK, config_from
+from scattertag.cli import OK, config_from, warn_skipped
 from scattertag.errors import UserError
 from scattertag.evaluate import EvaluateConfig, evaluate_run, format_table
 
@@ -43,12 +43,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table, say where the files went."""
     if args.labels:
-        from scattertag.adapt.evaluate_labels import run_labels
-
         return run_labels(args)
     if not args.model:
         raise UserError("--data needs --model RUN")
     result = evaluate_run(config_from(EvaluateConfig, args))
     print(format_table(result))
     print(f"wrote {args.model / 'eval.json'}, pr_curves.png, ap_by_tag.png, reliability.png")
+    return OK
+
+
+def run_labels(args: argparse.Namespace) -> int:
+    """``scattertag evaluate --labels``: score, print the table, say where the files went."""
+    from scattertag.adapt.evaluate_labels import evaluate_labels
+    from scattertag.adapt.scoring import format_labelled
+
+    out = Path(args.out or f"eval_{Path(args.labels).stem}")
+    result = evaluate_labels(args.labels, args.model, args.centres, out, True, args.cache)
+    print(format_labelled(result))
+    warn_skipped(result["skipped"])
+    print(f"wrote {out / 'eval_labels.json'}, pr_curves.png, ap_by_tag.png, reliability.png")
     return OK
