@@ -1,6 +1,6 @@
 """Build memory and throughput: peak RSS of the process tree and images/s vs the ideal.
 
-    python benchmarks/bench_build.py                       # 2000 x 2000, 2 workers, 200 then 400 images
+    python benchmarks/bench_build.py   # 2000 x 2000, 2 workers, 200 then 400 images
     python benchmarks/bench_build.py --size 512 --counts 40 80
 
 Ideal throughput = workers / (simulation + Fourier-Bessel CPU time per image), measured
@@ -62,7 +62,7 @@ class TreeMemory:
 
 
 def serial_cpu_per_image(recipe, spec, images: int, per_experiment: int) -> float:
-    """Simulation + views CPU seconds per image, serially, the experiment's set-up shared by its images.
+    """Simulation + views CPU seconds per image, serially; one experiment's set-up for its images.
 
     CPU time (this process is single-threaded, like a worker) rather than wall time, so that
     other users of a shared machine do not inflate the reference.
@@ -80,8 +80,9 @@ def serial_cpu_per_image(recipe, spec, images: int, per_experiment: int) -> floa
         maker(s.counts, s.mask)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     print(
-        f"serial: {images} images of experiment 0 (its set-up included, shared by {per_experiment} images "
-        f"in the builds): {cpu / images:.3f} CPU s/image, {wall / images:.3f} wall s/image"
+        f"serial: {images} images of experiment 0 (its set-up included, shared by {per_experiment} "
+        "images in the builds): "
+        f"{cpu / images:.3f} CPU s/image, {wall / images:.3f} wall s/image"
     )
     return cpu / images
 
@@ -128,7 +129,8 @@ def main() -> None:
             cpu1 = psutil.Process().cpu_times()
             size = sum(p.stat().st_size for p in Path(out).glob("batch_*.h5"))
         writer = cpu1.user + cpu1.system - cpu0.user - cpu0.system
-        # workers have exited (and been reaped) when the build returns: their CPU time is the children's
+        # workers have exited (and been reaped) when the build returns:
+        # their CPU time is the children's
         workers = (
             cpu1.children_user + cpu1.children_system - cpu0.children_user - cpu0.children_system
         )
@@ -146,17 +148,19 @@ def main() -> None:
             )
         )
     print(
-        f"ideal: {ideal:.3f} images/s = {args.workers} workers / serial CPU s per image (an unloaded machine)"
+        f"ideal: {ideal:.3f} images/s = {args.workers} workers / serial CPU s per image (an "
+        "unloaded machine)"
     )
     print(
-        f"{'images':>7} {'wall s':>7} {'img/s':>6} {'ideal/actual':>12} {'peak RSS GB':>11} {'writer CPU':>10} "
-        f"{'worker CPU s/img':>16} {'vs serial':>9} {'wall/(CPU/workers)':>18} {'MB/img':>6}  load"
+        f"{'images':>7} {'wall s':>7} {'img/s':>6} {'ideal/actual':>12} {'peak RSS GB':>11} "
+        f"{'writer CPU':>10} {'worker CPU s/img':>16} {'vs serial':>9} {'wall/(CPU/workers)':>18} "
+        f"{'MB/img':>6}  load"
     )
     for images, wall, rate, peak, busy, per_image, mb, load in rows:
         print(
-            f"{images:>7d} {wall:>7.1f} {rate:>6.3f} {ideal / rate:>12.2f} {peak:>11.2f} {busy:>10.0%} "
-            f"{per_image:>16.3f} {per_image / serial:>9.2f} {wall / (per_image * images / args.workers):>18.2f} "
-            f"{mb:>6.2f}  {load:.2f}"
+            f"{images:>7d} {wall:>7.1f} {rate:>6.3f} {ideal / rate:>12.2f} {peak:>11.2f} "
+            f"{busy:>10.0%} {per_image:>16.3f} {per_image / serial:>9.2f} "
+            f"{wall / (per_image * images / args.workers):>18.2f} {mb:>6.2f}  {load:.2f}"
         )
 
 

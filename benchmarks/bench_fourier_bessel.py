@@ -36,7 +36,7 @@ N = K = 32
 
 
 class Straightforward:
-    """map_coordinates onto a polar grid (dr = 1 px, dtheta = 1 / R), FFT over theta, Hankel sums."""
+    """map_coordinates onto a polar grid (dr = 1 px, dtheta = 1 / R), FFT over theta, Hankel sum."""
 
     def __init__(self, fb: FourierBessel, order: int) -> None:
         R = fb.radius
@@ -82,7 +82,7 @@ def pyfai_cake(shape: tuple[int, int], fb: FourierBessel):
 def band_limited(
     fb: FourierBessel, rng: np.random.Generator, modes: int = 12
 ) -> tuple[np.ndarray, np.ndarray]:
-    """An image made of ``modes`` random basis functions (plus the slowest and fastest), and its coefficients."""
+    """An image of ``modes`` random basis functions (and the slowest, fastest); its coefficients."""
     a = np.zeros((N + 1, K), complex)
     picks = rng.choice(a.size, modes, replace=False).tolist() + [0, a.size - 1]
     a.flat[picks] = rng.normal(size=len(picks)) + 1j * rng.normal(size=len(picks))
@@ -108,7 +108,7 @@ def grid(polar) -> str:
 
 
 def timed(fn, *args) -> np.ndarray:
-    """(wall, CPU) seconds of one call; CPU time (all threads) is less inflated on a loaded machine."""
+    """(wall, CPU) seconds of one call; CPU time (all threads) is less inflated by other load."""
     t, c = time.perf_counter(), time.process_time()
     fn(*args)
     return np.array([time.perf_counter() - t, time.process_time() - c])
@@ -148,7 +148,8 @@ def bench_size(size: int, repeats: int) -> None:
     base = med["scattertag project (full disk)"]
     print(
         f"\n== {size} x {size}, N = K = {N}, R = {fb.radius:g}, {fb.pixels.size} disk pixels, "
-        f"polar grids: project {grid(fb.fast)}, fit {grid(fb.exact)}; load average {os.getloadavg()[0]:.1f}"
+        f"polar grids: project {grid(fb.fast)}, fit {grid(fb.exact)}; load average "
+        f"{os.getloadavg()[0]:.1f}"
     )
     print(
         f"set-up: operator {setup:.2f} s ({fb.operator_bytes / 2**20:.0f} MiB), "
@@ -198,10 +199,12 @@ def bench_view_maker(repeats: int) -> None:
     setup = time.perf_counter() - t0
     times = [timed(maker, counts, mask)[0] for _ in range(repeats)]
     print(
-        "\n== ViewMaker (default ViewSpec) on a 1000 x 1000 uint32 frame with gaps, beam near a corner"
+        "\n== ViewMaker (default ViewSpec) on a 1000 x 1000 uint32 frame with gaps, beam near a "
+        "corner"
     )
     print(
-        f"set-up {setup:.2f} s; call median {1e3 * np.median(times):.1f} ms (min {1e3 * min(times):.1f} ms)"
+        f"set-up {setup:.2f} s; call median {1e3 * np.median(times):.1f} ms (min "
+        f"{1e3 * min(times):.1f} ms)"
     )
 
 

@@ -103,7 +103,7 @@ def interleaved(runs: dict, repeats: int) -> tuple[dict[str, list[float]], dict[
 
 
 def stages(files: list[Path], predictor, beam: tuple[float, float], batch: int) -> dict[str, float]:
-    """Wall and CPU seconds in read / setup / preprocess / model / write, in this process, over all files."""
+    """Wall and CPU seconds in read / setup / preprocess / model / write, in-process, all files."""
     from scattertag.geometry import GeometryOptions
     from scattertag.io.readers import read_frames
     from scattertag.prediction.prepare import Preparer, Views
@@ -186,7 +186,8 @@ def main() -> None:
     from scattertag.prediction.pipeline import Predictor
 
     print(
-        f"torch threads {torch.get_num_threads()}, {args.files} files per size, median of {args.repeats}"
+        f"torch threads {torch.get_num_threads()}, {args.files} files per size, median of "
+        f"{args.repeats}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -218,7 +219,8 @@ def main() -> None:
             wall, cpu = interleaved(runs, args.repeats)
             read = statistics.median(wall["fabio read only"])
             print(
-                f"\n{size} x {size} uint32 TIFF, {n} files; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+                f"\n{size} x {size} uint32 TIFF, {n} files; load average {os.getloadavg()[0]:.1f} "
+                f"on {os.cpu_count()} cores"
             )
             for label, s in wall.items():
                 ms = statistics.median(cpu[label]) / n * 1e3
@@ -233,11 +235,13 @@ def main() -> None:
             wall, cpu = stages(files, predictor, beam, args.batch_size)
             total = sum(wall.values())
             print(
-                f"  in-process stages (wall ms/image, share, CPU ms/image), total {total / n * 1e3:.1f} ms = {n / total:.1f} images/s:"
+                "  in-process stages (wall ms/image, share, CPU ms/image), total "
+                f"{total / n * 1e3:.1f} ms = {n / total:.1f} images/s:"
             )
             for k in wall:
                 print(
-                    f"    {k:10s} {wall[k] / n * 1e3:7.1f} ms {wall[k] / total:4.0%} {cpu[k] / n * 1e3:7.1f} CPU ms"
+                    f"    {k:10s} {wall[k] / n * 1e3:7.1f} ms {wall[k] / total:4.0%} "
+                    f"{cpu[k] / n * 1e3:7.1f} CPU ms"
                 )
             for f in files:
                 f.unlink()

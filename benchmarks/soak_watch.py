@@ -1,7 +1,7 @@
-"""Soak test of ``scattertag predict --watch``: concurrent writers, stalls, renames, deletions, kill -9.
+"""Soak test of ``scattertag predict --watch``: writers, stalls, renames, deletions, kill -9.
 
-    python benchmarks/soak_watch.py                                   # 2,000 files, 4 writers, 5 min
-    python benchmarks/soak_watch.py --files 200 --minutes 1 --size 128   # a quick run
+    python benchmarks/soak_watch.py  # 2,000 files, 4 writers, 5 min
+    python benchmarks/soak_watch.py --files 200 --minutes 1 --size 128  # a quick run
 
 ``--writers`` threads write ``--files`` detector files (NumPy and Deflate TIFF, chosen at
 random) into a folder over about ``--minutes`` minutes: some in pieces with random stalls

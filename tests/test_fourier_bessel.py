@@ -96,7 +96,7 @@ MASKED = [
 
 @pytest.mark.parametrize("case, center, orders", MASKED)
 def test_fit_recovers_missing_data(case, center, orders):
-    """Band-limited images (N = K = orders) from partial data; the rim segment is the ill-posed case."""
+    """Band-limited images (N = K = orders) from partial data; the rim segment is ill-posed."""
     rng = np.random.default_rng(1)
     shape, radius, zeros = (256, 256), 128.0, orders
     fb = FourierBessel(shape, center, radius, orders, zeros)

@@ -147,7 +147,7 @@ def cake_radius(spec: ViewSpec, column: float, side: int) -> float:
 
 
 def test_cake_rings_are_columns_and_ratios_are_shifts():
-    """Rings at r0 and sqrt(3) r0 land at their radii, and moving r0 moves both by the same columns."""
+    """Rings at r0 and sqrt(3) r0 land at their radii; moving r0 moves both by the same columns."""
     geometry = Geometry((200, 240), (70.3, 81.7))
     maker = ViewMaker(CAKE, geometry)
     r = geometry.r_map
@@ -168,7 +168,7 @@ def test_cake_rings_are_columns_and_ratios_are_shifts():
 
 
 def test_cake_valid_fraction_and_peak_channel():
-    """Masked pixels lower the valid fraction and are not averaged in; a lone hot pixel shows in the max."""
+    """Masked pixels lower the valid fraction, are not averaged; a lone hot pixel is in the max."""
     geometry = Geometry((120, 120), (60.4, 59.8))
     counts = np.full((120, 120), 100.0)
     mask = np.ones((120, 120), bool)
@@ -182,7 +182,8 @@ def test_cake_valid_fraction_and_peak_channel():
     assert (
         off_level.sum() == 1
     )  # masked pixels never pull the mean down; only the zinger's cell is off
-    # (columns below ~40 are cells smaller than a pixel, all filled from the few pixels near the centre)
+    # (columns below ~40 are cells smaller than a pixel, all filled from the few pixels near the
+    # centre)
     assert (
         image[2][rows_left][:, 40:].max() == 0 and np.median(image[2][rows_right][:, 60:80]) > 0.9
     )

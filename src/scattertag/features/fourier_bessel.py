@@ -79,7 +79,7 @@ def bessel_zeros(orders: int, zeros: int) -> np.ndarray:
 
 
 def basis_norm(j: np.ndarray, radius: float) -> np.ndarray:
-    """(N+1, K) normalisation 1 / (sqrt(pi) R |J_{n+1}(j_nk)|) making psi_nk orthonormal on the disk."""
+    """(N+1, K) normalisation 1 / (sqrt(pi) R |J_{n+1}(j_nk)|): psi_nk orthonormal on the disk."""
     n = np.arange(j.shape[0])[:, None]
     return 1.0 / (np.sqrt(np.pi) * radius * np.abs(jv(n + 1, j)))
 
@@ -93,7 +93,10 @@ def bspline(x: np.ndarray, degree: int) -> np.ndarray:
 
 
 def bspline_weights(u: np.ndarray, degree: int) -> tuple[np.ndarray, np.ndarray]:
-    """Weights of a point at grid coordinate u on the d + 1 B-splines it touches: (first node, (..., d + 1))."""
+    """Weights of grid coordinate u on the d + 1 B-splines it touches.
+
+    Returns (first node, weights (..., d + 1)).
+    """
     base = np.floor(u)
     t = u - base
     if degree == 1:
@@ -125,11 +128,11 @@ def bessel_profiles(orders: int, zeros: int, rho: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=16)
 def radial_profiles(orders: int, zeros: int, cells: int, degree: int) -> np.ndarray:
-    """(N+1, K, nodes) B-spline coefficients of the L2 projection of J_n(j_nk rho) / |J_{n+1}(j_nk)|.
+    """(N+1, K, nodes) B-spline coefficients of the L2 projection of J_n(j_nk rho) / |J_{n+1}|.
 
-    Unit disk (rho = r / R in [0, 1), measure rho d rho), nodes rho_j = j / cells for the
-    B-splines of ``degree`` touching [0, 1); the coefficients for radius R are these
-    times 1 / (sqrt(pi) R).
+    |J_{n+1}| stands for |J_{n+1}(j_nk)|. Unit disk (rho = r / R in [0, 1), measure
+    rho d rho), nodes rho_j = j / cells for the B-splines of ``degree`` touching [0, 1);
+    the coefficients for radius R are these times 1 / (sqrt(pi) R).
     """
     nodes = np.arange(-(degree // 2), cells + degree // 2 + 1)
     xg, wg = leggauss(4)  # 4 Gauss points a cell: exact for the spline products (degree <= 7)
@@ -142,7 +145,10 @@ def radial_profiles(orders: int, zeros: int, cells: int, degree: int) -> np.ndar
 
 
 def angular_gain(orders: int, dtheta: float, degree: int) -> np.ndarray:
-    """(N+1,) factor gamma_n with P_V exp(i n theta) = gamma_n sum_m exp(i n theta_m) beta_d(theta/dtheta - m)."""
+    """(N+1,) factor gamma_n of the angular B-spline projection P_V of exp(i n theta).
+
+    P_V exp(i n theta) = gamma_n sum_m exp(i n theta_m) beta_d(theta / dtheta - m).
+    """
     x = np.arange(orders + 1) * dtheta
     g = _GRAM[degree]
     symbol = g[0] + 2 * sum(g[s] * np.cos(s * x) for s in range(1, degree + 1))
@@ -201,7 +207,7 @@ class PolarSplines:
         return jr, wr.astype(np.float32), jt.astype(np.int32), wt.astype(np.float32)
 
     def _spread_matrix(self, fb: FourierBessel, r: np.ndarray, theta: np.ndarray) -> sp.csc_matrix:
-        """(nodes * n_theta, H * W) sparse operator: pixel -> its (d+1) x (d+1) polar B-spline weights."""
+        """(nodes * n_theta, H * W) sparse: pixel -> its (d+1) x (d+1) polar B-spline weights."""
         m = self.degree + 1
         jr, wr, jt, wt = self.weights(r, theta)
         steps = np.arange(m, dtype=np.int32)
@@ -327,7 +333,8 @@ class FourierBessel:
     center : (cx, cy) beam centre in pixels (x = column); may lie off the frame.
     radius : disk radius R in pixels.
     orders, zeros : N and K: orders n = 0..N, zeros k = 1..K.
-    step : phase (radians) of the fastest basis function per node of the cubic grid; 1.0 gives ~1e-4.
+    step : phase (radians) of the fastest basis function per node of the cubic grid;
+        1.0 gives ~1e-4.
     dense_limit : largest number of real unknowns (2N+1)K solved by cached Cholesky in ``fit``.
     low_rank_limit : most disk pixels by which a mask may differ from a factorised one and
         still be solved with that factor (Woodbury correction) instead of a new one.
@@ -364,7 +371,8 @@ class FourierBessel:
         # ((disk validity, reg), Cholesky factor) by (mask digest, reg)
         self._gram_cache: BoundedCache[tuple] = BoundedCache(4)
         self._low_rank_masks: BoundedCache[bool] = BoundedCache(64)  # solved by Woodbury
-        # linear B-splines (4 weights a pixel instead of 16) once their finer grid is coarser than the pixels
+        # linear B-splines (4 weights a pixel instead of 16) once their finer grid is coarser
+        # than the pixels
         fine = self.radius * LINEAR_STEP / self.j.max() >= LINEAR_MIN_PIXELS
         if state is not None:
             self._restore(state, step, fine)
@@ -372,14 +380,15 @@ class FourierBessel:
         self.pixels, r, theta = self._disk_pixels()
         if self.pixels.size == 0:
             raise ValueError(
-                f"disk of radius {radius:g} about {self.center} covers no pixel of the {self.shape} frame"
+                f"disk of radius {radius:g} about {self.center} covers no pixel of the "
+                f"{self.shape} frame"
             )
         self.exact = PolarSplines(self, r, theta, degree=3, step=step)
         self.fast = PolarSplines(self, r, theta, degree=1, step=LINEAR_STEP) if fine else self.exact
 
     # ---- geometry ----------------------------------------------------------------------
     def _disk_pixels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Flat indices, radii and angles in [0, 2 pi) of frame pixels whose centre is in the disk."""
+        """Flat indices, radii, angles in [0, 2 pi) of the frame pixels centred in the disk."""
         H, W = self.shape
         cx, cy = self.center
         R = self.radius
@@ -488,7 +497,8 @@ class FourierBessel:
             seen = valid.reshape(B, -1)[:, self.pixels]
         if not seen.any(axis=1).all():
             raise ValueError(
-                f"an image has no observed pixel in the disk of radius {self.radius:g} about {self.center}"
+                f"an image has no observed pixel in the disk of radius {self.radius:g} about "
+                f"{self.center}"
             )
         fit = {
             "project": np.zeros(B, bool),
@@ -504,13 +514,14 @@ class FourierBessel:
         return a[0] if single else a
 
     def reconstruct(self, a: np.ndarray) -> np.ndarray:
-        """Complex (N+1, K) or (B, N+1, K) coefficients -> real (H, W) or (B, H, W), zero off the disk."""
+        """Complex (N+1, K) or (B, N+1, K) coefficients -> real (H, W) or (B, H, W), 0 off disk."""
         a = np.asarray(a)
         single = a.ndim == 2
         stack = a[None] if single else a
         if stack.shape[1:] != (self.orders + 1, self.zeros):
             raise ValueError(
-                f"coefficients must have shape {(self.orders + 1, self.zeros)} (or batched), got {a.shape}"
+                f"coefficients must have shape {(self.orders + 1, self.zeros)} (or batched), got "
+                f"{a.shape}"
             )
         f = (self.exact.S.T @ self.exact.synthesise(stack)).T.reshape(len(stack), *self.shape)
         return f[0] if single else f
@@ -526,7 +537,8 @@ class FourierBessel:
         mask = np.asarray(mask, dtype=bool)
         if mask.shape not in (self.shape, stack.shape):
             raise ValueError(
-                f"mask shape {mask.shape} matches neither the frame {self.shape} nor images {stack.shape}"
+                f"mask shape {mask.shape} matches neither the frame {self.shape} nor images "
+                f"{stack.shape}"
             )
         return np.broadcast_to(mask, stack.shape) if finite is None else finite & mask
 
@@ -655,7 +667,10 @@ def conjugate_gradients(
     tol: float,
     maxiter: int,
 ) -> np.ndarray:
-    """Solve (normal + reg I) u = rhs for a batch (B, n) of right-hand sides by conjugate gradients."""
+    """Solve (normal + reg I) u = rhs for right-hand sides rhs (B, n) by conjugate gradients.
+
+    Stops when every residual norm is below ``tol`` times its start, or after ``maxiter`` steps.
+    """
     u = np.zeros_like(rhs)
     r = rhs.copy()
     p = r.copy()

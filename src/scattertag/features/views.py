@@ -130,12 +130,13 @@ class ViewSpec:
             )
         if self.cake_angles % 4:
             raise ValueError(
-                f"ViewSpec.cake_angles must be a multiple of 4 (so 90-degree turns map bins to bins), "
-                f"got {self.cake_angles}"
+                "ViewSpec.cake_angles must be a multiple of 4 "
+                f"(so 90-degree turns map bins to bins), got {self.cake_angles}"
             )
         if not self.cake_r_min < self.cake_r_max:
             raise ValueError(
-                f"ViewSpec.cake_r_min ({self.cake_r_min}) must be below cake_r_max ({self.cake_r_max})"
+                f"ViewSpec.cake_r_min ({self.cake_r_min}) must be below cake_r_max "
+                f"({self.cake_r_max})"
             )
         if not self.q_min < self.q_max:
             raise ValueError(f"ViewSpec.q_min ({self.q_min}) must be below q_max ({self.q_max})")
@@ -217,7 +218,7 @@ def geometry_withheld(spec: dict, seed: int, experiment: int, image: int) -> boo
 
 
 def area_weights(n_in: int, n_out: int) -> sp.csr_matrix:
-    """(n_out, n_in) matrix of overlap lengths of output cells (width n_in / n_out) with input pixels."""
+    """(n_out, n_in) overlap lengths of output cells (width n_in / n_out) with input pixels."""
     edges = np.arange(n_out + 1) * (n_in / n_out)
     lo, hi = edges[:-1, None], edges[1:, None]
     first = np.floor(lo).astype(int)
@@ -530,7 +531,7 @@ class ViewMaker:
     def fourier_bessel(
         self, counts: np.ndarray, mask: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """counts (H, W) -> (working log-scaled frame, its validity, complex coefficients a (N+1, K))."""
+        """counts (H, W) -> (working log-scaled frame, its validity, complex a (N+1, K))."""
         return self._fourier_bessel(*self._prepare(counts, mask))
 
     def channels(self, a: np.ndarray) -> np.ndarray:
@@ -548,7 +549,8 @@ class ViewMaker:
         counts = np.asarray(counts)
         if counts.shape != self.geometry.shape:
             raise ValueError(
-                f"ViewMaker: counts shape {counts.shape} differs from the geometry's {self.geometry.shape}"
+                f"ViewMaker: counts shape {counts.shape} differs from the geometry's "
+                f"{self.geometry.shape}"
             )
         if mask is not None and np.shape(mask) != counts.shape:
             raise ValueError(

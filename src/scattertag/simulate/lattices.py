@@ -35,7 +35,10 @@ def _cubic(rule, hmax: int) -> Counter:
 
 @cache
 def reflections(lattice: str, count: int = 12) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``count`` powder peaks: (q / q1 ratios, multiplicities), both (count,); cached, do not modify."""
+    """The first ``count`` powder peaks: (q / q1 ratios, multiplicities), both (count,).
+
+    Cached: do not modify the arrays.
+    """
     hmax = int(np.ceil(np.sqrt(3 * count))) + 2  # enough shells for ``count`` distinct |G|
     if lattice == "BCC":
         table = _cubic(lambda h, k, l: (h + k + l) % 2 == 0, hmax)
