@@ -46,12 +46,13 @@ class ShardDataset(Dataset):
         for k in self.shards:
             if not 0 <= k < NUM_SHARDS:
                 raise UserError(f"shard {k} out of range [0, {NUM_SHARDS - 1}]")
-            if self.manifest.shards[k] is None:
+            entry = self.manifest.shards[k]
+            if entry is None:
                 raise UserError(
                     f"{self.manifest.shard_path(self.root, k)}: shard not finished; "
                     "complete the build first"
                 )
-            verify_shard(self.manifest.shard_path(self.root, k), self.manifest.shards[k].sha256)
+            verify_shard(self.manifest.shard_path(self.root, k), entry.sha256)
         experiments, rows = [], []
         for k in self.shards:
             with open_shard(self.manifest.shard_path(self.root, k)) as f:

@@ -134,8 +134,8 @@ def count_frames(source: str | Path) -> int:
         shape, count = _fabio_header(path)
         check_shape(path, shape)
         return count
-    shape, _ = _npy_header(path)
-    return shape[0] if len(shape) == 3 else 1
+    npy_shape, _ = _npy_header(path)
+    return npy_shape[0] if len(npy_shape) == 3 else 1
 
 
 def _locate(source: str | Path) -> tuple[Path, str | None, str]:
@@ -352,12 +352,14 @@ def _check_stream(path: Path) -> None:
 
 def _tiff_extent(path: Path) -> int:
     """The end of the last strip or tile of every page of a TIFF file, in bytes."""
-    from PIL import Image
+    from PIL import Image, TiffImagePlugin
 
     end = 0
     limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
         with Image.open(path) as im:
+            if not isinstance(im, TiffImagePlugin.TiffImageFile):
+                raise ReadError(f"{path}: not a TIFF file (Pillow reads it as {im.format})")
             for page in range(getattr(im, "n_frames", 1)):
                 im.seek(page)
                 tags = im.tag_v2
@@ -540,9 +542,9 @@ def _find_image_datasets(f, path: Path) -> list:
         return found
     if not found:
         raise ReadError(f"{path}: no 2-D or 3-D image dataset in this HDF5 file")
-    names = ", ".join(d.name for d in found[:5])
+    listed = ", ".join(d.name for d in found[:5])
     raise ReadError(
-        f"{path}: several image datasets ({names}); name one as '{path}{DATASET_SEPARATOR}/path'"
+        f"{path}: several image datasets ({listed}); name one as '{path}{DATASET_SEPARATOR}/path'"
     )
 
 

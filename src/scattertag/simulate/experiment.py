@@ -110,6 +110,13 @@ class Experiment:
         return self.geometry.shape
 
     @property
+    def incidence(self) -> dict:
+        """The grazing-incidence parameters (``gisaxs``); an error for a transmission experiment."""
+        if self.gisaxs is None:
+            raise ValueError(f"experiment {self.index} is not a grazing-incidence experiment")
+        return self.gisaxs
+
+    @property
     def scale(self) -> float:
         """Detector side / 1000 frame pixels: lengths in reference pixels are multiplied by this."""
         return (self.extent or max(self.shape)) / REFERENCE_SIZE

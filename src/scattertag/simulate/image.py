@@ -106,13 +106,13 @@ def _gisaxs_terms(exp: Experiment, yoneda: float, sample: np.ndarray) -> list[Te
     """Apply the film's shadow and Yoneda band to the sample image in place; Yoneda and horizon
     terms."""
     rows, cols = exp.shape
-    p = {"yoneda": yoneda, **exp.gisaxs}
-    shadow, band = gisaxs.vertical_factor(exp.geometry, exp.gisaxs, p["yoneda"])
+    p = {"yoneda": yoneda, **exp.incidence}
+    shadow, band = gisaxs.vertical_factor(exp.geometry, exp.incidence, p["yoneda"])
     image = sample.reshape(rows, cols)
     in_band = np.flatnonzero(band > 0.05 * band.max())
     extra = (image[in_band] * (shadow * band)[in_band, None]).ravel()  # what the Yoneda band adds
     image *= (shadow * (1.0 + band))[:, None]
-    horizon = float(gisaxs.row_at_exit_angle(exp.geometry, exp.gisaxs, 0.0))
+    horizon = float(gisaxs.row_at_exit_angle(exp.geometry, exp.incidence, 0.0))
     strip = np.arange(max(int(horizon - 0.03 * rows), 0), min(int(horizon), rows))
     terms = [
         Term(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from scattertag.geometry import REFERENCE_DISTANCE, REFERENCE_ENERGY, REFERENCE_PIXEL_SIZE
 from scattertag.simulate.catalogue import CATALOGUE
@@ -183,10 +184,10 @@ class Recipe:
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
-        size = self.size
-        shape = (size, size) if isinstance(size, (int,)) and not isinstance(size, bool) else size
+        size: Any = self.size  # as given; checked here
+        given = (size, size) if isinstance(size, (int,)) and not isinstance(size, bool) else size
         try:
-            shape = tuple(shape)
+            shape = tuple(given)
             ok = len(shape) == 2 and all(
                 isinstance(s, int) and not isinstance(s, bool) for s in shape
             )
@@ -243,7 +244,7 @@ class Recipe:
     @property
     def shape(self) -> tuple[int, int]:
         """(rows, cols) of every frame."""
-        return (self.size, self.size) if isinstance(self.size, int) else tuple(self.size)
+        return (self.size, self.size) if isinstance(self.size, int) else self.size
 
     @property
     def pixel_size_at_shape(self) -> float:
@@ -254,6 +255,7 @@ class Recipe:
         """JSON-serialisable dictionary; :meth:`from_dict` inverts it."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["size"] = list(self.size) if isinstance(self.size, tuple) else self.size
+        assert self.vocabulary is not None  # set by __post_init__
         d["vocabulary"] = self.vocabulary.to_list()
         if isinstance(self.detectors, dict):
             d["detectors"] = dict(self.detectors)

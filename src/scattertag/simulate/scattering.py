@@ -502,7 +502,7 @@ def specular_rod_params(rng: np.random.Generator, s: float = 1.0) -> dict:
 
 def specular_rod_terms(exp: Experiment, p: dict) -> list[Term]:
     """The specular rod (qy = 0) above the horizon, specular reflection at alpha_f = alpha_i."""
-    g, inc = exp.geometry, exp.gisaxs
+    g, inc = exp.geometry, exp.incidence
     index, values = gisaxs.rod(
         g, g.beam_center[0], blur_pixels(exp, p["sigma"]), inc, p["decay_deg"]
     )
@@ -539,7 +539,7 @@ def bragg_rods_params(rng: np.random.Generator, s: float = 1.0) -> dict:
 
 def bragg_rods_terms(exp: Experiment, p: dict) -> list[Term]:
     """Bragg rods at qy = q1 x ratio on both sides of the beam, weighted multiplicity / qy^2."""
-    g, inc = exp.geometry, exp.gisaxs
+    g, inc = exp.geometry, exp.incidence
     columns, mult = gisaxs.bragg_rod_columns(g, p["q1"], p["lattice"])
     if len(columns) == 0:
         return []
