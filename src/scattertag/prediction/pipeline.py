@@ -14,6 +14,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, TimeoutError
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -55,7 +56,8 @@ class Predictor:
         model, self.card = load_model(model_dir)
         self.device = resolve_device(device)
         # channels-last convolutions run faster on CPU, same results (benchmarks/bench_predict.py)
-        self.model = model.to(self.device, memory_format=torch.channels_last)
+        # (torch's stubs leave out Module.to's memory_format argument, which it accepts)
+        self.model = model.to(self.device, memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.vocabulary = list(self.card.vocabulary)
         self.thresholds = with_overrides(self.vocabulary, self.card.thresholds, thresholds)
         folder = pretrained_dir() if model_dir is None else Path(model_dir)
@@ -74,7 +76,10 @@ class Predictor:
         """One output row per Views, in order; the model runs once on all that have no error."""
         ok = [v for v in views if not v.error]
         probs = iter(
-            self.probabilities(np.stack([v.image for v in ok]), np.stack([v.coeff for v in ok]))
+            self.probabilities(
+                np.stack([cast(np.ndarray, v.image) for v in ok]),  # set where no error
+                np.stack([cast(np.ndarray, v.coeff) for v in ok]),
+            )
             if ok
             else []
         )
@@ -201,6 +206,7 @@ class Workers:
 
     def prepare(self, items: Iterable[Item]) -> Iterator[list[Views]]:
         """Views of each item, in order."""
+        assert self.local is not None  # inside the with block
         if self.pool is None:
             yield from map(self.local, items)
             return

@@ -17,7 +17,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from itertools import groupby
 from pathlib import Path
@@ -46,7 +46,7 @@ class FolderScanner:
     def __init__(
         self,
         folder: str | Path,
-        done: set[str] = frozenset(),
+        done: Iterable[str] = frozenset(),
         settle: float = 1.0,
         patience: float | None = None,
     ) -> None:
@@ -187,8 +187,8 @@ def _watch_loop(
                 paths = scanner.scan()
                 items = items_from_paths(paths, options)
                 rows = tag_items(items, predictor, prepare, batch_size)
-                for path, file_rows in groupby(rows, key=lambda row: row["path"]):
-                    file_rows = list(file_rows)
+                for path, group in groupby(rows, key=lambda row: row["path"]):
+                    file_rows = list(group)
                     if not scanner.accept(path, file_rows):
                         continue
                     try:  # all rows of a file or none

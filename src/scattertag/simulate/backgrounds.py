@@ -4,6 +4,8 @@ saturation) of one image. Amplitudes in counts per reference pixel, as in scatte
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from scattertag.simulate.experiment import Experiment
@@ -15,7 +17,11 @@ def _smooth_curve(rng: np.random.Generator, n: int, depth: float) -> np.ndarray:
     """(n,) positive smooth random curve 1 + depth * (sum of three low-frequency cosines) / 3."""
     x = np.linspace(0.0, 1.0, n)
     waves = sum(
-        np.cos(2 * np.pi * rng.uniform(0.3, 2.0) * x + rng.uniform(0, 2 * np.pi)) for _ in range(3)
+        (
+            np.cos(2 * np.pi * rng.uniform(0.3, 2.0) * x + rng.uniform(0, 2 * np.pi))
+            for _ in range(3)
+        ),
+        np.zeros(n),
     )
     return 1.0 + depth * waves / 3.0
 
@@ -35,7 +41,10 @@ def draw_backgrounds(exp: Experiment, rng: np.random.Generator) -> list[Term]:
         )
     ]
     if rng.random() < probability["structured background"]:
-        p = {"level": loguniform(rng, 0.1, 2000.0), "depth": float(rng.uniform(0.3, 0.9))}
+        p: dict[str, Any] = {
+            "level": loguniform(rng, 0.1, 2000.0),
+            "depth": float(rng.uniform(0.3, 0.9)),
+        }
         field = np.outer(_smooth_curve(rng, rows, p["depth"]), _smooth_curve(rng, cols, p["depth"]))
         values = (p["level"] * exp.intensity_scale * field).ravel()
         terms.append(Term("background.structured", "background", p, values=values, rule="diffuse"))
@@ -116,7 +125,7 @@ def draw_defects(exp: Experiment, rng: np.random.Generator) -> list[Term]:
     if rng.random() < probability["parasitic"]:
         directions = [[True], [False], [True, False]][int(rng.integers(3))]
         for horizontal in directions:
-            p = {
+            p: dict[str, Any] = {
                 "amplitude": loguniform(rng, 10.0, 1e4),
                 "width": float(rng.uniform(0.7, 3.0)),
                 "length": float(rng.uniform(5.0, 40.0)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -221,7 +222,7 @@ def simulate_image(exp: Experiment, image_index: int) -> Sample:
     rng = np.random.default_rng(seed_sequence(exp.seed, 1, exp.index, image_index, 0))
     kind = choose(rng, exp.recipe.kinds)
     terms = _draw_terms(exp, rng, kind)
-    settings = {
+    settings: dict[str, Any] = {
         "kind": kind,
         "dark": loguniform(rng, 1e-3, 0.05),
         "yoneda": loguniform(rng, 0.2, 3.0),
@@ -254,6 +255,8 @@ def expose(
     counts per pixel, ``yoneda`` the Yoneda-band strength of a GISAXS experiment.
     """
     recipe, obs = exp.recipe, exp.observed
+    vocabulary = recipe.vocabulary
+    assert vocabulary is not None  # Recipe.__post_init__ sets it
     sample = _render(exp, terms, "sample")
     if exp.obliquity is not None:  # solid angle and polarisation of each pixel
         sample *= exp.obliquity
@@ -264,7 +267,7 @@ def expose(
         background *= exp.obliquity
     n_seen = max(int(np.count_nonzero(obs)), 1)
     per_ref = 1.0 / exp.intensity_scale
-    stats = {
+    stats: dict[str, Any] = {
         "sample_max": float(sample.max(where=obs, initial=0.0)) * per_ref,
         "sample_mean": float(sample.sum(where=obs)) / n_seen * per_ref,
         "background_max": float(background.max(where=obs, initial=0.0)) * per_ref,
@@ -331,7 +334,7 @@ def expose(
     np.minimum(counts, limit, out=counts)
     counts = counts.astype(np.uint32)
     counts[exp.invalid_index] = 0
-    tags = recipe.vocabulary.tags_from_keys(keys)
+    tags = vocabulary.tags_from_keys(keys)
     params = {
         "kind": kind,
         "dark": dark,
@@ -348,7 +351,7 @@ def expose(
         mask=exp.mask,
         geometry=exp.geometry,
         tags=tags,
-        labels=recipe.vocabulary.encode(tags),
+        labels=vocabulary.encode(tags),
         keys=_jsonable(keys),
         params=_jsonable(params),
         seed=exp.seed,

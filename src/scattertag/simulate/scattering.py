@@ -312,7 +312,9 @@ def halo_terms(exp: Experiment, p: dict) -> list[Term]:
         field = np.random.default_rng(p["seed"]).exponential(
             1.0, ((rows - 1) // cell + 1, (cols - 1) // cell + 1)
         )
-        term.values *= field[(term.index // cols) // cell, (term.index % cols) // cell]
+        index, values = term.index, term.values
+        assert index is not None and values is not None  # an annulus term is on its pixels
+        values *= field[(index // cols) // cell, (index % cols) // cell]
     return [term]
 
 
