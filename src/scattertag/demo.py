@@ -70,8 +70,9 @@ def tag_examples(out: Path, model: str | Path | None = None) -> TaggedExamples:
     from scattertag.prediction.api import predict
 
     frames = example_frames()
-    lines = ["path,beam_x,beam_y,pixel_size_um"]
-    lines += [f"{f.path},{f.beam_center[0]},{f.beam_center[1]},{f.pixel_size_um}" for f in frames]
+    # the beam centre is all the shipped (frame-unit) tagger uses; pixel sizes are in frames.tsv
+    lines = ["path,beam_x,beam_y"]
+    lines += [f"{f.path},{f.beam_center[0]},{f.beam_center[1]}" for f in frames]
     file_list = write_text(out / "examples_files.csv", "\n".join(lines) + "\n")
     table = predict(manifest=file_list, model=model, out=out / "examples.csv")
     picture = draw_tagged(table, {str(f.path): f.beam_center for f in frames}, out / "examples.png")
