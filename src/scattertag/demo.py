@@ -70,6 +70,7 @@ def tag_examples(out: Path, model: str | Path | None = None) -> TaggedExamples:
     from scattertag.prediction.api import predict
 
     frames = example_frames()
+    out.mkdir(parents=True, exist_ok=True)
     # the beam centre is all the shipped (frame-unit) tagger uses; pixel sizes are in frames.tsv
     lines = ["path,beam_x,beam_y"]
     lines += [f"{f.path},{f.beam_center[0]},{f.beam_center[1]}" for f in frames]
