@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -244,3 +246,60 @@ def _setup_cache_in_a_temporary_folder(tmp_path_factory):
         os.environ.pop("SCATTERTAG_CACHE", None)
     else:
         os.environ["SCATTERTAG_CACHE"] = saved
+
+
+# ---- processes and small disks (fault tests) ----
+
+#: The source folder, for PYTHONPATH of child processes.
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def descendants(pid: int) -> list[int]:
+    """Process ids whose parent chain leads to ``pid``."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        p = frontier.pop()
+        children = [c for c, pp in parents.items() if pp == p]
+        found += children
+        frontier += children
+    return found
+
+
+def spawned(pid: int) -> list[int]:
+    """Worker processes (multiprocessing spawn) under ``pid``."""
+    found = []
+    for child in descendants(pid):
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except OSError:
+            pass
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def tmpfs(folder: Path, size: str):
+    """Mount a size-limited tmpfs on ``folder`` (root only); skips the test otherwise."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    folder.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount tmpfs: {done.stderr.decode().strip()}")

@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from test_faults_predict import SRC, alive, descendants, spawned
-from test_faults_watch import tmpfs
+from conftest import SRC, alive, descendants, spawned, tmpfs
 
 SMALL = [
     "--size",

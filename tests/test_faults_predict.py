@@ -11,16 +11,13 @@ import h5py
 import numpy as np
 import pytest
 
-import scattertag
-from conftest import BEAM, frame
+from conftest import BEAM, SRC, alive, descendants, frame, spawned
 from scattertag.cli import main
 from scattertag.geometry import GeometryOptions
 from scattertag.io.readers import ReadError, count_frames
 from scattertag.prediction.pipeline import Workers, tag_items
 from scattertag.prediction.sources import items_from_paths
 from scattertag.prediction.table import read_csv
-
-SRC = str(Path(scattertag.__file__).resolve().parents[1])
 
 
 def nexus_file(path: Path) -> bytes:
@@ -163,74 +160,27 @@ def test_unwritable_output_refused_before_any_work(tmp_path, model_dir, capsys):
     assert not list(tmp_path.glob("**/*.tmp"))
 
 
-def descendants(pid: int) -> list[int]:
-    """Process ids whose parent chain leads to ``pid``."""
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        p = frontier.pop()
-        children = [c for c, pp in parents.items() if pp == p]
-        found += children
-        frontier += children
-    return found
-
-
-def spawned(pid: int) -> list[int]:
-    """Worker processes (multiprocessing spawn) under ``pid``."""
-    found = []
-    for child in descendants(pid):
-        try:
-            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
-                found.append(child)
-        except OSError:
-            pass
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def test_sigterm_stops_predict_and_its_workers(tmp_path, model_dir):
-    sig = signal.SIGTERM
+def predict_with_workers(tmp_path, model_dir, stderr) -> tuple[subprocess.Popen, Path, list]:
+    """``scattertag predict`` on 40 frames with 2 workers, started in a child process; returns
+    once its workers run: (process, output CSV path, the worker pids)."""
     for i in range(40):
         np.save(tmp_path / f"f{i:02d}.npy", frame(i, shape=(300, 300)))
     out = tmp_path / "p.csv"
-    cmd = [
-        sys.executable,
-        "-m",
-        "scattertag",
-        "predict",
-        *sorted(map(str, tmp_path.glob("*.npy"))),
-        "--beam-center",
-        "150",
-        "150",
-        "--model",
-        str(model_dir),
-        "--out",
-        str(out),
-        "--workers",
-        "2",
-        "--quiet",
-    ]
+    files = sorted(map(str, tmp_path.glob("*.npy")))
+    cmd = [sys.executable, "-m", "scattertag", "predict", *files, "--beam-center", "150", "150"]
+    cmd += ["--model", str(model_dir), "--out", str(out), "--workers", "2", "--quiet"]
     env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, env=env, stderr=stderr, text=True)
     deadline = time.time() + 60
     while len(spawned(proc.pid)) < 2 and time.time() < deadline:
         time.sleep(0.1)
     time.sleep(1.0)
-    workers = descendants(proc.pid)
+    return proc, out, descendants(proc.pid)
+
+
+def test_sigterm_stops_predict_and_its_workers(tmp_path, model_dir):
+    sig = signal.SIGTERM
+    proc, out, workers = predict_with_workers(tmp_path, model_dir, subprocess.PIPE)
     assert len(workers) >= 2, "workers did not start"
     proc.send_signal(sig)
     try:
@@ -245,33 +195,7 @@ def test_sigterm_stops_predict_and_its_workers(tmp_path, model_dir):
 
 
 def test_kill_9_leaves_no_half_file_and_workers_exit(tmp_path, model_dir):
-    for i in range(40):
-        np.save(tmp_path / f"f{i:02d}.npy", frame(i, shape=(300, 300)))
-    out = tmp_path / "p.csv"
-    cmd = [
-        sys.executable,
-        "-m",
-        "scattertag",
-        "predict",
-        *sorted(map(str, tmp_path.glob("*.npy"))),
-        "--beam-center",
-        "150",
-        "150",
-        "--model",
-        str(model_dir),
-        "--out",
-        str(out),
-        "--workers",
-        "2",
-        "--quiet",
-    ]
-    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while len(spawned(proc.pid)) < 2 and time.time() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.0)
-    workers = descendants(proc.pid)
+    proc, out, workers = predict_with_workers(tmp_path, model_dir, subprocess.DEVNULL)
     proc.kill()
     proc.wait()
     deadline = time.time() + 20

@@ -5,12 +5,11 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import BEAM, frame
+from conftest import BEAM, frame, tmpfs
 from scattertag.io.atomic import AppendingCSV
 from scattertag.prediction import watch as watch_module
 from scattertag.prediction.table import read_csv
@@ -119,18 +118,6 @@ def test_appending_csv_repairs_a_partial_line_and_writes_whole_rows(tmp_path):
     with AppendingCSV(path, "path,frame\n") as f:
         f.append("d.npy,0\n")
     assert path.read_text() == "path,frame\nd.npy,0\n"
-
-
-def tmpfs(folder: Path, size: str):
-    """Mount a size-limited tmpfs on ``folder`` (root only); skips the test otherwise."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a small tmpfs")
-    folder.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount tmpfs: {done.stderr.decode().strip()}")
 
 
 @pytest.fixture
