@@ -115,23 +115,17 @@ def test_a_stuck_worker_costs_one_row(tmp_path, predictor):
     assert rows[1]["error"].startswith(str(bad)) and "took over 4 s" in rows[1]["error"]
 
 
+def predict_one(path: Path, model_dir: Path, out: Path) -> int:
+    """Exit status of ``scattertag predict PATH`` with the test model, writing ``out``."""
+    argv = ["predict", str(path), "--beam-center", *map(str, BEAM), "--model", str(model_dir)]
+    return main([*argv, "--out", str(out), "--quiet"])
+
+
 def test_out_equal_to_an_input_is_refused(tmp_path, model_dir, capsys):
     path = tmp_path / "f.npy"
     np.save(path, frame(0))
     before = path.read_bytes()
-    code = main(
-        [
-            "predict",
-            str(path),
-            "--beam-center",
-            *map(str, BEAM),
-            "--model",
-            str(model_dir),
-            "--out",
-            str(tmp_path / "." / "f.npy"),
-            "--quiet",
-        ]
-    )
+    code = predict_one(path, model_dir, tmp_path / "." / "f.npy")
     assert code == 2
     assert "is also an input file" in capsys.readouterr().err
     assert path.read_bytes() == before
@@ -142,19 +136,7 @@ def test_unwritable_output_refused_before_any_work(tmp_path, model_dir, capsys):
     np.save(path, frame(0))
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("x")
-    code = main(
-        [
-            "predict",
-            str(path),
-            "--beam-center",
-            *map(str, BEAM),
-            "--model",
-            str(model_dir),
-            "--out",
-            str(blocker / "p.csv"),
-            "--quiet",
-        ]
-    )
+    code = predict_one(path, model_dir, blocker / "p.csv")
     assert code == 2
     assert "cannot create its folder" in capsys.readouterr().err
     assert not list(tmp_path.glob("**/*.tmp"))
