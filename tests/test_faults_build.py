@@ -59,7 +59,7 @@ def test_sigterm_stops_build_and_its_workers(tmp_path):
         "--size",
         "256",
         "--experiments",
-        "40",
+        "400",  # minutes of work, so the signal always lands mid-build (it is stopped early)
         "--images-per-experiment",
         "4",
         "--workers",
@@ -70,7 +70,7 @@ def test_sigterm_stops_build_and_its_workers(tmp_path):
     deadline = time.time() + 60
     while len(spawned(proc.pid)) < 2 and time.time() < deadline:
         time.sleep(0.1)
-    time.sleep(2.0)
+    time.sleep(1.0)
     workers = descendants(proc.pid)
     assert len(workers) >= 2, "workers did not start"
     proc.send_signal(signal.SIGTERM)

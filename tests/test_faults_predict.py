@@ -143,9 +143,10 @@ def test_unwritable_output_refused_before_any_work(tmp_path, model_dir, capsys):
 
 
 def predict_with_workers(tmp_path, model_dir, stderr) -> tuple[subprocess.Popen, Path, list]:
-    """``scattertag predict`` on 40 frames with 2 workers, started in a child process; returns
-    once its workers run: (process, output CSV path, the worker pids)."""
-    for i in range(40):
+    """``scattertag predict`` on 400 frames with 2 workers, started in a child process; returns
+    once its workers run: (process, output CSV path, the worker pids). The frames are many
+    more than it tags before the test signals it, even on an idle machine."""
+    for i in range(400):
         np.save(tmp_path / f"f{i:02d}.npy", frame(i, shape=(300, 300)))
     out = tmp_path / "p.csv"
     files = sorted(map(str, tmp_path.glob("*.npy")))
