@@ -114,6 +114,12 @@ def test_calibrate_command_on_a_dataset(tmp_path, capsys):
     assert mean_average_precision(labels, after) == pytest.approx(
         mean_average_precision(labels, before), abs=1e-6
     )
+    # --thresholds keep: the card's thresholds mapped through the map, every decision unchanged
+    assert main([*argv, "--out", str(tmp_path / "keep"), "--thresholds", "keep", "--quiet"]) == 0
+    kept, kept_card = load_model(tmp_path / "keep")
+    _, probs = predict_scores(kept, test)
+    assert kept_card.thresholds != card.thresholds
+    np.testing.assert_array_equal(probs >= np.asarray(kept_card.thresholds), before >= 0.5)
     with pytest.raises(ValueError, match="mismatch"):
         calibrate_on_dataset(None, tmp_path / "data", tmp_path / "x")
 

@@ -141,12 +141,16 @@ def test_compatibility_compares_only_what_the_view_uses(view, compatible):
             check_compatible(card, manifest, "RUN", "DATA")
 
 
-def test_cards_of_earlier_versions_load():
-    """The shipped card predates the rename of ``recipe`` to ``training``; it still loads."""
+def test_cards_of_earlier_versions_load(tmp_path):
+    """A card from before the rename of ``recipe`` to ``training`` (and before calibration,
+    as the shipped card was until it was calibrated) still loads."""
     from scattertag.models import pretrained_dir
 
     raw = json.loads((pretrained_dir() / "model.json").read_text())
-    card = ModelCard.read(pretrained_dir())
+    raw["recipe"] = raw.pop("training", raw.get("recipe"))
+    raw.pop("calibration", None)
+    (tmp_path / "model.json").write_text(json.dumps(raw))
+    card = ModelCard.read(tmp_path)
     assert "recipe" in raw and card.training == raw["recipe"] and card.view == raw["view"]
     assert ModelCard.from_dict(card.to_dict()) == card
     with pytest.raises(UserError, match="lacks fields \\['thresholds'\\]"):

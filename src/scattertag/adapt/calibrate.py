@@ -5,7 +5,9 @@
 The map is fitted on the dataset's shards other than the test shard (for a model trained
 on another dataset, all of them are unseen frames), folded into the network's head
 (:mod:`scattertag.adapt.calibration`) and recorded in the card; thresholds are re-chosen
-for F1 on the calibrated probabilities of the fitting shards. The test shard then gives
+for F1 on the calibrated probabilities of the fitting shards (``thresholds="tune"``) or the
+card's own are mapped through the calibration (``"keep"``: every tag decision stays as it
+was, now stated on the calibrated scale). The test shard then gives
 the ECE before and after (per tag and overall) and ``reliability.png``. Calibration is
 monotone per tag, so AP and mAP do not change.
 """
@@ -30,6 +32,9 @@ from scattertag.errors import UserError
 from scattertag.evaluate import predict_scores, tune_thresholds
 from scattertag.io.files import write_json
 
+#: How ``calibrate`` sets the thresholds on the calibrated scale.
+THRESHOLDS = ("tune", "keep")
+
 
 def calibrate_on_dataset(
     model_dir: str | Path | None,
@@ -39,15 +44,22 @@ def calibrate_on_dataset(
     test_shards: tuple[int, ...] = (9,),
     batch_size: int = 64,
     progress: bool = False,
+    thresholds: str = "tune",
 ) -> dict:
-    """Calibrate ``model_dir`` on the shards of ``data`` not in ``test_shards``; save to ``out``."""
+    """Calibrate ``model_dir`` on the shards of ``data`` not in ``test_shards``; save to ``out``.
+
+    ``thresholds``: "tune" (F1-best on the fitting shards) or "keep" (the card's, mapped).
+    """
+    if thresholds not in THRESHOLDS:
+        raise UserError(f"thresholds must be one of {', '.join(THRESHOLDS)}, got {thresholds!r}")
     from scattertag.data import ShardDataset, fold_shards, read_dataset_manifest
     from scattertag.data.manifest import NUM_SHARDS
     from scattertag.models.io import check_compatible, save_model
 
     model, card = load_tagger(model_dir)
+    manifest = read_dataset_manifest(data)
     try:
-        check_compatible(card, read_dataset_manifest(data), str(model_dir or "shipped"), str(data))
+        check_compatible(card, manifest, str(model_dir or "shipped"), str(data))
     except ValueError as exc:
         raise UserError(str(exc)) from None
     tests = sorted({fold_shards(k)[1][0] for k in test_shards})  # validated
@@ -73,12 +85,19 @@ def calibrate_on_dataset(
     calibration = {
         **card_calibration(card).then(fit).to_dict(),
         "fitted_on": f"{data} shards {fit_shards} ({len(fit_labels)} frames)",
+        "dataset": {
+            "seed": manifest.seed,
+            "experiments": manifest.experiments,
+            "images_per_experiment": manifest.images_per_experiment,
+            "detectors": manifest.recipe.get("detectors", "reference"),
+        },
     }
-    fit_probs = sigmoid(fit(fit_logits))
     mapped = fit.probability(np.asarray(card.thresholds, dtype=np.float64)[None, :])[0]
-    has = fit_labels.sum(0) > 0
-    thresholds = np.where(has, tune_thresholds(fit_labels, fit_probs), mapped).tolist()
-    card = replace(card, calibration=calibration, thresholds=thresholds)
+    tuned = mapped
+    if thresholds == "tune":
+        has = fit_labels.sum(0) > 0
+        tuned = np.where(has, tune_thresholds(fit_labels, sigmoid(fit(fit_logits))), mapped)
+    card = replace(card, calibration=calibration, thresholds=tuned.tolist())
     before, after = sigmoid(test_logits), sigmoid(fit(test_logits))
     (ece_before, all_before), (ece_after, all_after) = (
         ece_table(test_labels, p) for p in (before, after)
@@ -88,6 +107,7 @@ def calibrate_on_dataset(
         "model": str(model_dir or "shipped"),
         "data": str(data),
         "method": method,
+        "thresholds": thresholds,
         "fit_shards": fit_shards,
         "test_shards": tests,
         "fit_frames": len(fit_labels),

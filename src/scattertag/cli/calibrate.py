@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scattertag.adapt.calibrate import calibrate_on_dataset, format_calibration
+from scattertag.adapt.calibrate import THRESHOLDS, calibrate_on_dataset, format_calibration
 from scattertag.adapt.calibration import METHODS
 from scattertag.cli import OK
 
@@ -28,6 +28,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=[9],
         help="shards kept for scoring; the others are fitted on (default: 9)",
     )
+    parser.add_argument(
+        "--thresholds",
+        choices=THRESHOLDS,
+        default="tune",
+        help="tune: F1-best on the fitting shards' calibrated probabilities; keep: the "
+        "model's own thresholds mapped through the calibration, so no tag decision changes "
+        "(default: %(default)s)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -40,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         args.method,
         tuple(args.test_shards),
         progress=not args.quiet,
+        thresholds=args.thresholds,
     )
     print(format_calibration(result))
     print(f"wrote {Path(args.out)}: model.safetensors, model.json, calibrate.json, reliability.png")
