@@ -1,6 +1,9 @@
 """Odd and corrupt inputs: a seeded fuzz of every reader, and the small cases one by one."""
 
+import csv
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -162,10 +165,46 @@ def test_messages_name_the_file(tmp_path, predictor):
     assert rows[0]["error"].startswith(f"{path} frame 0: ")
 
 
-def test_a_strip_whose_padded_square_exceeds_the_limit_is_refused_from_its_header(tmp_path):
-    from scattertag.io.readers import ReadError, count_frames
+def traced_peak_of_views(shape: tuple[int, int]) -> int:
+    """Bytes numpy allocates at peak to set up and make both views of one ``shape`` frame."""
+    import tracemalloc
+
+    from scattertag.features.views import ViewMaker, ViewSpec
+    from scattertag.geometry import Geometry
+
+    counts = np.random.default_rng(0).poisson(50, shape).astype(np.uint32)
+    tracemalloc.start()
+    try:
+        ViewMaker(ViewSpec(), Geometry(shape, (shape[1] / 2, shape[0] / 2)))(counts)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_long_strip_takes_no_more_memory_than_a_square_of_as_many_pixels():
+    """Frames are not padded to a square: a 32 x 2048 strip's views (65,536 pixels) take no
+    more memory than a 256 x 256 frame's (padded to 2048 x 2048 they took 356 MB vs 49 MB)."""
+    assert traced_peak_of_views((32, 2048)) <= traced_peak_of_views((256, 256))
+
+
+def test_a_256_x_8192_strip_is_tagged_within_the_documented_memory_bound(tmp_path):
+    """The header check counts pixels, not a padded square: ``scattertag predict`` tags a
+    256 x 8192 strip (6.8 GB padded to 8192 x 8192 before) within ``memory_bound``."""
+    from conftest import SRC
+    from scattertag.io.readers import memory_bound
 
     path = tmp_path / "strip.npy"
-    np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(256, 8192)).flush()
-    with pytest.raises(ReadError, match="padded to a 8192 x 8192 square"):
-        count_frames(path)
+    strip = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint16, shape=(256, 8192))
+    strip[:, :] = frame(3, shape=(256, 512)).astype(np.uint16)[:, np.arange(8192) % 512]
+    strip.flush()
+    del strip
+    argv = [sys.executable, "-m", "scattertag", "predict", str(path), "--workers", "0"]
+    argv += ["--beam-center", "4000", "128", "--out", str(tmp_path / "rows.csv")]
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, proc.stderr.read().decode()  # type: ignore[union-attr]
+    with open(tmp_path / "rows.csv") as f:
+        row = next(csv.DictReader(f))
+    assert row["error"] == "" and 0 < float(row["Ring"]) < 1
+    assert usage.ru_maxrss * 1024 <= memory_bound(256, 8192)

@@ -7,19 +7,21 @@
   the beam centre. With ``"qcake"`` float32 (5, A, R): the same cells on azimuth x log q
   over the fixed window ``spec.q_min``-``spec.q_max`` (1/A) when pixel size, distance and
   energy are known (channel 4 = 1), or the frame-unit cake when they are not (channel 4 =
-  0); see docs/qviews.md. With ``"detector"`` float32 (1, S, S): the frame is padded to a square
-  (centred, so rings stay round and the aspect ratio is kept), counts are area-averaged
-  over the *valid* pixels onto S x S. Both are log-scaled:
+  0); see docs/qviews.md. With ``"detector"`` float32 (1, S, S): the frame centred in a square
+  (so rings stay round and the aspect ratio is kept; the square is not built), counts
+  area-averaged over the *valid* pixels onto S x S. Both are log-scaled:
   ``log1p(mean counts) / log1p(spec.max_counts)``, in [0, 1] for counts up to 2**24, and
   0 where no valid pixel contributes.
 * ``coeff``: float32 (3, N+1, K), the Fourier-Bessel coefficients a_nk of the same
   log-scaled frame on a disk about the beam centre, computed at a working resolution:
-  the padded frame is block-averaged (valid pixels only) by the smallest integer factor
-  that brings it to at most ``spec.fb_size`` pixels a side, with the geometry scaled by
-  ``Geometry.resized``. So 256, 1000 and 2000 pixel frames of the same physics give
-  nearly the same matrix. Disk radius: ``spec.radius_scale`` times the distance from the
-  beam centre to the farthest frame corner (1.0: the disk covers the whole frame, which
-  for a beam centre near a corner means most of the disk lies off the frame). Missing
+  the frame is block-averaged (valid pixels only) by the smallest integer factor b that
+  brings its longer side to at most ``spec.fb_size`` pixels, on blocks laid as if the frame
+  sat centred in a square (never built: the working frame holds only the blocks the frame
+  touches, so memory follows the pixel count, not the longer side squared). So 256, 1000
+  and 2000 pixel frames of the same physics give nearly the same matrix. Disk radius:
+  ``spec.radius_scale`` times the distance from the beam centre to the farthest frame corner
+  (1.0: the disk covers the whole frame, which for a beam centre near a corner means most of
+  the disk lies off the frame). Missing
   parts of the disk (off the frame, gaps, non-finite or negative pixels) are handled by
   the regularised least-squares fit of ``FourierBessel`` with ``reg = spec.fit_reg``.
 
@@ -295,17 +297,14 @@ class Cake:
             for name in self.STATE:
                 setattr(self, name, state[name])
             return
-        y, x = np.mgrid[0:H, 0:W].astype(np.float64)
-        r, theta = np.hypot(x - cx, y - cy), np.arctan2(y - cy, x - cx)
-        j = np.floor(axis.position(r)).astype(np.int64)
-        a = np.floor((theta + math.pi) * angles / (2 * math.pi)).astype(np.int64) % angles
-        inside = (j >= 0) & (j < radii)
-        cell = np.where(inside, a * radii + j, -1).ravel()
+        cell = self._cells((H, W), (cx, cy), angles, axis)
         # pixel indices grouped by cell; int16 cells make numpy's stable sort a radix sort
         small = angles * radii < 2**15
         key = cell.astype(np.int16) if small else cell
-        self.order = np.argsort(key, kind="stable")[int((~inside).sum()) :].astype(np.int32)
+        self.order = np.argsort(key, kind="stable")[int((cell < 0).sum()) :].astype(np.int32)
+        del key
         sorted_cells = cell[self.order]
+        del cell
         self.starts = np.flatnonzero(np.diff(sorted_cells, prepend=-1))  # first pixel of each cell
         self.cells = sorted_cells[self.starts]
         count = np.bincount(sorted_cells, minlength=angles * radii)
@@ -328,6 +327,26 @@ class Cake:
         with np.errstate(over="ignore"):  # cells reaching 2 theta ~ 90 degrees: inf
             self.area = np.maximum(area, count).astype(np.float32)
         self.area[self.filled] = 1.0
+
+    @staticmethod
+    def _cells(
+        shape: tuple[int, int], center: tuple[float, float], angles: int, axis: RadialAxis
+    ) -> np.ndarray:
+        """(H * W,) int32 cell a * R + j of each pixel, -1 outside the radial range; computed
+        in bands of rows, so the float64 temporaries stay small whatever the frame size."""
+        H, W = shape
+        cx, cy = center
+        cell = np.empty(H * W, np.int32)
+        x = np.arange(W)[None, :] - cx
+        band = max(1, 2**18 // W)
+        for lo in range(0, H, band):
+            y = np.arange(lo, min(H, lo + band))[:, None] - cy
+            r, theta = np.hypot(x, y), np.arctan2(y, x)
+            j = np.floor(axis.position(r)).astype(np.int64)
+            a = np.floor((theta + math.pi) * angles / (2 * math.pi)).astype(np.int64) % angles
+            inside = (j >= 0) & (j < axis.cells)
+            cell[lo * W : (lo + len(y)) * W] = np.where(inside, a * axis.cells + j, -1).ravel()
+        return cell
 
     #: Attributes that set a Cake up again (:meth:`state`).
     STATE = ("order", "cells", "starts", "filled", "fill_pixel", "area")
@@ -373,17 +392,28 @@ def _part(state: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
     return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
 
-def block_sum(a: np.ndarray, block: int) -> np.ndarray:
-    """(n b, n b) -> (n, n) float32 sums over b x b blocks, by reshaping (no sparse products).
-
-    Rows first (a contiguous reduction), then b strided column adds: ~1 ns a pixel.
-    """
-    n = a.shape[0] // block
-    rows = a.reshape(n, block, a.shape[1]).sum(1, dtype=np.float32)
-    out = rows[:, 0::block].copy()
-    for i in range(1, block):
-        out += rows[:, i::block]
+def _sum_rows(a: np.ndarray, block: int, offset: int) -> np.ndarray:
+    """(H, ...) -> (ceil((offset + H) / b), ...) float32 sums of rows in blocks of b, row 0 of
+    ``a`` at position ``offset`` of its block; added one row after another (exact order)."""
+    n = -(-(offset + a.shape[0]) // block)
+    out = np.zeros((n, *a.shape[1:]), np.float32)
+    for i in range(block):  # rows at position i of their block
+        first, skip = (i - offset, 0) if i >= offset else (i - offset + block, 1)
+        rows = a[first::block]
+        out[skip : skip + len(rows)] += rows
     return out
+
+
+def block_sum(a: np.ndarray, block: int, offset: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """(H, W) -> (ceil((oy + H) / b), ceil((ox + W) / b)) float32 sums over b x b blocks.
+
+    ``offset`` (oy, ox): where pixel (0, 0) of ``a`` sits in its block, so the blocks may
+    start before the frame and end after it (missing pixels count as zero) with no padded
+    copy: memory ~ the pixel count. Rows first (contiguous adds), then b strided column
+    adds: ~1 ns a pixel.
+    """
+    rows = _sum_rows(a, block, offset[0])
+    return np.ascontiguousarray(_sum_rows(rows.T, block, offset[1]).T)
 
 
 class ViewMaker:
@@ -410,46 +440,47 @@ class ViewMaker:
                 f"ViewMaker: mask shape {np.shape(mask)} differs from the geometry's {(H, W)}"
             )
         self.mask = None if mask is None else np.asarray(mask, dtype=bool)
+        # The frame is never padded: the Fourier-Bessel working frame holds the blocks of
+        # ``block`` x ``block`` pixels that the frame touches, laid as if the frame sat centred
+        # in a square of side ``padded_side`` (a multiple of the block), so frames of any shape
+        # and square ones are sampled alike; memory follows the pixel count.
         side = max(H, W)
         self.block = math.ceil(side / spec.fb_size)
-        self.side = self.block * math.ceil(
-            side / self.block
-        )  # padded square, a multiple of the block
-        self.top, self.left = (self.side - H) // 2, (self.side - W) // 2
-        cx, cy = geometry.beam_center
-        padded = Geometry(
-            (self.side, self.side),
-            (cx + self.left, cy + self.top),
-            geometry.pixel_size,
-            geometry.distance,
-            geometry.energy,
+        padded_side = self.block * math.ceil(side / self.block)
+        top, left = (padded_side - H) // 2, (padded_side - W) // 2
+        self.offset = (top % self.block, left % self.block)  # of pixel (0, 0) in its block
+        work = (
+            -(-(self.offset[0] + H) // self.block),
+            -(-(self.offset[1] + W) // self.block),
         )
-        work = self.side // self.block
-        self.work_geometry = padded.resized((work, work))
-        # farthest corner of the unpadded frame, in working pixels (corner pixel centres)
+        cx, cy = geometry.beam_center
         f = 1.0 / self.block
-        wx, wy = self.work_geometry.beam_center
-        xs = (np.array([self.left, self.left + W - 1]) + 0.5) * f - 0.5
-        ys = (np.array([self.top, self.top + H - 1]) + 0.5) * f - 0.5
+        wx, wy = (cx + self.offset[1] + 0.5) * f - 0.5, (cy + self.offset[0] + 0.5) * f - 0.5
+        self.work_center = (wx, wy)  # beam centre on the (rows, cols) ``work`` frame
+        # farthest corner of the frame, in working pixels (corner pixel centres)
+        xs = (np.array([self.offset[1], self.offset[1] + W - 1]) + 0.5) * f - 0.5
+        ys = (np.array([self.offset[0], self.offset[0] + H - 1]) + 0.5) * f - 0.5
         corner = np.hypot(xs[:, None] - wx, ys[None, :] - wy).max()
         self.radius = spec.radius_scale * max(corner, 2.0)
-        self._padded, self._side_px = padded, side
+        self._side_px = side
+        if not spec.is_cake:  # (S, side) area weights of the centred square, cut to the frame
+            to_image = area_weights(padded_side, spec.input_size).tocsc()
+            self.to_image = (
+                to_image[:, top : top + H].tocsr(),
+                to_image[:, left : left + W].tocsr(),
+            )
         described = spec.to_dict()
         if spec.image_space == "qcake":
             described["geometry_known"] = geometry_known  # which cake the set-up holds
         key = None if cache is None else cache.key(described, geometry.to_dict(), mask=mask)
         state = None if key is None else cache.load(key)  # type: ignore[union-attr]
         try:
-            self._set_up(state, (work, work), (wx, wy))
+            self._set_up(state, work, (wx, wy))
         except (KeyError, IndexError, ValueError, UnicodeDecodeError):
             if state is None:
                 raise
             state = None  # a damaged or foreign cache entry: set up from scratch instead
-            self._set_up(None, (work, work), (wx, wy))
-        if not spec.is_cake:
-            self.to_image = area_weights(
-                self.side, spec.input_size
-            )  # (S, side), rows and columns alike
+            self._set_up(None, work, (wx, wy))
         self._log_max = math.log1p(spec.max_counts)
         self._last: tuple[np.ndarray, dict] | None = None  # validity of the last frame, its weights
         if state is not None:
@@ -488,23 +519,14 @@ class ViewMaker:
         if in_q not in self._cakes:
             spec = self.spec
             if in_q:
-                axis = RadialAxis(spec.q_min, spec.q_max, spec.cake_radii, self._padded)
+                axis = RadialAxis(spec.q_min, spec.q_max, spec.cake_radii, self.geometry)
             else:
                 side = self._side_px
                 axis = RadialAxis(spec.cake_r_min * side, spec.cake_r_max * side, spec.cake_radii)
             self._cakes[in_q] = Cake(
-                self._padded.shape, self._padded.beam_center, spec.cake_angles, axis, state
+                self.geometry.shape, self.geometry.beam_center, spec.cake_angles, axis, state
             )
         return self._cakes[in_q]
-
-    def _pad(self, a: np.ndarray) -> np.ndarray:
-        """(H, W) -> (side, side), centred, zero-filled (False for masks)."""
-        H, W = a.shape
-        if a.shape == (self.side, self.side):
-            return a
-        out = np.zeros((self.side, self.side), a.dtype)
-        out[self.top : self.top + H, self.left : self.left + W] = a
-        return out
 
     def __call__(
         self,
@@ -545,7 +567,7 @@ class ViewMaker:
     def _prepare(
         self, counts: np.ndarray, mask: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Padded square of valid counts (float32, zero elsewhere) and of validity (bool)."""
+        """(H, W) valid counts (float32, zero elsewhere) and validity (bool)."""
         counts = np.asarray(counts)
         if counts.shape != self.geometry.shape:
             raise ValueError(
@@ -559,29 +581,28 @@ class ViewMaker:
         valid = valid_pixels(counts, self.mask, mask)
         if not valid.any():
             raise ValueError("no valid pixels (all masked, negative, dummy or not finite)")
-        total = np.zeros((self.side, self.side), np.float32)
-        H, W = counts.shape
-        inner = total[self.top : self.top + H, self.left : self.left + W]
+        total = np.zeros(counts.shape, np.float32)
         if counts.dtype.kind in "ub":  # no NaN: one pass, no temporary
-            np.multiply(counts, valid, out=inner, casting="unsafe")
+            np.multiply(counts, valid, out=total, casting="unsafe")
         else:
-            np.copyto(inner, counts, casting="unsafe", where=valid)
-        return total, self._pad(valid)
+            np.copyto(total, counts, casting="unsafe", where=valid)
+        return total, valid
 
     def _weights(self, valid: np.ndarray, in_q: bool | None = None) -> dict:
         """Valid pixels per working pixel and per cell of the cake ``in_q`` (None: no cake);
         reused while the validity repeats."""
         if self._last is None or not np.array_equal(self._last[0], valid):
-            self._last = (valid, {"work": block_sum(valid, self.block)})
+            self._last = (valid, {"work": block_sum(valid, self.block, self.offset)})
         weights = self._last[1]
         if in_q is not None and in_q not in weights:
             weights[in_q] = self._cake(in_q).weights(valid)
         return weights
 
     @staticmethod
-    def _area_sum(a: np.ndarray, weights: sp.csr_matrix) -> np.ndarray:
-        """weights @ a @ weights.T: sums of ``a`` over the output cells, (side, side) -> (n, n)."""
-        return np.asarray(weights @ np.ascontiguousarray((weights @ a).T)).T
+    def _area_sum(a: np.ndarray, weights: tuple[sp.csr_matrix, sp.csr_matrix]) -> np.ndarray:
+        """rows @ a @ cols.T: sums of ``a`` over the output cells, (H, W) -> (S, S)."""
+        rows, cols = weights
+        return np.asarray(cols @ np.ascontiguousarray((rows @ a).T)).T
 
     def _image(self, total: np.ndarray, valid: np.ndarray, in_q: bool = False) -> np.ndarray:
         """The image view: area-averaged, log-scaled (1, S, S) frame, or its cake: (4, A, R),
@@ -607,6 +628,6 @@ class ViewMaker:
         self, total: np.ndarray, valid: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Block-average, log-scale and expand: (working frame, validity, a)."""
-        t, w = block_sum(total, self.block), self._weights(valid)["work"]
+        t, w = block_sum(total, self.block, self.offset), self._weights(valid)["work"]
         frame, ok = self._log(t, w), w > 0
         return frame, ok, self.fb.transform(frame, mask=ok, reg=self.spec.fit_reg)

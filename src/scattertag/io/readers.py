@@ -27,9 +27,15 @@ from scattertag.geometry import DetectorValues
 from scattertag.io.headers import from_fabio_header, from_nexus
 from scattertag.io.integrity import check_tiff_strips
 
-#: Largest frame accepted, in pixels of its padded square max(rows, cols)^2 (2**25 = 33.5 Mpx,
-#: a 5792 x 5792 frame; an Eiger2 16M frame, 4148 x 4362, is 19 Mpx padded).
+#: Largest frame accepted, in pixels rows x cols (2**25 = 33.5 Mpx: a 5792 x 5792 frame, a
+#: 2048 x 16384 strip; an Eiger2 16M frame, 4148 x 4362, is 18 Mpx). Tagging one frame takes
+#: at most :func:`memory_bound` bytes, which grows with the pixel count, whatever the shape.
 MAX_PIXELS = 2**25
+#: Peak resident memory of ``scattertag predict`` (one process, the shipped tagger loaded), in
+#: bytes: this much, plus :data:`BYTES_PER_PIXEL` per pixel of the largest frame
+#: (benchmarks/bench_memory.py measures both; README, "Tagging in depth").
+BASE_BYTES = 512 * 2**20
+BYTES_PER_PIXEL = 32
 #: Smallest frame side accepted, in pixels.
 MIN_SIDE = 16
 
@@ -92,14 +98,12 @@ def check_shape(path: str | Path, shape: tuple[int, ...]) -> tuple[int, int]:
             f"{path}: frame is {rows} x {cols} = {rows * cols:,} pixels; "
             f"the limit is {MAX_PIXELS:,} (scattertag.io.readers.MAX_PIXELS)"
         )
-    side = max(rows, cols)
-    if side * side > MAX_PIXELS:  # the views work on the frame padded to a centred square
-        raise ReadError(
-            f"{path}: frame is {rows} x {cols}; it is processed padded to a {side} x {side} "
-            f"square = {side * side:,} pixels, over the limit of {MAX_PIXELS:,} "
-            "(memory grows with the square of the longer side)"
-        )
     return rows, cols
+
+
+def memory_bound(rows: int, cols: int) -> int:
+    """Bytes that tagging one rows x cols frame may take at peak: base + per-pixel cost."""
+    return BASE_BYTES + BYTES_PER_PIXEL * rows * cols
 
 
 def check_frame(path: str | Path, frame: int | None, count: int) -> None:

@@ -96,7 +96,7 @@ def draw_row(
     frame, valid, a = maker.fourier_bessel(counts, mask)
     back = maker.fb.reconstruct(a)
     to_counts = lambda v: np.expm1(np.clip(v, 0, None) * math.log1p(spec.max_counts))  # noqa: E731
-    center = maker.work_geometry.beam_center
+    center = maker.work_center
     draw_frame(
         axes[0],
         to_counts(frame),
