@@ -1,13 +1,16 @@
 """Service throughput: frames/s of ``scattertag serve`` with concurrent clients vs ``predict``.
 
 ``--files`` uint32 TIFFs (rings, Poisson noise; ``--size`` pixels a side) are tagged,
-taking turns for ``--repeats`` rounds (median frames/s printed side by side):
+taking turns for ``--repeats`` rounds (median frames/s and CPU ms per frame printed side by
+side, with the load average, as the machine is shared):
 
 * ``predict``: ``scattertag.predict(files, workers=W)`` in this process, model loaded once;
 * ``serve``: a fresh ``scattertag serve`` process on 127.0.0.1 (new state folder each round,
   so nothing is cached), ``--clients`` threads each uploading its share of the same files
-  (``POST /api/tag/file``, one file a request). Timed from the first request to the last
-  answer; the service's start-up (model load) is not timed, as predict's is not.
+  (``POST /api/tag/file``, one file a request, one keep-alive connection per client).
+  Timed from the first request to the last answer; the service's start-up (model load)
+  is not timed, as predict's is not. Its CPU is the service's (and its workers') plus
+  this process's (the clients').
 
 Bounded: every client sends at most ``ceil(files / clients)`` requests, each round gives
 up after ``--round-timeout`` seconds. The model is the shipped tagger unless ``--model``.
@@ -18,6 +21,7 @@ up after ``--round-timeout`` seconds. The model is the shipped tagger unless ``-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import socket
@@ -28,6 +32,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+import psutil
 
 from bench_predict import write_files
 
@@ -70,11 +76,25 @@ def start_service(state: Path, beam: tuple[float, float], args) -> tuple[subproc
     raise RuntimeError(f"the service did not start; see {log.name}")
 
 
-def serve_round(files: list[Path], beam, args, tmp: Path, k: int) -> tuple[float, list[int]]:
-    """Seconds for ``args.clients`` clients to have every file tagged; the batch sizes seen."""
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) so far of this process and its children, live or ended."""
+    process = psutil.Process()
+    times = process.cpu_times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for child in process.children(recursive=True):
+        with contextlib.suppress(psutil.Error):  # a worker that just exited
+            t = child.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def serve_round(files: list[Path], beam, args, tmp: Path, k: int) -> tuple[float, float, list[int]]:
+    """(seconds, CPU seconds) for ``args.clients`` clients to have every file tagged, and the
+    network batch sizes seen."""
     import httpx
 
     proc, url = start_service(tmp / f"state{k}", beam, args)
+    cpu = cpu_seconds()  # the clients' and the service's (a child of this process)
     share = math.ceil(len(files) / args.clients)
     errors: list[str] = []
     deadline = time.monotonic() + args.round_timeout
@@ -101,6 +121,7 @@ def serve_round(files: list[Path], beam, args, tmp: Path, k: int) -> tuple[float
         for t in threads:
             t.join()
         seconds = time.perf_counter() - start
+        cpu = cpu_seconds() - cpu
         batches = httpx.get(url + "/api/health").json()["batches"]
         total = httpx.get(url + "/api/frames", params={"limit": 1}).json()["total"]
     finally:
@@ -108,7 +129,7 @@ def serve_round(files: list[Path], beam, args, tmp: Path, k: int) -> tuple[float
         proc.wait(30)
     if errors or total != len(files):
         raise RuntimeError(f"serve round: {total} of {len(files)} tagged; {errors[:3]}")
-    return seconds, batches
+    return seconds, cpu, batches
 
 
 def main() -> None:
@@ -137,28 +158,33 @@ def main() -> None:
             f"workers={args.workers}, serve threads={args.threads}, median of {args.repeats}, "
             f"{os.cpu_count()} CPUs"
         )
+        print(f"load average at start: {os.getloadavg()[0]:.1f}", flush=True)
         wall: dict[str, list[float]] = {"predict": [], "serve": []}
+        cpu: dict[str, list[float]] = {"predict": [], "serve": []}
         batches: list[int] = []
         for k in range(args.repeats):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), cpu_seconds()
             table = scattertag.predict(
                 files, beam_center=beam, model=predictor, workers=args.workers,
                 batch_size=args.batch_size,
             )  # fmt: skip
             wall["predict"].append(time.perf_counter() - start)
+            cpu["predict"].append(cpu_seconds() - cpu_start)
             assert not table.failed, table.failed[:3]
-            seconds, seen = serve_round(files, beam, args, tmp, k)
+            seconds, cpu_serve, seen = serve_round(files, beam, args, tmp, k)
             wall["serve"].append(seconds)
+            cpu["serve"].append(cpu_serve)
             batches += seen
             print(
                 f"round {k + 1}: predict {args.files / wall['predict'][-1]:.1f} frames/s, "
-                f"serve {args.files / seconds:.1f} frames/s",
+                f"serve {args.files / seconds:.1f} frames/s "
+                f"(load average {os.getloadavg()[0]:.1f})",
                 flush=True,
             )
     rates = {k: args.files / statistics.median(v) for k, v in wall.items()}
-    print(f"{'':10s} {'frames/s':>9s}")
+    print(f"{'':10s} {'frames/s':>9s} {'CPU ms/frame':>13s}")
     for k, v in rates.items():
-        print(f"{k:10s} {v:9.1f}")
+        print(f"{k:10s} {v:9.1f} {1e3 * statistics.median(cpu[k]) / args.files:13.1f}")
     print(f"serve / predict: {rates['serve'] / rates['predict']:.2f} (goal >= 0.8)")
     if batches:
         print(

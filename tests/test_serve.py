@@ -42,6 +42,13 @@ def npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def npy_frames(folder: Path, count: int) -> list[str]:
+    """Paths of ``count`` .npy frames written to ``folder``."""
+    for i in range(count):
+        np.save(folder / f"{i}.npy", frame(i))
+    return [str(folder / f"{i}.npy") for i in range(count)]
+
+
 def write_tif(path: Path, seed: int) -> Path:
     TifImage(data=frame(seed)).write(str(path))
     return path
@@ -336,10 +343,7 @@ def test_restart_keeps_every_result_and_does_not_retag(tmp_path, predictor):
 
 
 def test_frames_of_concurrent_callers_share_network_batches(predictor, tmp_path):
-    paths = []
-    for i in range(6):
-        np.save(tmp_path / f"{i}.npy", frame(i))
-        paths.append(str(tmp_path / f"{i}.npy"))
+    paths = npy_frames(tmp_path, 6)
 
     async def main():
         async with Tagger(predictor, threads=3, batch_size=8, max_wait_s=0.3) as tagger:
@@ -363,6 +367,46 @@ def test_frames_of_concurrent_callers_share_network_batches(predictor, tmp_path)
         assert [row[t] for t in predictor.vocabulary] == pytest.approx(
             [expected[t] for t in predictor.vocabulary], abs=1e-5
         )
+
+
+def test_threads_set_up_a_geometry_once_and_a_lone_frame_does_not_wait(
+    predictor, tmp_path, monkeypatch
+):
+    from scattertag.features import views
+
+    built = []
+
+    class Counted(views.ViewMaker):
+        def __init__(self, *args, **kwargs):
+            built.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(views, "ViewMaker", Counted)
+    paths = npy_frames(tmp_path, 4)
+
+    async def main():
+        async with Tagger(predictor, threads=2, batch_size=8, max_wait_s=60) as tagger:
+            await asyncio.gather(
+                *(tagger.rows(Item(p, p, None, GeometryOptions(BEAM))) for p in paths)
+            )  # all four arrive while the first is setting up the geometry
+            start = time.monotonic()
+            await tagger.rows(Item(paths[0], paths[0], None, GeometryOptions(BEAM)))
+            return time.monotonic() - start
+
+    alone = asyncio.run(main())
+    assert len(built) == 1  # the second thread copied the first's ViewMaker
+    assert alone < 30  # nothing else was being prepared: the batch did not wait max_wait_s
+
+
+def test_an_upload_file_spoilt_on_disk_is_written_again(tmp_path):
+    from scattertag.serve.uploads import UploadFolder
+
+    uploads = UploadFolder(tmp_path)
+    data = npy_bytes(frame(1))
+    path = uploads.save(data, ".npy")
+    uploads.sync(path)
+    path.write_bytes(bytes(len(data)))  # same size, zeros: what a power cut may leave
+    assert uploads.save(data, ".npy") == path and path.read_bytes() == data
 
 
 def test_command_line_maps_arguments_and_refuses_bad_ones(tmp_path):

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -153,9 +154,15 @@ class Service:
         when: float,
         beam_source: str,
         keep_failed: bool,
+        stored: Awaitable | None = None,
     ) -> list[Record]:
-        """Tag every frame of ``item``, store and publish the results (failed ones if asked)."""
+        """Tag every frame of ``item``, store and publish the results (failed ones if asked).
+
+        ``stored``: awaited before the results are stored (the item's file reaching the disk).
+        """
         rows = await self.tagger.rows(item)
+        if stored is not None:
+            await stored
         records = [self._record(item, row, folder, name, when, beam_source) for row in rows]
         self.keep(records if keep_failed else [r for r in records if not r.error])
         return records
@@ -213,27 +220,34 @@ class Service:
         UploadError 422 if the file cannot be read or no frame of it can be tagged.
         """
         path = await asyncio.to_thread(self.uploads.save, data, suffix)
-        where = f"::{dataset}" if dataset else ""
-        location, source = f"{path}{where}", f"uploads/{path.name}{where}"
+        synced = asyncio.ensure_future(asyncio.to_thread(self.uploads.sync, path))  # meanwhile
         try:
-            count = await asyncio.to_thread(count_frames, location)
-            if frame is not None and frame >= count:
-                raise ReadError(f"{filename}: frame {frame} out of range; it has {count} frame(s)")
-        except ReadError as exc:
-            raise UploadError(422, str(exc).replace(str(path), filename)) from None
-        stored = self.store.find(source, setup_json(setup))
-        wanted = [r for r in stored if frame is None or r.frame == frame]
-        if len(wanted) == (count if frame is None else 1):
-            return wanted
-        item = Item(source, location, frame, setup)
-        records = await self.tag(
-            item,
-            folder="uploads",
-            name=filename,
-            when=time.time(),
-            beam_source=beam_source,
-            keep_failed=False,
-        )
+            where = f"::{dataset}" if dataset else ""
+            location, source = f"{path}{where}", f"uploads/{path.name}{where}"
+            try:
+                count = await asyncio.to_thread(count_frames, location)
+                if frame is not None and frame >= count:
+                    raise ReadError(
+                        f"{filename}: frame {frame} out of range; it has {count} frame(s)"
+                    )
+            except ReadError as exc:
+                raise UploadError(422, str(exc).replace(str(path), filename)) from None
+            stored = self.store.find(source, setup_json(setup))
+            wanted = [r for r in stored if frame is None or r.frame == frame]
+            if len(wanted) == (count if frame is None else 1):
+                return wanted
+            item = Item(source, location, frame, setup)
+            records = await self.tag(
+                item,
+                folder="uploads",
+                name=filename,
+                when=time.time(),
+                beam_source=beam_source,
+                keep_failed=False,
+                stored=synced,
+            )
+        finally:
+            await asyncio.gather(synced, return_exceptions=True)  # a refused upload too
         if all(r.error for r in records):
             errors = "; ".join(sorted({r.error.replace(str(path), filename) for r in records}))
             raise UploadError(422, errors)

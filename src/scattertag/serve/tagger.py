@@ -4,9 +4,11 @@ Each caller's item is read and turned into views in a pool (threads with one
 :class:`~scattertag.prediction.prepare.Preparer` each, or spawned processes running
 :func:`~scattertag.prediction.prepare.prepare_in_worker`), exactly as ``scattertag.predict``
 does. The views then wait in a queue; one loop takes whatever is queued (up to
-``batch_size`` frames, waiting at most ``max_wait_s`` for more) and runs
-:meth:`Predictor.rows` on the batch in a single model thread. Memory is bounded: at most
-``2 x pool size`` items are being prepared and ``4 x batch_size`` frames queued.
+``batch_size`` frames, waiting at most ``max_wait_s`` for more while items are still
+being prepared, not at all when none is) and runs :meth:`Predictor.rows` on the batch in
+a single model thread. As in ``scattertag.predict``, numpy/scipy run one thread per caller
+and torch gets the cores the preparing threads or processes leave. Memory is bounded: at
+most ``2 x pool size`` items are being prepared and ``4 x batch_size`` frames queued.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import multiprocessing
 import threading
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
-from scattertag.parallel import single_threaded_children
+from scattertag.parallel import limited_threads, single_threaded_children, worker_split
 from scattertag.prediction.pipeline import Predictor
 from scattertag.prediction.prepare import Preparer, Views, prepare_in_worker, start_worker
 from scattertag.prediction.sources import Item
@@ -45,9 +47,13 @@ class Tagger:
         self._first: Preparer | None = None  # the first thread's; later threads copy its set-ups
         self._handover = threading.Lock()
         self.batches: list[int] = []  # sizes of the last network batches, for tests and stats
+        self._preparing = 0  # items handed to the pool and not back yet
 
     async def __aenter__(self) -> Tagger:
         spec = self.predictor.view_spec
+        self._limits = contextlib.ExitStack()  # one BLAS thread a caller; torch the rest
+        _, model_threads = worker_split(self.workers or self.threads)
+        self._limits.enter_context(limited_threads(1, model_threads))
         self._pool: Executor
         if self.workers > 0:
             self._pool = ProcessPoolExecutor(
@@ -74,6 +80,7 @@ class Tagger:
             await self._loop_task
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._model.shutdown(wait=False, cancel_futures=True)
+        self._limits.close()
 
     def _prepare_here(self, item: Item) -> list[Views]:
         """Views of ``item`` with this thread's own Preparer (a ViewMaker serves one thread).
@@ -92,16 +99,27 @@ class Tagger:
                         preparer.adopt(copy.deepcopy(self._first.makers))
         return preparer(item)
 
+    def _warmed(self) -> bool:
+        """Whether a ViewMaker is set up that later threads can copy (not merely being set up)."""
+        return self._first is not None and bool(self._first.makers)
+
     async def views(self, item: Item) -> list[Views]:
         """The views of every frame of ``item``, prepared in the pool."""
-        loop = asyncio.get_running_loop()
         work = prepare_in_worker if self.workers > 0 else self._prepare_here
-        if self.workers == 0 and self._first is None:
+        if self.workers == 0 and not self._warmed():
             async with self._warm:  # callers wait while the first item sets up its geometry
-                if self._first is None:
-                    return await loop.run_in_executor(self._pool, work, item)
+                if not self._warmed():
+                    return await self._prepare(work, item)
         async with self._slots:
-            return await loop.run_in_executor(self._pool, work, item)
+            return await self._prepare(work, item)
+
+    async def _prepare(self, work, item: Item) -> list[Views]:
+        """``work(item)`` in the pool, counted in ``_preparing`` while it runs."""
+        self._preparing += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, work, item)
+        finally:
+            self._preparing -= 1
 
     async def rows(self, item: Item) -> list[dict]:
         """Output rows (``Predictor.rows`` format) of every frame of ``item``, in order."""
@@ -123,7 +141,7 @@ class Tagger:
             while len(batch) < self.batch_size:
                 if self._queue.empty():
                     timeout = deadline - loop.time()
-                    if timeout <= 0:
+                    if timeout <= 0 or not self._preparing:  # nothing more is on its way
                         break
                     try:
                         batch.append(await asyncio.wait_for(self._queue.get(), timeout))

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import threading
 from pathlib import Path
 
 import numpy as np
 
-from scattertag.io.files import write_bytes
+from scattertag.io.files import fsync_folder, temporary_name
 from scattertag.io.readers import SUFFIXES, ReadError, check_shape
 
 NPY_MAGIC = b"\x93NUMPY"
@@ -111,7 +112,14 @@ def _check_array(shape: tuple[int, ...]) -> None:
 
 
 class UploadFolder:
-    """Content-addressed storage of uploaded files: ``folder/<sha256[:24]><suffix>``."""
+    """Content-addressed storage of uploaded files: ``folder/<sha256[:24]><suffix>``.
+
+    An upload is written under a temporary name and renamed (:meth:`save`), so a file under
+    its final name is always complete; it is flushed to disk (:meth:`sync`) while it is
+    being tagged, and its result is stored only after that. A power cut before the flush
+    can leave a file that no result names; the next upload of the same bytes compares the
+    content, not only the size, and writes it again.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
@@ -119,9 +127,26 @@ class UploadFolder:
         self._lock = threading.Lock()
 
     def save(self, data: bytes, suffix: str) -> Path:
-        """Store ``data`` (once per content) and return its path."""
+        """Store ``data`` (once per content) and return its path; call :meth:`sync` before
+        anything that names it is stored."""
         path = self.folder / (hashlib.sha256(data).hexdigest()[:24] + suffix)
         with self._lock:
-            if not (path.is_file() and path.stat().st_size == len(data)):
-                write_bytes(path, data)
+            if not _holds(path, data):
+                tmp = temporary_name(path)
+                tmp.write_bytes(data)
+                os.replace(tmp, path)
         return path
+
+    def sync(self, path: Path) -> None:
+        """Flush a saved upload and its folder entry to disk (fsync)."""
+        with open(path, "rb") as f:
+            os.fsync(f.fileno())
+        fsync_folder(self.folder)
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether the file at ``path`` holds exactly ``data``."""
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
