@@ -111,6 +111,41 @@ def real_frames(folder: Path) -> None:
                 print(f"    misses 2 %: {name} ({p:.2f} % of the diagonal)")
 
 
+def real_map(folder: Path) -> None:
+    """Tag mAP on ``folder`` (labels.tsv) with centres estimated and with centres.tsv's."""
+    import tempfile
+
+    import scattertag
+    from scattertag.adapt.labels import read_labels
+    from scattertag.evaluate import mean_average_precision
+
+    table = read_labels(folder / "labels.tsv", folder / "centres.tsv")
+    known = {Path(item.source).name: table.labels[i] for i, item in enumerate(table.items)}
+    with open(folder / "centres.tsv", newline="") as fh:
+        centres = list(csv.DictReader(fh, delimiter="\t"))
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = Path(tmp) / "given.csv"
+        with open(manifest, "w", newline="") as fh:
+            out = csv.writer(fh)
+            out.writerow(["path", "beam_x", "beam_y"])
+            for row in centres:
+                out.writerow([folder / row["local_path"], row["beam_x"], row["beam_y"]])
+        estimated = scattertag.predict([folder])
+        given = scattertag.predict(manifest=manifest)
+    scores = {}
+    for name, tagged in (("estimated", estimated), ("given", given)):
+        scores[name] = {Path(r["path"]).name: r for r in tagged.rows if not r["error"]}
+    both = sorted(set(scores["estimated"]) & set(scores["given"]) & set(known))
+    tags = [t for t in table.tags if t in estimated.rows[0]]
+    truth = np.array([[known[n][table.tags.index(t)] for t in tags] for n in both])
+    print(f"\n== tag mAP on {folder}: {len(both)} frames tagged both ways, {len(tags)} tags ==")
+    for name in ("estimated", "given"):
+        s = np.array([[float(scores[name][n][t]) for t in tags] for n in both])
+        print(f"  centres {name:9s}: mAP {mean_average_precision(truth, s):.3f}")
+    untagged = sorted(set(known) - set(scores["estimated"]))
+    print(f"  not tagged with estimated centres: {', '.join(untagged) or 'none'}")
+
+
 def simulated_frame(seed: int, i: int, cache: Path | None) -> dict:
     """Frame ``i`` of the benchmark set: counts, mask, centre (x, y), size, placement, kind.
 
@@ -219,16 +254,23 @@ def main() -> None:
     ap.add_argument("--real", type=Path, default=Path("../shared/real-dev"))
     ap.add_argument("--no-real", action="store_true", help="skip the real frames")
     ap.add_argument(
+        "--map", action="store_true", help="also tag the real frames: mAP, estimated vs given"
+    )
+    ap.add_argument(
         "--cache", type=Path, default=None, help="keep simulated frames here for later runs"
     )
     ap.add_argument("--simulate-only", action="store_true", help="only fill --cache (no estimates)")
     args = ap.parse_args()
     if args.simulate_only:
+        if args.cache is not None:
+            args.cache.mkdir(parents=True, exist_ok=True)
         for i in tqdm(range(args.count), desc="simulating", unit="frame"):
             simulated_frame(args.seed, i, args.cache)
         return
     if not args.no_real:
         real_frames(args.real)
+        if args.map:
+            real_map(args.real)
     if args.count > 0:
         simulated(args.count, args.seed, args.cache)
 

@@ -52,6 +52,32 @@ def test_off_frame_arcs_within_2_percent_of_diagonal(experiment):
     assert not est.on_frame
 
 
+def grazing_frame(seed: int, cx: float = 203.4, cy: float = 262.7):
+    """A GIWAXS-like frame: six thin rings about (cx, cy) seen only above the sample horizon
+    (12 px above the centre; the film shadows the rest), under a strong diffuse blob off the
+    centre, with a blank module region; Poisson counts."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[:400, :420].astype(float)
+    r = np.hypot(x - cx, y - cy)
+    lam = 20.0 + 2000.0 * np.exp(-((x - 140) ** 2 + (y - 150) ** 2) / (2 * 70.0**2))
+    for radius in np.arange(45.0, 260.0, 36.0):
+        lam += 60.0 * np.exp(-0.5 * ((r - radius) / 1.6) ** 2)
+    lam = np.where(y < cy - 12, lam, 8.0)
+    counts = rng.poisson(lam).astype(np.int32)
+    counts[280:, :170] = -1
+    return counts, (cx, cy)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_grazing_incidence_rings_give_the_centre(seed):
+    # the frame is isotropic about no point (blob, horizon): only the arcs say where the beam is
+    counts, (x, y) = grazing_frame(seed)
+    est = estimate_beam_center(counts)
+    assert est.method == "rings"
+    assert est.found
+    assert math.hypot(est.x - x, est.y - y) <= 4.0
+
+
 def test_noise_and_empty_frames_get_low_confidence():
     rng = np.random.default_rng(0)
     noise = rng.poisson(20.0, size=(256, 256)).astype(np.uint32)

@@ -47,6 +47,10 @@ RING_SIDE = 256
 MIN_COARSE_SIDE, MIN_FINE_SIDE = 32, 96
 #: A ring fit with at least 2 arcs and at most this standard error (pixels) is trusted.
 RING_SIGMA_PX = 2.0
+#: A ring fit through at least this many concentric arcs is evidence enough on its own.
+MANY_ARCS = 5
+#: Estimators that look at different evidence; agreement among them is confidence.
+INDEPENDENT = ("rings", "symmetry", "gradient")
 #: Centres farther than this many frame diagonals from the frame's middle are rejected.
 FAR_DIAGONALS = 4.0
 #: Point symmetry needs at least this fraction of the lit pixels to have a lit partner.
@@ -690,14 +694,16 @@ def _candidates(
     return out
 
 
-def _choose(cands: list[_Candidate]) -> _Candidate | None:
+def _choose(cands: list[_Candidate], diag: float) -> _Candidate | None:
     """The candidate to trust.
 
     Among point symmetry, gradient lines and the isotropy search, the one with the largest
     fine-level isotropy (point symmetry, the most precise on the frame, when within 0.01 of
     it). A ring fit with at least 2 arcs replaces it when its standard error is at most
     0.5 px, or at most RING_SIGMA_PX unless it explains the image clearly worse (fine
-    isotropy and gradient coherence both lower by more than 0.02).
+    isotropy and gradient coherence both lower by more than 0.02), or at most RING_SIGMA_PX
+    through MANY_ARCS arcs when no second estimator backs the other choice (grazing
+    incidence: arcs cut by the horizon in a frame that is isotropic about nothing).
     """
     by = {c.method: c for c in cands}
     others = [by[m] for m in ("symmetry", "gradient", "isotropy") if m in by]
@@ -715,10 +721,22 @@ def _choose(cands: list[_Candidate]) -> _Candidate | None:
             or rings.sigma <= 0.5
             or rings.fine_isotropy >= best.fine_isotropy - 0.02
             or rings.coherence >= best.coherence - 0.02
+            or (rings.arcs >= MANY_ARCS and _backers(best, cands, diag) == 0)
         )
     ):
         return rings
     return best
+
+
+def _backers(best: _Candidate, cands: list[_Candidate], diag: float) -> int:
+    """How many independent estimators (rings, symmetry, gradient) other than ``best``'s
+    lie within max(2 px, 0.5 % of the diagonal) of it."""
+    tol = max(2.0, 0.005 * diag)
+    return sum(
+        math.hypot(c.x - best.x, c.y - best.y) <= tol
+        for c in cands
+        if c.method in INDEPENDENT and c.method != best.method
+    )
 
 
 def _confidence(best: _Candidate, cands: list[_Candidate], diag: float) -> float:
@@ -730,13 +748,7 @@ def _confidence(best: _Candidate, cands: list[_Candidate], diag: float) -> float
     0, 1) with R^2 the fine-level isotropy about the centre (noise gives |R^2| < 0.02),
     or 1 for a ring fit with at least 3 arcs (arcs are evidence themselves).
     """
-    tol = max(2.0, 0.005 * diag)
-    independent = ("rings", "symmetry", "gradient")
-    near = sum(
-        math.hypot(c.x - best.x, c.y - best.y) <= tol
-        for c in cands
-        if c.method in independent and c.method != best.method
-    )
+    near = _backers(best, cands, diag)
     strong_rings = best.method == "rings" and best.arcs >= 3
     if strong_rings:
         near = max(near, 1)
@@ -774,7 +786,7 @@ def estimate_beam_center(
     if np.count_nonzero(ok) < 256:
         return BeamCenterEstimate(*middle, 0.0, "none", True)
     cands = _candidates(counts, ok, hint)
-    best = _choose(cands)
+    best = _choose(cands, math.hypot(rows, cols))
     if best is None:
         return BeamCenterEstimate(*middle, 0.0, "none", True)
     conf = _confidence(best, cands, math.hypot(rows, cols))
