@@ -181,6 +181,29 @@ def test_multipage_tiff_gives_every_frame(tmp_path):
     assert i == 2 and np.array_equal(counts, data[2])
 
 
+@pytest.mark.parametrize("compression", ["tiff_lzw", "tiff_adobe_deflate"])
+def test_compressed_tiff_strips_read_and_a_corrupt_one_is_named(tmp_path, compression):
+    """A sound LZW/Deflate TIFF of several strips (the last one short) reads as written; a
+    corrupt last strip is an error naming the file and the strip (libtiff only warns)."""
+    data = np.random.default_rng(5).poisson(40, (300, 257)).astype(np.int32)
+    path = tmp_path / "c.tif"
+    Image.fromarray(data).save(path, compression=compression)
+    ((_, counts),) = frames_of(path)
+    np.testing.assert_array_equal(counts, data)
+    with Image.open(path) as im:
+        offsets, sizes = im.tag_v2[273], im.tag_v2[279]
+    assert len(offsets) > 1 and 300 % im.tag_v2[278]
+    raw = bytearray(path.read_bytes())
+    middle = offsets[-1] + sizes[-1] // 2
+    raw[middle : middle + 4] = b"\xff\xff\xff\xff"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(
+        ReadError,
+        match=f"{path}: compressed pixel data of page 0, strip {len(offsets) - 1} are corrupt",
+    ):
+        frames_of(path)
+
+
 def test_cbf_and_multiframe_edf(tmp_path):
     data = stack(3, dtype=np.int32)
     CbfImage(data=data[1]).write(str(tmp_path / "a.cbf"))
