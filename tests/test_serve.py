@@ -100,7 +100,8 @@ def test_folder_frames_listed_with_tags_geometry_and_source(site, predictor):
         assert list(f["probabilities"]) == predictor.vocabulary
         thresholds = dict(zip(predictor.vocabulary, predictor.thresholds))
         assert f["tags"] == [t for t, p in f["probabilities"].items() if p >= thresholds[t]]
-        assert "ood" not in f  # the predictor has no unfamiliarity score
+        assert isinstance(f["unfamiliarity"], float)  # the predictor's score, passed through
+        assert "ood" not in f  # an output the predictor does not make is not invented
 
 
 def test_upload_file_tags_it_once_and_uses_request_geometry(site, tmp_path):

@@ -33,6 +33,14 @@ DEFAULT_TAGS: tuple[str, ...] = (
     "Wedge beamstop",
 )
 
+#: Tags that say something about the sample's structure (docs/tags.md), as opposed to the
+#: beamstop, the beam position and the exposure: a frame with no sample signal (zeros, a
+#: flat field, a blank frame with its module gaps marked) must get none of them.
+STRUCTURAL_TAGS: frozenset[str] = frozenset(
+    {"BCC", "Diffuse high-q", "Diffuse low-q", "FCC", "Halo", "Higher orders", "Many rings"}
+    | {"Polycrystalline", "Ring", "Structure factor"}
+)
+
 #: Grazing-incidence (GISAXS) tags, beyond the reference vocabulary.
 GISAXS_TAGS: tuple[str, ...] = ("Horizon", "Yoneda", "Specular rod", "Bragg rods")
 

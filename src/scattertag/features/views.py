@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -365,6 +366,18 @@ class Cake:
         w[self.filled] = np.take(valid, self.fill_pixel)
         return w
 
+    def gather(self, a: np.ndarray) -> np.ndarray:
+        """The pixels of (H, W) ``a`` in cell order (those whose centre lies in a cell)."""
+        return np.take(a, self.order)
+
+    def cell_sums(self, gathered: np.ndarray) -> np.ndarray:
+        """(A * R,) float64 sum over each cell of :meth:`gather`-ed values (pixel centres
+        only: the nearest-pixel fill of cells smaller than a pixel is not used)."""
+        out = np.zeros(self.angles * self.radii)
+        if len(gathered):
+            out[self.cells] = np.add.reduceat(gathered, self.starts, dtype=np.float64)
+        return out
+
     def __call__(self, total: np.ndarray, weights: np.ndarray, log) -> np.ndarray:
         """Valid counts (H, W, zero elsewhere) and cell weights (:meth:`weights`) -> float32
         (4, A, R); ``log`` maps means to [0, 1]."""
@@ -483,6 +496,7 @@ class ViewMaker:
             self._set_up(None, work, (wx, wy))
         self._log_max = math.log1p(spec.max_counts)
         self._last: tuple[np.ndarray, dict] | None = None  # validity of the last frame, its weights
+        self._unfamiliarity: Any = None  # its set-up, on first use (with_unfamiliarity)
         if state is not None:
             return
         if self.mask is not None or not self.fb.disk_in_frame:
@@ -540,6 +554,30 @@ class ViewMaker:
         total, valid = self._prepare(counts, mask)
         image = self._image(total, valid, self._in_q(geometry_known))
         return image, self.channels(self._fourier_bessel(total, valid)[2])
+
+    def with_unfamiliarity(
+        self,
+        counts: np.ndarray,
+        mask: np.ndarray | None = None,
+        geometry_known: bool | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """counts (H, W) -> (image, coeff) as :meth:`__call__`, and the frame's unfamiliarity
+        score in decades (:mod:`scattertag.features.unfamiliarity`)."""
+        total, valid = self._prepare(counts, mask)
+        image = self._image(total, valid, self._in_q(geometry_known))
+        coeff = self.channels(self._fourier_bessel(total, valid)[2])
+        return image, coeff, self.unfamiliarity(total, valid).value
+
+    def unfamiliarity(self, total: np.ndarray, valid: np.ndarray):
+        """The unfamiliarity Score of valid counts and validity (:meth:`_prepare`)."""
+        if self._unfamiliarity is None:  # set up on first use: training never needs it
+            from scattertag.features.unfamiliarity import Unfamiliarity
+
+            spec, geometry = self.spec, self.geometry
+            self._unfamiliarity = Unfamiliarity(
+                geometry.shape, geometry.beam_center, spec.cake_r_min, spec.cake_r_max
+            )
+        return self._unfamiliarity(total, valid)
 
     def image(
         self,

@@ -106,6 +106,7 @@ class Predictor:
             v, p = replace(v, error=f"{v.source}: the model gave NaN or Inf probabilities"), None
         if p is None:
             row.update(dict.fromkeys(self.vocabulary), tags="", warning=warning, error=v.error)
+            row["unfamiliarity"] = None
             return row
         if (
             placed is not None
@@ -117,6 +118,7 @@ class Predictor:
         row.update(zip(self.vocabulary, (float(x) for x in p)))
         tags = tags_above(self.vocabulary, p, self.thresholds)
         row.update(tags=";".join(tags), warning=warning, error="")
+        row["unfamiliarity"] = v.unfamiliarity
         return row
 
 

@@ -33,6 +33,8 @@ class Views:
     """The network input for one frame, or why there is none.
 
     image : float32 ViewSpec.image_shape or None; coeff : float32 (C, N+1, K) or None.
+    unfamiliarity : how unlike a scattering frame it is, in decades (None if no views);
+    see :mod:`scattertag.features.unfamiliarity`.
     geometry : the frame's geometry and the source of its beam centre (None if unknown).
     """
 
@@ -42,6 +44,7 @@ class Views:
     coeff: np.ndarray | None = None
     error: str = ""
     geometry: FrameGeometry | None = None
+    unfamiliarity: float | None = None
 
 
 def item_frames(item: Item) -> Iterator[Frame]:
@@ -92,12 +95,13 @@ class Preparer:
                 raise ValueError(f"pixel type {counts.dtype} is not counts (integer or float)")
             placed, static, extra = self.frame_setup(item, frame)
             known = item.options.knows_scale(("header", frame.header))  # type: ignore[union-attr]
-            image, coeff = self.maker(placed.geometry, static, known)(counts, extra)
+            maker = self.maker(placed.geometry, static, known)
+            image, coeff, unfamiliarity = maker.with_unfamiliarity(counts, extra)
         except Exception as exc:  # any problem with this frame becomes its row
             error = failure_message(item.source, exc, frame.index)
             return Views(item.source, frame.index, error=error, geometry=placed)
         image, coeff = np.asarray(image, np.float32), np.asarray(coeff, np.float32)
-        return Views(item.source, frame.index, image, coeff, geometry=placed)
+        return Views(item.source, frame.index, image, coeff, "", placed, unfamiliarity)
 
     def frame_setup(
         self, item: Item, frame: Frame

@@ -3,10 +3,11 @@
 Columns: ``path``, ``frame``, ``beam_x``, ``beam_y`` (the beam centre used, pixels),
 ``geometry_source`` (where it came from: given, poni, header or estimated), one probability
 column per tag (vocabulary order), ``tags`` (the tags at or above the thresholds, joined by
-';'), ``model`` (the model id), ``warning`` (e.g. a given beam centre the image
-contradicts) and ``error`` (empty, or why the frame could not be tagged; its probabilities
-are then empty). The model folder, id and every threshold go to a JSON sidecar
-``<csv>.json``.
+';'), ``unfamiliarity`` (how unlike a scattering frame it is, in decades: above ~0.65 the
+tags are not to be trusted; docs/unfamiliarity.md), ``model`` (the model id), ``warning``
+(e.g. a given beam centre the image contradicts) and ``error`` (empty, or why the frame
+could not be tagged; its probabilities are then empty). The model folder, id and every
+threshold go to a JSON sidecar ``<csv>.json``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def columns(vocabulary: Sequence[str]) -> list[str]:
         "geometry_source",
         *vocabulary,
         "tags",
+        "unfamiliarity",
         "model",
         "warning",
         "error",
