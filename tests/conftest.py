@@ -274,14 +274,20 @@ def descendants(pid: int) -> list[int]:
 
 
 def spawned(pid: int) -> list[int]:
-    """Worker processes (multiprocessing spawn) under ``pid``."""
+    """Worker processes under ``pid``: spawned (multiprocessing's spawn_main) or forked (the
+    same command line as ``pid``)."""
     found = []
+    try:
+        parent = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return found
     for child in descendants(pid):
         try:
-            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
-                found.append(child)
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
         except OSError:
-            pass
+            continue
+        if b"spawn_main" in cmdline or cmdline == parent:
+            found.append(child)
     return found
 
 

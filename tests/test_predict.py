@@ -307,6 +307,36 @@ def test_workers_give_the_same_rows(tmp_path, predictor):
             np.testing.assert_allclose(probabilities(a), probabilities(b), rtol=1e-4, atol=1e-6)
 
 
+def _worker_makers() -> list[bool]:
+    """In a worker process: for each ViewMaker it holds, whether the parent marked it."""
+    from scattertag.prediction import prepare
+
+    assert prepare._WORKER_PREPARER is not None
+    return [getattr(m, "marked", False) for m in prepare._WORKER_PREPARER.makers.values()]
+
+
+def test_forked_workers_start_with_the_parents_set_up(tmp_path, predictor):
+    from scattertag.prediction.pipeline import Workers
+    from scattertag.prediction.sources import items_from_paths
+
+    paths = []
+    for i in range(3):
+        np.save(tmp_path / f"f{i}.npy", frame(40 + i))
+        paths.append(str(tmp_path / f"f{i}.npy"))
+    items = items_from_paths(paths, GeometryOptions(BEAM))
+    with Workers(predictor.view_spec, workers=2) as prepare:
+        if not prepare.forked:
+            pytest.skip("worker processes are spawned on this platform")
+        views = prepare(items)
+        assert next(views)[0].error == ""  # done here: the set-up of the geometry
+        assert prepare.pool is None  # workers are forked only now, with that set-up
+        (maker,) = prepare.local.makers.values()
+        maker.marked = True
+        assert [v.error for part in views for v in part] == ["", ""]
+        assert prepare.pool is not None
+        assert prepare.pool.submit(_worker_makers).result() == [True]
+
+
 def test_show_writes_a_png(tmp_path, model_dir):
     np.save(tmp_path / "a.npy", frame(11))
     out = tmp_path / "show.png"

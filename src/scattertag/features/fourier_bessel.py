@@ -176,6 +176,7 @@ class PolarSplines:
         degree: int,
         step: float,
         arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        hankel: np.ndarray | None = None,
     ) -> None:
         cells = max(4, int(np.ceil(fb.j.max() / step)))
         self.degree = degree
@@ -191,9 +192,13 @@ class PolarSplines:
             self.S = sp.csc_matrix(
                 arrays, shape=(len(self.nodes) * self.n_theta, fb.shape[0] * fb.shape[1])
             )
-        gain = angular_gain(fb.orders, self.dtheta, degree)
-        prof = radial_profiles(fb.orders, fb.zeros, cells, degree) / (np.sqrt(np.pi) * fb.radius)
-        self.hankel = (prof * gain[:, None, None]).astype(np.float32)  # (N+1, K, nodes)
+        if hankel is None:  # ~0.6 s of Bessel functions the first time in a process
+            gain = angular_gain(fb.orders, self.dtheta, degree)
+            prof = radial_profiles(fb.orders, fb.zeros, cells, degree) / (
+                np.sqrt(np.pi) * fb.radius
+            )
+            hankel = (prof * gain[:, None, None]).astype(np.float32)
+        self.hankel = hankel  # (N+1, K, nodes) float32
         self.hankel_t = np.ascontiguousarray(self.hankel.transpose(0, 2, 1))  # (N+1, nodes, K)
 
     def weights(
@@ -417,7 +422,7 @@ class FourierBessel:
             if name == "exact" or polar is not self.exact:
                 S = polar.S
                 out.update({f"{name}.data": S.data, f"{name}.indices": S.indices})
-                out[f"{name}.indptr"] = S.indptr
+                out.update({f"{name}.indptr": S.indptr, f"{name}.hankel": polar.hankel})
         for i, (key, ((seen, reg), (c, lower))) in enumerate(self._gram_cache.items()):
             digest = str(key[0])  # type: ignore[index]  # keys are (mask digest, reg)
             out[f"factor{i}.key"] = np.frombuffer(digest.encode(), np.uint8)
@@ -430,13 +435,12 @@ class FourierBessel:
         """Set up from :meth:`state` arrays instead of computing them."""
         self.pixels = state["pixels"]
 
-        def arrays(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            return (state[f"{name}.data"], state[f"{name}.indices"], state[f"{name}.indptr"])
+        def polar(name: str, degree: int, step: float) -> PolarSplines:
+            arrays = (state[f"{name}.data"], state[f"{name}.indices"], state[f"{name}.indptr"])
+            return PolarSplines(self, None, None, degree, step, arrays, state[f"{name}.hankel"])
 
-        self.exact = PolarSplines(self, None, None, 3, step, arrays("exact"))
-        self.fast = (
-            PolarSplines(self, None, None, 1, LINEAR_STEP, arrays("fast")) if fine else self.exact
-        )
+        self.exact = polar("exact", 3, step)
+        self.fast = polar("fast", 1, LINEAR_STEP) if fine else self.exact
         for i in range(sum(name.endswith(".key") for name in state)):
             seen = np.unpackbits(state[f"factor{i}.seen"], count=len(self.pixels)).astype(bool)
             reg, lower = state[f"factor{i}.reg_lower"]

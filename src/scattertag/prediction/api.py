@@ -120,9 +120,16 @@ def predict(
     warn_unused_scale(predictor.view_spec, items)
     workers, model_threads = worker_split(workers)
     # one BLAS thread here (workers have their own); torch gets the cores workers leave
-    with limited_threads(1, model_threads), Workers(predictor.view_spec, workers) as prepare:
+    with (
+        limited_threads(1, model_threads),
+        Workers(predictor.view_spec, workers, ahead=2 * batch_size) as prepare,
+    ):
         shown = tqdm(items, unit="file", desc="tagging", disable=not progress)
-        rows = tag_by_geometry(shown, lambda part: tag_items(part, predictor, prepare, batch_size))
+        rows = tag_by_geometry(
+            shown,
+            lambda part: tag_items(part, predictor, prepare, batch_size),
+            count=prepare.count_frames,
+        )
         table = Table(predictor.vocabulary, rows, provenance=predictor.provenance)
     if out is not None:
         table.to_csv(out)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 
+from scattertag.io.readers import count_frames
 from scattertag.prediction.sources import Item
 
 
@@ -26,17 +27,22 @@ def geometry_chunks(window: list[tuple[int, Item]], size: int) -> list[list[tupl
 
 
 def tag_by_geometry(
-    items: Iterable[Item], tag: Callable[[list[Item]], Iterator[dict]], window: int = 256
+    items: Iterable[Item],
+    tag: Callable[[list[Item]], Iterator[dict]],
+    window: int = 256,
+    count: Callable[[str], int] = count_frames,
 ) -> Iterator[dict]:
     """Rows of ``tag`` run on windows of ``items`` reordered by geometry, in input order.
 
-    ``tag`` yields, for each item in turn, one row per frame (at least one); an item
-    without a frame index (a single-frame file, an in-memory stack) owns the rows that
-    follow its first while they carry its path and increasing frame numbers.
+    Multi-frame files are split into one item a frame (``count(location)``: their frame
+    count, e.g. ``Workers.count_frames``). ``tag`` yields, for each item in turn, one row
+    per frame (at least one); an item without a frame index (a single-frame file, an
+    in-memory stack) owns the rows that follow its first while they carry its path and
+    increasing frame numbers.
     """
     from scattertag.prediction.pipeline import per_frame
 
-    frames = per_frame(items)
+    frames = per_frame(items, count)
     while part := list(islice(frames, window)):
         order = [n for chunk in geometry_chunks(list(enumerate(part)), window) for n, _ in chunk]
         rows = iter(list(tag([part[n] for n in order])))

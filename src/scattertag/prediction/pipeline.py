@@ -7,7 +7,7 @@ runs here, on batches, which is where torch is efficient. Rows come out in input
 
 from __future__ import annotations
 
-import multiprocessing
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, TimeoutError
@@ -19,8 +19,9 @@ from typing import cast
 import numpy as np
 import torch
 
-from scattertag.io.readers import count_frames
-from scattertag.parallel import single_threaded_children
+from scattertag.cache import BoundedCache
+from scattertag.io.readers import count_frames, split_source
+from scattertag.parallel import single_threaded_children, worker_context
 from scattertag.prediction.prepare import Preparer, Views, prepare_in_worker, start_worker
 from scattertag.prediction.sources import Item
 from scattertag.signals import terminate_pool, worker_ignores_interrupts
@@ -156,39 +157,58 @@ def tag_items(
 
 
 class Workers:
-    """Context manager giving ``prepare(items) -> iterator of list[Views]``, in order.
+    """Context manager giving ``prepare(items) -> iterator of list[Views]``, in order
+    (``with Workers(...) as prepare``; ``prepare.count_frames`` counts a file's frames).
 
-    With ``workers`` = 0 it runs in this process; otherwise in a pool of spawned processes
-    (spawn, not fork: forking a process that holds torch's thread pool can deadlock), with
-    at most a few items per worker in flight so memory stays bounded on long runs.
+    With ``workers`` = 0 it runs in this process; otherwise in a pool of processes
+    (:func:`scattertag.parallel.worker_context`: forked on Linux once this process has set
+    up the first geometry, so they start with it; spawned elsewhere), with at most
+    ``ahead`` items in flight so memory stays bounded on long runs.
 
     A worker that dies on a file (a decoder crashing on corrupt data) or takes more than
     ``timeout`` seconds on one item (a library looping on corrupt metadata) costs only that
     item: the pool is restarted, the item gets an error row and the others are redone.
+
+    ``ahead``: items sent to the workers before the oldest is awaited (at least 4 a worker);
+    two model batches keep the workers busy while this process runs the model on one.
     """
 
-    def __init__(self, view_spec, workers: int = 0, timeout: float = ITEM_TIMEOUT_S) -> None:
+    def __init__(
+        self, view_spec, workers: int = 0, timeout: float = ITEM_TIMEOUT_S, ahead: int = 32
+    ) -> None:
         if workers < 0:
             raise ValueError(f"workers must be >= 0, got {workers}")
         self.view_spec, self.workers, self.timeout = view_spec, workers, timeout
+        self.ahead = max(int(ahead), 4 * workers)
+        self._frame_counts: BoundedCache[int] = BoundedCache(4096)  # by location
         self.pool: ProcessPoolExecutor | None = None
         self.probe: ProcessPoolExecutor | None = None  # reads headers for per_frame
         self.local: Preparer | None = None
         self.handed_over = 0  # tasks sent with this process's ViewMakers
+        self.context = worker_context()
 
-    def __enter__(self) -> Callable[[Iterable[Item]], Iterator[list[Views]]]:
+    def __enter__(self) -> Workers:
         self.local = Preparer(self.view_spec)
-        if self.workers > 0:
-            self._start()
-        return self.prepare
+        if self.workers > 0 and not self.forked:
+            self._start()  # spawned workers take seconds to start: begin now
+        return self
+
+    @property
+    def forked(self) -> bool:
+        """True if worker processes are forked from this one (they inherit its set-up)."""
+        return self.context.get_start_method() == "fork"
+
+    def __call__(self, items: Iterable[Item]) -> Iterator[list[Views]]:
+        """Views of each item, in order (:meth:`prepare`)."""
+        return self.prepare(items)
 
     def _start(self) -> None:
         """A fresh pool whose workers start now (each submit to a not-yet-full pool spawns one)."""
         self.pool = ProcessPoolExecutor(
             self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=self.context,
             initializer=start_worker,
-            initargs=(self.view_spec,),
+            initargs=(self.view_spec, self.local if self.forked else None),
         )
         self.handed_over = 0
         with single_threaded_children():
@@ -209,32 +229,45 @@ class Workers:
     def prepare(self, items: Iterable[Item]) -> Iterator[list[Views]]:
         """Views of each item, in order."""
         assert self.local is not None  # inside the with block
-        if self.pool is None:
+        if self.workers == 0:
             yield from map(self.local, items)
             return
         # This process does the first frames itself until it has set up a ViewMaker (the
-        # costly step, here with every core while the workers start) and hands it to them.
-        items = per_frame(items, self._count_frames)
+        # costly step) and gives it to the workers (forked now, or handed over).
+        items = per_frame(items, self.count_frames)
         while not self.local.makers:
             item = next(items, None)
             if item is None:
                 return
             yield self.local(item)
+        if self.pool is None:
+            self._start()
         window: deque = deque()
         for item in items:
             window.append((item, self._submit(item)))
-            if len(window) >= 4 * self.workers:
+            if len(window) >= self.ahead:
                 yield self._collect(window)
         while window:
             yield self._collect(window)
 
-    def _count_frames(self, location: str) -> int:
-        """count_frames in a helper process: a library stuck on a corrupt header stops only it."""
+    def count_frames(self, location: str) -> int:
+        """Frames in the file at ``location``; with workers, read in a helper process (a
+        library stuck on a corrupt header stops only it) and remembered while the file's
+        size and time stay the same (items are split by geometry grouping, then here)."""
+        if self.workers == 0:
+            return count_frames(location)
+        try:
+            stat = os.stat(split_source(location)[0])
+        except OSError:
+            return self._probe_frames(location)  # the reader says what is wrong
+        key = (location, stat.st_mtime_ns, stat.st_size)
+        return self._frame_counts.get(key, lambda: self._probe_frames(location))
+
+    def _probe_frames(self, location: str) -> int:
+        """count_frames in the helper process."""
         if self.probe is None:
             self.probe = ProcessPoolExecutor(
-                1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=worker_ignores_interrupts,
+                1, mp_context=self.context, initializer=worker_ignores_interrupts
             )
         try:
             return self.probe.submit(count_frames, location).result(timeout=self.timeout)
@@ -253,9 +286,8 @@ class Workers:
         # with the on-disk set-up cache, workers load a geometry (~40 ms) instead of
         # unpickling ~50 MB of ViewMaker per task
         cached = self.local.setup_cache is not None
-        handover = (
-            (self.local.makers,) if not cached and self.handed_over < 2 * self.workers else ()
-        )
+        send = not (self.forked or cached) and self.handed_over < 2 * self.workers
+        handover = (self.local.makers,) if send else ()
         self.handed_over += 1
         try:
             return self.pool.submit(prepare_in_worker, item, *handover)

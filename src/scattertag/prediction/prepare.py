@@ -175,12 +175,13 @@ class Preparer:
 _WORKER_PREPARER: Preparer | None = None
 
 
-def start_worker(view_spec) -> None:
-    """Process-pool initializer: one Preparer (and ViewMaker cache) per worker process."""
+def start_worker(view_spec, preparer: Preparer | None = None) -> None:
+    """Process-pool initializer: one Preparer (and ViewMaker cache) per worker process;
+    ``preparer``: the parent's, in a forked worker (its set-ups come for free)."""
     global _WORKER_PREPARER
     worker_ignores_interrupts()
     limit_threads(1)  # parallelism comes from the processes
-    _WORKER_PREPARER = Preparer(view_spec)
+    _WORKER_PREPARER = Preparer(view_spec) if preparer is None else preparer
 
 
 def prepare_in_worker(item: Item, makers: dict | None = None) -> list[Views]:

@@ -182,7 +182,7 @@ def _watch_loop(
     stop = stop or threading.Event()
     tagged = failed = 0
     try:
-        with Workers(predictor.view_spec, workers) as prepare:
+        with Workers(predictor.view_spec, workers, ahead=2 * batch_size) as prepare:
             while not stop.is_set():
                 paths = scanner.scan()
                 items = items_from_paths(paths, options)
