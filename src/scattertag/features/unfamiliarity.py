@@ -5,10 +5,11 @@ chi = atan2(y - cy, x - cx) at each distance r from the beam centre (rings, halo
 small-angle decay are functions of q; texture, polarisation and absorption vary slowly
 with chi), and its pixels scatter about that function at the level of counting
 statistics. A photograph, a test chart or uniform noise is neither. The score tests both
-on a log-polar grid of cells about the beam centre (a :class:`~scattertag.features.views.Cake`
-whose cells are about ``CELL_PIXELS`` pixels a side at half the frame's side, as wide in
-chi as in r: log-polar coordinates are conformal). With, for each cell, the mean m of its
-valid counts, their variance v and their number n (cells with n >= ``MIN_PIXELS``):
+on a log-polar grid of cells about the beam centre (the cells of a
+:class:`~scattertag.features.views.Cake`, about ``CELL_PIXELS`` pixels a side at half the
+frame's side, as wide in chi as in r: log-polar coordinates are conformal). With, for each
+cell, the mean m of its valid counts, their variance v and their number n (cells with
+n >= ``MIN_PIXELS``):
 
     structure  s = log10( median over cells a of z_a^2 / 0.455 ),
                z_a^2 = (m_{a-1} - 2 m_a + m_{a+1})^2 / (e_{a-1} + 4 e_a + e_{a+1}),  e = v / n,
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scattertag.features.views import Cake, RadialAxis
+from scattertag.features.views import RadialAxis, polar_order
 
 #: Cell side, pixels, at a radius of half the frame's side (cells scale with r).
 CELL_PIXELS = 12.0
@@ -50,6 +51,9 @@ CHI2_1_MEDIAN = 0.4549
 
 #: The score of a frame with nothing to measure (no cell with valid pixels and counts).
 NOTHING = 0.0
+
+#: Pixels gathered at a time: memory stays ~30 bytes x this, whatever the frame size.
+CHUNK_PIXELS = 2**20
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,8 @@ class Unfamiliarity:
     """Set up once per frame shape and beam centre; call on counts and validity for a Score.
 
     shape : (H, W) of the frames; beam_center : (x, y) pixels; r_min, r_max : the radii the
-    cells cover, as fractions of max(H, W) (the cake view's, ``ViewSpec.cake_r_*``).
+    cells cover, as fractions of max(H, W) (the cake view's, ``ViewSpec.cake_r_*``). Only
+    the cells holding pixels are kept, so memory follows the pixel count.
     """
 
     def __init__(
@@ -103,17 +108,14 @@ class Unfamiliarity:
         r_max: float = 1.5,
     ) -> None:
         side = max(shape)
-        angles, radii = polar_cells(side, r_min, r_max)
-        axis = RadialAxis(r_min * side, r_max * side, radii)
-        self.cake = Cake(shape, beam_center, angles, axis)
+        self.angles, self.radii = polar_cells(side, r_min, r_max)
+        axis = RadialAxis(r_min * side, r_max * side, self.radii)
+        self.order, self.starts, self.cells = polar_order(shape, beam_center, self.angles, axis)
 
     def __call__(self, total: np.ndarray, valid: np.ndarray) -> Score:
         """Score of valid counts ``total`` (H, W), zero where not ``valid`` (H, W) bool."""
-        cake = self.cake
-        t = cake.gather(total).astype(np.float64)
-        n, s, s2 = (cake.cell_sums(a) for a in (cake.gather(valid), t, t * t))
         curvature, has = pixel_noise(np.asarray(total, np.float32), valid)
-        pairs, noise = cake.cell_sums(cake.gather(has)), cake.cell_sums(cake.gather(curvature))
+        n, s, s2, pairs, noise = self._sums(total, valid, curvature, has)
         ok = n >= MIN_PIXELS
         m = np.divide(s, n, out=np.zeros_like(s), where=ok)
         v = np.divide(s2 - n * m * m, n - 1, out=np.zeros_like(s), where=ok).clip(0)
@@ -121,18 +123,44 @@ class Unfamiliarity:
         structure = self._structure(m, v / np.maximum(n, 1), ok)
         return Score(structure, self._dispersion(m, per_pixel, pairs, ok & (pairs > 0)))
 
+    def _sums(self, total, valid, curvature, has) -> list[np.ndarray]:
+        """Per occupied cell, float64: valid pixels, their counts' sum and sum of squares,
+        pixels with a curvature, its sum; gathered ``CHUNK_PIXELS`` at a time."""
+        k, starts = len(self.cells), self.starts
+        out = [np.zeros(k) for _ in range(5)]
+        first = 0
+        while first < k:
+            lo = int(starts[first])
+            last = max(first + 1, int(np.searchsorted(starts, lo + CHUNK_PIXELS, "right")) - 1)
+            hi = int(starts[last]) if last < k else len(self.order)
+            index, local = self.order[lo:hi], starts[first:last] - lo
+            t = np.take(total, index).astype(np.float64)
+            parts = (np.take(valid, index), t, t * t, np.take(has, index))
+            for o, a in zip(out, (*parts, np.take(curvature, index))):
+                o[first:last] = np.add.reduceat(a, local, dtype=np.float64)
+            first = last
+        return out
+
     def _structure(self, m: np.ndarray, e: np.ndarray, ok: np.ndarray) -> float:
         """log10 of the median z^2 of second differences along chi (module docstring)."""
-        shape = (self.cake.angles, self.cake.radii)
-        m, e, ok = m.reshape(shape), e.reshape(shape), ok.reshape(shape)
-        triple = np.roll(ok, 1, 0) & ok & np.roll(ok, -1, 0)
-        second = np.roll(m, 1, 0) - 2 * m + np.roll(m, -1, 0)
-        noise = np.roll(e, 1, 0) + 4 * e + np.roll(e, -1, 0)
-        use = triple & (noise > 0)
-        if not use.any():
+        size = self.angles * self.radii  # cell a * R + j; its neighbours along chi are -+ R
+        before = self._neighbour((self.cells - self.radii) % size)
+        after = self._neighbour((self.cells + self.radii) % size)
+        use = ok & (before >= 0) & (after >= 0)
+        use[use] &= ok[before[use]] & ok[after[use]]
+        i, b, a = np.flatnonzero(use), before[use], after[use]
+        second = m[b] - 2 * m[i] + m[a]
+        noise = e[b] + 4 * e[i] + e[a]
+        keep = noise > 0
+        if not keep.any():
             return NOTHING
-        z2 = second[use] ** 2 / noise[use]
+        z2 = second[keep] ** 2 / noise[keep]
         return math.log10(max(float(np.median(z2)), 1e-6) / CHI2_1_MEDIAN)
+
+    def _neighbour(self, cells: np.ndarray) -> np.ndarray:
+        """Position of each of ``cells`` among the occupied cells, -1 where not occupied."""
+        at = np.searchsorted(self.cells, cells).clip(max=len(self.cells) - 1)
+        return np.where(self.cells[at] == cells, at, -1)
 
     @staticmethod
     def _dispersion(m: np.ndarray, v: np.ndarray, n: np.ndarray, ok: np.ndarray) -> float:

@@ -298,17 +298,9 @@ class Cake:
             for name in self.STATE:
                 setattr(self, name, state[name])
             return
-        cell = self._cells((H, W), (cx, cy), angles, axis)
-        # pixel indices grouped by cell; int16 cells make numpy's stable sort a radix sort
-        small = angles * radii < 2**15
-        key = cell.astype(np.int16) if small else cell
-        self.order = np.argsort(key, kind="stable")[int((cell < 0).sum()) :].astype(np.int32)
-        del key
-        sorted_cells = cell[self.order]
-        del cell
-        self.starts = np.flatnonzero(np.diff(sorted_cells, prepend=-1))  # first pixel of each cell
-        self.cells = sorted_cells[self.starts]
-        count = np.bincount(sorted_cells, minlength=angles * radii)
+        self.order, self.starts, self.cells = polar_order((H, W), (cx, cy), angles, axis)
+        count = np.zeros(angles * radii, np.int64)
+        count[self.cells] = np.diff(self.starts, append=len(self.order))
         # cells with no pixel centre take the nearest pixel to their centre, if it is on the frame
         ac, jc = np.divmod(np.arange(angles * radii), radii)
         tc = -math.pi + (ac + 0.5) * 2 * math.pi / angles
@@ -366,18 +358,6 @@ class Cake:
         w[self.filled] = np.take(valid, self.fill_pixel)
         return w
 
-    def gather(self, a: np.ndarray) -> np.ndarray:
-        """The pixels of (H, W) ``a`` in cell order (those whose centre lies in a cell)."""
-        return np.take(a, self.order)
-
-    def cell_sums(self, gathered: np.ndarray) -> np.ndarray:
-        """(A * R,) float64 sum over each cell of :meth:`gather`-ed values (pixel centres
-        only: the nearest-pixel fill of cells smaller than a pixel is not used)."""
-        out = np.zeros(self.angles * self.radii)
-        if len(gathered):
-            out[self.cells] = np.add.reduceat(gathered, self.starts, dtype=np.float64)
-        return out
-
     def __call__(self, total: np.ndarray, weights: np.ndarray, log) -> np.ndarray:
         """Valid counts (H, W, zero elsewhere) and cell weights (:meth:`weights`) -> float32
         (4, A, R); ``log`` maps means to [0, 1]."""
@@ -398,6 +378,24 @@ class Cake:
                 self.coordinate,
             ]
         ).astype(np.float32)
+
+
+def polar_order(
+    shape: tuple[int, int], center: tuple[float, float], angles: int, axis: RadialAxis
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pixels of a (H, W) frame grouped by cake cell (a * R + j, as :class:`Cake`):
+    ``order`` int32 flat pixel indices sorted by cell (pixels outside the radial range left
+    out), ``starts`` the position in ``order`` of each occupied cell's first pixel, and
+    ``cells`` those cells, ascending."""
+    cell = Cake._cells(shape, center, angles, axis)
+    # int16 cells make numpy's stable sort a radix sort
+    key = cell.astype(np.int16) if angles * axis.cells < 2**15 else cell
+    order = np.argsort(key, kind="stable")[int((cell < 0).sum()) :].astype(np.int32)
+    del key
+    sorted_cells = cell[order]
+    del cell
+    starts = np.flatnonzero(np.diff(sorted_cells, prepend=-1))  # first pixel of each cell
+    return order, starts, sorted_cells[starts]
 
 
 def _part(state: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
