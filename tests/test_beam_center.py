@@ -78,6 +78,22 @@ def test_grazing_incidence_rings_give_the_centre(seed):
     assert math.hypot(est.x - x, est.y - y) <= 4.0
 
 
+def test_large_frame_rings_to_a_fraction_of_a_pixel():
+    # 2000 px: the arcs are traced on 8 px blocks, then again on 4 px blocks from that centre
+    rng = np.random.default_rng(3)
+    cx, cy = 1003.3, 961.8
+    y, x = np.mgrid[:2000, :2000].astype(np.float32)
+    r = np.hypot(x - cx, y - cy)
+    lam = 5.0 + 2000.0 / (1 + r / 50.0) ** 2
+    for radius in (230.0, 410.0, 590.0, 770.0):
+        lam += 30.0 * np.exp(-0.5 * ((r - radius) / 3.0) ** 2)
+    counts = rng.poisson(lam).astype(np.int32)
+    counts[(np.abs(x - cx) < 10) & (y < cy)] = -1  # beamstop arm
+    est = estimate_beam_center(counts)
+    assert est.method == "rings" and est.found
+    assert math.hypot(est.x - cx, est.y - cy) <= 0.5
+
+
 def test_noise_and_empty_frames_get_low_confidence():
     rng = np.random.default_rng(0)
     noise = rng.poisson(20.0, size=(256, 256)).astype(np.uint32)

@@ -25,7 +25,7 @@ correlation. Below :data:`CONFIDENCE_THRESHOLD` the centre should be treated as 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -757,6 +757,27 @@ def _confidence(best: _Candidate, cands: list[_Candidate], diag: float) -> float
     return float(agree * evidence)
 
 
+def _polish(counts: np.ndarray, ok: np.ndarray, best: _Candidate) -> _Candidate:
+    """A chosen ring fit repeated at twice the ring level's resolution.
+
+    Large frames are traced at blocks of b = side / RING_SIDE pixels (8 at 2000 px); the
+    arcs traced again at blocks of b / 2 and fitted from the chosen centre give it to a
+    fraction of a pixel. The new centre is kept if at least 2 arcs fit and it moves at
+    most b (it refines, it does not jump). Point symmetry, gradient lines and the isotropy
+    search gained nothing from the same step on the benchmark's frames.
+    """
+    b_ring = _reduction(max(counts.shape), min(counts.shape), RING_SIDE, MIN_FINE_SIDE)
+    b = b_ring // 2
+    if b < 1 or best.method != "rings":
+        return best
+    level = _level(_block_sums(counts * ok, b), _block_sums(ok, b), b, 1.5)
+    x, y, sigma, arcs = _fit_arcs(_ridges(level), level.from_frame(best.x, best.y))
+    fx, fy = level.to_frame(x, y)
+    if arcs < 2 or not math.isfinite(fx + fy) or math.hypot(fx - best.x, fy - best.y) > b_ring:
+        return best
+    return replace(best, x=fx, y=fy, sigma=sigma * b)
+
+
 def estimate_beam_center(
     counts: np.ndarray,
     valid: np.ndarray | None = None,
@@ -790,6 +811,7 @@ def estimate_beam_center(
     if best is None:
         return BeamCenterEstimate(*middle, 0.0, "none", True)
     conf = _confidence(best, cands, math.hypot(rows, cols))
+    best = _polish(counts, ok, best)
     on = _on_frame(best.x, best.y, counts.shape)
     return BeamCenterEstimate(best.x, best.y, conf, best.method, on, best.sigma)
 
