@@ -94,6 +94,23 @@ def test_large_frame_rings_to_a_fraction_of_a_pixel():
     assert math.hypot(est.x - cx, est.y - cy) <= 0.5
 
 
+def test_float_frame_with_nan_gaps_as_integer_frame_with_negative_gaps():
+    # 600 px: the frame is block-summed, where one NaN would spoil its whole block
+    rng = np.random.default_rng(5)
+    cx, cy = 310.4, 287.9
+    y, x = np.mgrid[:600, :600]
+    r = np.hypot(x - cx, y - cy)
+    lam = 5.0 + 3000.0 / (1 + r / 20.0) ** 2 + 40.0 * np.exp(-0.5 * ((r - 150) / 2.0) ** 2)
+    counts = rng.poisson(lam).astype(np.int64)
+    counts[200:206, :] = -1  # a module gap
+    floats = counts.astype(np.float32)
+    floats[counts < 0] = np.nan  # the same gap as float detectors write it
+    a, b = estimate_beam_center(counts), estimate_beam_center(floats)
+    assert math.isfinite(b.confidence) and b.found
+    assert math.hypot(a.x - b.x, a.y - b.y) <= 0.01
+    assert math.hypot(b.x - cx, b.y - cy) <= 2.0
+
+
 def test_noise_and_empty_frames_get_low_confidence():
     rng = np.random.default_rng(0)
     noise = rng.poisson(20.0, size=(256, 256)).astype(np.uint32)

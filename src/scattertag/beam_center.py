@@ -218,7 +218,7 @@ def _pyramid(counts: np.ndarray, ok: np.ndarray) -> tuple[_Level, _Level, _Level
     k_fine = _reduction(side // b_ring, short // b_ring, FINE_SIDE, MIN_FINE_SIDE)
     b_fine = b_ring * k_fine
     k = _reduction(side // b_fine, short // b_fine, COARSE_SIDE, MIN_COARSE_SIDE)
-    c = counts * ok
+    c = np.where(ok, counts, 0)  # not counts * ok: NaN * 0 is NaN
     sums = _block_sums(c, b_ring) if b_ring > 1 else c.astype(np.float64)
     n = _block_sums(ok, b_ring) if b_ring > 1 else ok.astype(np.float64)
     ring = _level(sums, n, b_ring, 1.5)
@@ -770,7 +770,7 @@ def _polish(counts: np.ndarray, ok: np.ndarray, best: _Candidate) -> _Candidate:
     b = b_ring // 2
     if b < 1 or best.method != "rings":
         return best
-    level = _level(_block_sums(counts * ok, b), _block_sums(ok, b), b, 1.5)
+    level = _level(_block_sums(np.where(ok, counts, 0), b), _block_sums(ok, b), b, 1.5)
     x, y, sigma, arcs = _fit_arcs(_ridges(level), level.from_frame(best.x, best.y))
     fx, fy = level.to_frame(x, y)
     if arcs < 2 or not math.isfinite(fx + fy) or math.hypot(fx - best.x, fy - best.y) > b_ring:
