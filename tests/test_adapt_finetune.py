@@ -15,6 +15,7 @@ from scattertag.adapt.evaluate_labels import ModelLoadError
 from scattertag.adapt.exposure import resample_exposure
 from scattertag.adapt.finetune import (
     FinetuneConfig,
+    held_out_thresholds,
     known_bce,
     last_blocks,
     parameter_groups,
@@ -34,6 +35,21 @@ def test_known_bce_ignores_blank_labels():
     expected = torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 0], labels[:, 0])
     assert known_bce(logits, labels).item() == pytest.approx(expected.item())
     assert known_bce(logits, torch.full((2, 2), float("nan"))).item() == 0.0
+
+
+def test_thresholds_are_tuned_only_with_enough_held_out_labels():
+    """A tag with few held-out positives keeps the base model's threshold; one with enough
+    positives and negatives gets the F1-best cut-off (here any cut in the gap 0.3-0.7)."""
+    rng = np.random.default_rng(0)
+    y = np.repeat([1.0, 0.0], 12)
+    probs = np.stack([np.where(y > 0, 0.7, 0.3) + rng.uniform(0, 0.05, 24)] * 2, axis=1)
+    labels = np.stack([y, np.where(np.arange(24) < 3, y, np.nan)], axis=1)  # 3 known, all 1
+    labels[3:12, 1] = 0.0
+    labels[12:, 1] = np.nan
+    mapped = np.array([0.9, 0.9])
+    got = held_out_thresholds(mapped, labels, probs, min_labels=10)
+    assert 0.3 < got[0] <= 0.75 and got[1] == 0.9
+    assert held_out_thresholds(mapped, labels, probs, min_labels=13)[0] == 0.9
 
 
 def test_split_groups_keeps_groups_whole():

@@ -83,6 +83,11 @@ def test_evaluate_command(tmp_path, capsys):
     ).stat().st_size > 1000
     card = json.loads((run / "model.json").read_text())
     assert card["metrics"]["test"]["mAP"] == result["mAP"] and "val_mAP" in card["metrics"]
+    # several shards are pooled: their frames together, the shard list in the result
+    argv = ["evaluate", "--data", str(data), "--model", str(run), "--test-shard", "8", "9"]
+    assert cli_main(argv) == 0
+    pooled = json.loads((run / "eval.json").read_text())
+    assert pooled["test_shard"] == [8, 9] and pooled["images"] == 2 * 2 * 6
 
 
 def test_evaluate_refuses_mismatches(tmp_path, capsys):

@@ -218,11 +218,11 @@ def plot_ap_bars(result: dict, path: Path, title: str) -> Path:
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    """Score the run ``model`` on shard ``test_shard`` of dataset ``data`` (None: the run's)."""
+    """Score the run ``model`` on shard(s) ``test_shard`` of dataset ``data`` (None: the run's)."""
 
     data: Path
     model: Path
-    test_shard: int | None = None
+    test_shard: int | list[int] | None = None
     batch_size: int = 64
     workers: int = 0
 
@@ -235,13 +235,15 @@ def evaluate_run(config: EvaluateConfig) -> dict:
     model, card = load_model(model_dir)
     manifest = DatasetManifest.read(data)
     check_compatible(card, manifest, str(model_dir), str(data))
-    shard = int(
-        card.training.get("test_shard", 9) if config.test_shard is None else config.test_shard
-    )
+    from scattertag.data import fold_shards
+
+    given = card.training.get("test_shard", 9) if config.test_shard is None else config.test_shard
+    shards = sorted({fold_shards(int(k))[1][0] for k in np.atleast_1d(given)})  # validated
+    shard: int | list[int] = shards[0] if len(shards) == 1 else shards
     start = time.perf_counter()
     labels, scores = predict_scores(
         model,
-        ShardDataset(data, [shard]),
+        ShardDataset(data, shards),
         config.batch_size,
         config.workers,
         progress="evaluate",
@@ -258,12 +260,13 @@ def evaluate_run(config: EvaluateConfig) -> dict:
     )
     write_json(model_dir / "eval.json", result)
     plot_pr_curves(labels, scores, vocabulary, model_dir / "pr_curves.png")
-    title = f"test shard {shard} of {data.name} ({len(labels)} frames)"
+    name = f"test shard{'s' if len(shards) > 1 else ''} {shard}"
+    title = f"{name} of {data.name} ({len(labels)} frames)"
     plot_reliability(labels, {card.view: scores}, model_dir / "reliability.png", title)
     plot_ap_bars(
         result,
         model_dir / "ap_by_tag.png",
-        f"{card.view} view, test shard {shard} of {data.name}",
+        f"{card.view} view, {name} of {data.name}",
     )
     card = ModelCard.read(model_dir)
     metrics = {

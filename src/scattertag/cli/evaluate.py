@@ -33,8 +33,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--test-shard",
         type=int,
+        nargs="+",
         default=None,
-        help="shard to score (default: the run's test shard)",
+        help="shard(s) to score, pooled (default: the run's test shard)",
     )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")

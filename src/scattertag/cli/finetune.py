@@ -48,6 +48,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--calibration", choices=("temperature", "platt", "none"), default=defaults.calibration
     )
+    parser.add_argument(
+        "--threshold-min-labels",
+        type=int,
+        default=defaults.threshold_min_labels,
+        help="held-out positives and negatives a tag needs before its threshold is re-tuned "
+        "for F1; with fewer the base model's threshold is kept (default: %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--cache", help="folder to keep the labelled frames' views for reuse")
