@@ -579,11 +579,14 @@ class _Candidate:
 # ---- isotropy score ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Pixels:
-    """Lit pixels of a level (a regular subsample): positions (x, y) and values g."""
+    """Lit pixels of a level (a regular subsample): positions (x, y), values g, sum of g^2
+    and SS_total = sum (g - mean g)^2."""
 
     x: np.ndarray
     y: np.ndarray
     g: np.ndarray
+    sumsq: float
+    total: float
 
 
 def _pixels(level: _Level, keep: int = 20000) -> _Pixels:
@@ -592,23 +595,26 @@ def _pixels(level: _Level, keep: int = 20000) -> _Pixels:
     if iy.size > keep:
         pick = np.linspace(0, iy.size - 1, keep).astype(np.int64)
         iy, ix = iy[pick], ix[pick]
-    return _Pixels(ix.astype(np.float64), iy.astype(np.float64), level.g[iy, ix])
+    g = level.g[iy, ix]
+    sumsq = float(np.sum(g * g))
+    total = sumsq - float(g.sum()) ** 2 / max(g.size, 1)
+    return _Pixels(ix.astype(np.float64), iy.astype(np.float64), g, sumsq, total)
 
 
 def _isotropy(px: _Pixels, cx: float, cy: float, step: float = 1.0) -> float:
     """Adjusted R^2 of g explained by a radial profile about (cx, cy) (bins ``step`` px).
 
     R^2 = 1 - [SS_within / (N - K)] / [SS_total / (N - 1)] with K occupied radius bins;
-    1 for a perfectly isotropic pattern about (cx, cy), about 0 for noise.
+    1 for a perfectly isotropic pattern about (cx, cy), about 0 for noise. SS_within =
+    sum g^2 - sum_k s_k^2 / n_k (s_k, n_k: sum of g and count in bin k).
     """
     r = np.hypot(px.x - cx, px.y - cy)
     k = ((r - r.min()) / step).astype(np.int64)
     n = np.bincount(k)
     s = np.bincount(k, px.g)
-    s2 = np.bincount(k, px.g * px.g)
     used = n > 0
-    within = float(np.sum(s2[used] - s[used] ** 2 / n[used]))
-    total = float(np.sum(px.g * px.g) - px.g.sum() ** 2 / px.g.size)
+    within = px.sumsq - float(np.sum(s[used] ** 2 / n[used]))
+    total = px.total
     dof = px.g.size - int(used.sum())
     if total <= 0 or dof < 0.25 * px.g.size:
         return 0.0
