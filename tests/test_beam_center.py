@@ -111,6 +111,21 @@ def test_float_frame_with_nan_gaps_as_integer_frame_with_negative_gaps():
     assert math.hypot(b.x - cx, b.y - cy) <= 2.0
 
 
+def test_loose_ring_fit_does_not_override_two_agreeing_estimators():
+    # diffuse SAXS behind a round stop on an arm: the stop's edges give a loose 2-arc "ring"
+    # fit 5 px off, point symmetry and gradient lines agree on the centre
+    rng = np.random.default_rng(1)
+    cx, cy = 803.3, 771.8
+    y, x = np.mgrid[:1600, :1600].astype(np.float32)
+    r = np.hypot(x - cx, y - cy)
+    counts = rng.poisson(5.0 + 1e5 / (1 + (r / 40.0) ** 2) ** 1.5).astype(np.int32)
+    counts[(np.abs(x - cx) < 8) & (y < cy)] = 0
+    counts[r < 25] = 0
+    est = estimate_beam_center(counts)
+    assert est.method in ("symmetry", "gradient") and est.found
+    assert math.hypot(est.x - cx, est.y - cy) <= 0.5
+
+
 def test_noise_and_empty_frames_get_low_confidence():
     rng = np.random.default_rng(0)
     noise = rng.poisson(20.0, size=(256, 256)).astype(np.uint32)

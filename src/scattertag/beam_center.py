@@ -709,7 +709,9 @@ def _choose(cands: list[_Candidate], diag: float) -> _Candidate | None:
     0.5 px, or at most RING_SIGMA_PX unless it explains the image clearly worse (fine
     isotropy and gradient coherence both lower by more than 0.02), or at most RING_SIGMA_PX
     through MANY_ARCS arcs when no second estimator backs the other choice (grazing
-    incidence: arcs cut by the horizon in a frame that is isotropic about nothing).
+    incidence: arcs cut by the horizon in a frame that is isotropic about nothing). A loose
+    fit through 2 arcs never replaces a choice that another estimator backs and that lies
+    outside its 3 sigma.
     """
     by = {c.method: c for c in cands}
     others = [by[m] for m in ("symmetry", "gradient", "isotropy") if m in by]
@@ -718,9 +720,10 @@ def _choose(cands: list[_Candidate], diag: float) -> _Candidate | None:
     if sym is not None and best is not None and sym.fine_isotropy >= best.fine_isotropy - 0.01:
         best = sym
     rings = by.get("rings")
+    if rings is None or (best is not None and _contradicted(rings, best, cands, diag)):
+        return best
     if (
-        rings is not None
-        and rings.arcs >= 2
+        rings.arcs >= 2
         and rings.sigma <= RING_SIGMA_PX
         and (
             best is None
@@ -732,6 +735,17 @@ def _choose(cands: list[_Candidate], diag: float) -> _Candidate | None:
     ):
         return rings
     return best
+
+
+def _contradicted(
+    rings: _Candidate, best: _Candidate, cands: list[_Candidate], diag: float
+) -> bool:
+    """True if a loose ring fit (2 arcs, sigma > 0.5 px) lies over 3 sigma from ``best``
+    and an estimator other than the rings backs ``best``."""
+    if rings.arcs >= 3 or rings.sigma <= 0.5:
+        return False
+    far = math.hypot(rings.x - best.x, rings.y - best.y) > 3.0 * rings.sigma
+    return far and _backers(best, [c for c in cands if c.method != "rings"], diag) >= 1
 
 
 def _backers(best: _Candidate, cands: list[_Candidate], diag: float) -> int:
