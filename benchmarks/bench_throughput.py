@@ -7,9 +7,9 @@ Sections (``--sections``, all by default):
   vs on the polar grid in angular modes (now), its Cholesky factor, a whole ViewMaker
   cold and loaded from the on-disk set-up cache;
 * ``frame``: one frame's views (ViewMaker call) with a fixed mask vs a mask that changes
-  every frame (a 40 x 40 NaN block that moves, hot pixels), and the cake vs pyFAI's
-  CSR integrator (no pixel splitting) on the same bins, block sums by reshaping vs by
-  sparse products;
+  every frame (a 40 x 40 NaN block that moves, hot pixels), the unfamiliarity score
+  predict adds to each row, and the cake vs pyFAI's CSR integrator (no pixel splitting)
+  on the same bins, block sums by reshaping vs by sparse products;
 * ``predict``: ``scattertag.predict`` end to end on uint32 TIFFs of one geometry
   (read, views, model, CSV), default options (one worker per usable core) vs
   ``workers=0``, next to fabio reading alone (its share of predict's CPU time);
@@ -201,12 +201,14 @@ def frame_at(size: int, spec, repeats: int) -> None:
     t_sparse = thread_cpu(lambda: np.asarray(w @ np.ascontiguousarray((w @ total).T)).T, repeats)
     padded, valid = maker._prepare(counts, fixed)
     t_cake = thread_cpu(lambda: maker._image(padded, valid), repeats)
+    t_unfamiliar = thread_cpu(lambda: maker.unfamiliarity(padded, valid), repeats)
     t_pyfai = pyfai_cake_ms(geometry, spec, counts, ~fixed, repeats)
     print(f"\n== one frame's views at {size} x {size} (CPU ms, median of {repeats}); {load()}")
     print(
         f"  fixed mask {t_fixed:.1f} ms, mask changing every frame {t_moving:.1f} ms: "
         f"ratio {t_moving / t_fixed:.2f} (goal <= 2)"
     )
+    print(f"  unfamiliarity score (predict's extra column) {t_unfamiliar:.1f} ms")
     line = f"  cake (4 channels incl. max) {t_cake:.1f} ms"
     if t_pyfai is not None:
         line += f"; pyFAI integrate2d_ng (no split, CSR, cython) {t_pyfai:.1f} ms"
