@@ -10,12 +10,21 @@
    they are (rounded to whole counts) and Poisson-sampled, beam centre at the frame centre.
 4. **Cost**: median over the real frames of the time to make the views alone and with the
    score (one process, one thread), side by side, and their ratio.
+5. **Cost at 1000 and 2000 pixels** (``--sizes``): a Poisson ring frame of each side with its
+   beam centre off the middle, ``--repeats`` frames: median CPU ms per frame of the views
+   alone, the views and the score as shipped (a sample of the cells,
+   ``unfamiliarity.SAMPLE_PIXELS``) and the views and the score over every cell (the score
+   before the sampling), side by side; and the score's set-up per geometry, sampled and over
+   every cell. ``--before FILE`` times an earlier unfamiliarity.py beside them (e.g.
+   ``git show f477064:src/scattertag/features/unfamiliarity.py > before.py``, the score
+   before the sampling). ``--cost-only`` prints this section alone.
 
 Prints one line per frame, sorted by score, then for each probe set the lowest probe score
 beside the highest real-frame score.
 
     python benchmarks/bench_unfamiliarity.py
     python benchmarks/bench_unfamiliarity.py --scales 100 10000 --simulated 0
+    python benchmarks/bench_unfamiliarity.py --cost-only --sizes 1000 2000
 """
 
 from __future__ import annotations
@@ -52,6 +61,103 @@ def parts(predictor, counts, valid, centre):
     return maker.unfamiliarity(*maker._prepare(counts, valid)), t1 - t0, t2 - t1
 
 
+def cpu_ms(calls: dict, repeats: int) -> dict[str, float]:
+    """Median CPU milliseconds of each of ``calls`` (name -> callable), interleaved: each
+    repeat calls every one once, so that they share the machine's load."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            t0 = time.process_time()
+            call()
+            times[name].append(time.process_time() - t0)
+    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
+
+
+def ring_frame(side: int, seed: int) -> tuple[np.ndarray, tuple[float, float]]:
+    """(side, side) Poisson counts of a decay and three rings about a centre off the middle."""
+    centre = (0.43 * side, 0.56 * side)
+    rows, cols = np.indices((side, side), dtype=np.float32)
+    r = np.hypot(cols - centre[0], rows - centre[1]) / side
+    mean = 20 + 3000 / (1 + (r / 0.02) ** 2)
+    for r0 in (0.15, 0.27, 0.38):
+        mean += 400 * np.exp(-0.5 * ((r - r0) / 0.004) ** 2)
+    return np.random.default_rng(seed).poisson(mean).astype(np.int32), centre
+
+
+def load_before(path: Path | None):
+    """The module of an earlier unfamiliarity.py (same interface), or None."""
+    if path is None:
+        return None
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("unfamiliarity_before", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[spec.name] = module  # type: ignore[union-attr]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def cost_of(view_spec, side: int, repeats: int, seed: int, before=None) -> dict[str, float]:
+    """CPU ms per frame of a ``side`` ring frame: views, views + score sampled (as shipped)
+    and over every cell, and the score's set-up per geometry in both cases; the same for
+    the ``before`` module's score if given."""
+    from scattertag.features import unfamiliarity
+    from scattertag.features.views import ViewMaker
+    from scattertag.geometry import Geometry
+
+    counts, centre = ring_frame(side, seed)
+    maker = ViewMaker(view_spec, Geometry(counts.shape, centre), None)
+    shipped = unfamiliarity.SAMPLE_PIXELS
+
+    def set_up(pixels: int):
+        unfamiliarity.SAMPLE_PIXELS = pixels
+        try:
+            return unfamiliarity.Unfamiliarity(counts.shape, centre)
+        finally:
+            unfamiliarity.SAMPLE_PIXELS = shipped
+
+    scores = {"score": set_up(shipped), "every cell": set_up(counts.size)}
+    total, valid = maker._prepare(counts, None)
+    calls, setups = {}, {}
+    if before is not None:
+        scores["before"] = before.Unfamiliarity(counts.shape, centre)
+        calls["views + score before"] = lambda: scored("before")
+        calls["score alone before"] = lambda: scores["before"](total, valid)
+        setups["set-up before"] = lambda: before.Unfamiliarity(counts.shape, centre)
+
+    def scored(name: str):
+        maker._unfamiliarity = scores[name]
+        return maker.with_unfamiliarity(counts)
+
+    out = cpu_ms(
+        {
+            "views": lambda: maker(counts),
+            "views + score": lambda: scored("score"),
+            "views + score, every cell": lambda: scored("every cell"),
+            "score alone": lambda: scores["score"](total, valid),
+            "score alone, every cell": lambda: scores["every cell"](total, valid),
+            **calls,
+        },
+        repeats,
+    )
+    setup = {
+        "set-up": lambda: set_up(shipped),
+        "set-up, every cell": lambda: set_up(counts.size),
+        **setups,
+    }
+    return {**out, **cpu_ms(setup, 3)}
+
+
+def cost(view_spec, sizes: list[int], repeats: int, seed: int, before=None) -> None:
+    """Print :func:`cost_of` for each frame side, side by side."""
+    ms = {side: cost_of(view_spec, side, repeats, seed, before) for side in sizes}
+    print(f"CPU ms per frame (median of {repeats} interleaved; set-ups of 3), one thread")
+    print(f"{'':28s}" + "".join(f"{f'{side} x {side}':>13s}" for side in sizes))
+    for name in ms[sizes[0]]:
+        print(f"{name:28s}" + "".join(f"{ms[side][name]:13.1f}" for side in sizes))
+
+
 def real_frames(folder: Path, view_spec):
     """(name, counts, valid, centre) of every frame listed in ``folder``/centres.tsv."""
     from scattertag.geometry import GeometryOptions
@@ -81,8 +187,16 @@ def main() -> None:
     parser.add_argument("--simulated", type=int, default=24)
     parser.add_argument("--scales", type=float, nargs="+", default=[1e2, 1e3, 1e4, 1e5])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 2000])
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--cost-only", action="store_true")
+    parser.add_argument("--before", type=Path, help="an earlier unfamiliarity.py to time beside")
     args = parser.parse_args()
     predictor = Predictor()
+    before = load_before(args.before)
+    if args.cost_only:
+        cost(predictor.view_spec, args.sizes, args.repeats, args.seed, before)
+        return
     lines: list[tuple[str, str, float, float, float]] = []  # (group, name, u, s, d)
     views_s, scored_s = [], []
 
@@ -144,6 +258,9 @@ def main() -> None:
             f"per real frame (median): views {1e3 * v:.1f} ms, views + score {1e3 * w:.1f} ms, "
             f"ratio {w / v:.2f}"
         )
+    if args.sizes and args.repeats:
+        print()
+        cost(predictor.view_spec, args.sizes, args.repeats, args.seed, before)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import pytest
 
 import scattertag
 from conftest import BEAM, frame
+from scattertag.features import unfamiliarity
 from scattertag.features.unfamiliarity import NOTHING, Unfamiliarity, probe_frames
 from scattertag.geometry import GeometryOptions
 from scattertag.prediction.prepare import Preparer, item_frames
@@ -40,6 +41,30 @@ def test_poisson_scattering_frames_score_near_zero_and_zeros_score_nothing():
         assert abs(result.dispersion) < 0.1 and result.value < 0.25, result
     zeros = score(np.zeros((128, 128)), (64.0, 64.0))
     assert zeros.structure == zeros.dispersion == NOTHING
+
+
+def test_a_sample_of_the_cells_scores_as_every_cell(monkeypatch):
+    """A 1024 x 1024 frame is scored on ~SAMPLE_PIXELS pixels (arcs of cells, one in 16),
+    and gets the score of every cell to within 0.1 decade: Poisson rings near 0, a
+    photograph (the camera, 2 x 2 pixels a grey level, Poisson-sampled) far above."""
+    pytest.importorskip("skimage")
+    rng = np.random.default_rng(2)
+    rows, cols = np.indices((1024, 1024))
+    r = np.hypot(cols - 430.0, rows - 580.0)
+    rings = 20 + 3000 / (1 + (r / 20) ** 2) + 400 * np.exp(-0.5 * ((r - 300) / 4) ** 2)
+    camera = np.kron(probe_frames(1e3)["camera"], np.ones((2, 2)))
+    centre = (430.0, 580.0)
+    for counts, familiar in ((rng.poisson(rings), True), (rng.poisson(camera), False)):
+        sampled = Unfamiliarity(counts.shape, centre)
+        assert sampled.stride == 16 and len(sampled.index) < 2 * unfamiliarity.SAMPLE_PIXELS
+        with monkeypatch.context() as patch:
+            patch.setattr(unfamiliarity, "SAMPLE_PIXELS", counts.size)
+            every = Unfamiliarity(counts.shape, centre)
+        assert every.stride == 1 and len(every.index) > 0.99 * counts.size
+        valid = np.ones(counts.shape, bool)
+        a, b = sampled(counts, valid), every(counts, valid)
+        assert abs(a.structure - b.structure) < 0.1 and abs(a.dispersion - b.dispersion) < 0.1
+        assert (a.value < 0.25 and b.value < 0.25) if familiar else min(a.value, b.value) > 0.6
 
 
 def test_photographs_noise_and_checkerboard_score_high_without_real_frames():
