@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import h5py
 import hdf5plugin
@@ -16,6 +17,7 @@ from scattertag.data.manifest import MANIFEST_NAME, NUM_SHARDS, shard_name
 from scattertag.data.shards import sha256
 from scattertag.features.views import ViewMaker, ViewSpec
 from scattertag.geometry import Geometry
+from scattertag.parallel import THREAD_VARIABLES
 from scattertag.simulate import Recipe, draw_experiment, simulate_image
 from scattertag.tags import DEFAULT_VOCABULARY
 
@@ -92,6 +94,31 @@ def test_deterministic_across_worker_counts(tmp_path):
             read_dataset_manifest(tmp_path / name).shards
             == read_dataset_manifest(tmp_path / "w1").shards
         )
+
+
+class ThreadReportingMaker(ViewMaker):
+    """A real ViewMaker whose coefficient view holds 1 / (threads of this worker's BLAS pool)."""
+
+    def __call__(self, counts, mask=None, geometry_known=None):
+        from threadpoolctl import threadpool_info
+
+        time.sleep(0.2)  # busy long enough that the pool starts its second worker
+        image, coeff = super().__call__(counts, mask, geometry_known)
+        threads = max(pool["num_threads"] for pool in threadpool_info())
+        return image, np.full_like(coeff, 1.0 / threads)
+
+
+def test_every_build_worker_runs_blas_on_one_thread(tmp_path, monkeypatch):
+    """A BLAS call on two threads may round differently from one (the 1-ULP shard difference
+    between 1 and 2 workers): a 'spawn' pool starts its later workers on demand, with the
+    parent's environment, so each worker must set one thread itself."""
+    for name in THREAD_VARIABLES:
+        monkeypatch.setenv(name, "2")
+    pipeline = Pipeline(draw_experiment, simulate_image, ThreadReportingMaker)
+    build_small(tmp_path, workers=2, pipeline=pipeline, images_per_experiment=1)
+    for k in range(NUM_SHARDS):
+        with h5py.File(tmp_path / shard_name(k)) as f:
+            assert np.all(f["coeff"][()] == 1.0), f"shard {k}: a worker ran BLAS on 2 threads"
 
 
 def test_failed_build_keeps_finished_shards_and_resumes(tmp_path):

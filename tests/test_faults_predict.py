@@ -115,10 +115,31 @@ def test_a_stuck_worker_costs_one_row(tmp_path, predictor):
     assert rows[1]["error"].startswith(str(bad)) and "took over 4 s" in rows[1]["error"]
 
 
-def predict_one(path: Path, model_dir: Path, out: Path) -> int:
-    """Exit status of ``scattertag predict PATH`` with the test model, writing ``out``."""
+def predict_one(path: Path, model_dir: Path, out: Path, *extra: str) -> int:
+    """Exit status of ``scattertag predict PATH [EXTRA]`` with the test model, writing ``out``."""
     argv = ["predict", str(path), "--beam-center", *map(str, BEAM), "--model", str(model_dir)]
-    return main([*argv, "--out", str(out), "--quiet"])
+    return main([*argv, "--out", str(out), "--quiet", *extra])
+
+
+@pytest.mark.timeout(120, method="thread")  # a header read in this process hangs for good
+def test_timeout_flag_gives_a_stuck_file_its_row(tmp_path, model_dir):
+    """``--timeout`` (seconds a file may take in a worker) reaches the workers, and headers
+    are read where a stuck one costs only its file (not in this process)."""
+    bad = hanging_hdf5(tmp_path)
+    out = tmp_path / "rows.csv"
+    start = time.time()
+    assert predict_one(bad, model_dir, out, "--workers", "1", "--timeout", "3") == 1
+    assert time.time() - start < 60
+    (row,) = read_csv(out)
+    assert row["error"].startswith(str(bad)) and "took over 3 s" in row["error"]
+
+
+def test_timeout_without_worker_processes_is_refused(tmp_path, model_dir, capsys):
+    """In this process nothing stops a reader stuck in C, so ``--timeout`` needs workers."""
+    path = tmp_path / "f.npy"
+    np.save(path, frame(0))
+    assert predict_one(path, model_dir, tmp_path / "p.csv", "--workers", "0", "--timeout", "3") == 2
+    assert "a timeout needs worker processes (workers >= 1)" in capsys.readouterr().err
 
 
 def test_out_equal_to_an_input_is_refused(tmp_path, model_dir, capsys):

@@ -64,6 +64,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="reading/preprocessing processes, 0 = none (default: one per usable core)",
     )
     parser.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="seconds one file (or frame) may take to be read and prepared in a worker process "
+        "before it gets an error row and the worker is replaced (default: 600); needs "
+        "--workers >= 1: with --workers 0 a reader stuck in a C library cannot be stopped",
+    )
+    parser.add_argument(
         "--dask",
         metavar="ADDRESS",
         help="tag on a Dask cluster: scheduler address (tcp://host:8786) or 'local'",
@@ -173,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
             interval=args.interval,
             device=args.device,
             thresholds=parse_thresholds(args.threshold),
+            timeout=args.timeout,
         )
     from scattertag.prediction.api import predict
     from scattertag.serve.tiled import is_tiled
@@ -193,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             dask=args.dask,
             thresholds=parse_thresholds(args.threshold),
+            timeout=args.timeout,
         )
     failed = table.failed
     print(f"{len(table) - len(failed)} of {len(table)} frames tagged -> {args.out}")
@@ -210,10 +220,10 @@ def predict_tiled_nodes(args: argparse.Namespace):
     from scattertag.prediction.table import Table
     from scattertag.serve.tiled import is_tiled, predict_tiled
 
-    if args.manifest or args.dask or not all(is_tiled(f) for f in args.files):
+    if args.manifest or args.dask or args.timeout or not all(is_tiled(f) for f in args.files):
         raise UserError(
             "Tiled nodes (tiled+http://...) are tagged alone: no local files, "
-            "--manifest or --dask with them"
+            "--manifest, --dask or --timeout with them"
         )
     key = args.tiled_api_key or os.environ.get("TILED_API_KEY")
     tables = [

@@ -49,7 +49,7 @@ from scattertag.data.manifest import (
 )
 from scattertag.data.shards import CompressedFrame, Record, ShardWriter, sha256
 from scattertag.errors import UserError
-from scattertag.parallel import single_threaded_children, usable_cores
+from scattertag.parallel import limit_threads, single_threaded_children, usable_cores
 from scattertag.signals import terminate_pool, worker_ignores_interrupts
 
 #: Images per task: small enough that a window of finished tasks stays a few frames.
@@ -168,17 +168,30 @@ def run_task(task: Task) -> list[Record]:
 # ---- engines: each gives submit(task) -> future with .result(), and its worker count ----
 
 
+def start_build_worker() -> None:
+    """Pool initializer: Ctrl-C is the parent's to handle; one BLAS/OpenMP thread.
+
+    Also set here, not only in the environment at spawn: a 'spawn' pool starts a process
+    whenever a task finds no idle one, so later workers inherit whatever the parent has
+    then, and a BLAS call on two threads may round differently from one (shards must be
+    byte-identical for any worker count).
+    """
+    worker_ignores_interrupts()
+    limit_threads(1)
+
+
 @contextmanager
 def local_engine(workers: int) -> Iterator[tuple[Callable, int]]:
     """A pool of ``workers`` single-threaded 'spawn' processes (safe when torch is loaded)."""
     pool = ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=worker_ignores_interrupts,
+        initializer=start_build_worker,
     )
     try:
-        with single_threaded_children():
-            pool.submit(int).result()  # non-fork pools start all their processes on first submit
+        with single_threaded_children():  # numpy in each worker loads with one thread
+            for started in [pool.submit(int) for _ in range(workers)]:
+                started.result()
         yield (lambda task: pool.submit(run_task, task)), workers
     except BaseException:  # Ctrl-C, SIGTERM, a full disk: stop the workers now
         terminate_pool(pool)

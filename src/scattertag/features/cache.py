@@ -31,8 +31,9 @@ from scattertag.io.masks import mask_digest
 
 #: Version of the cached arrays' layout; part of every key, so old files are never misread
 #: (3: the cake and the Fourier-Bessel working frame cover the frame only, not a padded square;
-#: 4: the radial profiles (hankel) of both spline grids are stored too).
-FORMAT = 4
+#: 4: the radial profiles (hankel) of both spline grids are stored too;
+#: 5: factors stored without their masks' disk validity).
+FORMAT = 5
 
 #: Default bound on the folder's size (about 350 set-ups at 1000 x 1000).
 DEFAULT_GB = 16.0

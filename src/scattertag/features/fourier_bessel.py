@@ -46,11 +46,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
+from typing import cast
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 from numpy.polynomial.legendre import leggauss
+from scipy import ndimage
 from scipy.interpolate import CubicSpline
 from scipy.special import jn_zeros, jv
 
@@ -341,8 +343,9 @@ class FourierBessel:
     step : phase (radians) of the fastest basis function per node of the cubic grid;
         1.0 gives ~1e-4.
     dense_limit : largest number of real unknowns (2N+1)K solved by cached Cholesky in ``fit``.
-    low_rank_limit : most disk pixels by which a mask may differ from a factorised one and
-        still be solved with that factor (Woodbury correction) instead of a new one.
+    low_rank_limit : most disk pixels of small holes (hot pixels, zinger patches, NaN
+        blocks) that the fit solves by a Woodbury correction of the factor of the mask
+        without them, instead of a factor of its own.
     """
 
     def __init__(
@@ -373,9 +376,10 @@ class FourierBessel:
         self.dense_limit, self.low_rank_limit = int(dense_limit), int(low_rank_limit)
         self.j = bessel_zeros(orders, zeros)
         self.norm = basis_norm(self.j, radius)
-        # ((disk validity, reg), Cholesky factor) by (mask digest, reg)
+        # Cholesky factors of the fit, by (mask digest, reg)
         self._gram_cache: BoundedCache[tuple] = BoundedCache(4)
-        self._low_rank_masks: BoundedCache[bool] = BoundedCache(64)  # solved by Woodbury
+        # Woodbury corrections of masks with small holes, by (mask digest, reg)
+        self._corrections: BoundedCache[tuple] = BoundedCache(8)
         # linear B-splines (4 weights a pixel instead of 16) once their finer grid is coarser
         # than the pixels
         fine = self.radius * LINEAR_STEP / self.j.max() >= LINEAR_MIN_PIXELS
@@ -423,10 +427,9 @@ class FourierBessel:
                 S = polar.S
                 out.update({f"{name}.data": S.data, f"{name}.indices": S.indices})
                 out.update({f"{name}.indptr": S.indptr, f"{name}.hankel": polar.hankel})
-        for i, (key, ((seen, reg), (c, lower))) in enumerate(self._gram_cache.items()):
-            digest = str(key[0])  # type: ignore[index]  # keys are (mask digest, reg)
+        for i, (key, (c, lower)) in enumerate(self._gram_cache.items()):
+            digest, reg = cast(tuple[str, float], key)  # keys are (mask digest, reg)
             out[f"factor{i}.key"] = np.frombuffer(digest.encode(), np.uint8)
-            out[f"factor{i}.seen"] = np.packbits(seen)
             out[f"factor{i}.reg_lower"] = np.array([reg, lower], np.float64)
             out[f"factor{i}"] = c
         return out
@@ -442,10 +445,9 @@ class FourierBessel:
         self.exact = polar("exact", 3, step)
         self.fast = polar("fast", 1, LINEAR_STEP) if fine else self.exact
         for i in range(sum(name.endswith(".key") for name in state)):
-            seen = np.unpackbits(state[f"factor{i}.seen"], count=len(self.pixels)).astype(bool)
             reg, lower = state[f"factor{i}.reg_lower"]
             key = (state[f"factor{i}.key"].tobytes().decode(), float(reg))
-            self._gram_cache.put(key, ((seen, float(reg)), (state[f"factor{i}"], bool(lower))))
+            self._gram_cache.put(key, (state[f"factor{i}"], bool(lower)))
 
     @property
     def cached_factors(self) -> int:
@@ -598,54 +600,56 @@ class FourierBessel:
     def _dense_solve(self, valid_flat: np.ndarray, reg: float, rhs: np.ndarray) -> np.ndarray:
         """(n, B) solutions of (A^T M A + reg I) u = rhs for the mask ``valid_flat``.
 
-        A mask seen before (or a new one differing from a factorised mask in many disk
-        pixels) is solved with its own Cholesky factor. A mask that differs from a cached
-        one in at most ``low_rank_limit`` disk pixels P (a hot pixel, a zinger patch, a NaN
-        block of this frame) reuses that factor: A^T M A = G0 + U^T C U with U the rows of
-        A at P and C = +1 (pixel gained) or -1 (lost), solved by the Woodbury identity
-        u = u0 - Z (C + U Z)^{-1} U u0, u0 = G0^{-1} rhs, Z = G0^{-1} U^T.
+        The mask's small holes P (:meth:`_small_holes`: a hot pixel, a zinger patch, a NaN
+        block of this frame) are solved with the Cholesky factor of the mask without them
+        (the detector's gaps and beamstop, the same in every frame, so factorised once):
+        A^T M A = G0 - U^T U with U the rows of A at P, by the Woodbury identity
+        u = u0 - G0^{-1} U^T (U G0^{-1} U^T - I)^{-1} U u0, u0 = G0^{-1} rhs. Which factor
+        and which correction depend on this mask alone, never on the masks seen before, so a
+        frame's coefficients are the same in any process and order.
         """
-        key = (mask_digest(valid_flat), float(reg))
-        if key not in self._gram_cache:
-            # a mask that comes back (module gaps of every frame) gets a factor of its own
-            again = key in self._low_rank_masks
-            self._low_rank_masks.put(key, True)
-            base = None if again else self._nearest_factor(valid_flat, reg)
-            if base is not None:
-                return self._woodbury(base, valid_flat, rhs)
-        factor = self._cholesky(valid_flat, reg)
-        return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+        base, holes = self._small_holes(valid_flat)
+        factor = self._cholesky(base, reg)
+        if len(holes) == 0:
+            return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+        c, lower = factor
+        u0 = scipy.linalg.cho_solve(factor, rhs, check_finite=False)
 
-    def _nearest_factor(self, valid_flat: np.ndarray, reg: float) -> tuple | None:
-        """(factor, differing disk pixels, seen) of the nearest cached mask, if near enough."""
+        def correction() -> tuple[np.ndarray, tuple]:
+            """U (the rows of A at the holes) and the LU factors of U G0^-1 U^T - I."""
+            U = self.exact.pixel_rows(*self._polar(self.pixels[holes])).astype(np.float64)
+            # G0 = R^T R: U G0^-1 U^T = W^T W with W = R^-T U^T, one triangular solve
+            W = scipy.linalg.solve_triangular(
+                c, U.T, trans="N" if lower else "T", lower=lower, check_finite=False
+            )
+            capacitance = W.T @ W - np.eye(len(holes))
+            return U, scipy.linalg.lu_factor(capacitance, check_finite=False)
+
+        U, capacitance = self._corrections.get((mask_digest(valid_flat), reg), correction)
+        y = scipy.linalg.lu_solve(capacitance, U @ u0, check_finite=False)
+        return u0 - scipy.linalg.cho_solve(factor, U.T @ y, check_finite=False)
+
+    def _small_holes(self, valid_flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the mask with its small holes filled, the holes' indices into ``pixels``).
+
+        Holes are connected groups of unobserved disk pixels, taken smallest first while
+        they add up to at most ``low_rank_limit`` pixels; the large ones (module gaps,
+        beamstop, the frame's edge) stay in the mask.
+        """
         seen = valid_flat[self.pixels]
-        best = None
-        for entry in self._gram_cache.items():
-            (disk, factor_reg), factor = entry[1]
-            if factor_reg != reg:
-                continue
-            changed = np.flatnonzero(disk != seen)
-            if len(changed) <= self.low_rank_limit and (
-                best is None or len(changed) < len(best[1])
-            ):
-                best = (factor, changed, seen)
-        return best
-
-    def _woodbury(self, base: tuple, valid_flat: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-        """Solve with a cached factor corrected for a few changed pixels (``_dense_solve``)."""
-        (c, lower), changed, seen = base
-        u0 = scipy.linalg.cho_solve((c, lower), rhs, check_finite=False)
-        if len(changed) == 0:
-            return u0
-        U = self.exact.pixel_rows(*self._polar(self.pixels[changed])).astype(np.float64)
-        sign = np.where(seen[changed], 1.0, -1.0)  # +1: observed now, not in the cached mask
-        # G0 = R^T R: U G0^-1 U^T = W^T W with W = R^-T U^T, one triangular solve
-        W = scipy.linalg.solve_triangular(
-            c, U.T, trans="N" if lower else "T", lower=lower, check_finite=False
-        )
-        capacitance = np.diag(sign) + W.T @ W
-        y = scipy.linalg.solve(capacitance, U @ u0, check_finite=False)
-        return u0 - scipy.linalg.cho_solve((c, lower), U.T @ y, check_finite=False)
+        none = np.zeros(0, np.int64)
+        if seen.all() or self.low_rank_limit == 0:
+            return valid_flat, none
+        hole = np.zeros(valid_flat.size, bool)
+        hole[self.pixels[~seen]] = True
+        labels, _ = ndimage.label(hole.reshape(self.shape))
+        sizes = np.bincount(labels.ravel())[1:]
+        order = np.argsort(sizes, kind="stable")
+        small = order[np.cumsum(sizes[order]) <= self.low_rank_limit] + 1
+        if len(small) == 0:
+            return valid_flat, none
+        filled = np.isin(labels.ravel(), small)
+        return valid_flat | filled, np.flatnonzero(filled[self.pixels])
 
     def _cholesky(self, valid_flat: np.ndarray, reg: float) -> tuple:
         """Cholesky factor of A^T M A + reg I for this mask (assembled on polar grid, cached)."""
@@ -659,9 +663,9 @@ class FourierBessel:
                 G = np.concatenate([normal(np.eye(n)[i : i + 256]) for i in range(0, n, 256)])
             G = G.astype(np.float64)
             G[np.diag_indices_from(G)] += reg
-            return (seen, reg), scipy.linalg.cho_factor(G, overwrite_a=True, check_finite=False)
+            return scipy.linalg.cho_factor(G, overwrite_a=True, check_finite=False)
 
-        return self._gram_cache.get((mask_digest(valid_flat), float(reg)), factorise)[1]
+        return self._gram_cache.get((mask_digest(valid_flat), float(reg)), factorise)
 
 
 def conjugate_gradients(

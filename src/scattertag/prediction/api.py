@@ -19,7 +19,7 @@ from scattertag.geometry import GeometryOptions
 from scattertag.io.atomic import check_output
 from scattertag.parallel import limited_threads, worker_split
 from scattertag.prediction.grouping import tag_by_geometry
-from scattertag.prediction.pipeline import Predictor, Workers, tag_items
+from scattertag.prediction.pipeline import Predictor, Workers, item_timeout, tag_items
 from scattertag.prediction.sources import (
     Item,
     geometry_options,
@@ -54,6 +54,7 @@ def predict(
     device: str = "cpu",
     dask: str | None = None,
     thresholds: Mapping[str, float] | None = None,
+    timeout: float | None = None,
 ) -> Table:
     """Tag ``files`` (and/or the rows of ``manifest``, a CSV file list); one table row per frame.
 
@@ -81,6 +82,9 @@ def predict(
     out : also write the table to this CSV (atomically), and ``<out>.json`` beside it: the
         model id and folder and every threshold.
     thresholds : {tag: value} overriding the model card's thresholds for those tags.
+    timeout : seconds one file (or frame) may take to be read and prepared in a worker
+        process before it gets an error row and the worker is replaced (None: 600 s,
+        ``ITEM_TIMEOUT_S``); needs ``workers`` >= 1 (see ``pipeline.item_timeout``).
 
     Raises ValueError for bad arguments; a file that cannot be tagged gets a row whose
     ``error`` says why, and the rest are tagged.
@@ -105,6 +109,8 @@ def predict(
         inputs = [str(m) for m in named if isinstance(m, (str, Path))]
         check_output(out, inputs, need_bytes=400 * len(items))
     if dask is not None:
+        if timeout is not None:
+            raise ValueError("timeout is for local worker processes, not with dask")
         if thresholds:
             raise ValueError("thresholds are not supported with dask; tag, then cut the CSV")
         table = _predict_on_dask(items, dask, model, workers, batch_size, device, progress)
@@ -119,10 +125,11 @@ def predict(
         predictor = Predictor(model, device=device, thresholds=thresholds)
     warn_unused_scale(predictor.view_spec, items)
     workers, model_threads = worker_split(workers)
+    seconds = item_timeout(timeout, workers)
     # one BLAS thread here (workers have their own); torch gets the cores workers leave
     with (
         limited_threads(1, model_threads),
-        Workers(predictor.view_spec, workers, ahead=2 * batch_size) as prepare,
+        Workers(predictor.view_spec, workers, seconds, ahead=2 * batch_size) as prepare,
     ):
         shown = tqdm(items, unit="file", desc="tagging", disable=not progress)
         rows = tag_by_geometry(

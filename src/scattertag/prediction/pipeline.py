@@ -31,6 +31,25 @@ from scattertag.tags import tags_above
 ITEM_TIMEOUT_S = 600.0
 
 
+def item_timeout(timeout: float | None, workers: int) -> float:
+    """Seconds one item may take in a worker process: ``timeout``, or ITEM_TIMEOUT_S if None.
+
+    A timeout needs worker processes: with ``workers`` = 0 files are read in this process,
+    where nothing can stop a reader stuck inside a C library (HDF5 looping on corrupt
+    metadata holds the interpreter), so a timeout given then is refused, not ignored.
+    """
+    if timeout is None:
+        return ITEM_TIMEOUT_S
+    if not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
+    if workers == 0:
+        raise ValueError(
+            "a timeout needs worker processes (workers >= 1): with workers=0 files are read "
+            "in this process, where a reader stuck inside a C library cannot be stopped"
+        )
+    return float(timeout)
+
+
 #: The tag the geometry decides when the beam centre lies off the frame.
 OFF_IMAGE = "Beam Off Image"
 

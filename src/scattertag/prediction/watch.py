@@ -28,7 +28,7 @@ from scattertag.io.atomic import AppendingCSV, check_output
 from scattertag.io.files import write_json
 from scattertag.io.readers import NOT_FRAMES, detector_files, is_detector_file
 from scattertag.parallel import limited_threads, worker_split
-from scattertag.prediction.pipeline import Predictor, Workers, tag_items
+from scattertag.prediction.pipeline import Predictor, Workers, item_timeout, tag_items
 from scattertag.prediction.sources import geometry_options, items_from_paths
 from scattertag.prediction.table import columns, csv_lines, read_csv
 
@@ -136,6 +136,7 @@ def watch(
     patience: float | None = None,
     stop: threading.Event | None = None,
     thresholds: Mapping[str, float] | None = None,
+    timeout: float | None = None,
     **geometry: object,
 ) -> int:
     """Tag files appearing in ``folder`` into ``out`` until ``stop`` is set, Ctrl-C or SIGTERM.
@@ -143,6 +144,7 @@ def watch(
     Returns 0 if every row so far was tagged, 1 if some failed. ``settle`` defaults to
     ``interval``; ``patience`` (seconds a failing file must stay unchanged before its error
     row is final) to max(30, 10 settle).
+    ``timeout``: seconds a file may take in a worker process (as for :func:`scattertag.predict`).
     ``geometry``: the keywords of :func:`scattertag.predict` (beam_center, poni, mask,
     pixel_size_um, distance_m, energy_kev, frame), or give them as one ``options``.
     """
@@ -154,6 +156,7 @@ def watch(
     else:
         predictor = Predictor(model, device=device, thresholds=thresholds)
     workers, model_threads = worker_split(workers)
+    seconds = item_timeout(timeout, workers)
     out = Path(out)
     write_json(sidecar_path(out), predictor.provenance)
     with (
@@ -169,20 +172,22 @@ def watch(
                 f"{out}: cut off a partial last line ({csv_file.repaired} bytes)", file=sys.stderr
             )
         tagged, failed = _watch_loop(
-            scanner, csv_file, predictor, options, workers, batch_size, interval, stop
+            scanner, csv_file, predictor, options, workers, batch_size, interval, stop, seconds
         )
     print(f"watch stopped: {tagged - failed} of {tagged} frames tagged -> {out}", file=sys.stderr)
     return 1 if failed else 0
 
 
 def _watch_loop(
-    scanner, csv_file, predictor, options, workers, batch_size, interval, stop
+    scanner, csv_file, predictor, options, workers, batch_size, interval, stop, timeout
 ) -> tuple[int, int]:
-    """Scan, tag and append until stopped; (frames written, frames failed)."""
+    """Scan, tag and append until stopped; (frames written, frames failed).
+
+    ``timeout``: seconds one file may take in a worker process."""
     stop = stop or threading.Event()
     tagged = failed = 0
     try:
-        with Workers(predictor.view_spec, workers, ahead=2 * batch_size) as prepare:
+        with Workers(predictor.view_spec, workers, timeout, ahead=2 * batch_size) as prepare:
             while not stop.is_set():
                 paths = scanner.scan()
                 items = items_from_paths(paths, options)
