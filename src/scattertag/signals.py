@@ -70,6 +70,7 @@ def terminate_pool(pool, timeout: float = 5.0) -> None:
     ``shutdown`` alone waits for the tasks already running, which can take minutes.
     """
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    results = getattr(pool, "_result_queue", None)  # shutdown forgets it
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         if process.is_alive():
@@ -79,3 +80,10 @@ def terminate_pool(pool, timeout: float = 5.0) -> None:
         if process.is_alive():
             process.kill()
             process.join(timeout)
+    # A worker killed while writing its result leaves half a message in the result pipe;
+    # the pool's manager thread would wait for the rest forever, and so would this process
+    # at exit (it joins that thread). The workers' ends of the pipe died with them: closing
+    # this process's end turns the wait into an end of file, handled as a broken pool.
+    writer = getattr(results, "_writer", None)
+    if writer is not None:
+        writer.close()
