@@ -549,7 +549,12 @@ class ViewMaker:
         """counts (H, W) -> (image float32 ``spec.image_shape``, coeff float32 (3, N+1, K)).
 
         ``geometry_known`` overrides the maker's for this frame (None: the maker's)."""
-        total, valid = self._prepare(counts, mask)
+        return self._views(*self._prepare(counts, mask), geometry_known)
+
+    def _views(
+        self, total: np.ndarray, valid: np.ndarray, geometry_known: bool | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(image, coeff) of prepared counts and validity (:meth:`_prepare`)."""
         image = self._image(total, valid, self._in_q(geometry_known))
         return image, self.channels(self._fourier_bessel(total, valid)[2])
 
@@ -562,8 +567,7 @@ class ViewMaker:
         """counts (H, W) -> (image, coeff) as :meth:`__call__`, and the frame's unfamiliarity
         score in decades (:mod:`scattertag.features.unfamiliarity`)."""
         total, valid = self._prepare(counts, mask)
-        image = self._image(total, valid, self._in_q(geometry_known))
-        coeff = self.channels(self._fourier_bessel(total, valid)[2])
+        image, coeff = self._views(total, valid, geometry_known)
         return image, coeff, self.unfamiliarity(total, valid).value
 
     def unfamiliarity(self, total: np.ndarray, valid: np.ndarray):

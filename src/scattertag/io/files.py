@@ -20,13 +20,27 @@ def temporary_name(path: str | Path) -> Path:
     return path.with_name(path.name + ".tmp")
 
 
-def publish(tmp: str | Path, path: str | Path) -> Path:
-    """fsync the finished file ``tmp`` and rename it to ``path`` (atomic on one file system)."""
+def publish(tmp: str | Path, path: str | Path, durable: bool = True) -> Path:
+    """fsync the finished file ``tmp`` and rename it to ``path`` (atomic on one file system).
+
+    ``durable=False``: rename without the fsyncs (the file is complete under its final name
+    at once; :func:`fsync_file` later makes it survive a power cut).
+    """
+    if not durable:
+        os.replace(tmp, path)
+        return Path(path)
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     fsync_folder(Path(path).parent)  # the rename itself survives a power cut
     return Path(path)
+
+
+def fsync_file(path: str | Path) -> None:
+    """Flush a file and its folder entry to disk."""
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+    fsync_folder(Path(path).parent)
 
 
 def fsync_folder(folder: str | Path) -> None:
@@ -44,16 +58,16 @@ def fsync_folder(folder: str | Path) -> None:
 
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path to write ``path`` under; published on success, removed on error.
 
     For writers that take a file name (torch.save, safetensors, h5py):
-    ``with atomic_path(p) as tmp: torch.save(state, tmp)``.
+    ``with atomic_path(p) as tmp: torch.save(state, tmp)``. ``durable``: as :func:`publish`.
     """
     tmp = temporary_name(path)
     try:
         yield tmp
-        publish(tmp, path)
+        publish(tmp, path, durable)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -75,9 +89,10 @@ def write_text(path: str | Path, text: str) -> Path:
     return Path(path)
 
 
-def write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path``: temporary name, fsync, rename (never half a file)."""
-    with atomic_path(path) as tmp:
+def write_bytes(path: str | Path, data: bytes, durable: bool = True) -> Path:
+    """Write ``data`` to ``path``: temporary name, fsync, rename (never half a file);
+    ``durable``: as :func:`publish`."""
+    with atomic_path(path, durable) as tmp:
         tmp.write_bytes(data)
     return Path(path)
 

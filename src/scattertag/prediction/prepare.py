@@ -101,7 +101,9 @@ class Preparer:
             error = failure_message(item.source, exc, frame.index)
             return Views(item.source, frame.index, error=error, geometry=placed)
         image, coeff = np.asarray(image, np.float32), np.asarray(coeff, np.float32)
-        return Views(item.source, frame.index, image, coeff, "", placed, unfamiliarity)
+        return Views(
+            item.source, frame.index, image, coeff, geometry=placed, unfamiliarity=unfamiliarity
+        )
 
     def frame_setup(
         self, item: Item, frame: Frame

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import threading
 from pathlib import Path
 
 import numpy as np
 
-from scattertag.io.files import fsync_folder, temporary_name
+from scattertag.io.files import fsync_file, write_bytes
 from scattertag.io.readers import SUFFIXES, ReadError, check_shape
 
 NPY_MAGIC = b"\x93NUMPY"
@@ -132,16 +131,12 @@ class UploadFolder:
         path = self.folder / (hashlib.sha256(data).hexdigest()[:24] + suffix)
         with self._lock:
             if not _holds(path, data):
-                tmp = temporary_name(path)
-                tmp.write_bytes(data)
-                os.replace(tmp, path)
+                write_bytes(path, data, durable=False)  # flushed by sync, while it is tagged
         return path
 
     def sync(self, path: Path) -> None:
         """Flush a saved upload and its folder entry to disk (fsync)."""
-        with open(path, "rb") as f:
-            os.fsync(f.fileno())
-        fsync_folder(self.folder)
+        fsync_file(path)
 
 
 def _holds(path: Path, data: bytes) -> bool:
