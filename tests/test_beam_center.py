@@ -78,16 +78,30 @@ def test_grazing_incidence_rings_give_the_centre(seed):
     assert math.hypot(est.x - x, est.y - y) <= 4.0
 
 
+def radial_frame(size: int, cx: float, cy: float, mean, seed: int, dtype=np.int32):
+    """Poisson counts of the radial profile ``mean(r)`` about (cx, cy) on a size x size
+    frame; with the pixel coordinates x, y and r (float32) for placing stops and gaps."""
+    y, x = np.mgrid[:size, :size].astype(np.float32)
+    r = np.hypot(x - cx, y - cy)
+    counts = np.random.default_rng(seed).poisson(mean(r)).astype(dtype)
+    return counts, x, y, r
+
+
+def rings(r, radii, height: float, width: float):
+    """Gaussian rings of ``height`` counts and ``width`` px at ``radii``, summed."""
+    return sum(height * np.exp(-0.5 * ((r - radius) / width) ** 2) for radius in radii)
+
+
 def test_large_frame_rings_to_a_fraction_of_a_pixel():
     # 2000 px: the arcs are traced on 8 px blocks, then again on 4 px blocks from that centre
-    rng = np.random.default_rng(3)
     cx, cy = 1003.3, 961.8
-    y, x = np.mgrid[:2000, :2000].astype(np.float32)
-    r = np.hypot(x - cx, y - cy)
-    lam = 5.0 + 2000.0 / (1 + r / 50.0) ** 2
-    for radius in (230.0, 410.0, 590.0, 770.0):
-        lam += 30.0 * np.exp(-0.5 * ((r - radius) / 3.0) ** 2)
-    counts = rng.poisson(lam).astype(np.int32)
+    counts, x, y, _ = radial_frame(
+        2000,
+        cx,
+        cy,
+        lambda r: 5.0 + 2000.0 / (1 + r / 50.0) ** 2 + rings(r, (230, 410, 590, 770), 30, 3),
+        seed=3,
+    )
     counts[(np.abs(x - cx) < 10) & (y < cy)] = -1  # beamstop arm
     est = estimate_beam_center(counts)
     assert est.method == "rings" and est.found
@@ -96,12 +110,10 @@ def test_large_frame_rings_to_a_fraction_of_a_pixel():
 
 def test_float_frame_with_nan_gaps_as_integer_frame_with_negative_gaps():
     # 600 px: the frame is block-summed, where one NaN would spoil its whole block
-    rng = np.random.default_rng(5)
     cx, cy = 310.4, 287.9
-    y, x = np.mgrid[:600, :600]
-    r = np.hypot(x - cx, y - cy)
-    lam = 5.0 + 3000.0 / (1 + r / 20.0) ** 2 + 40.0 * np.exp(-0.5 * ((r - 150) / 2.0) ** 2)
-    counts = rng.poisson(lam).astype(np.int64)
+    counts, *_ = radial_frame(
+        600, cx, cy, lambda r: 5.0 + 3000.0 / (1 + r / 20.0) ** 2 + rings(r, (150,), 40, 2), 5
+    )
     counts[200:206, :] = -1  # a module gap
     floats = counts.astype(np.float32)
     floats[counts < 0] = np.nan  # the same gap as float detectors write it
@@ -114,11 +126,10 @@ def test_float_frame_with_nan_gaps_as_integer_frame_with_negative_gaps():
 def test_loose_ring_fit_does_not_override_two_agreeing_estimators():
     # diffuse SAXS behind a round stop on an arm: the stop's edges give a loose 2-arc "ring"
     # fit 5 px off, point symmetry and gradient lines agree on the centre
-    rng = np.random.default_rng(1)
     cx, cy = 803.3, 771.8
-    y, x = np.mgrid[:1600, :1600].astype(np.float32)
-    r = np.hypot(x - cx, y - cy)
-    counts = rng.poisson(5.0 + 1e5 / (1 + (r / 40.0) ** 2) ** 1.5).astype(np.int32)
+    counts, x, y, r = radial_frame(
+        1600, cx, cy, lambda r: 5.0 + 1e5 / (1 + (r / 40.0) ** 2) ** 1.5, seed=1
+    )
     counts[(np.abs(x - cx) < 8) & (y < cy)] = 0
     counts[r < 25] = 0
     est = estimate_beam_center(counts)
