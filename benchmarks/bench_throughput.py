@@ -13,8 +13,9 @@ Sections (``--sections``, all by default):
 * ``predict``: ``scattertag.predict`` end to end on uint32 TIFFs of one geometry
   (read, views, model, CSV), default options (one worker per usable core) vs
   ``workers=0``, next to fabio reading alone (its share of predict's CPU time);
-* ``geometries``: ``--geometries`` files, each with its own beam centre: first run
-  (empty set-up cache) and re-run (warm cache), vs one geometry;
+* ``geometries``: ``--geometries`` files, each with its own beam centre (given in a
+  manifest, the rings drawn about it): first run (empty set-up cache) and re-run (warm
+  cache), vs one geometry;
 * ``dask``: a LocalCluster of 1 and of 2 single-threaded worker processes, and whether
   the CSV equals the local run's byte for byte.
 
@@ -68,8 +69,11 @@ def load() -> str:
     return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
 
 
-def write_tiffs(folder: Path, size: int, count: int, seed: int = 0) -> list[Path]:
-    """``count`` uint32 Poisson ring TIFFs of size x size about a corner beam centre."""
+def write_tiffs(
+    folder: Path, size: int, count: int, seed: int = 0, centres: list | None = None
+) -> list[Path]:
+    """``count`` uint32 Poisson ring TIFFs of size x size about a corner beam centre, or
+    about ``centres[i]`` (x, y) for file i."""
     from fabio.tifimage import TifImage
 
     rng = np.random.default_rng(seed)
@@ -79,6 +83,9 @@ def write_tiffs(folder: Path, size: int, count: int, seed: int = 0) -> list[Path
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(count):
+        if centres is not None:
+            r = np.hypot(cols - centres[i][0], rows - centres[i][1])
+            base = 5 + 1e4 * (1 + r) ** -1.5
         q0 = size * rng.uniform(0.2, 0.6)
         lam = base + 200 * np.exp(-0.5 * ((r - q0) / (0.01 * size)) ** 2)
         path = folder / f"frame_{size}_{i:04d}.tif"
@@ -333,10 +340,10 @@ def bench_geometries(count: int, one: dict | None, tmp: Path) -> None:
 
     predictor = Predictor(None)
     size = 1000
-    files = write_tiffs(tmp / "many", size, count, seed=1)
-    manifest = tmp / "many.csv"
     rng = np.random.default_rng(2)
-    centres = [(rng.uniform(50, 950), rng.uniform(50, 950)) for _ in files]
+    centres = [(rng.uniform(50, 950), rng.uniform(50, 950)) for _ in range(count)]
+    files = write_tiffs(tmp / "many", size, count, seed=1, centres=centres)
+    manifest = tmp / "many.csv"
     manifest.write_text(
         "path,beam_x,beam_y\n"
         + "".join(f"{f},{x:.2f},{y:.2f}\n" for f, (x, y) in zip(files, centres))
@@ -362,7 +369,7 @@ def bench_geometries(count: int, one: dict | None, tmp: Path) -> None:
             f"-> {2000 / ms[label]:5.1f} frames/s on 2 idle cores"
         )
     same = (tmp / "m1.csv").read_bytes() == (tmp / "m2.csv").read_bytes()
-    cache = sum(p.stat().st_size for p in (tmp / "setup-cache-many").glob("*.npz")) / 2**30
+    cache = sum(p.stat().st_size for p in (tmp / "setup-cache-many").glob("*.setup")) / 2**30
     print(f"  re-run CSV identical to first run: {same}; set-up cache {cache:.2f} GiB")
     if one and 1000 in one:
         ratio = ms["re-run (warm cache)"] / one[1000]

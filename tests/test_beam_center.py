@@ -8,6 +8,7 @@ import pytest
 from scattertag.beam_center import (
     CONFIDENCE_THRESHOLD,
     BeamCenterEstimate,
+    agrees_at_a_glance,
     check_beam_center,
     estimate_beam_center,
     valid_pixels,
@@ -159,6 +160,19 @@ def test_check_flags_swapped_xy_on_asymmetric_frame():
     assert not swapped.agrees
     assert swapped.distance > 30
     assert swapped.score < right.score
+
+
+@pytest.mark.parametrize(("placement", "experiment"), [("center", 1), ("edge", 1)])
+def test_glance_accepts_only_centres_the_full_check_accepts(placement, experiment):
+    s = calibrant_frame(placement, experiment)
+    x, y = s.geometry.beam_center
+    assert agrees_at_a_glance(s.counts, s.mask, (x, y))
+    for given in ((x + 6, y), (x, y - 30), (y, x), (x + 80, y + 60)):
+        assert not check_beam_center(s.counts, s.mask, given).agrees
+        assert not agrees_at_a_glance(s.counts, s.mask, given)
+    noise = np.random.default_rng(0).poisson(20, (128, 128))
+    assert not agrees_at_a_glance(noise, None, (64, 64))  # isotropic about no centre
+    assert agrees_at_a_glance(np.full((64, 64), -1), None, (32, 32))  # nothing to disagree
 
 
 def test_valid_pixels_marks_gaps_and_all_bits_set():

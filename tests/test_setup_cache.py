@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from scattertag.features.cache import SetupCache
+from scattertag.features.cache import SUFFIX, SetupCache, read_arrays, write_arrays
 from scattertag.features.views import ViewMaker, ViewSpec
 from scattertag.geometry import Geometry
 
@@ -16,7 +16,7 @@ def test_warm_set_up_gives_the_same_views(tmp_path):
     mask[:, 30:33] = False
     counts = np.random.default_rng(0).poisson(100, (64, 64)).astype(np.uint32)
     cold = ViewMaker(SPEC, geometry, mask, cache)
-    assert (cache.hits, cache.misses) == (0, 1) and len(list(tmp_path.glob("*.npz"))) == 1
+    assert (cache.hits, cache.misses) == (0, 1) and len(list(tmp_path.glob(f"*{SUFFIX}"))) == 1
     warm = ViewMaker(SPEC, geometry, mask, cache)
     assert cache.hits == 1 and warm.fb.cached_factors == 1
     for a, b in zip(cold(counts), warm(counts)):
@@ -24,7 +24,7 @@ def test_warm_set_up_gives_the_same_views(tmp_path):
     # another mask or geometry is another entry
     ViewMaker(SPEC, geometry, None, cache)
     ViewMaker(SPEC, Geometry((64, 64), (6.0, 60.0)), mask, cache)
-    assert cache.misses == 3 and len(list(tmp_path.glob("*.npz"))) == 3
+    assert cache.misses == 3 and len(list(tmp_path.glob(f"*{SUFFIX}"))) == 3
 
 
 def test_unreadable_entry_is_a_miss_and_folder_stays_bounded(tmp_path):
@@ -38,6 +38,26 @@ def test_unreadable_entry_is_a_miss_and_folder_stays_bounded(tmp_path):
     assert cache.load(cache.key(5))["x"][0] == 5  # the newest survive
     assert cache.load(cache.key(0)) is None
     assert not list(tmp_path.glob("*.tmp"))  # no temporary files left behind
+    path = cache.path(cache.key(5))
+    path.write_bytes(path.read_bytes()[:-100])  # cut short: the array runs past the end
+    assert cache.load(cache.key(5)) is None
+
+
+def test_entries_come_back_mapped_read_only_in_their_layout(tmp_path):
+    arrays = {
+        "factor": np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+        "order": np.arange(7, dtype=np.int32),
+        "flags": np.array([True, False]),
+        "none": np.zeros((0, 3), np.uint8),
+        "reg": np.array(0.5),
+    }
+    with open(tmp_path / "x.setup", "wb") as f:
+        write_arrays(f, arrays)
+    back = read_arrays(tmp_path / "x.setup")
+    for name, a in arrays.items():
+        assert back[name].dtype == a.dtype and np.array_equal(back[name], a)
+        assert not back[name].flags.writeable
+    assert back["factor"].flags.f_contiguous  # LAPACK reads the factor without a copy
 
 
 def test_foreign_entry_sets_up_anew(tmp_path):
@@ -47,12 +67,12 @@ def test_foreign_entry_sets_up_anew(tmp_path):
     geometry = Geometry((64, 64), (5.0, 60.0))
     counts = np.random.default_rng(1).poisson(100, (64, 64)).astype(np.uint32)
     cold = ViewMaker(SPEC, geometry, None, cache)
-    (path,) = tmp_path.glob("*.npz")
-    with np.load(path) as z:
-        arrays = {name: z[name] for name in z.files}
+    (path,) = tmp_path.glob(f"*{SUFFIX}")
+    arrays = {name: np.array(a) for name, a in read_arrays(path).items()}
     key = next(name for name in arrays if name.endswith(".key"))
     arrays[key] = np.array([0xC9, 0xFF], np.uint8)  # not UTF-8
-    np.savez(path, **arrays)
+    with open(path, "wb") as f:
+        write_arrays(f, arrays)
     again = ViewMaker(SPEC, geometry, None, cache)
     for a, b in zip(cold(counts), again(counts)):
         assert np.array_equal(a, b)

@@ -74,10 +74,15 @@ def _estimate(counts: np.ndarray, valid: np.ndarray):
 
 
 def _check(counts: np.ndarray, valid: np.ndarray, geometry: Geometry, source: str) -> str:
-    """'' if the image agrees with the geometry's centre, else a warning saying how not."""
-    from scattertag.beam_center import check_beam_center
+    """'' if the image agrees with the geometry's centre, else a warning saying how not.
+
+    A frame plainly isotropic about the centre agrees at a glance (~15 ms at 1000 x 1000);
+    any other is checked against the image's own full estimate (~120 ms)."""
+    from scattertag.beam_center import agrees_at_a_glance, check_beam_center
 
     cx, cy = geometry.beam_center
+    if agrees_at_a_glance(counts, valid, (cx, cy)):
+        return ""
     check = check_beam_center(counts, valid, (cx, cy))
     if check.agrees:
         return ""
