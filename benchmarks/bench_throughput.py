@@ -10,6 +10,10 @@ Sections (``--sections``, all by default):
   every frame (a 40 x 40 NaN block that moves, hot pixels), the unfamiliarity score
   predict adds to each row, and the cake vs pyFAI's CSR integrator (no pixel splitting)
   on the same bins, block sums by reshaping vs by sparse products;
+* ``threads``: frames/s of one frame's views in 1 vs 2 threads of one process (as
+  ``serve`` prepares), with the fit's per-frame solve by blocked BLAS products (now) vs
+  SciPy's ``cho_solve`` (before: LAPACK through f2py holds the GIL, so threads took turns),
+  and that solve's CPU ms either way;
 * ``predict``: ``scattertag.predict`` end to end on uint32 TIFFs of one geometry
   (read, views, model, CSV), default options (one worker per usable core) vs
   ``workers=0``, next to fabio reading alone (its share of predict's CPU time);
@@ -29,11 +33,13 @@ work reaches on that many idle cores. Peak resident memory is printed at the end
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import statistics
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -252,6 +258,98 @@ def pyfai_cake_ms(geometry, spec, counts, excluded, repeats: int) -> float | Non
     return thread_cpu(lambda: ai.integrate2d_ng(counts, **kw), repeats)
 
 
+@contextmanager
+def scipy_solves():
+    """Inside: the fit's Cholesky solves by SciPy's LAPACK wrappers, as before (GIL held)."""
+    import scipy.linalg
+
+    from scattertag.features.cholesky import Cholesky
+
+    saved = Cholesky.solve, Cholesky.whiten
+
+    def solve(self, b):
+        return scipy.linalg.cho_solve((self.c, self.lower), b, check_finite=False)
+
+    def whiten(self, b):
+        trans = "N" if self.lower else "T"
+        return scipy.linalg.solve_triangular(
+            self.c, b, trans=trans, lower=self.lower, check_finite=False
+        )
+
+    Cholesky.solve, Cholesky.whiten = solve, whiten  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Cholesky.solve, Cholesky.whiten = saved  # type: ignore[method-assign]
+
+
+def bench_threads(sizes: list[int], repeats: int) -> None:
+    spec, _ = spec_and_model()
+    for size in sizes:
+        threads_at(size, spec, repeats)
+
+
+def threads_at(size: int, spec, repeats: int) -> None:
+    """Views in 1 vs 2 threads of one process (the service's pool), blocked vs SciPy solves."""
+    import copy
+    import threading
+
+    from scattertag.features.views import ViewMaker
+    from scattertag.geometry import Geometry
+
+    rng = np.random.default_rng(size)
+    rows, cols = np.indices((size, size))
+    r = np.hypot(cols - 0.1 * size, rows - 0.85 * size)
+    frames = [rng.poisson(20 + 1e4 / (1 + r)).astype(np.uint32) for _ in range(4)]
+    maker = ViewMaker(spec, Geometry((size, size), (0.1 * size, 0.85 * size)))
+    maker(frames[0])
+    makers = [maker, copy.deepcopy(maker)]  # one a thread, as serve's preparers
+    count = max(8, int(4e7 / size**2))  # frames per thread and measurement
+
+    def run(m) -> None:
+        for i in range(count):
+            m(frames[i % len(frames)])
+
+    def one() -> None:
+        run(makers[0])
+
+    def two() -> None:
+        workers = [threading.Thread(target=run, args=(m,)) for m in makers]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+
+    factor = maker.fb._cholesky(np.ones(size * size, bool), spec.fit_reg)
+    b = rng.normal(size=(maker.fb.n_unknowns, 1))
+    solve_ms: dict[str, list[float]] = {}
+    walls: dict[str, list[float]] = {}
+    for _ in range(repeats):  # interleaved: the load changes under us
+        for solver in ("blocked", "scipy"):
+            with scipy_solves() if solver == "scipy" else contextlib.nullcontext():
+                ms = thread_cpu(lambda: factor.solve(b), 5)
+                solve_ms.setdefault(solver, []).append(ms)
+                for threads, fn in ((1, one), (2, two)):
+                    wall, _ = timed(fn)
+                    walls.setdefault(f"{solver} {threads}", []).append(wall / (threads * count))
+    rate = {k: 1 / statistics.median(v) for k, v in walls.items()}
+    cost = {k: statistics.median(v) for k, v in solve_ms.items()}
+    print(
+        f"\n== views at {size} x {size} in threads of one process ({maker.fb.n_unknowns} "
+        f"unknowns; frames/s, median of {repeats}); {load()}"
+    )
+    for solver, name in (("blocked", "blocked BLAS products (now)"), ("scipy", "scipy cho_solve")):
+        one_, two_ = rate[f"{solver} 1"], rate[f"{solver} 2"]
+        print(
+            f"  solve by {name:27s} {cost[solver]:5.2f} CPU ms; 1 thread {one_:5.1f}, "
+            f"2 threads {two_:5.1f} frames/s: {two_ / one_:.2f}x"
+        )
+    print(
+        f"  2 threads, blocked / scipy: {rate['blocked 2'] / rate['scipy 2']:.2f}x; "
+        f"solve CPU scipy / blocked {cost['scipy'] / cost['blocked']:.2f}x"
+    )
+
+
 def run_predict(files, beam, workers, out, **kw):
     import scattertag
 
@@ -411,7 +509,9 @@ def dask_rate(n: int, files: list[Path], beam, out: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--sections", nargs="+", default=["setup", "frame", "predict", "geometries", "dask"]
+        "--sections",
+        nargs="+",
+        default=["setup", "frame", "threads", "predict", "geometries", "dask"],
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000])
     parser.add_argument("--files", type=int, default=40)
@@ -429,6 +529,8 @@ def main() -> None:
             bench_setup(args.repeats)
         if "frame" in args.sections:
             bench_frame(max(5, args.repeats))
+        if "threads" in args.sections:
+            bench_threads(args.sizes, max(3, args.repeats))
         if "predict" in args.sections:
             one = bench_predict(args.sizes, args.files, args.repeats, tmp)
         if "geometries" in args.sections:

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.linalg
 from scipy.special import jv
 
 from scattertag.features import FourierBessel
@@ -201,3 +202,28 @@ def test_small_holes_reuse_the_factor_of_the_mask_without_them():
     again = fb.transform(f, mask=frame)  # the same mask after others: solved the same way
     first = FourierBessel(shape, center, radius, 6, 8).transform(f, mask=frame)  # seen first
     assert np.array_equal(again, got) and np.array_equal(first, got)
+
+
+def test_fit_coefficients_equal_a_direct_dense_solve():
+    """The fit's coefficients, solved by blocked products on the cached factor (and by
+    Woodbury for hot pixels), equal SciPy's dense solve of the same normal equations."""
+    rng = np.random.default_rng(5)
+    shape, center, radius, reg = (120, 140), (30.0, 90.0), 100.0, 1e-3  # the disk leaves
+    fb = FourierBessel(shape, center, radius, 9, 20)  # 380 unknowns: 3 blocks of rows
+    f = rng.normal(size=(2, *shape)).astype(np.float32)
+    gap = np.ones(shape, bool)
+    gap[:, 50:54] = False  # a module gap, factorised
+    seen = gap.ravel()[fb.pixels]
+    G = fb.exact.normal_matrix(*fb._polar(fb.pixels[seen])).astype(np.float64)
+    for hot in ([], [(60, 70), (100, 20)]):  # hot pixels: Woodbury on the gap's factor
+        mask = gap.copy()
+        U = np.zeros((0, len(G)))
+        if hot:
+            rows, cols = np.transpose(hot)
+            mask[rows, cols] = False
+            U = fb.exact.pixel_rows(*fb._polar(rows * shape[1] + cols)).astype(np.float64)
+        rhs = fb._pack(fb.exact.analyse(fb.exact.S @ np.where(mask, f, 0).reshape(2, -1).T))
+        u = scipy.linalg.solve(G - U.T @ U + reg * np.eye(len(G)), rhs.T, assume_a="pos")
+        got = fb.transform(f, mask=mask, reg=reg)
+        assert fb.cached_factors == 1
+        assert rel(got, fb._unpack(u.T)) < 1e-9

@@ -38,8 +38,9 @@ with ||a||^2 = sum_{n=-N..N} |a_nk|^2 the image energy on the whole disk (Parsev
 less than a fraction ~reg of the energy falls on observed pixels are damped to zero
 instead of being extrapolated. The normal equations (A^T M A + reg) u = A^T M f are
 applied on the polar grid through the sparse polar Gram matrix S M S^T, and solved by
-Cholesky (assembled once per mask and cached) when there are at most ``dense_limit``
-unknowns, else by conjugate gradients.
+Cholesky (assembled once per mask and cached; each frame's triangular solves are BLAS
+products, :mod:`scattertag.features.cholesky`, so preparing threads do not take turns on
+the GIL) when there are at most ``dense_limit`` unknowns, else by conjugate gradients.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from scipy.interpolate import CubicSpline
 from scipy.special import jn_zeros, jv
 
 from scattertag.cache import BoundedCache
+from scattertag.features.cholesky import Cholesky
 from scattertag.io.masks import mask_digest
 
 #: Phase step of the linear B-spline grid used by "project": ~2e-4 where it is used (see below).
@@ -377,7 +379,7 @@ class FourierBessel:
         self.j = bessel_zeros(orders, zeros)
         self.norm = basis_norm(self.j, radius)
         # Cholesky factors of the fit, by (mask digest, reg)
-        self._gram_cache: BoundedCache[tuple] = BoundedCache(4)
+        self._gram_cache: BoundedCache[Cholesky] = BoundedCache(4)
         # Woodbury corrections of masks with small holes, by (mask digest, reg)
         self._corrections: BoundedCache[tuple] = BoundedCache(8)
         # linear B-splines (4 weights a pixel instead of 16) once their finer grid is coarser
@@ -427,11 +429,11 @@ class FourierBessel:
                 S = polar.S
                 out.update({f"{name}.data": S.data, f"{name}.indices": S.indices})
                 out.update({f"{name}.indptr": S.indptr, f"{name}.hankel": polar.hankel})
-        for i, (key, (c, lower)) in enumerate(self._gram_cache.items()):
+        for i, (key, factor) in enumerate(self._gram_cache.items()):
             digest, reg = cast(tuple[str, float], key)  # keys are (mask digest, reg)
             out[f"factor{i}.key"] = np.frombuffer(digest.encode(), np.uint8)
-            out[f"factor{i}.reg_lower"] = np.array([reg, lower], np.float64)
-            out[f"factor{i}"] = c
+            out[f"factor{i}.reg_lower"] = np.array([reg, factor.lower], np.float64)
+            out[f"factor{i}"] = factor.c
         return out
 
     def _restore(self, state: dict[str, np.ndarray], step: float, fine: bool) -> None:
@@ -447,7 +449,7 @@ class FourierBessel:
         for i in range(sum(name.endswith(".key") for name in state)):
             reg, lower = state[f"factor{i}.reg_lower"]
             key = (state[f"factor{i}.key"].tobytes().decode(), float(reg))
-            self._gram_cache.put(key, (state[f"factor{i}"], bool(lower)))
+            self._gram_cache.put(key, Cholesky(state[f"factor{i}"], bool(lower)))
 
     @property
     def cached_factors(self) -> int:
@@ -610,24 +612,20 @@ class FourierBessel:
         """
         base, holes = self._small_holes(valid_flat)
         factor = self._cholesky(base, reg)
+        u0 = factor.solve(rhs)  # BLAS products: preparing threads run side by side
         if len(holes) == 0:
-            return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
-        c, lower = factor
-        u0 = scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+            return u0
 
         def correction() -> tuple[np.ndarray, tuple]:
             """U (the rows of A at the holes) and the LU factors of U G0^-1 U^T - I."""
             U = self.exact.pixel_rows(*self._polar(self.pixels[holes])).astype(np.float64)
-            # G0 = R^T R: U G0^-1 U^T = W^T W with W = R^-T U^T, one triangular solve
-            W = scipy.linalg.solve_triangular(
-                c, U.T, trans="N" if lower else "T", lower=lower, check_finite=False
-            )
+            W = factor.whiten(U.T)  # G0 = R^T R: U G0^-1 U^T = W^T W with W = R^-T U^T
             capacitance = W.T @ W - np.eye(len(holes))
             return U, scipy.linalg.lu_factor(capacitance, check_finite=False)
 
         U, capacitance = self._corrections.get((mask_digest(valid_flat), reg), correction)
         y = scipy.linalg.lu_solve(capacitance, U @ u0, check_finite=False)
-        return u0 - scipy.linalg.cho_solve(factor, U.T @ y, check_finite=False)
+        return u0 - factor.solve(U.T @ y)
 
     def _small_holes(self, valid_flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(the mask with its small holes filled, the holes' indices into ``pixels``).
@@ -651,10 +649,10 @@ class FourierBessel:
         filled = np.isin(labels.ravel(), small)
         return valid_flat | filled, np.flatnonzero(filled[self.pixels])
 
-    def _cholesky(self, valid_flat: np.ndarray, reg: float) -> tuple:
+    def _cholesky(self, valid_flat: np.ndarray, reg: float) -> Cholesky:
         """Cholesky factor of A^T M A + reg I for this mask (assembled on polar grid, cached)."""
 
-        def factorise() -> tuple:
+        def factorise() -> Cholesky:
             seen = valid_flat[self.pixels]
             if seen.sum() <= PIXEL_ASSEMBLY_LIMIT:
                 G = self.exact.normal_matrix(*self._polar(self.pixels[seen]), full=False)
@@ -663,7 +661,7 @@ class FourierBessel:
                 G = np.concatenate([normal(np.eye(n)[i : i + 256]) for i in range(0, n, 256)])
             G = G.astype(np.float64)
             G[np.diag_indices_from(G)] += reg
-            return scipy.linalg.cho_factor(G, overwrite_a=True, check_finite=False)
+            return Cholesky(*scipy.linalg.cho_factor(G, overwrite_a=True, check_finite=False))
 
         return self._gram_cache.get((mask_digest(valid_flat), float(reg)), factorise)
 

@@ -1,0 +1,39 @@
+"""Blocked Cholesky solves (BLAS products) against SciPy's LAPACK ones."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from scattertag.features.cholesky import Cholesky
+
+
+def spd(n: int, seed: int = 0) -> np.ndarray:
+    """A random symmetric positive definite (n, n) matrix with condition number ~1e4."""
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    return (q * np.logspace(-4, 0, n)) @ q.T
+
+
+@pytest.mark.parametrize("lower", [False, True])
+@pytest.mark.parametrize("n, block", [(300, 64), (257, 128), (5, 128), (40, 1)])
+def test_solve_and_whiten_match_lapack(n, block, lower):
+    G = spd(n)
+    c, low = scipy.linalg.cho_factor(G, lower=lower)  # the other triangle holds G: not read
+    factor = Cholesky(c, low, block=block)
+    b = np.random.default_rng(1).normal(size=(n, 3))
+    x = scipy.linalg.cho_solve((c, low), b)
+    assert np.allclose(factor.solve(b), x, rtol=0, atol=1e-9 * np.abs(x).max())
+    assert np.allclose(factor.solve(b[:, 0]), x[:, 0], rtol=0, atol=1e-9 * np.abs(x).max())
+    w = factor.whiten(b)  # ||R^-T b||^2 = b^T G^-1 b
+    assert np.allclose(np.sum(w * w, 0), np.sum(b * x, 0), rtol=1e-9)
+    R = np.triu(c.T if low else c)
+    assert np.allclose(R.T @ w, b, atol=1e-10)
+
+
+def test_singular_factor_and_bad_shape_are_named():
+    c = np.eye(4)
+    c[2, 2] = 0.0
+    with pytest.raises(np.linalg.LinAlgError, match="singular at row 2"):
+        Cholesky(c, False).solve(np.ones(4))
+    with pytest.raises(ValueError, match="square"):
+        Cholesky(np.ones((3, 4)), False)
