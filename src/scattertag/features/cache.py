@@ -38,8 +38,9 @@ from scattertag.io.masks import mask_digest
 #: Version of the cached arrays' layout; part of every key, so old files are never misread
 #: (3: the cake and the Fourier-Bessel working frame cover the frame only, not a padded square;
 #: 4: the radial profiles (hankel) of both spline grids are stored too;
-#: 5: factors stored without their masks' disk validity; 6: raw arrays mapped by mmap, not .npz).
-FORMAT = 6
+#: 5: factors stored without their masks' disk validity; 6: raw arrays mapped by mmap, not
+#: .npz; 7: the unfamiliarity score's sampled cells stored too).
+FORMAT = 7
 
 #: First bytes of a set-up file; its name ends in :data:`SUFFIX`.
 MAGIC, SUFFIX = b"STSETUP\x00", ".setup"

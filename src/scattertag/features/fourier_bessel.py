@@ -377,7 +377,6 @@ class FourierBessel:
         self.radius, self.orders, self.zeros = float(radius), int(orders), int(zeros)
         self.dense_limit, self.low_rank_limit = int(dense_limit), int(low_rank_limit)
         self.j = bessel_zeros(orders, zeros)
-        self.norm = basis_norm(self.j, radius)
         # Cholesky factors of the fit, by (mask digest, reg)
         self._gram_cache: BoundedCache[Cholesky] = BoundedCache(4)
         # Woodbury corrections of masks with small holes, by (mask digest, reg)
@@ -450,6 +449,11 @@ class FourierBessel:
             reg, lower = state[f"factor{i}.reg_lower"]
             key = (state[f"factor{i}.key"].tobytes().decode(), float(reg))
             self._gram_cache.put(key, Cholesky(state[f"factor{i}"], bool(lower)))
+
+    @property
+    def norm(self) -> np.ndarray:
+        """(N+1, K) normalisation of psi_nk (:func:`basis_norm`; computed when asked)."""
+        return basis_norm(self.j, self.radius)
 
     @property
     def cached_factors(self) -> int:
@@ -661,7 +665,11 @@ class FourierBessel:
                 G = np.concatenate([normal(np.eye(n)[i : i + 256]) for i in range(0, n, 256)])
             G = G.astype(np.float64)
             G[np.diag_indices_from(G)] += reg
-            return Cholesky(*scipy.linalg.cho_factor(G, overwrite_a=True, check_finite=False))
+            # G^T is G's upper triangle in Fortran order: LAPACK factorises it in place
+            c, lower = scipy.linalg.cho_factor(
+                G.T, lower=True, overwrite_a=True, check_finite=False
+            )
+            return Cholesky(c, lower)
 
         return self._gram_cache.get((mask_digest(valid_flat), float(reg)), factorise)
 

@@ -136,28 +136,35 @@ class Unfamiliarity:
     memory order and summed per cell with ``np.bincount``, no sort at set-up or per frame.
     """
 
+    #: Arrays that set an Unfamiliarity up again (:meth:`state`).
+    STATE = ("index", "cells", "place")
+
     def __init__(
         self,
         shape: tuple[int, int],
         beam_center: tuple[float, float],
         r_min: float = 0.004,
         r_max: float = 1.5,
+        state: dict[str, np.ndarray] | None = None,
     ) -> None:
         H, W = shape
         side = max(shape)
         self.angles, self.radii = polar_cells(side, r_min, r_max)
         axis = RadialAxis(r_min * side, r_max * side, self.radii)
         self.stride = sample_stride(H * W)
-        #: sampled pixels (flat indices, ascending)
-        self.index, cell = sampled_cells(shape, beam_center, self.angles, axis, self.stride)
-        occupied = np.zeros(self.angles * self.radii, bool)
-        occupied[cell] = True
-        #: the occupied cells a * R + j, ascending, and each sampled pixel's place among them
-        self.cells = np.flatnonzero(occupied)
-        place = np.zeros(len(occupied), np.int64)
-        place[self.cells] = np.arange(len(self.cells))
-        self.place = place[cell]
-        size = len(occupied)  # neighbours along chi: cells -+ R, around the circle
+        if state is not None:  # from :meth:`state`, e.g. the on-disk set-up cache
+            self.index, self.cells, self.place = (state[name] for name in self.STATE)
+        else:
+            #: sampled pixels (flat indices, ascending)
+            self.index, cell = sampled_cells(shape, beam_center, self.angles, axis, self.stride)
+            occupied = np.zeros(self.angles * self.radii, bool)
+            occupied[cell] = True
+            #: the occupied cells a * R + j, ascending, and each sampled pixel's place among them
+            self.cells = np.flatnonzero(occupied)
+            place = np.zeros(len(occupied), np.int64)
+            place[self.cells] = np.arange(len(self.cells))
+            self.place = place[cell]
+        size = self.angles * self.radii  # neighbours along chi: cells -+ R, around the circle
         self.before = self._neighbour((self.cells - self.radii) % size)
         self.after = self._neighbour((self.cells + self.radii) % size)
         column = self.index % W
@@ -166,6 +173,10 @@ class Unfamiliarity:
         self.left = np.where(self.inner, self.index - 1, self.index)
         self.right = np.where(self.inner, self.index + 1, self.index)
         self._last: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The arrays that set this score up again: ``Unfamiliarity(..., state=u.state())``."""
+        return {name: getattr(self, name) for name in self.STATE}
 
     def __call__(self, total: np.ndarray, valid: np.ndarray) -> Score:
         """Score of valid counts ``total`` (H, W), zero where not ``valid`` (H, W) bool."""

@@ -485,6 +485,7 @@ class ViewMaker:
             described["geometry_known"] = geometry_known  # which cake the set-up holds
         key = None if cache is None else cache.key(described, geometry.to_dict(), mask=mask)
         state = None if key is None else cache.load(key)  # type: ignore[union-attr]
+        self._unfamiliarity: Any = None  # its set-up, on first use (with_unfamiliarity)
         try:
             self._set_up(state, work, (wx, wy))
         except (KeyError, IndexError, ValueError, UnicodeDecodeError):
@@ -494,25 +495,30 @@ class ViewMaker:
             self._set_up(None, work, (wx, wy))
         self._log_max = math.log1p(spec.max_counts)
         self._last: tuple[np.ndarray, dict] | None = None  # validity of the last frame, its weights
-        self._unfamiliarity: Any = None  # its set-up, on first use (with_unfamiliarity)
         if state is not None:
             return
-        if self.mask is not None or not self.fb.disk_in_frame:
-            self(np.zeros((H, W), np.float32))  # factorise the fit for the static mask now
-        if cache is not None:
+        if self.mask is not None or not self.fb.disk_in_frame:  # factorise the fit now
+            ok = self._weights(self._prepare(np.zeros((H, W), np.float32), None)[1])["work"] > 0
+            self.fb.transform(np.zeros(ok.shape, np.float32), mask=ok, reg=spec.fit_reg)
+        if cache is not None:  # tagging (the cache's user) scores every frame: keep that too
+            self._set_up_unfamiliarity()
             cache.store(key, self.state())  # type: ignore[arg-type]
 
     def state(self) -> dict[str, np.ndarray]:
-        """Arrays that set this ViewMaker up again (FB operator and factors, cake), by name."""
+        """Arrays that set this ViewMaker up again (FB operator and factors, cake, the
+        unfamiliarity score once set up), by name."""
         out = {f"fb/{k}": v for k, v in self.fb.state().items()}
         if self.spec.is_cake:
             out.update({f"cake/{k}": v for k, v in self.cake.state().items()})
+        if self._unfamiliarity is not None:
+            out.update({f"unfamiliarity/{k}": v for k, v in self._unfamiliarity.state().items()})
         return out
 
     def _set_up(
         self, state: dict | None, work: tuple[int, int], center: tuple[float, float]
     ) -> None:
-        """The Fourier-Bessel operator and the cake, from cached ``state`` arrays or anew."""
+        """The Fourier-Bessel operator and the cake (and the unfamiliarity score, if cached),
+        from cached ``state`` arrays or anew."""
         spec = self.spec
         fb_state = None if state is None else _part(state, "fb/")
         self.fb = FourierBessel(work, center, self.radius, spec.orders, spec.zeros, state=fb_state)
@@ -520,6 +526,8 @@ class ViewMaker:
         if spec.is_cake:
             cake_state = None if state is None else _part(state, "cake/")
             self.cake = self._cake(self._in_q(None), cake_state)
+        if state is not None and any(name.startswith("unfamiliarity/") for name in state):
+            self._set_up_unfamiliarity(_part(state, "unfamiliarity/"))
 
     def _in_q(self, geometry_known: bool | None) -> bool:
         """True if this frame's cake is in q: a "qcake" spec and a known geometry."""
@@ -573,13 +581,17 @@ class ViewMaker:
     def unfamiliarity(self, total: np.ndarray, valid: np.ndarray):
         """The unfamiliarity Score of valid counts and validity (:meth:`_prepare`)."""
         if self._unfamiliarity is None:  # set up on first use: training never needs it
-            from scattertag.features.unfamiliarity import Unfamiliarity
-
-            spec, geometry = self.spec, self.geometry
-            self._unfamiliarity = Unfamiliarity(
-                geometry.shape, geometry.beam_center, spec.cake_r_min, spec.cake_r_max
-            )
+            self._set_up_unfamiliarity()
         return self._unfamiliarity(total, valid)
+
+    def _set_up_unfamiliarity(self, state: dict[str, np.ndarray] | None = None) -> None:
+        """The unfamiliarity score's set-up, from cached ``state`` arrays or anew."""
+        from scattertag.features.unfamiliarity import Unfamiliarity
+
+        spec, geometry = self.spec, self.geometry
+        self._unfamiliarity = Unfamiliarity(
+            geometry.shape, geometry.beam_center, spec.cake_r_min, spec.cake_r_max, state
+        )
 
     def image(
         self,
