@@ -28,6 +28,8 @@ def test_solve_and_whiten_match_lapack(n, block, lower):
     assert np.allclose(np.sum(w * w, 0), np.sum(b * x, 0), rtol=1e-9)
     R = np.triu(c.T if low else c)
     assert np.allclose(R.T @ w, b, atol=1e-10)
+    again = Cholesky(c, low, block, factor.inverses)  # as the set-up cache restores it
+    assert np.array_equal(again.solve(b), factor.solve(b))
 
 
 def test_singular_factor_and_bad_shape_are_named():
@@ -37,3 +39,5 @@ def test_singular_factor_and_bad_shape_are_named():
         Cholesky(c, False).solve(np.ones(4))
     with pytest.raises(ValueError, match="square"):
         Cholesky(np.ones((3, 4)), False)
+    with pytest.raises(ValueError, match="do not fit"):
+        Cholesky(np.eye(4), False, 2, np.eye(4))

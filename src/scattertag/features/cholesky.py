@@ -32,10 +32,35 @@ class Cholesky:
     the other triangle is not read. ``c`` is kept, not copied.
     """
 
-    def __init__(self, c: np.ndarray, lower: bool, block: int = BLOCK) -> None:
+    def __init__(
+        self, c: np.ndarray, lower: bool, block: int = BLOCK, inverses: np.ndarray | None = None
+    ) -> None:
         if c.ndim != 2 or c.shape[0] != c.shape[1]:
             raise ValueError(f"a Cholesky factor is square, got shape {c.shape}")
         self.c, self.lower, self.block = c, bool(lower), max(1, int(block))
+        if inverses is not None:  # from :attr:`inverses` (the set-up cache): not computed again
+            if inverses.shape != (len(c), min(self.block, len(c))):
+                raise ValueError(
+                    f"inverses of shape {inverses.shape} do not fit a {c.shape} factor"
+                )
+            self.__dict__["_diagonal"] = [
+                (start, stop, inverses[start:stop, : stop - start])
+                for start, stop in self._blocks()
+            ]
+
+    def _blocks(self) -> list[tuple[int, int]]:
+        """(start, stop) of each diagonal block."""
+        n = len(self.c)
+        return [(start, min(n, start + self.block)) for start in range(0, n, self.block)]
+
+    @property
+    def inverses(self) -> np.ndarray:
+        """(n, min(block, n)) the diagonal blocks' inverses R_II^-1 stacked by rows, each
+        zero-padded on the right: what ``Cholesky(c, lower, block, inverses)`` takes."""
+        out = np.zeros((len(self.c), min(self.block, len(self.c))))
+        for start, stop, inverse in self._diagonal:
+            out[start:stop, : stop - start] = inverse
+        return out
 
     @property
     def R(self) -> np.ndarray:
@@ -46,10 +71,9 @@ class Cholesky:
     def _diagonal(self) -> list[tuple[int, int, np.ndarray]]:
         """(start, stop, R_II^-1) of each diagonal block, computed once (GIL held: ~n b^2 / 3
         flops)."""
-        n, R = len(self.c), self.R
+        R = self.R
         out = []
-        for start in range(0, n, self.block):
-            stop = min(n, start + self.block)
+        for start, stop in self._blocks():
             inverse, info = scipy.linalg.lapack.dtrtri(R[start:stop, start:stop], lower=0)
             if info != 0:
                 raise np.linalg.LinAlgError(f"Cholesky factor singular at row {start + info - 1}")

@@ -421,7 +421,8 @@ class FourierBessel:
 
     def state(self) -> dict[str, np.ndarray]:
         """The arrays that set this operator up again (``FourierBessel(..., state=...)``):
-        disk pixels, spread operators and the Cholesky factors of the fit held now."""
+        disk pixels, spread operators and the Cholesky factors of the fit held now (with
+        the inverses of their diagonal blocks)."""
         out = {"pixels": self.pixels}
         for name, polar in (("exact", self.exact), ("fast", self.fast)):
             if name == "exact" or polar is not self.exact:
@@ -433,6 +434,7 @@ class FourierBessel:
             out[f"factor{i}.key"] = np.frombuffer(digest.encode(), np.uint8)
             out[f"factor{i}.reg_lower"] = np.array([reg, factor.lower], np.float64)
             out[f"factor{i}"] = factor.c
+            out[f"factor{i}.inverses"] = factor.inverses  # its diagonal blocks', for solves
         return out
 
     def _restore(self, state: dict[str, np.ndarray], step: float, fine: bool) -> None:
@@ -448,7 +450,9 @@ class FourierBessel:
         for i in range(sum(name.endswith(".key") for name in state)):
             reg, lower = state[f"factor{i}.reg_lower"]
             key = (state[f"factor{i}.key"].tobytes().decode(), float(reg))
-            self._gram_cache.put(key, Cholesky(state[f"factor{i}"], bool(lower)))
+            inverses = state[f"factor{i}.inverses"]
+            factor = Cholesky(state[f"factor{i}"], bool(lower), inverses.shape[1], inverses)
+            self._gram_cache.put(key, factor)
 
     @property
     def norm(self) -> np.ndarray:
