@@ -15,11 +15,11 @@ def spd(n: int, seed: int = 0) -> np.ndarray:
 
 
 @pytest.mark.parametrize("lower", [False, True])
-@pytest.mark.parametrize("n, block", [(300, 64), (257, 128), (5, 128), (40, 1)])
-def test_solve_and_whiten_match_lapack(n, block, lower):
+@pytest.mark.parametrize("n, min_block", [(300, 64), (257, 128), (5, 128), (40, 1), (1100, 512)])
+def test_solve_and_whiten_match_lapack(n, min_block, lower):
     G = spd(n)
     c, low = scipy.linalg.cho_factor(G, lower=lower)  # the other triangle holds G: not read
-    factor = Cholesky(c, low, block=block)
+    factor = Cholesky(c, low, min_block=min_block)
     b = np.random.default_rng(1).normal(size=(n, 3))
     x = scipy.linalg.cho_solve((c, low), b)
     assert np.allclose(factor.solve(b), x, rtol=0, atol=1e-9 * np.abs(x).max())
@@ -28,7 +28,7 @@ def test_solve_and_whiten_match_lapack(n, block, lower):
     assert np.allclose(np.sum(w * w, 0), np.sum(b * x, 0), rtol=1e-9)
     R = np.triu(c.T if low else c)
     assert np.allclose(R.T @ w, b, atol=1e-10)
-    again = Cholesky(c, low, block, factor.inverses)  # as the set-up cache restores it
+    again = Cholesky(c, low, min_block, factor.inverses)  # as the set-up cache restores it
     assert np.array_equal(again.solve(b), factor.solve(b))
 
 

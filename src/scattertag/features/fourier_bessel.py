@@ -451,7 +451,7 @@ class FourierBessel:
             reg, lower = state[f"factor{i}.reg_lower"]
             key = (state[f"factor{i}.key"].tobytes().decode(), float(reg))
             inverses = state[f"factor{i}.inverses"]
-            factor = Cholesky(state[f"factor{i}"], bool(lower), inverses.shape[1], inverses)
+            factor = Cholesky(state[f"factor{i}"], bool(lower), inverses=inverses)
             self._gram_cache.put(key, factor)
 
     @property
