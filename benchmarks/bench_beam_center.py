@@ -146,6 +146,23 @@ def real_map(folder: Path) -> None:
     print(f"  not tagged with estimated centres: {', '.join(untagged) or 'none'}")
 
 
+def sample_kind(params: dict) -> str:
+    """The frame's visible sample: ``ring`` if a ring, lattice or powder term is visible,
+    else the first visible main term's family (``diffuse low-q``, ``halo`` ...), else
+    ``nothing visible`` (or the image kind for calibrant, dark and direct-beam frames)."""
+    kind = str(params.get("kind", "sample"))
+    if kind != "sample":
+        return kind
+    seen = [
+        t["key"].split(".")[-1].split(":")[0]
+        for t in params.get("terms", [])
+        if t["role"] == "sample" and t["visibility"].get("visible")
+    ]
+    if any("ring" in k or "powder" in k or "lattice" in k for k in seen):
+        return "ring"
+    return seen[0] if seen else "nothing visible"
+
+
 def simulated_frame(seed: int, i: int, cache: Path | None) -> dict:
     """Frame ``i`` of the benchmark set: counts, mask, centre (x, y), size, placement, kind.
 
@@ -172,6 +189,9 @@ def simulated_frame(seed: int, i: int, cache: Path | None) -> dict:
         "placement": str(exp.params["placement"]),
         "kind": str(s.params.get("kind", "sample")),
         "detector": str(exp.params.get("detector", {}).get("name", "reference")),
+        "setup": str(exp.params.get("setup", "saxs")),
+        "beamstop": str((exp.params.get("beamstop") or {}).get("kind") or "none"),
+        "sample": sample_kind(s.params),
     }
     if path is not None:
         buf = io.BytesIO()
@@ -180,7 +200,37 @@ def simulated_frame(seed: int, i: int, cache: Path | None) -> dict:
     return frame
 
 
-def simulated(count: int, seed: int, cache: Path | None) -> None:
+#: Record fields the simulated frames are broken down by.
+CATEGORIES = ("placement", "size", "setup", "detector", "beamstop", "sample", "kind")
+#: Bands of (nearest candidate distance / goal tolerance) for the misses.
+NEAREST_BANDS = (
+    (0.0, 1.0, "a candidate within the goal, passed over"),
+    (1.0, 3.0, "nearest candidate within 3x the goal"),
+    (3.0, 10.0, "nearest candidate within 10x the goal"),
+    (10.0, math.inf, "no candidate within 10x the goal"),
+)
+
+
+def nearest_candidate(counts: np.ndarray, mask: np.ndarray, x: float, y: float) -> dict:
+    """The estimators' candidate nearest the true centre: its method, its distance (px) and
+    the goal's tolerance (2 px on the frame, 2 % of the diagonal off it)."""
+    from scattertag import beam_center as bc
+
+    ok = bc.valid_pixels(counts, mask)
+    cands = bc._candidates(counts, ok) if np.count_nonzero(ok) >= 256 else []
+    dist = [math.hypot(c.x - x, c.y - y) for c in cands]
+    k = int(np.argmin(dist)) if dist else -1
+    tol = 2.0 if on_frame(x, y, counts.shape) else 0.02 * math.hypot(*counts.shape)
+    return {
+        "nearest": round(dist[k], 2) if dist else math.inf,
+        "nearest_method": cands[k].method if dist else "none",
+        "tolerance": round(tol, 2),
+    }
+
+
+def simulated(
+    count: int, seed: int, cache: Path | None, diagnose: bool = False, per_frame: Path | None = None
+) -> None:
     """Aggregate accuracy on ``count`` simulated frames, and speed at 1000 x 1000."""
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
@@ -197,16 +247,25 @@ def simulated(count: int, seed: int, cache: Path | None) -> None:
         diag = math.hypot(*counts.shape)
         on = on_frame(x, y, counts.shape)
         hit = err <= 2.0 if on else err <= 0.02 * diag
-        records.append(
-            {
-                "size": int(f["size"]),
-                "placement": f["placement"],
-                "kind": f["kind"],
-                "on": on,
-                "hit": hit,
-                "conf": est.confidence,
-            }
-        )
+        record = {
+            "frame": i,
+            "size": int(f["size"]),
+            "placement": f["placement"],
+            "kind": f["kind"],
+            "setup": str(f.get("setup", "?")),
+            "detector": str(f["detector"]).split()[0],
+            "beamstop": str(f.get("beamstop", "?")),
+            "sample": str(f.get("sample", "?")),
+            "on": on,
+            "hit": hit,
+            "error_px": round(err, 2),
+            "error_pct": round(100 * err / diag, 3),
+            "conf": round(est.confidence, 3),
+            "method": est.method,
+        }
+        if diagnose:
+            record.update(nearest_candidate(counts, f["mask"], x, y))
+        records.append(record)
 
     def line(label: str, recs: list[dict]) -> None:
         on = [r for r in recs if r["on"]]
@@ -221,12 +280,24 @@ def simulated(count: int, seed: int, cache: Path | None) -> None:
     print(f"\n== {count} simulated frames (seed {seed}, sizes {SIZES}) ==")
     line("all", records)
     line("without dark frames", [r for r in records if r["kind"] != "dark"])
-    for p in sorted({r["placement"] for r in records}):
-        line(f"placement {p}", [r for r in records if r["placement"] == p])
-    for size in SIZES:
-        line(f"size {size}", [r for r in records if r["size"] == size])
-    for kind in sorted({r["kind"] for r in records}):
-        line(f"kind {kind}", [r for r in records if r["kind"] == kind])
+    for key in CATEGORIES:
+        for value in sorted({r[key] for r in records}):
+            line(f"{key} {value}", [r for r in records if r[key] == value])
+    if diagnose:
+        misses = [r for r in records if not r["hit"] and r["kind"] != "dark"]
+        print(f"  misses (not dark) by the nearest candidate's distance, {len(misses)} frames:")
+        for lo, hi, what in NEAREST_BANDS:
+            n = sum(lo <= r["nearest"] / r["tolerance"] < hi for r in misses)
+            print(f"    {what:44s} {n:4d}")
+    if per_frame is not None:
+        from scattertag.io.files import write_text
+
+        buf = io.StringIO()
+        out = csv.DictWriter(buf, fieldnames=list(records[0]))
+        out.writeheader()
+        out.writerows(records)
+        write_text(per_frame, buf.getvalue())
+        print(f"  per-frame results: {per_frame}")
     sure = [r for r in records if r["conf"] >= CONFIDENCE_THRESHOLD]
     print(
         f"  confidence >= {CONFIDENCE_THRESHOLD}: {len(sure)} of {len(records)} frames,"
@@ -259,6 +330,10 @@ def main() -> None:
     ap.add_argument(
         "--cache", type=Path, default=None, help="keep simulated frames here for later runs"
     )
+    ap.add_argument(
+        "--diagnose", action="store_true", help="also find each frame's nearest candidate"
+    )
+    ap.add_argument("--per-frame", type=Path, default=None, help="write one CSV row per frame")
     ap.add_argument("--simulate-only", action="store_true", help="only fill --cache (no estimates)")
     args = ap.parse_args()
     if args.simulate_only:
@@ -272,7 +347,7 @@ def main() -> None:
         if args.map:
             real_map(args.real)
     if args.count > 0:
-        simulated(args.count, args.seed, args.cache)
+        simulated(args.count, args.seed, args.cache, args.diagnose, args.per_frame)
 
 
 if __name__ == "__main__":

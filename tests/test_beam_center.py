@@ -138,6 +138,44 @@ def test_loose_ring_fit_does_not_override_two_agreeing_estimators():
     assert math.hypot(est.x - cx, est.y - cy) <= 0.5
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_flat_field_ramp_does_not_move_the_centre(seed):
+    # a 20 % flat-field ramp across the frame adds an antisymmetric term to log(counts) that
+    # a point-symmetry fit without a ramp of its own absorbed by moving the centre ~4 px
+    cx, cy = 610.4, 503.7
+    _, x, y, r = radial_frame(1000, cx, cy, lambda r: 0 * r, seed)
+    flat = 1.0 + 0.2 * ((x / 1000 - 0.5) * math.cos(0.6) + (y / 1000 - 0.5) * math.sin(0.6))
+    mean = (2.0 + 3e4 / (1 + (r / 30.0) ** 2) ** 1.5) * flat
+    counts = np.random.default_rng(seed).poisson(mean).astype(np.int32)
+    counts[(np.abs(y - cy) < 6) & (x > cx)] = 0  # beamstop arm
+    counts[r < 15] = 0
+    est = estimate_beam_center(counts)
+    assert est.found
+    assert math.hypot(est.x - cx, est.y - cy) <= 1.0
+
+
+def benchmark_frame(index: int):
+    """Frame ``index`` of benchmarks/bench_beam_center.py's tuning set (seed 1, 1000 px)."""
+    placements = {"corner": 0.25, "center": 0.25, "edge": 0.25, "off": 0.25}
+    return simulate_image(draw_experiment(Recipe(size=1000, placements=placements), 1, index), 0)
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        52,  # diffuse SAXS behind a rod stop: its edges made a 4-arc "ring" fit 12.8 px off
+        85,  # the same at the frame's edge: 23 px off, confidence 0.7
+        115,  # rings behind a round stop: the best point symmetry was a band at the border
+    ],
+)
+def test_simulated_frames_that_were_confidently_wrong_or_lost(index):
+    s = benchmark_frame(index)
+    est = estimate_beam_center(s.counts, s.mask)
+    x, y = s.geometry.beam_center
+    assert est.found
+    assert math.hypot(est.x - x, est.y - y) <= 2.0
+
+
 def test_noise_and_empty_frames_get_low_confidence():
     rng = np.random.default_rng(0)
     noise = rng.poisson(20.0, size=(256, 256)).astype(np.uint32)

@@ -55,6 +55,8 @@ INDEPENDENT = ("rings", "symmetry", "gradient")
 FAR_DIAGONALS = 4.0
 #: Point symmetry needs at least this fraction of the lit pixels to have a lit partner.
 MIN_OVERLAP = 0.05
+#: A second point-symmetry peak is sought among centres whose reflection overlaps this much.
+WIDE_OVERLAP = 0.3
 #: Blocks this many times darker than the frame's 20th percentile are beamstop shadow.
 DARK_RATIO = 30.0
 #: A given centre about which the fine level's isotropy R^2 reaches this, at a local
@@ -359,16 +361,24 @@ def _fast_len(n: int) -> int:
     return int(next_fast_len(int(n), real=True))
 
 
-def _symmetry_peak(level: _Level) -> tuple[float, float, float] | None:
-    """(x, y, rho) of the best point-symmetry centre on the level, sub-pixel; None if no overlap."""
-    rho, _ = _symmetry_map(level)
-    if not np.isfinite(rho).any():
-        return None
-    i, j = np.unravel_index(np.nanargmax(rho), rho.shape)
-    best = float(rho[i, j])
-    dy = _parabola(rho, int(i), int(j), axis=0)
-    dx = _parabola(rho, int(i), int(j), axis=1)
-    return (j + dx) / 2.0, (i + dy) / 2.0, best
+def _symmetry_peaks(level: _Level) -> list[tuple[float, float, float]]:
+    """(x, y, rho) of the best point-symmetry centres on the level, sub-pixel: the best of
+    all centres, and the best of those whose reflection overlaps at least WIDE_OVERLAP of the
+    lit pixels when that is another point (a smooth frame correlates well with itself
+    over a thin band at its edge, so the best of all is often a centre on the border)."""
+    rho, overlap = _symmetry_map(level)
+    out: list[tuple[float, float, float]] = []
+    for floor in (0.0, WIDE_OVERLAP):
+        r = np.where(overlap >= floor, rho, np.nan)
+        if not np.isfinite(r).any():
+            continue
+        i, j = (int(k) for k in np.unravel_index(np.nanargmax(r), r.shape))
+        dy = _parabola(rho, i, j, axis=0)
+        dx = _parabola(rho, i, j, axis=1)
+        peak = ((j + dx) / 2.0, (i + dy) / 2.0, float(rho[i, j]))
+        if not out or math.hypot(peak[0] - out[0][0], peak[1] - out[0][1]) > 1.0:
+            out.append(peak)
+    return out
 
 
 def _parabola(a: np.ndarray, i: int, j: int, axis: int) -> float:
@@ -398,12 +408,21 @@ def _bilinear(arrays: tuple[np.ndarray, ...], x: np.ndarray, y: np.ndarray) -> l
 
 
 def _refine_symmetry(
-    level: _Level, start: tuple[float, float], iters: int = 6, keep: int = 12000
+    level: _Level,
+    start: tuple[float, float],
+    iters: int = 8,
+    keep: int = 12000,
+    ramp: bool = True,
 ) -> tuple[float, float, float, float]:
-    """Gauss-Newton on r(p) = g(p) - g(2c - p) from ``start``: (x, y, sigma, rho) in level px.
+    """Gauss-Newton on r(p) = g(p) - g(2c - p) - 2 a . (p - c) / L from ``start``:
+    (x, y, sigma, rho) in level px.
 
-    Huber-weighted; sigma is the standard error of c, rho the correlation of the pairs.
-    At least MIN_OVERLAP of the lit pixels must have a lit partner.
+    a is a linear ramp of g across the level (L its longest side): a detector's flat field
+    (2-20 % across the frame) or an absorption gradient multiplies the counts by a ramp,
+    which adds an antisymmetric term to g that a centre alone would absorb by moving
+    (several pixels on smooth small-angle frames). Huber-weighted; sigma is the standard
+    error of c, rho the correlation of the pairs. At least MIN_OVERLAP of the lit pixels
+    must have a lit partner.
     """
     gs = level.smooth
     gy, gx = level.grad
@@ -415,9 +434,13 @@ def _refine_symmetry(
         iy, ix = iy[pick], ix[pick]
     gp = gs[iy, ix]
     rows, cols = gs.shape
-    c = np.array(start, dtype=np.float64)
+    scale = float(max(rows, cols))
+    k = 4 if ramp else 2
+    theta = np.zeros(4)  # cx, cy, ax, ay
+    theta[:2] = start
     sigma, rho = math.inf, 0.0
     for _ in range(iters):
+        c, a = theta[:2], theta[2:]
         qx, qy = 2 * c[0] - ix, 2 * c[1] - iy
         inside = (qx >= 0) & (qx <= cols - 1) & (qy >= 0) & (qy <= rows - 1)
         qi, qj = np.rint(qy[inside]).astype(np.int64), np.rint(qx[inside]).astype(np.int64)
@@ -425,27 +448,32 @@ def _refine_symmetry(
         if use.size < max(50, MIN_OVERLAP * min(total, keep)):
             return math.nan, math.nan, math.inf, 0.0
         gq, gxq, gyq = _bilinear((gs, gx, gy), qx[use], qy[use])
-        jx, jy = -2.0 * gxq, -2.0 * gyq
-        r = gp[use] - gq
+        dx, dy = (ix[use] - c[0]) / scale, (iy[use] - c[1]) / scale
+        jac = np.stack(
+            [-2.0 * gxq + 2 * a[0] / scale, -2.0 * gyq + 2 * a[1] / scale, -2.0 * dx, -2.0 * dy]
+        )[:k]
+        r = gp[use] - gq - 2.0 * (a[0] * dx + a[1] * dy)
         s = 1.4826 * float(np.median(np.abs(r - np.median(r)))) + 1e-12
         w = np.minimum(1.0, 1.5 * s / np.maximum(np.abs(r), 1e-300))
-        a = np.array(
-            [[np.sum(w * jx * jx), np.sum(w * jx * jy)], [np.sum(w * jx * jy), np.sum(w * jy * jy)]]
-        )
-        rhs = -np.array([np.sum(w * jx * r), np.sum(w * jy * r)])
-        if np.linalg.det(a) <= 1e-12 * max(np.trace(a) ** 2, 1e-300):
+        jw = jac * w
+        h = jw @ jac.T
+        if np.linalg.det(h[:2, :2]) <= 1e-12 * max(np.trace(h[:2, :2]) ** 2, 1e-300):
             break
-        step = np.linalg.solve(a, rhs)
-        norm = np.hypot(*step)
+        try:
+            cov = np.linalg.inv(h)
+        except np.linalg.LinAlgError:
+            break
+        step = -cov @ (jw @ r)
+        norm = float(np.hypot(*step[:2]))
         if norm > 2.0:
             step *= 2.0 / norm
-        c = c + step
-        sigma = float(np.sqrt(np.trace(np.linalg.inv(a)) * s * s))
+        theta[:k] += step
+        sigma = float(np.sqrt(max(cov[0, 0] + cov[1, 1], 0.0)) * s)
         gpu = gp[use]
         rho = float(np.corrcoef(gpu, gq)[0, 1]) if gpu.std() > 0 and gq.std() > 0 else 0.0
         if norm < 0.01:
             break
-    return float(c[0]), float(c[1]), sigma, rho
+    return float(theta[0]), float(theta[1]), sigma, rho
 
 
 def _on_frame(x: float, y: float, shape: tuple[int, int]) -> bool:
@@ -676,12 +704,11 @@ def _candidates(
         add("gradient", x, y, s)
     if out and out[0].method == "rings" and out[0].arcs >= 3 and out[0].sigma <= 0.5:
         return out  # a tight ring fit: the other estimators cannot do better
-    sym = _symmetry_peak(coarse)
-    if sym is not None:
-        x, y, s, rho = _refine_symmetry(fine, fine.from_frame(*coarse.to_frame(sym[0], sym[1])))
+    for px, py, _ in _symmetry_peaks(coarse):
+        x, y, s, rho = _refine_symmetry(fine, fine.from_frame(*coarse.to_frame(px, py)))
         if _on_frame(*fine.to_frame(x, y), counts.shape):
             add("symmetry", x, y, s, rho=rho)
-    by = {c.method: c for c in out}
+    by = _by_method(out)
     tol = max(2.0, 0.005 * math.hypot(*counts.shape))
     if (
         "symmetry" in by
@@ -703,6 +730,15 @@ def _candidates(
     return out
 
 
+def _by_method(cands: list[_Candidate]) -> dict[str, _Candidate]:
+    """Each method's candidate; of several (point-symmetry peaks), the most isotropic."""
+    by: dict[str, _Candidate] = {}
+    for c in cands:
+        if c.method not in by or c.fine_isotropy > by[c.method].fine_isotropy:
+            by[c.method] = c
+    return by
+
+
 def _choose(cands: list[_Candidate], diag: float) -> _Candidate | None:
     """The candidate to trust.
 
@@ -716,7 +752,7 @@ def _choose(cands: list[_Candidate], diag: float) -> _Candidate | None:
     fit through 2 arcs never replaces a choice that another estimator backs and that lies
     outside its 3 sigma.
     """
-    by = {c.method: c for c in cands}
+    by = _by_method(cands)
     others = [by[m] for m in ("symmetry", "gradient", "isotropy") if m in by]
     best = max(others, key=lambda c: c.fine_isotropy) if others else None
     sym = by.get("symmetry")
@@ -743,22 +779,37 @@ def _choose(cands: list[_Candidate], diag: float) -> _Candidate | None:
 def _contradicted(
     rings: _Candidate, best: _Candidate, cands: list[_Candidate], diag: float
 ) -> bool:
-    """True if a loose ring fit (2 arcs, sigma > 0.5 px) lies over 3 sigma from ``best``
-    and an estimator other than the rings backs ``best``."""
-    if rings.arcs >= 3 or rings.sigma <= 0.5:
+    """True if an estimator other than the rings backs ``best``, none lies within max(2 px,
+    3 sigma) of the ring fit, and the fit is either loose (2 arcs, sigma > 0.5 px) and over 3 sigma from ``best``, or
+    not tight (sigma > 0.5 px), over max(3 sigma, 2 px) from ``best`` and explaining the
+    image no better (fine isotropy): the arcs of n-fold rings and the edges of rod and disk
+    beamstops make ring fits a few pixels off with a small standard error."""
+    if rings.sigma <= 0.5:
         return False
-    far = math.hypot(rings.x - best.x, rings.y - best.y) > 3.0 * rings.sigma
-    return far and _backers(best, [c for c in cands if c.method != "rings"], diag) >= 1
+    gap = math.hypot(rings.x - best.x, rings.y - best.y)
+    if rings.arcs >= 3 and (gap <= 2.0 or best.fine_isotropy < rings.fine_isotropy):
+        return False
+    others = [c for c in cands if c.method != "rings"]
+    reach = max(2.0, 3.0 * rings.sigma)
+    backed = any(
+        c.method in INDEPENDENT and math.hypot(c.x - rings.x, c.y - rings.y) <= reach
+        for c in others
+    )
+    return gap > 3.0 * rings.sigma and _backers(best, others, diag) >= 1 and not backed
 
 
 def _backers(best: _Candidate, cands: list[_Candidate], diag: float) -> int:
     """How many independent estimators (rings, symmetry, gradient) other than ``best``'s
     lie within max(2 px, 0.5 % of the diagonal) of it."""
     tol = max(2.0, 0.005 * diag)
-    return sum(
-        math.hypot(c.x - best.x, c.y - best.y) <= tol
-        for c in cands
-        if c.method in INDEPENDENT and c.method != best.method
+    return len(
+        {
+            c.method
+            for c in cands
+            if c.method in INDEPENDENT
+            and c.method != best.method
+            and math.hypot(c.x - best.x, c.y - best.y) <= tol
+        }
     )
 
 
