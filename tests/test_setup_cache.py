@@ -1,5 +1,8 @@
 """The on-disk cache of geometry set-ups: same views warm or cold, atomic files, bounded folder."""
 
+import os
+import time
+
 import numpy as np
 
 from scattertag.features.cache import SUFFIX, SetupCache, read_arrays, write_arrays
@@ -33,12 +36,17 @@ def test_unreadable_entry_is_a_miss_and_folder_stays_bounded(tmp_path):
     key = cache.key("a")
     cache.path(key).write_bytes(b"half a file")
     assert cache.load(key) is None
+    killed, writing = tmp_path / ".a.1.tmp", tmp_path / ".b.2.tmp"  # a killed and a live writer
+    killed.write_bytes(b"x")
+    writing.write_bytes(b"y")
+    os.utime(killed, (time.time() - 7200, time.time() - 7200))
     for i in range(6):
         cache.store(cache.key(i), {"x": np.full(1000, i, np.float64)})  # 8 kB each
     assert cache.nbytes <= 2.5e4
     assert cache.load(cache.key(5))["x"][0] == 5  # the newest survive
     assert cache.load(cache.key(0)) is None
-    assert not list(tmp_path.glob("*.tmp"))  # no temporary files left behind
+    # the stores left no temporary file; of the others only the stale one is cleared
+    assert [p.name for p in tmp_path.glob("*.tmp")] == [writing.name]
     path = cache.path(cache.key(5))
     path.write_bytes(path.read_bytes()[:-100])  # cut short: the array runs past the end
     assert cache.load(cache.key(5)) is None

@@ -28,6 +28,7 @@ import json
 import math
 import mmap
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -104,15 +105,22 @@ class SetupCache:
         self.prune()
 
     def prune(self) -> None:
-        """Delete the least recently used files until the folder holds at most ``max_bytes``."""
+        """Delete the least recently used files until the folder holds at most ``max_bytes``,
+        and temporary files over an hour old (left by a writer that was killed)."""
         entries = []
+        stale = time.time() - 3600.0
         for entry in os.scandir(self.folder):
-            if entry.name.endswith(SUFFIX):
-                try:
-                    st = entry.stat()
-                except OSError:  # deleted by another process meanwhile
-                    continue
+            kind = SUFFIX if entry.name.endswith(SUFFIX) else ".tmp"
+            if kind == ".tmp" and not entry.name.endswith(".tmp"):
+                continue
+            try:
+                st = entry.stat()
+            except OSError:  # deleted by another process meanwhile
+                continue
+            if kind == SUFFIX:
                 entries.append((st.st_mtime, st.st_size, entry.path))
+            elif st.st_mtime < stale:
+                Path(entry.path).unlink(missing_ok=True)
         total = sum(size for _, size, _ in entries)
         for _, size, path in sorted(entries):
             if total <= self.max_bytes:
