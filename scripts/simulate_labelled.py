@@ -4,6 +4,12 @@
     python scripts/simulate_labelled.py --out gis_test --gisaxs 1.0 --experiments 100 120
     python scripts/simulate_labelled.py --out strip --detectors "Pilatus 300K-W" --images 1
     python scripts/simulate_labelled.py --out rods --beamstops rod paddle disk --images 1
+    python scripts/simulate_labelled.py --out flat_v1 --detectors "GE 41RT" --first-version
+    python scripts/simulate_labelled.py --out powder --first-version --term powder=0.6
+
+``--first-version`` keeps the samples, artefacts and beamstops of the first simulator (those
+the shipped tagger was trained on) with any detector, so one thing at a time is left out:
+the detector alone, or (``--term NAME=P``) one new sample type.
 
 Tags: those of the shipped tagger's vocabulary that the recipe also has (the grazing-incidence
 tags, which the shipped tagger does not know, are left out). Used to measure fine-tuning on
@@ -18,7 +24,13 @@ from scattertag.models.io import pretrained_dir
 from scattertag.simulate import Recipe
 from scattertag.simulate.beamstops import BEAMSTOPS
 from scattertag.simulate.catalogue import CATALOGUE
-from scattertag.simulate.recipe import DEFAULT_BEAMSTOPS
+from scattertag.simulate.recipe import (
+    DEFAULT_BEAMSTOPS,
+    DEFAULT_TERMS,
+    V1_BEAMSTOPS,
+    V1_TERMS,
+    _v1,
+)
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--out", required=True)
@@ -36,6 +48,18 @@ parser.add_argument(
     choices=BEAMSTOPS,
     help="draw only these beamstop types (equal weights; default: the recipe's mix)",
 )
+parser.add_argument(
+    "--first-version",
+    action="store_true",
+    help="samples, artefacts and beamstops of the first simulator (the shipped tagger's)",
+)
+parser.add_argument(
+    "--term",
+    action="append",
+    default=[],
+    metavar="NAME=P",
+    help=f"probability of a sample term (repeatable); names: {', '.join(DEFAULT_TERMS)}",
+)
 parser.add_argument("--seed", type=int, default=7)
 parser.add_argument("--experiments", type=int, nargs=2, metavar=("FIRST", "STOP"), default=(0, 10))
 parser.add_argument("--images", type=int, default=5, help="images per experiment")
@@ -45,13 +69,23 @@ if args.detectors not in ("reference", "catalogue") and args.detectors not in CA
     parser.error(
         f"--detectors {args.detectors!r}: not 'reference', 'catalogue' or a catalogue name"
     )
+terms = _v1(DEFAULT_TERMS, V1_TERMS) if args.first_version else {}
+for text in args.term:
+    name, _, value = text.partition("=")
+    if name not in DEFAULT_TERMS:
+        parser.error(f"--term {text!r}: unknown term {name!r}")
+    terms[name] = float(value)
+stops = _v1(DEFAULT_BEAMSTOPS, V1_BEAMSTOPS) if args.first_version else {}
+if args.beamstops:
+    stops = {k: float(k in args.beamstops) for k in DEFAULT_BEAMSTOPS}
 recipe = Recipe(
     size=args.size,
     gisaxs_fraction=args.gisaxs,
     detectors=args.detectors
     if args.detectors in ("reference", "catalogue")
     else {args.detectors: 1},
-    beamstops={k: float(k in args.beamstops) for k in DEFAULT_BEAMSTOPS} if args.beamstops else {},
+    beamstops=stops,
+    terms=terms,
 )
 path = write_labelled_set(
     args.out, recipe, args.seed, range(*args.experiments), args.images, vocabulary, progress=True

@@ -15,15 +15,18 @@ from scattertag.adapt.evaluate_labels import ModelLoadError
 from scattertag.adapt.exposure import resample_exposure
 from scattertag.adapt.finetune import (
     FinetuneConfig,
+    blend_weights,
     held_out_thresholds,
     known_bce,
     last_blocks,
     parameter_groups,
+    reestimate_norms,
     split_groups,
 )
 from scattertag.adapt.folds import group_folds
 from scattertag.adapt.replay import replay_from_simulator
 from scattertag.errors import UserError
+from scattertag.features.views import ViewSpec
 from scattertag.models import load_model
 from scattertag.models.card import ModelCard
 from scattertag.simulate import Recipe
@@ -154,3 +157,40 @@ def test_replay_from_simulator_aligns_labels(model_dir):
     items = replay_from_simulator(card, 3, seed=0, per_experiment=2)
     assert len(items) == 3 and items.labels.shape == (3, len(card.vocabulary))
     assert not torch.isnan(items.labels).any()
+
+
+def test_reestimate_norms_averages_batch_moments(model_dir):
+    """The input batch norm's running mean becomes the mean of the frames it was shown;
+    weights and the layers' momentum are unchanged."""
+    model, card = load_model(model_dir)
+    spec = ViewSpec.from_dict(card.view_spec)
+    weights = {k: v.clone() for k, v in model.state_dict().items() if "running" not in k}
+    g = torch.Generator().manual_seed(0)
+    image = 3.0 + torch.randn((8, *spec.image_shape), generator=g)
+    coeff = torch.randn((8, *spec.coeff_shape), generator=g)
+    reestimate_norms(model, [(image[:4], coeff[:4]), (image[4:], coeff[4:])])
+    norm = model.image_trunk.norm
+    assert torch.allclose(norm.running_mean, image.mean(dim=(0, 2, 3)), atol=1e-5)
+    assert norm.momentum == 0.1 and not model.training
+    for k, v in model.state_dict().items():
+        if k in weights and v.is_floating_point():
+            assert torch.equal(v, weights[k]), k
+
+
+def test_blend_weights_interpolates_floating_tensors(model_dir):
+    base, _ = load_model(model_dir)
+    tuned, _ = load_model(model_dir)
+    with torch.no_grad():
+        for p in tuned.parameters():
+            p.add_(1.0)
+    steps = {k: v.clone() for k, v in tuned.state_dict().items() if not v.is_floating_point()}
+    blend_weights(base, tuned, 0.25)
+    for (name, a), b in zip(base.state_dict().items(), tuned.state_dict().values(), strict=True):
+        if name in steps:
+            assert torch.equal(b, steps[name])
+        elif any(name == n for n, _ in base.named_parameters()):
+            assert torch.allclose(b, a + 0.25), name
+    with pytest.raises(UserError, match="blend"):
+        FinetuneConfig(blend=1.5)
+    with pytest.raises(UserError, match="norm"):
+        FinetuneConfig(norm="batch")

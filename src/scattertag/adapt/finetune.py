@@ -15,11 +15,17 @@ What is updated (``update``):
   the head's rate -- enough freedom to learn a new look from 10-200 frames, little to overfit;
 * ``all``: every weight, trunks at ``trunk_lr_scale`` of the head's rate.
 
-Batch-norm statistics stay frozen (batches of a few frames would give noisy ones). A
-held-out part of the user's frames (whole groups) stops training when its known-label loss
-has not improved for ``patience`` epochs; the best epoch is kept. Then per-tag temperature
-scaling is refitted on the held-out frames (:mod:`scattertag.adapt.calibration`), folded into
-the head, and thresholds are chosen on the calibrated scale (F1-tuned only for tags with
+Batch-norm statistics (``norm``) are kept as trained ("frozen"), or re-estimated once,
+before training, over every training frame and exposure variant ("adapt", default) or
+over those and the replay frames ("mixed"); during training they stay fixed (batches of a few frames
+would give noisy ones). A new detector shifts the statistics of every layer's input, and
+that part of the shift needs no labels. A held-out part of the user's frames (whole groups)
+stops training when its known-label loss has not improved for ``patience`` epochs; the
+best epoch is kept. With ``blend`` < 1 (default 0.5) the weights and statistics become
+(1 - blend) base + blend fine-tuned (weight-space ensembling), which keeps more of the base
+model's skill on its own kind of frames. Then per-tag temperature scaling is refitted on
+the held-out frames (:mod:`scattertag.adapt.calibration`), folded into the head, and
+thresholds are chosen on the calibrated scale (F1-tuned only for tags with
 ``threshold_min_labels`` held-out positives and negatives; the others keep the base
 model's, mapped through the new calibration).
 """
@@ -52,6 +58,10 @@ from scattertag.models.taggers import Tagger
 #: What fine-tuning may change.
 UPDATES = ("head", "last", "all")
 
+#: Batch-norm statistics: kept ("frozen"), re-estimated on the labelled frames ("adapt"), or
+#: on the labelled and replay frames together ("mixed"), once, before training.
+NORMS = ("frozen", "adapt", "mixed")
+
 
 @dataclass(frozen=True)
 class FinetuneConfig:
@@ -70,6 +80,8 @@ class FinetuneConfig:
     exposure_copies: int = 2
     calibration: str = "temperature"
     threshold_min_labels: int = 10
+    norm: str = "adapt"
+    blend: float = 0.5
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -87,6 +99,10 @@ class FinetuneConfig:
                 raise UserError(f"{name} must be in [{lo}, {hi}], got {getattr(self, name)}")
         if not 0 < self.lr < 1 or not 0 <= self.trunk_lr_scale <= 1:
             raise UserError(f"lr must be in (0, 1) and trunk_lr_scale in [0, 1], got {self}")
+        if self.norm not in NORMS:
+            raise UserError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
+        if not 0 <= self.blend <= 1:
+            raise UserError(f"blend must be in [0, 1], got {self.blend}")
         if not 0 < self.val_fraction < 1:
             raise UserError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
 
@@ -127,6 +143,60 @@ def train_mode(model: nn.Module) -> nn.Module:
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.eval()
     return model
+
+
+def _norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """Every batch-norm layer of ``model``."""
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@torch.no_grad()
+def reestimate_norms(
+    model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]
+) -> nn.Module:
+    """Replace every batch norm's running mean and variance by their average over ``batches``.
+
+    Each layer's statistics become the mean over batches of the batch moments (momentum
+    None: a cumulative average), the network's weights are unchanged.
+    """
+    norms = _norms(model)
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    for image, coeff in batches:
+        model(image, coeff)
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+    return model.eval()
+
+
+def norm_batches(
+    training: Training, config: FinetuneConfig, batch: int = 16
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches for :func:`reestimate_norms`: every variant of the training frames, and for
+    ``norm="mixed"`` the replay frames too, shuffled together."""
+    image = np.concatenate([v.image for v in training.variants])
+    coeff = np.concatenate([v.coeff for v in training.variants])
+    if config.norm == "mixed" and training.replay is not None:
+        image = np.concatenate([image, training.replay.image.numpy()])
+        coeff = np.concatenate([coeff, training.replay.coeff.numpy()])
+    order = np.random.default_rng(config.seed).permutation(len(image))
+    return [
+        (torch.as_tensor(image[rows]), torch.as_tensor(coeff[rows]))
+        for rows in np.array_split(order, max(1, -(-len(order) // batch)))
+    ]
+
+
+@torch.no_grad()
+def blend_weights(base: nn.Module, tuned: nn.Module, alpha: float) -> nn.Module:
+    """``tuned`` with every floating tensor set to (1 - alpha) base + alpha tuned (in place)."""
+    reference = base.state_dict()
+    for name, value in tuned.state_dict().items():
+        if value.is_floating_point():
+            value.mul_(alpha).add_(reference[name], alpha=1 - alpha)
+    return tuned
 
 
 def known_bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -202,7 +272,9 @@ def finetune_model(
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    model = copy.deepcopy(model)
+    base_model, model = model, copy.deepcopy(model)
+    if config.norm != "frozen":
+        reestimate_norms(model, norm_batches(training, config))
     cake = card.view_spec.get("image_space", "detector") in ("cake", "qcake")
     from scattertag.augment import group_size
 
@@ -270,6 +342,8 @@ def finetune_model(
         model.load_state_dict(best_state)
     else:
         best_epoch = int(history[-1]["epoch"])
+    if config.blend < 1:
+        blend_weights(base_model, model, config.blend)
     model.eval()
     new_card = recalibrated_card(model, card, held, config.calibration, config.threshold_min_labels)
     log = {

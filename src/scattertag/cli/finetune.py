@@ -10,7 +10,7 @@ import argparse
 import torch
 
 from scattertag.adapt.command import finetune
-from scattertag.adapt.finetune import UPDATES, FinetuneConfig
+from scattertag.adapt.finetune import NORMS, UPDATES, FinetuneConfig
 from scattertag.adapt.folds import format_folds
 from scattertag.cli import OK, config_from, warn_skipped
 
@@ -28,6 +28,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=defaults.update,
         help="what to train: the tag head, the head and each trunk's last block, or all "
         "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--norm",
+        choices=NORMS,
+        default=defaults.norm,
+        help="batch-norm statistics: kept, re-estimated on the labelled frames (adapt), or on "
+        "the labelled and replay frames (mixed), once before training (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--blend",
+        type=float,
+        default=defaults.blend,
+        help="keep (1 - BLEND) base + BLEND fine-tuned weights: lower keeps more of the base "
+        "model's skill on its own frames (default: %(default)s)",
     )
     parser.add_argument(
         "--replay",
