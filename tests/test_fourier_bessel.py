@@ -209,7 +209,7 @@ def test_fit_coefficients_equal_a_direct_dense_solve():
     Woodbury for hot pixels), equal SciPy's dense solve of the same normal equations."""
     rng = np.random.default_rng(5)
     shape, center, radius, reg = (120, 140), (30.0, 90.0), 100.0, 1e-3  # the disk leaves
-    fb = FourierBessel(shape, center, radius, 9, 20)  # 380 unknowns: 3 blocks of rows
+    fb = FourierBessel(shape, center, radius, 15, 36)  # 1116 unknowns: 2 blocks of rows
     f = rng.normal(size=(2, *shape)).astype(np.float32)
     gap = np.ones(shape, bool)
     gap[:, 50:54] = False  # a module gap, factorised
