@@ -126,7 +126,7 @@ def valid_pixels(counts: np.ndarray, valid: np.ndarray | None = None) -> np.ndar
         raise ValueError(f"valid has shape {np.shape(valid)}, counts {counts.shape}")
     ok = masks.valid_pixels(counts, None if valid is None else np.asarray(valid, dtype=bool))
     if ok.any():
-        vals = counts[ok]
+        vals = counts.ravel() if ok.all() else counts[ok]  # no 1-per-pixel copy when all valid
         top = vals.max()
         at_top = ok & (counts == top)
         if top > 20.0 * float(vals.mean()) + 1.0 and np.count_nonzero(at_top) >= 4:
@@ -912,12 +912,10 @@ def agrees_at_a_glance(
     side, short = max(counts.shape), min(counts.shape)
     b = _reduction(side, short, RING_SIDE, MIN_FINE_SIDE)
     b *= _reduction(side // b, short // b, FINE_SIDE, MIN_FINE_SIDE)
-    level = _level(
-        _block_sums(np.where(ok, counts, 0), b) if b > 1 else np.where(ok, counts, 0.0),
-        _block_sums(ok, b) if b > 1 else ok.astype(np.float64),
-        b,
-        1.5,
-    )
+    every = ok.all()
+    sums = _block_sums(counts if every else np.where(ok, counts, 0), b)
+    n = np.full(sums.shape, float(b * b)) if every else _block_sums(ok, b)
+    level = _level(sums, n, b, 1.5)
     px = _pixels(level)
     cx, cy = level.from_frame(float(center[0]), float(center[1]))
     mid = _isotropy(px, cx, cy)

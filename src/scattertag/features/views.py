@@ -398,6 +398,10 @@ def polar_order(
     return order, starts, sorted_cells[starts]
 
 
+#: Names in a set-up's state of the cake weights (:meth:`ViewMaker._weights`), by "in q".
+_WEIGHTS: dict[str, Any] = {"cake_in_q": True, "cake": False}
+
+
 def _part(state: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
     """The entries of ``state`` under ``prefix``, without it."""
     return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
@@ -496,22 +500,36 @@ class ViewMaker:
         self._log_max = math.log1p(spec.max_counts)
         self._last: tuple[np.ndarray, dict] | None = None  # validity of the last frame, its weights
         if state is not None:
+            if "weights/work" in state:  # those of every pixel the static mask keeps
+                stored = _part(state, "weights/")
+                weights = {_WEIGHTS.get(name, name): w for name, w in stored.items()}
+                self._last = (self._static_valid(), weights)
             return
         if self.mask is not None or not self.fb.disk_in_frame:  # factorise the fit now
-            ok = self._weights(self._prepare(np.zeros((H, W), np.float32), None)[1])["work"] > 0
+            ok = self._weights(self._static_valid())["work"] > 0
             self.fb.transform(np.zeros(ok.shape, np.float32), mask=ok, reg=spec.fit_reg)
         if cache is not None:  # tagging (the cache's user) scores every frame: keep that too
             self._set_up_unfamiliarity()
+            self._weights(self._static_valid(), self._in_q(None) if spec.is_cake else None)
             cache.store(key, self.state())  # type: ignore[arg-type]
+
+    def _static_valid(self) -> np.ndarray:
+        """(H, W) bool: the pixels the static mask keeps (all without one), the validity of a
+        frame with no gap, NaN or negative pixel of its own."""
+        return np.ones(self.geometry.shape, bool) if self.mask is None else self.mask
 
     def state(self) -> dict[str, np.ndarray]:
         """Arrays that set this ViewMaker up again (FB operator and factors, cake, the
-        unfamiliarity score once set up), by name."""
+        unfamiliarity score once set up, the weights of the static mask's validity once
+        computed), by name."""
         out = {f"fb/{k}": v for k, v in self.fb.state().items()}
         if self.spec.is_cake:
             out.update({f"cake/{k}": v for k, v in self.cake.state().items()})
         if self._unfamiliarity is not None:
             out.update({f"unfamiliarity/{k}": v for k, v in self._unfamiliarity.state().items()})
+        if self._last is not None and np.array_equal(self._last[0], self._static_valid()):
+            names = {key: name for name, key in _WEIGHTS.items()}
+            out.update({f"weights/{names.get(k, k)}": v for k, v in self._last[1].items()})
         return out
 
     def _set_up(
