@@ -605,6 +605,7 @@ class _Candidate:
     fine_isotropy: float  # the same on the fine level
     rho: float = 0.0  # point-symmetry correlation (symmetry)
     arcs: int = 0  # arcs used (rings)
+    seed: str = ""  # the candidate the isotropy search started from (isotropy)
 
 
 # ---- isotropy score ----------------------------------------------------------------------
@@ -726,7 +727,7 @@ def _candidates(
         top = max(out, key=lambda c: c.isotropy)
         x, y, _ = _climb(pc, coarse.from_frame(top.x, top.y), 4.0, 0.5)
         x, y, _ = _climb(pf, fine.from_frame(*coarse.to_frame(x, y)), 1.0, 0.25)
-        add("isotropy", x, y, 0.5)
+        add("isotropy", x, y, 0.5, seed=top.method)
     return out
 
 
@@ -779,11 +780,12 @@ def _choose(cands: list[_Candidate], diag: float) -> _Candidate | None:
 def _contradicted(
     rings: _Candidate, best: _Candidate, cands: list[_Candidate], diag: float
 ) -> bool:
-    """True if an estimator other than the rings backs ``best``, none lies within max(2 px,
-    3 sigma) of the ring fit, and the fit is either loose (2 arcs, sigma > 0.5 px) and over 3 sigma from ``best``, or
-    not tight (sigma > 0.5 px), over max(3 sigma, 2 px) from ``best`` and explaining the
-    image no better (fine isotropy): the arcs of n-fold rings and the edges of rod and disk
-    beamstops make ring fits a few pixels off with a small standard error."""
+    """True if an estimator other than the rings backs ``best``, none lies within
+    max(2 px, 3 sigma) of the ring fit, and the fit is either loose (2 arcs, sigma > 0.5 px)
+    and over 3 sigma from ``best``, or not tight (sigma > 0.5 px), over max(3 sigma, 2 px)
+    from ``best`` and explaining the image no better (fine isotropy): the arcs of n-fold
+    rings and the edges of rod and disk beamstops make ring fits a few pixels off with a
+    small standard error."""
     if rings.sigma <= 0.5:
         return False
     gap = math.hypot(rings.x - best.x, rings.y - best.y)
@@ -800,14 +802,15 @@ def _contradicted(
 
 def _backers(best: _Candidate, cands: list[_Candidate], diag: float) -> int:
     """How many independent estimators (rings, symmetry, gradient) other than ``best``'s
-    lie within max(2 px, 0.5 % of the diagonal) of it."""
+    lie within max(2 px, 0.5 % of the diagonal) of it; the isotropy search is not backed
+    by the candidate it started from (it climbs a few pixels from it)."""
     tol = max(2.0, 0.005 * diag)
     return len(
         {
             c.method
             for c in cands
             if c.method in INDEPENDENT
-            and c.method != best.method
+            and c.method not in (best.method, best.seed)
             and math.hypot(c.x - best.x, c.y - best.y) <= tol
         }
     )
