@@ -9,7 +9,8 @@
 
 ``--first-version`` keeps the samples, artefacts and beamstops of the first simulator (those
 the shipped tagger was trained on) with any detector, so one thing at a time is left out:
-the detector alone, or (``--term NAME=P``) one new sample type.
+the detector alone, or (``--term NAME=P``) one new sample type. ``--setup DISTANCE ENERGY``
+fixes a catalogue detector's distance and energy, as at one beamline.
 
 Tags: those of the shipped tagger's vocabulary that the recipe also has (the grazing-incidence
 tags, which the shipped tagger does not know, are left out). Used to measure fine-tuning on
@@ -24,6 +25,7 @@ from scattertag.models.io import pretrained_dir
 from scattertag.simulate import Recipe
 from scattertag.simulate.beamstops import BEAMSTOPS
 from scattertag.simulate.catalogue import CATALOGUE
+from scattertag.simulate.experiment import SETUPS
 from scattertag.simulate.recipe import (
     DEFAULT_BEAMSTOPS,
     DEFAULT_TERMS,
@@ -60,6 +62,14 @@ parser.add_argument(
     metavar="NAME=P",
     help=f"probability of a sample term (repeatable); names: {', '.join(DEFAULT_TERMS)}",
 )
+parser.add_argument(
+    "--setup",
+    type=float,
+    nargs=2,
+    metavar=("DISTANCE_M", "ENERGY_KEV"),
+    help="one fixed setup for every catalogue experiment (one beamline's instrument), "
+    "instead of distances and energies drawn per experiment",
+)
 parser.add_argument("--seed", type=int, default=7)
 parser.add_argument("--experiments", type=int, nargs=2, metavar=("FIRST", "STOP"), default=(0, 10))
 parser.add_argument("--images", type=int, default=5, help="images per experiment")
@@ -69,6 +79,10 @@ if args.detectors not in ("reference", "catalogue") and args.detectors not in CA
     parser.error(
         f"--detectors {args.detectors!r}: not 'reference', 'catalogue' or a catalogue name"
     )
+if args.setup:
+    distance, energy = args.setup
+    for setup in SETUPS:  # the draw ranges of every setup shrink to one point
+        SETUPS[setup] = {"distance": (distance, distance), "energy": (energy, energy)}
 terms = _v1(DEFAULT_TERMS, V1_TERMS) if args.first_version else {}
 for text in args.term:
     name, _, value = text.partition("=")
