@@ -24,6 +24,9 @@ def test_solve_and_whiten_match_lapack(n, min_block, lower):
     x = scipy.linalg.cho_solve((c, low), b)
     assert np.allclose(factor.solve(b), x, rtol=0, atol=1e-9 * np.abs(x).max())
     assert np.allclose(factor.solve(b[:, 0]), x[:, 0], rtol=0, atol=1e-9 * np.abs(x).max())
+    wide = np.random.default_rng(2).normal(size=(n, 40))  # a mask's small holes: 40 columns
+    xw = scipy.linalg.cho_solve((c, low), wide)
+    assert np.allclose(factor.solve(wide), xw, rtol=0, atol=1e-9 * np.abs(xw).max())
     w = factor.whiten(b)  # ||R^-T b||^2 = b^T G^-1 b
     assert np.allclose(np.sum(w * w, 0), np.sum(b * x, 0), rtol=1e-9)
     R = np.triu(c.T if low else c)

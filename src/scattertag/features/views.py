@@ -384,13 +384,14 @@ def polar_order(
     shape: tuple[int, int], center: tuple[float, float], angles: int, axis: RadialAxis
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The pixels of a (H, W) frame grouped by cake cell (a * R + j, as :class:`Cake`):
-    ``order`` int32 flat pixel indices sorted by cell (pixels outside the radial range left
-    out), ``starts`` the position in ``order`` of each occupied cell's first pixel, and
-    ``cells`` those cells, ascending."""
+    ``order`` flat pixel indices (intp: ``np.take`` would convert int32 ones on every frame,
+    ~2 ms at 1000 x 1000) sorted by cell (pixels outside the radial range left out),
+    ``starts`` the position in ``order`` of each occupied cell's first pixel, and ``cells``
+    those cells, ascending."""
     cell = Cake._cells(shape, center, angles, axis)
     # int16 cells make numpy's stable sort a radix sort
     key = cell.astype(np.int16) if angles * axis.cells < 2**15 else cell
-    order = np.argsort(key, kind="stable")[int((cell < 0).sum()) :].astype(np.int32)
+    order = np.argsort(key, kind="stable")[int((cell < 0).sum()) :].astype(np.intp)
     del key
     sorted_cells = cell[order]
     del cell
