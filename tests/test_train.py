@@ -156,6 +156,29 @@ def test_joint_needs_both_inits_of_the_right_views(runs, tmp_path):
         )
 
 
+def test_init_model_goes_on_training_a_saved_tagger(runs, tmp_path):
+    """--init-model starts from the saved weights (a vanishing learning rate keeps them) and
+    the card names it; a model of another view or mixed with --init-image is refused."""
+    card = train(
+        runs / "data", tmp_path / "go_on", "joint", epochs=1, lr=1e-12, init_model=runs / "joint"
+    )
+    assert card.training["init"] == [str(runs / "joint")]
+    (before, _), (after, _) = load_model(runs / "joint"), load_model(tmp_path / "go_on")
+    for (name, p), (_, q) in zip(before.named_parameters(), after.named_parameters()):
+        assert torch.allclose(p, q, atol=1e-6), name
+    with pytest.raises(ValueError, match="holds a 'coeff' model, expected 'joint'"):
+        train(runs / "data", tmp_path / "j", "joint", epochs=1, init_model=runs / "coeff")
+    with pytest.raises(ValueError, match="--init-model starts from one saved tagger"):
+        train(
+            runs / "data",
+            tmp_path / "j",
+            "joint",
+            epochs=1,
+            init_model=runs / "joint",
+            init_image=runs / "image",
+        )
+
+
 @pytest.mark.slow
 def test_torchrun_two_processes(runs, tmp_path):
     out = tmp_path / "ddp"

@@ -87,6 +87,8 @@ class TrainConfig:
     data, out : dataset directory (``scattertag build``) and run directory to write.
     view : "image", "coeff" or "joint"; the joint view starts from the trained single-view
         runs ``init_image`` and ``init_coeff``, blended per tag (``fusion_init``).
+    init_model : a saved tagger of ``view`` (its run folder, or the shipped one's) to go on
+        training on this dataset, e.g. the shipped tagger on a new simulator's frames.
     lr : peak learning rate of the one-cycle schedule (None: :data:`DEFAULT_LR`);
         ``trunk_lr_scale`` scales it for the joint model's trunks.
     val_fraction : fraction of the training experiments held out for validation.
@@ -103,6 +105,7 @@ class TrainConfig:
     dropout: float = 0.3
     init_image: Path | None = None
     init_coeff: Path | None = None
+    init_model: Path | None = None
     epochs: int = 10
     batch_size: int = 32
     lr: float | None = None
@@ -141,10 +144,12 @@ class TrainConfig:
                 raise UserError(f"--{name.replace('_', '-')} must be in [{lo}, {hi}], got {value}")
         if self.lr is not None and not 0 < self.lr < 10:
             raise UserError(f"--lr must be in (0, 10), got {self.lr}")
-        if self.view == "joint" and not (self.init_image and self.init_coeff):
+        if self.init_model and (self.init_image or self.init_coeff):
+            raise UserError("--init-model starts from one saved tagger: drop --init-image/coeff")
+        if self.view == "joint" and not (self.init_model or (self.init_image and self.init_coeff)):
             raise UserError(
                 "--view joint needs --init-image RUN and --init-coeff RUN "
-                "(trained single-view runs)"
+                "(trained single-view runs), or --init-model RUN (a saved joint tagger)"
             )
 
     @property
@@ -212,6 +217,15 @@ def initial_model(
     config: TrainConfig, manifest: DatasetManifest, val_set: Dataset
 ) -> tuple[Tagger, list[str], list[float] | None]:
     """A fresh tagger for ``config.view`` (joint: from two single-view runs), init runs, fusion."""
+    if config.init_model is not None:
+        model, card = load_model(config.init_model)
+        if card.view != config.view:
+            raise UserError(
+                f"--init-model {config.init_model} holds a {card.view!r} model, "
+                f"expected {config.view!r}"
+            )
+        check_compatible(card, manifest, str(config.init_model), str(config.data))
+        return model, [str(config.init_model)], None
     tags = len(manifest.vocabulary)
     if config.view == "image":
         arch = {

@@ -36,6 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     option("dropout", float, "dropout before the tag head (single views)")
     option("init-image", Path, "joint view: trained image run to start from")
     option("init-coeff", Path, "joint view: trained coefficient run to start from")
+    option("init-model", Path, "a saved tagger of this view to go on training (fine-tuning)")
     option("epochs", int, "training epochs")
     option("batch-size", int, "images per network batch")
     option("lr", float, "peak learning rate (default: per view and optimiser)")
