@@ -16,10 +16,11 @@ What is updated (``update``):
 * ``all``: every weight, trunks at ``trunk_lr_scale`` of the head's rate.
 
 Batch-norm statistics (``norm``) are kept as trained ("frozen"), or re-estimated once,
-before training, over every training frame and exposure variant ("adapt", default) or
-over those and the replay frames ("mixed"); during training they stay fixed (batches of a few frames
-would give noisy ones). A new detector shifts the statistics of every layer's input, and
-that part of the shift needs no labels. A held-out part of the user's frames (whole groups)
+before training, over every training frame and exposure variant ("adapt") or over those
+and the replay frames ("mixed", default: the user's frames and the base model's kind in
+one estimate); during training they stay fixed (batches of a few frames would give noisy
+ones). A new detector shifts the statistics of every layer's input, and that part of the
+shift needs no labels. A held-out part of the user's frames (whole groups)
 stops training when its known-label loss has not improved for ``patience`` epochs; the
 best epoch is kept. With ``blend`` < 1 (default 0.5) the weights and statistics become
 (1 - blend) base + blend fine-tuned (weight-space ensembling), which keeps more of the base
@@ -80,7 +81,7 @@ class FinetuneConfig:
     exposure_copies: int = 2
     calibration: str = "temperature"
     threshold_min_labels: int = 10
-    norm: str = "adapt"
+    norm: str = "mixed"
     blend: float = 0.5
     seed: int = 0
 
