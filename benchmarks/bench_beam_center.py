@@ -11,9 +11,14 @@
    probability (strips in WAXS may sit "far"), every image kind of the default recipe
    (samples, calibrants, dark and direct-beam frames). Aggregates: the fraction within
    2 px with the centre on the frame (goal >= 95 %) and within 2 % of the diagonal off it
-   (goal >= 90 %), overall, by
-   placement, by size and without the dark frames (no beam, nothing to find); and how the
-   confidence separates right from wrong.
+   (goal >= 90 %), overall, without the dark frames (no beam, nothing to find), and by
+   placement, size, setup (SAXS / WAXS), detector family, beamstop, visible sample
+   (``ring`` when a ring, lattice or powder term is visible, else the first visible term's
+   family, ``nothing visible`` when the sample terms are all hidden) and image kind; how
+   the confidence separates right from wrong. ``--diagnose`` also finds, for each miss,
+   the estimators' candidate nearest the true centre (a miss with a candidate within the
+   goal is the choice's fault, one without is the candidates'); ``--per-frame FILE``
+   writes one CSV row per frame.
 3. **Speed**: the median CPU time (this process's, so other work on the machine does not
    count) and wall time of :func:`estimate_beam_center` on the 1000 x 1000 frames
    (goal <= 30 ms), single-threaded (this script sets OMP_NUM_THREADS=1 before numpy loads).
@@ -21,6 +26,7 @@
     python benchmarks/bench_beam_center.py                       # everything (about 20 min)
     python benchmarks/bench_beam_center.py --count 60 --no-real  # quick look
     python benchmarks/bench_beam_center.py --cache /tmp/bc-frames  # keep the frames for reruns
+    python benchmarks/bench_beam_center.py --no-real --seed 1 --count 150 --diagnose  # tuning set
 """
 
 from __future__ import annotations
