@@ -88,6 +88,25 @@ def test_evaluate_command(tmp_path, capsys):
     assert cli_main(argv) == 0
     pooled = json.loads((run / "eval.json").read_text())
     assert pooled["test_shard"] == [8, 9] and pooled["images"] == 2 * 2 * 6
+    # --out elsewhere: the files go there and the run's card keeps its metrics
+    card_bytes = (run / "model.json").read_bytes()
+    argv = ["evaluate", "--data", str(data), "--model", str(run), "--out", str(tmp_path / "o")]
+    assert cli_main(argv) == 0
+    assert (tmp_path / "o" / "eval.json").is_file() and (tmp_path / "o" / "pr_curves.png").is_file()
+    assert (run / "model.json").read_bytes() == card_bytes
+
+
+def test_evaluate_never_writes_into_the_shipped_folder(tmp_path, monkeypatch):
+    """The shipped tagger's folder is part of the package: its report goes to eval_<data>."""
+    data, run = tmp_path / "data", tmp_path / "shipped"
+    make_dataset(data, images_per_experiment=4)
+    train(data, run, "coeff", epochs=1)
+    monkeypatch.setattr("scattertag.evaluate.pretrained_dir", lambda: run)
+    monkeypatch.chdir(tmp_path)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert cli_main(["evaluate", "--data", str(data), "--model", str(run)]) == 0
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    assert (tmp_path / "eval_data" / "eval.json").is_file()
 
 
 def test_evaluate_refuses_mismatches(tmp_path, capsys):

@@ -35,7 +35,7 @@ from scattertag.data.manifest import DatasetManifest
 from scattertag.io.files import write_json
 from scattertag.models.card import ModelCard
 from scattertag.models.checks import check_scores
-from scattertag.models.io import check_compatible, load_model
+from scattertag.models.io import check_compatible, load_model, pretrained_dir
 
 
 def precision_recall(
@@ -218,17 +218,33 @@ def plot_ap_bars(result: dict, path: Path, title: str) -> Path:
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    """Score the run ``model`` on shard(s) ``test_shard`` of dataset ``data`` (None: the run's)."""
+    """Score the run ``model`` on shard(s) ``test_shard`` of dataset ``data`` (None: the run's).
+
+    out : folder for eval.json and the plots (None: the run's own folder, whose card also
+        takes the test metrics; for the shipped tagger ``eval_<dataset name>``, since the
+        package's own folder is never written).
+    """
 
     data: Path
     model: Path
     test_shard: int | list[int] | None = None
     batch_size: int = 64
     workers: int = 0
+    out: Path | None = None
+
+
+def report_folder(config: EvaluateConfig) -> tuple[Path, bool]:
+    """(where eval.json and the plots go, whether the run's card takes the test metrics)."""
+    model_dir = Path(config.model)
+    shipped = model_dir.resolve() == pretrained_dir().resolve()
+    out = Path(config.out) if config.out else None
+    if out is None:
+        out = Path(f"eval_{Path(config.data).name}") if shipped else model_dir
+    return out, not shipped and out.resolve() == model_dir.resolve()
 
 
 def evaluate_run(config: EvaluateConfig) -> dict:
-    """Score the run; write eval.json, the PNGs and the card's test metrics; eval.json's content."""
+    """Score the run; write eval.json, the PNGs and (its own folder) the card's test metrics."""
     from scattertag.data import ShardDataset
 
     model_dir, data = Path(config.model), Path(config.data)
@@ -258,16 +274,17 @@ def evaluate_run(config: EvaluateConfig) -> dict:
         backbone=card.backbone,
         seconds=round(time.perf_counter() - start, 2),
     )
-    write_json(model_dir / "eval.json", result)
-    plot_pr_curves(labels, scores, vocabulary, model_dir / "pr_curves.png")
+    out, into_card = report_folder(config)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "eval.json", result)
+    plot_pr_curves(labels, scores, vocabulary, out / "pr_curves.png")
     name = f"test shard{'s' if len(shards) > 1 else ''} {shard}"
     title = f"{name} of {data.name} ({len(labels)} frames)"
-    plot_reliability(labels, {card.view: scores}, model_dir / "reliability.png", title)
-    plot_ap_bars(
-        result,
-        model_dir / "ap_by_tag.png",
-        f"{card.view} view, {name} of {data.name}",
-    )
+    plot_reliability(labels, {card.view: scores}, out / "reliability.png", title)
+    plot_ap_bars(result, out / "ap_by_tag.png", f"{card.view} view, {name} of {data.name}")
+    result["out"] = str(out)
+    if not into_card:
+        return result
     card = ModelCard.read(model_dir)
     metrics = {
         **card.metrics,

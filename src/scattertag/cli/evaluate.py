@@ -22,7 +22,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--out",
-        help="--labels: folder for eval_labels.json and plots (default: eval_<labels name>)",
+        type=Path,
+        help="folder for eval.json / eval_labels.json and the plots (default: --data: the "
+        "model's folder, or eval_<data name> for the shipped tagger; --labels: "
+        "eval_<labels name>)",
     )
     parser.add_argument("--cache", help="--labels: folder to keep the frames' views for reuse")
     parser.add_argument(
@@ -49,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--data needs --model RUN")
     result = evaluate_run(config_from(EvaluateConfig, args))
     print(format_table(result))
-    print(f"wrote {args.model / 'eval.json'}, pr_curves.png, ap_by_tag.png, reliability.png")
+    print(
+        f"wrote {Path(result['out']) / 'eval.json'}, pr_curves.png, ap_by_tag.png, reliability.png"
+    )
     return OK
 
 
