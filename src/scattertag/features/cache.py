@@ -112,14 +112,14 @@ class SetupCache:
         entries = []
         stale = time.time() - 3600.0
         for entry in os.scandir(self.folder):
-            kind = SUFFIX if entry.name.endswith(SUFFIX) else ".tmp"
-            if kind == ".tmp" and not entry.name.endswith(".tmp"):
+            setup, tmp = entry.name.endswith(SUFFIX), entry.name.endswith(".tmp")
+            if not (setup or tmp):
                 continue
             try:
                 st = entry.stat()
             except OSError:  # deleted by another process meanwhile
                 continue
-            if kind == SUFFIX:
+            if setup:
                 entries.append((st.st_mtime, st.st_size, entry.path))
             elif st.st_mtime < stale:
                 Path(entry.path).unlink(missing_ok=True)
