@@ -31,6 +31,7 @@ def test_solve_and_whiten_match_lapack(n, min_block, lower):
     assert np.allclose(np.sum(w * w, 0), np.sum(b * x, 0), rtol=1e-9)
     R = np.triu(c.T if low else c)
     assert np.allclose(R.T @ w, b, atol=1e-10)
+    assert np.allclose(R @ factor.back(w), w, atol=1e-10)  # back: R^-1, solve's second half
     again = Cholesky(c, low, min_block, factor.inverses)  # as the set-up cache restores it
     assert np.array_equal(again.solve(b), factor.solve(b))
 

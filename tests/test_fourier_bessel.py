@@ -227,3 +227,31 @@ def test_fit_coefficients_equal_a_direct_dense_solve():
         got = fb.transform(f, mask=mask, reg=reg)
         assert fb.cached_factors == 1
         assert rel(got, fb._unpack(u.T)) < 1e-9
+
+
+def test_holes_of_a_frame_are_corrected_on_the_factor_of_the_base_mask():
+    """A NaN block touching the module gap and hot pixels: with the mask every frame shares
+    (``base``) given, no new factor, the dense solve's coefficients, and a correction of
+    lower rank than the block's pixel count; without it the merged gap is factorised."""
+    rng = np.random.default_rng(6)
+    shape, center, radius, reg = (120, 140), (30.0, 90.0), 100.0, 1e-3
+    fb = FourierBessel(shape, center, radius, 10, 20)
+    f = rng.normal(size=shape).astype(np.float32)
+    gap = np.ones(shape, bool)
+    gap[:, 50:54] = False
+    mask = gap.copy()
+    mask[40:48, 54:62] = False  # touches the gap: one component with it
+    mask[[10, 100], [100, 20]] = False
+    got = fb.transform(f, mask=mask, reg=reg, base=gap)
+    assert fb.cached_factors == 1  # the gap's, factorised once
+    seen = gap.ravel()[fb.pixels]
+    G = fb.exact.normal_matrix(*fb._polar(fb.pixels[seen])).astype(np.float64)
+    holes = np.flatnonzero(seen & ~mask.ravel()[fb.pixels])  # into the disk's pixels
+    U = fb.exact.pixel_rows(*fb._polar(fb.pixels[holes])).astype(np.float64)
+    rhs = fb._pack(fb.exact.analyse(fb.exact.S @ np.where(mask, f, 0).reshape(-1, 1)))
+    u = scipy.linalg.solve(G - U.T @ U + reg * np.eye(len(G)), rhs.T, assume_a="pos")
+    assert rel(got, fb._unpack(u.T)[0]) < 1e-9
+    Y = fb._correction(fb._cholesky(gap.ravel(), reg), holes)
+    assert len(holes) == 65 and Y.shape[1] < 40  # an 8 x 8 block and hot pixels
+    assert rel(fb.transform(f, mask=mask, reg=reg), got) < 1e-4  # labelled: a factor of its own
+    assert fb.cached_factors == 2

@@ -23,7 +23,7 @@ def test_warm_set_up_gives_the_same_views(tmp_path):
     warm = ViewMaker(SPEC, geometry, mask, cache)
     assert cache.hits == 1 and warm.fb.cached_factors == 1
     assert warm._unfamiliarity is not None  # the score's set-up came from the cache too
-    assert warm._last is not None  # and the weights of the static mask's validity
+    assert warm._static_weights is not None  # and the weights of the static mask's validity
     for a, b in zip(cold.with_unfamiliarity(counts), warm.with_unfamiliarity(counts)):
         assert np.array_equal(a, b)
     # another mask or geometry is another entry

@@ -248,3 +248,23 @@ def test_views_do_not_depend_on_the_frames_seen_before():
     fresh = [ViewMaker(spec, geometry, mask)(c)[1] for c in frames]
     for a, b, c in zip(first, again, fresh):
         assert np.array_equal(a, b) and np.array_equal(a, c)
+
+
+def test_weights_of_a_frame_with_a_few_lost_pixels_are_counted_afresh():
+    """A frame's NaN block and hot pixels: its weights, from the static mask's less those
+    pixels, are the counts computed afresh (working frame and cake), bit for bit."""
+    spec = ViewSpec(orders=4, zeros=6, fb_size=32, cake_angles=8, cake_radii=16)
+    geometry = Geometry((100, 90), (12.0, 70.0))
+    mask = np.ones((100, 90), bool)
+    mask[:, 40:43] = False
+    maker = ViewMaker(spec, geometry, mask)
+    rng = np.random.default_rng(2)
+    for _ in range(3):
+        valid = mask.copy()
+        y, x = rng.integers(0, 80, 2)
+        valid[y : y + 12, x : x + 12] = False
+        valid[rng.integers(0, 100, 5), rng.integers(0, 90, 5)] = False
+        weights = maker._weights(valid, False)
+        assert maker._last is not None and maker._last[2] is not None  # from the static ones
+        assert np.array_equal(weights["work"], block_sum(valid, maker.block, maker.offset))
+        assert np.array_equal(weights[False], maker.cake.weights(valid))

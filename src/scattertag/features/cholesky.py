@@ -100,10 +100,14 @@ class Cholesky:
             y[start:stop] = inverse.T @ (b[start:stop] - R[:start, start:stop].T @ y[:start])
         return y
 
-    def solve(self, b: np.ndarray) -> np.ndarray:
-        """(n,) or (n, B) G^-1 b = R^-1 R^-T b."""
-        R, y = self.R, self.whiten(b)
+    def back(self, y: np.ndarray) -> np.ndarray:
+        """(n,) or (n, B) R^-1 y, the second half of :meth:`solve`."""
+        R, y = self.R, np.asarray(y, dtype=np.float64)
         x = np.empty_like(y)
         for start, stop, inverse in reversed(self._diagonal):
             x[start:stop] = inverse @ (y[start:stop] - R[start:stop, stop:] @ x[stop:])
         return x
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """(n,) or (n, B) G^-1 b = R^-1 R^-T b."""
+        return self.back(self.whiten(b))

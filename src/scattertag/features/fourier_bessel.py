@@ -46,7 +46,7 @@ the GIL) when there are at most ``dense_limit`` unknowns, else by conjugate grad
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import cast
 
 import numpy as np
@@ -71,6 +71,11 @@ LINEAR_MIN_PIXELS = 1.25
 #: polar grid (~2 us a pixel); beyond, applying the operator to unit vectors (~1.5 s at
 #: (2N+1)K ~ 2000, whatever the pixel count) is cheaper (benchmarks/bench_throughput.py).
 PIXEL_ASSEMBLY_LIMIT = 500_000
+
+#: Eigenvalues of U U^T (U: the fit's rows at a frame's small holes) below this times the
+#: largest are dropped from the low-rank correction: they change A^T M A by less than ~1e-12
+#: of its norm, far below the float32 assembly of the normal matrix (~1e-7).
+LOW_RANK_TOL = 1e-12
 
 #: Gram symbol of B-splines of degree d: values of the degree-(2d+1) B-spline at offsets 0..d.
 _GRAM = {1: np.array([4.0, 1.0]) / 6.0, 3: np.array([2416.0, 1191.0, 120.0, 1.0]) / 5040.0}
@@ -229,6 +234,7 @@ class PolarSplines:
         shape = (len(self.nodes) * self.n_theta, fb.shape[0] * fb.shape[1])
         return sp.csc_matrix((vals.reshape(-1), rows.reshape(-1), np.cumsum(indptr)), shape=shape)
 
+    @cached_property
     def modes(self) -> np.ndarray:
         """(n_theta, 2N+1) real angular modes phi_q(theta_m) of the packed unknowns.
 
@@ -242,6 +248,7 @@ class PolarSplines:
             [np.ones((self.n_theta, 1)), s * np.cos(angle), -s * np.sin(angle)], 1
         ).astype(np.float32)
 
+    @cached_property
     def radial_modes(self) -> np.ndarray:
         """(nodes, 2N+1, K) float32 radial profile hankel[n(q), k, j] of packed unknown (q, k)."""
         n_of_q = np.concatenate([np.arange(self.orders + 1), np.arange(1, self.orders + 1)])
@@ -250,7 +257,7 @@ class PolarSplines:
     def pixel_rows(self, r: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """(P, (2N+1) K) rows of A: the packed (spline-projected) basis at pixels (r, theta)."""
         jr, wr, jt, wt = self.weights(r, theta)
-        phi, radial = self.modes(), self.radial_modes()
+        phi, radial = self.modes, self.radial_modes
         psi = sum(wt[:, b, None] * phi[(jt + b) % self.n_theta] for b in range(self.degree + 1))
         prof = sum(wr[:, a, None, None] * radial[jr + a] for a in range(self.degree + 1))
         return (psi[:, :, None] * prof).reshape(len(r), -1)
@@ -270,7 +277,7 @@ class PolarSplines:
         d1, Q, K = self.degree + 1, 2 * self.orders + 1, self.hankel.shape[1]
         J = len(self.nodes)
         jr, wr, jt, wt = self.weights(r, theta)
-        phi = self.modes()
+        phi = self.modes
         psi = sum(wt[:, b, None] * phi[(jt + b) % self.n_theta] for b in range(d1))  # (P, Q)
         # T as bands: band[j, a' - a + degree, q, q'] couples radial node j with j + a' - a
         band = np.zeros((J + d1, 2 * d1 - 1, Q, Q), np.float32)
@@ -291,7 +298,7 @@ class PolarSplines:
         # Y[j, q', q, k'] = sum_s T[(j, q), (j + s - d, q')] radial[j + s - d, q', k'];
         # only blocks q' >= q (the upper triangle Cholesky reads) unless ``full``
         pad = np.zeros((self.degree, Q, K), np.float32)
-        radial = np.concatenate([pad, self.radial_modes(), pad])
+        radial = np.concatenate([pad, self.radial_modes, pad])
         G = np.zeros((Q, K, Q, K), np.float32)
         for lo in range(0, J, 64):  # chunks of radial nodes bound the memory of Y
             hi = min(J, lo + 64)
@@ -483,6 +490,7 @@ class FourierBessel:
         reg: float = 1e-3,
         tol: float = 1e-6,
         maxiter: int = 300,
+        base: np.ndarray | None = None,
     ) -> np.ndarray:
         """(H, W) or (B, H, W) images -> complex (N+1, K) or (B, N+1, K) coefficients a_nk.
 
@@ -490,7 +498,10 @@ class FourierBessel:
         missing data. ``method``: "project" (sum over observed pixels, missing ones count
         as zero) or "fit" (regularised least squares, see the module docstring); default
         "fit" when any disk pixel is missing, else "project". ``reg``, ``tol`` and
-        ``maxiter`` (conjugate gradients) apply to "fit".
+        ``maxiter`` (conjugate gradients) apply to "fit". ``base`` (H, W) bool: the mask
+        every frame shares (the detector's gaps and beamstop); a frame that lacks at most
+        ``low_rank_limit`` of its disk pixels, and no more, is fitted by a low-rank
+        correction of its factor (:meth:`_dense_solve`).
         """
         images = np.asarray(images)
         single = images.ndim == 2
@@ -526,7 +537,7 @@ class FourierBessel:
             rows = x if not fit.any() else x[~fit]
             a[~fit] = self.fast.analyse(self.fast.S @ rows.T)
         if fit.any():
-            a[fit] = self._fit(x[fit], valid[fit], reg, tol, maxiter)
+            a[fit] = self._fit(x[fit], valid[fit], reg, tol, maxiter, base)
         return a[0] if single else a
 
     def reconstruct(self, a: np.ndarray) -> np.ndarray:
@@ -591,7 +602,13 @@ class FourierBessel:
         return np.hypot(dx, dy), np.arctan2(dy, dx) % (2 * np.pi)
 
     def _fit(
-        self, x: np.ndarray, valid: np.ndarray, reg: float, tol: float, maxiter: int
+        self,
+        x: np.ndarray,
+        valid: np.ndarray,
+        reg: float,
+        tol: float,
+        maxiter: int,
+        base: np.ndarray | None = None,
     ) -> np.ndarray:
         """Regularised least-squares coefficients of each image from its observed pixels."""
         flat = valid.reshape(len(valid), -1)
@@ -601,39 +618,68 @@ class FourierBessel:
         for idx in groups:
             rhs = self._pack(self.exact.analyse(self.exact.S @ x[idx].T))
             if self.n_unknowns <= self.dense_limit:
-                u = self._dense_solve(flat[idx[0]], reg, rhs.T).T
+                u = self._dense_solve(flat[idx[0]], reg, rhs.T, base).T
             else:
                 u = conjugate_gradients(self._normal_operator(flat[idx[0]]), rhs, reg, tol, maxiter)
             out[idx] = self._unpack(u)
         return out
 
-    def _dense_solve(self, valid_flat: np.ndarray, reg: float, rhs: np.ndarray) -> np.ndarray:
+    def _dense_solve(
+        self, valid_flat: np.ndarray, reg: float, rhs: np.ndarray, base: np.ndarray | None = None
+    ) -> np.ndarray:
         """(n, B) solutions of (A^T M A + reg I) u = rhs for the mask ``valid_flat``.
 
-        The mask's small holes P (:meth:`_small_holes`: a hot pixel, a zinger patch, a NaN
-        block of this frame) are solved with the Cholesky factor of the mask without them
-        (the detector's gaps and beamstop, the same in every frame, so factorised once):
-        A^T M A = G0 - U^T U with U the rows of A at P, by the Woodbury identity
-        u = u0 - G0^{-1} U^T (U G0^{-1} U^T - I)^{-1} U u0, u0 = G0^{-1} rhs. Which factor
-        and which correction depend on this mask alone, never on the masks seen before, so a
-        frame's coefficients are the same in any process and order.
+        The mask's holes P (:meth:`_holes`: a hot pixel, a zinger patch, a NaN block of this
+        frame) are solved with the Cholesky factor G0 = R^T R of the mask without them (the
+        detector's gaps and beamstop, the same in every frame, so factorised once):
+        A^T M A + reg I = G0 - V^T V, with V (r, n) the rows of A at P compressed to their
+        numerical rank (:meth:`_correction`). With W = R^-T V^T and the Woodbury identity,
+        u = R^-1 (z + W (I - W^T W)^-1 W^T z), z = R^-T rhs: one solve's work and small
+        products a frame. Which factor and which correction depend on this mask and
+        ``base`` alone, never on the masks seen before, so a frame's coefficients are the
+        same in any process and order.
         """
-        base, holes = self._small_holes(valid_flat)
-        factor = self._cholesky(base, reg)
-        u0 = factor.solve(rhs)  # BLAS products: preparing threads run side by side
+        filled, holes = self._holes(valid_flat, base)
+        factor = self._cholesky(filled, reg)
         if len(holes) == 0:
-            return u0
+            return factor.solve(rhs)  # BLAS products: preparing threads run side by side
+        key = (mask_digest(valid_flat), mask_digest(filled), reg)
+        Y = self._corrections.get(key, lambda: self._correction(factor, holes))
+        z = factor.whiten(rhs)
+        return factor.back(z + Y @ (Y.T @ z))
 
-        def correction() -> tuple[np.ndarray, tuple]:
-            """U (the rows of A at the holes) and the LU factors of U G0^-1 U^T - I."""
-            U = self.exact.pixel_rows(*self._polar(self.pixels[holes])).astype(np.float64)
-            W = factor.whiten(U.T)  # G0 = R^T R: U G0^-1 U^T = W^T W with W = R^-T U^T
-            capacitance = W.T @ W - np.eye(len(holes))
-            return U, scipy.linalg.lu_factor(capacitance, check_finite=False)
+    def _correction(self, factor: Cholesky, holes: np.ndarray) -> np.ndarray:
+        """(n, r) Y with Y Y^T = W (I - W^T W)^-1 W^T, W = R^-T V^T (G0 = R^T R: ``factor``).
 
-        U, capacitance = self._corrections.get((mask_digest(valid_flat), reg), correction)
-        y = scipy.linalg.lu_solve(capacitance, U @ u0, check_finite=False)
-        return u0 - factor.solve(U.T @ y)
+        U (d, n) are the rows of A at the ``holes`` (indices into ``pixels``); V = Q^T U
+        keeps the eigenvectors Q of U U^T whose eigenvalues exceed ``LOW_RANK_TOL`` times the
+        largest, so V^T V = U^T U to that tolerance with r <= d rows (a compact NaN block of
+        100 pixels has r ~ 40): the triangular solve, the costly step, is r columns wide.
+        I - W^T W = L L^T is positive definite (A^T M A + reg I is) and Y = W L^-T.
+        """
+        U = self.exact.pixel_rows(*self._polar(self.pixels[holes])).astype(np.float64)
+        lam, Q = np.linalg.eigh(U @ U.T)  # ascending
+        V = Q[:, lam > LOW_RANK_TOL * max(lam[-1], 1e-300)].T @ U
+        W = factor.whiten(V.T)
+        L = np.linalg.cholesky(np.eye(len(V)) - W.T @ W)
+        return scipy.linalg.solve_triangular(L, W.T, lower=True, check_finite=False).T
+
+    def _holes(
+        self, valid_flat: np.ndarray, base: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(the mask to factorise, the indices into ``pixels`` of its holes to correct).
+
+        When the mask lacks at most ``low_rank_limit`` disk pixels of ``base`` and has none
+        that ``base`` lacks: ``base`` and those pixels (no labelling); else
+        :meth:`_small_holes`.
+        """
+        if base is not None and self.low_rank_limit > 0:
+            kept, seen = base.reshape(-1), valid_flat[self.pixels]
+            inside = kept[self.pixels]
+            lost = np.flatnonzero(inside > seen)
+            if len(lost) <= self.low_rank_limit and not (seen > inside).any():
+                return kept, lost
+        return self._small_holes(valid_flat)
 
     def _small_holes(self, valid_flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(the mask with its small holes filled, the holes' indices into ``pixels``).

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -290,7 +291,7 @@ class Cake:
         H, W = shape
         cx, cy = beam_center
         radii = axis.cells
-        self.angles, self.radii = angles, radii
+        self.angles, self.radii, self.pixels = angles, radii, H * W
         self.coordinate = np.broadcast_to(
             np.linspace(0, 1, radii, dtype=np.float32), (angles, radii)
         )
@@ -357,6 +358,26 @@ class Cake:
             )
         w[self.filled] = np.take(valid, self.fill_pixel)
         return w
+
+    def weights_without(
+        self, weights: np.ndarray, lost: np.ndarray, valid: np.ndarray
+    ) -> np.ndarray:
+        """(A * R,) :meth:`weights` of ``valid``, from those (``weights``) of a validity that
+        also kept the flat pixels ``lost``: O(lost) work, the same integer counts."""
+        cells = self._pixel_cells[lost]
+        counts = np.bincount(cells[cells >= 0], minlength=len(weights))
+        w = weights - counts.astype(np.float32)
+        w[self.filled] = np.take(valid, self.fill_pixel)
+        return w
+
+    @cached_property
+    def _pixel_cells(self) -> np.ndarray:
+        """(H * W,) cell of each pixel, -1 outside the radial range (from the set-up's order,
+        on first use: int16 when the cells allow, 2 B a pixel)."""
+        dtype = np.int16 if self.angles * self.radii < 2**15 else np.int32
+        cell = np.full(self.pixels, -1, dtype)
+        cell[self.order] = np.repeat(self.cells, np.diff(self.starts, append=len(self.order)))
+        return cell
 
     def __call__(self, total: np.ndarray, weights: np.ndarray, log) -> np.ndarray:
         """Valid counts (H, W, zero elsewhere) and cell weights (:meth:`weights`) -> float32
@@ -456,6 +477,7 @@ class ViewMaker:
                 f"ViewMaker: mask shape {np.shape(mask)} differs from the geometry's {(H, W)}"
             )
         self.mask = None if mask is None else np.asarray(mask, dtype=bool)
+        self._static = np.ones((H, W), bool) if self.mask is None else self.mask
         # The frame is never padded: the Fourier-Bessel working frame holds the blocks of
         # ``block`` x ``block`` pixels that the frame touches, laid as if the frame sat centred
         # in a square of side ``padded_side`` (a multiple of the block), so frames of any shape
@@ -499,12 +521,15 @@ class ViewMaker:
             state = None  # a damaged or foreign cache entry: set up from scratch instead
             self._set_up(None, work, (wx, wy))
         self._log_max = math.log1p(spec.max_counts)
-        self._last: tuple[np.ndarray, dict] | None = None  # validity of the last frame, its weights
+        # the weights of the static mask's validity (:meth:`_weights`), once computed or loaded
+        self._static_weights: dict | None = None
+        # the last frame's validity, its weights, the static pixels it lacks (None: computed
+        # afresh)
+        self._last: tuple[np.ndarray, dict, np.ndarray | None] | None = None
         if state is not None:
             if "weights/work" in state:  # those of every pixel the static mask keeps
                 stored = _part(state, "weights/")
-                weights = {_WEIGHTS.get(name, name): w for name, w in stored.items()}
-                self._last = (self._static_valid(), weights)
+                self._static_weights = {_WEIGHTS.get(name, name): w for name, w in stored.items()}
             return
         if self.mask is not None or not self.fb.disk_in_frame:  # factorise the fit now
             ok = self._weights(self._static_valid())["work"] > 0
@@ -517,7 +542,7 @@ class ViewMaker:
     def _static_valid(self) -> np.ndarray:
         """(H, W) bool: the pixels the static mask keeps (all without one), the validity of a
         frame with no gap, NaN or negative pixel of its own."""
-        return np.ones(self.geometry.shape, bool) if self.mask is None else self.mask
+        return self._static
 
     def state(self) -> dict[str, np.ndarray]:
         """Arrays that set this ViewMaker up again (FB operator and factors, cake, the
@@ -528,9 +553,9 @@ class ViewMaker:
             out.update({f"cake/{k}": v for k, v in self.cake.state().items()})
         if self._unfamiliarity is not None:
             out.update({f"unfamiliarity/{k}": v for k, v in self._unfamiliarity.state().items()})
-        if self._last is not None and np.array_equal(self._last[0], self._static_valid()):
+        if self._static_weights is not None:
             names = {key: name for name, key in _WEIGHTS.items()}
-            out.update({f"weights/{names.get(k, k)}": v for k, v in self._last[1].items()})
+            out.update({f"weights/{names.get(k, k)}": v for k, v in self._static_weights.items()})
         return out
 
     def _set_up(
@@ -660,14 +685,52 @@ class ViewMaker:
         return total, valid
 
     def _weights(self, valid: np.ndarray, in_q: bool | None = None) -> dict:
-        """Valid pixels per working pixel and per cell of the cake ``in_q`` (None: no cake);
-        reused while the validity repeats."""
-        if self._last is None or not np.array_equal(self._last[0], valid):
-            self._last = (valid, {"work": block_sum(valid, self.block, self.offset)})
-        weights = self._last[1]
+        """Valid pixels per working pixel and per cell of the cake ``in_q`` (None: no cake).
+
+        Those of the static mask's validity are kept; another validity's are reused while it
+        repeats, and when it lacks a few of the static pixels (a frame's NaN block, hot
+        pixels), they are the static ones less the counts of those pixels. Counts are
+        integers in float32, so either way they are the numbers computed afresh.
+        """
+        weights: dict
+        if valid is self._static_valid():
+            weights, lost = self._static_work(), None
+        else:
+            last = self._last
+            if last is None or (last[0] is not valid and not np.array_equal(last[0], valid)):
+                last = self._last = (valid, *self._weights_of(valid))
+            _, weights, lost = last
         if in_q is not None and in_q not in weights:
-            weights[in_q] = self._cake(in_q).weights(valid)
+            cake = self._cake(in_q)
+            if lost is None:
+                weights[in_q] = cake.weights(valid)
+            else:
+                static = self._weights(self._static_valid(), in_q)[in_q]
+                weights[in_q] = cake.weights_without(static, lost, valid)
         return weights
+
+    def _static_work(self) -> dict:
+        """The weights of the static mask's validity (working frame; cakes once asked)."""
+        if self._static_weights is None:
+            work = block_sum(self._static_valid(), self.block, self.offset)
+            self._static_weights = {"work": work}
+        return self._static_weights
+
+    def _weights_of(self, valid: np.ndarray) -> tuple[dict, np.ndarray | None]:
+        """(the working-frame weights of ``valid``, the static pixels it lacks or None)."""
+        static = self._static_work()
+        lost = np.flatnonzero(self._static_valid() != valid)
+        if len(lost) == 0:
+            return static, None
+        if len(lost) > valid.size // 16 or valid.reshape(-1)[lost].any():
+            return {"work": block_sum(valid, self.block, self.offset)}, None
+        rows, cols = np.divmod(lost, valid.shape[1])
+        work = static["work"]
+        cells = ((rows + self.offset[0]) // self.block) * work.shape[1] + (
+            cols + self.offset[1]
+        ) // self.block
+        counts = np.bincount(cells, minlength=work.size).reshape(work.shape)
+        return {"work": work - counts.astype(np.float32)}, lost
 
     @staticmethod
     def _area_sum(a: np.ndarray, weights: tuple[sp.csr_matrix, sp.csr_matrix]) -> np.ndarray:
@@ -701,4 +764,5 @@ class ViewMaker:
         """Block-average, log-scale and expand: (working frame, validity, a)."""
         t, w = block_sum(total, self.block, self.offset), self._weights(valid)["work"]
         frame, ok = self._log(t, w), w > 0
-        return frame, ok, self.fb.transform(frame, mask=ok, reg=self.spec.fit_reg)
+        base = self._static_work()["work"] > 0  # factorised once
+        return frame, ok, self.fb.transform(frame, mask=ok, reg=self.spec.fit_reg, base=base)
