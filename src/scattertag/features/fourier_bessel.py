@@ -386,8 +386,8 @@ class FourierBessel:
         self.j = bessel_zeros(orders, zeros)
         # Cholesky factors of the fit, by (mask digest, reg)
         self._gram_cache: BoundedCache[Cholesky] = BoundedCache(4)
-        # Woodbury corrections of masks with small holes, by (mask digest, reg)
-        self._corrections: BoundedCache[tuple] = BoundedCache(8)
+        # Woodbury corrections (:meth:`_correction`) of masks with holes, by (mask, base, reg)
+        self._corrections: BoundedCache[np.ndarray] = BoundedCache(8)
         # linear B-splines (4 weights a pixel instead of 16) once their finer grid is coarser
         # than the pixels
         fine = self.radius * LINEAR_STEP / self.j.max() >= LINEAR_MIN_PIXELS
