@@ -94,6 +94,12 @@ def test_evaluate_command(tmp_path, capsys):
     assert cli_main(argv) == 0
     assert (tmp_path / "o" / "eval.json").is_file() and (tmp_path / "o" / "pr_curves.png").is_file()
     assert (run / "model.json").read_bytes() == card_bytes
+    # averaged over symmetries: reported as such; the card keeps the plain model's metrics
+    assert (
+        cli_main(["evaluate", "--data", str(data), "--model", str(run), "--symmetries", "8"]) == 0
+    )
+    assert json.loads((run / "eval.json").read_text())["symmetries"] == 8
+    assert (run / "model.json").read_bytes() == card_bytes
 
 
 def test_evaluate_never_writes_into_the_shipped_folder(tmp_path, monkeypatch):

@@ -36,6 +36,7 @@ from scattertag.io.files import write_json
 from scattertag.models.card import ModelCard
 from scattertag.models.checks import check_scores
 from scattertag.models.io import check_compatible, load_model, pretrained_dir
+from scattertag.models.symmetry import with_symmetries
 
 
 def precision_recall(
@@ -223,6 +224,8 @@ class EvaluateConfig:
     out : folder for eval.json and the plots (None: the run's own folder, whose card also
         takes the test metrics; for the shipped tagger ``eval_<dataset name>``, since the
         package's own folder is never written).
+    symmetries : logits averaged over that many symmetries of the frame (1, 2, 4 or 8;
+        :mod:`scattertag.models.symmetry`); the card takes only the plain model's metrics.
     """
 
     data: Path
@@ -231,6 +234,7 @@ class EvaluateConfig:
     batch_size: int = 64
     workers: int = 0
     out: Path | None = None
+    symmetries: int = 1
 
 
 def report_folder(config: EvaluateConfig) -> tuple[Path, bool]:
@@ -240,7 +244,8 @@ def report_folder(config: EvaluateConfig) -> tuple[Path, bool]:
     out = Path(config.out) if config.out else None
     if out is None:
         out = Path(f"eval_{Path(config.data).name}") if shipped else model_dir
-    return out, not shipped and out.resolve() == model_dir.resolve()
+    own = out.resolve() == model_dir.resolve()
+    return out, not shipped and own and config.symmetries == 1
 
 
 def evaluate_run(config: EvaluateConfig) -> dict:
@@ -249,6 +254,7 @@ def evaluate_run(config: EvaluateConfig) -> dict:
 
     model_dir, data = Path(config.model), Path(config.data)
     model, card = load_model(model_dir)
+    averaged = with_symmetries(model, card, config.symmetries)
     manifest = DatasetManifest.read(data)
     check_compatible(card, manifest, str(model_dir), str(data))
     from scattertag.data import fold_shards
@@ -258,7 +264,7 @@ def evaluate_run(config: EvaluateConfig) -> dict:
     shard: int | list[int] = shards[0] if len(shards) == 1 else shards
     start = time.perf_counter()
     labels, scores = predict_scores(
-        model,
+        averaged,
         ShardDataset(data, shards),
         config.batch_size,
         config.workers,
@@ -272,6 +278,7 @@ def evaluate_run(config: EvaluateConfig) -> dict:
         test_shard=shard,
         view=card.view,
         backbone=card.backbone,
+        symmetries=config.symmetries,
         seconds=round(time.perf_counter() - start, 2),
     )
     out, into_card = report_folder(config)

@@ -48,11 +48,18 @@ def evaluate_labels(
     out: str | Path = "eval_labels",
     progress: bool = False,
     cache: str | Path | None = None,
+    symmetries: int = 1,
 ) -> dict:
-    """Score ``model_dir`` on the labelled files of ``labels``; write JSON and PNGs to ``out``."""
-    model, card = load_tagger(model_dir)
-    vocabulary = list(card.vocabulary)
+    """Score ``model_dir`` on the labelled files of ``labels``; write JSON and PNGs to ``out``.
+
+    ``symmetries``: logits averaged over that many symmetries of the frame (1, 2, 4, 8).
+    """
     from scattertag.features.views import ViewSpec
+    from scattertag.models.symmetry import with_symmetries
+
+    model, card = load_tagger(model_dir)
+    model = with_symmetries(model, card, symmetries)
+    vocabulary = list(card.vocabulary)
 
     table = read_labels(labels, centres)
     spec = ViewSpec.from_dict(card.view_spec)
@@ -67,6 +74,7 @@ def evaluate_labels(
         labels=str(labels),
         labels_sha256=table.sha256,
         centres=None if centres is None else str(centres),
+        symmetries=symmetries,
         skipped=frames.skipped,
         frames=frames.sources,
         scores={s: dict(zip(vocabulary, map(float, p))) for s, p in zip(frames.sources, probs)},

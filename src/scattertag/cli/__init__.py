@@ -105,6 +105,19 @@ def default(cls: type, name: str) -> Any:
     return next(f.default for f in fields(cls) if f.name == name)
 
 
+def add_symmetries_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--symmetries K``: logits averaged over K symmetries of the frame (models.symmetry)."""
+    parser.add_argument(
+        "--symmetries",
+        type=int,
+        default=1,
+        metavar="K",
+        help="average the network's logits over K symmetries of the frame: 1 (none), 2 (a "
+        "mirror), 4 (the mirrors), 8 (mirrors and quarter turns); K times the network's "
+        "cost (default: %(default)s)",
+    )
+
+
 def warn_skipped(messages: list[str]) -> None:
     """Print the rows a command skipped (one message each) on stderr, if any."""
     if messages:

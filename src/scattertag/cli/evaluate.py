@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scattertag.cli import OK, config_from, warn_skipped
+from scattertag.cli import OK, add_symmetries_argument, config_from, warn_skipped
 from scattertag.errors import UserError
 from scattertag.evaluate import EvaluateConfig, evaluate_run, format_table
 
@@ -42,6 +42,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    add_symmetries_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,7 +65,9 @@ def run_labels(args: argparse.Namespace) -> int:
     from scattertag.adapt.scoring import format_labelled
 
     out = Path(args.out or f"eval_{Path(args.labels).stem}")
-    result = evaluate_labels(args.labels, args.model, args.centres, out, True, args.cache)
+    result = evaluate_labels(
+        args.labels, args.model, args.centres, out, True, args.cache, args.symmetries
+    )
     print(format_labelled(result))
     warn_skipped(result["skipped"])
     print(f"wrote {out / 'eval_labels.json'}, pr_curves.png, ap_by_tag.png, reliability.png")

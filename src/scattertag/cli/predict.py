@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from scattertag.adapt.provenance import parse_thresholds
-from scattertag.cli import OK, SOME_FAILED
+from scattertag.cli import OK, SOME_FAILED, add_symmetries_argument
 from scattertag.errors import UserError
 from scattertag.geometry import (
     REFERENCE_DISTANCE,
@@ -85,6 +85,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size", type=int, default=16, help="frames per network batch (default: %(default)s)"
     )
+    add_symmetries_argument(parser)
     parser.add_argument(
         "--interval",
         type=float,
@@ -182,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             thresholds=parse_thresholds(args.threshold),
             timeout=args.timeout,
+            symmetries=args.symmetries,
         )
     from scattertag.prediction.api import predict
     from scattertag.serve.tiled import is_tiled
@@ -203,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
             dask=args.dask,
             thresholds=parse_thresholds(args.threshold),
             timeout=args.timeout,
+            symmetries=args.symmetries,
         )
     failed = table.failed
     print(f"{len(table) - len(failed)} of {len(table)} frames tagged -> {args.out}")
@@ -236,6 +239,7 @@ def predict_tiled_nodes(args: argparse.Namespace):
             batch_size=args.batch_size,
             device=args.device,
             thresholds=parse_thresholds(args.threshold),
+            symmetries=args.symmetries,
         )
         for uri in args.files
     ]

@@ -55,6 +55,7 @@ def predict(
     dask: str | None = None,
     thresholds: Mapping[str, float] | None = None,
     timeout: float | None = None,
+    symmetries: int = 1,
 ) -> Table:
     """Tag ``files`` (and/or the rows of ``manifest``, a CSV file list); one table row per frame.
 
@@ -85,6 +86,9 @@ def predict(
     timeout : seconds one file (or frame) may take to be read and prepared in a worker
         process before it gets an error row and the worker is replaced (None: 600 s,
         ``ITEM_TIMEOUT_S``); needs ``workers`` >= 1 (see ``pipeline.item_timeout``).
+    symmetries : average the network's logits over 1 (none), 2, 4 or 8 symmetries of the
+        frame (mirrors and quarter turns, ``scattertag.models.symmetry``), at that many
+        times the network's cost.
 
     Raises ValueError for bad arguments; a file that cannot be tagged gets a row whose
     ``error`` says why, and the rest are tagged.
@@ -113,16 +117,20 @@ def predict(
             raise ValueError("timeout is for local worker processes, not with dask")
         if thresholds:
             raise ValueError("thresholds are not supported with dask; tag, then cut the CSV")
-        table = _predict_on_dask(items, dask, model, workers, batch_size, device, progress)
+        table = _predict_on_dask(
+            items, dask, model, workers, batch_size, device, progress, symmetries
+        )
         if out is not None:
             table.to_csv(out)
         return table
     if isinstance(model, Predictor):
         predictor = model
-        if thresholds:
-            raise ValueError("give thresholds to the Predictor, not with a loaded one")
+        if thresholds or symmetries != 1:
+            raise ValueError(
+                "give thresholds and symmetries to the Predictor, not with a loaded one"
+            )
     else:
-        predictor = Predictor(model, device=device, thresholds=thresholds)
+        predictor = Predictor(model, device=device, thresholds=thresholds, symmetries=symmetries)
     warn_unused_scale(predictor.view_spec, items)
     workers, model_threads = worker_split(workers)
     seconds = item_timeout(timeout, workers)
@@ -143,7 +151,9 @@ def predict(
     return table
 
 
-def _predict_on_dask(items, address, model, workers, batch_size, device, progress) -> Table:
+def _predict_on_dask(
+    items, address, model, workers, batch_size, device, progress, symmetries
+) -> Table:
     """The table of ``items`` tagged on the Dask cluster at ``address``."""
     from scattertag.models import load_model
     from scattertag.prediction.distributed import dask_client, tag_on_dask
@@ -154,7 +164,7 @@ def _predict_on_dask(items, address, model, workers, batch_size, device, progres
         )
     vocabulary = list(load_model(model)[1].vocabulary)
     with dask_client(address, workers or None) as client:
-        rows = tag_on_dask(items, client, model, batch_size, device=device)
+        rows = tag_on_dask(items, client, model, batch_size, device=device, symmetries=symmetries)
         rows = tqdm(rows, unit="frame", desc="tagging", disable=not progress)
         return Table(vocabulary, rows)
 

@@ -57,10 +57,12 @@ def tag_on_dask(
     batch_size: int = 16,
     window: int | None = None,
     device: str = "cpu",
+    symmetries: int = 1,
 ) -> Iterator[dict]:
     """Rows for every frame of ``items``, in input order, tagged on ``client``'s workers.
 
-    ``window``: frames grouped together (default 64 per worker thread).
+    ``window``: frames grouped together (default 64 per worker thread); ``symmetries``:
+    as for :class:`scattertag.prediction.pipeline.Predictor`.
     """
     from distributed import wait
 
@@ -74,7 +76,7 @@ def tag_on_dask(
 
     def submit(part: list[tuple[int, Item]]) -> list:
         return [
-            client.submit(tag_chunk, chunk, model, device, pure=False)
+            client.submit(tag_chunk, chunk, model, device, symmetries, pure=False)
             for chunk in geometry_chunks(part, batch_size)
         ]
 
@@ -97,7 +99,7 @@ _WORKER: dict = {}
 
 
 def tag_chunk(
-    chunk: list[tuple[int, Item]], model_dir: str | None, device: str = "cpu"
+    chunk: list[tuple[int, Item]], model_dir: str | None, device: str = "cpu", symmetries: int = 1
 ) -> list[tuple[int, dict]]:
     """On a worker: (number, row) for every frame of the numbered items of ``chunk``.
 
@@ -106,10 +108,10 @@ def tag_chunk(
     """
     from scattertag.prediction.pipeline import Predictor
 
-    key = (model_dir, device)
+    key = (model_dir, device, symmetries)
     if _WORKER.get("key") != key:
         limit_threads(1)
-        predictor = Predictor(model_dir, device=device)
+        predictor = Predictor(model_dir, device=device, symmetries=symmetries)
         _WORKER.update(key=key, predictor=predictor, preparer=Preparer(predictor.view_spec))
     predictor, preparer = _WORKER["predictor"], _WORKER["preparer"]
     numbers, views = [], []

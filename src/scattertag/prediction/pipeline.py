@@ -60,7 +60,9 @@ class Predictor:
     ``model_dir`` is a folder with ``model.safetensors`` and ``model.json`` (None: the
     tagger shipped with the package). ``thresholds`` overrides the card's per-tag
     thresholds by tag name; ``model_id`` and ``provenance`` say which model and cut-offs
-    made the rows (:mod:`scattertag.adapt.provenance`).
+    made the rows (:mod:`scattertag.adapt.provenance`). ``symmetries`` (1, 2, 4 or 8)
+    averages the logits over that many symmetries of the frame
+    (:mod:`scattertag.models.symmetry`), at that many times the network's cost.
     """
 
     def __init__(
@@ -68,22 +70,26 @@ class Predictor:
         model_dir: str | Path | None = None,
         device: str = "cpu",
         thresholds: Mapping[str, float] | None = None,
+        symmetries: int = 1,
     ) -> None:
         from scattertag.adapt.provenance import model_id, provenance, with_overrides
         from scattertag.features.views import ViewSpec
         from scattertag.models import load_model, pretrained_dir
+        from scattertag.models.symmetry import with_symmetries
 
         model, self.card = load_model(model_dir)
+        self.vocabulary = list(self.card.vocabulary)
+        self.view_spec = ViewSpec.from_dict(self.card.view_spec)
         self.device = resolve_device(device)
         # channels-last convolutions run faster on CPU, same results (benchmarks/bench_predict.py)
         # (torch's stubs leave out Module.to's memory_format argument, which it accepts)
-        self.model = model.to(self.device, memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self.vocabulary = list(self.card.vocabulary)
+        model = model.to(self.device, memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.model = with_symmetries(model, self.card, symmetries)
         self.thresholds = with_overrides(self.vocabulary, self.card.thresholds, thresholds)
         folder = pretrained_dir() if model_dir is None else Path(model_dir)
         self.model_id = model_id(self.card, folder / "model.safetensors")
         self.provenance = provenance(self.card, folder, self.thresholds, thresholds)
-        self.view_spec = ViewSpec.from_dict(self.card.view_spec)
+        self.provenance["symmetries"] = symmetries
 
     @torch.inference_mode()
     def probabilities(self, images: np.ndarray, coeffs: np.ndarray) -> np.ndarray:

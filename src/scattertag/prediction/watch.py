@@ -137,6 +137,7 @@ def watch(
     stop: threading.Event | None = None,
     thresholds: Mapping[str, float] | None = None,
     timeout: float | None = None,
+    symmetries: int = 1,
     **geometry: object,
 ) -> int:
     """Tag files appearing in ``folder`` into ``out`` until ``stop`` is set, Ctrl-C or SIGTERM.
@@ -144,7 +145,8 @@ def watch(
     Returns 0 if every row so far was tagged, 1 if some failed. ``settle`` defaults to
     ``interval``; ``patience`` (seconds a failing file must stay unchanged before its error
     row is final) to max(30, 10 settle).
-    ``timeout``: seconds a file may take in a worker process (as for :func:`scattertag.predict`).
+    ``timeout``: seconds a file may take in a worker process, ``symmetries``: logits averaged
+    over that many symmetries of the frame (both as for :func:`scattertag.predict`).
     ``geometry``: the keywords of :func:`scattertag.predict` (beam_center, poni, mask,
     pixel_size_um, distance_m, energy_kev, frame), or give them as one ``options``.
     """
@@ -154,7 +156,7 @@ def watch(
     if isinstance(model, Predictor):
         predictor = model
     else:
-        predictor = Predictor(model, device=device, thresholds=thresholds)
+        predictor = Predictor(model, device=device, thresholds=thresholds, symmetries=symmetries)
     workers, model_threads = worker_split(workers)
     seconds = item_timeout(timeout, workers)
     out = Path(out)
