@@ -32,6 +32,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.fft import next_fast_len
 
+from scattertag.beamstop_shadow import shadow_circles
 from scattertag.io import masks
 
 #: Estimates with a confidence below this are "centre not found".
@@ -50,7 +51,7 @@ RING_SIGMA_PX = 2.0
 #: A ring fit through at least this many concentric arcs is evidence enough on its own.
 MANY_ARCS = 5
 #: Estimators that look at different evidence; agreement among them is confidence.
-INDEPENDENT = ("rings", "symmetry", "gradient")
+INDEPENDENT = ("rings", "symmetry", "gradient", "beamstop")
 #: Centres farther than this many frame diagonals from the frame's middle are rejected.
 FAR_DIAGONALS = 4.0
 #: Point symmetry needs at least this fraction of the lit pixels to have a lit partner.
@@ -145,6 +146,7 @@ class _Level:
     g: np.ndarray  # (R, C) float64, log(1 + mean counts), 0 where invalid
     ok: np.ndarray  # (R, C) bool, valid
     lit: np.ndarray  # (R, C) bool, valid and not in a beamstop's shadow
+    dark: np.ndarray  # (R, C) bool, valid and in a beamstop's shadow (before widening)
     b: int
     sigma: float  # smoothing (level pixels) of the derivatives
     _inner: dict = field(default_factory=dict, compare=False, repr=False)
@@ -201,13 +203,13 @@ def _level(sums: np.ndarray, n: np.ndarray, b: int, sigma: float) -> _Level:
     mean = sums[ok] / n[ok]
     g[ok] = np.log1p(mean)
     lit = ok.copy()
+    dark = np.zeros_like(ok)
     if mean.size:
         floor = float(np.percentile(mean, 20)) / DARK_RATIO
-        dark = np.zeros_like(ok)
         dark[ok] = mean < floor
         if dark.any():
             lit &= ~ndimage.binary_dilation(dark, iterations=2)
-    return _Level(g, ok, lit, b, sigma)
+    return _Level(g, ok, lit, dark, b, sigma)
 
 
 def _reduction(side: int, short: int, target: int, min_short: int) -> int:
@@ -606,6 +608,7 @@ class _Candidate:
     rho: float = 0.0  # point-symmetry correlation (symmetry)
     arcs: int = 0  # arcs used (rings)
     seed: str = ""  # the candidate the isotropy search started from (isotropy)
+    span: float = 0.0  # fraction of the circle its edge points cover (beamstop)
 
 
 # ---- isotropy score ----------------------------------------------------------------------
@@ -705,6 +708,9 @@ def _candidates(
         add("gradient", x, y, s)
     if out and out[0].method == "rings" and out[0].arcs >= 3 and out[0].sigma <= 0.5:
         return out  # a tight ring fit: the other estimators cannot do better
+    for circle in shadow_circles(counts, ok, ring.g, ring.ok, ring.b)[:2]:
+        x, y = fine.from_frame(circle.x, circle.y)
+        add("beamstop", x, y, circle.sigma / fine.b, span=circle.span)
     for px, py, _ in _symmetry_peaks(coarse):
         x, y, s, rho = _refine_symmetry(fine, fine.from_frame(*coarse.to_frame(px, py)))
         if _on_frame(*fine.to_frame(x, y), counts.shape):
@@ -754,6 +760,10 @@ def _choose(cands: list[_Candidate], diag: float) -> _Candidate | None:
     outside its 3 sigma.
     """
     by = _by_method(cands)
+    stop = min((c for c in cands if c.method == "beamstop"), key=lambda c: c.sigma, default=None)
+    rings = by.get("rings")
+    if stop is not None and not (rings is not None and rings.arcs >= 3 and rings.sigma <= 0.5):
+        return stop
     others = [by[m] for m in ("symmetry", "gradient", "isotropy") if m in by]
     best = max(others, key=lambda c: c.fine_isotropy) if others else None
     sym = by.get("symmetry")
@@ -826,7 +836,7 @@ def _confidence(best: _Candidate, cands: list[_Candidate], diag: float) -> float
     or 1 for a ring fit with at least 3 arcs (arcs are evidence themselves).
     """
     near = _backers(best, cands, diag)
-    strong_rings = best.method == "rings" and best.arcs >= 3
+    strong_rings = (best.method == "rings" and best.arcs >= 3) or best.method == "beamstop"
     if strong_rings:
         near = max(near, 1)
     agree = (0.25, 0.7, 1.0)[min(near, 2)]

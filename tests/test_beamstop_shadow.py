@@ -1,0 +1,67 @@
+"""Beam centre from the round end of a beamstop's shadow: disks, bars, and shapes that are
+not round (no circle)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from scattertag.beam_center import estimate_beam_center
+from scattertag.beamstop_shadow import shadow_circles
+
+
+def flat_frame(size: int, level: float, seed: int):
+    """Flat Poisson counts (nothing scattered) with pixel coordinates x, y (float)."""
+    y, x = np.mgrid[:size, :size].astype(np.float64)
+    return np.random.default_rng(seed).poisson(np.full((size, size), level)), x, y
+
+
+def shade(counts: np.ndarray, inside: np.ndarray, leak: float, seed: int) -> np.ndarray:
+    """Counts with the pixels ``inside`` passing only ``leak`` of their light."""
+    out = counts.copy()
+    out[inside] = np.random.default_rng(seed + 7).binomial(counts[inside], leak)
+    return out
+
+
+@pytest.mark.parametrize(("size", "seed"), [(256, 0), (1000, 1)])
+def test_disk_on_an_arm_on_an_empty_frame_gives_the_centre(size, seed):
+    # nothing scattered: the disk's edge is the only centre the frame holds
+    cx, cy = 0.37 * size + 0.3, 0.58 * size + 0.6
+    counts, x, y = flat_frame(size, 50.0, seed)
+    radius = 0.04 * size
+    disk = np.hypot(x - cx, y - cy) < radius
+    arm = (x > cx) & (np.abs(y - cy) < 0.25 * radius)
+    counts = shade(counts, disk | arm, 1e-3, seed)
+    est = estimate_beam_center(counts)
+    assert est.method == "beamstop" and est.found
+    assert math.hypot(est.x - cx, est.y - cy) <= 0.5
+
+
+def test_bar_with_a_round_end_gives_the_centre():
+    # a bar beamstop from the top edge ending in a half disk about the beam
+    cx, cy = 431.2, 522.7
+    counts, x, y = flat_frame(1000, 200.0, 2)
+    half_width = 18.0
+    bar = ((y < cy) & (np.abs(x - cx) < half_width)) | (np.hypot(x - cx, y - cy) < half_width)
+    counts = shade(counts, bar, 1e-4, 2)
+    ok = np.ones(counts.shape, bool)
+    from scattertag.beam_center import _pyramid
+
+    _, _, ring = _pyramid(counts, ok)
+    found = shadow_circles(counts, ok, ring.g, ring.ok, ring.b)
+    assert found
+    assert math.hypot(found[0].x - cx, found[0].y - cy) <= 1.0
+    assert abs(found[0].radius - half_width) <= 1.5
+
+
+def test_wedge_and_square_give_no_circle():
+    # a pointed wedge and a square shadow have no round edge: no centre from them
+    counts, x, y = flat_frame(512, 100.0, 3)
+    wedge = (y > 300) & (np.abs(x - 200) < 0.12 * (y - 300))
+    square = (np.abs(x - 380) < 30) & (np.abs(y - 150) < 30)
+    counts = shade(counts, wedge | square, 1e-4, 3)
+    ok = np.ones(counts.shape, bool)
+    from scattertag.beam_center import _pyramid
+
+    _, _, ring = _pyramid(counts, ok)
+    assert shadow_circles(counts, ok, ring.g, ring.ok, ring.b) == []
