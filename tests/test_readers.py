@@ -12,7 +12,7 @@ from fabio.edfimage import EdfImage
 from fabio.tifimage import TifImage
 from PIL import Image
 
-from scattertag.io.masks import dummy_valid, mask_digest, read_mask, valid_pixels
+from scattertag.io.masks import dummy_valid, mask_digest, read_mask, same_mask, valid_pixels
 from scattertag.io.readers import (
     MAX_PIXELS,
     MIN_SIDE,
@@ -418,3 +418,14 @@ def test_mask_digest():
     b[3, 4] = True
     assert mask_digest(a) == mask_digest(a.copy()) != mask_digest(b)
     assert mask_digest(np.zeros((9, 8), bool)) != mask_digest(a)  # same bits, other shape
+
+
+def test_same_mask_compares_every_pixel():
+    a = np.ones((16, 24), bool)
+    for b in (a, a.copy(), a[:, ::2], np.ones((24, 16), bool)):
+        assert same_mask(a, b) == (b.shape == a.shape)  # 8 pixels a step, or element-wise
+    for i in (0, 100, a.size - 1):  # any pixel, in any 8-pixel word
+        b = a.copy()
+        b.reshape(-1)[i] = False
+        assert not same_mask(a, b)
+        assert same_mask(a[:, 1:], b[:, 1:]) == (i % 24 == 0)  # strided: element-wise

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scattertag.features.views import RadialAxis
+from scattertag.io.masks import same_mask
 
 #: Cell side, pixels, at a radius of half the frame's side (cells scale with r).
 CELL_PIXELS = 12.0
@@ -196,7 +197,7 @@ class Unfamiliarity:
     def _validity(self, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per cell, float64: valid pixels and pixels whose row neighbours are valid too; per
         sampled pixel, float32 1/6 for the latter, else 0. Reused while ``valid`` repeats."""
-        if self._last is None or not np.array_equal(self._last[0], valid):
+        if self._last is None or not same_mask(self._last[0], valid):
             has = np.take(valid, self.index)
             both = has & np.take(valid, self.left) & np.take(valid, self.right) & self.inner
             n, pairs = self._per_cell(has), self._per_cell(both)
@@ -207,8 +208,8 @@ class Unfamiliarity:
         """Per cell, float64: the sums of the valid counts ``total`` (zero elsewhere), of their
         squares, and of the pixel noise ``weight`` (I[x-1] - 2 I[x] + I[x+1])^2 (``weight``:
         1/6 where it applies, else 0); three float32 gathers in memory order."""
-        t = np.take(total, self.index).astype(np.float32)
-        curvature = np.take(total, self.left).astype(np.float32)
+        t = np.take(total, self.index).astype(np.float32, copy=False)
+        curvature = np.take(total, self.left).astype(np.float32, copy=False)
         curvature += np.take(total, self.right)
         curvature -= 2 * t
         curvature *= curvature

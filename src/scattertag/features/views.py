@@ -48,7 +48,7 @@ import scipy.sparse as sp
 from scattertag.features.cache import SetupCache
 from scattertag.features.fourier_bessel import FourierBessel
 from scattertag.geometry import Geometry
-from scattertag.io.masks import valid_pixels
+from scattertag.io.masks import same_mask, valid_pixels
 
 #: Number of coefficient channels (see the module docstring).
 COEFF_CHANNELS = 3
@@ -677,11 +677,15 @@ class ViewMaker:
         valid = valid_pixels(counts, self.mask, mask)
         if not valid.any():
             raise ValueError("no valid pixels (all masked, negative, dummy or not finite)")
+        if same_mask(valid, self._static):  # the static validity: its weights, no compare again
+            valid = self._static
+        if counts.dtype.kind in "ub":  # no NaN: a conversion, then zeros where invalid
+            total = counts.astype(np.float32)
+            if self.mask is not None or valid is not self._static:
+                np.multiply(total, valid, out=total)
+            return total, valid
         total = np.zeros(counts.shape, np.float32)
-        if counts.dtype.kind in "ub":  # no NaN: one pass, no temporary
-            np.multiply(counts, valid, out=total, casting="unsafe")
-        else:
-            np.copyto(total, counts, casting="unsafe", where=valid)
+        np.copyto(total, counts, casting="unsafe", where=valid)
         return total, valid
 
     def _weights(self, valid: np.ndarray, in_q: bool | None = None) -> dict:
@@ -697,7 +701,7 @@ class ViewMaker:
             weights, lost = self._static_work(), None
         else:
             last = self._last
-            if last is None or (last[0] is not valid and not np.array_equal(last[0], valid)):
+            if last is None or not same_mask(last[0], valid):
                 last = self._last = (valid, *self._weights_of(valid))
             _, weights, lost = last
         if in_q is not None and in_q not in weights:

@@ -54,6 +54,19 @@ def dummy_valid(
     return np.abs(np.asarray(counts, np.float64) - dummy) > delta_dummy
 
 
+def same_mask(a: np.ndarray, b: np.ndarray) -> bool:
+    """True if bool arrays ``a`` and ``b`` hold the same pixels: the same object, or equal
+    compared 8 pixels a step (as uint64) when both are contiguous (~3x np.array_equal's speed)."""
+    if a is b:
+        return True
+    if a.shape != b.shape:
+        return False
+    contiguous = a.flags.c_contiguous and b.flags.c_contiguous
+    if a.dtype == b.dtype == bool and contiguous and a.size % 8 == 0:
+        return bool(np.array_equal(a.reshape(-1).view(np.uint64), b.reshape(-1).view(np.uint64)))
+    return bool(np.array_equal(a, b))
+
+
 def mask_digest(valid: np.ndarray) -> str:
     """A short hex digest of a bool mask, equal across processes (unlike ``hash``)."""
     valid = np.asarray(valid, dtype=bool)
