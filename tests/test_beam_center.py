@@ -155,10 +155,11 @@ def test_flat_field_ramp_does_not_move_the_centre(seed):
     assert math.hypot(est.x - cx, est.y - cy) <= 1.0
 
 
-def benchmark_frame(index: int):
-    """Frame ``index`` of benchmarks/bench_beam_center.py's tuning set (seed 1, 1000 px)."""
+def benchmark_frame(index: int, size: int = 1000):
+    """Frame ``index`` of benchmarks/bench_beam_center.py's tuning set (seed 1; the same
+    frame there when ``size`` is the benchmark's size for it: 256, 1000, 2000 by index % 3)."""
     placements = {"corner": 0.25, "center": 0.25, "edge": 0.25, "off": 0.25}
-    return simulate_image(draw_experiment(Recipe(size=1000, placements=placements), 1, index), 0)
+    return simulate_image(draw_experiment(Recipe(size=size, placements=placements), 1, index), 0)
 
 
 @pytest.mark.parametrize(
@@ -167,6 +168,8 @@ def benchmark_frame(index: int):
         (52, True),  # diffuse SAXS behind a rod stop: its edges made a 4-arc "ring" fit 12.8 px off
         (85, True),  # the same at the frame's edge: 23 px off, confidence 0.7
         (115, False),  # rings behind a round stop: point symmetry's best was a border band (707 px)
+        (34, True),  # a round stop's edge is the centre: the isotropy search was 40 px off
+        (94, True),  # the same behind a bar's round end: 52 px off
     ],
 )
 def test_simulated_frames_that_were_confidently_wrong_or_lost(index, found):
@@ -175,6 +178,16 @@ def test_simulated_frames_that_were_confidently_wrong_or_lost(index, found):
     x, y = s.geometry.beam_center
     assert est.found or not found
     assert math.hypot(est.x - x, est.y - y) <= 2.0
+
+
+def test_one_arc_fixes_the_distance_of_an_off_frame_centre():
+    # centre off a 2000 px frame: the isotropy search was 5.5 % of the diagonal off along the
+    # radius (the arcs look nearly straight); the curvature of a single traced arc is not
+    s = benchmark_frame(47, size=2000)
+    x, y = s.geometry.beam_center
+    assert not s.geometry.beam_on_frame
+    est = estimate_beam_center(s.counts, s.mask)
+    assert math.hypot(est.x - x, est.y - y) <= 0.02 * math.hypot(*s.counts.shape)
 
 
 def test_isotropy_search_is_not_backed_by_its_own_start():

@@ -50,6 +50,10 @@ MIN_COARSE_SIDE, MIN_FINE_SIDE = 32, 96
 RING_SIGMA_PX = 2.0
 #: A ring fit through at least this many concentric arcs is evidence enough on its own.
 MANY_ARCS = 5
+#: Off the frame, a ring fit (even through one arc) within this fraction of the diagonal of
+#: the chosen centre, and explaining the image at most OFF_ARC_ISOTROPY (fine isotropy)
+#: worse, replaces it (:func:`_arc_off_frame`).
+OFF_ARC_REACH, OFF_ARC_ISOTROPY = 0.1, 0.05
 #: Estimators that look at different evidence; agreement among them is confidence.
 INDEPENDENT = ("rings", "symmetry", "gradient", "beamstop")
 #: Centres farther than this many frame diagonals from the frame's middle are rejected.
@@ -746,8 +750,12 @@ def _by_method(cands: list[_Candidate]) -> dict[str, _Candidate]:
     return by
 
 
-def _choose(cands: list[_Candidate], diag: float) -> _Candidate | None:
-    """The candidate to trust.
+def _choose(cands: list[_Candidate], shape: tuple[int, int]) -> _Candidate | None:
+    """The candidate to trust on a frame of ``shape`` (rows, cols).
+
+    A beamstop's round edge (:mod:`scattertag.beamstop_shadow`) is trusted unless a tight
+    ring fit (3 arcs, sigma at most 0.5 px) is there: on 350 simulated frames no kept
+    shadow circle lay more than 2.1 px from the true centre.
 
     Among point symmetry, gradient lines and the isotropy search, the one with the largest
     fine-level isotropy (point symmetry, the most precise on the frame, when within 0.01 of
@@ -757,8 +765,11 @@ def _choose(cands: list[_Candidate], diag: float) -> _Candidate | None:
     through MANY_ARCS arcs when no second estimator backs the other choice (grazing
     incidence: arcs cut by the horizon in a frame that is isotropic about nothing). A loose
     fit through 2 arcs never replaces a choice that another estimator backs and that lies
-    outside its 3 sigma.
+    outside its 3 sigma. A centre so chosen that lies off the frame gives way to a ring fit
+    off the frame, even through one arc, within OFF_ARC_REACH of the diagonal that explains
+    the image about as well (:func:`_arc_off_frame`).
     """
+    diag = math.hypot(*shape)
     by = _by_method(cands)
     stop = min((c for c in cands if c.method == "beamstop"), key=lambda c: c.sigma, default=None)
     rings = by.get("rings")
@@ -770,19 +781,36 @@ def _choose(cands: list[_Candidate], diag: float) -> _Candidate | None:
     if sym is not None and best is not None and sym.fine_isotropy >= best.fine_isotropy - 0.01:
         best = sym
     rings = by.get("rings")
-    if rings is None or (best is not None and _contradicted(rings, best, cands, diag)):
+    if rings is None:
         return best
+    if best is None:
+        return rings if rings.arcs >= 2 and rings.sigma <= RING_SIGMA_PX else None
+    if _contradicted(rings, best, cands, diag):
+        return _arc_off_frame(best, rings, shape)
     if (
         rings.arcs >= 2
         and rings.sigma <= RING_SIGMA_PX
         and (
-            best is None
-            or rings.sigma <= 0.5
+            rings.sigma <= 0.5
             or rings.fine_isotropy >= best.fine_isotropy - 0.02
             or rings.coherence >= best.coherence - 0.02
             or (rings.arcs >= MANY_ARCS and _backers(best, cands, diag) == 0)
         )
     ):
+        return rings
+    return _arc_off_frame(best, rings, shape)
+
+
+def _arc_off_frame(best: _Candidate, rings: _Candidate, shape: tuple[int, int]) -> _Candidate:
+    """``rings`` instead of ``best`` if both lie off the frame, within OFF_ARC_REACH of the
+    diagonal of each other, and the ring fit's fine isotropy is at most OFF_ARC_ISOTROPY
+    below best's. Off the frame the isotropy search and the gradient lines are weak along
+    the radius (nearly straight arcs fit as well a little nearer or farther), while even one
+    arc's curvature fixes the distance (tuned on 150 frames of seed 1: one gained, none
+    lost; seed 0: two gained)."""
+    off = not _on_frame(best.x, best.y, shape) and not _on_frame(rings.x, rings.y, shape)
+    near = math.hypot(rings.x - best.x, rings.y - best.y) <= OFF_ARC_REACH * math.hypot(*shape)
+    if off and near and rings.fine_isotropy >= best.fine_isotropy - OFF_ARC_ISOTROPY:
         return rings
     return best
 
@@ -894,7 +922,7 @@ def estimate_beam_center(
     if np.count_nonzero(ok) < 256:
         return BeamCenterEstimate(*middle, 0.0, "none", True)
     cands = _candidates(counts, ok, hint)
-    best = _choose(cands, math.hypot(rows, cols))
+    best = _choose(cands, (rows, cols))
     if best is None:
         return BeamCenterEstimate(*middle, 0.0, "none", True)
     conf = _confidence(best, cands, math.hypot(rows, cols))

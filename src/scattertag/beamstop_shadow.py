@@ -38,6 +38,8 @@ CONTRAST = 1.0
 #: Reach (Gaussian sigma, fraction of the frame's longer side) of the mean a shadow block
 #: is compared with.
 REACH = 0.04
+#: Least distance (blocks) from a shadow's widest point to the light.
+MIN_WIDTH = 1.5
 #: Largest beamstop radius (fraction of the frame's longer side) and most shadows tried.
 MAX_RADIUS, MAX_SHADOWS = 0.1, 5
 #: Most blocks along a side of the window traced around a provisional centre.
@@ -122,7 +124,7 @@ def shadow_circles(
         return []
     peak = np.asarray(ndimage.maximum(dist, lab, index=np.arange(1, n + 1)))
     largest = MAX_RADIUS * max(counts.shape) / b
-    peak[(peak < 1.5) | (peak > largest)] = 0.0
+    peak[(peak < MIN_WIDTH) | (peak > largest)] = 0.0
     order = [k for k in np.argsort(peak)[::-1][:MAX_SHADOWS] if peak[k] > 0]
     out: list[ShadowCircle] = []
     for k in order:
