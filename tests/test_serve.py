@@ -424,3 +424,44 @@ def test_command_line_maps_arguments_and_refuses_bad_ones(tmp_path):
     assert config.host == "127.0.0.1" and config.folders == [tmp_path.resolve()] and config.watch
     assert config.max_upload_bytes == 2 * 2**20 and config.api_key == "k"
     assert config.db == tmp_path / "s" / "scattertag.sqlite"
+
+
+def test_the_traced_network_gives_the_eager_rows_and_an_untraceable_one_runs_as_is(
+    predictor, tmp_path, monkeypatch
+):
+    import torch
+
+    from scattertag.prediction.prepare import Preparer
+    from scattertag.serve.tagger import traced
+
+    prepare = Preparer(predictor.view_spec)
+    views = [
+        v for p in npy_frames(tmp_path, 3) for v in prepare(Item(p, p, None, GeometryOptions(BEAM)))
+    ]
+    fast = traced(predictor)
+    assert isinstance(fast.model, torch.jit.ScriptModule) and fast.model is not predictor.model
+    for batch in (views[:1], views):
+        assert fast.rows(batch) == predictor.rows(batch)  # the same floats, not merely close
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("not traceable")
+
+    monkeypatch.setattr(torch.jit, "trace", refuse)
+    assert traced(predictor) is predictor
+
+
+def test_a_request_geometry_is_resolved_once_and_bad_ones_still_refused(tmp_path, predictor):
+    from scattertag.serve.service import Service
+
+    service = Service(ServeConfig(state=tmp_path, setup=GeometryOptions(BEAM)), predictor)
+    try:
+        setup, source = service.request_setup(beam_x=21.0, beam_y=69.0, energy_kev=None)
+        assert source == "request" and setup.beam_center == (21.0, 69.0)
+        assert service.request_setup(beam_x=21.0, beam_y=69.0, energy_kev=None)[0] is setup
+        assert service.setup_json(setup) is service.setup_json(setup)
+        assert service.request_setup(beam_x=None, beam_y=None)[1] == "server"
+        for _ in range(2):  # an error is not kept as an answer
+            with pytest.raises(ValueError, match="both beam_x and beam_y"):
+                service.request_setup(beam_x=21.0, beam_y=None)
+    finally:
+        service.store.close()

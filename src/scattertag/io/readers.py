@@ -128,6 +128,14 @@ def read_frames(source: str | Path, frame: int | None = None) -> Iterator[Frame]
         yield from _read_npy(path, frame)
 
 
+def load_readers() -> None:
+    """Import the format libraries (fabio with its HDF5 formats, h5py, hdf5plugin) now: about
+    a second, which a long-running reader would otherwise spend on its first frame."""
+    import fabio  # noqa: F401
+    import h5py  # noqa: F401
+    import hdf5plugin  # noqa: F401
+
+
 def count_frames(source: str | Path) -> int:
     """Number of frames in ``source``, from its header alone (cheap: no pixels are read)."""
     path, dataset, kind = _locate(source)

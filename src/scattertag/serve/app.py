@@ -30,7 +30,7 @@ from scattertag import __version__
 from scattertag.io.readers import ReadError
 from scattertag.prediction.pipeline import Predictor
 from scattertag.serve.config import API_KEY_ENV, ServeConfig
-from scattertag.serve.service import Forbidden, NotFound, Service, request_setup
+from scattertag.serve.service import Forbidden, NotFound, Service
 from scattertag.serve.store import Query as FrameQuery
 from scattertag.serve.uploads import UploadError, array_bytes, check_length, suffix_of
 
@@ -120,8 +120,9 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
     app.state.service = service
     vocabulary = service.predictor.vocabulary
 
-    def require_key(request: Request) -> None:
-        """Dependency of uploads and writes: the API key, when the server has one."""
+    async def require_key(request: Request) -> None:
+        """Dependency of uploads and writes: the API key, when the server has one (async: a
+        plain function would run in a thread, a hand-off on every upload)."""
         if not config.api_key:
             return
         given = request.headers.get("x-api-key")
@@ -194,7 +195,7 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
         An HDF5 dataset can be named in the form field ``dataset``. The answer has one entry
         per frame: tags, probabilities, the beam centre used and where it came from.
         """
-        setup, source = request_setup(config.setup, **geometry.model_dump(exclude={"frame"}))
+        setup, source = service.request_setup(**geometry.model_dump(exclude={"frame"}))
         check_length(request.headers.get("content-length"), config.max_upload_bytes)
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise UploadError(415, "send the file as multipart/form-data in the field 'file'")
@@ -233,7 +234,7 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
         name: Annotated[str, Query(max_length=200)] = "array",
     ) -> dict:
         """Tag a raw array: a ``.npy`` body, or bare bytes with ``shape`` and ``dtype``."""
-        setup, source = request_setup(config.setup, **geometry.model_dump(exclude={"frame"}))
+        setup, source = service.request_setup(**geometry.model_dump(exclude={"frame"}))
         check_length(request.headers.get("content-length"), config.max_upload_bytes)
         kind = request.headers.get("content-type", "").split(";")[0].strip()
         if kind not in ("application/octet-stream", "application/x-npy", "application/npy"):

@@ -23,6 +23,8 @@ class ServeConfig:
     api_key : required for uploads and writes when set (None: the environment variable).
     max_upload_bytes : larger request bodies get 413.
     workers : preprocessing processes (0: ``threads`` threads in this process).
+    max_wait_s : how long a network batch waits for frames still being prepared (none: no
+        wait); with 4 clients, 30 ms makes batches of 2-3 frames instead of 1.4.
     """
 
     folders: list[Path] = field(default_factory=list)
@@ -42,7 +44,7 @@ class ServeConfig:
     workers: int = 0
     threads: int = 2
     batch_size: int = 16
-    max_wait_s: float = 0.005
+    max_wait_s: float = 0.03
     interval_s: float = 1.0
 
     def __post_init__(self) -> None:

@@ -8,15 +8,18 @@ requests into calls of these methods and their errors into status codes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 from collections.abc import Awaitable
-from dataclasses import asdict, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from scattertag.cache import BoundedCache
 from scattertag.geometry import DetectorValues, GeometryOptions
-from scattertag.io.readers import ReadError, count_frames
+from scattertag.io.readers import ReadError, count_frames, load_readers
 from scattertag.prediction.pipeline import Predictor
 from scattertag.prediction.sources import Item
 from scattertag.prediction.watch import FolderScanner
@@ -76,6 +79,25 @@ def request_setup(
     return setup, "server" if beam_x is None else "request"
 
 
+@dataclass
+class Arrival:
+    """An upload saved under its content name: its flush to disk (under way), its frame count
+    (or why it cannot be read) and the results stored for it with the request's geometry."""
+
+    path: Path
+    flushed: Future
+    count: int | ReadError
+    stored: list[Record]
+
+
+async def done(future: Future) -> None:
+    """Wait for a thread's future; one that is already done costs no event-loop wake-up."""
+    if future.done():
+        future.result()
+    else:
+        await asyncio.wrap_future(future)
+
+
 class Events:
     """Fan-out of newly tagged frames to server-sent-event subscribers (one queue each)."""
 
@@ -124,9 +146,26 @@ class Service:
             config.max_wait_s,
         )
         self._feeds: list[asyncio.Task] = []
+        self._flush = ThreadPoolExecutor(2, thread_name_prefix="flush")  # uploads' fsyncs
+        # geometry of requests and its JSON, resolved once per distinct geometry
+        self._setups: BoundedCache[tuple[GeometryOptions, str]] = BoundedCache(64)
+        self._json: BoundedCache[dict] = BoundedCache(64)
+        self._folder_setup = (
+            None if config.setup is None else replace(config.setup, mask=config.mask)
+        )
+
+    def request_setup(self, **given: float | None) -> tuple[GeometryOptions, str]:
+        """:func:`request_setup` with the server's geometry, kept for each distinct request."""
+        key = tuple(sorted(given.items()))
+        return self._setups.get(key, lambda: request_setup(self.config.setup, **given))
+
+    def setup_json(self, setup: GeometryOptions) -> dict:
+        """:func:`setup_json`, kept for each options object (they compare by identity)."""
+        return self._json.get(setup, lambda: setup_json(setup))
 
     async def start(self) -> None:
         """Start the tagger and the folder and Tiled feeds."""
+        await asyncio.to_thread(load_readers)  # seconds of imports, not in the first request
         await self.tagger.__aenter__()
         for folder in self.config.folders:
             self._feeds.append(asyncio.create_task(self._feed_folder(folder)))
@@ -142,6 +181,7 @@ class Service:
             task.cancel()
         await asyncio.gather(*self._feeds, return_exceptions=True)
         await self.tagger.__aexit__(None, None, None)
+        self._flush.shutdown(wait=True)
         self.store.close()
 
     # ---- tagging ---------------------------------------------------------------------
@@ -178,7 +218,7 @@ class Service:
     ) -> Record:
         """A store record of one output row of the predictor."""
         assert item.options is not None
-        setup = setup_json(item.options)
+        setup = self.setup_json(item.options)
         beam = None
         if row.get("beam_x") not in (None, ""):  # a predictor that reports the geometry it used
             beam = (float(row["beam_x"]), float(row["beam_y"]))
@@ -219,24 +259,20 @@ class Service:
 
         UploadError 422 if the file cannot be read or no frame of it can be tagged.
         """
-        path = await asyncio.to_thread(self.uploads.save, data, suffix)
-        synced = asyncio.ensure_future(asyncio.to_thread(self.uploads.sync, path))  # meanwhile
+        where = f"::{dataset}" if dataset else ""
+        arrival = await asyncio.to_thread(self._arrive, data, suffix, where, setup)
         try:
-            where = f"::{dataset}" if dataset else ""
-            location, source = f"{path}{where}", f"uploads/{path.name}{where}"
-            try:
-                count = await asyncio.to_thread(count_frames, location)
-                if frame is not None and frame >= count:
-                    raise ReadError(
-                        f"{filename}: frame {frame} out of range; it has {count} frame(s)"
-                    )
-            except ReadError as exc:
-                raise UploadError(422, str(exc).replace(str(path), filename)) from None
-            stored = self.store.find(source, setup_json(setup))
-            wanted = [r for r in stored if frame is None or r.frame == frame]
-            if len(wanted) == (count if frame is None else 1):
+            path = arrival.path
+            if isinstance(arrival.count, ReadError):
+                raise UploadError(422, str(arrival.count).replace(str(path), filename))
+            if frame is not None and frame >= arrival.count:
+                raise UploadError(
+                    422, f"{filename}: frame {frame} out of range; it has {arrival.count} frame(s)"
+                )
+            wanted = [r for r in arrival.stored if frame is None or r.frame == frame]
+            if len(wanted) == (arrival.count if frame is None else 1):
                 return wanted
-            item = Item(source, location, frame, setup)
+            item = Item(f"uploads/{path.name}{where}", f"{path}{where}", frame, setup)
             records = await self.tag(
                 item,
                 folder="uploads",
@@ -244,14 +280,27 @@ class Service:
                 when=time.time(),
                 beam_source=beam_source,
                 keep_failed=False,
-                stored=synced,
+                stored=done(arrival.flushed),
             )
         finally:
-            await asyncio.gather(synced, return_exceptions=True)  # a refused upload too
+            with contextlib.suppress(Exception):  # a refused upload is flushed too
+                await done(arrival.flushed)
         if all(r.error for r in records):
             errors = "; ".join(sorted({r.error.replace(str(path), filename) for r in records}))
             raise UploadError(422, errors)
         return records
+
+    def _arrive(self, data: bytes, suffix: str, where: str, setup: GeometryOptions) -> Arrival:
+        """Save an upload, start flushing it, count its frames, find its stored results (in a
+        thread: one hand-off from the event loop per upload)."""
+        path = self.uploads.save(data, suffix)
+        flushed = self._flush.submit(self.uploads.sync, path)
+        try:
+            count: int | ReadError = count_frames(f"{path}{where}")
+        except ReadError as exc:
+            return Arrival(path, flushed, exc, [])
+        stored = self.store.find(f"uploads/{path.name}{where}", self.setup_json(setup))
+        return Arrival(path, flushed, count, stored)
 
     def served_file(self, path: str) -> tuple[Path, Path]:
         """(served folder, file) of a path relative to a served folder (or absolute inside one).
@@ -271,15 +320,14 @@ class Service:
     async def tag_path(self, path: str) -> list[Record]:
         """Tag a file of a served folder now (or return its stored result)."""
         folder, target = self.served_file(path)
-        assert self.config.setup is not None  # folders need a geometry (ServeConfig)
-        stored = self.store.find(str(target), setup_json(self.config.setup))
+        assert self._folder_setup is not None  # folders need a geometry (ServeConfig)
+        stored = self.store.find(str(target), self.setup_json(self._folder_setup))
         return stored or await self._tag_file(folder, target)
 
     async def _tag_file(self, folder: Path, path: Path, keep_failed: bool = True) -> list[Record]:
         """Tag one file of a served folder with the server's geometry and mask."""
-        assert self.config.setup is not None  # folders need a geometry (ServeConfig)
-        options = replace(self.config.setup, mask=self.config.mask)
-        item = Item(str(path), str(path), None, options)
+        assert self._folder_setup is not None  # folders need a geometry (ServeConfig)
+        item = Item(str(path), str(path), None, self._folder_setup)
         try:
             when = path.stat().st_mtime
         except OSError:

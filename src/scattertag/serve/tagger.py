@@ -6,9 +6,11 @@ Each caller's item is read and turned into views in a pool (threads with one
 does. The views then wait in a queue; one loop takes whatever is queued (up to
 ``batch_size`` frames, waiting at most ``max_wait_s`` for more while items are still
 being prepared, not at all when none is) and runs :meth:`Predictor.rows` on the batch in
-a single model thread. As in ``scattertag.predict``, numpy/scipy run one thread per caller
-and torch gets the cores the preparing threads or processes leave. Memory is bounded: at
-most ``2 x pool size`` items are being prepared and ``4 x batch_size`` frames queued.
+a single model thread, with the network traced (:func:`traced`) so that it does not wait
+for the GIL between layers. As in ``scattertag.predict``, numpy/scipy run one thread per
+caller and torch gets the cores the preparing threads or processes leave. Memory is
+bounded: at most ``2 x pool size`` items are being prepared and ``4 x batch_size`` frames
+queued.
 """
 
 from __future__ import annotations
@@ -16,14 +18,55 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import logging
 import multiprocessing
 import threading
+import warnings
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+
+import torch
 
 from scattertag.parallel import limited_threads, single_threaded_children, worker_split
 from scattertag.prediction.pipeline import Predictor
 from scattertag.prediction.prepare import Preparer, Views, prepare_in_worker, start_worker
 from scattertag.prediction.sources import Item
+
+log = logging.getLogger("scattertag.serve")
+
+
+def traced(predictor: Predictor) -> Predictor:
+    """A copy of ``predictor`` whose network is traced (TorchScript) from a random batch.
+
+    A traced forward pass runs in C++ without taking the GIL between layers, so the event
+    loop and the preparing threads no longer stall it at every layer (the eager network
+    waits for the GIL after each one). It runs the same operations: its probabilities are
+    checked here to equal the eager network's on batches of 2 and 1; if they do not, or
+    tracing fails, the eager network is kept.
+    """
+    spec, device = predictor.view_spec, predictor.device
+    seed = torch.Generator().manual_seed(0)
+    batch = tuple(
+        torch.rand((2, *shape), generator=seed).to(device)
+        for shape in (spec.image_shape, spec.coeff_shape)
+    )
+    try:
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the input shape check
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.10+: "use export"
+            network = torch.jit.trace(predictor.model, batch, check_trace=False)
+            same = all(
+                torch.equal(predictor.model(*x), network(*x))
+                for x in (batch, tuple(t[:1] for t in batch))
+            )
+    except Exception as exc:  # a network tracing cannot follow: run it as it is
+        log.warning("the network runs untraced (tracing failed: %s)", exc)
+        return predictor
+    if not same:
+        log.warning("the network runs untraced (the traced one gave other probabilities)")
+        return predictor
+    copied = copy.copy(predictor)
+    copied.model = network
+    return copied
 
 
 class Tagger:
@@ -38,7 +81,7 @@ class Tagger:
         workers: int = 0,
         threads: int = 2,
         batch_size: int = 16,
-        max_wait_s: float = 0.005,
+        max_wait_s: float = 0.03,
     ) -> None:
         self.predictor = predictor
         self.workers, self.threads = workers, threads
@@ -68,6 +111,7 @@ class Tagger:
         else:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="prepare")
         self._model = ThreadPoolExecutor(1, thread_name_prefix="model")
+        self._network = traced(self.predictor)
         self._slots = asyncio.Semaphore(2 * max(self.workers, self.threads))
         self._warm = asyncio.Lock()  # the first item is prepared alone: one set-up, then copies
         self._queue: asyncio.Queue = asyncio.Queue(maxsize=4 * self.batch_size)
@@ -152,7 +196,7 @@ class Tagger:
             self.batches = [*self.batches[-99:], len(batch)]
             try:
                 rows = await loop.run_in_executor(
-                    self._model, self.predictor.rows, [v for v, _ in batch]
+                    self._model, self._network.rows, [v for v, _ in batch]
                 )
             except Exception as exc:  # the model failed: every caller of this batch hears why
                 for _, future in batch:
