@@ -274,13 +274,19 @@ def scipy_solves():
 
     saved = Cholesky.solve, Cholesky.whiten
 
+    def factor(self) -> np.ndarray:
+        """The whole (n, n) R^T, rebuilt once per factor (SciPy reads the square; a view in
+        Fortran order, which LAPACK takes without a copy)."""
+        if "_square" not in self.__dict__:
+            self.__dict__["_square"] = self.R.T
+        return self.__dict__["_square"]
+
     def solve(self, b):
-        return scipy.linalg.cho_solve((self.c, self.lower), b, check_finite=False)
+        return scipy.linalg.cho_solve((factor(self), True), b, check_finite=False)
 
     def whiten(self, b):
-        trans = "N" if self.lower else "T"
         return scipy.linalg.solve_triangular(
-            self.c, b, trans=trans, lower=self.lower, check_finite=False
+            factor(self), b, trans="N", lower=True, check_finite=False
         )
 
     Cholesky.solve, Cholesky.whiten = solve, whiten  # type: ignore[method-assign]

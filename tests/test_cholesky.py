@@ -30,18 +30,20 @@ def test_solve_and_whiten_match_lapack(n, min_block, lower):
     w = factor.whiten(b)  # ||R^-T b||^2 = b^T G^-1 b
     assert np.allclose(np.sum(w * w, 0), np.sum(b * x, 0), rtol=1e-9)
     R = np.triu(c.T if low else c)
+    assert np.allclose(factor.R, R, rtol=0, atol=1e-12)
     assert np.allclose(R.T @ w, b, atol=1e-10)
     assert np.allclose(R @ factor.back(w), w, atol=1e-10)  # back: R^-1, solve's second half
-    again = Cholesky(c, low, min_block, factor.inverses)  # as the set-up cache restores it
+    again = Cholesky.from_packed(factor.packed.copy(), n, min_block)  # as the set-up cache does
     assert np.array_equal(again.solve(b), factor.solve(b))
+    assert factor.packed.size < n * n / 2 + n * max(min_block, n // max(1, n // min_block))
 
 
 def test_singular_factor_and_bad_shape_are_named():
     c = np.eye(4)
     c[2, 2] = 0.0
     with pytest.raises(np.linalg.LinAlgError, match="singular at row 2"):
-        Cholesky(c, False).solve(np.ones(4))
+        Cholesky(c, False)
     with pytest.raises(ValueError, match="square"):
         Cholesky(np.ones((3, 4)), False)
     with pytest.raises(ValueError, match="do not fit"):
-        Cholesky(np.eye(4), False, 2, np.eye(4))
+        Cholesky.from_packed(Cholesky(np.eye(4), False, 2).packed, 5, 2)

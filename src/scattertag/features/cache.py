@@ -43,8 +43,9 @@ from scattertag.io.masks import mask_digest
 #: .npz; 7: the unfamiliarity score's sampled cells stored too; 8: and the inverses of the
 #: diagonal blocks of each Cholesky factor; 9: those blocks at least 512 rows, not 256;
 #: 10: the working-frame and cake weights of the static mask's validity; 11: the cake's pixel
-#: order as intp, not int32).
-FORMAT = 11
+#: order as intp, not int32; 12: each Cholesky factor as packed panels, its half and the
+#: inverses of its diagonal blocks, ~21 MB instead of ~42 MB at 1984 unknowns).
+FORMAT = 12
 
 #: First bytes of a set-up file; its name ends in :data:`SUFFIX`.
 MAGIC, SUFFIX = b"STSETUP\x00", ".setup"

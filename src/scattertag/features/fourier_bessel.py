@@ -428,8 +428,8 @@ class FourierBessel:
 
     def state(self) -> dict[str, np.ndarray]:
         """The arrays that set this operator up again (``FourierBessel(..., state=...)``):
-        disk pixels, spread operators and the Cholesky factors of the fit held now (with
-        the inverses of their diagonal blocks)."""
+        disk pixels, spread operators and the Cholesky factors of the fit held now (their
+        packed panels)."""
         out = {"pixels": self.pixels}
         for name, polar in (("exact", self.exact), ("fast", self.fast)):
             if name == "exact" or polar is not self.exact:
@@ -439,9 +439,8 @@ class FourierBessel:
         for i, (key, factor) in enumerate(self._gram_cache.items()):
             digest, reg = cast(tuple[str, float], key)  # keys are (mask digest, reg)
             out[f"factor{i}.key"] = np.frombuffer(digest.encode(), np.uint8)
-            out[f"factor{i}.reg_lower"] = np.array([reg, factor.lower], np.float64)
-            out[f"factor{i}"] = factor.c
-            out[f"factor{i}.inverses"] = factor.inverses  # its diagonal blocks', for solves
+            out[f"factor{i}.reg_size"] = np.array([reg, factor.n, factor.min_block], np.float64)
+            out[f"factor{i}"] = factor.packed  # the panels its solves read
         return out
 
     def _restore(self, state: dict[str, np.ndarray], step: float, fine: bool) -> None:
@@ -455,10 +454,9 @@ class FourierBessel:
         self.exact = polar("exact", 3, step)
         self.fast = polar("fast", 1, LINEAR_STEP) if fine else self.exact
         for i in range(sum(name.endswith(".key") for name in state)):
-            reg, lower = state[f"factor{i}.reg_lower"]
+            reg, n, min_block = state[f"factor{i}.reg_size"]
             key = (state[f"factor{i}.key"].tobytes().decode(), float(reg))
-            inverses = state[f"factor{i}.inverses"]
-            factor = Cholesky(state[f"factor{i}"], bool(lower), inverses=inverses)
+            factor = Cholesky.from_packed(state[f"factor{i}"], int(n), int(min_block))
             self._gram_cache.put(key, factor)
 
     @property
