@@ -150,9 +150,8 @@ class Service:
         # geometry of requests and its JSON, resolved once per distinct geometry
         self._setups: BoundedCache[tuple[GeometryOptions, str]] = BoundedCache(64)
         self._json: BoundedCache[dict] = BoundedCache(64)
-        self._folder_setup = (
-            None if config.setup is None else replace(config.setup, mask=config.mask)
-        )
+        # geometry and mask of folder and Tiled frames: one object, so its JSON is made once
+        self.feed_setup = None if config.setup is None else replace(config.setup, mask=config.mask)
 
     def request_setup(self, **given: float | None) -> tuple[GeometryOptions, str]:
         """:func:`request_setup` with the server's geometry, kept for each distinct request."""
@@ -320,14 +319,14 @@ class Service:
     async def tag_path(self, path: str) -> list[Record]:
         """Tag a file of a served folder now (or return its stored result)."""
         folder, target = self.served_file(path)
-        assert self._folder_setup is not None  # folders need a geometry (ServeConfig)
-        stored = self.store.find(str(target), self.setup_json(self._folder_setup))
+        assert self.feed_setup is not None  # folders need a geometry (ServeConfig)
+        stored = self.store.find(str(target), self.setup_json(self.feed_setup))
         return stored or await self._tag_file(folder, target)
 
     async def _tag_file(self, folder: Path, path: Path, keep_failed: bool = True) -> list[Record]:
         """Tag one file of a served folder with the server's geometry and mask."""
-        assert self._folder_setup is not None  # folders need a geometry (ServeConfig)
-        item = Item(str(path), str(path), None, self._folder_setup)
+        assert self.feed_setup is not None  # folders need a geometry (ServeConfig)
+        item = Item(str(path), str(path), None, self.feed_setup)
         try:
             when = path.stat().st_mtime
         except OSError:

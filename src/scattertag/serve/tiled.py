@@ -21,7 +21,6 @@ import logging
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -205,9 +204,8 @@ async def feed_tiled(service, uri: str) -> None:
                     continue
                 name = hashlib.sha256(array.uri.encode()).hexdigest()[:24]
                 path = await asyncio.to_thread(fetch, array, config.uploads / f"tiled_{name}.npy")
-                assert config.setup is not None  # --tiled needs a geometry (ServeConfig)
-                options = replace(config.setup, mask=config.mask)
-                item = Item(array.uri, str(path), None, options)
+                assert service.feed_setup is not None  # --tiled needs a geometry (ServeConfig)
+                item = Item(array.uri, str(path), None, service.feed_setup)
                 records = await service.tag(
                     item,
                     folder=folder,
