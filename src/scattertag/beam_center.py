@@ -715,6 +715,8 @@ def _candidates(
     for circle in shadow_circles(counts, ok, ring.g, ring.ok, ring.b)[:2]:
         x, y = fine.from_frame(circle.x, circle.y)
         add("beamstop", x, y, circle.sigma / fine.b, span=circle.span)
+    if any(c.method == "beamstop" for c in out):
+        return out  # the stop's round edge is the choice (see _choose): no search needed
     for px, py, _ in _symmetry_peaks(coarse):
         x, y, s, rho = _refine_symmetry(fine, fine.from_frame(*coarse.to_frame(px, py)))
         if _on_frame(*fine.to_frame(x, y), counts.shape):
