@@ -11,7 +11,9 @@
    probability (strips in WAXS may sit "far"), every image kind of the default recipe
    (samples, calibrants, dark and direct-beam frames). Aggregates: the fraction within
    2 px with the centre on the frame (goal >= 95 %) and within 2 % of the diagonal off it
-   (goal >= 90 %), overall, without the dark frames (no beam, nothing to find), and by
+   (goal >= 90 %), overall (the headline), without the dark frames (no beam), split by
+   whether the sample shows anything (dark frames and frames whose sample terms are all
+   hidden show nothing, though a beamstop's edge may still give the centre), and by
    placement, size, setup (SAXS / WAXS), detector family, beamstop, visible sample
    (``ring`` when a ring, lattice or powder term is visible, else the first visible term's
    family, ``nothing visible`` when the sample terms are all hidden) and image kind; how
@@ -286,6 +288,11 @@ def simulated(
     print(f"\n== {count} simulated frames (seed {seed}, sizes {SIZES}) ==")
     line("all", records)
     line("without dark frames", [r for r in records if r["kind"] != "dark"])
+    # frames whose sample shows nothing (dark, or every sample term hidden) stay in the
+    # headline: a beamstop's edge or the detector's obliquity may still give their centre
+    blank = ("dark", "nothing visible")
+    line("sample shows something", [r for r in records if r["sample"] not in blank])
+    line("sample shows nothing", [r for r in records if r["sample"] in blank])
     for key in CATEGORIES:
         for value in sorted({r[key] for r in records}):
             line(f"{key} {value}", [r for r in records if r[key] == value])

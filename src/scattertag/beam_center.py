@@ -1,6 +1,6 @@
 """Beam centre found from the image, with a confidence; a given centre checked against it.
 
-Three estimators work on a two-level pyramid of the log-scaled frame
+Four estimators work on a pyramid of the log-scaled frame
 (``g = log(1 + counts)``, block means over valid pixels):
 
 * **point symmetry** (on the frame): small-angle patterns obey I(q) = I(-q), so the frame
@@ -15,6 +15,9 @@ Three estimators work on a two-level pyramid of the log-scaled frame
 * **ring arcs** (rings and arcs, also off the frame): ridge points of the radial profile
   about the current centre are grouped by ring and fitted with circles of a common
   centre (Gauss-Newton on the radial residuals).
+* **beamstop** (on the frame): a disk beamstop, or a bar's round end, is centred on the
+  beam; a circle fitted to the round edge of its shadow (:mod:`scattertag.beamstop_shadow`)
+  gives the centre whatever the sample shows.
 
 The confidence combines how radial the gradient field is about the estimate (1 for a
 perfectly isotropic pattern, 0 for noise), how sharply the estimate is determined
@@ -281,7 +284,7 @@ def _coherence(f: _Field, cx: float, cy: float, r_min: float = 2.0) -> float:
     u is the unit radius vector; 1 for an isotropic pattern, 0 for random directions.
     """
     dx, dy = f.x - cx, f.y - cy
-    r = np.hypot(dx, dy)
+    r = np.sqrt(dx * dx + dy * dy)
     use = r > r_min
     if not use.any():
         return 0.0
@@ -445,6 +448,7 @@ def _refine_symmetry(
     theta = np.zeros(4)  # cx, cy, ax, ay
     theta[:2] = start
     sigma, rho = math.inf, 0.0
+    pairs: tuple[np.ndarray, np.ndarray] | None = None
     for _ in range(iters):
         c, a = theta[:2], theta[2:]
         qx, qy = 2 * c[0] - ix, 2 * c[1] - iy
@@ -475,10 +479,12 @@ def _refine_symmetry(
             step *= 2.0 / norm
         theta[:k] += step
         sigma = float(np.sqrt(max(cov[0, 0] + cov[1, 1], 0.0)) * s)
-        gpu = gp[use]
-        rho = float(np.corrcoef(gpu, gq)[0, 1]) if gpu.std() > 0 and gq.std() > 0 else 0.0
+        pairs = (gp[use], gq)  # rho of the last completed step's pairs, computed once
         if norm < 0.01:
             break
+    if pairs is not None:
+        gpu, gq = pairs
+        rho = float(np.corrcoef(gpu, gq)[0, 1]) if gpu.std() > 0 and gq.std() > 0 else 0.0
     return float(theta[0]), float(theta[1]), sigma, rho
 
 
@@ -515,7 +521,8 @@ def _ridges(level: _Level, min_size: int = 12) -> _Ridges:
     vals = l1[inner]
     if vals.size < 100:
         return _Ridges(*(np.empty(0),) * 3, np.empty(0, np.int64), 0)
-    noise = 1.4826 * float(np.median(np.abs(vals - np.median(vals)))) + 1e-12
+    few = vals[:: max(1, vals.size // 16384)]  # the noise level from <= ~32k samples
+    noise = 1.4826 * float(np.median(np.abs(few - np.median(few)))) + 1e-12
     ridge = inner & (l1 < -4.0 * noise) & (-l1 > 2.0 * np.abs(l2))
     iy, ix = np.nonzero(ridge)
     # unit eigenvector e of l1 (across the ridge) and the Newton step t to the ridge's crest
@@ -647,8 +654,9 @@ def _isotropy(px: _Pixels, cx: float, cy: float, step: float = 1.0) -> float:
     1 for a perfectly isotropic pattern about (cx, cy), about 0 for noise. SS_within =
     sum g^2 - sum_k s_k^2 / n_k (s_k, n_k: sum of g and count in bin k).
     """
-    r = np.hypot(px.x - cx, px.y - cy)
-    k = ((r - r.min()) / step).astype(np.int64)
+    dx, dy = px.x - cx, px.y - cy
+    r = np.sqrt(dx * dx + dy * dy)  # not np.hypot: 40 % slower, and no overflow to guard
+    k = ((r - r.min()) / step).astype(np.intp)
     n = np.bincount(k)
     s = np.bincount(k, px.g)
     used = n > 0
@@ -756,8 +764,9 @@ def _choose(cands: list[_Candidate], shape: tuple[int, int]) -> _Candidate | Non
     """The candidate to trust on a frame of ``shape`` (rows, cols).
 
     A beamstop's round edge (:mod:`scattertag.beamstop_shadow`) is trusted unless a tight
-    ring fit (3 arcs, sigma at most 0.5 px) is there: on 350 simulated frames no kept
-    shadow circle lay more than 2.1 px from the true centre.
+    ring fit (3 arcs, sigma at most 0.5 px) is there: on 350 simulated frames 69 of the 70
+    kept shadow circles lay within 2.1 px of the true centre (the other, 378 px off, lost
+    to a tight ring fit).
 
     Among point symmetry, gradient lines and the isotropy search, the one with the largest
     fine-level isotropy (point symmetry, the most precise on the frame, when within 0.01 of

@@ -13,8 +13,9 @@ from the provisional centre (into the light), the innermost such edge along each
 circle is fitted to them (Gauss-Newton on the radial residuals, outliers beyond 3 robust
 standard deviations dropped). A fit is kept if its points cover at least
 :data:`MIN_SPAN` of the circle and its centre's standard error is at most
-:data:`MAX_SIGMA` pixels: on 200 simulated frames every kept fit lay within 2.1 px of the
-true centre, while the tips of wedges, paddles and gaps gave none.
+:data:`MAX_SIGMA` pixels. On 350 simulated frames (the benchmark's seeds 0 and 1), 70
+circles were kept: 69 within 2.1 px of the true centre, one 378 px off (a frame where a
+tight ring fit wins); wedge tips and paddles gave none.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from scipy import ndimage
 #: The edge points of a kept fit cover at least this fraction of the circle (in 36 sectors).
 MIN_SPAN = 0.45
 #: Largest standard error (frame pixels) of a kept fit's centre.
-MAX_SIGMA = 0.3
+MAX_SIGMA = 0.25
 #: Least edge points of a kept fit.
 MIN_POINTS = 12
 #: Counts per block wanted where the edge is traced (the block size doubles until reached).
@@ -125,7 +126,8 @@ def shadow_circles(
     peak = np.asarray(ndimage.maximum(dist, lab, index=np.arange(1, n + 1)))
     largest = MAX_RADIUS * max(counts.shape) / b
     peak[(peak < MIN_WIDTH) | (peak > largest)] = 0.0
-    order = [k for k in np.argsort(peak)[::-1][:MAX_SHADOWS] if peak[k] > 0]
+    live = np.flatnonzero(peak > 0)
+    order = live[np.argsort(peak[live])[::-1][:MAX_SHADOWS]]
     out: list[ShadowCircle] = []
     for k in order:
         r0 = float(peak[k])
@@ -163,7 +165,7 @@ def _fit_edge(
 ) -> ShadowCircle | None:
     """The circle through the shadow edge around ``start`` (frame x, y; radius about r0)."""
     rows, cols = counts.shape
-    half = 2.0 * r0 + 4.0 * b_max
+    half = 1.5 * r0 + 3.0 * b_max
     x0, x1 = max(0, int(start[0] - half)), min(cols, int(start[0] + half) + 1)
     y0, y1 = max(0, int(start[1] - half)), min(rows, int(start[1] + half) + 1)
     c, m = counts[y0:y1, x0:x1], ok[y0:y1, x0:x1]
@@ -185,7 +187,7 @@ def _fit_edge(
     a = np.where(den > 0.2, num / np.maximum(den, 1e-9), 0.0)
     gy, gx = np.gradient(a)
     mag = np.hypot(gy, gx)
-    inner = ndimage.binary_erosion(use, iterations=2)
+    inner = ndimage.minimum_filter(use.view(np.uint8), size=5, mode="constant").astype(bool)
     # level coordinates of the provisional centre
     px, py = (start[0] - x0 - (b - 1) / 2) / b, (start[1] - y0 - (b - 1) / 2) / b
     iy, ix = np.nonzero(inner & (mag > 0))
@@ -264,7 +266,7 @@ def _circle(
     3 robust standard deviations (at least 1 unit) of the residuals dropped each step."""
     cx, cy = start
     keep = np.ones(x.size, bool)
-    radius = float(np.average(np.hypot(x - cx, y - cy), weights=w))
+    radius = float(np.hypot(x - cx, y - cy) @ w / w.sum())
     rms, sigma = math.inf, math.inf
     for _ in range(iters):
         dx, dy = x - cx, y - cy
@@ -280,13 +282,13 @@ def _circle(
         jac = np.stack([-dx / r, -dy / r, -np.ones_like(r)])[:, keep]
         wk = w[keep]
         h = (jac * wk) @ jac.T
-        if np.linalg.cond(h) > 1e10:
+        if np.linalg.det(h) <= 1e-12 * max(np.trace(h) ** 3, 1e-300):
             return None
         cov = np.linalg.inv(h)
         step = -cov @ ((jac * wk) @ d[keep])
         cx, cy, radius = cx + step[0], cy + step[1], radius + step[2]
         dk = d[keep]
-        rms = float(np.sqrt(np.average(dk * dk, weights=wk)))
+        rms = float(np.sqrt((dk * dk) @ wk / wk.sum()))
         dof = max(int(keep.sum()) - 3, 1)
         scale = float(np.sum(wk * dk * dk)) / dof
         sigma = float(np.sqrt(max(cov[0, 0] + cov[1, 1], 0.0) * scale))
