@@ -24,11 +24,15 @@
 3. **Speed**: the median CPU time (this process's, so other work on the machine does not
    count) and wall time of :func:`estimate_beam_center` on the 1000 x 1000 frames
    (goal <= 30 ms), single-threaded (this script sets OMP_NUM_THREADS=1 before numpy loads).
+   ``--compare OTHER/beam_center.py`` times instead this version and another one on the
+   same 1000 x 1000 frames (of the first ``--count``), alternating in one process so both
+   see the same load, and prints both medians and the median per-frame ratio.
 
     python benchmarks/bench_beam_center.py                       # everything (about 20 min)
     python benchmarks/bench_beam_center.py --count 60 --no-real  # quick look
     python benchmarks/bench_beam_center.py --cache /tmp/bc-frames  # keep the frames for reruns
     python benchmarks/bench_beam_center.py --no-real --seed 1 --count 150 --diagnose  # tuning set
+    python benchmarks/bench_beam_center.py --no-real --count 200 --compare OLD/beam_center.py
 """
 
 from __future__ import annotations
@@ -137,7 +141,8 @@ def real_map(folder: Path) -> None:
             out = csv.writer(fh)
             out.writerow(["path", "beam_x", "beam_y"])
             for row in centres:
-                out.writerow([folder / row["local_path"], row["beam_x"], row["beam_y"]])
+                path = (folder / row["local_path"]).resolve()  # the manifest is elsewhere
+                out.writerow([path, row["beam_x"], row["beam_y"]])
         estimated = scattertag.predict([folder])
         given = scattertag.predict(manifest=manifest)
     scores = {}
@@ -331,6 +336,37 @@ def simulated(
         )
 
 
+def paired_speed(other: Path, count: int, seed: int, cache: Path | None) -> None:
+    """CPU time of this estimate_beam_center and of the one in the file ``other`` (another
+    version of beam_center.py) on the same 1000 x 1000 frames, alternating in one process so
+    both see the same load: both medians and the median per-frame ratio."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("beam_center_other", other)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    ours, theirs = [], []
+    frames = [i for i in range(count) if SIZES[i % len(SIZES)] == 1000]
+    for rep in range(2):
+        for i in tqdm(frames, desc=f"paired timing, pass {rep + 1}", unit="frame"):
+            f = simulated_frame(seed, i, cache)
+            order = [(estimate_beam_center, ours), (module.estimate_beam_center, theirs)]
+            for estimate, times in order[:: 1 if rep == 0 else -1]:
+                c0 = time.process_time()
+                estimate(f["counts"], f["mask"])
+                times.append(time.process_time() - c0)
+    ratio = statistics.median(a / b for a, b in zip(ours, theirs))
+    print(
+        f"\npaired CPU time per 1000 x 1000 frame ({len(frames)} frames x 2): this"
+        f" {1000 * statistics.median(ours):.1f} ms, {other}"
+        f" {1000 * statistics.median(theirs):.1f} ms; median per-frame ratio this / other"
+        f" {ratio:.3f} (load average {os.getloadavg()[0]:.1f})"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--count", type=int, default=500, help="simulated frames (default 500)")
@@ -348,6 +384,12 @@ def main() -> None:
     )
     ap.add_argument("--per-frame", type=Path, default=None, help="write one CSV row per frame")
     ap.add_argument("--simulate-only", action="store_true", help="only fill --cache (no estimates)")
+    ap.add_argument(
+        "--compare",
+        type=Path,
+        default=None,
+        help="another beam_center.py: time both on the same 1000 px frames, side by side",
+    )
     args = ap.parse_args()
     if args.simulate_only:
         if args.cache is not None:
@@ -359,7 +401,9 @@ def main() -> None:
         real_frames(args.real)
         if args.map:
             real_map(args.real)
-    if args.count > 0:
+    if args.compare is not None:  # only the side-by-side timing
+        paired_speed(args.compare, args.count, args.seed, args.cache)
+    elif args.count > 0:
         simulated(args.count, args.seed, args.cache, args.diagnose, args.per_frame)
 
 

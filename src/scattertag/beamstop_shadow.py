@@ -15,7 +15,7 @@ standard deviations dropped). A fit is kept if its points cover at least
 :data:`MIN_SPAN` of the circle and its centre's standard error is at most
 :data:`MAX_SIGMA` pixels. On 350 simulated frames (the benchmark's seeds 0 and 1), 70
 circles were kept: 69 within 2.1 px of the true centre, one 378 px off (a frame where a
-tight ring fit wins); wedge tips and paddles gave none.
+tight ring fit wins); the pointed tips of wedge stops gave none.
 """
 
 from __future__ import annotations
