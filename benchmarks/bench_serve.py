@@ -12,6 +12,10 @@ side, with the load average, as the machine is shared):
   is not timed, as predict's is not. Its CPU is the service's (and its workers') plus
   this process's (the clients').
 
+``--per-thread`` also prints the service's CPU ms per frame by thread (main = event loop,
+prepare, model, flush, uvloop = asyncio's default pool), read from ``/proc`` (Linux) with
+the thread names from ``py-spy dump`` (``pip install py-spy``).
+
 Bounded: every client sends at most ``ceil(files / clients)`` requests, each round gives
 up after ``--round-timeout`` seconds. The model is the shipped tagger unless ``--model``.
 
@@ -24,6 +28,7 @@ import argparse
 import contextlib
 import math
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -31,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import psutil
@@ -88,12 +94,34 @@ def cpu_seconds() -> float:
     return total
 
 
-def serve_round(files: list[Path], beam, args, tmp: Path, k: int) -> tuple[float, float, list[int]]:
-    """(seconds, CPU seconds) for ``args.clients`` clients to have every file tagged, and the
-    network batch sizes seen."""
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds so far of each thread of process ``pid``, by thread id (Linux /proc)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):  # a thread that just ended
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[int(tid)] = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def thread_names(pid: int) -> dict[int, str]:
+    """Python thread names of process ``pid`` by thread id (``py-spy dump``), pool numbers cut."""
+    dump = subprocess.run(["py-spy", "dump", "--pid", str(pid)], capture_output=True, text=True)
+    names = {}
+    for tid, name in re.findall(r'^Thread (\S+) \(.*?\): "([^"]+)"', dump.stdout, re.M):
+        names[int(tid, 16) if tid.startswith("0x") else int(tid)] = re.sub(r"_\d+$", "", name)
+    return names
+
+
+def serve_round(
+    files: list[Path], beam, args, tmp: Path, k: int
+) -> tuple[float, float, list[int], Counter]:
+    """(seconds, CPU seconds) for ``args.clients`` clients to have every file tagged, the
+    network batch sizes seen and (``--per-thread``) the service's CPU seconds by thread."""
     import httpx
 
     proc, url = start_service(tmp / f"state{k}", beam, args)
+    before = thread_cpu(proc.pid) if args.per_thread else {}
     cpu = cpu_seconds()  # the clients' and the service's (a child of this process)
     share = math.ceil(len(files) / args.clients)
     errors: list[str] = []
@@ -124,12 +152,18 @@ def serve_round(files: list[Path], beam, args, tmp: Path, k: int) -> tuple[float
         cpu = cpu_seconds() - cpu
         batches = httpx.get(url + "/api/health").json()["batches"]
         total = httpx.get(url + "/api/frames", params={"limit": 1}).json()["total"]
+        per_thread: Counter = Counter()
+        if args.per_thread:
+            names = thread_names(proc.pid)
+            for tid, seconds_now in thread_cpu(proc.pid).items():
+                name = "main" if names.get(tid) == "MainThread" else names.get(tid, "other")
+                per_thread[name] += seconds_now - before.get(tid, 0.0)
     finally:
         proc.terminate()
         proc.wait(30)
     if errors or total != len(files):
         raise RuntimeError(f"serve round: {total} of {len(files)} tagged; {errors[:3]}")
-    return seconds, cpu, batches
+    return seconds, cpu, batches, per_thread
 
 
 def main() -> None:
@@ -143,6 +177,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--round-timeout", type=float, default=600.0)
     parser.add_argument("--model", help="model folder (default: the shipped tagger)")
+    parser.add_argument(
+        "--per-thread", action="store_true", help="the service's CPU by thread (needs py-spy)"
+    )
     args = parser.parse_args()
 
     import scattertag
@@ -162,6 +199,7 @@ def main() -> None:
         wall: dict[str, list[float]] = {"predict": [], "serve": []}
         cpu: dict[str, list[float]] = {"predict": [], "serve": []}
         batches: list[int] = []
+        per_thread: list[Counter] = []
         for k in range(args.repeats):
             start, cpu_start = time.perf_counter(), cpu_seconds()
             table = scattertag.predict(
@@ -171,7 +209,8 @@ def main() -> None:
             wall["predict"].append(time.perf_counter() - start)
             cpu["predict"].append(cpu_seconds() - cpu_start)
             assert not table.failed, table.failed[:3]
-            seconds, cpu_serve, seen = serve_round(files, beam, args, tmp, k)
+            seconds, cpu_serve, seen, threads = serve_round(files, beam, args, tmp, k)
+            per_thread.append(threads)
             wall["serve"].append(seconds)
             cpu["serve"].append(cpu_serve)
             batches += seen
@@ -186,6 +225,12 @@ def main() -> None:
     for k, v in rates.items():
         print(f"{k:10s} {v:9.1f} {1e3 * statistics.median(cpu[k]) / args.files:13.1f}")
     print(f"serve / predict: {rates['serve'] / rates['predict']:.2f} (goal >= 0.8)")
+    if args.per_thread:
+        names = sorted({name for threads in per_thread for name in threads})
+        medians = {n: 1e3 * statistics.median(t[n] for t in per_thread) / args.files for n in names}
+        print(
+            "service CPU ms/frame by thread:", ", ".join(f"{n} {v:.1f}" for n, v in medians.items())
+        )
     if batches:
         print(
             f"network batches in the service (last 20 of each round): "
