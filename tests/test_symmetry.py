@@ -84,3 +84,15 @@ def test_predict_records_symmetries(tmp_path, model_dir):
     assert main([*argv, "--symmetries", "2"]) == 0
     assert json.loads(sidecar_path(out).read_text())["symmetries"] == 2
     assert main([*argv, "--symmetries", "3"]) == 2
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::DeprecationWarning")
+def test_traced_average_takes_any_batch_size(model_dir):
+    """serve traces the Predictor's network: the traced average must not fix the batch size."""
+    model, spec, image, coeff = random_views(model_dir, batch=3)
+    averaged = SymmetryAverage(model, 2, spec.is_cake)
+    with torch.no_grad():
+        network = torch.jit.trace(averaged, (image, coeff), check_trace=False)
+        for batch in (1, 3):
+            x = (image[:batch], coeff[:batch])
+            torch.testing.assert_close(network(*x), averaged(*x))

@@ -55,7 +55,8 @@ class SymmetryAverage(nn.Module):
             return self.model(image, coeff)
         moved = [dihedral(image, coeff, e, self.cake) for e in range(self.symmetries)]
         logits = self.model(torch.cat([m[0] for m in moved]), torch.cat([m[1] for m in moved]))
-        return logits.reshape(self.symmetries, len(image), -1).mean(0)
+        # sizes from the tensors, not len(): a traced copy (serve) then takes any batch size
+        return logits.reshape(self.symmetries, -1, logits.shape[-1]).mean(0)
 
 
 def with_symmetries(model: nn.Module, card, symmetries: int) -> nn.Module:
