@@ -432,6 +432,8 @@ def test_command_line_maps_arguments_and_refuses_bad_ones(tmp_path):
     assert config.host == "127.0.0.1" and config.folders == [tmp_path.resolve()] and config.watch
     assert config.max_upload_bytes == 2 * 2**20 and config.api_key == "k"
     assert config.db == tmp_path / "s" / "scattertag.sqlite"
+    assert config.symmetries == 1
+    assert config_from_args(parser.parse_args([*argv, "--symmetries", "4"])).symmetries == 4
 
 
 def test_the_traced_network_gives_the_eager_rows_and_an_untraceable_one_runs_as_is(

@@ -96,3 +96,19 @@ def test_traced_average_takes_any_batch_size(model_dir):
         for batch in (1, 3):
             x = (image[:batch], coeff[:batch])
             torch.testing.assert_close(network(*x), averaged(*x))
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::DeprecationWarning")
+def test_service_averages_and_its_traced_network_keeps_the_average(tmp_path, model_dir):
+    from scattertag.serve.config import ServeConfig
+    from scattertag.serve.service import Service
+    from scattertag.serve.tagger import traced
+
+    service = Service(ServeConfig(state=tmp_path, model=str(model_dir), symmetries=2))
+    predictor = service.predictor
+    assert predictor.provenance["symmetries"] == 2
+    fast = traced(predictor)
+    assert isinstance(fast.model, torch.jit.ScriptModule)  # traced, not the eager fallback
+    _, _, image, coeff = random_views(model_dir, batch=1)
+    with torch.no_grad():
+        torch.testing.assert_close(fast.model(image, coeff), predictor.model(image, coeff))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from scattertag.cli import OK
+from scattertag.cli import OK, add_symmetries_argument
 from scattertag.cli.predict import add_geometry_arguments
 from scattertag.errors import UserError
 from scattertag.geometry import GeometryOptions
@@ -68,6 +68,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--threads", type=int, default=2, help="preprocessing threads (default: 2)")
     parser.add_argument("--batch-size", type=int, default=16, help="most frames per network batch")
+    add_symmetries_argument(parser)
     parser.add_argument(
         "--interval", type=float, default=1.0, help="seconds between folder scans (default: 1)"
     )
@@ -97,6 +98,7 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         workers=args.workers,
         threads=args.threads,
         batch_size=args.batch_size,
+        symmetries=args.symmetries,
         interval_s=args.interval,
     )
 

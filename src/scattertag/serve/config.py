@@ -25,6 +25,8 @@ class ServeConfig:
     workers : preprocessing processes (0: ``threads`` threads in this process).
     max_wait_s : how long a network batch waits for frames still being prepared (none: no
         wait); with 4 clients, 30 ms makes batches of 2-3 frames instead of 1.4.
+    symmetries : the network's logits averaged over that many symmetries of the frame (1, 2,
+        4 or 8; :mod:`scattertag.models.symmetry`).
     """
 
     folders: list[Path] = field(default_factory=list)
@@ -45,6 +47,7 @@ class ServeConfig:
     threads: int = 2
     batch_size: int = 16
     max_wait_s: float = 0.03
+    symmetries: int = 1
     interval_s: float = 1.0
 
     def __post_init__(self) -> None:

@@ -131,7 +131,11 @@ class Service:
 
     def __init__(self, config: ServeConfig, predictor: Predictor | None = None) -> None:
         self.config = config
-        self.predictor = predictor if predictor is not None else Predictor(config.model)
+        self.predictor = (
+            predictor
+            if predictor is not None
+            else Predictor(config.model, symmetries=config.symmetries)
+        )
         vocabulary = self.predictor.vocabulary
         self.store = Store(config.db, vocabulary)
         self.labels = LabelsTable(config.labels, vocabulary)
