@@ -49,7 +49,12 @@ from scattertag.data.manifest import (
 )
 from scattertag.data.shards import CompressedFrame, Record, ShardWriter, sha256
 from scattertag.errors import UserError
-from scattertag.parallel import limit_threads, single_threaded_children, usable_cores
+from scattertag.parallel import (
+    limit_threads,
+    reuse_freed_memory,
+    single_threaded_children,
+    usable_cores,
+)
 from scattertag.signals import terminate_pool, worker_ignores_interrupts
 
 #: Images per task: small enough that a window of finished tasks stays a few frames.
@@ -178,6 +183,7 @@ def start_build_worker() -> None:
     """
     worker_ignores_interrupts()
     limit_threads(1)
+    reuse_freed_memory()  # the same large arrays every image: no fresh pages each time
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 
-from scattertag.parallel import limit_threads, usable_cores
+from scattertag.parallel import limit_threads, reuse_freed_memory, usable_cores
 from scattertag.prediction.grouping import geometry_chunks
 from scattertag.prediction.prepare import Preparer
 from scattertag.prediction.sources import Item
@@ -111,6 +111,7 @@ def tag_chunk(
     key = (model_dir, device, symmetries)
     if _WORKER.get("key") != key:
         limit_threads(1)
+        reuse_freed_memory()
         predictor = Predictor(model_dir, device=device, symmetries=symmetries)
         _WORKER.update(key=key, predictor=predictor, preparer=Preparer(predictor.view_spec))
     predictor, preparer = _WORKER["predictor"], _WORKER["preparer"]

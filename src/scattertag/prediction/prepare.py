@@ -22,7 +22,7 @@ from scattertag.geometry import Geometry, poni_detector_valid
 from scattertag.io.failures import failure_message
 from scattertag.io.masks import dummy_valid, mask_digest, read_mask, valid_pixels
 from scattertag.io.readers import Frame, check_frame, check_shape, read_frames
-from scattertag.parallel import limit_threads
+from scattertag.parallel import limit_threads, reuse_freed_memory
 from scattertag.prediction.beam import BeamCentres, FrameGeometry
 from scattertag.prediction.sources import Item
 from scattertag.signals import worker_ignores_interrupts
@@ -183,6 +183,7 @@ def start_worker(view_spec, preparer: Preparer | None = None) -> None:
     global _WORKER_PREPARER
     worker_ignores_interrupts()
     limit_threads(1)  # parallelism comes from the processes
+    reuse_freed_memory()  # the same large arrays every frame: no fresh pages each time
     _WORKER_PREPARER = Preparer(view_spec) if preparer is None else preparer
 
 
