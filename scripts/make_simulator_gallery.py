@@ -56,6 +56,18 @@ def _kapton_in_view(exp: Experiment, s: Sample) -> bool:
     return strong and 0.1 < radius / max(g.shape) < 0.6
 
 
+def _wide_ring(exp: Experiment, s: Sample) -> bool:
+    """A visible isotropic ring 25-45 % of the frame side from the beam; tilt >= 20 degrees."""
+    rings = [
+        t["params"]["q0"]
+        for t in s.params["terms"]
+        if t["key"] == "features.main.ring: isotropic" and t["visibility"].get("visible")
+    ]
+    side = max(exp.shape)
+    wide = any(0.25 < float(exp.geometry.radius_of_q(q)) / side < 0.45 for q in rings)
+    return wide and exp.params["tilt"]["tilt_deg"] >= 20
+
+
 def _param(path: tuple[str, ...], value: object) -> Check:
     """exp.params[path...] == value."""
 
@@ -147,6 +159,10 @@ EFFECTS: dict[str, tuple[dict, Check]] = {
     "single crystal over a halo": ({"terms": {"single crystal": ON}}, _key("features.crystal")),
     "fibre: arcs, layer lines": ({"terms": {"fibre": ON}}, _key("features.fibre.layer")),
     "grazing incidence": ({"gisaxs_fraction": ON}, _key("features.gisaxs.horizon")),
+    "WAXS detector tilted 20-40 deg: conics": (
+        {"terms": {"detector tilt": ON, "ring": ON}, "setups": {"waxs": ON}},
+        _both(_sample, lambda exp, s: exp.tilt is not None and _wide_ring(exp, s)),
+    ),
 }
 
 

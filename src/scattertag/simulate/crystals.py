@@ -104,11 +104,9 @@ def single_crystal_terms(exp: Experiment, p: dict) -> list[Term]:
     f2 = np.random.default_rng(p["seed"]).exponential(1.0, len(q))  # Wilson statistics
     amp = p["amplitude"] * exp.intensity_scale * f2 * pf.debye_waller(q, p["debye_waller"])
     r = np.asarray(g.radius_of_q(q))
-    cx, cy = g.beam_center
     index, values = gaussian_spots(
         exp,
-        cx + r * np.cos(angle),
-        cy + r * np.sin(angle),
+        *exp.detector_xy(r * np.cos(angle), r * np.sin(angle)),
         blur_pixels(exp, p["spot_sigma"]),
         amp,
     )
@@ -176,8 +174,8 @@ def fibre_terms(exp: Experiment, p: dict) -> list[Term]:
             )
         )
     if p["layer_lines"]:
-        q = g.q_map.ravel().astype(np.float64)
-        chi = g.chi_map.ravel().astype(np.float64) - p["phi"]
+        q = exp.q_map.ravel().astype(np.float64)
+        chi = exp.chi_map.ravel().astype(np.float64) - p["phi"]
         qz, qr = np.abs(q * np.cos(chi)), np.abs(q * np.sin(chi))
         sigma_z = max(p["dq_rel"] * p["c_star"], float(g.q_of_radius(blur_pixels(exp, 0.7))))
         for n in range(1, p["layer_lines"] + 1):

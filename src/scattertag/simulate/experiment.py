@@ -25,6 +25,8 @@ from scattertag.simulate.detector import (
     sensitivity_params,
 )
 from scattertag.simulate.recipe import REFERENCE_SIZE, Recipe
+from scattertag.simulate.tilt import Tilt, draw_tilt, equivalent_radius, frame_maps
+from scattertag.simulate.tilt import detector_xy as tilt_xy
 
 #: Counts are clipped here (24-bit counters).
 COUNT_LIMIT = 2**24 - 1
@@ -103,6 +105,7 @@ class Experiment:
     readout: dict | None = None  # gain, offset, noise of an integrating detector
     shadow: Beamstop | None = None  # a sample-environment shadow (no tag)
     sensitivity: dict | None = None  # flat-field parameters (detector.sensitivity_params)
+    tilt: Tilt | None = None  # a WAXS detector turned out of the plane normal to the beam
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -126,11 +129,48 @@ class Experiment:
         """Pixel area / reference pixel area: counts per pixel scale with solid angle."""
         return 1.0 / self.scale**2
 
+    # ---- where each pixel looks: the geometry's maps, or a tilted detector's ---------
+    @cached_property
+    def _tilted(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        assert self.tilt is not None
+        two_theta, chi, solid = frame_maps(self.geometry, self.tilt)
+        return equivalent_radius(self.geometry, two_theta).astype(np.float32), chi, solid
+
+    @property
+    def r_map(self) -> np.ndarray:
+        """(rows, cols) float32 radius (pixels) of each pixel's scattering angle: its distance
+        from the beam centre, or on a tilted detector d tan(2 theta) / s (tilt.py)."""
+        return self.geometry.r_map if self.tilt is None else self._tilted[0]
+
+    @cached_property
+    def chi_map(self) -> np.ndarray:
+        """(rows, cols) float32 azimuth chi (radians) of each pixel's scattering direction."""
+        if self.tilt is None:
+            return self.geometry.chi_map
+        return self._tilted[1].astype(np.float32)
+
+    @cached_property
+    def q_map(self) -> np.ndarray:
+        """(rows, cols) float32 q (1/A) of each pixel."""
+        if self.tilt is None:
+            return self.geometry.q_map
+        q = self.geometry.q_of_radius(self.r_map.astype(np.float64))
+        return np.asarray(q, dtype=np.float32)
+
+    def detector_xy(self, dx: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Detector point (x, y), pixels, of the scattering direction that an untilted
+        detector at the same distance sees at offset (dx, dy) pixels from the beam centre
+        (the same point when untilted; NaN where it misses a tilted detector)."""
+        cx, cy = self.geometry.beam_center
+        if self.tilt is None:
+            return cx + dx, cy + dy
+        return tilt_xy(self.geometry, self.tilt, np.hypot(dx, dy), np.arctan2(dy, dx))
+
     # ---- cached index maps ----------------------------------------------------------
     @cached_property
     def rbin(self) -> np.ndarray:
         """(rows*cols,) int32 radial bin of each pixel, r = rbin * RADIAL_STEP."""
-        return np.rint(self.geometry.r_map.ravel() / RADIAL_STEP).astype(np.int32)
+        return np.rint(self.r_map.ravel() / RADIAL_STEP).astype(np.int32)
 
     @cached_property
     def r_grid(self) -> np.ndarray:
@@ -145,7 +185,7 @@ class Experiment:
     @cached_property
     def chibin(self) -> np.ndarray:
         """(rows*cols,) int16 azimuthal bin of each pixel."""
-        chi = self.geometry.chi_map.ravel().astype(np.float64)
+        chi = self.chi_map.ravel().astype(np.float64)
         return (
             np.floor((chi + np.pi) / (2 * np.pi) * CHI_BINS).astype(np.int32) % CHI_BINS
         ).astype(np.int16)
@@ -207,15 +247,17 @@ class Experiment:
         """(rows*cols,) solid angle x polarisation of each pixel relative to the beam's own,
         cos^3(2 theta) x [1 + cos^2(2 theta) - p sin^2(2 theta) cos(2 chi)] / 2 (pyFAI's
         polarisation factor, p the degree of horizontal polarisation: about 0.95 at a
-        synchrotron, 0 for a lab source); None for the reference detector (small angles)."""
+        synchrotron, 0 for a lab source; a tilted detector's solid angle is tilt.py's);
+        None for the reference detector (small angles)."""
         if self.detector is None:
             return None
         p = self.params.get("polarization", 0.0)
-        r = self.geometry.r_map.ravel().astype(np.float64) * self.geometry.pixel_size
+        r = self.r_map.ravel().astype(np.float64) * self.geometry.pixel_size
         cos2 = self.geometry.distance / np.hypot(r, self.geometry.distance)  # cos(2 theta)
-        chi = self.geometry.chi_map.ravel().astype(np.float64)
+        chi = self.chi_map.ravel().astype(np.float64)
         polarisation = 0.5 * (1 + cos2**2 - p * (1 - cos2**2) * np.cos(2 * chi))
-        return cos2**3 * polarisation
+        solid = cos2**3 if self.tilt is None else self._tilted[2].ravel()
+        return solid * polarisation
 
     @cached_property
     def obliquity_radial(self) -> np.ndarray:
@@ -250,7 +292,7 @@ class Experiment:
     def prepare(self) -> Experiment:
         """Build every cached map now (they are otherwise built on first use)."""
         _ = (
-            self.geometry.q_map,
+            self.q_map,
             self.q_grid,
             self.chi_grid,
             self.chibin,
@@ -396,8 +438,9 @@ def _draw_catalogue(
 
 
 def _draw_environment(exp: Experiment) -> Experiment:
-    """Add the experiment's sample-environment shadow and flat field, each with its recipe
-    probability, from their own random stream (the first version's draws stay as they were)."""
+    """Add the experiment's sample-environment shadow, flat field and (WAXS) detector tilt,
+    each with its recipe probability, from their own random stream (the first version's
+    draws stay as they were)."""
     rng = np.random.default_rng(seed_sequence(exp.seed, 0, exp.index, 2))
     probability = exp.recipe.terms
     if rng.random() < probability["environment shadow"]:
@@ -406,6 +449,11 @@ def _draw_environment(exp: Experiment) -> Experiment:
     if rng.random() < probability["sensitivity"]:
         exp.sensitivity = sensitivity_params(rng)
         exp.params["sensitivity"] = exp.sensitivity
+    waxs = exp.params.get("setup") == "waxs" and exp.gisaxs is None
+    if waxs and rng.random() < probability["detector tilt"]:
+        exp.tilt = draw_tilt(exp.geometry, rng)
+        if exp.tilt is not None:
+            exp.params["tilt"] = exp.tilt.to_dict()
     return exp
 
 

@@ -64,6 +64,7 @@ DEFAULT_TERMS = {
     # per experiment, drawn from their own stream
     "environment shadow": 0.12,  # a stage edge or a cell's aperture shades part of the frame
     "sensitivity": 0.5,  # flat field: gradient, module gains, pixel gains
+    "detector tilt": 0.35,  # WAXS only: the detector turned 5-40 degrees (tilt.py)
     # per image, drawn from their own stream (artefacts.py)
     "exposure": 0.2,  # a very weak (1e-3-0.1) or very long (10-1000) exposure
     "air": 0.4,  # air scattering along the beam path near the beamstop

@@ -86,8 +86,12 @@ def annulus_term(
 def gaussian_spots(
     exp: Experiment, xs: np.ndarray, ys: np.ndarray, sigma: float, amplitudes: np.ndarray
 ):
-    """Flat indices and values of Gaussian spots (sigma in pixels) drawn on local patches."""
+    """Flat indices and values of Gaussian spots (sigma in pixels) drawn on local patches;
+    spots at non-finite positions (directions that miss a tilted detector) are left out."""
     rows, cols = exp.shape
+    hit = np.isfinite(xs) & np.isfinite(ys)
+    if not hit.all():
+        xs, ys, amplitudes = xs[hit], ys[hit], amplitudes[hit]
     h = int(np.ceil(4 * sigma))
     off = np.arange(-h, h + 1)
     ix = np.rint(xs)[:, None, None].astype(np.int64) + off[None, None, :]
@@ -145,7 +149,7 @@ def low_q_terms(exp: Experiment, p: dict) -> list[Term]:
     if p["aspect"] == 1.0:
         return [Term(key, "sample", p, radial=amp * low_q_profile(exp.q_grid, p), rule="diffuse")]
     stretch = pf.ellipse_stretch(exp.chi_grid, p["aspect"], p["angle"]).astype(np.float32)
-    q_eff = exp.geometry.q_map.ravel() * stretch[exp.chibin]
+    q_eff = exp.q_map.ravel() * stretch[exp.chibin]
     top = float(q_eff.max()) * 1.0001 + 1e-9
     table = amp * low_q_profile(np.linspace(0.0, top, 8192), p)  # tabulated, then looked up
     return [
@@ -420,8 +424,7 @@ def mesostructure_terms(exp: Experiment, p: dict) -> list[Term]:
             )
             index, values = gaussian_spots(
                 exp,
-                g.beam_center[0] + v[:, 0] * r,
-                g.beam_center[1] + v[:, 1] * r,
+                *exp.detector_xy(v[:, 0] * r, v[:, 1] * r),
                 sigma,
                 np.full(len(v), amp),
             )
