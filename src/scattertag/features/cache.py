@@ -44,8 +44,9 @@ from scattertag.io.masks import mask_digest
 #: diagonal blocks of each Cholesky factor; 9: those blocks at least 512 rows, not 256;
 #: 10: the working-frame and cake weights of the static mask's validity; 11: the cake's pixel
 #: order as intp, not int32; 12: each Cholesky factor as packed panels, its half and the
-#: inverses of its diagonal blocks, ~21 MB instead of ~42 MB at 1984 unknowns).
-FORMAT = 12
+#: inverses of its diagonal blocks, ~21 MB instead of ~42 MB at 1984 unknowns; 13: the normal
+#: matrix assembled from Bernstein moments of the pixels, equal to ~1e-6).
+FORMAT = 13
 
 #: First bytes of a set-up file; its name ends in :data:`SUFFIX`.
 MAGIC, SUFFIX = b"STSETUP\x00", ".setup"

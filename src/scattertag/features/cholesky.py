@@ -43,13 +43,14 @@ class Cholesky:
             raise ValueError(f"a Cholesky factor is square, got shape {c.shape}")
         self.n, self.min_block = len(c), max(1, int(min_block))
         R = c.T if lower else c
-        panels = []
-        for start, stop in self._blocks():
+        blocks = self._blocks()
+        self._unpack(np.empty(sum((stop - start) * (self.n - start) for start, stop in blocks)))
+        for (start, stop), (_, _, panel) in zip(blocks, self._panels):
             inverse, info = scipy.linalg.lapack.dtrtri(R[start:stop, start:stop], lower=0)
             if info != 0:
                 raise np.linalg.LinAlgError(f"Cholesky factor singular at row {start + info - 1}")
-            panels.append(np.concatenate([np.triu(inverse), R[start:stop, stop:]], 1).ravel())
-        self._unpack(np.concatenate(panels))
+            panel[:, : stop - start] = np.triu(inverse)  # written in place: no copies of panels
+            panel[:, stop - start :] = R[start:stop, stop:]
 
     @classmethod
     def from_packed(cls, packed: np.ndarray, n: int, min_block: int = MIN_BLOCK) -> Cholesky:

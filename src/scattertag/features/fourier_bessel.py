@@ -45,6 +45,7 @@ the GIL) when there are at most ``dense_limit`` unknowns, else by conjugate grad
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import cached_property, lru_cache
 from typing import cast
@@ -91,6 +92,17 @@ def basis_norm(j: np.ndarray, radius: float) -> np.ndarray:
     """(N+1, K) normalisation 1 / (sqrt(pi) R |J_{n+1}(j_nk)|): psi_nk orthonormal on the disk."""
     n = np.arange(j.shape[0])[:, None]
     return 1.0 / (np.sqrt(np.pi) * radius * np.abs(jv(n + 1, j)))
+
+
+def bernstein(t: np.ndarray, degree: int) -> np.ndarray:
+    """(degree + 1, len(t)) Bernstein polynomials C(degree, l) t^l (1 - t)^(degree - l) at t."""
+    t = np.asarray(t, np.float64)
+    up, down = np.ones((degree + 1, len(t))), np.ones((degree + 1, len(t)))
+    for i in range(1, degree + 1):  # powers by products: ~10x faster than float powers
+        np.multiply(up[i - 1], t, out=up[i])
+        np.multiply(down[i - 1], 1 - t, out=down[i])
+    coeff = np.array([math.comb(degree, i) for i in range(degree + 1)], np.float64)
+    return coeff[:, None] * up * down[::-1]
 
 
 def bspline(x: np.ndarray, degree: int) -> np.ndarray:
@@ -235,18 +247,34 @@ class PolarSplines:
         return sp.csc_matrix((vals.reshape(-1), rows.reshape(-1), np.cumsum(indptr)), shape=shape)
 
     @cached_property
-    def modes(self) -> np.ndarray:
-        """(n_theta, 2N+1) real angular modes phi_q(theta_m) of the packed unknowns.
+    def _angular_nodes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(N+1, n_theta) float32 c_n cos(n theta_m), -c_n sin(n theta_m) (c_0 = 1, c_n =
+        sqrt(2)): the packed angular modes phi_n, phi_{N+n} at the nodes."""
+        n = np.arange(self.orders + 1)[:, None]
+        scale = np.where(n > 0, np.sqrt(2.0), 1.0)
+        angle = n * np.arange(self.n_theta) * self.dtheta
+        return (scale * np.cos(angle)).astype(np.float32), (-scale * np.sin(angle)).astype(
+            np.float32
+        )
 
-        q = 0: 1; q = n in 1..N: sqrt(2) cos(n theta); q = N + n: -sqrt(2) sin(n theta),
-        so that ``synthesise`` of packed u is sum_q,k u_qk hankel[n(q), k] phi_q.
+    def angular_columns(self, theta: np.ndarray) -> np.ndarray:
+        """(2N+1, P) float32 psi_qp = sum_b wt_pb phi_q(theta_{m_p + b}): the packed angular
+        modes (q = 0: 1; q = n: sqrt(2) cos n theta; q = N + n: -sqrt(2) sin n theta)
+        projected on the angular B-splines, at pixel angles ``theta``.
+
+        As exp(-i n theta_{m+b}) = exp(-i n theta_m) exp(-i n b dtheta), a pixel's modes are
+        two (d+1)-wide products and one complex product, with pixels along rows.
         """
-        n = np.arange(1, self.orders + 1)
-        angle = np.outer(np.arange(self.n_theta) * self.dtheta, n)
-        s = np.sqrt(2.0)
-        return np.concatenate(
-            [np.ones((self.n_theta, 1)), s * np.cos(angle), -s * np.sin(angle)], 1
-        ).astype(np.float32)
+        jt, wt = bspline_weights(theta / self.dtheta, self.degree)
+        N, wt = self.orders, wt.astype(np.float32).T  # (d+1, P)
+        angle = self.dtheta * np.outer(np.arange(N + 1), np.arange(self.degree + 1))
+        re = np.cos(angle).astype(np.float32) @ wt  # (N+1, P): Re, Im of sum_b wt_b e^{-i n b dt}
+        im = -np.sin(angle).astype(np.float32) @ wt
+        cos, sin = (np.take(table, jt % self.n_theta, axis=1) for table in self._angular_nodes)
+        psi = np.empty((2 * N + 1, len(theta)), np.float32)
+        np.subtract(cos * re, sin * im, out=psi[: N + 1])
+        np.add(cos[1:] * im[1:], sin[1:] * re[1:], out=psi[N + 1 :])
+        return psi
 
     @cached_property
     def radial_modes(self) -> np.ndarray:
@@ -256,60 +284,81 @@ class PolarSplines:
 
     def pixel_rows(self, r: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """(P, (2N+1) K) rows of A: the packed (spline-projected) basis at pixels (r, theta)."""
-        jr, wr, jt, wt = self.weights(r, theta)
-        phi, radial = self.modes, self.radial_modes
-        psi = sum(wt[:, b, None] * phi[(jt + b) % self.n_theta] for b in range(self.degree + 1))
+        jr, wr, _, _ = self.weights(r, theta)
+        radial = self.radial_modes
         prof = sum(wr[:, a, None, None] * radial[jr + a] for a in range(self.degree + 1))
-        return (psi[:, :, None] * prof).reshape(len(r), -1)
+        return (self.angular_columns(theta).T[:, :, None] * prof).reshape(len(r), -1)
+
+    @cached_property
+    def _band_coupling(self) -> np.ndarray:
+        """((d+1) (2d+1), 2d+1) float32 C[(a, s), l]: the product of the radial B-spline
+        weights a and a' = a + s - d of a pixel at fraction t of its cell is sum_l C[(a, s), l]
+        b_l(t), b_l the Bernstein polynomials of degree 2d (0 where a' is no weight).
+
+        On [0, 1) each weight is a cubic (linear) with Bernstein coefficients beta[a, i] >= 0,
+        and b_i b_i' = C(d, i) C(d, i') / C(2d, i + i') b_{i+i'} of degree 2d: every term is
+        positive, so moments of b_l lose no accuracy to cancellation.
+        """
+        d = self.degree
+        t = (np.arange(d + 1) + 0.5) / (d + 1)
+        _, w = bspline_weights(t, d)  # (points, weights)
+        beta = np.linalg.solve(bernstein(t, d).T, w).T  # (a, i)
+        C = np.zeros((d + 1, 2 * d + 1, 2 * d + 1))
+        for a, s in np.ndindex(d + 1, 2 * d + 1):
+            if 0 <= a + s - d <= d:
+                for i, i2 in np.ndindex(d + 1, d + 1):
+                    scale = math.comb(d, i) * math.comb(d, i2) / math.comb(2 * d, i + i2)
+                    C[a, s, i + i2] += beta[a, i] * beta[a + s - d, i2] * scale
+        return C.reshape(-1, 2 * d + 1).astype(np.float32)
 
     def normal_matrix(self, r: np.ndarray, theta: np.ndarray, full: bool = True) -> np.ndarray:
         """(n, n) float32 A^T A over the pixels at (r, theta): the normal matrix of the fit.
 
         A = S^T Syn with Syn the packed synthesis: its (q, k) column is hankel[n(q), k]
-        (radial nodes) times phi_q (angular nodes). Contracting angles per pixel first,
-        psi_p = sum_b wt_pb phi_q(theta_{m_p + b}), the polar Gram in the angular modes,
+        (radial nodes) times phi_q (angular nodes). Contracting angles per pixel first
+        (psi_p, :meth:`angular_columns`), the polar Gram in the angular modes,
         T[(j, q), (j', q')] = sum_p wr_pa wr_pa' psi_pq psi_pq' (j = j_p + a, j' = j_p + a'),
         is block-banded (|j - j'| <= d) and small; then A^T A = Hankel^T T Hankel.
-        Cost ~ P ((d+1)(2N+1))^2 + nodes (2N+1)^2 K (2d+1 + K) flops, no FFT. With
-        ``full=False`` only the blocks q' >= q are filled (the upper triangle suffices
-        for Cholesky), at about half the cost.
+
+        wr_pa wr_pa' is a polynomial of degree 2d in the pixel's radial fraction t_p, so T
+        needs, per radial cell j, the 2d + 1 moments M_jl = sum_p b_l(t_p) psi_p psi_p^T
+        (:meth:`_band_coupling`): ~P (2d+1) (2N+1)^2 flops. Each band T[(j, .), (j + s - d,
+        .)] is symmetric in (q, q'); then A^T A block by block,
+        G_qq' = sum_j R[j, q]^T sum_s T[(j, q), (j + s - d, q')] R[j + s - d, q'] (R the
+        radial modes), ~nodes (2N+1)^2 K (2d+1 + K) flops. With ``full=False`` only the
+        blocks q' >= q are filled (the upper triangle suffices for Cholesky), at about half
+        the cost, with the same numbers as ``full=True``.
         """
-        d1, Q, K = self.degree + 1, 2 * self.orders + 1, self.hankel.shape[1]
-        J = len(self.nodes)
-        jr, wr, jt, wt = self.weights(r, theta)
-        phi = self.modes
-        psi = sum(wt[:, b, None] * phi[(jt + b) % self.n_theta] for b in range(d1))  # (P, Q)
-        # T as bands: band[j, a' - a + degree, q, q'] couples radial node j with j + a' - a
-        band = np.zeros((J + d1, 2 * d1 - 1, Q, Q), np.float32)
-        order = np.argsort(jr, kind="stable")
-        first = np.searchsorted(jr[order], np.arange(J + 1))
-        for j in range(J):
-            idx = order[first[j] : first[j + 1]]
-            if len(idx) == 0:
-                continue
-            E = (wr[idx, :, None] * psi[idx, None, :]).reshape(len(idx), d1 * Q)
-            block = (E.T @ E).reshape(d1, Q, d1, Q)
-            for a in range(d1):
-                band[j + a, self.degree - a : 2 * self.degree + 1 - a] += block[a].transpose(
-                    1, 0, 2
-                )
+        d, Q, K, J = self.degree, 2 * self.orders + 1, self.hankel.shape[1], len(self.nodes)
+        S = 2 * d + 1
+        u = r / self.dr
+        cell = np.floor(u).astype(np.int64)  # first radial node of the pixel, from nodes[0]
+        order = np.argsort(cell.astype(np.int16) if J < 2**15 else cell, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(np.bincount(cell, minlength=J))])
+        psi = self.angular_columns(np.take(theta, order))  # (Q, P), by radial cell
+        fraction = np.take(u, order) - np.take(cell, order)
+        moments = bernstein(fraction, 2 * d).astype(np.float32)  # (S, P)
+        coupling = self._band_coupling
+        band = np.zeros((J + d, S, Q, Q), np.float32)  # band[j, s] = T[(j, .), (j + s - d, .)]
+        for j in np.flatnonzero(starts[1:] > starts[:-1]):
+            cut = slice(starts[j], starts[j + 1])
+            p = psi[:, cut]
+            weighted = moments[:, None, cut] * p  # (S, Q, pixels): pixels along rows
+            M = (weighted.reshape(S * Q, -1) @ p.T).reshape(S, Q * Q)  # (l, q, q')
+            band[j : j + d + 1] += (coupling @ M).reshape(d + 1, S, Q, Q)
         band = band[:J]
-        # G[(q, k), (q', k')] = sum_j radial[j, q, k] Y[j, q', q, k'], with
-        # Y[j, q', q, k'] = sum_s T[(j, q), (j + s - d, q')] radial[j + s - d, q', k'];
-        # only blocks q' >= q (the upper triangle Cholesky reads) unless ``full``
-        pad = np.zeros((self.degree, Q, K), np.float32)
-        radial = np.concatenate([pad, self.radial_modes, pad])
+        pad = np.zeros((d, Q, K), np.float32)
+        radial = np.concatenate([pad, self.radial_modes, pad])  # radial[j + d] = R[j]
+        left = np.ascontiguousarray(radial[d : d + J].transpose(1, 2, 0))  # (Q, K, J)
         G = np.zeros((Q, K, Q, K), np.float32)
-        for lo in range(0, J, 64):  # chunks of radial nodes bound the memory of Y
-            hi = min(J, lo + 64)
-            shifted = np.stack([radial[lo + s : hi + s] for s in range(2 * d1 - 1)], 2)
-            Y = np.matmul(band[lo:hi].transpose(0, 3, 2, 1), shifted)  # (j, q', q, k')
-            rad = radial[lo + self.degree : hi + self.degree]
-            for q in range(Q):
-                start = 0 if full else q
-                G[q, :, start:] += (
-                    rad[:, q, :].T @ Y[:, start:, q, :].reshape(hi - lo, -1)
-                ).reshape(K, Q - start, K)
+        step, unit = radial.strides[0], radial.strides[2]
+        for q2 in range(Q):
+            top = Q if full else q2 + 1
+            # shifted[j, s] = R[j + s - d, q2]; Y[j, q] = sum_s T[(j, q), (j + s - d, q2)]
+            # shifted[j, s] (T symmetric in q, q2 at each (j, s))
+            shifted = np.lib.stride_tricks.as_strided(radial[:, q2], (J, S, K), (step, step, unit))
+            Y = np.matmul(band[:, :, q2, :top].transpose(0, 2, 1), shifted)  # (J, top, K)
+            G[:top, :, q2] = np.matmul(left[:top], Y.transpose(1, 0, 2))
         return G.reshape(Q * K, Q * K)
 
     @property

@@ -335,11 +335,19 @@ class Cake:
         band = max(1, 2**18 // W)
         for lo in range(0, H, band):
             y = np.arange(lo, min(H, lo + band))[:, None] - cy
-            r, theta = np.hypot(x, y), np.arctan2(y, x)
-            j = np.floor(axis.position(r)).astype(np.int64)
-            a = np.floor((theta + math.pi) * angles / (2 * math.pi)).astype(np.int64) % angles
-            inside = (j >= 0) & (j < axis.cells)
-            cell[lo * W : (lo + len(y)) * W] = np.where(inside, a * axis.cells + j, -1).ravel()
+            j = np.floor(axis.position(np.hypot(x, y)))
+            out = (j < 0) | (j >= axis.cells)  # outside the radial range (and NaN)
+            a = np.arctan2(y, x)
+            a += math.pi
+            a *= angles
+            a /= 2 * math.pi  # (theta + pi) angles / (2 pi), as float64 operations in turn
+            here = cell[lo * W : (lo + len(y)) * W].reshape(len(y), W)
+            np.floor(a, out=a)
+            a[a >= angles] = 0  # theta = pi is theta = -pi
+            a *= axis.cells
+            a += j  # a * R + j: exact integers in float64
+            a[out] = -1
+            here[:] = a  # in place: no int64 temporaries
         return cell
 
     #: Attributes that set a Cake up again (:meth:`state`).
@@ -412,12 +420,13 @@ def polar_order(
     cell = Cake._cells(shape, center, angles, axis)
     # int16 cells make numpy's stable sort a radix sort
     key = cell.astype(np.int16) if angles * axis.cells < 2**15 else cell
-    order = np.argsort(key, kind="stable")[int((cell < 0).sum()) :].astype(np.intp)
+    order = np.argsort(key, kind="stable")
     del key
-    sorted_cells = cell[order]
+    counts = np.bincount(cell + 1, minlength=angles * axis.cells + 1)  # bin 0: outside
     del cell
-    starts = np.flatnonzero(np.diff(sorted_cells, prepend=-1))  # first pixel of each cell
-    return order, starts, sorted_cells[starts]
+    cells = np.flatnonzero(counts[1:])
+    starts = np.cumsum(counts[1:][cells]) - counts[1:][cells]  # first pixel of each cell
+    return order[counts[0] :], starts, cells.astype(np.int32)
 
 
 #: Names in a set-up's state of the cake weights (:meth:`ViewMaker._weights`), by "in q".
