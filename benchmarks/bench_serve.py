@@ -12,6 +12,12 @@ side, with the load average, as the machine is shared):
   is not timed, as predict's is not. Its CPU is the service's (and its workers') plus
   this process's (the clients').
 
+``--timeline`` also prints the median milliseconds of each step of a request, from the
+``Server-Timing`` headers of the answers (parse, arrive, queue: waiting for a preparing
+thread, prepare, network-wait, network, return: back on the event loop, flush, store,
+total) and from the clients (the whole request, and what lies outside the handler:
+sending, reading the headers, answering, the client itself).
+
 ``--per-thread`` also prints the service's CPU ms per frame by thread (main = event loop,
 prepare, model, flush, uvloop = asyncio's default pool), read from ``/proc`` (Linux) with
 the thread names from ``py-spy dump`` (``pip install py-spy``).
@@ -113,11 +119,22 @@ def thread_names(pid: int) -> dict[int, str]:
     return names
 
 
+def server_timing(header: str) -> dict[str, float]:
+    """Milliseconds by step of a ``Server-Timing`` header (``step;dur=1.2, ...``)."""
+    steps = {}
+    for part in header.split(","):
+        name, _, duration = part.strip().partition(";dur=")
+        if duration:
+            steps[name] = float(duration)
+    return steps
+
+
 def serve_round(
-    files: list[Path], beam, args, tmp: Path, k: int
+    files: list[Path], beam, args, tmp: Path, k: int, steps: dict[str, list[float]]
 ) -> tuple[float, float, list[int], Counter]:
     """(seconds, CPU seconds) for ``args.clients`` clients to have every file tagged, the
-    network batch sizes seen and (``--per-thread``) the service's CPU seconds by thread."""
+    network batch sizes seen and (``--per-thread``) the service's CPU seconds by thread.
+    ``steps`` gets each request's milliseconds by step (``--timeline``)."""
     import httpx
 
     proc, url = start_service(tmp / f"state{k}", beam, args)
@@ -133,10 +150,17 @@ def serve_round(
                 if time.monotonic() > deadline:
                     errors.append("round timed out")
                     return
+                sent = time.perf_counter()
                 with open(path, "rb") as f:
                     r = http.post("/api/tag/file", files={"file": (path.name, f)})
                 if r.status_code != 200:
                     errors.append(f"{path.name}: {r.status_code} {r.text[:200]}")
+                elif args.timeline:
+                    timing = server_timing(r.headers.get("server-timing", ""))
+                    timing["request"] = 1e3 * (time.perf_counter() - sent)
+                    timing["outside"] = timing["request"] - timing.get("total", 0.0)
+                    for step, ms in timing.items():
+                        steps.setdefault(step, []).append(ms)
 
     try:
         threads = [
@@ -180,6 +204,9 @@ def main() -> None:
     parser.add_argument(
         "--per-thread", action="store_true", help="the service's CPU by thread (needs py-spy)"
     )
+    parser.add_argument(
+        "--timeline", action="store_true", help="median ms of each step of a request"
+    )
     args = parser.parse_args()
 
     import scattertag
@@ -200,6 +227,7 @@ def main() -> None:
         cpu: dict[str, list[float]] = {"predict": [], "serve": []}
         batches: list[int] = []
         per_thread: list[Counter] = []
+        steps: dict[str, list[float]] = {}
         for k in range(args.repeats):
             start, cpu_start = time.perf_counter(), cpu_seconds()
             table = scattertag.predict(
@@ -209,7 +237,7 @@ def main() -> None:
             wall["predict"].append(time.perf_counter() - start)
             cpu["predict"].append(cpu_seconds() - cpu_start)
             assert not table.failed, table.failed[:3]
-            seconds, cpu_serve, seen, threads = serve_round(files, beam, args, tmp, k)
+            seconds, cpu_serve, seen, threads = serve_round(files, beam, args, tmp, k, steps)
             per_thread.append(threads)
             wall["serve"].append(seconds)
             cpu["serve"].append(cpu_serve)
@@ -230,6 +258,11 @@ def main() -> None:
         medians = {n: 1e3 * statistics.median(t[n] for t in per_thread) / args.files for n in names}
         print(
             "service CPU ms/frame by thread:", ", ".join(f"{n} {v:.1f}" for n, v in medians.items())
+        )
+    if steps:
+        print(
+            "median ms a request by step (all rounds):",
+            ", ".join(f"{step} {statistics.median(ms):.1f}" for step, ms in steps.items()),
         )
     if batches:
         print(

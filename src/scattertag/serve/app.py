@@ -32,6 +32,7 @@ from scattertag.prediction.pipeline import Predictor
 from scattertag.serve.config import API_KEY_ENV, ServeConfig
 from scattertag.serve.service import Forbidden, NotFound, Service
 from scattertag.serve.store import Query as FrameQuery
+from scattertag.serve.tagger import Timings, add
 from scattertag.serve.uploads import UploadError, array_bytes, check_length, suffix_of
 
 STATIC = Path(__file__).parent / "static"
@@ -86,6 +87,11 @@ BINARY = {"type": "string", "format": "binary"}
 def body_doc(content_type: str, schema: dict) -> dict:
     """The OpenAPI request body of a route that reads (and size-checks) its body itself."""
     return {"requestBody": {"required": True, "content": {content_type: {"schema": schema}}}}
+
+
+def server_timing(timings: Timings) -> str:
+    """A ``Server-Timing`` header value: each step's milliseconds (``step;dur=1.234``)."""
+    return ", ".join(f"{step};dur={ms:.3f}" for step, ms in timings.items())
 
 
 def frames_json(records) -> dict:
@@ -189,12 +195,16 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
             },
         ),
     )
-    async def tag_file(request: Request, geometry: Annotated[Geometry, Query()]) -> dict:
+    async def tag_file(
+        request: Request, response: Response, geometry: Annotated[Geometry, Query()]
+    ) -> dict:
         """Tag an uploaded detector file (TIFF, CBF, EDF, HDF5, .npy): multipart field ``file``.
 
         An HDF5 dataset can be named in the form field ``dataset``. The answer has one entry
-        per frame: tags, probabilities, the beam centre used and where it came from.
+        per frame: tags, probabilities, the beam centre used and where it came from; its
+        ``Server-Timing`` header the milliseconds of each step.
         """
+        start, timings = time.perf_counter(), Timings()
         setup, source = service.request_setup(**geometry.model_dump(exclude={"frame"}))
         check_length(request.headers.get("content-length"), config.max_upload_bytes)
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -209,6 +219,7 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
         dataset = form.get("dataset")
         suffix = suffix_of(upload.filename or "")
         data = await upload.read()
+        add(timings, "parse", time.perf_counter() - start)
         records = await service.tag_upload(
             data,
             suffix,
@@ -217,7 +228,10 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
             source,
             geometry.frame,
             dataset if isinstance(dataset, str) and dataset else None,
+            timings,
         )
+        add(timings, "total", time.perf_counter() - start)
+        response.headers["Server-Timing"] = server_timing(timings)
         return frames_json(records)
 
     @app.post(
@@ -228,19 +242,27 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
     )
     async def tag_array(
         request: Request,
+        response: Response,
         geometry: Annotated[Geometry, Query()],
         shape: Annotated[str | None, Query(description="'rows,cols' of a bare body")] = None,
         dtype: Annotated[str | None, Query(description="e.g. uint32, of a bare body")] = None,
         name: Annotated[str, Query(max_length=200)] = "array",
     ) -> dict:
-        """Tag a raw array: a ``.npy`` body, or bare bytes with ``shape`` and ``dtype``."""
+        """Tag a raw array: a ``.npy`` body, or bare bytes with ``shape`` and ``dtype``
+        (``Server-Timing``: as for files)."""
+        start, timings = time.perf_counter(), Timings()
         setup, source = service.request_setup(**geometry.model_dump(exclude={"frame"}))
         check_length(request.headers.get("content-length"), config.max_upload_bytes)
         kind = request.headers.get("content-type", "").split(";")[0].strip()
         if kind not in ("application/octet-stream", "application/x-npy", "application/npy"):
             raise UploadError(415, f"send the array as application/octet-stream, not {kind!r}")
         npy = array_bytes(await request.body(), shape, dtype)
-        records = await service.tag_upload(npy, ".npy", name, setup, source, geometry.frame)
+        add(timings, "parse", time.perf_counter() - start)
+        records = await service.tag_upload(
+            npy, ".npy", name, setup, source, geometry.frame, timings=timings
+        )
+        add(timings, "total", time.perf_counter() - start)
+        response.headers["Server-Timing"] = server_timing(timings)
         return frames_json(records)
 
     @app.post("/api/tag/path", tags=["tag"], dependencies=write)

@@ -27,7 +27,7 @@ from scattertag.serve.config import ServeConfig
 from scattertag.serve.labels import LabelsTable, label_value
 from scattertag.serve.pictures import Pictures
 from scattertag.serve.store import Record, Store
-from scattertag.serve.tagger import Tagger
+from scattertag.serve.tagger import Tagger, Timings, add
 from scattertag.serve.uploads import UploadError, UploadFolder
 
 log = logging.getLogger("scattertag.serve")
@@ -198,16 +198,23 @@ class Service:
         beam_source: str,
         keep_failed: bool,
         stored: Awaitable | None = None,
+        timings: Timings | None = None,
     ) -> list[Record]:
         """Tag every frame of ``item``, store and publish the results (failed ones if asked).
 
         ``stored``: awaited before the results are stored (the item's file reaching the disk).
+        ``timings``: gets the ms of each step (:meth:`Tagger.rows`; flush: waiting for
+        ``stored``; store).
         """
-        rows = await self.tagger.rows(item)
+        rows = await self.tagger.rows(item, timings)
+        start = time.perf_counter()
         if stored is not None:
             await stored
+        flushed = time.perf_counter()
         records = [self._record(item, row, folder, name, when, beam_source) for row in rows]
         self.keep(records if keep_failed else [r for r in records if not r.error])
+        add(timings, "flush", flushed - start)
+        add(timings, "store", time.perf_counter() - flushed)
         return records
 
     def keep(self, records: list[Record]) -> None:
@@ -257,13 +264,18 @@ class Service:
         beam_source: str,
         frame: int | None = None,
         dataset: str | None = None,
+        timings: Timings | None = None,
     ) -> list[Record]:
         """Tag an uploaded file (stored by content); the same bytes and geometry are not re-tagged.
 
         UploadError 422 if the file cannot be read or no frame of it can be tagged.
+        ``timings``: gets the ms of each step (arrive: saved, counted and looked up; then
+        those of :meth:`tag`).
         """
         where = f"::{dataset}" if dataset else ""
+        start = time.perf_counter()
         arrival = await asyncio.to_thread(self._arrive, data, suffix, where, setup)
+        add(timings, "arrive", time.perf_counter() - start)
         try:
             path = arrival.path
             if isinstance(arrival.count, ReadError):
@@ -284,6 +296,7 @@ class Service:
                 beam_source=beam_source,
                 keep_failed=False,
                 stored=done(arrival.flushed),
+                timings=timings,
             )
         finally:
             with contextlib.suppress(Exception):  # a refused upload is flushed too

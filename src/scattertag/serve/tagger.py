@@ -28,6 +28,7 @@ import copy
 import logging
 import multiprocessing
 import threading
+import time
 import warnings
 from collections import deque
 from collections.abc import Callable
@@ -79,6 +80,16 @@ def traced(predictor: Predictor) -> Predictor:
     return copied
 
 
+#: Milliseconds a request spent in each step (``Server-Timing`` of the API's answers).
+Timings = dict[str, float]
+
+
+def add(timings: Timings | None, step: str, seconds: float) -> None:
+    """Add ``seconds`` to ``timings[step]`` (in ms); nothing when ``timings`` is None."""
+    if timings is not None:
+        timings[step] = timings.get(step, 0.0) + 1e3 * seconds
+
+
 class _Waiting:
     """A frame's views waiting for the network, and its row (or the network's error) once run."""
 
@@ -106,7 +117,10 @@ class Batcher:
         self._network = threading.Lock()  # held while a batch runs
         self.batches: list[int] = []  # sizes of the last batches, for tests and stats
 
-    def __call__(self, views: list[Views]) -> list[dict]:
+    def __call__(self, views: list[Views], timings: Timings | None = None) -> list[dict]:
+        """Rows of ``views``; ``timings`` gets the ms spent waiting for the network and in it."""
+        start = time.perf_counter()
+        ran = 0.0
         mine = [_Waiting(v) for v in views]
         with self._queue_lock:
             self._waiting.extend(mine)
@@ -120,7 +134,12 @@ class Batcher:
                         for _ in range(min(self.batch_size, len(self._waiting)))
                     ]
                     self.batches = [*self.batches[-99:], len(batch)]
+                began = time.perf_counter()
                 self._run(batch)
+                ran += time.perf_counter() - began
+        if timings is not None:
+            add(timings, "network", ran)
+            add(timings, "network-wait", time.perf_counter() - start - ran)
         for w in mine:
             if w.error is not None:
                 raise w.error
@@ -201,10 +220,18 @@ class Tagger:
         """Sizes of the last network batches (at most 100), for tests and stats."""
         return self._batcher.batches if self.workers == 0 else self._batches
 
-    def _rows_here(self, item: Item) -> list[dict]:
-        """Rows of ``item``: prepared by this thread, which then runs the network on them
-        (with any frames other threads left waiting)."""
-        return self._batcher(self._prepare_here(item))
+    def _rows_here(
+        self, item: Item, timings: Timings | None = None, sent: float = 0.0
+    ) -> tuple[list[dict], float]:
+        """(rows of ``item``, when they were ready): prepared by this thread, which then runs
+        the network on them (with any frames other threads left waiting); ``sent``: when
+        the item was handed to the pool."""
+        start = time.perf_counter()
+        add(timings, "queue", start - sent)
+        views = self._prepare_here(item)
+        add(timings, "prepare", time.perf_counter() - start)
+        rows = self._batcher(views, timings)
+        return rows, time.perf_counter()
 
     def _prepare_here(self, item: Item) -> list[Views]:
         """Views of ``item`` with this thread's own Preparer (a ViewMaker serves one thread).
@@ -229,36 +256,46 @@ class Tagger:
         """Whether a ViewMaker is set up that later threads can copy (not merely being set up)."""
         return self._first is not None and bool(self._first.makers)
 
-    async def _in_pool(self, item: Item) -> list:
-        """Threads: rows of ``item``; processes: its views (the work done in the pool)."""
-        work = prepare_in_worker if self.workers > 0 else self._rows_here
+    async def _in_pool(self, work: Callable, *args):
+        """``work(*args)`` in the pool, after the first item has set up its geometry."""
         if self.workers == 0 and not self._warmed():
             async with self._warm:  # callers wait while the first item sets up its geometry
                 if not self._warmed():
-                    return await self._prepare(work, item)
+                    return await self._prepare(work, *args)
         async with self._slots:
-            return await self._prepare(work, item)
+            return await self._prepare(work, *args)
 
-    async def _prepare(self, work, item: Item) -> list:
-        """``work(item)`` in the pool, counted in ``_preparing`` while it runs."""
+    async def _prepare(self, work: Callable, *args):
+        """``work(*args)`` in the pool, counted in ``_preparing`` while it runs."""
         self._preparing += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, work, item)
+            return await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
         finally:
             self._preparing -= 1
 
-    async def rows(self, item: Item) -> list[dict]:
-        """Output rows (``Predictor.rows`` format) of every frame of ``item``, in order."""
+    async def rows(self, item: Item, timings: Timings | None = None) -> list[dict]:
+        """Output rows (``Predictor.rows`` format) of every frame of ``item``, in order.
+
+        ``timings`` (threads): gets the ms of each step (queue, prepare, network-wait,
+        network and return: back on the event loop); processes: prepare and network.
+        """
         if self.workers == 0:
-            return await self._in_pool(item)
-        views = await self._in_pool(item)
+            rows, ready = await self._in_pool(self._rows_here, item, timings, time.perf_counter())
+            add(timings, "return", time.perf_counter() - ready)
+            return rows
+        start = time.perf_counter()
+        views = await self._in_pool(prepare_in_worker, item)
+        add(timings, "prepare", time.perf_counter() - start)
+        start = time.perf_counter()
         loop = asyncio.get_running_loop()
         futures = []
         for v in views:
             future = loop.create_future()
             await self._queue.put((v, future))
             futures.append(future)
-        return list(await asyncio.gather(*futures))
+        rows = list(await asyncio.gather(*futures))
+        add(timings, "network", time.perf_counter() - start)
+        return rows
 
     async def _run_model(self) -> None:
         """Forever: collect a batch from the queue, run the network on it, hand out rows."""
