@@ -45,7 +45,7 @@ from scattertag.io.masks import mask_digest
 #: 10: the working-frame and cake weights of the static mask's validity; 11: the cake's pixel
 #: order as intp, not int32; 12: each Cholesky factor as packed panels, its half and the
 #: inverses of its diagonal blocks, ~21 MB instead of ~42 MB at 1984 unknowns; 13: the normal
-#: matrix assembled from Bernstein moments of the pixels, equal to ~1e-6).
+#: matrix assembled from Bernstein moments of the pixels: the same to ~3e-7 of its largest entry).
 FORMAT = 13
 
 #: First bytes of a set-up file; its name ends in :data:`SUFFIX`.
