@@ -4,8 +4,10 @@ Sections (``--sections``, all by default):
 
 * ``setup``: one new geometry at 1000 x 1000 with the shipped view spec: the normal
   matrix of the Fourier-Bessel fit assembled from operator columns (the former method)
-  vs on the polar grid in angular modes (now), its Cholesky factor, a whole ViewMaker
-  cold and loaded from the on-disk set-up cache;
+  vs on the polar grid in angular modes (now), a whole ViewMaker cold and loaded from the
+  on-disk set-up cache, and each step of a cold set-up: the FB operator, the normal
+  matrix, its Cholesky factor and the factor's panels, the cake's pixel order, writing
+  the cache entry to a new file;
 * ``frame``: one frame's views (ViewMaker call) with a fixed mask vs a mask that changes
   every frame (a 40 x 40 NaN block that moves, hot pixels; the module gap given with each
   frame, then as the static mask), the unfamiliarity score
@@ -114,49 +116,72 @@ def bench_setup(repeats: int) -> None:
     import scipy.linalg
 
     from scattertag.features.cache import SetupCache
-    from scattertag.features.views import ViewMaker
+    from scattertag.features.cholesky import Cholesky
+    from scattertag.features.fourier_bessel import FourierBessel
+    from scattertag.features.views import Cake, RadialAxis, ViewMaker
     from scattertag.geometry import Geometry
 
     spec, _ = spec_and_model()
     rows: dict[str, list[float]] = {}
+
+    def step(name: str, fn, *args, **kw):
+        t = time.thread_time()
+        out = fn(*args, **kw)
+        rows.setdefault(name, []).append(time.thread_time() - t)
+        return out
+
+    def columns(normal, n: int) -> np.ndarray:
+        return np.concatenate([normal(np.eye(n)[j : j + 256]) for j in range(0, n, 256)])
+
     with tempfile.TemporaryDirectory() as tmp:
         cache = SetupCache(tmp)
+        axis = RadialAxis(spec.cake_r_min * 1000, spec.cake_r_max * 1000, spec.cake_radii)
         for i in range(repeats):
             geometry = Geometry((1000, 1000), (100.0 + 7 * i, 850.0 - 5 * i))
-            t = time.thread_time()
-            maker = ViewMaker(spec, geometry, cache=cache)
-            rows.setdefault("ViewMaker, cold (incl. writing the cache)", []).append(
-                time.thread_time() - t
-            )
-            t = time.thread_time()
-            ViewMaker(spec, geometry, cache=cache)
-            rows.setdefault("ViewMaker, from the on-disk cache", []).append(time.thread_time() - t)
+            cold = "ViewMaker, cold (incl. writing the cache)"
+            maker = step(cold, ViewMaker, spec, geometry, cache=cache)
+            step("ViewMaker, from the on-disk cache", ViewMaker, spec, geometry, cache=cache)
             fb = maker.fb
             valid = np.ones(fb.shape[0] * fb.shape[1], bool)
             seen = valid[fb.pixels]
             n = fb.n_unknowns
-            t = time.thread_time()
             normal = fb._normal_operator(valid)
-            G0 = np.concatenate([normal(np.eye(n)[j : j + 256]) for j in range(0, n, 256)])
-            rows.setdefault("normal matrix from operator columns (before)", []).append(
-                time.thread_time() - t
+            G0 = step("normal matrix from operator columns (before)", columns, normal, n)
+            # the steps of a cold set-up, each on its own
+            shape, center, radius = fb.shape, fb.center, fb.radius
+            orders, zeros = spec.orders, spec.zeros
+            step(
+                "  FB operator (disk pixels, spread matrix)",
+                FourierBessel,
+                shape,
+                center,
+                radius,
+                orders,
+                zeros,
             )
-            t = time.thread_time()
-            G = fb.exact.normal_matrix(*fb._polar(fb.pixels[seen]), full=False)
-            rows.setdefault("normal matrix on the polar grid (now)", []).append(
-                time.thread_time() - t
+            polar = fb._polar(fb.pixels[seen])
+            G = step(
+                "  normal matrix on the polar grid (now)",
+                fb.exact.normal_matrix,
+                *polar,
+                full=False,
             )
-            t = time.thread_time()
-            scipy.linalg.cho_factor(
-                G.astype(np.float64) + spec.fit_reg * np.eye(n), check_finite=False
+            A = G.astype(np.float64)
+            A[np.diag_indices_from(A)] += spec.fit_reg
+            factor = scipy.linalg.cho_factor
+            c = step(
+                "  Cholesky factor", factor, A.T, lower=True, overwrite_a=True, check_finite=False
             )
-            rows.setdefault("Cholesky factor", []).append(time.thread_time() - t)
+            step("  its panels (inverses of the diagonal blocks)", Cholesky, *c)
+            beam = geometry.beam_center
+            step("  cake pixel order and cells", Cake, geometry.shape, beam, spec.cake_angles, axis)
+            step("  writing the entry to a new file", cache.store, f"copy{i}", maker.state())
             assert np.allclose(np.triu(G), np.triu(G0), atol=1e-5 * np.abs(G0).max())
     med = {k: 1e3 * statistics.median(v) for k, v in rows.items()}
     print(f"\n== set-up of one geometry, 1000 x 1000, {n} unknowns; CPU ms, median; {load()}")
     for k, v in med.items():
         print(f"  {k:48s} {v:8.0f} ms")
-    before, now = (med[k] for k in rows if k.startswith("normal matrix"))
+    before, now = (med[k] for k in rows if k.lstrip().startswith("normal matrix"))
     cold, warm = (med[k] for k in rows if k.startswith("ViewMaker"))
     print(
         f"  ratio operator columns / polar grid {before / now:.1f}x, "
