@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from scattertag.beam_center import estimate_beam_center
-from scattertag.beamstop_shadow import shadow_circles
+from scattertag.beamstop_shadow import find_shadows, shadow_circles, shadow_tips
 
 
 def flat_frame(size: int, level: float, seed: int):
@@ -48,7 +48,7 @@ def test_bar_with_a_round_end_gives_the_centre():
     from scattertag.beam_center import _pyramid
 
     _, _, ring = _pyramid(counts, ok)
-    found = shadow_circles(counts, ok, ring.g, ring.ok, ring.b)
+    found = shadow_circles(counts, ok, find_shadows(ring.g, ring.ok, ring.b, 1000))
     assert found
     assert math.hypot(found[0].x - cx, found[0].y - cy) <= 1.0
     assert abs(found[0].radius - half_width) <= 1.5
@@ -64,4 +64,22 @@ def test_wedge_and_square_give_no_circle():
     from scattertag.beam_center import _pyramid
 
     _, _, ring = _pyramid(counts, ok)
-    assert shadow_circles(counts, ok, ring.g, ring.ok, ring.b) == []
+    assert shadow_circles(counts, ok, find_shadows(ring.g, ring.ok, ring.b, 512)) == []
+
+
+def test_wedge_tip_and_axis_point_at_the_beam():
+    # a wedge from the bottom edge, pointed upward: its tip lies near its apex and the axis
+    # from the tip into the shadow points down, toward the edge it comes from
+    apex_x, apex_y = 250.0, 200.0
+    counts, x, y = flat_frame(512, 100.0, 4)
+    wedge = (y > apex_y) & (np.abs(x - apex_x) < 0.12 * (y - apex_y))
+    counts = shade(counts, wedge, 1e-4, 4)
+    ok = np.ones(counts.shape, bool)
+    from scattertag.beam_center import _pyramid
+
+    _, _, ring = _pyramid(counts, ok)
+    tips = shadow_tips(find_shadows(ring.g, ring.ok, ring.b, 512))
+    assert len(tips) == 1
+    tx, ty, ux, uy = tips[0]
+    assert abs(tx - apex_x) <= 4 and 0 <= ty - apex_y <= 25  # the thin point is lost
+    assert uy > 0.99 and abs(ux) < 0.1

@@ -17,12 +17,15 @@ Four estimators work on a pyramid of the log-scaled frame
   centre (Gauss-Newton on the radial residuals).
 * **beamstop** (on the frame): a disk beamstop, or a bar's round end, is centred on the
   beam; a circle fitted to the round edge of its shadow (:mod:`scattertag.beamstop_shadow`)
-  gives the centre whatever the sample shows.
+  gives the centre whatever the sample shows; loose circles (less of the edge, a larger
+  standard error) and the axis of a long shadow (a wedge's or a bar's, searched for the
+  most point-symmetric centre near its tip) are extra candidates.
 
-The confidence combines how radial the gradient field is about the estimate (1 for a
-perfectly isotropic pattern, 0 for noise), how sharply the estimate is determined
-(its standard error against :data:`AGREE_PX`) and, on the frame, the point-symmetry
-correlation. Below :data:`CONFIDENCE_THRESHOLD` the centre should be treated as not found.
+Rules choose among the estimators' centres and give a confidence (agreement among them
+times the isotropy about the centre, :func:`_confidence`); a logistic ranker trained on
+simulated frames (:mod:`scattertag.beam_center_ranker`) sees those and the extra ones,
+and replaces the rules' choice when it is sure of another (:func:`_choose`). Below
+:data:`CONFIDENCE_THRESHOLD` the centre should be treated as not found.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.fft import next_fast_len
 
-from scattertag.beamstop_shadow import shadow_circles
+from scattertag import beam_center_ranker, beamstop_shadow
+from scattertag.beamstop_shadow import find_shadows, shadow_circles, shadow_tips
 from scattertag.io import masks
 
 #: Estimates with a confidence below this are "centre not found".
@@ -65,6 +69,14 @@ FAR_DIAGONALS = 4.0
 MIN_OVERLAP = 0.05
 #: A second point-symmetry peak is sought among centres whose reflection overlaps this much.
 WIDE_OVERLAP = 0.3
+#: The axis of a long shadow is searched from this fraction of the frame's side beyond its
+#: tip to this fraction into it (a wedge's point lies 2.5-6 %, a bar's end 1-3 % from the beam).
+AXIS_REACH = (0.015, 0.08)
+#: Beamstop circles kept as candidates: edge cover and standard error (px) of the loose ones.
+LOOSE_SPAN, LOOSE_SIGMA = 0.2, 3.0
+#: The ranker's choice replaces the rules' at this P(hit), if higher than the P(hit) of
+#: the rules' choice by RANK_MARGIN (:func:`_choose`).
+RANK_OVERRIDE, RANK_MARGIN = 0.5, 0.1
 #: Blocks this many times darker than the frame's 20th percentile are beamstop shadow.
 DARK_RATIO = 30.0
 #: A given centre about which the fine level's isotropy R^2 reaches this, at a local
@@ -370,12 +382,12 @@ def _fast_len(n: int) -> int:
     return int(next_fast_len(int(n), real=True))
 
 
-def _symmetry_peaks(level: _Level) -> list[tuple[float, float, float]]:
-    """(x, y, rho) of the best point-symmetry centres on the level, sub-pixel: the best of
-    all centres, and the best of those whose reflection overlaps at least WIDE_OVERLAP of the
-    lit pixels when that is another point (a smooth frame correlates well with itself
-    over a thin band at its edge, so the best of all is often a centre on the border)."""
-    rho, overlap = _symmetry_map(level)
+def _symmetry_peaks(rho: np.ndarray, overlap: np.ndarray) -> list[tuple[float, float, float]]:
+    """(x, y, rho) of the best point-symmetry centres of a level, sub-pixel, from its map
+    (:func:`_symmetry_map`): the best of all centres, and the best of those whose reflection
+    overlaps at least WIDE_OVERLAP of the lit pixels when that is another point (a smooth
+    frame correlates well with itself over a thin band at its edge, so the best of all is
+    often a centre on the border)."""
     out: list[tuple[float, float, float]] = []
     for floor in (0.0, WIDE_OVERLAP):
         r = np.where(overlap >= floor, rho, np.nan)
@@ -388,6 +400,28 @@ def _symmetry_peaks(level: _Level) -> list[tuple[float, float, float]]:
         if not out or math.hypot(peak[0] - out[0][0], peak[1] - out[0][1]) > 1.0:
             out.append(peak)
     return out
+
+
+def _axis_start(
+    rho: np.ndarray, coarse: _Level, tip: tuple[float, float, float, float], side: int
+) -> tuple[float, float] | None:
+    """The most point-symmetric centre (frame px) on the axis of a long shadow, from
+    AXIS_REACH[0] of the frame's longer side ``side`` beyond its tip to AXIS_REACH[1] into
+    it (:func:`scattertag.beamstop_shadow.shadow_tips`), on the coarse level's map."""
+    x, y, ux, uy = tip
+    t = np.arange(-AXIS_REACH[0] * side, AXIS_REACH[1] * side, 0.5 * coarse.b)
+    off = (coarse.b - 1) / 2  # frame -> coarse level pixels, s = 2c on the map
+    cx, cy = (x + t * ux - off) / coarse.b, (y + t * uy - off) / coarse.b
+    i, j = np.rint(2 * cy).astype(np.int64), np.rint(2 * cx).astype(np.int64)
+    inside = (i >= 0) & (i < rho.shape[0]) & (j >= 0) & (j < rho.shape[1])
+    if not inside.any():
+        return None
+    r = np.full(t.size, np.nan)
+    r[inside] = rho[i[inside], j[inside]]
+    if not np.isfinite(r).any():
+        return None
+    k = int(np.nanargmax(r))
+    return x + t[k] * ux, y + t[k] * uy
 
 
 def _parabola(a: np.ndarray, i: int, j: int, axis: int) -> float:
@@ -619,6 +653,7 @@ class _Candidate:
     rho: float = 0.0  # point-symmetry correlation (symmetry)
     arcs: int = 0  # arcs used (rings)
     seed: str = ""  # the candidate the isotropy search started from (isotropy)
+    extra: bool = False  # seen by the ranker only (:func:`_choose`)
     span: float = 0.0  # fraction of the circle its edge points cover (beamstop)
 
 
@@ -720,16 +755,31 @@ def _candidates(
         add("gradient", x, y, s)
     if out and out[0].method == "rings" and out[0].arcs >= 3 and out[0].sigma <= 0.5:
         return out  # a tight ring fit: the other estimators cannot do better
-    for circle in shadow_circles(counts, ok, ring.g, ring.ok, ring.b)[:2]:
+    shadows = find_shadows(ring.g, ring.ok, ring.b, max(counts.shape))
+    circles = shadow_circles(counts, ok, shadows, LOOSE_SPAN, LOOSE_SIGMA)
+    strict = [
+        c
+        for c in circles
+        if c.span >= beamstop_shadow.MIN_SPAN and c.sigma <= beamstop_shadow.MAX_SIGMA
+    ]
+    loose = [c for c in circles if c not in strict]
+    for circle in strict[:2] + loose[:2]:
         x, y = fine.from_frame(circle.x, circle.y)
-        add("beamstop", x, y, circle.sigma / fine.b, span=circle.span)
-    if any(c.method == "beamstop" for c in out):
+        add("beamstop", x, y, circle.sigma / fine.b, span=circle.span, extra=circle in loose)
+    if strict:
         return out  # the stop's round edge is the choice (see _choose): no search needed
-    for px, py, _ in _symmetry_peaks(coarse):
-        x, y, s, rho = _refine_symmetry(fine, fine.from_frame(*coarse.to_frame(px, py)))
+    rho, overlap = _symmetry_map(coarse)
+    for px, py, _ in _symmetry_peaks(rho, overlap):
+        x, y, s, r = _refine_symmetry(fine, fine.from_frame(*coarse.to_frame(px, py)))
         if _on_frame(*fine.to_frame(x, y), counts.shape):
-            add("symmetry", x, y, s, rho=rho)
-    by = _by_method(out)
+            add("symmetry", x, y, s, rho=r)
+    for tip in shadow_tips(shadows):
+        start = _axis_start(rho, coarse, tip, max(counts.shape))
+        if start is not None:
+            x, y, s, r = _refine_symmetry(fine, fine.from_frame(*start))
+            if _on_frame(*fine.to_frame(x, y), counts.shape):
+                add("axis", x, y, s, rho=r, extra=True)
+    by = _by_method([c for c in out if not c.extra])
     tol = max(2.0, 0.005 * math.hypot(*counts.shape))
     if (
         "symmetry" in by
@@ -743,8 +793,9 @@ def _candidates(
     add("centre", *fine.from_frame((cols - 1) / 2, (rows - 1) / 2), math.inf)
     if hint is not None:
         add("hint", *fine.from_frame(float(hint[0]), float(hint[1])), math.inf)
-    if out:
-        top = max(out, key=lambda c: c.isotropy)
+    plain = [c for c in out if not c.extra]
+    if plain:
+        top = max(plain, key=lambda c: c.isotropy)
         x, y, _ = _climb(pc, coarse.from_frame(top.x, top.y), 4.0, 0.5)
         x, y, _ = _climb(pf, fine.from_frame(*coarse.to_frame(x, y)), 1.0, 0.25)
         add("isotropy", x, y, 0.5, seed=top.method)
@@ -760,7 +811,7 @@ def _by_method(cands: list[_Candidate]) -> dict[str, _Candidate]:
     return by
 
 
-def _choose(cands: list[_Candidate], shape: tuple[int, int]) -> _Candidate | None:
+def _choose_by_rules(cands: list[_Candidate], shape: tuple[int, int]) -> _Candidate | None:
     """The candidate to trust on a frame of ``shape`` (rows, cols).
 
     A beamstop's round edge (:mod:`scattertag.beamstop_shadow`) is trusted unless a tight
@@ -883,6 +934,30 @@ def _confidence(best: _Candidate, cands: list[_Candidate], diag: float) -> float
     return float(agree * evidence)
 
 
+def _choose(cands: list[_Candidate], shape: tuple[int, int]) -> tuple[_Candidate | None, float]:
+    """The candidate to trust on a frame of ``shape`` (rows, cols) and its confidence.
+
+    The rules (:func:`_choose_by_rules`, :func:`_confidence`) see the candidates of the
+    original estimators; the ranker (:mod:`scattertag.beam_center_ranker`, a logistic
+    model trained on simulated frames) sees them all, the ``extra`` ones too (the axes of
+    long shadows, loose beamstop circles). The ranker's
+    choice replaces the rules' when its P(hit) reaches RANK_OVERRIDE and exceeds the
+    P(hit) it gives the rules' choice by RANK_MARGIN; its P is then the confidence.
+    """
+    diag = math.hypot(*shape)
+    plain = [c for c in cands if not c.extra]
+    best = _choose_by_rules(plain, shape)
+    conf = _confidence(best, plain, diag) if best is not None else 0.0
+    p = beam_center_ranker.probabilities(cands, shape)
+    if p.size == 0:
+        return best, conf
+    k = int(np.argmax(p))
+    mine = max((float(q) for c, q in zip(cands, p) if c is best), default=0.0)
+    if p[k] >= RANK_OVERRIDE and p[k] - mine >= RANK_MARGIN:
+        return cands[k], float(p[k])
+    return best, conf
+
+
 def _polish(counts: np.ndarray, ok: np.ndarray, best: _Candidate) -> _Candidate:
     """A chosen ring fit repeated at twice the ring level's resolution.
 
@@ -933,10 +1008,9 @@ def estimate_beam_center(
     if np.count_nonzero(ok) < 256:
         return BeamCenterEstimate(*middle, 0.0, "none", True)
     cands = _candidates(counts, ok, hint)
-    best = _choose(cands, (rows, cols))
+    best, conf = _choose(cands, (rows, cols))
     if best is None:
         return BeamCenterEstimate(*middle, 0.0, "none", True)
-    conf = _confidence(best, cands, math.hypot(rows, cols))
     best = _polish(counts, ok, best)
     on = _on_frame(best.x, best.y, counts.shape)
     return BeamCenterEstimate(best.x, best.y, conf, best.method, on, best.sigma)

@@ -104,25 +104,49 @@ def _local_mean(h: np.ndarray, use: np.ndarray, sigma: float, k: int) -> np.ndar
     return out
 
 
-def shadow_circles(
-    counts: np.ndarray, ok: np.ndarray, g: np.ndarray, valid: np.ndarray, b: int
-) -> list[ShadowCircle]:
-    """Circles fitted to the round edges of beamstop shadows (the most precise first).
+@dataclass(frozen=True)
+class Shadows:
+    """Beamstop shadows on a level of b x b frame-pixel blocks: ``bright`` (R, C) bool the
+    valid blocks outside them, ``label`` (R, C) int numbering the shadows' connected parts
+    1..count (0 elsewhere; a detector gap across a shadow is part of it)."""
 
-    counts, ok: the frame (rows, cols) and its valid pixels; g, valid: (R, C) log(1 + mean
-    counts) of blocks of b x b frame pixels, and which blocks are valid.
-    """
-    reach = max(3.0, REACH * max(counts.shape) / b)
+    bright: np.ndarray
+    label: np.ndarray
+    count: int
+    b: int
+
+
+def find_shadows(g: np.ndarray, valid: np.ndarray, b: int, side: int) -> Shadows:
+    """The shadows (:func:`shadow_mask`) of a level: g, valid (R, C) log(1 + mean counts)
+    of b x b blocks and which are valid; ``side`` the frame's longer side (pixels)."""
+    reach = max(3.0, REACH * side / b)
     dark = shadow_mask(np.expm1(g), valid, reach)
     bright = valid & ~dark
     if not dark.any() or not bright.any():
-        return []
+        return Shadows(bright, np.zeros(dark.shape, np.int32), 0, b)
     # a shadow crossed by a detector gap stays one shadow
     dark |= ~valid & ndimage.binary_closing(dark, iterations=2)
-    dist = ndimage.distance_transform_edt(~bright)  # blocks to the nearest bright block
     lab, n = ndimage.label(dark, structure=np.ones((3, 3), bool))
+    return Shadows(bright, lab, int(n), b)
+
+
+def shadow_circles(
+    counts: np.ndarray,
+    ok: np.ndarray,
+    shadows: Shadows,
+    min_span: float = MIN_SPAN,
+    max_sigma: float = MAX_SIGMA,
+) -> list[ShadowCircle]:
+    """Circles fitted to the round edges of beamstop shadows (the most precise first).
+
+    counts, ok: the frame (rows, cols) and its valid pixels; shadows: :func:`find_shadows`
+    on a level of the frame. A circle is kept if its edge points cover ``min_span`` of it
+    and its centre's standard error is at most ``max_sigma`` pixels.
+    """
+    b, lab, n = shadows.b, shadows.label, shadows.count
     if n == 0:
         return []
+    dist = ndimage.distance_transform_edt(~shadows.bright)  # blocks to the nearest bright block
     peak = np.asarray(ndimage.maximum(dist, lab, index=np.arange(1, n + 1)))
     largest = MAX_RADIUS * max(counts.shape) / b
     peak[(peak < MIN_WIDTH) | (peak > largest)] = 0.0
@@ -132,7 +156,8 @@ def shadow_circles(
     for k in order:
         r0 = float(peak[k])
         for cy, cx in _ridge_points(dist, lab == k + 1, r0):
-            fit = _fit_edge(counts, ok, (b * cx + (b - 1) / 2, b * cy + (b - 1) / 2), r0 * b, b)
+            start = (b * cx + (b - 1) / 2, b * cy + (b - 1) / 2)
+            fit = _fit_edge(counts, ok, start, r0 * b, b, min_span, max_sigma)
             if fit is not None:
                 out.append(fit)
     out.sort(key=lambda c: c.sigma)
@@ -141,6 +166,34 @@ def shadow_circles(
         if all(math.hypot(c.x - d.x, c.y - d.y) > max(2.0, 0.5 * d.radius) for d in kept):
             kept.append(c)
     return kept
+
+
+def shadow_tips(shadows: Shadows, most: int = 3) -> list[tuple[float, float, float, float]]:
+    """(x, y, ux, uy) in frame pixels: the tip of each long shadow that reaches toward the
+    frame's border (a bar, rod, wedge or a disk's arm), and the unit vector along its long
+    axis from the tip into the shadow; the ``most`` largest shadows of at least 6 blocks.
+
+    The beam lies on that axis near the tip: half the bar's width inside a bar's round end,
+    some way inside a wedge's point (where the tip alone does not say).
+    """
+    lab, b = shadows.label, shadows.b
+    if shadows.count == 0:
+        return []
+    rows, cols = lab.shape
+    sizes = np.bincount(lab.ravel(), minlength=shadows.count + 1)[1:]
+    out = []
+    for k in np.argsort(-sizes)[:most]:
+        if sizes[k] < 6:
+            break
+        iy, ix = np.nonzero(lab == k + 1)
+        x, y = ix - ix.mean(), iy - iy.mean()
+        v = np.linalg.eigh(np.cov(np.stack([x, y])))[1][:, 1]  # the long axis
+        along = x * v[0] + y * v[1]
+        ends = (int(np.argmin(along)), int(np.argmax(along)))
+        border = [min(ix[j], iy[j], cols - 1 - ix[j], rows - 1 - iy[j]) for j in ends]
+        tip, sign = (ends[1], -1.0) if border[0] < border[1] else (ends[0], 1.0)
+        out.append((b * ix[tip] + (b - 1) / 2, b * iy[tip] + (b - 1) / 2, sign * v[0], sign * v[1]))
+    return out
 
 
 def _ridge_points(dist: np.ndarray, comp: np.ndarray, r0: float) -> list[tuple[float, float]]:
@@ -161,9 +214,17 @@ def _ridge_points(dist: np.ndarray, comp: np.ndarray, r0: float) -> list[tuple[f
 
 
 def _fit_edge(
-    counts: np.ndarray, ok: np.ndarray, start: tuple[float, float], r0: float, b_max: int
+    counts: np.ndarray,
+    ok: np.ndarray,
+    start: tuple[float, float],
+    r0: float,
+    b_max: int,
+    min_span: float = MIN_SPAN,
+    max_sigma: float = MAX_SIGMA,
 ) -> ShadowCircle | None:
-    """The circle through the shadow edge around ``start`` (frame x, y; radius about r0)."""
+    """The circle through the shadow edge around ``start`` (frame x, y; radius about r0),
+    if its points cover ``min_span`` of it and its centre's standard error is at most
+    ``max_sigma`` frame pixels."""
     rows, cols = counts.shape
     half = 1.5 * r0 + 3.0 * b_max
     x0, x1 = max(0, int(start[0] - half)), min(cols, int(start[0] + half) + 1)
@@ -234,8 +295,8 @@ def _fit_edge(
     span = np.unique(((ang + math.pi) / (2 * math.pi) * 36).astype(np.int64) % 36).size / 36
     if (
         keep.sum() < MIN_POINTS
-        or span < MIN_SPAN
-        or sigma * b > MAX_SIGMA
+        or span < min_span
+        or sigma * b > max_sigma
         or not 0.5 * rr <= radius <= 1.6 * rr + 1.0
     ):
         return None
