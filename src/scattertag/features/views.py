@@ -47,6 +47,7 @@ import scipy.sparse as sp
 
 from scattertag.features.cache import SetupCache
 from scattertag.features.fourier_bessel import FourierBessel
+from scattertag.features.pedestal import detector_pedestal
 from scattertag.geometry import Geometry
 from scattertag.io.masks import same_mask, valid_pixels
 
@@ -63,6 +64,9 @@ QCAKE_CHANNELS = CAKE_CHANNELS + 1
 #: frame units) or its "qcake" (azimuth x log q when the geometry is known).
 IMAGE_SPACES = ("detector", "cake", "qcake")
 
+#: How a frame's pedestal is treated: estimated and subtracted, or left.
+PEDESTALS = ("auto", "none")
+
 #: ViewSpec fields that shape the image view and the coefficient view (max_counts: both).
 IMAGE_FIELDS = (
     "input_size",
@@ -74,6 +78,7 @@ IMAGE_FIELDS = (
     "cake_r_max",
     "q_min",
     "q_max",
+    "pedestal",
 )
 COEFF_FIELDS = (
     "orders",
@@ -83,6 +88,7 @@ COEFF_FIELDS = (
     "fit_reg",
     "max_counts",
     "coeff_floor",
+    "pedestal",
 )
 
 
@@ -108,6 +114,9 @@ class ViewSpec:
     fit_reg : regularisation of the FB least-squares fit (observed-energy threshold).
     max_counts : counts mapped to 1 by the log scaling.
     coeff_floor : |c| below which the log-magnitude channel is ~0.
+    pedestal : "auto" subtracts an integrating detector's offset before the views (see
+        :mod:`scattertag.features.pedestal`: only frames whose dark pixels are far quieter
+        than Poisson have one); "none" leaves counts as read.
     """
 
     input_size: int = 256
@@ -126,6 +135,7 @@ class ViewSpec:
     q_min: float = 0.003
     q_max: float = 20.0
     unknown_geometry_fraction: float = 0.25
+    pedestal: str = "auto"
 
     def __post_init__(self) -> None:
         if self.image_space not in IMAGE_SPACES:
@@ -142,6 +152,8 @@ class ViewSpec:
                 f"ViewSpec.cake_r_min ({self.cake_r_min}) must be below cake_r_max "
                 f"({self.cake_r_max})"
             )
+        if self.pedestal not in PEDESTALS:
+            raise ValueError(f"ViewSpec.pedestal must be one of {PEDESTALS}, got {self.pedestal!r}")
         if not self.q_min < self.q_max:
             raise ValueError(f"ViewSpec.q_min ({self.q_min}) must be below q_max ({self.q_max})")
         checks = {
@@ -692,9 +704,14 @@ class ViewMaker:
             total = counts.astype(np.float32)
             if self.mask is not None or valid is not self._static:
                 np.multiply(total, valid, out=total)
-            return total, valid
-        total = np.zeros(counts.shape, np.float32)
-        np.copyto(total, counts, casting="unsafe", where=valid)
+        else:
+            total = np.zeros(counts.shape, np.float32)
+            np.copyto(total, counts, casting="unsafe", where=valid)
+        if self.spec.pedestal == "auto":
+            pedestal = detector_pedestal(total, valid)
+            if pedestal > 0:  # invalid pixels (0) go below zero and back to 0
+                np.subtract(total, np.float32(pedestal), out=total)
+                np.maximum(total, 0.0, out=total)
         return total, valid
 
     def _weights(self, valid: np.ndarray, in_q: bool | None = None) -> dict:
