@@ -74,3 +74,27 @@ def test_axis_of_a_wedge_gives_the_centre_behind_its_point():
     axis = [c for c in cands if c.method == "axis"]
     assert axis and all(c.extra for c in axis)
     assert min(math.hypot(c.x - cx, c.y - cy) for c in axis) <= 1.5
+
+
+def test_choice_override_and_better_guess_when_nothing_is_found(monkeypatch):
+    # the rules see only the isotropy search (0.25 x evidence: not found); the ranker's P
+    # is fixed here to test the gates, not the weights
+    def cand(method: str, x: float, extra: bool = False) -> bc._Candidate:
+        return bc._Candidate(method, x, 50.0, 0.5, 0.1, 0.05, 0.05, extra=extra)
+
+    rules_pick, axis = cand("isotropy", 30.0), cand("axis", 60.0, extra=True)
+    shape = (100, 100)
+
+    def fixed(p_rules: float, p_axis: float) -> None:
+        monkeypatch.setattr(ranker, "probabilities", lambda c, s: np.array([p_rules, p_axis]))
+
+    fixed(0.1, 0.9)  # sure, and far above the rules' pick: the ranker's choice and its P
+    assert bc._choose([rules_pick, axis], shape) == (axis, 0.9)
+    fixed(0.1, 0.4)  # not sure: its better guess of the position, still not found
+    best, conf = bc._choose([rules_pick, axis], shape)
+    assert best is axis and conf < bc.CONFIDENCE_THRESHOLD
+    fixed(0.5, 0.4)  # the rules' pick scores higher: it stays
+    assert bc._choose([rules_pick, axis], shape)[0] is rules_pick
+    off = cand("axis", 160.0, extra=True)  # off the frame the ranker is not trusted to guess
+    fixed(0.1, 0.4)
+    assert bc._choose([rules_pick, off], shape)[0] is rules_pick
