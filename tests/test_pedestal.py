@@ -74,3 +74,18 @@ def test_view_spec_pedestal_values():
     assert ViewSpec.from_dict({"image_space": "cake"}).pedestal == "auto"  # older specs
     with pytest.raises(ValueError, match="pedestal"):
         ViewSpec(pedestal="always")
+
+
+def test_show_draws_the_counts_the_views_were_made_of():
+    from scattertag.plots.tagged_frame import _as_tagged
+
+    rng = np.random.default_rng(4)
+    valid = np.ones(SHAPE, bool)
+    offset = _integrating(_ring() + 2.0, rng).astype(np.float32)
+    drawn, note = _as_tagged(offset, valid, "auto")
+    level = detector_pedestal(offset, valid)
+    assert "pedestal" in note and np.allclose(drawn, np.maximum(offset - level, 0.0))
+    assert _as_tagged(offset, valid, "none") == (offset, "")
+    counter = rng.poisson(_ring() + 50.0).astype(np.float32)
+    drawn, note = _as_tagged(counter, valid, "auto")
+    assert note == "" and drawn is counter

@@ -39,6 +39,7 @@ def show(file: str, options: GeometryOptions, out: str | Path = "show.png", *, m
     counts = np.asarray(next(read_frames(file, options.frame)).counts)
     valid = valid_pixels(counts, mask_valid(options.mask))  # type: ignore[arg-type]
     geometry, _ = options.resolve(counts.shape)
+    counts, note = _as_tagged(counts, valid, predictor.view_spec.pedestal)
 
     fig = plotting.new_figure(figsize=(11, 5.2))
     ax_img, ax_bar = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1]})
@@ -48,12 +49,26 @@ def show(file: str, options: GeometryOptions, out: str | Path = "show.png", *, m
         counts,
         valid,
         geometry.beam_center,
-        title=f"{Path(file).name} [{options.frame}]\n{plotting.caption(tags, 60)}",
+        title=f"{Path(file).name} [{options.frame}]{note}\n{plotting.caption(tags, 60)}",
     )
     _draw_probabilities(
         ax_bar, predictor.vocabulary, [row[t] for t in predictor.vocabulary], predictor.thresholds
     )
     return plotting.save(fig, out)
+
+
+def _as_tagged(counts: np.ndarray, valid: np.ndarray, pedestal: str) -> tuple[np.ndarray, str]:
+    """The counts the views were made of: an integrating detector's pedestal subtracted
+    (features.pedestal, when the model's spec says "auto"), and a note for the title."""
+    from scattertag.features.pedestal import detector_pedestal
+
+    if pedestal != "auto":
+        return counts, ""
+    total = np.where(valid, counts, 0).astype(np.float32)
+    level = detector_pedestal(total, valid)
+    if level <= 0:
+        return counts, ""
+    return np.maximum(total - np.float32(level), 0.0), f" (pedestal {level:.4g} subtracted)"
 
 
 def _draw_probabilities(
