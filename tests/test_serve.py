@@ -450,6 +450,13 @@ def test_threads_set_up_a_geometry_once_and_a_lone_frame_does_not_wait(
 
     monkeypatch.setattr(views, "ViewMaker", Counted)
     monkeypatch.setenv("SCATTERTAG_CACHE", str(tmp_path / "cache") if cache == "folder" else "off")
+    prepare = Tagger._prepare_here
+
+    def slowly(self, item):  # items overlap, so the pool starts its second thread
+        time.sleep(0.2)
+        return prepare(self, item)
+
+    monkeypatch.setattr(Tagger, "_prepare_here", slowly)
     paths = npy_frames(tmp_path, 4)
 
     async def main():

@@ -281,8 +281,10 @@ function closeView() {
 }
 
 // ---- live frames ------------------------------------------------------------------------
-function connect() {
-  const source = new EventSource("/api/events");
+function connect(after) {
+  // the server replays what was stored after frame `after`, then sends new frames live:
+  // a frame stored between the first page and the subscription is not lost
+  const source = new EventSource(`/api/events?after=${after}`);
   source.addEventListener("open", () => $("live").className = "live on");
   source.addEventListener("error", () => $("live").className = "live off");
   source.addEventListener("frame", (event) => {
@@ -322,8 +324,10 @@ async function start() {
   $("save-labels").addEventListener("click", saveLabels);
   $("frame-view").addEventListener("click", (e) => { if (e.target === $("frame-view")) closeView(); });
   document.addEventListener("keydown", (e) => { if (e.key === "Escape") closeView(); });
-  connect();
-  refresh();
+  loadCounts();
+  await loadFrames();
+  const newest = document.querySelector("#gallery .card");
+  connect(newest ? Number(newest.dataset.id) : 0);
 }
 
 start();
