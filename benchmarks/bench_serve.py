@@ -13,8 +13,8 @@ side, with the load average, as the machine is shared):
   this process's (the clients').
 
 ``--timeline`` also prints the median milliseconds of each step of a request, from the
-``Server-Timing`` headers of the answers (parse, arrive, queue: waiting for a preparing
-thread, prepare, network-wait, network, return: back on the event loop, flush, store,
+``Server-Timing`` headers of the answers (parse, arrive, prepare: waiting for a preparing
+thread and preparing, network-wait: queued until its batch ran, network, flush, store,
 total) and from the clients (the whole request, and what lies outside the handler:
 sending, reading the headers, answering, the client itself).
 

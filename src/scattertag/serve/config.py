@@ -23,9 +23,8 @@ class ServeConfig:
     api_key : required for uploads and writes when set (None: the environment variable).
     max_upload_bytes : larger request bodies get 413.
     workers : preprocessing processes (0: ``threads`` threads in this process).
-    max_wait_s : with worker processes, how long a network batch waits for frames still
-        being prepared (none: no wait). Threads never wait: a batch holds the frames that
-        were ready while the network was busy.
+    max_wait_s : how long a network batch waits for frames still being prepared (none: no
+        wait); with 4 clients, 30 ms makes batches of 2-3 frames instead of 1.4.
     symmetries : the network's logits averaged over that many symmetries of the frame (1, 2,
         4 or 8; :mod:`scattertag.models.symmetry`).
     """

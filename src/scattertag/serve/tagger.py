@@ -3,21 +3,14 @@
 Each caller's item is read and turned into views in a pool (threads with one
 :class:`~scattertag.prediction.prepare.Preparer` each, or spawned processes running
 :func:`~scattertag.prediction.prepare.prepare_in_worker`), exactly as ``scattertag.predict``
-does. The network is traced (:func:`traced`) so that it does not wait for the GIL between
-layers, and runs :meth:`Predictor.rows` on batches of frames of different callers:
-
-* threads: the thread that has prepared an item runs the network itself, on its frames
-  and on every frame other threads queued while the network was busy (up to
-  ``batch_size``), so batches form without waiting and preparing and the network overlap
-  (:class:`Batcher`). With 4 synchronous clients a separate model thread that waits for a
-  batch made the requests move in lock-step (prepare all, run the network, answer all).
-* processes: the views wait in a queue; one loop takes whatever is queued (up to
-  ``batch_size`` frames, waiting at most ``max_wait_s`` for more while items are still
-  being prepared, not at all when none is) and runs the batch in a model thread.
-
-As in ``scattertag.predict``, numpy/scipy run one thread per caller and torch gets the
-cores the preparing threads or processes leave. Memory is bounded: at most ``2 x pool
-size`` items are being prepared and ``4 x batch_size`` frames queued.
+does. The views then wait in a queue; one loop takes whatever is queued (up to
+``batch_size`` frames, waiting at most ``max_wait_s`` for more while items are still
+being prepared, not at all when none is) and runs :meth:`Predictor.rows` on the batch in
+a single model thread, with the network traced (:func:`traced`) so that it does not wait
+for the GIL between layers. As in ``scattertag.predict``, numpy/scipy run one thread per
+caller and torch gets the cores the preparing threads or processes leave. Memory is
+bounded: at most ``2 x pool size`` items are being prepared and ``4 x batch_size`` frames
+queued.
 """
 
 from __future__ import annotations
@@ -30,10 +23,7 @@ import multiprocessing
 import threading
 import time
 import warnings
-from collections import deque
-from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from typing import cast
 
 import torch
 
@@ -90,73 +80,6 @@ def add(timings: Timings | None, step: str, seconds: float) -> None:
         timings[step] = timings.get(step, 0.0) + 1e3 * seconds
 
 
-class _Waiting:
-    """A frame's views waiting for the network, and its row (or the network's error) once run."""
-
-    __slots__ = ("done", "error", "row", "views")
-
-    def __init__(self, views: Views) -> None:
-        self.views = views
-        self.row: dict | None = None
-        self.error: Exception | None = None
-        self.done = False
-
-
-class Batcher:
-    """``batcher(views)`` -> rows: the caller runs the network on its frames together with
-    those other threads left waiting while it was busy (at most ``batch_size`` a batch).
-
-    One thread runs the network at a time; a frame never waits for frames still being
-    prepared, only for the batch running when it arrives.
-    """
-
-    def __init__(self, rows: Callable[[list[Views]], list[dict]], batch_size: int) -> None:
-        self._rows, self.batch_size = rows, batch_size
-        self._waiting: deque[_Waiting] = deque()
-        self._queue_lock = threading.Lock()  # held for list operations only
-        self._network = threading.Lock()  # held while a batch runs
-        self.batches: list[int] = []  # sizes of the last batches, for tests and stats
-
-    def __call__(self, views: list[Views], timings: Timings | None = None) -> list[dict]:
-        """Rows of ``views``; ``timings`` gets the ms spent waiting for the network and in it."""
-        start = time.perf_counter()
-        ran = 0.0
-        mine = [_Waiting(v) for v in views]
-        with self._queue_lock:
-            self._waiting.extend(mine)
-        while True:
-            with self._network:
-                if all(w.done for w in mine):  # run in another thread's batch
-                    break
-                with self._queue_lock:  # holds mine: they are not done and no batch runs
-                    batch = [
-                        self._waiting.popleft()
-                        for _ in range(min(self.batch_size, len(self._waiting)))
-                    ]
-                    self.batches = [*self.batches[-99:], len(batch)]
-                began = time.perf_counter()
-                self._run(batch)
-                ran += time.perf_counter() - began
-        if timings is not None:
-            add(timings, "network", ran)
-            add(timings, "network-wait", time.perf_counter() - start - ran)
-        for w in mine:
-            if w.error is not None:
-                raise w.error
-        return [cast(dict, w.row) for w in mine]  # set when done without an error
-
-    def _run(self, batch: list[_Waiting]) -> None:
-        """The network on a batch; each frame gets its row, or the error if it failed."""
-        try:
-            rows = self._rows([w.views for w in batch])
-        except Exception as exc:  # every caller of this batch hears why
-            for w in batch:
-                w.error, w.done = exc, True
-            return
-        for w, row in zip(batch, rows):
-            w.row, w.done = row, True
-
-
 class Tagger:
     """``await tagger.rows(item)`` -> the predictor's output rows of every frame of ``item``.
 
@@ -177,7 +100,7 @@ class Tagger:
         self._local = threading.local()
         self._first: Preparer | None = None  # the first thread's; later threads copy its set-ups
         self._handover = threading.Lock()
-        self._batches: list[int] = []  # sizes of the last batches of the model thread
+        self.batches: list[int] = []  # sizes of the last network batches, for tests and stats
         self._preparing = 0  # items handed to the pool and not back yet
 
     async def __aenter__(self) -> Tagger:
@@ -198,9 +121,8 @@ class Tagger:
                     self._pool.submit(int)
         else:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="prepare")
+        self._model = ThreadPoolExecutor(1, thread_name_prefix="model")
         self._network = traced(self.predictor)
-        self._batcher = Batcher(self._network.rows, self.batch_size)
-        self._model = ThreadPoolExecutor(1, thread_name_prefix="model")  # for processes
         self._slots = asyncio.Semaphore(2 * max(self.workers, self.threads))
         self._warm = asyncio.Lock()  # the first item is prepared alone: one set-up, then copies
         self._queue: asyncio.Queue = asyncio.Queue(maxsize=4 * self.batch_size)
@@ -214,24 +136,6 @@ class Tagger:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._model.shutdown(wait=False, cancel_futures=True)
         self._limits.close()
-
-    @property
-    def batches(self) -> list[int]:
-        """Sizes of the last network batches (at most 100), for tests and stats."""
-        return self._batcher.batches if self.workers == 0 else self._batches
-
-    def _rows_here(
-        self, item: Item, timings: Timings | None = None, sent: float = 0.0
-    ) -> tuple[list[dict], float]:
-        """(rows of ``item``, when they were ready): prepared by this thread, which then runs
-        the network on them (with any frames other threads left waiting); ``sent``: when
-        the item was handed to the pool."""
-        start = time.perf_counter()
-        add(timings, "queue", start - sent)
-        views = self._prepare_here(item)
-        add(timings, "prepare", time.perf_counter() - start)
-        rows = self._batcher(views, timings)
-        return rows, time.perf_counter()
 
     def _prepare_here(self, item: Item) -> list[Views]:
         """Views of ``item`` with this thread's own Preparer (a ViewMaker serves one thread).
@@ -256,46 +160,41 @@ class Tagger:
         """Whether a ViewMaker is set up that later threads can copy (not merely being set up)."""
         return self._first is not None and bool(self._first.makers)
 
-    async def _in_pool(self, work: Callable, *args):
-        """``work(*args)`` in the pool, after the first item has set up its geometry."""
+    async def views(self, item: Item) -> list[Views]:
+        """The views of every frame of ``item``, prepared in the pool."""
+        work = prepare_in_worker if self.workers > 0 else self._prepare_here
         if self.workers == 0 and not self._warmed():
             async with self._warm:  # callers wait while the first item sets up its geometry
                 if not self._warmed():
-                    return await self._prepare(work, *args)
+                    return await self._prepare(work, item)
         async with self._slots:
-            return await self._prepare(work, *args)
+            return await self._prepare(work, item)
 
-    async def _prepare(self, work: Callable, *args):
-        """``work(*args)`` in the pool, counted in ``_preparing`` while it runs."""
+    async def _prepare(self, work, item: Item) -> list[Views]:
+        """``work(item)`` in the pool, counted in ``_preparing`` while it runs."""
         self._preparing += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
+            return await asyncio.get_running_loop().run_in_executor(self._pool, work, item)
         finally:
             self._preparing -= 1
 
     async def rows(self, item: Item, timings: Timings | None = None) -> list[dict]:
         """Output rows (``Predictor.rows`` format) of every frame of ``item``, in order.
 
-        ``timings`` (threads): gets the ms of each step (queue, prepare, network-wait,
-        network and return: back on the event loop); processes: prepare and network.
+        ``timings`` gets the ms of each step: prepare (waiting for the pool and in it),
+        network-wait (queued until its batch ran) and network (the batch), of the item's
+        last frame.
         """
-        if self.workers == 0:
-            rows, ready = await self._in_pool(self._rows_here, item, timings, time.perf_counter())
-            add(timings, "return", time.perf_counter() - ready)
-            return rows
         start = time.perf_counter()
-        views = await self._in_pool(prepare_in_worker, item)
+        views = await self.views(item)
         add(timings, "prepare", time.perf_counter() - start)
-        start = time.perf_counter()
         loop = asyncio.get_running_loop()
         futures = []
         for v in views:
             future = loop.create_future()
-            await self._queue.put((v, future))
+            await self._queue.put((v, future, timings, time.perf_counter()))
             futures.append(future)
-        rows = list(await asyncio.gather(*futures))
-        add(timings, "network", time.perf_counter() - start)
-        return rows
+        return list(await asyncio.gather(*futures))
 
     async def _run_model(self) -> None:
         """Forever: collect a batch from the queue, run the network on it, hand out rows."""
@@ -314,16 +213,21 @@ class Tagger:
                         break
                 else:
                     batch.append(self._queue.get_nowait())
-            self._batches = [*self._batches[-99:], len(batch)]
+            self.batches = [*self.batches[-99:], len(batch)]
+            began = time.perf_counter()
             try:
                 rows = await loop.run_in_executor(
-                    self._model, self._network.rows, [v for v, _ in batch]
+                    self._model, self._network.rows, [v for v, *_ in batch]
                 )
             except Exception as exc:  # the model failed: every caller of this batch hears why
-                for _, future in batch:
+                for _, future, *_ in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for (_, future), row in zip(batch, rows):
+            ended = time.perf_counter()
+            for (_, future, timings, queued), row in zip(batch, rows):
+                if timings is not None:
+                    timings["network-wait"] = 1e3 * (began - queued)
+                    timings["network"] = 1e3 * (ended - began)
                 if not future.done():
                     future.set_result(row)
