@@ -83,3 +83,13 @@ def detector_pedestal(counts: np.ndarray, valid: np.ndarray) -> float:
         return 0.0  # pixels read 0: nothing sits under the pattern
     ratio = noise_ratio(sample, ok)
     return floor if ratio < NOISE_RATIO_LIMIT else 0.0
+
+
+def remove_pedestal(total: np.ndarray, valid: np.ndarray) -> float:
+    """Subtract the frame's pedestal (:func:`detector_pedestal`) from float32 ``total`` in
+    place, clipped at 0 (invalid pixels hold 0 and stay 0); returns it, 0 if none."""
+    level = detector_pedestal(total, valid)
+    if level > 0:
+        np.subtract(total, np.float32(level), out=total)
+        np.maximum(total, 0.0, out=total)
+    return level

@@ -47,7 +47,7 @@ import scipy.sparse as sp
 
 from scattertag.features.cache import SetupCache
 from scattertag.features.fourier_bessel import FourierBessel
-from scattertag.features.pedestal import detector_pedestal
+from scattertag.features.pedestal import remove_pedestal
 from scattertag.geometry import Geometry
 from scattertag.io.masks import same_mask, valid_pixels
 
@@ -708,10 +708,7 @@ class ViewMaker:
             total = np.zeros(counts.shape, np.float32)
             np.copyto(total, counts, casting="unsafe", where=valid)
         if self.spec.pedestal == "auto":
-            pedestal = detector_pedestal(total, valid)
-            if pedestal > 0:  # invalid pixels (0) go below zero and back to 0
-                np.subtract(total, np.float32(pedestal), out=total)
-                np.maximum(total, 0.0, out=total)
+            remove_pedestal(total, valid)
         return total, valid
 
     def _weights(self, valid: np.ndarray, in_q: bool | None = None) -> dict:

@@ -60,15 +60,15 @@ def show(file: str, options: GeometryOptions, out: str | Path = "show.png", *, m
 def _as_tagged(counts: np.ndarray, valid: np.ndarray, pedestal: str) -> tuple[np.ndarray, str]:
     """The counts the views were made of: an integrating detector's pedestal subtracted
     (features.pedestal, when the model's spec says "auto"), and a note for the title."""
-    from scattertag.features.pedestal import detector_pedestal
+    from scattertag.features.pedestal import remove_pedestal
 
     if pedestal != "auto":
         return counts, ""
     total = np.where(valid, counts, 0).astype(np.float32)
-    level = detector_pedestal(total, valid)
+    level = remove_pedestal(total, valid)
     if level <= 0:
         return counts, ""
-    return np.maximum(total - np.float32(level), 0.0), f" (pedestal {level:.4g} subtracted)"
+    return total, f" (pedestal {level:.4g} subtracted)"
 
 
 def _draw_probabilities(
