@@ -18,6 +18,7 @@ the default architecture (printed).
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import resource
 import statistics
@@ -139,19 +140,22 @@ def stages(files: list[Path], predictor, beam: tuple[float, float], batch: int) 
     return wall, cpu
 
 
-def model_layouts(predictor, batch: int, repeats: int) -> dict[str, float]:
-    """ms per image of the model alone, weights in contiguous vs channels-last memory layout."""
-    import copy
-
+def model_layouts(predictor, model: Path | None, batch: int, repeats: int) -> dict[str, float]:
+    """ms per image of the model alone: weights in contiguous vs channels-last memory layout,
+    batch norms as trained vs folded into the convolutions (as predict runs it)."""
     import torch
+
+    from scattertag.models import load_model
 
     spec = predictor.view_spec
     coeff = views_shape(spec)[1]
     images = torch.rand(batch, *spec.image_shape)
     coeffs = torch.randn(batch, *coeff)
+    trained = load_model(model)[0]
     models = {
-        "contiguous": copy.deepcopy(predictor.model).to(memory_format=torch.contiguous_format),
-        "channels_last": predictor.model,
+        "contiguous": trained.to(memory_format=torch.contiguous_format),
+        "channels_last": copy.deepcopy(trained).to(memory_format=torch.channels_last),
+        "channels_last, folded": predictor.model,
     }
     with torch.inference_mode():
         runs = {k: (lambda m=m: m(images, coeffs)) for k, m in models.items()}
@@ -194,11 +198,13 @@ def main() -> None:
         model, which = model_dir(tmp)
         predictor = Predictor(model)
         print(f"model: {which}; view spec {predictor.view_spec.to_dict()}")
-        layouts = model_layouts(predictor, args.batch_size, 5)
+        layouts = model_layouts(predictor, model, args.batch_size, 5)
         print(
             "model alone, ms/image: "
             + ", ".join(f"{k} {v:.1f}" for k, v in layouts.items())
-            + f" (channels-last {layouts['contiguous'] / layouts['channels_last']:.2f}x faster)"
+            + f" (channels-last {layouts['contiguous'] / layouts['channels_last']:.2f}x faster;"
+            + " batch norms folded into the convolutions "
+            + f"{layouts['channels_last'] / layouts['channels_last, folded']:.2f}x faster)"
         )
         for size in args.sizes:
             files = write_files(tmp, size, args.files)

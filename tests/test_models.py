@@ -155,3 +155,33 @@ def test_cards_of_earlier_versions_load(tmp_path):
     assert ModelCard.from_dict(card.to_dict()) == card
     with pytest.raises(UserError, match="lacks fields \\['thresholds'\\]"):
         ModelCard.from_dict({k: v for k, v in raw.items() if k != "thresholds"}, "old.json")
+
+
+def _with_running_stats(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` after a few training steps' worth of batch-norm statistics (not the identity)."""
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=g))
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            m.weight.data.copy_(torch.randn(n, generator=g))
+            m.bias.data.copy_(torch.randn(n, generator=g))
+    return model.eval()
+
+
+@pytest.mark.parametrize("backbone", list(BACKBONES))
+def test_folded_batch_norms_give_the_same_logits(backbone):
+    from scattertag.models.fold import fold_batch_norms
+
+    model = _with_running_stats(JointTagger(5, COEFF, backbone, width=8, in_channels=2))
+    folded = fold_batch_norms(model)
+    image, coeff = torch.rand(3, 2, 64, 96), torch.randn(3, *COEFF)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(image, coeff), model(image, coeff), atol=1e-4, rtol=1e-4)
+    norms = [
+        type(m) for m in folded.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+    ]
+    # only the two input norms stay (they act before zero padding); the original is untouched
+    assert len(norms) == 2
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules())

@@ -75,6 +75,7 @@ class Predictor:
         from scattertag.adapt.provenance import model_id, provenance, with_overrides
         from scattertag.features.views import ViewSpec
         from scattertag.models import load_model, pretrained_dir
+        from scattertag.models.fold import fold_batch_norms
         from scattertag.models.symmetry import with_symmetries
 
         model, self.card = load_model(model_dir)
@@ -83,7 +84,7 @@ class Predictor:
         self.device = resolve_device(device)
         # channels-last convolutions run faster on CPU, same results (benchmarks/bench_predict.py)
         # (torch's stubs leave out Module.to's memory_format argument, which it accepts)
-        model = model.to(self.device, memory_format=torch.channels_last)  # type: ignore[call-overload]
+        model = fold_batch_norms(model).to(self.device, memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.model = with_symmetries(model, self.card, symmetries)
         self.thresholds = with_overrides(self.vocabulary, self.card.thresholds, thresholds)
         folder = pretrained_dir() if model_dir is None else Path(model_dir)
