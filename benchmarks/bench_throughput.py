@@ -23,8 +23,10 @@ Sections (``--sections``, all by default):
 * ``geometries``: ``--geometries`` files, each with its own beam centre (given in a
   manifest, the rings drawn about it): first run (empty set-up cache), then the re-run
   (warm cache) and as many files of one geometry taking turns (medians, ratio);
-* ``dask``: a LocalCluster of 1 and of 2 single-threaded worker processes, and whether
-  the CSV equals the local run's byte for byte.
+* ``dask``: LocalClusters of 1 and of 2 single-threaded worker processes (as
+  ``--dask local`` starts them) and of 2 with Dask's default settings (profiler, monitors),
+  taking turns: frames/s, the CPU of this process (client, scheduler, nannies), the
+  workers' busy share of the wall time, and whether the CSV equals the local run's.
 
 Wall-clock figures depend on the machine's load (printed); CPU ms per frame (all
 processes and threads) much less so, and ``cores x 1000 / CPU ms`` is the rate the same
@@ -535,36 +537,75 @@ def bench_geometries(count: int, repeats: int, tmp: Path) -> None:
     print(f"  re-run CSV identical to first run: {same}; set-up cache {cache:.2f} GiB")
 
 
-def bench_dask(count: int, tmp: Path) -> None:
+def bench_dask(count: int, repeats: int, tmp: Path) -> None:
+    """predict on LocalClusters of 1 and 2 workers (as ``--dask local`` starts them) and of
+    2 workers with Dask's default settings, all started and warmed first, taking turns."""
+    from distributed import Client, LocalCluster
+
     import scattertag
+    from scattertag.parallel import local_cluster
 
     files = write_tiffs(tmp / "dask", 1000, count, seed=3)
     beam = (100.0, 850.0)
     scattertag.predict(files, beam_center=beam, workers=0, out=tmp / "local.csv")
-    rates = {n: dask_rate(n, files, beam, tmp / f"dask{n}.csv") for n in (1, 2)}
     local = (tmp / "local.csv").read_bytes()
-    same = all(local == (tmp / f"dask{n}.csv").read_bytes() for n in (1, 2))
-    print(f"\n== Dask LocalCluster, {count} files 1000 x 1000 (workers warm); {load()}")
+    default = "2 workers, Dask's default settings"
+    names = {"1 worker": 1, "2 workers": 2, default: 2}
+    with contextlib.ExitStack() as stack:
+        clusters = {
+            "1 worker": stack.enter_context(local_cluster(1)),
+            "2 workers": stack.enter_context(local_cluster(2)),
+            default: stack.enter_context(
+                LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None)
+            ),
+        }
+        clients = {k: stack.enter_context(Client(c)) for k, c in clusters.items()}
+        for k, c in clusters.items():  # every worker loads the model; the geometry is set up
+            scattertag.predict(files[: 2 * names[k]], beam_center=beam, dask=c.scheduler_address)
+        runs: dict[str, list[tuple[float, float, float]]] = {k: [] for k in clusters}
+        same = True
+        for _ in range(repeats):
+            for k, cluster in clusters.items():
+                out = tmp / f"dask{names[k]}.csv"
+                wall, cpu, busy = dask_run(clients[k], cluster.scheduler_address, files, beam, out)
+                runs[k].append((count / wall, 1e3 * cpu / count, busy / (names[k] * wall)))
+                same = same and out.read_bytes() == local
     print(
-        f"  1 worker {rates[1]:.1f} frames/s, 2 workers {rates[2]:.1f} frames/s: "
-        f"ratio {rates[2] / rates[1]:.2f} (goal >= 1.7)"
+        f"\n== Dask LocalCluster, {count} files 1000 x 1000, workers warm, {repeats} rounds "
+        f"taking turns, medians; {load()}"
     )
-    print(f"  CSV identical to a local run: {same}")
+    rate = {k: statistics.median(r[0] for r in v) for k, v in runs.items()}
+    for k, v in runs.items():
+        print(
+            f"  {k:36s} {rate[k]:6.1f} frames/s, client + scheduler "
+            f"{statistics.median(r[1] for r in v):5.1f} CPU ms/frame, workers busy "
+            f"{statistics.median(r[2] for r in v):4.0%} of the wall time"
+        )
+    print(
+        f"  2 workers / 1 worker: {rate['2 workers'] / rate['1 worker']:.2f} (goal >= 1.7); "
+        f"with Dask's default settings {rate[default] / rate['1 worker']:.2f}"
+    )
+    print(f"  CSV identical to a local run, every run: {same}")
 
 
-def dask_rate(n: int, files: list[Path], beam, out: Path) -> float:
-    """frames/s of predict on a LocalCluster of ``n`` single-threaded workers, warmed up."""
-    from distributed import LocalCluster
+def dask_run(client, address: str, files: list[Path], beam, out: Path):
+    """(wall s, CPU s of this process: client, scheduler, nannies, busy s of all workers)
+    of predict on the cluster at ``address``."""
+    from distributed import get_task_stream
 
     import scattertag
 
-    with LocalCluster(
-        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
-        address = cluster.scheduler_address
-        scattertag.predict(files[: 2 * n], beam_center=beam, dask=address)  # load, set up
-        w, _ = timed(lambda: scattertag.predict(files, beam_center=beam, dask=address, out=out))
-    return len(files) / w
+    with get_task_stream(client) as stream:
+        wall, cpu = timed(
+            lambda: scattertag.predict(files, beam_center=beam, dask=address, out=out)
+        )
+    busy = sum(
+        span["stop"] - span["start"]
+        for task in stream.data
+        for span in task["startstops"]
+        if span["action"] == "compute"
+    )
+    return wall, cpu, busy
 
 
 def main() -> None:
@@ -596,7 +637,7 @@ def main() -> None:
         if "geometries" in args.sections:
             bench_geometries(args.geometries, args.repeats, tmp)
         if "dask" in args.sections:
-            bench_dask(args.files, tmp)
+            bench_dask(args.files, args.repeats, tmp)
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**10
     print(

@@ -12,6 +12,8 @@ threads, which on a shared machine costs 2-16x (benchmarks/bench_predict.py). So
   thread per pool (spawned workers read the variables before importing numpy);
 * :func:`reuse_freed_memory` lets a worker's malloc keep the large arrays it frees for the
   next frame, instead of taking fresh pages from the kernel each time;
+* :func:`local_cluster` starts a Dask cluster of single-threaded worker processes on
+  this machine, without the profiling and monitoring that cost ~10 % of a core;
 * :func:`worker_context` says how worker processes start: forked where the platform
   allows it (they begin with everything the parent has imported and set up, at no cost),
   else spawned (a fresh interpreter: ~2 s of CPU each for imports and set-up).
@@ -153,6 +155,36 @@ def single_threaded_children() -> Iterator[None]:
                 os.environ.pop(var, None)
             else:
                 os.environ[var] = value
+
+
+#: Dask settings of :func:`local_cluster`. By default every worker samples its
+#: running task's stack every 10 ms (the dashboard's profile), and every process checks its
+#: event loop every 20 ms and its memory every 100 ms: idle, a 2-worker cluster used 11 %
+#: of a core (1.13 CPU s in 10 s), 1.4 % with these (benchmarks/bench_throughput.py, dask).
+QUIET = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+}
+
+
+@contextmanager
+def local_cluster(workers: int | None = None) -> Iterator:
+    """A ``distributed.LocalCluster`` of ``workers`` single-threaded processes (default one
+    per usable core) with the :data:`QUIET` settings, closed on exit."""
+    import dask
+    from distributed import LocalCluster
+
+    n = usable_cores() if workers is None else max(1, int(workers))
+    # workers started by the cluster's nannies take the settings in force here
+    with (
+        dask.config.set(QUIET),
+        LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+    ):
+        yield cluster
 
 
 def worker_context() -> multiprocessing.context.BaseContext:

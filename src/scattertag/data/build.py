@@ -27,7 +27,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -51,6 +51,7 @@ from scattertag.data.shards import CompressedFrame, Record, ShardWriter, sha256
 from scattertag.errors import UserError
 from scattertag.parallel import (
     limit_threads,
+    local_cluster,
     reuse_freed_memory,
     single_threaded_children,
     usable_cores,
@@ -208,29 +209,21 @@ def local_engine(workers: int) -> Iterator[tuple[Callable, int]]:
 @contextmanager
 def dask_engine(address: str, workers: int) -> Iterator[tuple[Callable, int]]:
     """A Dask client: ``address`` of a running scheduler, or 'local' for a LocalCluster."""
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
-    cluster = None
-    if address == "local":
-        # Nanny-started workers get OMP/MKL/OPENBLAS_NUM_THREADS=1 by default.
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-        )
-        client = Client(cluster)
-    else:
-        try:
-            client = Client(address, timeout="20s")
-        except OSError as exc:
-            raise OSError(f"--dask {address}: cannot reach the Dask scheduler ({exc})") from exc
-    try:
+    with ExitStack() as stack:
+        if address == "local":
+            # Nanny-started workers get OMP/MKL/OPENBLAS_NUM_THREADS=1 by default.
+            client = stack.enter_context(Client(stack.enter_context(local_cluster(workers))))
+        else:
+            try:
+                client = stack.enter_context(Client(address, timeout="20s"))
+            except OSError as exc:
+                raise OSError(f"--dask {address}: cannot reach the Dask scheduler ({exc})") from exc
         threads = sum(client.nthreads().values())
         if threads == 0:
             raise RuntimeError(f"--dask {address}: the cluster has no workers")
         yield (lambda task: client.submit(run_task, task, pure=False)), threads
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def stream_results(submit: Callable, tasks: Iterable[Task], window: int) -> Iterator[list[Record]]:

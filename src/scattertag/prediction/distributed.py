@@ -10,8 +10,12 @@ Rows are yielded in input order, window by window, while the next window's tasks
 at most two windows are in flight, so memory is bounded whatever the number of files.
 
 Every worker needs scattertag installed and one thread (``dask worker --nthreads 1``;
-``local`` starts a ``LocalCluster`` of single-threaded processes, one per usable core).
-The rows equal those of a local run: the same reader, views and model.
+``local`` starts a ``LocalCluster`` of single-threaded processes, one per usable core,
+without Dask's statistical profiler and with its monitors slowed:
+:func:`scattertag.parallel.local_cluster`).
+When a run starts, every worker imports torch and loads the model at once
+(``client.run``), not inside its first task. The rows equal those of a local run: the
+same reader, views and model.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 
-from scattertag.parallel import limit_threads, reuse_freed_memory, usable_cores
+from scattertag.parallel import limit_threads, local_cluster, reuse_freed_memory
 from scattertag.prediction.grouping import geometry_chunks
 from scattertag.prediction.prepare import Preparer
 from scattertag.prediction.sources import Item
@@ -30,18 +34,12 @@ from scattertag.prediction.sources import Item
 
 @contextmanager
 def dask_client(address: str, workers: int | None = None) -> Iterator:
-    """A ``distributed.Client`` for ``address`` ("local": a LocalCluster of ``workers``
-    single-threaded processes, default one per usable core), closed on exit."""
-    from distributed import Client, LocalCluster
+    """A ``distributed.Client`` for ``address`` ("local": a
+    :func:`~scattertag.parallel.local_cluster` of ``workers`` processes), closed on exit."""
+    from distributed import Client
 
     if address == "local":
-        n = usable_cores() if workers is None else max(1, int(workers))
-        with (
-            LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+        with local_cluster(workers) as cluster, Client(cluster) as client:
             yield client
     else:
         with Client(address) as client:
@@ -73,6 +71,7 @@ def tag_on_dask(
     threads = max(1, sum(client.nthreads().values()))
     window = window or 64 * threads
     model = None if model_dir is None else str(model_dir)
+    client.run(set_up_worker, model, device, symmetries)  # every worker loads it, together
 
     def submit(part: list[tuple[int, Item]]) -> list:
         return [
@@ -98,13 +97,12 @@ def tag_on_dask(
 _WORKER: dict = {}
 
 
-def tag_chunk(
-    chunk: list[tuple[int, Item]], model_dir: str | None, device: str = "cpu", symmetries: int = 1
-) -> list[tuple[int, dict]]:
-    """On a worker: (number, row) for every frame of the numbered items of ``chunk``.
+def set_up_worker(model_dir: str | None, device: str = "cpu", symmetries: int = 1) -> None:
+    """On a worker: its Predictor and Preparer, made on first use and kept in the process.
 
-    The model and a Preparer (ViewMakers by geometry) are kept in the worker process
-    between tasks; the model runs once on the whole chunk.
+    One BLAS/OpenMP/torch thread (parallelism comes from the worker processes). Run on
+    every worker when a run starts (``client.run``), so all of them import torch and load
+    the model at once instead of each paying it inside its first task (seconds).
     """
     from scattertag.prediction.pipeline import Predictor
 
@@ -114,6 +112,17 @@ def tag_chunk(
         reuse_freed_memory()
         predictor = Predictor(model_dir, device=device, symmetries=symmetries)
         _WORKER.update(key=key, predictor=predictor, preparer=Preparer(predictor.view_spec))
+
+
+def tag_chunk(
+    chunk: list[tuple[int, Item]], model_dir: str | None, device: str = "cpu", symmetries: int = 1
+) -> list[tuple[int, dict]]:
+    """On a worker: (number, row) for every frame of the numbered items of ``chunk``.
+
+    The model and a Preparer (ViewMakers by geometry) are kept in the worker process
+    between tasks; the model runs once on the whole chunk.
+    """
+    set_up_worker(model_dir, device, symmetries)
     predictor, preparer = _WORKER["predictor"], _WORKER["preparer"]
     numbers, views = [], []
     for number, item in chunk:
