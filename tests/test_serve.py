@@ -376,6 +376,36 @@ def test_frames_of_concurrent_callers_share_network_batches(predictor, tmp_path)
         )
 
 
+@pytest.mark.parametrize("threads, batches", [(1, [1, 1, 1]), (3, [3])])
+def test_a_batch_waits_for_frames_being_prepared_not_for_items_waiting_for_a_thread(
+    predictor, tmp_path, monkeypatch, threads, batches
+):
+    prepare = Tagger._prepare_here
+
+    def slowly(self, item):  # every item takes 0.2 s to prepare
+        time.sleep(0.2)
+        return prepare(self, item)
+
+    paths = npy_frames(tmp_path, 3)
+
+    async def main():
+        async with Tagger(predictor, threads=threads, batch_size=8, max_wait_s=60) as tagger:
+            await tagger.rows(Item(paths[0], paths[0], None, GeometryOptions(BEAM)))  # set-up
+            monkeypatch.setattr(Tagger, "_prepare_here", slowly)
+            tagger.batches.clear()
+            start = time.monotonic()
+            await asyncio.gather(
+                *(tagger.rows(Item(p, p, None, GeometryOptions(BEAM))) for p in paths)
+            )
+            return list(tagger.batches), time.monotonic() - start
+
+    seen, seconds = asyncio.run(main())
+    # one thread: each frame goes to the network while the next is prepared (the other
+    # items were waiting for the thread); three threads: the frames prepared together
+    assert seen == batches
+    assert seconds < 30  # never the 60 s most a batch may wait
+
+
 @pytest.mark.parametrize("cache", ["folder", "off"])
 def test_threads_set_up_a_geometry_once_and_a_lone_frame_does_not_wait(
     predictor, tmp_path, monkeypatch, cache

@@ -1,16 +1,20 @@
 """Tag items from many concurrent callers with one model: prepare in a pool, batch the network.
 
-Each caller's item is read and turned into views in a pool (threads with one
-:class:`~scattertag.prediction.prepare.Preparer` each, or spawned processes running
+A pipeline of threads, so that the network runs on one batch while the next frames are
+being prepared. Each caller's item is read and turned into views in a pool (threads with
+one :class:`~scattertag.prediction.prepare.Preparer` each, or spawned processes running
 :func:`~scattertag.prediction.prepare.prepare_in_worker`), exactly as ``scattertag.predict``
-does. The views then wait in a queue; one loop takes whatever is queued (up to
-``batch_size`` frames, waiting at most ``max_wait_s`` for more while items are still
-being prepared, not at all when none is) and runs :meth:`Predictor.rows` on the batch in
-a single model thread, with the network traced (:func:`traced`) so that it does not wait
-for the GIL between layers. As in ``scattertag.predict``, numpy/scipy run one thread per
+does; the pool puts the views straight into a :class:`Prepared` queue. One model thread
+takes whatever is there as a batch (up to ``batch_size`` frames), waiting at most
+``max_wait_s`` for the frames of items whose preparing was under way when the batch's
+first frame came (never for items still waiting for a thread: that wait made the callers
+move in lock-step, the pool idle while the network ran), runs :meth:`Predictor.rows` on it
+with the network traced (:func:`traced`), and hands the rows of every finished item to the
+event loop in one call. As in ``scattertag.predict``, numpy/scipy run one thread per
 caller and torch gets the cores the preparing threads or processes leave. Memory is
-bounded: at most ``2 x pool size`` items are being prepared and ``4 x batch_size`` frames
-queued.
+bounded: at most ``2 x pool size + 2 x batch_size`` items are between arrival and answer,
+and at most ``4 x batch_size`` prepared frames wait for the network (a preparing thread
+waits for room).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import multiprocessing
 import threading
 import time
 import warnings
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import torch
 
@@ -80,6 +85,97 @@ def add(timings: Timings | None, step: str, seconds: float) -> None:
         timings[step] = timings.get(step, 0.0) + 1e3 * seconds
 
 
+@dataclass(eq=False)
+class Job:
+    """One caller's item on its way through the pipeline; ``future`` (of the caller's event
+    loop) gets the rows of all its frames, in order, once the last one has been through
+    the network."""
+
+    item: Item
+    future: asyncio.Future
+    timings: Timings | None
+    start: float = field(default_factory=time.perf_counter)
+    rows: list[dict] = field(default_factory=list)
+    left: int = 0  # frames not through the network yet
+
+
+@dataclass
+class Frame:
+    """One frame's views, the job it belongs to, its place in the job, when it was queued and
+    which jobs were being prepared then (a batch that starts with it may wait for those)."""
+
+    views: Views
+    job: Job
+    index: int
+    queued: float
+    awaits: frozenset[Job]
+
+
+class Prepared:
+    """Thread-safe queue of prepared frames, taken by the model thread in batches.
+
+    ``under_way(job)`` when a job's preparing starts, ``put(job, views)`` when it is done.
+    :meth:`take` waits for a first frame, then at most ``wait_s`` for the frames of jobs
+    that were under way when that frame was queued (not for jobs started later, nor for
+    jobs still waiting for a preparing thread: by then the network can run on one batch
+    while those are prepared). Bounded: ``put`` waits while ``most`` frames are queued (a
+    job's frames are queued together, however many there are).
+    """
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self._frames: list[Frame] = []
+        self._under_way: set[Job] = set()
+        self._changed = threading.Condition()
+        self._closed = False
+
+    def under_way(self, job: Job) -> None:
+        """Say that ``job`` is being prepared: a batch may wait for its frames."""
+        with self._changed:
+            self._under_way.add(job)
+
+    def put(self, job: Job, views: list[Views]) -> None:
+        """Queue the views of ``job``'s frames (waiting while the queue is full)."""
+        with self._changed:
+            while len(self._frames) >= self.most and not self._closed:
+                self._changed.wait()
+            job.rows, job.left = [{} for _ in views], len(views)
+            self._under_way.discard(job)
+            now, others = time.perf_counter(), frozenset(self._under_way)
+            self._frames += [Frame(v, job, i, now, others) for i, v in enumerate(views)]
+            self._changed.notify_all()
+
+    def forget(self, job: Job) -> None:
+        """``job`` will not be put (its preparing failed)."""
+        with self._changed:
+            self._under_way.discard(job)
+            self._changed.notify_all()
+
+    def take(self, size: int, wait_s: float) -> list[Frame]:
+        """Up to ``size`` frames, in order (empty once closed)."""
+        with self._changed:
+            while not self._frames and not self._closed:
+                self._changed.wait()
+            if self._closed:
+                return []
+            awaited = self._frames[0].awaits
+            deadline = time.monotonic() + wait_s
+            while len(self._frames) < size and awaited & self._under_way and not self._closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(left)
+            batch, self._frames = self._frames[:size], self._frames[size:]
+            self._changed.notify_all()  # room for a waiting put
+            return batch
+
+    def close(self) -> None:
+        """Wake every waiting thread; :meth:`take` returns nothing from now on."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+
 class Tagger:
     """``await tagger.rows(item)`` -> the predictor's output rows of every frame of ``item``.
 
@@ -101,7 +197,6 @@ class Tagger:
         self._first: Preparer | None = None  # the first thread's; later threads copy its set-ups
         self._handover = threading.Lock()
         self.batches: list[int] = []  # sizes of the last network batches, for tests and stats
-        self._preparing = 0  # items handed to the pool and not back yet
 
     async def __aenter__(self) -> Tagger:
         spec = self.predictor.view_spec
@@ -121,20 +216,22 @@ class Tagger:
                     self._pool.submit(int)
         else:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="prepare")
-        self._model = ThreadPoolExecutor(1, thread_name_prefix="model")
         self._network = traced(self.predictor)
-        self._slots = asyncio.Semaphore(2 * max(self.workers, self.threads))
+        self._loop = asyncio.get_running_loop()
+        self._slots = asyncio.Semaphore(2 * max(self.workers, self.threads) + 2 * self.batch_size)
         self._warm = asyncio.Lock()  # the first item is prepared alone: one set-up, then copies
-        self._queue: asyncio.Queue = asyncio.Queue(maxsize=4 * self.batch_size)
-        self._loop_task = asyncio.create_task(self._run_model())
+        self._prepared = Prepared(4 * self.batch_size)
+        self._jobs: set[Job] = set()  # on their way, for cancelling at exit
+        self._model = threading.Thread(target=self._run_model, name="model", daemon=True)
+        self._model.start()
         return self
 
     async def __aexit__(self, *exc) -> None:
-        self._loop_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._loop_task
+        for job in self._jobs:  # callers still waiting hear that the tagger closed
+            job.future.cancel()
+        self._prepared.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._model.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(self._model.join)
         self._limits.close()
 
     def _prepare_here(self, item: Item) -> list[Views]:
@@ -160,24 +257,6 @@ class Tagger:
         """Whether a ViewMaker is set up that later threads can copy (not merely being set up)."""
         return self._first is not None and bool(self._first.makers)
 
-    async def views(self, item: Item) -> list[Views]:
-        """The views of every frame of ``item``, prepared in the pool."""
-        work = prepare_in_worker if self.workers > 0 else self._prepare_here
-        if self.workers == 0 and not self._warmed():
-            async with self._warm:  # callers wait while the first item sets up its geometry
-                if not self._warmed():
-                    return await self._prepare(work, item)
-        async with self._slots:
-            return await self._prepare(work, item)
-
-    async def _prepare(self, work, item: Item) -> list[Views]:
-        """``work(item)`` in the pool, counted in ``_preparing`` while it runs."""
-        self._preparing += 1
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, work, item)
-        finally:
-            self._preparing -= 1
-
     async def rows(self, item: Item, timings: Timings | None = None) -> list[dict]:
         """Output rows (``Predictor.rows`` format) of every frame of ``item``, in order.
 
@@ -185,49 +264,83 @@ class Tagger:
         network-wait (queued until its batch ran) and network (the batch), of the item's
         last frame.
         """
-        start = time.perf_counter()
-        views = await self.views(item)
-        add(timings, "prepare", time.perf_counter() - start)
-        loop = asyncio.get_running_loop()
-        futures = []
-        for v in views:
-            future = loop.create_future()
-            await self._queue.put((v, future, timings, time.perf_counter()))
-            futures.append(future)
-        return list(await asyncio.gather(*futures))
+        job = Job(item, self._loop.create_future(), timings)
+        self._jobs.add(job)
+        try:
+            async with self._slots:
+                return await self._run(job)
+        finally:
+            self._jobs.discard(job)
 
-    async def _run_model(self) -> None:
-        """Forever: collect a batch from the queue, run the network on it, hand out rows."""
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [await self._queue.get()]
-            deadline = loop.time() + self.max_wait_s
-            while len(batch) < self.batch_size:
-                if self._queue.empty():
-                    timeout = deadline - loop.time()
-                    if timeout <= 0 or not self._preparing:  # nothing more is on its way
-                        break
-                    try:
-                        batch.append(await asyncio.wait_for(self._queue.get(), timeout))
-                    except TimeoutError:
-                        break
+    async def _run(self, job: Job) -> list[dict]:
+        """Send ``job`` down the pipeline; its rows."""
+        if self.workers > 0:
+            self._prepared.under_way(job)  # a process's start is not seen: from now
+            future = self._pool.submit(prepare_in_worker, job.item)
+            future.add_done_callback(lambda done: self._collect(job, done))
+        elif self._warmed():
+            self._pool.submit(self._prepare_job, job)
+        else:
+            async with self._warm:  # callers wait while the first item sets up its geometry
+                if self._warmed():
+                    self._pool.submit(self._prepare_job, job)
                 else:
-                    batch.append(self._queue.get_nowait())
+                    await self._loop.run_in_executor(self._pool, self._prepare_job, job)
+        return await job.future
+
+    def _prepare_job(self, job: Job) -> None:
+        """In a preparing thread: the views of ``job``'s item, queued for the network."""
+        self._prepared.under_way(job)
+        try:
+            views: list[Views] | BaseException = self._prepare_here(job.item)
+        except Exception as exc:  # the Preparer turns a file's problems into rows: a bug
+            views = exc
+        self._put(job, views)
+
+    def _collect(self, job: Job, done: Future) -> None:
+        """A worker process's views of ``job``'s item, queued for the network."""
+        if not done.cancelled():  # cancelled: the tagger is closing
+            self._put(job, done.exception() or done.result())
+
+    def _put(self, job: Job, views: list[Views] | BaseException) -> None:
+        """Queue ``job``'s views for the network, or tell its caller why there are none."""
+        add(job.timings, "prepare", time.perf_counter() - job.start)
+        if isinstance(views, BaseException):
+            self._prepared.forget(job)
+            self._loop.call_soon_threadsafe(settle, [(job, views)])
+        else:
+            self._prepared.put(job, views)
+
+    def _run_model(self) -> None:
+        """The model thread: batches from the queue through the network, rows to their callers."""
+        while batch := self._prepared.take(self.batch_size, self.max_wait_s):
             self.batches = [*self.batches[-99:], len(batch)]
             began = time.perf_counter()
             try:
-                rows = await loop.run_in_executor(
-                    self._model, self._network.rows, [v for v, *_ in batch]
-                )
+                rows = self._network.rows([f.views for f in batch])
             except Exception as exc:  # the model failed: every caller of this batch hears why
-                for _, future, *_ in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                failed = {f.job: exc for f in batch}
+                self._loop.call_soon_threadsafe(settle, list(failed.items()))
                 continue
             ended = time.perf_counter()
-            for (_, future, timings, queued), row in zip(batch, rows):
-                if timings is not None:
-                    timings["network-wait"] = 1e3 * (began - queued)
-                    timings["network"] = 1e3 * (ended - began)
-                if not future.done():
-                    future.set_result(row)
+            finished = []
+            for f, row in zip(batch, rows):
+                f.job.rows[f.index] = row
+                f.job.left -= 1
+                if f.job.left == 0:
+                    add(f.job.timings, "network-wait", began - f.queued)
+                    add(f.job.timings, "network", ended - began)
+                    finished.append((f.job, f.job.rows))
+            if finished:
+                self._loop.call_soon_threadsafe(settle, finished)
+
+
+def settle(results: list[tuple[Job, list[dict] | BaseException]]) -> None:
+    """On the event loop: give each job's caller its rows, or the error that stopped it."""
+    for job, result in results:
+        if job.future.done():  # the caller went away
+            continue
+        if isinstance(result, BaseException):
+            job.future.set_exception(result)
+        else:
+            job.future.set_result(result)
