@@ -349,11 +349,12 @@ def test_restart_keeps_every_result_and_does_not_retag(tmp_path, predictor):
         assert all(ours[f["id"]] == f["tagged_at"] for f in before["frames"])
 
 
-def test_frames_of_concurrent_callers_share_network_batches(predictor, tmp_path):
+@pytest.mark.parametrize("workers", [0, 1])
+def test_frames_of_concurrent_callers_share_network_batches(predictor, tmp_path, workers):
     paths = npy_frames(tmp_path, 6)
 
     async def main():
-        async with Tagger(predictor, threads=3, batch_size=8, max_wait_s=0.3) as tagger:
+        async with Tagger(predictor, workers, threads=3, batch_size=8, max_wait_s=0.3) as tagger:
             await tagger.rows(
                 Item(paths[0], paths[0], None, GeometryOptions(BEAM))
             )  # set up a ViewMaker

@@ -23,8 +23,9 @@ class ServeConfig:
     api_key : required for uploads and writes when set (None: the environment variable).
     max_upload_bytes : larger request bodies get 413.
     workers : preprocessing processes (0: ``threads`` threads in this process).
-    max_wait_s : how long a network batch waits for frames still being prepared (none: no
-        wait); with 4 clients, 30 ms makes batches of 2-3 frames instead of 1.4.
+    max_wait_s : how long a network batch may wait for the frames of items whose preparing
+        was under way when its first frame came (never for items waiting for a preparing
+        thread: :class:`~scattertag.serve.tagger.Prepared`).
     symmetries : the network's logits averaged over that many symmetries of the frame (1, 2,
         4 or 8; :mod:`scattertag.models.symmetry`).
     """

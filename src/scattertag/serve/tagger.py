@@ -111,6 +111,10 @@ class Frame:
     awaits: frozenset[Job]
 
 
+#: A job and its rows, or the error that stopped it.
+Outcome = tuple[Job, list[dict] | BaseException]
+
+
 class Prepared:
     """Thread-safe queue of prepared frames, taken by the model thread in batches.
 
@@ -307,7 +311,8 @@ class Tagger:
         add(job.timings, "prepare", time.perf_counter() - job.start)
         if isinstance(views, BaseException):
             self._prepared.forget(job)
-            self._loop.call_soon_threadsafe(settle, [(job, views)])
+            outcome: list[Outcome] = [(job, views)]
+            self._loop.call_soon_threadsafe(settle, outcome)
         else:
             self._prepared.put(job, views)
 
@@ -319,11 +324,11 @@ class Tagger:
             try:
                 rows = self._network.rows([f.views for f in batch])
             except Exception as exc:  # the model failed: every caller of this batch hears why
-                failed = {f.job: exc for f in batch}
-                self._loop.call_soon_threadsafe(settle, list(failed.items()))
+                failed: list[Outcome] = [(job, exc) for job in {f.job: None for f in batch}]
+                self._loop.call_soon_threadsafe(settle, failed)
                 continue
             ended = time.perf_counter()
-            finished = []
+            finished: list[Outcome] = []
             for f, row in zip(batch, rows):
                 f.job.rows[f.index] = row
                 f.job.left -= 1
@@ -335,7 +340,7 @@ class Tagger:
                 self._loop.call_soon_threadsafe(settle, finished)
 
 
-def settle(results: list[tuple[Job, list[dict] | BaseException]]) -> None:
+def settle(results: list[Outcome]) -> None:
     """On the event loop: give each job's caller its rows, or the error that stopped it."""
     for job, result in results:
         if job.future.done():  # the caller went away
