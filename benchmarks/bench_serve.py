@@ -20,7 +20,9 @@ sending, reading the headers, answering, the client itself).
 
 ``--per-thread`` also prints the service's CPU ms per frame by thread (main = event loop,
 prepare, model, flush, uvloop = asyncio's default pool), read from ``/proc`` (Linux) with
-the thread names from ``py-spy dump`` (``pip install py-spy``).
+the thread names from ``py-spy dump`` (``pip install py-spy``), and the share of the round
+each thread spent on a CPU, runnable but waiting for one, and blocked (waiting for work,
+a lock, the GIL or I/O): a preparing thread blocked for long is a pool left idle.
 
 Bounded: every client sends at most ``ceil(files / clients)`` requests, each round gives
 up after ``--round-timeout`` seconds. The model is the shipped tagger unless ``--model``.
@@ -110,6 +112,18 @@ def thread_cpu(pid: int) -> dict[int, float]:
     return out
 
 
+def thread_sched(pid: int) -> dict[int, tuple[float, float]]:
+    """(seconds on a CPU, seconds runnable but waiting for one) so far of each thread of
+    process ``pid``, by thread id (Linux ``/proc/.../schedstat``); the rest of the time a
+    thread is blocked (waiting for work, a lock, the GIL or I/O)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError, ValueError):  # a thread that just ended
+            on_cpu, waiting, _ = Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()
+            out[int(tid)] = (int(on_cpu) / 1e9, int(waiting) / 1e9)
+    return out
+
+
 def thread_names(pid: int) -> dict[int, str]:
     """Python thread names of process ``pid`` by thread id (``py-spy dump``), pool numbers cut."""
     dump = subprocess.run(["py-spy", "dump", "--pid", str(pid)], capture_output=True, text=True)
@@ -139,6 +153,7 @@ def serve_round(
 
     proc, url = start_service(tmp / f"state{k}", beam, args)
     before = thread_cpu(proc.pid) if args.per_thread else {}
+    sched = thread_sched(proc.pid) if args.per_thread else {}
     cpu = cpu_seconds()  # the clients' and the service's (a child of this process)
     share = math.ceil(len(files) / args.clients)
     errors: list[str] = []
@@ -179,9 +194,15 @@ def serve_round(
         per_thread: Counter = Counter()
         if args.per_thread:
             names = thread_names(proc.pid)
+            sched_now = thread_sched(proc.pid)
             for tid, seconds_now in thread_cpu(proc.pid).items():
                 name = "main" if names.get(tid) == "MainThread" else names.get(tid, "other")
                 per_thread[name] += seconds_now - before.get(tid, 0.0)
+                if tid in sched_now:  # shares of the round, summed over the name's threads
+                    (on, wait), (on0, wait0) = sched_now[tid], sched.get(tid, (0.0, 0.0))
+                    per_thread[f"{name} on-cpu"] += (on - on0) / seconds
+                    per_thread[f"{name} wait-cpu"] += (wait - wait0) / seconds
+                    per_thread[f"{name} count"] += 1
     finally:
         proc.terminate()
         proc.wait(30)
@@ -254,10 +275,21 @@ def main() -> None:
         print(f"{k:10s} {v:9.1f} {1e3 * statistics.median(cpu[k]) / args.files:13.1f}")
     print(f"serve / predict: {rates['serve'] / rates['predict']:.2f} (goal >= 0.8)")
     if args.per_thread:
-        names = sorted({name for threads in per_thread for name in threads})
-        medians = {n: 1e3 * statistics.median(t[n] for t in per_thread) / args.files for n in names}
+        names = sorted({name for threads in per_thread for name in threads if " " not in name})
+        median = lambda key: statistics.median(t[key] for t in per_thread)  # noqa: E731
+        medians = {n: 1e3 * median(n) / args.files for n in names}
         print(
             "service CPU ms/frame by thread:", ", ".join(f"{n} {v:.1f}" for n, v in medians.items())
+        )
+        shares = []
+        for n in names:
+            count = median(f"{n} count")
+            if count and medians[n] >= 0.1:  # threads that did some work
+                on, wait = (100 * median(f"{n} {k}") / count for k in ("on-cpu", "wait-cpu"))
+                shares.append(f"{n} {on:.0f} / {wait:.0f} / {100 - on - wait:.0f}")
+        print(
+            "share of the round of each service thread (%), on a CPU / waiting for one / blocked:",
+            ", ".join(shares),
         )
     if steps:
         print(
