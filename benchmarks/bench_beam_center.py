@@ -214,8 +214,45 @@ def simulated_frame(seed: int, i: int, cache: Path | None) -> dict:
 
 
 #: Record fields the simulated frames are broken down by.
-CATEGORIES = ("placement", "size", "setup", "detector", "beamstop", "sample", "kind")
-#: Bands of (nearest candidate distance / goal tolerance) for the misses.
+CATEGORIES = (
+    "placement",
+    "size",
+    "setup",
+    "tilt",
+    "detector",
+    "beamstop",
+    "sample",
+    "kind",
+    "exposure",
+)
+#: Fields the on-frame misses are broken down by under --diagnose.
+MISS_CATEGORIES = ("setup", "tilt", "beamstop", "exposure", "sample", "method")
+
+
+def tilt_band(seed: int, i: int) -> str:
+    """The detector tilt of benchmark frame ``i`` in 10-degree bands (``none`` untilted),
+    from its drawn experiment (cheap: nothing is simulated; the cache does not keep it)."""
+    from scattertag.simulate import Recipe, draw_experiment
+
+    exp = draw_experiment(Recipe(size=SIZES[i % len(SIZES)], placements=EQUAL_PLACEMENTS), seed, i)
+    tilt = exp.params.get("tilt")
+    if not tilt:
+        return "none"
+    lo = 10 * int(tilt["tilt_deg"] // 10)
+    return f"{lo}-{lo + 10} deg"
+
+
+def exposure_band(counts: np.ndarray, mask: np.ndarray) -> str:
+    """``weak`` (under 2 counts a valid pixel on average), ``low`` (under 20) or ``bright``."""
+    from scattertag.beam_center import valid_pixels
+
+    ok = valid_pixels(counts, mask)
+    mean = float(counts[ok].mean()) if ok.any() else 0.0
+    return "weak" if mean < 2 else "low" if mean < 20 else "bright"
+
+
+#: Bands of (nearest candidate distance / goal tolerance) for the misses: a wrong candidate
+#: ranked first, a right candidate just too far off (2-6 px on the frame), no candidate.
 NEAREST_BANDS = (
     (0.0, 1.0, "a candidate within the goal, passed over"),
     (1.0, 3.0, "nearest candidate within 3x the goal"),
@@ -269,6 +306,8 @@ def simulated(
             "detector": str(f["detector"]).split()[0],
             "beamstop": str(f.get("beamstop", "?")),
             "sample": str(f.get("sample", "?")),
+            "tilt": tilt_band(seed, i),
+            "exposure": exposure_band(counts, f["mask"]),
             "on": on,
             "hit": hit,
             "error_px": round(err, 2),
@@ -307,6 +346,7 @@ def simulated(
         for lo, hi, what in NEAREST_BANDS:
             n = sum(lo <= r["nearest"] / r["tolerance"] < hi for r in misses)
             print(f"    {what:44s} {n:4d}")
+        missed_on(records)
     if per_frame is not None:
         from scattertag.io.files import write_text
 
@@ -334,6 +374,34 @@ def simulated(
             f" median CPU time {cpu:.1f} ms, median wall time {wall:.1f} ms"
             f" (load average {load:.1f} on {os.cpu_count()} cores: wall time includes waiting)"
         )
+
+
+def band(r: dict) -> str:
+    """A miss's class: ``dark``, ``passed over`` (a candidate within the goal), ``near``
+    (the nearest within 3x the goal), ``far`` (within 10x) or ``none`` (no candidate there)."""
+    if r["kind"] == "dark":
+        return "dark"
+    ratio = r["nearest"] / r["tolerance"]
+    return "passed over" if ratio < 1 else "near" if ratio < 3 else "far" if ratio < 10 else "none"
+
+
+def missed_on(records: list[dict]) -> None:
+    """The on-frame misses by class (:func:`band`), overall and by MISS_CATEGORIES."""
+    classes = ("passed over", "near", "far", "none", "dark")
+    on = [r for r in records if r["on"]]
+    misses = [r for r in on if not r["hit"]]
+    print(f"  on-frame misses by class, {len(misses)} of {len(on)} frames:")
+    print(f"    {'':26s} {'frames':>6s} {'hits':>5s} " + " ".join(f"{c:>11s}" for c in classes))
+    for key in (None, *MISS_CATEGORIES):
+        values = [None] if key is None else sorted({str(r[key]) for r in on})
+        for value in values:
+            group = on if key is None else [r for r in on if str(r[key]) == value]
+            n = [sum(band(r) == c for r in group if not r["hit"]) for c in classes]
+            label = "all" if key is None else f"{key} {value}"
+            print(
+                f"    {label[:26]:26s} {len(group):6d} {sum(r['hit'] for r in group):5d} "
+                + " ".join(f"{k:11d}" for k in n)
+            )
 
 
 def paired_speed(other: Path, count: int, seed: int, cache: Path | None) -> None:

@@ -1,0 +1,69 @@
+"""Polishing a chosen isotropy-search centre by the point symmetry of the pattern near it."""
+
+import math
+
+import numpy as np
+import pytest
+
+from scattertag import beam_center as bc
+
+CX, CY = 512.3, 487.6
+
+
+def diffuse_frame(cx: float, cy: float, size: int = 1000, seed: int = 0) -> np.ndarray:
+    """Poisson counts of an elliptical diffuse pattern about (cx, cy), I(q) = I(-q), with a
+    flat-field ramp of 10 % across the frame and a ring far out whose centre is shifted by
+    6 px (a tilted detector's rings move with R^2)."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    dx, dy = xx - cx, yy - cy
+    r = np.sqrt((dx / 1.3) ** 2 + dy**2)
+    ring = 300 * np.exp(-0.5 * ((np.hypot(dx - 6.0, dy) - 0.35 * size) / 3.0) ** 2)
+    mean = (2e4 / (1 + (r / 40.0) ** 2) + 20 + ring) * (1 + 0.1 * xx / size)
+    return np.random.default_rng(seed).poisson(mean).astype(np.float64)
+
+
+def isotropy_candidate(x: float, y: float) -> bc._Candidate:
+    """An isotropy-search centre at (x, y) (its evidence does not matter here)."""
+    return bc._Candidate("isotropy", x, y, 2.0, 0.5, 0.5, 0.5)
+
+
+def ring_level(counts: np.ndarray) -> bc._Level:
+    """The ring level of the frame's pyramid (the polish's resolution)."""
+    return bc._pyramid(counts, bc.valid_pixels(counts))[2]
+
+
+@pytest.fixture(scope="module")
+def frame() -> np.ndarray:
+    """The diffuse frame about (CX, CY), made once for the module."""
+    return diffuse_frame(CX, CY)
+
+
+def test_isotropy_centre_polished_to_the_centre_of_symmetry(frame):
+    ring = ring_level(frame)
+    start = isotropy_candidate(CX + 2.6, CY - 1.7)  # a quarter of a fine block is 1 px here
+    got = bc._polish_symmetry(ring, start)
+    assert math.hypot(got.x - CX, got.y - CY) < 0.5
+    assert got.method == "isotropy"
+    assert got.sigma < 0.5
+
+
+def test_polish_does_not_jump(frame):
+    ring = ring_level(frame)
+    far = isotropy_candidate(CX + 3 * ring.b, CY)  # farther than one ring-level block
+    assert bc._polish_symmetry(ring, far) == far
+
+
+def test_noise_is_not_polished():
+    counts = np.random.default_rng(1).poisson(50.0, (1000, 1000)).astype(np.float64)
+    start = isotropy_candidate(500.0, 500.0)
+    assert bc._polish_symmetry(ring_level(counts), start) == start
+
+
+def test_only_isotropy_and_ring_choices_are_polished(frame):
+    ok = bc.valid_pixels(frame)
+    ring = bc._pyramid(frame, ok)[2]
+    for method in ("gradient", "symmetry", "axis", "beamstop"):
+        cand = bc._Candidate(method, CX + 1.5, CY + 1.5, 0.3, 0.5, 0.5, 0.5)
+        assert bc._polish(frame, ok, cand, ring) == cand
+    moved = bc._polish(frame, ok, isotropy_candidate(CX + 1.5, CY + 1.5), ring)
+    assert math.hypot(moved.x - CX, moved.y - CY) < 0.5
