@@ -19,8 +19,11 @@
    family, ``nothing visible`` when the sample terms are all hidden) and image kind; how
    the confidence separates right from wrong. ``--diagnose`` also finds, for each miss,
    the estimators' candidate nearest the true centre (a miss with a candidate within the
-   goal is the choice's fault, one without is the candidates'); ``--per-frame FILE``
-   writes one CSV row per frame.
+   goal is the choice's fault, one without is the candidates') and classes the on-frame
+   misses (a candidate within 2 px passed over; the nearest 2-6 px off; 6-20 px; none
+   within 20 px; dark frames) overall and by setup, detector tilt (from the drawn
+   experiment), beamstop, exposure (mean counts a valid pixel: weak < 2, low < 20),
+   visible sample and chosen method; ``--per-frame FILE`` writes one CSV row per frame.
 3. **Speed**: the median CPU time (this process's, so other work on the machine does not
    count) and wall time of :func:`estimate_beam_center` on the 1000 x 1000 frames
    (goal <= 30 ms), single-threaded (this script sets OMP_NUM_THREADS=1 before numpy loads).
