@@ -172,6 +172,10 @@ def test_geometry_sources_columns_and_beam_off_image(tmp_path, predictor):
     assert off["Beam Off Image"] == 1.0 and "Beam Off Image" in off["tags"].split(";")
     swapped = scattertag.predict(data, beam_center=BEAM[::-1], model=predictor)[0]
     assert "disagrees with the image" in swapped["warning"] and "swapped?" in swapped["warning"]
+    # a file's verdict is kept beside the set-ups: tagging it again reads the same words back
+    rows = [scattertag.predict(paths[2], beam_center=BEAM[::-1], model=predictor)[0]]
+    rows.append(scattertag.predict(paths[2], beam_center=BEAM[::-1], model=predictor)[0])
+    assert rows[0]["warning"] == rows[1]["warning"] == swapped["warning"]
 
 
 def test_manifest_paths_masks_frames_and_geometry(tmp_path, predictor):

@@ -86,3 +86,38 @@ def test_foreign_entry_sets_up_anew(tmp_path):
     again = ViewMaker(SPEC, geometry, None, cache)
     for a, b in zip(cold(counts), again(counts)):
         assert np.array_equal(a, b)
+
+
+def test_beam_centre_verdict_is_kept_per_frame_centre_and_file_version(tmp_path, monkeypatch):
+    from scattertag.geometry import GeometryOptions
+    from scattertag.prediction import beam
+
+    calls = []
+
+    def check(counts, valid, geometry, source):
+        calls.append(geometry.beam_center)
+        return f"checked {len(calls)}: ü"  # any text, kept as written
+
+    monkeypatch.setattr(beam, "_check", check)
+    cache = SetupCache(tmp_path / "cache")
+    path = tmp_path / "frame.tif"
+    path.write_bytes(b"x" * 100)
+    counts = np.random.default_rng(0).poisson(5, (32, 40)).astype(np.uint32)
+
+    def resolve(centre, frame=(str(path), 0), verdicts=cache):
+        options = GeometryOptions.from_user(beam_center=centre)
+        valid = lambda: np.ones(counts.shape, bool)  # noqa: E731
+        return beam.BeamCentres(verdicts=verdicts).resolve(
+            options, counts, None, valid, str(path), frame
+        )
+
+    assert resolve((3.0, 4.0)).warning == "checked 1: ü"
+    assert resolve((3.0, 4.0)).warning == "checked 1: ü"  # another process: read back
+    assert resolve((3.0, 5.0)).warning == "checked 2: ü"  # another centre
+    assert resolve((3.0, 4.0), frame=(str(path), 1)).warning == "checked 3: ü"  # frame
+    path.write_bytes(b"y" * 101)  # the file changed
+    assert resolve((3.0, 4.0)).warning == "checked 4: ü"
+    assert resolve((3.0, 4.0), frame=None).warning == "checked 5: ü"  # an array: not kept
+    assert resolve((3.0, 4.0), verdicts=None).warning == "checked 6: ü"  # no cache
+    assert resolve((3.0, 4.0)).warning == "checked 4: ü"
+    assert len(calls) == 6

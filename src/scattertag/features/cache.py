@@ -17,6 +17,10 @@ centres is tagged again and again, so the set-up arrays are kept in a folder:
 * bounded: after each write the least recently used files are deleted until the folder
   holds at most ``max_bytes`` (reads refresh a file's time).
 
+Beside the set-ups it keeps the image's verdict on a given beam centre for each frame
+checked (a few bytes a file; :mod:`scattertag.prediction.beam`), which a re-run would
+otherwise compute again for every new geometry.
+
 The folder is ``$SCATTERTAG_CACHE`` (``off`` disables it), else ``$XDG_CACHE_HOME`` or
 ``~/.cache``, then ``scattertag/setup``; ``$SCATTERTAG_CACHE_GB`` sets the bound (16 GB).
 """

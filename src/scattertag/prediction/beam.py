@@ -6,18 +6,31 @@ The image is looked at once per file when it must give the centre, and once per 
 when the centre comes from elsewhere: a given centre that the image contradicts gets a
 warning (and the hint when x and y look swapped); frames whose geometry is known cost
 nothing more.
+
+That look costs ~5-12 ms at 1000 x 1000, a third of tagging a frame, and an archive taken
+with many beam centres pays it for nearly every frame. So the verdict is kept on disk
+beside the geometry set-ups (:class:`~scattertag.features.cache.SetupCache`), keyed by the
+frame (file, size, modification time, frame index), the centre and its source, the valid
+pixels and the code that decides it: a re-run of the same files reads it back (~1 ms).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
 from scattertag.cache import BoundedCache
+from scattertag.features.cache import SetupCache
 from scattertag.geometry import DetectorValues, Geometry, GeometryOptions, MissingBeamCenter
+from scattertag.io.readers import split_source
 
 
 @dataclass(frozen=True)
@@ -31,11 +44,13 @@ class FrameGeometry:
 
 
 class BeamCentres:
-    """Resolves frames' geometry; estimates and checks are cached (per file, per geometry)."""
+    """Resolves frames' geometry; estimates and checks are cached (per file, per geometry),
+    and the checks' verdicts on disk too when ``verdicts`` is given (module docstring)."""
 
-    def __init__(self, size: int = 64) -> None:
+    def __init__(self, size: int = 64, verdicts: SetupCache | None = None) -> None:
         self._estimates: BoundedCache = BoundedCache(size)
         self._warnings: BoundedCache[str] = BoundedCache(size)
+        self.verdicts = verdicts
 
     def resolve(
         self,
@@ -44,9 +59,12 @@ class BeamCentres:
         header: DetectorValues | None,
         valid: Callable[[], np.ndarray],
         group: object,
+        frame: tuple[str, int] | None = None,
     ) -> FrameGeometry:
         """The FrameGeometry of ``counts``; ``valid()`` gives its valid pixels when the image
-        must be looked at; ``group`` names the frames that share an estimate (the file).
+        must be looked at; ``group`` names the frames that share an estimate (the file);
+        ``frame``: (file location, frame index) of counts read from a file, whose verdict
+        on a given centre may be kept on disk (None: an array, checked each time).
         ValueError if no centre is found."""
         shape = counts.shape
         try:
@@ -62,8 +80,70 @@ class BeamCentres:
             centre = DetectorValues((estimate.x, estimate.y))
             geometry, source = options.resolve(shape, ("header", header), ("estimated", centre))
             return FrameGeometry(geometry, source)
-        warning = self._warnings.get(geometry, lambda: _check(counts, valid(), geometry, source))
+        warning = self._warnings.get(
+            geometry, lambda: self._verdict(counts, valid, geometry, source, frame)
+        )
         return FrameGeometry(geometry, source, warning)
+
+    def _verdict(
+        self,
+        counts: np.ndarray,
+        valid: Callable[[], np.ndarray],
+        geometry: Geometry,
+        source: str,
+        frame: tuple[str, int] | None,
+    ) -> str:
+        """:func:`_check`'s warning, read from ``verdicts`` if this frame's was kept, else
+        computed (and kept)."""
+        ok = valid()
+        key = None if self.verdicts is None else verdict_key(frame, ok, geometry, source)
+        if key is not None:
+            kept = self.verdicts.load(key)  # type: ignore[union-attr]
+            if kept is not None and "warning" in kept:
+                return kept["warning"].tobytes().decode()
+        warning = _check(counts, ok, geometry, source)
+        if key is not None:
+            text = np.frombuffer(warning.encode(), np.uint8)
+            self.verdicts.store(key, {"warning": text})  # type: ignore[union-attr]
+        return warning
+
+
+def verdict_key(
+    frame: tuple[str, int] | None, valid: np.ndarray, geometry: Geometry, source: str
+) -> str | None:
+    """The set-up cache key of a check's verdict on ``frame`` (location, index): the file
+    (path, size, modification time), the frame, the valid pixels, the centre and its source
+    and :func:`check_code`; None for an array or a file that cannot be looked at."""
+    if frame is None or not frame[0]:
+        return None
+    path, dataset = split_source(frame[0])
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    file = [os.path.abspath(path), dataset, stat.st_size, stat.st_mtime_ns, frame[1]]
+    described = ["beam centre check", check_code(), file, geometry.to_dict(), source]
+    return SetupCache.key(*described, mask=valid)
+
+
+@cache
+def check_code() -> str:
+    """Digest of what decides a check (:func:`_check`): the source of the modules it runs,
+    the beam-centre ranker's weights and numpy's and scipy's versions; a kept verdict is
+    used only while these are the same."""
+    import scipy
+
+    from scattertag import beam_center, beam_center_ranker, beamstop_shadow
+    from scattertag.io import masks
+
+    h = hashlib.blake2b(digest_size=16)
+    for module in (beam_center, beam_center_ranker, beamstop_shadow, masks):
+        h.update(Path(str(module.__file__)).read_bytes())
+    h.update(Path(__file__).read_bytes())  # _check: the warning's words
+    ranker = resources.files("scattertag").joinpath("pretrained/beam_center_ranker.json")
+    h.update(ranker.read_bytes())
+    h.update(f"numpy {np.__version__} scipy {scipy.__version__}".encode())
+    return h.hexdigest()
 
 
 def _estimate(counts: np.ndarray, valid: np.ndarray):

@@ -69,7 +69,7 @@ class Preparer:
         self.setup_cache = default_cache()  # set-ups on disk, shared by processes and runs
         self._makers: BoundedCache = BoundedCache(cache_size)
         self._masks: BoundedCache[np.ndarray] = BoundedCache(cache_size)
-        self.centres = BeamCentres()
+        self.centres = BeamCentres(verdicts=self.setup_cache)
 
     def __call__(self, item: Item) -> list[Views]:
         """The views of every frame of ``item`` (one entry with the error if it fails)."""
@@ -126,8 +126,9 @@ class Preparer:
             static = detector if static is None else static & detector
         extra = dummy_valid(counts, options.dummy, options.delta_dummy)
         group = item.location or id(item.counts)
+        where = None if item.counts is not None else (item.location, frame.index)
         placed = self.centres.resolve(
-            options, counts, frame.header, lambda: valid_pixels(counts, static, extra), group
+            options, counts, frame.header, lambda: valid_pixels(counts, static, extra), group, where
         )
         return placed, static, extra
 
