@@ -222,7 +222,6 @@ class PolarSplines:
             )
             hankel = (prof * gain[:, None, None]).astype(np.float32)
         self.hankel = hankel  # (N+1, K, nodes) float32
-        self.hankel_t = np.ascontiguousarray(self.hankel.transpose(0, 2, 1))  # (N+1, nodes, K)
 
     def weights(
         self, r: np.ndarray, theta: np.ndarray
@@ -369,6 +368,12 @@ class PolarSplines:
     def nbytes(self) -> int:
         """Memory held by the sparse pixel-to-polar operator."""
         return self.S.data.nbytes + self.S.indices.nbytes + self.S.indptr.nbytes
+
+    @cached_property
+    def hankel_t(self) -> np.ndarray:
+        """(N+1, nodes, K) float32 ``hankel`` transposed, for :meth:`synthesise` (made when
+        first asked: tagging never synthesises, and a copy costs a warm set-up ~1 ms)."""
+        return np.ascontiguousarray(self.hankel.transpose(0, 2, 1))
 
     def analyse(self, x: np.ndarray) -> np.ndarray:
         """(nodes * n_theta, B) polar values -> (B, N+1, K) complex coefficients."""
