@@ -562,13 +562,16 @@ def bench_dask(count: int, repeats: int, tmp: Path) -> None:
         clients = {k: stack.enter_context(Client(c)) for k, c in clusters.items()}
         for k, c in clusters.items():  # every worker loads the model; the geometry is set up
             scattertag.predict(files[: 2 * names[k]], beam_center=beam, dask=c.scheduler_address)
-        runs: dict[str, list[tuple[float, float, float]]] = {k: [] for k in clusters}
+        runs: dict[str, list[tuple[float, ...]]] = {k: [] for k in clusters}
         same = True
         for _ in range(repeats):
-            for k, cluster in clusters.items():
+            for k in clusters:
                 out = tmp / f"dask{names[k]}.csv"
-                wall, cpu, busy = dask_run(clients[k], cluster.scheduler_address, files, beam, out)
-                runs[k].append((count / wall, 1e3 * cpu / count, busy / (names[k] * wall)))
+                wall, cpu, work, busy = dask_run(clients[k], files, beam, out)
+                n = names[k]
+                runs[k].append(
+                    (count / wall, 1e3 * cpu / count, 1e3 * work / count, busy / (n * wall))
+                )
                 same = same and out.read_bytes() == local
     print(
         f"\n== Dask LocalCluster, {count} files 1000 x 1000, workers warm, {repeats} rounds "
@@ -576,10 +579,10 @@ def bench_dask(count: int, repeats: int, tmp: Path) -> None:
     )
     rate = {k: statistics.median(r[0] for r in v) for k, v in runs.items()}
     for k, v in runs.items():
+        client, work, busy = (statistics.median(r[i] for r in v) for i in (1, 2, 3))
         print(
-            f"  {k:36s} {rate[k]:6.1f} frames/s, client + scheduler "
-            f"{statistics.median(r[1] for r in v):5.1f} CPU ms/frame, workers busy "
-            f"{statistics.median(r[2] for r in v):4.0%} of the wall time"
+            f"  {k:36s} {rate[k]:6.1f} frames/s; CPU ms/frame: client + scheduler "
+            f"{client:4.1f}, workers {work:5.1f}; workers busy {busy:4.0%} of the wall time"
         )
     print(
         f"  2 workers / 1 worker: {rate['2 workers'] / rate['1 worker']:.2f} (goal >= 1.7); "
@@ -588,24 +591,33 @@ def bench_dask(count: int, repeats: int, tmp: Path) -> None:
     print(f"  CSV identical to a local run, every run: {same}")
 
 
-def dask_run(client, address: str, files: list[Path], beam, out: Path):
-    """(wall s, CPU s of this process: client, scheduler, nannies, busy s of all workers)
-    of predict on the cluster at ``address``."""
+def dask_run(client, files: list[Path], beam, out: Path) -> tuple[float, float, float, float]:
+    """(wall s, CPU s of this process: client, scheduler, nannies; CPU s of the worker
+    processes; seconds the workers spent in tasks) of predict on ``client``'s cluster."""
+    import psutil
     from distributed import get_task_stream
 
     import scattertag
 
+    workers = [psutil.Process(pid) for pid in client.run(os.getpid).values()]
+
+    def work() -> float:
+        return sum(sum(p.cpu_times()[:2]) for p in workers)
+
+    address = client.scheduler.address
+    before = work()
     with get_task_stream(client) as stream:
         wall, cpu = timed(
             lambda: scattertag.predict(files, beam_center=beam, dask=address, out=out)
         )
+    spent = work() - before
     busy = sum(
         span["stop"] - span["start"]
         for task in stream.data
         for span in task["startstops"]
         if span["action"] == "compute"
     )
-    return wall, cpu, busy
+    return wall, cpu, spent, busy
 
 
 def main() -> None:
