@@ -5,6 +5,7 @@ import asyncio
 import csv
 import io
 import json
+import sys
 import threading
 import time
 from pathlib import Path
@@ -405,6 +406,23 @@ def test_a_batch_waits_for_frames_being_prepared_not_for_items_waiting_for_a_thr
     # items were waiting for the thread); three threads: the frames prepared together
     assert seen == batches
     assert seconds < 30  # never the 60 s most a batch may wait
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_preparing_threads_run_behind_the_event_loop_and_the_model(predictor, tmp_path):
+    import os
+
+    from scattertag.serve.tagger import PREPARING_NICENESS
+
+    (path,) = npy_frames(tmp_path, 1)
+
+    async def main():
+        async with Tagger(predictor, threads=1) as tagger:
+            await tagger.rows(Item(path, path, None, GeometryOptions(BEAM)))
+            (thread,) = tagger._pool._threads  # type: ignore[attr-defined]
+            return os.getpriority(os.PRIO_PROCESS, thread.native_id)
+
+    assert asyncio.run(main()) == os.getpriority(os.PRIO_PROCESS, 0) + PREPARING_NICENESS
 
 
 @pytest.mark.parametrize("cache", ["folder", "off"])
