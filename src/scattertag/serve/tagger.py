@@ -10,8 +10,10 @@ takes whatever is there as a batch (up to ``batch_size`` frames), waiting at mos
 first frame came (never for items still waiting for a thread: that wait made the callers
 move in lock-step, the pool idle while the network ran), runs :meth:`Predictor.rows` on it
 with the network traced (:func:`traced`), and hands the rows of every finished item to the
-event loop in one call. As in ``scattertag.predict``, numpy/scipy run one thread per
-caller and torch gets the cores the preparing threads or processes leave. Memory is
+event loop in one call. The preparing threads run at a lower priority
+(:data:`PREPARING_NICENESS`), so the short steps the callers wait for go first. As in
+``scattertag.predict``, numpy/scipy run one thread per caller and torch gets the cores
+the preparing threads or processes leave. Memory is
 bounded: at most ``2 x pool size + 2 x batch_size`` items are between arrival and answer,
 and at most ``4 x batch_size`` prepared frames wait for the network (a preparing thread
 waits for room).
