@@ -10,15 +10,9 @@ set -euo pipefail
 OUT=${1:-catalogue-scratch}
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-scattertag build --out "$OUT/data" --size 1000 --experiments 300 --images-per-experiment 25 \
-    --seed 0 --input-size 128 --zeros 64 --workers 2 --detectors catalogue
+DETECTORS=catalogue IMAGE_EPOCHS=24 SHIP=0 bash "$(dirname "$0")/train_pretrained.sh" "$OUT"
 scattertag build --out "$OUT/cal" --size 1000 --experiments 100 --images-per-experiment 6 \
     --seed 1 --input-size 128 --zeros 64 --workers 2 --detectors catalogue
-scattertag train --data "$OUT/data" --view image --backbone resnet --out "$OUT/image" --epochs 24 --threads 1 &
-scattertag train --data "$OUT/data" --view coeff --out "$OUT/coeff" --epochs 20 --threads 1 &
-wait
-scattertag train --data "$OUT/data" --view joint --init-image "$OUT/image" --init-coeff "$OUT/coeff" \
-    --out "$OUT/joint" --epochs 4 --lr 2e-4 --trunk-lr-scale 0.1 --threads 2
 scattertag calibrate --model "$OUT/joint" --data "$OUT/cal" --out "$OUT/calibrated" \
     --method platt --test-shards 9 --thresholds tune
 scattertag evaluate --data "$OUT/data" --model "$OUT/calibrated" --out "$OUT/test_calibrated"
