@@ -154,13 +154,13 @@ class ViewMaker:
 FAKE = Pipeline(draw_experiment, simulate_image, ViewMaker)
 
 
-def make_dataset(root, experiments: int = 20, images_per_experiment: int = 12):
+def make_dataset(root, experiments: int = 20, images_per_experiment: int = 12, seed: int = 1):
     """A finished fake dataset directory at ``root``; returns its manifest."""
     return build_dataset(
         root,
         FakeRecipe(),
         FakeSpec(),
-        seed=1,
+        seed=seed,
         experiments=experiments,
         images_per_experiment=images_per_experiment,
         workers=1,

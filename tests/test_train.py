@@ -179,6 +179,36 @@ def test_init_model_goes_on_training_a_saved_tagger(runs, tmp_path):
         )
 
 
+def test_several_datasets_train_together(runs, tmp_path):
+    """--data A B: the training items of both (their own test shards out), validation
+    experiments from both, class weights over both, both named in the card; datasets
+    with other views are refused by name before anything is read."""
+    from scattertag.data import ShardDataset
+    from scattertag.train import EXPERIMENT_STRIDE
+
+    more = tmp_path / "more"
+    make_dataset(more, experiments=10, images_per_experiment=6, seed=2)
+    card = train(runs / "data", tmp_path / "both", "coeff", epochs=1, more_data=(more,))
+    sizes = [len(ShardDataset(root, list(range(9)))) for root in (runs / "data", more)]
+    training = card.training
+    assert training["train_images"] + training["val_images"] == sum(sizes)
+    assert [d["data"] for d in training["more_data"]] == [str(more)]
+    assert training["more_data"][0]["seed"] == 2 and training["dataset"]["seed"] == 1
+    sources = {key // EXPERIMENT_STRIDE for key in training["val_experiments"]}
+    assert sources <= {0, 1} and len(training["val_experiments"]) >= 2
+    one = train(runs / "data", tmp_path / "one", "coeff", epochs=1)
+    assert one.training["train_images"] + one.training["val_images"] == sizes[0]
+    assert "more_data" not in one.training
+
+    other = tmp_path / "other"
+    other.mkdir()
+    manifest = json.loads((more / "manifest.json").read_text())
+    manifest["coeff_shape"] = [manifest["coeff_shape"][0], 99, 99]
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(UserError, match=f"coeff_shape mismatch: dataset .* but {other} has"):
+        train(runs / "data", tmp_path / "x", "coeff", epochs=1, more_data=(other,))
+
+
 @pytest.mark.slow
 def test_torchrun_two_processes(runs, tmp_path):
     out = tmp_path / "ddp"

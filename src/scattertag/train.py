@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
 from scattertag.augment import augment, group_size
@@ -85,6 +85,9 @@ class TrainConfig:
     """One training run: the dataset, the view and network, the optimisation, the resources.
 
     data, out : dataset directory (``scattertag build``) and run directory to write.
+    more_data : further dataset directories trained on together with ``data`` (the same
+        vocabulary and view spec; e.g. two simulator recipes). Each keeps its own test shard
+        and validation experiments out; ``data``'s manifest names the run's dataset.
     view : "image", "coeff" or "joint"; the joint view starts from the trained single-view
         runs ``init_image`` and ``init_coeff``, blended per tag (``fusion_init``).
     init_model : a saved tagger of ``view`` (its run folder, or the shipped one's) to go on
@@ -99,6 +102,7 @@ class TrainConfig:
     data: Path
     view: View
     out: Path
+    more_data: tuple[Path, ...] = ()
     backbone: str = "alexnet"
     width: int | None = None
     coeff_width: int = 32
@@ -159,7 +163,37 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (paths as text)."""
-        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        return {k: _plain(v) for k, v in asdict(self).items()}
+
+
+def _plain(value: Any) -> Any:
+    """``value`` for JSON: paths as text, tuples of paths as lists of text."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+#: Experiment keys of dataset i of a run are ``i * EXPERIMENT_STRIDE + experiment``, so
+#: experiments of different datasets never share a validation key.
+EXPERIMENT_STRIDE = 1_000_000
+
+
+def read_manifests(roots: list[Path]) -> list[DatasetManifest]:
+    """The manifests of ``roots``; UserError naming both unless all match the first's
+    vocabulary, view spec and view shapes (their frames must mean the same to one network)."""
+    manifests = [DatasetManifest.read(root) for root in roots]
+    first = manifests[0]
+    for root, other in zip(roots[1:], manifests[1:]):
+        for field in ("vocabulary", "view_spec", "input_shape", "coeff_shape"):
+            ours, theirs = getattr(first, field), getattr(other, field)
+            if ours != theirs:
+                raise UserError(
+                    f"{field} mismatch: dataset {roots[0]} has {ours}, but {root} has {theirs}; "
+                    "datasets trained on together must be built with the same views"
+                )
+    return manifests
 
 
 def split_experiments(experiments: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -174,12 +208,13 @@ def split_experiments(experiments: np.ndarray, fraction: float, seed: int) -> np
     return np.sort(np.random.default_rng(seed).choice(unique, count, replace=False))
 
 
-def positive_weights(manifest: DatasetManifest, shards: list[int]) -> torch.Tensor:
-    """(T,) n_neg / n_pos per tag over ``shards`` (manifest counts) in [1, MAX_POS_WEIGHT]."""
-    entries = [e for e in (manifest.shards[k] for k in shards) if e is not None]
+def positive_weights(manifests: list[DatasetManifest], shards: list[int]) -> torch.Tensor:
+    """(T,) n_neg / n_pos per tag over ``shards`` of all ``manifests`` (their counts), in
+    [1, MAX_POS_WEIGHT]."""
+    entries = [e for m in manifests for e in (m.shards[k] for k in shards) if e is not None]
     total = sum(e.images for e in entries)
     positives = np.array(
-        [sum(e.tag_counts[t] for e in entries) for t in manifest.vocabulary], dtype=float
+        [sum(e.tag_counts[t] for e in entries) for t in manifests[0].vocabulary], dtype=float
     )
     weights = (total - positives) / np.maximum(positives, 1.0)
     return torch.tensor(np.clip(weights, 1.0, MAX_POS_WEIGHT), dtype=torch.float32)
@@ -334,7 +369,17 @@ class Checkpoint:
     """``RUN/last.pt``: everything needed to continue training after the last finished epoch."""
 
     #: Settings a resumed run must share with the interrupted one.
-    FIXED = ("view", "data", "arch", "epochs", "batch_size", "optimizer", "lr", "trunk_lr_scale")
+    FIXED = (
+        "view",
+        "data",
+        "more_data",
+        "arch",
+        "epochs",
+        "batch_size",
+        "optimizer",
+        "lr",
+        "trunk_lr_scale",
+    )
 
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / "last.pt"
@@ -380,20 +425,37 @@ def setup_distributed() -> tuple[int, int]:
     return (dist.get_rank() if world > 1 else 0), world
 
 
+def dataset_record(manifest: DatasetManifest) -> dict[str, Any]:
+    """What a card keeps about one training dataset: its recipe, seed, size and shapes."""
+    return {
+        "recipe": manifest.recipe,
+        "seed": manifest.seed,
+        "experiments": manifest.experiments,
+        "images_per_experiment": manifest.images_per_experiment,
+        "input_shape": manifest.input_shape,
+        "coeff_shape": manifest.coeff_shape,
+        "image_shape": manifest.image_shape,
+    }
+
+
 def training_record(
     config: TrainConfig,
-    manifest: DatasetManifest,
+    manifests: list[DatasetManifest],
     model: torch.nn.Module,
     world: int,
     **seen: Any,
 ) -> dict[str, Any]:
     """What the card keeps about a run: the settings as used and what the run saw."""
+    manifest = manifests[0]
     augment = (
         f"D4 frame symmetries ({group_size(manifest.vocabulary)} elements)"
         if config.augment
         else "none"
     )
     arch = getattr(model, "arch", {})
+    more = [
+        {"data": str(root), **dataset_record(m)} for root, m in zip(config.more_data, manifests[1:])
+    ]
     return {
         "view": config.view,
         "data": str(config.data),
@@ -412,15 +474,8 @@ def training_record(
         "val_fraction": config.val_fraction,
         **seen,
         "processes": world,
-        "dataset": {
-            "recipe": manifest.recipe,
-            "seed": manifest.seed,
-            "experiments": manifest.experiments,
-            "images_per_experiment": manifest.images_per_experiment,
-            "input_shape": manifest.input_shape,
-            "coeff_shape": manifest.coeff_shape,
-            "image_shape": manifest.image_shape,
-        },
+        "dataset": dataset_record(manifest),
+        **({"more_data": more} if more else {}),
     }
 
 
@@ -432,11 +487,17 @@ def train(config: TrainConfig) -> ModelCard:
     torch.set_num_threads(config.threads or max(1, usable_cores() // world))
     torch.manual_seed(config.seed)
     run_dir = Path(config.out)
-    manifest = DatasetManifest.read(config.data)
+    roots = [Path(config.data), *map(Path, config.more_data)]
+    manifests = read_manifests(roots)
+    manifest = manifests[0]
     train_shards, (test_shard,) = fold_shards(config.test_shard)
-    data = ShardDataset(config.data, train_shards)
-    val_experiments = split_experiments(data.experiments, config.val_fraction, config.seed)
-    is_val = np.isin(data.experiments, val_experiments)
+    parts = [ShardDataset(root, train_shards) for root in roots]
+    data: Dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
+    experiments = np.concatenate(
+        [i * EXPERIMENT_STRIDE + p.experiments for i, p in enumerate(parts)]
+    )
+    val_experiments = split_experiments(experiments, config.val_fraction, config.seed)
+    is_val = np.isin(experiments, val_experiments)
     keep_image = config.view != "coeff"
     size = item_bytes(
         manifest.input_shape or [1],
@@ -463,7 +524,7 @@ def train(config: TrainConfig) -> ModelCard:
     model, init_runs, fusion = initial_model(config, manifest, val_set)
     training = training_record(
         config,
-        manifest,
+        manifests,
         model,
         world,
         val_experiments=val_experiments.tolist(),
@@ -507,7 +568,7 @@ def train(config: TrainConfig) -> ModelCard:
             f"{run_dir} already holds a trained model; use --resume to continue or another --out"
         )
     net = DistributedDataParallel(model) if world > 1 else model
-    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=positive_weights(manifest, train_shards))
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=positive_weights(manifests, train_shards))
     symmetries = group_size(manifest.vocabulary) if config.augment else 1
     cake = ViewSpec.from_dict(manifest.view_spec).is_cake
     if rank == 0:

@@ -26,7 +26,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         )
 
     parser.add_argument(
-        "--data", required=True, type=Path, help="dataset directory (scattertag build)"
+        "--data",
+        required=True,
+        type=Path,
+        nargs="+",
+        metavar="DIR",
+        help="dataset directory (scattertag build); several are trained on together (same "
+        "vocabulary and views), each keeping its own test shard out",
     )
     parser.add_argument("--view", required=True, choices=["image", "coeff", "joint"])
     parser.add_argument("--out", required=True, type=Path, help="run directory to write")
@@ -67,7 +73,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train, then print where the model went (rank 0 only)."""
-    config = config_from(TrainConfig, args, augment=not args.no_augment)
+    config = config_from(
+        TrainConfig,
+        args,
+        data=args.data[0],
+        more_data=tuple(args.data[1:]),
+        augment=not args.no_augment,
+    )
     card = train(config)
     if int(os.environ.get("RANK", "0")) == 0:
         print(
