@@ -61,8 +61,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_service(state: Path, beam: tuple[float, float], args) -> tuple[subprocess.Popen, str]:
-    """A ``scattertag serve`` process on localhost; returns it and its URL once it answers."""
+def start_service(
+    state: Path, beam: tuple[float, float], args, dask: str | None = None
+) -> tuple[subprocess.Popen, str]:
+    """A ``scattertag serve`` process on localhost (``--dask`` ``dask`` when given); returns it
+    and its URL once it answers."""
     import httpx
 
     port = free_port()
@@ -73,6 +76,8 @@ def start_service(state: Path, beam: tuple[float, float], args) -> tuple[subproc
     ]  # fmt: skip
     if args.model:
         command += ["--model", args.model]
+    if dask:
+        command += ["--dask", dask]
     log = open(state.parent / f"{state.name}.log", "w")  # noqa: SIM115 (kept open for the process)
     proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     url = f"http://127.0.0.1:{port}"
@@ -144,14 +149,21 @@ def server_timing(header: str) -> dict[str, float]:
 
 
 def serve_round(
-    files: list[Path], beam, args, tmp: Path, k: int, steps: dict[str, list[float]]
+    files: list[Path],
+    beam,
+    args,
+    tmp: Path,
+    k: int,
+    steps: dict[str, list[float]],
+    dask: str | None = None,
 ) -> tuple[float, float, list[int], Counter]:
     """(seconds, CPU seconds) for ``args.clients`` clients to have every file tagged, the
     network batch sizes seen and (``--per-thread``) the service's CPU seconds by thread.
-    ``steps`` gets each request's milliseconds by step (``--timeline``)."""
+    ``steps`` gets each request's milliseconds by step (``--timeline``); ``dask``: the
+    service tags on that Dask cluster."""
     import httpx
 
-    proc, url = start_service(tmp / f"state{k}", beam, args)
+    proc, url = start_service(tmp / f"state{k}{'-dask' if dask else ''}", beam, args, dask)
     before = thread_cpu(proc.pid) if args.per_thread else {}
     sched = thread_sched(proc.pid) if args.per_thread else {}
     cpu = cpu_seconds()  # the clients' and the service's (a child of this process)
@@ -228,6 +240,12 @@ def main() -> None:
     parser.add_argument(
         "--timeline", action="store_true", help="median ms of each step of a request"
     )
+    parser.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="also time 'serve --dask ADDRESS' ('local': a LocalCluster of --workers "
+        "processes, 0 = one per core) each round",
+    )
     args = parser.parse_args()
 
     import scattertag
@@ -244,8 +262,9 @@ def main() -> None:
             f"{os.cpu_count()} CPUs"
         )
         print(f"load average at start: {os.getloadavg()[0]:.1f}", flush=True)
-        wall: dict[str, list[float]] = {"predict": [], "serve": []}
-        cpu: dict[str, list[float]] = {"predict": [], "serve": []}
+        kinds = ["predict", "serve"] + (["serve-dask"] if args.dask else [])
+        wall: dict[str, list[float]] = {k: [] for k in kinds}
+        cpu: dict[str, list[float]] = {k: [] for k in kinds}
         batches: list[int] = []
         per_thread: list[Counter] = []
         steps: dict[str, list[float]] = {}
@@ -263,10 +282,14 @@ def main() -> None:
             wall["serve"].append(seconds)
             cpu["serve"].append(cpu_serve)
             batches += seen
+            if args.dask:  # its network batches are its tasks' frames: not counted above
+                seconds, cpu_serve, _, _ = serve_round(files, beam, args, tmp, k, {}, args.dask)
+                wall["serve-dask"].append(seconds)
+                cpu["serve-dask"].append(cpu_serve)
             print(
-                f"round {k + 1}: predict {args.files / wall['predict'][-1]:.1f} frames/s, "
-                f"serve {args.files / seconds:.1f} frames/s "
-                f"(load average {os.getloadavg()[0]:.1f})",
+                f"round {k + 1}: "
+                + ", ".join(f"{n} {args.files / wall[n][-1]:.1f}" for n in kinds)
+                + f" frames/s (load average {os.getloadavg()[0]:.1f})",
                 flush=True,
             )
     rates = {k: args.files / statistics.median(v) for k, v in wall.items()}
@@ -274,6 +297,8 @@ def main() -> None:
     for k, v in rates.items():
         print(f"{k:10s} {v:9.1f} {1e3 * statistics.median(cpu[k]) / args.files:13.1f}")
     print(f"serve / predict: {rates['serve'] / rates['predict']:.2f} (goal >= 0.8)")
+    if args.dask:
+        print(f"serve --dask {args.dask} / predict: {rates['serve-dask'] / rates['predict']:.2f}")
     if args.per_thread:
         names = sorted({name for threads in per_thread for name in threads if " " not in name})
         median = lambda key: statistics.median(t[key] for t in per_thread)  # noqa: E731

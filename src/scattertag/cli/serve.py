@@ -67,6 +67,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--workers", type=int, default=0, help="preprocessing processes, 0 = threads (default: 0)"
     )
     parser.add_argument("--threads", type=int, default=2, help="preprocessing threads (default: 2)")
+    parser.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="tag on a Dask cluster: scheduler address (tcp://host:8786) or 'local' (a "
+        "LocalCluster of --workers processes, 0 = one per core); workers must see --state",
+    )
     parser.add_argument("--batch-size", type=int, default=16, help="most frames per network batch")
     add_symmetries_argument(parser)
     parser.add_argument(
@@ -96,6 +102,7 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         api_key=args.api_key,
         max_upload_bytes=int(args.max_upload_mb * 2**20),
         workers=args.workers,
+        dask=args.dask,
         threads=args.threads,
         batch_size=args.batch_size,
         symmetries=args.symmetries,

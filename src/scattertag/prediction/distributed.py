@@ -33,19 +33,25 @@ from scattertag.prediction.sources import Item
 
 
 @contextmanager
+def dask_scheduler(address: str, workers: int | None = None) -> Iterator[str]:
+    """The scheduler address of ``address`` ("local": that of a
+    :func:`~scattertag.parallel.local_cluster` of ``workers`` processes, closed on exit)."""
+    if address == "local":
+        with local_cluster(workers) as cluster:
+            yield cluster.scheduler_address
+    else:
+        yield address
+
+
+@contextmanager
 def dask_client(address: str, workers: int | None = None) -> Iterator:
-    """A ``distributed.Client`` for ``address`` ("local": a
-    :func:`~scattertag.parallel.local_cluster` of ``workers`` processes), closed on exit."""
+    """A ``distributed.Client`` for ``address`` (:func:`dask_scheduler`), closed on exit."""
     from distributed import Client
 
-    if address == "local":
-        with local_cluster(workers) as cluster, Client(cluster) as client:
-            yield client
-    else:
-        with Client(address) as client:
-            if not client.nthreads():
-                raise ValueError(f"Dask scheduler {address} has no workers")
-            yield client
+    with dask_scheduler(address, workers) as scheduler, Client(scheduler) as client:
+        if not client.nthreads():
+            raise ValueError(f"Dask scheduler {address} has no workers")
+        yield client
 
 
 def tag_on_dask(

@@ -22,7 +22,11 @@ class ServeConfig:
     setup : default geometry of folder, Tiled and upload frames (None: uploads must give one).
     api_key : required for uploads and writes when set (None: the environment variable).
     max_upload_bytes : larger request bodies get 413.
-    workers : preprocessing processes (0: ``threads`` threads in this process).
+    workers : preprocessing processes (0: ``threads`` threads in this process); with
+        ``dask="local"``, the LocalCluster's worker processes (0: one per usable core).
+    dask : tag on a Dask cluster: a scheduler address or "local" (None: in this process;
+        :class:`~scattertag.serve.cluster.ClusterTagger`). Its workers load ``model`` and
+        read uploads from ``state/uploads``, which they must see at the same path.
     max_wait_s : how long a network batch may wait for the frames of items whose preparing
         was under way when its first frame came (never for items waiting for a preparing
         thread: :class:`~scattertag.serve.tagger.Prepared`).
@@ -45,6 +49,7 @@ class ServeConfig:
     api_key: str | None = None
     max_upload_bytes: int = 256 * 2**20
     workers: int = 0
+    dask: str | None = None
     threads: int = 2
     batch_size: int = 16
     max_wait_s: float = 0.03
@@ -75,4 +80,4 @@ class ServeConfig:
     @property
     def uploads(self) -> Path:
         """Where uploaded files and arrays fetched from Tiled are kept (named by content hash)."""
-        return self.state / "uploads"
+        return (self.state / "uploads").absolute()  # items name it; Dask workers open them

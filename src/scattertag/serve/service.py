@@ -23,6 +23,7 @@ from scattertag.io.readers import ReadError, count_frames, load_readers
 from scattertag.prediction.pipeline import Predictor
 from scattertag.prediction.sources import Item
 from scattertag.prediction.watch import FolderScanner
+from scattertag.serve.cluster import ClusterTagger
 from scattertag.serve.config import ServeConfig
 from scattertag.serve.labels import LabelsTable, label_value
 from scattertag.serve.pictures import Pictures
@@ -142,13 +143,19 @@ class Service:
         self.uploads = UploadFolder(config.uploads)
         self.pictures = Pictures(self.predictor.view_spec)
         self.events = Events()
-        self.tagger = Tagger(
-            self.predictor,
-            config.workers,
-            config.threads,
-            config.batch_size,
-            config.max_wait_s,
-        )
+        self.tagger: Tagger | ClusterTagger
+        if config.dask:
+            self.tagger = ClusterTagger(
+                config.dask, config.model, config.workers, config.batch_size, config.symmetries
+            )
+        else:
+            self.tagger = Tagger(
+                self.predictor,
+                config.workers,
+                config.threads,
+                config.batch_size,
+                config.max_wait_s,
+            )
         self._feeds: list[asyncio.Task] = []
         self._flush = ThreadPoolExecutor(2, thread_name_prefix="flush")  # uploads' fsyncs
         # geometry of requests and its JSON, resolved once per distinct geometry

@@ -121,7 +121,7 @@ class UploadFolder:
     """
 
     def __init__(self, folder: Path) -> None:
-        self.folder = Path(folder)
+        self.folder = Path(folder).absolute()  # items name it: Dask workers open them there
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
 
