@@ -114,3 +114,13 @@ def test_predict_writes_the_score_beside_the_tags(tmp_path, predictor):
         written = list(csv.DictReader(f))
     assert float(written[0]["unfamiliarity"]) == pytest.approx(good["unfamiliarity"], abs=1e-4)
     assert written[1]["unfamiliarity"] == ""
+
+
+def test_a_centre_too_far_off_the_frame_for_any_cell_scores_nothing():
+    """No polar cell within r_max of the centre: no sampled pixel, and no error (numpy sums
+    an empty selection to int64, which np.divide cannot write to)."""
+    counts = np.random.default_rng(0).poisson(5.0, (128, 128))
+    far = Unfamiliarity(counts.shape, (64.0, 400.0))  # 272 px below the frame; r_max 192
+    assert len(far.index) == 0
+    result = far(counts, np.ones(counts.shape, bool))
+    assert result.structure == result.dispersion == NOTHING

@@ -192,7 +192,8 @@ class Unfamiliarity:
 
     def _per_cell(self, values: np.ndarray) -> np.ndarray:
         """(cells,) float64 sums of per-pixel ``values`` over each occupied cell."""
-        return np.bincount(self.place, values, len(self.cells))
+        # float64 even when no pixel is sampled (numpy's bincount then gives int64)
+        return np.bincount(self.place, values, len(self.cells)).astype(np.float64, copy=False)
 
     def _validity(self, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per cell, float64: valid pixels and pixels whose row neighbours are valid too; per
