@@ -1,5 +1,7 @@
 """Calibration: ECE definition, temperature/Platt fits, folding into the head, composition."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -122,6 +124,16 @@ def test_calibrate_command_on_a_dataset(tmp_path, capsys):
     np.testing.assert_array_equal(probs >= np.asarray(kept_card.thresholds), before >= 0.5)
     with pytest.raises(ValueError, match="mismatch"):
         calibrate_on_dataset(None, tmp_path / "data", tmp_path / "x")
+    # --data A B: fitted on the fitting shards of both, scored on both test shards
+    build_small(tmp_path / "more", seed=4)
+    both = ["--data", str(tmp_path / "data"), str(tmp_path / "more")]
+    argv = ["calibrate", "--model", str(tmp_path / "base"), *both, "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "both")]) == 0
+    result = json.loads((tmp_path / "both" / "calibrate.json").read_text())
+    assert result["fit_frames"] == 2 * len(ShardDataset(tmp_path / "data", list(range(9))))
+    assert result["test_frames"] == 2 * len(test)
+    calibration = ModelCard.read(tmp_path / "both").calibration
+    assert calibration["dataset"]["seed"] == 3 and calibration["more_data"][0]["seed"] == 4
 
 
 def test_evaluate_reports_ece():

@@ -159,6 +159,23 @@ def test_replay_from_simulator_aligns_labels(model_dir):
     assert not torch.isnan(items.labels).any()
 
 
+def test_replay_draws_every_training_recipe_in_proportion(model_dir):
+    """A card of ``train --data A B`` replays both recipes (by their frame counts); tags a
+    recipe does not label are unknown (NaN: no loss) in its frames."""
+    card = ModelCard.read(model_dir)
+    few = list(card.vocabulary[:5])
+    sources = [
+        {"recipe": Recipe(size=48).to_dict(), "experiments": 3, "images_per_experiment": 2},
+        {"recipe": Recipe(size=48, vocabulary=few).to_dict(), "experiments": 1},
+    ]
+    card = replace(card, training={"dataset": sources[0], "more_data": sources[1:]})
+    labels = replay_from_simulator(card, 8, seed=0, per_experiment=2).labels
+    assert labels.shape == (8, len(card.vocabulary))
+    known = ~torch.isnan(labels)
+    assert known[:6].all()  # shares 6/7 and 1/7 of four experiments: three of the first
+    assert known[6:, :5].all() and not known[6:, 5:].any()
+
+
 def test_reestimate_norms_averages_batch_moments(model_dir):
     """The input batch norm's running mean becomes the mean of the frames it was shown;
     weights and the layers' momentum are unchanged."""

@@ -184,7 +184,7 @@ def test_several_datasets_train_together(runs, tmp_path):
     experiments from both, class weights over both, both named in the card; datasets
     with other views are refused by name before anything is read."""
     from scattertag.data import ShardDataset
-    from scattertag.train import EXPERIMENT_STRIDE
+    from scattertag.data.dataset import EXPERIMENT_STRIDE
 
     more = tmp_path / "more"
     make_dataset(more, experiments=10, images_per_experiment=6, seed=2)

@@ -36,11 +36,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
 from scattertag.augment import augment, group_size
-from scattertag.data.manifest import DatasetManifest
+from scattertag.data.manifest import DatasetManifest, read_matching_manifests
 from scattertag.errors import UserError
 from scattertag.evaluate import (
     average_precision,
@@ -173,27 +173,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     return value
-
-
-#: Experiment keys of dataset i of a run are ``i * EXPERIMENT_STRIDE + experiment``, so
-#: experiments of different datasets never share a validation key.
-EXPERIMENT_STRIDE = 1_000_000
-
-
-def read_manifests(roots: list[Path]) -> list[DatasetManifest]:
-    """The manifests of ``roots``; UserError naming both unless all match the first's
-    vocabulary, view spec and view shapes (their frames must mean the same to one network)."""
-    manifests = [DatasetManifest.read(root) for root in roots]
-    first = manifests[0]
-    for root, other in zip(roots[1:], manifests[1:]):
-        for field in ("vocabulary", "view_spec", "input_shape", "coeff_shape"):
-            ours, theirs = getattr(first, field), getattr(other, field)
-            if ours != theirs:
-                raise UserError(
-                    f"{field} mismatch: dataset {roots[0]} has {ours}, but {root} has {theirs}; "
-                    "datasets trained on together must be built with the same views"
-                )
-    return manifests
 
 
 def split_experiments(experiments: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -481,21 +460,17 @@ def training_record(
 
 def train(config: TrainConfig) -> ModelCard:
     """Train one view as configured; returns the best model's card (also in ``config.out``)."""
-    from scattertag.data import ShardDataset, fold_shards
+    from scattertag.data.dataset import fold_shards, joined_shards
 
     rank, world = setup_distributed()
     torch.set_num_threads(config.threads or max(1, usable_cores() // world))
     torch.manual_seed(config.seed)
     run_dir = Path(config.out)
     roots = [Path(config.data), *map(Path, config.more_data)]
-    manifests = read_manifests(roots)
+    manifests = read_matching_manifests(roots)
     manifest = manifests[0]
     train_shards, (test_shard,) = fold_shards(config.test_shard)
-    parts = [ShardDataset(root, train_shards) for root in roots]
-    data: Dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
-    experiments = np.concatenate(
-        [i * EXPERIMENT_STRIDE + p.experiments for i, p in enumerate(parts)]
-    )
+    data, experiments = joined_shards(roots, train_shards)
     val_experiments = split_experiments(experiments, config.val_fraction, config.seed)
     is_val = np.isin(experiments, val_experiments)
     keep_image = config.view != "coeff"

@@ -14,6 +14,7 @@ monotone per tag, so AP and mAP do not change.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,7 +39,7 @@ THRESHOLDS = ("tune", "keep")
 
 def calibrate_on_dataset(
     model_dir: str | Path | None,
-    data: str | Path,
+    data: str | Path | Sequence[str | Path],
     out: str | Path,
     method: str = "platt",
     test_shards: tuple[int, ...] = (9,),
@@ -46,20 +47,23 @@ def calibrate_on_dataset(
     progress: bool = False,
     thresholds: str = "tune",
 ) -> dict:
-    """Calibrate ``model_dir`` on the shards of ``data`` not in ``test_shards``; save to ``out``.
+    """Calibrate ``model_dir`` on the shards of ``data`` (one dataset directory or several
+    with the same views, taken together) not in ``test_shards``; save to ``out``.
 
     ``thresholds``: "tune" (F1-best on the fitting shards) or "keep" (the card's, mapped).
     """
     if thresholds not in THRESHOLDS:
         raise UserError(f"thresholds must be one of {', '.join(THRESHOLDS)}, got {thresholds!r}")
-    from scattertag.data import ShardDataset, fold_shards, read_dataset_manifest
-    from scattertag.data.manifest import NUM_SHARDS
+    from scattertag.data.dataset import fold_shards, joined_shards
+    from scattertag.data.manifest import NUM_SHARDS, read_matching_manifests
     from scattertag.models.io import check_compatible, save_model
 
+    roots = [Path(data)] if isinstance(data, (str, Path)) else [Path(d) for d in data]
+    names = " + ".join(map(str, roots))
     model, card = load_tagger(model_dir)
-    manifest = read_dataset_manifest(data)
+    manifests = read_matching_manifests(roots)
     try:
-        check_compatible(card, manifest, str(model_dir or "shipped"), str(data))
+        check_compatible(card, manifests[0], str(model_dir or "shipped"), str(roots[0]))
     except ValueError as exc:
         raise UserError(str(exc)) from None
     tests = sorted({fold_shards(k)[1][0] for k in test_shards})  # validated
@@ -68,29 +72,34 @@ def calibrate_on_dataset(
         raise UserError("no shard left to fit on: --test-shards names all ten")
     fit_labels, fit_logits = predict_scores(
         model,
-        ShardDataset(data, fit_shards),
+        joined_shards(roots, fit_shards)[0],
         batch_size,
         progress="fit" if progress else None,
         logits=True,
     )
     test_labels, test_logits = predict_scores(
         model,
-        ShardDataset(data, tests),
+        joined_shards(roots, tests)[0],
         batch_size,
         progress="test" if progress else None,
         logits=True,
     )
+    sources = [
+        {
+            "seed": m.seed,
+            "experiments": m.experiments,
+            "images_per_experiment": m.images_per_experiment,
+            "detectors": m.recipe.get("detectors", "reference"),
+        }
+        for m in manifests
+    ]
     fit = fit_calibration(fit_logits.astype(np.float64), fit_labels, method)
     fold_into_head(model, fit)
     calibration = {
         **card_calibration(card).then(fit).to_dict(),
-        "fitted_on": f"{data} shards {fit_shards} ({len(fit_labels)} frames)",
-        "dataset": {
-            "seed": manifest.seed,
-            "experiments": manifest.experiments,
-            "images_per_experiment": manifest.images_per_experiment,
-            "detectors": manifest.recipe.get("detectors", "reference"),
-        },
+        "fitted_on": f"{names} shards {fit_shards} ({len(fit_labels)} frames)",
+        "dataset": sources[0],
+        **({"more_data": sources[1:]} if len(sources) > 1 else {}),
     }
     mapped = fit.probability(np.asarray(card.thresholds, dtype=np.float64)[None, :])[0]
     tuned = mapped
@@ -105,7 +114,7 @@ def calibrate_on_dataset(
     vocabulary = list(card.vocabulary)
     result = {
         "model": str(model_dir or "shipped"),
-        "data": str(data),
+        "data": names,
         "method": method,
         "thresholds": thresholds,
         "fit_shards": fit_shards,
@@ -135,7 +144,7 @@ def calibrate_on_dataset(
         test_labels,
         {"before": before, "after": after},
         out / "reliability.png",
-        f"test shards {tests} of {Path(data).name} ({len(test_labels)} frames)",
+        f"test shards {tests} of {' + '.join(r.name for r in roots)} ({len(test_labels)} frames)",
     )
     return result
 

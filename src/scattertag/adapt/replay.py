@@ -48,28 +48,44 @@ def replay_from_dataset(data, card: ModelCard, count: int, seed: int = 0) -> Ten
 def replay_from_simulator(
     card: ModelCard, count: int, seed: int = 0, per_experiment: int = 8, progress: bool = False
 ) -> TensorItems:
-    """``count`` frames simulated now with the recipe of the model's training dataset."""
+    """``count`` frames simulated now with the recipes of the model's training datasets.
+
+    A model trained on several datasets (``train --data A B``) replays each recipe in
+    proportion to its dataset's frames, in contiguous blocks of experiments.
+    """
     from scattertag.data.build import Task, default_pipeline, run_task
     from scattertag.features.views import ViewSpec
     from scattertag.simulate import Recipe
 
-    recipe_dict = card.training.get("dataset", {}).get("recipe")
-    if not recipe_dict:
+    sources = [card.training.get("dataset", {}), *card.training.get("more_data", [])]
+    if not all(source.get("recipe") for source in sources):
         raise UserError(
             "the base model's card has no simulator recipe (training.dataset.recipe): "
             "give --replay DATASET instead"
         )
-    recipe = Recipe.from_dict(recipe_dict)
+    recipes = [Recipe.from_dict(source["recipe"]) for source in sources]
+    frames = [
+        source.get("experiments", 1) * source.get("images_per_experiment", 1) for source in sources
+    ]
+    bounds = np.cumsum(frames) / sum(frames)
     spec = ViewSpec.from_dict(card.view_spec)
-    records = []
+    records, labels = [], []
     experiments = -(-count // per_experiment)
     for e in tqdm(range(experiments), desc="replay", disable=not progress):
+        recipe = recipes[int(np.searchsorted(bounds, (e + 0.5) / experiments))]
         stop = min(per_experiment, count - e * per_experiment)
         task = Task(recipe, spec, 10_000 + seed, e, 0, stop, False, default_pipeline())
-        records.extend(run_task(task))
-    labels = np.stack([r.labels for r in records]).astype(np.float64)
+        drawn = run_task(task)
+        records.extend(drawn)
+        labels.append(
+            _aligned(
+                np.stack([r.labels for r in drawn]).astype(np.float64),
+                list(recipe.vocabulary or ()),
+                list(card.vocabulary),
+            )
+        )
     return TensorItems(
         np.stack([r.image for r in records]),
         np.stack([r.coeff for r in records]),
-        _aligned(labels, list(recipe.vocabulary or ()), list(card.vocabulary)),
+        np.concatenate(labels),
     )

@@ -16,7 +16,13 @@ from scattertag.cli import OK
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``scattertag calibrate``."""
     parser.add_argument("--model", help="model folder (default: the shipped tagger)")
-    parser.add_argument("--data", required=True, help="dataset directory (scattertag build)")
+    parser.add_argument(
+        "--data",
+        required=True,
+        nargs="+",
+        metavar="DIR",
+        help="dataset directory (scattertag build); several (same views) are taken together",
+    )
     parser.add_argument("--out", required=True, help="folder for the calibrated model")
     parser.add_argument(
         "--method", choices=list(METHODS), default="platt", help="(default: %(default)s)"

@@ -13,7 +13,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from scattertag.data.manifest import NUM_SHARDS, DatasetManifest
 from scattertag.data.shards import open_shard
@@ -114,3 +114,19 @@ class ShardDataset(Dataset):
         for f in self._files.values():
             f.close()
         self._files = {}
+
+
+#: Experiment keys of the i-th of several datasets are ``i * EXPERIMENT_STRIDE + experiment``,
+#: so experiments of different datasets never share a key (validation splits, grouping).
+EXPERIMENT_STRIDE = 1_000_000
+
+
+def joined_shards(roots: list[Path], shards: list[int]) -> tuple[Dataset, np.ndarray]:
+    """``shards`` of every dataset in ``roots`` as one dataset, and its (len,) experiment keys.
+
+    One root gives its :class:`ShardDataset` as is; several a ``ConcatDataset`` in ``roots``
+    order. Check the roots with :func:`~scattertag.data.manifest.read_matching_manifests`.
+    """
+    parts = [ShardDataset(root, shards) for root in roots]
+    keys = np.concatenate([i * EXPERIMENT_STRIDE + p.experiments for i, p in enumerate(parts)])
+    return (parts[0] if len(parts) == 1 else ConcatDataset(parts)), keys

@@ -148,6 +148,22 @@ def read_dataset_manifest(root: str | Path) -> DatasetManifest:
     return DatasetManifest.read(root)
 
 
+def read_matching_manifests(roots: list[Path]) -> list[DatasetManifest]:
+    """The manifests of ``roots``; UserError naming both unless all match the first's
+    vocabulary, view spec and view shapes (their frames must mean the same to one network)."""
+    manifests = [DatasetManifest.read(root) for root in roots]
+    first = manifests[0]
+    for root, other in zip(roots[1:], manifests[1:]):
+        for name in ("vocabulary", "view_spec", "input_shape", "coeff_shape"):
+            ours, theirs = getattr(first, name), getattr(other, name)
+            if ours != theirs:
+                raise UserError(
+                    f"{name} mismatch: dataset {roots[0]} has {ours}, but {root} has {theirs}; "
+                    "datasets used together must be built with the same views"
+                )
+    return manifests
+
+
 def config_differences(existing: dict, requested: dict, prefix: str = "") -> list[str]:
     """Dotted names of the fields where two configurations differ, with both values."""
     diffs = []
