@@ -54,6 +54,12 @@ parser.add_argument("--model", help="base model (default: the shipped tagger)")
 parser.add_argument("--cache", help="folder for the labelled frames' views")
 parser.add_argument("--out", help="JSON-lines file to append the results to")
 parser.add_argument("--threads", type=int, default=1)
+parser.add_argument(
+    "--no-held-out",
+    action="store_true",
+    help="train on every --train frame for the config's max_epochs and keep the last epoch "
+    "(no early stopping, no recalibration): what longer training could reach",
+)
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
 
@@ -111,12 +117,16 @@ for text in args.config or ["{}"]:
     )
     frames = variants[0]
     held = split_groups(frames.groups, config.val_fraction, config.seed)
-    training = Training([v.subset(~held) for v in variants], frames.subset(held), replay)
+    if args.no_held_out:
+        training = Training(variants, None, replay)
+    else:
+        training = Training([v.subset(~held) for v in variants], frames.subset(held), replay)
     tuned, _, log = finetune_model(model, card, training, replace(config, blend=1.0))
     for blend in args.blends:
         blended = blend_weights(model, copy.deepcopy(tuned), blend)
         ap, syn = scores(blended)
-        record(text, blend, ap, syn, best_epoch=log["best_epoch"], epochs=log["epochs_run"])
+        extra = {"best_epoch": log["best_epoch"], "epochs": log["epochs_run"]}
+        record(text, blend, ap, syn, **extra, held_out=not args.no_held_out)
         print(f"{text:<50} {blend:>5.2f} {log['best_epoch']:>5} {np.nanmean(ap):>9.4f} {syn:>9.4f}")
 if args.out:
     old = Path(args.out).read_text() if Path(args.out).is_file() else ""
