@@ -62,10 +62,10 @@ def free_port() -> int:
 
 
 def start_service(
-    state: Path, beam: tuple[float, float], args, dask: str | None = None
+    state: Path, beam: tuple[float, float], args, dask: str | None = None, src: str | None = None
 ) -> tuple[subprocess.Popen, str]:
-    """A ``scattertag serve`` process on localhost (``--dask`` ``dask`` when given); returns it
-    and its URL once it answers."""
+    """A ``scattertag serve`` process on localhost (``--dask`` ``dask`` when given; the
+    package from the ``src`` folder when given); returns it and its URL once it answers."""
     import httpx
 
     port = free_port()
@@ -79,7 +79,10 @@ def start_service(
     if dask:
         command += ["--dask", dask]
     log = open(state.parent / f"{state.name}.log", "w")  # noqa: SIM115 (kept open for the process)
-    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+    env = os.environ.copy()
+    if src:
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(src).resolve()), env.get("PYTHONPATH", "")])
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -156,14 +159,16 @@ def serve_round(
     k: int,
     steps: dict[str, list[float]],
     dask: str | None = None,
+    src: str | None = None,
 ) -> tuple[float, float, list[int], Counter]:
     """(seconds, CPU seconds) for ``args.clients`` clients to have every file tagged, the
     network batch sizes seen and (``--per-thread``) the service's CPU seconds by thread.
     ``steps`` gets each request's milliseconds by step (``--timeline``); ``dask``: the
-    service tags on that Dask cluster."""
+    service tags on that Dask cluster; ``src``: the package from that folder."""
     import httpx
 
-    proc, url = start_service(tmp / f"state{k}{'-dask' if dask else ''}", beam, args, dask)
+    name = f"state{k}{'-dask' if dask else ''}{'-baseline' if src else ''}"
+    proc, url = start_service(tmp / name, beam, args, dask, src)
     before = thread_cpu(proc.pid) if args.per_thread else {}
     sched = thread_sched(proc.pid) if args.per_thread else {}
     cpu = cpu_seconds()  # the clients' and the service's (a child of this process)
@@ -246,6 +251,12 @@ def main() -> None:
         help="also time 'serve --dask ADDRESS' ('local': a LocalCluster of --workers "
         "processes, 0 = one per core) each round",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="SRC",
+        help="also time a service run from another checkout's src folder each round "
+        "(before / after a change, side by side)",
+    )
     args = parser.parse_args()
 
     import scattertag
@@ -263,6 +274,7 @@ def main() -> None:
         )
         print(f"load average at start: {os.getloadavg()[0]:.1f}", flush=True)
         kinds = ["predict", "serve"] + (["serve-dask"] if args.dask else [])
+        kinds += ["baseline"] if args.baseline else []
         wall: dict[str, list[float]] = {k: [] for k in kinds}
         cpu: dict[str, list[float]] = {k: [] for k in kinds}
         batches: list[int] = []
@@ -286,6 +298,12 @@ def main() -> None:
                 seconds, cpu_serve, _, _ = serve_round(files, beam, args, tmp, k, {}, args.dask)
                 wall["serve-dask"].append(seconds)
                 cpu["serve-dask"].append(cpu_serve)
+            if args.baseline:
+                seconds, cpu_serve, _, _ = serve_round(
+                    files, beam, args, tmp, k, {}, src=args.baseline
+                )
+                wall["baseline"].append(seconds)
+                cpu["baseline"].append(cpu_serve)
             print(
                 f"round {k + 1}: "
                 + ", ".join(f"{n} {args.files / wall[n][-1]:.1f}" for n in kinds)
@@ -299,6 +317,9 @@ def main() -> None:
     print(f"serve / predict: {rates['serve'] / rates['predict']:.2f} (goal >= 0.8)")
     if args.dask:
         print(f"serve --dask {args.dask} / predict: {rates['serve-dask'] / rates['predict']:.2f}")
+    if args.baseline:
+        print(f"baseline / predict: {rates['baseline'] / rates['predict']:.2f}")
+        print(f"serve / baseline: {rates['serve'] / rates['baseline']:.2f}")
     if args.per_thread:
         names = sorted({name for threads in per_thread for name in threads if " " not in name})
         median = lambda key: statistics.median(t[key] for t in per_thread)  # noqa: E731

@@ -480,6 +480,25 @@ def test_an_upload_file_spoilt_on_disk_is_written_again(tmp_path):
     assert uploads.save(data, ".npy") == path and path.read_bytes() == data
 
 
+def test_uploads_are_flushed_in_groups_and_a_failed_one_says_why(tmp_path, monkeypatch):
+    import scattertag.serve.uploads as module
+
+    folders, files = [], []
+    monkeypatch.setattr(module, "fsync_folder", folders.append)
+    real = module.fsync_file
+    monkeypatch.setattr(module, "fsync_file", lambda p, folder: (files.append(p), real(p, folder)))
+    uploads = module.UploadFolder(tmp_path)
+    paths = [uploads.save(npy_bytes(frame(i)), ".npy") for i in range(3)]
+    with uploads._wake:  # the flushing thread waits: all three are one group
+        futures = [uploads.flush(p) for p in [*paths, tmp_path / "gone.npy"]]
+    assert [f.result(10) for f in futures[:3]] == [None] * 3
+    assert isinstance(futures[3].exception(10), FileNotFoundError)
+    assert files == [*paths, tmp_path / "gone.npy"] and folders == [uploads.folder]
+    uploads.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        uploads.flush(paths[0])
+
+
 def test_command_line_maps_arguments_and_refuses_bad_ones(tmp_path):
     from scattertag.cli import build_parser, main
     from scattertag.cli.serve import config_from_args

@@ -36,11 +36,12 @@ def publish(tmp: str | Path, path: str | Path, durable: bool = True) -> Path:
     return Path(path)
 
 
-def fsync_file(path: str | Path) -> None:
-    """Flush a file and its folder entry to disk."""
+def fsync_file(path: str | Path, folder: bool = True) -> None:
+    """Flush a file and (``folder``) its folder entry to disk."""
     with open(path, "rb+") as f:
         os.fsync(f.fileno())
-    fsync_folder(Path(path).parent)
+    if folder:
+        fsync_folder(Path(path).parent)
 
 
 def fsync_folder(folder: str | Path) -> None:

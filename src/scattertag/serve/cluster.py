@@ -29,7 +29,7 @@ from pathlib import Path
 from scattertag.prediction.distributed import dask_scheduler, set_up_worker, tag_chunk
 from scattertag.prediction.grouping import geometry_chunks
 from scattertag.prediction.sources import Item
-from scattertag.serve.tagger import Job, Outcome, Timings, add, settle
+from scattertag.serve.tagger import Incoming, Job, Outcome, Timings, add, arrive, settle
 
 log = logging.getLogger("scattertag.serve")
 
@@ -96,13 +96,20 @@ class ClusterTagger:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def rows(self, item: Item, timings: Timings | None = None) -> list[dict]:
+    async def rows(self, item: Incoming, timings: Timings | None = None) -> list[dict]:
         """Output rows (``Predictor.rows`` format) of every frame of ``item``, in order.
 
-        ``timings`` gets the ms of each step: queue (waiting for a free worker) and cluster
-        (the task: reading, views and network on a worker, and the round trip).
+        ``item`` may be a function giving the item, run first in a thread (no rows if it
+        gives None). ``timings`` gets the ms of each step: arrive (that function), queue
+        (waiting for a free worker) and cluster (the task: reading, views and network on
+        a worker, and the round trip).
         """
         job = Job(item, asyncio.get_running_loop().create_future(), timings)
+        if not isinstance(item, Item):
+            given = await asyncio.to_thread(arrive, job)
+            if given is None:
+                return []
+            job.item = given
         self._queue.put_nowait(job)
         return await job.future
 
@@ -113,7 +120,8 @@ class ClusterTagger:
             jobs = [await self._queue.get()]
             while len(jobs) < self.batch_size and not self._queue.empty():
                 jobs.append(self._queue.get_nowait())
-            chunks = geometry_chunks(list(enumerate(j.item for j in jobs)), self.batch_size)
+            items = [j.item for j in jobs if isinstance(j.item, Item)]  # all: rows() saw to it
+            chunks = geometry_chunks(list(enumerate(items)), self.batch_size)
             for i, chunk in enumerate(chunks):
                 if i:
                     await self._free.acquire()

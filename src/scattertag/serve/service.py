@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -90,6 +90,14 @@ class Arrival:
     count: int | ReadError
     stored: list[Record]
 
+    def seen(self, frame: int | None) -> list[Record] | None:
+        """The stored results of every frame asked for (``frame``, or all), else None."""
+        wanted = [r for r in self.stored if frame is None or r.frame == frame]
+        complete = isinstance(self.count, int) and len(wanted) == (
+            self.count if frame is None else 1
+        )
+        return wanted if complete else None
+
 
 async def done(future: Future) -> None:
     """Wait for a thread's future; one that is already done costs no event-loop wake-up."""
@@ -157,7 +165,6 @@ class Service:
                 config.max_wait_s,
             )
         self._feeds: list[asyncio.Task] = []
-        self._flush = ThreadPoolExecutor(2, thread_name_prefix="flush")  # uploads' fsyncs
         # geometry of requests and its JSON, resolved once per distinct geometry
         self._setups: BoundedCache[tuple[GeometryOptions, str]] = BoundedCache(64)
         self._json: BoundedCache[dict] = BoundedCache(64)
@@ -191,7 +198,7 @@ class Service:
             task.cancel()
         await asyncio.gather(*self._feeds, return_exceptions=True)
         await self.tagger.__aexit__(None, None, None)
-        self._flush.shutdown(wait=True)
+        self.uploads.close()
         self.store.close()
 
     # ---- tagging ---------------------------------------------------------------------
@@ -214,6 +221,23 @@ class Service:
         ``stored``; store).
         """
         rows = await self.tagger.rows(item, timings)
+        return await self._keep_rows(
+            item, rows, folder, name, when, beam_source, keep_failed, stored, timings
+        )
+
+    async def _keep_rows(
+        self,
+        item: Item,
+        rows: list[dict],
+        folder: str,
+        name: str,
+        when: float,
+        beam_source: str,
+        keep_failed: bool,
+        stored: Awaitable | None,
+        timings: Timings | None,
+    ) -> list[Record]:
+        """The records of ``item``'s rows, stored and published (see :meth:`tag`)."""
         start = time.perf_counter()
         if stored is not None:
             await stored
@@ -276,14 +300,27 @@ class Service:
         """Tag an uploaded file (stored by content); the same bytes and geometry are not re-tagged.
 
         UploadError 422 if the file cannot be read or no frame of it can be tagged.
-        ``timings``: gets the ms of each step (arrive: saved, counted and looked up; then
-        those of :meth:`tag`).
+        ``timings``: gets the ms of each step (arrive: waiting for a preparing thread, and
+        saved, counted and looked up there; then those of :meth:`tag`).
         """
         where = f"::{dataset}" if dataset else ""
-        start = time.perf_counter()
-        arrival = await asyncio.to_thread(self._arrive, data, suffix, where, setup)
-        add(timings, "arrive", time.perf_counter() - start)
+        arrival: Arrival | None = None
+        item: Item | None = None
+
+        def arrive() -> Item | None:
+            """In a preparing thread: the upload saved, counted and looked up; its item if
+            it is to be tagged (one hand-off from the event loop per upload)."""
+            nonlocal arrival, item
+            arrival = self._arrive(data, suffix, where, setup)
+            readable = not isinstance(arrival.count, ReadError) and arrival.count > (frame or 0)
+            if readable and arrival.seen(frame) is None:
+                path = arrival.path
+                item = Item(f"uploads/{path.name}{where}", f"{path}{where}", frame, setup)
+            return item
+
         try:
+            rows = await self.tagger.rows(arrive, timings)
+            assert arrival is not None  # arrive() ran (or raised)
             path = arrival.path
             if isinstance(arrival.count, ReadError):
                 raise UploadError(422, str(arrival.count).replace(str(path), filename))
@@ -291,12 +328,11 @@ class Service:
                 raise UploadError(
                     422, f"{filename}: frame {frame} out of range; it has {arrival.count} frame(s)"
                 )
-            wanted = [r for r in arrival.stored if frame is None or r.frame == frame]
-            if len(wanted) == (arrival.count if frame is None else 1):
-                return wanted
-            item = Item(f"uploads/{path.name}{where}", f"{path}{where}", frame, setup)
-            records = await self.tag(
+            if item is None:  # tagged before with this geometry
+                return arrival.seen(frame) or []
+            records = await self._keep_rows(
                 item,
+                rows,
                 folder="uploads",
                 name=filename,
                 when=time.time(),
@@ -306,8 +342,9 @@ class Service:
                 timings=timings,
             )
         finally:
-            with contextlib.suppress(Exception):  # a refused upload is flushed too
-                await done(arrival.flushed)
+            if arrival is not None:
+                with contextlib.suppress(Exception):  # a refused upload is flushed too
+                    await done(arrival.flushed)
         if all(r.error for r in records):
             errors = "; ".join(sorted({r.error.replace(str(path), filename) for r in records}))
             raise UploadError(422, errors)
@@ -315,9 +352,9 @@ class Service:
 
     def _arrive(self, data: bytes, suffix: str, where: str, setup: GeometryOptions) -> Arrival:
         """Save an upload, start flushing it, count its frames, find its stored results (in a
-        thread: one hand-off from the event loop per upload)."""
+        preparing thread)."""
         path = self.uploads.save(data, suffix)
-        flushed = self._flush.submit(self.uploads.sync, path)
+        flushed = self.uploads.flush(path)
         try:
             count: int | ReadError = count_frames(f"{path}{where}")
         except ReadError as exc:

@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -101,6 +102,22 @@ def run_behind(niceness: int) -> None:
 #: Milliseconds a request spent in each step (``Server-Timing`` of the API's answers).
 Timings = dict[str, float]
 
+#: What a caller hands the tagger: an item, or a function that gives it (None: nothing to
+#: tag), run first in a preparing thread: saving an upload there costs no extra thread
+#: hand-off.
+Incoming = Item | Callable[[], Item | None]
+
+
+def arrive(job: Job) -> Item | None:
+    """The item of ``job``, running its function first if it has one (``arrive`` timed)."""
+    if isinstance(job.item, Item):
+        return job.item
+    item = job.item()
+    now = time.perf_counter()
+    add(job.timings, "arrive", now - job.start)
+    job.start = now  # "prepare" starts here
+    return item
+
 
 def add(timings: Timings | None, step: str, seconds: float) -> None:
     """Add ``seconds`` to ``timings[step]`` (in ms); nothing when ``timings`` is None."""
@@ -114,7 +131,7 @@ class Job:
     loop) gets the rows of all its frames, in order, once the last one has been through
     the network."""
 
-    item: Item
+    item: Incoming
     future: asyncio.Future
     timings: Timings | None
     start: float = field(default_factory=time.perf_counter)
@@ -285,12 +302,13 @@ class Tagger:
         """Whether a ViewMaker is set up that later threads can copy (not merely being set up)."""
         return self._first is not None and bool(self._first.makers)
 
-    async def rows(self, item: Item, timings: Timings | None = None) -> list[dict]:
+    async def rows(self, item: Incoming, timings: Timings | None = None) -> list[dict]:
         """Output rows (``Predictor.rows`` format) of every frame of ``item``, in order.
 
-        ``timings`` gets the ms of each step: prepare (waiting for the pool and in it),
-        network-wait (queued until its batch ran) and network (the batch), of the item's
-        last frame.
+        ``item`` may be a function giving the item, run first in a preparing thread (no
+        rows if it gives None). ``timings`` gets the ms of each step: arrive (waiting for
+        the pool and that function), prepare (waiting for the pool and in it), network-wait
+        (queued until its batch ran) and network (the batch), of the item's last frame.
         """
         job = Job(item, self._loop.create_future(), timings)
         self._jobs.add(job)
@@ -303,8 +321,11 @@ class Tagger:
     async def _run(self, job: Job) -> list[dict]:
         """Send ``job`` down the pipeline; its rows."""
         if self.workers > 0:
+            item = await asyncio.to_thread(arrive, job)  # saved here, prepared in a process
+            if item is None:
+                return []
             self._prepared.under_way(job)  # a process's start is not seen: from now
-            future = self._pool.submit(prepare_in_worker, job.item)
+            future = self._pool.submit(prepare_in_worker, item)
             future.add_done_callback(lambda done: self._collect(job, done))
         elif self._warmed():
             self._pool.submit(self._prepare_job, job)
@@ -318,9 +339,17 @@ class Tagger:
 
     def _prepare_job(self, job: Job) -> None:
         """In a preparing thread: the views of ``job``'s item, queued for the network."""
+        outcome: list[Outcome] = []
+        try:
+            item = arrive(job)
+        except Exception as exc:  # saving an upload failed: its caller hears why
+            item, outcome = None, [(job, exc)]
+        if item is None:  # nothing to tag, or the error above
+            self._loop.call_soon_threadsafe(settle, outcome or [(job, [])])
+            return
         self._prepared.under_way(job)
         try:
-            views: list[Views] | BaseException = self._prepare_here(job.item)
+            views: list[Views] | BaseException = self._prepare_here(item)
         except Exception as exc:  # the Preparer turns a file's problems into rows: a bug
             views = exc
         self._put(job, views)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
 
-from scattertag.io.files import fsync_file, write_bytes
+from scattertag.io.files import fsync_file, fsync_folder, write_bytes
 from scattertag.io.readers import SUFFIXES, ReadError, check_shape
 
 NPY_MAGIC = b"\x93NUMPY"
@@ -114,16 +115,22 @@ class UploadFolder:
     """Content-addressed storage of uploaded files: ``folder/<sha256[:24]><suffix>``.
 
     An upload is written under a temporary name and renamed (:meth:`save`), so a file under
-    its final name is always complete; it is flushed to disk (:meth:`sync`) while it is
-    being tagged, and its result is stored only after that. A power cut before the flush
-    can leave a file that no result names; the next upload of the same bytes compares the
-    content, not only the size, and writes it again.
+    its final name is always complete; it is flushed to disk (:meth:`flush`, in a thread)
+    while it is being tagged, and its result is stored only after that. The flushing thread
+    takes every upload waiting for it at once: each file's data, then the folder once for
+    all of them (a folder fsync, a journal commit, per group rather than per upload). A
+    power cut before the flush can leave a file that no result names; the next upload of
+    the same bytes compares the content, not only the size, and writes it again.
     """
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder).absolute()  # items name it: Dask workers open them there
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._waiting: list[tuple[Path, Future]] = []  # saved, not flushed yet
+        self._wake = threading.Condition()
+        self._flusher: threading.Thread | None = None
+        self._closed = False
 
     def save(self, data: bytes, suffix: str) -> Path:
         """Store ``data`` (once per content) and return its path; call :meth:`sync` before
@@ -135,8 +142,52 @@ class UploadFolder:
         return path
 
     def sync(self, path: Path) -> None:
-        """Flush a saved upload and its folder entry to disk (fsync)."""
+        """Flush a saved upload and its folder entry to disk (fsync), now."""
         fsync_file(path)
+
+    def flush(self, path: Path) -> Future:
+        """Flush a saved upload and its folder entry to disk in the flushing thread; done
+        (or failed with the OSError) once both are."""
+        future: Future = Future()
+        with self._wake:
+            if self._closed:
+                raise RuntimeError("the upload folder is closed")
+            if self._flusher is None:
+                self._flusher = threading.Thread(target=self._flush, name="flush", daemon=True)
+                self._flusher.start()
+            self._waiting.append((path, future))
+            self._wake.notify()
+        return future
+
+    def close(self) -> None:
+        """Flush what is waiting, then stop the flushing thread."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        if self._flusher is not None:
+            self._flusher.join()
+
+    def _flush(self) -> None:
+        """The flushing thread: every waiting upload's data, then the folder once."""
+        while True:
+            with self._wake:
+                while not self._waiting and not self._closed:
+                    self._wake.wait()
+                group, self._waiting = self._waiting, []
+            if not group:
+                return  # closed, nothing left
+            failed: dict[Path, OSError] = {}
+            for path, _ in group:
+                try:
+                    fsync_file(path, folder=False)
+                except OSError as exc:
+                    failed[path] = exc
+            fsync_folder(self.folder)
+            for path, future in group:
+                if path in failed:
+                    future.set_exception(failed[path])
+                else:
+                    future.set_result(None)
 
 
 def _holds(path: Path, data: bytes) -> bool:
