@@ -425,6 +425,38 @@ def test_preparing_threads_run_behind_the_event_loop_and_the_model(predictor, tm
     assert asyncio.run(main()) == os.getpriority(os.PRIO_PROCESS, 0) + PREPARING_NICENESS
 
 
+def test_an_item_given_by_a_function_is_made_in_the_preparing_thread(predictor, tmp_path):
+    """An upload is saved in the thread that prepares it (one hand-off less); None: no rows,
+    an error: the caller's."""
+    (path,) = npy_frames(tmp_path, 1)
+    ran_in = []
+
+    def given(item):
+        def arrive():
+            ran_in.append(threading.current_thread().name)
+            if isinstance(item, Exception):
+                raise item
+            return item
+
+        return arrive
+
+    async def main():
+        async with Tagger(predictor, threads=2) as tagger:
+            timings: dict[str, float] = {}
+            item = Item(path, path, None, GeometryOptions(BEAM))
+            rows = await tagger.rows(given(item), timings)
+            direct = await tagger.rows(item)
+            nothing = await tagger.rows(given(None))
+            with pytest.raises(OSError, match="disk full"):
+                await tagger.rows(given(OSError("disk full")))
+            return rows, direct, nothing, timings
+
+    rows, direct, nothing, timings = asyncio.run(main())
+    assert rows == direct and len(rows) == 1 and nothing == []
+    assert all(name.startswith("prepare") for name in ran_in) and len(ran_in) == 3
+    assert {"arrive", "prepare", "network"} <= set(timings)
+
+
 @pytest.mark.parametrize("cache", ["folder", "off"])
 def test_threads_set_up_a_geometry_once_and_a_lone_frame_does_not_wait(
     predictor, tmp_path, monkeypatch, cache
