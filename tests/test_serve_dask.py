@@ -1,6 +1,7 @@
 """``scattertag serve --dask local``: folder frames and uploads tagged on a one-worker
 LocalCluster come back into the store and the event stream with the local backend's tags."""
 
+import asyncio
 import json
 
 import numpy as np
@@ -80,3 +81,29 @@ def test_serve_on_a_local_cluster_tags_as_the_local_backend(tmp_path, model_dir,
     assert [f["beam_center"] for f in remote_answers] == [[BEAM[0] + i, BEAM[1]] for i in range(2)]
     assert [f["tags"] for f in remote_answers] == [f["tags"] for f in local_answers]
     assert sorted(e["name"] for e in events) == sorted(remote)  # the event stream has them all
+
+
+def test_a_failed_cluster_task_tells_its_callers_and_frees_its_slot(tmp_path):
+    from scattertag.prediction.sources import Item
+    from scattertag.serve.cluster import ClusterError, ClusterTagger
+    from scattertag.serve.tagger import Job
+
+    class Broken:  # a client whose task fails as when its worker dies
+        def submit(self, *args, **kwargs):
+            async def lost():
+                raise OSError("worker lost")
+
+            return lost()
+
+    async def main():
+        tagger = ClusterTagger("tcp://127.0.0.1:1")
+        tagger._client, tagger._free = Broken(), asyncio.Semaphore(0)
+        item = Item("a.npy", str(tmp_path / "a.npy"), None, GeometryOptions(BEAM))
+        jobs = [Job(item, asyncio.get_running_loop().create_future(), None) for _ in range(2)]
+        await tagger._run(list(enumerate(jobs)), [(0, item), (1, item)])
+        for job in jobs:
+            with pytest.raises(ClusterError, match="127.0.0.1:1 failed.*worker lost"):
+                await job.future
+        return tagger._free.locked()
+
+    assert asyncio.run(main()) is False  # the slot it held is free again

@@ -3,7 +3,8 @@
 Every bad request is answered with a 4xx status and ``{"detail": "what is wrong"}``:
 400 bad parameters, 401/403 missing or wrong API key (or a path outside the served
 folders), 404 unknown frame or file, 411/413 missing or too large Content-Length, 415 wrong
-content type or file type, 422 a file or array that cannot be tagged. The interactive API
+content type or file type, 422 a file or array that cannot be tagged; 503 when the Dask
+cluster of ``--dask`` fails (a worker died, the scheduler went away). The interactive API
 description is at ``/docs`` (drawn from ``/openapi.json`` by a local page; nothing is
 fetched from the internet).
 """
@@ -29,6 +30,7 @@ from starlette.datastructures import UploadFile
 from scattertag import __version__
 from scattertag.io.readers import ReadError
 from scattertag.prediction.pipeline import Predictor
+from scattertag.serve.cluster import ClusterError
 from scattertag.serve.config import API_KEY_ENV, ServeConfig
 from scattertag.serve.service import Forbidden, NotFound, Service
 from scattertag.serve.store import Query as FrameQuery
@@ -155,12 +157,14 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
     def status_of(exc: Exception) -> int:
         if isinstance(exc, UploadError):
             return exc.status
-        return {NotFound: 404, Forbidden: 403, ReadError: 422}.get(type(exc), 400)
+        return {NotFound: 404, Forbidden: 403, ReadError: 422, ClusterError: 503}.get(
+            type(exc), 400
+        )
 
     async def explain(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=status_of(exc))
 
-    for kind in (UploadError, NotFound, Forbidden, ReadError, ValueError):
+    for kind in (UploadError, NotFound, Forbidden, ReadError, ValueError, ClusterError):
         app.add_exception_handler(kind, explain)
 
     write = [Depends(require_key)]

@@ -34,6 +34,10 @@ from scattertag.serve.tagger import Incoming, Job, Outcome, Timings, add, arrive
 log = logging.getLogger("scattertag.serve")
 
 
+class ClusterError(RuntimeError):
+    """The cluster could not tag a chunk (a worker died, the scheduler went away): HTTP 503."""
+
+
 class ClusterTagger:
     """``await tagger.rows(item)`` -> the rows of every frame of ``item``, tagged on Dask.
 
@@ -142,7 +146,8 @@ class ClusterTagger:
                 job.future.cancel()
             raise
         except Exception as exc:  # a worker failed or died: its callers hear why
-            settle([(job, exc) for _, job in jobs])
+            error = ClusterError(f"the Dask cluster at {self.address} failed: {exc!r}")
+            settle([(job, error) for _, job in jobs])
             return
         finally:
             self._free.release()
