@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import BEAM, frame
+from scattertag.adapt import frames as frames_module
 from scattertag.adapt.evaluate_labels import ModelLoadError, evaluate_labels
 from scattertag.adapt.frames import NoFramesError, labelled_frames
 from scattertag.adapt.labels import LabelsError, default_group, read_labels
@@ -130,6 +131,20 @@ def test_views_cache_is_reused(tmp_path, model_dir):
     again = labelled_frames(table, VOCABULARY, spec, cache=tmp_path / "cache")
     assert np.array_equal(first.image, again.image) and first.sources == again.sources
     assert np.array_equal(first.labels, again.labels, equal_nan=True)
+
+
+def test_views_cache_is_not_reused_by_other_code(tmp_path, model_dir, monkeypatch):
+    """Views (and skipped rows) kept by another version of the code are made again."""
+    labels = write_set(tmp_path, ROWS, HEADER)
+    spec = ViewSpec.from_dict(ModelCard.read(model_dir).view_spec)
+    table = read_labels(labels, tmp_path / "centres.tsv")
+    labelled_frames(table, VOCABULARY, spec, cache=tmp_path / "cache")
+    assert frames_module.views_code() == frames_module.views_code()  # stable in one version
+    monkeypatch.setattr(frames_module, "views_code", lambda: "another version")
+    (tmp_path / "a_1.npy").write_bytes(b"not a numpy file")  # read again: now skipped
+    again = labelled_frames(table, VOCABULARY, spec, cache=tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("views_*.npz"))) == 2
+    assert len(again) == 3 and "a_1.npy" in again.skipped[0]
 
 
 def test_evaluate_labels_writes_scores_and_plots(tmp_path, model_dir):

@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +148,7 @@ def labelled_variants(
 
     A frame is kept only if all its variants could be made. With ``cache`` (a folder) the
     views are saved there and reused by any later call with the same table, geometry, view
-    spec and variants.
+    spec, variants and code (:func:`views_code`).
     """
     labels = table.aligned(vocabulary)
     key = _cache_key(table, view_spec, copies, counts_map, seed)
@@ -199,10 +200,26 @@ def _variants(table, labels, rows, images, coeffs, sources, skipped) -> list[Lab
     ]
 
 
+@cache
+def views_code() -> str:
+    """Digest of the code that makes the views (every module of the package, the beam-centre
+    ranker's weights) and numpy's version: views kept by another version are made again."""
+    import scattertag
+
+    root = Path(str(scattertag.__file__)).parent
+    h = hashlib.blake2b(digest_size=16)
+    for path in [*sorted(root.rglob("*.py")), root / "pretrained" / "beam_center_ranker.json"]:
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    h.update(f"numpy {np.__version__}".encode())
+    return h.hexdigest()
+
+
 def _cache_key(table: LabelTable, view_spec, copies: int, counts_map, seed: int) -> str:
-    """Digest of everything the views depend on: table bytes, items, spec, variants."""
+    """Digest of everything the views depend on: table bytes, items, spec, variants, code."""
     text = json.dumps(
         [
+            views_code(),
             table.sha256,
             [repr(item) for item in table.items],
             view_spec.to_dict(),
