@@ -14,7 +14,9 @@ Four estimators work on a pyramid of the log-scaled frame
   (iteratively reweighted: beamstop edges, streaks and texture are outliers).
 * **ring arcs** (rings and arcs, also off the frame): ridge points of the radial profile
   about the current centre are grouped by ring and fitted with circles of a common
-  centre (Gauss-Newton on the radial residuals).
+  centre (Gauss-Newton on the radial residuals); a RANSAC over the arcs (each clean arc's
+  own circle proposes a centre, the arcs concentric about it are fitted together) gives
+  the ranker the centres that several arcs share when other arcs pull the common fit off.
 * **beamstop** (on the frame): a disk beamstop, or a bar's round end, is centred on the
   beam; a circle fitted to the round edge of its shadow (:mod:`scattertag.beamstop_shadow`)
   gives the centre whatever the sample shows; loose circles (less of the edge, a larger
@@ -646,6 +648,89 @@ def _fit_arcs(
     return float(c[0]), float(c[1]), sigma, int(alive.sum())
 
 
+def _arc_circle(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray
+) -> tuple[float, float, float, float, float]:
+    """One arc's own circle: (cx, cy, R, rms, span), level px and radians.
+
+    Weighted algebraic fit (Kasa) of |p - c|^2 = R^2, linear in (c, R^2 - |c|^2) once the
+    arc's weighted mean is removed; rms of the radial residuals |p - c| - R; span the arc's
+    angular extent about c (2 pi less the largest gap between the points' angles).
+    """
+    mx, my = float(np.average(x, weights=w)), float(np.average(y, weights=w))
+    u, v = x - mx, y - my
+    sw = np.sqrt(w)
+    a = np.stack([u, v, np.ones_like(u)], axis=1) * sw[:, None]
+    sol = np.linalg.lstsq(a, (u * u + v * v) * sw, rcond=None)[0]
+    cx, cy = 0.5 * sol[0], 0.5 * sol[1]
+    r2 = sol[2] + cx * cx + cy * cy
+    if not r2 > 0:
+        return math.nan, math.nan, math.nan, math.inf, 0.0
+    radius = math.sqrt(r2)
+    res = np.hypot(u - cx, v - cy) - radius
+    rms = float(np.sqrt(np.average(res * res, weights=w)))
+    ang = np.sort(np.arctan2(v - cy, u - cx))
+    gaps = np.diff(np.concatenate([ang, ang[:1] + 2 * math.pi]))
+    return cx + mx, cy + my, radius, rms, float(2 * math.pi - gaps.max())
+
+
+def _arc_consensus(
+    rd: _Ridges, max_radius: float, seeds: int = 8, tol: float = 1.0
+) -> list[tuple[float, float, float, int]]:
+    """Centres that many arcs share, found from single arcs (RANSAC over arcs): (x, y,
+    sigma, arcs) in level px, the best-supported first, at most 2.
+
+    The common fit through all arcs (:func:`_fit_arcs`) is pulled off by arcs that are not
+    rings about the beam (beamstop edges, the horizon, streaks, n-fold arcs). Here each of
+    the ``seeds`` strongest arcs that is itself a clean circle (rms <= 0.5 px, spanning >=
+    0.3 rad, radius <= ``max_radius``) proposes its centre c; the arcs concentric about c
+    (rms of |p - c| less their mean radius <= ``tol``) are fitted with a common centre
+    from c, twice; support = the ridge strength of those arcs.
+    """
+    if rd.count < 1:
+        return []
+    strength = np.bincount(rd.label, rd.w, rd.count)
+    hyps: list[tuple[float, tuple[float, float, float, int]]] = []
+    for j in np.argsort(-strength)[:seeds]:
+        on = rd.label == j
+        if np.count_nonzero(on) < 12:
+            continue
+        cx, cy, radius, rms, span = _arc_circle(rd.x[on], rd.y[on], rd.w[on])
+        if not (rms <= 0.5 and span >= 0.3 and radius <= max_radius):
+            continue
+        if any(math.hypot(cx - h[1][0], cy - h[1][1]) <= 2 * tol for h in hyps):
+            continue
+        fit, support = (cx, cy, math.inf, 1), 0.0
+        for _ in range(2):
+            d = np.hypot(rd.x - fit[0], rd.y - fit[1])
+            mean = np.bincount(rd.label, rd.w * d, rd.count) / strength
+            r = d - mean[rd.label]
+            rms_k = np.sqrt(np.bincount(rd.label, rd.w * r * r, rd.count) / strength)
+            inl = rms_k <= tol
+            if not inl.any():
+                break
+            keep = inl[rd.label]
+            sub = _Ridges(
+                rd.x[keep],
+                rd.y[keep],
+                rd.w[keep],
+                (np.cumsum(inl) - 1)[rd.label[keep]],
+                int(inl.sum()),
+            )
+            x, y, s, n = _fit_arcs(sub, fit[:2])
+            if not math.isfinite(x):
+                break
+            fit, support = (x, y, s, n), float(strength[inl].sum())
+        if support > 0:
+            hyps.append((support, fit))
+    hyps.sort(key=lambda h: -h[0])
+    out: list[tuple[float, float, float, int]] = []
+    for _, fit in hyps:
+        if all(math.hypot(fit[0] - o[0], fit[1] - o[1]) > 2 * tol for o in out):
+            out.append(fit)
+    return out[:2]
+
+
 # ---- the estimate ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Candidate:
@@ -767,6 +852,11 @@ def _candidates(
         add("gradient", x, y, s)
     if out and out[0].method == "rings" and out[0].arcs >= 3 and out[0].sigma <= 0.5:
         return out  # a tight ring fit: the other estimators cannot do better
+    fits = [(c.x, c.y) for c in out if c.method == "rings"]
+    for x, y, s, n in _arc_consensus(rd, 2.0 * math.hypot(*ring.g.shape)):
+        fx, fy = ring.to_frame(x, y)
+        if n >= 3 and all(math.hypot(fx - a, fy - b) > 2.0 for a, b in fits):
+            add("rings", *fine.from_frame(fx, fy), s * ring.b / fine.b, arcs=n, extra=True)
     shadows = find_shadows(ring.g, ring.ok, ring.b, max(counts.shape))
     circles = shadow_circles(counts, ok, shadows, LOOSE_SPAN, LOOSE_SIGMA)
     strict = [
