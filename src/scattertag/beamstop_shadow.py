@@ -324,7 +324,8 @@ def _circle(
 ) -> tuple[float, float, float, float, float, np.ndarray] | None:
     """Robust circle through points (x, y) with weights w: (cx, cy, R, rms, sigma of the
     centre, inlier mask). Gauss-Newton on d_i = |p_i - c| - R from ``start``, points beyond
-    3 robust standard deviations (at least 1 unit) of the residuals dropped each step."""
+    3 robust standard deviations (at least 1 unit) from the residuals' median dropped each
+    step (not from 0: while a second edge pulls R, most residuals share an offset)."""
     cx, cy = start
     keep = np.ones(x.size, bool)
     radius = float(np.hypot(x - cx, y - cy) @ w / w.sum())
@@ -336,8 +337,9 @@ def _circle(
         dk = d[keep]
         if dk.size < MIN_POINTS:
             return None
-        s = 1.4826 * float(np.median(np.abs(dk - np.median(dk))))
-        keep = np.abs(d) <= max(3.0 * s, 1.0)
+        mid = float(np.median(dk))
+        s = 1.4826 * float(np.median(np.abs(dk - mid)))
+        keep = np.abs(d - mid) <= max(3.0 * s, 1.0)
         if keep.sum() < MIN_POINTS:
             return None
         jac = np.stack([-dx / r, -dy / r, -np.ones_like(r)])[:, keep]
