@@ -460,7 +460,7 @@ def training_record(
 
 def train(config: TrainConfig) -> ModelCard:
     """Train one view as configured; returns the best model's card (also in ``config.out``)."""
-    from scattertag.data.dataset import fold_shards, joined_shards
+    from scattertag.data.dataset import EXPERIMENT_STRIDE, fold_shards, joined_shards
 
     rank, world = setup_distributed()
     torch.set_num_threads(config.threads or max(1, usable_cores() // world))
@@ -471,7 +471,20 @@ def train(config: TrainConfig) -> ModelCard:
     manifest = manifests[0]
     train_shards, (test_shard,) = fold_shards(config.test_shard)
     data, experiments = joined_shards(roots, train_shards)
-    val_experiments = split_experiments(experiments, config.val_fraction, config.seed)
+    # each dataset's own split, so a run on A B validates on the experiments of A that a run
+    # on A alone does (a model trained on A and trained on here never validates on its own
+    # training frames)
+    val_experiments = np.concatenate(
+        [
+            i * EXPERIMENT_STRIDE
+            + split_experiments(
+                experiments[experiments // EXPERIMENT_STRIDE == i] % EXPERIMENT_STRIDE,
+                config.val_fraction,
+                config.seed,
+            )
+            for i in range(len(roots))
+        ]
+    )
     is_val = np.isin(experiments, val_experiments)
     keep_image = config.view != "coeff"
     size = item_bytes(
