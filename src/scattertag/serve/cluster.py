@@ -25,6 +25,7 @@ import contextlib
 import logging
 import time
 from pathlib import Path
+from typing import Any, cast
 
 from scattertag.prediction.distributed import dask_scheduler, set_up_worker, tag_chunk
 from scattertag.prediction.grouping import geometry_chunks
@@ -68,11 +69,12 @@ class ClusterTagger:
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self._tasks: set[asyncio.Task] = set()  # the sender and the tasks in flight
         self._cluster = contextlib.ExitStack()
+        self._client: Any = None  # a distributed.Client once connected
         scheduler = await asyncio.to_thread(
             self._cluster.enter_context, dask_scheduler(self.address, self.workers or None)
         )
-        self._client = await Client(scheduler, asynchronous=True)
         try:
+            self._client = await Client(scheduler, asynchronous=True)
             threads = sum((await self._client.nthreads()).values())
             if not threads:
                 raise ValueError(f"Dask scheduler {self.address} has no workers")
@@ -92,7 +94,8 @@ class ClusterTagger:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         while not self._queue.empty():  # callers still waiting hear that the tagger closed
             self._queue.get_nowait().future.cancel()
-        await self._client.close()
+        if self._client is not None:
+            await self._client.close()
         await asyncio.to_thread(self._cluster.close)
 
     def _keep(self, task: asyncio.Task) -> None:
@@ -124,7 +127,7 @@ class ClusterTagger:
             jobs = [await self._queue.get()]
             while len(jobs) < self.batch_size and not self._queue.empty():
                 jobs.append(self._queue.get_nowait())
-            items = [j.item for j in jobs if isinstance(j.item, Item)]  # all: rows() saw to it
+            items = [cast(Item, j.item) for j in jobs]  # rows() queues items, not functions
             chunks = geometry_chunks(list(enumerate(items)), self.batch_size)
             for i, chunk in enumerate(chunks):
                 if i:
