@@ -6,8 +6,9 @@
 Each draw takes as many groups as the table has, with replacement, and scores every frame of
 each drawn group (``scattertag.adapt.labels`` groups: the ``group`` column, else the first
 word of the file name). Prints, per ``scattertag evaluate --labels`` result, its mAP and the
-standard deviation over the draws; for every result after the first, the paired difference
-to the first (same draws): mean, s.d., 2.5-97.5 % interval and the share of draws above 0.
+standard deviation over the draws; for every result after the first, its mAP difference to
+the first on all frames, then the paired difference over the same draws: mean, s.d.,
+2.5-97.5 % interval and the share of draws above 0.
 """
 
 import argparse
@@ -52,10 +53,12 @@ for d in range(args.draws):
 print(f"{len(frames)} frames in {len(names)} groups, {args.draws} draws")
 for path, s, column in zip(args.results, scores, draws.T, strict=True):
     print(f"{path}: mAP {mean_average_precision(labels, s):.4f}, s.d. {np.std(column):.4f}")
-for path, column in zip(args.results[1:], draws[:, 1:].T, strict=True):
+first = mean_average_precision(labels, scores[0])
+for path, s, column in zip(args.results[1:], scores[1:], draws[:, 1:].T, strict=True):
     diff = column - draws[:, 0]
     low, high = np.percentile(diff, [2.5, 97.5])
     print(
-        f"{path} - first: {np.mean(diff):+.4f}, s.d. {np.std(diff):.4f}, "
-        f"95 % [{low:+.4f}, {high:+.4f}], above 0 in {np.mean(diff > 0):.1%} of draws"
+        f"{path} - first: {mean_average_precision(labels, s) - first:+.4f}; draws: mean "
+        f"{np.mean(diff):+.4f}, s.d. {np.std(diff):.4f}, 95 % [{low:+.4f}, {high:+.4f}], "
+        f"above 0 in {np.mean(diff > 0):.1%}"
     )
