@@ -58,7 +58,7 @@ def test_serve_on_a_local_cluster_tags_as_the_local_backend(tmp_path, model_dir,
             port=free_port(),
             model=str(model_dir),
             dask=backend,
-            workers=1,  # local: one single-threaded worker process
+            workers=1 if backend else 0,  # Dask: one single-threaded worker process
         )
         with running(config, predictor) as url:
             results[backend] = tagged(url, uploads)
