@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
+from pathlib import Path
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
@@ -60,3 +62,16 @@ class BoundedCache(Generic[V]):
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self._values
+
+
+def files_digest(root: Path, paths: Iterable[Path], *versions: str) -> str:
+    """blake2b-128 of each file's name (relative to ``root``) and bytes, in order, and of
+    ``versions``: the key of a kept result that must be remade when the code or weights
+    that made it change."""
+    h = hashlib.blake2b(digest_size=16)
+    for path in paths:
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    for version in versions:
+        h.update(version.encode())
+    return h.hexdigest()

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from scattertag.adapt.labels import LabelTable
+from scattertag.cache import files_digest
 from scattertag.errors import UserError
 from scattertag.io.files import atomic_path
 from scattertag.prediction.prepare import Preparer, Views
@@ -207,12 +208,8 @@ def views_code() -> str:
     import scattertag
 
     root = Path(str(scattertag.__file__)).parent
-    h = hashlib.blake2b(digest_size=16)
-    for path in [*sorted(root.rglob("*.py")), root / "pretrained" / "beam_center_ranker.json"]:
-        h.update(path.relative_to(root).as_posix().encode())
-        h.update(path.read_bytes())
-    h.update(f"numpy {np.__version__}".encode())
-    return h.hexdigest()
+    files = [*sorted(root.rglob("*.py")), root / "pretrained" / "beam_center_ranker.json"]
+    return files_digest(root, files, f"numpy {np.__version__}")
 
 
 def _cache_key(table: LabelTable, view_spec, copies: int, counts_map, seed: int) -> str:

@@ -16,18 +16,16 @@ pixels and the code that decides it: a re-run of the same files reads it back (~
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from scattertag.cache import BoundedCache
+from scattertag.cache import BoundedCache, files_digest
 from scattertag.features.cache import SetupCache
 from scattertag.geometry import DetectorValues, Geometry, GeometryOptions, MissingBeamCenter
 from scattertag.io.readers import split_source
@@ -136,14 +134,11 @@ def check_code() -> str:
     from scattertag import beam_center, beam_center_ranker, beamstop_shadow
     from scattertag.io import masks
 
-    h = hashlib.blake2b(digest_size=16)
-    for module in (beam_center, beam_center_ranker, beamstop_shadow, masks):
-        h.update(Path(str(module.__file__)).read_bytes())
-    h.update(Path(__file__).read_bytes())  # _check: the warning's words
-    ranker = resources.files("scattertag").joinpath("pretrained/beam_center_ranker.json")
-    h.update(ranker.read_bytes())
-    h.update(f"numpy {np.__version__} scipy {scipy.__version__}".encode())
-    return h.hexdigest()
+    root = Path(str(beam_center.__file__)).parent
+    modules = (beam_center, beam_center_ranker, beamstop_shadow, masks)
+    files = [Path(str(m.__file__)) for m in modules]
+    files += [Path(__file__), root / "pretrained" / "beam_center_ranker.json"]  # _check's words
+    return files_digest(root, files, f"numpy {np.__version__} scipy {scipy.__version__}")
 
 
 def _estimate(counts: np.ndarray, valid: np.ndarray):
