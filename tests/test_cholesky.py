@@ -47,3 +47,21 @@ def test_singular_factor_and_bad_shape_are_named():
         Cholesky(np.ones((3, 4)), False)
     with pytest.raises(ValueError, match="do not fit"):
         Cholesky.from_packed(Cholesky(np.eye(4), False, 2).packed, 5, 2)
+
+
+def test_float32_factor_solves_in_float32_near_float64():
+    """A float32 factor keeps float32 panels (half the bytes) and solves in float32, within
+    ~cond(G) float32 rounding of the float64 solve; packed panels of another type are refused."""
+    G = spd(700, seed=3) + 1e-2 * np.eye(700)  # condition number ~100, as the shipped fit's
+    b = np.random.default_rng(4).normal(size=(700, 2))
+    f64 = Cholesky(*scipy.linalg.cho_factor(G), min_block=256)
+    f32 = Cholesky(*scipy.linalg.cho_factor(G.astype(np.float32)), min_block=256)
+    assert f32.packed.dtype == np.float32 and f32.packed.nbytes * 2 == f64.packed.nbytes
+    x32, x = f32.solve(b), f64.solve(b)
+    assert x32.dtype == np.float32
+    assert 0 < np.abs(x32 - x).max() < 1e-4 * np.abs(x).max()
+    assert np.allclose(f32.R, f64.R, atol=1e-5 * np.abs(f64.R).max())
+    again = Cholesky.from_packed(f32.packed.copy(), 700, 256)
+    assert np.array_equal(again.solve(b), x32)
+    with pytest.raises(ValueError, match="type int64 do not fit"):
+        Cholesky.from_packed(f32.packed.astype(np.int64), 700, 256)

@@ -19,9 +19,9 @@ def test_warm_set_up_gives_the_same_views(tmp_path):
     mask[:, 30:33] = False
     counts = np.random.default_rng(0).poisson(100, (64, 64)).astype(np.uint32)
     cold = ViewMaker(SPEC, geometry, mask, cache)
-    assert (cache.hits, cache.misses) == (0, 1) and len(list(tmp_path.glob(f"*{SUFFIX}"))) == 1
-    warm = ViewMaker(SPEC, geometry, mask, cache)
-    assert cache.hits == 1 and warm.fb.cached_factors == 1
+    warm = ViewMaker(SPEC, geometry, mask, cache)  # waits for the cold one's background write
+    assert (cache.hits, cache.misses) == (1, 1) and len(list(tmp_path.glob(f"*{SUFFIX}"))) == 1
+    assert warm.fb.cached_factors == 1
     assert warm._unfamiliarity is not None  # the score's set-up came from the cache too
     assert warm._static_weights is not None  # and the weights of the static mask's validity
     for a, b in zip(cold.with_unfamiliarity(counts), warm.with_unfamiliarity(counts)):
@@ -29,7 +29,50 @@ def test_warm_set_up_gives_the_same_views(tmp_path):
     # another mask or geometry is another entry
     ViewMaker(SPEC, geometry, None, cache)
     ViewMaker(SPEC, Geometry((64, 64), (6.0, 60.0)), mask, cache)
+    cache.flush()
     assert cache.misses == 3 and len(list(tmp_path.glob(f"*{SUFFIX}"))) == 3
+
+
+def test_background_writes_are_bounded_waited_for_and_per_process(tmp_path, monkeypatch):
+    """store(wait=False) returns before the file is written; a read of that key waits for
+    it; at most PENDING writes are held; a pickled or forked cache writes with its own
+    thread, and a process waits for its writes before it exits."""
+    import multiprocessing
+    import pickle
+    import threading
+
+    from scattertag.features import cache as module
+
+    cache = SetupCache(tmp_path)
+    gate, started, real = threading.Event(), [], module.SetupCache._write
+
+    def slow(self, key, arrays):
+        started.append(key)
+        gate.wait(10)
+        real(self, key, arrays)
+
+    monkeypatch.setattr(module.SetupCache, "_write", slow)
+    for i in range(module.PENDING):
+        cache.store(f"k{i}", {"x": np.full(10, i)}, wait=False)  # returns: nothing written yet
+    assert not list(tmp_path.glob(f"*{SUFFIX}"))
+    blocked = threading.Thread(target=cache.store, args=("k9", {"x": np.zeros(1)}, False))
+    blocked.start()
+    blocked.join(0.3)
+    assert blocked.is_alive()  # a third waits for a free slot
+    gate.set()
+    blocked.join(10)
+    assert cache.load("k0")["x"][0] == 0 and cache.load("k9") is not None
+    cache.flush()
+    assert len(list(tmp_path.glob(f"*{SUFFIX}"))) == module.PENDING + 1
+    monkeypatch.setattr(module.SetupCache, "_write", real)
+    again = pickle.loads(pickle.dumps(cache))  # e.g. sent to a spawned worker
+    again.store("p", {"x": np.ones(3)}, wait=False)
+    assert again.load("p")["x"].sum() == 3
+    context = multiprocessing.get_context("fork")
+    child = context.Process(target=cache.store, args=("f", {"x": np.ones(2)}, False))
+    child.start()  # forked with this process's writer state: writes with a thread of its own
+    child.join(30)
+    assert child.exitcode == 0 and cache.load("f")["x"].sum() == 2
 
 
 def test_unreadable_entry_is_a_miss_and_folder_stays_bounded(tmp_path):
@@ -77,6 +120,7 @@ def test_foreign_entry_sets_up_anew(tmp_path):
     geometry = Geometry((64, 64), (5.0, 60.0))
     counts = np.random.default_rng(1).poisson(100, (64, 64)).astype(np.uint32)
     cold = ViewMaker(SPEC, geometry, None, cache)
+    cache.flush()
     (path,) = tmp_path.glob(f"*{SUFFIX}")
     arrays = {name: np.array(a) for name, a in read_arrays(path).items()}
     key = next(name for name in arrays if name.endswith(".key"))

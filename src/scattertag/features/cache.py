@@ -14,6 +14,12 @@ centres is tagged again and again, so the set-up arrays are kept in a folder:
 * safe under concurrent writers (processes, Dask workers, hosts on a shared file system):
   each writes a temporary file of its own, fsyncs it and renames it into place, so a
   reader sees a complete file or none; a file that cannot be read counts as absent;
+* written off the caller's path when it asks (``store(..., wait=False)``, as a new
+  geometry's set-up does): a thread of the process writes and fsyncs the file while the
+  caller goes on with its frame (the fsync waits ~40-150 ms for the disk at 1000 x 1000),
+  at most :data:`PENDING` files at a time (the caller waits beyond: memory stays bounded);
+  a read of a key being written waits for it, and the process waits for its writes
+  before it exits (one killed meanwhile leaves a temporary file, never a torn entry);
 * bounded: after each write the least recently used files are deleted until the folder
   holds at most ``max_bytes`` (reads refresh a file's time).
 
@@ -32,8 +38,11 @@ import json
 import math
 import mmap
 import os
+import threading
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -49,14 +58,18 @@ from scattertag.io.masks import mask_digest
 #: 10: the working-frame and cake weights of the static mask's validity; 11: the cake's pixel
 #: order as intp, not int32; 12: each Cholesky factor as packed panels, its half and the
 #: inverses of its diagonal blocks, ~21 MB instead of ~42 MB at 1984 unknowns; 13: the normal
-#: matrix assembled from Bernstein moments of the pixels: the same to ~3e-7 of its largest entry).
-FORMAT = 13
+#: matrix assembled from Bernstein moments of the pixels: the same to ~3e-7 of its largest entry;
+#: 14: the Cholesky factor in float32 at the shipped regularisation, half the bytes).
+FORMAT = 14
 
 #: First bytes of a set-up file; its name ends in :data:`SUFFIX`.
 MAGIC, SUFFIX = b"STSETUP\x00", ".setup"
 
 #: Default bound on the folder's size (about 350 set-ups at 1000 x 1000).
 DEFAULT_GB = 16.0
+
+#: Most files a process writes in the background at a time (``store(..., wait=False)``).
+PENDING = 2
 
 
 class SetupCache:
@@ -83,6 +96,7 @@ class SetupCache:
     def load(self, key: str) -> dict[str, np.ndarray] | None:
         """The arrays stored under ``key`` (read-only, mapped), or None (absent or unreadable)."""
         path = self.path(key)
+        _BACKGROUND.wait_for(path)  # a write of this process not yet done
         try:
             arrays = read_arrays(path)
             os.utime(path)  # least recently *used* goes first
@@ -92,12 +106,25 @@ class SetupCache:
         self.hits += 1
         return arrays
 
-    def store(self, key: str, arrays: dict[str, np.ndarray]) -> None:
-        """Write ``arrays`` under ``key`` atomically, then keep the folder within its bound.
+    def store(self, key: str, arrays: dict[str, np.ndarray], wait: bool = True) -> None:
+        """Write ``arrays`` under ``key`` atomically, then keep the folder within its bound;
+        with ``wait=False`` in this process's background writer (the arrays must not change
+        until it is written; :meth:`flush` waits for it).
 
         A failure to write (disk full, read-only folder) leaves the cache as it was: the
         set-up is simply not kept.
         """
+        if wait:
+            self._write(key, arrays)
+        else:
+            _BACKGROUND.submit(self.path(key), lambda: self._write(key, arrays))
+
+    def flush(self) -> None:
+        """Wait until this process's background writes are on disk (or failed)."""
+        _BACKGROUND.flush()
+
+    def _write(self, key: str, arrays: dict[str, np.ndarray]) -> None:
+        """:meth:`store`'s work: temporary file, fsync, rename, prune."""
         path = self.path(key)
         tmp = path.with_name(f".{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         try:
@@ -144,6 +171,47 @@ class SetupCache:
             if self.folder.is_dir()
             else 0
         )
+
+
+class _Writer:
+    """The background writer of a process: one thread, at most :data:`PENDING` writes
+    queued or running (:meth:`submit` waits beyond), pending writes by path. A forked child
+    starts afresh (threads do not survive a fork; :func:`os.register_at_fork`)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pool: ThreadPoolExecutor | None = None  # started on first use
+        self.slots = threading.Semaphore(PENDING)
+        self.pending: dict[Path, Future] = {}
+
+    def submit(self, path: Path, write: Callable[[], None]) -> None:
+        """Run ``write()`` (which writes ``path``) in the thread, once a slot is free."""
+        self.slots.acquire()  # at most PENDING entries' arrays held for writing
+        with self.lock:
+            if self.pool is None:
+                self.pool = ThreadPoolExecutor(1, "setup-cache")
+            self.pending = {p: f for p, f in self.pending.items() if not f.done()}
+            future = self.pool.submit(write)
+            future.add_done_callback(lambda _, slots=self.slots: slots.release())
+            self.pending[path] = future
+
+    def wait_for(self, path: Path) -> None:
+        """Wait for this process's pending write of ``path``, if any."""
+        with self.lock:
+            future = self.pending.get(path)
+        if future is not None:
+            future.result()
+
+    def flush(self) -> None:
+        """Wait for every pending write of this process."""
+        with self.lock:
+            futures = list(self.pending.values())
+        for future in futures:
+            future.result()
+
+
+_BACKGROUND = _Writer()
+os.register_at_fork(after_in_child=_BACKGROUND.__init__)
 
 
 def write_arrays(f, arrays: dict[str, np.ndarray]) -> None:

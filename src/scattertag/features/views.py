@@ -558,7 +558,8 @@ class ViewMaker:
         if cache is not None:  # tagging (the cache's user) scores every frame: keep that too
             self._set_up_unfamiliarity()
             self._weights(self._static_valid(), self._in_q(None) if spec.is_cake else None)
-            cache.store(key, self.state())  # type: ignore[arg-type]
+            # written by a thread while this frame goes on (the file's fsync waits on the disk)
+            cache.store(key, self.state(), wait=False)  # type: ignore[arg-type]
 
     def _static_valid(self) -> np.ndarray:
         """(H, W) bool: the pixels the static mask keeps (all without one), the validity of a
