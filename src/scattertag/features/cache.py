@@ -179,6 +179,10 @@ class _Writer:
     starts afresh (threads do not survive a fork; :func:`os.register_at_fork`)."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """No thread, no pending write (a new process's state)."""
         self.lock = threading.Lock()
         self.pool: ThreadPoolExecutor | None = None  # started on first use
         self.slots = threading.Semaphore(PENDING)
@@ -191,8 +195,12 @@ class _Writer:
             if self.pool is None:
                 self.pool = ThreadPoolExecutor(1, "setup-cache")
             self.pending = {p: f for p, f in self.pending.items() if not f.done()}
-            future = self.pool.submit(write)
-            future.add_done_callback(lambda _, slots=self.slots: slots.release())
+            future, slots = self.pool.submit(write), self.slots
+
+            def release(_: Future) -> None:
+                slots.release()
+
+            future.add_done_callback(release)
             self.pending[path] = future
 
     def wait_for(self, path: Path) -> None:
@@ -200,18 +208,18 @@ class _Writer:
         with self.lock:
             future = self.pending.get(path)
         if future is not None:
-            future.result()
+            future.exception()  # waits; a failed write just leaves no entry
 
     def flush(self) -> None:
         """Wait for every pending write of this process."""
         with self.lock:
             futures = list(self.pending.values())
         for future in futures:
-            future.result()
+            future.exception()
 
 
 _BACKGROUND = _Writer()
-os.register_at_fork(after_in_child=_BACKGROUND.__init__)
+os.register_at_fork(after_in_child=_BACKGROUND.reset)
 
 
 def write_arrays(f, arrays: dict[str, np.ndarray]) -> None:
