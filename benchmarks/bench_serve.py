@@ -62,18 +62,26 @@ def free_port() -> int:
 
 
 def start_service(
-    state: Path, beam: tuple[float, float], args, dask: str | None = None, src: str | None = None
+    state: Path,
+    beam: tuple[float, float],
+    args,
+    dask: str | None = None,
+    src: str | None = None,
+    workers: int | None = None,
 ) -> tuple[subprocess.Popen, str]:
     """A ``scattertag serve`` process on localhost (``--dask`` ``dask`` when given; the
-    package from the ``src`` folder when given); returns it and its URL once it answers."""
+    package from the ``src`` folder when given; ``--workers`` ``workers`` when given, else
+    the service's default); returns it and its URL once it answers."""
     import httpx
 
     port = free_port()
     command = [
         sys.executable, "-m", "scattertag", "serve", "--port", str(port), "--state", str(state),
-        "--beam-center", str(beam[0]), str(beam[1]), "--workers", str(args.workers),
+        "--beam-center", str(beam[0]), str(beam[1]),
         "--threads", str(args.threads), "--batch-size", str(args.batch_size),
     ]  # fmt: skip
+    if workers is not None:
+        command += ["--workers", str(workers)]
     if args.model:
         command += ["--model", args.model]
     if dask:
@@ -107,6 +115,16 @@ def cpu_seconds() -> float:
         with contextlib.suppress(psutil.Error):  # a worker that just exited
             t = child.cpu_times()
             total += t.user + t.system
+    return total
+
+
+def children_cpu(pid: int) -> float:
+    """CPU seconds so far of the live child processes of process ``pid`` (its workers)."""
+    total = 0.0
+    for child in psutil.Process(pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):  # a worker that just exited
+            times = child.cpu_times()
+            total += times.user + times.system
     return total
 
 
@@ -160,17 +178,20 @@ def serve_round(
     steps: dict[str, list[float]],
     dask: str | None = None,
     src: str | None = None,
+    workers: int | None = None,
 ) -> tuple[float, float, list[int], Counter]:
     """(seconds, CPU seconds) for ``args.clients`` clients to have every file tagged, the
     network batch sizes seen and (``--per-thread``) the service's CPU seconds by thread.
     ``steps`` gets each request's milliseconds by step (``--timeline``); ``dask``: the
-    service tags on that Dask cluster; ``src``: the package from that folder."""
+    service tags on that Dask cluster; ``src``: the package from that folder; ``workers``:
+    its ``--workers`` (None: the service's default)."""
     import httpx
 
     name = f"state{k}{'-dask' if dask else ''}{'-baseline' if src else ''}"
-    proc, url = start_service(tmp / name, beam, args, dask, src)
+    proc, url = start_service(tmp / name, beam, args, dask, src, workers)
     before = thread_cpu(proc.pid) if args.per_thread else {}
     sched = thread_sched(proc.pid) if args.per_thread else {}
+    before_children = children_cpu(proc.pid)
     cpu = cpu_seconds()  # the clients' and the service's (a child of this process)
     share = math.ceil(len(files) / args.clients)
     errors: list[str] = []
@@ -212,6 +233,7 @@ def serve_round(
         if args.per_thread:
             names = thread_names(proc.pid)
             sched_now = thread_sched(proc.pid)
+            per_thread["worker-processes"] = children_cpu(proc.pid) - before_children
             for tid, seconds_now in thread_cpu(proc.pid).items():
                 name = "main" if names.get(tid) == "MainThread" else names.get(tid, "other")
                 per_thread[name] += seconds_now - before.get(tid, 0.0)
@@ -234,7 +256,15 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=0, help="predict and serve --workers")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="predict's workers (and serve --dask's)"
+    )
+    parser.add_argument(
+        "--serve-workers", type=int, help="serve --workers (default: the service's default)"
+    )
+    parser.add_argument(
+        "--baseline-workers", type=int, help="--workers of the --baseline service (default: its)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="serve --threads (workers = 0)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--round-timeout", type=float, default=600.0)
@@ -269,7 +299,8 @@ def main() -> None:
         files = write_files(tmp, args.size, args.files)
         print(
             f"{args.files} TIFFs of {args.size}x{args.size}, {args.clients} clients, "
-            f"workers={args.workers}, serve threads={args.threads}, median of {args.repeats}, "
+            f"predict workers={args.workers}, serve workers={args.serve_workers} (None: its "
+            f"default), threads={args.threads}, median of {args.repeats}, "
             f"{os.cpu_count()} CPUs"
         )
         print(f"load average at start: {os.getloadavg()[0]:.1f}", flush=True)
@@ -289,18 +320,22 @@ def main() -> None:
             wall["predict"].append(time.perf_counter() - start)
             cpu["predict"].append(cpu_seconds() - cpu_start)
             assert not table.failed, table.failed[:3]
-            seconds, cpu_serve, seen, threads = serve_round(files, beam, args, tmp, k, steps)
+            seconds, cpu_serve, seen, threads = serve_round(
+                files, beam, args, tmp, k, steps, workers=args.serve_workers
+            )
             per_thread.append(threads)
             wall["serve"].append(seconds)
             cpu["serve"].append(cpu_serve)
             batches += seen
             if args.dask:  # its network batches are its tasks' frames: not counted above
-                seconds, cpu_serve, _, _ = serve_round(files, beam, args, tmp, k, {}, args.dask)
+                seconds, cpu_serve, _, _ = serve_round(
+                    files, beam, args, tmp, k, {}, args.dask, workers=args.workers
+                )
                 wall["serve-dask"].append(seconds)
                 cpu["serve-dask"].append(cpu_serve)
             if args.baseline:
                 seconds, cpu_serve, _, _ = serve_round(
-                    files, beam, args, tmp, k, {}, src=args.baseline
+                    files, beam, args, tmp, k, {}, src=args.baseline, workers=args.baseline_workers
                 )
                 wall["baseline"].append(seconds)
                 cpu["baseline"].append(cpu_serve)

@@ -350,7 +350,7 @@ def test_restart_keeps_every_result_and_does_not_retag(tmp_path, predictor):
         assert all(ours[f["id"]] == f["tagged_at"] for f in before["frames"])
 
 
-@pytest.mark.parametrize("workers", [0, 1])
+@pytest.mark.parametrize("workers", [0, 2])
 def test_frames_of_concurrent_callers_share_network_batches(predictor, tmp_path, workers):
     paths = npy_frames(tmp_path, 6)
 
@@ -423,6 +423,38 @@ def test_preparing_threads_run_behind_the_event_loop_and_the_model(predictor, tm
             return os.getpriority(os.PRIO_PROCESS, thread.native_id)
 
     assert asyncio.run(main()) == os.getpriority(os.PRIO_PROCESS, 0) + PREPARING_NICENESS
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-process nice, kill")
+def test_worker_processes_run_behind_and_a_dead_one_costs_only_its_item(predictor, tmp_path):
+    import os
+    import signal
+
+    from scattertag.serve.tagger import PREPARING_NICENESS
+
+    paths = npy_frames(tmp_path, 3)
+    item = lambda p: Item(p, p, None, GeometryOptions(BEAM))  # noqa: E731
+
+    async def main():
+        async with Tagger(predictor, workers=1) as tagger:
+            (worker,) = tagger._processes
+            niceness = os.getpriority(os.PRIO_PROCESS, worker.process.pid)
+            first = await tagger.rows(item(paths[0]))
+            os.kill(worker.process.pid, signal.SIGKILL)  # as a decoder crashing would
+            lost = await tagger.rows(item(paths[1]))
+            after = await tagger.rows(item(paths[2]))  # prepared in the service from now on
+            threads = len(tagger._pool._threads)  # type: ignore[attr-defined]
+            return niceness, first, lost, after, threads
+
+    niceness, first, lost, after, threads = asyncio.run(main())
+    assert niceness == os.getpriority(os.PRIO_PROCESS, 0) + PREPARING_NICENESS
+    assert threads == 2  # all started at once: one saves an upload while one waits
+    assert not first[0]["error"] and not after[0]["error"]
+    assert "the preparing process exited" in lost[0]["error"] and lost[0]["path"] == paths[1]
+    import scattertag
+
+    table = scattertag.predict(paths[2:], beam_center=BEAM, model=predictor)
+    assert after[0]["tags"] == table[0]["tags"]
 
 
 def test_an_item_given_by_a_function_is_made_in_the_preparing_thread(predictor, tmp_path):

@@ -64,9 +64,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="largest upload in MiB (default: %(default)s)",
     )
     parser.add_argument(
-        "--workers", type=int, default=0, help="preprocessing processes, 0 = threads (default: 0)"
+        "--workers",
+        type=int,
+        help="preparing processes (default: one per usable core); 0 = --threads threads",
     )
-    parser.add_argument("--threads", type=int, default=2, help="preprocessing threads (default: 2)")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="preparing threads with --workers 0 (default: 2)"
+    )
     parser.add_argument(
         "--dask",
         metavar="ADDRESS",

@@ -22,8 +22,10 @@ class ServeConfig:
     setup : default geometry of folder, Tiled and upload frames (None: uploads must give one).
     api_key : required for uploads and writes when set (None: the environment variable).
     max_upload_bytes : larger request bodies get 413.
-    workers : preprocessing processes (0: ``threads`` threads in this process); with
-        ``dask="local"``, the LocalCluster's worker processes (0: one per usable core).
+    workers : preparing processes, forked at start and each driven by two threads of this
+        process (None: one per usable core; 0: ``threads`` threads in this process, which
+        share its GIL with the event loop and the model thread); with ``dask="local"``, the
+        LocalCluster's worker processes (None or 0: one per usable core).
     dask : tag on a Dask cluster: a scheduler address or "local" (None: in this process;
         :class:`~scattertag.serve.cluster.ClusterTagger`). Its workers load ``model`` and
         read uploads from ``state/uploads``, which they must see at the same path.
@@ -48,7 +50,7 @@ class ServeConfig:
     model: str | None = None
     api_key: str | None = None
     max_upload_bytes: int = 256 * 2**20
-    workers: int = 0
+    workers: int | None = None
     dask: str | None = None
     threads: int = 2
     batch_size: int = 16
@@ -70,7 +72,7 @@ class ServeConfig:
         for name in ("max_upload_bytes", "threads", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.workers < 0:
+        if self.workers is not None and self.workers < 0:
             raise ValueError(f"workers must be >= 0, got {self.workers}")
         self.state = Path(self.state)
         given = lambda p: p is not None and str(p) not in ("", ".")  # noqa: E731

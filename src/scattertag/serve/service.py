@@ -20,6 +20,7 @@ from pathlib import Path
 from scattertag.cache import BoundedCache
 from scattertag.geometry import DetectorValues, GeometryOptions
 from scattertag.io.readers import ReadError, count_frames, load_readers
+from scattertag.parallel import usable_cores
 from scattertag.prediction.pipeline import Predictor
 from scattertag.prediction.sources import Item
 from scattertag.prediction.watch import FolderScanner
@@ -154,12 +155,12 @@ class Service:
         self.tagger: Tagger | ClusterTagger
         if config.dask:
             self.tagger = ClusterTagger(
-                config.dask, config.model, config.workers, config.batch_size, config.symmetries
+                config.dask, config.model, config.workers or 0, config.batch_size, config.symmetries
             )
         else:
             self.tagger = Tagger(
                 self.predictor,
-                config.workers,
+                usable_cores() if config.workers is None else config.workers,
                 config.threads,
                 config.batch_size,
                 config.max_wait_s,

@@ -1,22 +1,23 @@
 """Tag items from many concurrent callers with one model: prepare in a pool, batch the network.
 
 A pipeline of threads, so that the network runs on one batch while the next frames are
-being prepared. Each caller's item is read and turned into views in a pool (threads with
-one :class:`~scattertag.prediction.prepare.Preparer` each, or spawned processes running
-:func:`~scattertag.prediction.prepare.prepare_in_worker`), exactly as ``scattertag.predict``
-does; the pool puts the views straight into a :class:`Prepared` queue. One model thread
-takes whatever is there as a batch (up to ``batch_size`` frames), waiting at most
-``max_wait_s`` for the frames of items whose preparing was under way when the batch's
-first frame came (never for items still waiting for a thread: that wait made the callers
-move in lock-step, the pool idle while the network ran), runs :meth:`Predictor.rows` on it
-with the network traced (:func:`traced`), and hands the rows of every finished item to the
-event loop in one call. The preparing threads run at a lower priority
+being prepared. Each caller's item is read and turned into views in a pool of threads,
+exactly as ``scattertag.predict`` does: each thread runs its own
+:class:`~scattertag.prediction.prepare.Preparer`, or (``workers``) saves the upload and
+hands the item to a free worker process (:class:`WorkerProcess`, forked at start; two
+threads a worker) and waits, so that preparing runs outside this process's GIL; the pool
+puts the views straight into a :class:`Prepared` queue. One model thread takes whatever
+is there as a batch (up to ``batch_size`` frames), waiting at most ``max_wait_s`` for the
+frames of items whose preparing was under way when the batch's first frame came (never for
+items still waiting for a thread or a worker: that wait made the callers move in
+lock-step, the pool idle while the network ran), runs :meth:`Predictor.rows` on it with
+the network traced (:func:`traced`), and hands the rows of every finished item to the
+event loop in one call. The preparing threads and processes run at a lower priority
 (:data:`PREPARING_NICENESS`), so the short steps the callers wait for go first. As in
 ``scattertag.predict``, numpy/scipy run one thread per caller and torch gets the cores
-the preparing threads or processes leave. Memory is
-bounded: at most ``2 x pool size + 2 x batch_size`` items are between arrival and answer,
-and at most ``4 x batch_size`` prepared frames wait for the network (a preparing thread
-waits for room).
+the preparing threads or processes leave. Memory is bounded: at most ``2 x pool size + 2 x
+batch_size`` items are between arrival and answer, and at most ``4 x batch_size`` prepared
+frames wait for the network (a preparing thread waits for room).
 """
 
 from __future__ import annotations
@@ -25,19 +26,26 @@ import asyncio
 import contextlib
 import copy
 import logging
-import multiprocessing
 import os
+import queue
+import signal
 import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 
 import torch
 
-from scattertag.parallel import limited_threads, single_threaded_children, worker_split
+from scattertag.parallel import (
+    limited_threads,
+    single_threaded_children,
+    worker_context,
+    worker_split,
+)
 from scattertag.prediction.pipeline import Predictor
 from scattertag.prediction.prepare import Preparer, Views, prepare_in_worker, start_worker
 from scattertag.prediction.sources import Item
@@ -97,6 +105,84 @@ def run_behind(niceness: int) -> None:
             os.setpriority(
                 os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + niceness
             )
+
+
+class WorkerProcess:
+    """One preparing process, fed through a pipe by one thread of the service at a time:
+    ``worker(item)`` -> the item's views, prepared there, outside the service's GIL.
+
+    Forked where the platform allows it (:func:`scattertag.parallel.worker_context`) when
+    the tagger starts, before its threads: it begins with this process's imports at no cost.
+    (Spawned workers spent ~1.5 s of CPU importing numpy, scipy and the readers after the
+    service already answered, counted in the first requests' time: with one client and
+    then at 15.8-16.0 CPU ms a frame alike, spawned or forked, ``docs/throughput.md``.)
+    An item goes as it is (a path and its geometry options), views come back (~0.3 MB a
+    frame). Its first geometry it reads from the set-up cache on disk when another process
+    has set it up, or sets it up itself. If it dies (a decoder crashing on corrupt data),
+    the item it had gets an error row and its threads prepare in the service from then on.
+    """
+
+    def __init__(self, context, view_spec, others: list[WorkerProcess]) -> None:
+        self.conn, theirs = context.Pipe()
+        inherited = [w.conn for w in others] + [self.conn] if fork(context) else []
+        self.process = context.Process(
+            target=run_worker, args=(theirs, view_spec, inherited), name="prepare", daemon=True
+        )
+        self.process.start()
+        theirs.close()
+        self.alive = True
+
+    def __call__(self, item: Item) -> list[Views]:
+        """The views of every frame of ``item``, prepared in the worker."""
+        try:
+            self.conn.send(item)
+            result = self.conn.recv()
+        except (EOFError, OSError):
+            self.alive = False
+            self.process.join(1)
+            error = f"{item.source}: the preparing process exited ({self.process.exitcode})"
+            return [Views(item.source, item.frame, error=error)]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def stop(self) -> None:
+        """End the process now (an item it prepares is dropped)."""
+        self.process.terminate()
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+        self.conn.close()
+
+
+def fork(context) -> bool:
+    """Whether ``context`` starts processes by forking this one."""
+    return context.get_start_method() == "fork"
+
+
+def run_worker(conn: Connection, view_spec, inherited: list[Connection]) -> None:
+    """A :class:`WorkerProcess`: items from ``conn``, their views back, until the service
+    closes it; ``inherited``: the service's ends of the pipes, which a forked child holds
+    too (closed, so that a worker sees the service go)."""
+    for other in inherited:
+        other.close()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the service's handler, if forked
+    start_worker(view_spec)
+    run_behind(PREPARING_NICENESS)
+    while True:
+        try:
+            item = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            result: list[Views] | BaseException = prepare_in_worker(item)
+        except Exception as exc:  # the Preparer turns a file's problems into rows: a bug
+            result = exc
+        try:
+            conn.send(result)
+        except Exception as exc:  # an error that cannot be pickled
+            conn.send(RuntimeError(f"{type(exc).__name__} sending {result!r:.200}"))
 
 
 #: Milliseconds a request spent in each step (``Server-Timing`` of the API's answers).
@@ -247,19 +333,20 @@ class Tagger:
         self._limits = contextlib.ExitStack()  # one BLAS thread a caller; torch the rest
         _, model_threads = worker_split(self.workers or self.threads)
         self._limits.enter_context(limited_threads(1, model_threads))
-        self._pool: Executor
-        if self.workers > 0:
-            self._pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=start_worker,
-                initargs=(spec,),
-            )
+        self._idle: queue.SimpleQueue[WorkerProcess] = queue.SimpleQueue()
+        self._processes: list[WorkerProcess] = []
+        if self.workers > 0:  # forked before this tagger starts any thread
+            context = worker_context()
             with single_threaded_children():
                 for _ in range(self.workers):
-                    self._pool.submit(int)
-        else:
-            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="prepare")
+                    self._processes.append(WorkerProcess(context, spec, self._processes))
+            for worker in self._processes:
+                self._idle.put(worker)
+        self._ready = False  # a worker has prepared a frame: its geometry is set up
+        # with workers, two threads a worker: one saves the next upload while the other
+        # waits for the worker's views
+        threads = 2 * self.workers or self.threads
+        self._pool = started(threads, "prepare")
         self._network = traced(self.predictor)
         self._loop = asyncio.get_running_loop()
         self._slots = asyncio.Semaphore(2 * max(self.workers, self.threads) + 2 * self.batch_size)
@@ -276,6 +363,8 @@ class Tagger:
         self._prepared.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self._model.join)
+        for worker in self._processes:
+            await asyncio.to_thread(worker.stop)
         self._limits.close()
 
     def _prepare_here(self, item: Item) -> list[Views]:
@@ -299,8 +388,9 @@ class Tagger:
         return preparer(item)
 
     def _warmed(self) -> bool:
-        """Whether a ViewMaker is set up that later threads can copy (not merely being set up)."""
-        return self._first is not None and bool(self._first.makers)
+        """Whether a ViewMaker is set up that later threads can copy (not merely being set
+        up), or, with workers, that a worker has prepared a frame (its set-up is on disk)."""
+        return self._ready or (self._first is not None and bool(self._first.makers))
 
     async def rows(self, item: Incoming, timings: Timings | None = None) -> list[dict]:
         """Output rows (``Predictor.rows`` format) of every frame of ``item``, in order.
@@ -320,14 +410,7 @@ class Tagger:
 
     async def _run(self, job: Job) -> list[dict]:
         """Send ``job`` down the pipeline; its rows."""
-        if self.workers > 0:
-            item = await asyncio.to_thread(arrive, job)  # saved here, prepared in a process
-            if item is None:
-                return []
-            self._prepared.under_way(job)  # a process's start is not seen: from now
-            future = self._pool.submit(prepare_in_worker, item)
-            future.add_done_callback(lambda done: self._collect(job, done))
-        elif self._warmed():
+        if self._warmed():
             self._pool.submit(self._prepare_job, job)
         else:
             async with self._warm:  # callers wait while the first item sets up its geometry
@@ -347,17 +430,30 @@ class Tagger:
         if item is None:  # nothing to tag, or the error above
             self._loop.call_soon_threadsafe(settle, outcome or [(job, [])])
             return
-        self._prepared.under_way(job)
-        try:
-            views: list[Views] | BaseException = self._prepare_here(item)
-        except Exception as exc:  # the Preparer turns a file's problems into rows: a bug
-            views = exc
+        with self._worker() as worker:
+            self._prepared.under_way(job)
+            views: list[Views] | BaseException
+            try:
+                prepared = self._prepare_here(item) if worker is None else worker(item)
+            except Exception as exc:  # the Preparer turns a file's problems into rows: a bug
+                views = exc
+            else:
+                views = prepared
+                self._ready = self._ready or any(v.image is not None for v in prepared)
         self._put(job, views)
 
-    def _collect(self, job: Job, done: Future) -> None:
-        """A worker process's views of ``job``'s item, queued for the network."""
-        if not done.cancelled():  # cancelled: the tagger is closing
-            self._put(job, done.exception() or done.result())
+    @contextlib.contextmanager
+    def _worker(self) -> Iterator[WorkerProcess | None]:
+        """A free worker process, waiting for one (None without workers, or if it died: the
+        thread prepares the item itself)."""
+        if not self._processes:
+            yield None
+            return
+        worker = self._idle.get()
+        try:
+            yield worker if worker.alive else None
+        finally:
+            self._idle.put(worker)
 
     def _put(self, job: Job, views: list[Views] | BaseException) -> None:
         """Queue ``job``'s views for the network, or tell its caller why there are none."""
@@ -391,6 +487,17 @@ class Tagger:
                     finished.append((f.job, f.job.rows))
             if finished:
                 self._loop.call_soon_threadsafe(settle, finished)
+
+
+def started(threads: int, name: str) -> ThreadPoolExecutor:
+    """A pool of ``threads`` threads, all started now (a pool otherwise starts one only
+    when it counts none idle, and items may queue behind busy threads meanwhile)."""
+    pool = ThreadPoolExecutor(threads, name)
+    everyone = threading.Barrier(threads + 1)
+    for _ in range(threads):
+        pool.submit(everyone.wait)
+    everyone.wait()
+    return pool
 
 
 def settle(results: list[Outcome]) -> None:
