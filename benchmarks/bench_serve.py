@@ -4,9 +4,11 @@
 taking turns for ``--repeats`` rounds (median frames/s and CPU ms per frame printed side by
 side, with the load average, as the machine is shared):
 
-* ``predict``: ``scattertag.predict(files, workers=W)`` in this process, model loaded once;
+* ``predict``: ``scattertag.predict(files, workers=W)`` in this process, model loaded once
+  (``--workers``, default 0: one process, its torch threads on the cores);
 * ``serve``: a fresh ``scattertag serve`` process on 127.0.0.1 (new state folder each round,
-  so nothing is cached), ``--clients`` threads each uploading its share of the same files
+  so nothing is cached; its default ``--workers``, one forked preparing process per core,
+  unless ``--serve-workers``), ``--clients`` threads each uploading its share of the same files
   (``POST /api/tag/file``, one file a request, one keep-alive connection per client).
   Timed from the first request to the last answer; the service's start-up (model load)
   is not timed, as predict's is not. Its CPU is the service's (and its workers') plus
