@@ -171,6 +171,51 @@ def server_timing(header: str) -> dict[str, float]:
     return steps
 
 
+class FileClient:
+    """One keep-alive connection posting files to ``/api/tag/file`` (multipart ``file``):
+    with httpx, or ``kind="stdlib"`` with ``http.client`` and the form built by hand
+    (the same request; ~0.5 instead of ~2.5 CPU ms a request in this process)."""
+
+    def __init__(self, url: str, timeout: float, kind: str = "httpx") -> None:
+        import http.client
+        import urllib.parse
+
+        import httpx
+
+        self.kind = kind
+        if kind == "httpx":
+            self.http = httpx.Client(base_url=url, timeout=timeout)
+        else:
+            where = urllib.parse.urlsplit(url)
+            self.conn = http.client.HTTPConnection(where.hostname, where.port, timeout=timeout)
+
+    def post(self, path: Path) -> tuple[int, str, str]:
+        """(status, body, Server-Timing header) of one upload."""
+        if self.kind == "httpx":
+            with open(path, "rb") as f:
+                r = self.http.post("/api/tag/file", files={"file": (path.name, f)})
+            return r.status_code, r.text, r.headers.get("server-timing", "")
+        boundary = os.urandom(16).hex()
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{path.name}"\r\nContent-Type: image/tiff\r\n\r\n'
+        )
+        body = b"".join([head.encode(), path.read_bytes(), f"\r\n--{boundary}--\r\n".encode()])
+        content_type = f"multipart/form-data; boundary={boundary}"
+        self.conn.request("POST", "/api/tag/file", body, {"Content-Type": content_type})
+        r = self.conn.getresponse()
+        return r.status, r.read().decode(errors="replace"), r.getheader("server-timing") or ""
+
+    def __enter__(self) -> FileClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.kind == "httpx":
+            self.http.close()
+        else:
+            self.conn.close()
+
+
 def serve_round(
     files: list[Path],
     beam,
@@ -200,18 +245,17 @@ def serve_round(
     deadline = time.monotonic() + args.round_timeout
 
     def client(part: list[Path]) -> None:
-        with httpx.Client(base_url=url, timeout=args.round_timeout) as http:
+        with FileClient(url, args.round_timeout, args.client) as http:
             for path in part[:share]:
                 if time.monotonic() > deadline:
                     errors.append("round timed out")
                     return
                 sent = time.perf_counter()
-                with open(path, "rb") as f:
-                    r = http.post("/api/tag/file", files={"file": (path.name, f)})
-                if r.status_code != 200:
-                    errors.append(f"{path.name}: {r.status_code} {r.text[:200]}")
+                status, text, header = http.post(path)
+                if status != 200:
+                    errors.append(f"{path.name}: {status} {text[:200]}")
                 elif args.timeline:
-                    timing = server_timing(r.headers.get("server-timing", ""))
+                    timing = server_timing(header)
                     timing["request"] = 1e3 * (time.perf_counter() - sent)
                     timing["outside"] = timing["request"] - timing.get("total", 0.0)
                     for step, ms in timing.items():
@@ -270,6 +314,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="serve --threads (workers = 0)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--round-timeout", type=float, default=600.0)
+    parser.add_argument(
+        "--client",
+        choices=["httpx", "stdlib"],
+        default="httpx",
+        help="the clients' HTTP library (stdlib: http.client, a hand-built form)",
+    )
     parser.add_argument("--model", help="model folder (default: the shipped tagger)")
     parser.add_argument(
         "--per-thread", action="store_true", help="the service's CPU by thread (needs py-spy)"
