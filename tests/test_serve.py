@@ -116,7 +116,7 @@ def test_upload_file_tags_it_once_and_uses_request_geometry(site, tmp_path):
     assert first[0]["beam_center_source"] == "request" and first[0]["name"] == "up.tif"
     steps = dict(part.split(";dur=") for part in r.headers["server-timing"].split(", "))
     ms = {step: float(v) for step, v in steps.items()}
-    tagging = ("parse", "arrive", "prepare", "network-wait", "network")
+    tagging = ("parse", "arrive", "prepare", "network-wait", "network", "back")
     assert set(ms) == {*tagging, "flush", "store", "total"} and min(ms.values()) >= 0
     assert ms["prepare"] > 0 and ms["network"] > 0
     assert sum(ms[s] for s in tagging) <= ms["total"]  # steps one after the other
