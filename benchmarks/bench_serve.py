@@ -16,12 +16,14 @@ side, with the load average, as the machine is shared):
 
 ``--timeline`` also prints the median milliseconds of each step of a request, from the
 ``Server-Timing`` headers of the answers (parse, arrive, prepare: waiting for a preparing
-thread and preparing, network-wait: queued until its batch ran, network, flush, store,
-total) and from the clients (the whole request, and what lies outside the handler:
-sending, reading the headers, answering, the client itself).
+worker or thread and preparing, network-wait: queued until its batch ran, network, back:
+until the handler runs again, flush, store, total) and from the clients (the whole
+request, and what lies outside the handler: sending, reading the headers, answering, the
+client itself).
 
 ``--per-thread`` also prints the service's CPU ms per frame by thread (main = event loop,
-prepare, model, flush, uvloop = asyncio's default pool), read from ``/proc`` (Linux) with
+prepare, model, flush, uvloop = asyncio's default pool, worker-processes = the preparing
+processes together), read from ``/proc`` (Linux) with
 the thread names from ``py-spy dump`` (``pip install py-spy``), and the share of the round
 each thread spent on a CPU, runnable but waiting for one, and blocked (waiting for work,
 a lock, the GIL or I/O): a preparing thread blocked for long is a pool left idle.
