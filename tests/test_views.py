@@ -268,3 +268,28 @@ def test_weights_of_a_frame_with_a_few_lost_pixels_are_counted_afresh():
         assert maker._last is not None and maker._last[2] is not None  # from the static ones
         assert np.array_equal(weights["work"], block_sum(valid, maker.block, maker.offset))
         assert np.array_equal(weights[False], maker.cake.weights(valid))
+
+
+def test_cake_cells_match_their_definition_at_symmetric_and_random_centres():
+    """Each pixel's cake cell (computed in bands, radius as sqrt(x^2 + y^2)) is the one of
+    the definition, np.hypot and np.arctan2 per pixel, also where pixels sit exactly on the
+    cells' edges (integer and half-integer centres) and for a centre off the frame."""
+    from scattertag.features.views import Cake, RadialAxis
+
+    shape, angles = (180, 240), 16
+    axis = RadialAxis(2.0, 300.0, 40)
+    rows, cols = np.indices(shape)
+    rng = np.random.default_rng(3)
+    for cx, cy in [
+        (120.0, 90.0),
+        (119.5, 90.5),
+        (0.0, 0.0),
+        (-30.0, 200.0),
+        *rng.uniform(0, 240, (3, 2)),
+    ]:
+        dx, dy = cols - cx, rows - cy
+        j = np.floor(axis.position(np.hypot(dx, dy)))
+        a = np.floor((np.arctan2(dy, dx) + np.pi) * angles / (2 * np.pi))
+        a[a >= angles] = 0
+        expected = np.where((j >= 0) & (j < axis.cells), a * axis.cells + j, -1).ravel()
+        assert np.array_equal(Cake._cells(shape, (cx, cy), angles, axis), expected)
