@@ -296,7 +296,7 @@ def main() -> None:
     tr.add_argument("--count", type=int, default=1500, help="frames per seed")
     tr.add_argument("--data", type=Path, required=True)
     tr.add_argument("--val", type=int, default=200, help="frames held out (the last ones)")
-    tr.add_argument("--epochs", type=int, default=20)
+    tr.add_argument("--epochs", type=int, default=16)
     tr.add_argument("--seed", type=int, default=0, help="torch / numpy seed of the training")
     tr.add_argument("--lr", type=float, default=3e-3, help="largest learning rate")
     tr.add_argument("--init", type=Path, default=None, help="start from these weights")
