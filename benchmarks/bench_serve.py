@@ -5,7 +5,8 @@ taking turns for ``--repeats`` rounds (median frames/s and CPU ms per frame prin
 side, with the load average, as the machine is shared):
 
 * ``predict``: ``scattertag.predict(files, workers=W)`` in this process, model loaded once
-  (``--workers``, default 0: one process, its torch threads on the cores);
+  (``--workers``, default: ``scattertag predict``'s own, one forked preparing process per
+  usable core; 0: one process, its torch threads on the cores);
 * ``serve``: a fresh ``scattertag serve`` process on 127.0.0.1 (new state folder each round,
   so nothing is cached; its default ``--workers``, one forked preparing process per core,
   unless ``--serve-workers``), ``--clients`` threads each uploading its share of the same files
@@ -305,7 +306,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
-        "--workers", type=int, default=0, help="predict's workers (and serve --dask's)"
+        "--workers",
+        type=int,
+        default=None,
+        help="predict's workers (and serve --dask's); default: scattertag predict's own, one "
+        "per usable core; 0 = one process",
     )
     parser.add_argument(
         "--serve-workers", type=int, help="serve --workers (default: the service's default)"
