@@ -20,7 +20,7 @@ from pathlib import Path
 from scattertag.cache import BoundedCache
 from scattertag.geometry import DetectorValues, GeometryOptions
 from scattertag.io.readers import ReadError, count_frames, load_readers
-from scattertag.parallel import usable_cores
+from scattertag.parallel import worker_split
 from scattertag.prediction.pipeline import Predictor
 from scattertag.prediction.sources import Item
 from scattertag.prediction.watch import FolderScanner
@@ -160,7 +160,7 @@ class Service:
         else:
             self.tagger = Tagger(
                 self.predictor,
-                usable_cores() if config.workers is None else config.workers,
+                worker_split(config.workers)[0],  # None: one per usable core
                 config.threads,
                 config.batch_size,
                 config.max_wait_s,
