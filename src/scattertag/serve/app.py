@@ -419,13 +419,10 @@ def run(config: ServeConfig, predictor: Predictor | None = None) -> None:
     """Serve until interrupted."""
     import uvicorn
 
-    from scattertag.serve.http import http_protocol
-
     uvicorn.run(
         create_app(config, predictor),
         host=config.host,
         port=config.port,
-        http=http_protocol(),
         timeout_graceful_shutdown=2,
         log_level="info",
     )
@@ -438,14 +435,11 @@ def running(config: ServeConfig, predictor: Predictor | None = None, timeout: fl
 
     import uvicorn
 
-    from scattertag.serve.http import http_protocol
-
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(config, predictor),
             host=config.host,
             port=config.port,
-            http=http_protocol(),
             timeout_graceful_shutdown=1,
             log_level="warning",
         )
