@@ -429,8 +429,9 @@ def test_preparing_threads_run_behind_the_event_loop_and_the_model(predictor, tm
 def test_worker_processes_run_behind_and_a_dead_one_costs_only_its_item(predictor, tmp_path):
     import os
     import signal
+    import socket
 
-    from scattertag.serve.tagger import PREPARING_NICENESS
+    from scattertag.serve.tagger import PIPE_BUFFER_BYTES, PREPARING_NICENESS
 
     paths = npy_frames(tmp_path, 3)
     item = lambda p: Item(p, p, None, GeometryOptions(BEAM))  # noqa: E731
@@ -439,15 +440,20 @@ def test_worker_processes_run_behind_and_a_dead_one_costs_only_its_item(predicto
         async with Tagger(predictor, workers=1) as tagger:
             (worker,) = tagger._processes
             niceness = os.getpriority(os.PRIO_PROCESS, worker.process.pid)
+            with socket.socket(fileno=os.dup(worker.conn.fileno())) as pipe:
+                buffer = pipe.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
             first = await tagger.rows(item(paths[0]))
             os.kill(worker.process.pid, signal.SIGKILL)  # as a decoder crashing would
             lost = await tagger.rows(item(paths[1]))
             after = await tagger.rows(item(paths[2]))  # prepared in the service from now on
             threads = len(tagger._pool._threads)  # type: ignore[attr-defined]
-            return niceness, first, lost, after, threads
+            return niceness, buffer, first, lost, after, threads
 
-    niceness, first, lost, after, threads = asyncio.run(main())
+    niceness, buffer, first, lost, after, threads = asyncio.run(main())
     assert niceness == os.getpriority(os.PRIO_PROCESS, 0) + PREPARING_NICENESS
+    # a frame's views fit in the pipe (Linux doubles what is asked, up to net.core.wmem_max)
+    most = int(Path("/proc/sys/net/core/wmem_max").read_text())
+    assert buffer >= min(PIPE_BUFFER_BYTES, most)
     assert threads == 2  # all started at once: one saves an upload while one waits
     assert not first[0]["error"] and not after[0]["error"]
     assert "the preparing process exited" in lost[0]["error"] and lost[0]["path"] == paths[1]
