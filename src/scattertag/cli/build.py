@@ -65,6 +65,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "geometry were unknown; docs/qviews.md) or the downsampled frame (detector)",
     )
     parser.add_argument(
+        "--cake-texture",
+        type=int,
+        default=0,
+        metavar="M",
+        help="add a last cake channel, the texture inside each cell from M = 3-16 azimuthal "
+        "sub-cells (grainy powder rings; docs/results.md); 0: none (default)",
+    )
+    parser.add_argument(
         "--orders", type=int, default=None, help="Fourier-Bessel orders N (default: ViewSpec's)"
     )
     parser.add_argument(

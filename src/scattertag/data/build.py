@@ -460,7 +460,8 @@ def _write_shards(
 class BuildConfig:
     """A dataset to build: simulated frames of ``size`` pixels and their network views.
 
-    ``orders``/``zeros``/``image_space`` None keep the ViewSpec defaults; ``dask`` is a
+    ``orders``/``zeros``/``image_space`` None keep the ViewSpec defaults; ``cake_texture``
+    m > 0 adds the cake's sub-cell texture channel (ViewSpec.cake_texture); ``dask`` is a
     scheduler address or 'local' (None: a local process pool of ``workers``);
     ``detectors`` "catalogue" draws real detectors and setups, "reference" the single
     1000 x 1000 / 75 um / 0.594 m / 8.8984 keV detector of the first simulator.
@@ -477,6 +478,7 @@ class BuildConfig:
     image_space: Literal["detector", "cake", "qcake"] | None = None
     orders: int | None = None
     zeros: int | None = None
+    cake_texture: int = 0
     keep_raw: bool = False
     progress: bool = True
     detectors: Literal["catalogue", "reference"] = "catalogue"
@@ -491,6 +493,8 @@ def build(config: BuildConfig) -> DatasetManifest:
     fb: dict = {name: value for name, value in options if value is not None}
     if config.image_space is not None:
         fb["image_space"] = config.image_space
+    if config.cake_texture:
+        fb["cake_texture"] = config.cake_texture
     return build_dataset(
         config.out,
         Recipe(size=config.size, detectors=config.detectors),

@@ -11,7 +11,9 @@
   (so rings stay round and the aspect ratio is kept; the square is not built), counts
   area-averaged over the *valid* pixels onto S x S. Both are log-scaled:
   ``log1p(mean counts) / log1p(spec.max_counts)``, in [0, 1] for counts up to 2**24, and
-  0 where no valid pixel contributes.
+  0 where no valid pixel contributes. With ``spec.cake_texture`` = m > 0 either cake gains a
+  last channel: the sub-cell texture of :mod:`scattertag.features.texture` (m azimuthal
+  sub-cells per cell; ~0 for counting noise on a smooth pattern, towards 1 for grains).
 * ``coeff``: float32 (3, N+1, K), the Fourier-Bessel coefficients a_nk of the same
   log-scaled frame on a disk about the beam centre, computed at a working resolution:
   the frame is block-averaged (valid pixels only) by the smallest integer factor b that
@@ -48,6 +50,7 @@ import scipy.sparse as sp
 from scattertag.features.cache import SetupCache
 from scattertag.features.fourier_bessel import FourierBessel
 from scattertag.features.pedestal import remove_pedestal
+from scattertag.features.texture import Texture
 from scattertag.geometry import Geometry
 from scattertag.io.masks import same_mask, valid_pixels
 
@@ -79,6 +82,7 @@ IMAGE_FIELDS = (
     "q_min",
     "q_max",
     "pedestal",
+    "cake_texture",
 )
 COEFF_FIELDS = (
     "orders",
@@ -117,6 +121,10 @@ class ViewSpec:
     pedestal : "auto" subtracts an integrating detector's offset before the views (see
         :mod:`scattertag.features.pedestal`: only frames whose dark pixels are far quieter
         than Poisson have one); "none" leaves counts as read.
+    cake_texture : 0 (default: no such channel) or m = 3-16 azimuthal sub-cells per cake cell
+        for a last cake channel, the sub-cell texture (:mod:`scattertag.features.texture`).
+        Left out of :meth:`to_dict` when 0, so specs without it describe themselves (and
+        key set-up caches) as before it existed.
     """
 
     input_size: int = 256
@@ -136,6 +144,7 @@ class ViewSpec:
     q_max: float = 20.0
     unknown_geometry_fraction: float = 0.25
     pedestal: str = "auto"
+    cake_texture: int = 0
 
     def __post_init__(self) -> None:
         if self.image_space not in IMAGE_SPACES:
@@ -154,6 +163,11 @@ class ViewSpec:
             )
         if self.pedestal not in PEDESTALS:
             raise ValueError(f"ViewSpec.pedestal must be one of {PEDESTALS}, got {self.pedestal!r}")
+        if self.cake_texture and not 3 <= self.cake_texture <= 16:
+            raise ValueError(
+                "ViewSpec.cake_texture must be 0 (no texture channel) or 3-16 sub-cells, "
+                f"got {self.cake_texture!r}"
+            )
         if not self.q_min < self.q_max:
             raise ValueError(f"ViewSpec.q_min ({self.q_min}) must be below q_max ({self.q_max})")
         checks = {
@@ -185,10 +199,11 @@ class ViewSpec:
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        """(C, rows, columns) of the image view: (1, S, S), the cake's (4, A, R) or (5, A, R)."""
+        """(C, rows, columns) of the image view: (1, S, S), the cake's (4, A, R) or (5, A, R),
+        one channel more with ``cake_texture``."""
         if self.is_cake:
             channels = QCAKE_CHANNELS if self.image_space == "qcake" else CAKE_CHANNELS
-            return (channels, self.cake_angles, self.cake_radii)
+            return (channels + bool(self.cake_texture), self.cake_angles, self.cake_radii)
         return (1, self.input_size, self.input_size)
 
     @property
@@ -197,8 +212,11 @@ class ViewSpec:
         return (COEFF_CHANNELS, self.orders + 1, self.zeros)
 
     def to_dict(self) -> dict:
-        """JSON-serialisable dictionary."""
-        return asdict(self)
+        """JSON-serialisable dictionary (without ``cake_texture`` when it is 0)."""
+        d = asdict(self)
+        if not self.cake_texture:
+            del d["cake_texture"]
+        return d
 
     def fields_for(self, view: str) -> dict:
         """The fields a ``view`` ("image", "coeff" or "joint") model depends on, as a dict."""
@@ -207,7 +225,10 @@ class ViewSpec:
         unused = {"detector": ("cake_", "q_"), "cake": ("input_size", "q_")}.get(
             self.image_space, ("input_size",)
         )
-        return {name: getattr(self, name) for name in used if not name.startswith(unused)}
+        out = {name: getattr(self, name) for name in used if not name.startswith(unused)}
+        if not self.cake_texture:
+            out.pop("cake_texture", None)  # as before the option existed
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> ViewSpec:
@@ -290,6 +311,8 @@ class Cake:
         2: valid fraction: valid pixels / cell area (0 off the frame, behind the beamstop,
            beyond 2 theta = 90 degrees)
         3: radial coordinate j / (R - 1), so the network knows absolute q, not only ratios
+        4: with ``texture`` = m > 0 only: the sub-cell texture (:mod:`scattertag.features.texture`;
+           0 in cells taking their nearest pixel); channels 0-3 are the same either way
     """
 
     def __init__(
@@ -299,6 +322,7 @@ class Cake:
         angles: int,
         axis: RadialAxis,
         state: dict[str, np.ndarray] | None = None,
+        texture: int = 0,
     ) -> None:
         H, W = shape
         cx, cy = beam_center
@@ -307,11 +331,17 @@ class Cake:
         self.coordinate = np.broadcast_to(
             np.linspace(0, 1, radii, dtype=np.float32), (angles, radii)
         )
+        self.texture: Texture | None = None
         if state is not None:  # from :meth:`state`, e.g. the on-disk set-up cache
             for name in self.STATE:
                 setattr(self, name, state[name])
+            if texture:
+                self.texture = Texture(subcells=texture, state=_part(state, "texture_"))
             return
         self.order, self.starts, self.cells = polar_order((H, W), (cx, cy), angles, axis)
+        if texture:
+            cell_of = np.repeat(self.cells, np.diff(self.starts, append=len(self.order)))
+            self.texture = Texture((H, W), (cx, cy), angles, texture, self.order, cell_of)
         count = np.zeros(angles * radii, np.int64)
         count[self.cells] = np.diff(self.starts, append=len(self.order))
         # cells with no pixel centre take the nearest pixel to their centre, if it is on the frame
@@ -368,7 +398,10 @@ class Cake:
 
     def state(self) -> dict[str, np.ndarray]:
         """The arrays that set this cake up again: ``Cake(..., state=cake.state())``."""
-        return {name: getattr(self, name) for name in self.STATE}
+        out = {name: getattr(self, name) for name in self.STATE}
+        if self.texture is not None:
+            out.update({f"texture_{k}": v for k, v in self.texture.state().items()})
+        return out
 
     def weights(self, valid: np.ndarray) -> np.ndarray:
         """(A * R,) float32 number of valid pixels per cell of (H, W) bool ``valid``."""
@@ -400,9 +433,16 @@ class Cake:
         cell[self.order] = np.repeat(self.cells, np.diff(self.starts, append=len(self.order)))
         return cell
 
-    def __call__(self, total: np.ndarray, weights: np.ndarray, log) -> np.ndarray:
+    def __call__(
+        self,
+        total: np.ndarray,
+        weights: np.ndarray,
+        log,
+        valid: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Valid counts (H, W, zero elsewhere) and cell weights (:meth:`weights`) -> float32
-        (4, A, R); ``log`` maps means to [0, 1]."""
+        (4, A, R), or (5, A, R) with texture (``valid``: (H, W) bool, None: all); ``log``
+        maps means to [0, 1]."""
         n = self.angles * self.radii
         t = np.take(total, self.order)  # np.take: faster than a.ravel()[index]
         sums, peak = np.zeros(n, np.float32), np.zeros(n, np.float32)
@@ -412,14 +452,17 @@ class Cake:
         sums[self.filled] = np.take(total, self.fill_pixel)
         peak[self.filled] = sums[self.filled]
         shape = (self.angles, self.radii)
-        return np.stack(
-            [
-                log(sums, weights).reshape(shape),
-                log(peak, (weights > 0).astype(np.float32)).reshape(shape),
-                (weights / self.area).reshape(shape),
-                self.coordinate,
-            ]
-        ).astype(np.float32)
+        channels = [
+            log(sums, weights).reshape(shape),
+            log(peak, (weights > 0).astype(np.float32)).reshape(shape),
+            (weights / self.area).reshape(shape),
+            self.coordinate,
+        ]
+        if self.texture is not None:
+            grain = self.texture(t, valid, self.order, n)
+            grain[self.filled] = 0.0
+            channels.append(grain.reshape(shape))
+        return np.stack(channels).astype(np.float32)
 
 
 def polar_order(
@@ -611,7 +654,12 @@ class ViewMaker:
                 side = self._side_px
                 axis = RadialAxis(spec.cake_r_min * side, spec.cake_r_max * side, spec.cake_radii)
             self._cakes[in_q] = Cake(
-                self.geometry.shape, self.geometry.beam_center, spec.cake_angles, axis, state
+                self.geometry.shape,
+                self.geometry.beam_center,
+                spec.cake_angles,
+                axis,
+                state,
+                texture=spec.cake_texture,
             )
         return self._cakes[in_q]
 
@@ -769,13 +817,15 @@ class ViewMaker:
 
     def _image(self, total: np.ndarray, valid: np.ndarray, in_q: bool = False) -> np.ndarray:
         """The image view: area-averaged, log-scaled (1, S, S) frame, or its cake: (4, A, R),
-        or (5, A, R) for "qcake" with channel 4 = 1 in q, 0 in frame units."""
+        or (5, A, R) for "qcake" with channel 4 = 1 in q, 0 in frame units; the texture
+        channel (``cake_texture``) last."""
         if self.spec.is_cake:
-            cake = self._cake(in_q)(total, self._weights(valid, in_q)[in_q], self._log)
+            weights = self._weights(valid, in_q)[in_q]
+            cake = self._cake(in_q)(total, weights, self._log, valid)
             if self.spec.image_space == "cake":
                 return cake
             flag = np.full((1, *cake.shape[1:]), float(in_q), np.float32)
-            return np.concatenate([cake, flag])
+            return np.concatenate([cake[:CAKE_CHANNELS], flag, cake[CAKE_CHANNELS:]])
         weight = valid.astype(np.float32)
         return self._log(
             self._area_sum(total, self.to_image), self._area_sum(weight, self.to_image)
