@@ -64,6 +64,7 @@ def test_only_isotropy_and_ring_choices_are_polished(frame):
     ring = bc._pyramid(frame, ok)[2]
     for method in ("gradient", "symmetry", "axis", "beamstop"):
         cand = bc._Candidate(method, CX + 1.5, CY + 1.5, 0.3, 0.5, 0.5, 0.5)
-        assert bc._polish(frame, ok, cand, ring) == cand
-    moved = bc._polish(frame, ok, isotropy_candidate(CX + 1.5, CY + 1.5), ring)
+        assert bc._polish(frame, ok, cand, ring, 0.7) == (cand, 0.7)
+    moved, conf = bc._polish(frame, ok, isotropy_candidate(CX + 1.5, CY + 1.5), ring, 0.7)
+    assert conf == 0.7
     assert math.hypot(moved.x - CX, moved.y - CY) < 0.5

@@ -1,0 +1,137 @@
+"""Tilted-detector rings: cones about the beam fitted to arcs (scattertag.ring_cones) and
+their use in the beam-centre estimate."""
+
+import math
+
+import numpy as np
+import pytest
+
+from scattertag import beam_center as bc
+from scattertag.geometry import Geometry
+from scattertag.ring_cones import cone_angles, fit_cones
+from scattertag.simulate.tilt import Tilt, detector_xy, frame_maps
+
+BEAM = (250.0, 320.0)
+TILT = Tilt(math.radians(25.0), math.radians(30.0))
+GEOMETRY = Geometry((600, 600), BEAM, pixel_size=1e-4, distance=0.05)  # d = 500 px
+
+
+def ring_points(radii, chi, noise=0.05, seed=0):
+    """Points on the conics of equivalent radii ``radii`` (px) at azimuths ``chi``, with
+    Gaussian noise (px), and their arc labels."""
+    rng = np.random.default_rng(seed)
+    xs, ys, labels = [], [], []
+    for j, r in enumerate(radii):
+        x, y = detector_xy(GEOMETRY, TILT, np.full(chi.size, float(r)), chi)
+        xs.append(x + rng.normal(0, noise, x.size))
+        ys.append(y + rng.normal(0, noise, x.size))
+        labels.append(np.full(x.size, j))
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(labels)
+
+
+def test_cone_angles_match_the_simulator_and_their_derivatives():
+    """2 theta and its gradient agree with the simulator's geometry (pyFAI's Fit2D one,
+    checked in test_simulate_tilt) and with finite differences."""
+    tt, _, _ = frame_maps(GEOMETRY, TILT)
+    ys, xs = np.mgrid[0:600:37, 0:600:41]
+    x, y = xs.ravel().astype(float), ys.ravel().astype(float)
+    d = GEOMETRY.distance / GEOMETRY.pixel_size
+    params = np.array([*BEAM, math.log(d), TILT.angle * math.cos(TILT.axis), 0.0])
+    params[4] = TILT.angle * math.sin(TILT.axis)
+    ours, grad, jac = cone_angles(params, x, y, derivatives=True)
+    np.testing.assert_allclose(ours, tt[ys.ravel(), xs.ravel()], atol=1e-9)
+    h = 1e-4
+    dx = (cone_angles(params, x + h, y)[0] - cone_angles(params, x - h, y)[0]) / (2 * h)
+    dy = (cone_angles(params, x, y + h)[0] - cone_angles(params, x, y - h)[0]) / (2 * h)
+    np.testing.assert_allclose(grad, np.hypot(dx, dy), rtol=1e-5)
+    for m in range(5):
+        e = np.zeros(5)
+        e[m] = 1e-6
+        num = (cone_angles(params + e, x, y)[0] - cone_angles(params - e, x, y)[0]) / 2e-6
+        np.testing.assert_allclose(jac[:, m], num, atol=1e-6 * np.abs(num).max())
+
+
+def test_cones_find_the_beam_where_circles_miss():
+    """Four tilted rings seen all round: the cone fit lands within 0.2 px of the direct
+    beam and finds the tilt; the common centre of circles through the same points is
+    several pixels off."""
+    x, y, label = ring_points((60, 110, 160, 210), np.linspace(-math.pi, math.pi, 90))
+    w = np.ones(x.size)
+    rd = bc._Ridges(x, y, w, label, 4)
+    cx, cy, _, _ = bc._fit_arcs(rd)
+    cx, cy, _, _ = bc._fit_arcs(rd, (cx, cy))
+    assert math.hypot(cx - BEAM[0], cy - BEAM[1]) > 3.0
+    fit = fit_cones(x, y, w, label, (cx, cy))
+    assert fit is not None and fit.arcs == 4
+    assert math.hypot(fit.x - BEAM[0], fit.y - BEAM[1]) < 0.2
+    assert abs(math.degrees(fit.tilt) - 25.0) < 1.0
+    assert fit.rms < 0.1 < fit.circle_rms
+    assert fit.sigma < 0.2
+
+
+def test_a_tilted_ring_frame_gets_the_direct_beam():
+    """A simulated frame of five rings on a detector tilted 25 degrees: the estimate is the
+    cone fit's, within 1 px of the direct beam, while circles through its arcs miss by
+    more than 5 px."""
+    tt, _, _ = frame_maps(GEOMETRY, TILT)
+    img = 20.0 + 5.0 * np.exp(-tt / 0.3)
+    for c in (0.12, 0.2, 0.28, 0.36, 0.44):
+        img += 200.0 * np.exp(-0.5 * ((tt - c) / 0.004) ** 2)
+    counts = np.random.default_rng(0).poisson(img).astype(float)
+    est = bc.estimate_beam_center(counts)
+    assert est.method == "cone" and est.found
+    assert math.hypot(est.x - BEAM[0], est.y - BEAM[1]) < 1.0
+    ring = bc._pyramid(counts, bc.valid_pixels(counts))[2]
+    rd = bc._ridges(ring)
+    x, y, _, _ = bc._fit_arcs(rd)
+    x, y, _, _ = bc._fit_arcs(rd, (x, y))
+    fx, fy = ring.to_frame(x, y)
+    assert math.hypot(fx - BEAM[0], fy - BEAM[1]) > 5.0
+
+
+def test_untilted_rings_keep_their_circle_centre():
+    """Concentric circles: no tilt is found, and the estimate stays the ring fit."""
+    yy, xx = np.mgrid[0:400, 0:400]
+    r = np.hypot(xx - 190.3, yy - 207.6)
+    img = 10.0 + sum(300.0 * np.exp(-0.5 * ((r - rr) / 1.5) ** 2) for rr in (50, 90, 130, 170))
+    counts = np.random.default_rng(2).poisson(img).astype(float)
+    est = bc.estimate_beam_center(counts)
+    assert est.method == "rings"
+    assert math.hypot(est.x - 190.3, est.y - 207.6) < 0.5
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["one arc", "too few points", "lengths differ", "start not finite", "negative label"],
+)
+def test_degenerate_input_gives_no_fit(case):
+    """Input that cannot fix a cone gives None, not an exception or a made-up centre."""
+    x, y, label = ring_points((60, 110), np.linspace(0, 2, 40))
+    w = np.ones(x.size)
+    start = (250.0, 320.0)
+    if case == "one arc":
+        label = np.zeros_like(label)
+    elif case == "too few points":
+        x, y, w, label = x[:10], y[:10], w[:10], label[:10]
+    elif case == "lengths differ":
+        w = w[:-1]
+    elif case == "start not finite":
+        start = (math.nan, 320.0)
+    else:
+        label = label - 1
+    assert fit_cones(x, y, w, label, start) is None
+
+
+def test_bad_points_are_ignored():
+    """Non-finite points and points of zero weight are left out; the fit is unchanged."""
+    x, y, label = ring_points((60, 110, 160), np.linspace(-math.pi, math.pi, 60))
+    w = np.ones(x.size)
+    clean = fit_cones(x, y, w, label, BEAM)
+    x2, y2, w2 = x.copy(), y.copy(), w.copy()
+    x2[::7] = np.nan
+    w2[3::7] = 0.0
+    y2[5::7] = 1e9  # a wild point of weight 0
+    w2[5::7] = 0.0
+    dirty = fit_cones(x2, y2, w2, label, BEAM)
+    assert clean is not None and dirty is not None
+    assert math.hypot(dirty.x - BEAM[0], dirty.y - BEAM[1]) < 0.3
