@@ -29,26 +29,21 @@ def ring_points(radii, chi, noise=0.05, seed=0):
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(labels)
 
 
-def test_cone_angles_match_the_simulator_and_their_derivatives():
-    """2 theta and its gradient agree with the simulator's geometry (pyFAI's Fit2D one,
-    checked in test_simulate_tilt) and with finite differences."""
+def test_cone_angles_match_the_simulator_and_finite_differences():
+    """2 theta agrees with the simulator's geometry (pyFAI's Fit2D one, checked in
+    test_simulate_tilt), its gradient with finite differences."""
     tt, _, _ = frame_maps(GEOMETRY, TILT)
     ys, xs = np.mgrid[0:600:37, 0:600:41]
     x, y = xs.ravel().astype(float), ys.ravel().astype(float)
     d = GEOMETRY.distance / GEOMETRY.pixel_size
-    params = np.array([*BEAM, math.log(d), TILT.angle * math.cos(TILT.axis), 0.0])
-    params[4] = TILT.angle * math.sin(TILT.axis)
-    ours, grad, jac = cone_angles(params, x, y, derivatives=True)
+    tx, ty = TILT.angle * math.cos(TILT.axis), TILT.angle * math.sin(TILT.axis)
+    params = np.array([*BEAM, math.log(d), tx, ty])
+    ours, grad = cone_angles(params, x, y)
     np.testing.assert_allclose(ours, tt[ys.ravel(), xs.ravel()], atol=1e-9)
     h = 1e-4
     dx = (cone_angles(params, x + h, y)[0] - cone_angles(params, x - h, y)[0]) / (2 * h)
     dy = (cone_angles(params, x, y + h)[0] - cone_angles(params, x, y - h)[0]) / (2 * h)
     np.testing.assert_allclose(grad, np.hypot(dx, dy), rtol=1e-5)
-    for m in range(5):
-        e = np.zeros(5)
-        e[m] = 1e-6
-        num = (cone_angles(params + e, x, y)[0] - cone_angles(params - e, x, y)[0]) / 2e-6
-        np.testing.assert_allclose(jac[:, m], num, atol=1e-6 * np.abs(num).max())
 
 
 def test_cones_find_the_beam_where_circles_miss():

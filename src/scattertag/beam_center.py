@@ -93,6 +93,8 @@ RANK_OVERRIDE, RANK_MARGIN = 0.5, 0.1
 #: centre, with a tilt in CONE_TILT (degrees) and a distance d of at least CONE_NEAR
 #: times the outermost arc's radius (2 theta under 76 degrees there).
 CONE_RMS, CONE_SIGMA, CONE_REACH = 0.7, 0.5, 0.1
+#: The cone fit gives up early unless its starts reach this fraction of the circles' rms.
+CONE_WORTH = 0.85
 CONE_TILT, CONE_NEAR = (2.0, 45.0), 0.25
 #: Blocks this many times darker than the frame's 20th percentile are beamstop shadow.
 DARK_RATIO = 30.0
@@ -1159,7 +1161,8 @@ def _tilted(
     P = 1 - exp(-t^2 / sigma^2) the chance that an error of standard deviation sigma
     stays within t.
     """
-    fit = fit_cones(rd.x, rd.y, rd.w, rd.label, level.from_frame(best.x, best.y))
+    start = level.from_frame(best.x, best.y)
+    fit = fit_cones(rd.x, rd.y, rd.w, rd.label, start, worth=CONE_WORTH)
     if fit is None:
         return best, conf
     x, y = level.to_frame(fit.x, fit.y)

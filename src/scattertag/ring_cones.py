@@ -39,8 +39,6 @@ from scattertag.simulate.tilt import Tilt
 F_SCALE = 1.0
 #: Bound on each tilt component tau cos phi, tau sin phi (radians).
 MAX_TILT = math.radians(60.0)
-#: Tilt tau of the tilted starts (radians), about 4 axes 90 degrees apart.
-START_TILT = 0.3
 #: Starting distances d and the range d stays in, in units of the outermost arc's radius
 #: about the start R: beyond 10 R (2 theta under 6 degrees) a tilt makes rings ellipses
 #: about the beam, whose centre the circles find, and fits to short arcs trade that
@@ -50,8 +48,9 @@ D_BOUNDS = (0.05, 10.0)
 #: Points the starts are tried on, and the best refined on (evenly strided).
 MAX_POINTS = 300
 MAX_REFINE = 1000
-#: Residual evaluations allowed per least-squares run.
-MAX_NFEV = 40
+#: Residual evaluations allowed per least-squares run (each Jacobian costs 5 more), and
+#: the relative change of cost and parameters at which the starts stop.
+MAX_NFEV, START_TOL = 40, 1e-4
 
 
 @dataclass(frozen=True)
@@ -86,48 +85,29 @@ def _rotation(tx: float, ty: float) -> np.ndarray:
     return Tilt(tau, math.atan2(ty, tx)).rotation()
 
 
-def cone_angles(
-    params: np.ndarray, x: np.ndarray, y: np.ndarray, derivatives: bool = False
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """2 theta (radians) of points (x, y), |grad 2 theta| (radians per pixel), each (N,),
-    and with ``derivatives`` d(2 theta)/d(params), (N, 5) (else None).
+def cone_angles(params: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """2 theta (radians) of points (x, y) and |grad 2 theta| (radians per pixel), each (N,).
 
     ``params`` = (cx, cy, log d, tau cos phi, tau sin phi), lengths in pixels (module).
-    With P the point in the lab and rho = |P_xy|: d(2 theta) = q . dP, q = (P_z P_x / rho,
-    P_z P_y / rho, -rho) / |P|^2; dP/dx = e_x, dP/dy = e_y, dP/dcx = -e_x, dP/dcy = -e_y,
-    dP/dlog d = (0, 0, d), dP/dt = (x - cx) de_x/dt + (y - cy) de_y/dt.
+    With P the point in the lab and rho = |P_xy|: d(2 theta) = q . dP with q = (P_z P_x /
+    rho, P_z P_y / rho, -rho) / |P|^2, and dP/dx = e_x, dP/dy = e_y.
     """
     cx, cy, log_d, tx, ty = (float(v) for v in params)
     rot = _rotation(tx, ty)
     u, v = x - cx, y - cy
-    d = math.exp(log_d)
     px = u * rot[0, 0] + v * rot[0, 1]
     py = u * rot[1, 0] + v * rot[1, 1]
-    pz = d + u * rot[2, 0] + v * rot[2, 1]
+    pz = math.exp(log_d) + u * rot[2, 0] + v * rot[2, 1]
     rho = np.maximum(np.sqrt(px * px + py * py), 1e-12)
     p2 = rho * rho + pz * pz
-    two_theta = np.arctan2(rho, pz)
     qx, qy, qz = pz * px / (rho * p2), pz * py / (rho * p2), -rho / p2
     gx = qx * rot[0, 0] + qy * rot[1, 0] + qz * rot[2, 0]
     gy = qx * rot[0, 1] + qy * rot[1, 1] + qz * rot[2, 1]
-    grad = np.maximum(np.hypot(gx, gy), 1e-15)
-    if not derivatives:
-        return two_theta, grad, None
-    jac = np.empty((x.size, 5))
-    jac[:, 0], jac[:, 1], jac[:, 2] = -gx, -gy, qz * d
-    h = 1e-6
-    for k, (ex, ey) in enumerate(((h, 0.0), (0.0, h))):
-        dr = (_rotation(tx + ex, ty + ey) - _rotation(tx - ex, ty - ey)) / (2 * h)
-        jac[:, 3 + k] = (
-            qx * (u * dr[0, 0] + v * dr[0, 1])
-            + qy * (u * dr[1, 0] + v * dr[1, 1])
-            + qz * (u * dr[2, 0] + v * dr[2, 1])
-        )
-    return two_theta, grad, jac
+    return np.arctan2(rho, pz), np.maximum(np.hypot(gx, gy), 1e-15)
 
 
 class _Arcs:
-    """Ridge points (N,) and their arcs for the fit; residuals and Jacobian of a geometry."""
+    """Ridge points (N,) and their arcs (labels 0..n-1) for the fit."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, sw: np.ndarray, label: np.ndarray, n: int):
         self.x, self.y, self.sw, self.label, self.n = x, y, sw, label, n
@@ -136,33 +116,18 @@ class _Arcs:
         """The points ``idx`` only."""
         return _Arcs(self.x[idx], self.y[idx], self.sw[idx], self.label[idx], self.n)
 
-    def _means(self, values: np.ndarray, wk: np.ndarray) -> np.ndarray:
-        """(n, ...) each arc's weighted mean of ``values`` (N, ...)."""
-        tot = np.maximum(np.bincount(self.label, wk, self.n), 1e-300)
-        if values.ndim == 1:
-            return np.bincount(self.label, wk * values, self.n) / tot
-        cols = [np.bincount(self.label, wk * c, self.n) for c in values.T]
-        return np.stack(cols, axis=1) / tot[:, None]
-
     def residuals(self, params: np.ndarray) -> np.ndarray:
-        """(N,) sqrt(w)-weighted distances (pixels) of the points to their arcs' conics, each
-        arc's 2 theta the weighted mean of its points' (variable projection, weights
-        w / |grad 2 theta|^2)."""
+        """(N,) sqrt(w)-weighted distances (pixels) of the points to their arcs' conics."""
         return self.solve(params)[0]
 
     def solve(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(residuals (N,), the arcs' 2 theta (n,)) of a geometry."""
-        tt, grad, _ = cone_angles(params, self.x, self.y)
-        two_theta = self._means(tt, (self.sw / grad) ** 2)
+        """(residuals (N,), the arcs' 2 theta (n,)) of a geometry; each arc's 2 theta is
+        the weighted mean of its points' (variable projection, weights w / |grad|^2)."""
+        tt, grad = cone_angles(params, self.x, self.y)
+        wk = (self.sw / grad) ** 2
+        tot = np.maximum(np.bincount(self.label, wk, self.n), 1e-300)
+        two_theta = np.bincount(self.label, wk * tt, self.n) / tot
         return self.sw * (tt - two_theta[self.label]) / grad, two_theta
-
-    def jacobian(self, params: np.ndarray) -> np.ndarray:
-        """(N, 5) d(residuals)/d(params), |grad 2 theta| and the weights held fixed (a
-        Gauss-Newton approximation: they vary slowly along a conic)."""
-        _, grad, dtt = cone_angles(params, self.x, self.y, derivatives=True)
-        assert dtt is not None
-        mean = self._means(dtt, (self.sw / grad) ** 2)
-        return (self.sw / grad)[:, None] * (dtt - mean[self.label])
 
 
 def _stride(n: int, keep: int) -> np.ndarray:
@@ -183,6 +148,7 @@ def fit_cones(
     label: np.ndarray,
     start: tuple[float, float],
     max_points: int = MAX_POINTS,
+    worth: float = math.inf,
 ) -> ConeFit | None:
     """Tilted cones through arcs of ridge points: the direct-beam point and the tilt.
 
@@ -191,11 +157,12 @@ def fit_cones(
     x, y, w : (N,) the points (pixels) and their weights (ridge strength, > 0).
     label : (N,) int >= 0, the arc of each point; an arc is part of one ring.
     start : (x, y) the circle fit's common centre, where every search starts.
-    max_points : the starts (D_STARTS untilted, the farther tilted by START_TILT about 4
-        axes) run on at most this many points (evenly strided); the one of least robust
-        cost is refined on at most MAX_REFINE points with a finite-difference Jacobian
-        (the analytic one leaves out how |grad 2 theta| varies, which shifts the optimum
-        along the flat valley of short arcs).
+    max_points : the starts (untilted, at the distances D_STARTS) run on at most this
+        many points (evenly strided); the one of least robust
+        cost is refined on at most MAX_REFINE points (finite-difference Jacobians).
+    worth : give up (None) when the best start's robust rms is over this fraction of the
+        circles' on the same points: a caller that keeps only clearly better cones saves
+        the refinement (most of the cost).
 
     Returns None when the points cannot fix a cone (under 2 arcs of 6 points, under 12
     points, arrays of different lengths, a non-finite start, negative labels) or no start
@@ -225,44 +192,44 @@ def fit_cones(
         [np.inf, np.inf, math.log(D_BOUNDS[1] * radius), MAX_TILT, MAX_TILT],
     )
 
-    def solve(on: _Arcs, p0: np.ndarray, exact: bool = False):
+    def solve(on: _Arcs, p0: np.ndarray, tol: float):
         return least_squares(
             on.residuals,
             p0,
-            jac="2-point" if exact else on.jacobian,
             loss="soft_l1",
             f_scale=F_SCALE,
             x_scale=np.array([scale, scale, 1.0, 0.1, 0.1]),
             bounds=bounds,
             max_nfev=MAX_NFEV,
+            ftol=tol,
+            xtol=tol,
         )
 
-    t = START_TILT
     near, far = D_STARTS[0] * radius, D_STARTS[1] * radius
-    starts = [(near, 0.0, 0.0), (far, 0.0, 0.0)] + [
-        (far, tx, ty) for tx, ty in ((t, 0.0), (-t, 0.0), (0.0, t), (0.0, -t))
-    ]
+    log_far = math.log(far)
+
+    def circles(on: _Arcs):
+        """The untilted model (concentric circles) on ``on``: cx, cy fitted, d = far."""
+        return least_squares(
+            lambda c: on.residuals(np.array([c[0], c[1], log_far, 0.0, 0.0])),
+            np.array(start, dtype=np.float64),
+            loss="soft_l1",
+            f_scale=F_SCALE,
+            x_scale=np.array([scale, scale]),
+            max_nfev=MAX_NFEV,
+        )
+
     best = None
-    for d, tx, ty in starts:
-        sol = solve(few, np.array([start[0], start[1], math.log(d), tx, ty]))
+    for d in (near, far):
+        sol = solve(few, np.array([start[0], start[1], math.log(d), 0.0, 0.0]), START_TOL)
         if np.all(np.isfinite(sol.x)) and (best is None or sol.cost < best.cost):
             best = sol
-    if best is None:
+    if best is None or best.cost > worth**2 * circles(few).cost:
         return None
-    best = solve(most, best.x, exact=True)
+    best = solve(most, best.x, 1e-8)
     if not np.all(np.isfinite(best.x)):
         return None
-    # the untilted model (concentric circles) on the same points, for comparison
-    log_far = math.log(far)
-    flat = least_squares(
-        lambda c: most.residuals(np.array([c[0], c[1], log_far, 0.0, 0.0])),
-        np.array(start, dtype=np.float64),
-        jac=lambda c: most.jacobian(np.array([c[0], c[1], log_far, 0.0, 0.0]))[:, :2],
-        loss="soft_l1",
-        f_scale=F_SCALE,
-        x_scale=np.array([scale, scale]),
-        max_nfev=MAX_NFEV,
-    )
+    flat = circles(most)
     res, two_theta = most.solve(best.x)
     dof = max(res.size - 5 - arcs.n, 1)
     cov = np.linalg.pinv(best.jac.T @ best.jac) * float(np.sum(res * res)) / dof
