@@ -147,23 +147,25 @@ class Texture:
 def texture_channel(s: np.ndarray, e: np.ndarray) -> np.ndarray:
     """(cells, m) sub-cell counts S_b and profile sums E_b -> (cells,) float32 channel in
     [0, 1] (module docstring)."""
+    out = np.zeros(len(s), np.float32)
     m = s.shape[1]
     use = e > 0
     k = use.sum(axis=1)
-    s = np.where(use, s, 0.0)
-    e = np.where(use, e, 0.0)
+    rows = np.flatnonzero((k >= 3) & (s.sum(axis=1) > 0))  # the others read 0
+    use, k = use[rows], k[rows]
+    s = np.where(use, s[rows], 0.0)
+    e = np.where(use, e[rows], 0.0)
     x = np.arange(m) - (m - 1) / 2
     total_e, total_s = e.sum(axis=1), s.sum(axis=1)
-    safe_e = np.maximum(total_e, 1e-30)
     ex, exx, sx = e @ x, e @ (x * x), s @ x
-    spread = exx - ex * ex / safe_e  # weighted sum of squares of x about its mean
+    spread = exx - ex * ex / total_e  # weighted sum of squares of x about its mean
     slope = np.where(
-        spread > 1e-12 * safe_e, (sx - ex * total_s / safe_e) / np.maximum(spread, 1e-30), 0.0
+        spread > 1e-12 * total_e, (sx - ex * total_s / total_e) / np.maximum(spread, 1e-30), 0.0
     )
-    level = (total_s - slope * ex) / safe_e
+    level = (total_s - slope * ex) / total_e
     residual = s - e * (level[:, None] + slope[:, None] * x)
-    mu = (total_s / safe_e)[:, None] * e
-    chi2 = (np.where(use, residual * residual / (mu + FLOOR**2 * mu * mu + 1.0), 0.0)).sum(axis=1)
-    excess = np.where((k >= 3) & (total_s > 0), chi2 / np.maximum(k - 2, 1) - 1.0, 0.0)
-    out = np.log1p(np.maximum(excess, 0.0)) / math.log1p(SATURATION)
-    return np.minimum(out, 1.0).astype(np.float32)
+    mu = (total_s / total_e)[:, None] * e
+    chi2 = (residual * residual / (mu + FLOOR**2 * mu * mu + 1.0)).sum(axis=1)
+    excess = np.maximum(chi2 / (k - 2) - 1.0, 0.0)
+    out[rows] = np.minimum(np.log1p(excess) / math.log1p(SATURATION), 1.0)
+    return out
