@@ -96,6 +96,19 @@ CONE_RMS, CONE_SIGMA, CONE_REACH = 0.7, 0.5, 0.1
 #: The cone fit gives up early unless its starts reach this fraction of the circles' rms.
 CONE_WORTH = 0.85
 CONE_TILT, CONE_NEAR = (2.0, 45.0), 0.25
+#: Grazing incidence (:func:`_grazing`, tried only when the centre is not found otherwise):
+#: a horizon is a drop of at least HORIZON_DROP in the mean of g across it (windows of
+#: rows / 64 rows, at least 2) in the median column, and a drop in HORIZON_COLUMNS of the
+#: columns; the mirror column's pairs must cover GRAZING_OVERLAP of the lit pixels and
+#: correlate GRAZING_RHO; the direct beam is sought from the horizon down to GRAZING_REACH
+#: of the level's rows below it; the isotropy within GRAZING_FLAT of its best sets the
+#: spread of y.
+HORIZON_DROP, HORIZON_COLUMNS = 0.3, 0.8
+#: On the specular column (:func:`_specular`): the horizon is a drop of at least
+#: HORIZON_STEP in log(1 + counts); the specular spot exceeds the running median over
+#: +-SPOT_REACH rows by at least SPOT_CONTRAST, and SPOT_SIDE of the width aside by half.
+HORIZON_STEP, SPOT_REACH, SPOT_CONTRAST, SPOT_SIDE = 1.0, 8, 1.0, 0.01
+GRAZING_OVERLAP, GRAZING_RHO, GRAZING_REACH, GRAZING_FLAT = 0.3, 0.5, 0.2, 0.005
 #: Blocks this many times darker than the frame's 20th percentile are beamstop shadow.
 DARK_RATIO = 30.0
 #: A given centre about which the fine level's isotropy R^2 reaches this, at a local
@@ -388,13 +401,20 @@ def _symmetry_map(level: _Level, min_overlap: float = 0.05) -> tuple[np.ndarray,
     s2 = np.fft.irfft2(fg2 * fm, fshape)[crop]
     s12 = np.fft.irfft2(fg * fg, fshape)[crop]
     total = max(m.sum(), 1.0)
-    enough = n > max(min_overlap * total, 16.0)
+    return _pair_correlation(n, s1, s2, s12, min_overlap * total), n / total
+
+
+def _pair_correlation(
+    n: np.ndarray, s1: np.ndarray, s2: np.ndarray, s12: np.ndarray, least: float
+) -> np.ndarray:
+    """Normalised correlation of the pairs (g(p), g(p')) from their sums over n pairs:
+    (S12 - S1^2 / n) / (S2 - S1^2 / n); NaN where n is below max(least, 16)."""
+    enough = n > max(least, 16.0)
     mean_sq = np.where(enough, s1 * s1 / np.maximum(n, 1.0), 0.0)
     var = s2 - mean_sq
-    rho = np.where(
+    return np.where(
         enough & (var > 1e-9 * np.abs(s2).max()), (s12 - mean_sq) / np.maximum(var, 1e-300), np.nan
     )
-    return rho, n / total
 
 
 def _fast_len(n: int) -> int:
@@ -777,9 +797,9 @@ class _Pixels:
     total: float
 
 
-def _pixels(level: _Level, keep: int = 20000) -> _Pixels:
-    """At most ``keep`` lit pixels of the level, evenly strided."""
-    iy, ix = np.nonzero(level.lit)
+def _pixels(level: _Level, keep: int = 20000, use: np.ndarray | None = None) -> _Pixels:
+    """At most ``keep`` lit pixels of the level (and of ``use``, (R, C) bool), evenly strided."""
+    iy, ix = np.nonzero(level.lit if use is None else level.lit & use)
     if iy.size > keep:
         pick = np.linspace(0, iy.size - 1, keep).astype(np.int64)
         iy, ix = iy[pick], ix[pick]
@@ -916,6 +936,202 @@ def _candidates(
         x, y, _ = _climb(pf, fine.from_frame(*coarse.to_frame(x, y)), 1.0, 0.25)
         add("isotropy", x, y, 0.5, seed=top.method)
     return out
+
+
+# ---- grazing incidence -------------------------------------------------------------------
+def _mirror_column(level: _Level) -> tuple[float, float]:
+    """(x, rho): the column x (level px) about which g is most left-right symmetric, and the
+    correlation of the pairs g(i, j), g(i, 2x - j) over the lit pixels.
+
+    A grazing-incidence pattern is mirror-symmetric about the plane of incidence (the
+    column of the direct beam and the specular rod), not point-symmetric: the film hides
+    everything below its horizon. As :func:`_symmetry_map`, with 1-D convolutions along
+    the rows summed over the rows (in Fourier space) for every s = 2x at once; the pairs
+    must cover GRAZING_OVERLAP of the lit pixels.
+    """
+    m = level.lit.astype(np.float64)
+    big = level.g * m
+    size = 2 * m.shape[1] - 1
+    f = _fast_len(size)
+    fm, fg, fg2 = (np.fft.rfft(a, f, axis=1) for a in (m, big, big * level.g))
+    n, s1, s2, s12 = (
+        np.fft.irfft((a * b).sum(axis=0), f)[:size]
+        for a, b in ((fm, fm), (fg, fm), (fg2, fm), (fg, fg))
+    )
+    rho = _pair_correlation(n, s1, s2, s12, GRAZING_OVERLAP * max(m.sum(), 1.0))
+    if not np.isfinite(rho).any():
+        return math.nan, 0.0
+    k = int(np.nanargmax(rho))
+    return (k + _parabola(rho[None, :], 0, k, axis=1)) / 2.0, float(rho[k])
+
+
+def _horizon(level: _Level) -> int | None:
+    """Level row h of the sample horizon (rows < h above it), or None: the row where g
+    drops most from the k rows above to the k rows below (k = rows / 64, at least 2),
+    the drop being the median over the columns with both windows half lit; kept if that
+    median is at least HORIZON_DROP and HORIZON_COLUMNS of those columns drop."""
+    m = level.lit.astype(np.float64)
+    rows, cols = m.shape
+    k = max(2, rows // 64)
+    cg = np.vstack([np.zeros(cols), np.cumsum(level.g * m, axis=0)])
+    cm = np.vstack([np.zeros(cols), np.cumsum(m, axis=0)])
+    best, row = HORIZON_DROP, None
+    for h in range(k, rows - k):
+        na, nb = cm[h] - cm[h - k], cm[h + k] - cm[h]
+        use = (na >= k / 2) & (nb >= k / 2)
+        if np.count_nonzero(use) < 0.5 * cols:
+            continue
+        drop = (cg[h] - cg[h - k])[use] / na[use] - (cg[h + k] - cg[h])[use] / nb[use]
+        med = float(np.median(drop))
+        if med >= best and np.mean(drop > 0) >= HORIZON_COLUMNS:
+            best, row = med, h
+    return row
+
+
+def _column_profile(counts: np.ndarray, ok: np.ndarray, x: float) -> np.ndarray:
+    """(rows,) log(1 + mean counts) of the valid pixels of columns round(x) - 1 .. + 1, NaN
+    in rows with none."""
+    c = round(x)
+    cols = slice(max(c - 1, 0), min(c + 2, counts.shape[1]))
+    use = ok[:, cols]
+    n = use.sum(axis=1)
+    total = np.where(use, counts[:, cols], 0).sum(axis=1, dtype=np.float64)
+    return np.where(n > 0, np.log1p(np.maximum(total, 0.0) / np.maximum(n, 1)), np.nan)
+
+
+def _excess(profile: np.ndarray) -> np.ndarray:
+    """(n,) how far a column profile exceeds its running median over +-SPOT_REACH rows;
+    -inf where it or the median is not finite."""
+    base = ndimage.median_filter(np.nan_to_num(profile, nan=-np.inf), size=2 * SPOT_REACH + 1)
+    return np.where(np.isfinite(profile) & np.isfinite(base), profile - base, -np.inf)
+
+
+def _specular(counts: np.ndarray, ok: np.ndarray, x: float) -> tuple[float, float] | None:
+    """(y, w): the direct beam's row from the profile of the specular column x
+    (:func:`_column_profile`), and its spread w (px), or None when the column shows no
+    specular spot above a horizon.
+
+    On the specular rod the film's horizon (exit angle 0) lies d tan(alpha_i) above the
+    direct beam and the specular reflection (exit angle alpha_i) d tan(2 alpha_i) above
+    it, so y = 2 y_h - y_s (to alpha_i^2: 1e-5 of d tan(alpha_i) at 0.4 degrees). The
+    horizon y_h: the largest drop of the median of the k = 4 valid rows above a row to the
+    k below, at least HORIZON_STEP; placed where the counts cross the middle of the two
+    levels (the film transmits half), interpolated between adjacent rows, else midway
+    between the last valid row above and the first below, half their distance its spread
+    (a module gap there widens it).
+    The spot y_s: above the horizon, the row where the profile most exceeds its running
+    median over +-SPOT_REACH rows, by at least SPOT_CONTRAST, refined by a parabola; a
+    spot, not a ring crossing the column: at the columns SPOT_SIDE of the width to either
+    side the same row exceeds its median by at most half as much; at least SPOT_REACH rows
+    above the horizon (the step's window and the spot's width: a bright band or the
+    direct beam's halo at the horizon's edge is no spot).
+    """
+    profile = _column_profile(counts, ok, x)
+    rows = np.flatnonzero(np.isfinite(profile))
+    v = profile[rows]
+    k = 4
+    if v.size < 4 * k:
+        return None
+    drops = np.array(
+        [np.median(v[j - k : j]) - np.median(v[j : j + k]) for j in range(k, v.size - k)]
+    )
+    j = k + int(np.argmax(drops))
+    if drops[j - k] < HORIZON_STEP:
+        return None
+    lin = np.expm1(v)
+    mid = 0.5 * (np.median(lin[j - k : j]) + np.median(lin[j : j + k]))
+    above = j - 1
+    while above > 0 and lin[above] < mid:
+        above -= 1
+    below = above + 1
+    while below < v.size - 1 and lin[below] >= mid:
+        below += 1
+    gap = float(rows[below] - rows[above])
+    y_h = rows[above] + (0.5 * gap if gap > 1 else (lin[above] - mid) / (lin[above] - lin[below]))
+    spread_h = max(0.5 * gap, 0.5)
+    top = int(rows[above]) - 2
+    if top < 2 * SPOT_REACH:
+        return None
+    side = max(3.0, SPOT_SIDE * counts.shape[1])
+    excess = _excess(profile[:top])
+    i = int(np.argmax(excess))
+    if excess[i] < SPOT_CONTRAST:
+        return None
+    for off in (-side, side):
+        aside = _column_profile(counts, ok, x + off) if 0 <= x + off < counts.shape[1] else None
+        if aside is not None and _excess(aside[:top])[i] > 0.5 * excess[i]:
+            return None
+    seg = profile[:top]
+    y_s = i + _parabola(np.nan_to_num(seg, nan=-np.inf)[None, :], 0, i, axis=1)
+    if y_h - y_s < SPOT_REACH:
+        return None  # not resolved from the horizon: a band or halo at its edge
+    return 2.0 * y_h - y_s, 2.0 * spread_h
+
+
+def _horizon_isotropy(level: _Level, x: float) -> tuple[float, float, float] | None:
+    """(y, w, R^2): the row (level px) of column x about which the lit pixels above the
+    horizon (:func:`_horizon`) are most isotropic (:func:`_isotropy`), searched from the
+    horizon down GRAZING_REACH of the rows; w (frame px) half the length of the run of y
+    whose isotropy is within GRAZING_FLAT of the best; None without a horizon or when the
+    best is an end of the range.
+
+    The beam lies d tan(alpha_i) below the horizon, and only what lies above it is
+    isotropic about the beam. On most grazing frames this profile is flat (a half-plane's
+    radial profile hardly tells y; Yoneda band and rods are horizontal and vertical), so
+    w is large and the confidence small; rings above the horizon fix y.
+    """
+    h = _horizon(level)
+    if h is None:
+        return None
+    above = np.zeros(level.g.shape, dtype=bool)
+    above[: max(h - 1, 0)] = True
+    px = _pixels(level, use=above)
+    if px.g.size < 64:
+        return None
+    ys = np.arange(h - 1.0, h + GRAZING_REACH * level.g.shape[0])
+    r = np.array([_isotropy(px, x, y) for y in ys])
+    j = int(np.argmax(r))
+    if j in (0, len(ys) - 1):
+        return None
+    flat = r >= r[j] - GRAZING_FLAT
+    lo, hi = j, j
+    while lo > 0 and flat[lo - 1]:
+        lo -= 1
+    while hi < len(ys) - 1 and flat[hi + 1]:
+        hi += 1
+    y = ys[j] + _parabola(r[None, :], 0, j, axis=1)
+    return float(y), max(0.5 * (hi - lo + 1), 0.5) * level.b, float(r[j])
+
+
+def _grazing(counts: np.ndarray, ok: np.ndarray, level: _Level) -> tuple[_Candidate, float] | None:
+    """The direct beam of a grazing-incidence frame (method ``grazing``) and its
+    confidence, or None when the frame shows no mirror line or nothing fixes y.
+
+    x is the mirror column (:func:`_mirror_column`, at least GRAZING_RHO). y lies on that
+    column: from the specular geometry (:func:`_specular`: 2 y_horizon - y_spot) when the
+    column shows a spot above a horizon, else from the isotropy above the horizon
+    (:func:`_horizon_isotropy`). Confidence 0.7 (one estimator) times the evidence
+    clip((R^2 - 0.02) / 0.1, 0, 1) of the isotropy path (1 for the specular geometry) times
+    P = 1 - exp(-t^2 / w^2), t = 2 px (the goal's tolerance), w the spread of y: a y the
+    frame does not fix is "not found".
+    """
+    x, rho = _mirror_column(level)
+    if not (math.isfinite(x) and rho >= GRAZING_RHO):
+        return None
+    fx = level.to_frame(x, 0.0)[0]
+    spec = _specular(counts, ok, fx)
+    if spec is not None:
+        fy, w = spec
+        iso, evidence = _isotropy(_pixels(level), x, level.from_frame(fx, fy)[1]), 1.0
+    else:
+        found = _horizon_isotropy(level, x)
+        if found is None:
+            return None
+        y, w, iso = found
+        fy = level.to_frame(x, y)[1]
+        evidence = float(np.clip((iso - 0.02) / 0.1, 0.0, 1.0))
+    conf = 0.7 * evidence * (1.0 - math.exp(-4.0 / (w * w)))
+    return _Candidate("grazing", fx, fy, w, 0.0, iso, iso, rho=rho), conf
 
 
 def _by_method(cands: list[_Candidate]) -> dict[str, _Candidate]:
@@ -1216,6 +1432,10 @@ def estimate_beam_center(
     levels = _pyramid(counts, ok)
     cands = _candidates(counts, ok, hint, levels)
     best, conf = _choose(cands, (rows, cols))
+    if conf < CONFIDENCE_THRESHOLD:
+        graze = _grazing(counts, ok, levels[2])
+        if graze is not None and graze[1] > conf:
+            best, conf = graze
     if best is None:
         return BeamCenterEstimate(*middle, 0.0, "none", True)
     best, conf = _polish(counts, ok, best, levels[2], conf)
