@@ -105,9 +105,10 @@ CONE_TILT, CONE_NEAR = (2.0, 45.0), 0.25
 #: spread of y.
 HORIZON_DROP, HORIZON_COLUMNS = 0.3, 0.8
 #: On the specular column (:func:`_specular`): the horizon is a drop of at least
-#: HORIZON_STEP in log(1 + counts); the specular spot exceeds the running median over
-#: +-SPOT_REACH rows by at least SPOT_CONTRAST, and SPOT_SIDE of the width aside by half.
-HORIZON_STEP, SPOT_REACH, SPOT_CONTRAST, SPOT_SIDE = 1.0, 8, 1.0, 0.01
+#: HORIZON_STEP in log(1 + counts) and HORIZON_SNR times its noise; the specular spot
+#: exceeds the running median over +-SPOT_REACH rows by at least SPOT_CONTRAST, and the
+#: columns SPOT_SIDE of the width aside by half as much at most.
+HORIZON_STEP, HORIZON_SNR, SPOT_REACH, SPOT_CONTRAST, SPOT_SIDE = 1.0, 10.0, 8, 1.0, 0.01
 GRAZING_OVERLAP, GRAZING_RHO, GRAZING_REACH, GRAZING_FLAT = 0.3, 0.5, 0.2, 0.005
 #: Blocks this many times darker than the frame's 20th percentile are beamstop shadow.
 DARK_RATIO = 30.0
@@ -1015,7 +1016,9 @@ def _specular(counts: np.ndarray, ok: np.ndarray, x: float) -> tuple[float, floa
     direct beam and the specular reflection (exit angle alpha_i) d tan(2 alpha_i) above
     it, so y = 2 y_h - y_s (to alpha_i^2: 1e-5 of d tan(alpha_i) at 0.4 degrees). The
     horizon y_h: the largest drop of the median of the k = 4 valid rows above a row to the
-    k below, at least HORIZON_STEP; placed where the counts cross the middle of the two
+    k below, at least HORIZON_STEP and HORIZON_SNR times the profile's row-to-row noise
+    (robust: 1.4826 MAD of the differences / sqrt 2; the film's shadow is a step of orders
+    of magnitude, not a fluctuation); placed where the counts cross the middle of the two
     levels (the film transmits half), interpolated between adjacent rows, else midway
     between the last valid row above and the first below, half their distance its spread
     (a module gap there widens it).
@@ -1036,7 +1039,9 @@ def _specular(counts: np.ndarray, ok: np.ndarray, x: float) -> tuple[float, floa
         [np.median(v[j - k : j]) - np.median(v[j : j + k]) for j in range(k, v.size - k)]
     )
     j = k + int(np.argmax(drops))
-    if drops[j - k] < HORIZON_STEP:
+    steps = np.diff(v)
+    noise = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / math.sqrt(2.0)
+    if drops[j - k] < max(HORIZON_STEP, HORIZON_SNR * noise):
         return None
     lin = np.expm1(v)
     mid = 0.5 * (np.median(lin[j - k : j]) + np.median(lin[j : j + k]))
