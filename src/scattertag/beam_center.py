@@ -976,16 +976,26 @@ def _horizon(level: _Level) -> int | None:
     k = max(2, rows // 64)
     cg = np.vstack([np.zeros(cols), np.cumsum(level.g * m, axis=0)])
     cm = np.vstack([np.zeros(cols), np.cumsum(m, axis=0)])
-    best, row = HORIZON_DROP, None
-    for h in range(k, rows - k):
-        na, nb = cm[h] - cm[h - k], cm[h + k] - cm[h]
-        use = (na >= k / 2) & (nb >= k / 2)
-        if np.count_nonzero(use) < 0.5 * cols:
-            continue
-        drop = (cg[h] - cg[h - k])[use] / na[use] - (cg[h + k] - cg[h])[use] / nb[use]
-        med = float(np.median(drop))
-        if med >= best and np.mean(drop > 0) >= HORIZON_COLUMNS:
-            best, row = med, h
+    if rows < 2 * k + 1:
+        return None
+    h = np.arange(k, rows - k)
+    na, nb = cm[h] - cm[h - k], cm[h + k] - cm[h]  # (H, C) lit rows above and below
+    use = (na >= k / 2) & (nb >= k / 2)
+    drop = np.where(
+        use,
+        (cg[h] - cg[h - k]) / np.maximum(na, 1) - (cg[h + k] - cg[h]) / np.maximum(nb, 1),
+        np.nan,
+    )
+    enough = use.sum(axis=1) >= 0.5 * cols
+    if not enough.any():
+        return None
+    med = np.full(h.size, -np.inf)
+    med[enough] = np.nanmedian(drop[enough], axis=1)
+    falls = np.zeros(h.size)
+    falls[enough] = np.nanmean(np.where(use, drop > 0, np.nan)[enough], axis=1)
+    med[falls < HORIZON_COLUMNS] = -np.inf
+    i = int(np.argmax(med))
+    row = int(h[i]) if med[i] >= HORIZON_DROP else None
     return row
 
 
