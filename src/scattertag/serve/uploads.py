@@ -12,9 +12,11 @@ import hashlib
 import io
 import threading
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from python_multipart.multipart import MultipartParser, parse_options_header
 
 from scattertag.io.files import fsync_file, fsync_folder, write_bytes
 from scattertag.io.readers import SUFFIXES, ReadError, check_shape
@@ -55,6 +57,72 @@ def check_length(content_length: str | None, limit: int) -> int:
     if size > limit:
         raise UploadError(413, f"upload of {size:,} bytes exceeds the limit of {limit:,} bytes")
     return size
+
+
+@dataclass
+class Form:
+    """A multipart/form-data body: ``files`` name -> (file name, bytes), ``fields`` name -> text."""
+
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def parse_form(body: bytes, content_type: str, max_parts: int = 4) -> Form:
+    """The parts of a multipart/form-data ``body`` (400 if it is broken).
+
+    The whole body is in memory already (its size checked by :func:`check_length`), so it is
+    split here in one pass of python-multipart's parser: Starlette's ``request.form()``
+    spools a file part over 1 MiB to a temporary file, a thread hop a chunk, ~30 ms of the
+    event loop for a 4 MB frame against ~2 ms here.
+    """
+    kind, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if kind != b"multipart/form-data" or not boundary:
+        raise UploadError(400, "broken multipart body: no boundary in the Content-Type")
+    form, parts = Form(), 0
+    header: list[bytes] = [b"", b""]  # the current header's name and value
+    part: dict = {}
+
+    def on_part_begin() -> None:
+        nonlocal parts
+        parts += 1
+        if parts > max_parts:
+            raise UploadError(400, f"broken multipart body: more than {max_parts} parts")
+        part.clear()
+        part["data"] = []
+
+    def on_header_end() -> None:
+        part[header[0].lower()] = header[1]
+        header[:] = [b"", b""]
+
+    def on_part_end() -> None:
+        _, disposition = parse_options_header(part.get(b"content-disposition", b""))
+        name = disposition.get(b"name", b"").decode("utf-8", "replace")
+        data = b"".join(part["data"])
+        if b"filename" in disposition:
+            form.files[name] = (disposition[b"filename"].decode("utf-8", "replace"), data)
+        else:
+            form.fields[name] = data.decode("utf-8", "replace")
+
+    callbacks = {
+        "on_part_begin": on_part_begin,
+        "on_header_field": lambda b, i, j: header.__setitem__(0, header[0] + b[i:j]),
+        "on_header_value": lambda b, i, j: header.__setitem__(1, header[1] + b[i:j]),
+        "on_header_end": on_header_end,
+        "on_part_data": lambda b, i, j: part["data"].append(b[i:j]),
+        "on_part_end": on_part_end,
+    }
+    parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
+    try:
+        parser.write(body)
+        parser.finalize()
+    except UploadError:
+        raise
+    except Exception as exc:  # python-multipart's own errors for malformed bodies
+        raise UploadError(400, f"broken multipart body: {exc}") from None
+    if parts == 0:
+        raise UploadError(400, "broken multipart body: no part")
+    return form
 
 
 def suffix_of(filename: str) -> str:
