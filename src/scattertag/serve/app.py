@@ -235,7 +235,7 @@ def create_app(config: ServeConfig, predictor: Predictor | None = None) -> FastA
         records = await service.tag_upload(
             data,
             suffix,
-            filename or "upload",
+            filename,  # not empty: suffix_of refused an empty name
             setup,
             source,
             geometry.frame,
