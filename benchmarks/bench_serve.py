@@ -13,6 +13,9 @@ side, with the load average, as the machine is shared):
   (``POST /api/tag/file``, one multipart upload a request, one keep-alive connection per
   client; on ``http.client`` with the form built by hand, ``--client httpx`` for httpx: the
   same requests, ~2.5 CPU ms a request more in this process, which shares the cores).
+  ``--request path``: the service serves a folder (``--folder``) holding the files and
+  each client names one in ``POST /api/tag/path`` instead of uploading it, as a pipeline
+  on the beamline's file system would; predict reads the same files from disk.
   Timed from the first request to the last answer; the service's start-up (model load)
   is not timed, as predict's is not. Its CPU is the service's (and its workers') plus
   this process's (the clients').
@@ -75,10 +78,12 @@ def start_service(
     dask: str | None = None,
     src: str | None = None,
     workers: int | None = None,
+    folder: Path | None = None,
 ) -> tuple[subprocess.Popen, str]:
     """A ``scattertag serve`` process on localhost (``--dask`` ``dask`` when given; the
     package from the ``src`` folder when given; ``--workers`` ``workers`` when given, else
-    the service's default); returns it and its URL once it answers."""
+    the service's default; ``--folder`` ``folder`` when given); returns it and its URL once
+    it answers."""
     import httpx
 
     port = free_port()
@@ -93,6 +98,8 @@ def start_service(
         command += ["--model", args.model]
     if dask:
         command += ["--dask", dask]
+    if folder is not None:
+        command += ["--folder", str(folder)]
     log = open(state.parent / f"{state.name}.log", "w")  # noqa: SIM115 (kept open for the process)
     env = os.environ.copy()
     if src:
@@ -179,15 +186,19 @@ def server_timing(header: str) -> dict[str, float]:
 class FileClient:
     """One keep-alive connection posting files to ``/api/tag/file`` (multipart ``file``):
     with ``http.client`` and the form built by hand, or ``kind="httpx"`` with httpx (the
-    same request; ~0.5 instead of ~2.5 CPU ms a request in this process)."""
+    same request; ~0.5 instead of ~2.5 CPU ms a request in this process). ``served``: the
+    file's folder relative to a folder the service serves, named in ``POST /api/tag/path``
+    instead of uploading the file."""
 
-    def __init__(self, url: str, timeout: float, kind: str = "stdlib") -> None:
+    def __init__(
+        self, url: str, timeout: float, kind: str = "stdlib", served: str | None = None
+    ) -> None:
         import http.client
         import urllib.parse
 
         import httpx
 
-        self.kind = kind
+        self.kind, self.served = kind, served
         if kind == "httpx":
             self.http = httpx.Client(base_url=url, timeout=timeout)
         else:
@@ -195,7 +206,9 @@ class FileClient:
             self.conn = http.client.HTTPConnection(where.hostname, where.port, timeout=timeout)
 
     def post(self, path: Path) -> tuple[int, str, str]:
-        """(status, body, Server-Timing header) of one upload."""
+        """(status, body, Server-Timing header) of one upload (or path request)."""
+        if self.served is not None:
+            return self.post_path(f"{self.served}/{path.name}")
         if self.kind == "httpx":
             with open(path, "rb") as f:
                 r = self.http.post("/api/tag/file", files={"file": (path.name, f)})
@@ -208,6 +221,18 @@ class FileClient:
         body = b"".join([head.encode(), path.read_bytes(), f"\r\n--{boundary}--\r\n".encode()])
         content_type = f"multipart/form-data; boundary={boundary}"
         self.conn.request("POST", "/api/tag/file", body, {"Content-Type": content_type})
+        r = self.conn.getresponse()
+        return r.status, r.read().decode(errors="replace"), r.getheader("server-timing") or ""
+
+    def post_path(self, relative: str) -> tuple[int, str, str]:
+        """(status, body, Server-Timing header) of ``POST /api/tag/path?path=relative``."""
+        import urllib.parse
+
+        target = "/api/tag/path?" + urllib.parse.urlencode({"path": relative})
+        if self.kind == "httpx":
+            r = self.http.post(target)
+            return r.status_code, r.text, r.headers.get("server-timing", "")
+        self.conn.request("POST", target, b"")
         r = self.conn.getresponse()
         return r.status, r.read().decode(errors="replace"), r.getheader("server-timing") or ""
 
@@ -240,7 +265,14 @@ def serve_round(
     import httpx
 
     name = f"state{k}{'-dask' if dask else ''}{'-baseline' if src else ''}"
-    proc, url = start_service(tmp / name, beam, args, dask, src, workers)
+    served = tmp / f"served-{name}" if args.request == "path" else None
+    if served is not None:
+        served.mkdir()
+    proc, url = start_service(tmp / name, beam, args, dask, src, workers, served)
+    if served is not None:  # in a subfolder, which the service's own scan of its folder skips
+        (served / "frames").mkdir()
+        for path in files:
+            os.link(path, served / "frames" / path.name)
     before = thread_cpu(proc.pid) if args.per_thread else {}
     sched = thread_sched(proc.pid) if args.per_thread else {}
     before_children = children_cpu(proc.pid)
@@ -250,7 +282,8 @@ def serve_round(
     deadline = time.monotonic() + args.round_timeout
 
     def client(part: list[Path]) -> None:
-        with FileClient(url, args.round_timeout, args.client) as http:
+        relative = "frames" if served is not None else None
+        with FileClient(url, args.round_timeout, args.client, relative) as http:
             for path in part[:share]:
                 if time.monotonic() > deadline:
                     errors.append("round timed out")
@@ -330,6 +363,14 @@ def main() -> None:
         help="the clients' HTTP library (stdlib: http.client, a hand-built form; the same "
         "requests, less CPU on the shared cores)",
     )
+    parser.add_argument(
+        "--request",
+        choices=["file", "path"],
+        default="file",
+        help="file: each client uploads the file (POST /api/tag/file); path: the service "
+        "serves the files' folder (--folder) and each client names a file in it "
+        "(POST /api/tag/path), as a pipeline on the beamline's file system would",
+    )
     parser.add_argument("--model", help="model folder (default: the shipped tagger)")
     parser.add_argument(
         "--per-thread", action="store_true", help="the service's CPU by thread (needs py-spy)"
@@ -361,6 +402,7 @@ def main() -> None:
         files = write_files(tmp, args.size, args.files)
         print(
             f"{args.files} TIFFs of {args.size}x{args.size}, {args.clients} clients, "
+            f"requests by {args.request}, "
             f"predict workers={args.workers}, serve workers={args.serve_workers} (None: its "
             f"default), threads={args.threads}, median of {args.repeats}, "
             f"{os.cpu_count()} CPUs"
