@@ -26,6 +26,10 @@ Four estimators work on a pyramid of the log-scaled frame
   standard error) and the axis of a long shadow (a wedge's or a bar's, searched for the
   most point-symmetric centre near its tip) are extra candidates.
 
+Two fallbacks are tried only on frames the rules leave "not found": grazing incidence
+(the mirror column and the specular geometry along it, :func:`_grazing`) and the direct
+beam's glow beside a rod stop that crosses the beam (:mod:`scattertag.beam_glow`).
+
 Rules choose among the estimators' centres and give a confidence (agreement among them
 times the isotropy about the centre, :func:`_confidence`); a logistic ranker trained on
 simulated frames (:mod:`scattertag.beam_center_ranker`) sees those and the extra ones,
@@ -43,7 +47,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.fft import next_fast_len
 
-from scattertag import beam_center_ranker, beamstop_shadow, ring_cones
+from scattertag import beam_center_ranker, beam_glow, beamstop_shadow, ring_cones
 from scattertag.beamstop_shadow import find_shadows, shadow_circles, shadow_tips
 from scattertag.io import masks
 from scattertag.ring_cones import fit_cones
@@ -128,7 +132,8 @@ class BeamCenterEstimate:
     confidence : in [0, 1]; below :data:`CONFIDENCE_THRESHOLD` the centre is not found.
     method : which estimator gave the centre (``symmetry``, ``gradient``, ``rings``,
         ``cone`` (rings of a tilted detector), ``beamstop``, ``axis``, ``isotropy``,
-        ``none``).
+        ``grazing`` (mirror column and specular geometry), ``glow`` (the direct beam's
+        glow beside a rod stop), ``none``).
     on_frame : True if the centre falls on the detector, -0.5 <= x < cols - 0.5 and
         -0.5 <= y < rows - 0.5.
     sigma : standard error of the centre in pixels (inf when unknown).
@@ -1149,6 +1154,36 @@ def _grazing(counts: np.ndarray, ok: np.ndarray, level: _Level) -> tuple[_Candid
     return _Candidate("grazing", fx, fy, w, 0.0, iso, iso, rho=rho), conf
 
 
+def _glow(counts: np.ndarray, ok: np.ndarray, ring: _Level) -> tuple[_Candidate, float] | None:
+    """The direct beam behind a rod beamstop that crosses it, from the glow beside the rod
+    (:func:`scattertag.beam_glow.glow_of`, method ``glow``), and its confidence; None when
+    no long shadow shows a glow.
+
+    Rows and columns of zeros across the frame (module gaps not marked invalid) are left
+    out first, so that they neither join the rod's shadow nor pass for a rod. Confidence
+    0.7 (one estimator) times the evidence clip((c - GLOW_CONTRAST) / GLOW_CONTRAST, 0, 1)
+    of the glow's contrast c times P = 1 - exp(-t^2 / sigma^2), t = 2 px.
+    """
+    gaps = beam_glow.gap_lines(counts, ok)
+    if gaps.any():
+        ok = ok & ~gaps
+        use = np.where(ok, counts, 0)
+        ring = _level(_block_sums(use, ring.b), _block_sums(ok, ring.b), ring.b, ring.sigma)
+    if np.count_nonzero(ring.ok) < 64:
+        return None  # a frame of zeros (a dark frame): no light, no glow
+    shadows = find_shadows(ring.g, ring.ok, ring.b, max(counts.shape))
+    glows = [g for rod in beam_glow.rods(shadows) if (g := beam_glow.glow_of(counts, ok, rod))]
+    if not glows:
+        return None
+    glow = max(glows, key=lambda g: g.contrast)
+    c = beam_glow.GLOW_CONTRAST
+    evidence = float(np.clip((glow.contrast - c) / c, 0.0, 1.0))
+    conf = 0.7 * evidence * (1.0 - math.exp(-4.0 / max(glow.sigma**2, 1e-12)))
+    lx, ly = ring.from_frame(glow.x, glow.y)
+    iso = _isotropy(_pixels(ring), lx, ly)
+    return _Candidate("glow", glow.x, glow.y, glow.sigma, 0.0, iso, iso), conf
+
+
 def _by_method(cands: list[_Candidate]) -> dict[str, _Candidate]:
     """Each method's candidate; of several (point-symmetry peaks), the most isotropic."""
     by: dict[str, _Candidate] = {}
@@ -1451,6 +1486,10 @@ def estimate_beam_center(
         graze = _grazing(counts, ok, levels[2])
         if graze is not None and graze[1] > conf:
             best, conf = graze
+    if conf < CONFIDENCE_THRESHOLD:
+        glow = _glow(counts, ok, levels[2])
+        if glow is not None and glow[1] > conf:
+            best, conf = glow
     if best is None:
         return BeamCenterEstimate(*middle, 0.0, "none", True)
     best, conf = _polish(counts, ok, best, levels[2], conf)

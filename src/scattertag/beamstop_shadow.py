@@ -168,6 +168,26 @@ def shadow_circles(
     return kept
 
 
+def largest_shadows(
+    shadows: Shadows, most: int = 3
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(iy, ix, v) of each of the ``most`` largest shadows of at least 6 blocks, largest
+    first: its blocks' rows and columns, and v = (vx, vy) the unit vector along its long
+    axis (the principal axis of the blocks' positions)."""
+    lab = shadows.label
+    if shadows.count == 0:
+        return []
+    sizes = np.bincount(lab.ravel(), minlength=shadows.count + 1)[1:]
+    out = []
+    for k in np.argsort(-sizes)[:most]:
+        if sizes[k] < 6:
+            break
+        iy, ix = np.nonzero(lab == k + 1)
+        x, y = ix - ix.mean(), iy - iy.mean()
+        out.append((iy, ix, np.linalg.eigh(np.cov(np.stack([x, y])))[1][:, 1]))
+    return out
+
+
 def shadow_tips(shadows: Shadows, most: int = 3) -> list[tuple[float, float, float, float]]:
     """(x, y, ux, uy) in frame pixels: the tip of each long shadow that reaches toward the
     frame's border (a bar, rod, wedge or a disk's arm), and the unit vector along its long
@@ -176,19 +196,11 @@ def shadow_tips(shadows: Shadows, most: int = 3) -> list[tuple[float, float, flo
     The beam lies on that axis near the tip: half the bar's width inside a bar's round end,
     some way inside a wedge's point (where the tip alone does not say).
     """
-    lab, b = shadows.label, shadows.b
-    if shadows.count == 0:
-        return []
-    rows, cols = lab.shape
-    sizes = np.bincount(lab.ravel(), minlength=shadows.count + 1)[1:]
+    b = shadows.b
+    rows, cols = shadows.label.shape
     out = []
-    for k in np.argsort(-sizes)[:most]:
-        if sizes[k] < 6:
-            break
-        iy, ix = np.nonzero(lab == k + 1)
-        x, y = ix - ix.mean(), iy - iy.mean()
-        v = np.linalg.eigh(np.cov(np.stack([x, y])))[1][:, 1]  # the long axis
-        along = x * v[0] + y * v[1]
+    for iy, ix, v in largest_shadows(shadows, most):
+        along = (ix - ix.mean()) * v[0] + (iy - iy.mean()) * v[1]
         ends = (int(np.argmin(along)), int(np.argmax(along)))
         border = [min(ix[j], iy[j], cols - 1 - ix[j], rows - 1 - iy[j]) for j in ends]
         tip, sign = (ends[1], -1.0) if border[0] < border[1] else (ends[0], 1.0)

@@ -131,12 +131,12 @@ def check_code() -> str:
     used only while these are the same."""
     import scipy
 
-    from scattertag import beam_center, beam_center_ranker, beamstop_shadow, ring_cones
+    from scattertag import beam_center, beam_center_ranker, beam_glow, beamstop_shadow, ring_cones
     from scattertag.io import masks
     from scattertag.simulate import tilt
 
     root = Path(str(beam_center.__file__)).parent
-    modules = (beam_center, beam_center_ranker, beamstop_shadow, ring_cones, tilt, masks)
+    modules = (beam_center, beam_center_ranker, beam_glow, beamstop_shadow, ring_cones, tilt, masks)
     files = [Path(str(m.__file__)) for m in modules]
     files += [Path(__file__), root / "pretrained" / "beam_center_ranker.json"]  # _check's words
     return files_digest(root, files, f"numpy {np.__version__} scipy {scipy.__version__}")
