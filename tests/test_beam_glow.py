@@ -103,6 +103,22 @@ def test_band_across_the_rod_is_no_glow():
     assert bc._glow(counts, ok, bc._pyramid(counts, ok)[2]) is None
 
 
+@pytest.mark.parametrize("radius", [30.0, 60.0, 120.0])
+def test_rings_crossing_the_rod_are_no_glow(radius):
+    """Rings about the beam (over 200 counts) cross the edges at two places each and fade
+    away from the rod too; where they cross moves along the rod with the offset (without
+    that test the 120 px ring was taken, 240 px off; without it and the fade, the 60 px
+    rings, 120 px off)."""
+    shape = (300, 400)
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
+    r = np.hypot(cols - BEAM[0], rows - BEAM[1])
+    rings = sum(2e3 * np.exp(-0.5 * ((r - k * radius) / 2.0) ** 2) for k in (1, 2))
+    counts = np.random.default_rng(3).poisson((rings + 200.0) * rod_shadow(shape, -90.0, 40.0))
+    ok = bc.valid_pixels(counts)
+    found = bc._glow(counts, ok, bc._pyramid(counts, ok)[2])
+    assert found is None or math.hypot(found[0].x - BEAM[0], found[0].y - BEAM[1]) <= 2.0
+
+
 def test_module_gaps_of_zeros_are_found():
     counts = np.ones((60, 80), dtype=np.int32)
     counts[20:23, :] = 0

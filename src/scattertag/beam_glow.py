@@ -41,6 +41,9 @@ ROD_ASPECT = 3.0
 GLOW_WINDOW = 0.03
 #: A row or column zero over this fraction of the frame is a detector gap.
 GAP_SPAN = 0.95
+#: The glow's middle moves at most GLOW_SHIFT px (or half its full width at half maximum)
+#: along the rod from the edge lines to the lines GLOW_OUT half-widths farther out.
+GLOW_SHIFT = 2.0
 #: Excess given to unknown samples of an edge (no valid pixel): never a peak.
 UNKNOWN = -1e3
 
@@ -151,9 +154,9 @@ def _finite_mean(a: np.ndarray) -> float:
     return float(a.mean()) if a.size else math.nan
 
 
-def _half_max_middle(lin: np.ndarray, i: int) -> float:
-    """The middle of the run about index i where ``lin`` (counts above the background)
-    stays above half its maximum near i; the crossings interpolated between samples."""
+def _half_max(lin: np.ndarray, i: int) -> tuple[float, float]:
+    """(middle, width) of the run about index i where ``lin`` (counts above the background)
+    stays above half its maximum near i, the crossings interpolated between samples."""
     top = float(np.nanmax(lin[max(i - 1, 0) : i + 2]))
     half = 0.5 * top
     lo = i
@@ -165,8 +168,8 @@ def _half_max_middle(lin: np.ndarray, i: int) -> float:
     a = lo - 1 + (half - lin[lo - 1]) / (lin[lo] - lin[lo - 1]) if lo > 0 else float(lo)
     b = hi + (lin[hi] - half) / (lin[hi] - lin[hi + 1]) if hi < lin.size - 1 else float(hi)
     if not (math.isfinite(a) and math.isfinite(b)):
-        return float(i)
-    return 0.5 * (a + b)
+        return float(i), 1.0
+    return 0.5 * (a + b), float(b - a)
 
 
 def _mirror(across: np.ndarray, s: np.ndarray, inner: float, limit: float) -> float:
@@ -210,12 +213,16 @@ def glow_of(counts: np.ndarray, ok: np.ndarray, rod: Rod) -> Glow | None:
     Edges: lines at s = +-(half-width + 2 px) across the axis, sampled every pixel along
     it from the rod's extent less and more the running median's reach (3 px wide, valid
     pixels only). The peak: the largest sum of the two edges' excess (3-sample mean); each
-    edge's own excess there at least GLOW_CONTRAST and GLOW_SNR times its noise; the lines
-    GLOW_OUT half-widths farther out at least GLOW_FADE lower. Along the axis: each edge's
-    middle of the glow's full width at half maximum in counts above the background; the
-    beam at their mean, their half-difference its spread. Across: the mirror point of the
-    mean profile across the rod over the rows within the glow's half maximum
-    (:func:`_mirror`), within the rod; the two halves of those rows give its spread.
+    edge's own excess there at least GLOW_CONTRAST and GLOW_SNR times its noise; within
+    the rod's extent less a half-width at either end (the beam is behind the rod); on the
+    lines GLOW_OUT half-widths farther out still above the background but at least
+    GLOW_FADE lower, and its middle (below) there within max(GLOW_SHIFT, half the full
+    width at half maximum) of that at the edges (a ring about the beam crosses lines
+    farther out nearer the beam). Along the axis: each edge's middle of the glow's full
+    width at half maximum in counts above the background; the beam at their mean, their
+    half-difference its spread. Across: the mirror point of the mean profile across the
+    rod over the rows within the glow's half maximum (:func:`_mirror`), within the rod;
+    the two halves of those rows give its spread.
     """
     rows, cols = counts.shape
     half = rod.half_width
@@ -237,12 +244,18 @@ def glow_of(counts: np.ndarray, ok: np.ndarray, rod: Rod) -> Glow | None:
         sm[i] < max(GLOW_CONTRAST, GLOW_SNR * noise) for sm, (_, _, noise) in zip(smooth, edges)
     ):
         return None
-    for sign, sm in zip((-1.0, 1.0), smooth):
-        far, _, _ = _edge_peak(counts, ok, rod, t, sign * s_out, reach)
-        far_i = _finite_mean(far[i - 1 : i + 2])
-        if math.isfinite(far_i) and far_i > sm[i] - GLOW_FADE:
-            return None
-    mids = [_half_max_middle(lin, i) for _, lin, _ in edges]
+    if not rod.t0 + half <= t[i] <= rod.t1 - half:
+        return None  # not beside the rod: the beam is not behind it
+    far = [_edge_peak(counts, ok, rod, t, sign * s_out, reach) for sign in (-1.0, 1.0)]
+    for sm, (e, lin, _) in zip(smooth, far):
+        e_i = _finite_mean(e[i - 1 : i + 2])
+        if not (math.isfinite(e_i) and e_i <= sm[i] - GLOW_FADE and lin[i] > 0):
+            return None  # not fainter farther out, or not seen there at all
+    (mid0, fwhm0), (mid1, fwhm1) = (_half_max(lin, i) for _, lin, _ in edges)
+    moved = 0.5 * sum(_half_max(lin, i)[0] for _, lin, _ in far) - 0.5 * (mid0 + mid1)
+    if not abs(moved) <= max(GLOW_SHIFT, 0.25 * (fwhm0 + fwhm1)):
+        return None  # a ring crossing the edges moves along them, a glow about the beam stays
+    mids = (mid0, mid1)
     t_beam = float(t[0]) + 0.5 * (mids[0] + mids[1])
     spread_t = max(0.5 * abs(mids[0] - mids[1]), 0.5)
     # across: the glow's rows within its half maximum, mirror point of the mean profile
