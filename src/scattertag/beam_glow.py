@@ -112,21 +112,28 @@ def rods(shadows: Shadows, most: int = 3) -> list[Rod]:
     return out
 
 
+def _mean_counts(
+    counts: np.ndarray, ok: np.ndarray, rod: Rod, t: np.ndarray, s: np.ndarray, axis: int
+) -> np.ndarray:
+    """log(1 + mean counts) of the valid pixels nearest the points t along the rod and s
+    across it (broadcast together), the mean taken along ``axis``; NaN where none is valid
+    or on the frame."""
+    rows, cols = counts.shape
+    px, py = rod.point(t, s)
+    c, r = np.rint(px).astype(np.intp), np.rint(py).astype(np.intp)
+    on = (c >= 0) & (c < cols) & (r >= 0) & (r < rows)
+    use = np.zeros(c.shape, dtype=bool)
+    use[on] = ok[r[on], c[on]]
+    total = np.zeros(c.shape)
+    total[use] = np.maximum(counts[r[use], c[use]], 0)
+    n = use.sum(axis=axis)
+    return np.where(n > 0, np.log1p(total.sum(axis=axis) / np.maximum(n, 1)), np.nan)
+
+
 def _line(counts: np.ndarray, ok: np.ndarray, rod: Rod, t: np.ndarray, s: float) -> np.ndarray:
     """(T,) log(1 + mean counts) of the valid pixels nearest the points t along the rod at
     offsets s - 1, s, s + 1 across it; NaN where none is valid or on the frame."""
-    rows, cols = counts.shape
-    total = np.zeros(t.size)
-    n = np.zeros(t.size)
-    for ds in (-1.0, 0.0, 1.0):
-        px, py = rod.point(t, s + ds)
-        c, r = np.rint(px).astype(np.intp), np.rint(py).astype(np.intp)
-        on = (c >= 0) & (c < cols) & (r >= 0) & (r < rows)
-        use = np.zeros(t.size, dtype=bool)
-        use[on] = ok[r[on], c[on]]
-        total[use] += np.maximum(counts[r[use], c[use]], 0)
-        n += use
-    return np.where(n > 0, np.log1p(total / np.maximum(n, 1)), np.nan)
+    return _mean_counts(counts, ok, rod, t[None, :], s + np.array([[-1.0], [0.0], [1.0]]), 0)
 
 
 def _excess(profile: np.ndarray, reach: int) -> tuple[np.ndarray, np.ndarray]:
@@ -181,17 +188,16 @@ def _mirror(across: np.ndarray, s: np.ndarray, inner: float, limit: float) -> fl
     if np.count_nonzero(sk < 0) < 4 or np.count_nonzero(sk > 0) < 4:
         return math.nan
     left, right = sk < 0, sk > 0
-    best, best_c = math.inf, math.nan
-    for c in np.arange(-limit, limit + 1e-9, 0.25):
-        mirrored = 2.0 * c - sk[right]  # the right side's samples mirrored onto the left
-        inside = (mirrored >= sk[left].min()) & (mirrored <= sk[left].max())
-        if np.count_nonzero(inside) < 4:
-            continue
-        gl = np.interp(mirrored[inside], sk[left], gk[left])
-        cost = float(np.mean((gl - gk[right][inside]) ** 2))
-        if cost < best:
-            best, best_c = cost, float(c)
-    return best_c
+    sl, gl, sr, gr = sk[left], gk[left], sk[right], gk[right]
+    cs = np.arange(-limit, limit + 1e-9, 0.25)
+    mirrored = 2.0 * cs[:, None] - sr[None, :]  # (C, R) the right side mirrored onto the left
+    inside = (mirrored >= sl.min()) & (mirrored <= sl.max())
+    diff = np.interp(mirrored.ravel(), sl, gl).reshape(mirrored.shape) - gr[None, :]
+    n = inside.sum(axis=1)
+    cost = np.where(
+        n >= 4, (np.where(inside, diff, 0.0) ** 2).sum(axis=1) / np.maximum(n, 1), np.inf
+    )
+    return float(cs[int(np.argmin(cost))]) if np.isfinite(cost).any() else math.nan
 
 
 def _edge_peak(
@@ -268,10 +274,10 @@ def glow_of(counts: np.ndarray, ok: np.ndarray, rod: Rod) -> Glow | None:
     band = np.arange(lo, hi + 1)
     s = np.arange(-math.ceil(s_out), math.ceil(s_out) + 1, dtype=np.float64)
     halves = (band[: max(band.size // 2, 1)], band[band.size // 2 :]) if band.size > 1 else (band,)
-    offsets = []
-    for part in (band, *halves):
-        prof = np.array([_finite_mean(_line(counts, ok, rod, t[part], si)) for si in s])
-        offsets.append(_mirror(prof, s, s_in, half))
+    offsets = [
+        _mirror(_mean_counts(counts, ok, rod, t[part][None, :], s[:, None], 1), s, s_in, half)
+        for part in (band, *halves)
+    ]
     c = offsets[0]
     if not math.isfinite(c):
         return None
