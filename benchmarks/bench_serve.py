@@ -29,7 +29,10 @@ client itself).
 
 ``--per-thread`` also prints the service's CPU ms per frame by thread (main = event loop,
 prepare, model, flush, uvloop = asyncio's default pool, worker-processes = the preparing
-processes together), read from ``/proc`` (Linux) with
+processes together; the ``--baseline`` service's too), with the part of it spent in the
+kernel (system time: writing files, receiving the bodies), and kernel-threads = the CPU of
+the kernel's own threads machine-wide meanwhile (writeback, journal; not the service's
+alone on a shared machine), read from ``/proc`` (Linux) with
 the thread names from ``py-spy dump`` (``pip install py-spy``), and the share of the round
 each thread spent on a CPU, runnable but waiting for one, and blocked (waiting for work,
 a lock, the GIL or I/O): a preparing thread blocked for long is a pool left idle.
@@ -142,14 +145,30 @@ def children_cpu(pid: int) -> float:
     return total
 
 
-def thread_cpu(pid: int) -> dict[int, float]:
-    """CPU seconds so far of each thread of process ``pid``, by thread id (Linux /proc)."""
+def thread_cpu(pid: int) -> dict[int, tuple[float, float]]:
+    """(CPU seconds, of which in the kernel) so far of each thread of process ``pid``, by
+    thread id (Linux /proc: utime + stime, stime)."""
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         with contextlib.suppress(OSError):  # a thread that just ended
             stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-            out[int(tid)] = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+            tick = os.sysconf("SC_CLK_TCK")
+            out[int(tid)] = ((int(stat[11]) + int(stat[12])) / tick, int(stat[12]) / tick)
     return out
+
+
+def kernel_threads_cpu() -> float:
+    """CPU seconds so far of the kernel's own threads (children of kthreadd: writeback
+    kworkers, the journal's jbd2, kswapd), machine-wide: work a process's writes leave to
+    the kernel, not counted in its own time (Linux /proc; others' work included)."""
+    total = 0.0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            with contextlib.suppress(OSError, ValueError):  # a process that just ended
+                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                if stat[1] == "2":
+                    total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def thread_sched(pid: int) -> dict[int, tuple[float, float]]:
@@ -276,6 +295,7 @@ def serve_round(
     before = thread_cpu(proc.pid) if args.per_thread else {}
     sched = thread_sched(proc.pid) if args.per_thread else {}
     before_children = children_cpu(proc.pid)
+    kernel = kernel_threads_cpu() if args.per_thread else 0.0
     cpu = cpu_seconds()  # the clients' and the service's (a child of this process)
     share = math.ceil(len(files) / args.clients)
     errors: list[str] = []
@@ -318,9 +338,12 @@ def serve_round(
             names = thread_names(proc.pid)
             sched_now = thread_sched(proc.pid)
             per_thread["worker-processes"] = children_cpu(proc.pid) - before_children
-            for tid, seconds_now in thread_cpu(proc.pid).items():
+            per_thread["kernel-threads"] = kernel_threads_cpu() - kernel
+            for tid, (seconds_now, system_now) in thread_cpu(proc.pid).items():
                 name = "main" if names.get(tid) == "MainThread" else names.get(tid, "other")
-                per_thread[name] += seconds_now - before.get(tid, 0.0)
+                was, system_was = before.get(tid, (0.0, 0.0))
+                per_thread[name] += seconds_now - was
+                per_thread[f"{name} system"] += system_now - system_was
                 if tid in sched_now:  # shares of the round, summed over the name's threads
                     (on, wait), (on0, wait0) = sched_now[tid], sched.get(tid, (0.0, 0.0))
                     per_thread[f"{name} on-cpu"] += (on - on0) / seconds
@@ -332,6 +355,33 @@ def serve_round(
     if errors or total != len(files):
         raise RuntimeError(f"serve round: {total} of {len(files)} tagged; {errors[:3]}")
     return seconds, cpu, batches, per_thread
+
+
+def print_threads(kind: str, rounds: list[Counter], files: int) -> None:
+    """The median CPU ms a frame of each thread of a service (``kind``) over ``rounds``, the
+    kernel's part of it, and each thread's shares of the round."""
+    names = sorted({name for threads in rounds for name in threads if " " not in name})
+    median = lambda key: statistics.median(t[key] for t in rounds)  # noqa: E731
+    medians = {n: 1e3 * median(n) / files for n in names}
+    system = {n: 1e3 * median(f"{n} system") / files for n in names}
+    print(
+        f"{kind}: service CPU ms/frame by thread (of which in the kernel):",
+        ", ".join(
+            f"{n} {v:.1f}" + (f" ({system[n]:.1f})" if "-" not in n else "")
+            for n, v in medians.items()
+        ),
+    )
+    shares = []
+    for n in names:
+        count = median(f"{n} count")
+        if count and medians[n] >= 0.1:  # threads that did some work
+            on, wait = (100 * median(f"{n} {k}") / count for k in ("on-cpu", "wait-cpu"))
+            shares.append(f"{n} {on:.0f} / {wait:.0f} / {100 - on - wait:.0f}")
+    print(
+        f"{kind}: share of the round of each service thread (%), on a CPU / waiting for one / "
+        "blocked:",
+        ", ".join(shares),
+    )
 
 
 def main() -> None:
@@ -413,7 +463,7 @@ def main() -> None:
         wall: dict[str, list[float]] = {k: [] for k in kinds}
         cpu: dict[str, list[float]] = {k: [] for k in kinds}
         batches: list[int] = []
-        per_thread: list[Counter] = []
+        per_thread: dict[str, list[Counter]] = {k: [] for k in kinds}
         steps: dict[str, list[float]] = {}
         for k in range(args.repeats):
             start, cpu_start = time.perf_counter(), cpu_seconds()
@@ -427,7 +477,7 @@ def main() -> None:
             seconds, cpu_serve, seen, threads = serve_round(
                 files, beam, args, tmp, k, steps, workers=args.serve_workers
             )
-            per_thread.append(threads)
+            per_thread["serve"].append(threads)
             wall["serve"].append(seconds)
             cpu["serve"].append(cpu_serve)
             batches += seen
@@ -438,9 +488,10 @@ def main() -> None:
                 wall["serve-dask"].append(seconds)
                 cpu["serve-dask"].append(cpu_serve)
             if args.baseline:
-                seconds, cpu_serve, _, _ = serve_round(
+                seconds, cpu_serve, _, threads = serve_round(
                     files, beam, args, tmp, k, {}, src=args.baseline, workers=args.baseline_workers
                 )
+                per_thread["baseline"].append(threads)
                 wall["baseline"].append(seconds)
                 cpu["baseline"].append(cpu_serve)
             print(
@@ -460,22 +511,9 @@ def main() -> None:
         print(f"baseline / predict: {rates['baseline'] / rates['predict']:.2f}")
         print(f"serve / baseline: {rates['serve'] / rates['baseline']:.2f}")
     if args.per_thread:
-        names = sorted({name for threads in per_thread for name in threads if " " not in name})
-        median = lambda key: statistics.median(t[key] for t in per_thread)  # noqa: E731
-        medians = {n: 1e3 * median(n) / args.files for n in names}
-        print(
-            "service CPU ms/frame by thread:", ", ".join(f"{n} {v:.1f}" for n, v in medians.items())
-        )
-        shares = []
-        for n in names:
-            count = median(f"{n} count")
-            if count and medians[n] >= 0.1:  # threads that did some work
-                on, wait = (100 * median(f"{n} {k}") / count for k in ("on-cpu", "wait-cpu"))
-                shares.append(f"{n} {on:.0f} / {wait:.0f} / {100 - on - wait:.0f}")
-        print(
-            "share of the round of each service thread (%), on a CPU / waiting for one / blocked:",
-            ", ".join(shares),
-        )
+        for kind, rounds in per_thread.items():
+            if rounds:
+                print_threads(kind, rounds, args.files)
     if steps:
         print(
             "median ms a request by step (all rounds):",

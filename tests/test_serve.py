@@ -569,6 +569,24 @@ def test_uploads_are_flushed_in_groups_and_a_failed_one_says_why(tmp_path, monke
         uploads.flush(paths[0])
 
 
+def test_a_released_upload_has_its_page_cache_freed_once_flushed(tmp_path, monkeypatch):
+    import scattertag.serve.uploads as module
+    from scattertag.io.files import drop_cached
+
+    dropped = []
+    monkeypatch.setattr(module, "drop_cached", lambda p: (dropped.append(p), drop_cached(p)))
+    uploads = module.UploadFolder(tmp_path)
+    data = npy_bytes(frame(1))
+    path = uploads.save(memoryview(data), ".npy")  # a view of a request body, as parse_form's
+    uploads.flush(path).result(10)
+    uploads.release(path)
+    uploads.release(tmp_path / "gone.npy")  # a file that went away is no error
+    assert dropped == []  # no wake-up of its own: freed when the thread next wakes
+    uploads.close()
+    assert dropped == [path, tmp_path / "gone.npy"]
+    assert path.read_bytes() == data  # only the cache went: the file reads back whole
+
+
 def test_command_line_maps_arguments_and_refuses_bad_ones(tmp_path):
     from scattertag.cli import build_parser, main
     from scattertag.cli.serve import config_from_args

@@ -54,3 +54,35 @@ def test_too_many_parts_are_refused():
     body, content_type = encoded({f"f{i}": (f"{i}.tif", b"x") for i in range(6)})
     with pytest.raises(UploadError, match="more than 4 parts"):
         parse_form(body, content_type)
+
+
+def test_a_file_is_a_view_of_the_body_not_a_copy():
+    body, content_type = encoded({"file": ("frame.tif", b"\r\n" * 1000)})
+    data = parse_form(body, content_type).files["file"][1]
+    assert isinstance(data, memoryview) and data.obj is body and data == b"\r\n" * 1000
+
+
+def test_a_preamble_and_parts_without_headers_or_bytes():
+    body = (
+        b"ignored preamble\r\n--xy\r\n\r\nbare\r\n--xy  \r\n"
+        b'Content-Disposition: form-data; name="file"; filename="a.npy"\r\n\r\n'
+        b"\r\n--xy--\r\n"
+    )
+    form = parse_form(body, "multipart/form-data; boundary=xy")
+    assert form.fields == {"": "bare"} and form.files == {"file": ("a.npy", b"")}
+
+
+@pytest.mark.parametrize(
+    ("cut", "message"),
+    [
+        (lambda body: len(body) - 12, "no closing boundary"),
+        (lambda body: body.index(b"\r\n\r\n"), "headers do not end"),
+        (lambda body: body.index(b"\r\n"), "no line break"),
+    ],
+    ids=["in the file", "in the headers", "after the boundary"],
+)
+def test_truncated_bodies_are_400(cut, message):
+    body, content_type = encoded({"file": ("frame.tif", b"abc" * 100)})
+    with pytest.raises(UploadError, match=message) as caught:
+        parse_form(body[: cut(body)], content_type)
+    assert caught.value.status == 400

@@ -289,7 +289,7 @@ class Service:
 
     async def tag_upload(
         self,
-        data: bytes,
+        data: bytes | memoryview,
         suffix: str,
         filename: str,
         setup: GeometryOptions,
@@ -346,12 +346,15 @@ class Service:
             if arrival is not None:
                 with contextlib.suppress(Exception):  # a refused upload is flushed too
                     await done(arrival.flushed)
+                self.uploads.release(arrival.path)  # flushed and read: its page cache can go
         if all(r.error for r in records):
             errors = "; ".join(sorted({r.error.replace(str(path), filename) for r in records}))
             raise UploadError(422, errors)
         return records
 
-    def _arrive(self, data: bytes, suffix: str, where: str, setup: GeometryOptions) -> Arrival:
+    def _arrive(
+        self, data: bytes | memoryview, suffix: str, where: str, setup: GeometryOptions
+    ) -> Arrival:
         """Save an upload, start flushing it, count its frames, find its stored results (in a
         preparing thread)."""
         path = self.uploads.save(data, suffix)
