@@ -4,8 +4,9 @@
 what ``POST /api/tag/file`` does with a body once it has arrived, one step at a time over
 all files, and each step's mean CPU ms a frame is printed (user + system of this thread,
 system in brackets): joining the received chunks (as Starlette's ``request.body()``),
-splitting the multipart body (``parse_form``), SHA-256, saving under the content name
-(hash, temporary name, write, rename: ``UploadFolder.save``), counting frames, the fsync.
+splitting the multipart body (``parse_form``), the content hash (BLAKE3, the service's;
+SHA-256, its earlier one), saving under the content name (hash, temporary name, write,
+rename: ``UploadFolder.save``), counting frames, the fsync.
 
 ``--write-rounds`` then times writing new 4 MB-sized files (temporary name, write, fsync,
 rename) in the folder, taking turns each round between keeping their page cache and freeing
@@ -79,6 +80,8 @@ def main() -> None:
     parser.add_argument("--folder", help="where uploads are written (default: a temporary one)")
     args = parser.parse_args()
 
+    from blake3 import blake3
+
     from scattertag.io.files import fsync_file
     from scattertag.io.readers import count_frames, load_readers
     from scattertag.parallel import reuse_freed_memory
@@ -101,6 +104,7 @@ def main() -> None:
                 timed(lambda: form.append(parse_form(body, content_type)))  # noqa: B023
             )
             data = form[0].files["file"][1]
+            steps.setdefault("blake3", []).append(timed(lambda: blake3(data).digest()))  # noqa: B023
             steps.setdefault("sha256", []).append(timed(lambda: hashlib.sha256(data).digest()))  # noqa: B023
             saved: list = []
             steps.setdefault("save", []).append(
