@@ -86,6 +86,13 @@ AXIS_REACH = (0.015, 0.08)
 #: this fraction of the ring level's longer side of it, and kept if those pairs correlate
 #: at least POLISH_RHO (:func:`_polish_symmetry`).
 POLISH_WINDOW, POLISH_RHO = 0.08, 0.8
+#: A chosen ring fit is traced again at twice the ring level's resolution only within this
+#: many pixels of that level of the ring level's ridge pixels (:func:`_polish`).
+POLISH_BAND = 4.0
+#: ... over the bounding box of that band and this many pixels about it: the smoothing
+#: (3 sigma), the Hessian's differences and the interior test reach 12 (:func:`_retrace`);
+#: everywhere when the ring level shows fewer than POLISH_FEW_ARCS arcs.
+POLISH_MARGIN, POLISH_FEW_ARCS = 16, 5
 #: Beamstop circles kept as candidates: edge cover and standard error (px) of the loose ones.
 LOOSE_SPAN, LOOSE_SIGMA = 0.2, 3.0
 #: The ranker's choice replaces the rules' at this P(hit), if higher than the P(hit) of
@@ -207,6 +214,9 @@ class _Level:
     dark: np.ndarray  # (R, C) bool, valid and in a beamstop's shadow (before widening)
     b: int
     sigma: float  # smoothing (level pixels) of the derivatives
+    #: block sums of counts and of valid pixels at b // 2 (the polish level's, :func:`_polish`),
+    #: kept by the ring level when the pyramid went through them on its way (b even), else None
+    finer: tuple[np.ndarray, np.ndarray] | None = field(default=None, compare=False, repr=False)
     _inner: dict = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
@@ -219,6 +229,17 @@ class _Level:
         """(dg/dy, dg/dx) of the smoothed g, each (R, C), per level pixel."""
         gy, gx = np.gradient(self.smooth)
         return gy, gx
+
+    @cached_property
+    def ridges(self) -> _Ridges:
+        """Ridge pixels of the level (:func:`_ridges`), traced once for every estimator."""
+        return _ridges(self)
+
+    @cached_property
+    def smooth_grad(self) -> np.ndarray:
+        """(R, C, 3): the smoothed g and its d/dx and d/dy (:attr:`smooth`, :attr:`grad`)."""
+        gy, gx = self.grad
+        return np.stack([self.smooth, gx, gy], axis=-1)
 
     def interior(self, width: int) -> np.ndarray:
         """(R, C) bool: lit pixels whose (2 width + 1)^2 neighbourhood is lit and on the frame."""
@@ -250,10 +271,18 @@ def _block_sums(a: np.ndarray, b: int) -> np.ndarray:
     return out
 
 
-def _level(sums: np.ndarray, n: np.ndarray, b: int, sigma: float) -> _Level:
+def _dark_floor(mean: np.ndarray) -> float:
+    """Mean counts under which a block is in a beamstop's shadow: 1/DARK_RATIO of the 20th
+    percentile of ``mean`` (N,), the valid blocks' mean counts."""
+    return float(np.percentile(mean, 20)) / DARK_RATIO
+
+
+def _level(
+    sums: np.ndarray, n: np.ndarray, b: int, sigma: float, floor: float | None = None
+) -> _Level:
     """A level from block sums of counts and of valid pixels; a block is valid if half is.
 
-    Blocks darker than 1/DARK_RATIO of the 20th percentile of the valid blocks (beamstop
+    Blocks darker than ``floor`` (default :func:`_dark_floor` of the valid blocks: beamstop
     shadows, 1e-3 to 1e-5 transmission), widened by 2 blocks, are left out of ``lit``.
     """
     ok = n >= 0.5 * (b * b)
@@ -263,7 +292,7 @@ def _level(sums: np.ndarray, n: np.ndarray, b: int, sigma: float) -> _Level:
     lit = ok.copy()
     dark = np.zeros_like(ok)
     if mean.size:
-        floor = float(np.percentile(mean, 20)) / DARK_RATIO
+        floor = _dark_floor(mean) if floor is None else floor
         dark[ok] = mean < floor
         if dark.any():
             lit &= ~ndimage.binary_dilation(dark, iterations=2)
@@ -284,9 +313,15 @@ def _pyramid(counts: np.ndarray, ok: np.ndarray) -> tuple[_Level, _Level, _Level
     b_fine = b_ring * k_fine
     k = _reduction(side // b_fine, short // b_fine, COARSE_SIDE, MIN_COARSE_SIDE)
     c = np.where(ok, counts, 0)  # not counts * ok: NaN * 0 is NaN
-    sums = _block_sums(c, b_ring) if b_ring > 1 else c.astype(np.float64)
-    n = _block_sums(ok, b_ring) if b_ring > 1 else ok.astype(np.float64)
-    ring = _level(sums, n, b_ring, 1.5)
+    finer = None
+    if b_ring % 2 == 0:  # through the polish level's sums (b_ring / 2), kept for _polish
+        half = b_ring // 2
+        finer = (_block_sums(c, half), _block_sums(ok, half))
+        sums, n = _block_sums(finer[0], 2), _block_sums(finer[1], 2)
+    else:
+        sums = _block_sums(c, b_ring) if b_ring > 1 else c.astype(np.float64)
+        n = _block_sums(ok, b_ring) if b_ring > 1 else ok.astype(np.float64)
+    ring = replace(_level(sums, n, b_ring, 1.5), finer=finer)
     if k_fine > 1:
         sums, n = _block_sums(sums, k_fine), _block_sums(n, k_fine)
         fine = _level(sums, n, b_fine, 1.5)
@@ -484,16 +519,18 @@ def _parabola(a: np.ndarray, i: int, j: int, axis: int) -> float:
     return float(np.clip(0.5 * (y0 - y2) / den, -0.5, 0.5))
 
 
-def _bilinear(arrays: tuple[np.ndarray, ...], x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
-    """Bilinear samples of each (R, C) array at (x, y) level pixels (inside the frame)."""
-    rows, cols = arrays[0].shape
+def _bilinear(stack: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(N, K) bilinear samples of the K maps of ``stack`` (R, C, K) at (x, y) (N,) level
+    pixels (inside the frame); one gather of the K values per corner."""
+    rows, cols = stack.shape[:2]
+    flat = stack.reshape(rows * cols, -1)
     i0 = np.minimum(y.astype(np.int64), rows - 2)
     j0 = np.minimum(x.astype(np.int64), cols - 2)
     fy, fx = y - i0, x - j0
     k = i0 * cols + j0
     w = ((1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx)
     idx = (k, k + 1, k + cols, k + cols + 1)
-    return [sum(wi * a.ravel().take(ii) for wi, ii in zip(w, idx)) for a in arrays]
+    return sum(wi[:, None] * flat.take(ii, axis=0) for wi, ii in zip(w, idx))
 
 
 def _refine_symmetry(
@@ -515,7 +552,6 @@ def _refine_symmetry(
     must have a lit partner.
     """
     gs = level.smooth
-    gy, gx = level.grad
     inner = level.interior(1)
     iy, ix = np.nonzero(inner)
     if math.isfinite(radius):
@@ -541,7 +577,7 @@ def _refine_symmetry(
         use = np.flatnonzero(inside)[inner[qi, qj]]
         if use.size < max(50, MIN_OVERLAP * min(total, keep)):
             return math.nan, math.nan, math.inf, 0.0
-        gq, gxq, gyq = _bilinear((gs, gx, gy), qx[use], qy[use])
+        gq, gxq, gyq = _bilinear(level.smooth_grad, qx[use], qy[use]).T
         dx, dy = (ix[use] - c[0]) / scale, (iy[use] - c[1]) / scale
         jac = np.stack(
             [-2.0 * gxq + 2 * a[0] / scale, -2.0 * gyq + 2 * a[1] / scale, -2.0 * dx, -2.0 * dy]
@@ -580,43 +616,67 @@ def _on_frame(x: float, y: float, shape: tuple[int, int]) -> bool:
 # ---- rings and arcs ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Ridges:
-    """Ridge pixels of a level: positions (x, y), weight (ridge strength), arc label 0..J-1."""
+    """Ridge pixels of a level: positions (x, y), weight (ridge strength), arc label 0..J-1;
+    ``rows``, ``cols`` every pixel that passed the ridge test (before the crest and the
+    arcs' size were asked), where a finer level may look again (:func:`_retrace`)."""
 
     x: np.ndarray
     y: np.ndarray
     w: np.ndarray
     label: np.ndarray
     count: int
+    rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    cols: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
 
 
-def _ridges(level: _Level, min_size: int = 12) -> _Ridges:
+def _hessian(
+    level: _Level, iy: np.ndarray, ix: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(g_xx, g_yx, g_yy, l1, l2) of the smoothed level at interior pixels (iy, ix): central
+    differences of its gradient (as ``np.gradient`` takes them), l1 <= l2 the eigenvalues."""
+    gy, gx = level.grad
+    cols = gy.shape[1]
+    k = iy * cols + ix
+    fy, fx = gy.ravel(), gx.ravel()
+    gyy = (fy.take(k + cols) - fy.take(k - cols)) / 2.0
+    gyx = (fy.take(k + 1) - fy.take(k - 1)) / 2.0
+    gxx = (fx.take(k + 1) - fx.take(k - 1)) / 2.0
+    half = 0.5 * (gxx + gyy)
+    root = np.sqrt(0.25 * (gxx - gyy) ** 2 + gyx * gyx)
+    return gxx, gyx, gyy, half - root, half + root
+
+
+def _ridges(level: _Level, min_size: int = 12, near: np.ndarray | None = None) -> _Ridges:
     """Pixels on bright ridges (rings, arcs): Hessian eigenvalue l1 << 0 and |l1| > 2 |l2|.
 
     Connected ridge pixels (8-neighbours) form one arc; arcs under ``min_size`` pixels are
-    dropped. l1 <= l2 are the eigenvalues of the Hessian of the smoothed log image.
+    dropped. l1 <= l2 are the eigenvalues of the Hessian of the smoothed log image; the
+    noise level is the robust spread of l1 over (a regular sample of) the interior pixels.
+    With ``near`` ((R, C) bool) only its pixels may be ridge pixels (the Hessian is taken
+    there alone).
     """
-    gy, gx = level.grad
-    gyy, gyx = np.gradient(gy)
-    gxx = np.gradient(gx, axis=1)
-    half = 0.5 * (gxx + gyy)
-    root = np.sqrt(0.25 * (gxx - gyy) ** 2 + gyx * gyx)
-    l1, l2 = half - root, half + root
     inner = level.interior(math.ceil(2 * level.sigma) + 1)
-    vals = l1[inner]
-    if vals.size < 100:
+    iy, ix = np.nonzero(inner)
+    if iy.size < 100:
         return _Ridges(*(np.empty(0),) * 3, np.empty(0, np.int64), 0)
-    few = vals[:: max(1, vals.size // 16384)]  # the noise level from <= ~32k samples
+    step = max(1, iy.size // 16384)  # the noise level from <= ~32k samples
+    few = _hessian(level, iy[::step], ix[::step])[3]
     noise = 1.4826 * float(np.median(np.abs(few - np.median(few)))) + 1e-12
-    ridge = inner & (l1 < -4.0 * noise) & (-l1 > 2.0 * np.abs(l2))
-    iy, ix = np.nonzero(ridge)
+    if near is not None:
+        iy, ix = np.nonzero(inner & near)
+    gxx, gyx, gyy, l1, l2 = _hessian(level, iy, ix)
+    ridge = (l1 < -4.0 * noise) & (-l1 > 2.0 * np.abs(l2))
+    iy, ix = iy[ridge], ix[ridge]
+    rows, cols = iy, ix
+    gy, gx = level.grad
     # unit eigenvector e of l1 (across the ridge) and the Newton step t to the ridge's crest
-    a, b, c, lam = gxx[iy, ix], gyx[iy, ix], gyy[iy, ix], l1[iy, ix]
+    a, b, c, lam = gxx[ridge], gyx[ridge], gyy[ridge], l1[ridge]
     ex, ey = np.where(np.abs(a - lam) > np.abs(c - lam), (b, lam - a), (lam - c, b))
     norm = np.maximum(np.hypot(ex, ey), 1e-300)
     ex, ey = ex / norm, ey / norm
     t = -(gx[iy, ix] * ex + gy[iy, ix] * ey) / lam
     crest = np.abs(t) <= 0.7
-    mask = np.zeros_like(ridge)
+    mask = np.zeros_like(inner)
     mask[iy[crest], ix[crest]] = True
     lab, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
     iy, ix, t, ex, ey, lam = iy[crest], ix[crest], t[crest], ex[crest], ey[crest], lam[crest]
@@ -630,6 +690,8 @@ def _ridges(level: _Level, min_size: int = 12) -> _Ridges:
         -lam[keep],
         renumber[arc[keep]],
         int(big.sum()),
+        rows,
+        cols,
     )
 
 
@@ -879,7 +941,7 @@ def _candidates(
             isof = _isotropy(pf, x, y)
             out.append(_Candidate(method, fx, fy, sigma * fine.b, coh, iso, isof, **kw))
 
-    rd = _ridges(ring)
+    rd = ring.ridges
     x, y, _, n = _fit_arcs(rd)
     if math.isfinite(x):
         x, y, s, n = _fit_arcs(rd, (x, y))
@@ -1022,6 +1084,13 @@ def _excess(profile: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(profile) & np.isfinite(base), profile - base, -np.inf)
 
 
+def _drops(v: np.ndarray, k: int) -> np.ndarray:
+    """(n - 2k,) for each j in k .. n - k - 1: the median of v[j - k : j] less that of
+    v[j : j + k] (the drop across j of a profile v (n,)), from one median per window."""
+    med = np.median(np.lib.stride_tricks.sliding_window_view(v, k), axis=1)  # med[i]: v[i:i+k]
+    return med[: v.size - 2 * k] - med[k : v.size - k]
+
+
 def _specular(counts: np.ndarray, ok: np.ndarray, x: float) -> tuple[float, float] | None:
     """(y, w): the direct beam's row from the profile of the specular column x
     (:func:`_column_profile`), and its spread w (px), or None when the column shows no
@@ -1050,9 +1119,7 @@ def _specular(counts: np.ndarray, ok: np.ndarray, x: float) -> tuple[float, floa
     k = 4
     if v.size < 4 * k:
         return None
-    drops = np.array(
-        [np.median(v[j - k : j]) - np.median(v[j : j + k]) for j in range(k, v.size - k)]
-    )
+    drops = _drops(v, k)
     j = k + int(np.argmax(drops))
     steps = np.diff(v)
     noise = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / math.sqrt(2.0)
@@ -1373,6 +1440,49 @@ def _polish_symmetry(ring: _Level, best: _Candidate) -> _Candidate:
     return replace(best, x=fx, y=fy, sigma=sigma * ring.b)
 
 
+def _near_ridges(
+    rd: _Ridges, src: _Level, b: int, shape: tuple[int, int], reach: float
+) -> np.ndarray:
+    """``shape`` (R, C) bool on the level of b x b blocks: pixels within ``reach`` of them
+    (a square) of the ridge test's pixels ``rd.rows``, ``rd.cols`` on level ``src``."""
+    shift = ((src.b - 1) / 2 - (b - 1) / 2) / b  # as src.to_frame, then from_frame at b
+    x, y = rd.cols * (src.b / b) + shift, rd.rows * (src.b / b) + shift
+    rows, cols = shape
+    i, j = np.rint(y).astype(np.int64), np.rint(x).astype(np.int64)
+    inside = (i >= 0) & (i < rows) & (j >= 0) & (j < cols)
+    hit = np.zeros((rows, cols), dtype=np.uint8)
+    hit[i[inside], j[inside]] = 1
+    size = 2 * math.ceil(reach) + 1
+    return ndimage.maximum_filter(hit, size=size, mode="constant", cval=0).astype(bool)
+
+
+def _retrace(sums: np.ndarray, n: np.ndarray, b: int, ring: _Level) -> tuple[_Level, _Ridges]:
+    """The ring level's arcs traced again on the level of b x b blocks (``sums``, ``n``: its
+    block sums of counts and of valid pixels), only within POLISH_BAND of the pixels that
+    passed the ring level's ridge test: the level (built over the band's bounding box and
+    POLISH_MARGIN about it, the shadow's floor of the whole level) and its ridges, in the
+    whole level's pixels (its ``to_frame`` and ``from_frame`` depend on b alone). A ring
+    level with under POLISH_FEW_ARCS arcs is traced again everywhere: rings narrower than
+    its blocks show only at the finer level."""
+    if ring.ridges.count < POLISH_FEW_ARCS:
+        level = _level(sums, n, b, 1.5)
+        return level, _ridges(level)
+    band = _near_ridges(ring.ridges, ring, b, sums.shape, POLISH_BAND)
+    rows, cols = np.flatnonzero(band.any(axis=1)), np.flatnonzero(band.any(axis=0))
+    if rows.size == 0:
+        rows, cols = np.array([0, sums.shape[0] - 1]), np.array([0, sums.shape[1] - 1])
+    r0, c0 = max(int(rows[0]) - POLISH_MARGIN, 0), max(int(cols[0]) - POLISH_MARGIN, 0)
+    box = (
+        slice(r0, int(rows[-1]) + POLISH_MARGIN + 1),
+        slice(c0, int(cols[-1]) + POLISH_MARGIN + 1),
+    )
+    valid = n >= 0.5 * (b * b)
+    floor = _dark_floor(sums[valid] / n[valid]) if valid.any() else None
+    level = _level(sums[box], n[box], b, 1.5, floor)
+    rd = _ridges(level, near=band[box])
+    return level, replace(rd, x=rd.x + c0, y=rd.y + r0, rows=rd.rows + r0, cols=rd.cols + c0)
+
+
 def _polish(
     counts: np.ndarray, ok: np.ndarray, best: _Candidate, ring: _Level, conf: float
 ) -> tuple[_Candidate, float]:
@@ -1395,10 +1505,13 @@ def _polish(
     b_ring = ring.b
     b = b_ring // 2
     if b < 1:
-        level, rd = ring, _ridges(ring)
+        level, rd = ring, ring.ridges
     else:
-        level = _level(_block_sums(np.where(ok, counts, 0), b), _block_sums(ok, b), b, 1.5)
-        rd = _ridges(level)
+        if ring.finer is not None:
+            sums, n = ring.finer
+        else:
+            sums, n = _block_sums(np.where(ok, counts, 0), b), _block_sums(ok, b)
+        level, rd = _retrace(sums, n, b, ring)
         x, y, sigma, arcs = _fit_arcs(rd, level.from_frame(best.x, best.y))
         fx, fy = level.to_frame(x, y)
         if arcs >= 2 and math.isfinite(fx + fy) and math.hypot(fx - best.x, fy - best.y) <= b_ring:

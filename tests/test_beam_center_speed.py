@@ -1,0 +1,121 @@
+"""The beam-centre estimate's shortcuts give what the long ways give (1 Dec, speed)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from scattertag import beam_center as bc
+
+CX, CY = 412.4, 377.8
+
+
+def ring_frame(size: int = 800, seed: int = 0) -> np.ndarray:
+    """Poisson counts of five Gaussian rings about (CX, CY) on a diffuse background, with a
+    dead band of pixels (not all valid)."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    r = np.hypot(xx - CX, yy - CY)
+    rings = sum(np.exp(-0.5 * ((r - r0) / 2.0) ** 2) for r0 in (60, 110, 170, 240, 330))
+    mean = 50 + 2000 / (1 + (r / 50) ** 2) + 300 * rings
+    counts = np.random.default_rng(seed).poisson(mean).astype(np.float64)
+    counts[:, 200:204] = -1  # a module gap
+    return counts
+
+
+@pytest.fixture(scope="module")
+def frame() -> np.ndarray:
+    return ring_frame()
+
+
+def test_ring_level_keeps_the_polish_levels_sums(frame):
+    """The ring level built through the half-size blocks keeps them, equal to direct sums."""
+    ok = bc.valid_pixels(frame)
+    ring = bc._pyramid(frame, ok)[2]
+    assert ring.b % 2 == 0 and ring.finer is not None
+    sums, n = ring.finer
+    half = ring.b // 2
+    np.testing.assert_array_equal(sums, bc._block_sums(np.where(ok, frame, 0), half))
+    np.testing.assert_array_equal(n, bc._block_sums(ok, half))
+    np.testing.assert_array_equal(
+        bc._block_sums(sums, 2), bc._block_sums(np.where(ok, frame, 0), ring.b)
+    )
+
+
+def test_hessian_at_pixels_is_np_gradients(frame):
+    """_hessian at chosen pixels equals the full-array central differences np.gradient takes."""
+    ring = bc._pyramid(frame, bc.valid_pixels(frame))[2]
+    gy, gx = ring.grad
+    gyy, gyx = np.gradient(gy)
+    gxx = np.gradient(gx, axis=1)
+    iy, ix = np.nonzero(ring.interior(4))
+    got = bc._hessian(ring, iy, ix)
+    for a, b in zip(got[:3], (gxx, gyx, gyy)):
+        np.testing.assert_array_equal(a, b[iy, ix])
+    assert np.all(got[3] <= got[4])
+
+
+def test_ridges_near_everything_is_the_full_trace(frame):
+    ring = bc._pyramid(frame, bc.valid_pixels(frame))[2]
+    full = bc._ridges(ring)
+    near = bc._ridges(ring, near=np.ones(ring.g.shape, bool))
+    assert full.count == near.count >= 4
+    for a, b in zip((full.x, full.y, full.w, full.label), (near.x, near.y, near.w, near.label)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_polish_traces_only_near_the_ring_levels_arcs(frame):
+    """The polish level's ridges lie within the band about the ring level's ridge pixels, on
+    a crop of the level, and the polished fit is as close to the centre as a trace of the
+    whole polish level."""
+    ok = bc.valid_pixels(frame)
+    ring = bc._pyramid(frame, ok)[2]
+    level = bc._level(*ring.finer, ring.b // 2, 1.5)
+    band = bc._near_ridges(ring.ridges, ring, level.b, level.g.shape, bc.POLISH_BAND)
+    assert 0.01 < band.mean() < 0.5  # a band about the arcs, not the frame
+    crop, rd = bc._retrace(*ring.finer, ring.b // 2, ring)
+    assert crop.b == level.b and crop.g.size < level.g.size
+    assert rd.rows.size > rd.x.size > 0 and band[rd.rows, rd.cols].all()
+    assert np.all(np.hypot(rd.x - np.rint(rd.x), rd.y - np.rint(rd.y)) <= 0.71)  # crests
+    start = level.from_frame(CX + 0.8, CY - 0.6)
+    errors = []
+    for ridges in (rd, bc._ridges(level)):
+        x, y, _, arcs = bc._fit_arcs(ridges, start)
+        fx, fy = level.to_frame(x, y)
+        errors.append(math.hypot(fx - CX, fy - CY))
+        assert arcs >= 4
+    assert errors[0] < 0.2 and errors[1] < 0.2
+
+
+def test_drops_are_the_windows_medians():
+    v = np.random.default_rng(3).normal(size=57)
+    k = 4
+    slow = [np.median(v[j - k : j]) - np.median(v[j : j + k]) for j in range(k, v.size - k)]
+    np.testing.assert_array_equal(bc._drops(v, k), slow)
+
+
+def test_bilinear_samples_every_map_at_once():
+    """A plane a + b x + c y is sampled exactly; each of the K maps gets its own samples."""
+    yy, xx = np.mgrid[0:20, 0:30].astype(np.float64)
+    stack = np.stack([1 + 0.5 * xx - 0.25 * yy, xx * 0 + 7, 2 * yy], axis=-1)
+    x, y = np.array([0.0, 3.5, 28.99, 12.25]), np.array([0.0, 7.75, 18.5, 19.0])
+    got = bc._bilinear(stack, x, y)
+    assert got.shape == (4, 3)
+    np.testing.assert_allclose(got[:, 0], 1 + 0.5 * x - 0.25 * y, atol=1e-12)
+    np.testing.assert_allclose(got[:, 1], 7.0, atol=1e-12)
+    np.testing.assert_allclose(got[:, 2], 2 * y, atol=1e-12)
+
+
+def test_few_arcs_are_traced_again_everywhere():
+    """A ring level with under POLISH_FEW_ARCS arcs: the finer level is traced in full."""
+    yy, xx = np.mgrid[0:1000, 0:1000].astype(np.float64)
+    r = np.hypot(xx - 500.3, yy - 480.6)
+    mean = 40 + 400 * (
+        np.exp(-0.5 * ((r - 150) / 3.0) ** 2) + np.exp(-0.5 * ((r - 300) / 3.0) ** 2)
+    )
+    counts = np.random.default_rng(4).poisson(mean).astype(np.float64)
+    ring = bc._pyramid(counts, bc.valid_pixels(counts))[2]
+    assert 0 < ring.ridges.count < bc.POLISH_FEW_ARCS
+    level, rd = bc._retrace(*ring.finer, ring.b // 2, ring)
+    whole = bc._ridges(bc._level(*ring.finer, ring.b // 2, 1.5))
+    assert level.g.shape == ring.finer[0].shape
+    np.testing.assert_array_equal(rd.x, whole.x)
