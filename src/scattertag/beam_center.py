@@ -1492,9 +1492,10 @@ def _polish(
     confidence.
 
     Large frames are traced at blocks of b = side / RING_SIDE pixels (8 at 2000 px); the
-    arcs traced again at blocks of b / 2 and fitted from the chosen centre give it to a
-    fraction of a pixel. The new centre is kept if at least 2 arcs fit and it moves at
-    most b (it refines, it does not jump). Point symmetry, gradient lines and the isotropy
+    arcs traced again at blocks of b / 2 (near the ring level's ridge pixels only,
+    :func:`_retrace`) and fitted from the chosen centre give it to a fraction of a pixel.
+    The new centre is kept if at least 2 arcs fit and it moves at most b (it refines, it
+    does not jump). Point symmetry, gradient lines and the isotropy
     search gained nothing from the same step (their own estimator at twice the resolution)
     on the benchmark's frames.
     """
@@ -1588,11 +1589,22 @@ def estimate_beam_center(
     """
     counts = np.asarray(counts)
     ok = valid_pixels(counts, valid)
+    levels = _pyramid(counts, ok) if np.count_nonzero(ok) >= 256 else None
+    return _estimate(counts, ok, levels, hint)
+
+
+def _estimate(
+    counts: np.ndarray,
+    ok: np.ndarray,
+    levels: tuple[_Level, _Level, _Level] | None,
+    hint: tuple[float, float] | None = None,
+) -> BeamCenterEstimate:
+    """:func:`estimate_beam_center` of a frame's valid pixels ``ok`` and its pyramid
+    ``levels`` (:func:`_pyramid`; None when under 256 pixels are valid)."""
     rows, cols = counts.shape
     middle = ((cols - 1) / 2, (rows - 1) / 2)
-    if np.count_nonzero(ok) < 256:
+    if levels is None:
         return BeamCenterEstimate(*middle, 0.0, "none", True)
-    levels = _pyramid(counts, ok)
     cands = _candidates(counts, ok, hint, levels)
     best, conf = _choose(cands, (rows, cols))
     if conf < CONFIDENCE_THRESHOLD:
@@ -1661,17 +1673,18 @@ def check_beam_center(
     clipped to [0, 1].
     """
     counts = np.asarray(counts)
-    best = estimate_beam_center(counts, valid)
+    ok = valid_pixels(counts, valid)
+    levels = _pyramid(counts, ok) if np.count_nonzero(ok) >= 256 else None
+    best = _estimate(counts, ok, levels)
     gx, gy = float(center[0]), float(center[1])
     distance = math.hypot(gx - best.x, gy - best.y)
     rows, cols = counts.shape
     tol = max(AGREE_PX, 3.0 * best.sigma if math.isfinite(best.sigma) else AGREE_PX)
     if not best.on_frame:
         tol = max(tol, 0.02 * math.hypot(rows, cols))
-    ok = valid_pixels(counts, valid)
     score = 1.0
-    if np.count_nonzero(ok) >= 256:
-        _, fine, _ = _pyramid(counts, ok)
+    if levels is not None:
+        fine = levels[1]
         px = _pixels(fine)
         ref = _isotropy(px, *fine.from_frame(best.x, best.y))
         if ref > 0:
