@@ -88,7 +88,7 @@ AXIS_REACH = (0.015, 0.08)
 POLISH_WINDOW, POLISH_RHO = 0.08, 0.8
 #: A chosen ring fit is traced again at twice the ring level's resolution only within this
 #: many pixels of that level of the ring level's ridge pixels (:func:`_polish`).
-POLISH_BAND = 4.0
+POLISH_BAND = 8.0
 #: ... over the bounding box of that band and this many pixels about it: the smoothing
 #: (3 sigma), the Hessian's differences and the interior test reach 12 (:func:`_retrace`);
 #: everywhere when the ring level shows fewer than POLISH_FEW_ARCS arcs.
