@@ -119,3 +119,15 @@ def test_few_arcs_are_traced_again_everywhere():
     whole = bc._ridges(bc._level(*ring.finer, ring.b // 2, 1.5))
     assert level.g.shape == ring.finer[0].shape
     np.testing.assert_array_equal(rd.x, whole.x)
+
+
+def test_shadows_are_found_once_per_level(frame):
+    """The candidates and the glow fallback share one search of the ring level's shadows."""
+    counts = frame.copy()
+    counts[300:420, 350:470] *= 1e-4  # a square stop's shadow
+    ring = bc._pyramid(counts, bc.valid_pixels(counts))[2]
+    side = max(counts.shape)
+    first = ring.shadows(side)
+    assert ring.shadows(side) is first and first.count >= 1
+    again = bc.find_shadows(ring.g, ring.ok, ring.b, side)
+    np.testing.assert_array_equal(first.label, again.label)

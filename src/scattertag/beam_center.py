@@ -48,7 +48,7 @@ from scipy import ndimage
 from scipy.fft import next_fast_len
 
 from scattertag import beam_center_ranker, beam_glow, beamstop_shadow, ring_cones
-from scattertag.beamstop_shadow import find_shadows, shadow_circles, shadow_tips
+from scattertag.beamstop_shadow import Shadows, find_shadows, shadow_circles, shadow_tips
 from scattertag.io import masks
 from scattertag.ring_cones import fit_cones
 
@@ -194,9 +194,8 @@ def valid_pixels(counts: np.ndarray, valid: np.ndarray | None = None) -> np.ndar
     if ok.any():
         vals = counts.ravel() if ok.all() else counts[ok]  # no 1-per-pixel copy when all valid
         top = vals.max()
-        at_top = ok & (counts == top)
-        if top > 20.0 * float(vals.mean()) + 1.0 and np.count_nonzero(at_top) >= 4:
-            ok &= ~at_top
+        if top > 20.0 * float(vals.mean()) + 1.0 and np.count_nonzero(vals == top) >= 4:
+            ok &= counts != top  # the saturated pixels (the compare over the frame only then)
     return ok
 
 
@@ -240,6 +239,14 @@ class _Level:
         """(R, C, 3): the smoothed g and its d/dx and d/dy (:attr:`smooth`, :attr:`grad`)."""
         gy, gx = self.grad
         return np.stack([self.smooth, gx, gy], axis=-1)
+
+    def shadows(self, side: int) -> Shadows:
+        """The level's beamstop shadows (:func:`find_shadows`, ``side`` the frame's longer
+        side in pixels), found once for the candidates and the glow fallback."""
+        key = ("shadows", side)
+        if key not in self._inner:
+            self._inner[key] = find_shadows(self.g, self.ok, self.b, side)
+        return self._inner[key]
 
     def interior(self, width: int) -> np.ndarray:
         """(R, C) bool: lit pixels whose (2 width + 1)^2 neighbourhood is lit and on the frame."""
@@ -959,7 +966,7 @@ def _candidates(
         fx, fy = ring.to_frame(x, y)
         if n >= 3 and all(math.hypot(fx - a, fy - b) > 2.0 for a, b in fits):
             add("rings", *fine.from_frame(fx, fy), s * ring.b / fine.b, arcs=n, extra=True)
-    shadows = find_shadows(ring.g, ring.ok, ring.b, max(counts.shape))
+    shadows = ring.shadows(max(counts.shape))
     circles = shadow_circles(counts, ok, shadows, LOOSE_SPAN, LOOSE_SIGMA)
     strict = [
         c
@@ -1238,7 +1245,7 @@ def _glow(counts: np.ndarray, ok: np.ndarray, ring: _Level) -> tuple[_Candidate,
         ring = _level(_block_sums(use, ring.b), _block_sums(ok, ring.b), ring.b, ring.sigma)
     if np.count_nonzero(ring.ok) < 64:
         return None  # a frame of zeros (a dark frame): no light, no glow
-    shadows = find_shadows(ring.g, ring.ok, ring.b, max(counts.shape))
+    shadows = ring.shadows(max(counts.shape))
     glows = [g for rod in beam_glow.rods(shadows) if (g := beam_glow.glow_of(counts, ok, rod))]
     if not glows:
         return None
