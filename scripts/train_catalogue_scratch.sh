@@ -12,7 +12,7 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 DETECTORS=catalogue SEED=0 IMAGE_EPOCHS=24 bash "$(dirname "$0")/train_views.sh" "$OUT"
 scattertag build --out "$OUT/cal" --size 1000 --experiments 100 --images-per-experiment 6 \
-    --seed 1 --input-size 128 --zeros 64 --workers 2 --detectors catalogue
+    --seed 1 --input-size 128 --zeros 64 --workers 2 --detectors catalogue --cake-texture 4
 scattertag calibrate --model "$OUT/joint" --data "$OUT/cal" --out "$OUT/calibrated" \
     --method platt --test-shards 9 --thresholds tune
 scattertag evaluate --data "$OUT/data" --model "$OUT/calibrated" --out "$OUT/test_calibrated"

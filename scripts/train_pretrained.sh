@@ -12,7 +12,7 @@ OUT=${1:-pretrained-run}
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 build() {  # build OUT DETECTORS SEED EXPERIMENTS IMAGES_PER_EXPERIMENT
     scattertag build --out "$1" --size 1000 --experiments "$4" --images-per-experiment "$5" \
-        --seed "$3" --input-size 128 --zeros 64 --workers 2 --detectors "$2"
+        --seed "$3" --input-size 128 --zeros 64 --workers 2 --detectors "$2" --cake-texture 4
 }
 
 bash "$(dirname "$0")/train_catalogue_scratch.sh" "$OUT"   # data, cal, image, coeff, joint
