@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -79,10 +80,13 @@ class ConeFit:
     radius: float
 
 
-def _rotation(tx: float, ty: float) -> np.ndarray:
-    """(3, 3) rotation of the detector for the tilt vector tau (cos phi, sin phi)."""
+@lru_cache(maxsize=16)
+def _rotation(tx: float, ty: float) -> tuple[float, ...]:
+    """The (3, 3) rotation of the detector for the tilt vector tau (cos phi, sin phi), row
+    by row (9 floats); kept for the last few tilts (a finite-difference Jacobian moves the
+    centre and the distance at the same tilt)."""
     tau = math.hypot(tx, ty)
-    return Tilt(tau, math.atan2(ty, tx)).rotation()
+    return tuple(Tilt(tau, math.atan2(ty, tx)).rotation().ravel().tolist())
 
 
 def cone_angles(params: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -93,16 +97,25 @@ def cone_angles(params: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.nd
     rho, P_z P_y / rho, -rho) / |P|^2, and dP/dx = e_x, dP/dy = e_y.
     """
     cx, cy, log_d, tx, ty = (float(v) for v in params)
-    rot = _rotation(tx, ty)
+    r00, r01, _, r10, r11, _, r20, r21, _ = _rotation(tx, ty)
     u, v = x - cx, y - cy
-    px = u * rot[0, 0] + v * rot[0, 1]
-    py = u * rot[1, 0] + v * rot[1, 1]
-    pz = math.exp(log_d) + u * rot[2, 0] + v * rot[2, 1]
-    rho = np.maximum(np.sqrt(px * px + py * py), 1e-12)
-    p2 = rho * rho + pz * pz
-    qx, qy, qz = pz * px / (rho * p2), pz * py / (rho * p2), -rho / p2
-    gx = qx * rot[0, 0] + qy * rot[1, 0] + qz * rot[2, 0]
-    gy = qx * rot[0, 1] + qy * rot[1, 1] + qz * rot[2, 1]
+    px = u * r00 + v * r01
+    py = u * r10 + v * r11
+    pz = math.exp(log_d) + u * r20
+    pz += v * r21
+    rho = px * px
+    rho += py * py
+    np.sqrt(rho, out=rho)
+    np.maximum(rho, 1e-12, out=rho)
+    p2 = rho * rho
+    p2 += pz * pz
+    den = rho * p2
+    qx, qy, qz = pz * px, pz * py, -rho
+    qx /= den
+    qy /= den
+    qz /= p2
+    gx = qx * r00 + qy * r10 + qz * r20
+    gy = qx * r01 + qy * r11 + qz * r21
     return np.arctan2(rho, pz), np.maximum(np.hypot(gx, gy), 1e-15)
 
 
