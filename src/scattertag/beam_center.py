@@ -185,18 +185,38 @@ def valid_pixels(counts: np.ndarray, valid: np.ndarray | None = None) -> np.ndar
     Negative values mark Pilatus gaps; 2^32 - 1 (2^16 - 1, 2^8 - 1) marks Eiger gaps; a
     maximum reached by at least 4 pixels and over 20 times the mean is saturation, dropped.
     """
+    return _valid(counts, valid)[0]
+
+
+def _valid(counts: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(:func:`valid_pixels`, the counts with invalid pixels 0 or None): integer counts are
+    zeroed once here, for the saturation test (max and mean of the valid pixels without
+    copying them out) and for the pyramid's block sums (:func:`_pyramid`)."""
     counts = np.asarray(counts)
     if counts.ndim != 2:
         raise ValueError(f"counts must be a 2-D frame (rows, cols), got shape {counts.shape}")
     if valid is not None and np.shape(valid) != counts.shape:
         raise ValueError(f"valid has shape {np.shape(valid)}, counts {counts.shape}")
     ok = masks.valid_pixels(counts, None if valid is None else np.asarray(valid, dtype=bool))
-    if ok.any():
+    if not ok.any():
+        return ok, None
+    zeroed = None
+    if counts.dtype.kind in "iu":  # valid counts >= 0: the zeroed frame's max is theirs
+        vals = zeroed = counts if ok.all() else np.where(ok, counts, 0)
+        top, n = zeroed.max(), np.count_nonzero(ok)
+        if float(top) * n < 2.0**53:  # the float64 sum of integers is exact in any order
+            mean = float(np.sum(zeroed, dtype=np.float64)) / n
+        else:
+            mean = float(counts[ok].mean())
+    else:
         vals = counts.ravel() if ok.all() else counts[ok]  # no 1-per-pixel copy when all valid
-        top = vals.max()
-        if top > 20.0 * float(vals.mean()) + 1.0 and np.count_nonzero(vals == top) >= 4:
-            ok &= counts != top  # the saturated pixels (the compare over the frame only then)
-    return ok
+        top, mean = vals.max(), float(vals.mean())
+    if top > 20.0 * mean + 1.0 and np.count_nonzero(vals == top) >= 4:  # top > 0: not a 0
+        sat = counts == top  # the saturated pixels (the compare over the frame only then)
+        ok &= ~sat
+        if zeroed is not None:
+            zeroed = np.where(sat, 0, zeroed)
+    return ok, zeroed
 
 
 @dataclass(frozen=True)
@@ -311,15 +331,18 @@ def _reduction(side: int, short: int, target: int, min_short: int) -> int:
     return max(1, min(math.ceil(side / target), short // min_short))
 
 
-def _pyramid(counts: np.ndarray, ok: np.ndarray) -> tuple[_Level, _Level, _Level]:
+def _pyramid(
+    counts: np.ndarray, ok: np.ndarray, zeroed: np.ndarray | None = None
+) -> tuple[_Level, _Level, _Level]:
     """(coarse, fine, ring) levels, nested: ring at most RING_SIDE a side, fine at most
-    FINE_SIDE, coarse at most COARSE_SIDE; long strips keep their short side."""
+    FINE_SIDE, coarse at most COARSE_SIDE; long strips keep their short side. ``zeroed``:
+    the counts with invalid pixels 0 (:func:`_valid`), made here when None."""
     side, short = max(counts.shape), min(counts.shape)
     b_ring = _reduction(side, short, RING_SIDE, MIN_FINE_SIDE)
     k_fine = _reduction(side // b_ring, short // b_ring, FINE_SIDE, MIN_FINE_SIDE)
     b_fine = b_ring * k_fine
     k = _reduction(side // b_fine, short // b_fine, COARSE_SIDE, MIN_COARSE_SIDE)
-    c = np.where(ok, counts, 0)  # not counts * ok: NaN * 0 is NaN
+    c = np.where(ok, counts, 0) if zeroed is None else zeroed  # not counts * ok: NaN * 0
     finer = None
     if b_ring % 2 == 0:  # through the polish level's sums (b_ring / 2), kept for _polish
         half = b_ring // 2
@@ -1612,8 +1635,8 @@ def estimate_beam_center(
         centre could not be found.
     """
     counts = np.asarray(counts)
-    ok = valid_pixels(counts, valid)
-    levels = _pyramid(counts, ok) if np.count_nonzero(ok) >= 256 else None
+    ok, zeroed = _valid(counts, valid)
+    levels = _pyramid(counts, ok, zeroed) if np.count_nonzero(ok) >= 256 else None
     return _estimate(counts, ok, levels, hint)
 
 
@@ -1697,8 +1720,8 @@ def check_beam_center(
     clipped to [0, 1].
     """
     counts = np.asarray(counts)
-    ok = valid_pixels(counts, valid)
-    levels = _pyramid(counts, ok) if np.count_nonzero(ok) >= 256 else None
+    ok, zeroed = _valid(counts, valid)
+    levels = _pyramid(counts, ok, zeroed) if np.count_nonzero(ok) >= 256 else None
     best = _estimate(counts, ok, levels)
     gx, gy = float(center[0]), float(center[1])
     distance = math.hypot(gx - best.x, gy - best.y)
