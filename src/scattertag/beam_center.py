@@ -435,10 +435,22 @@ def _meeting_point(
     c = None if start is None else np.array(start, dtype=np.float64)
     wt = f.w
     for _ in range(iters):
-        if c is not None:
-            r2 = (f.x - c[0]) ** 2 + (f.y - c[1]) ** 2 + 4.0
-            ang2 = (tx * c[0] + ty * c[1] - tp) ** 2 / r2
-            wt = f.w / r2 / (1.0 + ang2 / scale**2)
+        if c is not None:  # in place: r2 = |p - c|^2 + 4, ang2 = d^2 / r2, wt = w / r2 / (1 + ...)
+            r2 = f.x - c[0]
+            r2 *= r2
+            dy = f.y - c[1]
+            dy *= dy
+            r2 += dy
+            r2 += 4.0
+            ang2 = tx * c[0]
+            ang2 += ty * c[1]
+            ang2 -= tp
+            ang2 *= ang2
+            ang2 /= r2
+            ang2 /= scale**2
+            ang2 += 1.0
+            wt = f.w / r2
+            wt /= ang2
         sxx, sxy, syy, bx, by = terms @ wt
         a = np.array([[sxx, sxy], [sxy, syy]])
         if not np.all(np.isfinite(a)) or np.linalg.det(a) <= 1e-12 * max(np.trace(a) ** 2, 1e-300):
@@ -573,6 +585,18 @@ def _bilinear(stack: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return sum(wi[:, None] * flat.take(ii, axis=0) for wi, ii in zip(w, idx))
 
 
+def _symmetry_sample(
+    level: _Level, iy: np.ndarray, ix: np.ndarray, keep: int
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """(iy, ix, N, g): at most ``keep`` of the N pixels (iy, ix), evenly strided, and the
+    smoothed level there (:func:`_refine_symmetry`)."""
+    total = iy.size
+    if iy.size > keep:
+        pick = np.linspace(0, iy.size - 1, keep).astype(np.int64)
+        iy, ix = iy[pick], ix[pick]
+    return iy, ix, total, level.smooth[iy, ix]
+
+
 def _refine_symmetry(
     level: _Level,
     start: tuple[float, float],
@@ -593,15 +617,15 @@ def _refine_symmetry(
     """
     gs = level.smooth
     inner = level.interior(1)
-    iy, ix = np.nonzero(inner)
     if math.isfinite(radius):
+        iy, ix = np.nonzero(inner)
         near = (ix - start[0]) ** 2 + (iy - start[1]) ** 2 <= radius * radius
-        iy, ix = iy[near], ix[near]
-    total = iy.size
-    if iy.size > keep:
-        pick = np.linspace(0, iy.size - 1, keep).astype(np.int64)
-        iy, ix = iy[pick], ix[pick]
-    gp = gs[iy, ix]
+        iy, ix, total, gp = _symmetry_sample(level, iy[near], ix[near], keep)
+    else:  # the same pixels from every start: sampled once per level
+        key = ("symmetry", keep)
+        if key not in level._inner:
+            level._inner[key] = _symmetry_sample(level, *np.nonzero(inner), keep)
+        iy, ix, total, gp = level._inner[key]
     rows, cols = gs.shape
     scale = float(max(rows, cols))
     k = 4 if ramp else 2
