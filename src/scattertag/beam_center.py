@@ -50,6 +50,7 @@ from scipy.fft import next_fast_len
 from scattertag import beam_center_ranker, beam_glow, beamstop_shadow, ring_cones
 from scattertag.beamstop_shadow import Shadows, find_shadows, shadow_circles, shadow_tips
 from scattertag.io import masks
+from scattertag.order_stats import median, percentile
 from scattertag.ring_cones import fit_cones
 
 #: Estimates with a confidence below this are "centre not found".
@@ -309,7 +310,7 @@ def _block_sums(a: np.ndarray, b: int) -> np.ndarray:
 def _dark_floor(mean: np.ndarray) -> float:
     """Mean counts under which a block is in a beamstop's shadow: 1/DARK_RATIO of the 20th
     percentile of ``mean`` (N,), the valid blocks' mean counts."""
-    return float(np.percentile(mean, 20)) / DARK_RATIO
+    return percentile(mean, 20) / DARK_RATIO
 
 
 def _level(
@@ -647,7 +648,7 @@ def _refine_symmetry(
             [-2.0 * gxq + 2 * a[0] / scale, -2.0 * gyq + 2 * a[1] / scale, -2.0 * dx, -2.0 * dy]
         )[:k]
         r = gp[use] - gq - 2.0 * (a[0] * dx + a[1] * dy)
-        s = 1.4826 * float(np.median(np.abs(r - np.median(r)))) + 1e-12
+        s = 1.4826 * median(np.abs(r - median(r))) + 1e-12
         w = np.minimum(1.0, 1.5 * s / np.maximum(np.abs(r), 1e-300))
         jw = jac * w
         h = jw @ jac.T
@@ -725,7 +726,7 @@ def _ridges(level: _Level, min_size: int = 12, near: np.ndarray | None = None) -
         return _Ridges(*(np.empty(0),) * 3, np.empty(0, np.int64), 0)
     step = max(1, iy.size // 16384)  # the noise level from <= ~32k samples
     few = _hessian(level, iy[::step], ix[::step])[3]
-    noise = 1.4826 * float(np.median(np.abs(few - np.median(few)))) + 1e-12
+    noise = 1.4826 * median(np.abs(few - median(few))) + 1e-12
     if near is not None:
         iy, ix = np.nonzero(inner & near)
     gxx, gyx, gyy, l1, l2 = _hessian(level, iy, ix)
@@ -799,7 +800,7 @@ def _fit_arcs(
         d = centred(rho, wa, tot)
         rms = np.sqrt(np.bincount(lab, wa * d * d, n) / np.maximum(tot, 1e-300))
         if alive.sum() > 2:
-            alive &= rms <= 3.0 * max(float(np.median(rms[alive])), 0.5)
+            alive &= rms <= 3.0 * max(median(rms[alive]), 0.5)
         wt = wa * alive[lab] / (1.0 + d * d)
         tot = np.bincount(lab, wt, n)
         jx, jy = -centred(ux, wt, tot), -centred(uy, wt, tot)

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from scattertag.order_stats import median, percentile
+
 #: The edge points of a kept fit cover at least this fraction of the circle (in 36 sectors).
 MIN_SPAN = 0.45
 #: Largest standard error (frame pixels) of a kept fit's centre.
@@ -74,7 +76,7 @@ def shadow_mask(mean: np.ndarray, valid: np.ndarray, reach: float) -> np.ndarray
     is the counts a shadow keeps whatever the light (an integrating detector's offset, dark
     counts); a beamstop's shadow stands out, the slope of a steep pattern does not.
     """
-    floor = float(np.percentile(mean[valid], 0.5))
+    floor = percentile(mean[valid], 0.5)
     h = np.log1p(np.maximum(mean - floor, 0.0))
     m = valid.astype(np.float64)
     hs = ndimage.uniform_filter(h * m, 3) / np.maximum(ndimage.uniform_filter(m, 3), 1e-3)
@@ -245,7 +247,7 @@ def _fit_edge(
     if m.sum() < 64:
         return None
     c = np.where(m, c, 0).astype(np.float64)
-    level = float(np.percentile(c[m], 90))  # the bright side of the window, counts / px
+    level = percentile(c[m], 90)  # the bright side of the window, counts / px
     b = 1
     while b < b_max and (level * b * b < EDGE_COUNTS or max(c.shape) / b > MAX_WINDOW):
         b *= 2
@@ -274,7 +276,7 @@ def _fit_edge(
     g = mag[iy, ix]
     nx, ny = gx[iy, ix] / g, gy[iy, ix] / g
     outward = (nx * dx + ny * dy) > 0.7 * r  # brighter away from the centre
-    strong = g >= 0.3 * np.percentile(g[outward], 95) if outward.any() else outward
+    strong = g >= 0.3 * percentile(g[outward], 95) if outward.any() else outward
     sel = outward & strong
     iy, ix, nx, ny, g = iy[sel], ix[sel], nx[sel], ny[sel], g[sel]
     if iy.size < MIN_POINTS:
@@ -349,8 +351,8 @@ def _circle(
         dk = d[keep]
         if dk.size < MIN_POINTS:
             return None
-        mid = float(np.median(dk))
-        s = 1.4826 * float(np.median(np.abs(dk - mid)))
+        mid = median(dk)
+        s = 1.4826 * median(np.abs(dk - mid))
         keep = np.abs(d - mid) <= max(3.0 * s, 1.0)
         if keep.sum() < MIN_POINTS:
             return None
