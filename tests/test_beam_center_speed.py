@@ -131,3 +131,87 @@ def test_shadows_are_found_once_per_level(frame):
     assert ring.shadows(side) is first and first.count >= 1
     again = bc.find_shadows(ring.g, ring.ok, ring.b, side)
     np.testing.assert_array_equal(first.label, again.label)
+
+
+# ---- session 4: the same numbers, fewer passes ------------------------------------------
+def test_order_stats_are_numpys_bit_for_bit():
+    """median and percentile give numpy's floats on small and large arrays, with ties,
+    sorted input and NaN (then numpy's own answer)."""
+    from scattertag import order_stats
+
+    rng = np.random.default_rng(5)
+    arrays = [
+        rng.normal(size=3),
+        rng.normal(size=10),
+        rng.integers(0, 4, size=5001).astype(np.float64),  # ties across the bracket
+        np.sort(rng.gamma(2.0, 3.0, size=20000)),  # sorted: a strided sample still brackets
+        np.abs(rng.standard_cauchy(size=62500)),
+    ]
+    for a in arrays:
+        assert order_stats.median(a) == float(np.median(a))
+        for q in (0.0, 0.5, 20.0, 50.0, 90.0, 95.0, 100.0):
+            assert order_stats.percentile(a, q) == float(np.percentile(a, q))
+    a = rng.normal(size=8000)
+    a[17] = np.nan
+    assert math.isnan(order_stats.median(a)) and math.isnan(order_stats.percentile(a, 20))
+
+
+def test_boxes_are_ndimages_filters():
+    """box_all, box_any and dilate_cross equal scipy.ndimage's filters on bool masks,
+    windows larger than the mask included."""
+    from scipy import ndimage
+
+    from scattertag import boxes
+
+    rng = np.random.default_rng(6)
+    for shape, p in (((40, 31), 0.9), ((7, 50), 0.5), ((3, 2), 0.7), ((25, 25), 0.05)):
+        a = rng.random(shape) < p
+        u8 = a.view(np.uint8)
+        for w in (1, 2, 4, 8):
+            k = 2 * w + 1
+            low = ndimage.minimum_filter(u8, size=k, mode="constant", cval=0).astype(bool)
+            high = ndimage.maximum_filter(u8, size=k, mode="constant", cval=0).astype(bool)
+            np.testing.assert_array_equal(boxes.box_all(a, w), low)
+            np.testing.assert_array_equal(boxes.box_any(a, w), high)
+        for n in (1, 2):
+            np.testing.assert_array_equal(
+                boxes.dilate_cross(a, n), ndimage.binary_dilation(a, iterations=n)
+            )
+
+
+def test_valid_zeroes_integer_counts_once():
+    """_valid: the zeroed counts are np.where(ok, counts, 0), saturation dropped from both."""
+    rng = np.random.default_rng(7)
+    counts = rng.poisson(5.0, size=(64, 80)).astype(np.uint32)
+    counts[3, :6] = 5000  # saturated: the maximum on 6 pixels, over 20 times the mean
+    counts[10, 10] = np.iinfo(np.uint32).max  # an Eiger gap
+    valid = np.ones(counts.shape, bool)
+    valid[:, 40] = False
+    ok, zeroed = bc._valid(counts, valid)
+    assert not ok[3, :6].any() and not ok[10, 10] and not ok[:, 40].any()
+    np.testing.assert_array_equal(ok, bc.valid_pixels(counts, valid))
+    np.testing.assert_array_equal(zeroed, np.where(ok, counts, 0))
+    assert bc._valid(counts.astype(np.float32), valid)[1] is None  # floats: zeroed later
+
+
+def test_climb_is_the_plain_pattern_search(frame):
+    """_climb (each point scored once) ends where the plain search, scoring every
+    neighbour each time, ends."""
+    fine = bc._pyramid(frame, bc.valid_pixels(frame))[1]
+    px = bc._pixels(fine)
+
+    def plain(start, step, last):
+        cx, cy = start
+        best = bc._isotropy(px, cx, cy)
+        while step >= last:
+            for dx, dy in ((step, 0), (-step, 0), (0, step), (0, -step)):
+                score = bc._isotropy(px, cx + dx, cy + dy)
+                if score > best:
+                    best, cx, cy = score, cx + dx, cy + dy
+                    break
+            else:
+                step /= 2
+        return cx, cy, best
+
+    for start in ((40.3, 61.2), (120.0, 80.5)):
+        assert bc._climb(px, start, 4.0, 0.25) == plain(start, 4.0, 0.25)

@@ -49,6 +49,7 @@ from scipy.fft import next_fast_len
 
 from scattertag import beam_center_ranker, beam_glow, beamstop_shadow, ring_cones
 from scattertag.beamstop_shadow import Shadows, find_shadows, shadow_circles, shadow_tips
+from scattertag.boxes import box_all, box_any, dilate_cross
 from scattertag.io import masks
 from scattertag.order_stats import median, percentile
 from scattertag.ring_cones import fit_cones
@@ -202,11 +203,12 @@ def _valid(counts: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarray, np
     if not ok.any():
         return ok, None
     zeroed = None
+    mean: float
     if counts.dtype.kind in "iu":  # valid counts >= 0: the zeroed frame's max is theirs
         vals = zeroed = counts if ok.all() else np.where(ok, counts, 0)
         top, n = zeroed.max(), np.count_nonzero(ok)
         if float(top) * n < 2.0**53:  # the float64 sum of integers is exact in any order
-            mean = float(np.sum(zeroed, dtype=np.float64)) / n
+            mean = float(np.sum(zeroed, dtype=np.float64) / n)
         else:
             mean = float(counts[ok].mean())
     else:
@@ -272,10 +274,7 @@ class _Level:
     def interior(self, width: int) -> np.ndarray:
         """(R, C) bool: lit pixels whose (2 width + 1)^2 neighbourhood is lit and on the frame."""
         if width not in self._inner:
-            box = ndimage.minimum_filter(
-                self.lit.view(np.uint8), size=2 * width + 1, mode="constant", cval=0
-            )
-            self._inner[width] = box.astype(bool)
+            self._inner[width] = box_all(self.lit, width)
         return self._inner[width]
 
     def to_frame(self, x: float, y: float) -> tuple[float, float]:
@@ -331,7 +330,7 @@ def _level(
         floor = _dark_floor(mean) if floor is None else floor
         dark[ok] = mean < floor
         if dark.any():
-            lit &= ~ndimage.binary_dilation(dark, iterations=2)
+            lit &= ~dilate_cross(dark, 2)
     return _Level(g, ok, lit, dark, b, sigma)
 
 
@@ -625,7 +624,8 @@ def _refine_symmetry(
     else:  # the same pixels from every start: sampled once per level
         key = ("symmetry", keep)
         if key not in level._inner:
-            level._inner[key] = _symmetry_sample(level, *np.nonzero(inner), keep)
+            iy, ix = np.nonzero(inner)
+            level._inner[key] = _symmetry_sample(level, iy, ix, keep)
         iy, ix, total, gp = level._inner[key]
     rows, cols = gs.shape
     scale = float(max(rows, cols))
@@ -933,8 +933,14 @@ class _Pixels:
 
 
 def _pixels(level: _Level, keep: int = 20000, use: np.ndarray | None = None) -> _Pixels:
-    """At most ``keep`` lit pixels of the level (and of ``use``, (R, C) bool), evenly strided."""
-    iy, ix = np.nonzero(level.lit if use is None else level.lit & use)
+    """At most ``keep`` lit pixels of the level (and of ``use``, (R, C) bool), evenly strided;
+    those of the whole level are taken once per level (candidates and fallbacks share them)."""
+    if use is None:
+        key = ("pixels", keep)
+        if key not in level._inner:
+            level._inner[key] = _pixels(level, keep, level.lit)
+        return level._inner[key]
+    iy, ix = np.nonzero(level.lit & use)
     if iy.size > keep:
         pick = np.linspace(0, iy.size - 1, keep).astype(np.int64)
         iy, ix = iy[pick], ix[pick]
@@ -964,10 +970,7 @@ def _isotropy(px: _Pixels, cx: float, cy: float, step: float = 1.0) -> float:
     n = np.bincount(k)
     s = np.bincount(k, px.g)
     used = np.flatnonzero(n)
-    sn = s[used]
-    sn *= sn
-    sn /= n[used]
-    within = px.sumsq - float(np.sum(sn))
+    within = px.sumsq - float(np.sum(s[used] ** 2 / n[used]))
     total = px.total
     dof = px.g.size - used.size
     if total <= 0 or dof < 0.25 * px.g.size:
@@ -1534,10 +1537,9 @@ def _near_ridges(
     rows, cols = shape
     i, j = np.rint(y).astype(np.int64), np.rint(x).astype(np.int64)
     inside = (i >= 0) & (i < rows) & (j >= 0) & (j < cols)
-    hit = np.zeros((rows, cols), dtype=np.uint8)
-    hit[i[inside], j[inside]] = 1
-    size = 2 * math.ceil(reach) + 1
-    return ndimage.maximum_filter(hit, size=size, mode="constant", cval=0).astype(bool)
+    hit = np.zeros((rows, cols), dtype=bool)
+    hit[i[inside], j[inside]] = True
+    return box_any(hit, math.ceil(reach))
 
 
 def _retrace(sums: np.ndarray, n: np.ndarray, b: int, ring: _Level) -> tuple[_Level, _Ridges]:

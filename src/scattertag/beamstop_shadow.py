@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from scattertag.boxes import box_all
 from scattertag.order_stats import median, percentile
 
 #: The edge points of a kept fit cover at least this fraction of the circle (in 36 sectors).
@@ -262,7 +263,7 @@ def _fit_edge(
     a = np.where(den > 0.2, num / np.maximum(den, 1e-9), 0.0)
     gy, gx = np.gradient(a)
     mag = np.hypot(gy, gx)
-    inner = ndimage.minimum_filter(use.view(np.uint8), size=5, mode="constant").astype(bool)
+    inner = box_all(use, 2)
     # level coordinates of the provisional centre
     px, py = (start[0] - x0 - (b - 1) / 2) / b, (start[1] - y0 - (b - 1) / 2) / b
     iy, ix = np.nonzero(inner & (mag > 0))
