@@ -725,11 +725,14 @@ def _ridges(level: _Level, min_size: int = 12, near: np.ndarray | None = None) -
     if iy.size < 100:
         return _Ridges(*(np.empty(0),) * 3, np.empty(0, np.int64), 0)
     step = max(1, iy.size // 16384)  # the noise level from <= ~32k samples
-    few = _hessian(level, iy[::step], ix[::step])[3]
-    noise = 1.4826 * median(np.abs(few - median(few))) + 1e-12
-    if near is not None:
+    if near is None:  # the samples are among the pixels tested: their l1 is taken once
+        gxx, gyx, gyy, l1, l2 = _hessian(level, iy, ix)
+        few = l1[::step]
+    else:
+        few = _hessian(level, iy[::step], ix[::step])[3]
         iy, ix = np.nonzero(inner & near)
-    gxx, gyx, gyy, l1, l2 = _hessian(level, iy, ix)
+        gxx, gyx, gyy, l1, l2 = _hessian(level, iy, ix)
+    noise = 1.4826 * median(np.abs(few - median(few))) + 1e-12
     ridge = (l1 < -4.0 * noise) & (-l1 > 2.0 * np.abs(l2))
     iy, ix = iy[ridge], ix[ridge]
     rows, cols = iy, ix
@@ -795,13 +798,13 @@ def _fit_arcs(
         dx, dy = rd.x - c[0], rd.y - c[1]
         rho = np.maximum(np.hypot(dx, dy), 1e-9)
         ux, uy = dx / rho, dy / rho
-        wa = w * alive[lab]
+        wa = w if alive.all() else w * alive[lab]  # w * True is w: no gather while all live
         tot = np.bincount(lab, wa, n)
         d = centred(rho, wa, tot)
         rms = np.sqrt(np.bincount(lab, wa * d * d, n) / np.maximum(tot, 1e-300))
         if alive.sum() > 2:
             alive &= rms <= 3.0 * max(median(rms[alive]), 0.5)
-        wt = wa * alive[lab] / (1.0 + d * d)
+        wt = (wa if alive.all() else wa * alive[lab]) / (1.0 + d * d)
         tot = np.bincount(lab, wt, n)
         jx, jy = -centred(ux, wt, tot), -centred(uy, wt, tot)
         a = np.array([[np.sum(wt * jx * jx), np.sum(wt * jx * jy)], [0, np.sum(wt * jy * jy)]])

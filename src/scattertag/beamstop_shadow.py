@@ -96,7 +96,7 @@ def _local_mean(h: np.ndarray, use: np.ndarray, sigma: float, k: int) -> np.ndar
     if k > 1:
         pad = ((0, -rows % k), (0, -cols % k))
         hm, m = np.pad(h * m, pad), np.pad(m, pad)
-        hm, m = _blocks(hm, k), _blocks(m, k)
+        hm, m = _blocks(hm, k), _blocks(m, k, True)
     else:
         hm = h * m
     num = ndimage.gaussian_filter(hm, sigma, mode="constant", truncate=3.0)
@@ -254,7 +254,8 @@ def _fit_edge(
         b *= 2
     if r0 / b < 2.5:
         return None
-    s, n = _blocks(c, b), _blocks(m.astype(np.float64), b)
+    whole = counts.dtype.kind in "iub"
+    s, n = _blocks(c, b, whole), _blocks(m.astype(np.float64), b, True)
     use = n >= 0.5 * b * b
     mean = np.where(use, s / np.maximum(n, 1.0), 0.0)
     wgt = use.astype(np.float64)
@@ -326,12 +327,21 @@ def _fit_edge(
     )
 
 
-def _blocks(a: np.ndarray, b: int) -> np.ndarray:
-    """(R // b, C // b) sums over b x b blocks."""
+def _blocks(a: np.ndarray, b: int, whole: bool = False) -> np.ndarray:
+    """(R // b, C // b) sums over b x b blocks. ``whole``: a holds whole numbers (counts,
+    0/1), whose float sums are exact in any order: summed a strided slice at a time
+    (~3x faster than the reshaped sum, whose order the strided one does not follow)."""
     if b == 1:
         return a
     rows, cols = a.shape[0] // b, a.shape[1] // b
-    return a[: rows * b, : cols * b].reshape(rows, b, cols, b).sum(axis=(1, 3))
+    if not whole:
+        return a[: rows * b, : cols * b].reshape(rows, b, cols, b).sum(axis=(1, 3))
+    out = a[0 : rows * b : b, 0 : cols * b : b].copy()
+    for i in range(b):
+        for j in range(b):
+            if i or j:
+                out += a[i : rows * b : b, j : cols * b : b]
+    return out
 
 
 def _circle(
