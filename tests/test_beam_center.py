@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from scattertag import beam_center as bc
 from scattertag.beam_center import (
     CONFIDENCE_THRESHOLD,
     BeamCenterEstimate,
@@ -181,6 +182,40 @@ def test_simulated_frames_that_were_confidently_wrong_or_lost(index, found):
     x, y = s.geometry.beam_center
     assert est.found or not found
     assert math.hypot(est.x - x, est.y - y) <= 2.0
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        33,  # a dark frame: noise and gap edges traced as 5 "arcs", 171 px off at 0.7
+        63,  # diffuse SAXS: 12 arcs about a point 28 px off, 0.7
+        132,  # the same, 45 px off (the ranker's shadow axis is then the guess: 0.1 px)
+    ],
+)
+def test_arcs_that_show_no_ring_about_their_centre_are_not_found(index):
+    s = benchmark_frame(index, size=256)
+    est = estimate_beam_center(s.counts, s.mask)
+    assert not est.found
+
+
+def ring_level(counts: np.ndarray):
+    """The ring level of a frame's pyramid (where _crest looks)."""
+    return bc._pyramid(counts, valid_pixels(counts))[2]
+
+
+def test_crest_sees_rings_about_their_centre_not_a_window_edge():
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[:256, :256].astype(float)
+    r = np.hypot(x - 90.0, y - 150.0)
+    rings = 20.0 + sum(300.0 * np.exp(-0.5 * ((r - R) / 1.5) ** 2) for R in (40, 75, 110))
+    counts = rng.poisson(rings).astype(np.int32)
+    assert bc._crest(ring_level(counts), 90.0, 150.0) >= bc.CREST_Z
+    assert bc._crest(ring_level(counts), 130.0, 150.0) < bc.CREST_Z  # 40 px off: smeared
+    # a bright window (a plateau whose edge is a blurred step) shows no crest about its centre
+    d = np.hypot(x - 200.0, y - 90.0) - 120.0
+    window = 40.0 + 400.0 * 0.5 * (1.0 - np.tanh(d / 2.0))
+    counts = rng.poisson(window).astype(np.int32)
+    assert bc._crest(ring_level(counts), 200.0, 90.0) < bc.CREST_Z
 
 
 def test_one_arc_fixes_the_distance_of_an_off_frame_centre():

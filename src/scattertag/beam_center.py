@@ -40,6 +40,7 @@ and replaces the rules' choice when it is sure of another (:func:`_choose`). Bel
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -126,6 +127,11 @@ HORIZON_STEP, HORIZON_SNR, SPOT_REACH, SPOT_CONTRAST, SPOT_SIDE = 1.0, 10.0, 8, 
 GRAZING_OVERLAP, GRAZING_RHO, GRAZING_REACH, GRAZING_FLAT = 0.3, 0.5, 0.2, 0.005
 #: Blocks this many times darker than the frame's 20th percentile are beamstop shadow.
 DARK_RATIO = 30.0
+#: A ring fit stands on its own (:func:`_confidence`) only if the radial profile of g about
+#: its centre, over one of CREST_SECTORS sectors at least, shows a crest CREST_Z standard
+#: errors above the lowest bin within CREST_REACH ring-level pixels on either side
+#: (:func:`_crest`); standard errors under CREST_SE_FLOOR (in g) count as that.
+CREST_SECTORS, CREST_REACH, CREST_Z, CREST_SE_FLOOR = 4, 4, 10.0, 1e-3
 #: A given centre about which the fine level's isotropy R^2 reaches this, at a local
 #: maximum, agrees without the full estimate (:func:`agrees_at_a_glance`).
 GLANCE_ISOTROPY = 0.3
@@ -1457,17 +1463,67 @@ def _backers(best: _Candidate, cands: list[_Candidate], diag: float) -> int:
     )
 
 
-def _confidence(best: _Candidate, cands: list[_Candidate], diag: float) -> float:
+def _crest(ring: _Level, x: float, y: float) -> float:
+    """The largest crest of the radial profile of g about frame point (x, y), in standard
+    errors: on the ring level's lit pixels, per sector (CREST_SECTORS about the point) and
+    radius bin of one level pixel (at least 5 pixels), mean m_k and standard error s_k of
+    g; a crest is a bin at least as high as its neighbours, its height the smaller of
+    m_k - min m over the CREST_REACH bins inside and outside it, over max(s_k,
+    CREST_SE_FLOOR). A ring about the point is a crest of tens to hundreds of standard
+    errors; a step (a window's edge, a shadow's) or arcs about another point give none."""
+    lx, ly = ring.from_frame(x, y)
+    iy, ix = np.nonzero(ring.lit)
+    if iy.size == 0:
+        return 0.0
+    dx, dy = ix - lx, iy - ly
+    k = np.sqrt(dx * dx + dy * dy).astype(np.intp)
+    bins = int(k.max()) + 1
+    sector = ((np.arctan2(dy, dx) + math.pi) * (CREST_SECTORS / (2 * math.pi))).astype(np.intp)
+    idx = np.minimum(sector, CREST_SECTORS - 1) * bins + k
+    size = CREST_SECTORS * bins
+    g = ring.g[iy, ix]
+    n = np.bincount(idx, minlength=size).reshape(CREST_SECTORS, bins)
+    s1 = np.bincount(idx, g, size).reshape(CREST_SECTORS, bins)
+    s2 = np.bincount(idx, g * g, size).reshape(CREST_SECTORS, bins)
+    use = n >= 5
+    m = np.where(use, s1 / np.maximum(n, 1), np.nan)
+    se = np.sqrt(np.maximum(np.where(use, s2 / np.maximum(n, 1), 0) - np.nan_to_num(m) ** 2, 0))
+    se = np.maximum(se / np.sqrt(np.maximum(n, 1)), CREST_SE_FLOOR)
+    r = CREST_REACH
+    pad = np.full((CREST_SECTORS, r), np.nan)
+    win = np.lib.stride_tricks.sliding_window_view(np.hstack([pad, m, pad]), 2 * r + 1, axis=1)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows: no crest there
+        low = np.maximum(np.nanmin(win[..., :r], axis=2), np.nanmin(win[..., r + 1 :], axis=2))
+        top = np.nanmax(win[..., r - 1 : r + 2], axis=2)
+        z = np.where(use & (m >= top), (m - low) / se, 0.0)
+    return float(np.nan_to_num(z, nan=0.0).max())
+
+
+def _confidence(
+    best: _Candidate, cands: list[_Candidate], diag: float, ring: _Level | None = None
+) -> float:
     """Confidence in [0, 1] of the chosen centre: agreement times evidence.
 
     Agreement: how many independent estimators (rings, symmetry, gradient) other than the
     chosen one lie within max(2 px, 0.5 % of the diagonal) of it: none 0.25, one 0.7, two
-    1; a ring fit with at least 3 arcs counts as one. Evidence: clip((R^2 - 0.02) / 0.1,
-    0, 1) with R^2 the fine-level isotropy about the centre (noise gives |R^2| < 0.02),
-    or 1 for a ring fit with at least 3 arcs (arcs are evidence themselves).
+    1; a ring fit with at least 3 arcs counts as one if the rings show about its centre
+    (a crest of the radial profile, :func:`_crest` on the ``ring`` level, at least
+    CREST_Z; not asked when ``ring`` is None or another estimator backs it). Evidence:
+    clip((R^2 - 0.02) / 0.1, 0, 1) with R^2 the fine-level isotropy about the centre
+    (noise gives |R^2| < 0.02), or 1 for a ring fit with at least 3 arcs (arcs are
+    evidence themselves).
     """
     near = _backers(best, cands, diag)
     strong_rings = (best.method == "rings" and best.arcs >= 3) or best.method == "beamstop"
+    if (
+        strong_rings
+        and best.method == "rings"
+        and near == 0
+        and ring is not None
+        and _crest(ring, best.x, best.y) < CREST_Z
+    ):
+        return 0.25  # arcs that are not rings about this centre: one estimator alone
     if strong_rings:
         near = max(near, 1)
     agree = (0.25, 0.7, 1.0)[min(near, 2)]
@@ -1475,7 +1531,9 @@ def _confidence(best: _Candidate, cands: list[_Candidate], diag: float) -> float
     return float(agree * evidence)
 
 
-def _choose(cands: list[_Candidate], shape: tuple[int, int]) -> tuple[_Candidate | None, float]:
+def _choose(
+    cands: list[_Candidate], shape: tuple[int, int], ring: _Level | None = None
+) -> tuple[_Candidate | None, float]:
     """The candidate to trust on a frame of ``shape`` (rows, cols) and its confidence.
 
     The rules (:func:`_choose_by_rules`, :func:`_confidence`) see the candidates of the
@@ -1488,11 +1546,12 @@ def _choose(cands: list[_Candidate], shape: tuple[int, int]) -> tuple[_Candidate
     candidate on the frame, if it scores higher than theirs, is the better guess of the
     position; the frame stays not found, with the rules' confidence. (Off the frame the
     ranker is weak: 34 % of off-frame benchmark frames have any candidate within the goal.)
+    ``ring`` is the ring level, where :func:`_confidence` looks for the rings of a ring fit.
     """
     diag = math.hypot(*shape)
     plain = [c for c in cands if not c.extra]
     best = _choose_by_rules(plain, shape)
-    conf = _confidence(best, plain, diag) if best is not None else 0.0
+    conf = _confidence(best, plain, diag, ring) if best is not None else 0.0
     p = beam_center_ranker.probabilities(cands, shape)
     if p.size == 0:
         return best, conf
@@ -1697,7 +1756,7 @@ def _estimate(
     if levels is None:
         return BeamCenterEstimate(*middle, 0.0, "none", True)
     cands = _candidates(counts, ok, hint, levels)
-    best, conf = _choose(cands, (rows, cols))
+    best, conf = _choose(cands, (rows, cols), levels[2])
     if conf < CONFIDENCE_THRESHOLD:
         graze = _grazing(counts, ok, levels[2])
         if graze is not None and graze[1] > conf:
