@@ -28,7 +28,9 @@ Four estimators work on a pyramid of the log-scaled frame
 
 Two fallbacks are tried only on frames the rules leave "not found": grazing incidence
 (the mirror column and the specular geometry along it, :func:`_grazing`) and the direct
-beam's glow beside a rod stop that crosses the beam (:mod:`scattertag.beam_glow`).
+beam's glow beside a rod stop that crosses the beam (:mod:`scattertag.beam_glow`). A
+not-found centre off the frame (or at its border) is moved to the fit of the falloff about
+it with the polarisation factor of a flat detector (:mod:`scattertag.beam_falloff`).
 
 Rules choose among the estimators' centres and give a confidence (agreement among them
 times the isotropy about the centre, :func:`_confidence`); a logistic ranker trained on
@@ -49,7 +51,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.fft import next_fast_len
 
-from scattertag import beam_center_ranker, beam_glow, beamstop_shadow, ring_cones
+from scattertag import beam_center_ranker, beam_falloff, beam_glow, beamstop_shadow, ring_cones
 from scattertag.beamstop_shadow import Shadows, find_shadows, shadow_circles, shadow_tips
 from scattertag.boxes import box_all, box_any, dilate_cross
 from scattertag.io import masks
@@ -125,6 +127,13 @@ HORIZON_DROP, HORIZON_COLUMNS = 0.3, 0.8
 #: columns SPOT_SIDE of the width aside by half as much at most.
 HORIZON_STEP, HORIZON_SNR, SPOT_REACH, SPOT_CONTRAST, SPOT_SIDE = 1.0, 10.0, 8, 1.0, 0.01
 GRAZING_OVERLAP, GRAZING_RHO, GRAZING_REACH, GRAZING_FLAT = 0.3, 0.5, 0.2, 0.005
+#: A centre the rules leave not found, from one of FALLOFF_FROM, off the frame or on it
+#: within FALLOFF_EDGE of the diagonal of its border, moves to the fit of a radial profile
+#: times the polarisation factor (:func:`_falloff`) when that model leaves at most
+#: 1 / FALLOFF_GAIN of the variance a circle model leaves there, at a detector distance of
+#: at least FALLOFF_NEAR fine-level diagonals, off the frame.
+FALLOFF_FROM, FALLOFF_GAIN, FALLOFF_NEAR = ("isotropy", "gradient", "symmetry"), 1.1, 0.05
+FALLOFF_EDGE = 0.05
 #: Blocks this many times darker than the frame's 20th percentile are beamstop shadow.
 DARK_RATIO = 30.0
 #: A ring fit stands on its own (:func:`_confidence`) only if the radial profile of g about
@@ -149,7 +158,8 @@ class BeamCenterEstimate:
     method : which estimator gave the centre (``symmetry``, ``gradient``, ``rings``,
         ``cone`` (rings of a tilted detector), ``beamstop``, ``axis``, ``isotropy``,
         ``grazing`` (mirror column and specular geometry), ``glow`` (the direct beam's
-        glow beside a rod stop), ``none``).
+        glow beside a rod stop), ``falloff`` (an off-frame centre, not found, from the
+        falloff with polarisation), ``none``).
     on_frame : True if the centre falls on the detector, -0.5 <= x < cols - 0.5 and
         -0.5 <= y < rows - 0.5.
     sigma : standard error of the centre in pixels (inf when unknown).
@@ -1715,6 +1725,35 @@ def _tilted(
     return replace(best, method="cone", x=x, y=y, sigma=sigma), conf * (0.5 + 0.5 * p)
 
 
+def _falloff(fine: _Level, best: _Candidate, shape: tuple[int, int]) -> _Candidate:
+    """A centre off the frame or near its border moved to the fit of the falloff about it,
+    a radial profile times the polarisation factor plus an offset
+    (:mod:`scattertag.beam_falloff`), method ``falloff``; ``best`` unchanged when it lies
+    on the frame farther than FALLOFF_EDGE of the diagonal from the border, or the fit is
+    not clearly better (FALLOFF_GAIN), puts the detector nearer than FALLOFF_NEAR, or
+    lands on the frame or farther than FAR_DIAGONALS from its middle.
+
+    Off the frame the circle models (isotropy, gradient lines) slide along the radius (or
+    stop at the border), and the polarisation of a WAXS frame bends its contours across
+    the azimuth. Only the position changes: the frame stays not found (the caller's
+    confidence).
+    """
+    rows, cols = shape
+    edge = min(best.x + 0.5, cols - 0.5 - best.x, best.y + 0.5, rows - 0.5 - best.y)
+    if edge > FALLOFF_EDGE * math.hypot(rows, cols):
+        return best
+    fit = beam_falloff.fit(fine.g, fine.lit, fine.from_frame(best.x, best.y))
+    if fit is None or fit.distance < FALLOFF_NEAR * math.hypot(*fine.g.shape):
+        return best
+    if (1.0 - fit.r2_start) < FALLOFF_GAIN * (1.0 - fit.r2):
+        return best
+    x, y = fine.to_frame(fit.x, fit.y)
+    far = math.hypot(x - (cols - 1) / 2, y - (rows - 1) / 2) > FAR_DIAGONALS * math.hypot(*shape)
+    if _on_frame(x, y, shape) or far:
+        return best
+    return replace(best, method="falloff", x=x, y=y, sigma=math.inf)
+
+
 def estimate_beam_center(
     counts: np.ndarray,
     valid: np.ndarray | None = None,
@@ -1768,6 +1807,8 @@ def _estimate(
     if best is None:
         return BeamCenterEstimate(*middle, 0.0, "none", True)
     best, conf = _polish(counts, ok, best, levels[2], conf)
+    if conf < CONFIDENCE_THRESHOLD and best.method in FALLOFF_FROM:
+        best = _falloff(levels[1], best, counts.shape)
     on = _on_frame(best.x, best.y, counts.shape)
     return BeamCenterEstimate(best.x, best.y, conf, best.method, on, best.sigma)
 

@@ -1,0 +1,170 @@
+"""Beam centre off the frame from the image's falloff about it, polarisation included.
+
+Off the frame the isotropy search and the gradient lines slide along the radius: nearly
+straight contours fit about as well nearer or farther. What fixes the distance is the
+shape of the contours, and on a flat detector at a short distance (WAXS) that shape is
+not a circle: every pixel's counts carry the polarisation factor of the scattering,
+pol = [1 + cos^2(2 theta) - p sin^2(2 theta) cos(2 chi)] / 2 (p the degree of horizontal
+polarisation, chi the azimuth from the x axis, cos(2 theta) = d / sqrt(r^2 + d^2) for a
+detector at d pixels), so the contours of a falloff about an off-frame beam are flattened
+or bent across chi and a circle model puts the centre tens of per cent of the diagonal
+off. Here the block means m of a level are modelled as
+
+    m(p) = b + F(r) pol(r, chi; d, p_pol)
+
+with F a free profile in radius bins (the sample's I(q) and the solid angle cos^3(2 theta),
+both radial), b one offset (an integrating detector's dark level: log counts would not
+separate it), and the centre, d and p_pol fitted (Nelder-Mead from a few distances); F and
+b are eliminated by linear least squares (variable projection). The score is the weighted
+adjusted R^2 of that model (weights 1 / max(m, 1), Poisson-like).
+
+Used by :func:`scattertag.beam_center._estimate` only for an off-frame centre that the
+rules leave "not found" (see ``docs/beam_center.md``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+
+#: Level pixels sampled, evenly strided over the lit ones.
+KEEP = 8000
+#: Radius bins of the free profile F, in level pixels.
+BIN = 2.0
+#: Starting detector distances d, in level diagonals (WAXS 0.1-1, SAXS far beyond: pol ~ 1).
+STARTS = (0.15, 0.4, 1.0)
+#: Starting centres besides the start: the frame's middle plus these multiples of the
+#: start's offset from it (the circle models slide along that ray); the best of them
+#: (centre, d) is refined too.
+RAY = (0.5, 0.75, 1.5, 2.0, 3.0)
+#: Largest detector distance tried, in level diagonals (polarisation is nil beyond).
+FARTHEST = 1000.0
+#: Nelder-Mead evaluations per start.
+MAX_EVALS = 400
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Lit pixels of a level: positions (x, y) in level px, block means m, weights w, w m,
+    and the sums of w, w m and w m^2."""
+
+    x: np.ndarray
+    y: np.ndarray
+    m: np.ndarray
+    w: np.ndarray
+    wm: np.ndarray
+    sum_w: float
+    sum_wm: float
+    sum_wmm: float
+
+
+@dataclass(frozen=True)
+class Falloff:
+    """A fitted falloff: centre (x, y) in level px, its R^2, the R^2 of the same model
+    without polarisation at the start (a circle model with an offset), distance d (level
+    px) and degree of polarisation p."""
+
+    x: float
+    y: float
+    r2: float
+    r2_start: float
+    distance: float
+    p: float
+
+
+def samples(g: np.ndarray, lit: np.ndarray, keep: int = KEEP) -> Samples:
+    """At most ``keep`` lit pixels of a level with g = log(1 + mean counts), (R, C) each."""
+    iy, ix = np.nonzero(lit)
+    if iy.size > keep:
+        pick = np.linspace(0, iy.size - 1, keep).astype(np.int64)
+        iy, ix = iy[pick], ix[pick]
+    m = np.expm1(g[iy, ix])
+    w = 1.0 / np.maximum(m, 1.0)
+    wm = w * m
+    x, y = ix.astype(np.float64), iy.astype(np.float64)
+    return Samples(x, y, m, w, wm, float(w.sum()), float(wm.sum()), float(wm @ m))
+
+
+def polarisation(dx: np.ndarray, dy: np.ndarray, distance: float, p: float) -> np.ndarray:
+    """[1 + c^2 - p (1 - c^2) cos(2 chi)] / 2 at offsets (dx, dy) from the beam (level px),
+    c = cos(2 theta) = d / sqrt(r^2 + d^2), cos(2 chi) = (dx^2 - dy^2) / r^2."""
+    r2 = dx * dx + dy * dy
+    c2 = distance * distance / (r2 + distance * distance)
+    return 0.5 * (1.0 + c2 - p * (1.0 - c2) * (dx * dx - dy * dy) / np.maximum(r2, 1e-12))
+
+
+def r2_of(s: Samples, cx: float, cy: float, distance: float | None, p: float) -> float:
+    """Weighted adjusted R^2 of m = b + F(r) pol about (cx, cy) (pol = 1 when ``distance``
+    is None); F per BIN-wide radius bin and b eliminated by weighted least squares.
+
+    With P the projection on the bins' columns pol (per bin k: S_pp = sum w pol^2,
+    S_mp = sum w m pol, S_p = sum w pol), u = m - P m and v = 1 - P 1: sum w u^2 =
+    sum w m^2 - sum_k S_mp^2 / S_pp, sum w v^2 = sum w - sum_k S_p^2 / S_pp, sum w u v =
+    sum w m - sum_k S_mp S_p / S_pp, and the residual is sum w u^2 - (sum w u v)^2 /
+    sum w v^2 (no per-pixel residuals needed).
+    """
+    dx, dy = s.x - cx, s.y - cy
+    r = np.sqrt(dx * dx + dy * dy)
+    k = ((r - r.min()) / BIN).astype(np.intp)
+    if distance is None:
+        spp = np.bincount(k, s.w)
+        smp, sp = np.bincount(k, s.wm), spp
+    else:
+        wpol = s.w * polarisation(dx, dy, distance, p)
+        sp = np.bincount(k, wpol)
+        spp = np.bincount(k, wpol * (wpol / s.w))
+        smp = np.bincount(k, wpol * s.m)
+    used = spp > 0
+    inv = 1.0 / spp[used]
+    smp, sp = smp[used], sp[used]
+    uu = s.sum_wmm - float(np.sum(smp * smp * inv))
+    vv = s.sum_w - float(np.sum(sp * sp * inv))
+    uv = s.sum_wm - float(np.sum(smp * sp * inv))
+    within = uu - (uv * uv / vv if vv > 1e-12 * s.sum_w else 0.0)
+    n, dof = s.m.size, s.m.size - int(used.sum()) - 1
+    total = s.sum_wmm - s.sum_wm**2 / s.sum_w
+    if total <= 0 or dof < 0.25 * n:
+        return 0.0
+    return 1.0 - (within / dof) / (total / (n - 1))
+
+
+def fit(g: np.ndarray, lit: np.ndarray, start: tuple[float, float]) -> Falloff | None:
+    """The falloff model fitted from ``start`` (x, y, level px) on a level (g, lit):
+    Nelder-Mead over (x, y, log d, p) from ``start`` at each distance of STARTS (p = 0.9)
+    and from the best of the centres along the ray from the level's middle through it
+    (RAY, scored at each distance of STARTS); the best fit kept."""
+    s = samples(g, lit)
+    if s.m.size < 256:
+        return None
+    diag = math.hypot(*g.shape)
+    mx, my = (g.shape[1] - 1) / 2, (g.shape[0] - 1) / 2
+
+    far = math.log(FARTHEST * diag)
+
+    def cost(v: np.ndarray) -> float:
+        return -r2_of(s, v[0], v[1], math.exp(min(v[2], far)), min(max(v[3], 0.0), 1.0))
+
+    def seed(t: float, d: float) -> np.ndarray:
+        """(x, y, log d, p): the centre t of the way from the middle to ``start``."""
+        x, y = mx + t * (start[0] - mx), my + t * (start[1] - my)
+        return np.array([x, y, math.log(d * diag), 0.9])
+
+    ray = min((seed(t, d) for t in RAY for d in STARTS), key=cost)
+    best = None
+    for v in [seed(1.0, d) for d in STARTS] + [ray]:
+        o = minimize(
+            cost,
+            v,
+            method="Nelder-Mead",
+            options={"xatol": 0.5, "fatol": 1e-5, "maxfev": MAX_EVALS},
+        )
+        if best is None or o.fun < best.fun:
+            best = o
+    if best is None or not np.all(np.isfinite(best.x)):
+        return None
+    x, y, logd, p = (float(v) for v in best.x)
+    r0 = r2_of(s, start[0], start[1], None, 0.0)
+    return Falloff(x, y, -float(best.fun), r0, math.exp(min(logd, far)), min(max(p, 0.0), 1.0))

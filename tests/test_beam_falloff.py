@@ -1,0 +1,71 @@
+"""The off-frame falloff fit: a radial profile times the polarisation factor, plus an offset."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from scattertag import beam_center as bc
+from scattertag import beam_falloff as bf
+
+
+def waxs_frame(
+    n: int = 400, cx: float = -60.0, cy: float = 300.0, d: float = 90.0, p: float = 0.95
+) -> np.ndarray:
+    """(n, n) Poisson counts of a flat background seen by a flat detector at d px from a beam
+    at (cx, cy), off the frame: solid angle cos^3(2 theta) times the polarisation factor."""
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float64)
+    dx, dy = xx - cx, yy - cy
+    c2 = d * d / (dx * dx + dy * dy + d * d)
+    lam = 400.0 * c2**1.5 * bf.polarisation(dx, dy, d, p)
+    return np.random.default_rng(0).poisson(lam).astype(np.float64)
+
+
+def fine_level(counts: np.ndarray) -> bc._Level:
+    """The estimator's fine level of a frame."""
+    return bc._pyramid(counts, bc.valid_pixels(counts))[1]
+
+
+def test_polarisation_factor_matches_its_formula() -> None:
+    dx, dy = np.array([3.0, 0.0]), np.array([0.0, 4.0])
+    c2 = 25.0 / (np.array([9.0, 16.0]) + 25.0)
+    want = 0.5 * (1 + c2 - 0.9 * (1 - c2) * np.array([1.0, -1.0]))
+    assert np.allclose(bf.polarisation(dx, dy, 5.0, 0.9), want)
+
+
+def test_the_model_explains_the_falloff_only_with_polarisation() -> None:
+    level = fine_level(waxs_frame())
+    s = bf.samples(level.g, level.lit)
+    cx, cy = level.from_frame(-60.0, 300.0)
+    with_pol = bf.r2_of(s, cx, cy, 90.0 / level.b, 0.95)
+    circles = bf.r2_of(s, cx, cy, None, 0.0)
+    assert with_pol > 0.95  # Poisson noise of the faint far side
+    assert (1 - circles) > 5 * (1 - with_pol)
+
+
+def test_fit_from_a_centre_slid_along_the_radius_finds_the_beam() -> None:
+    counts = waxs_frame()
+    level = fine_level(counts)
+    start = level.from_frame(-60.0 - 250.0, 300.0 + 60.0)  # farther out, as a circle model slides
+    fit = bf.fit(level.g, level.lit, start)
+    assert fit is not None
+    x, y = level.to_frame(fit.x, fit.y)
+    assert math.hypot(x + 60.0, y - 300.0) <= 0.02 * math.hypot(*counts.shape)
+    assert 0.8 <= fit.p <= 1.0
+
+
+def test_estimate_moves_an_off_frame_guess_but_leaves_it_not_found() -> None:
+    counts = waxs_frame()
+    est = bc.estimate_beam_center(counts)
+    assert est.method == "falloff"
+    assert not est.on_frame and not est.found
+    assert math.hypot(est.x + 60.0, est.y - 300.0) <= 0.02 * math.hypot(*counts.shape)
+
+
+@pytest.mark.parametrize("where", [(150.0, 200.0)])
+def test_an_on_frame_centre_is_left_alone(where: tuple[float, float]) -> None:
+    level = fine_level(waxs_frame())
+    best = bc._Candidate("isotropy", *where, 0.5, 0.5, 0.5, 0.5)
+    assert bc._falloff(level, best, (400, 400)) is best
