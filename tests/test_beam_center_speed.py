@@ -180,6 +180,8 @@ def test_boxes_are_ndimages_filters():
             np.testing.assert_array_equal(
                 boxes.dilate_cross(a, n), ndimage.binary_dilation(a, iterations=n)
             )
+        for got, want in zip(boxes.nonzero2d(a), np.nonzero(a)):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_valid_zeroes_integer_counts_once():

@@ -53,7 +53,7 @@ from scipy.fft import next_fast_len
 
 from scattertag import beam_center_ranker, beam_falloff, beam_glow, beamstop_shadow, ring_cones
 from scattertag.beamstop_shadow import Shadows, find_shadows, shadow_circles, shadow_tips
-from scattertag.boxes import box_all, box_any, dilate_cross
+from scattertag.boxes import box_all, box_any, dilate_cross, nonzero2d
 from scattertag.io import masks
 from scattertag.order_stats import median, nanmedian_rows, percentile
 from scattertag.ring_cones import fit_cones
@@ -409,7 +409,7 @@ def _smooth(g: np.ndarray, use: np.ndarray, sigma: float) -> np.ndarray:
 def _gradient_field(level: _Level, keep: int = 20000) -> _Field:
     """Gradient samples of the smoothed level on interior pixels, the ``keep`` strongest."""
     gy, gx = level.grad
-    iy, ix = np.nonzero(level.interior(max(1, math.ceil(2 * level.sigma))))
+    iy, ix = nonzero2d(level.interior(max(1, math.ceil(2 * level.sigma))))
     gx, gy = gx[iy, ix], gy[iy, ix]
     w = gx * gx + gy * gy
     if w.size > keep:
@@ -636,13 +636,13 @@ def _refine_symmetry(
     gs = level.smooth
     inner = level.interior(1)
     if math.isfinite(radius):
-        iy, ix = np.nonzero(inner)
+        iy, ix = nonzero2d(inner)
         near = (ix - start[0]) ** 2 + (iy - start[1]) ** 2 <= radius * radius
         iy, ix, total, gp = _symmetry_sample(level, iy[near], ix[near], keep)
     else:  # the same pixels from every start: sampled once per level
         key = ("symmetry", keep)
         if key not in level._inner:
-            iy, ix = np.nonzero(inner)
+            iy, ix = nonzero2d(inner)
             level._inner[key] = _symmetry_sample(level, iy, ix, keep)
         iy, ix, total, gp = level._inner[key]
     rows, cols = gs.shape
@@ -739,7 +739,7 @@ def _ridges(level: _Level, min_size: int = 12, near: np.ndarray | None = None) -
     there alone).
     """
     inner = level.interior(math.ceil(2 * level.sigma) + 1)
-    iy, ix = np.nonzero(inner)
+    iy, ix = nonzero2d(inner)
     if iy.size < 100:
         return _Ridges(*(np.empty(0),) * 3, np.empty(0, np.int64), 0)
     step = max(1, iy.size // 16384)  # the noise level from <= ~32k samples
@@ -748,7 +748,7 @@ def _ridges(level: _Level, min_size: int = 12, near: np.ndarray | None = None) -
         few = l1[::step]
     else:
         few = _hessian(level, iy[::step], ix[::step])[3]
-        iy, ix = np.nonzero(inner & near)
+        iy, ix = nonzero2d(inner & near)
         gxx, gyx, gyy, l1, l2 = _hessian(level, iy, ix)
     noise = 1.4826 * median(np.abs(few - median(few))) + 1e-12
     ridge = (l1 < -4.0 * noise) & (-l1 > 2.0 * np.abs(l2))
@@ -961,7 +961,7 @@ def _pixels(level: _Level, keep: int = 20000, use: np.ndarray | None = None) -> 
         if key not in level._inner:
             level._inner[key] = _pixels(level, keep, level.lit)
         return level._inner[key]
-    iy, ix = np.nonzero(level.lit & use)
+    iy, ix = nonzero2d(level.lit & use)
     if iy.size > keep:
         pick = np.linspace(0, iy.size - 1, keep).astype(np.int64)
         iy, ix = iy[pick], ix[pick]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from scattertag.boxes import box_all
+from scattertag.boxes import box_all, nonzero2d
 from scattertag.order_stats import median, percentile
 
 #: The edge points of a kept fit cover at least this fraction of the circle (in 36 sectors).
@@ -185,7 +185,7 @@ def largest_shadows(
     for k in np.argsort(-sizes)[:most]:
         if sizes[k] < 6:
             break
-        iy, ix = np.nonzero(lab == k + 1)
+        iy, ix = nonzero2d(lab == k + 1)
         x, y = ix - ix.mean(), iy - iy.mean()
         out.append((iy, ix, np.linalg.eigh(np.cov(np.stack([x, y])))[1][:, 1]))
     return out
@@ -214,7 +214,7 @@ def shadow_tips(shadows: Shadows, most: int = 3) -> list[tuple[float, float, flo
 def _ridge_points(dist: np.ndarray, comp: np.ndarray, r0: float) -> list[tuple[float, float]]:
     """(row, col) provisional centres of a shadow: the widest point and, when the widest
     part is long (a bar), its two ends."""
-    iy, ix = np.nonzero(comp & (dist >= 0.6 * r0))
+    iy, ix = nonzero2d(comp & (dist >= 0.6 * r0))
     i = int(np.argmax(dist[iy, ix]))
     pts = [(float(iy[i]), float(ix[i]))]
     if iy.size >= 3:
@@ -267,7 +267,7 @@ def _fit_edge(
     inner = box_all(use, 2)
     # level coordinates of the provisional centre
     px, py = (start[0] - x0 - (b - 1) / 2) / b, (start[1] - y0 - (b - 1) / 2) / b
-    iy, ix = np.nonzero(inner & (mag > 0))
+    iy, ix = nonzero2d(inner & (mag > 0))
     dx, dy = ix - px, iy - py
     r = np.hypot(dx, dy)
     rr = r0 / b
