@@ -338,9 +338,13 @@ def _level(
     shadows, 1e-3 to 1e-5 transmission), widened by 2 blocks, are left out of ``lit``.
     """
     ok = n >= 0.5 * (b * b)
-    g = np.zeros(sums.shape)
-    mean = sums[ok] / n[ok]
-    g[ok] = np.log1p(mean)
+    if ok.all():  # whole arrays, no masked gathers and scatters (the same values)
+        full = sums / n
+        g, mean = np.log1p(full), full.ravel()
+    else:
+        g = np.zeros(sums.shape)
+        mean = sums[ok] / n[ok]
+        g[ok] = np.log1p(mean)
     lit = ok.copy()
     dark = np.zeros_like(ok)
     if mean.size:
@@ -606,13 +610,13 @@ def _bilinear(maps: Sequence[np.ndarray], x: np.ndarray, y: np.ndarray) -> list[
 def _symmetry_sample(
     level: _Level, iy: np.ndarray, ix: np.ndarray, keep: int
 ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
-    """(iy, ix, N, g): at most ``keep`` of the N pixels (iy, ix), evenly strided, and the
-    smoothed level there (:func:`_refine_symmetry`)."""
+    """(iy, ix, N, g): at most ``keep`` of the N pixels (iy, ix), evenly strided (as
+    floats), and the smoothed level there (:func:`_refine_symmetry`)."""
     total = iy.size
     if iy.size > keep:
         pick = np.linspace(0, iy.size - 1, keep).astype(np.int64)
         iy, ix = iy[pick], ix[pick]
-    return iy, ix, total, level.smooth[iy, ix]
+    return iy.astype(np.float64), ix.astype(np.float64), total, level.smooth[iy, ix]
 
 
 def _refine_symmetry(
@@ -657,7 +661,7 @@ def _refine_symmetry(
         qx, qy = 2 * c[0] - ix, 2 * c[1] - iy
         inside = (qx >= 0) & (qx <= cols - 1) & (qy >= 0) & (qy <= rows - 1)
         qi, qj = np.rint(qy[inside]).astype(np.int64), np.rint(qx[inside]).astype(np.int64)
-        use = np.flatnonzero(inside)[inner[qi, qj]]
+        use = np.flatnonzero(inside)[inner.ravel().take(qi * cols + qj)]
         if use.size < max(50, MIN_OVERLAP * min(total, keep)):
             return math.nan, math.nan, math.inf, 0.0
         gq, gxq, gyq = _bilinear(level.smooth_grad, qx[use], qy[use])
