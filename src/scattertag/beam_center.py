@@ -413,8 +413,9 @@ def _smooth(g: np.ndarray, use: np.ndarray, sigma: float) -> np.ndarray:
 def _gradient_field(level: _Level, keep: int = 20000) -> _Field:
     """Gradient samples of the smoothed level on interior pixels, the ``keep`` strongest."""
     gy, gx = level.grad
-    iy, ix = nonzero2d(level.interior(max(1, math.ceil(2 * level.sigma))))
-    gx, gy = gx[iy, ix], gy[iy, ix]
+    k = np.flatnonzero(level.interior(max(1, math.ceil(2 * level.sigma))))
+    iy, ix = np.divmod(k, gx.shape[1])  # nonzero2d, the flat indices kept for the gathers
+    gx, gy = gx.ravel().take(k), gy.ravel().take(k)
     w = gx * gx + gy * gy
     if w.size > keep:
         top = np.argpartition(w, w.size - keep)[-keep:]
@@ -429,15 +430,21 @@ def _coherence(f: _Field, cx: float, cy: float, r_min: float = 2.0) -> float:
     u is the unit radius vector; 1 for an isotropic pattern, 0 for random directions.
     """
     dx, dy = f.x - cx, f.y - cy
-    r = np.sqrt(dx * dx + dy * dy)
+    r = dx * dx  # in place: r = sqrt(dx^2 + dy^2), cos = (n . d) / r, w cos^2
+    r += dy * dy
+    np.sqrt(r, out=r)
     use = r > r_min
     if use.all():  # the usual case: no gathers (the same sums)
-        cos, w = (f.nx * dx + f.ny * dy) / r, f.w
+        cos, w = f.nx * dx, f.w
+        cos += f.ny * dy
+        cos /= r
     elif not use.any():
         return 0.0
     else:
         cos, w = (f.nx[use] * dx[use] + f.ny[use] * dy[use]) / r[use], f.w[use]
-    return float(2.0 * np.sum(w * cos * cos) / max(np.sum(w), 1e-300) - 1.0)
+    wcc = w * cos
+    wcc *= cos
+    return float(2.0 * np.sum(wcc) / max(np.sum(w), 1e-300) - 1.0)
 
 
 def _meeting_point(
