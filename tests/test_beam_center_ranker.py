@@ -79,10 +79,10 @@ def test_axis_of_a_wedge_gives_the_centre_behind_its_point():
 def test_choice_override_and_better_guess_when_nothing_is_found(monkeypatch):
     # the rules see only the isotropy search (0.25 x evidence: not found); the ranker's P
     # is fixed here to test the gates, not the weights
-    def cand(method: str, x: float, extra: bool = False) -> bc._Candidate:
-        return bc._Candidate(method, x, 50.0, 0.5, 0.1, 0.05, 0.05, extra=extra)
+    def cand(method: str, x: float, extra: bool = False, iso: float = 0.05) -> bc._Candidate:
+        return bc._Candidate(method, x, 50.0, 0.5, 0.1, iso, iso, extra=extra)
 
-    rules_pick, axis = cand("isotropy", 30.0), cand("axis", 60.0, extra=True)
+    rules_pick, axis = cand("isotropy", 30.0), cand("axis", 60.0, extra=True, iso=0.5)
     shape = (100, 100)
 
     def fixed(p_rules: float, p_axis: float) -> None:
@@ -90,6 +90,10 @@ def test_choice_override_and_better_guess_when_nothing_is_found(monkeypatch):
 
     fixed(0.1, 0.9)  # sure, and far above the rules' pick: the ranker's choice and its P
     assert bc._choose([rules_pick, axis], shape) == (axis, 0.9)
+    # as sure of a centre about which the image is no more isotropic than noise: not found
+    blank = cand("axis", 60.0, extra=True, iso=0.01)
+    best, conf = bc._choose([rules_pick, blank], shape)
+    assert best is blank and conf < bc.CONFIDENCE_THRESHOLD
     fixed(0.1, 0.4)  # not sure: its better guess of the position, still not found
     best, conf = bc._choose([rules_pick, axis], shape)
     assert best is axis and conf < bc.CONFIDENCE_THRESHOLD

@@ -1536,20 +1536,33 @@ def _confidence(
     evidence themselves).
     """
     near = _backers(best, cands, diag)
-    strong_rings = (best.method == "rings" and best.arcs >= 3) or best.method == "beamstop"
+    strong = _stands_alone(best)
     if (
-        strong_rings
+        strong
         and best.method == "rings"
         and near == 0
         and ring is not None
         and _crest(ring, best.x, best.y) < CREST_Z
     ):
         return 0.25  # arcs that are not rings about this centre: one estimator alone
-    if strong_rings:
+    if strong:
         near = max(near, 1)
     agree = (0.25, 0.7, 1.0)[min(near, 2)]
-    evidence = 1.0 if strong_rings else float(np.clip((best.fine_isotropy - 0.02) / 0.1, 0, 1))
-    return float(agree * evidence)
+    return float(agree * _evidence(best))
+
+
+def _stands_alone(c: _Candidate) -> bool:
+    """True for a ring fit through at least 3 arcs and a beamstop circle: evidence in
+    themselves, whatever the isotropy about them."""
+    return (c.method == "rings" and c.arcs >= 3) or c.method == "beamstop"
+
+
+def _evidence(c: _Candidate) -> float:
+    """1 for a candidate that stands alone (:func:`_stands_alone`), else clip((R^2 - 0.02)
+    / 0.1, 0, 1) with R^2 the fine-level isotropy about it (noise gives |R^2| < 0.02)."""
+    if _stands_alone(c):
+        return 1.0
+    return float(np.clip((c.fine_isotropy - 0.02) / 0.1, 0.0, 1.0))
 
 
 def _choose(
@@ -1562,7 +1575,9 @@ def _choose(
     model trained on simulated frames) sees them all, the ``extra`` ones too (the axes of
     long shadows, loose beamstop circles). The ranker's
     choice replaces the rules' when its P(hit) reaches RANK_OVERRIDE and exceeds the
-    P(hit) it gives the rules' choice by RANK_MARGIN; its P is then the confidence. When
+    P(hit) it gives the rules' choice by RANK_MARGIN; its P times the rules' evidence
+    (:func:`_evidence`: a centre about which the image is no more isotropic than noise is
+    not found, whoever chose it) is then the confidence. When
     the rules find nothing (confidence under CONFIDENCE_THRESHOLD), the ranker's best
     candidate on the frame, if it scores higher than theirs, is the better guess of the
     position; the frame stays not found, with the rules' confidence. (Off the frame the
@@ -1579,7 +1594,7 @@ def _choose(
     k = int(np.argmax(p))
     mine = max((float(q) for c, q in zip(cands, p) if c is best), default=0.0)
     if p[k] >= RANK_OVERRIDE and p[k] - mine >= RANK_MARGIN:
-        return cands[k], float(p[k])
+        return cands[k], float(p[k]) * _evidence(cands[k])
     if conf < CONFIDENCE_THRESHOLD and p[k] > mine and _on_frame(cands[k].x, cands[k].y, shape):
         return cands[k], conf  # a better guess; still not found
     return best, conf
