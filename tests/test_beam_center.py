@@ -198,6 +198,21 @@ def test_arcs_that_show_no_ring_about_their_centre_are_not_found(index):
     assert not est.found
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_smooth_background_alone_is_not_found(seed):
+    # a flat-field-like background (a product of slow cosines along rows and columns, as the
+    # simulator's structured background) has extrema but no beam: its centre is not found
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0.0, 1.0, 512)
+
+    def curve() -> np.ndarray:
+        waves = [np.cos(2 * np.pi * rng.uniform(0.3, 2.0) * t + rng.uniform(0, 6.3)) for _ in "abc"]
+        return 1.0 + 0.6 * sum(waves) / 3.0
+
+    counts = rng.poisson(300.0 * np.outer(curve(), curve())).astype(np.int32)
+    assert not estimate_beam_center(counts).found
+
+
 def ring_level(counts: np.ndarray):
     """The ring level of a frame's pyramid (where _crest looks)."""
     return bc._pyramid(counts, valid_pixels(counts))[2]
