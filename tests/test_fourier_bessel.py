@@ -162,6 +162,15 @@ def test_bad_input():
         FourierBessel((64, 64), (32.0, 32.0), -1.0, 2, 3)
 
 
+def factorised_matrix(fb: FourierBessel, pixels: np.ndarray) -> np.ndarray:
+    """(n, n) float64 A^T M A as the fit factorises it: the upper triangle that
+    ``normal_matrix(full=False)`` fills, mirrored. Its float32 products have other shapes
+    than the full matrix's, so the BLAS may round them differently (~1e-7): the dense
+    solves below must start from the same numbers to agree to 1e-9."""
+    upper = fb.exact.normal_matrix(*fb._polar(pixels), full=False).astype(np.float64)
+    return np.triu(upper) + np.triu(upper, 1).T
+
+
 def test_normal_matrix_matches_the_operator():
     """A^T M A assembled on the polar grid equals the operator applied to unit vectors."""
     fb = FourierBessel((96, 128), (60.0, 40.0), 50.0, 4, 5)
@@ -214,7 +223,7 @@ def test_fit_coefficients_equal_a_direct_dense_solve():
     gap = np.ones(shape, bool)
     gap[:, 50:54] = False  # a module gap, factorised
     seen = gap.ravel()[fb.pixels]
-    G = fb.exact.normal_matrix(*fb._polar(fb.pixels[seen])).astype(np.float64)
+    G = factorised_matrix(fb, fb.pixels[seen])
     for hot in ([], [(60, 70), (100, 20)]):  # hot pixels: Woodbury on the gap's factor
         mask = gap.copy()
         U = np.zeros((0, len(G)))
@@ -245,7 +254,7 @@ def test_holes_of_a_frame_are_corrected_on_the_factor_of_the_base_mask():
     got = fb.transform(f, mask=mask, reg=reg, base=gap)
     assert fb.cached_factors == 1  # the gap's, factorised once
     seen = gap.ravel()[fb.pixels]
-    G = fb.exact.normal_matrix(*fb._polar(fb.pixels[seen])).astype(np.float64)
+    G = factorised_matrix(fb, fb.pixels[seen])
     holes = np.flatnonzero(seen & ~mask.ravel()[fb.pixels])  # into the disk's pixels
     U = fb.exact.pixel_rows(*fb._polar(fb.pixels[holes])).astype(np.float64)
     rhs = fb._pack(fb.exact.analyse(fb.exact.S @ np.where(mask, f, 0).reshape(-1, 1)))
@@ -267,7 +276,7 @@ def test_fit_at_the_shipped_regularisation_is_factorised_in_float32():
     shape, center, radius = (120, 140), (30.0, 90.0), 100.0  # the disk leaves the frame
     fb = FourierBessel(shape, center, radius, 15, 36)
     f = rng.normal(size=shape).astype(np.float32)
-    G = fb.exact.normal_matrix(*fb._polar(fb.pixels)).astype(np.float64)
+    G = factorised_matrix(fb, fb.pixels)
     rhs = fb._pack(fb.exact.analyse(fb.exact.S @ f.reshape(-1, 1)))
     for reg, dtype, tol in ((FLOAT32_REG, np.float32, 1e-4), (FLOAT32_REG / 10, np.float64, 1e-9)):
         u = scipy.linalg.solve(G + reg * np.eye(len(G)), rhs.T, assume_a="pos")

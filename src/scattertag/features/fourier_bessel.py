@@ -332,7 +332,8 @@ class PolarSplines:
         G_qq' = sum_j R[j, q]^T sum_s T[(j, q), (j + s - d, q')] R[j + s - d, q'] (R the
         radial modes), ~nodes (2N+1)^2 K (2d+1 + K) flops. With ``full=False`` only the
         blocks q' >= q are filled (the upper triangle suffices for Cholesky), at about half
-        the cost, with the same numbers as ``full=True``.
+        the cost, with the numbers of ``full=True`` up to float32 rounding (the BLAS may
+        round products of other shapes differently, by ~1e-7).
         """
         d, Q, K, J = self.degree, 2 * self.orders + 1, self.hankel.shape[1], len(self.nodes)
         S = 2 * d + 1
