@@ -4,10 +4,10 @@ experiment; not part of the package: see docs/beam_center.md, "A learned estimat
 A simulated frame knows its centre, so a net trained on the simulator
 (``train_beam_center_net.py``, simulation seeds >= 10, never the benchmark's nor real
 frames) might propose one on or off the frame where the estimators of
-:mod:`scattertag.beam_center` find nothing to fit (a corner or an edge centre behind a
+:mod:`scattertag.beam.center` find nothing to fit (a corner or an edge centre behind a
 wedge, a weak or featureless sample).
 
-Input: the coarse level of :func:`scattertag.beam_center._pyramid` (g = log(1 + block mean
+Input: the coarse level of :func:`scattertag.beam.center._pyramid` (g = log(1 + block mean
 counts), at most 128 blocks a side; longer strips are block-averaged to 128), standardised
 over its valid blocks and placed in the middle of a CANVAS x CANVAS square with a second
 channel, its validity; the margin (half the level's side on each side) holds centres off

@@ -27,7 +27,7 @@
 3. **Speed**: the median CPU time (this process's, so other work on the machine does not
    count) and wall time of :func:`estimate_beam_center` on the 1000 x 1000 frames
    (goal <= 30 ms), single-threaded (this script sets OMP_NUM_THREADS=1 before numpy loads).
-   ``--compare OTHER/beam_center.py`` times instead this version and another one on the
+   ``--compare OTHER/scattertag/beam/center.py`` times instead this version and another one on the
    same 1000 x 1000 frames (of the first ``--count``), alternating in one process so both
    see the same load, and prints both medians and the median per-frame ratio.
 
@@ -35,7 +35,8 @@
     python benchmarks/bench_beam_center.py --count 60 --no-real  # quick look
     python benchmarks/bench_beam_center.py --cache /tmp/bc-frames  # keep the frames for reruns
     python benchmarks/bench_beam_center.py --no-real --seed 1 --count 150 --diagnose  # tuning set
-    python benchmarks/bench_beam_center.py --no-real --count 200 --compare OLD/beam_center.py
+    python benchmarks/bench_beam_center.py --no-real --count 200 \
+        --compare OLD/scattertag/beam/center.py
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from scattertag.beam_center import CONFIDENCE_THRESHOLD, estimate_beam_center  # noqa: E402
+from scattertag.beam.center import CONFIDENCE_THRESHOLD, estimate_beam_center  # noqa: E402
 
 SIZES = (256, 1000, 2000)
 EQUAL_PLACEMENTS = {"corner": 0.25, "center": 0.25, "edge": 0.25, "off": 0.25}
@@ -247,7 +248,7 @@ def tilt_band(seed: int, i: int) -> str:
 
 def exposure_band(counts: np.ndarray, mask: np.ndarray) -> str:
     """``weak`` (under 2 counts a valid pixel on average), ``low`` (under 20) or ``bright``."""
-    from scattertag.beam_center import valid_pixels
+    from scattertag.beam.center import valid_pixels
 
     ok = valid_pixels(counts, mask)
     mean = float(counts[ok].mean()) if ok.any() else 0.0
@@ -267,7 +268,7 @@ NEAREST_BANDS = (
 def nearest_candidate(counts: np.ndarray, mask: np.ndarray, x: float, y: float) -> dict:
     """The estimators' candidate nearest the true centre: its method, its distance (px) and
     the goal's tolerance (2 px on the frame, 2 % of the diagonal off it)."""
-    from scattertag import beam_center as bc
+    from scattertag.beam import center as bc
 
     ok = bc.valid_pixels(counts, mask)
     cands = bc._candidates(counts, ok) if np.count_nonzero(ok) >= 256 else []
@@ -467,7 +468,7 @@ def main() -> None:
         "--compare",
         type=Path,
         default=None,
-        help="another beam_center.py: time both on the same 1000 px frames, side by side",
+        help="another scattertag/beam/center.py: time both on the same 1000 px frames",
     )
     args = ap.parse_args()
     if args.simulate_only:

@@ -5,7 +5,7 @@ simulated frames that know their centre, and measure it on the benchmark's frame
    detectors, SAXS / WAXS, grazing incidence, placements corner / central / edge / off with
    equal weights, every image kind) at sizes cycling through SIZES, simulation seeds
    ``--seeds`` (>= 10: the benchmark uses 0 and 1, the ranker 2 and 3); of each frame only
-   its coarse level (the estimator's own :func:`scattertag.beam_center._pyramid`, at most
+   its coarse level (the estimator's own :func:`scattertag.beam.center._pyramid`, at most
    128 blocks a side) and the true centre are kept, one small .npz a frame under ``--data``.
 2. ``train``: the net fitted to those levels (AdamW, ``--epochs``, the 8 flips and
    transposes of each level as augmentation, the last ``--val`` frames held out), weights
@@ -44,7 +44,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from scattertag import beam_center as bc  # noqa: E402
+from scattertag.beam import center as bc  # noqa: E402
 from scattertag.io.files import write_bytes  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -219,8 +219,8 @@ def train(
 
 def refined(model: BeamCenterCNN, counts: np.ndarray, ok: np.ndarray) -> tuple:
     """The net's centre (x, y, spread) and that centre refined like the isotropy search's
-    (:func:`scattertag.beam_center._climb` coarse then fine, then
-    :func:`scattertag.beam_center._polish_symmetry`), frame pixels."""
+    (:func:`scattertag.beam.center._climb` coarse then fine, then
+    :func:`scattertag.beam.center._polish_symmetry`), frame pixels."""
     coarse, fine, ring = bc._pyramid(counts, ok)
     e = net.estimate(model, coarse.g, coarse.ok, coarse.b)
     x, y, _ = bc._climb(bc._pixels(coarse), coarse.from_frame(e.x, e.y), 4.0, 0.5)
@@ -236,7 +236,7 @@ def evaluate(weights: Path, seed: int, count: int, cache: Path) -> None:
     net, the net refined, either, and the net refined where the estimate is not found."""
     import time
 
-    from scattertag.beam_center import CONFIDENCE_THRESHOLD, estimate_beam_center
+    from scattertag.beam.center import CONFIDENCE_THRESHOLD, estimate_beam_center
 
     model = net.load_model(weights)
     rows = []

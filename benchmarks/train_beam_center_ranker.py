@@ -1,4 +1,4 @@
-"""Train the beam-centre candidate ranker (:mod:`scattertag.beam_center_ranker`) on simulated
+"""Train the beam-centre candidate ranker (:mod:`scattertag.beam.ranker`) on simulated
 frames: every estimator's candidates on each frame, labelled hit (within 2 px of the true
 centre on the frame, 2 % of the diagonal off it) or miss, and a logistic model fitted to them.
 
@@ -29,8 +29,8 @@ from types import SimpleNamespace  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from scattertag import beam_center as bc  # noqa: E402
-from scattertag import beam_center_ranker as ranker  # noqa: E402
+from scattertag.beam import center as bc  # noqa: E402
+from scattertag.beam import ranker  # noqa: E402
 from scattertag.io.files import write_text  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from scattertag import beam_center as bc
-from scattertag.beam_center import (
+from scattertag.beam import center as bc
+from scattertag.beam.center import (
     CONFIDENCE_THRESHOLD,
     BeamCenterEstimate,
     agrees_at_a_glance,

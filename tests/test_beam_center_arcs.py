@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from scattertag import beam_center as bc
+from scattertag.beam import center as bc
 from scattertag.simulate import Recipe, draw_experiment, simulate_image
 
 RINGS = (60.0, 50.0)  # the beam: centre of three ring arcs (level px)
@@ -19,7 +19,7 @@ def arc(c: tuple[float, float], radius: float, start: float, stop: float, n: int
 
 
 def ridges(arcs: list[tuple[np.ndarray, np.ndarray, float]]) -> bc._Ridges:
-    """A :class:`scattertag.beam_center._Ridges` of the given arcs (x, y, strength)."""
+    """A :class:`scattertag.beam.center._Ridges` of the given arcs (x, y, strength)."""
     x = np.concatenate([a[0] for a in arcs])
     y = np.concatenate([a[1] for a in arcs])
     w = np.concatenate([np.full(a[0].size, a[2]) for a in arcs])

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from scattertag import beam_center as bc
+from scattertag.beam import center as bc
 from scattertag.geometry import Geometry
 from scattertag.simulate import gisaxs
 from test_beam_center import calibrant_frame

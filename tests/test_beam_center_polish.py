@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from scattertag import beam_center as bc
+from scattertag.beam import center as bc
 
 CX, CY = 512.3, 487.6
 

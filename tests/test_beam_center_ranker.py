@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from scattertag import beam_center as bc
-from scattertag import beam_center_ranker as ranker
+from scattertag.beam import center as bc
+from scattertag.beam import ranker as ranker
 
 
 def candidate(method: str, x: float, y: float, **kw) -> SimpleNamespace:

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from scattertag import beam_center as bc
+from scattertag.beam import center as bc
 
 CX, CY = 412.4, 377.8
 
@@ -137,7 +137,7 @@ def test_shadows_are_found_once_per_level(frame):
 def test_order_stats_are_numpys_bit_for_bit():
     """median and percentile give numpy's floats on small and large arrays, with ties,
     sorted input and NaN (then numpy's own answer)."""
-    from scattertag import order_stats
+    from scattertag.beam import order_stats
 
     rng = np.random.default_rng(5)
     arrays = [
@@ -164,7 +164,7 @@ def test_boxes_are_ndimages_filters():
     windows larger than the mask included."""
     from scipy import ndimage
 
-    from scattertag import boxes
+    from scattertag.beam import boxes
 
     rng = np.random.default_rng(6)
     for shape, p in (((40, 31), 0.9), ((7, 50), 0.5), ((3, 2), 0.7), ((25, 25), 0.05)):

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from scattertag import beam_center as bc
-from scattertag import beam_falloff as bf
+from scattertag.beam import center as bc
+from scattertag.beam import falloff as bf
 
 
 def waxs_frame(

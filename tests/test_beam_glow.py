@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from scattertag import beam_center as bc
-from scattertag import beam_glow
-from scattertag.beamstop_shadow import find_shadows
+from scattertag.beam import center as bc
+from scattertag.beam import glow as beam_glow
+from scattertag.beam.shadow import find_shadows
 from scattertag.geometry import Geometry
 from scattertag.simulate import beamstops, gisaxs
 

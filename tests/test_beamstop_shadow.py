@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from scattertag import beamstop_shadow
-from scattertag.beam_center import estimate_beam_center
-from scattertag.beamstop_shadow import find_shadows, shadow_circles, shadow_tips
+from scattertag.beam import shadow as beamstop_shadow
+from scattertag.beam.center import estimate_beam_center
+from scattertag.beam.shadow import find_shadows, shadow_circles, shadow_tips
 
 
 def flat_frame(size: int, level: float, seed: int):
@@ -46,7 +46,7 @@ def test_bar_with_a_round_end_gives_the_centre():
     bar = ((y < cy) & (np.abs(x - cx) < half_width)) | (np.hypot(x - cx, y - cy) < half_width)
     counts = shade(counts, bar, 1e-4, 2)
     ok = np.ones(counts.shape, bool)
-    from scattertag.beam_center import _pyramid
+    from scattertag.beam.center import _pyramid
 
     _, _, ring = _pyramid(counts, ok)
     found = shadow_circles(counts, ok, find_shadows(ring.g, ring.ok, ring.b, 1000))
@@ -62,7 +62,7 @@ def test_wedge_and_square_give_no_circle():
     square = (np.abs(x - 380) < 30) & (np.abs(y - 150) < 30)
     counts = shade(counts, wedge | square, 1e-4, 3)
     ok = np.ones(counts.shape, bool)
-    from scattertag.beam_center import _pyramid
+    from scattertag.beam.center import _pyramid
 
     _, _, ring = _pyramid(counts, ok)
     assert shadow_circles(counts, ok, find_shadows(ring.g, ring.ok, ring.b, 512)) == []
@@ -76,7 +76,7 @@ def test_wedge_tip_and_axis_point_at_the_beam():
     wedge = (y > apex_y) & (np.abs(x - apex_x) < 0.12 * (y - apex_y))
     counts = shade(counts, wedge, 1e-4, 4)
     ok = np.ones(counts.shape, bool)
-    from scattertag.beam_center import _pyramid
+    from scattertag.beam.center import _pyramid
 
     _, _, ring = _pyramid(counts, ok)
     tips = shadow_tips(find_shadows(ring.g, ring.ok, ring.b, 512))

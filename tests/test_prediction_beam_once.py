@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scattertag import beam_center
+from scattertag.beam import center as beam_center
 from scattertag.geometry import DetectorValues, GeometryOptions
 from scattertag.prediction.beam import BeamCentres
 

@@ -1,4 +1,4 @@
-"""Tilted-detector rings: cones about the beam fitted to arcs (scattertag.ring_cones) and
+"""Tilted-detector rings: cones about the beam fitted to arcs (scattertag.beam.cones) and
 their use in the beam-centre estimate."""
 
 import math
@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from scattertag import beam_center as bc
+from scattertag.beam import center as bc
+from scattertag.beam.cones import cone_angles, fit_cones
 from scattertag.geometry import Geometry
-from scattertag.ring_cones import cone_angles, fit_cones
 from scattertag.simulate.tilt import Tilt, detector_xy, frame_maps
 
 BEAM = (250.0, 320.0)

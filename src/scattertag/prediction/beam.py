@@ -1,7 +1,7 @@
 """The geometry each frame is tagged with, and where its beam centre came from.
 
 Precedence (strongest first): given (command line, manifest, API) > PONI file > the file's
-own header > estimated from the image (:func:`scattertag.beam_center.estimate_beam_center`).
+own header > estimated from the image (:func:`scattertag.beam.center.estimate_beam_center`).
 The image is looked at once per file when it must give the centre, and once per geometry
 when the centre comes from elsewhere: a given centre that the image contradicts gets a
 warning (and the hint when x and y look swapped); frames whose geometry is known cost
@@ -131,20 +131,20 @@ def check_code() -> str:
     used only while these are the same."""
     import scipy
 
-    from scattertag import beam_center, beam_center_ranker, beam_glow, beamstop_shadow, ring_cones
+    from scattertag import beam
     from scattertag.io import masks
     from scattertag.simulate import tilt
 
-    root = Path(str(beam_center.__file__)).parent
-    modules = (beam_center, beam_center_ranker, beam_glow, beamstop_shadow, ring_cones, tilt, masks)
-    files = [Path(str(m.__file__)) for m in modules]
+    root = Path(str(beam.__file__)).parent.parent
+    files = sorted(Path(str(beam.__file__)).parent.glob("*.py"))  # every beam-centre module
+    files += [Path(str(m.__file__)) for m in (tilt, masks)]
     files += [Path(__file__), root / "pretrained" / "beam_center_ranker.json"]  # _check's words
     return files_digest(root, files, f"numpy {np.__version__} scipy {scipy.__version__}")
 
 
 def _estimate(counts: np.ndarray, valid: np.ndarray):
     """The image's own beam centre estimate."""
-    from scattertag.beam_center import estimate_beam_center
+    from scattertag.beam.center import estimate_beam_center
 
     return estimate_beam_center(counts, valid)
 
@@ -154,7 +154,7 @@ def _check(counts: np.ndarray, valid: np.ndarray, geometry: Geometry, source: st
 
     A frame plainly isotropic about the centre agrees at a glance (~15 ms at 1000 x 1000);
     any other is checked against the image's own full estimate (~120 ms)."""
-    from scattertag.beam_center import agrees_at_a_glance, check_beam_center
+    from scattertag.beam.center import agrees_at_a_glance, check_beam_center
 
     cx, cy = geometry.beam_center
     if agrees_at_a_glance(counts, valid, (cx, cy)):

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from scattertag.boxes import box_all, nonzero2d
-from scattertag.order_stats import median, percentile
+from scattertag.beam.boxes import box_all, nonzero2d
+from scattertag.beam.order_stats import median, percentile
 
 #: The edge points of a kept fit cover at least this fraction of the circle (in 36 sectors).
 MIN_SPAN = 0.45

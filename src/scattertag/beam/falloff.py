@@ -18,7 +18,7 @@ separate it), and the centre, d and p_pol fitted (Nelder-Mead from a few distanc
 b are eliminated by linear least squares (variable projection). The score is the weighted
 adjusted R^2 of that model (weights 1 / max(m, 1), Poisson-like).
 
-Used by :func:`scattertag.beam_center._estimate` only for an off-frame centre that the
+Used by :func:`scattertag.beam.center._estimate` only for an off-frame centre that the
 rules leave "not found" (see ``docs/beam_center.md``).
 """
 

@@ -1,6 +1,6 @@
 """Which beam-centre candidate to trust: a logistic model trained on simulated frames.
 
-The estimators of :mod:`scattertag.beam_center` each propose a centre with its evidence:
+The estimators of :mod:`scattertag.beam.center` each propose a centre with its evidence:
 how isotropic the image is about it (adjusted R^2 of a radial profile, two levels), how
 radial the gradient field is (coherence), its standard error, the point-symmetry
 correlation, the arcs or the beamstop edge behind it, and how many other estimators land
@@ -56,7 +56,7 @@ FEATURES = (
 
 
 class Candidate(Protocol):
-    """What the ranker reads of a candidate (:class:`scattertag.beam_center._Candidate`)."""
+    """What the ranker reads of a candidate (:class:`scattertag.beam.center._Candidate`)."""
 
     @property
     def method(self) -> str: ...

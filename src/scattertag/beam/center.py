@@ -17,24 +17,24 @@ Four estimators work on a pyramid of the log-scaled frame
   centre (Gauss-Newton on the radial residuals); a RANSAC over the arcs (each clean arc's
   own circle proposes a centre, the arcs concentric about it are fitted together) gives
   the ranker the centres that several arcs share when other arcs pull the common fit off.
-  A chosen ring fit is tried as tilted cones (:mod:`scattertag.ring_cones`): on a tilted
+  A chosen ring fit is tried as tilted cones (:mod:`scattertag.beam.cones`): on a tilted
   detector rings are conics whose centres drift from the beam, and the direct-beam point
   of the cones replaces the circles' centre when the cones fit the arcs clearly better.
 * **beamstop** (on the frame): a disk beamstop, or a bar's round end, is centred on the
-  beam; a circle fitted to the round edge of its shadow (:mod:`scattertag.beamstop_shadow`)
+  beam; a circle fitted to the round edge of its shadow (:mod:`scattertag.beam.shadow`)
   gives the centre whatever the sample shows; loose circles (less of the edge, a larger
   standard error) and the axis of a long shadow (a wedge's or a bar's, searched for the
   most point-symmetric centre near its tip) are extra candidates.
 
 Two fallbacks are tried only on frames the rules leave "not found": grazing incidence
 (the mirror column and the specular geometry along it, :func:`_grazing`) and the direct
-beam's glow beside a rod stop that crosses the beam (:mod:`scattertag.beam_glow`). A
+beam's glow beside a rod stop that crosses the beam (:mod:`scattertag.beam.glow`). A
 not-found centre off the frame (or at its border) is moved to the fit of the falloff about
-it with the polarisation factor of a flat detector (:mod:`scattertag.beam_falloff`).
+it with the polarisation factor of a flat detector (:mod:`scattertag.beam.falloff`).
 
 Rules choose among the estimators' centres and give a confidence (agreement among them
 times the isotropy about the centre, :func:`_confidence`); a logistic ranker trained on
-simulated frames (:mod:`scattertag.beam_center_ranker`) sees those and the extra ones,
+simulated frames (:mod:`scattertag.beam.ranker`) sees those and the extra ones,
 and replaces the rules' choice when it is sure of another (:func:`_choose`). Below
 :data:`CONFIDENCE_THRESHOLD` the centre should be treated as not found.
 """
@@ -51,12 +51,13 @@ import numpy as np
 from scipy import ndimage
 from scipy.fft import next_fast_len
 
-from scattertag import beam_center_ranker, beam_falloff, beam_glow, beamstop_shadow, ring_cones
-from scattertag.beamstop_shadow import Shadows, find_shadows, shadow_circles, shadow_tips
-from scattertag.boxes import box_all, box_any, dilate_cross, nonzero2d
+from scattertag.beam import cones, falloff, ranker, shadow
+from scattertag.beam import glow as beam_glow
+from scattertag.beam.boxes import box_all, box_any, dilate_cross, nonzero2d
+from scattertag.beam.cones import fit_cones
+from scattertag.beam.order_stats import median, nanmedian_rows, percentile
+from scattertag.beam.shadow import Shadows, find_shadows, shadow_circles, shadow_tips
 from scattertag.io import masks
-from scattertag.order_stats import median, nanmedian_rows, percentile
-from scattertag.ring_cones import fit_cones
 
 #: Estimates with a confidence below this are "centre not found".
 CONFIDENCE_THRESHOLD = 0.3
@@ -568,7 +569,7 @@ def _axis_start(
 ) -> tuple[float, float] | None:
     """The most point-symmetric centre (frame px) on the axis of a long shadow, from
     AXIS_REACH[0] of the frame's longer side ``side`` beyond its tip to AXIS_REACH[1] into
-    it (:func:`scattertag.beamstop_shadow.shadow_tips`), on the coarse level's map."""
+    it (:func:`scattertag.beam.shadow.shadow_tips`), on the coarse level's map."""
     x, y, ux, uy = tip
     t = np.arange(-AXIS_REACH[0] * side, AXIS_REACH[1] * side, 0.5 * coarse.b)
     off = (coarse.b - 1) / 2  # frame -> coarse level pixels, s = 2c on the map
@@ -1080,11 +1081,7 @@ def _candidates(
             add("rings", *fine.from_frame(fx, fy), s * ring.b / fine.b, arcs=n, extra=True)
     shadows = ring.shadows(max(counts.shape))
     circles = shadow_circles(counts, ok, shadows, LOOSE_SPAN, LOOSE_SIGMA)
-    strict = [
-        c
-        for c in circles
-        if c.span >= beamstop_shadow.MIN_SPAN and c.sigma <= beamstop_shadow.MAX_SIGMA
-    ]
+    strict = [c for c in circles if c.span >= shadow.MIN_SPAN and c.sigma <= shadow.MAX_SIGMA]
     loose = [c for c in circles if c not in strict]
     for circle in strict[:2] + loose[:2]:
         x, y = fine.from_frame(circle.x, circle.y)
@@ -1342,7 +1339,7 @@ def _grazing(counts: np.ndarray, ok: np.ndarray, level: _Level) -> tuple[_Candid
 
 def _glow(counts: np.ndarray, ok: np.ndarray, ring: _Level) -> tuple[_Candidate, float] | None:
     """The direct beam behind a rod beamstop that crosses it, from the glow beside the rod
-    (:func:`scattertag.beam_glow.glow_of`, method ``glow``), and its confidence; None when
+    (:func:`scattertag.beam.glow.glow_of`, method ``glow``), and its confidence; None when
     no long shadow shows a glow.
 
     Rows and columns of zeros across the frame (module gaps not marked invalid) are left
@@ -1382,7 +1379,7 @@ def _by_method(cands: list[_Candidate]) -> dict[str, _Candidate]:
 def _choose_by_rules(cands: list[_Candidate], shape: tuple[int, int]) -> _Candidate | None:
     """The candidate to trust on a frame of ``shape`` (rows, cols).
 
-    A beamstop's round edge (:mod:`scattertag.beamstop_shadow`) is trusted unless a tight
+    A beamstop's round edge (:mod:`scattertag.beam.shadow`) is trusted unless a tight
     ring fit (3 arcs, sigma at most 0.5 px) is there: on 350 simulated frames 69 of the 70
     kept shadow circles lay within 2.1 px of the true centre (the other, 378 px off, lost
     to a tight ring fit).
@@ -1571,7 +1568,7 @@ def _choose(
     """The candidate to trust on a frame of ``shape`` (rows, cols) and its confidence.
 
     The rules (:func:`_choose_by_rules`, :func:`_confidence`) see the candidates of the
-    original estimators; the ranker (:mod:`scattertag.beam_center_ranker`, a logistic
+    original estimators; the ranker (:mod:`scattertag.beam.ranker`, a logistic
     model trained on simulated frames) sees them all, the ``extra`` ones too (the axes of
     long shadows, loose beamstop circles). The ranker's
     choice replaces the rules' when its P(hit) reaches RANK_OVERRIDE and exceeds the
@@ -1588,7 +1585,7 @@ def _choose(
     plain = [c for c in cands if not c.extra]
     best = _choose_by_rules(plain, shape)
     conf = _confidence(best, plain, diag, ring) if best is not None else 0.0
-    p = beam_center_ranker.probabilities(cands, shape)
+    p = ranker.probabilities(cands, shape)
     if p.size == 0:
         return best, conf
     k = int(np.argmax(p))
@@ -1710,7 +1707,7 @@ def _tilted(
     best: _Candidate, conf: float, level: _Level, rd: _Ridges, shape: tuple[int, int]
 ) -> tuple[_Candidate, float]:
     """A chosen ring fit replaced by the direct-beam point of tilted cones through the same
-    arcs (:func:`scattertag.ring_cones.fit_cones`), method ``cone``, when the cones
+    arcs (:func:`scattertag.beam.cones.fit_cones`), method ``cone``, when the cones
     explain the arcs clearly better and fix the point; the candidate and its confidence.
 
     A tilted detector's rings are conics whose centres drift from the beam as R^2
@@ -1741,7 +1738,7 @@ def _tilted(
         fit.rms <= CONE_RMS * fit.circle_rms
         and sigma <= CONE_SIGMA * tol
         and CONE_TILT[0] <= math.degrees(fit.tilt) <= CONE_TILT[1]
-        and CONE_NEAR <= near < 0.95 * ring_cones.D_BOUNDS[1]
+        and CONE_NEAR <= near < 0.95 * cones.D_BOUNDS[1]
         and math.hypot(x - best.x, y - best.y) <= CONE_REACH * diag
         and on == _on_frame(best.x, best.y, shape)
     )
@@ -1754,7 +1751,7 @@ def _tilted(
 def _falloff(fine: _Level, best: _Candidate, shape: tuple[int, int]) -> _Candidate:
     """A centre off the frame or near its border moved to the fit of the falloff about it,
     a radial profile times the polarisation factor plus an offset
-    (:mod:`scattertag.beam_falloff`), method ``falloff``; ``best`` unchanged when it lies
+    (:mod:`scattertag.beam.falloff`), method ``falloff``; ``best`` unchanged when it lies
     on the frame farther than FALLOFF_EDGE of the diagonal from the border, or the fit is
     not clearly better (FALLOFF_GAIN), puts the detector nearer than FALLOFF_NEAR, or
     lands on the frame or farther than FAR_DIAGONALS from its middle.
@@ -1768,7 +1765,7 @@ def _falloff(fine: _Level, best: _Candidate, shape: tuple[int, int]) -> _Candida
     edge = min(best.x + 0.5, cols - 0.5 - best.x, best.y + 0.5, rows - 0.5 - best.y)
     if edge > FALLOFF_EDGE * math.hypot(rows, cols):
         return best
-    fit = beam_falloff.fit(fine.g, fine.lit, fine.from_frame(best.x, best.y))
+    fit = falloff.fit(fine.g, fine.lit, fine.from_frame(best.x, best.y))
     if fit is None or fit.distance < FALLOFF_NEAR * math.hypot(*fine.g.shape):
         return best
     if (1.0 - fit.r2_start) < FALLOFF_GAIN * (1.0 - fit.r2):

@@ -9,7 +9,7 @@ perpendicular from the beam: the glow's peak along the rod's two edges gives the
 position along the axis, and the mirror symmetry of the glow across the rod gives its
 position across it (the rod need not be centred on the beam). Grazing-incidence frames
 are the case in point: the specular column is behind the rod, so neither the specular
-spot nor the horizon on it fixes y (:func:`scattertag.beam_center._grazing`).
+spot nor the horizon on it fixes y (:func:`scattertag.beam.center._grazing`).
 
 A glow is accepted only when it stands out on both sides of the rod at the same place
 (GLOW_CONTRAST in log(1 + counts) over the running median along the edge, and GLOW_SNR
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from scattertag.beamstop_shadow import Shadows, largest_shadows
+from scattertag.beam.shadow import Shadows, largest_shadows
 
 #: The glow's peak exceeds the running median along each edge by this much in log(1 + counts)
 #: and GLOW_SNR times the edge profile's noise.
