@@ -62,6 +62,10 @@ def test_estimate_moves_an_off_frame_guess_but_leaves_it_not_found() -> None:
     assert est.method == "falloff"
     assert not est.on_frame and not est.found
     assert math.hypot(est.x + 60.0, est.y - 300.0) <= 0.02 * math.hypot(*counts.shape)
+    # a caller that discards positions not found (predict, the check) skips the fit
+    rough = bc.estimate_beam_center(counts, guess=False)
+    assert rough.method != "falloff" and rough.confidence == est.confidence
+    assert bc.check_beam_center(counts, None, (est.x, est.y)).best.method != "falloff"
 
 
 @pytest.mark.parametrize("where", [(150.0, 200.0)])

@@ -1781,6 +1781,7 @@ def estimate_beam_center(
     counts: np.ndarray,
     valid: np.ndarray | None = None,
     hint: tuple[float, float] | None = None,
+    guess: bool = True,
 ) -> BeamCenterEstimate:
     """The beam centre (x, y) of a frame, in pixels, with a confidence in [0, 1].
 
@@ -1791,6 +1792,9 @@ def estimate_beam_center(
     valid : (rows, cols) bool, True where a pixel may be used, or None.
     hint : (x, y) a centre from elsewhere (a header), in pixels, or None; it is scored
         with the image's own candidates and wins only if it explains the image better.
+    guess : also refine the position of a centre that is not found (the off-frame falloff
+        fit, ~100 ms where it runs); False for callers that discard such positions
+        (``predict`` makes the frame an error row; a check accepts any given centre then).
 
     Returns
     -------
@@ -1802,7 +1806,7 @@ def estimate_beam_center(
     counts = np.asarray(counts)
     ok, zeroed = _valid(counts, valid)
     levels = _pyramid(counts, ok, zeroed) if np.count_nonzero(ok) >= 256 else None
-    return _estimate(counts, ok, levels, hint)
+    return _estimate(counts, ok, levels, hint, guess)
 
 
 def _estimate(
@@ -1810,6 +1814,7 @@ def _estimate(
     ok: np.ndarray,
     levels: tuple[_Level, _Level, _Level] | None,
     hint: tuple[float, float] | None = None,
+    guess: bool = True,
 ) -> BeamCenterEstimate:
     """:func:`estimate_beam_center` of a frame's valid pixels ``ok`` and its pyramid
     ``levels`` (:func:`_pyramid`; None when under 256 pixels are valid)."""
@@ -1830,7 +1835,7 @@ def _estimate(
     if best is None:
         return BeamCenterEstimate(*middle, 0.0, "none", True)
     best, conf = _polish(counts, ok, best, levels[2], conf)
-    if conf < CONFIDENCE_THRESHOLD and best.method in FALLOFF_FROM:
+    if guess and conf < CONFIDENCE_THRESHOLD and best.method in FALLOFF_FROM:
         best = _falloff(levels[1], best, counts.shape)
     on = _on_frame(best.x, best.y, counts.shape)
     return BeamCenterEstimate(best.x, best.y, conf, best.method, on, best.sigma)
@@ -1889,7 +1894,7 @@ def check_beam_center(
     counts = np.asarray(counts)
     ok, zeroed = _valid(counts, valid)
     levels = _pyramid(counts, ok, zeroed) if np.count_nonzero(ok) >= 256 else None
-    best = _estimate(counts, ok, levels)
+    best = _estimate(counts, ok, levels, guess=False)  # a centre not found agrees anyway
     gx, gy = float(center[0]), float(center[1])
     distance = math.hypot(gx - best.x, gy - best.y)
     rows, cols = counts.shape

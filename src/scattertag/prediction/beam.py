@@ -146,7 +146,7 @@ def _estimate(counts: np.ndarray, valid: np.ndarray):
     """The image's own beam centre estimate."""
     from scattertag.beam.center import estimate_beam_center
 
-    return estimate_beam_center(counts, valid)
+    return estimate_beam_center(counts, valid, guess=False)  # not found: an error row
 
 
 def _check(counts: np.ndarray, valid: np.ndarray, geometry: Geometry, source: str) -> str:
