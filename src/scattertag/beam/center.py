@@ -56,6 +56,7 @@ from scattertag.beam import glow as beam_glow
 from scattertag.beam.boxes import box_all, box_any, dilate_cross, nonzero2d
 from scattertag.beam.cones import fit_cones
 from scattertag.beam.order_stats import median, nanmedian_rows, percentile
+from scattertag.beam.pose import Arcs, DetectorPose, refit
 from scattertag.beam.shadow import Shadows, find_shadows, shadow_circles, shadow_tips
 from scattertag.io import masks
 
@@ -160,10 +161,16 @@ class BeamCenterEstimate:
         ``cone`` (rings of a tilted detector), ``beamstop``, ``axis``, ``isotropy``,
         ``grazing`` (mirror column and specular geometry), ``glow`` (the direct beam's
         glow beside a rod stop), ``falloff`` (an off-frame centre, not found, from the
-        falloff with polarisation), ``none``).
+        falloff with polarisation), ``pose`` (cones of another frame's pose through this
+        frame's arcs, :func:`scattertag.beam.pose.refit`), ``none``).
     on_frame : True if the centre falls on the detector, -0.5 <= x < cols - 0.5 and
         -0.5 <= y < rows - 0.5.
     sigma : standard error of the centre in pixels (inf when unknown).
+    pose : the detector's pose (direct-beam point, distance, tilt) when ``method`` is
+        ``cone``, else None: other frames of the same set-up may be refitted with it.
+    arcs : the frame's traced arcs (at least 2) when its centre is a ring fit or not
+        found, else None: what a refit with another frame's pose needs
+        (:func:`scattertag.beam.pose.refit`).
     """
 
     x: float
@@ -172,6 +179,8 @@ class BeamCenterEstimate:
     method: str
     on_frame: bool
     sigma: float = math.inf
+    pose: DetectorPose | None = None
+    arcs: Arcs | None = field(default=None, compare=False, repr=False)
 
     @property
     def found(self) -> bool:
@@ -950,6 +959,7 @@ class _Candidate:
     seed: str = ""  # the candidate the isotropy search started from (isotropy)
     extra: bool = False  # seen by the ranker only (:func:`_choose`)
     span: float = 0.0  # fraction of the circle its edge points cover (beamstop)
+    pose: DetectorPose | None = None  # the detector's pose (cone)
 
 
 # ---- isotropy score ----------------------------------------------------------------------
@@ -1688,19 +1698,42 @@ def _polish(
         return best, conf
     b_ring = ring.b
     b = b_ring // 2
-    if b < 1:
-        level, rd = ring, ring.ridges
-    else:
-        if ring.finer is not None:
-            sums, n = ring.finer
-        else:
-            sums, n = _block_sums(np.where(ok, counts, 0), b), _block_sums(ok, b)
-        level, rd = _retrace(sums, n, b, ring)
+    level, rd = _polish_arcs(counts, ok, ring)
+    if b >= 1:
         x, y, sigma, arcs = _fit_arcs(rd, level.from_frame(best.x, best.y))
         fx, fy = level.to_frame(x, y)
         if arcs >= 2 and math.isfinite(fx + fy) and math.hypot(fx - best.x, fy - best.y) <= b_ring:
             best = replace(best, x=fx, y=fy, sigma=sigma * b)
     return _tilted(best, conf, level, rd, counts.shape)
+
+
+def _polish_arcs(counts: np.ndarray, ok: np.ndarray, ring: _Level) -> tuple[_Level, _Ridges]:
+    """The ring level's arcs traced at twice its resolution (:func:`_retrace`; the ring
+    level itself when its blocks are single pixels): the level and its ridges, traced once
+    (kept by the ring level)."""
+    if "polish" not in ring._inner:
+        b = ring.b // 2
+        if b < 1:
+            ring._inner["polish"] = (ring, ring.ridges)
+        else:
+            if ring.finer is not None:
+                sums, n = ring.finer
+            else:
+                sums, n = _block_sums(np.where(ok, counts, 0), b), _block_sums(ok, b)
+            ring._inner["polish"] = _retrace(sums, n, b, ring)
+    return ring._inner["polish"]
+
+
+def _frame_arcs(ring: _Level, shape: tuple[int, int]) -> Arcs | None:
+    """The frame's arcs for a refit with another frame's pose: those of the polish level
+    when a ring fit was polished (:func:`_polish_arcs`) and it shows 2 arcs, else the ring
+    level's (rings broad for the finer level's noise show only there)."""
+    level, rd = ring._inner.get("polish", (ring, ring.ridges))
+    arcs = Arcs.of(rd.x, rd.y, rd.w, rd.label, level.b, shape)
+    if arcs is None and level is not ring:
+        rd = ring.ridges
+        arcs = Arcs.of(rd.x, rd.y, rd.w, rd.label, ring.b, shape)
+    return arcs
 
 
 def _tilted(
@@ -1745,7 +1778,8 @@ def _tilted(
     if not kept:
         return best, conf
     p = 1.0 - math.exp(-(tol * tol) / max(sigma * sigma, 1e-12))
-    return replace(best, method="cone", x=x, y=y, sigma=sigma), conf * (0.5 + 0.5 * p)
+    pose = DetectorPose(x, y, fit.distance * level.b, fit.tilt, fit.axis)
+    return replace(best, method="cone", x=x, y=y, sigma=sigma, pose=pose), conf * (0.5 + 0.5 * p)
 
 
 def _falloff(fine: _Level, best: _Candidate, shape: tuple[int, int]) -> _Candidate:
@@ -1782,6 +1816,7 @@ def estimate_beam_center(
     valid: np.ndarray | None = None,
     hint: tuple[float, float] | None = None,
     guess: bool = True,
+    pose: DetectorPose | None = None,
 ) -> BeamCenterEstimate:
     """The beam centre (x, y) of a frame, in pixels, with a confidence in [0, 1].
 
@@ -1795,6 +1830,11 @@ def estimate_beam_center(
     guess : also refine the position of a centre that is not found (the off-frame falloff
         fit, ~100 ms where it runs); False for callers that discard such positions
         (``predict`` makes the frame an error row; a check accepts any given centre then).
+    pose : the detector's pose from another frame of the same set-up (a cone fit's,
+        ``BeamCenterEstimate.pose``), or None: a ring fit or a centre not found is then
+        refitted as cones of that distance and tilt through the frame's arcs, the
+        direct-beam point free, and replaced when that stands
+        (:func:`scattertag.beam.pose.refit`, method ``pose``).
 
     Returns
     -------
@@ -1806,7 +1846,9 @@ def estimate_beam_center(
     counts = np.asarray(counts)
     ok, zeroed = _valid(counts, valid)
     levels = _pyramid(counts, ok, zeroed) if np.count_nonzero(ok) >= 256 else None
-    return _estimate(counts, ok, levels, hint, guess)
+    est = _estimate(counts, ok, levels, hint, guess)
+    posed = None if pose is None else refit(est, pose)
+    return est if posed is None else posed
 
 
 def _estimate(
@@ -1838,7 +1880,10 @@ def _estimate(
     if guess and conf < CONFIDENCE_THRESHOLD and best.method in FALLOFF_FROM:
         best = _falloff(levels[1], best, counts.shape)
     on = _on_frame(best.x, best.y, counts.shape)
-    return BeamCenterEstimate(best.x, best.y, conf, best.method, on, best.sigma)
+    arcs = None
+    if best.method == "rings" or conf < CONFIDENCE_THRESHOLD:
+        arcs = _frame_arcs(levels[2], counts.shape)
+    return BeamCenterEstimate(best.x, best.y, conf, best.method, on, best.sigma, best.pose, arcs)
 
 
 def agrees_at_a_glance(

@@ -154,6 +154,23 @@ def _robust_rms(cost: float, n: int) -> float:
     return math.sqrt(2.0 * cost / max(n, 1))
 
 
+def _prepare(x: np.ndarray, y: np.ndarray, w: np.ndarray, label: np.ndarray) -> _Arcs | None:
+    """The usable points as :class:`_Arcs`: finite, of positive weight, on arcs of at least
+    6 of them (relabelled 0..n-1); None under 2 such arcs or 12 points, for arrays of
+    different lengths or negative labels."""
+    x, y, w = (np.asarray(a, dtype=np.float64).ravel() for a in (x, y, w))
+    label = np.asarray(label, dtype=np.int64).ravel()
+    if not (x.size == y.size == w.size == label.size) or x.size < 12 or label.min() < 0:
+        return None
+    keep = np.isfinite(x) & np.isfinite(y) & np.isfinite(w) & (w > 0)
+    big = np.bincount(label[keep], minlength=int(label.max()) + 1) >= 6
+    if big.sum() < 2:
+        return None
+    keep &= big[label]
+    x, y, w, label = x[keep], y[keep], w[keep], (np.cumsum(big) - 1)[label[keep]]
+    return _Arcs(x, y, np.sqrt(w / np.mean(w)), label, int(big.sum()))
+
+
 def fit_cones(
     x: np.ndarray,
     y: np.ndarray,
@@ -181,19 +198,10 @@ def fit_cones(
     points, arrays of different lengths, a non-finite start, negative labels) or no start
     converges.
     """
-    x, y, w = (np.asarray(a, dtype=np.float64).ravel() for a in (x, y, w))
-    label = np.asarray(label, dtype=np.int64).ravel()
-    if not (x.size == y.size == w.size == label.size) or x.size < 12:
+    arcs = _prepare(x, y, w, label)
+    if arcs is None or not all(math.isfinite(v) for v in start):
         return None
-    if not all(math.isfinite(v) for v in start) or label.min() < 0:
-        return None
-    keep = np.isfinite(x) & np.isfinite(y) & np.isfinite(w) & (w > 0)
-    big = np.bincount(label[keep], minlength=int(label.max()) + 1) >= 6
-    if big.sum() < 2:
-        return None
-    keep &= big[label]
-    x, y, w, label = x[keep], y[keep], w[keep], (np.cumsum(big) - 1)[label[keep]]
-    arcs = _Arcs(x, y, np.sqrt(w / np.mean(w)), label, int(big.sum()))
+    x, y = arcs.x, arcs.y
     few = arcs.subset(_stride(x.size, max_points))
     most = arcs.subset(_stride(x.size, MAX_REFINE))
     scale = float(np.sqrt(np.mean((x - start[0]) ** 2 + (y - start[1]) ** 2)))
@@ -259,4 +267,81 @@ def fit_cones(
         circle_rms=_robust_rms(flat.cost, res.size),
         arcs=arcs.n,
         radius=radius,
+    )
+
+
+@dataclass(frozen=True)
+class CentreFit:
+    """Cones of a known distance and tilt through the arcs, the direct-beam point (x, y)
+    free: ``rms`` the robust rms distance of the points to their conics, ``sigma`` the
+    standard error of (x, y), ``circle_rms`` that of concentric circles (the centre free
+    too) on the same points, all in the points' pixels; ``arcs`` how many arcs were used."""
+
+    x: float
+    y: float
+    rms: float
+    sigma: float
+    circle_rms: float
+    arcs: int
+
+
+def fit_centre(
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    label: np.ndarray,
+    starts: list[tuple[float, float]],
+    distance: float,
+    tilt: float,
+    axis: float,
+) -> CentreFit | None:
+    """The direct-beam point of cones of a known ``distance`` (the points' pixels) and tilt
+    (``tilt`` tau, ``axis`` phi, radians) through arcs of ridge points (as
+    :func:`fit_cones`): least squares (soft L1) over (cx, cy) alone from each of
+    ``starts``, the least cost kept; concentric circles are fitted from the same starts.
+
+    With the tilt and distance known (another frame of the same set-up), arcs too short
+    to fix a cone (:func:`fit_cones` runs along a flat valley) still fix its apex: the
+    conics' curvature and their drift with 2 theta are then known. None when the points
+    cannot fix a centre (as :func:`fit_cones`), no start is finite, or no fit converges.
+    """
+    arcs = _prepare(x, y, w, label)
+    starts = [s for s in starts if all(math.isfinite(v) for v in s)]
+    if arcs is None or not starts or not (distance > 0 and math.isfinite(tilt + axis)):
+        return None
+    arcs = arcs.subset(_stride(arcs.x.size, MAX_REFINE))
+    fixed = [math.log(distance), tilt * math.cos(axis), tilt * math.sin(axis)]
+    scale = float(np.sqrt(np.mean((arcs.x - starts[0][0]) ** 2 + (arcs.y - starts[0][1]) ** 2)))
+    radius = float(np.max(np.hypot(arcs.x - starts[0][0], arcs.y - starts[0][1])))
+    flat = [math.log(D_STARTS[1] * max(radius, 1.0)), 0.0, 0.0]
+
+    def best(tail: list[float]):
+        """The least-cost fit of (cx, cy) with the other parameters ``tail``, or None."""
+        out = None
+        for start in starts:
+            sol = least_squares(
+                lambda c: arcs.residuals(np.array([c[0], c[1], *tail])),
+                np.array(start, dtype=np.float64),
+                loss="soft_l1",
+                f_scale=F_SCALE,
+                x_scale=np.array([scale, scale]) if scale > 0 else 1.0,
+                max_nfev=4 * MAX_NFEV,
+            )
+            if np.all(np.isfinite(sol.x)) and (out is None or sol.cost < out.cost):
+                out = sol
+        return out
+
+    cone, circles = best(fixed), best(flat)
+    if cone is None or circles is None:
+        return None
+    res = arcs.residuals(np.array([*cone.x, *fixed]))
+    dof = max(res.size - 2 - arcs.n, 1)
+    cov = np.linalg.pinv(cone.jac.T @ cone.jac) * float(np.sum(res * res)) / dof
+    return CentreFit(
+        x=float(cone.x[0]),
+        y=float(cone.x[1]),
+        rms=_robust_rms(cone.cost, res.size),
+        sigma=float(np.sqrt(max(cov[0, 0] + cov[1, 1], 0.0))),
+        circle_rms=_robust_rms(circles.cost, res.size),
+        arcs=arcs.n,
     )

@@ -23,7 +23,8 @@ def failure_message(source: str, exc: BaseException, frame: int | None = None) -
         return f"{where}: symbolic link loop (the link points back to itself)"
     if isinstance(exc, MemoryError):
         return f"{where}: not enough memory to read and prepare this frame"
-    if isinstance(exc, ValueError) and text and type(exc).__name__ in ("ValueError", "ReadError"):
+    plain = ("ValueError", "ReadError", "NoBeamCentre")  # their text says what went wrong
+    if isinstance(exc, ValueError) and text and type(exc).__name__ in plain:
         return f"{where}: {text}"
     name = type(exc).__name__
     return f"{where}: {name}: {text}" if text else f"{where}: {name} (corrupt or unsupported file?)"

@@ -20,6 +20,7 @@ from scattertag.io.atomic import check_output
 from scattertag.parallel import limited_threads, worker_split
 from scattertag.prediction.grouping import tag_by_geometry
 from scattertag.prediction.pipeline import Predictor, Workers, item_timeout, tag_items
+from scattertag.prediction.series import SeriesPooling
 from scattertag.prediction.sources import (
     Item,
     geometry_options,
@@ -140,10 +141,12 @@ def predict(
         Workers(predictor.view_spec, workers, seconds, ahead=2 * batch_size) as prepare,
     ):
         shown = tqdm(items, unit="file", desc="tagging", disable=not progress)
+        series = SeriesPooling()  # frames of one set-up share their centre
         rows = tag_by_geometry(
             shown,
-            lambda part: tag_items(part, predictor, prepare, batch_size),
+            lambda part: tag_items(part, predictor, prepare, batch_size, series.see),
             count=prepare.count_frames,
+            revise=series.revise,
         )
         table = Table(predictor.vocabulary, rows, provenance=predictor.provenance)
     if out is not None:

@@ -1,7 +1,9 @@
 """The geometry each frame is tagged with, and where its beam centre came from.
 
 Precedence (strongest first): given (command line, manifest, API) > PONI file > the file's
-own header > estimated from the image (:func:`scattertag.beam.center.estimate_beam_center`).
+own header > estimated from the image (:func:`scattertag.beam.center.estimate_beam_center`),
+or settled from the frames of its set-up (``series``: :mod:`scattertag.prediction.series`
+gives such frames a :class:`SeriesCentre` and tags them again).
 The image is looked at once per file when it must give the centre, and once per geometry
 when the centre comes from elsewhere: a given centre that the image contradicts gets a
 warning (and the hint when x and y look swapped); frames whose geometry is known cost
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,15 +33,47 @@ from scattertag.features.cache import SetupCache
 from scattertag.geometry import DetectorValues, Geometry, GeometryOptions, MissingBeamCenter
 from scattertag.io.readers import split_source
 
+if TYPE_CHECKING:
+    from scattertag.beam.center import BeamCenterEstimate
+
+
+@dataclass(frozen=True)
+class Estimated:
+    """A frame's own beam-centre estimate (a ``BeamCenterEstimate``, found or not) and the
+    frame's shape (rows, cols): what its series is settled from."""
+
+    estimate: BeamCenterEstimate
+    shape: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class SeriesCentre:
+    """A beam centre (x, y) settled from the frames of a set-up, and the note that says
+    where it came from (the row's warning)."""
+
+    x: float
+    y: float
+    note: str
+
 
 @dataclass(frozen=True)
 class FrameGeometry:
-    """A frame's geometry, the source of its beam centre (given, poni, header, estimated)
-    and a warning ('' when none)."""
+    """A frame's geometry, the source of its beam centre (given, poni, header, estimated,
+    series), a warning ('' when none) and, when the image gave the centre, its estimate."""
 
     geometry: Geometry
     source: str
     warning: str = ""
+    estimated: Estimated | None = None
+
+
+class NoBeamCentre(ValueError):
+    """The frame needs its beam centre from the image, and the image gives none; carries
+    the estimate (not found) for the frame's series."""
+
+    def __init__(self, message: str, estimated: Estimated) -> None:
+        super().__init__(message)
+        self.estimated = estimated
 
 
 class BeamCentres:
@@ -58,26 +93,35 @@ class BeamCentres:
         valid: Callable[[], np.ndarray],
         group: object,
         frame: tuple[str, int] | None = None,
+        series: SeriesCentre | None = None,
     ) -> FrameGeometry:
         """The FrameGeometry of ``counts``; ``valid()`` gives its valid pixels when the image
         must be looked at; ``group`` names the frames that share an estimate (the file);
         ``frame``: (file location, frame index) of counts read from a file, whose verdict
-        on a given centre may be kept on disk (None: an array, checked each time).
-        ValueError if no centre is found."""
+        on a given centre may be kept on disk (None: an array, checked each time);
+        ``series``: the centre its set-up settled, used instead of the image's when
+        nothing stronger gives one (source ``series``, its note the warning).
+        NoBeamCentre (a ValueError) if no centre is found."""
         shape = counts.shape
         try:
             geometry, source = options.resolve(shape, ("header", header))
         except MissingBeamCenter:
+            if series is not None:
+                centre = DetectorValues((series.x, series.y))
+                geometry, source = options.resolve(shape, ("header", header), ("series", centre))
+                return FrameGeometry(geometry, source, series.note)
             estimate = self._estimates.get((group, shape), lambda: _estimate(counts, valid()))
+            estimated = Estimated(estimate, (int(shape[0]), int(shape[1])))
             if not estimate.found:
-                raise ValueError(
+                raise NoBeamCentre(
                     "no beam centre: none given, no PONI file, none in the file's header, and "
                     f"the image gives none (confidence {estimate.confidence:.2f}); give "
-                    "--beam-center X Y or --poni FILE"
+                    "--beam-center X Y or --poni FILE",
+                    estimated,
                 ) from None
             centre = DetectorValues((estimate.x, estimate.y))
             geometry, source = options.resolve(shape, ("header", header), ("estimated", centre))
-            return FrameGeometry(geometry, source)
+            return FrameGeometry(geometry, source, estimated=estimated)
         warning = self._warnings.get(
             geometry, lambda: self._verdict(counts, valid, geometry, source, frame)
         )

@@ -31,6 +31,7 @@ def tag_by_geometry(
     tag: Callable[[list[Item]], Iterator[dict]],
     window: int = 256,
     count: Callable[[str], int] = count_frames,
+    revise: Callable[[list[Item], list[list[dict]]], dict[int, Item]] | None = None,
 ) -> Iterator[dict]:
     """Rows of ``tag`` run on windows of ``items`` reordered by geometry, in input order.
 
@@ -38,30 +39,44 @@ def tag_by_geometry(
     count, e.g. ``Workers.count_frames``). ``tag`` yields, for each item in turn, one row
     per frame (at least one); an item without a frame index (a single-frame file, an
     in-memory stack) owns the rows that follow its first while they carry its path and
-    increasing frame numbers.
+    increasing frame numbers. ``revise(window, rows)``, given a window's items and each
+    one's rows, returns {position: item} to tag again (a beam centre its series settled,
+    :class:`scattertag.prediction.series.SeriesPooling`); their new rows replace the old.
     """
     from scattertag.prediction.pipeline import per_frame
 
     frames = per_frame(items, count)
     while part := list(islice(frames, window)):
         order = [n for chunk in geometry_chunks(list(enumerate(part)), window) for n, _ in chunk]
-        rows = iter(list(tag([part[n] for n in order])))
-        owned: list[list[dict]] = [[] for _ in part]
-        row = next(rows, None)
-        for n in order:
-            if row is None:
-                raise RuntimeError(f"{part[n].source}: no row")
-            owned[n].append(row)
-            row = next(rows, None)
-            while (
-                row is not None
-                and part[n].frame is None
-                and row["path"] == part[n].source
-                and isinstance(row["frame"], int)
-                and isinstance(owned[n][-1]["frame"], int)
-                and row["frame"] > owned[n][-1]["frame"]
-            ):
-                owned[n].append(row)
-                row = next(rows, None)
+        owned = _owned(part, order, tag([part[n] for n in order]))
+        again = {} if revise is None else revise(part, owned)
+        if again:
+            redo = [again[n] for n in sorted(again)]
+            fresh = _owned(redo, range(len(redo)), tag(redo))
+            for n, item_rows in zip(sorted(again), fresh):
+                owned[n] = item_rows
         for item_rows in owned:
             yield from item_rows
+
+
+def _owned(part: list[Item], order: Iterable[int], rows: Iterator[dict]) -> list[list[dict]]:
+    """Each item's rows (by position in ``part``) from ``rows``, tagged in ``order``."""
+    rows = iter(list(rows))
+    owned: list[list[dict]] = [[] for _ in part]
+    row = next(rows, None)
+    for n in order:
+        if row is None:
+            raise RuntimeError(f"{part[n].source}: no row")
+        owned[n].append(row)
+        row = next(rows, None)
+        while (
+            row is not None
+            and part[n].frame is None
+            and row["path"] == part[n].source
+            and isinstance(row["frame"], int)
+            and isinstance(owned[n][-1]["frame"], int)
+            and row["frame"] > owned[n][-1]["frame"]
+        ):
+            owned[n].append(row)
+            row = next(rows, None)
+    return owned

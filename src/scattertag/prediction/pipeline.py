@@ -165,15 +165,19 @@ def tag_items(
     predictor: Predictor,
     prepare: Callable[[Iterable[Item]], Iterator[list[Views]]],
     batch_size: int = 16,
+    seen: Callable[[list[Views]], None] | None = None,
 ) -> Iterator[dict]:
     """Rows for every frame of every item, in order; failures become rows with an error.
 
-    ``prepare`` is what ``with Workers(...) as prepare`` gives.
+    ``prepare`` is what ``with Workers(...) as prepare`` gives; ``seen`` is given each
+    item's views as they come (:meth:`scattertag.prediction.series.SeriesPooling.see`).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     batch: list[Views] = []
     for views in prepare(items):
+        if seen is not None:
+            seen(views)
         batch.extend(views)
         if len(batch) >= batch_size:
             yield from predictor.rows(batch)

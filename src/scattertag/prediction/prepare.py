@@ -23,7 +23,7 @@ from scattertag.io.failures import failure_message
 from scattertag.io.masks import dummy_valid, mask_digest, read_mask, valid_pixels
 from scattertag.io.readers import Frame, check_frame, check_shape, read_frames
 from scattertag.parallel import limit_threads, reuse_freed_memory
-from scattertag.prediction.beam import BeamCentres, FrameGeometry
+from scattertag.prediction.beam import BeamCentres, Estimated, FrameGeometry
 from scattertag.prediction.sources import Item
 from scattertag.signals import worker_ignores_interrupts
 
@@ -36,6 +36,8 @@ class Views:
     unfamiliarity : how unlike a scattering frame it is, in decades (None if no views);
     see :mod:`scattertag.features.unfamiliarity`.
     geometry : the frame's geometry and the source of its beam centre (None if unknown).
+    estimated : the frame's own beam-centre estimate when the image had to give the
+        centre (found or not: a frame not found has an error and this), else None.
     """
 
     source: str
@@ -45,6 +47,7 @@ class Views:
     error: str = ""
     geometry: FrameGeometry | None = None
     unfamiliarity: float | None = None
+    estimated: Estimated | None = None
 
 
 def item_frames(item: Item) -> Iterator[Frame]:
@@ -99,10 +102,17 @@ class Preparer:
             image, coeff, unfamiliarity = maker.with_unfamiliarity(counts, extra)
         except Exception as exc:  # any problem with this frame becomes its row
             error = failure_message(item.source, exc, frame.index)
-            return Views(item.source, frame.index, error=error, geometry=placed)
+            own = placed.estimated if placed is not None else getattr(exc, "estimated", None)
+            return Views(item.source, frame.index, error=error, geometry=placed, estimated=own)
         image, coeff = np.asarray(image, np.float32), np.asarray(coeff, np.float32)
         return Views(
-            item.source, frame.index, image, coeff, geometry=placed, unfamiliarity=unfamiliarity
+            item.source,
+            frame.index,
+            image,
+            coeff,
+            geometry=placed,
+            unfamiliarity=unfamiliarity,
+            estimated=placed.estimated,
         )
 
     def frame_setup(
@@ -128,7 +138,13 @@ class Preparer:
         group = item.location or id(item.counts)
         where = None if item.counts is not None else (item.location, frame.index)
         placed = self.centres.resolve(
-            options, counts, frame.header, lambda: valid_pixels(counts, static, extra), group, where
+            options,
+            counts,
+            frame.header,
+            lambda: valid_pixels(counts, static, extra),
+            group,
+            where,
+            item.centre,
         )
         return placed, static, extra
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from scattertag.geometry import GeometryOptions
 from scattertag.io.readers import detector_files, split_source
+from scattertag.prediction.beam import SeriesCentre
 
 FILE_LIST_COLUMNS = (
     "path",
@@ -50,6 +51,8 @@ class Item:
     options : the geometry options; None only when ``error`` is set.
     counts : (rows, cols) or (frames, rows, cols) array to tag instead of a file, or None.
     error : why this item cannot be tagged before even reading it ('' if it can).
+    centre : the beam centre its set-up settled (:mod:`scattertag.prediction.series`),
+        used when nothing stronger than the image gives one; None: the image's own.
     """
 
     source: str
@@ -58,6 +61,7 @@ class Item:
     options: GeometryOptions | None = None
     counts: np.ndarray | None = None
     error: str = ""
+    centre: SeriesCentre | None = None
 
 
 def geometry_options(options: GeometryOptions | None = None, **user: object) -> GeometryOptions:

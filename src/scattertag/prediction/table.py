@@ -1,13 +1,14 @@
 """The prediction table: one row per frame, written as CSV.
 
 Columns: ``path``, ``frame``, ``beam_x``, ``beam_y`` (the beam centre used, pixels),
-``geometry_source`` (where it came from: given, poni, header or estimated), one probability
-column per tag (vocabulary order), ``tags`` (the tags at or above the thresholds, joined by
-';'), ``unfamiliarity`` (how unlike a scattering frame it is, in decades: above ~0.65 the
-tags are not to be trusted; docs/unfamiliarity.md), ``model`` (the model id), ``warning``
-(e.g. a given beam centre the image contradicts) and ``error`` (empty, or why the frame
-could not be tagged; its probabilities are then empty). The model folder, id and every
-threshold go to a JSON sidecar ``<csv>.json``.
+``geometry_source`` (where it came from: given, poni, header, estimated or series, the last
+settled from the frames of its set-up), one probability column per tag (vocabulary order),
+``tags`` (the tags at or above the thresholds, joined by ';'), ``unfamiliarity`` (how
+unlike a scattering frame it is, in decades: above ~0.65 the tags are not to be trusted;
+docs/unfamiliarity.md), ``model`` (the model id), ``warning`` (e.g. a given beam centre the
+image contradicts, or the frames a ``series`` centre came from) and ``error`` (empty, or
+why the frame could not be tagged; its probabilities are then empty). The model folder, id
+and every threshold go to a JSON sidecar ``<csv>.json``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,223 @@
+"""Beam centres of series: each frame alone against the frames of one set-up pooled.
+
+Simulated series: K experiments (one ``draw_experiment`` each: detector, geometry, tilt,
+beamstop), M frames each (``simulate_image(exp, j)``: a sample, calibrant, dark or
+direct-beam frame drawn per frame, as the default recipe draws them); sizes 256 and 1000
+in turn, beam centres corner / central / edge / off the frame with equal probability (as
+``bench_beam_center.py``). Every frame's centre is estimated alone, as ``predict`` does
+(``estimate_beam_center(..., guess=False)``), then each series is settled
+(:func:`scattertag.beam.series.settle`). Printed, on and off the frame, each alone and
+pooled: frames found (confidence >= 0.3), found within the goal (2 px on the frame, 2 %
+of the diagonal off it), found but wrong; the frames whose estimate pooling changed (by
+how: ``pose`` refits, ``series`` adoptions) and how many of those are right.
+
+Pooling must not pool set-ups that differ: ``--mixed`` also settles every two series of
+one frame size together as if one folder held both set-ups (the frames carry different
+centres), which must not make right frames wrong. ``--calibrant`` makes each series'
+first frame a calibrant and takes only experiments with a tilted detector (the
+b_tassone case: a calibrant's rings fix the pose, the other frames' short arcs the
+centre).
+
+    python benchmarks/bench_beam_series.py                       # 40 x 6 frames (minutes)
+    python benchmarks/bench_beam_series.py --calibrant --cache /tmp/series-frames
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import io  # noqa: E402
+import math  # noqa: E402
+from dataclasses import replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from scattertag.beam.center import BeamCenterEstimate, estimate_beam_center  # noqa: E402
+from scattertag.beam.series import Settled, settle  # noqa: E402
+
+SIZES = (256, 1000)
+EQUAL_PLACEMENTS = {"corner": 0.25, "center": 0.25, "edge": 0.25, "off": 0.25}
+
+
+def experiments(count: int, seed: int, calibrant: bool) -> list:
+    """``count`` experiments of ``seed`` (only tilted ones, their recipe drawing calibrants
+    first, with ``calibrant``)."""
+    from scattertag.simulate import Recipe, draw_experiment
+
+    out, index = [], 0
+    while len(out) < count:
+        recipe = Recipe(size=SIZES[index % len(SIZES)], placements=EQUAL_PLACEMENTS)
+        exp = draw_experiment(recipe, seed, index)
+        index += 1
+        if calibrant and exp.tilt is None:
+            continue
+        out.append(exp)
+    return out
+
+
+def frame(exp, j: int, calibrant: bool, cache: Path | None) -> dict:
+    """Frame ``j`` of experiment ``exp``: counts, mask, true centre (x, y), kind; kept in
+    ``cache`` (compressed .npz) when given."""
+    from scattertag.io.files import write_bytes
+    from scattertag.simulate import simulate_image
+
+    tag = "c" if calibrant and j == 0 else "s"
+    path = None if cache is None else cache / f"s{exp.seed}_e{exp.index:04d}_f{j:02d}{tag}.npz"
+    if path is not None and path.exists():
+        with np.load(path) as z:
+            return {k: z[k] if z[k].ndim else z[k].item() for k in z.files}
+    if tag == "c":
+        exp = replace(exp, recipe=replace(exp.recipe, kinds={"calibrant": 1.0}))
+    s = simulate_image(exp, j)
+    out = {
+        "counts": s.counts,
+        "mask": s.mask,
+        "x": s.geometry.beam_center[0],
+        "y": s.geometry.beam_center[1],
+        "kind": str(s.params.get("kind", "sample")),
+    }
+    if path is not None:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **out)
+        write_bytes(path, buf.getvalue())
+    return out
+
+
+def right(e: BeamCenterEstimate, x: float, y: float, shape: tuple[int, int]) -> bool:
+    """True if ``e`` lies within the goal of (x, y): 2 px on the frame, 2 % of the
+    diagonal off it."""
+    on = -0.5 <= x < shape[1] - 0.5 and -0.5 <= y < shape[0] - 0.5
+    return math.hypot(e.x - x, e.y - y) <= (2.0 if on else 0.02 * math.hypot(*shape))
+
+
+def summary(label: str, records: list[dict], key: str) -> None:
+    """One line: frames found, found and right, found and wrong, on and off the frame."""
+    parts = []
+    for where in (True, False):
+        rs = [r for r in records if r["on"] == where]
+        found = [r for r in rs if r[key].found]
+        good = sum(r[f"{key}_right"] for r in found)
+        parts.append(
+            f"{'on' if where else 'off'} {len(rs):3d}: found {len(found):3d}, right {good:3d}"
+            f" ({100 * good / max(len(rs), 1):5.1f} %), wrong {len(found) - good:3d}"
+        )
+    print(f"  {label:28s} " + " | ".join(parts))
+
+
+def changes(label: str, records: list[dict], key: str) -> None:
+    """The frames whose estimate ``key`` changed, by how, and how many are right."""
+    for how in ("pose", "series"):
+        rs = [r for r in records if r[f"{key}_how"] == how]
+        before = sum(r["alone"].found and r["alone_right"] for r in rs)
+        after = sum(r[f"{key}_right"] for r in rs)
+        print(
+            f"  {label:28s} {how:6s}: {len(rs):3d} frames changed; right before {before:3d},"
+            f" after {after:3d}"
+        )
+
+
+def listing(records: list[dict], key: str) -> None:
+    """One line per frame whose estimate ``key`` changed: experiment, kind, before, after."""
+    for r in records:
+        if r[f"{key}_how"] == "own":
+            continue
+        a, b = r["alone"], r[key]
+        ea, eb = (math.hypot(e.x - r["x"], e.y - r["y"]) for e in (a, b))
+        print(
+            f"    exp {r['exp']:3d} {r['kind']:11s} {r['shape'][1]}x{r['shape'][0]}"
+            f" on={r['on']!s:5s} alone {a.method:9s} {a.confidence:.2f} {ea:7.1f} px"
+            f" -> {r[f'{key}_how']:6s} {b.confidence:.2f} {eb:7.1f} px"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--experiments", type=int, default=40)
+    parser.add_argument("--frames", type=int, default=6, help="frames per experiment")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", type=Path, default=None)
+    parser.add_argument("--calibrant", action="store_true")
+    parser.add_argument("--mixed", action="store_true")
+    parser.add_argument("--list", action="store_true", help="print every changed frame")
+    args = parser.parse_args()
+    if args.cache is not None:
+        args.cache.mkdir(parents=True, exist_ok=True)
+    records: list[dict] = []
+    series: list[list[int]] = []
+    exps = experiments(args.experiments, args.seed, args.calibrant)
+    for exp in tqdm(exps, desc="series", unit="series"):
+        members = []
+        for j in range(args.frames):
+            f = frame(exp, j, args.calibrant, args.cache)
+            counts = f["counts"]
+            est = estimate_beam_center(counts, f["mask"], guess=False)
+            x, y = float(f["x"]), float(f["y"])
+            members.append(len(records))
+            records.append(
+                {
+                    "exp": exp.index,
+                    "shape": counts.shape,
+                    "x": x,
+                    "y": y,
+                    "on": -0.5 <= x < counts.shape[1] - 0.5 and -0.5 <= y < counts.shape[0] - 0.5,
+                    "tilted": exp.tilt is not None,
+                    "kind": f["kind"],
+                    "alone": est,
+                    "alone_right": right(est, x, y, counts.shape),
+                }
+            )
+        series.append(members)
+
+    def pooled(key: str, groups: list[list[int]]) -> None:
+        for g in groups:
+            settled: list[Settled] = settle(
+                [records[i]["alone"] for i in g], records[g[0]]["shape"]
+            )
+            for i, s in zip(g, settled):
+                r = records[i]
+                r[key], r[f"{key}_how"] = s.estimate, s.how
+                r[f"{key}_right"] = right(s.estimate, r["x"], r["y"], r["shape"])
+
+    pooled("pooled", series)
+    print(
+        f"\n== {len(series)} series x {args.frames} frames, seed {args.seed}"
+        f"{', calibrant first, tilted detectors' if args.calibrant else ''} =="
+    )
+    for label, rs in (
+        ("all", records),
+        ("tilted detectors", [r for r in records if r["tilted"]]),
+    ):
+        if not rs:
+            continue
+        print(f"{label} ({len(rs)} frames):")
+        summary("each frame alone", rs, "alone")
+        summary("series pooled", rs, "pooled")
+        changes("series pooled", rs, "pooled")
+        if args.list and label == "all":
+            listing(rs, "pooled")
+    if args.mixed:
+        by_size: dict[tuple, list[list[int]]] = {}
+        for g in series:
+            by_size.setdefault(records[g[0]]["shape"], []).append(g)
+        mixed = [
+            gs[k] + (gs[k + 1] if k + 1 < len(gs) else [])
+            for gs in by_size.values()
+            for k in range(0, len(gs), 2)
+        ]
+        pooled("mixed", mixed)
+        print(f"two set-ups pooled as one ({len(mixed)} groups of two series, one size):")
+        summary("each frame alone", records, "alone")
+        summary("two series pooled", records, "mixed")
+        changes("two series pooled", records, "mixed")
+        if args.list:
+            listing(records, "mixed")
+
+
+if __name__ == "__main__":
+    main()

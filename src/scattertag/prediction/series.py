@@ -1,0 +1,105 @@
+"""Frames of one set-up share a beam centre: settle each window's estimates together.
+
+Frames whose centre must come from the image (none given, no PONI file, none in the
+header) are estimated one by one as they are tagged (in the workers). A window's frames
+(:func:`scattertag.prediction.grouping.tag_by_geometry`) are then grouped into set-ups:
+the same folder (the same array for in-memory stacks), the same frame shape and the same
+geometry options (mask, dummy, detector values: ``GeometryOptions.key``). Each set-up's
+estimates, one per file (the frames of one file share its estimate), are settled by
+:func:`scattertag.beam.series.settle`: short arcs refitted with the pose of the set-up's
+best cone fit, frames not found given the centre their set-up's found frames agree on.
+The frames whose centre changed are tagged again with it (:class:`SeriesPooling`): their
+rows' ``geometry_source`` is ``series`` and the warning names the frames it came from.
+
+Memory: one window's estimates (each with at most 1000 arc points). Frames of a set-up
+in another window are not pooled with these.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from scattertag.prediction.beam import Estimated, SeriesCentre
+from scattertag.prediction.prepare import Views
+from scattertag.prediction.sources import Item
+
+
+def setup_key(item: Item, shape: tuple[int, int]) -> tuple:
+    """What frames of one set-up share: the folder (an array: its name), the frame shape
+    and the geometry options."""
+    folder = os.path.dirname(item.location) if item.location else item.source
+    return (folder, shape, None if item.options is None else item.options.key)
+
+
+def _name(item: Item) -> str:
+    """The file's name (an array's source) for notes."""
+    return Path(item.source).name if item.location else item.source
+
+
+class SeriesPooling:
+    """Settles the beam centres of each window's set-ups (module docstring).
+
+    ``see`` is given every frame's views as they are tagged (keeps their estimates);
+    ``revise(part, owned)`` gives the items of the window ``part`` (rows ``owned``) whose
+    centre their set-up changed, with that centre, to be tagged again.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, object], Estimated] = {}
+
+    def see(self, views: list[Views]) -> None:
+        """Keep the estimates of ``views`` (by path and frame) until their window is settled."""
+        for v in views:
+            if v.estimated is not None:
+                self._seen[(v.source, v.frame)] = v.estimated
+
+    def revise(self, part: list[Item], owned: list[list[dict]]) -> dict[int, Item]:
+        """{position in ``part``: the item with its settled centre} for the frames whose
+        centre their set-up changed (frames of one row each)."""
+        from scattertag.beam.series import settle
+
+        frames: dict[tuple, dict[str, list[int]]] = {}  # set-up -> file -> positions
+        estimated: dict[str, Estimated] = {}
+        for n, item in enumerate(part):
+            if len(owned[n]) != 1:
+                continue
+            row = owned[n][0]
+            got = self._seen.pop((row["path"], row["frame"]), None)
+            if got is None or item.options is None:
+                continue
+            file = item.location or item.source
+            estimated.setdefault(file, got)
+            frames.setdefault(setup_key(item, got.shape), {}).setdefault(file, []).append(n)
+        self._seen.clear()  # this window is done: frames not seen here belonged to it
+        changed: dict[int, Item] = {}
+        for files in frames.values():
+            names = list(files)
+            shape = estimated[names[0]].shape
+            settled = settle([estimated[f].estimate for f in names], shape)
+            for f, s in zip(names, settled):
+                if s.how == "own":
+                    continue
+                own = estimated[f].estimate
+                origin = [_name(part[files[names[i]][0]]) for i in s.origin]
+                note = _note(s.how, origin, own.x, own.y, own.confidence)
+                centre = SeriesCentre(s.estimate.x, s.estimate.y, note)
+                for n in files[f]:
+                    changed[n] = replace(part[n], centre=centre)
+        return changed
+
+
+def _note(how: str, origin: list[str], x: float, y: float, confidence: float) -> str:
+    """The warning of a frame whose centre its series settled."""
+    alone = f"alone the image gave ({x:.1f}, {y:.1f}, confidence {confidence:.2f})"
+    if how == "pose":
+        return (
+            f"beam centre from the series: this frame's arcs fitted as cones of the detector "
+            f"pose (distance, tilt) of {origin[0]}; {alone}"
+        )
+    shown = ", ".join(origin[:3]) + (f" and {len(origin) - 3} more" if len(origin) > 3 else "")
+    return (
+        f"beam centre from the series: the median of {len(origin)} agreeing centres of "
+        f"frames of the same folder and shape ({shown}); {alone}"
+    )

@@ -1,0 +1,81 @@
+"""predict settles the beam centres of a folder's set-up together
+(scattertag.prediction.series): a calibrant's pose refits another frame's short arcs, a
+frame not found alone adopts the centre its set-up agrees on, and both say so."""
+
+import math
+
+import numpy as np
+from fabio.tifimage import TifImage
+
+import scattertag
+from scattertag.prediction.grouping import tag_by_geometry
+from scattertag.prediction.sources import Item
+from test_beam_pose import BEAM, TOLERANCE, TWO_THETA, rings
+
+
+def halo(seed: int) -> np.ndarray:
+    """A broad halo alone on the tilted strip: no centre of its own."""
+    img = 20.0 + 400.0 * np.exp(-0.5 * ((TWO_THETA - 0.3) / 0.08) ** 2)
+    return np.random.default_rng(seed).poisson(img).astype(np.int32)
+
+
+def write(path, counts) -> None:
+    TifImage(data=np.asarray(counts, np.int32)).write(str(path))
+
+
+def test_a_folder_of_one_setup_is_tagged_with_its_shared_centre(tmp_path, predictor):
+    """Calibrant, short arcs and a halo of one tilted set-up: all three tagged; the short
+    arcs refitted with the calibrant's pose and the halo given the series' centre, both
+    within the goal's tolerance, their source ``series`` and the warning naming the frames."""
+    write(tmp_path / "a_calibrant.tif", rings(np.linspace(0.12, 0.55, 9), 0.003, 0))
+    write(tmp_path / "b_short.tif", rings((0.25, 0.4), 0.006, 1))
+    write(tmp_path / "c_halo.tif", halo(5))
+    table = scattertag.predict([tmp_path], model=predictor)
+    rows = {r["path"].split("/")[-1]: r for r in table}
+    assert all(r["error"] == "" for r in table)
+    assert [rows[n]["geometry_source"] for n in sorted(rows)] == ["estimated", "series", "series"]
+    assert "cones of the detector pose" in rows["b_short.tif"]["warning"]
+    assert "a_calibrant.tif" in rows["b_short.tif"]["warning"]
+    assert "a_calibrant.tif, b_short.tif" in rows["c_halo.tif"]["warning"]
+    assert rows["a_calibrant.tif"]["warning"] == ""
+    for r in table:
+        assert math.hypot(r["beam_x"] - BEAM[0], r["beam_y"] - BEAM[1]) < TOLERANCE
+
+
+def test_frames_of_other_shapes_or_folders_are_not_pooled(tmp_path, predictor):
+    """The halo in another folder, or cut to another shape, is a set-up of its own: it
+    stays not found (an error row, as without pooling)."""
+    write(tmp_path / "a_calibrant.tif", rings(np.linspace(0.12, 0.55, 9), 0.003, 0))
+    write(tmp_path / "b_short.tif", rings((0.25, 0.4), 0.006, 1))
+    (tmp_path / "other").mkdir()
+    write(tmp_path / "other" / "c_halo.tif", halo(5))
+    write(tmp_path / "d_halo_cut.tif", halo(6)[:, :480])
+    table = scattertag.predict([tmp_path, tmp_path / "other"], model=predictor)
+    rows = {r["path"].split("/")[-1]: r for r in table}
+    for name in ("c_halo.tif", "d_halo_cut.tif"):
+        assert "no beam centre" in rows[name]["error"] and rows[name]["geometry_source"] == ""
+    assert rows["b_short.tif"]["geometry_source"] == "series"
+
+
+def test_revised_items_are_tagged_again_in_place():
+    """tag_by_geometry: the items ``revise`` returns are tagged again and their rows replace
+    the first ones, in input order."""
+    items = [Item(f"f{i}", f"/x/f{i}") for i in range(4)]
+    calls: list[list[str]] = []
+
+    def tag(part):
+        calls.append([i.source for i in part])
+        return iter([{"path": i.source, "frame": 0, "again": i.error} for i in part])
+
+    def revise(part, owned):
+        assert [rows[0]["path"] for rows in owned] == ["f0", "f1", "f2", "f3"]
+        return {1: Item("f1", "/x/f1", error="again"), 3: Item("f3", "/x/f3", error="again")}
+
+    rows = list(tag_by_geometry(items, tag, count=lambda _: 1, revise=revise))
+    assert [(r["path"], r["again"]) for r in rows] == [
+        ("f0", ""),
+        ("f1", "again"),
+        ("f2", ""),
+        ("f3", "again"),
+    ]
+    assert calls == [["f0", "f1", "f2", "f3"], ["f1", "f3"]]
