@@ -4,7 +4,9 @@
    ``centres.tsv`` is read with scattertag's reader and its centre estimated; one line per
    frame (error in pixels and in % of the frame diagonal, confidence, method), then the
    median error of the frames with the centre on the frame (goal <= 3 px) and off it
-   (goal <= 2 % of the diagonal), and the frames that miss.
+   (goal <= 2 % of the diagonal), and the frames that miss; then the frames of one shape
+   settled together as ``predict`` settles a folder's set-up
+   (:func:`scattertag.beam.series.settle`): the frames that changed and both medians again.
 2. **Simulated frames** (``--count``, default 500; ``--seed`` fixed): sizes 256, 1000 and
    2000 in turn, the default recipe's catalogue detectors, setups and grazing-incidence
    experiments, beam centres drawn corner / central / edge / off the frame with equal
@@ -92,11 +94,13 @@ def real_frames(folder: Path) -> None:
         f" {'err px':>7s} {'err %d':>6s} {'conf':>5s} {'method':9s} {'ms':>6s}"
     )
     errors: dict[str, list[tuple[str, float, float]]] = defaultdict(list)
+    estimates: dict[str, tuple] = {}
     for row in rows:
         frame = next(read_frames(folder / row["local_path"]))
         counts = frame.counts
         x, y = float(row["beam_x"]), float(row["beam_y"])
         est, sec, _ = timed(counts, frame.valid)
+        estimates[row["local_path"]] = (est, counts.shape, x, y)
         err = math.hypot(est.x - x, est.y - y)
         pct = 100 * err / math.hypot(*counts.shape)
         where = "on" if on_frame(x, y, counts.shape) else "off"
@@ -125,6 +129,43 @@ def real_frames(folder: Path) -> None:
         for name, _, p in off:
             if p > 2:
                 print(f"    misses 2 %: {name} ({p:.2f} % of the diagonal)")
+    series_pooled(estimates)
+
+
+def series_pooled(estimates: dict[str, tuple]) -> None:
+    """The frames of one shape (one folder) settled together, as ``predict`` does
+    (:func:`scattertag.beam.series.settle`): the frames that changed, and both medians."""
+    from scattertag.beam.series import settle
+
+    by_shape: dict[tuple, list[str]] = defaultdict(list)
+    for name, (_, shape, _, _) in estimates.items():
+        by_shape[shape].append(name)
+    pooled = {name: est for name, (est, _, _, _) in estimates.items()}
+    print("series pooled (frames of one shape settled together, as predict does):")
+    for shape, names in by_shape.items():
+        for name, s in zip(names, settle([pooled[n] for n in names], shape)):
+            if s.how == "own":
+                continue
+            est, _, x, y = estimates[name]
+            err = math.hypot(s.estimate.x - x, s.estimate.y - y)
+            origin = ", ".join(names[i][:20] for i in s.origin)
+            pct = 100 * err / math.hypot(*shape)
+            print(
+                f"    {name[:44]:44s} {s.how:6s} from {origin}: ({s.estimate.x:.1f},"
+                f" {s.estimate.y:.1f}), {err:.1f} px, {pct:.2f} %"
+                f" (alone {est.method}, {est.confidence:.2f})"
+            )
+            pooled[name] = s.estimate
+    for where in ("on", "off"):
+        errs = []
+        for name, (_, shape, x, y) in estimates.items():
+            e = pooled[name]
+            if on_frame(x, y, shape) == (where == "on"):
+                err = math.hypot(e.x - x, e.y - y)
+                errs.append(err if where == "on" else 100 * err / math.hypot(*shape))
+        if errs:
+            unit = "px" if where == "on" else "% of the diagonal"
+            print(f"  centre {where} the frame: median error {statistics.median(errs):.2f} {unit}")
 
 
 def real_map(folder: Path) -> None:

@@ -16,7 +16,9 @@ one frame size together as if one folder held both set-ups (the frames carry dif
 centres), which must not make right frames wrong. ``--calibrant`` makes each series'
 first frame a calibrant and takes only experiments with a tilted detector (the
 b_tassone case: a calibrant's rings fix the pose, the other frames' short arcs the
-centre).
+centre). ``--glance`` checks every frame of a series whose found centres agree at a glance
+(``agrees_at_a_glance``) against that centre: how often it is accepted, how often the
+accepted centre is wrong, and the CPU of the glance against that of a full estimate.
 
     python benchmarks/bench_beam_series.py                       # 40 x 6 frames (minutes)
     python benchmarks/bench_beam_series.py --calibrant --cache /tmp/series-frames
@@ -32,6 +34,8 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 import argparse  # noqa: E402
 import io  # noqa: E402
 import math  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -136,6 +140,52 @@ def listing(records: list[dict], key: str) -> None:
         )
 
 
+def glance(records: list[dict], members: list[int], frames: list[dict]) -> None:
+    """For a series whose found centres agree once settled, every frame checked at a glance
+    (``agrees_at_a_glance``) against that centre: accepted or not, and its CPU time."""
+    from scattertag.beam.center import agrees_at_a_glance
+    from scattertag.beam.series import agreeing_centre
+
+    shape = records[members[0]]["shape"]
+    settled = [s.estimate for s in settle([records[i]["alone"] for i in members], shape)]
+    found = [e for e in settled if e.found]
+    centre = agreeing_centre(found, shape) if len(found) >= 2 else None
+    for i, f in zip(members, frames):
+        r = records[i]
+        r["glance"] = None
+        if centre is None:
+            continue
+        c0 = time.process_time()
+        r["glance"] = agrees_at_a_glance(f["counts"], f["mask"], centre)
+        r["glance_cpu"] = time.process_time() - c0
+        dummy = BeamCenterEstimate(*centre, 1.0, "series", True)
+        r["series_right"] = right(dummy, r["x"], r["y"], r["shape"])
+
+
+def glance_summary(records: list[dict]) -> None:
+    """How often a glance accepts the series' centre, how often that centre is then wrong,
+    and CPU medians (glance vs full estimate, 1000 x 1000 frames)."""
+    checked = [r for r in records if r.get("glance") is not None]
+    took = [r for r in checked if r["glance"]]
+    wrong = [r for r in took if not r["series_right"]]
+    own_wrong = [r for r in took if r["alone"].found and not r["alone_right"]]
+    own_right = [r for r in took if r["alone"].found and r["alone_right"]]
+    print(
+        f"glance: {len(checked)} frames of series whose found centres agree; accepted"
+        f" {len(took)}, of which the series' centre is wrong for {len(wrong)}; their own"
+        f" estimate found and right {len(own_right)}, found and wrong {len(own_wrong)},"
+        f" not found {len(took) - len(own_right) - len(own_wrong)}"
+    )
+    big = [r for r in checked if r["shape"] == (1000, 1000)]
+    if big:
+        g = statistics.median(r["glance_cpu"] for r in big)
+        e = statistics.median(r["cpu"] for r in big)
+        print(
+            f"  1000 x 1000 ({len(big)}): median CPU glance {1e3 * g:.1f} ms,"
+            f" estimate {1e3 * e:.1f} ms"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiments", type=int, default=40)
@@ -145,6 +195,11 @@ def main() -> None:
     parser.add_argument("--calibrant", action="store_true")
     parser.add_argument("--mixed", action="store_true")
     parser.add_argument("--list", action="store_true", help="print every changed frame")
+    parser.add_argument(
+        "--glance",
+        action="store_true",
+        help="also check every frame at a glance against its settled series' centre",
+    )
     args = parser.parse_args()
     if args.cache is not None:
         args.cache.mkdir(parents=True, exist_ok=True)
@@ -152,11 +207,14 @@ def main() -> None:
     series: list[list[int]] = []
     exps = experiments(args.experiments, args.seed, args.calibrant)
     for exp in tqdm(exps, desc="series", unit="series"):
-        members = []
+        members, kept = [], []
         for j in range(args.frames):
             f = frame(exp, j, args.calibrant, args.cache)
             counts = f["counts"]
+            c0 = time.process_time()
             est = estimate_beam_center(counts, f["mask"], guess=False)
+            cpu = time.process_time() - c0
+            kept.append(f)
             x, y = float(f["x"]), float(f["y"])
             members.append(len(records))
             records.append(
@@ -170,9 +228,12 @@ def main() -> None:
                     "kind": f["kind"],
                     "alone": est,
                     "alone_right": right(est, x, y, counts.shape),
+                    "cpu": cpu,
                 }
             )
         series.append(members)
+        if args.glance:
+            glance(records, members, kept)
 
     def pooled(key: str, groups: list[list[int]]) -> None:
         for g in groups:
@@ -201,6 +262,8 @@ def main() -> None:
         changes("series pooled", rs, "pooled")
         if args.list and label == "all":
             listing(rs, "pooled")
+    if args.glance:
+        glance_summary(records)
     if args.mixed:
         by_size: dict[tuple, list[list[int]]] = {}
         for g in series:

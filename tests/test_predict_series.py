@@ -79,3 +79,22 @@ def test_revised_items_are_tagged_again_in_place():
         ("f3", "again"),
     ]
     assert calls == [["f0", "f1", "f2", "f3"], ["f1", "f3"]]
+
+
+def test_dask_settles_series_as_a_local_run(tmp_path, model_dir):
+    """On a Dask LocalCluster the same frames are settled the same way: the same CSV."""
+    from distributed import LocalCluster
+
+    write(tmp_path / "a_calibrant.tif", rings(np.linspace(0.12, 0.55, 9), 0.003, 0))
+    write(tmp_path / "b_short.tif", rings((0.25, 0.4), 0.006, 1))
+    write(tmp_path / "c_halo.tif", halo(5))
+    local = scattertag.predict([tmp_path], model=model_dir, out=tmp_path / "local.csv")
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        remote = scattertag.predict(
+            [tmp_path], model=model_dir, dask=cluster.scheduler_address, out=tmp_path / "dask.csv"
+        )
+    assert [r["geometry_source"] for r in remote] == ["estimated", "series", "series"]
+    assert (tmp_path / "local.csv").read_bytes() == (tmp_path / "dask.csv").read_bytes()
+    assert len(local) == 3

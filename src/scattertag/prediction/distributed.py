@@ -15,7 +15,9 @@ without Dask's statistical profiler and with its monitors slowed:
 :func:`scattertag.parallel.local_cluster`).
 When a run starts, every worker imports torch and loads the model at once
 (``client.run``), not inside its first task. The rows equal those of a local run: the
-same reader, views and model.
+same reader, views and model, and the same series pooling (each window's frames whose
+centre the image gives are settled by set-up once its rows are in, and those whose centre
+changed are tagged again: :mod:`scattertag.prediction.series`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 from scattertag.parallel import limit_threads, local_cluster, reuse_freed_memory
 from scattertag.prediction.grouping import geometry_chunks
 from scattertag.prediction.prepare import Preparer
+from scattertag.prediction.series import SeriesPooling
 from scattertag.prediction.sources import Item
 
 
@@ -79,19 +82,39 @@ def tag_on_dask(
     model = None if model_dir is None else str(model_dir)
     client.run(set_up_worker, model, device, symmetries)  # every worker loads it, together
 
-    def submit(part: list[tuple[int, Item]]) -> list:
-        return [
-            client.submit(tag_chunk, chunk, model, device, symmetries, pure=False)
+    def submit(part: list[tuple[int, Item]]) -> tuple[list[tuple[int, Item]], list]:
+        futures = [
+            client.submit(tag_chunk, chunk, model, device, symmetries, True, pure=False)
             for chunk in geometry_chunks(part, batch_size)
         ]
+        return part, futures
 
-    def collect(futures: list) -> Iterator[dict]:
+    def owned(part: list[tuple[int, Item]], futures: list) -> list[list[dict]]:
+        """Each item's rows (the items of ``part`` in order); their estimates kept."""
         wait(futures)
-        rows = [row for future in futures for row in future.result()]
-        return (row for _, row in sorted(rows, key=lambda nr: nr[0]))
+        at = {number: k for k, (number, _) in enumerate(part)}
+        rows: list[list[dict]] = [[] for _ in part]
+        for number, row, estimated in sorted(
+            (t for future in futures for t in future.result()), key=lambda t: t[0]
+        ):
+            pooling.keep(row["path"], row["frame"], estimated)
+            rows[at[number]].append(row)
+        return rows
 
+    def collect(window: tuple[list[tuple[int, Item]], list]) -> Iterator[dict]:
+        part, futures = window
+        rows = owned(part, futures)
+        again = pooling.revise([item for _, item in part], rows)
+        if again:
+            redo = [(k, again[k]) for k in sorted(again)]
+            fresh = owned(*submit(redo))
+            for (k, _), item_rows in zip(redo, fresh):
+                rows[k] = item_rows
+        return (row for item_rows in rows for row in item_rows)
+
+    pooling = SeriesPooling()
     numbered = enumerate(per_frame(items))
-    pending: deque[list] = deque()  # windows in flight, each a list of futures
+    pending: deque = deque()  # windows in flight: (numbered items, futures)
     while part := list(islice(numbered, window)):
         pending.append(submit(part))
         if len(pending) >= 2:
@@ -121,9 +144,15 @@ def set_up_worker(model_dir: str | None, device: str = "cpu", symmetries: int = 
 
 
 def tag_chunk(
-    chunk: list[tuple[int, Item]], model_dir: str | None, device: str = "cpu", symmetries: int = 1
-) -> list[tuple[int, dict]]:
-    """On a worker: (number, row) for every frame of the numbered items of ``chunk``.
+    chunk: list[tuple[int, Item]],
+    model_dir: str | None,
+    device: str = "cpu",
+    symmetries: int = 1,
+    estimates: bool = False,
+) -> list:
+    """On a worker: (number, row) for every frame of the numbered items of ``chunk``;
+    with ``estimates``, (number, row, the frame's own beam-centre estimate or None)
+    (``Views.estimated``, for the series pooling).
 
     The model and a Preparer (ViewMakers by geometry) are kept in the worker process
     between tasks; the model runs once on the whole chunk.
@@ -135,4 +164,7 @@ def tag_chunk(
         frames = preparer(item)
         numbers += [number] * len(frames)
         views += frames
-    return list(zip(numbers, predictor.rows(views)))
+    rows = predictor.rows(views)
+    if estimates:
+        return [(n, row, v.estimated) for n, row, v in zip(numbers, rows, views)]
+    return list(zip(numbers, rows))

@@ -52,8 +52,12 @@ class SeriesPooling:
     def see(self, views: list[Views]) -> None:
         """Keep the estimates of ``views`` (by path and frame) until their window is settled."""
         for v in views:
-            if v.estimated is not None:
-                self._seen[(v.source, v.frame)] = v.estimated
+            self.keep(v.source, v.frame, v.estimated)
+
+    def keep(self, source: str, frame: object, estimated: Estimated | None) -> None:
+        """Keep one frame's estimate (None: its centre came from elsewhere)."""
+        if estimated is not None:
+            self._seen[(source, frame)] = estimated
 
     def revise(self, part: list[Item], owned: list[list[dict]]) -> dict[int, Item]:
         """{position in ``part``: the item with its settled centre} for the frames whose
