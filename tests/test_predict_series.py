@@ -98,3 +98,64 @@ def test_dask_settles_series_as_a_local_run(tmp_path, model_dir):
     assert [r["geometry_source"] for r in remote] == ["estimated", "series", "series"]
     assert (tmp_path / "local.csv").read_bytes() == (tmp_path / "dask.csv").read_bytes()
     assert len(local) == 3
+
+
+def test_a_settled_centre_is_offered_to_later_windows():
+    """Once two found frames of a folder agree, later items of that folder (and options)
+    carry their centre to be taken at a glance; other folders' items carry none; a later
+    window whose found centres disagree withdraws it."""
+    from scattertag.beam.center import BeamCenterEstimate
+    from scattertag.geometry import GeometryOptions
+    from scattertag.prediction.beam import Estimated
+    from scattertag.prediction.series import SeriesPooling
+
+    options = GeometryOptions()
+    pooling = SeriesPooling()
+
+    def window(centres):
+        part = [Item(f"/x/f{i}.tif", f"/x/f{i}.tif", options=options) for i in range(len(centres))]
+        for item, (x, y) in zip(part, centres):
+            pooling.keep(
+                item.source, 0, Estimated(BeamCenterEstimate(x, y, 0.7, "rings", True), (90, 120))
+            )
+        assert pooling.revise(part, [[{"path": i.source, "frame": 0}] for i in part]) == {}
+
+    window([(20.0, 70.0), (21.0, 70.0)])
+    later = [
+        Item("/x/g.tif", "/x/g.tif", options=options),
+        Item("/y/g.tif", "/y/g.tif", options=options),
+    ]
+    offered = list(pooling.offer(later))
+    centre = offered[0].centre
+    assert centre is not None and centre.glance and centre.shape == (90, 120)
+    assert (centre.x, centre.y, centre.confidence) == (20.5, 70.0, 0.7)
+    assert offered[1].centre is None
+    window([(20.0, 70.0), (60.0, 30.0)])  # the folder now holds another set-up too
+    assert next(pooling.offer(later[:1])).centre is None
+
+
+def test_an_offered_centre_is_taken_only_at_a_glance():
+    """A frame isotropic about the offered centre takes it (source series, a found estimate
+    for its window); 30 px off, or for frames of another shape, it is estimated as usual."""
+    from conftest import BEAM, SHAPE, frame
+    from scattertag.geometry import GeometryOptions
+    from scattertag.prediction.beam import BeamCentres, SeriesCentre
+
+    counts = frame(3)
+    valid = lambda: np.ones(SHAPE, bool)  # noqa: E731
+
+    def placed(x, y, shape=SHAPE):
+        offered = SeriesCentre(x, y, "note", True, shape, 0.7)
+        return BeamCentres().resolve(GeometryOptions(), counts, None, valid, "g", None, offered)
+
+    took = placed(*BEAM)
+    assert took.source == "series" and took.warning == "note"
+    assert took.estimated is not None and took.estimated.estimate.found
+    for refused in (placed(BEAM[0] + 30, BEAM[1]), placed(*BEAM, shape=(91, 120))):
+        assert refused.source == "estimated" and refused.warning == ""
+        assert (
+            math.hypot(
+                refused.geometry.beam_center[0] - BEAM[0], refused.geometry.beam_center[1] - BEAM[1]
+            )
+            < 2
+        )

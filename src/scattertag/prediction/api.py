@@ -143,7 +143,7 @@ def predict(
         shown = tqdm(items, unit="file", desc="tagging", disable=not progress)
         series = SeriesPooling()  # frames of one set-up share their centre
         rows = tag_by_geometry(
-            shown,
+            series.offer(shown),
             lambda part: tag_items(part, predictor, prepare, batch_size, series.see),
             count=prepare.count_frames,
             revise=series.revise,

@@ -113,7 +113,7 @@ def tag_on_dask(
         return (row for item_rows in rows for row in item_rows)
 
     pooling = SeriesPooling()
-    numbered = enumerate(per_frame(items))
+    numbered = enumerate(per_frame(pooling.offer(items)))
     pending: deque = deque()  # windows in flight: (numbered items, futures)
     while part := list(islice(numbered, window)):
         pending.append(submit(part))
