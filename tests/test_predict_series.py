@@ -159,3 +159,32 @@ def test_an_offered_centre_is_taken_only_at_a_glance():
             )
             < 2
         )
+
+
+def test_watch_settles_a_scan_by_setup(tmp_path, predictor):
+    """--watch: the files of one scan are settled as predict settles a folder."""
+    import threading
+
+    from scattertag.prediction.table import read_csv
+    from scattertag.prediction.watch import watch
+
+    folder, out = tmp_path / "detector", tmp_path / "p.csv"
+    folder.mkdir()
+    write(folder / "a_calibrant.tif", rings(np.linspace(0.12, 0.55, 9), 0.003, 0))
+    write(folder / "b_short.tif", rings((0.25, 0.4), 0.006, 1))
+    write(folder / "c_halo.tif", halo(5))
+    stop = threading.Event()
+    kwargs = {"model": predictor, "interval": 0.05, "settle": 0.0, "patience": 0.0}
+    thread = threading.Thread(target=lambda: watch(folder, out, stop=stop, **kwargs))
+    thread.start()
+    try:
+        for _ in range(600):
+            if out.exists() and len(read_csv(out)) >= 3:
+                break
+            threading.Event().wait(0.1)
+    finally:
+        stop.set()
+        thread.join(60)
+    rows = {r["path"].split("/")[-1]: r for r in read_csv(out)}
+    assert [rows[n]["geometry_source"] for n in sorted(rows)] == ["estimated", "series", "series"]
+    assert all(r["error"] == "" for r in rows.values())

@@ -8,6 +8,11 @@ instead of being given an error row. The rows of one file are appended to the ou
 in one write, fsynced (:class:`scattertag.io.atomic.AppendingCSV`: never half a row, a
 partial line left by a crash is cut off on restart); files already in that CSV are not
 tagged again.
+
+The frames of one scan whose centre comes from the image are settled by set-up as in
+``predict`` (:mod:`scattertag.prediction.series`: a calibrant's pose refits short arcs,
+frames not found take the centre their set-up's found frames agree on), and a set-up
+settled in an earlier scan offers its centre to later frames, taken at a glance.
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ from scattertag.io.atomic import AppendingCSV, check_output
 from scattertag.io.files import write_json
 from scattertag.io.readers import NOT_FRAMES, detector_files, is_detector_file
 from scattertag.parallel import limited_threads, worker_split
+from scattertag.prediction.grouping import tag_by_geometry
 from scattertag.prediction.pipeline import Predictor, Workers, item_timeout, tag_items
+from scattertag.prediction.series import SeriesPooling
 from scattertag.prediction.sources import geometry_options, items_from_paths
 from scattertag.prediction.table import columns, csv_lines, read_csv
 
@@ -188,12 +195,18 @@ def _watch_loop(
     ``timeout``: seconds one file may take in a worker process."""
     stop = stop or threading.Event()
     tagged = failed = 0
+    series = SeriesPooling()  # kept across scans: earlier set-ups offer their centres
     try:
         with Workers(predictor.view_spec, workers, timeout, ahead=2 * batch_size) as prepare:
             while not stop.is_set():
                 paths = scanner.scan()
                 items = items_from_paths(paths, options)
-                rows = tag_items(items, predictor, prepare, batch_size)
+                rows = tag_by_geometry(
+                    series.offer(items),
+                    lambda part: tag_items(part, predictor, prepare, batch_size, series.see),
+                    count=prepare.count_frames,
+                    revise=series.revise,
+                )
                 for path, group in groupby(rows, key=lambda row: row["path"]):
                     file_rows = list(group)
                     if not scanner.accept(path, file_rows):
