@@ -5,6 +5,7 @@ frame not found alone adopts the centre its set-up agrees on, and both say so.""
 import math
 
 import numpy as np
+import pytest
 from fabio.tifimage import TifImage
 
 import scattertag
@@ -188,3 +189,40 @@ def test_watch_settles_a_scan_by_setup(tmp_path, predictor):
     rows = {r["path"].split("/")[-1]: r for r in read_csv(out)}
     assert [rows[n]["geometry_source"] for n in sorted(rows)] == ["estimated", "series", "series"]
     assert all(r["error"] == "" for r in rows.values())
+
+
+def test_no_series_takes_each_centre_from_its_own_image(tmp_path, model_dir):
+    """series=False (CLI --no-series): the same folder as above, each frame on its own: the
+    short arcs and the halo find no centre alone (error rows, no note); the calibrant is
+    tagged as with pooling."""
+    from scattertag.cli import main
+    from scattertag.prediction.table import read_csv
+
+    write(tmp_path / "a_calibrant.tif", rings(np.linspace(0.12, 0.55, 9), 0.003, 0))
+    write(tmp_path / "b_short.tif", rings((0.25, 0.4), 0.006, 1))
+    write(tmp_path / "c_halo.tif", halo(5))
+    pooled = scattertag.predict([tmp_path], model=model_dir)
+    out = tmp_path / "alone.csv"
+    assert (
+        main(
+            [
+                "predict",
+                str(tmp_path),
+                "--model",
+                str(model_dir),
+                "--no-series",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 1
+    )
+    alone = {r["path"].split("/")[-1]: r for r in read_csv(out)}
+    assert [alone[n]["geometry_source"] for n in sorted(alone)] == ["estimated", "", ""]
+    for name in ("b_short.tif", "c_halo.tif"):
+        assert "no beam centre" in alone[name]["error"] and alone[name]["warning"] == ""
+    calibrant = alone["a_calibrant.tif"]
+    assert (float(calibrant["beam_x"]), float(calibrant["beam_y"])) == pytest.approx(
+        (pooled[0]["beam_x"], pooled[0]["beam_y"]), abs=1e-3
+    )

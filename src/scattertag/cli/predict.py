@@ -96,6 +96,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--recursive", action="store_true", help="a folder in FILES: its subfolders' files too"
     )
     parser.add_argument(
+        "--no-series",
+        dest="series",
+        action="store_false",
+        help="take each frame's beam centre from its own image alone; by default frames of "
+        "one folder, shape and geometry options settle their centres together (a calibrant's "
+        "detector pose, the centre they agree on): give this when a folder mixes set-ups",
+    )
+    parser.add_argument(
         "--tiled-api-key",
         default=None,
         help="API key of the Tiled server when FILES are tiled+http://... nodes "
@@ -184,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
             thresholds=parse_thresholds(args.threshold),
             timeout=args.timeout,
             symmetries=args.symmetries,
+            series=args.series,
         )
     from scattertag.prediction.api import predict
     from scattertag.serve.tiled import is_tiled
@@ -206,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
             thresholds=parse_thresholds(args.threshold),
             timeout=args.timeout,
             symmetries=args.symmetries,
+            series=args.series,
         )
     failed = table.failed
     print(f"{len(table) - len(failed)} of {len(table)} frames tagged -> {args.out}")

@@ -57,6 +57,7 @@ def predict(
     thresholds: Mapping[str, float] | None = None,
     timeout: float | None = None,
     symmetries: int = 1,
+    series: bool = True,
 ) -> Table:
     """Tag ``files`` (and/or the rows of ``manifest``, a CSV file list); one table row per frame.
 
@@ -90,6 +91,9 @@ def predict(
     symmetries : average the network's logits over 1 (none), 2, 4 or 8 symmetries of the
         frame (mirrors and quarter turns, ``scattertag.models.symmetry``), at that many
         times the network's cost.
+    series : settle the beam centres the images give by set-up (a folder's frames of one
+        shape and geometry options, :mod:`scattertag.prediction.series`); False: each
+        frame's centre from its own image alone (for a folder that mixes set-ups).
 
     Raises ValueError for bad arguments; a file that cannot be tagged gets a row whose
     ``error`` says why, and the rest are tagged.
@@ -119,7 +123,7 @@ def predict(
         if thresholds:
             raise ValueError("thresholds are not supported with dask; tag, then cut the CSV")
         table = _predict_on_dask(
-            items, dask, model, workers, batch_size, device, progress, symmetries
+            items, dask, model, workers, batch_size, device, progress, symmetries, series
         )
         if out is not None:
             table.to_csv(out)
@@ -141,12 +145,12 @@ def predict(
         Workers(predictor.view_spec, workers, seconds, ahead=2 * batch_size) as prepare,
     ):
         shown = tqdm(items, unit="file", desc="tagging", disable=not progress)
-        series = SeriesPooling()  # frames of one set-up share their centre
+        pooling = SeriesPooling(series)  # frames of one set-up share their centre
         rows = tag_by_geometry(
-            series.offer(shown),
-            lambda part: tag_items(part, predictor, prepare, batch_size, series.see),
+            pooling.offer(shown),
+            lambda part: tag_items(part, predictor, prepare, batch_size, pooling.see),
             count=prepare.count_frames,
-            revise=series.revise,
+            revise=pooling.revise,
         )
         table = Table(predictor.vocabulary, rows, provenance=predictor.provenance)
     if out is not None:
@@ -155,7 +159,7 @@ def predict(
 
 
 def _predict_on_dask(
-    items, address, model, workers, batch_size, device, progress, symmetries
+    items, address, model, workers, batch_size, device, progress, symmetries, series
 ) -> Table:
     """The table of ``items`` tagged on the Dask cluster at ``address``."""
     from scattertag.models import load_model
@@ -167,7 +171,9 @@ def _predict_on_dask(
         )
     vocabulary = list(load_model(model)[1].vocabulary)
     with dask_client(address, workers or None) as client:
-        rows = tag_on_dask(items, client, model, batch_size, device=device, symmetries=symmetries)
+        rows = tag_on_dask(
+            items, client, model, batch_size, device=device, symmetries=symmetries, series=series
+        )
         rows = tqdm(rows, unit="frame", desc="tagging", disable=not progress)
         return Table(vocabulary, rows)
 

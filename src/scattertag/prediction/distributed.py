@@ -65,6 +65,7 @@ def tag_on_dask(
     window: int | None = None,
     device: str = "cpu",
     symmetries: int = 1,
+    series: bool = True,
 ) -> Iterator[dict]:
     """Rows for every frame of ``items``, in input order, tagged on ``client``'s workers.
 
@@ -112,7 +113,7 @@ def tag_on_dask(
                 rows[k] = item_rows
         return (row for item_rows in rows for row in item_rows)
 
-    pooling = SeriesPooling()
+    pooling = SeriesPooling(series)
     numbered = enumerate(per_frame(pooling.offer(items)))
     pending: deque = deque()  # windows in flight: (numbered items, futures)
     while part := list(islice(numbered, window)):

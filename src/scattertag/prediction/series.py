@@ -53,7 +53,8 @@ class SeriesPooling:
     centre their set-up changed, with that centre, to be tagged again.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled  # False: every frame's centre from its own image alone
         self._seen: dict[tuple[str, object], Estimated] = {}
         self._settled: dict[tuple, SeriesCentre] = {}  # (folder, options) -> its centre
 
@@ -61,6 +62,9 @@ class SeriesPooling:
         """``items``, those of a folder and options whose set-up settled a centre in an
         earlier window carrying it to be taken at a glance (:class:`SeriesCentre`);
         lazily, so each window sees what the windows before it settled."""
+        if not self.enabled:
+            yield from items
+            return
         for item in items:
             key = setup_key(item, (0, 0))
             offered = self._settled.get((key[0], key[2]))
@@ -77,7 +81,7 @@ class SeriesPooling:
 
     def keep(self, source: str, frame: object, estimated: Estimated | None) -> None:
         """Keep one frame's estimate (None: its centre came from elsewhere)."""
-        if estimated is not None:
+        if estimated is not None and self.enabled:
             self._seen[(source, frame)] = estimated
 
     def revise(self, part: list[Item], owned: list[list[dict]]) -> dict[int, Item]:

@@ -145,6 +145,7 @@ def watch(
     thresholds: Mapping[str, float] | None = None,
     timeout: float | None = None,
     symmetries: int = 1,
+    series: bool = True,
     **geometry: object,
 ) -> int:
     """Tag files appearing in ``folder`` into ``out`` until ``stop`` is set, Ctrl-C or SIGTERM.
@@ -153,7 +154,8 @@ def watch(
     ``interval``; ``patience`` (seconds a failing file must stay unchanged before its error
     row is final) to max(30, 10 settle).
     ``timeout``: seconds a file may take in a worker process, ``symmetries``: logits averaged
-    over that many symmetries of the frame (both as for :func:`scattertag.predict`).
+    over that many symmetries of the frame, ``series``: settle centres by set-up (all as
+    for :func:`scattertag.predict`).
     ``geometry``: the keywords of :func:`scattertag.predict` (beam_center, poni, mask,
     pixel_size_um, distance_m, energy_kev, frame), or give them as one ``options``.
     """
@@ -180,22 +182,32 @@ def watch(
             print(
                 f"{out}: cut off a partial last line ({csv_file.repaired} bytes)", file=sys.stderr
             )
+        pooling = SeriesPooling(series)  # kept across scans: earlier set-ups offer centres
         tagged, failed = _watch_loop(
-            scanner, csv_file, predictor, options, workers, batch_size, interval, stop, seconds
+            scanner,
+            csv_file,
+            predictor,
+            options,
+            workers,
+            batch_size,
+            interval,
+            stop,
+            seconds,
+            pooling,
         )
     print(f"watch stopped: {tagged - failed} of {tagged} frames tagged -> {out}", file=sys.stderr)
     return 1 if failed else 0
 
 
 def _watch_loop(
-    scanner, csv_file, predictor, options, workers, batch_size, interval, stop, timeout
+    scanner, csv_file, predictor, options, workers, batch_size, interval, stop, timeout, series
 ) -> tuple[int, int]:
     """Scan, tag and append until stopped; (frames written, frames failed).
 
-    ``timeout``: seconds one file may take in a worker process."""
+    ``timeout``: seconds one file may take in a worker process; ``series``: the
+    SeriesPooling of the whole watch."""
     stop = stop or threading.Event()
     tagged = failed = 0
-    series = SeriesPooling()  # kept across scans: earlier set-ups offer their centres
     try:
         with Workers(predictor.view_spec, workers, timeout, ahead=2 * batch_size) as prepare:
             while not stop.is_set():
