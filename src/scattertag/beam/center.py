@@ -55,6 +55,7 @@ from scattertag.beam import cones, falloff, ranker, shadow
 from scattertag.beam import glow as beam_glow
 from scattertag.beam.boxes import box_all, box_any, dilate_cross, nonzero2d
 from scattertag.beam.cones import fit_cones
+from scattertag.beam.grid import BlockGrid
 from scattertag.beam.order_stats import median, nanmedian_rows, percentile
 from scattertag.beam.pose import Arcs, DetectorPose, refit
 from scattertag.beam.shadow import Shadows, find_shadows, shadow_circles, shadow_tips
@@ -250,7 +251,7 @@ def _valid(counts: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarray, np
 
 
 @dataclass(frozen=True)
-class _Level:
+class _Level(BlockGrid):
     """One pyramid level: log image, validity, and its block size b in frame pixels.
 
     A level pixel (i, j) covers frame pixels [b i, b i + b) x [b j, b j + b); its centre is
@@ -303,16 +304,6 @@ class _Level:
         if width not in self._inner:
             self._inner[width] = box_all(self.lit, width)
         return self._inner[width]
-
-    def to_frame(self, x: float, y: float) -> tuple[float, float]:
-        """Level (x, y) -> frame (x, y) pixels."""
-        off = (self.b - 1) / 2
-        return x * self.b + off, y * self.b + off
-
-    def from_frame(self, x: float, y: float) -> tuple[float, float]:
-        """Frame (x, y) -> level (x, y) pixels."""
-        off = (self.b - 1) / 2
-        return (x - off) / self.b, (y - off) / self.b
 
 
 def _block_sums(a: np.ndarray, b: int) -> np.ndarray:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from scattertag.beam.cones import MAX_REFINE, fit_centre
+from scattertag.beam.grid import BlockGrid
 
 if TYPE_CHECKING:
     from scattertag.beam.center import BeamCenterEstimate
@@ -50,7 +51,7 @@ class DetectorPose:
 
 
 @dataclass(frozen=True, eq=False)
-class Arcs:
+class Arcs(BlockGrid):
     """A frame's traced arcs: ridge points x, y (N,) in the pixels of the level of b x b
     blocks they were traced on (frame x = b x + (b - 1) / 2), their weights w (ridge
     strength) and arc labels (N,) int; ``shape`` the frame's (rows, cols). At most
@@ -79,16 +80,6 @@ class Arcs:
             return None
         keep = np.linspace(0, x.size - 1, min(x.size, MAX_REFINE)).astype(np.int64)
         return cls(x[keep], y[keep], w[keep], label[keep], int(b), (int(shape[0]), int(shape[1])))
-
-    def to_frame(self, x: float, y: float) -> tuple[float, float]:
-        """Level (x, y) -> frame (x, y) pixels."""
-        off = (self.b - 1) / 2
-        return x * self.b + off, y * self.b + off
-
-    def from_frame(self, x: float, y: float) -> tuple[float, float]:
-        """Frame (x, y) -> level (x, y) pixels."""
-        off = (self.b - 1) / 2
-        return (x - off) / self.b, (y - off) / self.b
 
 
 def tolerance(x: float, y: float, shape: tuple[int, int]) -> float:
