@@ -130,3 +130,51 @@ def test_bad_points_are_ignored():
     dirty = fit_cones(x2, y2, w2, label, BEAM)
     assert clean is not None and dirty is not None
     assert math.hypot(dirty.x - BEAM[0], dirty.y - BEAM[1]) < 0.3
+
+
+STRIP_BEAM = (668.0, 105.0)  # off a 195 x 487 strip, as on b_tassone's Pilatus strip
+
+
+THREE, FOUR = (0.45, 0.55, 0.65), (0.3, 0.35, 0.4, 0.45)  # rings' 2 theta (radians)
+
+
+def strip_counts(
+    tilt_deg: float, axis_deg: float, distance_px: float, rings: tuple[float, ...] = THREE
+) -> np.ndarray:
+    """A 195 x 487 strip whose direct beam lies 181 px beyond its right edge: rings at 2
+    theta ``rings`` over a falloff, Poisson counts; the detector tilted ``tilt_deg`` about
+    an axis at ``axis_deg``, ``distance_px`` from the sample."""
+    geometry = Geometry((195, 487), STRIP_BEAM, pixel_size=1e-4, distance=distance_px * 1e-4)
+    tt, _, _ = frame_maps(geometry, Tilt(math.radians(tilt_deg), math.radians(axis_deg)))
+    img = 20.0 + 30.0 * np.exp(-tt / 0.3)
+    for c in rings:
+        img += 200.0 * np.exp(-0.5 * ((tt - c) / 0.003) ** 2)
+    return np.random.default_rng(0).poisson(img).astype(float)
+
+
+@pytest.mark.parametrize(
+    "axis_deg, distance_px, rings",
+    [(0.0, 400.0, THREE), (180.0, 800.0, THREE), (90.0, 500.0, FOUR), (135.0, 300.0, THREE)],
+)
+def test_short_arcs_of_a_tilted_strip_are_not_found(axis_deg, distance_px, rings):
+    """Tilted 32.5 degrees, the strip's arcs fit circles about a point 10-240 tolerances
+    (2 % of the diagonal) from the beam, which were found at 0.7: the circles' own
+    standard error exceeds the tolerance (the first two), or tilted cones explain the arcs
+    as well with the beam over a tolerance away (the last two, whose circles' standard
+    errors are 1.0 and 8.2 px, the tolerance 10.5 px): not found."""
+    counts = strip_counts(32.5, axis_deg, distance_px, rings)
+    est = bc.estimate_beam_center(counts)
+    tol = 0.02 * math.hypot(*counts.shape)
+    assert math.hypot(est.x - STRIP_BEAM[0], est.y - STRIP_BEAM[1]) > tol
+    assert not est.found
+
+
+@pytest.mark.parametrize("distance_px", [400.0, 800.0])
+def test_short_arcs_of_an_untilted_strip_are_found(distance_px):
+    """The same strip untilted: the circles' centre is the beam (within 0.1 of the
+    tolerance) and found; cones do not rival it."""
+    counts = strip_counts(0.0, 0.0, distance_px)
+    est = bc.estimate_beam_center(counts)
+    tol = 0.02 * math.hypot(*counts.shape)
+    assert est.found and est.method == "rings" and not est.on_frame
+    assert math.hypot(est.x - STRIP_BEAM[0], est.y - STRIP_BEAM[1]) < 0.1 * tol

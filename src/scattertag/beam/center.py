@@ -116,6 +116,13 @@ CONE_RMS, CONE_SIGMA, CONE_REACH = 0.7, 0.5, 0.1
 #: The cone fit gives up early unless its starts reach this fraction of the circles' rms.
 CONE_WORTH = 0.85
 CONE_TILT, CONE_NEAR = (2.0, 45.0), 0.25
+#: Off the frame a found ring fit whose arcs tilted cones (tilt in CONE_TILT, d at least
+#: CONE_NEAR radii) explain better (robust rms at most RIVAL_RMS of the circles')
+#: with the direct beam farther from the circles' centre than the goal's tolerance plus
+#: RIVAL_Z of the cones' standard error, or whose own standard error exceeds that
+#: tolerance, does not fix the beam (:func:`_tilted`, :func:`_rival`): at most
+#: RIVAL_CONFIDENCE (one estimator alone).
+RIVAL_RMS, RIVAL_Z, RIVAL_CONFIDENCE = 0.95, 2.0, 0.25
 #: Grazing incidence (:func:`_grazing`, tried only when the centre is not found otherwise):
 #: a horizon is a drop of at least HORIZON_DROP in the mean of g across it (windows of
 #: rows / 64 rows, at least 2) in the median column, and a drop in HORIZON_COLUMNS of the
@@ -1732,7 +1739,8 @@ def _tilted(
 ) -> tuple[_Candidate, float]:
     """A chosen ring fit replaced by the direct-beam point of tilted cones through the same
     arcs (:func:`scattertag.beam.cones.fit_cones`), method ``cone``, when the cones
-    explain the arcs clearly better and fix the point; the candidate and its confidence.
+    explain the arcs clearly better and fix the point; else a found ring fit off the frame
+    that does not fix the beam made not found; the candidate and its confidence.
 
     A tilted detector's rings are conics whose centres drift from the beam as R^2
     tan(tau) / d, so the common centre of circles through them misses the beam. The cones
@@ -1747,30 +1755,55 @@ def _tilted(
     0.06-0.59. Confidence: the rules' (a ring model with its arcs) times 0.5 + 0.5 P,
     P = 1 - exp(-t^2 / sigma^2) the chance that an error of standard deviation sigma
     stays within t.
+
+    A found ring fit off the frame whose cones are not kept gets at most RIVAL_CONFIDENCE
+    (not found) when its own standard error exceeds t or the cones rival it
+    (:func:`_rival`): short arcs of a tilted detector (b_tassone Run5 of real-dev, 8.9 %
+    of the diagonal off at 0.7 before) fit circles about a point far from the beam nearly
+    as well as cones about the beam. The cones then run to the end (no early give-up).
     """
     start = level.from_frame(best.x, best.y)
-    fit = fit_cones(rd.x, rd.y, rd.w, rd.label, start, worth=CONE_WORTH)
-    if fit is None:
-        return best, conf
-    x, y = level.to_frame(fit.x, fit.y)
-    sigma = fit.sigma * level.b
     diag = math.hypot(*shape)
-    on = _on_frame(x, y, shape)
-    tol = 2.0 if on else 0.02 * diag
-    near = fit.distance / fit.radius
-    kept = (
-        fit.rms <= CONE_RMS * fit.circle_rms
-        and sigma <= CONE_SIGMA * tol
+    doubt = conf >= CONFIDENCE_THRESHOLD and not _on_frame(best.x, best.y, shape)
+    fit = fit_cones(rd.x, rd.y, rd.w, rd.label, start, worth=math.inf if doubt else CONE_WORTH)
+    if fit is not None and fit.start_ratio <= CONE_WORTH:
+        x, y = level.to_frame(fit.x, fit.y)
+        sigma = fit.sigma * level.b
+        on = _on_frame(x, y, shape)
+        tol = 2.0 if on else 0.02 * diag
+        kept = (
+            fit.rms <= CONE_RMS * fit.circle_rms
+            and sigma <= CONE_SIGMA * tol
+            and CONE_TILT[0] <= math.degrees(fit.tilt) <= CONE_TILT[1]
+            and CONE_NEAR <= fit.distance / fit.radius < 0.95 * cones.D_BOUNDS[1]
+            and math.hypot(x - best.x, y - best.y) <= CONE_REACH * diag
+            and on == _on_frame(best.x, best.y, shape)
+        )
+        if kept:
+            p = 1.0 - math.exp(-(tol * tol) / max(sigma * sigma, 1e-12))
+            pose = DetectorPose(x, y, fit.distance * level.b, fit.tilt, fit.axis)
+            cone = replace(best, method="cone", x=x, y=y, sigma=sigma, pose=pose)
+            return cone, conf * (0.5 + 0.5 * p)
+    loose = best.sigma > 0.02 * diag or (fit is not None and _rival(fit, best, level, diag))
+    return best, min(conf, RIVAL_CONFIDENCE) if doubt and loose else conf
+
+
+def _rival(fit: cones.ConeFit, best: _Candidate, level: _Level, diag: float) -> bool:
+    """True if cones through the arcs of the ring fit ``best`` (off the frame) explain them
+    better (robust rms at most RIVAL_RMS of the circles'), with a tilt in
+    CONE_TILT and a distance d of at least CONE_NEAR radii, and put the direct beam
+    farther from the circles' centre than the goal's tolerance t (2 % of the diagonal
+    ``diag``) plus RIVAL_Z of their own standard error sigma (beyond t even RIVAL_Z sigma
+    nearer): a tilted detector with the beam elsewhere is a better answer, so the
+    circles do not fix the beam."""
+    x, y = level.to_frame(fit.x, fit.y)
+    gap = math.hypot(x - best.x, y - best.y)
+    return (
+        fit.rms <= RIVAL_RMS * fit.circle_rms
         and CONE_TILT[0] <= math.degrees(fit.tilt) <= CONE_TILT[1]
-        and CONE_NEAR <= near < 0.95 * cones.D_BOUNDS[1]
-        and math.hypot(x - best.x, y - best.y) <= CONE_REACH * diag
-        and on == _on_frame(best.x, best.y, shape)
+        and fit.distance >= CONE_NEAR * fit.radius
+        and gap > 0.02 * diag + RIVAL_Z * fit.sigma * level.b
     )
-    if not kept:
-        return best, conf
-    p = 1.0 - math.exp(-(tol * tol) / max(sigma * sigma, 1e-12))
-    pose = DetectorPose(x, y, fit.distance * level.b, fit.tilt, fit.axis)
-    return replace(best, method="cone", x=x, y=y, sigma=sigma, pose=pose), conf * (0.5 + 0.5 * p)
 
 
 def _falloff(fine: _Level, best: _Candidate, shape: tuple[int, int]) -> _Candidate:

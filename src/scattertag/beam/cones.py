@@ -63,8 +63,9 @@ class ConeFit:
     ``sigma`` the standard error of (x, y) (from the Jacobian and the residuals),
     ``circle_rms`` the same for the best untilted model (concentric circles) on the same
     points, ``two_theta`` (J,) each arc's angle (radians), ``arcs`` how many arcs the fit
-    used and ``radius`` the outermost point's distance from the start (d's range is
-    D_BOUNDS times it).
+    used, ``radius`` the outermost point's distance from the start (d's range is
+    D_BOUNDS times it) and ``start_ratio`` the best start's robust rms over the circles'
+    on the start points (``worth`` of :func:`fit_cones` gives up above it).
     """
 
     x: float
@@ -78,6 +79,7 @@ class ConeFit:
     circle_rms: float
     arcs: int
     radius: float
+    start_ratio: float
 
 
 @lru_cache(maxsize=16)
@@ -245,7 +247,10 @@ def fit_cones(
         sol = solve(few, np.array([start[0], start[1], math.log(d), 0.0, 0.0]), START_TOL)
         if np.all(np.isfinite(sol.x)) and (best is None or sol.cost < best.cost):
             best = sol
-    if best is None or best.cost > worth**2 * circles(few).cost:
+    if best is None:
+        return None
+    start_ratio = math.sqrt(best.cost / max(circles(few).cost, 1e-300))
+    if start_ratio > worth:
         return None
     best = solve(most, best.x, 1e-8)
     if not np.all(np.isfinite(best.x)):
@@ -267,6 +272,7 @@ def fit_cones(
         circle_rms=_robust_rms(flat.cost, res.size),
         arcs=arcs.n,
         radius=radius,
+        start_ratio=start_ratio,
     )
 
 
