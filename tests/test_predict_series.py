@@ -226,3 +226,42 @@ def test_no_series_takes_each_centre_from_its_own_image(tmp_path, model_dir):
     assert (float(calibrant["beam_x"]), float(calibrant["beam_y"])) == pytest.approx(
         (pooled[0]["beam_x"], pooled[0]["beam_y"]), abs=1e-3
     )
+
+
+@pytest.mark.parametrize(
+    ("distance", "pooled"), [("0.5000", True), ("0.5002", True), ("2.0", False)]
+)
+def test_headers_stating_another_distance_are_another_setup(tmp_path, predictor, distance, pooled):
+    """Frames of one folder and shape: the halo (EDF) joins the set-up of the calibrant (EDF)
+    and the short arcs (TIFF, silent) when its header states the calibrant's distance (to 3
+    significant digits: a readback that jitters is the same placement); when it states
+    another, both it and the silent TIFF stay not found."""
+    from fabio.edfimage import EdfImage
+
+    def edf(name, counts, sample_distance):
+        header = {"SampleDistance": sample_distance, "PSize_1": "7.5e-05", "PSize_2": "7.5e-05"}
+        EdfImage(data=np.asarray(counts, np.int32), header=header).write(str(tmp_path / name))
+
+    edf("a_calibrant.edf", rings(np.linspace(0.12, 0.55, 9), 0.003, 0), "0.5")
+    write(tmp_path / "b_short.tif", rings((0.25, 0.4), 0.006, 1))  # a header that is silent
+    edf("c_halo.edf", halo(5), distance)
+    rows = {r["path"].split("/")[-1]: r for r in scattertag.predict([tmp_path], model=predictor)}
+    assert rows["a_calibrant.edf"]["geometry_source"] == "estimated"
+    for name in ("b_short.tif", "c_halo.edf"):
+        if pooled:
+            assert rows[name]["geometry_source"] == "series" and rows[name]["error"] == ""
+        else:  # two set-ups stated: the silent TIFF cannot be placed either
+            assert "no beam centre" in rows[name]["error"]
+
+
+def test_silent_headers_join_only_one_stated_setup():
+    """merged_setups: silent frames join the values stated when those may be one set-up;
+    with two set-ups stated, each frame keeps its own (the silent ones apart)."""
+    from scattertag.prediction.beam import merged_setups, same_setup
+
+    one = [(7.5e-05, None), (None, None), (7.5e-05, 0.5)]
+    assert merged_setups(one) == [(7.5e-05, 0.5)] * 3
+    two = [(None, 0.5), (None, None), (None, 2.0)]
+    assert merged_setups(two) == two
+    assert merged_setups([(None, None)] * 2) == [(None, None)] * 2
+    assert same_setup((None, 0.5), (7.5e-05, 0.5)) and not same_setup((None, 0.5), (None, 2.0))

@@ -5,7 +5,8 @@ point, the distance and the tilt, but :func:`scattertag.beam.center.estimate_bea
 sees one frame at a time: a frame whose arcs are too short for a cone fit gets the
 circles' centre (tens of pixels off on a tilted detector), and a frame with a broad halo
 alone gets none. :func:`settle` takes the estimates of one set-up (the caller decides what
-a set-up is: ``predict`` takes a folder, a frame shape and the geometry options) and:
+a set-up is: ``predict`` takes a folder, a frame shape, the geometry options and the
+headers' pixel size and distance) and:
 
 1. takes the detector pose of the series' most confident cone fit (a calibrant, any frame
    with rings all round), if there is one;

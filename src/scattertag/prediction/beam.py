@@ -37,13 +37,55 @@ if TYPE_CHECKING:
     from scattertag.beam.center import BeamCenterEstimate
 
 
+#: Significant digits to which two headers' pixel sizes and distances must agree for their
+#: frames to be one set-up (:func:`setup_values`).
+SETUP_DIGITS = 3
+
+
+def setup_values(header: DetectorValues | None) -> tuple[float | None, float | None]:
+    """What a file's header says of its set-up besides the centre: (pixel size, distance)
+    in metres to SETUP_DIGITS significant digits, None where it is silent.
+
+    Frames whose headers state another distance or pixel size come from another detector
+    placement, whose direct-beam point moves with it; readbacks that jitter in the 4th digit
+    are still one set-up. The energy is left out: it moves the rings, not the beam."""
+    if header is None:
+        return None, None
+    pixel, distance = header.pixel_size, header.distance
+    return (
+        None if pixel is None else float(f"{pixel:.{SETUP_DIGITS}g}"),
+        None if distance is None else float(f"{distance:.{SETUP_DIGITS}g}"),
+    )
+
+
+def same_setup(a: tuple, b: tuple) -> bool:
+    """True if two headers' set-up values (:func:`setup_values`) may be one set-up: each
+    value equal, or one header silent on it."""
+    return all(u is None or v is None or u == v for u, v in zip(a, b))
+
+
+def merged_setups(values: list[tuple]) -> list[tuple]:
+    """The set-up values frames of one folder and shape are grouped by: all the values
+    stated (merged) when every two of them may be one set-up, the silent frames included;
+    else each frame's own (silent frames apart: they cannot be placed)."""
+    stated = {v for v in values if any(u is not None for u in v)}
+    if all(same_setup(a, b) for a in stated for b in stated):
+        merged = tuple(
+            next((v[i] for v in stated if v[i] is not None), None) for i in range(len(values[0]))
+        )
+        return [merged] * len(values)
+    return list(values)
+
+
 @dataclass(frozen=True)
 class Estimated:
-    """A frame's own beam-centre estimate (a ``BeamCenterEstimate``, found or not) and the
-    frame's shape (rows, cols): what its series is settled from."""
+    """A frame's own beam-centre estimate (a ``BeamCenterEstimate``, found or not), the
+    frame's shape (rows, cols) and its header's set-up values (:func:`setup_values`): what
+    its series is settled from."""
 
     estimate: BeamCenterEstimate
     shape: tuple[int, int]
+    setup: tuple[float | None, float | None] = (None, None)
 
 
 @dataclass(frozen=True)
@@ -52,8 +94,9 @@ class SeriesCentre:
     where it came from (the row's warning).
 
     ``glance``: a centre the set-up settled in an earlier window, offered to a later frame
-    of frames of ``shape`` (rows, cols): it takes it (as a found estimate of
-    ``confidence``) only if the frame is plainly isotropic about it
+    of frames of ``shape`` (rows, cols) and header values ``setup`` (:func:`setup_values`):
+    it takes it (as a found estimate of ``confidence``) only if the frame has that shape
+    and those values and is plainly isotropic about it
     (:func:`scattertag.beam.center.agrees_at_a_glance`, ~8 ms against ~65 ms for an
     estimate at 1000 x 1000), else the frame is estimated as usual.
     """
@@ -64,6 +107,7 @@ class SeriesCentre:
     glance: bool = False
     shape: tuple[int, int] | None = None
     confidence: float = 1.0
+    setup: tuple[float | None, float | None] = (None, None)
 
 
 @dataclass(frozen=True)
@@ -116,12 +160,14 @@ class BeamCentres:
         try:
             geometry, source = options.resolve(shape, ("header", header))
         except MissingBeamCenter:
-            if series is not None and (not series.glance or _glance(series, counts, valid)):
+            setup = setup_values(header)
+            if series is not None and (not series.glance or _glance(series, counts, valid, setup)):
                 centre = DetectorValues((series.x, series.y))
                 geometry, source = options.resolve(shape, ("header", header), ("series", centre))
-                return FrameGeometry(geometry, source, series.note, _taken(series, geometry))
+                taken = _taken(series, geometry, setup)
+                return FrameGeometry(geometry, source, series.note, taken)
             estimate = self._estimates.get((group, shape), lambda: _estimate(counts, valid()))
-            estimated = Estimated(estimate, (int(shape[0]), int(shape[1])))
+            estimated = Estimated(estimate, (int(shape[0]), int(shape[1])), setup)
             if not estimate.found:
                 raise NoBeamCentre(
                     "no beam centre: none given, no PONI file, none in the file's header, and "
@@ -196,16 +242,24 @@ def check_code() -> str:
     return files_digest(root, files, f"numpy {np.__version__} scipy {scipy.__version__}")
 
 
-def _glance(series: SeriesCentre, counts: np.ndarray, valid: Callable[[], np.ndarray]) -> bool:
-    """True if a frame of the series' shape agrees at a glance with its centre."""
+def _glance(
+    series: SeriesCentre,
+    counts: np.ndarray,
+    valid: Callable[[], np.ndarray],
+    setup: tuple[float | None, float | None],
+) -> bool:
+    """True if a frame of the series' shape and header values ``setup`` agrees at a glance
+    with its centre."""
     from scattertag.beam.center import agrees_at_a_glance
 
-    if series.shape != counts.shape:
+    if series.shape != counts.shape or not same_setup(series.setup, setup):
         return False
     return agrees_at_a_glance(counts, valid(), (series.x, series.y))
 
 
-def _taken(series: SeriesCentre, geometry: Geometry) -> Estimated | None:
+def _taken(
+    series: SeriesCentre, geometry: Geometry, setup: tuple[float | None, float | None]
+) -> Estimated | None:
     """The estimate a frame that took a series' centre at a glance gives its window's
     series (found, method ``series``); None for a centre its window settled."""
     from scattertag.beam.center import BeamCenterEstimate
@@ -214,7 +268,7 @@ def _taken(series: SeriesCentre, geometry: Geometry) -> Estimated | None:
         return None
     on = geometry.beam_on_frame
     estimate = BeamCenterEstimate(series.x, series.y, series.confidence, "series", on)
-    return Estimated(estimate, geometry.shape)
+    return Estimated(estimate, geometry.shape, setup)
 
 
 def _estimate(counts: np.ndarray, valid: np.ndarray):

@@ -3,8 +3,11 @@
 Frames whose centre must come from the image (none given, no PONI file, none in the
 header) are estimated one by one as they are tagged (in the workers). A window's frames
 (:func:`scattertag.prediction.grouping.tag_by_geometry`) are then grouped into set-ups:
-the same folder (the same array for in-memory stacks), the same frame shape and the same
-geometry options (mask, dummy, detector values: ``GeometryOptions.key``). Each set-up's
+the same folder (the same array for in-memory stacks), the same frame shape, the same
+geometry options (mask, dummy, detector values: ``GeometryOptions.key``) and the same
+pixel size and distance where the files' headers state them
+(:func:`scattertag.prediction.beam.setup_values`; files whose headers are silent join
+the others when those agree, and stay apart when they state two set-ups). Each set-up's
 estimates, one per file (the frames of one file share its estimate), are settled by
 :func:`scattertag.beam.series.settle`: short arcs refitted with the pose of the set-up's
 best cone fit, frames not found given the centre their set-up's found frames agree on.
@@ -28,14 +31,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from scattertag.prediction.beam import Estimated, SeriesCentre
+from scattertag.prediction.beam import Estimated, SeriesCentre, merged_setups
 from scattertag.prediction.prepare import Views
 from scattertag.prediction.sources import Item
 
 
 def setup_key(item: Item, shape: tuple[int, int]) -> tuple:
     """What frames of one set-up share: the folder (an array: its name), the frame shape
-    and the geometry options."""
+    and the geometry options (then their headers' pixel size and distance: :func:`_by_header`)."""
     folder = os.path.dirname(item.location) if item.location else item.source
     return (folder, shape, None if item.options is None else item.options.key)
 
@@ -103,7 +106,7 @@ class SeriesPooling:
             frames.setdefault(setup_key(item, got.shape), {}).setdefault(file, []).append(n)
         self._seen.clear()  # this window is done: frames not seen here belonged to it
         changed: dict[int, Item] = {}
-        for key, files in frames.items():
+        for key, files in _by_header(frames, estimated):
             names = list(files)
             shape = estimated[names[0]].shape
             settled = settle([estimated[f].estimate for f in names], shape)
@@ -125,7 +128,7 @@ class SeriesPooling:
         MIN_FOUND of them) for later windows; forget it when they disagree."""
         from scattertag.beam.series import MIN_FOUND, agreeing_centre
 
-        folder, shape, options = key
+        folder, shape, options, setup = key
         centre = agreeing_centre(found, shape) if len(found) >= MIN_FOUND else None
         if centre is None:
             if len(found) >= MIN_FOUND:
@@ -138,7 +141,26 @@ class SeriesPooling:
             f"shape ({shown})"
         )
         confidence = min(e.confidence for e in found)
-        self._settled[(folder, options)] = SeriesCentre(*centre, note, True, shape, confidence)
+        self._settled[(folder, options)] = SeriesCentre(
+            *centre, note, True, shape, confidence, setup
+        )
+
+
+def _by_header(
+    frames: dict[tuple, dict[str, list[int]]], estimated: dict[str, Estimated]
+) -> list[tuple[tuple, dict[str, list[int]]]]:
+    """The set-ups of ``frames`` (folder, shape, options -> file -> positions) split by what
+    the files' headers say of pixel size and distance (:func:`merged_setups`): (set-up key
+    with those values, its files)."""
+    out: list[tuple[tuple, dict[str, list[int]]]] = []
+    for key, files in frames.items():
+        names = list(files)
+        values = merged_setups([estimated[f].setup for f in names])
+        parts: dict[tuple, dict[str, list[int]]] = {}
+        for f, v in zip(names, values):
+            parts.setdefault(v, {})[f] = files[f]
+        out += [((*key, v), part) for v, part in parts.items()]
+    return out
 
 
 def _note(how: str, origin: list[str], x: float, y: float, confidence: float) -> str:
