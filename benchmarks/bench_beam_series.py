@@ -17,8 +17,10 @@ centres), which must not make right frames wrong. ``--calibrant`` makes each ser
 first frame a calibrant and takes only experiments with a tilted detector (the
 b_tassone case: a calibrant's rings fix the pose, the other frames' short arcs the
 centre). ``--glance`` checks every frame of a series whose found centres agree at a glance
-(``agrees_at_a_glance``) against that centre: how often it is accepted, how often the
-accepted centre is wrong, and the CPU of the glance against that of a full estimate.
+(``agrees_at_a_glance``, the rule for a given centre and the ``settled`` one ``predict``
+uses for a set-up's centre) against that centre: how often it is accepted, how often the
+accepted centre is wrong, and the CPU of the glance against that of a full estimate; with
+``--mixed`` also every frame of each pair's other series (the wrong-acceptance risk).
 
     python benchmarks/bench_beam_series.py                       # 40 x 6 frames (minutes)
     python benchmarks/bench_beam_series.py --calibrant --cache /tmp/series-frames
@@ -142,8 +144,8 @@ def listing(records: list[dict], key: str) -> None:
 
 def glance(records: list[dict], members: list[int], frames: list[dict]) -> None:
     """For a series whose found centres agree once settled, every frame checked at a glance
-    (``agrees_at_a_glance``) against that centre: accepted or not, and its CPU time."""
-    from scattertag.beam.center import agrees_at_a_glance
+    (``agrees_at_a_glance``, as a settled centre is offered and as a given one is) against
+    that centre: accepted or not, and its CPU time."""
     from scattertag.beam.series import agreeing_centre
 
     shape = records[members[0]]["shape"]
@@ -151,39 +153,74 @@ def glance(records: list[dict], members: list[int], frames: list[dict]) -> None:
     found = [e for e in settled if e.found]
     centre = agreeing_centre(found, shape) if len(found) >= 2 else None
     for i, f in zip(members, frames):
-        r = records[i]
-        r["glance"] = None
-        if centre is None:
-            continue
+        records[i]["centre"] = centre
+        looks = glances(f, centre, records[i]) if centre is not None else None
+        records[i]["glance"] = looks
+
+
+def glances(f: dict, centre: tuple[float, float], r: dict) -> dict:
+    """The frame ``f`` (true centre in ``r``) checked at a glance against ``centre``: per
+    rule (``settled`` as ``predict`` offers a set-up's centre, ``given`` as a given centre),
+    accepted and CPU seconds; and whether ``centre`` is right for the frame."""
+    from scattertag.beam.center import agrees_at_a_glance
+
+    out: dict = {}
+    for rule in ("given", "settled"):
         c0 = time.process_time()
-        r["glance"] = agrees_at_a_glance(f["counts"], f["mask"], centre)
-        r["glance_cpu"] = time.process_time() - c0
-        dummy = BeamCenterEstimate(*centre, 1.0, "series", True)
-        r["series_right"] = right(dummy, r["x"], r["y"], r["shape"])
+        out[rule] = agrees_at_a_glance(f["counts"], f["mask"], centre, settled=rule == "settled")
+        out[f"{rule}_cpu"] = time.process_time() - c0
+    dummy = BeamCenterEstimate(*centre, 1.0, "series", True)
+    out["right"] = right(dummy, r["x"], r["y"], r["shape"])
+    return out
 
 
 def glance_summary(records: list[dict]) -> None:
     """How often a glance accepts the series' centre, how often that centre is then wrong,
     and CPU medians (glance vs full estimate, 1000 x 1000 frames)."""
     checked = [r for r in records if r.get("glance") is not None]
-    took = [r for r in checked if r["glance"]]
-    wrong = [r for r in took if not r["series_right"]]
-    own_wrong = [r for r in took if r["alone"].found and not r["alone_right"]]
-    own_right = [r for r in took if r["alone"].found and r["alone_right"]]
-    print(
-        f"glance: {len(checked)} frames of series whose found centres agree; accepted"
-        f" {len(took)}, of which the series' centre is wrong for {len(wrong)}; their own"
-        f" estimate found and right {len(own_right)}, found and wrong {len(own_wrong)},"
-        f" not found {len(took) - len(own_right) - len(own_wrong)}"
-    )
     big = [r for r in checked if r["shape"] == (1000, 1000)]
-    if big:
-        g = statistics.median(r["glance_cpu"] for r in big)
-        e = statistics.median(r["cpu"] for r in big)
+    for rule in ("given", "settled"):
+        took = [r for r in checked if r["glance"][rule]]
+        wrong = [r for r in took if not r["glance"]["right"]]
+        own_wrong = [r for r in took if r["alone"].found and not r["alone_right"]]
+        own_right = [r for r in took if r["alone"].found and r["alone_right"]]
         print(
-            f"  1000 x 1000 ({len(big)}): median CPU glance {1e3 * g:.1f} ms,"
-            f" estimate {1e3 * e:.1f} ms"
+            f"glance ({rule}): {len(checked)} frames of series whose found centres agree;"
+            f" accepted {len(took)}, of which the series' centre is wrong for {len(wrong)};"
+            f" their own estimate found and right {len(own_right)}, found and wrong"
+            f" {len(own_wrong)}, not found {len(took) - len(own_right) - len(own_wrong)}"
         )
+        if big:
+            g = statistics.median(r["glance"][f"{rule}_cpu"] for r in big)
+            e = statistics.median(r["cpu"] for r in big)
+            print(
+                f"  1000 x 1000 ({len(big)}): median CPU glance {1e3 * g:.1f} ms,"
+                f" estimate {1e3 * e:.1f} ms"
+            )
+
+
+def glance_across(records: list[dict], series: list[list[int]], pairs, exps, args) -> None:
+    """Every frame of one series of a ``--mixed`` pair checked at a glance against the other
+    series' settled centre (another set-up of the folder offering its centre): accepted
+    wrong centres per rule."""
+    checked, took = 0, {"given": 0, "settled": 0}
+    for a, b in pairs:
+        for mine, theirs in ((a, b), (b, a)):
+            centre = records[series[theirs][0]].get("centre")
+            if centre is None:
+                continue
+            for j, i in enumerate(series[mine]):
+                f = frame(exps[mine], j, args.calibrant, args.cache)
+                looks = glances(f, centre, records[i])
+                if looks["right"]:
+                    continue  # the two set-ups share a centre for this frame
+                checked += 1
+                for rule in took:
+                    took[rule] += looks[rule]
+    print(
+        f"glance across set-ups: {checked} frames offered the other series' (wrong) centre;"
+        f" accepted: given rule {took['given']}, settled rule {took['settled']}"
+    )
 
 
 def main() -> None:
@@ -273,6 +310,14 @@ def main() -> None:
             for gs in by_size.values()
             for k in range(0, len(gs), 2)
         ]
+        if args.glance:
+            first = {g[0]: n for n, g in enumerate(series)}
+            pairs = [
+                (first[gs[k][0]], first[gs[k + 1][0]])
+                for gs in by_size.values()
+                for k in range(0, len(gs) - 1, 2)
+            ]
+            glance_across(records, series, pairs, exps, args)
         pooled("mixed", mixed)
         print(f"two set-ups pooled as one ({len(mixed)} groups of two series, one size):")
         summary("each frame alone", records, "alone")

@@ -288,6 +288,30 @@ def test_glance_accepts_only_centres_the_full_check_accepts(placement, experimen
     assert agrees_at_a_glance(np.full((64, 64), -1), None, (32, 32))  # nothing to disagree
 
 
+def series_frame(experiment: int, frame: int):
+    """Frame ``frame`` of experiment ``experiment`` as ``bench_beam_series.py`` draws them
+    (seed 0, 256 x 256, the four placements equally likely)."""
+    placements = {"corner": 0.25, "center": 0.25, "edge": 0.25, "off": 0.25}
+    return simulate_image(
+        draw_experiment(Recipe(size=256, placements=placements), 0, experiment), frame
+    )
+
+
+def test_a_settled_centre_is_taken_by_its_setup_and_refused_by_another():
+    """``settled``: a frame of the set-up whose isotropy peaks 0.36 px from its centre takes
+    it (a given centre would need the full check); a frame of another set-up, isotropic
+    about every point near the offered centre (a flat R^2 landscape), no longer does."""
+    own = series_frame(4, 1)
+    centre = own.geometry.beam_center
+    assert not agrees_at_a_glance(own.counts, own.mask, centre)
+    assert agrees_at_a_glance(own.counts, own.mask, centre, settled=True)
+    other = series_frame(10, 3)  # its beam at (119, -261), 460 px away
+    offered = series_frame(26, 0).geometry.beam_center  # (-13, 187)
+    assert math.dist(other.geometry.beam_center, offered) > 400
+    assert agrees_at_a_glance(other.counts, other.mask, offered)  # the given-centre rule
+    assert not agrees_at_a_glance(other.counts, other.mask, offered, settled=True)
+
+
 def test_valid_pixels_marks_gaps_and_all_bits_set():
     counts = np.full((4, 4), 7, np.uint32)
     counts[0, 0] = np.iinfo(np.uint32).max

@@ -154,6 +154,10 @@ CREST_SECTORS, CREST_REACH, CREST_Z, CREST_SE_FLOOR = 4, 4, 10.0, 1e-3
 #: A given centre about which the fine level's isotropy R^2 reaches this, at a local
 #: maximum, agrees without the full estimate (:func:`agrees_at_a_glance`).
 GLANCE_ISOTROPY = 0.3
+#: A settled set-up's centre offered to a later frame (``settled=True``): the R^2 peak may
+#: lie within GLANCE_SETTLED_PEAK level pixels (b / 2: 2 px at 1000 x 1000, the goal) if no
+#: point GLANCE_RING level pixels away, in 8 directions, is more isotropic.
+GLANCE_SETTLED_PEAK, GLANCE_RING = 0.5, 16.0
 
 
 @dataclass(frozen=True)
@@ -1911,7 +1915,10 @@ def _estimate(
 
 
 def agrees_at_a_glance(
-    counts: np.ndarray, valid: np.ndarray | None, center: tuple[float, float]
+    counts: np.ndarray,
+    valid: np.ndarray | None,
+    center: tuple[float, float],
+    settled: bool = False,
 ) -> bool:
     """True if the frame is plainly isotropic about the given centre (x, y), so that
     :func:`check_beam_center` need not look further; False says nothing either way.
@@ -1923,7 +1930,10 @@ def agrees_at_a_glance(
     the examples, shifted by 3-200 px: it never accepted a centre the full check refused,
     and accepted about 40 % of the true centres. ~12 ms at 1000 x 1000 against ~100 ms for
     the full check; frames with fewer than 256 valid pixels agree (no centre is found in
-    them).
+    them). ``settled`` (a set-up's centre offered to its later frames): the peak may lie
+    within b / 2 (:data:`GLANCE_SETTLED_PEAK`) but R^2 about the centre must be at least
+    that about the 8 points :data:`GLANCE_RING` level pixels away (a flat R^2 landscape,
+    which any centre nearby would pass, confirms nothing).
     """
     counts = np.asarray(counts)
     ok = valid_pixels(counts, valid)
@@ -1941,10 +1951,20 @@ def agrees_at_a_glance(
     mid = _isotropy(px, cx, cy)
     if not mid >= GLANCE_ISOTROPY:
         return False
+    peak = GLANCE_SETTLED_PEAK if settled else 0.25  # level px: b / 2 or b / 4
     for dx, dy in ((1.0, 0.0), (0.0, 1.0)):
         lo, hi = _isotropy(px, cx - dx, cy - dy), _isotropy(px, cx + dx, cy + dy)
         curve = lo + hi - 2 * mid
-        if curve >= 0 or abs(0.5 * (lo - hi) / curve) > 0.25:  # peak beyond b / 4
+        if curve >= 0 or abs(0.5 * (lo - hi) / curve) > peak:
+            return False
+    return not settled or _isotropy_peak(px, cx, cy, mid, GLANCE_RING)
+
+
+def _isotropy_peak(px: _Pixels, cx: float, cy: float, mid: float, reach: float) -> bool:
+    """True if no point ``reach`` level pixels from (cx, cy), at 8 angles 45 deg apart, has
+    an isotropy R^2 above ``mid`` (that about (cx, cy))."""
+    for a in np.arange(8) * (math.pi / 4):
+        if _isotropy(px, cx + reach * math.cos(a), cy + reach * math.sin(a)) > mid:
             return False
     return True
 

@@ -254,7 +254,7 @@ def _glance(
 
     if series.shape != counts.shape or not same_setup(series.setup, setup):
         return False
-    return agrees_at_a_glance(counts, valid(), (series.x, series.y))
+    return agrees_at_a_glance(counts, valid(), (series.x, series.y), settled=True)
 
 
 def _taken(
