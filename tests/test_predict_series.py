@@ -82,6 +82,26 @@ def test_revised_items_are_tagged_again_in_place():
     assert calls == [["f0", "f1", "f2", "f3"], ["f1", "f3"]]
 
 
+def test_windows_grow_from_the_first_so_a_setup_settles_early():
+    """tag_by_geometry: windows of 16, 32, 64 ... frames up to ``window``, each revised
+    (settled), rows in input order."""
+    items = [Item(f"f{i}", f"/x/f{i}") for i in range(300)]
+    sizes: list[int] = []
+    revised: list[int] = []
+
+    def tag(part):
+        sizes.append(len(part))
+        return iter([{"path": i.source, "frame": 0} for i in part])
+
+    def revise(part, owned):
+        revised.append(len(part))
+        return {}
+
+    rows = list(tag_by_geometry(iter(items), tag, count=lambda _: 1, revise=revise, window=100))
+    assert [r["path"] for r in rows] == [i.source for i in items]
+    assert sizes == revised == [16, 32, 64, 100, 88]
+
+
 def test_dask_settles_series_as_a_local_run(tmp_path, model_dir):
     """On a Dask LocalCluster the same frames are settled the same way: the same CSV."""
     from distributed import LocalCluster

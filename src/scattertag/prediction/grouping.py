@@ -32,6 +32,7 @@ def tag_by_geometry(
     window: int = 256,
     count: Callable[[str], int] = count_frames,
     revise: Callable[[list[Item], list[list[dict]]], dict[int, Item]] | None = None,
+    first: int = 16,
 ) -> Iterator[dict]:
     """Rows of ``tag`` run on windows of ``items`` reordered by geometry, in input order.
 
@@ -42,11 +43,15 @@ def tag_by_geometry(
     increasing frame numbers. ``revise(window, rows)``, given a window's items and each
     one's rows, returns {position: item} to tag again (a beam centre its series settled,
     :class:`scattertag.prediction.series.SeriesPooling`); their new rows replace the old.
+    Windows grow from ``first`` frames, doubling up to ``window``: a folder's set-up settles
+    early, so its later frames can take the centre at a glance (``SeriesPooling.offer``).
     """
     from scattertag.prediction.pipeline import per_frame
 
     frames = per_frame(items, count)
-    while part := list(islice(frames, window)):
+    size = min(first, window)
+    while part := list(islice(frames, size)):
+        size = min(2 * size, window)
         order = [n for chunk in geometry_chunks(list(enumerate(part)), window) for n, _ in chunk]
         owned = _owned(part, order, tag([part[n] for n in order]))
         again = {} if revise is None else revise(part, owned)
