@@ -55,7 +55,7 @@ from scattertag.beam import cones, falloff, ranker, shadow
 from scattertag.beam import glow as beam_glow
 from scattertag.beam.boxes import box_all, box_any, dilate_cross, nonzero2d
 from scattertag.beam.cones import fit_cones
-from scattertag.beam.grid import BlockGrid
+from scattertag.beam.grid import BlockGrid, on_frame
 from scattertag.beam.order_stats import median, nanmedian_rows, percentile
 from scattertag.beam.pose import Arcs, DetectorPose, refit
 from scattertag.beam.shadow import Shadows, find_shadows, shadow_circles, shadow_tips
@@ -714,11 +714,6 @@ def _refine_symmetry(
     return float(theta[0]), float(theta[1]), sigma, rho
 
 
-def _on_frame(x: float, y: float, shape: tuple[int, int]) -> bool:
-    """True if (x, y) lies on a frame of ``shape`` (rows, cols)."""
-    return -0.5 <= x < shape[1] - 0.5 and -0.5 <= y < shape[0] - 0.5
-
-
 # ---- rings and arcs ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Ridges:
@@ -1103,13 +1098,13 @@ def _candidates(
     rho, overlap = _symmetry_map(coarse)
     for px, py, _ in _symmetry_peaks(rho, overlap):
         x, y, s, r = _refine_symmetry(fine, fine.from_frame(*coarse.to_frame(px, py)))
-        if _on_frame(*fine.to_frame(x, y), counts.shape):
+        if on_frame(*fine.to_frame(x, y), counts.shape):
             add("symmetry", x, y, s, rho=r)
     for tip in shadow_tips(shadows):
         start = _axis_start(rho, coarse, tip, max(counts.shape))
         if start is not None:
             x, y, s, r = _refine_symmetry(fine, fine.from_frame(*start))
-            if _on_frame(*fine.to_frame(x, y), counts.shape):
+            if on_frame(*fine.to_frame(x, y), counts.shape):
                 add("axis", x, y, s, rho=r, extra=True)
     by = _by_method([c for c in out if not c.extra])
     tol = max(2.0, 0.005 * math.hypot(*counts.shape))
@@ -1447,7 +1442,7 @@ def _arc_off_frame(best: _Candidate, rings: _Candidate, shape: tuple[int, int]) 
     the radius (nearly straight arcs fit as well a little nearer or farther), while even one
     arc's curvature fixes the distance (tuned on 150 frames of seed 1: one gained, none
     lost; seed 0: two gained)."""
-    off = not _on_frame(best.x, best.y, shape) and not _on_frame(rings.x, rings.y, shape)
+    off = not on_frame(best.x, best.y, shape) and not on_frame(rings.x, rings.y, shape)
     near = math.hypot(rings.x - best.x, rings.y - best.y) <= OFF_ARC_REACH * math.hypot(*shape)
     if off and near and rings.fine_isotropy >= best.fine_isotropy - OFF_ARC_ISOTROPY:
         return rings
@@ -1604,7 +1599,7 @@ def _choose(
     mine = max((float(q) for c, q in zip(cands, p) if c is best), default=0.0)
     if p[k] >= RANK_OVERRIDE and p[k] - mine >= RANK_MARGIN:
         return cands[k], float(p[k]) * _evidence(cands[k])
-    if conf < CONFIDENCE_THRESHOLD and p[k] > mine and _on_frame(cands[k].x, cands[k].y, shape):
+    if conf < CONFIDENCE_THRESHOLD and p[k] > mine and on_frame(cands[k].x, cands[k].y, shape):
         return cands[k], conf  # a better guess; still not found
     return best, conf
 
@@ -1768,12 +1763,12 @@ def _tilted(
     """
     start = level.from_frame(best.x, best.y)
     diag = math.hypot(*shape)
-    doubt = conf >= CONFIDENCE_THRESHOLD and not _on_frame(best.x, best.y, shape)
+    doubt = conf >= CONFIDENCE_THRESHOLD and not on_frame(best.x, best.y, shape)
     fit = fit_cones(rd.x, rd.y, rd.w, rd.label, start, worth=math.inf if doubt else CONE_WORTH)
     if fit is not None and fit.start_ratio <= CONE_WORTH:
         x, y = level.to_frame(fit.x, fit.y)
         sigma = fit.sigma * level.b
-        on = _on_frame(x, y, shape)
+        on = on_frame(x, y, shape)
         tol = 2.0 if on else 0.02 * diag
         kept = (
             fit.rms <= CONE_RMS * fit.circle_rms
@@ -1781,7 +1776,7 @@ def _tilted(
             and CONE_TILT[0] <= math.degrees(fit.tilt) <= CONE_TILT[1]
             and CONE_NEAR <= fit.distance / fit.radius < 0.95 * cones.D_BOUNDS[1]
             and math.hypot(x - best.x, y - best.y) <= CONE_REACH * diag
-            and on == _on_frame(best.x, best.y, shape)
+            and on == on_frame(best.x, best.y, shape)
         )
         if kept:
             p = 1.0 - math.exp(-(tol * tol) / max(sigma * sigma, 1e-12))
@@ -1834,7 +1829,7 @@ def _falloff(fine: _Level, best: _Candidate, shape: tuple[int, int]) -> _Candida
         return best
     x, y = fine.to_frame(fit.x, fit.y)
     far = math.hypot(x - (cols - 1) / 2, y - (rows - 1) / 2) > FAR_DIAGONALS * math.hypot(*shape)
-    if _on_frame(x, y, shape) or far:
+    if on_frame(x, y, shape) or far:
         return best
     return replace(best, method="falloff", x=x, y=y, sigma=math.inf)
 
@@ -1907,7 +1902,7 @@ def _estimate(
     best, conf = _polish(counts, ok, best, levels[2], conf)
     if guess and conf < CONFIDENCE_THRESHOLD and best.method in FALLOFF_FROM:
         best = _falloff(levels[1], best, counts.shape)
-    on = _on_frame(best.x, best.y, counts.shape)
+    on = on_frame(best.x, best.y, counts.shape)
     arcs = None
     if best.method == "rings" or conf < CONFIDENCE_THRESHOLD:
         arcs = _frame_arcs(levels[2], counts.shape)

@@ -1,4 +1,4 @@
-"""Levels of b x b blocks: where a level pixel lies on the frame.
+"""Where points lie on the frame: on it or off it, and on levels of b x b blocks.
 
 A level pixel (i, j) covers frame pixels [b i, b i + b) x [b j, b j + b); its centre is
 frame pixel (b j + (b - 1) / 2, b i + (b - 1) / 2) in (x, y), (0, 0) the centre of the
@@ -6,6 +6,12 @@ frame's first pixel.
 """
 
 from __future__ import annotations
+
+
+def on_frame(x: float, y: float, shape: tuple[int, int]) -> bool:
+    """True if (x, y) lies on a frame of ``shape`` (rows, cols): -0.5 <= x < cols - 0.5 and
+    -0.5 <= y < rows - 0.5 (pixel centres at integers)."""
+    return -0.5 <= x < shape[1] - 0.5 and -0.5 <= y < shape[0] - 0.5
 
 
 class BlockGrid:

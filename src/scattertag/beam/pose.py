@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from scattertag.beam.cones import MAX_REFINE, fit_centre
-from scattertag.beam.grid import BlockGrid
+from scattertag.beam.grid import BlockGrid, on_frame
 
 if TYPE_CHECKING:
     from scattertag.beam.center import BeamCenterEstimate
@@ -85,9 +85,7 @@ class Arcs(BlockGrid):
 def tolerance(x: float, y: float, shape: tuple[int, int]) -> float:
     """The goal's tolerance at (x, y) on a frame of ``shape``: 2 px on the frame, 2 % of the
     diagonal off it."""
-    rows, cols = shape
-    on = -0.5 <= x < cols - 0.5 and -0.5 <= y < rows - 0.5
-    return 2.0 if on else 0.02 * math.hypot(rows, cols)
+    return 2.0 if on_frame(x, y, shape) else 0.02 * math.hypot(*shape)
 
 
 def refittable(est: BeamCenterEstimate) -> bool:
@@ -135,8 +133,7 @@ def refit(est: BeamCenterEstimate, pose: DetectorPose) -> BeamCenterEstimate | N
     if not stands:
         return None
     p = 1.0 - math.exp(-(tol * tol) / max(sigma * sigma, 1e-12))
-    rows, cols = arcs.shape
-    on = -0.5 <= x < cols - 0.5 and -0.5 <= y < rows - 0.5
+    on = on_frame(x, y, arcs.shape)
     return replace(
         est, x=x, y=y, confidence=POSE_CONFIDENCE * p, method="pose", on_frame=on, sigma=sigma
     )

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from scattertag.beam.center import BeamCenterEstimate
+from scattertag.beam.grid import on_frame
 from scattertag.beam.pose import DetectorPose, refit, tolerance
 
 #: Found centres needed before frames not found adopt theirs: two frames that agree
@@ -95,8 +96,7 @@ def settle(estimates: Sequence[BeamCenterEstimate], shape: tuple[int, int]) -> l
     spread = max(math.hypot(out[i].estimate.x - x, out[i].estimate.y - y) for i in found)
     sigma = max(spread, statistics.median(out[i].estimate.sigma for i in found))
     confidence = min(out[i].estimate.confidence for i in found)
-    rows, cols = shape
-    on = -0.5 <= x < cols - 0.5 and -0.5 <= y < rows - 0.5
+    on = on_frame(x, y, shape)
     for i in lost:
         adopted = replace(
             out[i].estimate,

@@ -36,11 +36,23 @@ from scattertag.prediction.prepare import Views
 from scattertag.prediction.sources import Item
 
 
+def _place(item: Item) -> tuple:
+    """(folder, geometry options key) of an item: its folder (an array: its name)."""
+    folder = os.path.dirname(item.location) if item.location else item.source
+    return folder, None if item.options is None else item.options.key
+
+
 def setup_key(item: Item, shape: tuple[int, int]) -> tuple:
     """What frames of one set-up share: the folder (an array: its name), the frame shape
     and the geometry options (then their headers' pixel size and distance: :func:`_by_header`)."""
-    folder = os.path.dirname(item.location) if item.location else item.source
-    return (folder, shape, None if item.options is None else item.options.key)
+    folder, options = _place(item)
+    return folder, shape, options
+
+
+def _listed(names: list[str], shown: int = 3) -> str:
+    """The first ``shown`` of ``names`` joined by commas, and how many more."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _name(item: Item) -> str:
@@ -69,8 +81,7 @@ class SeriesPooling:
             yield from items
             return
         for item in items:
-            key = setup_key(item, (0, 0))
-            offered = self._settled.get((key[0], key[2]))
+            offered = self._settled.get(_place(item))
             yield (
                 item
                 if offered is None or item.centre is not None
@@ -134,11 +145,10 @@ class SeriesPooling:
             if len(found) >= MIN_FOUND:
                 self._settled.pop((folder, options), None)
             return
-        shown = ", ".join(Path(n).name for n in names[:3]) + (" ..." if len(names) > 3 else "")
         note = (
             "beam centre from the series: the frame agrees at a glance with the centre "
             f"({centre[0]:.1f}, {centre[1]:.1f}) of earlier frames of the same folder and "
-            f"shape ({shown})"
+            f"shape ({_listed([Path(n).name for n in names])})"
         )
         confidence = min(e.confidence for e in found)
         self._settled[(folder, options)] = SeriesCentre(
@@ -171,8 +181,7 @@ def _note(how: str, origin: list[str], x: float, y: float, confidence: float) ->
             f"beam centre from the series: this frame's arcs fitted as cones of the detector "
             f"pose (distance, tilt) of {origin[0]}; {alone}"
         )
-    shown = ", ".join(origin[:3]) + (f" and {len(origin) - 3} more" if len(origin) > 3 else "")
     return (
         f"beam centre from the series: the median of {len(origin)} agreeing centres of "
-        f"frames of the same folder and shape ({shown}); {alone}"
+        f"frames of the same folder and shape ({_listed(origin)}); {alone}"
     )
