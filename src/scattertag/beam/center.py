@@ -51,7 +51,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.fft import next_fast_len
 
-from scattertag.beam import cones, falloff, ranker, shadow
+from scattertag.beam import cones, dips, falloff, ranker, shadow
 from scattertag.beam import glow as beam_glow
 from scattertag.beam.boxes import box_all, box_any, dilate_cross, nonzero2d
 from scattertag.beam.cones import fit_cones
@@ -137,6 +137,10 @@ HORIZON_DROP, HORIZON_COLUMNS = 0.3, 0.8
 #: columns SPOT_SIDE of the width aside by half as much at most.
 HORIZON_STEP, HORIZON_SNR, SPOT_REACH, SPOT_CONTRAST, SPOT_SIDE = 1.0, 10.0, 8, 1.0, 0.01
 GRAZING_OVERLAP, GRAZING_RHO, GRAZING_REACH, GRAZING_FLAT = 0.3, 0.5, 0.2, 0.005
+#: Small stops on the specular column (:func:`_column_stops`): an interval at least
+#: STOP_SHORTEST rows long (a stop narrower than a few pixels stops no beam; a dead pixel
+#: is one row); one stop below the horizon without a partner above is evidence STOP_SINGLE.
+STOP_SHORTEST, STOP_SINGLE = 3.0, 0.5
 #: A centre the rules leave not found, from one of FALLOFF_FROM, off the frame or on it
 #: within FALLOFF_EDGE of the diagonal of its border, moves to the fit of a radial profile
 #: times the polarisation factor (:func:`_falloff`) when that model leaves at most
@@ -301,6 +305,12 @@ class _Level(BlockGrid):
         """The smoothed g and its d/dx and d/dy, each (R, C) (:attr:`smooth`, :attr:`grad`)."""
         gy, gx = self.grad
         return self.smooth, gx, gy
+
+    @cached_property
+    def horizon(self) -> int | None:
+        """The sample horizon's level row (:func:`_horizon`), found once for the grazing
+        candidates."""
+        return _horizon(self)
 
     def shadows(self, side: int) -> Shadows:
         """The level's beamstop shadows (:func:`find_shadows`, ``side`` the frame's longer
@@ -1214,39 +1224,30 @@ def _drops(v: np.ndarray, k: int) -> np.ndarray:
     return med[: v.size - 2 * k] - med[k : v.size - k]
 
 
-def _specular(counts: np.ndarray, ok: np.ndarray, x: float) -> tuple[float, float] | None:
-    """(y, w): the direct beam's row from the profile of the specular column x
-    (:func:`_column_profile`), and its spread w (px), or None when the column shows no
-    specular spot above a horizon.
+def _step(
+    v: np.ndarray, rows: np.ndarray, within: tuple[float, float] | None = None
+) -> tuple[float, float, int] | None:
+    """(y_h, spread, above): the film's horizon on a column profile v (n,) of log(1 + counts)
+    at frame rows ``rows`` (n,; valid rows only), or None.
 
-    On the specular rod the film's horizon (exit angle 0) lies d tan(alpha_i) above the
-    direct beam and the specular reflection (exit angle alpha_i) d tan(2 alpha_i) above
-    it, so y = 2 y_h - y_s (to alpha_i^2: 1e-5 of d tan(alpha_i) at 0.4 degrees). The
-    horizon y_h: the largest drop of the median of the k = 4 valid rows above a row to the
-    k below, at least HORIZON_STEP and HORIZON_SNR times the profile's row-to-row noise
-    (robust: 1.4826 MAD of the differences / sqrt 2; the film's shadow is a step of orders
-    of magnitude, not a fluctuation); placed where the counts cross the middle of the two
-    levels (the film transmits half), interpolated between adjacent rows, else midway
-    between the last valid row above and the first below, half their distance its spread
-    (a module gap there widens it).
-    The spot y_s: above the horizon, the row where the profile most exceeds its running
-    median over +-SPOT_REACH rows, by at least SPOT_CONTRAST, refined by a parabola; a
-    spot, not a ring crossing the column: at the columns SPOT_SIDE of the width to either
-    side the same row exceeds its median by at most half as much; at least SPOT_REACH rows
-    above the horizon (the step's window and the spot's width: a bright band or the
-    direct beam's halo at the horizon's edge is no spot).
+    The largest drop of the median of the k = 4 valid rows above a row to the k below
+    (among the rows ``within`` (first, last) frame rows, when given), at least HORIZON_STEP
+    and HORIZON_SNR times the profile's row-to-row noise (:func:`dips.noise`; the film's
+    shadow is a step of orders of magnitude, not a fluctuation); placed where the counts
+    cross the middle of the two levels (the film transmits half), interpolated between
+    adjacent rows, else midway between the last valid row above and the first below, half
+    their distance its spread (a module gap there widens it; at least 0.5 px). ``above``:
+    the index in v of the last sample above the crossing.
     """
-    profile = _column_profile(counts, ok, x)
-    rows = np.flatnonzero(np.isfinite(profile))
-    v = profile[rows]
     k = 4
     if v.size < 4 * k:
         return None
     drops = _drops(v, k)
+    if within is not None:
+        at = rows[k : v.size - k]
+        drops = np.where((at >= within[0]) & (at <= within[1]), drops, -np.inf)
     j = k + int(np.argmax(drops))
-    steps = np.diff(v)
-    noise = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / math.sqrt(2.0)
-    if drops[j - k] < max(HORIZON_STEP, HORIZON_SNR * noise):
+    if drops[j - k] < max(HORIZON_STEP, HORIZON_SNR * dips.noise(v)):
         return None
     lin = np.expm1(v)
     mid = 0.5 * (np.median(lin[j - k : j]) + np.median(lin[j : j + k]))
@@ -1258,7 +1259,31 @@ def _specular(counts: np.ndarray, ok: np.ndarray, x: float) -> tuple[float, floa
         below += 1
     gap = float(rows[below] - rows[above])
     y_h = rows[above] + (0.5 * gap if gap > 1 else (lin[above] - mid) / (lin[above] - lin[below]))
-    spread_h = max(0.5 * gap, 0.5)
+    return float(y_h), max(0.5 * gap, 0.5), above
+
+
+def _specular(counts: np.ndarray, ok: np.ndarray, x: float) -> tuple[float, float] | None:
+    """(y, w): the direct beam's row from the profile of the specular column x
+    (:func:`_column_profile`), and its spread w (px), or None when the column shows no
+    specular spot above a horizon.
+
+    On the specular rod the film's horizon (exit angle 0) lies d tan(alpha_i) above the
+    direct beam and the specular reflection (exit angle alpha_i) d tan(2 alpha_i) above
+    it, so y = 2 y_h - y_s (to alpha_i^2: 1e-5 of d tan(alpha_i) at 0.4 degrees). The
+    horizon y_h: :func:`_step` over the whole column.
+    The spot y_s: above the horizon, the row where the profile most exceeds its running
+    median over +-SPOT_REACH rows, by at least SPOT_CONTRAST, refined by a parabola; a
+    spot, not a ring crossing the column: at the columns SPOT_SIDE of the width to either
+    side the same row exceeds its median by at most half as much; at least SPOT_REACH rows
+    above the horizon (the step's window and the spot's width: a bright band or the
+    direct beam's halo at the horizon's edge is no spot).
+    """
+    profile = _column_profile(counts, ok, x)
+    rows = np.flatnonzero(np.isfinite(profile))
+    step = _step(profile[rows], rows)
+    if step is None:
+        return None
+    y_h, spread_h, above = step
     top = int(rows[above]) - 2
     if top < 2 * SPOT_REACH:
         return None
@@ -1278,6 +1303,84 @@ def _specular(counts: np.ndarray, ok: np.ndarray, x: float) -> tuple[float, floa
     return 2.0 * y_h - y_s, 2.0 * spread_h
 
 
+def _column_stops(
+    counts: np.ndarray, ok: np.ndarray, x: float, level: _Level
+) -> tuple[float, float, float] | None:
+    """(y, w, evidence): the direct beam's row on the specular column x (frame px) from the
+    small stops that cross it (:func:`dips.find_dips`), its spread w (px) and the evidence
+    (1 for a pair of stops about the horizon, STOP_SINGLE for one stop below it), or None.
+
+    Beamlines block the direct beam and the specular spot with small stops; both lie on
+    the specular column, the beam d tan(alpha_i) below the film's horizon (y grows down:
+    exit angle -alpha_i, under the sample plane), the spot as far above it (exit angle
+    alpha_i), so a stop over each makes a dark interval of the column on either side of
+    the horizon, their middles (a round stop's centre row: :mod:`scattertag.beam.dips`)
+    mirror images about it. The horizon: :func:`_horizon` of the level (frame-wide, the
+    median over the columns, which the stops do not sway), refined on the column by
+    :func:`_step` within 2 blocks of it. Intervals whose top edge lies at the horizon
+    (within DIP_SIDE rows and its spread) are the film's shadow, not a stop; intervals dark
+    at both columns max(length, 2 DIP_SIDE) aside are bands across the frame (gaps stored
+    as zeros, a bar), not a stop; a stop is at least STOP_SHORTEST rows long and at most
+    2 x :data:`shadow.MAX_RADIUS` of the longer side. A pair: a lower and an upper
+    interval with |y_upper + y_lower - 2 y_h| at most half their summed lengths (each stop
+    covers its beam) plus the horizon's spread, the most symmetric; y is the mean of the
+    lower middle and the mirror of the upper one (two estimates of the beam), w half their
+    difference (at least the middles' spreads). One interval below the horizon without a
+    partner: its middle (a stop is centred on the beam), w its spread.
+    """
+    h = level.horizon
+    if h is None:
+        return None
+    y0 = h * level.b - 0.5  # frame row between level rows h - 1 and h
+    profile = _column_profile(counts, ok, x)
+    rows = np.flatnonzero(np.isfinite(profile))
+    v = profile[rows]
+    step = _step(v, rows, (y0 - 2 * level.b, y0 + 2 * level.b))
+    if step is None:
+        return None
+    y_h, w_h, _ = step
+    longest = int(2 * shadow.MAX_RADIUS * max(counts.shape))
+    found = [
+        d
+        for d in dips.find_dips(v, rows, longest)
+        if d.length >= STOP_SHORTEST
+        and abs(d.top - y_h) > dips.DIP_SIDE + w_h
+        and not _band(counts, ok, x, d, longest)
+    ]
+    lower = [d for d in found if d.middle > y_h]
+    upper = [d for d in found if d.middle < y_h]
+    if not lower:
+        return None
+    pairs = [(abs(u.middle + d.middle - 2.0 * y_h), u, d) for d in lower for u in upper]
+    pairs = [p for p in pairs if p[0] <= 0.5 * (p[1].length + p[2].length) + w_h]
+    if not pairs:
+        d = min(lower, key=lambda d: d.middle)  # the nearest the horizon
+        return d.middle, max(d.spread, 0.5), STOP_SINGLE
+    asym, u, d = min(pairs, key=lambda p: p[0])
+    y = 0.5 * (d.middle + 2.0 * y_h - u.middle)
+    w = max(0.5 * asym, math.hypot(d.spread, u.spread, 2.0 * w_h) / 2.0, 0.5)
+    return y, w, 1.0
+
+
+def _band(counts: np.ndarray, ok: np.ndarray, x: float, d: dips.Dip, longest: int) -> bool:
+    """True if the columns max(length, 2 DIP_SIDE) to both sides of x are as dark at the
+    middle of the interval d (at least half its depth below their closing): a band across
+    the frame, not a stop."""
+    off = max(d.length, 2.0 * dips.DIP_SIDE)
+    row = round(d.middle)
+    for side in (x - off, x + off):
+        if not 0 <= side < counts.shape[1]:
+            return False
+        p = _column_profile(counts, ok, side)
+        if not np.isfinite(p[row]):
+            return False
+        rows = np.flatnonzero(np.isfinite(p))
+        dark = dips.depth(p[rows], longest)[np.searchsorted(rows, row)]
+        if dark < 0.5 * d.depth:
+            return False
+    return True
+
+
 def _horizon_isotropy(level: _Level, x: float) -> tuple[float, float, float] | None:
     """(y, w, R^2): the row (level px) of column x about which the lit pixels above the
     horizon (:func:`_horizon`) are most isotropic (:func:`_isotropy`), searched from the
@@ -1290,7 +1393,7 @@ def _horizon_isotropy(level: _Level, x: float) -> tuple[float, float, float] | N
     radial profile hardly tells y; Yoneda band and rods are horizontal and vertical), so
     w is large and the confidence small; rings above the horizon fix y.
     """
-    h = _horizon(level)
+    h = level.horizon
     if h is None:
         return None
     above = np.zeros(level.g.shape, dtype=bool)
@@ -1319,9 +1422,11 @@ def _grazing(counts: np.ndarray, ok: np.ndarray, level: _Level) -> tuple[_Candid
 
     x is the mirror column (:func:`_mirror_column`, at least GRAZING_RHO). y lies on that
     column: from the specular geometry (:func:`_specular`: 2 y_horizon - y_spot) when the
-    column shows a spot above a horizon, else from the isotropy above the horizon
+    column shows a spot above a horizon, else from the small stops over the direct beam
+    and the spot (:func:`_column_stops`), else from the isotropy above the horizon
     (:func:`_horizon_isotropy`). Confidence 0.7 (one estimator) times the evidence
-    clip((R^2 - 0.02) / 0.1, 0, 1) of the isotropy path (1 for the specular geometry) times
+    (1 for the specular geometry and a pair of stops, STOP_SINGLE for one stop,
+    clip((R^2 - 0.02) / 0.1, 0, 1) for the isotropy path) times
     P = 1 - exp(-t^2 / w^2), t = 2 px (the goal's tolerance), w the spread of y: a y the
     frame does not fix is "not found".
     """
@@ -1330,9 +1435,10 @@ def _grazing(counts: np.ndarray, ok: np.ndarray, level: _Level) -> tuple[_Candid
         return None
     fx = level.to_frame(x, 0.0)[0]
     spec = _specular(counts, ok, fx)
-    if spec is not None:
-        fy, w = spec
-        iso, evidence = _isotropy(_pixels(level), x, level.from_frame(fx, fy)[1]), 1.0
+    found_y = (*spec, 1.0) if spec is not None else _column_stops(counts, ok, fx, level)
+    if found_y is not None:
+        fy, w, evidence = found_y
+        iso = _isotropy(_pixels(level), x, level.from_frame(fx, fy)[1])
     else:
         found = _horizon_isotropy(level, x)
         if found is None:
