@@ -21,8 +21,9 @@ Four estimators work on a pyramid of the log-scaled frame
   detector rings are conics whose centres drift from the beam, and the direct-beam point
   of the cones replaces the circles' centre when the cones fit the arcs clearly better.
 * **beamstop** (on the frame): a disk beamstop, or a bar's round end, is centred on the
-  beam; a circle fitted to the round edge of its shadow (:mod:`scattertag.beam.shadow`)
-  gives the centre whatever the sample shows; loose circles (less of the edge, a larger
+  beam; a circle fitted to the round edge of its shadow (:mod:`scattertag.beam.shadow`),
+  or a bar's end fitted as a half disk on a bar of constant width, gives the centre
+  whatever the sample shows; loose circles (less of the edge, a larger
   standard error) and the axis of a long shadow (a wedge's or a bar's, searched for the
   most point-symmetric centre near its tip) are extra candidates.
 
@@ -58,7 +59,13 @@ from scattertag.beam.cones import fit_cones
 from scattertag.beam.grid import BlockGrid, on_frame
 from scattertag.beam.order_stats import median, nanmedian_rows, percentile
 from scattertag.beam.pose import Arcs, DetectorPose, refit
-from scattertag.beam.shadow import Shadows, find_shadows, shadow_circles, shadow_tips
+from scattertag.beam.shadow import (
+    Shadows,
+    bar_tips,
+    find_shadows,
+    shadow_circles,
+    shadow_tips,
+)
 from scattertag.io import masks
 
 #: Estimates with a confidence below this are "centre not found".
@@ -1103,7 +1110,11 @@ def _candidates(
     for circle in strict[:2] + loose[:2]:
         x, y = fine.from_frame(circle.x, circle.y)
         add("beamstop", x, y, circle.sigma / fine.b, span=circle.span, extra=circle in loose)
-    if strict:
+    ends = bar_tips(counts, ok, shadows)
+    for end in ends[:2]:
+        x, y = fine.from_frame(end.x, end.y)
+        add("beamstop", x, y, end.sigma / fine.b, span=shadow.tip_cover(end))
+    if strict or ends:
         return out  # the stop's round edge is the choice (see _choose): no search needed
     rho, overlap = _symmetry_map(coarse)
     for px, py, _ in _symmetry_peaks(rho, overlap):
