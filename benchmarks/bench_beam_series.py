@@ -19,8 +19,12 @@ b_tassone case: a calibrant's rings fix the pose, the other frames' short arcs t
 centre). ``--glance`` checks every frame of a series whose found centres agree at a glance
 (``agrees_at_a_glance``, the rule for a given centre and the ``settled`` one ``predict``
 uses for a set-up's centre) against that centre: how often it is accepted, how often the
-accepted centre is wrong, and the CPU of the glance against that of a full estimate; with
-``--mixed`` also every frame of each pair's other series (the wrong-acceptance risk).
+accepted centre is wrong, and the CPU of the glance against that of a full estimate; and
+``settled_glance``'s three verdicts (agrees, uninformative: taken unseen, contradicted:
+estimated) against the yes/no glance: each frame's centre (the series' when taken, else
+its own estimate), right, wrong or none, and the mean CPU a 1000 x 1000 frame (glance,
+plus the estimate where it runs); with ``--mixed`` also every frame of each pair's other
+series (the wrong-acceptance risk: accepted, or taken unseen).
 
     python benchmarks/bench_beam_series.py                       # 40 x 6 frames (minutes)
     python benchmarks/bench_beam_series.py --calibrant --cache /tmp/series-frames
@@ -162,13 +166,16 @@ def glances(f: dict, centre: tuple[float, float], r: dict) -> dict:
     """The frame ``f`` (true centre in ``r``) checked at a glance against ``centre``: per
     rule (``settled`` as ``predict`` offers a set-up's centre, ``given`` as a given centre),
     accepted and CPU seconds; and whether ``centre`` is right for the frame."""
-    from scattertag.beam.center import agrees_at_a_glance
+    from scattertag.beam.center import agrees_at_a_glance, settled_glance
 
     out: dict = {}
     for rule in ("given", "settled"):
         c0 = time.process_time()
         out[rule] = agrees_at_a_glance(f["counts"], f["mask"], centre, settled=rule == "settled")
         out[f"{rule}_cpu"] = time.process_time() - c0
+    c0 = time.process_time()
+    out["verdict"] = settled_glance(f["counts"], f["mask"], centre)
+    out["verdict_cpu"] = time.process_time() - c0
     dummy = BeamCenterEstimate(*centre, 1.0, "series", True)
     out["right"] = right(dummy, r["x"], r["y"], r["shape"])
     return out
@@ -197,13 +204,68 @@ def glance_summary(records: list[dict]) -> None:
                 f"  1000 x 1000 ({len(big)}): median CPU glance {1e3 * g:.1f} ms,"
                 f" estimate {1e3 * e:.1f} ms"
             )
+    verdicts(checked, big)
+
+
+def verdicts(checked: list[dict], big: list[dict]) -> None:
+    """The settled glance's three verdicts (``settled_glance``) against its yes/no rule on
+    the frames of settled series: what each frame's centre becomes (the series' when taken,
+    else its own estimate), right and wrong, and the CPU a frame costs (glance, plus the
+    estimate when it is still run)."""
+    from scattertag.beam.center import AGREES, CONTRADICTED, UNINFORMATIVE
+
+    def outcome(r: dict, taken: bool) -> str:
+        if taken:
+            return "right" if r["glance"]["right"] else "wrong"
+        if not r["alone"].found:
+            return "none"  # an error row in predict
+        return "right" if r["alone_right"] else "wrong"
+
+    counts = {
+        v: sum(r["glance"]["verdict"] == v for r in checked)
+        for v in (AGREES, UNINFORMATIVE, CONTRADICTED)
+    }
+    print(f"settled glance verdicts ({len(checked)} frames): {counts}")
+    if big:
+        every = statistics.mean(r["cpu"] for r in big)
+        print(f"  every frame estimated: mean CPU a 1000 x 1000 frame {1e3 * every:.1f} ms")
+    for label, taken, cpu in (
+        ("yes/no glance", lambda r: r["glance"]["settled"], lambda r: r["glance"]["settled_cpu"]),
+        (
+            "three verdicts",
+            lambda r: r["glance"]["verdict"] != CONTRADICTED,
+            lambda r: r["glance"]["verdict_cpu"],
+        ),
+    ):
+        out = [outcome(r, taken(r)) for r in checked]
+        estimated = [r for r in big if not taken(r)]
+        mean = (
+            statistics.mean(cpu(r) + (0.0 if taken(r) else r["cpu"]) for r in big) if big else 0.0
+        )
+        for r, o in zip(checked, out):
+            if o == "wrong":
+                a, v = r["alone"], r["glance"]["verdict"]
+                off = math.hypot(a.x - r["x"], a.y - r["y"])
+                print(
+                    f"    wrong: exp {r['exp']:3d} {r['kind']:11s} {r['shape'][1]}x{r['shape'][0]}"
+                    f" on={r['on']!s:5s} {v:13s} series centre right {r['glance']['right']!s:5s}"
+                    f" alone {a.method:9s} {a.confidence:.2f} {off:7.1f} px"
+                )
+        print(
+            f"  {label:15s}: right {out.count('right')}, wrong {out.count('wrong')}, none"
+            f" {out.count('none')}; 1000 x 1000: {len(estimated)} of {len(big)} estimated,"
+            f" mean CPU a frame {1e3 * mean:.1f} ms"
+        )
 
 
 def glance_across(records: list[dict], series: list[list[int]], pairs, exps, args) -> None:
     """Every frame of one series of a ``--mixed`` pair checked at a glance against the other
     series' settled centre (another set-up of the folder offering its centre): accepted
     wrong centres per rule."""
+    from scattertag.beam.center import CONTRADICTED, UNINFORMATIVE
+
     checked, took = 0, {"given": 0, "settled": 0}
+    verdicts, unseen = 0, []  # the other set-up's centre taken (three verdicts), unseen
     for a, b in pairs:
         for mine, theirs in ((a, b), (b, a)):
             centre = records[series[theirs][0]].get("centre")
@@ -217,10 +279,24 @@ def glance_across(records: list[dict], series: list[list[int]], pairs, exps, arg
                 checked += 1
                 for rule in took:
                     took[rule] += looks[rule]
+                if looks["verdict"] == UNINFORMATIVE:
+                    unseen.append(records[i])
+                verdicts += looks["verdict"] != CONTRADICTED
     print(
         f"glance across set-ups: {checked} frames offered the other series' (wrong) centre;"
-        f" accepted: given rule {took['given']}, settled rule {took['settled']}"
+        f" accepted: given rule {took['given']}, settled rule {took['settled']}, three verdicts"
+        f" {verdicts} ({len(unseen)} unseen: own estimate found and right"
+        f" {sum(r['alone'].found and r['alone_right'] for r in unseen)}, found and wrong"
+        f" {sum(r['alone'].found and not r['alone_right'] for r in unseen)}, not found"
+        f" {sum(not r['alone'].found for r in unseen)})"
     )
+    for r in unseen:
+        a = r["alone"]
+        off = math.hypot(a.x - r["x"], a.y - r["y"])
+        print(
+            f"    unseen: exp {r['exp']:3d} {r['kind']:11s} {r['shape'][1]}x{r['shape'][0]}"
+            f" alone {a.method:9s} {a.confidence:.2f} {off:7.1f} px"
+        )
 
 
 def main() -> None:

@@ -7,11 +7,15 @@ import pytest
 
 from scattertag.beam import center as bc
 from scattertag.beam.center import (
+    AGREES,
     CONFIDENCE_THRESHOLD,
+    CONTRADICTED,
+    UNINFORMATIVE,
     BeamCenterEstimate,
     agrees_at_a_glance,
     check_beam_center,
     estimate_beam_center,
+    settled_glance,
     valid_pixels,
 )
 from scattertag.simulate import Recipe, draw_experiment, simulate_image
@@ -310,6 +314,30 @@ def test_a_settled_centre_is_taken_by_its_setup_and_refused_by_another():
     assert math.dist(other.geometry.beam_center, offered) > 400
     assert agrees_at_a_glance(other.counts, other.mask, offered)  # the given-centre rule
     assert not agrees_at_a_glance(other.counts, other.mask, offered, settled=True)
+
+
+def test_settled_glance_tells_an_uninformative_frame_from_a_contradicting_one():
+    """``settled_glance``: the set-up's own frame agrees; a frame of another set-up whose
+    R^2 landscape is flat about the offered centre but peaks elsewhere contradicts it; noise
+    and a dark frame show nothing either way; a beamstop's shadow contradicts a centre
+    that it cannot hide (on the frame away from it, or off the frame), not one behind it."""
+    own = series_frame(4, 1)
+    assert settled_glance(own.counts, own.mask, own.geometry.beam_center) == AGREES
+    other = series_frame(10, 3)
+    offered = series_frame(26, 0).geometry.beam_center
+    assert settled_glance(other.counts, other.mask, offered) == CONTRADICTED
+    rng = np.random.default_rng(0)
+    noise = rng.poisson(20, (160, 160)).astype(float)
+    dark = rng.poisson(0.2, (160, 160)).astype(float)
+    for centre in ((64.0, 64.0), (20.0, 140.0), (-100.0, 50.0)):
+        assert settled_glance(noise, None, centre) == UNINFORMATIVE
+    assert settled_glance(dark, None, (64.0, 64.0)) == UNINFORMATIVE
+    yy, xx = np.indices((160, 160))
+    stop = np.hypot(xx - 40, yy - 45) < 12
+    shadowed = np.where(stop, 0, rng.poisson(50, (160, 160))).astype(float)
+    assert settled_glance(shadowed, None, (40.0, 45.0)) == UNINFORMATIVE
+    assert settled_glance(shadowed, None, (120.0, 110.0)) == CONTRADICTED
+    assert settled_glance(shadowed, None, (-200.0, 80.0)) == CONTRADICTED
 
 
 def test_valid_pixels_marks_gaps_and_all_bits_set():

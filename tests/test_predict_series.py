@@ -155,6 +155,34 @@ def test_a_settled_centre_is_offered_to_later_windows():
     assert next(pooling.offer(later[:1])).centre is None
 
 
+def test_frames_taken_unseen_are_estimated_when_their_window_shows_another_setup():
+    """Frames that took the offered centre unseen (showing nothing) stay with it while the
+    window's found frames agree with it, or show no second centre twice; when two found
+    frames agree on another centre (the folder's set-up changed; a third may stray), they
+    are tagged again without it (a full estimate)."""
+    from scattertag.beam.center import BeamCenterEstimate
+    from scattertag.geometry import GeometryOptions
+    from scattertag.prediction.beam import UNSEEN, Estimated
+    from scattertag.prediction.series import SeriesPooling
+
+    options = GeometryOptions()
+
+    def window(found):
+        pooling = SeriesPooling()
+        part = [Item(f"/x/f{i}.tif", f"/x/f{i}.tif", options=options) for i in range(5)]
+        kept = [BeamCenterEstimate(20.0, 70.0, 0.0, UNSEEN, True)] * 2
+        kept += [BeamCenterEstimate(x, y, 0.7, "rings", True) for x, y in found]
+        for item, estimate in zip(part, kept):
+            pooling.keep(item.source, 0, Estimated(estimate, (90, 120)))
+        return pooling.revise(part, [[{"path": i.source, "frame": 0}] for i in part])
+
+    assert window([(20.5, 70.0), (20.0, 71.0)]) == {}
+    assert window([(60.0, 30.0), (20.0, 70.5)]) == {}  # one found frame elsewhere
+    assert window([(60.0, 30.0), (40.0, 50.0)]) == {}  # two that stray apart
+    again = window([(60.0, 30.0), (60.5, 30.0), (5.0, 10.0)])  # twice, and a stray one
+    assert sorted(again) == [0, 1] and all(item.centre is None for item in again.values())
+
+
 def test_an_offered_centre_is_taken_only_at_a_glance():
     """A frame isotropic about the offered centre takes it (source series, a found estimate
     for its window); 30 px off, or for frames of another shape, it is estimated as usual."""

@@ -83,3 +83,30 @@ def test_known_geometry_looked_at_once_per_geometry(calls):
     for k in range(3):
         centres.resolve(moved, frame, None, _valid(calls, shape), f"g{k}.tif")
     assert calls["glance"] == 2 and calls["valid"] == 2
+
+
+def test_a_settled_setup_frame_that_shows_nothing_takes_its_centre_unseen(calls):
+    """A set-up's settled centre offered to its dark frame: taken without a full estimate
+    (source series, the unseen note, no vote in its window's series); a frame of the same shape
+    whose rings lie about another centre contradicts it and gets its own estimate."""
+    from scattertag.prediction.beam import UNSEEN, SeriesCentre
+
+    shape = (160, 160)
+    offered = SeriesCentre(83.0, 71.0, "agrees", True, shape, 0.7, unseen="unseen")
+    dark = np.random.default_rng(1).poisson(0.2, shape).astype(np.float64)
+    centres = BeamCentres()
+    placed = centres.resolve(
+        GeometryOptions(), dark, None, _valid(calls, shape), "d", None, offered
+    )
+    assert calls["estimate"] == 0
+    assert placed.source == "series" and placed.warning == "unseen"
+    assert placed.estimated is not None and placed.estimated.estimate.method == UNSEEN
+    assert not placed.estimated.estimate.found  # no vote in its window's series
+    assert placed.geometry.beam_center == (83.0, 71.0)
+    other = _rings(shape, (50.0, 100.0))
+    placed = centres.resolve(
+        GeometryOptions(), other, None, _valid(calls, shape), "o", None, offered
+    )
+    assert calls["estimate"] == 1 and placed.source == "estimated"
+    x, y = placed.geometry.beam_center
+    assert abs(x - 50.0) < 1.0 and abs(y - 100.0) < 1.0

@@ -58,7 +58,7 @@ from scattertag.beam.boxes import box_all, box_any, dilate_cross, nonzero2d
 from scattertag.beam.cones import fit_cones
 from scattertag.beam.grid import BlockGrid, on_frame
 from scattertag.beam.order_stats import median, nanmedian_rows, percentile
-from scattertag.beam.pose import Arcs, DetectorPose, refit
+from scattertag.beam.pose import Arcs, DetectorPose, refit, tolerance
 from scattertag.beam.shadow import (
     Shadows,
     bar_tips,
@@ -169,6 +169,19 @@ GLANCE_ISOTROPY = 0.3
 #: lie within GLANCE_SETTLED_PEAK level pixels (b / 2: 2 px at 1000 x 1000, the goal) if no
 #: point GLANCE_RING level pixels away, in 8 directions, is more isotropic.
 GLANCE_SETTLED_PEAK, GLANCE_RING = 0.5, 16.0
+#: A settled centre the glance does not confirm is contradicted by the frame
+#: (:func:`settled_glance`) when a point farther than the goal's tolerance is more isotropic
+#: by GLANCE_MARGIN in R^2 (the level pure noise stays under), or by half what the centre
+#: leaves unexplained when that is less, or when at least GLANCE_SHADOW_BLOCKS blocks of the
+#: fine level are beamstop shadow and none lies within GLANCE_SHADOW_REACH level pixels
+#: of a centre on the frame (the beam lies behind its stop; a block blurs the shadow's edge).
+GLANCE_MARGIN, GLANCE_SHADOW_BLOCKS, GLANCE_SHADOW_REACH = 0.02, 4, 3.0
+#: The search for that point meets at most this many of the coarse level's gradient lines
+#: (the strongest) and scores R^2 on as many of its pixels (a regular subsample; the two
+#: R^2 compared use them all).
+GLANCE_SEARCH_PIXELS = 4096
+#: :func:`settled_glance`'s verdicts.
+AGREES, UNINFORMATIVE, CONTRADICTED = "agrees", "uninformative", "contradicted"
 
 
 @dataclass(frozen=True)
@@ -2026,6 +2039,42 @@ def _estimate(
     return BeamCenterEstimate(best.x, best.y, conf, best.method, on, best.sigma, best.pose, arcs)
 
 
+def _glance_level(
+    counts: np.ndarray, valid: np.ndarray | None
+) -> tuple[_Level, np.ndarray, np.ndarray] | None:
+    """The fine level of a frame (:func:`_pyramid`'s, b frame pixels a level pixel) and its
+    (R, C) block sums of counts and of valid pixels; None under 256 valid pixels."""
+    counts = np.asarray(counts)
+    ok, zeroed = _valid(counts, valid)
+    if np.count_nonzero(ok) < 256:
+        return None
+    side, short = max(counts.shape), min(counts.shape)
+    b = _reduction(side, short, RING_SIDE, MIN_FINE_SIDE)
+    b *= _reduction(side // b, short // b, FINE_SIDE, MIN_FINE_SIDE)
+    every = ok.all()
+    if zeroed is None:  # float counts (integer ones come zeroed from _valid)
+        zeroed = counts if every else np.where(ok, counts, 0)
+    sums = _block_sums(zeroed, b)
+    n = np.full(sums.shape, float(b * b)) if every else _block_sums(ok, b)
+    return _level(sums, n, b, 1.5), sums, n
+
+
+def _agrees(level: _Level, center: tuple[float, float], settled: bool) -> bool:
+    """:func:`agrees_at_a_glance` on the frame's fine ``level``."""
+    px = _pixels(level)
+    cx, cy = level.from_frame(float(center[0]), float(center[1]))
+    mid = _isotropy(px, cx, cy)
+    if not mid >= GLANCE_ISOTROPY:
+        return False
+    peak = GLANCE_SETTLED_PEAK if settled else 0.25  # level px: b / 2 or b / 4
+    for dx, dy in ((1.0, 0.0), (0.0, 1.0)):
+        lo, hi = _isotropy(px, cx - dx, cy - dy), _isotropy(px, cx + dx, cy + dy)
+        curve = lo + hi - 2 * mid
+        if curve >= 0 or abs(0.5 * (lo - hi) / curve) > peak:
+            return False
+    return not settled or _isotropy_peak(px, cx, cy, mid, GLANCE_RING)
+
+
 def agrees_at_a_glance(
     counts: np.ndarray,
     valid: np.ndarray | None,
@@ -2047,29 +2096,78 @@ def agrees_at_a_glance(
     that about the 8 points :data:`GLANCE_RING` level pixels away (a flat R^2 landscape,
     which any centre nearby would pass, confirms nothing).
     """
-    counts = np.asarray(counts)
-    ok = valid_pixels(counts, valid)
-    if np.count_nonzero(ok) < 256:
-        return True
-    side, short = max(counts.shape), min(counts.shape)
-    b = _reduction(side, short, RING_SIDE, MIN_FINE_SIDE)
-    b *= _reduction(side // b, short // b, FINE_SIDE, MIN_FINE_SIDE)
-    every = ok.all()
-    sums = _block_sums(counts if every else np.where(ok, counts, 0), b)
-    n = np.full(sums.shape, float(b * b)) if every else _block_sums(ok, b)
-    level = _level(sums, n, b, 1.5)
-    px = _pixels(level)
-    cx, cy = level.from_frame(float(center[0]), float(center[1]))
-    mid = _isotropy(px, cx, cy)
-    if not mid >= GLANCE_ISOTROPY:
+    fine = _glance_level(counts, valid)
+    return fine is None or _agrees(fine[0], center, settled)
+
+
+def settled_glance(
+    counts: np.ndarray, valid: np.ndarray | None, center: tuple[float, float]
+) -> str:
+    """A set-up's settled centre (x, y) offered to a later frame of it: :data:`AGREES` (the
+    settled glance of :func:`agrees_at_a_glance` accepts it), :data:`CONTRADICTED` (the
+    frame shows another centre: :func:`_shadow_elsewhere`, :func:`_isotropic_elsewhere`;
+    worth a full estimate) or :data:`UNINFORMATIVE` (neither: a flat, weak or dark frame,
+    which a full estimate would not place either)."""
+    fine = _glance_level(counts, valid)
+    if fine is None or _agrees(fine[0], center, True):
+        return AGREES
+    level, sums, n = fine
+    shape = np.shape(counts)
+    x, y = float(center[0]), float(center[1])
+    if _shadow_elsewhere(level, x, y, shape) or _isotropic_elsewhere(level, sums, n, x, y, shape):
+        return CONTRADICTED
+    return UNINFORMATIVE
+
+
+def _shadow_elsewhere(level: _Level, x: float, y: float, shape: tuple[int, int]) -> bool:
+    """True if the level shows a beamstop's shadow (:data:`GLANCE_SHADOW_BLOCKS` dark blocks)
+    that cannot hide the beam at frame (x, y): on the frame, no dark block within
+    :data:`GLANCE_SHADOW_REACH` level pixels of it; off the frame, a shadow (connected, that
+    many blocks) that does not touch the level's border (a stop held on the frame)."""
+    dark = level.dark
+    if np.count_nonzero(dark) < GLANCE_SHADOW_BLOCKS:
         return False
-    peak = GLANCE_SETTLED_PEAK if settled else 0.25  # level px: b / 2 or b / 4
-    for dx, dy in ((1.0, 0.0), (0.0, 1.0)):
-        lo, hi = _isotropy(px, cx - dx, cy - dy), _isotropy(px, cx + dx, cy + dy)
-        curve = lo + hi - 2 * mid
-        if curve >= 0 or abs(0.5 * (lo - hi) / curve) > peak:
-            return False
-    return not settled or _isotropy_peak(px, cx, cy, mid, GLANCE_RING)
+    if on_frame(x, y, shape):
+        cx, cy = level.from_frame(x, y)
+        iy, ix = nonzero2d(dark)
+        return float(np.min(np.hypot(ix - cx, iy - cy))) > GLANCE_SHADOW_REACH
+    labels, count = ndimage.label(dark)
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    inside = np.ones(count + 1, bool)
+    inside[edge] = False
+    return bool(np.any(inside[1:] & (sizes[1:] >= GLANCE_SHADOW_BLOCKS)))
+
+
+def _isotropic_elsewhere(
+    fine: _Level, sums: np.ndarray, n: np.ndarray, x: float, y: float, shape: tuple[int, int]
+) -> bool:
+    """True if the coarse level (:func:`_pyramid`'s, from the fine level's block ``sums`` and
+    ``n``) is clearly more isotropic about another point than about frame (x, y): the
+    isotropy search of :func:`_candidates` (a climb from the gradient lines' meeting point,
+    both on :data:`GLANCE_SEARCH_PIXELS` samples) ends within FAR_DIAGONALS of the middle,
+    farther than the goal's tolerance from (x, y), with R^2 at least :data:`GLANCE_MARGIN`
+    (or half of 1 - R^2 about (x, y)) higher."""
+    rows, cols = shape
+    k = _reduction(max(sums.shape), min(sums.shape), COARSE_SIDE, MIN_COARSE_SIDE)
+    coarse = _level(_block_sums(sums, k), _block_sums(n, k), fine.b * k, 1.0) if k > 1 else fine
+    field = _gradient_field(coarse, GLANCE_SEARCH_PIXELS)
+    sx, sy, _ = _meeting_point(field, None)
+    if not (math.isfinite(sx) and math.isfinite(sy)):
+        return False
+    sx, sy, _ = _meeting_point(field, (sx, sy))
+    if not (math.isfinite(sx) and math.isfinite(sy)):
+        return False
+    cx, cy, _ = _climb(_pixels(coarse, GLANCE_SEARCH_PIXELS), (sx, sy), 4.0, 0.5)
+    fx, fy = coarse.to_frame(cx, cy)
+    far = FAR_DIAGONALS * math.hypot(rows, cols)
+    if math.hypot(fx - (cols - 1) / 2, fy - (rows - 1) / 2) > far:
+        return False  # never an estimate (:func:`_candidates`)
+    if math.hypot(fx - x, fy - y) <= tolerance(x, y, shape):
+        return False
+    px = _pixels(coarse)
+    best, mid = _isotropy(px, cx, cy), _isotropy(px, *coarse.from_frame(x, y))
+    return best >= mid + min(GLANCE_MARGIN, 0.5 * (1.0 - mid))
 
 
 def _isotropy_peak(px: _Pixels, cx: float, cy: float, mid: float, reach: float) -> bool:

@@ -74,6 +74,22 @@ def agreeing_centre(
     return None
 
 
+def shows_another(
+    found: Sequence[BeamCenterEstimate], x: float, y: float, shape: tuple[int, int]
+) -> bool:
+    """True if at least MIN_FOUND of the ``found`` centres lie farther than the goal's
+    tolerance from (x, y) and within twice it of one of them (two such agree as
+    :func:`agreeing_centre` asks: each within the tolerance of their midpoint): another
+    set-up, a centre of its own shown twice, among frames of ``shape``; found centres that
+    stray alone do not."""
+    away = [e for e in found if math.hypot(e.x - x, e.y - y) > tolerance(x, y, shape)]
+    return any(
+        sum(math.hypot(o.x - e.x, o.y - e.y) <= 2.0 * tolerance(e.x, e.y, shape) for o in away)
+        >= MIN_FOUND
+        for e in away
+    )
+
+
 def settle(estimates: Sequence[BeamCenterEstimate], shape: tuple[int, int]) -> list[Settled]:
     """Each frame's estimate after looking at the series (module docstring); ``estimates``
     are those of the frames of one set-up, all of ``shape`` (rows, cols)."""

@@ -37,6 +37,10 @@ if TYPE_CHECKING:
     from scattertag.beam.center import BeamCenterEstimate
 
 
+#: The method of a frame's estimate when it took its set-up's centre without a full
+#: estimate, showing nothing either way (:func:`_taken`).
+UNSEEN = "unseen"
+
 #: Significant digits to which two headers' pixel sizes and distances must agree for their
 #: frames to be one set-up (:func:`setup_values`).
 SETUP_DIGITS = 3
@@ -95,10 +99,11 @@ class SeriesCentre:
 
     ``glance``: a centre the set-up settled in an earlier window, offered to a later frame
     of frames of ``shape`` (rows, cols) and header values ``setup`` (:func:`setup_values`):
-    it takes it (as a found estimate of ``confidence``) only if the frame has that shape
-    and those values and is plainly isotropic about it
-    (:func:`scattertag.beam.center.agrees_at_a_glance`, ~8 ms against ~65 ms for an
-    estimate at 1000 x 1000), else the frame is estimated as usual.
+    a frame of that shape and those values takes it as a found estimate of ``confidence``
+    when plainly isotropic about it, and with the note ``unseen`` (no vote in its window's
+    series) when it shows nothing either way
+    (:func:`scattertag.beam.center.settled_glance`, ~9-15 ms against ~65 ms for an
+    estimate at 1000 x 1000); a frame that shows another centre is estimated as usual.
     """
 
     x: float
@@ -108,6 +113,7 @@ class SeriesCentre:
     shape: tuple[int, int] | None = None
     confidence: float = 1.0
     setup: tuple[float | None, float | None] = (None, None)
+    unseen: str = ""
 
 
 @dataclass(frozen=True)
@@ -160,12 +166,18 @@ class BeamCentres:
         try:
             geometry, source = options.resolve(shape, ("header", header))
         except MissingBeamCenter:
+            from scattertag.beam.center import CONTRADICTED, UNINFORMATIVE
+
             setup = setup_values(header)
-            if series is not None and (not series.glance or _glance(series, counts, valid, setup)):
+            verdict = None if series is None else _glance(series, counts, valid, setup)
+            if series is not None and verdict != CONTRADICTED:
                 centre = DetectorValues((series.x, series.y))
                 geometry, source = options.resolve(shape, ("header", header), ("series", centre))
-                taken = _taken(series, geometry, setup)
-                return FrameGeometry(geometry, source, series.note, taken)
+                seen = verdict != UNINFORMATIVE
+                taken = _taken(series, geometry, setup, seen)
+                return FrameGeometry(
+                    geometry, source, series.note if seen else series.unseen, taken
+                )
             estimate = self._estimates.get((group, shape), lambda: _estimate(counts, valid()))
             estimated = Estimated(estimate, (int(shape[0]), int(shape[1])), setup)
             if not estimate.found:
@@ -247,27 +259,36 @@ def _glance(
     counts: np.ndarray,
     valid: Callable[[], np.ndarray],
     setup: tuple[float | None, float | None],
-) -> bool:
-    """True if a frame of the series' shape and header values ``setup`` agrees at a glance
-    with its centre."""
-    from scattertag.beam.center import agrees_at_a_glance
+) -> str:
+    """A frame of header values ``setup`` offered its series' centre: AGREES for a centre its
+    window settled, else :func:`scattertag.beam.center.settled_glance`'s verdict
+    (CONTRADICTED for a frame of another shape or stated set-up)."""
+    from scattertag.beam.center import AGREES, CONTRADICTED, settled_glance
 
+    if not series.glance:
+        return AGREES
     if series.shape != counts.shape or not same_setup(series.setup, setup):
-        return False
-    return agrees_at_a_glance(counts, valid(), (series.x, series.y), settled=True)
+        return CONTRADICTED
+    return settled_glance(counts, valid(), (series.x, series.y))
 
 
 def _taken(
-    series: SeriesCentre, geometry: Geometry, setup: tuple[float | None, float | None]
+    series: SeriesCentre,
+    geometry: Geometry,
+    setup: tuple[float | None, float | None],
+    seen: bool = True,
 ) -> Estimated | None:
     """The estimate a frame that took a series' centre at a glance gives its window's
-    series (found, method ``series``); None for a centre its window settled."""
+    series: found, method ``series``; taken ``seen=False`` (the frame showed nothing),
+    method UNSEEN and no confidence (no vote; :meth:`SeriesPooling.revise` estimates it
+    after all if its window shows another set-up); None for a centre its window settled."""
     from scattertag.beam.center import BeamCenterEstimate
 
     if not series.glance:
         return None
     on = geometry.beam_on_frame
-    estimate = BeamCenterEstimate(series.x, series.y, series.confidence, "series", on)
+    method, confidence = ("series", series.confidence) if seen else (UNSEEN, 0.0)
+    estimate = BeamCenterEstimate(series.x, series.y, confidence, method, on)
     return Estimated(estimate, geometry.shape, setup)
 
 

@@ -15,10 +15,15 @@ The frames whose centre changed are tagged again with it (:class:`SeriesPooling`
 rows' ``geometry_source`` is ``series`` and the warning names the frames it came from.
 
 A set-up whose found centres agreed in a window offers that centre to its frames in
-later windows (:meth:`SeriesPooling.offer`): a frame plainly isotropic about it takes it
-at a glance (``agrees_at_a_glance``, ~8 ms against ~65 ms for an estimate at
-1000 x 1000; on 258 frames of simulated series it accepted 102 centres, none wrong),
-any other is estimated as before and pooled with its window.
+later windows (:meth:`SeriesPooling.offer`), judged at a glance
+(:func:`scattertag.beam.center.settled_glance`, ~9-15 ms against ~65 ms for an estimate
+at 1000 x 1000): a frame plainly isotropic about it takes it (and votes for it in its
+window's series); a frame that shows nothing either way (flat, weak, dark) takes it
+unseen (its note says so; no vote); a frame that shows another centre (a clearly more
+isotropic point, a beamstop shadow elsewhere) is estimated as before and pooled with
+its window. A window whose found frames show another centre twice
+(:func:`scattertag.beam.series.shows_another`: the folder's set-up changed) has its
+unseen frames tagged again without the offer (a full estimate each).
 
 Memory: one window's estimates (each with at most 1000 arc points) and one centre per
 set-up seen. Frames of a set-up in another window are not pooled with these.
@@ -31,7 +36,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from scattertag.prediction.beam import Estimated, SeriesCentre, merged_setups
+from scattertag.prediction.beam import UNSEEN, Estimated, SeriesCentre, merged_setups
 from scattertag.prediction.prepare import Views
 from scattertag.prediction.sources import Item
 
@@ -100,8 +105,10 @@ class SeriesPooling:
 
     def revise(self, part: list[Item], owned: list[list[dict]]) -> dict[int, Item]:
         """{position in ``part``: the item with its settled centre} for the frames whose
-        centre their set-up changed (frames of one row each)."""
-        from scattertag.beam.series import settle
+        centre their set-up changed (frames of one row each), and the item without a
+        centre for frames that took an offered centre unseen in a window that shows
+        another set-up (module docstring)."""
+        from scattertag.beam.series import settle, shows_another
 
         frames: dict[tuple, dict[str, list[int]]] = {}  # set-up -> file -> positions
         estimated: dict[str, Estimated] = {}
@@ -118,11 +125,18 @@ class SeriesPooling:
         self._seen.clear()  # this window is done: frames not seen here belonged to it
         changed: dict[int, Item] = {}
         for key, files in _by_header(frames, estimated):
-            names = list(files)
-            shape = estimated[names[0]].shape
+            unseen = [f for f in files if estimated[f].estimate.method == UNSEEN]
+            names = [f for f in files if f not in unseen]  # unseen frames do not vote
+            shape = estimated[next(iter(files))].shape
             settled = settle([estimated[f].estimate for f in names], shape)
             found = [i for i, s in enumerate(settled) if s.estimate.found]
             self._remember(key, [settled[i].estimate for i in found], [names[i] for i in found])
+            offered = estimated[unseen[0]].estimate if unseen else None
+            if offered is not None and shows_another(
+                [settled[i].estimate for i in found], offered.x, offered.y, shape
+            ):
+                for n in (n for f in unseen for n in files[f]):
+                    changed[n] = replace(part[n], centre=None)  # estimated after all
             for f, s in zip(names, settled):
                 if s.how == "own":
                     continue
@@ -145,14 +159,19 @@ class SeriesPooling:
             if len(found) >= MIN_FOUND:
                 self._settled.pop((folder, options), None)
             return
-        note = (
-            "beam centre from the series: the frame agrees at a glance with the centre "
-            f"({centre[0]:.1f}, {centre[1]:.1f}) of earlier frames of the same folder and "
-            f"shape ({_listed([Path(n).name for n in names])})"
+        where = (
+            f"the centre ({centre[0]:.1f}, {centre[1]:.1f}) of earlier frames of the same "
+            f"folder and shape ({_listed([Path(n).name for n in names])})"
+        )
+        note = f"beam centre from the series: the frame agrees at a glance with {where}"
+        unseen = (
+            f"beam centre from the series, taken without a full estimate: {where}; the "
+            "frame shows no centre of its own (no clear isotropy peak, no beamstop shadow "
+            "elsewhere)"
         )
         confidence = min(e.confidence for e in found)
         self._settled[(folder, options)] = SeriesCentre(
-            *centre, note, True, shape, confidence, setup
+            *centre, note, True, shape, confidence, setup, unseen
         )
 
 
