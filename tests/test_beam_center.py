@@ -362,3 +362,47 @@ def test_estimate_is_a_frozen_dataclass_with_on_frame_flag():
     with pytest.raises(AttributeError):
         est.x = 1.0  # type: ignore[misc]
     assert est.found and not est.on_frame
+
+
+def window(x, y, cx: float, cy: float, half: float, shape: str = "circle"):
+    """A window background's flat top (1 inside, 0 outside) about (cx, cy), its edge a step
+    blurred over 2 px: the simulator's ``background.windowed``."""
+    if shape == "square":
+        d = np.maximum(np.abs(x - cx), np.abs(y - cy)) - half
+    else:
+        d = np.hypot(x - cx, y - cy) - half
+    return 0.5 * (1.0 - np.tanh(d / 2.0))
+
+
+@pytest.mark.parametrize("shape", ["circle", "square"])
+def test_a_bright_window_alone_is_not_found(shape):
+    # gradient lines, point symmetry and the window's edge as "arcs" all meet at its middle,
+    # but its flat top says no beam is there (was found at 0.7-0.95)
+    y, x = np.mgrid[:256, :256].astype(float)
+    lam = 40.0 + 400.0 * window(x, y, 100.0, 110.0, 55.0, shape)
+    counts = np.random.default_rng(1).poisson(lam).astype(np.int32)
+    assert not estimate_beam_center(counts).found
+
+
+def test_rings_with_a_window_elsewhere_are_found_at_their_centre():
+    cx, cy = 170.3, 160.6
+    counts, x, y, _ = radial_frame(
+        256, cx, cy, lambda r: 20.0 + 2000.0 / (1 + r / 15.0) ** 2 + rings(r, (40, 75), 300, 1.5), 2
+    )
+    counts += np.random.default_rng(3).poisson(300.0 * window(x, y, 60.0, 60.0, 40.0))
+    est = estimate_beam_center(counts)
+    assert est.found
+    assert math.hypot(est.x - cx, est.y - cy) <= 1.0
+
+
+def test_plateau_is_a_flat_top_with_a_step_not_a_falloff_nor_clipping():
+    rng = np.random.default_rng(4)
+    y, x = np.mgrid[:256, :256].astype(float)
+    lam = 40.0 + 400.0 * window(x, y, 128.0, 128.0, 60.0)
+    assert bc._plateau(ring_level(rng.poisson(lam).astype(np.int32)), 128.0, 128.0) >= 55
+    r2 = (x - 128.0) ** 2 + (y - 128.0) ** 2
+    blob = 100.0 + 5000.0 * np.exp(-r2 / (2 * 30.0**2))  # Guinier: falls from the centre
+    counts = rng.poisson(blob).astype(np.int32)
+    assert bc._plateau(ring_level(counts), 128.0, 128.0) == 0
+    # the same blob clipped at a count limit of 1000: flat to r = 55, but without noise
+    assert bc._plateau(ring_level(np.minimum(counts, 1000)), 128.0, 128.0) == 0

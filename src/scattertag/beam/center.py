@@ -162,6 +162,13 @@ DARK_RATIO = 30.0
 #: errors above the lowest bin within CREST_REACH ring-level pixels on either side
 #: (:func:`_crest`); standard errors under CREST_SE_FLOOR (in g) count as that.
 CREST_SECTORS, CREST_REACH, CREST_Z, CREST_SE_FLOOR = 4, 4, 10.0, 1e-3
+#: A bright flat top about a centre (:func:`_plateau`): the radial profile of g spans at
+#: most PLATEAU_FLAT (10 % in counts: a flat field's ripple, azimuthally averaged) or 6
+#: counting-noise standard errors over at least PLATEAU_MIN ring-level pixels (a window is
+#: 15-40 % of the frame's side, 38-100 of them; a saturated spot's core 1-3), then steps
+#: down by PLATEAU_STEP (a factor 1.65 in counts) within PLATEAU_EDGE of its radius (a
+#: window's blurred edge 0.02-0.1 of it, a falloff's over 1).
+PLATEAU_FLAT, PLATEAU_MIN, PLATEAU_STEP, PLATEAU_EDGE = 0.1, 8, 0.5, 0.25
 #: A given centre about which the fine level's isotropy R^2 reaches this, at a local
 #: maximum, agrees without the full estimate (:func:`agrees_at_a_glance`).
 GLANCE_ISOTROPY = 0.3
@@ -1618,32 +1625,55 @@ def _backers(best: _Candidate, cands: list[_Candidate], diag: float) -> int:
     )
 
 
-def _crest(ring: _Level, x: float, y: float) -> float:
-    """The largest crest of the radial profile of g about frame point (x, y), in standard
-    errors: on the ring level's lit pixels, per sector (CREST_SECTORS about the point) and
-    radius bin of one level pixel (at least 5 pixels), mean m_k and standard error s_k of
-    g; a crest is a bin at least as high as its neighbours, its height the smaller of
-    m_k - min m over the CREST_REACH bins inside and outside it, over max(s_k,
-    CREST_SE_FLOOR). A ring about the point is a crest of tens to hundreds of standard
-    errors; a step (a window's edge, a shadow's) or arcs about another point give none."""
+def _radial(
+    ring: _Level, x: float, y: float, sectors: int = 1, reach: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The radial profile of g about frame point (x, y) on the ring level's lit pixels, per
+    sector (``sectors`` about the point) and radius bin of one level pixel: (n, m, sd), each
+    (sectors, bins): pixel count, mean m_k (NaN under 5 pixels) and the pixels' standard
+    deviation. With ``reach`` only the pixels of the box reach + 1 level pixels about the
+    point are read: bins up to ``reach`` are whole, farther ones partial."""
     lx, ly = ring.from_frame(x, y)
-    iy, ix = np.nonzero(ring.lit)
+    r0 = c0 = 0
+    lit = ring.lit
+    if reach is not None:
+        r0, c0 = max(int(ly) - reach - 1, 0), max(int(lx) - reach - 1, 0)
+        lit = lit[r0 : max(int(ly) + reach + 3, 0), c0 : max(int(lx) + reach + 3, 0)]
+    iy, ix = nonzero2d(lit)
     if iy.size == 0:
-        return 0.0
+        empty = np.zeros((sectors, 0))
+        return empty, empty, empty
+    iy, ix = iy + r0, ix + c0
     dx, dy = ix - lx, iy - ly
     k = np.sqrt(dx * dx + dy * dy).astype(np.intp)
     bins = int(k.max()) + 1
-    sector = ((np.arctan2(dy, dx) + math.pi) * (CREST_SECTORS / (2 * math.pi))).astype(np.intp)
-    idx = np.minimum(sector, CREST_SECTORS - 1) * bins + k
-    size = CREST_SECTORS * bins
+    idx = k
+    if sectors > 1:
+        sector = ((np.arctan2(dy, dx) + math.pi) * (sectors / (2 * math.pi))).astype(np.intp)
+        idx = np.minimum(sector, sectors - 1) * bins + k
+    size = sectors * bins
     g = ring.g[iy, ix]
-    n = np.bincount(idx, minlength=size).reshape(CREST_SECTORS, bins)
-    s1 = np.bincount(idx, g, size).reshape(CREST_SECTORS, bins)
-    s2 = np.bincount(idx, g * g, size).reshape(CREST_SECTORS, bins)
+    n = np.bincount(idx, minlength=size).reshape(sectors, bins)
+    s1 = np.bincount(idx, g, size).reshape(sectors, bins)
+    s2 = np.bincount(idx, g * g, size).reshape(sectors, bins)
     use = n >= 5
     m = np.where(use, s1 / np.maximum(n, 1), np.nan)
-    se = np.sqrt(np.maximum(np.where(use, s2 / np.maximum(n, 1), 0) - np.nan_to_num(m) ** 2, 0))
-    se = np.maximum(se / np.sqrt(np.maximum(n, 1)), CREST_SE_FLOOR)
+    sd = np.sqrt(np.maximum(np.where(use, s2 / np.maximum(n, 1), 0) - np.nan_to_num(m) ** 2, 0))
+    return n, m, sd
+
+
+def _crest(ring: _Level, x: float, y: float) -> float:
+    """The largest crest of the radial profile of g about frame point (x, y), in standard
+    errors: per sector (CREST_SECTORS about the point) and radius bin (:func:`_radial`),
+    a crest is a bin at least as high as its neighbours, its height the smaller of
+    m_k - min m over the CREST_REACH bins inside and outside it, over its standard error
+    (at least CREST_SE_FLOOR). A ring about the point is a crest of tens to hundreds of
+    standard errors; a step (a window's edge, a shadow's) or arcs about another point give
+    none."""
+    n, m, sd = _radial(ring, x, y, CREST_SECTORS)
+    if m.shape[1] == 0:
+        return 0.0
+    se = np.maximum(sd / np.sqrt(np.maximum(n, 1)), CREST_SE_FLOOR)
     r = CREST_REACH
     pad = np.full((CREST_SECTORS, r), np.nan)
     win = np.lib.stride_tricks.sliding_window_view(np.hstack([pad, m, pad]), 2 * r + 1, axis=1)
@@ -1651,8 +1681,54 @@ def _crest(ring: _Level, x: float, y: float) -> float:
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows: no crest there
         low = np.maximum(np.nanmin(win[..., :r], axis=2), np.nanmin(win[..., r + 1 :], axis=2))
         top = np.nanmax(win[..., r - 1 : r + 2], axis=2)
-        z = np.where(use & (m >= top), (m - low) / se, 0.0)
+        z = np.where((n >= 5) & (m >= top), (m - low) / se, 0.0)
     return float(np.nan_to_num(z, nan=0.0).max())
+
+
+def _flat_run(n: np.ndarray, m: np.ndarray, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ks, v, out) of a radial profile (n, m: (bins,) counts and means of g of b x b blocks):
+    the bins with a mean, their means, and the indices into ks where the profile from the
+    centre out spans more than max(PLATEAU_FLAT, 6 counting-noise standard errors: a block's
+    var g = c / (b (1 + c))^2 for c counts a pixel, Poisson)."""
+    ks = np.flatnonzero(np.isfinite(m))
+    v = m[ks]
+    c = np.expm1(v)
+    se = np.sqrt(c / n[ks]) / (b * (1.0 + c))
+    tol = np.maximum(PLATEAU_FLAT, 6.0 * np.maximum.accumulate(se))
+    span = np.maximum.accumulate(v) - np.minimum.accumulate(v)
+    return ks, v, np.flatnonzero(span > tol)
+
+
+def _plateau(ring: _Level, x: float, y: float) -> float:
+    """The radius (ring-level px) of a bright flat top about frame point (x, y) bounded by a
+    step down, 0 if there is none. From the centre out, the radial profile (one sector,
+    :func:`_radial`) spans at most max(PLATEAU_FLAT, 6 counting-noise standard errors) over
+    at least PLATEAU_MIN bins, the bin that ends the run lies below it, and within
+    max(PLATEAU_EDGE of its radius, 3) bins the profile falls PLATEAU_STEP below the top's
+    mean. A top at the frame's count limit (the highest g of the level, shared by 4 or more
+    pixels, within PLATEAU_STEP) is clipping of the brightest scattering, not a plateau.
+    Scattering about the beam falls from the centre or rises to rings: a falloff that is
+    flat to radius R falls PLATEAU_STEP over more than R (Guinier, a sphere's form factor:
+    1.45 R); a flat disk or square with a blurred edge (a window, an aperture: 0.02-0.1 R;
+    a square's corners 0.07 R to half the step) is flat inside whatever its size, and its
+    centre is its own, not the beam's."""
+    n, m, _ = (a[0] for a in _radial(ring, x, y, reach=2 * PLATEAU_MIN))
+    ks, v, out = _flat_run(n[: 2 * PLATEAU_MIN + 1], m[: 2 * PLATEAU_MIN + 1], ring.b)
+    if out.size and out[0] < PLATEAU_MIN:
+        return 0.0  # most profiles are not flat near the centre: decided on its bins alone
+    n, m, _ = (a[0] for a in _radial(ring, x, y))
+    ks, v, out = _flat_run(n, m, ring.b)
+    if out.size == 0 or out[0] < PLATEAU_MIN or v[out[0]] > v[: out[0]].min():
+        return 0.0  # flat to the last bin, too small, or rising: no step down
+    top, end = float(v[: out[0]].mean()), int(ks[out[0]])
+    edge = m[end : end + max(3, math.ceil(PLATEAU_EDGE * end)) + 1]
+    if top - float(np.nanmin(edge)) < PLATEAU_STEP:
+        return 0.0
+    lit = ring.g[ring.lit]
+    high = float(lit.max())
+    if top >= high - PLATEAU_STEP and np.count_nonzero(lit == high) >= 4:
+        return 0.0  # clipped at the count limit
+    return float(end)
 
 
 def _confidence(
@@ -1731,6 +1807,28 @@ def _choose(
         return cands[k], float(p[k]) * _evidence(cands[k])
     if conf < CONFIDENCE_THRESHOLD and p[k] > mine and on_frame(cands[k].x, cands[k].y, shape):
         return cands[k], conf  # a better guess; still not found
+    return best, conf
+
+
+def _choose_unwindowed(
+    cands: list[_Candidate], shape: tuple[int, int], ring: _Level
+) -> tuple[_Candidate | None, float]:
+    """:func:`_choose`, but a found centre (not a beamstop circle) at the middle of a
+    bright flat top bounded by a step (:func:`_plateau`: a window, an aperture) is no beam
+    centre: the candidates within max(2 px, 0.5 % of the diagonal) of it (they read the
+    same edge) are dropped and the rest chosen among, until the choice is no such centre
+    or is not found."""
+    best, conf = _choose(cands, shape, ring)
+    tol = max(2.0, 0.005 * math.hypot(*shape))
+    while (
+        best is not None
+        and conf >= CONFIDENCE_THRESHOLD
+        and best.method != "beamstop"
+        and _plateau(ring, best.x, best.y) > 0
+    ):
+        near = best
+        cands = [c for c in cands if math.hypot(c.x - near.x, c.y - near.y) > tol]
+        best, conf = _choose(cands, shape, ring)
     return best, conf
 
 
@@ -2018,7 +2116,7 @@ def _estimate(
     if levels is None:
         return BeamCenterEstimate(*middle, 0.0, "none", True)
     cands = _candidates(counts, ok, hint, levels)
-    best, conf = _choose(cands, (rows, cols), levels[2])
+    best, conf = _choose_unwindowed(cands, (rows, cols), levels[2])
     if conf < CONFIDENCE_THRESHOLD:
         graze = _grazing(counts, ok, levels[2])
         if graze is not None and graze[1] > conf:
