@@ -105,6 +105,10 @@ POLISH_WINDOW, POLISH_RHO = 0.08, 0.8
 #: A chosen ring fit is traced again at twice the ring level's resolution only within this
 #: many pixels of that level of the ring level's ridge pixels (:func:`_polish`).
 POLISH_BAND = 8.0
+#: The last polish of gradient and isotropy centres (:func:`_fine_symmetry`): window (share
+#: of the level's side), largest standard error and move (frame px).
+FINE_FROM = ("gradient", "isotropy")
+FINE_WINDOW, FINE_SIGMA, FINE_MOVE = 0.08, 0.5, 8.0
 #: ... over the bounding box of that band and this many pixels about it: the smoothing
 #: (3 sigma), the Hessian's differences and the interior test reach 12 (:func:`_retrace`);
 #: everywhere when the ring level shows fewer than POLISH_FEW_ARCS arcs.
@@ -1859,6 +1863,89 @@ def _polish_symmetry(ring: _Level, best: _Candidate) -> _Candidate:
     return replace(best, x=fx, y=fy, sigma=sigma * ring.b)
 
 
+def _fine_level(counts: np.ndarray, ok: np.ndarray, ring: _Level) -> _Level:
+    """The finest level the polish reads: blocks of b / 2 (the ring level's kept sums) when
+    the ring level's block b is even, else the ring level itself."""
+    if ring.finer is None:
+        return ring
+    key = "fine_symmetry"
+    if key not in ring._inner:
+        sums, n = ring.finer
+        ring._inner[key] = _level(sums, n, ring.b // 2, 1.5)
+    return ring._inner[key]
+
+
+def _sharpness(level: _Level, x: float, y: float, radius: float, h: float = 1.0) -> float:
+    """Standard error (level px) of the point-symmetry centre (x, y) from the curvature of its
+    criterion, inf where it is not a sharp minimum.
+
+    S(c) = sum of Huber(g(p) - g(2c - p)) over the lit pixels p within ``radius`` whose mirror
+    through (x, y) is lit, on the smoothed level; its second differences at steps ``h`` along
+    x and y give H_xx, H_yy and sigma^2 = s^2 (1 / H_xx + 1 / H_yy) (s the residuals' robust
+    scale), times 4 pi sigma_s^2 (the smoothing makes the residuals of about that many
+    pixels one). Gauss-Newton's own error reads the curvature off the local gradients, which
+    noise has too; a finite difference sees that the criterion of noise is flat."""
+    gs = level.smooth
+    inner = level.interior(1)
+    iy, ix = nonzero2d(inner)
+    near = (ix - x) ** 2 + (iy - y) ** 2 <= radius * radius
+    iy, ix, _, gp = _symmetry_sample(level, iy[near], ix[near], 12000)
+    rows, cols = gs.shape
+    qx, qy = 2 * x - ix, 2 * y - iy
+    inside = (qx >= 1) & (qx <= cols - 2) & (qy >= 1) & (qy <= rows - 2)
+    qi, qj = np.rint(qy[inside]).astype(np.int64), np.rint(qx[inside]).astype(np.int64)
+    use = np.flatnonzero(inside)[inner.ravel().take(qi * cols + qj)]
+    if use.size < 50:
+        return math.inf
+    px, py, gp = ix[use], iy[use], gp[use]
+
+    def residual(dx: float, dy: float) -> np.ndarray:
+        return gp - _bilinear([gs], 2 * (x + dx) - px, 2 * (y + dy) - py)[0]
+
+    r0 = residual(0.0, 0.0)
+    s = 1.4826 * median(np.abs(r0 - median(r0))) + 1e-12
+    k = 1.5 * s
+
+    def cost(r: np.ndarray) -> float:
+        a = np.abs(r)
+        return float(np.sum(np.where(a <= k, 0.5 * a * a, k * a - 0.5 * k * k)))
+
+    c0 = cost(r0)
+    hxx = (cost(residual(h, 0.0)) + cost(residual(-h, 0.0)) - 2 * c0) / (h * h)
+    hyy = (cost(residual(0.0, h)) + cost(residual(0.0, -h)) - 2 * c0) / (h * h)
+    if hxx <= 0 or hyy <= 0:
+        return math.inf
+    return s * math.sqrt(1 / hxx + 1 / hyy) * math.sqrt(4 * math.pi) * level.sigma
+
+
+def _fine_symmetry(
+    counts: np.ndarray, ok: np.ndarray, ring: _Level, best: _Candidate
+) -> _Candidate:
+    """A chosen gradient-lines or isotropy-search centre refined by the point symmetry of the
+    pattern near it at the finest polish level (:func:`_fine_level`), kept where the
+    optimum is sharp.
+
+    Gauss-Newton on g(p) - g(2c - p) (:func:`_refine_symmetry`, no ramp) over the lit
+    pixels within FINE_WINDOW of the level's longer side of the centre; its standard error
+    (:func:`_sharpness`, the criterion's curvature) must be at most FINE_SIGMA frame px, the
+    pairs correlate positively, and the centre move at most FINE_MOVE frame px. Shadow-axis
+    centres, already point-symmetry refinements along the stop's axis, are left alone: freed
+    from the axis they moved as often away from the beam as towards it (a tilted detector
+    breaks I(q) = I(-q) about it)."""
+    level = _fine_level(counts, ok, ring)
+    radius = FINE_WINDOW * max(level.g.shape)
+    x, y, _, rho = _refine_symmetry(
+        level, level.from_frame(best.x, best.y), ramp=False, radius=radius
+    )
+    if not (math.isfinite(x) and math.isfinite(y) and rho > 0):
+        return best
+    sigma = _sharpness(level, x, y, radius)
+    fx, fy = level.to_frame(x, y)
+    if sigma * level.b > FINE_SIGMA or math.hypot(fx - best.x, fy - best.y) > FINE_MOVE:
+        return best
+    return replace(best, x=fx, y=fy, sigma=sigma * level.b)
+
+
 def _near_ridges(
     rd: _Ridges, src: _Level, b: int, shape: tuple[int, int], reach: float
 ) -> np.ndarray:
@@ -1905,7 +1992,8 @@ def _polish(
     counts: np.ndarray, ok: np.ndarray, best: _Candidate, ring: _Level, conf: float
 ) -> tuple[_Candidate, float]:
     """A chosen isotropy-search centre refined by local point symmetry
-    (:func:`_polish_symmetry`); a chosen ring fit repeated at twice the ring level's
+    (:func:`_polish_symmetry`), it and a gradient-lines centre then at the finest level
+    (:func:`_fine_symmetry`); a chosen ring fit repeated at twice the ring level's
     resolution, then tried as tilted cones (:func:`_tilted`); the candidate and its
     confidence.
 
@@ -1918,7 +2006,9 @@ def _polish(
     on the benchmark's frames.
     """
     if best.method == "isotropy":
-        return _polish_symmetry(ring, best), conf
+        best = _polish_symmetry(ring, best)
+    if best.method in FINE_FROM:
+        return _fine_symmetry(counts, ok, ring, best), conf
     if best.method != "rings":
         return best, conf
     b_ring = ring.b
