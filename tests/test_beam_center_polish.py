@@ -59,12 +59,17 @@ def test_noise_is_not_polished():
     assert bc._polish_symmetry(ring_level(counts), start) == start
 
 
-def test_only_isotropy_and_ring_choices_are_polished(frame):
+def test_only_isotropy_gradient_and_ring_choices_are_polished(frame):
     ok = bc.valid_pixels(frame)
     ring = bc._pyramid(frame, ok)[2]
-    for method in ("gradient", "symmetry", "axis", "beamstop"):
+    for method in ("symmetry", "axis", "beamstop"):
         cand = bc._Candidate(method, CX + 1.5, CY + 1.5, 0.3, 0.5, 0.5, 0.5)
         assert bc._polish(frame, ok, cand, ring, 0.7) == (cand, 0.7)
+    # gradient lines: refined at the finest level (_fine_symmetry), sharp here
+    cand = bc._Candidate("gradient", CX + 1.5, CY + 1.5, 0.3, 0.5, 0.5, 0.5)
+    moved, conf = bc._polish(frame, ok, cand, ring, 0.7)
+    assert conf == 0.7 and moved.method == "gradient"
+    assert math.hypot(moved.x - CX, moved.y - CY) < 0.5
     moved, conf = bc._polish(frame, ok, isotropy_candidate(CX + 1.5, CY + 1.5), ring, 0.7)
     assert conf == 0.7
     assert math.hypot(moved.x - CX, moved.y - CY) < 0.5
