@@ -500,6 +500,16 @@ def _coherence(f: _Field, cx: float, cy: float, r_min: float = 2.0) -> float:
     return float(2.0 * np.sum(wcc) / max(np.sum(w), 1e-300) - 1.0)
 
 
+def _lines_meet(f: _Field) -> tuple[float, float]:
+    """The gradient lines' meeting point (x, y, level px): :func:`_meeting_point` of all
+    lines, then again started there (its weights then favour the lines that pass near);
+    NaN when the lines do not meet."""
+    x, y, _ = _meeting_point(f, None)
+    if math.isfinite(x):
+        x, y, _ = _meeting_point(f, (x, y))
+    return x, y
+
+
 def _meeting_point(
     f: _Field, start: tuple[float, float] | None, iters: int = 10, scale: float = 0.15
 ) -> tuple[float, float, float]:
@@ -1115,9 +1125,8 @@ def _candidates(
         x, y, s, n = _fit_arcs(rd, (x, y))
         add("rings", *fine.from_frame(*ring.to_frame(x, y)), s * ring.b / fine.b, arcs=n)
     fc = _gradient_field(coarse)
-    x, y, _ = _meeting_point(fc, None)
+    x, y = _lines_meet(fc)
     if math.isfinite(x):
-        x, y, _ = _meeting_point(fc, (x, y))
         x, y, s = _meeting_point(ff, fine.from_frame(*coarse.to_frame(x, y)))
         add("gradient", x, y, s)
     if out and out[0].method == "rings" and out[0].arcs >= 3 and out[0].sigma <= 0.5:
@@ -2340,10 +2349,7 @@ def _isotropic_elsewhere(
     k = _reduction(max(sums.shape), min(sums.shape), COARSE_SIDE, MIN_COARSE_SIDE)
     coarse = _level(_block_sums(sums, k), _block_sums(n, k), fine.b * k, 1.0) if k > 1 else fine
     field = _gradient_field(coarse, GLANCE_SEARCH_PIXELS)
-    sx, sy, _ = _meeting_point(field, None)
-    if not (math.isfinite(sx) and math.isfinite(sy)):
-        return False
-    sx, sy, _ = _meeting_point(field, (sx, sy))
+    sx, sy = _lines_meet(field)
     if not (math.isfinite(sx) and math.isfinite(sy)):
         return False
     cx, cy, _ = _climb(_pixels(coarse, GLANCE_SEARCH_PIXELS), (sx, sy), 4.0, 0.5)
