@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from scattertag.beam import center as bc
 
@@ -162,8 +163,6 @@ def test_order_stats_are_numpys_bit_for_bit():
 def test_boxes_are_ndimages_filters():
     """box_all, box_any and dilate_cross equal scipy.ndimage's filters on bool masks,
     windows larger than the mask included."""
-    from scipy import ndimage
-
     from scattertag.beam import boxes
 
     rng = np.random.default_rng(6)
@@ -220,3 +219,58 @@ def test_climb_is_the_plain_pattern_search(frame):
 
     for start in ((40.3, 61.2), (120.0, 80.5)):
         assert bc._climb(px, start, 4.0, 0.25) == plain(start, 4.0, 0.25)
+
+
+def test_block_sums_of_whole_counts_are_the_strided_float_sums():
+    """_block_sums of bools and of non-negative integers (summed rows first, in uint8 or
+    uint32) equals the float64 sums a strided slice at a time, for every block size; negative
+    or large integers take the float path."""
+    rng = np.random.default_rng(3)
+    for dtype in (bool, np.uint8, np.uint16, np.int32, np.uint32, np.int64):
+        a = rng.integers(0, 2 if dtype is bool else 5000, (61, 47)).astype(dtype)
+        for b in (1, 2, 3, 4, 8):
+            want = np.zeros((61 // b, 47 // b))
+            for i in range(b):
+                for j in range(b):
+                    want += a[i : want.shape[0] * b : b, j : want.shape[1] * b : b]
+            got = bc._block_sums(a, b)
+            assert got.dtype == np.float64
+            np.testing.assert_array_equal(got, want)
+    big = np.full((4, 4), 2**31, np.uint32)  # block sums over 2^32: float64, still exact
+    np.testing.assert_array_equal(bc._block_sums(big, 2), np.full((2, 2), 2.0**33))
+    neg = np.full((4, 4), -3, np.int32)
+    np.testing.assert_array_equal(bc._block_sums(neg, 2), np.full((2, 2), -12.0))
+
+
+def test_window_level_is_the_whole_level_where_the_fine_polish_reads(frame):
+    """_fine_level builds the finest level over a window about the centre only: its maps
+    where point symmetry and its sharpness read equal the whole level's, and so do their
+    results, from centres on the rings, near the border, over a shadow and off the frame."""
+    shaded = frame.copy()
+    shaded[300:340, 380:420] = 0.5  # a dark patch: shadow blocks near the centre
+    ok = bc.valid_pixels(shaded)
+    ring = bc._pyramid(shaded, ok)[2]
+    sums, n = ring.finer
+    whole = bc._level(sums, n, ring.b // 2, 1.5)
+    radius = bc.FINE_WINDOW * max(sums.shape)
+    reach = bc._symmetry_reach(radius)
+    for fx, fy in ((CX, CY), (420.0, 330.0), (50.0, 390.0), (795.0, 100.0), (-3000.0, 400.0)):
+        level = bc._fine_level(ring, fx, fy)
+        x, y = level.from_frame(fx, fy)
+        i, j = math.floor(y), math.floor(x)
+        read = (
+            slice(max(i - math.ceil(reach), 0), max(i + math.ceil(reach) + 2, 0)),
+            slice(max(j - math.ceil(reach), 0), max(j + math.ceil(reach) + 2, 0)),
+        )
+        for got, want in (
+            (level.smooth, whole.smooth),
+            (level.grad[0], whole.grad[0]),
+            (level.grad[1], whole.grad[1]),
+            (level.interior(1), whole.interior(1)),
+        ):
+            np.testing.assert_array_equal(got[read], want[read])
+        a = bc._refine_symmetry(whole, (x, y), ramp=False, radius=radius)
+        b = bc._refine_symmetry(level, (x, y), ramp=False, radius=radius)
+        np.testing.assert_array_equal(a, b)
+        if math.isfinite(a[0]):
+            assert bc._sharpness(whole, *a[:2], radius) == bc._sharpness(level, *a[:2], radius)
