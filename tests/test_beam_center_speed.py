@@ -7,6 +7,7 @@ import pytest
 from scipy import ndimage
 
 from scattertag.beam import center as bc
+from scattertag.beam import shadow
 
 CX, CY = 412.4, 377.8
 
@@ -161,7 +162,7 @@ def test_order_stats_are_numpys_bit_for_bit():
 
 
 def test_boxes_are_ndimages_filters():
-    """box_all, box_any and dilate_cross equal scipy.ndimage's filters on bool masks,
+    """box_all, box_any, dilate_cross and close_cross equal scipy.ndimage's filters on bool masks,
     windows larger than the mask included."""
     from scattertag.beam import boxes
 
@@ -175,9 +176,12 @@ def test_boxes_are_ndimages_filters():
             high = ndimage.maximum_filter(u8, size=k, mode="constant", cval=0).astype(bool)
             np.testing.assert_array_equal(boxes.box_all(a, w), low)
             np.testing.assert_array_equal(boxes.box_any(a, w), high)
-        for n in (1, 2):
+        for n in (1, 2, 3):
             np.testing.assert_array_equal(
                 boxes.dilate_cross(a, n), ndimage.binary_dilation(a, iterations=n)
+            )
+            np.testing.assert_array_equal(
+                boxes.close_cross(a, n), ndimage.binary_closing(a, iterations=n)
             )
         for got, want in zip(boxes.nonzero2d(a), np.nonzero(a)):
             np.testing.assert_array_equal(got, want)
@@ -274,3 +278,29 @@ def test_window_level_is_the_whole_level_where_the_fine_polish_reads(frame):
         np.testing.assert_array_equal(a, b)
         if math.isfinite(a[0]):
             assert bc._sharpness(whole, *a[:2], radius) == bc._sharpness(level, *a[:2], radius)
+
+
+def test_distance_to_bright_is_exact_on_the_shadows_within_reach(frame):
+    """The shadows' distance map, taken over their bounding box and the reach about it, is
+    ndimage's over the whole level on the shadows' blocks within the reach, and never less
+    elsewhere; the shadows' peaks (np.maximum.at) are ndimage.maximum's."""
+    stopped = frame.copy()
+    yy, xx = np.mgrid[0:800, 0:800]
+    stopped[np.hypot(xx - CX, yy - CY) < 40] = 0  # a disk beamstop on an arm to the border
+    stopped[370:386, : int(CX)] = 0
+    stopped[700:720, 700:720] = 0  # a small dark square far from it
+    ok = bc.valid_pixels(stopped)
+    ring = bc._pyramid(stopped, ok)[2]
+    shadows = ring.shadows(800)
+    assert shadows.count >= 2
+    full = ndimage.distance_transform_edt(~shadows.bright)
+    on = shadows.label > 0
+    for reach in (3.0, 8.0, 40.0):
+        got = shadow._distance_to_bright(shadows, reach)
+        near = on & (full <= reach)
+        np.testing.assert_array_equal(got[near], full[near])
+        assert np.all(got[on] >= full[on])
+    want = ndimage.maximum(full, shadows.label, index=np.arange(1, shadows.count + 1))
+    peak = np.zeros(shadows.count + 1)
+    np.maximum.at(peak, shadows.label.ravel(), full.ravel())
+    np.testing.assert_array_equal(peak[1:], want)

@@ -1,9 +1,10 @@
 """Boolean neighbourhood filters of 2-D masks by shifted ANDs and ORs; their pixels.
 
 Equal to ``scipy.ndimage``'s minimum and maximum filters over a square window (mode
-``constant``, 0 outside) and to ``binary_dilation`` with the cross, on bool arrays, element
-for element; ~4x faster on the estimators' 128-500 px levels (a window of k is log2(k) + 1
-whole-array ANDs per axis instead of a filter over each line).
+``constant``, 0 outside) and to ``binary_dilation`` and ``binary_closing`` with the cross,
+on bool arrays, element for element; ~4x faster on the estimators' 128-500 px levels (a
+window of k is log2(k) + 1 whole-array ANDs per axis instead of a filter over each line;
+the closing ~10x).
 """
 
 from __future__ import annotations
@@ -65,6 +66,18 @@ def dilate_cross(a: np.ndarray, iterations: int = 1) -> np.ndarray:
         grown[:, :-1] |= out[:, 1:]
         out = grown
     return out
+
+
+def close_cross(a: np.ndarray, iterations: int = 1) -> np.ndarray:
+    """(R, C) bool: ``a`` closed by the cross ``iterations`` times, as
+    ``ndimage.binary_closing(a, iterations=iterations)``: dilated (:func:`dilate_cross`),
+    then eroded with 0 beyond the edge, i.e. a pixel stays where the dilation of the rest
+    (the complement, and a border of True as wide as the erosion reaches) does not reach."""
+    grown = dilate_cross(a, iterations)
+    if iterations < 1:
+        return grown
+    rest = np.pad(~grown, iterations, constant_values=True)
+    return ~dilate_cross(rest, iterations)[iterations:-iterations, iterations:-iterations]
 
 
 def nonzero2d(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -429,18 +429,15 @@ def _level(
     shadows, 1e-3 to 1e-5 transmission), widened by 2 blocks, are left out of ``lit``.
     """
     ok = n >= 0.5 * (b * b)
-    if ok.all():  # whole arrays, no masked gathers and scatters (the same values)
-        full = sums / n
-        g, mean = np.log1p(full), full.ravel()
-    else:
-        g = np.zeros(sums.shape)
-        mean = sums[ok] / n[ok]
-        g[ok] = np.log1p(mean)
+    full = sums / np.maximum(n, 1.0)  # a valid block's mean (it holds at least one pixel)
+    g = np.zeros(sums.shape)
+    np.log1p(full, out=g, where=ok)  # whole arrays, no masked gathers and scatters
+    mean = full.ravel() if ok.all() else full[ok]
     lit = ok.copy()
     dark = np.zeros_like(ok)
     if mean.size:
         floor = _dark_floor(mean) if floor is None else floor
-        dark[ok] = mean < floor
+        np.less(full, floor, out=dark, where=ok)
         if dark.any():
             lit &= ~dilate_cross(dark, 2)
     return _Level(g, ok, lit, dark, b, sigma)

@@ -91,9 +91,13 @@ def samples(g: np.ndarray, lit: np.ndarray, keep: int = KEEP) -> Samples:
 def polarisation(dx: np.ndarray, dy: np.ndarray, distance: float, p: float) -> np.ndarray:
     """[1 + c^2 - p (1 - c^2) cos(2 chi)] / 2 at offsets (dx, dy) from the beam (level px),
     c = cos(2 theta) = d / sqrt(r^2 + d^2), cos(2 chi) = (dx^2 - dy^2) / r^2."""
-    r2 = dx * dx + dy * dy
+    return _polarisation(dx * dx + dy * dy, dx * dx - dy * dy, distance, p)
+
+
+def _polarisation(r2: np.ndarray, cos2: np.ndarray, distance: float, p: float) -> np.ndarray:
+    """:func:`polarisation` from r2 = dx^2 + dy^2 and cos2 = dx^2 - dy^2 (r^2 cos 2 chi)."""
     c2 = distance * distance / (r2 + distance * distance)
-    return 0.5 * (1.0 + c2 - p * (1.0 - c2) * (dx * dx - dy * dy) / np.maximum(r2, 1e-12))
+    return 0.5 * (1.0 + c2 - p * (1.0 - c2) * cos2 / np.maximum(r2, 1e-12))
 
 
 def r2_of(s: Samples, cx: float, cy: float, distance: float | None, p: float) -> float:
@@ -107,13 +111,15 @@ def r2_of(s: Samples, cx: float, cy: float, distance: float | None, p: float) ->
     sum w v^2 (no per-pixel residuals needed).
     """
     dx, dy = s.x - cx, s.y - cy
-    r = np.sqrt(dx * dx + dy * dy)
+    dx2, dy2 = dx * dx, dy * dy  # once for the radius and the polarisation
+    r2 = dx2 + dy2
+    r = np.sqrt(r2)
     k = ((r - r.min()) / BIN).astype(np.intp)
     if distance is None:
         spp = np.bincount(k, s.w)
         smp, sp = np.bincount(k, s.wm), spp
     else:
-        wpol = s.w * polarisation(dx, dy, distance, p)
+        wpol = s.w * _polarisation(r2, dx2 - dy2, distance, p)
         sp = np.bincount(k, wpol)
         spp = np.bincount(k, wpol * (wpol / s.w))
         smp = np.bincount(k, wpol * s.m)

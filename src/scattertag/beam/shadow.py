@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from scattertag.beam.boxes import box_all, nonzero2d
+from scattertag.beam.boxes import box_all, close_cross, nonzero2d
 from scattertag.beam.order_stats import median, percentile
 
 #: The edge points of a kept fit cover at least this fraction of the circle, in SPAN_SECTORS
@@ -108,8 +108,10 @@ def _local_mean(h: np.ndarray, use: np.ndarray, sigma: float, k: int) -> np.ndar
     m = use.astype(np.float64)
     rows, cols = h.shape
     if k > 1:
-        pad = ((0, -rows % k), (0, -cols % k))
-        hm, m = np.pad(h * m, pad), np.pad(m, pad)
+        hm = h * m
+        if rows % k or cols % k:
+            pad = ((0, -rows % k), (0, -cols % k))
+            hm, m = np.pad(hm, pad), np.pad(m, pad)
         hm, m = _blocks(hm, k), _blocks(m, k, True)
     else:
         hm = h * m
@@ -143,7 +145,7 @@ def find_shadows(g: np.ndarray, valid: np.ndarray, b: int, side: int) -> Shadows
     if not dark.any() or not bright.any():
         return Shadows(bright, np.zeros(dark.shape, np.int32), 0, b)
     # a shadow crossed by a detector gap stays one shadow
-    dark |= ~valid & ndimage.binary_closing(dark, iterations=2)
+    dark |= ~valid & close_cross(dark, 2)
     lab, n = ndimage.label(dark, structure=np.ones((3, 3), bool))
     return Shadows(bright, lab, int(n), b)
 
@@ -164,9 +166,11 @@ def shadow_circles(
     b, lab, n = shadows.b, shadows.label, shadows.count
     if n == 0:
         return []
-    dist = ndimage.distance_transform_edt(~shadows.bright)  # blocks to the nearest bright block
-    peak = np.asarray(ndimage.maximum(dist, lab, index=np.arange(1, n + 1)))
     largest = MAX_RADIUS * max(counts.shape) / b
+    dist = _distance_to_bright(shadows, largest)
+    peak = np.zeros(n + 1)  # each shadow's largest distance (ndimage.maximum, ~10x faster)
+    np.maximum.at(peak, lab.ravel(), dist.ravel())
+    peak = peak[1:]
     peak[(peak < MIN_WIDTH) | (peak > largest)] = 0.0
     live = np.flatnonzero(peak > 0)
     order = live[np.argsort(peak[live])[::-1][:MAX_SHADOWS]]
@@ -184,6 +188,26 @@ def shadow_circles(
         if all(math.hypot(c.x - d.x, c.y - d.y) > max(2.0, 0.5 * d.radius) for d in kept):
             kept.append(c)
     return kept
+
+
+def _distance_to_bright(shadows: Shadows, reach: float) -> np.ndarray:
+    """(R, C) Euclidean distance (blocks) from each block to the nearest bright block, taken
+    over the shadows' bounding box and ``reach`` blocks about it only (0 beyond): exact on
+    the shadows' blocks where at most ``reach`` (the nearest bright block then lies in the
+    box), never less than the true distance; the whole level's when the box has no bright
+    block."""
+    lab = shadows.label
+    rows, cols = np.flatnonzero(lab.any(axis=1)), np.flatnonzero(lab.any(axis=0))
+    m = math.ceil(reach) + 1
+    box = (
+        slice(max(int(rows[0]) - m, 0), int(rows[-1]) + m + 1),
+        slice(max(int(cols[0]) - m, 0), int(cols[-1]) + m + 1),
+    )
+    if not shadows.bright[box].any():
+        return ndimage.distance_transform_edt(~shadows.bright)
+    dist = np.zeros(shadows.bright.shape)
+    dist[box] = ndimage.distance_transform_edt(~shadows.bright[box])
+    return dist
 
 
 def largest_shadows(
