@@ -439,3 +439,49 @@ def test_fine_symmetry_leaves_a_centre_on_noise_alone():
     ring = bc._pyramid(counts, ok)[2]
     start = _candidate("isotropy", 480.0, 510.0)
     assert bc._fine_symmetry(counts, ok, ring, start) == start
+
+
+def _scored(method: str, x: float, y: float, sigma: float, isof: float, **kw):
+    """A candidate at (x, y) frame px with its standard error and fine isotropy."""
+    return bc._Candidate(method, x, y, sigma, 0.8, isof, isof, **kw)
+
+
+def test_a_choice_gives_way_to_a_tight_ring_fit_that_agrees_with_it():
+    # seed 0, frame 479: point symmetry 2.0 px off was chosen over a consensus of 3 arcs
+    # (sigma 0.16 px) 1.6 px from it and 0.84 px from the beam
+    diag = math.hypot(2000, 2000)
+    sym = _scored("symmetry", 386.7, 413.3, 0.03, 0.98, rho=0.99)
+    tight = _scored("rings", 385.7, 410.8, 0.16, 0.98, arcs=3, extra=True)
+    far = _scored("rings", 359.6, 425.0, 0.3, 0.96, arcs=4)
+    assert bc._tight_rings(sym, [sym, tight, far], diag) is tight
+    assert bc._tight_rings(sym, [sym, far], diag) is sym  # 29 px away: another centre
+    loose = _scored("rings", 385.7, 410.8, 0.8, 0.98, arcs=3, extra=True)
+    two = _scored("rings", 385.7, 410.8, 0.16, 0.98, arcs=2)
+    assert bc._tight_rings(sym, [sym, loose, two], diag) is sym
+    stop = _scored("beamstop", 387.0, 413.0, 0.2, 0.98, span=0.8)
+    assert bc._tight_rings(stop, [stop, tight], diag) is stop
+
+
+def test_an_off_frame_choice_gives_way_to_a_consensus_of_arcs():
+    # seed 0, frame 347: the isotropy search 101 px off the frame's off-frame beam, a
+    # consensus of 5 arcs 9 px from it, about as isotropic (the common fit: 165 px off)
+    shape = (2000, 2000)
+    iso = _scored("isotropy", 2002.2, 770.9, 4.0, 0.664)
+    arcs = _scored("rings", 2093.0, 804.3, 4.45, 0.641, arcs=5, extra=True)
+    assert bc._consensus_off_frame(iso, [iso, arcs], shape) is arcs
+    worse = _scored("rings", 2093.0, 804.3, 4.45, 0.55, arcs=5, extra=True)
+    assert bc._consensus_off_frame(iso, [iso, worse], shape) is iso
+    inside = _scored("isotropy", 1990.0, 770.9, 4.0, 0.664)
+    assert bc._consensus_off_frame(inside, [inside, arcs], shape) is inside
+
+
+def test_a_window_is_no_guess_either():
+    # a frame that is not found: the window's middle (the most isotropic point) was its
+    # guess (seed 0, frame 486: 17.9 px off; point symmetry elsewhere 0.19 px)
+    y, x = np.mgrid[:256, :256].astype(float)
+    lam = 40.0 + 400.0 * window(x, y, 100.0, 110.0, 55.0)
+    ring = ring_level(np.random.default_rng(5).poisson(lam).astype(np.int32))
+    middle = _scored("gradient", 100.0, 110.0, 0.05, 0.9)
+    other = _scored("symmetry", 200.0, 60.0, 0.05, 0.3, rho=0.9)
+    best, conf = bc._choose_unwindowed([middle, other], (256, 256), ring)
+    assert best is other and conf < CONFIDENCE_THRESHOLD

@@ -68,6 +68,49 @@ def test_wedge_and_square_give_no_circle():
     assert shadow_circles(counts, ok, find_shadows(ring.g, ring.ok, ring.b, 512)) == []
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_straight_sides_where_a_wedge_leaves_the_frame_give_no_circle(seed):
+    # the wedge's two sides where it leaves the frame made a loose "circle" (span 0.36,
+    # sigma 0.45 px) about a point on the border, 98 px from the beam, that outranked the
+    # wedge's axis: its edge normals do not turn with the polar angle
+    counts, x, y = flat_frame(256, 100.0, seed)
+    wedge = (x < 104.0) & (np.abs(y - 117.5 - 0.06 * (104.0 - x)) < 0.16 * (104.0 - x))
+    counts = shade(counts, wedge, 1e-3, seed)  # from the left border, pointed at (104, 117.5)
+    ok = np.ones(counts.shape, bool)
+    from scattertag.beam.center import LOOSE_SIGMA, LOOSE_SPAN, _pyramid
+
+    _, _, ring = _pyramid(counts, ok)
+    shadows = find_shadows(ring.g, ring.ok, ring.b, 256)
+    assert shadow_circles(counts, ok, shadows, LOOSE_SPAN, LOOSE_SIGMA) == []
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_disk_cut_by_the_frame_border_still_gives_its_circle(seed):
+    # a round edge cut by the border turns with it (as loose a circle as before the test)
+    counts, x, y = flat_frame(256, 100.0, seed)
+    counts = shade(counts, np.hypot(x - 12.3, y - 130.6) < 18.0, 1e-3, seed)
+    ok = np.ones(counts.shape, bool)
+    from scattertag.beam.center import LOOSE_SIGMA, LOOSE_SPAN, _pyramid
+
+    _, _, ring = _pyramid(counts, ok)
+    shadows = find_shadows(ring.g, ring.ok, ring.b, 256)
+    found = shadow_circles(counts, ok, shadows, LOOSE_SPAN, LOOSE_SIGMA)
+    assert len(found) == 1
+    assert math.hypot(found[0].x - 12.3, found[0].y - 130.6) <= 0.5
+
+
+def test_turn_is_one_along_a_circle_and_zero_along_straight_sides():
+    t = np.linspace(-2.0, 2.0, 40)
+    assert beamstop_shadow._turn(t, t + 0.05 * np.sin(7 * t)) == pytest.approx(1.0, abs=0.05)
+    # two straight sides (normals -90 and +80 degrees) seen from a point between them
+    theta = np.concatenate([np.linspace(-1.9, -1.0, 12), np.linspace(0.9, 1.9, 12)])
+    normal = np.where(theta < 0, -math.pi / 2, math.radians(80.0))
+    assert abs(beamstop_shadow._turn(theta, normal)) < 0.05
+    # an arc across the +-pi cut is one stretch
+    arc = np.angle(np.exp(1j * np.linspace(2.8, 3.6, 20)))
+    assert beamstop_shadow._turn(arc, arc) == pytest.approx(1.0)
+
+
 def test_wedge_tip_and_axis_point_at_the_beam():
     # a wedge from the bottom edge, pointed upward: its tip lies near its apex and the axis
     # from the tip into the shadow points down, toward the edge it comes from
