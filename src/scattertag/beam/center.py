@@ -27,9 +27,11 @@ Four estimators work on a pyramid of the log-scaled frame
   standard error) and the axis of a long shadow (a wedge's or a bar's, searched for the
   most point-symmetric centre near its tip) are extra candidates.
 
-Two fallbacks are tried only on frames the rules leave "not found": grazing incidence
-(the mirror column and the specular geometry along it, :func:`_grazing`) and the direct
-beam's glow beside a rod stop that crosses the beam (:mod:`scattertag.beam.glow`). A
+Three fallbacks are tried only on frames the rules leave "not found": grazing incidence
+(the mirror column and the specular geometry along it, :func:`_grazing`), the direct
+beam's glow beside a rod stop that crosses the beam (:mod:`scattertag.beam.glow`) and a
+small ring or sharp peak about the beam at full resolution (:mod:`scattertag.beam.compact`,
+:func:`_compact`). A
 not-found centre off the frame (or at its border) is moved to the fit of the falloff about
 it with the polarisation factor of a flat detector (:mod:`scattertag.beam.falloff`).
 
@@ -52,7 +54,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.fft import next_fast_len
 
-from scattertag.beam import cones, dips, falloff, ranker, shadow
+from scattertag.beam import compact, cones, dips, falloff, ranker, shadow
 from scattertag.beam import glow as beam_glow
 from scattertag.beam.boxes import box_all, box_any, dilate_cross, nonzero2d
 from scattertag.beam.cones import fit_cones
@@ -214,7 +216,8 @@ class BeamCenterEstimate:
     method : which estimator gave the centre (``symmetry``, ``gradient``, ``rings``,
         ``cone`` (rings of a tilted detector), ``beamstop``, ``axis``, ``isotropy``,
         ``grazing`` (mirror column and specular geometry), ``glow`` (the direct beam's
-        glow beside a rod stop), ``falloff`` (an off-frame centre, not found, from the
+        glow beside a rod stop), ``compact`` (a small ring or sharp peak about the beam at
+        full resolution), ``falloff`` (an off-frame centre, not found, from the
         falloff with polarisation), ``pose`` (cones of another frame's pose through this
         frame's arcs, :func:`scattertag.beam.pose.refit`), ``none``).
     on_frame : True if the centre falls on the detector, -0.5 <= x < cols - 0.5 and
@@ -1603,6 +1606,36 @@ def _glow(counts: np.ndarray, ok: np.ndarray, ring: _Level) -> tuple[_Candidate,
     return _Candidate("glow", glow.x, glow.y, glow.sigma, 0.0, iso, iso), conf
 
 
+def _compact(
+    counts: np.ndarray,
+    ok: np.ndarray,
+    levels: tuple[_Level, _Level, _Level],
+    cands: list[_Candidate],
+    best: _Candidate | None,
+    conf: float,
+) -> tuple[_Candidate | None, float]:
+    """(best, conf), or a compact feature about the beam at full resolution
+    (:mod:`scattertag.beam.compact`, method ``compact``) when it is found: the most
+    confident (:func:`compact.confidence`, the fine-level isotropy about each feature
+    against the most isotropic of ``cands``), if above ``conf``."""
+    _, fine, ring = levels
+    if np.count_nonzero(ring.ok) < 64:
+        return best, conf
+    floor = _dark_floor(np.expm1(ring.g[ring.ok]))
+    feats = compact.find(counts, ok, ring.g, ring.lit, ring.b, floor)
+    if not feats:
+        return best, conf
+    pf = _pixels(fine)
+    top = max((c.fine_isotropy for c in cands), default=0.0)
+    scored = []
+    for f in feats:
+        iso = _isotropy(pf, *fine.from_frame(f.x, f.y))
+        cand = _Candidate("compact", f.x, f.y, f.sigma, 0.0, iso, iso, rho=f.rho, span=f.cover)
+        scored.append((compact.confidence(f, iso, top), f.snr, cand))
+    c, _, cand = max(scored, key=lambda s: s[:2])
+    return (cand, c) if c > conf else (best, conf)
+
+
 def _by_method(cands: list[_Candidate]) -> dict[str, _Candidate]:
     """Each method's candidate; of several (point-symmetry peaks), the most isotropic."""
     by: dict[str, _Candidate] = {}
@@ -2350,6 +2383,8 @@ def _estimate(
         glow = _glow(counts, ok, levels[2])
         if glow is not None and glow[1] > conf:
             best, conf = glow
+    if conf < CONFIDENCE_THRESHOLD:
+        best, conf = _compact(counts, ok, levels, cands, best, conf)
     if best is None:
         return BeamCenterEstimate(*middle, 0.0, "none", True)
     best, conf = _polish(counts, ok, best, levels[2], conf)
