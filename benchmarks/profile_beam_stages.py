@@ -57,6 +57,7 @@ STAGES = {
     "_choose": "choice",
     "_grazing": "grazing",
     "_glow": "glow",
+    "_compact": "compact",
     "_polish": "polish",
     "_falloff": "falloff",
     "_frame_arcs": "arcs out",
