@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from scattertag.beam import center as bc
-from scattertag.beam import shadow
+from scattertag.beam import horizon, shadow
 
 CX, CY = 412.4, 377.8
 
@@ -92,7 +92,7 @@ def test_drops_are_the_windows_medians():
     v = np.random.default_rng(3).normal(size=57)
     k = 4
     slow = [np.median(v[j - k : j]) - np.median(v[j : j + k]) for j in range(k, v.size - k)]
-    np.testing.assert_array_equal(bc._drops(v, k), slow)
+    np.testing.assert_array_equal(horizon.drops(v, k), slow)
 
 
 def test_bilinear_samples_every_map_at_once():

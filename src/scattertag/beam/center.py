@@ -54,13 +54,17 @@ import numpy as np
 from scipy import ndimage
 from scipy.fft import next_fast_len
 
-from scattertag.beam import compact, cones, dips, falloff, ranker, shadow
+from scattertag.beam import compact, cones, dips, falloff, horizon, ranker, shadow
 from scattertag.beam import glow as beam_glow
 from scattertag.beam.boxes import box_all, box_any, dilate_cross, nonzero2d
 from scattertag.beam.cones import fit_cones
 from scattertag.beam.grid import BlockGrid, on_frame
 from scattertag.beam.order_stats import median, nanmedian_rows, percentile
 from scattertag.beam.pose import Arcs, DetectorPose, refit, tolerance
+from scattertag.beam.radial import Pixels as _Pixels
+from scattertag.beam.radial import climb as _climb
+from scattertag.beam.radial import isotropy as _isotropy
+from scattertag.beam.radial import pixels as pixels_of
 from scattertag.beam.shadow import (
     Shadows,
     bar_tips,
@@ -143,16 +147,20 @@ RIVAL_RMS, RIVAL_Z, RIVAL_CONFIDENCE = 0.95, 2.0, 0.25
 #: a horizon is a drop of at least HORIZON_DROP in the mean of g across it (windows of
 #: rows / 64 rows, at least 2) in the median column, and a drop in HORIZON_COLUMNS of the
 #: columns; the mirror column's pairs must cover GRAZING_OVERLAP of the lit pixels and
-#: correlate GRAZING_RHO; the direct beam is sought from the horizon down to GRAZING_REACH
-#: of the level's rows below it; the isotropy within GRAZING_FLAT of its best sets the
-#: spread of y.
+#: correlate GRAZING_RHO.
 HORIZON_DROP, HORIZON_COLUMNS = 0.3, 0.8
-#: On the specular column (:func:`_specular`): the horizon is a drop of at least
-#: HORIZON_STEP in log(1 + counts) and HORIZON_SNR times its noise; the specular spot
-#: exceeds the running median over +-SPOT_REACH rows by at least SPOT_CONTRAST, and the
-#: columns SPOT_SIDE of the width aside by half as much at most.
-HORIZON_STEP, HORIZON_SNR, SPOT_REACH, SPOT_CONTRAST, SPOT_SIDE = 1.0, 10.0, 8, 1.0, 0.01
-GRAZING_OVERLAP, GRAZING_RHO, GRAZING_REACH, GRAZING_FLAT = 0.3, 0.5, 0.2, 0.005
+#: On the specular column (:func:`_specular`): the horizon is a step (:func:`horizon.step`);
+#: the specular spot exceeds the running median over +-SPOT_REACH rows by at least
+#: SPOT_CONTRAST, and the columns SPOT_SIDE of the width aside by half as much at most.
+SPOT_REACH, SPOT_CONTRAST, SPOT_SIDE = 8, 1.0, 0.01
+GRAZING_OVERLAP, GRAZING_RHO = 0.3, 0.5
+#: A found centre gives way to a half pattern's beam (:func:`_below_horizon`) under a
+#: horizon at least HALF_CLEAR px below it, when it lies within HALF_NEAR of the width of
+#: the mirror column.
+HALF_CLEAR, HALF_NEAR = 2.0, 0.02
+#: A grazing beam whose y spreads at most GUESS_SPREAD px (4 x the goal's 2 px) is a
+#: better guess than a centre the rules leave not found, even at a lower confidence.
+GUESS_SPREAD = 8.0
 #: Small stops on the specular column (:func:`_column_stops`): an interval at least
 #: STOP_SHORTEST rows long (a stop narrower than a few pixels stops no beam; a dead pixel
 #: is one row); one stop below the horizon without a partner above is evidence STOP_SINGLE.
@@ -1093,18 +1101,6 @@ class _Candidate:
 
 
 # ---- isotropy score ----------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Pixels:
-    """Lit pixels of a level (a regular subsample): positions (x, y), values g, sum of g^2
-    and SS_total = sum (g - mean g)^2."""
-
-    x: np.ndarray
-    y: np.ndarray
-    g: np.ndarray
-    sumsq: float
-    total: float
-
-
 def _pixels(level: _Level, keep: int = 20000, use: np.ndarray | None = None) -> _Pixels:
     """At most ``keep`` lit pixels of the level (and of ``use``, (R, C) bool), evenly strided;
     those of the whole level are taken once per level (candidates and fallbacks share them)."""
@@ -1117,63 +1113,7 @@ def _pixels(level: _Level, keep: int = 20000, use: np.ndarray | None = None) -> 
     if iy.size > keep:
         pick = np.linspace(0, iy.size - 1, keep).astype(np.int64)
         iy, ix = iy[pick], ix[pick]
-    g = level.g[iy, ix]
-    sumsq = float(np.sum(g * g))
-    total = sumsq - float(g.sum()) ** 2 / max(g.size, 1)
-    return _Pixels(ix.astype(np.float64), iy.astype(np.float64), g, sumsq, total)
-
-
-def _isotropy(px: _Pixels, cx: float, cy: float, step: float = 1.0) -> float:
-    """Adjusted R^2 of g explained by a radial profile about (cx, cy) (bins ``step`` px).
-
-    R^2 = 1 - [SS_within / (N - K)] / [SS_total / (N - 1)] with K occupied radius bins;
-    1 for a perfectly isotropic pattern about (cx, cy), about 0 for noise. SS_within =
-    sum g^2 - sum_k s_k^2 / n_k (s_k, n_k: sum of g and count in bin k).
-    """
-    r = px.x - cx  # r = sqrt(dx^2 + dy^2) in place (not np.hypot: 40 % slower, no overflow)
-    r *= r
-    dy = px.y - cy
-    dy *= dy
-    r += dy
-    np.sqrt(r, out=r)
-    r -= r.min()
-    if step != 1.0:
-        r /= step
-    k = r.astype(np.intp)
-    n = np.bincount(k)
-    s = np.bincount(k, px.g)
-    used = np.flatnonzero(n)
-    within = px.sumsq - float(np.sum(s[used] ** 2 / n[used]))
-    total = px.total
-    dof = px.g.size - used.size
-    if total <= 0 or dof < 0.25 * px.g.size:
-        return 0.0
-    return float(np.clip(1.0 - (within / dof) / (total / (px.g.size - 1)), -1.0, 1.0))
-
-
-def _climb(
-    px: _Pixels, start: tuple[float, float], step: float, last: float, bin_px: float = 1.0
-) -> tuple[float, float, float]:
-    """Pattern search for the most isotropic centre: halve ``step`` down to ``last``.
-
-    Each point is scored once (a step back to the point it came from, or a smaller step
-    onto one already tried, reuses its score)."""
-    cx, cy = start
-    best = _isotropy(px, cx, cy, bin_px)
-    seen = {(cx, cy): best}
-    while step >= last:
-        moved = False
-        for dx, dy in ((step, 0), (-step, 0), (0, step), (0, -step)):
-            key = (cx + dx, cy + dy)
-            score = seen.get(key)
-            if score is None:
-                score = seen[key] = _isotropy(px, *key, bin_px)
-            if score > best:
-                best, cx, cy, moved = score, cx + dx, cy + dy, True
-                break
-        if not moved:
-            step /= 2
-    return cx, cy, best
+    return pixels_of(ix.astype(np.float64), iy.astype(np.float64), level.g[iy, ix])
 
 
 def _candidates(
@@ -1343,51 +1283,6 @@ def _excess(profile: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(profile) & np.isfinite(base), profile - base, -np.inf)
 
 
-def _drops(v: np.ndarray, k: int) -> np.ndarray:
-    """(n - 2k,) for each j in k .. n - k - 1: the median of v[j - k : j] less that of
-    v[j : j + k] (the drop across j of a profile v (n,)), from one median per window."""
-    med = np.median(np.lib.stride_tricks.sliding_window_view(v, k), axis=1)  # med[i]: v[i:i+k]
-    return med[: v.size - 2 * k] - med[k : v.size - k]
-
-
-def _step(
-    v: np.ndarray, rows: np.ndarray, within: tuple[float, float] | None = None
-) -> tuple[float, float, int] | None:
-    """(y_h, spread, above): the film's horizon on a column profile v (n,) of log(1 + counts)
-    at frame rows ``rows`` (n,; valid rows only), or None.
-
-    The largest drop of the median of the k = 4 valid rows above a row to the k below
-    (among the rows ``within`` (first, last) frame rows, when given), at least HORIZON_STEP
-    and HORIZON_SNR times the profile's row-to-row noise (:func:`dips.noise`; the film's
-    shadow is a step of orders of magnitude, not a fluctuation); placed where the counts
-    cross the middle of the two levels (the film transmits half), interpolated between
-    adjacent rows, else midway between the last valid row above and the first below, half
-    their distance its spread (a module gap there widens it; at least 0.5 px). ``above``:
-    the index in v of the last sample above the crossing.
-    """
-    k = 4
-    if v.size < 4 * k:
-        return None
-    drops = _drops(v, k)
-    if within is not None:
-        at = rows[k : v.size - k]
-        drops = np.where((at >= within[0]) & (at <= within[1]), drops, -np.inf)
-    j = k + int(np.argmax(drops))
-    if drops[j - k] < max(HORIZON_STEP, HORIZON_SNR * dips.noise(v)):
-        return None
-    lin = np.expm1(v)
-    mid = 0.5 * (np.median(lin[j - k : j]) + np.median(lin[j : j + k]))
-    above = j - 1
-    while above > 0 and lin[above] < mid:
-        above -= 1
-    below = above + 1
-    while below < v.size - 1 and lin[below] >= mid:
-        below += 1
-    gap = float(rows[below] - rows[above])
-    y_h = rows[above] + (0.5 * gap if gap > 1 else (lin[above] - mid) / (lin[above] - lin[below]))
-    return float(y_h), max(0.5 * gap, 0.5), above
-
-
 def _specular(counts: np.ndarray, ok: np.ndarray, x: float) -> tuple[float, float] | None:
     """(y, w): the direct beam's row from the profile of the specular column x
     (:func:`_column_profile`), and its spread w (px), or None when the column shows no
@@ -1406,7 +1301,7 @@ def _specular(counts: np.ndarray, ok: np.ndarray, x: float) -> tuple[float, floa
     """
     profile = _column_profile(counts, ok, x)
     rows = np.flatnonzero(np.isfinite(profile))
-    step = _step(profile[rows], rows)
+    step = horizon.step(profile[rows], rows)
     if step is None:
         return None
     y_h, spread_h, above = step
@@ -1461,7 +1356,7 @@ def _column_stops(
     profile = _column_profile(counts, ok, x)
     rows = np.flatnonzero(np.isfinite(profile))
     v = profile[rows]
-    step = _step(v, rows, (y0 - 2 * level.b, y0 + 2 * level.b))
+    step = horizon.step(v, rows, (y0 - 2 * level.b, y0 + 2 * level.b))
     if step is None:
         return None
     y_h, w_h, _ = step
@@ -1507,39 +1402,39 @@ def _band(counts: np.ndarray, ok: np.ndarray, x: float, d: dips.Dip, longest: in
     return True
 
 
-def _horizon_isotropy(level: _Level, x: float) -> tuple[float, float, float] | None:
-    """(y, w, R^2): the row (level px) of column x about which the lit pixels above the
-    horizon (:func:`_horizon`) are most isotropic (:func:`_isotropy`), searched from the
-    horizon down GRAZING_REACH of the rows; w (frame px) half the length of the run of y
-    whose isotropy is within GRAZING_FLAT of the best; None without a horizon or when the
-    best is an end of the range.
+def _half(
+    counts: np.ndarray,
+    ok: np.ndarray,
+    level: _Level,
+    x: float,
+    rival: tuple[float, float] | None = None,
+) -> horizon.Half | None:
+    """The beam of the half pattern above the film's horizon about column x (frame px;
+    :func:`horizon.cuts` from the rival's row + HALF_CLEAR down when a ``rival`` centre
+    (x, y) is given, else over the whole column, the floor the 0.5th percentile of the
+    level's valid block means), the one of largest isotropy (:func:`horizon.half_pattern`),
+    or None."""
+    floor = percentile(np.expm1(level.g[level.ok]), 0.5) if level.ok.any() else 0.0
+    start = 0 if rival is None else max(math.ceil(rival[1] + HALF_CLEAR), 0)
+    lit = (level.lit, level.b)
+    halves = []
+    for cut in horizon.cuts(counts, ok, lit, x, floor, start):
+        if rival is not None and cut.y - rival[1] < max(HALF_CLEAR, 2.0 * cut.spread):
+            continue
+        half = horizon.half_pattern(counts, ok, lit, x, cut, rival)
+        if half is not None:
+            halves.append(half)
+    return max(halves, key=lambda h: h.r2, default=None)
 
-    The beam lies d tan(alpha_i) below the horizon, and only what lies above it is
-    isotropic about the beam. On most grazing frames this profile is flat (a half-plane's
-    radial profile hardly tells y; Yoneda band and rods are horizontal and vertical), so
-    w is large and the confidence small; rings above the horizon fix y.
-    """
-    h = level.horizon
-    if h is None:
-        return None
-    above = np.zeros(level.g.shape, dtype=bool)
-    above[: max(h - 1, 0)] = True
-    px = _pixels(level, use=above)
-    if px.g.size < 64:
-        return None
-    ys = np.arange(h - 1.0, h + GRAZING_REACH * level.g.shape[0])
-    r = np.array([_isotropy(px, x, y) for y in ys])
-    j = int(np.argmax(r))
-    if j in (0, len(ys) - 1):
-        return None
-    flat = r >= r[j] - GRAZING_FLAT
-    lo, hi = j, j
-    while lo > 0 and flat[lo - 1]:
-        lo -= 1
-    while hi < len(ys) - 1 and flat[hi + 1]:
-        hi += 1
-    y = ys[j] + _parabola(r[None, :], 0, j, axis=1)
-    return float(y), max(0.5 * (hi - lo + 1), 0.5) * level.b, float(r[j])
+
+def _half_candidate(half: horizon.Half, rho: float) -> tuple[_Candidate, float]:
+    """The ``grazing`` candidate of a half pattern and its confidence: 0.7 (one estimator)
+    times clip((R^2 - 0.02) / 0.1, 0, 1) times P = 1 - exp(-t^2 / w^2), t = 2 px, w the
+    spread of y."""
+    evidence = float(np.clip((half.r2 - 0.02) / 0.1, 0.0, 1.0))
+    conf = 0.7 * evidence * (1.0 - math.exp(-4.0 / half.spread**2))
+    cand = _Candidate("grazing", half.x, half.y, half.spread, 0.0, half.r2, half.r2, rho=rho)
+    return cand, conf
 
 
 def _grazing(counts: np.ndarray, ok: np.ndarray, level: _Level) -> tuple[_Candidate, float] | None:
@@ -1549,12 +1444,12 @@ def _grazing(counts: np.ndarray, ok: np.ndarray, level: _Level) -> tuple[_Candid
     x is the mirror column (:func:`_mirror_column`, at least GRAZING_RHO). y lies on that
     column: from the specular geometry (:func:`_specular`: 2 y_horizon - y_spot) when the
     column shows a spot above a horizon, else from the small stops over the direct beam
-    and the spot (:func:`_column_stops`), else from the isotropy above the horizon
-    (:func:`_horizon_isotropy`). Confidence 0.7 (one estimator) times the evidence
-    (1 for the specular geometry and a pair of stops, STOP_SINGLE for one stop,
-    clip((R^2 - 0.02) / 0.1, 0, 1) for the isotropy path) times
-    P = 1 - exp(-t^2 / w^2), t = 2 px (the goal's tolerance), w the spread of y: a y the
-    frame does not fix is "not found".
+    and the spot (:func:`_column_stops`), else from the half pattern above the horizon
+    (:func:`_half`: x and y both from its isotropy, y on or below the horizon).
+    Confidence 0.7 (one estimator) times the evidence (1 for the specular geometry and a
+    pair of stops, STOP_SINGLE for one stop, clip((R^2 - 0.02) / 0.1, 0, 1) for the half
+    pattern) times P = 1 - exp(-t^2 / w^2), t = 2 px (the goal's tolerance), w the spread
+    of y: a y the frame does not fix is "not found".
     """
     x, rho = _mirror_column(level)
     if not (math.isfinite(x) and rho >= GRAZING_RHO):
@@ -1566,14 +1461,34 @@ def _grazing(counts: np.ndarray, ok: np.ndarray, level: _Level) -> tuple[_Candid
         fy, w, evidence = found_y
         iso = _isotropy(_pixels(level), x, level.from_frame(fx, fy)[1])
     else:
-        found = _horizon_isotropy(level, x)
-        if found is None:
-            return None
-        y, w, iso = found
-        fy = level.to_frame(x, y)[1]
-        evidence = float(np.clip((iso - 0.02) / 0.1, 0.0, 1.0))
+        half = _half(counts, ok, level, fx)
+        return None if half is None else _half_candidate(half, rho)
     conf = 0.7 * evidence * (1.0 - math.exp(-4.0 / (w * w)))
     return _Candidate("grazing", fx, fy, w, 0.0, iso, iso, rho=rho), conf
+
+
+def _below_horizon(
+    counts: np.ndarray, ok: np.ndarray, level: _Level, best: _Candidate
+) -> tuple[_Candidate, float] | None:
+    """A found centre that a grazing beam cannot have, replaced: the ``grazing`` candidate
+    of the half pattern (:func:`_half`) under a horizon that crosses the chosen centre's
+    column at least HALF_CLEAR px below it, when the half pattern is isotropic about a
+    point on or below that horizon and not about the chosen centre (the centroid of the
+    half pattern, which point symmetry, gradient lines, the isotropy of the whole frame
+    and arcs cut by the horizon find), with its confidence (:func:`_half_candidate`);
+    None where no such horizon shows (frames without a film). The chosen centre must lie
+    on the frame within HALF_NEAR of the width of the mirror column (:func:`_mirror_column`,
+    at least GRAZING_RHO): a half pattern is mirror-symmetric about the beam's column.
+    """
+    if not on_frame(best.x, best.y, counts.shape):
+        return None
+    x, rho = _mirror_column(level)
+    if not (math.isfinite(x) and rho >= GRAZING_RHO):
+        return None
+    if abs(level.to_frame(x, 0.0)[0] - best.x) > HALF_NEAR * counts.shape[1]:
+        return None
+    half = _half(counts, ok, level, best.x, (best.x, best.y))
+    return None if half is None else _half_candidate(half, rho)
 
 
 def _glow(counts: np.ndarray, ok: np.ndarray, ring: _Level) -> tuple[_Candidate, float] | None:
@@ -2377,8 +2292,10 @@ def _estimate(
     best, conf = _choose_unwindowed(cands, (rows, cols), levels[2])
     if conf < CONFIDENCE_THRESHOLD:
         graze = _grazing(counts, ok, levels[2])
-        if graze is not None and graze[1] > conf:
-            best, conf = graze
+        if graze is not None and (graze[1] > conf or graze[0].sigma <= GUESS_SPREAD):
+            best, conf = graze[0], max(graze[1], conf)  # the better guess, found or not
+    elif best is not None and (graze := _below_horizon(counts, ok, levels[2], best)):
+        best, conf = graze
     if conf < CONFIDENCE_THRESHOLD:
         glow = _glow(counts, ok, levels[2])
         if glow is not None and glow[1] > conf:

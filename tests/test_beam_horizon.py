@@ -1,0 +1,103 @@
+"""Grazing incidence: the film's horizon and the half pattern above it (beam.horizon)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from scattertag.beam import center as bc
+from scattertag.beam import horizon
+from scattertag.beam.radial import climb, pixels
+from scattertag.geometry import Geometry
+from scattertag.simulate import gisaxs
+from test_beam_center import calibrant_frame
+
+
+def half_frame(
+    below: float, reach: float, halo: bool = False, offset: float = 0.0, seed: int = 0
+) -> tuple[np.ndarray, Geometry, float]:
+    """A 500 x 500 grazing-incidence frame drawn with the simulator's film shadow and
+    Yoneda band (alpha_c = 0.15 deg, strength 1): a diffuse blob about the beam (width
+    12 px) and, with ``halo``, a ring of radius 60 px, both cut at the film's horizon
+    ``below`` px above the beam, at a distance of ``reach`` pixels (the simulator's WAXS
+    frames: a few hundred, the horizon under a pixel above the beam); no specular rod or
+    spot; a flat background of 3 counts plus ``offset`` (an integrating detector's dark
+    level), which the film does not cut; Poisson counts. Returns the counts, the geometry
+    (beam at (247.3, 401.6)) and the horizon's row."""
+    g = Geometry(
+        shape=(500, 500), beam_center=(247.3, 401.6), pixel_size=172e-6, distance=reach * 172e-6
+    )
+    inc = {"alpha_i_deg": math.degrees(math.atan(below / reach)), "alpha_c_deg": 0.15}
+    rows, cols = np.mgrid[0:500, 0:500].astype(np.float64)
+    r = np.hypot(cols - g.beam_center[0], rows - g.beam_center[1])
+    shadow, band = gisaxs.vertical_factor(g, inc, 1.0)
+    sample = 5e3 / (1.0 + (r / 12.0) ** 2)
+    if halo:
+        sample += 400.0 * np.exp(-0.5 * ((r - 60.0) / 4.0) ** 2)
+    lam = sample * (shadow * (1.0 + band))[:, None] + 3.0 + offset
+    counts = np.random.default_rng(seed).poisson(lam)
+    return counts, g, float(gisaxs.row_at_exit_angle(g, inc, 0.0))
+
+
+def _error(est, g: Geometry) -> float:
+    return math.hypot(est.x - g.beam_center[0], est.y - g.beam_center[1])
+
+
+@pytest.mark.parametrize(
+    ("below", "reach", "halo", "offset"),
+    [(0.7, 300.0, False, 0.0), (0.7, 300.0, False, 500.0), (12.0, 3000.0, True, 0.0)],
+)
+def test_half_pattern_gives_the_beam_below_the_horizon(below, reach, halo, offset):
+    """The blob's centroid lies above the horizon, where no grazing beam can be: the
+    estimate is the half pattern's beam, within 2 px, found."""
+    counts, g, _ = half_frame(below, reach, halo, offset)
+    est = bc.estimate_beam_center(counts)
+    assert est.method == "grazing"
+    assert _error(est, g) <= 2.0
+    assert est.confidence >= bc.CONFIDENCE_THRESHOLD
+
+
+def test_horizon_cut_where_the_counts_cross_half_the_step():
+    """The bands about the beam's column find the film's horizon within a pixel, also over
+    an integrating detector's offset (a drop under 1 in log(1 + counts) without the floor)."""
+    counts, g, row = half_frame(0.7, 300.0, offset=500.0)
+    ok = bc.valid_pixels(counts)
+    ring = bc._pyramid(counts, ok)[2]
+    found = horizon.cuts(counts, ok, (ring.lit, ring.b), g.beam_center[0], 500.0)
+    assert found and abs(found[0].y - row) <= 1.0
+
+
+def test_a_whole_pattern_has_no_half_below_it():
+    """Without a film the blob is whole: the drop below it is its own flank, the pattern
+    above that drop is isotropic about the blob, above it: no half pattern, and a found
+    centre stays."""
+    g = Geometry(shape=(500, 500), beam_center=(247.3, 301.6))
+    rows, cols = np.mgrid[0:500, 0:500].astype(np.float64)
+    r = np.hypot(cols - g.beam_center[0], rows - g.beam_center[1])
+    counts = np.random.default_rng(1).poisson(5e3 / (1.0 + (r / 12.0) ** 2) + 3.0)
+    ok = bc.valid_pixels(counts)
+    ring = bc._pyramid(counts, ok)[2]
+    assert bc._half(counts, ok, ring, g.beam_center[0], g.beam_center) is None
+    est = bc.estimate_beam_center(counts)
+    assert est.method != "grazing" and _error(est, g) <= 2.0
+
+
+def test_transmission_rings_show_no_horizon_to_replace_their_centre():
+    s = calibrant_frame("center", 3)
+    ok = bc.valid_pixels(s.counts, s.mask)
+    ring = bc._pyramid(s.counts, ok)[2]
+    cx, cy = s.geometry.beam_center
+    best = bc._Candidate("rings", cx, cy, 0.1, 0.9, 0.9, 0.9, arcs=5)
+    assert bc._below_horizon(s.counts, ok, ring, best) is None
+
+
+def test_bounded_climb_stays_on_or_below_its_row():
+    """The pattern search kept on or below row y_min ends on it when the best centre lies
+    above, and finds a centre below it as the free search does."""
+    yy, xx = np.mgrid[0:60, 0:60].astype(np.float64)
+    g = np.exp(-np.hypot(xx - 30.0, yy - 20.0) / 6.0).ravel()
+    px = pixels(xx.ravel(), yy.ravel(), g)
+    x, y, _ = climb(px, (31.0, 30.0), 4.0, 0.25, y_min=25.0)
+    assert y >= 25.0 and abs(y - 25.0) <= 0.5 and abs(x - 30.0) <= 0.5
+    x, y, _ = climb(px, (31.0, 24.0), 4.0, 0.25, y_min=10.0)
+    assert abs(x - 30.0) <= 0.5 and abs(y - 20.0) <= 0.5
