@@ -52,7 +52,6 @@ from functools import cached_property
 
 import numpy as np
 from scipy import ndimage
-from scipy.fft import next_fast_len
 
 from scattertag.beam import compact, cones, dips, falloff, horizon, ranker, shadow
 from scattertag.beam import glow as beam_glow
@@ -65,6 +64,9 @@ from scattertag.beam.radial import Pixels as _Pixels
 from scattertag.beam.radial import climb as _climb
 from scattertag.beam.radial import isotropy as _isotropy
 from scattertag.beam.radial import pixels as pixels_of
+from scattertag.beam.reflection import fast_len as _fast_len
+from scattertag.beam.reflection import parabola as _parabola
+from scattertag.beam.reflection import reflection_sums
 from scattertag.beam.shadow import (
     Shadows,
     bar_tips,
@@ -656,16 +658,7 @@ def _symmetry_map(level: _Level, min_overlap: float = 0.05) -> tuple[np.ndarray,
     below ``min_overlap`` of the valid pixels, and the overlap fraction.
     """
     m = level.lit.astype(np.float64)
-    big = level.g * m
-    rows, cols = m.shape
-    shape = (2 * rows - 1, 2 * cols - 1)
-    fshape = [_fast_len(s) for s in shape]
-    fm, fg, fg2 = (np.fft.rfft2(a, fshape) for a in (m, big, big * level.g))
-    crop = (slice(0, shape[0]), slice(0, shape[1]))
-    n = np.fft.irfft2(fm * fm, fshape)[crop]
-    s1 = np.fft.irfft2(fg * fm, fshape)[crop]
-    s2 = np.fft.irfft2(fg2 * fm, fshape)[crop]
-    s12 = np.fft.irfft2(fg * fg, fshape)[crop]
+    n, s1, s2, s12 = reflection_sums(level.g, m)
     total = max(m.sum(), 1.0)
     return _pair_correlation(n, s1, s2, s12, min_overlap * total), n / total
 
@@ -681,11 +674,6 @@ def _pair_correlation(
     return np.where(
         enough & (var > 1e-9 * np.abs(s2).max()), (s12 - mean_sq) / np.maximum(var, 1e-300), np.nan
     )
-
-
-def _fast_len(n: int) -> int:
-    """Smallest 2^a 3^b 5^c >= n (a fast FFT length)."""
-    return int(next_fast_len(int(n), real=True))
 
 
 def _symmetry_peaks(rho: np.ndarray, overlap: np.ndarray) -> list[tuple[float, float, float]]:
@@ -728,20 +716,6 @@ def _axis_start(
         return None
     k = int(np.nanargmax(r))
     return x + t[k] * ux, y + t[k] * uy
-
-
-def _parabola(a: np.ndarray, i: int, j: int, axis: int) -> float:
-    """Sub-sample offset of the peak at (i, j) along ``axis`` from a 3-point parabola."""
-    step = (1, 0) if axis == 0 else (0, 1)
-    lo = (i - step[0], j - step[1])
-    hi = (i + step[0], j + step[1])
-    if min(lo) < 0 or hi[0] >= a.shape[0] or hi[1] >= a.shape[1]:
-        return 0.0
-    y0, y1, y2 = a[lo], a[i, j], a[hi]
-    den = y0 - 2 * y1 + y2
-    if not (np.isfinite(den) and den < 0):
-        return 0.0
-    return float(np.clip(0.5 * (y0 - y2) / den, -0.5, 0.5))
 
 
 def _bilinear(maps: Sequence[np.ndarray], x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:

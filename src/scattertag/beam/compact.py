@@ -39,7 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
-from scipy.fft import next_fast_len
+
+from scattertag.beam.reflection import parabola, reflection_sums
 
 #: How many seeds (local maxima of the ring level's excess) are searched.
 COMPACT_SEEDS = 3
@@ -152,16 +153,7 @@ def symmetry_peak(g: np.ndarray, use: np.ndarray) -> tuple[float, float, float]:
     centres whose pairs cover MIN_PAIRS of the used pixels; sub-pixel by parabolas."""
     m = use.astype(np.float64)
     g = np.maximum(g, 0.0)  # the bright features only: a stop's shadow is no centre
-    big = g * m
-    rows, cols = m.shape
-    shape = (2 * rows - 1, 2 * cols - 1)
-    fshape = [int(next_fast_len(s, real=True)) for s in shape]
-    fm, fg, fg2 = (np.fft.rfft2(a, fshape) for a in (m, big, big * g))
-    crop = (slice(0, shape[0]), slice(0, shape[1]))
-    n = np.fft.irfft2(fm * fm, fshape)[crop]
-    s1 = np.fft.irfft2(fg * fm, fshape)[crop]
-    s2 = np.fft.irfft2(fg2 * fm, fshape)[crop]
-    s12 = np.fft.irfft2(fg * fg, fshape)[crop]
+    n, s1, s2, s12 = reflection_sums(g, m)
     enough = n >= max(MIN_PAIRS * m.sum(), 16.0)
     mean_sq = np.where(enough, s1 * s1 / np.maximum(n, 1.0), 0.0)
     var = s2 - mean_sq
@@ -169,21 +161,8 @@ def symmetry_peak(g: np.ndarray, use: np.ndarray) -> tuple[float, float, float]:
     i, j = np.unravel_index(int(np.argmax(rho)), rho.shape)
     if not np.isfinite(rho[i, j]):
         return math.nan, math.nan, 0.0
-    di, dj = _vertex(rho, int(i), int(j), 0), _vertex(rho, int(i), int(j), 1)
+    di, dj = parabola(rho, int(i), int(j), 0), parabola(rho, int(i), int(j), 1)
     return (j + dj) / 2.0, (i + di) / 2.0, float(rho[i, j])
-
-
-def _vertex(a: np.ndarray, i: int, j: int, axis: int) -> float:
-    """Sub-sample offset of the maximum at (i, j) along ``axis`` (3-point parabola)."""
-    lo = (i - 1, j) if axis == 0 else (i, j - 1)
-    hi = (i + 1, j) if axis == 0 else (i, j + 1)
-    if min(lo) < 0 or hi[0] >= a.shape[0] or hi[1] >= a.shape[1]:
-        return 0.0
-    y0, y1, y2 = a[lo], a[i, j], a[hi]
-    den = y0 - 2 * y1 + y2
-    if not (np.isfinite(den) and den < 0):
-        return 0.0
-    return float(np.clip(0.5 * (y0 - y2) / den, -0.5, 0.5))
 
 
 def evidence(
