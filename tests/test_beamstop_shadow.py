@@ -233,3 +233,83 @@ def test_stop_of_a_benchmark_frame_pins_its_beam(frame, size):
     x, y = s.geometry.beam_center
     assert est.found and est.method == "beamstop"
     assert math.hypot(est.x - x, est.y - y) <= 0.5
+
+
+def simulated_stop(kind: str, shape: tuple[int, int], beam: tuple[float, float], **p) -> np.ndarray:
+    """(rows, cols) transmission of the simulator's stop of ``kind`` about ``beam`` (x, y)."""
+    from scattertag.geometry import Geometry
+    from scattertag.simulate import beamstops
+
+    stop = beamstops._shade(Geometry(shape, beam), kind, {"kind": kind, **p}, 1.0)
+    return stop.transmission_map(shape)
+
+
+@pytest.mark.parametrize("seed", [13, 14])
+def test_round_end_of_a_bar_over_a_noisy_offset_pins_the_beam(seed):
+    # nothing scattered: 80 counts over an integrating detector's offset of 150 with a
+    # readout noise of 10, a bar whose edge blurs over 4 px. Traced at single pixels the
+    # noise scatters the crests along the edge (the fit's standard error over 0.25 px, a
+    # straight end about as good); over blocks of 2 px the half disk pins the beam (seed 0
+    # of the benchmark, frame 326: 7.1 -> 0.3 px)
+    beam = (487.3, 531.6)
+    t = simulated_stop(
+        "linear", (1000, 1000), beam, angle=0.2, blur=4.0, leak=1e-5, half_width=30.0
+    )
+    rng = np.random.default_rng(seed)
+    counts = np.rint(150 + rng.poisson(80.0 * t) + rng.normal(0, 10, t.shape)).astype(np.int64)
+    tips = tips_of(counts)
+    assert tips
+    assert math.hypot(tips[0].x - beam[0], tips[0].y - beam[1]) <= 0.5
+
+
+@pytest.mark.parametrize(("angle", "seed"), [(math.pi / 2 + 0.05, 12), (-0.04, 13)])
+def test_midline_of_a_wedge_passes_through_the_beam(angle, seed):
+    # the simulator's wedge (apex 50 px behind the beam, half-angle 6 degrees) over a
+    # falling pattern: traced from a point 4 px off its axis, the midline between its two
+    # sides passes within 0.2 px of the beam, along the axis
+    beam = (503.4, 478.8)
+    t = simulated_stop(
+        "wedge",
+        (1000, 1000),
+        beam,
+        angle=angle,
+        blur=1.5,
+        leak=1e-4,
+        half_angle=math.radians(6.0),
+        apex_offset=50.0,
+    )
+    y, x = np.mgrid[:1000, :1000].astype(np.float64)
+    lam = 20.0 + 2000.0 / (1.0 + np.hypot(x - beam[0], y - beam[1]) / 40.0) ** 2
+    counts = np.random.default_rng(seed).poisson(lam * t)
+    ux, uy = math.cos(angle), math.sin(angle)
+    start = (beam[0] + 4.0 * uy, beam[1] - 4.0 * ux)
+    line = beamstop_shadow.stop_axis(counts, np.ones(counts.shape, bool), start, angle, 4)
+    assert line is not None
+    across = (beam[0] - line.x) * math.sin(line.angle) - (beam[1] - line.y) * math.cos(line.angle)
+    assert abs(across) <= 0.2
+    assert abs(math.remainder(line.angle - angle, 2 * math.pi)) < 0.01
+
+
+def test_square_end_of_a_paddle_gives_no_held_axis():
+    # a paddle's box without its arm runs toward no border: no midline through the beam
+    counts, x, y = flat_frame(1000, 100.0, 14)
+    box = (np.abs(x - 500) < 60) & (np.abs(y - 470) < 30)
+    from scattertag.beam.center import _pyramid
+
+    _, _, ring = _pyramid(shade(counts, box, 1e-4, 14), np.ones(counts.shape, bool))
+    shadows = find_shadows(ring.g, ring.ok, ring.b, 1000)
+    assert shadow_tips(shadows) and not beamstop_shadow.held_tips(shadows)
+
+
+def test_wedge_of_a_benchmark_frame_puts_the_beam_on_its_axis():
+    # seed 0 of benchmarks/bench_beam_center.py, frame 310: diffuse high-q scattering behind
+    # a wedge; point symmetry placed the beam 9.4 px off the wedge's axis (the shadow
+    # hides the partners on one side), its midline 0.4 px
+    from scattertag.simulate import Recipe, draw_experiment, simulate_image
+
+    placements = {"corner": 0.25, "center": 0.25, "edge": 0.25, "off": 0.25}
+    s = simulate_image(draw_experiment(Recipe(size=1000, placements=placements), 0, 310), 0)
+    est = estimate_beam_center(s.counts, s.mask)
+    x, y = s.geometry.beam_center
+    assert est.method == "axis"
+    assert math.hypot(est.x - x, est.y - y) <= 1.0

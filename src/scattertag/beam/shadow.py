@@ -253,17 +253,44 @@ def shadow_tips(shadows: Shadows, most: int = 3) -> list[tuple[float, float, flo
     return [_tip(iy, ix, v, shadows) for iy, ix, v in largest_shadows(shadows, most)]
 
 
+def held_tips(shadows: Shadows, most: int = 3) -> list[tuple[float, float, float, float]]:
+    """:func:`shadow_tips` of the shadows that run from the tip toward the level's border
+    (the other end at most HELD_BORDER of the tip's distance from it): a stop held from
+    outside the frame along its axis (a bar, rod, wedge or arm), whose outline is
+    mirror-symmetric about an axis through the beam; not a paddle's box seen without its
+    arm (its long axis may run across the arm, about a line that misses the beam)."""
+    out = []
+    for iy, ix, v in largest_shadows(shadows, most):
+        (_, tip), (_, other) = _end_border(iy, ix, v, shadows)
+        if other <= HELD_BORDER * tip:
+            out.append(_tip(iy, ix, v, shadows))
+    return out
+
+
+def _end_border(
+    iy: np.ndarray, ix: np.ndarray, v: np.ndarray, shadows: Shadows
+) -> tuple[tuple[int, float], tuple[int, float]]:
+    """((j, d), (k, d)): the ends of a shadow's long axis v (indices into its blocks iy, ix
+    of ``shadows``) and their distances (blocks) to the level's border, the farther
+    (the tip) first."""
+    rows, cols = shadows.label.shape
+    along = (ix - ix.mean()) * v[0] + (iy - iy.mean()) * v[1]
+    ends = (int(np.argmin(along)), int(np.argmax(along)))
+    border = [float(min(ix[j], iy[j], cols - 1 - ix[j], rows - 1 - iy[j])) for j in ends]
+    if border[0] < border[1]:
+        return (ends[1], border[1]), (ends[0], border[0])
+    return (ends[0], border[0]), (ends[1], border[1])
+
+
 def _tip(
     iy: np.ndarray, ix: np.ndarray, v: np.ndarray, shadows: Shadows
 ) -> tuple[float, float, float, float]:
     """(x, y, ux, uy) frame px: the end of a shadow's long axis v (its blocks iy, ix of
     ``shadows``) farther from the level's border, and the unit vector from it inward."""
     b = shadows.b
-    rows, cols = shadows.label.shape
-    along = (ix - ix.mean()) * v[0] + (iy - iy.mean()) * v[1]
-    ends = (int(np.argmin(along)), int(np.argmax(along)))
-    border = [min(ix[j], iy[j], cols - 1 - ix[j], rows - 1 - iy[j]) for j in ends]
-    tip, sign = (ends[1], -1.0) if border[0] < border[1] else (ends[0], 1.0)
+    (tip, _), (other, _) = _end_border(iy, ix, v, shadows)
+    inward = (ix[other] - ix[tip]) * v[0] + (iy[other] - iy[tip]) * v[1]
+    sign = 1.0 if inward >= 0 else -1.0
     return b * ix[tip] + (b - 1) / 2, b * iy[tip] + (b - 1) / 2, sign * v[0], sign * v[1]
 
 
@@ -383,15 +410,31 @@ def _fit_tip(
 ) -> BarTip | None:
     """The half disk on a bar of constant width through the shadow edge about ``start``
     (frame x, y; the bar along ``angle``, half-width about ``half`` px), if it pins the
-    beam (TIP_MIN_CAP, TIP_MIN_SIDES, MAX_SIGMA, TIP_ROUNDER): edge crests traced at the
-    finest block size that the counts allow (:func:`_edge_window`) within the bar's first
-    TIP_SIDE half-widths, brightening away from the outline; the innermost along each
-    stretch of the outline; robust Gauss-Newton on the signed distances (:func:`_robust`)."""
+    beam (:func:`_fit_tip_at`): traced at the finest block size that the counts allow
+    (:func:`_edge_window`), else once at twice that (at most ``b_max``). A blurred edge
+    (a stop's edge blurs over up to 20 px) traced at single pixels gives crests that the
+    noise scatters along the flat top of its gradient; over blocks of 2 they lie on it."""
     ux, uy = math.cos(angle), math.sin(angle)
     reach = 0.5 * (TIP_SIDE - 1.0) * half  # the window spans the half disk and the sides
     mid = (start[0] + ux * reach, start[1] + uy * reach)
     win = _edge_window(counts, ok, mid, reach + half + 2.0 * b_max, b_max)
-    if win is None or half / win.b < TIP_MIN_WIDTH:
+    if win is None:
+        return None
+    fit = _fit_tip_at(win, start, angle, half)
+    if fit is None and 2 * win.b <= b_max:
+        win = _edge_window(counts, ok, mid, reach + half + 2.0 * b_max, b_max, 2 * win.b)
+        fit = None if win is None else _fit_tip_at(win, start, angle, half)
+    return fit
+
+
+def _fit_tip_at(
+    win: _Window, start: tuple[float, float], angle: float, half: float
+) -> BarTip | None:
+    """:func:`_fit_tip` on the edge evidence ``win``: edge crests within the bar's first
+    TIP_SIDE half-widths, brightening away from the outline; the innermost along each
+    stretch of the outline; robust Gauss-Newton on the signed distances (:func:`_robust`);
+    None unless it pins the beam (TIP_MIN_CAP, TIP_MIN_SIDES, MAX_SIGMA, TIP_ROUNDER)."""
+    if half / win.b < TIP_MIN_WIDTH:
         return None
     p = np.array([*win.level(*start), angle, half / win.b])
     pts = _tip_edge(win, p)
@@ -506,6 +549,99 @@ def _outline_stretch(x: np.ndarray, y: np.ndarray, along: np.ndarray, p: np.ndar
     return np.where(along < 0, on_cap, caps + 2 * length + right)
 
 
+#: A stop's midline (:func:`stop_axis`): its sides traced this far (fraction of the frame's
+#: longer side) along the axis, from a quarter of it before the start, and at most
+#: AXIS_WIDTH of it from the axis; kept when at least MIN_POINTS stretches of one traced
+#: block show both sides and the midline's offset at the start has a standard error of at
+#: most MAX_SIGMA px.
+AXIS_LENGTH, AXIS_WIDTH = 0.08, 0.05
+#: A held stop's shadow runs from its tip toward the level's border: its other end lies at
+#: most this fraction of the tip's distance from the border (:func:`held_tips`).
+HELD_BORDER = 0.5
+
+
+@dataclass(frozen=True)
+class StopAxis:
+    """The midline of a long shadow between its two sides, in frame pixels: (x, y) its point
+    nearest the start, ``angle`` its direction (radians) from there into the shadow,
+    ``sigma`` the standard error of (x, y) across it, ``stretches`` how many stretches
+    along it showed both sides."""
+
+    x: float
+    y: float
+    angle: float
+    sigma: float
+    stretches: int
+
+
+def stop_axis(
+    counts: np.ndarray, ok: np.ndarray, start: tuple[float, float], angle: float, b_max: int
+) -> StopAxis | None:
+    """The midline of the long shadow (a wedge, bar, rod, paddle or arm) along ``angle``
+    (radians, into the shadow) about ``start`` (frame x, y), from its two sides; None when
+    they are not both seen (MIN_POINTS stretches) or fix it worse than MAX_SIGMA px.
+
+    A stop is held with its axis through the beam, and its outline is mirror-symmetric
+    about that axis whatever its width does (a wedge opens, a paddle's box ends in an arm):
+    along each stretch of one traced block, the innermost edge crest on each side that
+    brightens away from the axis (:func:`_edge_window`, :func:`_crests`, within 45 degrees
+    of the normal to the axis), and the middle of the two; a robust line (:func:`_robust`)
+    through those middles against the position along the axis."""
+    side = max(counts.shape)
+    length, width = AXIS_LENGTH * side, AXIS_WIDTH * side
+    ux, uy = math.cos(angle), math.sin(angle)
+    mid = (start[0] + 0.375 * length * ux, start[1] + 0.375 * length * uy)
+    win = _edge_window(counts, ok, mid, 0.625 * length + width, b_max)
+    if win is None:
+        return None
+    b = win.b
+    px, py = win.level(*start)
+    iy, ix = nonzero2d(win.inner & (win.mag > 0))
+    along = (ix - px) * ux + (iy - py) * uy
+    across = (ix - px) * uy - (iy - py) * ux
+    near = (along > -0.25 * length / b) & (along < length / b) & (np.abs(across) < width / b)
+    iy, ix, across = iy[near], ix[near], across[near]
+    if iy.size < MIN_POINTS:
+        return None
+    g = win.mag[iy, ix]
+    nx, ny = win.gx[iy, ix] / g, win.gy[iy, ix] / g
+    s = np.where(across >= 0, 1.0, -1.0)
+    outward = s * (nx * uy - ny * ux) > 0.7  # brighter away from the axis
+    strong = g >= 0.3 * percentile(g[outward], 95) if outward.any() else outward
+    sel = outward & strong
+    if sel.sum() < MIN_POINTS:
+        return None
+    ex, ey, _, _ = _crests(win, iy[sel], ix[sel], nx[sel], ny[sel])
+    if ex.size < MIN_POINTS:
+        return None
+    a = (ex - px) * ux + (ey - py) * uy
+    c = (ex - px) * uy - (ey - py) * ux
+    key = np.floor(a - a.min()).astype(np.int64)
+    n = int(key.max()) + 1
+    inner = [np.full(n, np.inf), np.full(n, np.inf)]
+    np.minimum.at(inner[0], key[c >= 0], c[c >= 0])
+    np.minimum.at(inner[1], key[c < 0], -c[c < 0])
+    both = np.isfinite(inner[0]) & np.isfinite(inner[1])
+    if both.sum() < MIN_POINTS:
+        return None
+    t = np.flatnonzero(both) + a.min() + 0.5
+    m = 0.5 * (inner[0][both] - inner[1][both])
+
+    def line(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return p[0] + p[1] * t - m, np.stack([np.ones_like(t), t])
+
+    fit = _robust(line, np.array([float(median(m)), 0.0]), np.ones_like(t))
+    if fit is None:
+        return None
+    q, _, cov, keep = fit
+    sigma = math.sqrt(max(cov[0, 0], 0.0)) * b
+    if sigma > MAX_SIGMA or keep.sum() < MIN_POINTS:
+        return None
+    fx, fy = win.frame(px + q[0] * uy, py - q[0] * ux)
+    turn = math.atan(q[1])
+    return StopAxis(float(fx), float(fy), angle - turn, sigma, int(keep.sum()))
+
+
 def _ridge_points(dist: np.ndarray, comp: np.ndarray, r0: float) -> list[tuple[float, float]]:
     """(row, col) provisional centres of a shadow: the widest point and, when the widest
     part is long (a bar), its two ends."""
@@ -547,12 +683,17 @@ class _Window:
 
 
 def _edge_window(
-    counts: np.ndarray, ok: np.ndarray, start: tuple[float, float], half: float, b_max: int
+    counts: np.ndarray,
+    ok: np.ndarray,
+    start: tuple[float, float],
+    half: float,
+    b_max: int,
+    b_min: int = 1,
 ) -> _Window | None:
     """The gradient of the counts smoothed over 1 block, in the window of +-``half`` frame
-    px about ``start`` (x, y), at the finest block size (at most ``b_max``) whose bright
-    side holds EDGE_COUNTS a block and whose window is at most MAX_WINDOW blocks a side;
-    None if the window holds under 64 valid pixels."""
+    px about ``start`` (x, y), at the finest block size (at least ``b_min``, at most
+    ``b_max``) whose bright side holds EDGE_COUNTS a block and whose window is at most
+    MAX_WINDOW blocks a side; None if the window holds under 64 valid pixels."""
     rows, cols = counts.shape
     x0, x1 = max(0, int(start[0] - half)), min(cols, int(start[0] + half) + 1)
     y0, y1 = max(0, int(start[1] - half)), min(rows, int(start[1] + half) + 1)
@@ -561,7 +702,7 @@ def _edge_window(
         return None
     c = np.where(m, c, 0).astype(np.float64)
     level = percentile(c[m], 90)  # the bright side of the window, counts / px
-    b = 1
+    b = b_min
     while b < b_max and (level * b * b < EDGE_COUNTS or max(c.shape) / b > MAX_WINDOW):
         b *= 2
     whole = counts.dtype.kind in "iub"
