@@ -68,8 +68,23 @@ def test_estimate_moves_an_off_frame_guess_but_leaves_it_not_found() -> None:
     assert bc.check_beam_center(counts, None, (est.x, est.y)).best.method != "falloff"
 
 
-@pytest.mark.parametrize("where", [(150.0, 200.0)])
-def test_an_on_frame_centre_is_left_alone(where: tuple[float, float]) -> None:
-    level = fine_level(waxs_frame())
-    best = bc._Candidate("isotropy", *where, 0.5, 0.5, 0.5, 0.5)
+def test_an_on_frame_beam_is_left_alone() -> None:
+    """A choice at an on-frame beam: no off-frame circle explains the frame as well."""
+    level = fine_level(waxs_frame(cx=150.0, cy=200.0))
+    best = bc._Candidate("isotropy", 150.0, 200.0, 0.5, 0.5, 0.5, 0.5)
     assert bc._falloff(level, best, (400, 400)) is best
+
+
+@pytest.mark.parametrize("where", [(150.0, 200.0), None])
+def test_a_choice_inside_a_falloff_from_beside_the_frame_moves_to_its_beam(
+    where: tuple[float, float] | None,
+) -> None:
+    """Point symmetry and the isotropy search put a beam beside the frame inside it (or
+    nowhere): refitted from the off-frame point where circles explain the frame best."""
+    level = fine_level(waxs_frame())
+    start = bf.off_frame_start(level.g, level.lit, level.from_frame(150.0, 200.0))
+    assert start is not None and start[0] < 0  # the side the counts rise to
+    best = None if where is None else bc._Candidate("symmetry", *where, 0.5, 0.5, 0.5, 0.5)
+    moved = bc._falloff(level, best, (400, 400))
+    assert moved is not None and moved.method == "falloff"
+    assert math.hypot(moved.x + 60.0, moved.y - 300.0) <= 0.02 * math.hypot(400, 400)

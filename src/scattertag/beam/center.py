@@ -180,6 +180,11 @@ STOP_SHORTEST, STOP_SINGLE = 3.0, 0.5
 #: at least FALLOFF_NEAR fine-level diagonals, off the frame.
 FALLOFF_FROM, FALLOFF_GAIN, FALLOFF_NEAR = ("isotropy", "gradient", "symmetry"), 1.1, 0.05
 FALLOFF_EDGE = 0.05
+#: A choice inside the frame (or none) is refitted from the off-frame point where circles
+#: explain the frame best (:func:`scattertag.beam.falloff.off_frame`), on the same terms,
+#: the fit kept within FALLOFF_INSIDE_REACH diagonals of the frame's middle (a beam beside
+#: the frame: farther ones, 1.4-1.9 diagonals on seed 0, came from on-frame beams).
+FALLOFF_INSIDE_REACH = 0.75
 #: The levels' Gaussian smoothing reaches this many of its sigmas.
 SMOOTH_TRUNCATE = 3.0
 #: Point symmetry's Gauss-Newton (:func:`_refine_symmetry`): steps, and the largest (level px).
@@ -2222,32 +2227,42 @@ def _rival(fit: cones.ConeFit, best: _Candidate, level: _Level, diag: float) -> 
     )
 
 
-def _falloff(fine: _Level, best: _Candidate, shape: tuple[int, int]) -> _Candidate:
+def _falloff(fine: _Level, best: _Candidate | None, shape: tuple[int, int]) -> _Candidate | None:
     """A centre off the frame or near its border moved to the fit of the falloff about it,
     a radial profile times the polarisation factor plus an offset
-    (:mod:`scattertag.beam.falloff`), method ``falloff``; ``best`` unchanged when it lies
-    on the frame farther than FALLOFF_EDGE of the diagonal from the border, or the fit is
-    not clearly better (FALLOFF_GAIN), puts the detector nearer than FALLOFF_NEAR, or
-    lands on the frame or farther than FAR_DIAGONALS from its middle.
+    (:mod:`scattertag.beam.falloff`), method ``falloff``; a centre farther inside (or
+    none: the frame's middle) moved to the fit from the off-frame point where circles
+    explain the frame best, if circles there explain it at least as well. ``best``
+    unchanged when the fit is not clearly better than a circle model about it
+    (FALLOFF_GAIN), puts the detector nearer than FALLOFF_NEAR, or lands on the frame or
+    farther than FAR_DIAGONALS (from inside: FALLOFF_INSIDE_REACH) from its middle.
 
     Off the frame the circle models (isotropy, gradient lines) slide along the radius (or
     stop at the border), and the polarisation of a WAXS frame bends its contours across
-    the azimuth. Only the position changes: the frame stays not found (the caller's
+    the azimuth; a falloff rising to the border puts point symmetry and the isotropy
+    search inside it. Only the position changes: the frame stays not found (the caller's
     confidence).
     """
     rows, cols = shape
-    edge = min(best.x + 0.5, cols - 0.5 - best.x, best.y + 0.5, rows - 0.5 - best.y)
-    if edge > FALLOFF_EDGE * math.hypot(rows, cols):
-        return best
-    fit = falloff.fit(fine.g, fine.lit, fine.from_frame(best.x, best.y))
+    diag = math.hypot(rows, cols)
+    middle = ((cols - 1) / 2, (rows - 1) / 2)
+    x0, y0 = middle if best is None else (best.x, best.y)
+    edge = min(x0 + 0.5, cols - 0.5 - x0, y0 + 0.5, rows - 0.5 - y0)
+    reach = FAR_DIAGONALS
+    if edge <= FALLOFF_EDGE * diag:
+        fit = falloff.fit(fine.g, fine.lit, fine.from_frame(x0, y0))
+    else:
+        reach = FALLOFF_INSIDE_REACH
+        fit = falloff.off_frame(fine.g, fine.lit, fine.from_frame(x0, y0))
     if fit is None or fit.distance < FALLOFF_NEAR * math.hypot(*fine.g.shape):
         return best
     if (1.0 - fit.r2_start) < FALLOFF_GAIN * (1.0 - fit.r2):
         return best
     x, y = fine.to_frame(fit.x, fit.y)
-    far = math.hypot(x - (cols - 1) / 2, y - (rows - 1) / 2) > FAR_DIAGONALS * math.hypot(*shape)
-    if on_frame(x, y, shape) or far:
+    if on_frame(x, y, shape) or math.hypot(x - middle[0], y - middle[1]) > reach * diag:
         return best
+    if best is None:
+        return _Candidate("falloff", x, y, math.inf, 0.0, 0.0, 0.0)
     return replace(best, method="falloff", x=x, y=y, sigma=math.inf)
 
 
@@ -2318,11 +2333,12 @@ def _estimate(
             best, conf = glow
     if conf < CONFIDENCE_THRESHOLD:
         best, conf = _compact(counts, ok, levels, cands, best, conf)
+    if best is not None:
+        best, conf = _polish(counts, ok, best, levels[2], conf)
+    if guess and conf < CONFIDENCE_THRESHOLD and (best is None or best.method in FALLOFF_FROM):
+        best = _falloff(levels[1], best, counts.shape)
     if best is None:
         return BeamCenterEstimate(*middle, 0.0, "none", True)
-    best, conf = _polish(counts, ok, best, levels[2], conf)
-    if guess and conf < CONFIDENCE_THRESHOLD and best.method in FALLOFF_FROM:
-        best = _falloff(levels[1], best, counts.shape)
     on = on_frame(best.x, best.y, counts.shape)
     arcs = None
     if best.method == "rings" or conf < CONFIDENCE_THRESHOLD:

@@ -18,8 +18,12 @@ separate it), and the centre, d and p_pol fitted (Nelder-Mead from a few distanc
 b are eliminated by linear least squares (variable projection). The score is the weighted
 adjusted R^2 of that model (weights 1 / max(m, 1), Poisson-like).
 
-Used by :func:`scattertag.beam.center._estimate` only for an off-frame centre that the
-rules leave "not found" (see ``docs/beam_center.md``).
+Used by :func:`scattertag.beam.center._estimate` only for a centre that the rules leave
+"not found" (see ``docs/beam_center.md``): one off the frame or near its border is refitted
+from where it lies (:func:`fit`); one inside the frame from the off-frame point where
+circles explain the frame best, when circles there explain it at least as well as about
+the choice (:func:`off_frame`: a falloff rising to the border, whose beam the estimators
+that assume it on the frame place inside).
 """
 
 from __future__ import annotations
@@ -44,6 +48,13 @@ RAY = (0.5, 0.75, 1.5, 2.0, 3.0)
 FARTHEST = 1000.0
 #: Nelder-Mead evaluations per start.
 MAX_EVALS = 400
+#: Off-frame starts for a choice inside the frame (:func:`off_frame_start`): SCAN_ANGLES
+#: rays from the level's middle, on each the points SCAN_BEYOND level diagonals past the
+#: border, scored by a circle model on SCAN_KEEP pixels (the circles slide along the ray,
+#: so the best of them gives the direction; the fit the distance).
+SCAN_ANGLES = 32
+SCAN_BEYOND = (0.02, 0.1, 0.25, 0.5, 1.0)
+SCAN_KEEP = 2000
 
 
 @dataclass(frozen=True)
@@ -138,15 +149,24 @@ def r2_of(s: Samples, cx: float, cy: float, distance: float | None, p: float) ->
 
 
 def fit(g: np.ndarray, lit: np.ndarray, start: tuple[float, float]) -> Falloff | None:
-    """The falloff model fitted from ``start`` (x, y, level px) on a level (g, lit):
-    Nelder-Mead over (x, y, log d, p) from ``start`` at each distance of STARTS (p = 0.9)
-    and from the best of the centres along the ray from the level's middle through it
-    (RAY, scored at each distance of STARTS); the best fit kept."""
+    """The falloff model fitted from ``start`` (x, y, level px) on a level (g, lit)
+    (:func:`fit_samples`); r2_start is the circle model's about ``start``."""
     s = samples(g, lit)
     if s.m.size < 256:
         return None
-    diag = math.hypot(*g.shape)
-    mx, my = (g.shape[1] - 1) / 2, (g.shape[0] - 1) / 2
+    return fit_samples(s, g.shape, start, start)
+
+
+def fit_samples(
+    s: Samples, shape: tuple[int, int], start: tuple[float, float], choice: tuple[float, float]
+) -> Falloff | None:
+    """The falloff model fitted from ``start`` (x, y, level px) on the samples ``s`` of a
+    level of ``shape`` (rows, cols): Nelder-Mead over (x, y, log d, p) from ``start`` at
+    each distance of STARTS (p = 0.9) and from the best of the centres along the ray from
+    the level's middle through it (RAY, scored at each distance of STARTS); the best fit
+    kept, its r2_start the circle model's R^2 about ``choice``."""
+    diag = math.hypot(*shape)
+    mx, my = (shape[1] - 1) / 2, (shape[0] - 1) / 2
 
     far = math.log(FARTHEST * diag)
 
@@ -172,5 +192,49 @@ def fit(g: np.ndarray, lit: np.ndarray, start: tuple[float, float]) -> Falloff |
     if best is None or not np.all(np.isfinite(best.x)):
         return None
     x, y, logd, p = (float(v) for v in best.x)
-    r0 = r2_of(s, start[0], start[1], None, 0.0)
+    r0 = r2_of(s, choice[0], choice[1], None, 0.0)
     return Falloff(x, y, -float(best.fun), r0, math.exp(min(logd, far)), min(max(p, 0.0), 1.0))
+
+
+def rays(shape: tuple[int, int], beyond: tuple[float, ...]) -> np.ndarray:
+    """(n, 2) points (x, y) off a level of ``shape`` (rows, cols): on SCAN_ANGLES rays from
+    its middle, ``beyond`` level diagonals past the border."""
+    rows, cols = shape
+    diag = math.hypot(rows, cols)
+    a = np.linspace(0.0, 2.0 * math.pi, SCAN_ANGLES, endpoint=False)
+    ux, uy = np.cos(a), np.sin(a)
+    with np.errstate(divide="ignore"):  # rays along an axis meet one pair of sides only
+        border = np.minimum(cols / 2 / np.abs(ux), rows / 2 / np.abs(uy))
+    t = (border[:, None] + diag * np.asarray(beyond)[None, :]).ravel()
+    k = len(beyond)
+    return np.column_stack(
+        ((cols - 1) / 2 + t * np.repeat(ux, k), (rows - 1) / 2 + t * np.repeat(uy, k))
+    )
+
+
+def off_frame_start(
+    g: np.ndarray, lit: np.ndarray, choice: tuple[float, float]
+) -> tuple[float, float] | None:
+    """The point off a level (:func:`rays`) about which a circle model (:func:`r2_of`
+    without polarisation, SCAN_KEEP pixels) explains the level best, if it explains it at
+    least as well as about ``choice`` (x, y, level px); else None."""
+    s = samples(g, lit, SCAN_KEEP)
+    pts = rays(g.shape, SCAN_BEYOND)
+    if s.m.size < 256 or pts.size == 0:
+        return None
+    r2 = [r2_of(s, x, y, None, 0.0) for x, y in pts]
+    k = int(np.argmax(r2))
+    if r2[k] < r2_of(s, choice[0], choice[1], None, 0.0):
+        return None
+    return float(pts[k, 0]), float(pts[k, 1])
+
+
+def off_frame(g: np.ndarray, lit: np.ndarray, choice: tuple[float, float]) -> Falloff | None:
+    """The falloff model fitted from the off-frame start of a level (:func:`off_frame_start`)
+    for a ``choice`` (x, y, level px) inside it; r2_start the circle model's about the
+    choice; None when no off-frame circle explains the level as well as the choice."""
+    start = off_frame_start(g, lit, choice)
+    if start is None:
+        return None
+    s = samples(g, lit)
+    return fit_samples(s, g.shape, start, choice)
