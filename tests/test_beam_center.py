@@ -485,3 +485,29 @@ def test_a_window_is_no_guess_either():
     other = _scored("symmetry", 200.0, 60.0, 0.05, 0.3, rho=0.9)
     best, conf = bc._choose_unwindowed([middle, other], (256, 256), ring)
     assert best is other and conf < CONFIDENCE_THRESHOLD
+
+
+def _arc_frame(ring: bool, n: int = 256, cx: float = -60.0, cy: float = 140.0) -> np.ndarray:
+    """(n, n) Poisson counts: a flat 50-count background and, if ``ring``, a ring of radius
+    150 px (1.5 px wide, 400 counts high) about (cx, cy), off the frame: an arc shows."""
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float64)
+    lam = np.full((n, n), 50.0)
+    if ring:
+        lam += 400.0 * np.exp(-0.5 * ((np.hypot(xx - cx, yy - cy) - 150.0) / 1.5) ** 2)
+    return np.random.default_rng(1).poisson(lam).astype(np.float64)
+
+
+@pytest.mark.parametrize("ring", [True, False])
+def test_a_guess_gives_way_to_an_off_frame_arc_only_where_the_rings_show(ring: bool) -> None:
+    """A not-found isotropy centre gives way to a precise ring fit off the frame about which
+    the rings show (a crest of the radial profile); about the same point on a frame without
+    the arc it stays."""
+    counts = _arc_frame(ring)
+    ring_level = bc._pyramid(counts, bc.valid_pixels(counts))[2]
+    guess = bc._Candidate("isotropy", 30.0, 140.0, 1.0, 0.5, 0.5, 0.5)
+    arc = bc._Candidate("rings", -60.0, 140.0, 1.0, 0.9, 0.5, 0.5, arcs=1)
+    got = bc._arc_guess(guess, [guess, arc], ring_level, counts.shape)
+    assert got is (arc if ring else guess)
+    # a choice of another estimator (a stop's circle) is left alone
+    beamstop = bc._Candidate("beamstop", 30.0, 140.0, 0.2, 0.5, 0.5, 0.5)
+    assert bc._arc_guess(beamstop, [beamstop, arc], ring_level, counts.shape) is beamstop
