@@ -304,3 +304,21 @@ def test_distance_to_bright_is_exact_on_the_shadows_within_reach(frame):
     peak = np.zeros(shadows.count + 1)
     np.maximum.at(peak, shadows.label.ravel(), full.ravel())
     np.testing.assert_array_equal(peak[1:], want)
+
+
+def test_small_solves_match_numpys():
+    """Cramer's rule for the 2 x 2 solves and cofactors for the 3 x 3 inverses give numpy's
+    numbers to rounding, and flag a singular matrix."""
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        a = rng.normal(size=(2, 2))
+        h, b = a @ a.T, rng.normal(size=2)
+        x, y, det = bc._solve2(h[0, 0], h[0, 1], h[1, 1], b[0], b[1])
+        np.testing.assert_allclose([x, y], np.linalg.solve(h, b), rtol=1e-9, atol=1e-12)
+        assert det == pytest.approx(np.linalg.det(h), rel=1e-9, abs=1e-12)
+        a3 = rng.normal(size=(3, 3))
+        det3, inv3 = shadow._det_inv(a3 @ a3.T)
+        assert det3 == pytest.approx(np.linalg.det(a3 @ a3.T), rel=1e-9, abs=1e-12)
+        np.testing.assert_allclose(inv3, np.linalg.inv(a3 @ a3.T), rtol=1e-7, atol=1e-9)
+    assert math.isnan(bc._solve2(1.0, 1.0, 1.0, 1.0, 2.0)[0])
+    assert shadow._det_inv(np.ones((3, 3)))[0] == 0.0

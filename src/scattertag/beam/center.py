@@ -595,6 +595,16 @@ def _coherence(f: _Field, cx: float, cy: float, r_min: float = 2.0) -> float:
     return float(2.0 * np.sum(wcc) / max(np.sum(w), 1e-300) - 1.0)
 
 
+def _solve2(sxx: float, sxy: float, syy: float, bx: float, by: float) -> tuple[float, float, float]:
+    """(x, y, det): [[sxx, sxy], [sxy, syy]] (x, y) = (bx, by) by Cramer's rule, and the
+    matrix's determinant (x, y NaN when it is 0): the estimators' many 2 x 2 solves
+    without LAPACK's per-call overhead."""
+    det = sxx * syy - sxy * sxy
+    if not det:
+        return math.nan, math.nan, det
+    return (syy * bx - sxy * by) / det, (sxx * by - sxy * bx) / det, det
+
+
 def _lines_meet(f: _Field) -> tuple[float, float]:
     """The gradient lines' meeting point (x, y, level px): :func:`_meeting_point` of all
     lines, then again started there (its weights then favour the lines that pass near);
@@ -637,11 +647,11 @@ def _meeting_point(
             ang2 += 1.0
             wt = f.w / r2
             wt /= ang2
-        sxx, sxy, syy, bx, by = terms @ wt
-        a = np.array([[sxx, sxy], [sxy, syy]])
-        if not np.all(np.isfinite(a)) or np.linalg.det(a) <= 1e-12 * max(np.trace(a) ** 2, 1e-300):
+        sxx, sxy, syy, bx, by = (float(v) for v in terms @ wt)
+        x, y, det = _solve2(sxx, sxy, syy, bx, by)
+        if not math.isfinite(det) or det <= 1e-12 * max((sxx + syy) ** 2, 1e-300):
             break
-        new = np.linalg.solve(a, [bx, by])
+        new = np.array([x, y])
         done = c is not None and math.hypot(*(new - c)) < 1e-3
         c = new
         if done:
@@ -650,12 +660,12 @@ def _meeting_point(
         return math.nan, math.nan, math.inf
     res = tx * c[0] + ty * c[1] - tp
     dof = max(int(np.count_nonzero(wt)) - 2, 1)
-    sxx, sxy, syy, _, _ = terms @ wt
-    a = np.array([[sxx, sxy], [sxy, syy]])
-    if np.linalg.det(a) <= 0:
+    sxx, sxy, syy, _, _ = (float(v) for v in terms @ wt)
+    det = sxx * syy - sxy * sxy
+    if det <= 0:
         return float(c[0]), float(c[1]), math.inf
-    cov = np.linalg.inv(a) * float(wt @ (res * res)) / dof
-    return float(c[0]), float(c[1]), float(np.sqrt(max(np.trace(cov), 0.0)))
+    trace = (sxx + syy) / det * float(wt @ (res * res)) / dof  # of the covariance
+    return float(c[0]), float(c[1]), math.sqrt(max(trace, 0.0))
 
 
 # ---- point symmetry ----------------------------------------------------------------------
@@ -819,7 +829,8 @@ def _refine_symmetry(
         w = np.minimum(1.0, 1.5 * s / np.maximum(np.abs(r), 1e-300))
         jw = jac * w
         h = jw @ jac.T
-        if np.linalg.det(h[:2, :2]) <= 1e-12 * max(np.trace(h[:2, :2]) ** 2, 1e-300):
+        det = h[0, 0] * h[1, 1] - h[0, 1] * h[1, 0]  # of the centre's block, without LAPACK
+        if det <= 1e-12 * max((h[0, 0] + h[1, 1]) ** 2, 1e-300):
             break
         try:
             cov = np.linalg.inv(h)
@@ -947,11 +958,11 @@ def _fit_arcs(
     if start is None:
         xc, yc = centred(rd.x, w), centred(rd.y, w)
         zc = centred(rd.x**2 + rd.y**2, w)
-        a = np.array([[np.sum(w * xc * xc), np.sum(w * xc * yc)], [0, np.sum(w * yc * yc)]])
-        a[1, 0] = a[0, 1]
-        if np.linalg.det(a) <= 1e-9 * np.trace(a) ** 2:
+        sxx, sxy, syy = float(w @ (xc * xc)), float(w @ (xc * yc)), float(w @ (yc * yc))
+        x, y, det = _solve2(sxx, sxy, syy, float(w @ (xc * zc)), float(w @ (yc * zc)))
+        if det <= 1e-9 * (sxx + syy) ** 2:
             return math.nan, math.nan, math.inf, 0
-        c = np.linalg.solve(2 * a, [np.sum(w * xc * zc), np.sum(w * yc * zc)])
+        c = np.array([0.5 * x, 0.5 * y])
     else:
         c = np.array(start, dtype=np.float64)
     alive = np.ones(n, bool)
@@ -969,15 +980,15 @@ def _fit_arcs(
         wt = (wa if alive.all() else wa * alive[lab]) / (1.0 + d * d)
         tot = np.bincount(lab, wt, n)
         jx, jy = -centred(ux, wt, tot), -centred(uy, wt, tot)
-        a = np.array([[np.sum(wt * jx * jx), np.sum(wt * jx * jy)], [0, np.sum(wt * jy * jy)]])
-        a[1, 0] = a[0, 1]
-        if not np.isfinite(a).all() or np.linalg.det(a) <= 1e-12 * max(np.trace(a) ** 2, 1e-300):
+        wx, wy = wt * jx, wt * jy
+        sxx, sxy, syy = float(wx @ jx), float(wx @ jy), float(wy @ jy)
+        x, y, det = _solve2(sxx, sxy, syy, float(wx @ d), float(wy @ d))
+        if not math.isfinite(det) or det <= 1e-12 * max((sxx + syy) ** 2, 1e-300):
             return math.nan, math.nan, math.inf, 0
-        step = -np.linalg.solve(a, [np.sum(wt * jx * d), np.sum(wt * jy * d)])
-        c = c + step
+        c = c - (x, y)
         dof = max(int(np.count_nonzero(wt)) - 2 - int(alive.sum()), 1)
-        sigma = float(np.sqrt(np.trace(np.linalg.inv(a)) * np.sum(wt * d * d) / dof))
-        if np.hypot(*step) < 1e-4:
+        sigma = math.sqrt((sxx + syy) / det * float(wt @ (d * d)) / dof)  # trace of A^-1 ...
+        if math.hypot(x, y) < 1e-4:
             break
     return float(c[0]), float(c[1]), sigma, int(alive.sum())
 

@@ -867,6 +867,25 @@ def _circle(
     return float(p[0]), float(p[1]), float(p[2]), rms, sigma, keep
 
 
+def _det_inv(h: np.ndarray) -> tuple[float, np.ndarray]:
+    """(det, inverse) of a small square matrix h: by cofactors for 3 x 3 (the circle fits'
+    many Gauss-Newton steps, without LAPACK's per-call overhead), else numpy's (the
+    inverse is only read where det > 0)."""
+    if h.shape != (3, 3):
+        det = float(np.linalg.det(h))
+        return det, np.linalg.inv(h) if det else np.full(h.shape, np.nan)
+    (a, b, c), (d, e, f), (g, k, m) = h.tolist()
+    adj = np.array(
+        [
+            [e * m - f * k, c * k - b * m, b * f - c * e],
+            [f * g - d * m, a * m - c * g, c * d - a * f],
+            [d * k - e * g, b * g - a * k, a * e - b * d],
+        ]
+    )
+    det = a * adj[0, 0] + b * adj[1, 0] + c * adj[2, 0]
+    return det, adj / det if det else np.full((3, 3), np.nan)
+
+
 def _robust(
     model: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
     p0: np.ndarray,
@@ -893,9 +912,9 @@ def _robust(
             return None
         jk, wk = jac[:, keep], w[keep]
         h = (jk * wk) @ jk.T
-        if np.linalg.det(h) <= 1e-12 * max(np.trace(h) ** p.size, 1e-300):
+        det, inv = _det_inv(h)
+        if det <= 1e-12 * max(np.trace(h) ** p.size, 1e-300):
             return None
-        inv = np.linalg.inv(h)
         step = -inv @ ((jk * wk) @ d[keep])
         p = p + step
         dk = d[keep]
