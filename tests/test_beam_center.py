@@ -511,3 +511,40 @@ def test_a_guess_gives_way_to_an_off_frame_arc_only_where_the_rings_show(ring: b
     # a choice of another estimator (a stop's circle) is left alone
     beamstop = bc._Candidate("beamstop", 30.0, 140.0, 0.2, 0.5, 0.5, 0.5)
     assert bc._arc_guess(beamstop, [beamstop, arc], ring_level, counts.shape) is beamstop
+
+
+@pytest.mark.parametrize(
+    ("index", "size"),
+    [
+        (13, 1000),  # a halo off the frame, a cosmic-ray track on it: its middle, 537 px off
+        (142, 1000),  # faint rings; the ranker took a track's middle (436 px off, 0.59)
+        (66, 256),  # a layer line off the frame: a hot pixel, 148 px off
+    ],
+)
+def test_a_centre_that_nothing_pins_is_not_found(index, size):
+    # point symmetry and gradient lines agree on a track's middle or a hot pixel, and the
+    # frame's isotropy about it passed (found at 0.6-0.7): nothing radial pins it there
+    s = benchmark_frame(index, size)
+    est = estimate_beam_center(s.counts, s.mask)
+    assert not est.found
+
+
+def test_a_direct_beam_spot_alone_is_found():
+    # a small round spot is what the direct beam with the stop moved out looks like: block
+    # means wash it out, at full resolution it is round (a track's middle is not)
+    rng = np.random.default_rng(5)
+    y, x = np.mgrid[:512, :512].astype(float)
+    lam = 3.0 + 1e5 * np.exp(-0.5 * ((x - 300.4) ** 2 + (y - 200.7) ** 2) / 1.5**2)
+    est = estimate_beam_center(rng.poisson(lam).astype(np.int32))
+    assert est.found
+    assert math.hypot(est.x - 300.4, est.y - 200.7) <= 1.0
+
+
+def test_local_isotropy_is_high_about_rings_and_low_about_a_track():
+    counts, *_ = radial_frame(256, 120.0, 130.0, lambda r: 20.0 + rings(r, (20, 45), 300, 1.5), 6)
+    level = ring_level(counts)
+    assert bc._local_isotropy(level, 120.0, 130.0) >= 0.9
+    assert bc._local_isotropy(level, 130.0, 130.0) < bc.PIN_ISOTROPY  # 10 px off: 0.06
+    s = benchmark_frame(13)  # a cosmic-ray track's middle
+    level = bc._pyramid(s.counts, valid_pixels(s.counts, s.mask))[2]
+    assert bc._local_isotropy(level, 174.1, 229.6) < bc.PIN_ISOTROPY

@@ -161,6 +161,11 @@ HORIZON_DROP, HORIZON_COLUMNS = 0.3, 0.8
 #: the specular spot exceeds the running median over +-SPOT_REACH rows by at least
 #: SPOT_CONTRAST, and the columns SPOT_SIDE of the width aside by half as much at most.
 SPOT_REACH, SPOT_CONTRAST, SPOT_SIDE = 8, 1.0, 0.01
+#: The film's horizon on the specular column is a step of the pattern, not a spot's edge:
+#: the median of the HORIZON_PERSIST rows above the step's own 4 stands at least half a
+#: horizon.HORIZON_STEP above that of as many below (a bright spot or defect 20-30 rows
+#: high, whose lower edge is a drop too, falls back to the background within them).
+HORIZON_PERSIST = 32
 GRAZING_OVERLAP, GRAZING_RHO = 0.3, 0.5
 #: A found centre gives way to a half pattern's beam (:func:`_below_horizon`) under a
 #: horizon at least HALF_CLEAR px below it, when it lies within HALF_NEAR of the width of
@@ -203,6 +208,17 @@ CREST_SECTORS, CREST_REACH, CREST_Z, CREST_SE_FLOOR = 4, 4, 10.0, 1e-3
 #: down by PLATEAU_STEP (a factor 1.65 in counts) within PLATEAU_EDGE of its radius (a
 #: window's blurred edge 0.02-0.1 of it, a falloff's over 1).
 PLATEAU_FLAT, PLATEAU_MIN, PLATEAU_STEP, PLATEAU_EDGE = 0.1, 8, 0.5, 0.25
+#: Methods whose evidence is the pattern about their centre (its symmetry, its isotropy):
+#: found only where the image pins the centre (:func:`_pinned`).
+PATTERN = ("symmetry", "gradient", "isotropy")
+#: The confidence of one estimator alone (no backer, no evidence of its own): not found.
+LONE = 0.25
+#: The pattern about a centre pins it (:func:`_local_isotropy`) when, over PIN_REACH
+#: ring-level pixels about it in PIN_SECTORS sectors, at least PIN_ISOTROPY of its
+#: structure beyond the noise is radial (a ring, halo or falloff: 0.19-1 on the simulated
+#: hits of seeds 0 and 1 but for spots and a rod's tip; the middle of a cosmic-ray track,
+#: of a slow background's bump or of nothing: 0-0.15).
+PIN_REACH, PIN_SECTORS, PIN_ISOTROPY = 32, 8, 0.17
 #: A given centre about which the fine level's isotropy R^2 reaches this, at a local
 #: maximum, agrees without the full estimate (:func:`agrees_at_a_glance`).
 GLANCE_ISOTROPY = 0.3
@@ -1301,6 +1317,8 @@ def _specular(counts: np.ndarray, ok: np.ndarray, x: float) -> tuple[float, floa
     if step is None:
         return None
     y_h, spread_h, above = step
+    if not _persists(profile, y_h):
+        return None
     top = int(rows[above]) - 2
     if top < 2 * SPOT_REACH:
         return None
@@ -1318,6 +1336,18 @@ def _specular(counts: np.ndarray, ok: np.ndarray, x: float) -> tuple[float, floa
     if y_h - y_s < SPOT_REACH:
         return None  # not resolved from the horizon: a band or halo at its edge
     return 2.0 * y_h - y_s, 2.0 * spread_h
+
+
+def _persists(profile: np.ndarray, y_h: float) -> bool:
+    """True if the column ``profile`` (rows,; NaN where invalid) stands, in the median of
+    the HORIZON_PERSIST rows above the horizon y_h (past the step's own 4), at least half a
+    horizon.HORIZON_STEP above the median of as many rows below it."""
+    i = round(y_h)
+    above = profile[max(i - 4 - HORIZON_PERSIST, 0) : max(i - 4, 0)]
+    below = profile[i + 4 : i + 4 + HORIZON_PERSIST]
+    if not (np.isfinite(above).any() and np.isfinite(below).any()):
+        return False
+    return bool(np.nanmedian(above) - np.nanmedian(below) >= 0.5 * horizon.HORIZON_STEP)
 
 
 def _column_stops(
@@ -1769,6 +1799,51 @@ def _crest(ring: _Level, x: float, y: float) -> float:
     return float(np.nan_to_num(z, nan=0.0).max())
 
 
+def _local_isotropy(ring: _Level, x: float, y: float) -> float:
+    """The share of the structure beyond the noise about frame point (x, y) that is radial,
+    in [0, 1] (0 where noise explains all of it, NaN where too few ring-level pixels lie
+    about it): the means m_sk of g per sector s (PIN_SECTORS) and radius bin k (one level
+    pixel, out to PIN_REACH, at least 5 pixels; :func:`_radial`) split into a radial part,
+    sum_k N_k (M_k - M)^2, and an azimuthal one, sum_sk n_sk (m_sk - M_k)^2 (M_k the bin's
+    mean over its sectors), each in units of the bin's pixel variance (the lower median
+    over its sectors) less its degrees of freedom (what noise alone gives):
+    radial / (radial + azimuthal)."""
+    n, m, sd = (a[:, : PIN_REACH + 1] for a in _radial(ring, x, y, PIN_SECTORS, PIN_REACH))
+    use = (n >= 5) & np.isfinite(m)
+    if np.count_nonzero(use) < 4:
+        return math.nan
+    w = np.where(use, n, 0).astype(np.float64)
+    mm = np.where(use, m, 0.0)
+    nk = w.sum(axis=0)
+    k = nk > 0
+    mk = (mm * w).sum(axis=0) / np.maximum(nk, 1.0)
+    mid = np.maximum(np.count_nonzero(use, axis=0) - 1, 0) // 2  # the lower median's place
+    var = np.sort(np.where(use, sd * sd, np.inf), axis=0)
+    noise = np.where(k, np.maximum(np.take_along_axis(var, mid[None, :], 0)[0], 1e-12), 1.0)
+    cells, bins = int(np.count_nonzero(use)), int(np.count_nonzero(k))
+    across = max(float(((mm - mk) ** 2 * w / noise).sum()) - (cells - bins), 0.0)
+    mean = float((mk * nk)[k].sum() / nk[k].sum())
+    radial = max(float((nk * (mk - mean) ** 2 / noise)[k].sum()) - (bins - 1), 0.0)
+    return radial / (radial + across) if radial + across > 0 else 0.0  # noise alone
+
+
+def _pinned(counts: np.ndarray, ok: np.ndarray, ring: _Level, c: _Candidate) -> bool:
+    """True if the image pins candidate c's centre: it lies off the frame (nothing there to
+    read), or the pattern about it is radial at the ring level (:func:`_local_isotropy` at
+    least PIN_ISOTROPY, or too few lit pixels to say), or a round spot at full resolution marks
+    it (:func:`compact.spot`: the direct beam's, which block means wash out; a
+    cosmic-ray track's middle is no such spot)."""
+    if not on_frame(c.x, c.y, counts.shape):
+        return True
+    local = _local_isotropy(ring, c.x, c.y)
+    if not local < PIN_ISOTROPY:
+        return True
+    floor = _dark_floor(np.expm1(ring.g[ring.ok]))
+    top = float(np.max(counts[ok]))
+    e, use, r0, c0 = compact.window(counts, ok, top, floor, c.x, c.y)
+    return compact.spot(e, use, c.x - c0, c.y - r0)
+
+
 def _flat_run(n: np.ndarray, m: np.ndarray, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ks, v, out) of a radial profile (n, m: (bins,) counts and means of g of b x b blocks):
     the bins with a mean, their means, and the indices into ks where the profile from the
@@ -1892,9 +1967,21 @@ def _choose(
     mine = max((float(q) for c, q in zip(cands, p) if c is best), default=0.0)
     if p[k] >= RANK_OVERRIDE and p[k] - mine >= RANK_MARGIN:
         best, conf = cands[k], float(p[k]) * _evidence(cands[k])
+        if _lone(best, plain, diag, ring):
+            conf = min(conf, LONE)
     elif conf < CONFIDENCE_THRESHOLD and p[k] > mine and on_frame(cands[k].x, cands[k].y, shape):
         best = cands[k]  # a better guess; still not found
     return _tight_rings(best, cands, diag), conf
+
+
+def _lone(c: _Candidate, cands: list[_Candidate], diag: float, ring: _Level | None) -> bool:
+    """True for a pattern candidate (PATTERN) that no independent estimator among
+    ``cands`` backs (:func:`_backers`) and about which no rings show (:func:`_crest`
+    under CREST_Z on the ``ring`` level): one estimator alone, as the rules count it,
+    whoever chose it."""
+    if c.method not in PATTERN or _backers(c, cands, diag) > 0:
+        return False
+    return ring is None or _crest(ring, c.x, c.y) < CREST_Z
 
 
 def _tight_rings(
@@ -2362,6 +2449,13 @@ def _estimate(
         return BeamCenterEstimate(*middle, 0.0, "none", True)
     cands = _candidates(counts, ok, hint, levels)
     best, conf = _choose_unwindowed(cands, (rows, cols), levels[2])
+    if (
+        conf >= CONFIDENCE_THRESHOLD
+        and best is not None
+        and best.method in PATTERN
+        and not _pinned(counts, ok, levels[2], best)
+    ):
+        conf = min(conf, LONE)  # nothing in the image pins it there: its position a guess
     if conf < CONFIDENCE_THRESHOLD:
         graze = _grazing(counts, ok, levels[2])
         if graze is not None and (graze[1] > conf or graze[0].sigma <= GUESS_SPREAD):

@@ -61,6 +61,11 @@ BACKGROUND_SIGMA = 6.0
 #: isotropy at which a centre's evidence is full: a dark frame is isotropic about nothing).
 FOUND_RHO, FOUND_COVER, FOUND_SNR, FOUND_RADIUS = 0.8, 0.8, 6.0, 2.0
 FOUND_ISOTROPY, ISOTROPY_FLOOR = 0.15, 0.12
+#: A spot that marks a centre found otherwise (:func:`spot`): within SPOT_REACH px, at
+#: least SPOT_PIXELS pixels reach half the highest excess there (a zinger is 1-4), spread
+#: round (the square root of the ratio of their moments' eigenvalues at least SPOT_ROUND:
+#: the direct beam's spot 0.8-0.9; a cosmic-ray track 0.05-0.08), FOUND_SNR times the noise.
+SPOT_REACH, SPOT_PIXELS, SPOT_ROUND = 8.0, 5, 0.5
 
 
 @dataclass(frozen=True)
@@ -204,6 +209,38 @@ def evidence(
     size = int(np.count_nonzero(inside & (r <= crest + 3) & (v >= 0.5 * height)))
     cover = float(seen.sum() / max(np.count_nonzero(nb), 1))
     return cover, height, height / noise, float(crest), size
+
+
+def roundness(e: np.ndarray, use: np.ndarray, cx: float, cy: float) -> tuple[float, int]:
+    """(ratio, pixels): of the used pixels within SPOT_REACH px of window point (cx, cy)
+    whose excess e reaches half the highest there, how many, and sqrt(l_min / l_max) of the
+    eigenvalues of their e-weighted second moments (1 round, 0 a line)."""
+    iy, ix = np.nonzero(use)
+    dx, dy = ix - cx, iy - cy
+    near = np.hypot(dx, dy) <= SPOT_REACH
+    if not near.any():
+        return 0.0, 0
+    v = e[iy, ix]
+    sel = near & (v >= 0.5 * float(v[near].max())) & (v > 0)
+    count = int(np.count_nonzero(sel))
+    if count < 3:
+        return 0.0, count
+    w = v[sel] / v[sel].sum()
+    x, y = dx[sel], dy[sel]
+    x, y = x - (w * x).sum(), y - (w * y).sum()
+    low, high = np.linalg.eigvalsh(
+        [[(w * x * x).sum(), (w * x * y).sum()], [(w * x * y).sum(), (w * y * y).sum()]]
+    )
+    return math.sqrt(max(float(low), 0.0) / max(float(high), 1e-12)), count
+
+
+def spot(e: np.ndarray, use: np.ndarray, cx: float, cy: float) -> bool:
+    """True if a round spot marks window point (cx, cy) of the excess e (:func:`window`):
+    FOUND_SNR times the noise (:func:`evidence`), at least SPOT_PIXELS pixels above half
+    its height, SPOT_ROUND round (:func:`roundness`)."""
+    snr = evidence(e, use, cx, cy)[2]
+    ratio, count = roundness(e, use, cx, cy)
+    return snr >= FOUND_SNR and count >= SPOT_PIXELS and ratio >= SPOT_ROUND
 
 
 def confidence(c: Compact, isotropy: float, best: float) -> float:
