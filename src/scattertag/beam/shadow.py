@@ -484,17 +484,11 @@ def _tip_edge(win: _Window, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     iy, ix, along = iy[near], ix[near], along[near]
     if iy.size < MIN_POINTS:
         return None
-    g = win.mag[iy, ix]
-    nx, ny = win.gx[iy, ix] / g, win.gy[iy, ix] / g
     mx, my = _outline_normal(ix, iy, along, p)
-    outward = nx * mx + ny * my > 0.7  # brighter away from the bar
-    strong = g >= 0.3 * percentile(g[outward], 95) if outward.any() else outward
-    sel = outward & strong
-    if sel.sum() < MIN_POINTS:
+    crests = _outward_crests(win, iy, ix, mx, my)  # brighter away from the bar
+    if crests is None:
         return None
-    ex, ey, w, _ = _crests(win, iy[sel], ix[sel], nx[sel], ny[sel])
-    if ex.size < MIN_POINTS:
-        return None
+    ex, ey, w = crests
     d, _, along = _tip_distance(ex, ey, p)
     key = _outline_stretch(ex, ey, along, p)
     first = np.full(int(key.max()) + 1, np.inf)
@@ -603,17 +597,11 @@ def stop_axis(
     iy, ix, across = iy[near], ix[near], across[near]
     if iy.size < MIN_POINTS:
         return None
-    g = win.mag[iy, ix]
-    nx, ny = win.gx[iy, ix] / g, win.gy[iy, ix] / g
     s = np.where(across >= 0, 1.0, -1.0)
-    outward = s * (nx * uy - ny * ux) > 0.7  # brighter away from the axis
-    strong = g >= 0.3 * percentile(g[outward], 95) if outward.any() else outward
-    sel = outward & strong
-    if sel.sum() < MIN_POINTS:
+    crests = _outward_crests(win, iy, ix, s * uy, -s * ux)  # brighter away from the axis
+    if crests is None:
         return None
-    ex, ey, _, _ = _crests(win, iy[sel], ix[sel], nx[sel], ny[sel])
-    if ex.size < MIN_POINTS:
-        return None
+    ex, ey, _ = crests
     a = (ex - px) * ux + (ey - py) * uy
     c = (ex - px) * uy - (ey - py) * ux
     key = np.floor(a - a.min()).astype(np.int64)
@@ -715,6 +703,26 @@ def _edge_window(
     a = np.where(den > 0.2, num / np.maximum(den, 1e-9), 0.0)
     gy, gx = np.gradient(a)
     return _Window(b, x0, y0, gx, gy, np.hypot(gy, gx), box_all(use, 2))
+
+
+def _outward_crests(
+    win: _Window, iy: np.ndarray, ix: np.ndarray, mx: np.ndarray, my: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(x, y, w) level coordinates and gradient magnitude of the edge crests (:func:`_crests`)
+    among the blocks (iy, ix) whose gradient points along the outward unit normals (mx, my)
+    (cosine above 0.7) and is strong (at least 0.3 of the 95th percentile of those), or None
+    when fewer than MIN_POINTS are left."""
+    g = win.mag[iy, ix]
+    nx, ny = win.gx[iy, ix] / g, win.gy[iy, ix] / g
+    outward = nx * mx + ny * my > 0.7
+    strong = g >= 0.3 * percentile(g[outward], 95) if outward.any() else outward
+    sel = outward & strong
+    if sel.sum() < MIN_POINTS:
+        return None
+    ex, ey, w, _ = _crests(win, iy[sel], ix[sel], nx[sel], ny[sel])
+    if ex.size < MIN_POINTS:
+        return None
+    return ex, ey, w
 
 
 def _crests(
