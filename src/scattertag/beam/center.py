@@ -118,8 +118,12 @@ POLISH_WINDOW, POLISH_RHO = 0.08, 0.8
 POLISH_BAND = 8.0
 #: The last polish of gradient and isotropy centres (:func:`_fine_symmetry`): window (share
 #: of the level's side), largest standard error and move (frame px).
-FINE_FROM = ("gradient", "isotropy")
+FINE_FROM = ("gradient", "isotropy", "symmetry")
 FINE_WINDOW, FINE_SIGMA, FINE_MOVE = 0.08, 0.5, 8.0
+#: A flat field's ramp in g across the frame's longer side (2-20 % in counts): a chosen
+#: point-symmetry centre, fitted with the ramp free, is polished without it only where a
+#: ramp this steep could move the polish by at most FINE_SIGMA (:func:`_ramp_bias`).
+RAMP_MAX = 0.2
 #: A chosen shadow-axis centre moves onto its stop's midline (:func:`_axis_polish`) when
 #: that lies within this fraction of the frame's longer side of it.
 AXIS_MOVE = 0.01
@@ -2073,6 +2077,26 @@ def _fine_level(ring: _Level, x: float, y: float) -> _Level:
     return _window_level(sums, n, b, 1.5, *at, reach)
 
 
+def _mirror_pairs(
+    level: _Level, x: float, y: float, radius: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(px, py, g) (N,): the lit pixels p within ``radius`` (level px) of (x, y) whose mirror
+    2 (x, y) - p is lit and inside the level (at most 12000, evenly strided), and the
+    smoothed level there; None under 50 such pixels."""
+    inner = level.interior(1)
+    iy, ix = nonzero2d(inner)
+    near = (ix - x) ** 2 + (iy - y) ** 2 <= radius * radius
+    iy, ix, _, gp = _symmetry_sample(level, iy[near], ix[near], 12000)
+    rows, cols = level.g.shape
+    qx, qy = 2 * x - ix, 2 * y - iy
+    inside = (qx >= 1) & (qx <= cols - 2) & (qy >= 1) & (qy <= rows - 2)
+    qi, qj = np.rint(qy[inside]).astype(np.int64), np.rint(qx[inside]).astype(np.int64)
+    use = np.flatnonzero(inside)[inner.ravel().take(qi * cols + qj)]
+    if use.size < 50:
+        return None
+    return ix[use], iy[use], gp[use]
+
+
 def _sharpness(level: _Level, x: float, y: float, radius: float, h: float = 1.0) -> float:
     """Standard error (level px) of the point-symmetry centre (x, y) from the curvature of its
     criterion, inf where it is not a sharp minimum.
@@ -2084,18 +2108,10 @@ def _sharpness(level: _Level, x: float, y: float, radius: float, h: float = 1.0)
     pixels one). Gauss-Newton's own error reads the curvature off the local gradients, which
     noise has too; a finite difference sees that the criterion of noise is flat."""
     gs = level.smooth
-    inner = level.interior(1)
-    iy, ix = nonzero2d(inner)
-    near = (ix - x) ** 2 + (iy - y) ** 2 <= radius * radius
-    iy, ix, _, gp = _symmetry_sample(level, iy[near], ix[near], 12000)
-    rows, cols = gs.shape
-    qx, qy = 2 * x - ix, 2 * y - iy
-    inside = (qx >= 1) & (qx <= cols - 2) & (qy >= 1) & (qy <= rows - 2)
-    qi, qj = np.rint(qy[inside]).astype(np.int64), np.rint(qx[inside]).astype(np.int64)
-    use = np.flatnonzero(inside)[inner.ravel().take(qi * cols + qj)]
-    if use.size < 50:
+    got = _mirror_pairs(level, x, y, radius)
+    if got is None:
         return math.inf
-    px, py, gp = ix[use], iy[use], gp[use]
+    px, py, gp = got
 
     def residual(dx: float, dy: float) -> np.ndarray:
         return gp - _bilinear([gs], 2 * (x + dx) - px, 2 * (y + dy) - py)[0]
@@ -2114,6 +2130,30 @@ def _sharpness(level: _Level, x: float, y: float, radius: float, h: float = 1.0)
     if hxx <= 0 or hyy <= 0:
         return math.inf
     return s * math.sqrt(1 / hxx + 1 / hyy) * math.sqrt(4 * math.pi) * level.sigma
+
+
+def _ramp_bias(level: _Level, x: float, y: float, radius: float) -> float:
+    """The largest shift (level px) of the point-symmetry centre (x, y) fitted without a ramp
+    over the pixels within ``radius`` that a flat field's ramp of RAMP_MAX in g across the
+    level's longer side could cause; inf where too few pixels have a lit mirror.
+
+    A ramp adds a . p to g and 2 a . (p - c) to the residual g(p) - g(2c - p); a centre
+    shift d adds about 2 grad g(p) . d (grad g(2c - p) = -grad g(p) about a symmetric
+    centre). Least squares takes d = -H^-1 sum grad g (p - c)^T a, H = sum grad g grad g^T,
+    so the bound is |a| times the spectral norm of that 2 x 2 matrix: small where the
+    pattern falls steeply about c (a diffuse pattern near the beam), large over a flat top
+    (d about r / |dg/dr| there)."""
+    got = _mirror_pairs(level, x, y, radius)
+    if got is None:
+        return math.inf
+    px, py, _ = got
+    _, gx, gy = _bilinear(level.smooth_grad, px, py)
+    grad = np.stack([gx, gy])
+    h = grad @ grad.T
+    if np.linalg.det(h) <= 1e-12 * max(np.trace(h) ** 2, 1e-300):
+        return math.inf
+    m = np.linalg.solve(h, grad @ np.stack([px - x, py - y]).T)
+    return RAMP_MAX / max(level.g.shape) * float(np.linalg.norm(m, 2))
 
 
 def _fine_symmetry(
@@ -2137,6 +2177,8 @@ def _fine_symmetry(
     )
     if not (math.isfinite(x) and math.isfinite(y) and rho > 0):
         return best
+    if best.method == "symmetry" and _ramp_bias(level, x, y, radius) * level.b > FINE_SIGMA:
+        return best  # fitted with the ramp free: keep it where a ramp could move the polish
     sigma = _sharpness(level, x, y, radius)
     fx, fy = level.to_frame(x, y)
     if sigma * level.b > FINE_SIGMA or math.hypot(fx - best.x, fy - best.y) > FINE_MOVE:
