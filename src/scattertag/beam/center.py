@@ -53,7 +53,7 @@ from functools import cached_property
 import numpy as np
 from scipy import ndimage
 
-from scattertag.beam import compact, cones, dips, falloff, horizon, ranker, shadow
+from scattertag.beam import compact, cones, dips, falloff, horizon, outline, ranker, shadow
 from scattertag.beam import glow as beam_glow
 from scattertag.beam.boxes import box_all, box_any, dilate_cross, nonzero2d
 from scattertag.beam.cones import fit_cones
@@ -76,6 +76,7 @@ from scattertag.beam.shadow import (
     shadow_circles,
     shadow_tips,
     stop_axis,
+    tip_starts,
 )
 from scattertag.io import masks
 
@@ -1551,6 +1552,80 @@ def _glow(counts: np.ndarray, ok: np.ndarray, ring: _Level) -> tuple[_Candidate,
     return _Candidate("glow", glow.x, glow.y, glow.sigma, 0.0, iso, iso), conf
 
 
+#: Dark valleys of the ring level (:func:`_valley_starts`): at least VALLEY_LENGTH level px
+#: long, at most VALLEY_WIDTH level px (robust spread) off a straight line; the longest
+#: VALLEY_MOST are fitted.
+VALLEY_LENGTH, VALLEY_WIDTH, VALLEY_MOST = 8.0, 1.0, 3
+
+
+def _valley_starts(
+    ring: _Level, edge: np.ndarray
+) -> list[tuple[tuple[float, float], float, float]]:
+    """(start, angle, half) of the longest straight dark valleys of the ring level (the
+    ridges of -g, :func:`_ridges`): a rod or bar too thin or too faint for the shadow mask.
+    ``start`` (frame x, y) one block inside the end farther from the invalid blocks and the
+    level's border (``edge``, (R, C) distances in blocks),
+    ``angle`` (radians) along the valley from there, ``half`` one block (px)."""
+    neg = replace(ring, g=-ring.g, lit=ring.ok, dark=np.zeros_like(ring.ok), _inner={})
+    rd = _ridges(neg, int(VALLEY_LENGTH))
+    found = []
+    for k in range(rd.count):
+        sel = rd.label == k
+        x, y = rd.x[sel], rd.y[sel]
+        if x.size < 3:
+            continue
+        dx, dy = x - x.mean(), y - y.mean()
+        vals, vecs = np.linalg.eigh(np.cov(np.stack([dx, dy])))
+        along = dx * vecs[0, 1] + dy * vecs[1, 1]
+        length = float(along.max() - along.min())
+        if length < VALLEY_LENGTH or math.sqrt(max(vals[0], 0.0)) > VALLEY_WIDTH:
+            continue
+        ends = [int(np.argmin(along)), int(np.argmax(along))]
+        border = [edge[round(y[j]), round(x[j])] for j in ends]
+        tip, other = ends if border[0] >= border[1] else ends[::-1]
+        angle = math.atan2(y[other] - y[tip], x[other] - x[tip])
+        fx, fy = ring.to_frame(float(x[tip]), float(y[tip]))
+        b = float(ring.b)
+        start = (fx + b * math.cos(angle), fy + b * math.sin(angle))
+        found.append((x.size, (start, angle, b)))
+    found.sort(key=lambda f: -f[0])
+    return [f[1] for f in found[:VALLEY_MOST]]
+
+
+def _outline(counts: np.ndarray, ok: np.ndarray, ring: _Level) -> tuple[_Candidate, float] | None:
+    """The beam at the round end of a bar or rod fitted to the counts about it
+    (:func:`scattertag.beam.outline.fit_tip`, method ``outline``) from the tips of the
+    largest shadows (:func:`scattertag.beam.shadow.tip_starts`) and of the dark valleys
+    (:func:`_valley_starts`), each the end farther from the invalid blocks and the border
+    (a stop held from outside reaches the frame's edge or a mask), the most precise that
+    pins the beam (:func:`outline.pins`); its confidence 0.7 (one estimator) times
+    P = 1 - exp(-t^2 / sigma^2), t = 2 px."""
+    if np.count_nonzero(ring.ok) < 64:
+        return None
+    side = max(counts.shape)
+    edge = ndimage.distance_transform_edt(np.pad(ring.ok, 1))[1:-1, 1:-1]
+    starts = [
+        (start, angle, max(half, float(ring.b)))
+        for start, angle, half in tip_starts(ring.shadows(side), side, edge=edge)
+    ]
+    best = None
+    for start, angle, half in starts + _valley_starts(ring, edge):
+        tip = outline.fit_tip(counts, ok, start, angle, half)
+        if (
+            tip is not None
+            and on_frame(tip.x, tip.y, counts.shape)
+            and outline.pins(tip, half)
+            and (best is None or tip.sigma < best.sigma)
+        ):
+            best = tip
+    if best is None:
+        return None
+    conf = 0.7 * (1.0 - math.exp(-4.0 / max(best.sigma**2, 1e-12)))
+    lx, ly = ring.from_frame(best.x, best.y)
+    iso = _isotropy(_pixels(ring), lx, ly)
+    return _Candidate("outline", best.x, best.y, best.sigma, 0.0, iso, iso), conf
+
+
 def _compact(
     counts: np.ndarray,
     ok: np.ndarray,
@@ -2510,6 +2585,10 @@ def _estimate(
             best, conf = glow
     if conf < CONFIDENCE_THRESHOLD:
         best, conf = _compact(counts, ok, levels, cands, best, conf)
+    if conf < CONFIDENCE_THRESHOLD:
+        tip = _outline(counts, ok, levels[2])
+        if tip is not None and tip[1] > conf:
+            best, conf = tip
     if best is not None:
         best, conf = _polish(counts, ok, best, levels[2], conf)
     if guess and conf < CONFIDENCE_THRESHOLD:

@@ -268,27 +268,35 @@ def held_tips(shadows: Shadows, most: int = 3) -> list[tuple[float, float, float
 
 
 def _end_border(
-    iy: np.ndarray, ix: np.ndarray, v: np.ndarray, shadows: Shadows
+    iy: np.ndarray,
+    ix: np.ndarray,
+    v: np.ndarray,
+    shadows: Shadows,
+    edge: np.ndarray | None = None,
 ) -> tuple[tuple[int, float], tuple[int, float]]:
     """((j, d), (k, d)): the ends of a shadow's long axis v (indices into its blocks iy, ix
-    of ``shadows``) and their distances (blocks) to the level's border, the farther
-    (the tip) first."""
+    of ``shadows``) and their distances (blocks) to the level's border, or to what ``edge``
+    ((R, C) distances, blocks) measures, the farther (the tip) first."""
     rows, cols = shadows.label.shape
     along = (ix - ix.mean()) * v[0] + (iy - iy.mean()) * v[1]
     ends = (int(np.argmin(along)), int(np.argmax(along)))
-    border = [float(min(ix[j], iy[j], cols - 1 - ix[j], rows - 1 - iy[j])) for j in ends]
+    if edge is None:
+        border = [float(min(ix[j], iy[j], cols - 1 - ix[j], rows - 1 - iy[j])) for j in ends]
+    else:
+        border = [float(edge[iy[j], ix[j]]) for j in ends]
     if border[0] < border[1]:
         return (ends[1], border[1]), (ends[0], border[0])
     return (ends[0], border[0]), (ends[1], border[1])
 
 
 def _tip(
-    iy: np.ndarray, ix: np.ndarray, v: np.ndarray, shadows: Shadows
+    iy: np.ndarray, ix: np.ndarray, v: np.ndarray, shadows: Shadows, edge: np.ndarray | None = None
 ) -> tuple[float, float, float, float]:
     """(x, y, ux, uy) frame px: the end of a shadow's long axis v (its blocks iy, ix of
-    ``shadows``) farther from the level's border, and the unit vector from it inward."""
+    ``shadows``) farther from the level's border (or what ``edge`` measures,
+    :func:`_end_border`), and the unit vector from it inward."""
     b = shadows.b
-    (tip, _), (other, _) = _end_border(iy, ix, v, shadows)
+    (tip, _), (other, _) = _end_border(iy, ix, v, shadows, edge)
     inward = (ix[other] - ix[tip]) * v[0] + (iy[other] - iy[tip]) * v[1]
     sign = 1.0 if inward >= 0 else -1.0
     return b * ix[tip] + (b - 1) / 2, b * iy[tip] + (b - 1) / 2, sign * v[0], sign * v[1]
@@ -342,20 +350,35 @@ def bar_tips(counts: np.ndarray, ok: np.ndarray, shadows: Shadows, most: int = 3
     half-width starts as half its blocks per block of length within MAX_RADIUS of the side
     of the tip, the centre that far inside the tip.
     """
-    b = shadows.b
     out = []
-    for iy, ix, v in largest_shadows(shadows, most):
-        x, y, ux, uy = _tip(iy, ix, v, shadows)
-        along = (ix * b + (b - 1) / 2 - x) * ux + (iy * b + (b - 1) / 2 - y) * uy
-        per = np.bincount((along[along < MAX_RADIUS * max(counts.shape)] / b).astype(np.int64))
-        half = 0.5 * b * float(np.median(per[1:])) if per.size >= 4 else 0.0
+    for start, angle, half in tip_starts(shadows, max(counts.shape), most):
         if half < TIP_MIN_WIDTH:  # too short to tell a width along it
             continue
-        start = (x + ux * (half - 0.5 * b), y + uy * (half - 0.5 * b))
-        fit = _fit_tip(counts, ok, start, math.atan2(uy, ux), half, b)
+        fit = _fit_tip(counts, ok, start, angle, half, shadows.b)
         if fit is not None:
             out.append(fit)
     out.sort(key=lambda t: t.sigma)
+    return out
+
+
+def tip_starts(
+    shadows: Shadows, side: int, most: int = 3, edge: np.ndarray | None = None
+) -> list[tuple[tuple[float, float], float, float]]:
+    """(start, angle, half) of the ``most`` largest shadows' tips (:func:`shadow_tips`):
+    the bar's half-width ``half`` (frame px) as half its blocks per block of length within
+    MAX_RADIUS of the side (``side`` the frame's longer side) of the tip (0 when under 3
+    blocks long), ``angle`` (radians) of its axis into the shadow, ``start`` (frame x, y)
+    that far inside the tip: where a round end's centre would be. The tip is the end
+    farther from the level's border, or from what ``edge`` measures (:func:`_end_border`)."""
+    b = shadows.b
+    out = []
+    for iy, ix, v in largest_shadows(shadows, most):
+        x, y, ux, uy = _tip(iy, ix, v, shadows, edge)
+        along = (ix * b + (b - 1) / 2 - x) * ux + (iy * b + (b - 1) / 2 - y) * uy
+        per = np.bincount((along[along < MAX_RADIUS * side] / b).astype(np.int64))
+        half = 0.5 * b * float(np.median(per[1:])) if per.size >= 4 else 0.0
+        start = (x + ux * (half - 0.5 * b), y + uy * (half - 0.5 * b))
+        out.append((start, math.atan2(uy, ux), half))
     return out
 
 

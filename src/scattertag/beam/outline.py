@@ -1,0 +1,334 @@
+"""The beam centre from a bar's round end fitted to the counts themselves.
+
+:func:`scattertag.beam.shadow.bar_tips` traces the crests of the edge's gradient and fits
+the outline through them. A crest needs an edge that stands out pixel by pixel: where the
+light over an integrating detector's offset is a few counts against a read noise of tens,
+where the edge blurs over the bar's width (a thin rod), or where a module gap cuts the tip,
+the crests scatter or vanish. Every pixel about the tip still carries the shadow, so here
+the block means about it are fitted at once with the stop as drawn: a bar of half-width
+r + k a (a the distance along its axis; k = 0 for a bar) along an axis at angle t from
+(cx, cy), ending in a half disk of radius r about (cx, cy) (the beam), its outline
+blurred,
+
+    m = L (1 - s) + s (h0 + h1 u + h2 v),   s = (1 + tanh(d / w)) / 2,
+
+d the signed distance to the outline (:func:`_distance`), w the blur, L the level behind
+the stop (offset and leak), the light a plane over the window (u, v its coordinates).
+L, h0, h1, h2 are linear: eliminated by least squares for each (cx, cy, t, r, k, log w)
+(variable projection, with Kaufman's Jacobian), which a soft-L1 least squares fits from
+the shadow's tip, first over coarse blocks (a screen), then finer. The fit pins the beam
+(:func:`pins`) when its centre's standard error is at most MAX_SIGMA, the shadow stands out
+of the noise (CHI_SHADOW), the sides keep their width (a wedge's point does not fix the
+beam along its axis: MAX_TAPER) and a straight end (a paddle's box, whose beam the end
+does not fix) fits clearly worse (CHI_ROUND).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from scattertag.beam.order_stats import median
+from scattertag.beam.shadow import _blocks
+
+#: The screening fit: blocks of at most SCREEN_BLOCKS a side; a standard error of at most
+#: SCREEN_SIGMA px (:func:`_screened`).
+SCREEN_BLOCKS, SCREEN_SIGMA = 24, 1.0
+#: Most residual evaluations of a fit.
+MAX_NFEV = 30
+#: Largest standard error (frame px) of a kept centre.
+MAX_SIGMA = 0.25
+#: Most blocks along a side of the fitted window.
+MAX_BLOCKS = 48
+#: The window: TIP_LENGTH half-widths of the bar behind its tip's centre, and TIP_MARGIN
+#: half-widths (at least MIN_MARGIN px) of light about the outline.
+TIP_LENGTH, TIP_MARGIN, MIN_MARGIN = 3.0, 2.0, 8.0
+#: The shadow stands out: the fit's chi^2 below that of the light alone (a plane) by at
+#: least this (in units of the residuals' variance).
+CHI_SHADOW = 100.0
+#: Sides of constant width: the fitted taper (half-width gained per px along the axis) plus
+#: TAPER_Z of its standard errors at most MAX_TAPER (a wedge whose sides open by 1 degree
+#: each tapers by 0.017; its point does not fix the beam).
+TAPER_Z, MAX_TAPER = 2.0, 0.02
+#: A round end: its chi^2 below a straight end's (the same fit, a paddle's box) by at least
+#: this.
+CHI_ROUND = 25.0
+
+
+@dataclass(frozen=True)
+class OutlineTip:
+    """A bar's round end fitted to the counts, frame px: (x, y) the half disk's centre (the
+    beam), ``angle`` (radians) of the axis into the bar, ``half_width``, ``blur`` (the
+    tanh's scale), ``sigma`` the centre's standard error, ``shadow`` and ``round`` the
+    chi^2 gained over the light alone and over a straight end (inf when not fitted: the
+    rest does not pin the beam), ``taper`` (half-width gained per px along the axis) and
+    its standard error, ``contrast`` the light less the level behind the stop at the
+    window's middle, in units of the noise, ``misfit`` the residuals' rms in units of the
+    noise (the standard errors are scaled by it where over 1)."""
+
+    x: float
+    y: float
+    angle: float
+    half_width: float
+    taper: float
+    taper_sigma: float
+    blur: float
+    sigma: float
+    shadow: float
+    round: float
+    contrast: float
+    misfit: float
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """Block means m (N,) of a window, their frame coordinates x, y and weights n (valid
+    pixels a block), u, v the coordinates scaled to [-1, 1] over the window."""
+
+    m: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    n: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+
+
+def _window(
+    counts: np.ndarray, ok: np.ndarray, mid: tuple[float, float], half: float, most: int
+) -> _Blocks | None:
+    """The valid blocks (at least half valid) of the window of +-``half`` px about ``mid``,
+    at the finest block size that keeps it within ``most`` blocks a side; None when under 64."""
+    rows, cols = counts.shape
+    x0, x1 = max(0, int(mid[0] - half)), min(cols, int(mid[0] + half) + 1)
+    y0, y1 = max(0, int(mid[1] - half)), min(rows, int(mid[1] + half) + 1)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    b = 1
+    while max(x1 - x0, y1 - y0) / b > most:
+        b *= 2
+    m = ok[y0:y1, x0:x1]
+    c = np.where(m, counts[y0:y1, x0:x1], 0).astype(np.float64)
+    s, n = _blocks(c, b), _blocks(m.astype(np.float64), b)
+    use = n >= 0.5 * b * b
+    if use.sum() < 64:
+        return None
+    iy, ix = np.nonzero(use)
+    x = x0 + b * ix + (b - 1) / 2
+    y = y0 + b * iy + (b - 1) / 2
+    return _Blocks(s[use] / n[use], x, y, n[use], (x - mid[0]) / half, (y - mid[1]) / half)
+
+
+def _projected(blk: _Blocks, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(residuals, coefficients, basis): sqrt(n) (m - A c) for the least-squares c of the
+    basis A = [1 - s, s, s u, s v] (4, N) (the level behind the stop, the light's plane)."""
+    a = np.stack([1.0 - s, s, s * blk.u, s * blk.v])
+    aw = a * blk.n
+    try:  # the 4 x 4 normal equations: ~10x faster than an SVD of the (N, 4) basis
+        coef = np.linalg.solve(aw @ a.T, aw @ blk.m)
+    except np.linalg.LinAlgError:
+        coef = np.linalg.lstsq(a.T * np.sqrt(blk.n)[:, None], blk.m * np.sqrt(blk.n), rcond=None)[0]
+    return np.sqrt(blk.n) * (blk.m - coef @ a), coef, a
+
+
+def _chi2(r: np.ndarray, scale: float) -> float:
+    """Soft-L1 chi^2 of residuals r in units of ``scale``: sum 2 (sqrt(1 + z^2) - 1)."""
+    z = r / scale
+    return float(np.sum(2.0 * (np.sqrt(1.0 + z * z) - 1.0)))
+
+
+def _noise(blk: _Blocks) -> float:
+    """Robust standard deviation of sqrt(n) m between neighbouring blocks in the list
+    (the window's rows): the residual scale of a good fit."""
+    r = np.sqrt(blk.n) * blk.m
+    d = np.diff(r)[np.diff(blk.y) == 0]
+    return 1.4826 * median(np.abs(d - median(d))) / math.sqrt(2.0) if d.size >= 16 else 0.0
+
+
+def _distance(
+    x: np.ndarray, y: np.ndarray, p: np.ndarray, flat: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """(d, jac): signed distance (px, negative inside) of points (x, y) to a bar's outline
+    and its derivatives (5, N) in p = (cx, cy, t, r, k, ...): sides at half-width
+    r + k a along the axis at angle t from (cx, cy) (a = the distance along it; k > 0 a
+    wedge opening), ending in a half disk of radius r about (cx, cy), or with ``flat`` in a
+    straight end r behind it (a paddle's box)."""
+    cx, cy, t, r, k = p[:5]
+    ux, uy = math.cos(t), math.sin(t)
+    qx, qy = x - cx, y - cy
+    along = qx * ux + qy * uy
+    across = qx * uy - qy * ux
+    sg = np.where(across >= 0.0, 1.0, -1.0)
+    ahead = along >= 0.0
+    kk = np.where(ahead, k, 0.0)
+    side = np.abs(across) - r - kk * along
+    ones = np.ones_like(along)
+    side_jac = (
+        -sg * uy + kk * ux,
+        sg * ux + kk * uy,
+        sg * along + kk * across,
+        -ones,
+        -np.maximum(along, 0.0),
+    )
+    if flat:
+        use = side >= -(along + r)
+        end_jac = (ux * ones, uy * ones, across, -ones, 0.0 * ones)
+        d = np.where(use, side, -(along + r))
+    else:
+        use = ahead
+        q = np.maximum(np.hypot(qx, qy), 1e-9)
+        end_jac = (-qx / q, -qy / q, 0.0 * ones, -ones, 0.0 * ones)
+        d = np.where(use, side, q - r)
+    return d, np.stack([np.where(use, a, b) for a, b in zip(side_jac, end_jac)])
+
+
+def _model(blk: _Blocks, p: np.ndarray, flat: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(residuals, Jacobian (N, 6), coefficients) of the bar's outline p = (cx, cy, t, r, k,
+    log w) against the block means (:func:`_projected`): the Jacobian of the projected
+    residuals to first order (Kaufman's), -P sqrt(n) D ds/dp, D = c1 - c0 + c2 u + c3 v
+    the light less the level behind at each block, P the projection off the basis."""
+    w = math.exp(p[5])
+    d, dd = _distance(blk.x, blk.y, p, flat)
+    th = np.tanh(d / w)
+    s = 0.5 * (1.0 + th)
+    r, coef, a = _projected(blk, s)
+    ds = 0.5 * (1.0 - th * th) / w  # ds / dd
+    big = coef[1] - coef[0] + coef[2] * blk.u + coef[3] * blk.v
+    sw = np.sqrt(blk.n)
+    jac = -(sw * big) * np.vstack([ds * dd, ds * -d])  # (6, N): d (A c) / dp, weighted
+    bw = a * sw  # the weighted basis (4, N); project the columns off it
+    jac -= np.linalg.solve(bw @ bw.T, bw @ jac.T).T @ bw
+    return r, jac.T, coef
+
+
+def fit_tip(
+    counts: np.ndarray, ok: np.ndarray, start: tuple[float, float], angle: float, half: float
+) -> OutlineTip | None:
+    """The round end of a bar (half-width about ``half`` px, axis along ``angle`` radians
+    from ``start``, frame x, y, into the bar) fitted to the counts about it: first over
+    blocks of at most SCREEN_BLOCKS a side, then, when that could be a bar's end
+    (:func:`_screened`), from there at MAX_BLOCKS (:func:`_fit`); None when a window is
+    empty or a fit fails."""
+    tip = _fit(counts, ok, start, angle, half, SCREEN_BLOCKS)
+    if tip is None or not _screened(tip):
+        return tip
+    p0 = (tip.x, tip.y, tip.angle, tip.half_width, tip.taper, tip.blur)
+    return _fit(counts, ok, start, angle, half, MAX_BLOCKS, p0)
+
+
+def _screened(tip: OutlineTip) -> bool:
+    """A coarse fit that may be a bar's end: a standard error of at most SCREEN_SIGMA px, a
+    shadow darker than the light, and a taper within 2 standard errors of MAX_TAPER."""
+    return (
+        tip.sigma <= SCREEN_SIGMA
+        and tip.contrast > 0.0
+        and abs(tip.taper) - 2.0 * tip.taper_sigma <= MAX_TAPER
+    )
+
+
+def _fit(
+    counts: np.ndarray,
+    ok: np.ndarray,
+    start: tuple[float, float],
+    angle: float,
+    half: float,
+    most: int,
+    p0: tuple[float, ...] | None = None,
+) -> OutlineTip | None:
+    """:func:`fit_tip` over blocks of at most ``most`` a side, from ``p0`` (x, y, angle,
+    half-width, taper, blur) or the start; the straight end fitted only where the rest
+    pins the beam (:func:`_bar`)."""
+    margin = max(TIP_MARGIN * half, MIN_MARGIN)
+    reach = 0.5 * TIP_LENGTH * half
+    ux, uy = math.cos(angle), math.sin(angle)
+    mid = (start[0] + ux * reach, start[1] + uy * reach)
+    blk = _window(counts, ok, mid, reach + half + margin, most)
+    if blk is None:
+        return None
+    scale = _noise(blk)
+    if not scale > 0:
+        return None
+
+    last: dict = {}
+
+    def fun(p: np.ndarray, flat: bool = False) -> np.ndarray:
+        last["p"], last["m"] = p.copy(), _model(blk, p, flat)
+        return last["m"][0]
+
+    def jac(p: np.ndarray, flat: bool = False) -> np.ndarray:
+        if "p" not in last or not np.array_equal(last["p"], p):
+            fun(p, flat)
+        return last["m"][1]
+
+    move = 2.0 * half + 4.0
+    lo = [start[0] - move, start[1] - move, angle - 0.5, 0.3 * half, -0.5, -1.5]
+    hi = [
+        start[0] + move,
+        start[1] + move,
+        angle + 0.5,
+        2.5 * half + 1.0,
+        0.5,
+        math.log(4 * half + 20),
+    ]
+    first = [start[0], start[1], angle, half, 0.0, max(1.0, 0.2 * half)] if p0 is None else p0
+    x0 = np.clip([*first[:5], math.log(first[5])], lo, hi)
+    kw = {"bounds": (lo, hi), "loss": "soft_l1", "f_scale": scale, "max_nfev": MAX_NFEV}
+    kw["x_scale"] = [half, half, 0.1, half, 0.05, 0.5]
+    try:
+        sol = least_squares(fun, x0, jac, **kw)
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+    h = sol.jac.T @ sol.jac
+    if not np.linalg.det(h) > 0:
+        return None
+    misfit = float(np.sqrt(np.mean(sol.fun**2))) / scale
+    # the residuals' own scale where the model misses the light (a peak, a streak): the
+    # error grows with what the model leaves, not only with the noise
+    cov = np.linalg.inv(h) * (scale * max(misfit, 1.0)) ** 2
+    chi = _chi2(sol.fun, scale)
+    light = _chi2(_projected(blk, np.ones_like(blk.m))[0], scale)
+    coef = _model(blk, sol.x, False)[2]
+    q = sol.x
+    tip = OutlineTip(
+        float(q[0]),
+        float(q[1]),
+        float(q[2]),
+        float(q[3]),
+        float(q[4]),
+        math.sqrt(max(float(cov[4, 4]), 0.0)),
+        math.exp(float(q[5])),
+        math.sqrt(max(float(cov[0, 0] + cov[1, 1]), 0.0)),
+        light - chi,
+        math.inf,
+        float(coef[1] - coef[0]) / scale,
+        misfit,
+    )
+    if not _bar(tip, half):
+        return tip  # the straight end is not worth fitting
+    try:  # the same fit with a straight end (a paddle's box), from the round one
+        box = least_squares(fun, q, jac, kwargs={"flat": True}, **kw)
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+    return replace(tip, round=_chi2(box.fun, scale) - chi)
+
+
+def _bar(tip: OutlineTip, half: float) -> bool:
+    """:func:`pins` but for the round end."""
+    return (
+        tip.sigma <= MAX_SIGMA
+        and tip.contrast > 0.0
+        and tip.shadow >= CHI_SHADOW
+        and abs(tip.taper) + TAPER_Z * tip.taper_sigma <= MAX_TAPER
+        and 0.35 * half < tip.half_width < 2.4 * half + 1.0
+    )
+
+
+def pins(tip: OutlineTip, half: float) -> bool:
+    """True when a fit from a start of half-width ``half`` px pins the beam: its centre's
+    standard error at most MAX_SIGMA, a shadow darker than the light and standing out of
+    the noise (CHI_SHADOW), sides of constant width (the taper and TAPER_Z standard errors
+    of it under MAX_TAPER), a half-width inside its bounds, and a round end (CHI_ROUND over
+    a straight one)."""
+    return _bar(tip, half) and tip.round >= CHI_ROUND

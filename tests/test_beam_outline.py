@@ -1,0 +1,63 @@
+"""A bar's round end fitted to the counts (scattertag.beam.outline): thin, blurred rods."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from scattertag.beam import estimate_beam_center, outline
+
+SHAPE = (400, 400)
+BEAM = (213.3, 187.6)
+
+
+def _frame(
+    kind: str, seed: int, light: float = 200.0, half: float = 2.0, blur: float = 4.0
+) -> np.ndarray:
+    """An integrating detector's frame (offset 1000, read noise 10) under a flat light of
+    ``light`` counts with a sloping ramp, shaded by a stop held from the right edge: a
+    ``bar`` of half-width ``half`` ending in a half disk about BEAM, a ``wedge`` whose
+    point lies 30 px before it, or a ``paddle`` (a box of 3 half-widths about BEAM on a
+    thin arm); edges blurred over ``blur`` px (a thin rod's two edges blur into one)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[: SHAPE[0], : SHAPE[1]].astype(np.float64)
+    dx, dy = x - BEAM[0], y - BEAM[1]
+    angle = math.radians(8.0)  # the stop's axis, from the beam toward the right edge
+    along = dx * math.cos(angle) + dy * math.sin(angle)
+    across = np.abs(dy * math.cos(angle) - dx * math.sin(angle))
+    if kind == "bar":
+        d = np.where(along >= 0, across - half, np.hypot(dx, dy) - half)
+    elif kind == "wedge":
+        a = along + 30.0
+        d = np.where(a >= 0, across - a * math.tan(math.radians(6.0)), np.hypot(a, across))
+    else:
+        box = np.maximum(np.abs(along - 10.0) - 30.0, across - 3 * half)
+        d = np.minimum(box, np.where(along >= 0, across - 1.0, np.hypot(dx, dy) - 1.0))
+    shade = 0.5 * (1.0 + np.tanh(d / blur))
+    lit = light * (1.0 + 0.3 * x / SHAPE[1]) * shade
+    return (1000.0 + lit + rng.normal(0.0, 10.0, SHAPE)).round().astype(np.int32)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_thin_blurred_rod_is_found_at_its_round_end(seed):
+    est = estimate_beam_center(_frame("bar", seed))
+    assert est.method == "outline" and est.found
+    assert math.hypot(est.x - BEAM[0], est.y - BEAM[1]) < 1.0
+
+
+@pytest.mark.parametrize("kind", ["wedge", "paddle"])
+def test_a_wedge_point_or_a_paddle_box_pins_no_beam(kind):
+    est = estimate_beam_center(_frame(kind, 0))
+    assert est.method != "outline" and not est.found
+
+
+def test_the_fit_reads_the_end_and_width_of_a_bar_from_a_rough_start():
+    counts = _frame("bar", 2, half=5.0, blur=2.0)
+    ok = np.ones(SHAPE, bool)
+    start = (BEAM[0] + 4.0, BEAM[1] - 3.0)
+    tip = outline.fit_tip(counts, ok, start, math.radians(14.0), 7.0)
+    assert tip is not None and outline.pins(tip, 7.0)
+    assert math.hypot(tip.x - BEAM[0], tip.y - BEAM[1]) < 0.5
+    assert abs(tip.half_width - 5.0) < 0.3 and abs(tip.taper) < 0.01
