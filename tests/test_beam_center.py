@@ -513,6 +513,22 @@ def test_a_guess_gives_way_to_an_off_frame_arc_only_where_the_rings_show(ring: b
     assert bc._arc_guess(beamstop, [beamstop, arc], ring_level, counts.shape) is beamstop
 
 
+@pytest.mark.parametrize("ring", [True, False])
+def test_a_weak_axis_guess_gives_way_to_the_arcs_own_centre(ring: bool) -> None:
+    """A not-found shadow-axis centre about which no rings show gives way to the centre that
+    the traced arcs themselves propose off the frame (no ring fit among the candidates);
+    on the frame without the arc it stays."""
+    counts = _arc_frame(ring)
+    ring_level = bc._pyramid(counts, bc.valid_pixels(counts))[2]
+    axis = bc._Candidate("axis", 30.0, 140.0, 1.0, 0.5, 0.5, 0.5)
+    got = bc._arc_guess(axis, [axis], ring_level, counts.shape)
+    if ring:
+        assert got is not None and got.method == "rings"
+        assert math.hypot(got.x + 60.0, got.y - 140.0) <= 0.02 * math.hypot(*counts.shape)
+    else:
+        assert got is axis
+
+
 @pytest.mark.parametrize(
     ("index", "size"),
     [

@@ -195,6 +195,11 @@ FALLOFF_EDGE = 0.05
 #: the fit kept within FALLOFF_INSIDE_REACH diagonals of the frame's middle (a beam beside
 #: the frame: farther ones, 1.4-1.9 diagonals on seed 0, came from on-frame beams).
 FALLOFF_INSIDE_REACH = 0.75
+#: A not-found ring fit or shadow-axis centre about which no rings show gives way to an
+#: off-frame ring fit about which they do (:func:`_arc_guess`), as FALLOFF_FROM's do; the
+#: arcs' shared centres it asks are proposed by up to ARC_SEEDS arcs (:func:`_arc_fits`).
+ARC_GUESS_WEAK = ("rings", "axis")
+ARC_SEEDS = 8
 #: The levels' Gaussian smoothing reaches this many of its sigmas.
 SMOOTH_TRUNCATE = 3.0
 #: Point symmetry's Gauss-Newton (:func:`_refine_symmetry`): steps, and the largest (level px).
@@ -1041,17 +1046,22 @@ def _arc_circle(
 
 
 def _arc_consensus(
-    rd: _Ridges, max_radius: float, seeds: int = 8, tol: float = 1.0
+    rd: _Ridges,
+    max_radius: float,
+    seeds: int = 8,
+    tol: float = 1.0,
+    min_span: float = 0.3,
+    most: int = 2,
 ) -> list[tuple[float, float, float, int]]:
     """Centres that many arcs share, found from single arcs (RANSAC over arcs): (x, y,
-    sigma, arcs) in level px, the best-supported first, at most 2.
+    sigma, arcs) in level px, the best-supported first, at most ``most``.
 
     The common fit through all arcs (:func:`_fit_arcs`) is pulled off by arcs that are not
     rings about the beam (beamstop edges, the horizon, streaks, n-fold arcs). Here each of
     the ``seeds`` strongest arcs that is itself a clean circle (rms <= 0.5 px, spanning >=
-    0.3 rad, radius <= ``max_radius``) proposes its centre c; the arcs concentric about c
-    (rms of |p - c| less their mean radius <= ``tol``) are fitted with a common centre
-    from c, twice; support = the ridge strength of those arcs.
+    ``min_span`` rad, radius <= ``max_radius``) proposes its centre c; the arcs concentric
+    about c (rms of |p - c| less their mean radius <= ``tol``) are fitted with a common
+    centre from c, twice; support = the ridge strength of those arcs.
     """
     if rd.count < 1:
         return []
@@ -1062,7 +1072,7 @@ def _arc_consensus(
         if np.count_nonzero(on) < 12:
             continue
         cx, cy, radius, rms, span = _arc_circle(rd.x[on], rd.y[on], rd.w[on])
-        if not (rms <= 0.5 and span >= 0.3 and radius <= max_radius):
+        if not (rms <= 0.5 and span >= min_span and radius <= max_radius):
             continue
         if any(math.hypot(cx - h[1][0], cy - h[1][1]) <= 2 * tol for h in hyps):
             continue
@@ -1094,7 +1104,7 @@ def _arc_consensus(
     for _, fit in hyps:
         if all(math.hypot(fit[0] - o[0], fit[1] - o[1]) > 2 * tol for o in out):
             out.append(fit)
-    return out[:2]
+    return out[:most]
 
 
 # ---- the estimate ------------------------------------------------------------------------
@@ -1740,18 +1750,22 @@ def _arc_guess(
     which the rings show (:func:`_crest` at least CREST_Z): one arc's curvature fixes the
     distance that the isotropy search and the gradient lines slide along, even where its
     isotropy is lower than theirs (seed 0, frame 137: 0.079 lower, beyond
-    :func:`_arc_off_frame`'s reach). Only the position changes: the caller keeps its
-    confidence."""
-    if best is not None and best.method not in FALLOFF_FROM:
+    :func:`_arc_off_frame`'s reach). A not-found choice of ARC_GUESS_WEAK (a ring fit or
+    a shadow-axis centre) about which no rings show gives way so too, and to the arcs' own
+    shared centres besides (:func:`_arc_fits`). Only the position changes: the caller
+    keeps its confidence."""
+    if best is not None and best.method not in FALLOFF_FROM + ARC_GUESS_WEAK:
+        return best
+    weak = best is not None and best.method in ARC_GUESS_WEAK
+    if weak and best is not None and _crest(ring, best.x, best.y) >= CREST_Z:
         return best
     rows, cols = shape
     diag = math.hypot(rows, cols)
+    own = [c for c in cands if c.method == "rings" and not c.extra]
     fits = [
         c
-        for c in cands
-        if c.method == "rings"
-        and not c.extra
-        and not on_frame(c.x, c.y, shape)
+        for c in (_arc_fits(own, ring) if weak else own)
+        if not on_frame(c.x, c.y, shape)
         and c.sigma <= 0.02 * diag
         and math.hypot(c.x - (cols - 1) / 2, c.y - (rows - 1) / 2) <= FALLOFF_INSIDE_REACH * diag
     ]
@@ -1759,6 +1773,22 @@ def _arc_guess(
         if _crest(ring, fit.x, fit.y) >= CREST_Z:
             return fit
     return best
+
+
+def _arc_fits(fits: list[_Candidate], ring: _Level) -> list[_Candidate]:
+    """The ring fits ``fits`` and the centres that the ring level's arcs share, each
+    proposed by any clean arc whatever its angular span (:func:`_arc_consensus` with
+    min_span 0, up to ARC_SEEDS of them, through any number of arcs): the arcs of a ring
+    beside the frame may span a few degrees each, and the common fit through all arcs is
+    pulled off by arcs about other points (seed 3, frame 30: a window's edge; one arc's
+    own circle lies 0.0 % of the diagonal from the beam, the common fit 42 %)."""
+    rd = ring.ridges
+    shared = _arc_consensus(rd, 2.0 * math.hypot(*ring.g.shape), ARC_SEEDS, 1.0, 0.0, ARC_SEEDS)
+    fits = list(fits)
+    for x, y, s, n in shared:
+        fx, fy = ring.to_frame(x, y)
+        fits.append(_Candidate("rings", fx, fy, s * ring.b, 0.0, 0.0, 0.0, arcs=n))
+    return fits
 
 
 def _consensus_off_frame(

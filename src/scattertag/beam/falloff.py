@@ -48,6 +48,10 @@ RAY = (0.5, 0.75, 1.5, 2.0, 3.0)
 FARTHEST = 1000.0
 #: Nelder-Mead evaluations per start.
 MAX_EVALS = 400
+#: Nelder-Mead's first simplex about each start: steps in x and y (level diagonals), log d
+#: and p (scipy's default, 5 % of each coordinate's value, makes the step in y a fraction
+#: of a pixel for a beam just above the frame's top edge and tens of pixels far out).
+SIMPLEX = (0.05, 0.05, 0.25, 0.05)
 #: Off-frame starts for a choice inside the frame (:func:`off_frame_start`): SCAN_ANGLES
 #: rays from the level's middle, on each the points SCAN_BEYOND level diagonals past the
 #: border, scored by a circle model on SCAN_KEEP pixels (the circles slide along the ray,
@@ -180,12 +184,18 @@ def fit_samples(
 
     ray = min((seed(t, d) for t in RAY for d in STARTS), key=cost)
     best = None
+    steps = np.diag(np.asarray(SIMPLEX) * np.array([diag, diag, 1.0, 1.0]))
     for v in [seed(1.0, d) for d in STARTS] + [ray]:
         o = minimize(
             cost,
             v,
             method="Nelder-Mead",
-            options={"xatol": 0.5, "fatol": 1e-5, "maxfev": MAX_EVALS},
+            options={
+                "xatol": 0.5,
+                "fatol": 1e-5,
+                "maxfev": MAX_EVALS,
+                "initial_simplex": np.vstack([v, v + steps]),
+            },
         )
         if best is None or o.fun < best.fun:
             best = o
