@@ -26,10 +26,10 @@ does not fix) fits clearly worse (CHI_ROUND).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from scattertag.beam.order_stats import median
 from scattertag.beam.shadow import _blocks
@@ -37,7 +37,7 @@ from scattertag.beam.shadow import _blocks
 #: The screening fit: blocks of at most SCREEN_BLOCKS a side; a standard error of at most
 #: SCREEN_SIGMA px (:func:`_screened`).
 SCREEN_BLOCKS, SCREEN_SIGMA = 24, 1.0
-#: Most residual evaluations of a fit.
+#: Most residual evaluations of a fit (:func:`_levenberg`).
 MAX_NFEV = 30
 #: Largest standard error (frame px) of a kept centre.
 MAX_SIGMA = 0.25
@@ -199,7 +199,10 @@ def _model(blk: _Blocks, p: np.ndarray, flat: bool) -> tuple[np.ndarray, np.ndar
     sw = np.sqrt(blk.n)
     jac = -(sw * big) * np.vstack([ds * dd, ds * -d])  # (6, N): d (A c) / dp, weighted
     bw = a * sw  # the weighted basis (4, N); project the columns off it
-    jac -= np.linalg.solve(bw @ bw.T, bw @ jac.T).T @ bw
+    try:
+        jac -= np.linalg.solve(bw @ bw.T, bw @ jac.T).T @ bw
+    except np.linalg.LinAlgError:  # a basis without the shadow (s = 1 throughout)
+        jac -= np.linalg.lstsq(bw.T, jac.T, rcond=None)[0].T @ bw
     return r, jac.T, coef
 
 
@@ -251,17 +254,6 @@ def _fit(
     if not scale > 0:
         return None
 
-    last: dict = {}
-
-    def fun(p: np.ndarray, flat: bool = False) -> np.ndarray:
-        last["p"], last["m"] = p.copy(), _model(blk, p, flat)
-        return last["m"][0]
-
-    def jac(p: np.ndarray, flat: bool = False) -> np.ndarray:
-        if "p" not in last or not np.array_equal(last["p"], p):
-            fun(p, flat)
-        return last["m"][1]
-
     move = 2.0 * half + 4.0
     lo = [start[0] - move, start[1] - move, angle - 0.5, 0.3 * half, -0.5, -1.5]
     hi = [
@@ -274,23 +266,23 @@ def _fit(
     ]
     first = [start[0], start[1], angle, half, 0.0, max(1.0, 0.2 * half)] if p0 is None else p0
     x0 = np.clip([*first[:5], math.log(first[5])], lo, hi)
-    kw = {"bounds": (lo, hi), "loss": "soft_l1", "f_scale": scale, "max_nfev": MAX_NFEV}
-    kw["x_scale"] = [half, half, 0.1, half, 0.05, 0.5]
-    try:
-        sol = least_squares(fun, x0, jac, **kw)
-    except (ValueError, np.linalg.LinAlgError):
-        return None
-    h = sol.jac.T @ sol.jac
+    units = np.array([half, half, 0.1, half, 0.05, 0.5])  # a step that matters, each
+
+    def model(p: np.ndarray, flat: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        return _model(blk, p, flat)[:2]
+
+    q, r, jac = _levenberg(model, x0, np.array(lo), np.array(hi), scale, units)
+    w = 1.0 / np.sqrt(1.0 + (r / scale) ** 2)  # soft-L1's weights at the solution
+    h = jac.T @ (jac * w[:, None])
     if not np.linalg.det(h) > 0:
         return None
-    misfit = float(np.sqrt(np.mean(sol.fun**2))) / scale
+    misfit = float(np.sqrt(np.mean(r**2))) / scale
     # the residuals' own scale where the model misses the light (a peak, a streak): the
     # error grows with what the model leaves, not only with the noise
     cov = np.linalg.inv(h) * (scale * max(misfit, 1.0)) ** 2
-    chi = _chi2(sol.fun, scale)
+    chi = _chi2(r, scale)
     light = _chi2(_projected(blk, np.ones_like(blk.m))[0], scale)
-    coef = _model(blk, sol.x, False)[2]
-    q = sol.x
+    coef = _model(blk, q, False)[2]
     tip = OutlineTip(
         float(q[0]),
         float(q[1]),
@@ -307,11 +299,52 @@ def _fit(
     )
     if not _bar(tip, half):
         return tip  # the straight end is not worth fitting
-    try:  # the same fit with a straight end (a paddle's box), from the round one
-        box = least_squares(fun, q, jac, kwargs={"flat": True}, **kw)
-    except (ValueError, np.linalg.LinAlgError):
-        return None
-    return replace(tip, round=_chi2(box.fun, scale) - chi)
+    # the same fit with a straight end (a paddle's box), from the round one
+    box = _levenberg(lambda p: model(p, True), q, np.array(lo), np.array(hi), scale, units)[1]
+    return replace(tip, round=_chi2(box, scale) - chi)
+
+
+def _levenberg(
+    model: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    x0: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    scale: float,
+    units: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(p, residuals, Jacobian (N, P)): Levenberg-Marquardt on the soft-L1 cost
+    sum 2 (sqrt(1 + (r / scale)^2) - 1) of ``model`` (residuals r and their Jacobian at p)
+    from x0, the weights 1 / sqrt(1 + (r / scale)^2) refreshed each step (iteratively
+    reweighted), steps clipped to [lo, hi]; at most MAX_NFEV evaluations, until no
+    parameter moves by 1e-4 of its ``units``."""
+    x = np.clip(np.asarray(x0, np.float64), lo, hi)
+    r, jac = model(x)
+    cost, lam, evals = _chi2(r, scale), 1e-3, 1
+    while evals < MAX_NFEV:
+        w = 1.0 / np.sqrt(1.0 + (r / scale) ** 2)
+        jw = jac * w[:, None]
+        h, g = jac.T @ jw, jw.T @ r
+        damp = np.diag(np.maximum(np.diag(h), 1e-12))
+        moved = False
+        while evals < MAX_NFEV:
+            try:
+                step = -np.linalg.solve(h + lam * damp, g)
+            except np.linalg.LinAlgError:
+                break
+            xn = np.clip(x + step, lo, hi)
+            rn, jn = model(xn)
+            evals += 1
+            cn = _chi2(rn, scale)
+            if cn < cost:
+                moved = bool(np.any(np.abs(xn - x) > 1e-4 * units))
+                x, r, jac, cost, lam = xn, rn, jn, cn, max(lam / 10.0, 1e-9)
+                break
+            lam *= 10.0
+            if lam > 1e8:
+                break
+        if not moved:
+            break
+    return x, r, jac
 
 
 def _bar(tip: OutlineTip, half: float) -> bool:
