@@ -74,3 +74,42 @@ def test_benchmark_frames_whose_centre_only_the_arc_consensus_gives(index, size)
     x, y = s.geometry.beam_center
     assert est.method == "rings"
     assert math.hypot(est.x - x, est.y - y) <= 2.0
+
+
+def test_short_arcs_of_one_ring_fix_the_centre_as_one_circle():
+    # two rings, each cut into two short arcs on opposite sides (detector gaps, a stop's
+    # arm): with a radius per arc, a shift of the centre along the arcs' diameter moves
+    # one arc in and the other out, which their radii absorb, so only their curvature
+    # fixes it; as one circle each, the pairs fix it
+    rng = np.random.default_rng(0)
+    pieces = [(30.0, a) for a in (0.3, 0.3 + math.pi)] + [(48.0, a) for a in (1.9, 1.9 + math.pi)]
+    arcs = []
+    for radius, a in pieces:
+        x, y = arc(RINGS, radius, a, a + 0.3, 20)
+        arcs.append((x + rng.normal(0, 0.2, x.size), y + rng.normal(0, 0.2, y.size), 1.0))
+    rd = ridges(arcs)
+    free = bc._circles(rd, (62.0, 49.0), np.arange(4), np.ones(4, bool), 15)
+    x, y, sigma, n = bc._fit_arcs(rd, (62.0, 49.0))
+    assert n == 4 and sigma == free[2]  # the standard error stays the free fit's
+    assert math.hypot(free[0] - RINGS[0], free[1] - RINGS[1]) > 0.3
+    assert math.hypot(x - RINGS[0], y - RINGS[1]) < 0.1
+    assert list(bc._rings_of(rd, (x, y), free[3])) == [0, 0, 1, 1]
+
+
+def test_an_arc_that_is_no_circle_about_the_centre_keeps_its_own_radius():
+    ring = [(*arc(RINGS, 30.0, a, a + 0.5, 20), 1.0) for a in (0.2, 2.3, 4.4)]
+    # the bright rim along a stop's side that points at the beam, 25-35 px from it
+    rim = (RINGS[0] + np.linspace(25.0, 35.0, 20), np.full(20, RINGS[1]), 1.0)
+    rings = bc._rings_of(ridges([*ring, rim]), RINGS, np.ones(4, bool))
+    assert list(rings[:3]) == [0, 0, 0] and rings[3] != 0
+
+
+def test_cones_see_only_the_arcs_the_circles_keep():
+    ring = [
+        (*arc(RINGS, r, a, a + 1.0, 30), 1.0) for r, a in ((30.0, 0.2), (30.0, 3.3), (45.0, 1.5))
+    ]
+    tip = (*arc((75.0, 50.0), 6.0, 0.0, 4.0, 30), 1.0)  # the rim about a stop's tip, aside
+    kept = bc._ring_arcs(ridges([*ring, tip]), RINGS)
+    assert kept.count == 3 and kept.x.size == 90 and set(kept.label) == {0, 1, 2}
+    none = bc._Ridges(np.empty(0), np.empty(0), np.empty(0), np.empty(0, np.int64), 0)
+    assert bc._ring_arcs(none, RINGS).count == 0

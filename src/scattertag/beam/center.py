@@ -132,6 +132,11 @@ AXIS_MOVE = 0.01
 #: (3 sigma), the Hessian's differences and the interior test reach 12 (:func:`_retrace`);
 #: everywhere when the ring level shows fewer than POLISH_FEW_ARCS arcs.
 POLISH_MARGIN, POLISH_FEW_ARCS = 16, 5
+#: Arcs that are circles about the common centre (rms of their distances to it at most
+#: TIE_RMS level px: a stop's edge or a spot's rim is none) and whose mean radii lie within
+#: TIE_RADIUS level px of the smallest of them are one ring (one radius,
+#: :func:`_tie_rings`), regrouped about each new centre TIE_ROUNDS times at most.
+TIE_RMS, TIE_RADIUS, TIE_ROUNDS = 0.5, 1.0, 3
 #: Beamstop circles kept as candidates: edge cover and standard error (px) of the loose ones.
 LOOSE_SPAN, LOOSE_SIGMA = 0.2, 3.0
 #: The ranker's choice replaces the rules' at this P(hit), if higher than the P(hit) of
@@ -963,60 +968,146 @@ def _ridges(level: _Level, min_size: int = 12, near: np.ndarray | None = None) -
 
 
 def _fit_arcs(
-    rd: _Ridges, start: tuple[float, float] | None = None, iters: int = 15
+    rd: _Ridges, start: tuple[float, float] | None = None, iters: int = 15, tie: bool = True
 ) -> tuple[float, float, float, int]:
     """Circles with a common centre through the arcs: (x, y, sigma, arcs used) in level px.
 
     Algebraic start (Kasa, when ``start`` is None): for arc j, x^2 + y^2 = 2 c . p + e_j,
     linear in c once each arc's weighted mean is removed. Then Gauss-Newton on the radial
     residuals d_i = |p_i - c| - R_j (R_j the arc's weighted mean radius), Cauchy-weighted
-    (scale 1 px), dropping arcs whose rms residual exceeds 3 times the median arc's.
+    (scale 1 px), dropping arcs whose rms residual exceeds 3 times the median arc's
+    (:func:`_circles`); then, with ``tie``, once more with one radius per ring
+    (:func:`_tie_rings`).
     """
     if rd.count < 1:
         return math.nan, math.nan, math.inf, 0
-    lab, n = rd.label, rd.count
-    w = rd.w.copy()
-
-    def centred(v: np.ndarray, wt: np.ndarray, tot: np.ndarray | None = None) -> np.ndarray:
-        tot = np.bincount(lab, wt, n) if tot is None else tot  # each arc's sum of wt
-        return v - (np.bincount(lab, wt * v, n) / np.maximum(tot, 1e-300))[lab]
-
     if start is None:
-        xc, yc = centred(rd.x, w), centred(rd.y, w)
-        zc = centred(rd.x**2 + rd.y**2, w)
+        w = rd.w
+        xc, yc = _centred(rd.x, w, rd.label, rd.count), _centred(rd.y, w, rd.label, rd.count)
+        zc = _centred(rd.x**2 + rd.y**2, w, rd.label, rd.count)
         sxx, sxy, syy = float(w @ (xc * xc)), float(w @ (xc * yc)), float(w @ (yc * yc))
         x, y, det = _solve2(sxx, sxy, syy, float(w @ (xc * zc)), float(w @ (yc * zc)))
         if det <= 1e-9 * (sxx + syy) ** 2:
             return math.nan, math.nan, math.inf, 0
-        c = np.array([0.5 * x, 0.5 * y])
-    else:
-        c = np.array(start, dtype=np.float64)
-    alive = np.ones(n, bool)
+        start = (0.5 * x, 0.5 * y)
+    ring = np.arange(rd.count)
+    x, y, sigma, alive = _circles(rd, start, ring, np.ones(rd.count, bool), iters)
+    if not math.isfinite(x):
+        return math.nan, math.nan, math.inf, 0
+    if not tie:
+        return x, y, sigma, int(alive.sum())
+    return _tie_rings(rd, (x, y, sigma, alive), iters)
+
+
+def _centred(
+    v: np.ndarray, wt: np.ndarray, lab: np.ndarray, n: int, tot: np.ndarray | None = None
+) -> np.ndarray:
+    """v less the weighted (wt) mean of v over its group (``lab`` in 0..n-1); ``tot`` each
+    group's sum of wt when known."""
+    tot = np.bincount(lab, wt, n) if tot is None else tot
+    return v - (np.bincount(lab, wt * v, n) / np.maximum(tot, 1e-300))[lab]
+
+
+def _circles(
+    rd: _Ridges,
+    start: tuple[float, float],
+    ring: np.ndarray,
+    alive: np.ndarray,
+    iters: int,
+) -> tuple[float, float, float, np.ndarray]:
+    """Gauss-Newton from ``start`` for one centre and one radius per ring through the arcs
+    (``ring`` (J,) int: arc j lies on ring ``ring[j]``, one radius each; arcs not ``alive``
+    (J,) bool left out): (x, y, sigma, alive) in level px.
+
+    Residuals d_i = |p_i - c| - R_k (R_k the ring's weighted mean radius), Cauchy weights
+    (scale 1 px); an arc whose rms residual exceeds 3 times the median live arc's (at least
+    0.5 px) is dropped. sigma: the centre's standard error (trace of the covariance).
+    """
+    lab, n = rd.label, rd.count
+    lab_r = ring[lab]
+    m = int(ring.max()) + 1
+    own = m == n and bool((ring == np.arange(n)).all())  # a radius per arc
+    w = rd.w
+    c = np.array(start, dtype=np.float64)
+    alive = alive.copy()
     sigma = math.inf
     for _ in range(iters):
         dx, dy = rd.x - c[0], rd.y - c[1]
         rho = np.maximum(np.hypot(dx, dy), 1e-9)
         ux, uy = dx / rho, dy / rho
         wa = w if alive.all() else w * alive[lab]  # w * True is w: no gather while all live
-        tot = np.bincount(lab, wa, n)
-        d = centred(rho, wa, tot)
-        rms = np.sqrt(np.bincount(lab, wa * d * d, n) / np.maximum(tot, 1e-300))
+        tot = np.bincount(lab_r, wa, m)
+        d = _centred(rho, wa, lab_r, m, tot)
+        per_arc = tot if own else np.bincount(lab, wa, n)
+        rms = np.sqrt(np.bincount(lab, wa * d * d, n) / np.maximum(per_arc, 1e-300))
         if alive.sum() > 2:
             alive &= rms <= 3.0 * max(median(rms[alive]), 0.5)
         wt = (wa if alive.all() else wa * alive[lab]) / (1.0 + d * d)
-        tot = np.bincount(lab, wt, n)
-        jx, jy = -centred(ux, wt, tot), -centred(uy, wt, tot)
+        tot = np.bincount(lab_r, wt, m)
+        jx, jy = -_centred(ux, wt, lab_r, m, tot), -_centred(uy, wt, lab_r, m, tot)
         wx, wy = wt * jx, wt * jy
         sxx, sxy, syy = float(wx @ jx), float(wx @ jy), float(wy @ jy)
         x, y, det = _solve2(sxx, sxy, syy, float(wx @ d), float(wy @ d))
         if not math.isfinite(det) or det <= 1e-12 * max((sxx + syy) ** 2, 1e-300):
-            return math.nan, math.nan, math.inf, 0
+            return math.nan, math.nan, math.inf, alive
         c = c - (x, y)
-        dof = max(int(np.count_nonzero(wt)) - 2 - int(alive.sum()), 1)
+        rings = int(alive.sum()) if own else np.unique(ring[alive]).size
+        dof = max(int(np.count_nonzero(wt)) - 2 - rings, 1)
         sigma = math.sqrt((sxx + syy) / det * float(wt @ (d * d)) / dof)  # trace of A^-1 ...
         if math.hypot(x, y) < 1e-4:
             break
-    return float(c[0]), float(c[1]), sigma, int(alive.sum())
+    return float(c[0]), float(c[1]), sigma, alive
+
+
+def _rings_of(rd: _Ridges, c: tuple[float, float], alive: np.ndarray) -> np.ndarray:
+    """(J,) int: the ring of each arc about centre c (level px): the live arcs that are
+    circles about c (rms of their distances to c about their mean at most TIE_RMS) sorted
+    by that mean radius, a new ring wherever the radius exceeds the ring's first by over
+    TIE_RADIUS; the other arcs each a ring of their own."""
+    d = np.hypot(rd.x - c[0], rd.y - c[1])
+    tot = np.maximum(np.bincount(rd.label, rd.w, rd.count), 1e-300)
+    radius = np.bincount(rd.label, rd.w * d, rd.count) / tot
+    spread = np.sqrt(np.bincount(rd.label, rd.w * (d - radius[rd.label]) ** 2, rd.count) / tot)
+    round_ = alive & (spread <= TIE_RMS)
+    ring = np.empty(rd.count, np.int64)
+    k, first = -1, -math.inf
+    for j in np.argsort(radius):
+        if not round_[j] or radius[j] - first > TIE_RADIUS:
+            k += 1
+            first = radius[j] if round_[j] else -math.inf
+        ring[j] = k
+    return ring
+
+
+def _tie_rings(
+    rd: _Ridges, fit: tuple[float, float, float, np.ndarray], iters: int
+) -> tuple[float, float, float, int]:
+    """The circle fit ``fit`` (x, y, sigma, alive: :func:`_circles` with a radius per arc)
+    fitted again with one radius per ring (:func:`_rings_of`), the rings regrouped about
+    each new centre (TIE_ROUNDS times at most): (x, y, sigma, arcs used), sigma and the
+    arcs those of ``fit``.
+
+    A ring cut by detector gaps, a stop's arm or the frame's edge into arcs is one circle:
+    with a radius each, arcs fix the centre only across themselves (their curvature
+    barely), so short arcs of one ring on opposite sides left it 1-3 px off. The standard
+    error stays the free fit's: it says how well the arcs fix the centre without assuming
+    which of them are one ring (a tilted detector's ellipses break that: their pieces
+    share no radius about the circles' centre), and the rules that trust ring fits by it
+    (tight fits, :func:`_choose_by_rules`) were set on it.
+    """
+    x, y, sigma, alive = fit
+    for _ in range(TIE_ROUNDS):
+        ring = _rings_of(rd, (x, y), alive)
+        if np.unique(ring[alive]).size == int(alive.sum()):
+            break  # no two live arcs share a ring
+        x2, y2, _, _ = _circles(rd, (x, y), ring, alive, iters)
+        if not math.isfinite(x2):
+            break
+        moved = math.hypot(x2 - x, y2 - y)
+        x, y = x2, y2
+        if moved < 1e-3:
+            break
+    return x, y, sigma, int(alive.sum())
 
 
 def _arc_circle(
@@ -1077,7 +1168,7 @@ def _arc_consensus(
         if any(math.hypot(cx - h[1][0], cy - h[1][1]) <= 2 * tol for h in hyps):
             continue
         fit, support = (cx, cy, math.inf, 1), 0.0
-        for _ in range(2):
+        for last in (False, True):
             d = np.hypot(rd.x - fit[0], rd.y - fit[1])
             mean = np.bincount(rd.label, rd.w * d, rd.count) / strength
             r = d - mean[rd.label]
@@ -1093,7 +1184,7 @@ def _arc_consensus(
                 (np.cumsum(inl) - 1)[rd.label[keep]],
                 int(inl.sum()),
             )
-            x, y, s, n = _fit_arcs(sub, fit[:2])
+            x, y, s, n = _fit_arcs(sub, fit[:2], tie=last)
             if not math.isfinite(x):
                 break
             fit, support = (x, y, s, n), float(strength[inl].sum())
@@ -1169,7 +1260,7 @@ def _candidates(
             out.append(_Candidate(method, fx, fy, sigma * fine.b, coh, iso, isof, **kw))
 
     rd = ring.ridges
-    x, y, _, n = _fit_arcs(rd)
+    x, y, _, n = _fit_arcs(rd, tie=False)  # a start for the fit below
     if math.isfinite(x):
         x, y, s, n = _fit_arcs(rd, (x, y))
         add("rings", *fine.from_frame(*ring.to_frame(x, y)), s * ring.b / fine.b, arcs=n)
@@ -2371,8 +2462,8 @@ def _polish(
     """A chosen isotropy-search centre refined by local point symmetry
     (:func:`_polish_symmetry`), it and a gradient-lines centre then at the finest level
     (:func:`_fine_symmetry`); a chosen ring fit repeated at twice the ring level's
-    resolution, then tried as tilted cones (:func:`_tilted`); the candidate and its
-    confidence.
+    resolution, then tried as tilted cones through the arcs the circles keep
+    (:func:`_tilted`, :func:`_ring_arcs`); the candidate and its confidence.
 
     Large frames are traced at blocks of b = side / RING_SIDE pixels (8 at 2000 px); the
     arcs traced again at blocks of b / 2 (near the ring level's ridge pixels only,
@@ -2398,7 +2489,27 @@ def _polish(
         fx, fy = level.to_frame(x, y)
         if arcs >= 2 and math.isfinite(fx + fy) and math.hypot(fx - best.x, fy - best.y) <= b_ring:
             best = replace(best, x=fx, y=fy, sigma=sigma * b)
-    return _tilted(best, conf, level, rd, counts.shape)
+    return _tilted(
+        best, conf, level, _ring_arcs(rd, level.from_frame(best.x, best.y)), counts.shape
+    )
+
+
+def _ring_arcs(rd: _Ridges, start: tuple[float, float]) -> _Ridges:
+    """The arcs of ``rd`` that circles about a common centre keep (:func:`_circles` from
+    ``start``, level px, a radius per arc): those the cones are fitted through. An arc the
+    circles drop (the bright rim about a stop's tip, a spot's curl) is no ring, and a cone's
+    free tilt bends through it: on an untilted frame (seed 3's 282) such an arc made cones
+    7.5 px off win over circles within 0.1 px."""
+    if rd.count < 1:
+        return rd
+    alive = _circles(rd, start, np.arange(rd.count), np.ones(rd.count, bool), 15)[3]
+    if alive.all() or not alive.any():
+        return rd
+    keep = alive[rd.label]
+    label = (np.cumsum(alive) - 1)[rd.label[keep]]
+    return replace(
+        rd, x=rd.x[keep], y=rd.y[keep], w=rd.w[keep], label=label, count=int(alive.sum())
+    )
 
 
 def _polish_arcs(counts: np.ndarray, ok: np.ndarray, ring: _Level) -> tuple[_Level, _Ridges]:
