@@ -2104,6 +2104,16 @@ def _confidence(
     (noise gives |R^2| < 0.02), or 1 for a ring fit with at least 3 arcs (arcs are
     evidence themselves).
     """
+    if ring is not None:  # a ring fit backs a centre only where its rings show
+        tol = max(2.0, 0.005 * diag)
+        cands = [
+            c
+            for c in cands
+            if c.method != "rings"
+            or c.method == best.method
+            or math.hypot(c.x - best.x, c.y - best.y) > tol
+            or _crest(ring, c.x, c.y) >= CREST_Z
+        ]
     near = _backers(best, cands, diag)
     strong = _stands_alone(best)
     if (
