@@ -122,9 +122,12 @@ POLISH_BAND = 8.0
 FINE_FROM = ("gradient", "isotropy", "symmetry")
 FINE_WINDOW, FINE_SIGMA, FINE_MOVE = 0.08, 0.5, 8.0
 #: A flat field's ramp in g across the frame's longer side (2-20 % in counts): a chosen
-#: point-symmetry centre, fitted with the ramp free, is polished without it only where a
-#: ramp this steep could move the polish by at most FINE_SIGMA (:func:`_ramp_bias`).
+#: point-symmetry or shadow-axis centre, fitted with the ramp free, is polished without it
+#: only where a ramp this steep could move the polish by at most FINE_SIGMA
+#: (:func:`_ramp_bias`), else with the ramp free again.
 RAMP_MAX = 0.2
+#: Methods whose centre was fitted with the ramp free (:func:`_refine_symmetry`).
+RAMPED = ("symmetry", "axis")
 #: A chosen shadow-axis centre moves onto its stop's midline (:func:`_axis_polish`) when
 #: that lies within this fraction of the frame's longer side of it.
 AXIS_MOVE = 0.01
@@ -2283,6 +2286,25 @@ def _fine_level(ring: _Level, x: float, y: float) -> _Level:
     return _window_level(sums, n, b, 1.5, *at, reach)
 
 
+def _unshadowed(level: _Level, ring: _Level, side: int) -> _Level:
+    """``level`` (a block of the ring level or finer) without the ring level's beamstop
+    shadows (:meth:`_Level.shadows`, local contrast; ``side`` the frame's longer side),
+    widened by 2 of its blocks as :func:`_level` widens the dark blocks: a stop that lets
+    through a few per cent stays above the frame-wide dark floor, and its outline is
+    point-symmetric about its own middle, not about the beam."""
+    label = ring.shadows(side).label
+    if not label.any():
+        return level
+    k = ring.b // level.b
+    rows, cols = level.g.shape
+    i = np.minimum(np.arange(rows) // k, label.shape[0] - 1)
+    j = np.minimum(np.arange(cols) // k, label.shape[1] - 1)
+    stop = dilate_cross(label[i][:, j] > 0, 2)
+    return _Level(
+        level.g, level.ok, level.lit & ~stop, level.dark, level.b, level.sigma, window=level.window
+    )
+
+
 def _mirror_pairs(
     level: _Level, x: float, y: float, radius: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -2365,26 +2387,27 @@ def _ramp_bias(level: _Level, x: float, y: float, radius: float) -> float:
 def _fine_symmetry(
     counts: np.ndarray, ok: np.ndarray, ring: _Level, best: _Candidate
 ) -> _Candidate:
-    """A chosen gradient-lines or isotropy-search centre refined by the point symmetry of the
-    pattern near it at the finest polish level (:func:`_fine_level`), kept where the
-    optimum is sharp.
+    """A chosen gradient-lines, isotropy-search, point-symmetry or shadow-axis centre refined
+    by the point symmetry of the pattern near it at the finest polish level
+    (:func:`_fine_level`), kept where the optimum is sharp.
 
     Gauss-Newton on g(p) - g(2c - p) (:func:`_refine_symmetry`, no ramp) over the lit
-    pixels within FINE_WINDOW of the level's longer side of the centre; its standard error
+    pixels within FINE_WINDOW of the level's longer side of the centre, the ring level's
+    beamstop shadows left out (:func:`_unshadowed`); its standard error
     (:func:`_sharpness`, the criterion's curvature) must be at most FINE_SIGMA frame px, the
-    pairs correlate positively, and the centre move at most FINE_MOVE frame px. Shadow-axis
-    centres, already point-symmetry refinements along the stop's axis, are left alone: freed
-    from the axis they moved as often away from the beam as towards it (a tilted detector
-    breaks I(q) = I(-q) about it)."""
-    level = _fine_level(ring, best.x, best.y)
+    pairs correlate positively, and the centre move at most FINE_MOVE frame px. A centre
+    fitted with a ramp free (RAMPED) is refined with it free here too where a ramp could
+    move the ramp-free fit by more than FINE_SIGMA (:func:`_ramp_bias`): a broad top."""
+    level = _unshadowed(_fine_level(ring, best.x, best.y), ring, max(counts.shape))
     radius = FINE_WINDOW * max(level.g.shape)
-    x, y, _, rho = _refine_symmetry(
-        level, level.from_frame(best.x, best.y), ramp=False, radius=radius
-    )
+    start = level.from_frame(best.x, best.y)
+    x, y, _, rho = _refine_symmetry(level, start, ramp=False, radius=radius)
+    if best.method in RAMPED and not (
+        math.isfinite(x) and _ramp_bias(level, x, y, radius) * level.b <= FINE_SIGMA
+    ):  # fitted with the ramp free: where a ramp could move the ramp-free fit, fit it here too
+        x, y, _, rho = _refine_symmetry(level, start, ramp=True, radius=radius)
     if not (math.isfinite(x) and math.isfinite(y) and rho > 0):
         return best
-    if best.method == "symmetry" and _ramp_bias(level, x, y, radius) * level.b > FINE_SIGMA:
-        return best  # fitted with the ramp free: keep it where a ramp could move the polish
     sigma = _sharpness(level, x, y, radius)
     fx, fy = level.to_frame(x, y)
     if sigma * level.b > FINE_SIGMA or math.hypot(fx - best.x, fy - best.y) > FINE_MOVE:
@@ -2470,8 +2493,9 @@ def _polish(
     counts: np.ndarray, ok: np.ndarray, best: _Candidate, ring: _Level, conf: float
 ) -> tuple[_Candidate, float]:
     """A chosen isotropy-search centre refined by local point symmetry
-    (:func:`_polish_symmetry`), it and a gradient-lines centre then at the finest level
-    (:func:`_fine_symmetry`); a chosen ring fit repeated at twice the ring level's
+    (:func:`_polish_symmetry`), it, a gradient-lines and a point-symmetry centre then at the
+    finest level (:func:`_fine_symmetry`), a shadow-axis centre too, then onto its stop's
+    midline (:func:`_axis_polish`); a chosen ring fit repeated at twice the ring level's
     resolution, then tried as tilted cones through the arcs the circles keep
     (:func:`_tilted`, :func:`_ring_arcs`); the candidate and its confidence.
 
@@ -2488,7 +2512,7 @@ def _polish(
     if best.method in FINE_FROM:
         return _fine_symmetry(counts, ok, ring, best), conf
     if best.method == "axis":
-        return _axis_polish(counts, ok, ring, best), conf
+        return _axis_polish(counts, ok, ring, _fine_symmetry(counts, ok, ring, best)), conf
     if best.method != "rings":
         return best, conf
     b_ring = ring.b
