@@ -900,6 +900,18 @@ class _Ridges:
     rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     cols: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
 
+    def only(self, arcs: np.ndarray) -> _Ridges:
+        """The ridge pixels of the arcs where ``arcs`` ((J,) bool), relabelled 0..K-1."""
+        keep = arcs[self.label]
+        return replace(
+            self,
+            x=self.x[keep],
+            y=self.y[keep],
+            w=self.w[keep],
+            label=(np.cumsum(arcs) - 1)[self.label[keep]],
+            count=int(arcs.sum()),
+        )
+
 
 def _hessian(
     level: _Level, iy: np.ndarray, ix: np.ndarray
@@ -1179,15 +1191,7 @@ def _arc_consensus(
             inl = rms_k <= tol
             if not inl.any():
                 break
-            keep = inl[rd.label]
-            sub = _Ridges(
-                rd.x[keep],
-                rd.y[keep],
-                rd.w[keep],
-                (np.cumsum(inl) - 1)[rd.label[keep]],
-                int(inl.sum()),
-            )
-            x, y, s, n = _fit_arcs(sub, fit[:2], tie=last)
+            x, y, s, n = _fit_arcs(rd.only(inl), fit[:2], tie=last)
             if not math.isfinite(x):
                 break
             fit, support = (x, y, s, n), float(strength[inl].sum())
@@ -2539,11 +2543,7 @@ def _ring_arcs(rd: _Ridges, start: tuple[float, float]) -> _Ridges:
     alive = _circles(rd, start, np.arange(rd.count), np.ones(rd.count, bool), 15)[3]
     if alive.all() or not alive.any():
         return rd
-    keep = alive[rd.label]
-    label = (np.cumsum(alive) - 1)[rd.label[keep]]
-    return replace(
-        rd, x=rd.x[keep], y=rd.y[keep], w=rd.w[keep], label=label, count=int(alive.sum())
-    )
+    return rd.only(alive)
 
 
 def _polish_arcs(counts: np.ndarray, ok: np.ndarray, ring: _Level) -> tuple[_Level, _Ridges]:
