@@ -7,7 +7,7 @@ frames) might propose one on or off the frame where the estimators of
 :mod:`scattertag.beam.center` find nothing to fit (a corner or an edge centre behind a
 wedge, a weak or featureless sample).
 
-Input: the coarse level of :func:`scattertag.beam.center._pyramid` (g = log(1 + block mean
+Input: the coarse level of :func:`scattertag.beam.pyramid.pyramid` (g = log(1 + block mean
 counts), at most 128 blocks a side; longer strips are block-averaged to 128), standardised
 over its valid blocks and placed in the middle of a CANVAS x CANVAS square with a second
 channel, its validity; the margin (half the level's side on each side) holds centres off

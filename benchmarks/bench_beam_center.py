@@ -29,16 +29,17 @@
 3. **Speed**: the median CPU time (this process's, so other work on the machine does not
    count) and wall time of :func:`estimate_beam_center` on the 1000 x 1000 frames
    (goal <= 30 ms), single-threaded (this script sets OMP_NUM_THREADS=1 before numpy loads).
-   ``--compare OTHER/scattertag/beam/center.py`` times instead this version and another one on the
-   same 1000 x 1000 frames (of the first ``--count``), alternating in one process so both
-   see the same load, and prints both medians and the median per-frame ratio.
+   ``--compare scattertag_old`` (another version, copied as a package of that name with its
+   imports renamed) times instead this version and that one on the same 1000 x 1000 frames
+   (of the first ``--count``), alternating in one process so both see the same load, and
+   prints both medians and the median per-frame ratio.
 
     python benchmarks/bench_beam_center.py                       # everything (about 20 min)
     python benchmarks/bench_beam_center.py --count 60 --no-real  # quick look
     python benchmarks/bench_beam_center.py --cache /tmp/bc-frames  # keep the frames for reruns
     python benchmarks/bench_beam_center.py --no-real --seed 1 --count 150 --diagnose  # tuning set
     python benchmarks/bench_beam_center.py --no-real --count 200 \
-        --compare OLD/scattertag/beam/center.py
+        --compare scattertag_old  # PYTHONPATH=OLDROOT:src
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from scattertag.beam.candidates import candidates  # noqa: E402
 from scattertag.beam.center import CONFIDENCE_THRESHOLD, estimate_beam_center  # noqa: E402
 
 SIZES = (256, 1000, 2000)
@@ -312,7 +314,7 @@ def nearest_candidate(counts: np.ndarray, mask: np.ndarray, x: float, y: float) 
     from scattertag.beam import center as bc
 
     ok = bc.valid_pixels(counts, mask)
-    cands = bc._candidates(counts, ok) if np.count_nonzero(ok) >= 256 else []
+    cands = candidates(counts, ok) if np.count_nonzero(ok) >= 256 else []
     dist = [math.hypot(c.x - x, c.y - y) for c in cands]
     k = int(np.argmin(dist)) if dist else -1
     tol = 2.0 if on_frame(x, y, counts.shape) else 0.02 * math.hypot(*counts.shape)
@@ -450,18 +452,25 @@ def missed_on(records: list[dict]) -> None:
 
 
 def paired_speed(other: Path, count: int, seed: int, cache: Path | None) -> None:
-    """CPU time of this estimate_beam_center and of the one in the file ``other`` (another
-    version of beam_center.py) on the same 1000 x 1000 frames, alternating in one process so
-    both see the same load: both medians and the median per-frame ratio, overall and on the
-    frames whose estimate (this version's) is a ring or cone fit."""
+    """CPU time of this estimate_beam_center and of another version's on the same 1000 x 1000
+    frames, alternating in one process so both see the same load: both medians and the
+    median per-frame ratio, overall and on the frames whose estimate (this version's) is a
+    ring or cone fit. ``other``: a copy of the package importable under another name (e.g.
+    ``scattertag_old``, its own imports renamed so; the estimator spans several modules of
+    ``scattertag.beam``), or a single-file center.py of before the split (its helpers then
+    this version's)."""
+    import importlib
     import importlib.util
     import sys
 
-    spec = importlib.util.spec_from_file_location("beam_center_other", other)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
+    if other.suffix == ".py":
+        spec = importlib.util.spec_from_file_location("beam_center_other", other)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(f"{other}.beam.center")
     ours, theirs, rings = [], [], []
     frames = [i for i in range(count) if SIZES[i % len(SIZES)] == 1000]
     for rep in range(2):
@@ -509,7 +518,8 @@ def main() -> None:
         "--compare",
         type=Path,
         default=None,
-        help="another scattertag/beam/center.py: time both on the same 1000 px frames",
+        help="another version (a package name such as scattertag_old on the path, or a"
+        " pre-split center.py): time both on the same 1000 px frames",
     )
     args = ap.parse_args()
     if args.simulate_only:

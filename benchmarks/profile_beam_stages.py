@@ -1,10 +1,10 @@
 """Beam centre from the image: CPU by stage, and what a cascade (stop early) could save.
 
 Each stage of :func:`scattertag.beam.center.estimate_beam_center` is timed by wrapping the
-module's functions with CPU timers (one thread; the time goes to the outermost wrapped
+package's functions with CPU timers (one thread; the time goes to the outermost wrapped
 function, so the polish's own ridge trace counts as polish, not as ridges). Then, per
-frame, the choice (:func:`scattertag.beam.center._choose`) is replayed on each prefix of
-the candidates in the order ``_candidates`` makes them (ring fit, gradient lines, arc
+frame, the choice (:func:`scattertag.beam.choice._choose`) is replayed on each prefix of
+the candidates in the order ``candidates`` makes them (ring fit, gradient lines, arc
 consensus, beamstop circles, point symmetry, shadow axes, isotropy search): a prefix
 whose choice (method, x, y, sigma, confidence) equals the full run's could have stopped
 there with the same estimate, since everything after the choice (fallbacks, polish,
@@ -25,7 +25,9 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import functools  # noqa: E402
+import importlib  # noqa: E402
 import statistics  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from collections import Counter, defaultdict  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -33,36 +35,39 @@ from pathlib import Path  # noqa: E402
 
 import scattertag.beam.center as bc  # noqa: E402
 from bench_beam_center import SIZES, simulated_frame  # noqa: E402
+from scattertag.beam.candidates import Candidate  # noqa: E402
+from scattertag.beam.choice import _choose  # noqa: E402
 
-#: Wrapped functions of the centre module and the stage each one's time goes to.
+#: Wrapped functions (module of :mod:`scattertag.beam`, name) and the stage each one's time
+#: goes to; each is replaced in every module of the package that holds it.
 STAGES = {
-    "_valid": "pyramid",
-    "_pyramid": "pyramid",
-    "_ridges": "ridges",
-    "_fit_arcs": "ring fit",
-    "_arc_consensus": "consensus",
-    "_gradient_field": "gradient",
-    "_meeting_point": "gradient",
-    "find_shadows": "shadows",
-    "shadow_circles": "shadows",
-    "shadow_tips": "shadows",
-    "_symmetry_map": "symmetry",
-    "_symmetry_peaks": "symmetry",
-    "_refine_symmetry": "symmetry",
-    "_axis_start": "symmetry",
-    "_climb": "isotropy",
-    "_coherence": "scoring",
-    "_isotropy": "scoring",
-    "_pixels": "scoring",
-    "_choose": "choice",
-    "_grazing": "grazing",
-    "_glow": "glow",
-    "_compact": "compact",
-    "_polish": "polish",
-    "_falloff": "falloff",
-    "_frame_arcs": "arcs out",
+    "pyramid.valid_counts": "pyramid",
+    "pyramid.pyramid": "pyramid",
+    "rings.ridges": "ridges",
+    "rings.fit_arcs": "ring fit",
+    "rings.arc_consensus": "consensus",
+    "gradient.gradient_field": "gradient",
+    "gradient.meeting_point": "gradient",
+    "shadow.find_shadows": "shadows",
+    "shadow.shadow_circles": "shadows",
+    "shadow.shadow_tips": "shadows",
+    "symmetry.symmetry_map": "symmetry",
+    "symmetry.symmetry_peaks": "symmetry",
+    "symmetry.refine_symmetry": "symmetry",
+    "symmetry.axis_start": "symmetry",
+    "radial.climb": "isotropy",
+    "gradient.coherence": "scoring",
+    "radial.isotropy": "scoring",
+    "pyramid.pixels": "scoring",
+    "choice._choose": "choice",
+    "grazing.grazing_candidate": "grazing",
+    "fallbacks.glow_candidate": "glow",
+    "fallbacks.compact_candidate": "compact",
+    "polish.polish": "polish",
+    "fallbacks.falloff_candidate": "falloff",
+    "polish.frame_arcs": "arcs out",
 }
-#: The candidates' stages in the order ``_candidates`` makes them.
+#: The candidates' stages in the order ``candidates`` makes them.
 ORDER = ("rings", "gradient", "consensus", "beamstop", "symmetry", "axis", "isotropy")
 
 
@@ -91,7 +96,7 @@ class Clock:
             if self.depth:
                 return fn(*args, **kw)
             # the first gradient field is the fine level's, for every candidate's coherence
-            first_field = name == "_gradient_field" and self.calls[name] == 1
+            first_field = name == "gradient.gradient_field" and self.calls[name] == 1
             stage = "coherence field" if first_field else STAGES[name]
             self.depth += 1
             t0 = time.process_time()
@@ -100,15 +105,28 @@ class Clock:
             finally:
                 self.stage[stage] += time.process_time() - t0
                 self.depth -= 1
-            if name in ("_pyramid", "_choose") and name not in self.seen:
+            if name in ("pyramid.pyramid", "choice._choose") and name not in self.seen:
                 self.seen[name] = (args, out)
             return out
 
         return timed
 
 
-def stage_of(c: bc._Candidate) -> str:
-    """The stage of ``_candidates`` that made candidate ``c`` (one of ORDER)."""
+def wrap_everywhere(name: str, clock: Clock) -> None:
+    """Replace the function ``name`` ("module.function" of :mod:`scattertag.beam`) by its
+    timed wrapper in every loaded module of the package that holds it."""
+    module, attr = name.split(".")
+    fn = getattr(importlib.import_module(f"scattertag.beam.{module}"), attr)
+    timed = clock.wrap(name, fn)
+    for mod in list(sys.modules.values()):
+        if getattr(mod, "__name__", "").startswith("scattertag.beam"):
+            for key, value in list(vars(mod).items()):
+                if value is fn:
+                    setattr(mod, key, timed)
+
+
+def stage_of(c: Candidate) -> str:
+    """The stage of ``candidates`` that made candidate ``c`` (one of ORDER)."""
     if c.method == "rings":
         return "consensus" if c.extra else "rings"
     if c.method in ("centre", "hint", "isotropy"):
@@ -116,7 +134,7 @@ def stage_of(c: bc._Candidate) -> str:
     return c.method
 
 
-def key(best: bc._Candidate | None, conf: float, position: bool) -> tuple | None:
+def key(best: Candidate | None, conf: float, position: bool) -> tuple | None:
     """What must match for the estimate to be the same: the candidate and its confidence
     (or its position only)."""
     if best is None:
@@ -126,14 +144,14 @@ def key(best: bc._Candidate | None, conf: float, position: bool) -> tuple | None
 
 
 def exit_of(calls: Counter[str]) -> str:
-    """Where ``_candidates`` stopped by its own rules: after a tight ring fit (no shadow
+    """Where ``candidates`` stopped by its own rules: after a tight ring fit (no shadow
     search), a strict beamstop circle (no symmetry map), point symmetry agreeing with the
     gradient lines (no isotropy search), or at the end."""
-    if not calls["shadow_circles"]:
+    if not calls["shadow.shadow_circles"]:
         return "tight ring fit"
-    if not calls["_symmetry_map"]:
+    if not calls["symmetry.symmetry_map"]:
         return "beamstop circle"
-    if not calls["_climb"]:
+    if not calls["radial.climb"]:
         return "symmetry = gradient"
     return "full run"
 
@@ -152,7 +170,7 @@ LATER = {
 def ideal_exit(clock: Clock, position: bool) -> tuple[str, float]:
     """The earliest candidate stage after which the choice is already the full run's, and
     the CPU seconds of the stages left out (scoring their candidates not counted)."""
-    args, (best, conf) = clock.seen["_choose"]
+    args, (best, conf) = clock.seen["choice._choose"]
     cands, shape, ring = args
     full = key(best, conf, position)
     stages = [stage_of(c) for c in cands]
@@ -160,7 +178,7 @@ def ideal_exit(clock: Clock, position: bool) -> tuple[str, float]:
         n = sum(ORDER.index(s) <= k for s in stages)
         if n == len(cands):
             break  # nothing later was made: no saving
-        b, c = bc._choose(cands[:n], shape, ring)
+        b, c = _choose(cands[:n], shape, ring)
         if key(b, c, position) == full:
             return name, sum(clock.stage.get(s, 0.0) for s in LATER[name])
     return "none", 0.0
@@ -176,7 +194,7 @@ def main() -> None:
     args = ap.parse_args()
     clock = Clock()
     for name in STAGES:
-        setattr(bc, name, clock.wrap(name, getattr(bc, name)))
+        wrap_everywhere(name, clock)
     frames = [i for i in range(args.count) if args.size in (0, SIZES[i % len(SIZES)])]
     totals, saved, stages = [], [], defaultdict(list)
     exits: Counter[str] = Counter()
@@ -191,7 +209,7 @@ def main() -> None:
         clock.stage["other"] = total - sum(clock.stage.values())
         for s, t in clock.stage.items():
             stages[s].append(t)
-        if "_choose" not in clock.seen:
+        if "choice._choose" not in clock.seen:
             saved.append(0.0)
             exits["no candidates"] += 1
             continue

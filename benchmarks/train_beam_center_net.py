@@ -5,7 +5,7 @@ simulated frames that know their centre, and measure it on the benchmark's frame
    detectors, SAXS / WAXS, grazing incidence, placements corner / central / edge / off with
    equal weights, every image kind) at sizes cycling through SIZES, simulation seeds
    ``--seeds`` (>= 10: the benchmark uses 0 and 1, the ranker 2 and 3); of each frame only
-   its coarse level (the estimator's own :func:`scattertag.beam.center._pyramid`, at most
+   its coarse level (the estimator's own :func:`scattertag.beam.pyramid.pyramid`, at most
    128 blocks a side) and the true centre are kept, one small .npz a frame under ``--data``.
 2. ``train``: the net fitted to those levels (AdamW, ``--epochs``, the 8 flips and
    transposes of each level as augmentation, the last ``--val`` frames held out), weights
@@ -45,6 +45,10 @@ import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from scattertag.beam import center as bc  # noqa: E402
+from scattertag.beam.candidates import Candidate  # noqa: E402
+from scattertag.beam.polish import _polish_symmetry  # noqa: E402
+from scattertag.beam.pyramid import pixels, pyramid  # noqa: E402
+from scattertag.beam.radial import climb  # noqa: E402
 from scattertag.io.files import write_bytes  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -64,7 +68,7 @@ def level_record(seed: int, i: int, size: int) -> dict:
     exp = draw_experiment(Recipe(size=size, placements=EQUAL_PLACEMENTS), seed, i)
     s = simulate_image(exp, 0)
     ok = bc.valid_pixels(s.counts, s.mask)
-    coarse = bc._pyramid(s.counts, ok)[0]
+    coarse = pyramid(s.counts, ok)[0]
     return {
         "g": coarse.g.astype(np.float32),
         "ok": coarse.ok,
@@ -219,15 +223,15 @@ def train(
 
 def refined(model: BeamCenterCNN, counts: np.ndarray, ok: np.ndarray) -> tuple:
     """The net's centre (x, y, spread) and that centre refined like the isotropy search's
-    (:func:`scattertag.beam.center._climb` coarse then fine, then
-    :func:`scattertag.beam.center._polish_symmetry`), frame pixels."""
-    coarse, fine, ring = bc._pyramid(counts, ok)
+    (:func:`scattertag.beam.radial.climb` coarse then fine, then
+    :func:`scattertag.beam.polish._polish_symmetry`), frame pixels."""
+    coarse, fine, ring = pyramid(counts, ok)
     e = net.estimate(model, coarse.g, coarse.ok, coarse.b)
-    x, y, _ = bc._climb(bc._pixels(coarse), coarse.from_frame(e.x, e.y), 4.0, 0.5)
+    x, y, _ = climb(pixels(coarse), coarse.from_frame(e.x, e.y), 4.0, 0.5)
     start = fine.from_frame(*coarse.to_frame(x, y))
-    x, y, iso = bc._climb(bc._pixels(fine), start, 1.0, 0.25)
+    x, y, iso = climb(pixels(fine), start, 1.0, 0.25)
     fx, fy = fine.to_frame(x, y)
-    polished = bc._polish_symmetry(ring, bc._Candidate("isotropy", fx, fy, 0.5, 0.0, 0.0, iso))
+    polished = _polish_symmetry(ring, Candidate("isotropy", fx, fy, 0.5, 0.0, 0.0, iso))
     return (e.x, e.y, e.spread), (polished.x, polished.y)
 
 

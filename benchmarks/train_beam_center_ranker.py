@@ -31,6 +31,7 @@ from tqdm import tqdm  # noqa: E402
 
 from scattertag.beam import center as bc  # noqa: E402
 from scattertag.beam import ranker  # noqa: E402
+from scattertag.beam.candidates import candidates  # noqa: E402
 from scattertag.io.files import write_text  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -42,7 +43,7 @@ def frame_candidates(seed: int, i: int, cache: Path | None) -> dict:
     f = simulated_frame(seed, i, cache)
     counts = f["counts"]
     ok = bc.valid_pixels(counts, f["mask"])
-    cands = bc._candidates(counts, ok) if np.count_nonzero(ok) >= 256 else []
+    cands = candidates(counts, ok) if np.count_nonzero(ok) >= 256 else []
     x, y = float(f["x"]), float(f["y"])
     tol = 2.0 if on_frame(x, y, counts.shape) else 0.02 * math.hypot(*counts.shape)
     return {

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from scattertag.beam import center as bc
+from scattertag.beam.candidates import Candidate
 from scattertag.beam.center import (
     AGREES,
     CONFIDENCE_THRESHOLD,
@@ -18,6 +19,11 @@ from scattertag.beam.center import (
     settled_glance,
     valid_pixels,
 )
+from scattertag.beam.choice import _consensus_off_frame, _tight_rings, choose_unwindowed
+from scattertag.beam.evidence import CREST_Z, PIN_ISOTROPY, _local_isotropy, crest, plateau
+from scattertag.beam.fallbacks import arc_guess
+from scattertag.beam.polish import FINE_SIGMA, _fine_symmetry
+from scattertag.beam.pyramid import pyramid
 from scattertag.simulate import Recipe, draw_experiment, simulate_image
 
 ONLY_CALIBRANT = {"sample": 0.0, "calibrant": 1.0, "dark": 0.0, "direct beam": 0.0}
@@ -219,7 +225,7 @@ def test_smooth_background_alone_is_not_found(seed):
 
 def ring_level(counts: np.ndarray):
     """The ring level of a frame's pyramid (where _crest looks)."""
-    return bc._pyramid(counts, valid_pixels(counts))[2]
+    return pyramid(counts, valid_pixels(counts))[2]
 
 
 def test_crest_sees_rings_about_their_centre_not_a_window_edge():
@@ -228,13 +234,13 @@ def test_crest_sees_rings_about_their_centre_not_a_window_edge():
     r = np.hypot(x - 90.0, y - 150.0)
     rings = 20.0 + sum(300.0 * np.exp(-0.5 * ((r - R) / 1.5) ** 2) for R in (40, 75, 110))
     counts = rng.poisson(rings).astype(np.int32)
-    assert bc._crest(ring_level(counts), 90.0, 150.0) >= bc.CREST_Z
-    assert bc._crest(ring_level(counts), 130.0, 150.0) < bc.CREST_Z  # 40 px off: smeared
+    assert crest(ring_level(counts), 90.0, 150.0) >= CREST_Z
+    assert crest(ring_level(counts), 130.0, 150.0) < CREST_Z  # 40 px off: smeared
     # a bright window (a plateau whose edge is a blurred step) shows no crest about its centre
     d = np.hypot(x - 200.0, y - 90.0) - 120.0
     window = 40.0 + 400.0 * 0.5 * (1.0 - np.tanh(d / 2.0))
     counts = rng.poisson(window).astype(np.int32)
-    assert bc._crest(ring_level(counts), 200.0, 90.0) < bc.CREST_Z
+    assert crest(ring_level(counts), 200.0, 90.0) < CREST_Z
 
 
 def test_one_arc_fixes_the_distance_of_an_off_frame_centre():
@@ -399,18 +405,18 @@ def test_plateau_is_a_flat_top_with_a_step_not_a_falloff_nor_clipping():
     rng = np.random.default_rng(4)
     y, x = np.mgrid[:256, :256].astype(float)
     lam = 40.0 + 400.0 * window(x, y, 128.0, 128.0, 60.0)
-    assert bc._plateau(ring_level(rng.poisson(lam).astype(np.int32)), 128.0, 128.0) >= 55
+    assert plateau(ring_level(rng.poisson(lam).astype(np.int32)), 128.0, 128.0) >= 55
     r2 = (x - 128.0) ** 2 + (y - 128.0) ** 2
     blob = 100.0 + 5000.0 * np.exp(-r2 / (2 * 30.0**2))  # Guinier: falls from the centre
     counts = rng.poisson(blob).astype(np.int32)
-    assert bc._plateau(ring_level(counts), 128.0, 128.0) == 0
+    assert plateau(ring_level(counts), 128.0, 128.0) == 0
     # the same blob clipped at a count limit of 1000: flat to r = 55, but without noise
-    assert bc._plateau(ring_level(np.minimum(counts, 1000)), 128.0, 128.0) == 0
+    assert plateau(ring_level(np.minimum(counts, 1000)), 128.0, 128.0) == 0
 
 
 def _candidate(method: str, x: float, y: float):
     """A chosen candidate at (x, y) frame px, as the rules hand it to the polish."""
-    return bc._Candidate(method, x, y, 1.0, 0.0, 0.0, 0.0)
+    return Candidate(method, x, y, 1.0, 0.0, 0.0, 0.0)
 
 
 def test_fine_symmetry_brings_a_gradient_centre_to_the_pattern_centre():
@@ -425,10 +431,10 @@ def test_fine_symmetry_brings_a_gradient_centre_to_the_pattern_centre():
     image = 30.0 + 3000.0 * np.exp(-r / 90.0) * (1.0 + 0.6 * np.cos(2.0 * chi))
     counts = rng.poisson(image).astype(np.int32)
     ok = valid_pixels(counts)
-    ring = bc._pyramid(counts, ok)[2]
-    out = bc._fine_symmetry(counts, ok, ring, _candidate("gradient", cx + 3.0, cy - 2.0))
+    ring = pyramid(counts, ok)[2]
+    out = _fine_symmetry(counts, ok, ring, _candidate("gradient", cx + 3.0, cy - 2.0))
     assert math.hypot(out.x - cx, out.y - cy) < 0.5
-    assert out.sigma <= bc.FINE_SIGMA
+    assert out.sigma <= FINE_SIGMA
 
 
 def test_fine_symmetry_leaves_a_centre_on_noise_alone():
@@ -436,14 +442,14 @@ def test_fine_symmetry_leaves_a_centre_on_noise_alone():
     rng = np.random.default_rng(4)
     counts = rng.poisson(40.0, size=(1000, 1000)).astype(np.int32)
     ok = valid_pixels(counts)
-    ring = bc._pyramid(counts, ok)[2]
+    ring = pyramid(counts, ok)[2]
     start = _candidate("isotropy", 480.0, 510.0)
-    assert bc._fine_symmetry(counts, ok, ring, start) == start
+    assert _fine_symmetry(counts, ok, ring, start) == start
 
 
 def _scored(method: str, x: float, y: float, sigma: float, isof: float, **kw):
     """A candidate at (x, y) frame px with its standard error and fine isotropy."""
-    return bc._Candidate(method, x, y, sigma, 0.8, isof, isof, **kw)
+    return Candidate(method, x, y, sigma, 0.8, isof, isof, **kw)
 
 
 def test_a_choice_gives_way_to_a_tight_ring_fit_that_agrees_with_it():
@@ -453,13 +459,13 @@ def test_a_choice_gives_way_to_a_tight_ring_fit_that_agrees_with_it():
     sym = _scored("symmetry", 386.7, 413.3, 0.03, 0.98, rho=0.99)
     tight = _scored("rings", 385.7, 410.8, 0.16, 0.98, arcs=3, extra=True)
     far = _scored("rings", 359.6, 425.0, 0.3, 0.96, arcs=4)
-    assert bc._tight_rings(sym, [sym, tight, far], diag) is tight
-    assert bc._tight_rings(sym, [sym, far], diag) is sym  # 29 px away: another centre
+    assert _tight_rings(sym, [sym, tight, far], diag) is tight
+    assert _tight_rings(sym, [sym, far], diag) is sym  # 29 px away: another centre
     loose = _scored("rings", 385.7, 410.8, 0.8, 0.98, arcs=3, extra=True)
     two = _scored("rings", 385.7, 410.8, 0.16, 0.98, arcs=2)
-    assert bc._tight_rings(sym, [sym, loose, two], diag) is sym
+    assert _tight_rings(sym, [sym, loose, two], diag) is sym
     stop = _scored("beamstop", 387.0, 413.0, 0.2, 0.98, span=0.8)
-    assert bc._tight_rings(stop, [stop, tight], diag) is stop
+    assert _tight_rings(stop, [stop, tight], diag) is stop
 
 
 def test_an_off_frame_choice_gives_way_to_a_consensus_of_arcs():
@@ -468,11 +474,11 @@ def test_an_off_frame_choice_gives_way_to_a_consensus_of_arcs():
     shape = (2000, 2000)
     iso = _scored("isotropy", 2002.2, 770.9, 4.0, 0.664)
     arcs = _scored("rings", 2093.0, 804.3, 4.45, 0.641, arcs=5, extra=True)
-    assert bc._consensus_off_frame(iso, [iso, arcs], shape) is arcs
+    assert _consensus_off_frame(iso, [iso, arcs], shape) is arcs
     worse = _scored("rings", 2093.0, 804.3, 4.45, 0.55, arcs=5, extra=True)
-    assert bc._consensus_off_frame(iso, [iso, worse], shape) is iso
+    assert _consensus_off_frame(iso, [iso, worse], shape) is iso
     inside = _scored("isotropy", 1990.0, 770.9, 4.0, 0.664)
-    assert bc._consensus_off_frame(inside, [inside, arcs], shape) is inside
+    assert _consensus_off_frame(inside, [inside, arcs], shape) is inside
 
 
 def test_a_window_is_no_guess_either():
@@ -483,7 +489,7 @@ def test_a_window_is_no_guess_either():
     ring = ring_level(np.random.default_rng(5).poisson(lam).astype(np.int32))
     middle = _scored("gradient", 100.0, 110.0, 0.05, 0.9)
     other = _scored("symmetry", 200.0, 60.0, 0.05, 0.3, rho=0.9)
-    best, conf = bc._choose_unwindowed([middle, other], (256, 256), ring)
+    best, conf = choose_unwindowed([middle, other], (256, 256), ring)
     assert best is other and conf < CONFIDENCE_THRESHOLD
 
 
@@ -503,14 +509,14 @@ def test_a_guess_gives_way_to_an_off_frame_arc_only_where_the_rings_show(ring: b
     the rings show (a crest of the radial profile); about the same point on a frame without
     the arc it stays."""
     counts = _arc_frame(ring)
-    ring_level = bc._pyramid(counts, bc.valid_pixels(counts))[2]
-    guess = bc._Candidate("isotropy", 30.0, 140.0, 1.0, 0.5, 0.5, 0.5)
-    arc = bc._Candidate("rings", -60.0, 140.0, 1.0, 0.9, 0.5, 0.5, arcs=1)
-    got = bc._arc_guess(guess, [guess, arc], ring_level, counts.shape)
+    ring_level = pyramid(counts, bc.valid_pixels(counts))[2]
+    guess = Candidate("isotropy", 30.0, 140.0, 1.0, 0.5, 0.5, 0.5)
+    arc = Candidate("rings", -60.0, 140.0, 1.0, 0.9, 0.5, 0.5, arcs=1)
+    got = arc_guess(guess, [guess, arc], ring_level, counts.shape)
     assert got is (arc if ring else guess)
     # a choice of another estimator (a stop's circle) is left alone
-    beamstop = bc._Candidate("beamstop", 30.0, 140.0, 0.2, 0.5, 0.5, 0.5)
-    assert bc._arc_guess(beamstop, [beamstop, arc], ring_level, counts.shape) is beamstop
+    beamstop = Candidate("beamstop", 30.0, 140.0, 0.2, 0.5, 0.5, 0.5)
+    assert arc_guess(beamstop, [beamstop, arc], ring_level, counts.shape) is beamstop
 
 
 @pytest.mark.parametrize("ring", [True, False])
@@ -519,9 +525,9 @@ def test_a_weak_axis_guess_gives_way_to_the_arcs_own_centre(ring: bool) -> None:
     the traced arcs themselves propose off the frame (no ring fit among the candidates);
     on the frame without the arc it stays."""
     counts = _arc_frame(ring)
-    ring_level = bc._pyramid(counts, bc.valid_pixels(counts))[2]
-    axis = bc._Candidate("axis", 30.0, 140.0, 1.0, 0.5, 0.5, 0.5)
-    got = bc._arc_guess(axis, [axis], ring_level, counts.shape)
+    ring_level = pyramid(counts, bc.valid_pixels(counts))[2]
+    axis = Candidate("axis", 30.0, 140.0, 1.0, 0.5, 0.5, 0.5)
+    got = arc_guess(axis, [axis], ring_level, counts.shape)
     if ring:
         assert got is not None and got.method == "rings"
         assert math.hypot(got.x + 60.0, got.y - 140.0) <= 0.02 * math.hypot(*counts.shape)
@@ -559,8 +565,8 @@ def test_a_direct_beam_spot_alone_is_found():
 def test_local_isotropy_is_high_about_rings_and_low_about_a_track():
     counts, *_ = radial_frame(256, 120.0, 130.0, lambda r: 20.0 + rings(r, (20, 45), 300, 1.5), 6)
     level = ring_level(counts)
-    assert bc._local_isotropy(level, 120.0, 130.0) >= 0.9
-    assert bc._local_isotropy(level, 130.0, 130.0) < bc.PIN_ISOTROPY  # 10 px off: 0.06
+    assert _local_isotropy(level, 120.0, 130.0) >= 0.9
+    assert _local_isotropy(level, 130.0, 130.0) < PIN_ISOTROPY  # 10 px off: 0.06
     s = benchmark_frame(13)  # a cosmic-ray track's middle
-    level = bc._pyramid(s.counts, valid_pixels(s.counts, s.mask))[2]
-    assert bc._local_isotropy(level, 174.1, 229.6) < bc.PIN_ISOTROPY
+    level = pyramid(s.counts, valid_pixels(s.counts, s.mask))[2]
+    assert _local_isotropy(level, 174.1, 229.6) < PIN_ISOTROPY

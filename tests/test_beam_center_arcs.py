@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from scattertag.beam import center as bc
+from scattertag.beam.polish import _ring_arcs
+from scattertag.beam.rings import Ridges, _arc_circle, _rings_of, arc_consensus, circles, fit_arcs
 from scattertag.simulate import Recipe, draw_experiment, simulate_image
 
 RINGS = (60.0, 50.0)  # the beam: centre of three ring arcs (level px)
@@ -18,18 +20,18 @@ def arc(c: tuple[float, float], radius: float, start: float, stop: float, n: int
     return c[0] + radius * np.cos(t), c[1] + radius * np.sin(t)
 
 
-def ridges(arcs: list[tuple[np.ndarray, np.ndarray, float]]) -> bc._Ridges:
-    """A :class:`scattertag.beam.center._Ridges` of the given arcs (x, y, strength)."""
+def ridges(arcs: list[tuple[np.ndarray, np.ndarray, float]]) -> Ridges:
+    """A :class:`scattertag.beam.rings.Ridges` of the given arcs (x, y, strength)."""
     x = np.concatenate([a[0] for a in arcs])
     y = np.concatenate([a[1] for a in arcs])
     w = np.concatenate([np.full(a[0].size, a[2]) for a in arcs])
     label = np.concatenate([np.full(a[0].size, j) for j, a in enumerate(arcs)])
-    return bc._Ridges(x, y, w, label, len(arcs))
+    return Ridges(x, y, w, label, len(arcs))
 
 
 def test_one_arc_gives_its_circle_and_angular_span():
     x, y = arc((10.0, -5.0), 40.0, 0.2, 1.4)
-    cx, cy, radius, rms, span = bc._arc_circle(x, y, np.ones(x.size))
+    cx, cy, radius, rms, span = _arc_circle(x, y, np.ones(x.size))
     assert (cx, cy, radius) == pytest.approx((10.0, -5.0, 40.0), abs=1e-6)
     assert rms < 1e-6
     assert span == pytest.approx(1.2, abs=1e-6)
@@ -44,11 +46,9 @@ def test_arcs_concentric_about_the_beam_are_found_beside_an_edge_that_pulls_the_
     # a disk beamstop's edge, cut by its arm into two strong arcs about another point
     edge = [(*arc(STOP, 12.0, a, b), 2.0) for a, b in ((2.0, 3.9), (4.2, 6.0))]
     rd = ridges([*edge, *rings])
-    x, y, _, _ = bc._fit_arcs(rd, bc._fit_arcs(rd)[:2])  # the common fit through all arcs
+    x, y, _, _ = fit_arcs(rd, fit_arcs(rd)[:2])  # the common fit through all arcs
     assert math.hypot(x - RINGS[0], y - RINGS[1]) > 20.0
-    fits = {
-        (round(x), round(y)): (x, y, sigma, n) for x, y, sigma, n in bc._arc_consensus(rd, 500.0)
-    }
+    fits = {(round(x), round(y)): (x, y, sigma, n) for x, y, sigma, n in arc_consensus(rd, 500.0)}
     assert set(fits) == {RINGS, STOP}
     x, y, sigma, n = fits[RINGS]
     assert math.hypot(x - RINGS[0], y - RINGS[1]) < 0.2 and sigma < 0.2 and n == 3
@@ -58,9 +58,9 @@ def test_arcs_concentric_about_the_beam_are_found_beside_an_edge_that_pulls_the_
 def test_a_straight_streak_or_no_arc_proposes_nothing():
     x = np.linspace(0.0, 100.0, 60)
     line = (x, 0.5 * x + 3.0, 1.0)  # a streak: a circle of huge radius
-    assert bc._arc_consensus(ridges([line]), max_radius=500.0) == []
-    none = bc._Ridges(np.empty(0), np.empty(0), np.empty(0), np.empty(0, np.int64), 0)
-    assert bc._arc_consensus(none, max_radius=500.0) == []
+    assert arc_consensus(ridges([line]), max_radius=500.0) == []
+    none = Ridges(np.empty(0), np.empty(0), np.empty(0), np.empty(0, np.int64), 0)
+    assert arc_consensus(none, max_radius=500.0) == []
 
 
 @pytest.mark.parametrize(("index", "size"), [(63, 256), (46, 1000)])
@@ -88,19 +88,19 @@ def test_short_arcs_of_one_ring_fix_the_centre_as_one_circle():
         x, y = arc(RINGS, radius, a, a + 0.3, 20)
         arcs.append((x + rng.normal(0, 0.2, x.size), y + rng.normal(0, 0.2, y.size), 1.0))
     rd = ridges(arcs)
-    free = bc._circles(rd, (62.0, 49.0), np.arange(4), np.ones(4, bool), 15)
-    x, y, sigma, n = bc._fit_arcs(rd, (62.0, 49.0))
+    free = circles(rd, (62.0, 49.0), np.arange(4), np.ones(4, bool), 15)
+    x, y, sigma, n = fit_arcs(rd, (62.0, 49.0))
     assert n == 4 and sigma == free[2]  # the standard error stays the free fit's
     assert math.hypot(free[0] - RINGS[0], free[1] - RINGS[1]) > 0.3
     assert math.hypot(x - RINGS[0], y - RINGS[1]) < 0.1
-    assert list(bc._rings_of(rd, (x, y), free[3])) == [0, 0, 1, 1]
+    assert list(_rings_of(rd, (x, y), free[3])) == [0, 0, 1, 1]
 
 
 def test_an_arc_that_is_no_circle_about_the_centre_keeps_its_own_radius():
     ring = [(*arc(RINGS, 30.0, a, a + 0.5, 20), 1.0) for a in (0.2, 2.3, 4.4)]
     # the bright rim along a stop's side that points at the beam, 25-35 px from it
     rim = (RINGS[0] + np.linspace(25.0, 35.0, 20), np.full(20, RINGS[1]), 1.0)
-    rings = bc._rings_of(ridges([*ring, rim]), RINGS, np.ones(4, bool))
+    rings = _rings_of(ridges([*ring, rim]), RINGS, np.ones(4, bool))
     assert list(rings[:3]) == [0, 0, 0] and rings[3] != 0
 
 
@@ -109,7 +109,7 @@ def test_cones_see_only_the_arcs_the_circles_keep():
         (*arc(RINGS, r, a, a + 1.0, 30), 1.0) for r, a in ((30.0, 0.2), (30.0, 3.3), (45.0, 1.5))
     ]
     tip = (*arc((75.0, 50.0), 6.0, 0.0, 4.0, 30), 1.0)  # the rim about a stop's tip, aside
-    kept = bc._ring_arcs(ridges([*ring, tip]), RINGS)
+    kept = _ring_arcs(ridges([*ring, tip]), RINGS)
     assert kept.count == 3 and kept.x.size == 90 and set(kept.label) == {0, 1, 2}
-    none = bc._Ridges(np.empty(0), np.empty(0), np.empty(0), np.empty(0, np.int64), 0)
-    assert bc._ring_arcs(none, RINGS).count == 0
+    none = Ridges(np.empty(0), np.empty(0), np.empty(0), np.empty(0, np.int64), 0)
+    assert _ring_arcs(none, RINGS).count == 0

@@ -5,6 +5,16 @@ import math
 import numpy as np
 
 from scattertag.beam import center as bc
+from scattertag.beam import dips
+from scattertag.beam.grazing import (
+    STOP_SINGLE,
+    _band,
+    _column_profile,
+    _column_stops,
+    _specular,
+    grazing_candidate,
+)
+from scattertag.beam.pyramid import pyramid
 from scattertag.geometry import Geometry
 from scattertag.simulate import gisaxs
 from test_beam_center import calibrant_frame
@@ -31,7 +41,7 @@ def grazing_frame(seed: int = 0) -> tuple[np.ndarray, Geometry]:
 def test_grazing_frame_found_from_specular_geometry():
     counts, g = grazing_frame()
     ok = bc.valid_pixels(counts)
-    cand, conf = bc._grazing(counts, ok, bc._pyramid(counts, ok)[2])
+    cand, conf = grazing_candidate(counts, ok, pyramid(counts, ok)[2])
     assert math.hypot(cand.x - g.beam_center[0], cand.y - g.beam_center[1]) <= 2.0
     assert conf >= bc.CONFIDENCE_THRESHOLD
     est = bc.estimate_beam_center(counts)
@@ -41,7 +51,7 @@ def test_grazing_frame_found_from_specular_geometry():
 def test_grazing_leaves_transmission_rings_alone():
     s = calibrant_frame("center", 3)
     ok = bc.valid_pixels(s.counts, s.mask)
-    assert bc._grazing(s.counts, ok, bc._pyramid(s.counts, ok)[2]) is None
+    assert grazing_candidate(s.counts, ok, pyramid(s.counts, ok)[2]) is None
 
 
 def two_stop_frame(
@@ -83,11 +93,11 @@ def two_stop_frame(
 def test_two_stops_about_the_horizon_give_the_direct_beam():
     counts, g, _ = two_stop_frame()
     ok = bc.valid_pixels(counts)
-    ring = bc._pyramid(counts, ok)[2]
-    assert bc._specular(counts, ok, g.beam_center[0]) is None  # the spot is behind its stop
-    y, w, evidence = bc._column_stops(counts, ok, g.beam_center[0], ring)
+    ring = pyramid(counts, ok)[2]
+    assert _specular(counts, ok, g.beam_center[0]) is None  # the spot is behind its stop
+    y, w, evidence = _column_stops(counts, ok, g.beam_center[0], ring)
     assert evidence == 1.0 and abs(y - g.beam_center[1]) <= 2.0 and w <= 2.0
-    cand, conf = bc._grazing(counts, ok, ring)
+    cand, conf = grazing_candidate(counts, ok, ring)
     assert cand.method == "grazing"
     assert math.hypot(cand.x - g.beam_center[0], cand.y - g.beam_center[1]) <= 2.0
     assert conf >= bc.CONFIDENCE_THRESHOLD
@@ -102,27 +112,27 @@ def test_the_direct_beam_stop_lies_below_the_horizon():
     and the beam's halo is a dark interval too, whose top is the horizon (not a stop)."""
     counts, g, horizon = two_stop_frame()
     ok = bc.valid_pixels(counts)
-    profile = bc._column_profile(counts, ok, g.beam_center[0])
+    profile = _column_profile(counts, ok, g.beam_center[0])
     rows = np.flatnonzero(np.isfinite(profile))
-    found = sorted(bc.dips.find_dips(profile[rows], rows, 200), key=lambda d: d.middle)
+    found = sorted(dips.find_dips(profile[rows], rows, 200), key=lambda d: d.middle)
     assert len(found) == 3
     spot, film, beam = found
     assert spot.middle < horizon < beam.middle
     assert abs(beam.middle - (g.beam_center[1] + 0.8)) <= 1.0  # the lower stop's centre row
-    assert abs(film.top - horizon) <= bc.dips.DIP_SIDE
+    assert abs(film.top - horizon) <= dips.DIP_SIDE
 
 
 def _graze(counts: np.ndarray) -> tuple:
     """:func:`_grazing` of a frame: (candidate, confidence) or None."""
     ok = bc.valid_pixels(counts)
-    return bc._grazing(counts, ok, bc._pyramid(counts, ok)[2])
+    return grazing_candidate(counts, ok, pyramid(counts, ok)[2])
 
 
 def test_one_stop_below_the_horizon_is_weaker_evidence():
     counts, g, _ = two_stop_frame(upper=False)
     ok = bc.valid_pixels(counts)
-    y, _, evidence = bc._column_stops(counts, ok, g.beam_center[0], bc._pyramid(counts, ok)[2])
-    assert evidence == bc.STOP_SINGLE < 1.0 and abs(y - g.beam_center[1]) <= 2.0
+    y, _, evidence = _column_stops(counts, ok, g.beam_center[0], pyramid(counts, ok)[2])
+    assert evidence == STOP_SINGLE < 1.0 and abs(y - g.beam_center[1]) <= 2.0
     assert _graze(counts)[1] < _graze(two_stop_frame()[0])[1]
 
 
@@ -132,12 +142,12 @@ def test_a_band_across_the_frame_is_no_stop():
     counts, g, _ = two_stop_frame(band=30)
     ok = bc.valid_pixels(counts)
     x = g.beam_center[0]
-    profile = bc._column_profile(counts, ok, x)
+    profile = _column_profile(counts, ok, x)
     rows = np.flatnonzero(np.isfinite(profile))
-    found = {round(d.middle): d for d in bc.dips.find_dips(profile[rows], rows, 200)}
+    found = {round(d.middle): d for d in dips.find_dips(profile[rows], rows, 200)}
     band = [d for m, d in found.items() if abs(m - (g.beam_center[1] + 34)) <= 2]
     stop = [d for m, d in found.items() if abs(m - g.beam_center[1]) <= 2]
     assert len(band) == 1 and len(stop) == 1
-    assert bc._band(counts, ok, x, band[0], 200) and not bc._band(counts, ok, x, stop[0], 200)
-    y, _, evidence = bc._column_stops(counts, ok, x, bc._pyramid(counts, ok)[2])
+    assert _band(counts, ok, x, band[0], 200) and not _band(counts, ok, x, stop[0], 200)
+    y, _, evidence = _column_stops(counts, ok, x, pyramid(counts, ok)[2])
     assert evidence == 1.0 and abs(y - g.beam_center[1]) <= 2.0

@@ -6,6 +6,17 @@ import numpy as np
 import pytest
 
 from scattertag.beam import center as bc
+from scattertag.beam.candidates import Candidate
+from scattertag.beam.polish import (
+    FINE_SIGMA,
+    FINE_WINDOW,
+    _fine_level,
+    _polish_symmetry,
+    _ramp_bias,
+    _unshadowed,
+    polish,
+)
+from scattertag.beam.pyramid import Level, pyramid
 
 CX, CY = 512.3, 487.6
 
@@ -22,14 +33,14 @@ def diffuse_frame(cx: float, cy: float, size: int = 1000, seed: int = 0) -> np.n
     return np.random.default_rng(seed).poisson(mean).astype(np.float64)
 
 
-def isotropy_candidate(x: float, y: float) -> bc._Candidate:
+def isotropy_candidate(x: float, y: float) -> Candidate:
     """An isotropy-search centre at (x, y) (its evidence does not matter here)."""
-    return bc._Candidate("isotropy", x, y, 2.0, 0.5, 0.5, 0.5)
+    return Candidate("isotropy", x, y, 2.0, 0.5, 0.5, 0.5)
 
 
-def ring_level(counts: np.ndarray) -> bc._Level:
+def ring_level(counts: np.ndarray) -> Level:
     """The ring level of the frame's pyramid (the polish's resolution)."""
-    return bc._pyramid(counts, bc.valid_pixels(counts))[2]
+    return pyramid(counts, bc.valid_pixels(counts))[2]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +52,7 @@ def frame() -> np.ndarray:
 def test_isotropy_centre_polished_to_the_centre_of_symmetry(frame):
     ring = ring_level(frame)
     start = isotropy_candidate(CX + 2.6, CY - 1.7)  # a quarter of a fine block is 1 px here
-    got = bc._polish_symmetry(ring, start)
+    got = _polish_symmetry(ring, start)
     assert math.hypot(got.x - CX, got.y - CY) < 0.5
     assert got.method == "isotropy"
     assert got.sigma < 0.5
@@ -50,37 +61,37 @@ def test_isotropy_centre_polished_to_the_centre_of_symmetry(frame):
 def test_polish_does_not_jump(frame):
     ring = ring_level(frame)
     far = isotropy_candidate(CX + 3 * ring.b, CY)  # farther than one ring-level block
-    assert bc._polish_symmetry(ring, far) == far
+    assert _polish_symmetry(ring, far) == far
 
 
 def test_noise_is_not_polished():
     counts = np.random.default_rng(1).poisson(50.0, (1000, 1000)).astype(np.float64)
     start = isotropy_candidate(500.0, 500.0)
-    assert bc._polish_symmetry(ring_level(counts), start) == start
+    assert _polish_symmetry(ring_level(counts), start) == start
 
 
 def test_a_ramped_choice_is_polished_with_its_ramp_where_a_ramp_could_move_it(frame):
     ok = bc.valid_pixels(frame)
-    ring = bc._pyramid(frame, ok)[2]
+    ring = pyramid(frame, ok)[2]
     # over this pattern's broad top a flat field's ramp (10 % here) could move a ramp-free
     # polish by more than FINE_SIGMA: point-symmetry and shadow-axis choices, fitted with
     # the ramp free, are polished with it free in the window too; a beamstop circle stays
-    level = bc._fine_level(ring, CX, CY)
-    radius = bc.FINE_WINDOW * max(level.g.shape)
-    assert bc._ramp_bias(level, *level.from_frame(CX, CY), radius) * level.b > bc.FINE_SIGMA
+    level = _fine_level(ring, CX, CY)
+    radius = FINE_WINDOW * max(level.g.shape)
+    assert _ramp_bias(level, *level.from_frame(CX, CY), radius) * level.b > FINE_SIGMA
     for method in ("symmetry", "axis"):
-        cand = bc._Candidate(method, CX + 1.5, CY + 1.5, 0.3, 0.5, 0.5, 0.5)
-        moved, conf = bc._polish(frame, ok, cand, ring, 0.7)
+        cand = Candidate(method, CX + 1.5, CY + 1.5, 0.3, 0.5, 0.5, 0.5)
+        moved, conf = polish(frame, ok, cand, ring, 0.7)
         assert conf == 0.7 and moved.method == method
         assert math.hypot(moved.x - CX, moved.y - CY) < 0.5
-    cand = bc._Candidate("beamstop", CX + 1.5, CY + 1.5, 0.3, 0.5, 0.5, 0.5)
-    assert bc._polish(frame, ok, cand, ring, 0.7) == (cand, 0.7)
+    cand = Candidate("beamstop", CX + 1.5, CY + 1.5, 0.3, 0.5, 0.5, 0.5)
+    assert polish(frame, ok, cand, ring, 0.7) == (cand, 0.7)
     # gradient lines: refined at the finest level (_fine_symmetry), sharp here
-    cand = bc._Candidate("gradient", CX + 1.5, CY + 1.5, 0.3, 0.5, 0.5, 0.5)
-    moved, conf = bc._polish(frame, ok, cand, ring, 0.7)
+    cand = Candidate("gradient", CX + 1.5, CY + 1.5, 0.3, 0.5, 0.5, 0.5)
+    moved, conf = polish(frame, ok, cand, ring, 0.7)
     assert conf == 0.7 and moved.method == "gradient"
     assert math.hypot(moved.x - CX, moved.y - CY) < 0.5
-    moved, conf = bc._polish(frame, ok, isotropy_candidate(CX + 1.5, CY + 1.5), ring, 0.7)
+    moved, conf = polish(frame, ok, isotropy_candidate(CX + 1.5, CY + 1.5), ring, 0.7)
     assert conf == 0.7
     assert math.hypot(moved.x - CX, moved.y - CY) < 0.5
 
@@ -108,14 +119,14 @@ def test_a_symmetry_choice_is_polished_where_the_pattern_falls_steeply():
     cx, cy = 503.3, 488.7
     counts = paddle_frame(cx, cy)
     ok = bc.valid_pixels(counts)
-    ring = bc._pyramid(counts, ok)[2]
-    start = bc._Candidate("symmetry", cx + 3.0, cy - 2.0, 0.3, 0.5, 0.5, 0.5)
-    moved, conf = bc._polish(counts, ok, start, ring, 0.7)
+    ring = pyramid(counts, ok)[2]
+    start = Candidate("symmetry", cx + 3.0, cy - 2.0, 0.3, 0.5, 0.5, 0.5)
+    moved, conf = polish(counts, ok, start, ring, 0.7)
     assert conf == 0.7 and moved.method == "symmetry"
     assert math.hypot(moved.x - cx, moved.y - cy) < 0.5
-    level = bc._fine_level(ring, moved.x, moved.y)
-    radius = bc.FINE_WINDOW * max(level.g.shape)
-    assert bc._ramp_bias(level, *level.from_frame(moved.x, moved.y), radius) * level.b < 0.5
+    level = _fine_level(ring, moved.x, moved.y)
+    radius = FINE_WINDOW * max(level.g.shape)
+    assert _ramp_bias(level, *level.from_frame(moved.x, moved.y), radius) * level.b < 0.5
 
 
 def test_ramp_bias_is_large_over_a_flat_top_and_small_on_a_steep_falloff():
@@ -127,8 +138,8 @@ def test_ramp_bias_is_large_over_a_flat_top_and_small_on_a_steep_falloff():
     flat = rng.poisson(2000 * np.exp(-((r / 300.0) ** 2)) + 20).astype(np.float64)
     bias = []
     for counts in (steep, flat):
-        ring = bc._pyramid(counts, bc.valid_pixels(counts))[2]
-        bias.append(bc._ramp_bias(ring, *ring.from_frame(200.3, 199.6), 30.0) * ring.b)
+        ring = pyramid(counts, bc.valid_pixels(counts))[2]
+        bias.append(_ramp_bias(ring, *ring.from_frame(200.3, 199.6), 30.0) * ring.b)
     assert bias[0] < 0.5 < 2.0 < bias[1]
 
 
@@ -140,13 +151,13 @@ def test_a_stop_that_lets_light_through_is_left_out_of_the_polish():
     cx, cy = 503.3, 488.7
     counts = paddle_frame(cx, cy, leak=0.03)
     ok = bc.valid_pixels(counts)
-    ring = bc._pyramid(counts, ok)[2]
-    level = bc._fine_level(ring, cx, cy)
+    ring = pyramid(counts, ok)[2]
+    level = _fine_level(ring, cx, cy)
     x, y = (round(v) for v in level.from_frame(cx, cy))
     near = (slice(y - 10, y + 11), slice(x - 10, x + 11))
     assert not level.dark[near].any()
     box = (slice(y - 6, y + 7), slice(x - 8, x + 15))  # the box's blocks (22 x 12 px)
-    assert bc._unshadowed(level, ring, 1000).lit[box].sum() < level.lit[box].sum()
-    start = bc._Candidate("symmetry", cx + 5.0, cy + 1.0, 0.3, 0.5, 0.5, 0.5)
-    moved, _ = bc._polish(counts, ok, start, ring, 0.7)
+    assert _unshadowed(level, ring, 1000).lit[box].sum() < level.lit[box].sum()
+    start = Candidate("symmetry", cx + 5.0, cy + 1.0, 0.3, 0.5, 0.5, 0.5)
+    moved, _ = polish(counts, ok, start, ring, 0.7)
     assert math.hypot(moved.x - cx, moved.y - cy) < 0.5

@@ -8,6 +8,8 @@ import numpy as np
 
 from scattertag.beam import center as bc
 from scattertag.beam import ranker as ranker
+from scattertag.beam.candidates import Candidate, candidates
+from scattertag.beam.choice import _choose
 
 
 def candidate(method: str, x: float, y: float, **kw) -> SimpleNamespace:
@@ -70,7 +72,7 @@ def test_axis_of_a_wedge_gives_the_centre_behind_its_point():
     wedge = (y > apex_y) & (np.abs(x - cx) < np.tan(np.radians(7.0)) * (y - apex_y))
     lam[wedge] *= 1e-4
     counts = np.random.default_rng(5).poisson(lam)
-    cands = bc._candidates(counts, bc.valid_pixels(counts))
+    cands = candidates(counts, bc.valid_pixels(counts))
     axis = [c for c in cands if c.method == "axis"]
     assert axis and all(c.extra for c in axis)
     assert min(math.hypot(c.x - cx, c.y - cy) for c in axis) <= 1.5
@@ -79,8 +81,8 @@ def test_axis_of_a_wedge_gives_the_centre_behind_its_point():
 def test_choice_override_and_better_guess_when_nothing_is_found(monkeypatch):
     # the rules see only the isotropy search (0.25 x evidence: not found); the ranker's P
     # is fixed here to test the gates, not the weights
-    def cand(method: str, x: float, extra: bool = False, iso: float = 0.05) -> bc._Candidate:
-        return bc._Candidate(method, x, 50.0, 0.5, 0.1, iso, iso, extra=extra)
+    def cand(method: str, x: float, extra: bool = False, iso: float = 0.05) -> Candidate:
+        return Candidate(method, x, 50.0, 0.5, 0.1, iso, iso, extra=extra)
 
     rules_pick, axis = cand("isotropy", 30.0), cand("axis", 60.0, extra=True, iso=0.5)
     shape = (100, 100)
@@ -89,16 +91,16 @@ def test_choice_override_and_better_guess_when_nothing_is_found(monkeypatch):
         monkeypatch.setattr(ranker, "probabilities", lambda c, s: np.array([p_rules, p_axis]))
 
     fixed(0.1, 0.9)  # sure, and far above the rules' pick: the ranker's choice and its P
-    assert bc._choose([rules_pick, axis], shape) == (axis, 0.9)
+    assert _choose([rules_pick, axis], shape) == (axis, 0.9)
     # as sure of a centre about which the image is no more isotropic than noise: not found
     blank = cand("axis", 60.0, extra=True, iso=0.01)
-    best, conf = bc._choose([rules_pick, blank], shape)
+    best, conf = _choose([rules_pick, blank], shape)
     assert best is blank and conf < bc.CONFIDENCE_THRESHOLD
     fixed(0.1, 0.4)  # not sure: its better guess of the position, still not found
-    best, conf = bc._choose([rules_pick, axis], shape)
+    best, conf = _choose([rules_pick, axis], shape)
     assert best is axis and conf < bc.CONFIDENCE_THRESHOLD
     fixed(0.5, 0.4)  # the rules' pick scores higher: it stays
-    assert bc._choose([rules_pick, axis], shape)[0] is rules_pick
+    assert _choose([rules_pick, axis], shape)[0] is rules_pick
     off = cand("axis", 160.0, extra=True)  # off the frame the ranker is not trusted to guess
     fixed(0.1, 0.4)
-    assert bc._choose([rules_pick, off], shape)[0] is rules_pick
+    assert _choose([rules_pick, off], shape)[0] is rules_pick

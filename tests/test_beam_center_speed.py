@@ -8,6 +8,21 @@ from scipy import ndimage
 
 from scattertag.beam import center as bc
 from scattertag.beam import horizon, shadow
+from scattertag.beam.gradient import solve2
+from scattertag.beam.polish import (
+    FINE_WINDOW,
+    POLISH_BAND,
+    POLISH_FEW_ARCS,
+    _fine_level,
+    _near_ridges,
+    _retrace,
+    _sharpness,
+)
+from scattertag.beam.pyramid import block_sums, level_from_sums, pixels, pyramid, valid_counts
+from scattertag.beam.radial import climb, isotropy
+from scattertag.beam.rings import _hessian, fit_arcs, level_ridges, ridges
+from scattertag.beam.shadow import find_shadows
+from scattertag.beam.symmetry import bilinear, refine_symmetry, symmetry_reach
 
 CX, CY = 412.4, 377.8
 
@@ -32,34 +47,32 @@ def frame() -> np.ndarray:
 def test_ring_level_keeps_the_polish_levels_sums(frame):
     """The ring level built through the half-size blocks keeps them, equal to direct sums."""
     ok = bc.valid_pixels(frame)
-    ring = bc._pyramid(frame, ok)[2]
+    ring = pyramid(frame, ok)[2]
     assert ring.b % 2 == 0 and ring.finer is not None
     sums, n = ring.finer
     half = ring.b // 2
-    np.testing.assert_array_equal(sums, bc._block_sums(np.where(ok, frame, 0), half))
-    np.testing.assert_array_equal(n, bc._block_sums(ok, half))
-    np.testing.assert_array_equal(
-        bc._block_sums(sums, 2), bc._block_sums(np.where(ok, frame, 0), ring.b)
-    )
+    np.testing.assert_array_equal(sums, block_sums(np.where(ok, frame, 0), half))
+    np.testing.assert_array_equal(n, block_sums(ok, half))
+    np.testing.assert_array_equal(block_sums(sums, 2), block_sums(np.where(ok, frame, 0), ring.b))
 
 
 def test_hessian_at_pixels_is_np_gradients(frame):
     """_hessian at chosen pixels equals the full-array central differences np.gradient takes."""
-    ring = bc._pyramid(frame, bc.valid_pixels(frame))[2]
+    ring = pyramid(frame, bc.valid_pixels(frame))[2]
     gy, gx = ring.grad
     gyy, gyx = np.gradient(gy)
     gxx = np.gradient(gx, axis=1)
     iy, ix = np.nonzero(ring.interior(4))
-    got = bc._hessian(ring, iy, ix)
+    got = _hessian(ring, iy, ix)
     for a, b in zip(got[:3], (gxx, gyx, gyy)):
         np.testing.assert_array_equal(a, b[iy, ix])
     assert np.all(got[3] <= got[4])
 
 
 def test_ridges_near_everything_is_the_full_trace(frame):
-    ring = bc._pyramid(frame, bc.valid_pixels(frame))[2]
-    full = bc._ridges(ring)
-    near = bc._ridges(ring, near=np.ones(ring.g.shape, bool))
+    ring = pyramid(frame, bc.valid_pixels(frame))[2]
+    full = ridges(ring)
+    near = ridges(ring, near=np.ones(ring.g.shape, bool))
     assert full.count == near.count >= 4
     for a, b in zip((full.x, full.y, full.w, full.label), (near.x, near.y, near.w, near.label)):
         np.testing.assert_array_equal(a, b)
@@ -70,18 +83,18 @@ def test_polish_traces_only_near_the_ring_levels_arcs(frame):
     a crop of the level, and the polished fit is as close to the centre as a trace of the
     whole polish level."""
     ok = bc.valid_pixels(frame)
-    ring = bc._pyramid(frame, ok)[2]
-    level = bc._level(*ring.finer, ring.b // 2, 1.5)
-    band = bc._near_ridges(ring.ridges, ring, level.b, level.g.shape, bc.POLISH_BAND)
+    ring = pyramid(frame, ok)[2]
+    level = level_from_sums(*ring.finer, ring.b // 2, 1.5)
+    band = _near_ridges(level_ridges(ring), ring, level.b, level.g.shape, POLISH_BAND)
     assert 0.01 < band.mean() < 0.5  # a band about the arcs, not the frame
-    crop, rd = bc._retrace(*ring.finer, ring.b // 2, ring)
+    crop, rd = _retrace(*ring.finer, ring.b // 2, ring)
     assert crop.b == level.b and crop.g.size < level.g.size
     assert rd.rows.size > rd.x.size > 0 and band[rd.rows, rd.cols].all()
     assert np.all(np.hypot(rd.x - np.rint(rd.x), rd.y - np.rint(rd.y)) <= 0.71)  # crests
     start = level.from_frame(CX + 0.8, CY - 0.6)
     errors = []
-    for ridges in (rd, bc._ridges(level)):
-        x, y, _, arcs = bc._fit_arcs(ridges, start)
+    for traced in (rd, ridges(level)):
+        x, y, _, arcs = fit_arcs(traced, start)
         fx, fy = level.to_frame(x, y)
         errors.append(math.hypot(fx - CX, fy - CY))
         assert arcs >= 4
@@ -100,7 +113,7 @@ def test_bilinear_samples_every_map_at_once():
     yy, xx = np.mgrid[0:20, 0:30].astype(np.float64)
     maps = [1 + 0.5 * xx - 0.25 * yy, xx * 0 + 7, 2 * yy]
     x, y = np.array([0.0, 3.5, 28.99, 12.25]), np.array([0.0, 7.75, 18.5, 19.0])
-    got = bc._bilinear(maps, x, y)
+    got = bilinear(maps, x, y)
     assert len(got) == 3 and got[0].shape == (4,)
     np.testing.assert_allclose(got[0], 1 + 0.5 * x - 0.25 * y, atol=1e-12)
     np.testing.assert_allclose(got[1], 7.0, atol=1e-12)
@@ -115,10 +128,10 @@ def test_few_arcs_are_traced_again_everywhere():
         np.exp(-0.5 * ((r - 150) / 3.0) ** 2) + np.exp(-0.5 * ((r - 300) / 3.0) ** 2)
     )
     counts = np.random.default_rng(4).poisson(mean).astype(np.float64)
-    ring = bc._pyramid(counts, bc.valid_pixels(counts))[2]
-    assert 0 < ring.ridges.count < bc.POLISH_FEW_ARCS
-    level, rd = bc._retrace(*ring.finer, ring.b // 2, ring)
-    whole = bc._ridges(bc._level(*ring.finer, ring.b // 2, 1.5))
+    ring = pyramid(counts, bc.valid_pixels(counts))[2]
+    assert 0 < level_ridges(ring).count < POLISH_FEW_ARCS
+    level, rd = _retrace(*ring.finer, ring.b // 2, ring)
+    whole = ridges(level_from_sums(*ring.finer, ring.b // 2, 1.5))
     assert level.g.shape == ring.finer[0].shape
     np.testing.assert_array_equal(rd.x, whole.x)
 
@@ -127,11 +140,11 @@ def test_shadows_are_found_once_per_level(frame):
     """The candidates and the glow fallback share one search of the ring level's shadows."""
     counts = frame.copy()
     counts[300:420, 350:470] *= 1e-4  # a square stop's shadow
-    ring = bc._pyramid(counts, bc.valid_pixels(counts))[2]
+    ring = pyramid(counts, bc.valid_pixels(counts))[2]
     side = max(counts.shape)
     first = ring.shadows(side)
     assert ring.shadows(side) is first and first.count >= 1
-    again = bc.find_shadows(ring.g, ring.ok, ring.b, side)
+    again = find_shadows(ring.g, ring.ok, ring.b, side)
     np.testing.assert_array_equal(first.label, again.label)
 
 
@@ -195,25 +208,25 @@ def test_valid_zeroes_integer_counts_once():
     counts[10, 10] = np.iinfo(np.uint32).max  # an Eiger gap
     valid = np.ones(counts.shape, bool)
     valid[:, 40] = False
-    ok, zeroed = bc._valid(counts, valid)
+    ok, zeroed = valid_counts(counts, valid)
     assert not ok[3, :6].any() and not ok[10, 10] and not ok[:, 40].any()
     np.testing.assert_array_equal(ok, bc.valid_pixels(counts, valid))
     np.testing.assert_array_equal(zeroed, np.where(ok, counts, 0))
-    assert bc._valid(counts.astype(np.float32), valid)[1] is None  # floats: zeroed later
+    assert valid_counts(counts.astype(np.float32), valid)[1] is None  # floats: zeroed later
 
 
 def test_climb_is_the_plain_pattern_search(frame):
     """_climb (each point scored once) ends where the plain search, scoring every
     neighbour each time, ends."""
-    fine = bc._pyramid(frame, bc.valid_pixels(frame))[1]
-    px = bc._pixels(fine)
+    fine = pyramid(frame, bc.valid_pixels(frame))[1]
+    px = pixels(fine)
 
     def plain(start, step, last):
         cx, cy = start
-        best = bc._isotropy(px, cx, cy)
+        best = isotropy(px, cx, cy)
         while step >= last:
             for dx, dy in ((step, 0), (-step, 0), (0, step), (0, -step)):
-                score = bc._isotropy(px, cx + dx, cy + dy)
+                score = isotropy(px, cx + dx, cy + dy)
                 if score > best:
                     best, cx, cy = score, cx + dx, cy + dy
                     break
@@ -222,7 +235,7 @@ def test_climb_is_the_plain_pattern_search(frame):
         return cx, cy, best
 
     for start in ((40.3, 61.2), (120.0, 80.5)):
-        assert bc._climb(px, start, 4.0, 0.25) == plain(start, 4.0, 0.25)
+        assert climb(px, start, 4.0, 0.25) == plain(start, 4.0, 0.25)
 
 
 def test_block_sums_of_whole_counts_are_the_strided_float_sums():
@@ -237,13 +250,13 @@ def test_block_sums_of_whole_counts_are_the_strided_float_sums():
             for i in range(b):
                 for j in range(b):
                     want += a[i : want.shape[0] * b : b, j : want.shape[1] * b : b]
-            got = bc._block_sums(a, b)
+            got = block_sums(a, b)
             assert got.dtype == np.float64
             np.testing.assert_array_equal(got, want)
     big = np.full((4, 4), 2**31, np.uint32)  # block sums over 2^32: float64, still exact
-    np.testing.assert_array_equal(bc._block_sums(big, 2), np.full((2, 2), 2.0**33))
+    np.testing.assert_array_equal(block_sums(big, 2), np.full((2, 2), 2.0**33))
     neg = np.full((4, 4), -3, np.int32)
-    np.testing.assert_array_equal(bc._block_sums(neg, 2), np.full((2, 2), -12.0))
+    np.testing.assert_array_equal(block_sums(neg, 2), np.full((2, 2), -12.0))
 
 
 def test_window_level_is_the_whole_level_where_the_fine_polish_reads(frame):
@@ -253,13 +266,13 @@ def test_window_level_is_the_whole_level_where_the_fine_polish_reads(frame):
     shaded = frame.copy()
     shaded[300:340, 380:420] = 0.5  # a dark patch: shadow blocks near the centre
     ok = bc.valid_pixels(shaded)
-    ring = bc._pyramid(shaded, ok)[2]
+    ring = pyramid(shaded, ok)[2]
     sums, n = ring.finer
-    whole = bc._level(sums, n, ring.b // 2, 1.5)
-    radius = bc.FINE_WINDOW * max(sums.shape)
-    reach = bc._symmetry_reach(radius)
+    whole = level_from_sums(sums, n, ring.b // 2, 1.5)
+    radius = FINE_WINDOW * max(sums.shape)
+    reach = symmetry_reach(radius)
     for fx, fy in ((CX, CY), (420.0, 330.0), (50.0, 390.0), (795.0, 100.0), (-3000.0, 400.0)):
-        level = bc._fine_level(ring, fx, fy)
+        level = _fine_level(ring, fx, fy)
         x, y = level.from_frame(fx, fy)
         i, j = math.floor(y), math.floor(x)
         read = (
@@ -273,11 +286,11 @@ def test_window_level_is_the_whole_level_where_the_fine_polish_reads(frame):
             (level.interior(1), whole.interior(1)),
         ):
             np.testing.assert_array_equal(got[read], want[read])
-        a = bc._refine_symmetry(whole, (x, y), ramp=False, radius=radius)
-        b = bc._refine_symmetry(level, (x, y), ramp=False, radius=radius)
+        a = refine_symmetry(whole, (x, y), ramp=False, radius=radius)
+        b = refine_symmetry(level, (x, y), ramp=False, radius=radius)
         np.testing.assert_array_equal(a, b)
         if math.isfinite(a[0]):
-            assert bc._sharpness(whole, *a[:2], radius) == bc._sharpness(level, *a[:2], radius)
+            assert _sharpness(whole, *a[:2], radius) == _sharpness(level, *a[:2], radius)
 
 
 def test_distance_to_bright_is_exact_on_the_shadows_within_reach(frame):
@@ -290,7 +303,7 @@ def test_distance_to_bright_is_exact_on_the_shadows_within_reach(frame):
     stopped[370:386, : int(CX)] = 0
     stopped[700:720, 700:720] = 0  # a small dark square far from it
     ok = bc.valid_pixels(stopped)
-    ring = bc._pyramid(stopped, ok)[2]
+    ring = pyramid(stopped, ok)[2]
     shadows = ring.shadows(800)
     assert shadows.count >= 2
     full = ndimage.distance_transform_edt(~shadows.bright)
@@ -313,12 +326,12 @@ def test_small_solves_match_numpys():
     for _ in range(20):
         a = rng.normal(size=(2, 2))
         h, b = a @ a.T, rng.normal(size=2)
-        x, y, det = bc._solve2(h[0, 0], h[0, 1], h[1, 1], b[0], b[1])
+        x, y, det = solve2(h[0, 0], h[0, 1], h[1, 1], b[0], b[1])
         np.testing.assert_allclose([x, y], np.linalg.solve(h, b), rtol=1e-9, atol=1e-12)
         assert det == pytest.approx(np.linalg.det(h), rel=1e-9, abs=1e-12)
         a3 = rng.normal(size=(3, 3))
         det3, inv3 = shadow._det_inv(a3 @ a3.T)
         assert det3 == pytest.approx(np.linalg.det(a3 @ a3.T), rel=1e-9, abs=1e-12)
         np.testing.assert_allclose(inv3, np.linalg.inv(a3 @ a3.T), rtol=1e-7, atol=1e-9)
-    assert math.isnan(bc._solve2(1.0, 1.0, 1.0, 1.0, 2.0)[0])
+    assert math.isnan(solve2(1.0, 1.0, 1.0, 1.0, 2.0)[0])
     assert shadow._det_inv(np.ones((3, 3)))[0] == 0.0

@@ -6,6 +6,9 @@ import numpy as np
 
 from scattertag.beam import center as bc
 from scattertag.beam import compact
+from scattertag.beam.candidates import candidates
+from scattertag.beam.fallbacks import compact_candidate
+from scattertag.beam.pyramid import dark_floor, pyramid, valid_counts
 from scattertag.geometry import Geometry
 from scattertag.simulate import beamstops
 
@@ -33,9 +36,9 @@ def ring_at_tip(seed: int = 0, ring: float = 3000.0) -> np.ndarray:
 
 def test_small_ring_at_a_wedge_tip_is_found_at_its_centre():
     counts = ring_at_tip()
-    ok, zeroed = bc._valid(counts, None)
-    ring = bc._pyramid(counts, ok, zeroed)[2]
-    floor = bc._dark_floor(np.expm1(ring.g[ring.ok]))
+    ok, zeroed = valid_counts(counts, None)
+    ring = pyramid(counts, ok, zeroed)[2]
+    floor = dark_floor(np.expm1(ring.g[ring.ok]))
     feats = compact.find(counts, ok, ring.g, ring.lit, ring.b, floor)
     best = min(feats, key=lambda f: math.hypot(f.x - BEAM[0], f.y - BEAM[1]))
     assert math.hypot(best.x - BEAM[0], best.y - BEAM[1]) < 0.5
@@ -44,9 +47,9 @@ def test_small_ring_at_a_wedge_tip_is_found_at_its_centre():
     assert math.hypot(est.x - BEAM[0], est.y - BEAM[1]) < 2.0
     assert est.confidence >= bc.CONFIDENCE_THRESHOLD
     # asked on a frame the other estimators leave not found, the ring is found
-    levels = bc._pyramid(counts, ok, zeroed)
-    cands = bc._candidates(counts, ok, None, levels)
-    cand, conf = bc._compact(counts, ok, levels, cands, None, 0.25)
+    levels = pyramid(counts, ok, zeroed)
+    cands = candidates(counts, ok, None, levels)
+    cand, conf = compact_candidate(counts, ok, levels, cands, None, 0.25)
     assert cand is not None and cand.method == "compact"
     assert math.hypot(cand.x - BEAM[0], cand.y - BEAM[1]) < 0.5
     assert conf >= bc.CONFIDENCE_THRESHOLD
@@ -61,9 +64,9 @@ def test_without_the_ring_nothing_compact_is_found():
 def test_a_hot_pixel_is_no_feature():
     counts = np.random.default_rng(1).poisson(50.0, SHAPE)
     counts[40, 200] = 10**5
-    ok, zeroed = bc._valid(counts, None)
-    ring = bc._pyramid(counts, ok, zeroed)[2]
-    floor = bc._dark_floor(np.expm1(ring.g[ring.ok]))
+    ok, zeroed = valid_counts(counts, None)
+    ring = pyramid(counts, ok, zeroed)[2]
+    floor = dark_floor(np.expm1(ring.g[ring.ok]))
     for f in compact.find(counts, ok, ring.g, ring.lit, ring.b, floor):
         assert f.size < 8 or f.snr < 6.0
         assert compact.confidence(f, 1.0, 1.0) == 0.0
@@ -80,13 +83,13 @@ def test_a_saturated_defect_away_from_the_rings_is_not_the_beam():
     counts[185:190, 160:165] = 2**20
     est = bc.estimate_beam_center(counts)
     assert math.hypot(est.x - BEAM[0], est.y - BEAM[1]) < 2.0
-    ok, zeroed = bc._valid(counts, None)
-    levels = bc._pyramid(counts, ok, zeroed)
-    cands = bc._candidates(counts, ok, None, levels)
+    ok, zeroed = valid_counts(counts, None)
+    levels = pyramid(counts, ok, zeroed)
+    cands = candidates(counts, ok, None, levels)
     ring = levels[2]
-    floor = bc._dark_floor(np.expm1(ring.g[ring.ok]))
+    floor = dark_floor(np.expm1(ring.g[ring.ok]))
     feats = compact.find(counts, ok, ring.g, ring.lit, ring.b, floor)
     spot = [f for f in feats if math.hypot(f.x - 162.0, f.y - 187.0) < 1.0]
     assert spot and spot[0].rho >= 0.8 and spot[0].snr >= 6.0  # seen, round and bright
-    best, conf = bc._compact(counts, ok, levels, cands, None, 0.25)
+    best, conf = compact_candidate(counts, ok, levels, cands, None, 0.25)
     assert best is None and conf == 0.25  # asked on a frame not found, it stays not found

@@ -9,6 +9,9 @@ import pytest
 
 from scattertag.beam import center as bc
 from scattertag.beam import falloff as bf
+from scattertag.beam.candidates import Candidate
+from scattertag.beam.fallbacks import falloff_candidate
+from scattertag.beam.pyramid import Level, pyramid
 
 
 def waxs_frame(
@@ -23,9 +26,9 @@ def waxs_frame(
     return np.random.default_rng(0).poisson(lam).astype(np.float64)
 
 
-def fine_level(counts: np.ndarray) -> bc._Level:
+def fine_level(counts: np.ndarray) -> Level:
     """The estimator's fine level of a frame."""
-    return bc._pyramid(counts, bc.valid_pixels(counts))[1]
+    return pyramid(counts, bc.valid_pixels(counts))[1]
 
 
 def test_polarisation_factor_matches_its_formula() -> None:
@@ -71,8 +74,8 @@ def test_estimate_moves_an_off_frame_guess_but_leaves_it_not_found() -> None:
 def test_an_on_frame_beam_is_left_alone() -> None:
     """A choice at an on-frame beam: no off-frame circle explains the frame as well."""
     level = fine_level(waxs_frame(cx=150.0, cy=200.0))
-    best = bc._Candidate("isotropy", 150.0, 200.0, 0.5, 0.5, 0.5, 0.5)
-    assert bc._falloff(level, best, (400, 400)) is best
+    best = Candidate("isotropy", 150.0, 200.0, 0.5, 0.5, 0.5, 0.5)
+    assert falloff_candidate(level, best, (400, 400)) is best
 
 
 @pytest.mark.parametrize("where", [(150.0, 200.0), None])
@@ -84,7 +87,7 @@ def test_a_choice_inside_a_falloff_from_beside_the_frame_moves_to_its_beam(
     level = fine_level(waxs_frame())
     start = bf.off_frame_start(level.g, level.lit, level.from_frame(150.0, 200.0))
     assert start is not None and start[0] < 0  # the side the counts rise to
-    best = None if where is None else bc._Candidate("symmetry", *where, 0.5, 0.5, 0.5, 0.5)
-    moved = bc._falloff(level, best, (400, 400))
+    best = None if where is None else Candidate("symmetry", *where, 0.5, 0.5, 0.5, 0.5)
+    moved = falloff_candidate(level, best, (400, 400))
     assert moved is not None and moved.method == "falloff"
     assert math.hypot(moved.x + 60.0, moved.y - 300.0) <= 0.02 * math.hypot(400, 400)

@@ -7,6 +7,9 @@ import pytest
 
 from scattertag.beam import center as bc
 from scattertag.beam import glow as beam_glow
+from scattertag.beam.fallbacks import glow_candidate
+from scattertag.beam.grazing import grazing_candidate
+from scattertag.beam.pyramid import pyramid
 from scattertag.beam.shadow import find_shadows
 from scattertag.geometry import Geometry
 from scattertag.simulate import beamstops, gisaxs
@@ -60,8 +63,8 @@ def grazing_rod_frame(with_glow: bool, seed: int = 0) -> np.ndarray:
 def test_grazing_frame_behind_a_rod_found_from_the_glow():
     counts = grazing_rod_frame(with_glow=True)
     ok = bc.valid_pixels(counts)
-    ring = bc._pyramid(counts, ok)[2]
-    graze = bc._grazing(counts, ok, ring)
+    ring = pyramid(counts, ok)[2]
+    graze = grazing_candidate(counts, ok, ring)
     assert graze is None or graze[1] < bc.CONFIDENCE_THRESHOLD  # y hidden from the column
     est = bc.estimate_beam_center(counts)
     assert est.method == "glow" and est.found
@@ -72,7 +75,7 @@ def test_rod_without_glow_stays_not_found():
     counts = grazing_rod_frame(with_glow=False)
     ok = bc.valid_pixels(counts)
     ok &= ~beam_glow.gap_lines(counts, ok)
-    ring = bc._pyramid(counts, ok)[2]
+    ring = pyramid(counts, ok)[2]
     (rod,) = beam_glow.rods(find_shadows(ring.g, ring.ok, ring.b, max(counts.shape)))[:1]
     assert abs(rod.x + rod.ux * (BEAM[1] - rod.y) / rod.uy - BEAM[0]) < 2.0  # the rod is seen
     assert beam_glow.glow_of(counts, ok, rod) is None
@@ -86,7 +89,7 @@ def test_glow_beside_rods_from_any_side(angle):
     lam = (glow(shape) + 5.0) * rod_shadow(shape, angle, 40.0)
     counts = np.random.default_rng(1).poisson(lam)
     ok = bc.valid_pixels(counts)
-    found = bc._glow(counts, ok, bc._pyramid(counts, ok)[2])
+    found = glow_candidate(counts, ok, pyramid(counts, ok)[2])
     assert found is not None
     cand, conf = found
     assert math.hypot(cand.x - BEAM[0], cand.y - BEAM[1]) <= 2.0
@@ -100,7 +103,7 @@ def test_band_across_the_rod_is_no_glow():
     band = 2e3 * np.exp(-0.5 * ((rows - BEAM[1]) / 4.0) ** 2) * np.ones(shape)
     counts = np.random.default_rng(2).poisson((band + 5.0) * rod_shadow(shape, -90.0, 40.0))
     ok = bc.valid_pixels(counts)
-    assert bc._glow(counts, ok, bc._pyramid(counts, ok)[2]) is None
+    assert glow_candidate(counts, ok, pyramid(counts, ok)[2]) is None
 
 
 @pytest.mark.parametrize("radius", [30.0, 60.0, 120.0])
@@ -115,7 +118,7 @@ def test_rings_crossing_the_rod_are_no_glow(radius):
     rings = sum(2e3 * np.exp(-0.5 * ((r - k * radius) / 2.0) ** 2) for k in (1, 2))
     counts = np.random.default_rng(3).poisson((rings + 200.0) * rod_shadow(shape, -90.0, 40.0))
     ok = bc.valid_pixels(counts)
-    found = bc._glow(counts, ok, bc._pyramid(counts, ok)[2])
+    found = glow_candidate(counts, ok, pyramid(counts, ok)[2])
     assert found is None or math.hypot(found[0].x - BEAM[0], found[0].y - BEAM[1]) <= 2.0
 
 

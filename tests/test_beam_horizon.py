@@ -7,6 +7,9 @@ import pytest
 
 from scattertag.beam import center as bc
 from scattertag.beam import horizon
+from scattertag.beam.candidates import Candidate
+from scattertag.beam.grazing import _half, below_horizon
+from scattertag.beam.pyramid import pyramid
 from scattertag.beam.radial import climb, pixels
 from scattertag.geometry import Geometry
 from scattertag.simulate import gisaxs
@@ -62,7 +65,7 @@ def test_horizon_cut_where_the_counts_cross_half_the_step():
     an integrating detector's offset (a drop under 1 in log(1 + counts) without the floor)."""
     counts, g, row = half_frame(0.7, 300.0, offset=500.0)
     ok = bc.valid_pixels(counts)
-    ring = bc._pyramid(counts, ok)[2]
+    ring = pyramid(counts, ok)[2]
     found = horizon.cuts(counts, ok, (ring.lit, ring.b), g.beam_center[0], 500.0)
     assert found and abs(found[0].y - row) <= 1.0
 
@@ -76,8 +79,8 @@ def test_a_whole_pattern_has_no_half_below_it():
     r = np.hypot(cols - g.beam_center[0], rows - g.beam_center[1])
     counts = np.random.default_rng(1).poisson(5e3 / (1.0 + (r / 12.0) ** 2) + 3.0)
     ok = bc.valid_pixels(counts)
-    ring = bc._pyramid(counts, ok)[2]
-    assert bc._half(counts, ok, ring, g.beam_center[0], g.beam_center) is None
+    ring = pyramid(counts, ok)[2]
+    assert _half(counts, ok, ring, g.beam_center[0], g.beam_center) is None
     est = bc.estimate_beam_center(counts)
     assert est.method != "grazing" and _error(est, g) <= 2.0
 
@@ -85,10 +88,10 @@ def test_a_whole_pattern_has_no_half_below_it():
 def test_transmission_rings_show_no_horizon_to_replace_their_centre():
     s = calibrant_frame("center", 3)
     ok = bc.valid_pixels(s.counts, s.mask)
-    ring = bc._pyramid(s.counts, ok)[2]
+    ring = pyramid(s.counts, ok)[2]
     cx, cy = s.geometry.beam_center
-    best = bc._Candidate("rings", cx, cy, 0.1, 0.9, 0.9, 0.9, arcs=5)
-    assert bc._below_horizon(s.counts, ok, ring, best) is None
+    best = Candidate("rings", cx, cy, 0.1, 0.9, 0.9, 0.9, arcs=5)
+    assert below_horizon(s.counts, ok, ring, best) is None
 
 
 def test_bounded_climb_stays_on_or_below_its_row():

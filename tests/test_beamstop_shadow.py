@@ -8,6 +8,7 @@ import pytest
 
 from scattertag.beam import shadow as beamstop_shadow
 from scattertag.beam.center import estimate_beam_center
+from scattertag.beam.pyramid import pyramid
 from scattertag.beam.shadow import bar_tips, find_shadows, shadow_circles, shadow_tips
 
 
@@ -46,9 +47,8 @@ def test_bar_with_a_round_end_gives_the_centre():
     bar = ((y < cy) & (np.abs(x - cx) < half_width)) | (np.hypot(x - cx, y - cy) < half_width)
     counts = shade(counts, bar, 1e-4, 2)
     ok = np.ones(counts.shape, bool)
-    from scattertag.beam.center import _pyramid
 
-    _, _, ring = _pyramid(counts, ok)
+    _, _, ring = pyramid(counts, ok)
     found = shadow_circles(counts, ok, find_shadows(ring.g, ring.ok, ring.b, 1000))
     assert found
     assert math.hypot(found[0].x - cx, found[0].y - cy) <= 1.0
@@ -62,9 +62,8 @@ def test_wedge_and_square_give_no_circle():
     square = (np.abs(x - 380) < 30) & (np.abs(y - 150) < 30)
     counts = shade(counts, wedge | square, 1e-4, 3)
     ok = np.ones(counts.shape, bool)
-    from scattertag.beam.center import _pyramid
 
-    _, _, ring = _pyramid(counts, ok)
+    _, _, ring = pyramid(counts, ok)
     assert shadow_circles(counts, ok, find_shadows(ring.g, ring.ok, ring.b, 512)) == []
 
 
@@ -77,9 +76,9 @@ def test_straight_sides_where_a_wedge_leaves_the_frame_give_no_circle(seed):
     wedge = (x < 104.0) & (np.abs(y - 117.5 - 0.06 * (104.0 - x)) < 0.16 * (104.0 - x))
     counts = shade(counts, wedge, 1e-3, seed)  # from the left border, pointed at (104, 117.5)
     ok = np.ones(counts.shape, bool)
-    from scattertag.beam.center import LOOSE_SIGMA, LOOSE_SPAN, _pyramid
+    from scattertag.beam.candidates import LOOSE_SIGMA, LOOSE_SPAN
 
-    _, _, ring = _pyramid(counts, ok)
+    _, _, ring = pyramid(counts, ok)
     shadows = find_shadows(ring.g, ring.ok, ring.b, 256)
     assert shadow_circles(counts, ok, shadows, LOOSE_SPAN, LOOSE_SIGMA) == []
 
@@ -90,9 +89,9 @@ def test_disk_cut_by_the_frame_border_still_gives_its_circle(seed):
     counts, x, y = flat_frame(256, 100.0, seed)
     counts = shade(counts, np.hypot(x - 12.3, y - 130.6) < 18.0, 1e-3, seed)
     ok = np.ones(counts.shape, bool)
-    from scattertag.beam.center import LOOSE_SIGMA, LOOSE_SPAN, _pyramid
+    from scattertag.beam.candidates import LOOSE_SIGMA, LOOSE_SPAN
 
-    _, _, ring = _pyramid(counts, ok)
+    _, _, ring = pyramid(counts, ok)
     shadows = find_shadows(ring.g, ring.ok, ring.b, 256)
     found = shadow_circles(counts, ok, shadows, LOOSE_SPAN, LOOSE_SIGMA)
     assert len(found) == 1
@@ -119,9 +118,8 @@ def test_wedge_tip_and_axis_point_at_the_beam():
     wedge = (y > apex_y) & (np.abs(x - apex_x) < 0.12 * (y - apex_y))
     counts = shade(counts, wedge, 1e-4, 4)
     ok = np.ones(counts.shape, bool)
-    from scattertag.beam.center import _pyramid
 
-    _, _, ring = _pyramid(counts, ok)
+    _, _, ring = pyramid(counts, ok)
     tips = shadow_tips(find_shadows(ring.g, ring.ok, ring.b, 512))
     assert len(tips) == 1
     tx, ty, ux, uy = tips[0]
@@ -174,10 +172,9 @@ def bar_stop(x: np.ndarray, y: np.ndarray, cx: float, cy: float, angle: float, h
 
 def tips_of(counts: np.ndarray) -> list:
     """bar_tips of a frame whose pixels are all valid, on the estimator's ring level."""
-    from scattertag.beam.center import _pyramid
 
     ok = np.ones(counts.shape, bool)
-    _, _, ring = _pyramid(counts, ok)
+    _, _, ring = pyramid(counts, ok)
     return bar_tips(counts, ok, find_shadows(ring.g, ring.ok, ring.b, max(counts.shape)))
 
 
@@ -294,9 +291,8 @@ def test_square_end_of_a_paddle_gives_no_held_axis():
     # a paddle's box without its arm runs toward no border: no midline through the beam
     counts, x, y = flat_frame(1000, 100.0, 14)
     box = (np.abs(x - 500) < 60) & (np.abs(y - 470) < 30)
-    from scattertag.beam.center import _pyramid
 
-    _, _, ring = _pyramid(shade(counts, box, 1e-4, 14), np.ones(counts.shape, bool))
+    _, _, ring = pyramid(shade(counts, box, 1e-4, 14), np.ones(counts.shape, bool))
     shadows = find_shadows(ring.g, ring.ok, ring.b, 1000)
     assert shadow_tips(shadows) and not beamstop_shadow.held_tips(shadows)
 

@@ -9,6 +9,8 @@ import pytest
 from scattertag.beam import center as bc
 from scattertag.beam import cones
 from scattertag.beam.cones import cone_angles, fit_cones
+from scattertag.beam.pyramid import pyramid
+from scattertag.beam.rings import Ridges, fit_arcs, ridges
 from scattertag.geometry import Geometry
 from scattertag.simulate.tilt import Tilt, detector_xy, frame_maps
 
@@ -53,9 +55,9 @@ def test_cones_find_the_beam_where_circles_miss():
     several pixels off."""
     x, y, label = ring_points((60, 110, 160, 210), np.linspace(-math.pi, math.pi, 90))
     w = np.ones(x.size)
-    rd = bc._Ridges(x, y, w, label, 4)
-    cx, cy, _, _ = bc._fit_arcs(rd)
-    cx, cy, _, _ = bc._fit_arcs(rd, (cx, cy))
+    rd = Ridges(x, y, w, label, 4)
+    cx, cy, _, _ = fit_arcs(rd)
+    cx, cy, _, _ = fit_arcs(rd, (cx, cy))
     assert math.hypot(cx - BEAM[0], cy - BEAM[1]) > 3.0
     fit = fit_cones(x, y, w, label, (cx, cy))
     assert fit is not None and fit.arcs == 4
@@ -77,10 +79,10 @@ def test_a_tilted_ring_frame_gets_the_direct_beam():
     est = bc.estimate_beam_center(counts)
     assert est.method == "cone" and est.found
     assert math.hypot(est.x - BEAM[0], est.y - BEAM[1]) < 1.0
-    ring = bc._pyramid(counts, bc.valid_pixels(counts))[2]
-    rd = bc._ridges(ring)
-    x, y, _, _ = bc._fit_arcs(rd)
-    x, y, _, _ = bc._fit_arcs(rd, (x, y))
+    ring = pyramid(counts, bc.valid_pixels(counts))[2]
+    rd = ridges(ring)
+    x, y, _, _ = fit_arcs(rd)
+    x, y, _, _ = fit_arcs(rd, (x, y))
     fx, fy = ring.to_frame(x, y)
     assert math.hypot(fx - BEAM[0], fy - BEAM[1]) > 5.0
 

@@ -1,11 +1,14 @@
 """The beam centre found in the image: the estimators and their helpers.
 
-``center`` (the estimate, its confidence and the check of a given centre; the public API:
-:func:`estimate_beam_center`, :func:`check_beam_center`), ``shadow`` (beamstop shadows and
-their round edges), ``cones`` (rings of a tilted detector), ``glow`` (the direct beam's glow
-beside a rod stop), ``compact`` (a small ring or sharp peak about the beam at full
-resolution), ``falloff`` (an off-frame falloff with polarisation), ``ranker`` (the
-learned choice among candidates), and two numerical helpers (``order_stats``, ``boxes``).
+``center`` (the public API: :func:`estimate_beam_center`, :func:`check_beam_center`, and the
+estimate's order of steps) reads a frame through ``pyramid`` (valid pixels, the levels);
+the estimators are ``gradient`` (gradient lines), ``symmetry`` (point symmetry), ``rings``
+(ridges, arcs and circle fits), ``shadow`` (beamstop shadows and their round edges), run
+together by ``candidates``; ``evidence`` (what the radial profile about a point shows) and
+``choice`` (rules, ``ranker``, confidence) pick one; ``grazing`` (grazing incidence, with
+``horizon``) and ``fallbacks`` (``glow``, ``compact``, ``outline``, ``falloff``) are tried
+where none is found; ``polish`` refines the choice (and tries tilted ``cones``, ``pose``).
+Numerical helpers: ``order_stats``, ``boxes``, ``dips``, ``reflection``, ``radial``, ``grid``.
 How they work and what they score: docs/beam_center.md.
 """
 

@@ -14,7 +14,7 @@ tau about (cos phi, sin phi, 0); (cx, cy) is the direct-beam point, d the distan
 the sample to it. Its angle from the beam is 2 theta(p) = atan2(|P_xy|, P_z).
 
 Fit (:func:`fit_cones`): given ridge points p_k of arcs j(k) (the ring tracer's,
-:func:`scattertag.beam.center._ridges`), no calibrant: the parameters are (cx, cy, log d,
+:func:`scattertag.beam.rings.ridges`), no calibrant: the parameters are (cx, cy, log d,
 tau cos phi, tau sin phi) and one free 2 theta_j per arc, eliminated (variable
 projection: for a geometry the best 2 theta_j is the weighted mean of 2 theta(p_k) over
 the arc, weights 1 / |grad 2 theta|^2). The residual of a point is its distance to its

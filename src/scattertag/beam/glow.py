@@ -9,7 +9,7 @@ perpendicular from the beam: the glow's peak along the rod's two edges gives the
 position along the axis, and the mirror symmetry of the glow across the rod gives its
 position across it (the rod need not be centred on the beam). Grazing-incidence frames
 are the case in point: the specular column is behind the rod, so neither the specular
-spot nor the horizon on it fixes y (:func:`scattertag.beam.center._grazing`).
+spot nor the horizon on it fixes y (:func:`scattertag.beam.grazing.grazing_candidate`).
 
 A glow is accepted only when it stands out on both sides of the rod at the same place
 (GLOW_CONTRAST in log(1 + counts) over the running median along the edge, and GLOW_SNR

@@ -56,7 +56,7 @@ FEATURES = (
 
 
 class Candidate(Protocol):
-    """What the ranker reads of a candidate (:class:`scattertag.beam.center._Candidate`)."""
+    """What the ranker reads of a candidate (:class:`scattertag.beam.candidates.Candidate`)."""
 
     @property
     def method(self) -> str: ...

@@ -1,0 +1,268 @@
+"""Centres tried where the rules leave a frame not found, and better guesses of its position.
+
+The glow beside a rod stop (:func:`glow_candidate`), a small ring or sharp peak at full
+resolution (:func:`compact_candidate`), a bar's round end (:func:`outline_candidate`);
+off the frame, a ring fit about which the rings show (:func:`arc_guess`) and the falloff
+with polarisation (:func:`falloff_candidate`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+from scipy import ndimage
+
+from scattertag.beam import compact, falloff, outline
+from scattertag.beam import glow as beam_glow
+from scattertag.beam.candidates import FAR_DIAGONALS, Candidate
+from scattertag.beam.evidence import CREST_Z, crest
+from scattertag.beam.grid import on_frame
+from scattertag.beam.pyramid import Level, block_sums, dark_floor, level_from_sums, pixels
+from scattertag.beam.radial import isotropy
+from scattertag.beam.rings import arc_consensus, level_ridges, ridges
+from scattertag.beam.shadow import tip_starts
+
+#: A centre the rules leave not found, from one of FALLOFF_FROM, off the frame or on it
+#: within FALLOFF_EDGE of the diagonal of its border, moves to the fit of a radial profile
+#: times the polarisation factor (:func:`falloff_candidate`) when that model leaves at most
+#: 1 / FALLOFF_GAIN of the variance a circle model leaves there, at a detector distance of
+#: at least FALLOFF_NEAR fine-level diagonals, off the frame.
+FALLOFF_FROM, FALLOFF_GAIN, FALLOFF_NEAR = ("isotropy", "gradient", "symmetry"), 1.1, 0.05
+FALLOFF_EDGE = 0.05
+#: A choice inside the frame (or none) is refitted from the off-frame point where circles
+#: explain the frame best (:func:`scattertag.beam.falloff.off_frame`), on the same terms,
+#: the fit kept within FALLOFF_INSIDE_REACH diagonals of the frame's middle (a beam beside
+#: the frame: farther ones, 1.4-1.9 diagonals on seed 0, came from on-frame beams).
+FALLOFF_INSIDE_REACH = 0.75
+#: A not-found ring fit or shadow-axis centre about which no rings show gives way to an
+#: off-frame ring fit about which they do (:func:`arc_guess`), as FALLOFF_FROM's do; the
+#: arcs' shared centres it asks are proposed by up to ARC_SEEDS arcs (:func:`_arc_fits`).
+ARC_GUESS_WEAK = ("rings", "axis")
+ARC_SEEDS = 8
+#: Dark valleys of the ring level (:func:`_valley_starts`): at least VALLEY_LENGTH level px
+#: long, at most VALLEY_WIDTH level px (robust spread) off a straight line; the longest
+#: VALLEY_MOST are fitted.
+VALLEY_LENGTH, VALLEY_WIDTH, VALLEY_MOST = 8.0, 1.0, 3
+
+
+def glow_candidate(
+    counts: np.ndarray, ok: np.ndarray, ring: Level
+) -> tuple[Candidate, float] | None:
+    """The direct beam behind a rod beamstop that crosses it, from the glow beside the rod
+    (:func:`scattertag.beam.glow.glow_of`, method ``glow``), and its confidence; None when
+    no long shadow shows a glow.
+
+    Rows and columns of zeros across the frame (module gaps not marked invalid) are left
+    out first, so that they neither join the rod's shadow nor pass for a rod. Confidence
+    0.7 (one estimator) times the evidence clip((c - GLOW_CONTRAST) / GLOW_CONTRAST, 0, 1)
+    of the glow's contrast c times P = 1 - exp(-t^2 / sigma^2), t = 2 px.
+    """
+    gaps = beam_glow.gap_lines(counts, ok)
+    if gaps.any():
+        ok = ok & ~gaps
+        use = np.where(ok, counts, 0)
+        ring = level_from_sums(block_sums(use, ring.b), block_sums(ok, ring.b), ring.b, ring.sigma)
+    if np.count_nonzero(ring.ok) < 64:
+        return None  # a frame of zeros (a dark frame): no light, no glow
+    shadows = ring.shadows(max(counts.shape))
+    glows = [g for rod in beam_glow.rods(shadows) if (g := beam_glow.glow_of(counts, ok, rod))]
+    if not glows:
+        return None
+    glow = max(glows, key=lambda g: g.contrast)
+    c = beam_glow.GLOW_CONTRAST
+    evidence = float(np.clip((glow.contrast - c) / c, 0.0, 1.0))
+    conf = 0.7 * evidence * (1.0 - math.exp(-4.0 / max(glow.sigma**2, 1e-12)))
+    lx, ly = ring.from_frame(glow.x, glow.y)
+    iso = isotropy(pixels(ring), lx, ly)
+    return Candidate("glow", glow.x, glow.y, glow.sigma, 0.0, iso, iso), conf
+
+
+def _valley_starts(ring: Level, edge: np.ndarray) -> list[tuple[tuple[float, float], float, float]]:
+    """(start, angle, half) of the longest straight dark valleys of the ring level (the
+    ridges of -g, :func:`ridges`): a rod or bar too thin or too faint for the shadow mask.
+    ``start`` (frame x, y) one block inside the end farther from the invalid blocks and the
+    level's border (``edge``, (R, C) distances in blocks),
+    ``angle`` (radians) along the valley from there, ``half`` one block (px)."""
+    neg = replace(ring, g=-ring.g, lit=ring.ok, dark=np.zeros_like(ring.ok), _inner={})
+    rd = ridges(neg, int(VALLEY_LENGTH))
+    found = []
+    for k in range(rd.count):
+        sel = rd.label == k
+        x, y = rd.x[sel], rd.y[sel]
+        if x.size < 3:
+            continue
+        dx, dy = x - x.mean(), y - y.mean()
+        vals, vecs = np.linalg.eigh(np.cov(np.stack([dx, dy])))
+        along = dx * vecs[0, 1] + dy * vecs[1, 1]
+        length = float(along.max() - along.min())
+        if length < VALLEY_LENGTH or math.sqrt(max(vals[0], 0.0)) > VALLEY_WIDTH:
+            continue
+        ends = [int(np.argmin(along)), int(np.argmax(along))]
+        border = [edge[round(y[j]), round(x[j])] for j in ends]
+        tip, other = ends if border[0] >= border[1] else ends[::-1]
+        angle = math.atan2(y[other] - y[tip], x[other] - x[tip])
+        fx, fy = ring.to_frame(float(x[tip]), float(y[tip]))
+        b = float(ring.b)
+        start = (fx + b * math.cos(angle), fy + b * math.sin(angle))
+        found.append((x.size, (start, angle, b)))
+    found.sort(key=lambda f: -f[0])
+    return [f[1] for f in found[:VALLEY_MOST]]
+
+
+def outline_candidate(
+    counts: np.ndarray, ok: np.ndarray, ring: Level
+) -> tuple[Candidate, float] | None:
+    """The beam at the round end of a bar or rod fitted to the counts about it
+    (:func:`scattertag.beam.outline.fit_tip`, method ``outline``) from the tips of the
+    largest shadows (:func:`scattertag.beam.shadow.tip_starts`) and of the dark valleys
+    (:func:`_valley_starts`), each the end farther from the invalid blocks and the border
+    (a stop held from outside reaches the frame's edge or a mask), the most precise that
+    pins the beam (:func:`outline.pins`); its confidence 0.7 (one estimator) times
+    P = 1 - exp(-t^2 / sigma^2), t = 2 px."""
+    if np.count_nonzero(ring.ok) < 64:
+        return None
+    side = max(counts.shape)
+    edge = ndimage.distance_transform_edt(np.pad(ring.ok, 1))[1:-1, 1:-1]
+    starts = [
+        (start, angle, max(half, float(ring.b)))
+        for start, angle, half in tip_starts(ring.shadows(side), side, edge=edge)
+    ]
+    best = None
+    for start, angle, half in starts + _valley_starts(ring, edge):
+        tip = outline.fit_tip(counts, ok, start, angle, half)
+        if (
+            tip is not None
+            and on_frame(tip.x, tip.y, counts.shape)
+            and outline.pins(tip, half)
+            and (best is None or tip.sigma < best.sigma)
+        ):
+            best = tip
+    if best is None:
+        return None
+    conf = 0.7 * (1.0 - math.exp(-4.0 / max(best.sigma**2, 1e-12)))
+    lx, ly = ring.from_frame(best.x, best.y)
+    iso = isotropy(pixels(ring), lx, ly)
+    return Candidate("outline", best.x, best.y, best.sigma, 0.0, iso, iso), conf
+
+
+def compact_candidate(
+    counts: np.ndarray,
+    ok: np.ndarray,
+    levels: tuple[Level, Level, Level],
+    cands: list[Candidate],
+    best: Candidate | None,
+    conf: float,
+) -> tuple[Candidate | None, float]:
+    """(best, conf), or a compact feature about the beam at full resolution
+    (:mod:`scattertag.beam.compact`, method ``compact``) when it is found: the most
+    confident (:func:`compact.confidence`, the fine-level isotropy about each feature
+    against the most isotropic of ``cands``), if above ``conf``."""
+    _, fine, ring = levels
+    if np.count_nonzero(ring.ok) < 64:
+        return best, conf
+    floor = dark_floor(np.expm1(ring.g[ring.ok]))
+    feats = compact.find(counts, ok, ring.g, ring.lit, ring.b, floor)
+    if not feats:
+        return best, conf
+    pf = pixels(fine)
+    top = max((c.fine_isotropy for c in cands), default=0.0)
+    scored = []
+    for f in feats:
+        iso = isotropy(pf, *fine.from_frame(f.x, f.y))
+        cand = Candidate("compact", f.x, f.y, f.sigma, 0.0, iso, iso, rho=f.rho, span=f.cover)
+        scored.append((compact.confidence(f, iso, top), f.snr, cand))
+    c, _, cand = max(scored, key=lambda s: s[:2])
+    return (cand, c) if c > conf else (best, conf)
+
+
+def arc_guess(
+    best: Candidate | None, cands: list[Candidate], ring: Level, shape: tuple[int, int]
+) -> Candidate | None:
+    """A not-found choice from FALLOFF_FROM (or none) gives way to the most precise ring
+    fit (not ``extra``) off the frame, within FALLOFF_INSIDE_REACH diagonals of its middle,
+    whose standard error is at most the goal's tolerance (2 % of the diagonal) and about
+    which the rings show (:func:`crest` at least CREST_Z): one arc's curvature fixes the
+    distance that the isotropy search and the gradient lines slide along, even where its
+    isotropy is lower than theirs (seed 0, frame 137: 0.079 lower, beyond
+    :func:`_arc_off_frame`'s reach). A not-found choice of ARC_GUESS_WEAK (a ring fit or
+    a shadow-axis centre) about which no rings show gives way so too, and to the arcs' own
+    shared centres besides (:func:`_arc_fits`). Only the position changes: the caller
+    keeps its confidence."""
+    if best is not None and best.method not in FALLOFF_FROM + ARC_GUESS_WEAK:
+        return best
+    weak = best is not None and best.method in ARC_GUESS_WEAK
+    if weak and best is not None and crest(ring, best.x, best.y) >= CREST_Z:
+        return best
+    rows, cols = shape
+    diag = math.hypot(rows, cols)
+    own = [c for c in cands if c.method == "rings" and not c.extra]
+    fits = [
+        c
+        for c in (_arc_fits(own, ring) if weak else own)
+        if not on_frame(c.x, c.y, shape)
+        and c.sigma <= 0.02 * diag
+        and math.hypot(c.x - (cols - 1) / 2, c.y - (rows - 1) / 2) <= FALLOFF_INSIDE_REACH * diag
+    ]
+    for fit in sorted(fits, key=lambda c: c.sigma):
+        if crest(ring, fit.x, fit.y) >= CREST_Z:
+            return fit
+    return best
+
+
+def _arc_fits(fits: list[Candidate], ring: Level) -> list[Candidate]:
+    """The ring fits ``fits`` and the centres that the ring level's arcs share, each
+    proposed by any clean arc whatever its angular span (:func:`arc_consensus` with
+    min_span 0, up to ARC_SEEDS of them, through any number of arcs): the arcs of a ring
+    beside the frame may span a few degrees each, and the common fit through all arcs is
+    pulled off by arcs about other points (seed 3, frame 30: a window's edge; one arc's
+    own circle lies 0.0 % of the diagonal from the beam, the common fit 42 %)."""
+    rd = level_ridges(ring)
+    shared = arc_consensus(rd, 2.0 * math.hypot(*ring.g.shape), ARC_SEEDS, 1.0, 0.0, ARC_SEEDS)
+    fits = list(fits)
+    for x, y, s, n in shared:
+        fx, fy = ring.to_frame(x, y)
+        fits.append(Candidate("rings", fx, fy, s * ring.b, 0.0, 0.0, 0.0, arcs=n))
+    return fits
+
+
+def falloff_candidate(
+    fine: Level, best: Candidate | None, shape: tuple[int, int]
+) -> Candidate | None:
+    """A centre off the frame or near its border moved to the fit of the falloff about it,
+    a radial profile times the polarisation factor plus an offset
+    (:mod:`scattertag.beam.falloff`), method ``falloff``; a centre farther inside (or
+    none: the frame's middle) moved to the fit from the off-frame point where circles
+    explain the frame best, if circles there explain it at least as well. ``best``
+    unchanged when the fit is not clearly better than a circle model about it
+    (FALLOFF_GAIN), puts the detector nearer than FALLOFF_NEAR, or lands on the frame or
+    farther than FAR_DIAGONALS (from inside: FALLOFF_INSIDE_REACH) from its middle.
+
+    Off the frame the circle models (isotropy, gradient lines) slide along the radius (or
+    stop at the border), and the polarisation of a WAXS frame bends its contours across
+    the azimuth; a falloff rising to the border puts point symmetry and the isotropy
+    search inside it. Only the position changes: the frame stays not found (the caller's
+    confidence).
+    """
+    rows, cols = shape
+    diag = math.hypot(rows, cols)
+    middle = ((cols - 1) / 2, (rows - 1) / 2)
+    x0, y0 = middle if best is None else (best.x, best.y)
+    edge = min(x0 + 0.5, cols - 0.5 - x0, y0 + 0.5, rows - 0.5 - y0)
+    reach = FAR_DIAGONALS
+    if edge <= FALLOFF_EDGE * diag:
+        fit = falloff.fit(fine.g, fine.lit, fine.from_frame(x0, y0))
+    else:
+        reach = FALLOFF_INSIDE_REACH
+        fit = falloff.off_frame(fine.g, fine.lit, fine.from_frame(x0, y0))
+    if fit is None or fit.distance < FALLOFF_NEAR * math.hypot(*fine.g.shape):
+        return best
+    if (1.0 - fit.r2_start) < FALLOFF_GAIN * (1.0 - fit.r2):
+        return best
+    x, y = fine.to_frame(fit.x, fit.y)
+    if on_frame(x, y, shape) or math.hypot(x - middle[0], y - middle[1]) > reach * diag:
+        return best
+    if best is None:
+        return Candidate("falloff", x, y, math.inf, 0.0, 0.0, 0.0)
+    return replace(best, method="falloff", x=x, y=y, sigma=math.inf)

@@ -1,0 +1,296 @@
+"""The frame's valid pixels and its pyramid of log block means, the levels every estimator reads.
+
+A level (:class:`Level`) holds g = log(1 + block mean of the valid counts) over blocks of
+b x b pixels, its validity, its lit blocks (valid and outside beamstop shadows darker than
+1 / DARK_RATIO of the 20th percentile) and, computed once when asked, the smoothed g, its
+gradient and its interiors. :func:`pyramid` builds a frame's coarse, fine and ring levels,
+nested; :func:`window_level` builds one level over a window only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+import numpy as np
+from scipy import ndimage
+
+from scattertag.beam.boxes import box_all, dilate_cross, nonzero2d
+from scattertag.beam.grid import BlockGrid
+from scattertag.beam.order_stats import percentile
+from scattertag.beam.radial import Pixels
+from scattertag.beam.radial import pixels as pixels_of
+from scattertag.beam.shadow import Shadows, find_shadows
+from scattertag.io import masks
+
+#: Largest side of the coarse level (pixels) and of the refinement level.
+COARSE_SIDE, FINE_SIDE = 128, 256
+#: Largest side of the level on which rings and arcs are traced (pixels).
+RING_SIDE = 256
+#: Smallest side kept at the coarse and the other levels when a frame is a long strip.
+MIN_COARSE_SIDE, MIN_FINE_SIDE = 32, 96
+#: The levels' Gaussian smoothing reaches this many of its sigmas.
+SMOOTH_TRUNCATE = 3.0
+#: Blocks this many times darker than the frame's 20th percentile are beamstop shadow.
+DARK_RATIO = 30.0
+
+
+def valid_counts(
+    counts: np.ndarray, valid: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(:func:`valid_pixels`, the counts with invalid pixels 0 or None): integer counts are
+    zeroed once here, for the saturation test (max and mean of the valid pixels without
+    copying them out) and for the pyramid's block sums (:func:`pyramid`)."""
+    counts = np.asarray(counts)
+    if counts.ndim != 2:
+        raise ValueError(f"counts must be a 2-D frame (rows, cols), got shape {counts.shape}")
+    if valid is not None and np.shape(valid) != counts.shape:
+        raise ValueError(f"valid has shape {np.shape(valid)}, counts {counts.shape}")
+    ok = masks.valid_pixels(counts, None if valid is None else np.asarray(valid, dtype=bool))
+    if not ok.any():
+        return ok, None
+    zeroed = None
+    mean: float
+    if counts.dtype.kind in "iu":  # valid counts >= 0: the zeroed frame's max is theirs
+        vals = zeroed = counts if ok.all() else counts * ok  # integers: where(ok, counts, 0)
+        top, n = zeroed.max(), np.count_nonzero(ok)
+        if float(top) * n < 2.0**53:  # integer sums under 2^53 are the float64 sums, exactly
+            mean = float(np.sum(zeroed, dtype=np.uint64)) / n
+        else:
+            mean = float(counts[ok].mean())
+    else:
+        vals = counts.ravel() if ok.all() else counts[ok]  # no 1-per-pixel copy when all valid
+        top, mean = vals.max(), float(vals.mean())
+    if top > 20.0 * mean + 1.0 and np.count_nonzero(vals == top) >= 4:  # top > 0: not a 0
+        sat = counts == top  # the saturated pixels (the compare over the frame only then)
+        ok &= ~sat
+        if zeroed is not None:
+            zeroed = np.where(sat, 0, zeroed)
+    return ok, zeroed
+
+
+@dataclass(frozen=True)
+class Level(BlockGrid):
+    """One pyramid level: log image, validity, and its block size b in frame pixels.
+
+    A level pixel (i, j) covers frame pixels [b i, b i + b) x [b j, b j + b); its centre is
+    frame pixel (b j + (b - 1) / 2, b i + (b - 1) / 2) in (x, y).
+    """
+
+    g: np.ndarray  # (R, C) float64, log(1 + mean counts), 0 where invalid
+    ok: np.ndarray  # (R, C) bool, valid
+    lit: np.ndarray  # (R, C) bool, valid and not in a beamstop's shadow
+    dark: np.ndarray  # (R, C) bool, valid and in a beamstop's shadow (before widening)
+    b: int
+    sigma: float  # smoothing (level pixels) of the derivatives
+    #: block sums of counts and of valid pixels at b // 2 (the polish level's, :func:`polish`),
+    #: kept by the ring level when the pyramid went through them on its way (b even), else None
+    finer: tuple[np.ndarray, np.ndarray] | None = field(default=None, compare=False, repr=False)
+    #: (rows, cols) slices when only that box of the level was built (:func:`window_level`):
+    #: g, ok, lit and dark are 0 / False outside it, and the smoothing, its gradient and the
+    #: interiors are computed over the box alone (right from :func:`_window_margin` inside it)
+    window: tuple[slice, slice] | None = field(default=None, compare=False, repr=False)
+    _inner: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @cached_property
+    def smooth(self) -> np.ndarray:
+        """(R, C) g smoothed over the lit pixels (Gaussian, ``sigma``)."""
+        if self.window is None:
+            return _smooth(self.g, self.lit, self.sigma)
+        box = self.window
+        return _embed(_smooth(self.g[box], self.lit[box], self.sigma), self.g.shape, box)
+
+    @cached_property
+    def grad(self) -> tuple[np.ndarray, np.ndarray]:
+        """(dg/dy, dg/dx) of the smoothed g, each (R, C), per level pixel."""
+        if self.window is None:
+            gy, gx = np.gradient(self.smooth)
+        elif min(self.g[self.window].shape) < 2:  # a window off the level: nothing to read
+            gy, gx = np.zeros(self.g.shape), np.zeros(self.g.shape)
+        else:
+            box = self.window
+            gy, gx = (_embed(d, self.g.shape, box) for d in np.gradient(self.smooth[box]))
+        return gy, gx
+
+    @cached_property
+    def smooth_grad(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The smoothed g and its d/dx and d/dy, each (R, C) (:attr:`smooth`, :attr:`grad`)."""
+        gy, gx = self.grad
+        return self.smooth, gx, gy
+
+    def shadows(self, side: int) -> Shadows:
+        """The level's beamstop shadows (:func:`find_shadows`, ``side`` the frame's longer
+        side in pixels), found once for the candidates and the glow fallback."""
+        key = ("shadows", side)
+        if key not in self._inner:
+            self._inner[key] = find_shadows(self.g, self.ok, self.b, side)
+        return self._inner[key]
+
+    def interior(self, width: int) -> np.ndarray:
+        """(R, C) bool: lit pixels whose (2 width + 1)^2 neighbourhood is lit and on the frame."""
+        if width not in self._inner:
+            if self.window is None:
+                self._inner[width] = box_all(self.lit, width)
+            else:
+                box = self.window
+                self._inner[width] = _embed(box_all(self.lit[box], width), self.lit.shape, box)
+        return self._inner[width]
+
+
+def _embed(a: np.ndarray, shape: tuple[int, ...], box: tuple[slice, slice]) -> np.ndarray:
+    """``a`` (the box's shape) placed at ``box`` in an array of ``shape``, zero elsewhere."""
+    out = np.zeros(shape, a.dtype)
+    out[box] = a
+    return out
+
+
+def block_sums(a: np.ndarray, b: int) -> np.ndarray:
+    """(R // b, C // b) float64 sums over b x b blocks (trailing rows/cols dropped)."""
+    rows, cols = a.shape[0] // b, a.shape[1] // b
+    if a.dtype == bool and b * b < 256:  # counts of True: exact in uint8
+        return _whole_block_sums(a[: rows * b, : cols * b].view(np.uint8), b).astype(np.float64)
+    if a.dtype.kind in "iu" and a.size and a.min() >= 0 and int(a.max()) * b * b < 2**32:
+        # whole counts whose block sums fit in uint32: exact, and half float64's memory
+        return _whole_block_sums(a[: rows * b, : cols * b], b, np.uint32).astype(np.float64)
+    out = np.zeros((rows, cols))
+    for i in range(b):
+        for j in range(b):
+            out += a[i : rows * b : b, j : cols * b : b]
+    return out
+
+
+def _whole_block_sums(a: np.ndarray, b: int, dtype: type | None = None) -> np.ndarray:
+    """Sums over b x b blocks of whole numbers ``a`` (R b, C b) in ``dtype`` (a's own when
+    None), which the caller knows they fit: exact in any order, so the b rows of each block
+    are added first (whole contiguous rows), then the b columns."""
+    acc = a[0::b].astype(dtype or a.dtype)
+    for i in range(1, b):
+        np.add(acc, a[i::b], out=acc, casting="unsafe")  # non-negative, fits: exact
+    out = acc[:, 0::b].copy()
+    for j in range(1, b):
+        out += acc[:, j::b]
+    return out
+
+
+def dark_floor(mean: np.ndarray) -> float:
+    """Mean counts under which a block is in a beamstop's shadow: 1/DARK_RATIO of the 20th
+    percentile of ``mean`` (N,), the valid blocks' mean counts."""
+    return percentile(mean, 20) / DARK_RATIO
+
+
+def level_from_sums(
+    sums: np.ndarray, n: np.ndarray, b: int, sigma: float, floor: float | None = None
+) -> Level:
+    """A level from block sums of counts and of valid pixels; a block is valid if half is.
+
+    Blocks darker than ``floor`` (default :func:`dark_floor` of the valid blocks: beamstop
+    shadows, 1e-3 to 1e-5 transmission), widened by 2 blocks, are left out of ``lit``.
+    """
+    ok = n >= 0.5 * (b * b)
+    full = sums / np.maximum(n, 1.0)  # a valid block's mean (it holds at least one pixel)
+    g = np.zeros(sums.shape)
+    np.log1p(full, out=g, where=ok)  # whole arrays, no masked gathers and scatters
+    mean = full.ravel() if ok.all() else full[ok]
+    lit = ok.copy()
+    dark = np.zeros_like(ok)
+    if mean.size:
+        floor = dark_floor(mean) if floor is None else floor
+        np.less(full, floor, out=dark, where=ok)
+        if dark.any():
+            lit &= ~dilate_cross(dark, 2)
+    return Level(g, ok, lit, dark, b, sigma)
+
+
+def sums_floor(sums: np.ndarray, n: np.ndarray, b: int) -> float | None:
+    """:func:`dark_floor` of the valid blocks of b x b pixels with these block sums of counts
+    and of valid pixels (what :func:`level_from_sums` takes when given none); None if none
+    is valid."""
+    valid = n >= 0.5 * (b * b)
+    return dark_floor(sums[valid] / n[valid]) if valid.any() else None
+
+
+def _window_margin(sigma: float) -> int:
+    """Level pixels by which a window level (:func:`window_level`) is built beyond where it
+    is read: the shadows' widening (2), the smoothing's reach and the gradient's (1)."""
+    return 2 + int(SMOOTH_TRUNCATE * sigma + 0.5) + 1  # scipy's Gaussian reaches int(t s + 0.5)
+
+
+def window_level(
+    sums: np.ndarray, n: np.ndarray, b: int, sigma: float, x: float, y: float, reach: float
+) -> Level:
+    """The level of :func:`level_from_sums` (the shadows' floor that of all its blocks)
+    built only over the square of ``reach`` level pixels about (x, y) and
+    :func:`_window_margin` beyond it (:attr:`Level.window`): its maps there are the whole
+    level's, value for value, at a fraction of the cost (the fine polish reads 8 % of a 500 x 500
+    level's side about one point)."""
+    rows, cols = sums.shape
+    half = math.ceil(reach) + _window_margin(sigma)
+    i, j = math.floor(y), math.floor(x)
+    box = (
+        slice(min(max(i - half, 0), rows), min(max(i + half + 2, 0), rows)),
+        slice(min(max(j - half, 0), cols), min(max(j + half + 2, 0), cols)),
+    )
+    part = level_from_sums(sums[box], n[box], b, sigma, sums_floor(sums, n, b))
+    g, ok, lit, dark = (_embed(a, sums.shape, box) for a in (part.g, part.ok, part.lit, part.dark))
+    return Level(g, ok, lit, dark, b, sigma, window=box)
+
+
+def reduction(side: int, short: int, target: int, min_short: int) -> int:
+    """Block size bringing ``side`` to at most ``target`` while ``short`` keeps ``min_short``."""
+    return max(1, min(math.ceil(side / target), short // min_short))
+
+
+def pyramid(
+    counts: np.ndarray, ok: np.ndarray, zeroed: np.ndarray | None = None
+) -> tuple[Level, Level, Level]:
+    """(coarse, fine, ring) levels, nested: ring at most RING_SIDE a side, fine at most
+    FINE_SIDE, coarse at most COARSE_SIDE; long strips keep their short side. ``zeroed``:
+    the counts with invalid pixels 0 (:func:`valid_counts`), made here when None."""
+    side, short = max(counts.shape), min(counts.shape)
+    b_ring = reduction(side, short, RING_SIDE, MIN_FINE_SIDE)
+    k_fine = reduction(side // b_ring, short // b_ring, FINE_SIDE, MIN_FINE_SIDE)
+    b_fine = b_ring * k_fine
+    k = reduction(side // b_fine, short // b_fine, COARSE_SIDE, MIN_COARSE_SIDE)
+    c = np.where(ok, counts, 0) if zeroed is None else zeroed  # not counts * ok: NaN * 0
+    finer = None
+    if b_ring % 2 == 0:  # through the polish level's sums (b_ring / 2), kept for polish
+        half = b_ring // 2
+        finer = (block_sums(c, half), block_sums(ok, half))
+        sums, n = block_sums(finer[0], 2), block_sums(finer[1], 2)
+    else:
+        sums = block_sums(c, b_ring) if b_ring > 1 else c.astype(np.float64)
+        n = block_sums(ok, b_ring) if b_ring > 1 else ok.astype(np.float64)
+    ring = replace(level_from_sums(sums, n, b_ring, 1.5), finer=finer)
+    if k_fine > 1:
+        sums, n = block_sums(sums, k_fine), block_sums(n, k_fine)
+        fine = level_from_sums(sums, n, b_fine, 1.5)
+    else:
+        fine = ring
+    coarse = (
+        level_from_sums(block_sums(sums, k), block_sums(n, k), b_fine * k, 1.0) if k > 1 else fine
+    )
+    return coarse, fine, ring
+
+
+def _smooth(g: np.ndarray, use: np.ndarray, sigma: float) -> np.ndarray:
+    """(R, C) Gaussian-smoothed g over the pixels ``use``, normalised by their smoothed count."""
+    m = use.astype(np.float64)
+    num = ndimage.gaussian_filter(g * m, sigma, mode="constant", truncate=SMOOTH_TRUNCATE)
+    den = ndimage.gaussian_filter(m, sigma, mode="constant", truncate=SMOOTH_TRUNCATE)
+    return np.where(den > 1e-3, num / np.maximum(den, 1e-3), 0.0)
+
+
+def pixels(level: Level, keep: int = 20000, use: np.ndarray | None = None) -> Pixels:
+    """At most ``keep`` lit pixels of the level (and of ``use``, (R, C) bool), evenly strided;
+    those of the whole level are taken once per level (candidates and fallbacks share them)."""
+    if use is None:
+        key = ("pixels", keep)
+        if key not in level._inner:
+            level._inner[key] = pixels(level, keep, level.lit)
+        return level._inner[key]
+    iy, ix = nonzero2d(level.lit & use)
+    if iy.size > keep:
+        pick = np.linspace(0, iy.size - 1, keep).astype(np.int64)
+        iy, ix = iy[pick], ix[pick]
+    return pixels_of(ix.astype(np.float64), iy.astype(np.float64), level.g[iy, ix])
