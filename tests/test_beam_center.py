@@ -19,8 +19,21 @@ from scattertag.beam.center import (
     settled_glance,
     valid_pixels,
 )
-from scattertag.beam.choice import _consensus_off_frame, _tight_rings, choose_unwindowed
-from scattertag.beam.evidence import CREST_Z, PIN_ISOTROPY, _local_isotropy, crest, plateau
+from scattertag.beam.choice import (
+    LONE,
+    _consensus_off_frame,
+    _tight_rings,
+    choose_unwindowed,
+    polished_confidence,
+)
+from scattertag.beam.evidence import (
+    CREST_Z,
+    PIN_ISOTROPY,
+    _local_isotropy,
+    crest,
+    plateau,
+    round_arc,
+)
 from scattertag.beam.fallbacks import arc_guess
 from scattertag.beam.polish import FINE_SIGMA, _fine_symmetry
 from scattertag.beam.pyramid import pyramid
@@ -570,3 +583,39 @@ def test_local_isotropy_is_high_about_rings_and_low_about_a_track():
     s = benchmark_frame(13)  # a cosmic-ray track's middle
     level = pyramid(s.counts, valid_pixels(s.counts, s.mask))[2]
     assert _local_isotropy(level, 174.1, 229.6) < PIN_ISOTROPY
+
+
+def test_a_ring_fit_round_about_none_of_its_arcs_stands_alone():
+    # seed 0's 135, seed 4's 135: the common centre of a ring's arcs, a window's edge and
+    # straight streaks (conf 0.7, 12-16 px off) is a circle's centre for none of its arcs
+    counts, *_ = radial_frame(256, 120.0, 130.0, lambda r: 20.0 + rings(r, (20, 45), 300, 1.5), 6)
+    level = ring_level(counts)
+    assert round_arc(level, 120.0, 130.0)
+    assert not round_arc(level, 126.0, 138.0)  # 10 px off: every arc's radius spreads
+    shape = counts.shape
+    right = _scored("rings", 120.0, 130.0, 0.2, 0.9, arcs=3)
+    off = _scored("rings", 126.0, 138.0, 0.2, 0.9, arcs=3)
+    assert polished_confidence(right, 0.7, [right], level, shape) == 0.7
+    assert polished_confidence(off, 0.7, [off], level, shape) == LONE
+    backer = _scored("symmetry", 126.5, 138.5, 0.05, 0.9)  # another estimator agrees
+    assert polished_confidence(off, 0.7, [off, backer], level, shape) == 0.7
+
+
+@pytest.mark.parametrize("index", [58, 183])  # ring fits 2.6 and 4.6 px off at 0.7
+def test_a_compromise_of_arcs_is_not_found(index):
+    s = benchmark_frame(index, size=256)
+    assert not estimate_beam_center(s.counts, s.mask).found
+
+
+def test_an_unpolished_isotropy_centre_is_known_to_its_step_only():
+    # seed 0's 275 and 281, seed 3's 269: isotropy-search centres 5-18 px off on 2000 px
+    # frames that neither point-symmetry polish refined (sigma: the search's 4 px step)
+    counts, *_ = radial_frame(256, 120.0, 130.0, lambda r: 20.0 + rings(r, (20, 45), 300, 1.5), 6)
+    level = ring_level(counts)
+    shape = (2000, 2000)
+    step = _scored("isotropy", 1000.0, 1200.0, 4.0, 0.9)
+    assert polished_confidence(step, 0.7, [step], level, shape) < CONFIDENCE_THRESHOLD
+    polished = _scored("isotropy", 1000.0, 1200.0, 0.3, 0.9)
+    assert polished_confidence(polished, 0.7, [polished], level, shape) > 0.69
+    off = _scored("isotropy", -300.0, 1200.0, 4.0, 0.9)  # off the frame: 2 % of 2828 px
+    assert polished_confidence(off, 0.7, [off], level, shape) > 0.69

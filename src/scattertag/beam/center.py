@@ -60,7 +60,13 @@ from scipy import ndimage
 
 from scattertag.beam.boxes import nonzero2d
 from scattertag.beam.candidates import FAR_DIAGONALS, candidates
-from scattertag.beam.choice import CONFIDENCE_THRESHOLD, LONE, PATTERN, choose_unwindowed
+from scattertag.beam.choice import (
+    CONFIDENCE_THRESHOLD,
+    LONE,
+    PATTERN,
+    choose_unwindowed,
+    polished_confidence,
+)
 from scattertag.beam.evidence import pinned
 from scattertag.beam.fallbacks import (
     FALLOFF_FROM,
@@ -268,6 +274,7 @@ def _estimate(
             best, conf = tip
     if best is not None:
         best, conf = polish(counts, ok, best, levels[2], conf)
+        conf = polished_confidence(best, conf, cands, levels[2], counts.shape)
     if guess and conf < CONFIDENCE_THRESHOLD:
         best = arc_guess(best, cands, levels[2], counts.shape)
     if guess and conf < CONFIDENCE_THRESHOLD and (best is None or best.method in FALLOFF_FROM):

@@ -1,7 +1,8 @@
 """The choice among the candidates and its confidence.
 
 The rules (:func:`_choose_by_rules`, :func:`_confidence`), the ranker's override
-(:func:`_choose`) and the middles of windows left out (:func:`choose_unwindowed`). Below
+(:func:`_choose`), the middles of windows left out (:func:`choose_unwindowed`) and the
+confidence of the polished choice (:func:`polished_confidence`). Below
 :data:`CONFIDENCE_THRESHOLD` a centre is not found.
 """
 
@@ -13,8 +14,9 @@ import numpy as np
 
 from scattertag.beam import ranker
 from scattertag.beam.candidates import Candidate, by_method
-from scattertag.beam.evidence import CREST_Z, crest, plateau
+from scattertag.beam.evidence import CREST_Z, crest, plateau, round_arc
 from scattertag.beam.grid import on_frame
+from scattertag.beam.pose import within
 from scattertag.beam.pyramid import Level
 
 #: Estimates with a confidence below this are "centre not found".
@@ -311,3 +313,31 @@ def choose_unwindowed(
             break  # nothing else to guess
         best, conf = nxt, conf if guess else after  # a guess stays not found, as it was
     return best, conf
+
+
+def polished_confidence(
+    best: Candidate, conf: float, cands: list[Candidate], ring: Level, shape: tuple[int, int]
+) -> float:
+    """The confidence ``conf`` of the polished choice ``best`` on a frame of ``shape``,
+    lowered where what was polished does not pin it.
+
+    A found ring fit that no other estimator among ``cands`` backs (:func:`_backers`) and
+    none of whose arcs on the ``ring`` level is a circle about it (:func:`round_arc`) is
+    one estimator alone (LONE): the common centre of arcs about other points (a window's
+    edge, straight streaks, rings pulled by those) is the centre of none of them. An
+    isotropy-search centre that no polish refined is known to the search's last step only
+    (its sigma, a quarter of a fine block: 4 px on a 2000 px frame): its confidence is
+    multiplied by the chance that an error of that size stays within the goal
+    (:func:`scattertag.beam.pose.within`); a polished one carries the polish's own standard
+    error (P about 1). Off the frame the goal is 2 % of the diagonal, and the step does not
+    matter."""
+    if (
+        conf >= CONFIDENCE_THRESHOLD
+        and best.method == "rings"
+        and _backers(best, [c for c in cands if not c.extra], math.hypot(*shape)) == 0
+        and not round_arc(ring, best.x, best.y)
+    ):
+        return min(conf, LONE)
+    if best.method == "isotropy":
+        return conf * within(best.x, best.y, best.sigma, shape)
+    return conf

@@ -1,8 +1,8 @@
 """What the radial profile of g about a point on the ring level shows.
 
-A ring's crest (:func:`crest`), the share of the structure that is radial
-(:func:`_local_isotropy`, :func:`pinned`) and a bright flat top bounded by a step, a
-window's or an aperture's (:func:`plateau`).
+A ring's crest (:func:`crest`), an arc that is a circle about the point (:func:`round_arc`),
+the share of the structure that is radial (:func:`_local_isotropy`, :func:`pinned`) and a
+bright flat top bounded by a step, a window's or an aperture's (:func:`plateau`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from scattertag.beam.boxes import nonzero2d
 from scattertag.beam.candidates import Candidate
 from scattertag.beam.grid import on_frame
 from scattertag.beam.pyramid import Level, dark_floor
+from scattertag.beam.rings import TIE_RMS, arc_spread, level_ridges
 
 #: A ring fit stands on its own (:func:`_confidence`) only if the radial profile of g about
 #: its centre, over one of CREST_SECTORS sectors at least, shows a crest CREST_Z standard
@@ -96,6 +97,18 @@ def crest(ring: Level, x: float, y: float) -> float:
         top = np.nanmax(win[..., r - 1 : r + 2], axis=2)
         z = np.where((n >= 5) & (m >= top), (m - low) / se, 0.0)
     return float(np.nan_to_num(z, nan=0.0).max())
+
+
+def round_arc(ring: Level, x: float, y: float) -> bool:
+    """True if some arc traced on the ring level is a circle about frame point (x, y): the
+    rms of its distances to the point about their mean at most TIE_RMS level px
+    (:func:`scattertag.beam.rings.arc_spread`). A ring fit none of whose arcs is such a
+    circle is a compromise between arcs about other points (a window's or a stop's edge,
+    straight streaks, rings about the beam pulled by those): the centre of none of them."""
+    rd = level_ridges(ring)
+    if rd.count == 0:
+        return False
+    return bool((arc_spread(rd, ring.from_frame(x, y))[1] <= TIE_RMS).any())
 
 
 def _local_isotropy(ring: Level, x: float, y: float) -> float:

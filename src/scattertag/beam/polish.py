@@ -19,7 +19,7 @@ from scattertag.beam.choice import CONFIDENCE_THRESHOLD
 from scattertag.beam.cones import fit_cones
 from scattertag.beam.grid import on_frame
 from scattertag.beam.order_stats import median
-from scattertag.beam.pose import Arcs, DetectorPose
+from scattertag.beam.pose import Arcs, DetectorPose, within
 from scattertag.beam.pyramid import Level, block_sums, level_from_sums, sums_floor, window_level
 from scattertag.beam.rings import Ridges, circles, fit_arcs, level_ridges, ridges
 from scattertag.beam.shadow import StopAxis, held_tips, stop_axis
@@ -438,7 +438,7 @@ def _tilted(
             and on == on_frame(best.x, best.y, shape)
         )
         if kept:
-            p = 1.0 - math.exp(-(tol * tol) / max(sigma * sigma, 1e-12))
+            p = within(x, y, sigma, shape)
             pose = DetectorPose(x, y, fit.distance * level.b, fit.tilt, fit.axis)
             cone = replace(best, method="cone", x=x, y=y, sigma=sigma, pose=pose)
             return cone, conf * (0.5 + 0.5 * p)

@@ -88,6 +88,13 @@ def tolerance(x: float, y: float, shape: tuple[int, int]) -> float:
     return 2.0 if on_frame(x, y, shape) else 0.02 * math.hypot(*shape)
 
 
+def within(x: float, y: float, sigma: float, shape: tuple[int, int]) -> float:
+    """P = 1 - exp(-t^2 / sigma^2): the chance that an error of standard deviation sigma
+    (px) about frame point (x, y) stays within the goal's tolerance t (:func:`tolerance`)."""
+    t = tolerance(x, y, shape)
+    return 1.0 - math.exp(-(t * t) / max(sigma * sigma, 1e-12))
+
+
 def refittable(est: BeamCenterEstimate) -> bool:
     """True if ``est`` may be replaced by a refit with another frame's pose: it carries
     arcs and is a ring fit (circles, not its own cone fit) or not found."""

@@ -222,15 +222,22 @@ def circles(
     return float(c[0]), float(c[1]), sigma, alive
 
 
+def arc_spread(rd: Ridges, c: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """(radius, spread), each (J,): each arc's weighted mean distance to centre c (level
+    px) and the weighted rms of its distances about that mean (0 for a circle about c)."""
+    d = np.hypot(rd.x - c[0], rd.y - c[1])
+    tot = np.maximum(np.bincount(rd.label, rd.w, rd.count), 1e-300)
+    radius = np.bincount(rd.label, rd.w * d, rd.count) / tot
+    spread = np.sqrt(np.bincount(rd.label, rd.w * (d - radius[rd.label]) ** 2, rd.count) / tot)
+    return radius, spread
+
+
 def _rings_of(rd: Ridges, c: tuple[float, float], alive: np.ndarray) -> np.ndarray:
     """(J,) int: the ring of each arc about centre c (level px): the live arcs that are
     circles about c (rms of their distances to c about their mean at most TIE_RMS) sorted
     by that mean radius, a new ring wherever the radius exceeds the ring's first by over
     TIE_RADIUS; the other arcs each a ring of their own."""
-    d = np.hypot(rd.x - c[0], rd.y - c[1])
-    tot = np.maximum(np.bincount(rd.label, rd.w, rd.count), 1e-300)
-    radius = np.bincount(rd.label, rd.w * d, rd.count) / tot
-    spread = np.sqrt(np.bincount(rd.label, rd.w * (d - radius[rd.label]) ** 2, rd.count) / tot)
+    radius, spread = arc_spread(rd, c)
     round_ = alive & (spread <= TIE_RMS)
     ring = np.empty(rd.count, np.int64)
     k, first = -1, -math.inf
