@@ -30,9 +30,13 @@
    count) and wall time of :func:`estimate_beam_center` on the 1000 x 1000 frames
    (goal <= 30 ms), single-threaded (this script sets OMP_NUM_THREADS=1 before numpy loads).
    ``--compare scattertag_old`` (another version, copied as a package of that name with its
-   imports renamed) times instead this version and that one on the same 1000 x 1000 frames
-   (of the first ``--count``), alternating in one process so both see the same load, and
-   prints both medians and the median per-frame ratio.
+   imports renamed: ``git archive main src/scattertag | tar -x -C OLDROOT``, the folder
+   moved to OLDROOT/scattertag_old, ``sed 's/scattertag\\./scattertag_old./g; s/from
+   scattertag /from scattertag_old /g'`` over it) times instead this version and that one on
+   the same 1000 x 1000 frames (of the first ``--count``), alternating in one process so
+   both see the same load, with ``guess=True`` and ``guess=False``, and prints both medians
+   and means, the ratio of the medians, the median per-frame ratio and the ratio of the
+   means.
 
     python benchmarks/bench_beam_center.py                       # everything (about 20 min)
     python benchmarks/bench_beam_center.py --count 60 --no-real  # quick look
@@ -451,14 +455,11 @@ def missed_on(records: list[dict]) -> None:
             )
 
 
-def paired_speed(other: Path, count: int, seed: int, cache: Path | None) -> None:
-    """CPU time of this estimate_beam_center and of another version's on the same 1000 x 1000
-    frames, alternating in one process so both see the same load: both medians and the
-    median per-frame ratio, overall and on the frames whose estimate (this version's) is a
-    ring or cone fit. ``other``: a copy of the package importable under another name (e.g.
-    ``scattertag_old``, its own imports renamed so; the estimator spans several modules of
-    ``scattertag.beam``), or a single-file center.py of before the split (its helpers then
-    this version's)."""
+def other_estimate(other: Path):
+    """``estimate_beam_center`` of another version: a copy of the package importable under
+    another name (e.g. ``scattertag_old``, its own imports renamed so; the estimator spans
+    several modules of ``scattertag.beam``), or a single-file center.py of before the split
+    (its helpers then this version's)."""
     import importlib
     import importlib.util
     import sys
@@ -469,32 +470,48 @@ def paired_speed(other: Path, count: int, seed: int, cache: Path | None) -> None
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module  # dataclasses look their module up
         spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(f"{other}.beam.center")
-    ours, theirs, rings = [], [], []
+        return module.estimate_beam_center
+    return importlib.import_module(f"{other}.beam.center").estimate_beam_center
+
+
+def paired_speed(other: Path, count: int, seed: int, cache: Path | None) -> None:
+    """CPU time of this estimate_beam_center and another version's (:func:`other_estimate`)
+    on the same 1000 x 1000 frames (of the first ``count``), each frame twice, alternating in
+    one process so both see the same load (the order flipped on the second pass), with
+    ``guess=True`` (the benchmark's) and ``guess=False`` (``predict``'s): both medians and
+    means, the ratio of the medians, the median per-frame ratio and the ratio of the means,
+    overall and on the frames whose estimate (this version's) is a ring or cone fit."""
+    theirs_estimate = other_estimate(other)
     frames = [i for i in range(count) if SIZES[i % len(SIZES)] == 1000]
-    for rep in range(2):
-        for i in tqdm(frames, desc=f"paired timing, pass {rep + 1}", unit="frame"):
-            f = simulated_frame(seed, i, cache)
-            order = [(estimate_beam_center, ours), (module.estimate_beam_center, theirs)]
-            for estimate, times in order[:: 1 if rep == 0 else -1]:
-                c0 = time.process_time()
-                est = estimate(f["counts"], f["mask"])
-                times.append(time.process_time() - c0)
-                if times is ours:
-                    rings.append(est.method in ("rings", "cone"))
-    for label, pick in (("", [True] * len(ours)), (" whose estimate is a ring or cone fit", rings)):
-        a = [t for t, p in zip(ours, pick) if p]
-        b = [t for t, p in zip(theirs, pick) if p]
-        if not a:
-            continue
-        ratio = statistics.median(x / y for x, y in zip(a, b))
-        print(
-            f"\npaired CPU time per 1000 x 1000 frame{label} ({len(a) // 2} frames x 2): this"
-            f" {1000 * statistics.median(a):.1f} ms, {other}"
-            f" {1000 * statistics.median(b):.1f} ms; median per-frame ratio this / other"
-            f" {ratio:.3f} (load average {os.getloadavg()[0]:.1f})"
-        )
+    for guess in (True, False):
+        ours: list[float] = []
+        theirs: list[float] = []
+        rings: list[bool] = []
+        for rep in range(2):
+            for i in tqdm(frames, desc=f"guess={guess}, pass {rep + 1}", unit="frame"):
+                f = simulated_frame(seed, i, cache)
+                order = [(estimate_beam_center, ours), (theirs_estimate, theirs)]
+                for estimate, times in order[:: 1 if rep == 0 else -1]:
+                    c0 = time.process_time()
+                    est = estimate(f["counts"], f["mask"], guess=guess)
+                    times.append(time.process_time() - c0)
+                    if times is ours:
+                        rings.append(est.method in ("rings", "cone"))
+        print(f"\nguess={guess}: paired CPU per 1000 x 1000 frame, this / {other}")
+        for label, pick in (("all", [True] * len(ours)), ("ring or cone fits", rings)):
+            a = [t for t, p in zip(ours, pick) if p]
+            b = [t for t, p in zip(theirs, pick) if p]
+            if not a:
+                continue
+            ma, mb = statistics.median(a), statistics.median(b)
+            print(
+                f"  {label} ({len(a) // 2} frames x 2): this {1000 * ma:.1f} ms"
+                f" (mean {1000 * statistics.mean(a):.1f}), other {1000 * mb:.1f} ms"
+                f" (mean {1000 * statistics.mean(b):.1f}); ratio of medians {ma / mb:.3f},"
+                f" median per-frame ratio {statistics.median(x / y for x, y in zip(a, b)):.3f},"
+                f" ratio of means {statistics.mean(a) / statistics.mean(b):.3f}"
+                f" (load average {os.getloadavg()[0]:.1f})"
+            )
 
 
 def main() -> None:

@@ -18,7 +18,14 @@ from scattertag.beam.polish import (
     _retrace,
     _sharpness,
 )
-from scattertag.beam.pyramid import block_sums, level_from_sums, pixels, pyramid, valid_counts
+from scattertag.beam.pyramid import (
+    _smooth,
+    block_sums,
+    level_from_sums,
+    pixels,
+    pyramid,
+    valid_counts,
+)
 from scattertag.beam.radial import climb, isotropy
 from scattertag.beam.rings import _hessian, fit_arcs, level_ridges, ridges
 from scattertag.beam.shadow import find_shadows
@@ -335,3 +342,29 @@ def test_small_solves_match_numpys():
         np.testing.assert_allclose(inv3, np.linalg.inv(a3 @ a3.T), rtol=1e-7, atol=1e-9)
     assert math.isnan(solve2(1.0, 1.0, 1.0, 1.0, 2.0)[0])
     assert shadow._det_inv(np.ones((3, 3)))[0] == 0.0
+
+
+def test_edge_distance_is_the_padded_distance_transform():
+    from scattertag.beam.boxes import EdgeDistance
+
+    rng = np.random.default_rng(5)
+    for p in (0.0, 0.01, 0.2, 0.7):
+        ok = rng.random((37, 53)) >= p
+        want = ndimage.distance_transform_edt(np.pad(ok, 1))[1:-1, 1:-1]
+        edge = EdgeDistance(ok)
+        for iy, ix in zip(rng.integers(0, 37, 40), rng.integers(0, 53, 40)):
+            assert edge[iy, ix] == want[iy, ix]
+
+
+def test_valleys_reuse_the_ring_levels_smoothing_negated_exactly():
+    """Without dark blocks the valleys' level (-g over the valid blocks) smooths to the ring
+    level's smoothing negated, bit for bit: _valley_starts takes it (and its gradient)."""
+    rng = np.random.default_rng(2)
+    counts = rng.poisson(50.0 * (2.0 + np.sin(np.arange(400) / 9.0))[None, :], (400, 400))
+    ok, zeroed = valid_counts(counts, None)
+    ring = pyramid(counts, ok, zeroed)[2]
+    assert not ring.dark.any()
+    fresh = _smooth(-ring.g, ring.ok, ring.sigma)
+    assert np.array_equal(fresh, -ring.smooth)
+    gy, gx = np.gradient(fresh)
+    assert np.array_equal(gy, -ring.grad[0]) and np.array_equal(gx, -ring.grad[1])

@@ -61,3 +61,17 @@ def test_the_fit_reads_the_end_and_width_of_a_bar_from_a_rough_start():
     assert tip is not None and outline.pins(tip, 7.0)
     assert math.hypot(tip.x - BEAM[0], tip.y - BEAM[1]) < 0.5
     assert abs(tip.half_width - 5.0) < 0.3 and abs(tip.taper) < 0.01
+
+
+def test_a_start_on_no_shadow_is_not_fitted(monkeypatch):
+    """A start in the light (no darker outline about it) costs one model evaluation, not a
+    fit: fit_tip returns None without running the least squares."""
+    counts = _frame("bar", 3, half=5.0, blur=2.0)
+    ok = np.ones(SHAPE, bool)
+    calls = []
+    levenberg = outline._levenberg
+    monkeypatch.setattr(outline, "_levenberg", lambda *a: calls.append(1) or levenberg(*a))
+    assert outline.fit_tip(counts, ok, (BEAM[0] - 120.0, BEAM[1] + 100.0), 0.3, 5.0) is None
+    assert not calls
+    tip = outline.fit_tip(counts, ok, (BEAM[0] + 4.0, BEAM[1] - 3.0), math.radians(14.0), 7.0)
+    assert tip is not None and calls

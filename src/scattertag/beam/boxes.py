@@ -9,6 +9,8 @@ the closing ~10x).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -85,3 +87,23 @@ def nonzero2d(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ``np.nonzero(a)``; from the flat indices (2-4x faster than nonzero's two-index pass)."""
     a = np.asarray(a)
     return np.divmod(np.flatnonzero(a), a.shape[1])
+
+
+class EdgeDistance:
+    """Euclidean distance (blocks) from a block of an (R, C) bool mask to its nearest False
+    block or beyond its border: ``scipy.ndimage.distance_transform_edt`` of the mask padded
+    by one False block, read at one block. Computed at the blocks asked for only (a few
+    ends of shadows and valleys; the whole transform is ~4 ms on a 250 x 250 level)."""
+
+    def __init__(self, ok: np.ndarray) -> None:
+        self.shape = ok.shape
+        self.rows, self.cols = nonzero2d(~ok)
+
+    def __getitem__(self, at: tuple[int, int]) -> float:
+        """The distance at block (row, col)."""
+        iy, ix = int(at[0]), int(at[1])
+        rows, cols = self.shape
+        d2 = min(iy + 1, rows - iy, ix + 1, cols - ix) ** 2  # the padded border's row or column
+        if self.rows.size:
+            d2 = min(d2, int(np.min((self.rows - iy) ** 2 + (self.cols - ix) ** 2)))
+        return math.sqrt(d2)

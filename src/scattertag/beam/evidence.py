@@ -150,7 +150,7 @@ def pinned(counts: np.ndarray, ok: np.ndarray, ring: Level, c: Candidate) -> boo
     local = _local_isotropy(ring, c.x, c.y)
     if not local < PIN_ISOTROPY:
         return True
-    floor = dark_floor(np.expm1(ring.g[ring.ok]))
+    floor = dark_floor(ring.means[ring.ok])
     top = float(np.max(counts[ok]))
     e, use, r0, c0 = compact.window(counts, ok, top, floor, c.x, c.y)
     return compact.spot(e, use, c.x - c0, c.y - r0)

@@ -12,10 +12,10 @@ import math
 from dataclasses import replace
 
 import numpy as np
-from scipy import ndimage
 
 from scattertag.beam import compact, falloff, outline
 from scattertag.beam import glow as beam_glow
+from scattertag.beam.boxes import EdgeDistance
 from scattertag.beam.candidates import FAR_DIAGONALS, Candidate
 from scattertag.beam.evidence import CREST_Z, crest
 from scattertag.beam.grid import on_frame
@@ -79,19 +79,28 @@ def glow_candidate(
     return Candidate("glow", glow.x, glow.y, glow.sigma, 0.0, iso, iso), conf
 
 
-def _valley_starts(ring: Level, edge: np.ndarray) -> list[tuple[tuple[float, float], float, float]]:
+def _valley_starts(
+    ring: Level, edge: EdgeDistance
+) -> list[tuple[tuple[float, float], float, float]]:
     """(start, angle, half) of the longest straight dark valleys of the ring level (the
     ridges of -g, :func:`ridges`): a rod or bar too thin or too faint for the shadow mask.
     ``start`` (frame x, y) one block inside the end farther from the invalid blocks and the
-    level's border (``edge``, (R, C) distances in blocks),
+    level's border (``edge``, distances in blocks),
     ``angle`` (radians) along the valley from there, ``half`` one block (px)."""
     neg = replace(ring, g=-ring.g, lit=ring.ok, dark=np.zeros_like(ring.ok), _inner={})
+    if not ring.dark.any():  # lit is ok: -g smooths to the ring's smoothing negated, exactly
+        gy, gx = ring.grad
+        neg.__dict__.update(smooth=-ring.smooth, grad=(-gy, -gx))  # the cached properties
     rd = ridges(neg, int(VALLEY_LENGTH))
+    # each valley's points in their order (a stable sort by label); a valley whose bounding
+    # box's diagonal is under VALLEY_LENGTH is shorter than that along any axis
+    order = np.argsort(rd.label, kind="stable")
+    bounds = np.searchsorted(rd.label[order], np.arange(rd.count + 1))
     found = []
     for k in range(rd.count):
-        sel = rd.label == k
+        sel = order[bounds[k] : bounds[k + 1]]
         x, y = rd.x[sel], rd.y[sel]
-        if x.size < 3:
+        if x.size < 3 or math.hypot(np.ptp(x), np.ptp(y)) * (1 + 1e-9) < VALLEY_LENGTH:
             continue
         dx, dy = x - x.mean(), y - y.mean()
         vals, vecs = np.linalg.eigh(np.cov(np.stack([dx, dy])))
@@ -124,7 +133,7 @@ def outline_candidate(
     if np.count_nonzero(ring.ok) < 64:
         return None
     side = max(counts.shape)
-    edge = ndimage.distance_transform_edt(np.pad(ring.ok, 1))[1:-1, 1:-1]
+    edge = EdgeDistance(ring.ok)
     starts = [
         (start, angle, max(half, float(ring.b)))
         for start, angle, half in tip_starts(ring.shadows(side), side, edge=edge)
@@ -162,7 +171,7 @@ def compact_candidate(
     _, fine, ring = levels
     if np.count_nonzero(ring.ok) < 64:
         return best, conf
-    floor = dark_floor(np.expm1(ring.g[ring.ok]))
+    floor = dark_floor(ring.means[ring.ok])
     feats = compact.find(counts, ok, ring.g, ring.lit, ring.b, floor)
     if not feats:
         return best, conf

@@ -270,7 +270,7 @@ def _half(
     (x, y) is given, else over the whole column, the floor the 0.5th percentile of the
     level's valid block means), the one of largest isotropy (:func:`horizon.half_pattern`),
     or None."""
-    floor = percentile(np.expm1(level.g[level.ok]), 0.5) if level.ok.any() else 0.0
+    floor = percentile(level.means[level.ok], 0.5) if level.ok.any() else 0.0
     start = 0 if rival is None else max(math.ceil(rival[1] + HALF_CLEAR), 0)
     lit = (level.lit, level.b)
     halves = []

@@ -248,7 +248,9 @@ def half_pattern(
     side = max(counts.shape)
     best = None
     support = 0
-    for frac, least in WINDOWS:
+    for k, (frac, least) in enumerate(WINDOWS):
+        if support + len(WINDOWS) - k < HALF_WINDOWS:
+            return None  # the windows left cannot bring the support to HALF_WINDOWS
         got = window(counts, ok, lit, x, cut.y, max(least, frac * side))
         if got is None:
             continue

@@ -37,6 +37,12 @@ from scattertag.beam.shadow import _blocks
 #: The screening fit: blocks of at most SCREEN_BLOCKS a side; a standard error of at most
 #: SCREEN_SIGMA px (:func:`_screened`).
 SCREEN_BLOCKS, SCREEN_SIGMA = 24, 1.0
+#: A start worth screening (:func:`_promising`): the outline as started (at the start, the
+#: start's half-width, no taper) darker than the light by at least START_CONTRAST times the
+#: noise and explaining the window better than the light alone (chi^2 gained > 0). On the
+#: 3793 starts of every cached frame of seeds 0, 1, 3 and 4 this passes 52 % of them and
+#: all 53 whose fit pins the beam (least contrast there 3.4, least gain 296).
+START_CONTRAST = 1.0
 #: Most residual evaluations of a fit (:func:`_levenberg`).
 MAX_NFEV = 30
 #: Largest standard error (frame px) of a kept centre.
@@ -213,10 +219,11 @@ def fit_tip(
     from ``start``, frame x, y, into the bar) fitted to the counts about it: first over
     blocks of at most SCREEN_BLOCKS a side, then, when that could be a bar's end
     (:func:`_screened`), from there at MAX_BLOCKS (:func:`_fit`); None when a window is
-    empty or a fit fails."""
+    empty, the start is not worth a fit (:func:`_promising`), the screen rejects it or a
+    fit fails."""
     tip = _fit(counts, ok, start, angle, half, SCREEN_BLOCKS)
     if tip is None or not _screened(tip):
-        return tip
+        return None
     p0 = (tip.x, tip.y, tip.angle, tip.half_width, tip.taper, tip.blur)
     return _fit(counts, ok, start, angle, half, MAX_BLOCKS, p0)
 
@@ -267,6 +274,9 @@ def _fit(
     first = [start[0], start[1], angle, half, 0.0, max(1.0, 0.2 * half)] if p0 is None else p0
     x0 = np.clip([*first[:5], math.log(first[5])], lo, hi)
     units = np.array([half, half, 0.1, half, 0.05, 0.5])  # a step that matters, each
+    light = _chi2(_projected(blk, np.ones_like(blk.m))[0], scale)
+    if p0 is None and not _promising(blk, x0, scale, light):
+        return None
 
     def model(p: np.ndarray, flat: bool = False) -> tuple[np.ndarray, np.ndarray]:
         return _model(blk, p, flat)[:2]
@@ -281,7 +291,6 @@ def _fit(
     # error grows with what the model leaves, not only with the noise
     cov = np.linalg.inv(h) * (scale * max(misfit, 1.0)) ** 2
     chi = _chi2(r, scale)
-    light = _chi2(_projected(blk, np.ones_like(blk.m))[0], scale)
     coef = _model(blk, q, False)[2]
     tip = OutlineTip(
         float(q[0]),
@@ -302,6 +311,14 @@ def _fit(
     # the same fit with a straight end (a paddle's box), from the round one
     box = _levenberg(lambda p: model(p, True), q, np.array(lo), np.array(hi), scale, units)[1]
     return replace(tip, round=_chi2(box, scale) - chi)
+
+
+def _promising(blk: _Blocks, p: np.ndarray, scale: float, light: float) -> bool:
+    """True when the outline p (:func:`_model`) is darker than the light by START_CONTRAST
+    noise (``scale``) and gains over the light alone (chi^2 ``light``): a fit from there is
+    worth its ~30 evaluations (a start on no shadow ends on none)."""
+    r, _, coef = _model(blk, p, False)
+    return float(coef[1] - coef[0]) >= START_CONTRAST * scale and _chi2(r, scale) < light
 
 
 def _levenberg(

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from scattertag.beam.boxes import box_all, close_cross, nonzero2d
+from scattertag.beam.boxes import EdgeDistance, box_all, close_cross, nonzero2d
 from scattertag.beam.order_stats import median, percentile
 
 #: The edge points of a kept fit cover at least this fraction of the circle, in SPAN_SECTORS
@@ -145,11 +145,14 @@ class Shadows:
     _largest: dict = field(default_factory=dict, compare=False, repr=False)
 
 
-def find_shadows(g: np.ndarray, valid: np.ndarray, b: int, side: int) -> Shadows:
+def find_shadows(
+    g: np.ndarray, valid: np.ndarray, b: int, side: int, mean: np.ndarray | None = None
+) -> Shadows:
     """The shadows (:func:`shadow_mask`) of a level: g, valid (R, C) log(1 + mean counts)
-    of b x b blocks and which are valid; ``side`` the frame's longer side (pixels)."""
+    of b x b blocks and which are valid; ``side`` the frame's longer side (pixels);
+    ``mean`` expm1(g) when the caller holds it."""
     reach = max(3.0, REACH * side / b)
-    dark = shadow_mask(np.expm1(g), valid, reach)
+    dark = shadow_mask(np.expm1(g) if mean is None else mean, valid, reach)
     bright = valid & ~dark
     if not dark.any() or not bright.any():
         return Shadows(bright, np.zeros(dark.shape, np.int32), 0, b)
@@ -272,11 +275,12 @@ def _end_border(
     ix: np.ndarray,
     v: np.ndarray,
     shadows: Shadows,
-    edge: np.ndarray | None = None,
+    edge: EdgeDistance | None = None,
 ) -> tuple[tuple[int, float], tuple[int, float]]:
     """((j, d), (k, d)): the ends of a shadow's long axis v (indices into its blocks iy, ix
     of ``shadows``) and their distances (blocks) to the level's border, or to what ``edge``
-    ((R, C) distances, blocks) measures, the farther (the tip) first."""
+    (distances, blocks, :class:`~scattertag.beam.boxes.EdgeDistance`) measures, the farther
+    (the tip) first."""
     rows, cols = shadows.label.shape
     along = (ix - ix.mean()) * v[0] + (iy - iy.mean()) * v[1]
     ends = (int(np.argmin(along)), int(np.argmax(along)))
@@ -290,7 +294,11 @@ def _end_border(
 
 
 def _tip(
-    iy: np.ndarray, ix: np.ndarray, v: np.ndarray, shadows: Shadows, edge: np.ndarray | None = None
+    iy: np.ndarray,
+    ix: np.ndarray,
+    v: np.ndarray,
+    shadows: Shadows,
+    edge: EdgeDistance | None = None,
 ) -> tuple[float, float, float, float]:
     """(x, y, ux, uy) frame px: the end of a shadow's long axis v (its blocks iy, ix of
     ``shadows``) farther from the level's border (or what ``edge`` measures,
@@ -362,7 +370,7 @@ def bar_tips(counts: np.ndarray, ok: np.ndarray, shadows: Shadows, most: int = 3
 
 
 def tip_starts(
-    shadows: Shadows, side: int, most: int = 3, edge: np.ndarray | None = None
+    shadows: Shadows, side: int, most: int = 3, edge: EdgeDistance | None = None
 ) -> list[tuple[tuple[float, float], float, float]]:
     """(start, angle, half) of the ``most`` largest shadows' tips (:func:`shadow_tips`):
     the bar's half-width ``half`` (frame px) as half its blocks per block of length within
