@@ -619,3 +619,32 @@ def test_an_unpolished_isotropy_centre_is_known_to_its_step_only():
     assert polished_confidence(polished, 0.7, [polished], level, shape) > 0.69
     off = _scored("isotropy", -300.0, 1200.0, 4.0, 0.9)  # off the frame: 2 % of 2828 px
     assert polished_confidence(off, 0.7, [off], level, shape) > 0.69
+
+
+def _small_rings_frame(radii: tuple[float, ...], seed: int, cx: float = 390.6, cy: float = 541.6):
+    """1000 x 1000 Poisson counts: thin rings (1 px, 150 counts high) of ``radii`` px about
+    (cx, cy) on a broad falloff about a point beyond the frame's lower left corner, which
+    slides the isotropy search and the gradient lines off the frame, and a bar's shadow
+    (8 px wide) from the beam to the right edge."""
+    y, x = np.mgrid[:1000, :1000].astype(np.float32)
+    r = np.hypot(x - cx, y - cy)
+    mean = 30.0 + 3000.0 / (1 + np.hypot(x + 300.0, y - 1400.0) / 300.0) ** 2
+    mean = mean + sum(150.0 * np.exp(-0.5 * (r - radius) ** 2) for radius in radii)
+    counts = np.random.default_rng(seed).poisson(mean).astype(np.int32)
+    counts[(np.abs(y - cy) < 4) & (x > cx)] = 0
+    return counts
+
+
+@pytest.mark.parametrize(
+    ("radii", "seed", "found"),
+    [
+        ((16.0, 30.0, 44.0), 1, True),  # the ring level's fit was right but not found (0.25)
+        ((16.0, 30.0), 0, False),  # the guess was the isotropy search's, 1033 px off
+    ],
+)
+def test_rings_a_few_ring_level_blocks_across_are_fitted_at_the_polish_level(radii, seed, found):
+    # blocks of 4 px smear rings of 16-44 px into one arc; blocks of 2 px trace each ring
+    counts = _small_rings_frame(radii, seed)
+    est = estimate_beam_center(counts)
+    assert est.method == "rings" and est.found == found
+    assert math.hypot(est.x - 390.6, est.y - 541.6) <= 0.5

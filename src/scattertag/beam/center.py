@@ -73,6 +73,7 @@ from scattertag.beam.fallbacks import (
     arc_guess,
     compact_candidate,
     falloff_candidate,
+    finer_rings_candidate,
     glow_candidate,
     outline_candidate,
 )
@@ -272,6 +273,10 @@ def _estimate(
         tip = outline_candidate(counts, ok, levels[2])
         if tip is not None and tip[1] > conf:
             best, conf = tip
+    if conf < CONFIDENCE_THRESHOLD:
+        finer = finer_rings_candidate(counts, ok, levels, cands)
+        if finer is not None:
+            best, conf = finer[0], max(finer[1], conf)  # the better guess, found or not
     if best is not None:
         best, conf = polish(counts, ok, best, levels[2], conf)
         conf = polished_confidence(best, conf, cands, levels[2], counts.shape)

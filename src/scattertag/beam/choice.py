@@ -1,6 +1,6 @@
 """The choice among the candidates and its confidence.
 
-The rules (:func:`_choose_by_rules`, :func:`_confidence`), the ranker's override
+The rules (:func:`_choose_by_rules`, :func:`confidence`), the ranker's override
 (:func:`_choose`), the middles of windows left out (:func:`choose_unwindowed`) and the
 confidence of the polished choice (:func:`polished_confidence`). Below
 :data:`CONFIDENCE_THRESHOLD` a centre is not found.
@@ -165,7 +165,7 @@ def _backers(best: Candidate, cands: list[Candidate], diag: float) -> int:
     )
 
 
-def _confidence(
+def confidence(
     best: Candidate, cands: list[Candidate], diag: float, ring: Level | None = None
 ) -> float:
     """Confidence in [0, 1] of the chosen centre: agreement times evidence.
@@ -224,7 +224,7 @@ def _choose(
 ) -> tuple[Candidate | None, float]:
     """The candidate to trust on a frame of ``shape`` (rows, cols) and its confidence.
 
-    The rules (:func:`_choose_by_rules`, :func:`_confidence`) see the candidates of the
+    The rules (:func:`_choose_by_rules`, :func:`confidence`) see the candidates of the
     original estimators; the ranker (:mod:`scattertag.beam.ranker`, a logistic
     model trained on simulated frames) sees them all, the ``extra`` ones too (the axes of
     long shadows, loose beamstop circles). The ranker's
@@ -236,7 +236,7 @@ def _choose(
     candidate on the frame, if it scores higher than theirs, is the better guess of the
     position; the frame stays not found, with the rules' confidence. (Off the frame the
     ranker is weak: 34 % of off-frame benchmark frames have any candidate within the goal.)
-    ``ring`` is the ring level, where :func:`_confidence` looks for the rings of a ring fit.
+    ``ring`` is the ring level, where :func:`confidence` looks for the rings of a ring fit.
     Off the frame a consensus of arcs may replace the rules' choice
     (:func:`_consensus_off_frame`), and the choice gives way to a tight ring fit that agrees
     with it (:func:`_tight_rings`, the confidence kept).
@@ -244,7 +244,7 @@ def _choose(
     diag = math.hypot(*shape)
     plain = [c for c in cands if not c.extra]
     best = _consensus_off_frame(_choose_by_rules(plain, shape), cands, shape)
-    conf = _confidence(best, plain, diag, ring) if best is not None else 0.0
+    conf = confidence(best, plain, diag, ring) if best is not None else 0.0
     p = ranker.probabilities(cands, shape)
     if p.size == 0:
         return best, conf

@@ -19,7 +19,7 @@ from scattertag.beam.grid import on_frame
 from scattertag.beam.pyramid import Level, dark_floor
 from scattertag.beam.rings import TIE_RMS, arc_spread, level_ridges
 
-#: A ring fit stands on its own (:func:`_confidence`) only if the radial profile of g about
+#: A ring fit stands on its own (:func:`confidence`) only if the radial profile of g about
 #: its centre, over one of CREST_SECTORS sectors at least, shows a crest CREST_Z standard
 #: errors above the lowest bin within CREST_REACH ring-level pixels on either side
 #: (:func:`crest`); standard errors under CREST_SE_FLOOR (in g) count as that.

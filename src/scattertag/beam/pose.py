@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 #: POSE_REACH of the diagonal of the pose's own direct-beam point (module :func:`refit`).
 POSE_RMS, POSE_SIGMA, POSE_REACH = 1.1, 0.5, 0.1
 #: A refit that stands is backed by one other frame (the pose's): the confidence of one
-#: backer (:func:`scattertag.beam.choice._confidence`) times P(within the tolerance).
+#: backer (:func:`scattertag.beam.choice.confidence`) times P(within the tolerance).
 POSE_CONFIDENCE = 0.7
 
 
