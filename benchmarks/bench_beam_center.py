@@ -36,7 +36,7 @@
    the same 1000 x 1000 frames (of the first ``--count``), alternating in one process so
    both see the same load, with ``guess=True`` and ``guess=False``, and prints both medians
    and means, the ratio of the medians, the median per-frame ratio and the ratio of the
-   means.
+   means, and the frames whose estimates differ (a speed change should list none).
 
     python benchmarks/bench_beam_center.py                       # everything (about 20 min)
     python benchmarks/bench_beam_center.py --count 60 --no-real  # quick look
@@ -480,24 +480,33 @@ def paired_speed(other: Path, count: int, seed: int, cache: Path | None) -> None
     one process so both see the same load (the order flipped on the second pass), with
     ``guess=True`` (the benchmark's) and ``guess=False`` (``predict``'s): both medians and
     means, the ratio of the medians, the median per-frame ratio and the ratio of the means,
-    overall and on the frames whose estimate (this version's) is a ring or cone fit."""
+    overall and on the frames whose estimate (this version's) is a ring or cone fit; and the
+    frames whose estimates differ."""
     theirs_estimate = other_estimate(other)
     frames = [i for i in range(count) if SIZES[i % len(SIZES)] == 1000]
     for guess in (True, False):
         ours: list[float] = []
         theirs: list[float] = []
         rings: list[bool] = []
+        differ: set[int] = set()
         for rep in range(2):
             for i in tqdm(frames, desc=f"guess={guess}, pass {rep + 1}", unit="frame"):
                 f = simulated_frame(seed, i, cache)
                 order = [(estimate_beam_center, ours), (theirs_estimate, theirs)]
+                got = []
                 for estimate, times in order[:: 1 if rep == 0 else -1]:
                     c0 = time.process_time()
                     est = estimate(f["counts"], f["mask"], guess=guess)
                     times.append(time.process_time() - c0)
+                    got.append((est.x, est.y, est.confidence, est.method, est.sigma))
                     if times is ours:
                         rings.append(est.method in ("rings", "cone"))
-        print(f"\nguess={guess}: paired CPU per 1000 x 1000 frame, this / {other}")
+                if got[0] != got[1]:
+                    differ.add(i)
+        print(
+            f"\nguess={guess}: paired CPU per 1000 x 1000 frame, this / {other}; estimates"
+            f" (x, y, confidence, method, sigma) that differ: {sorted(differ) or 'none'}"
+        )
         for label, pick in (("all", [True] * len(ours)), ("ring or cone fits", rings)):
             a = [t for t, p in zip(ours, pick) if p]
             b = [t for t, p in zip(theirs, pick) if p]

@@ -8,7 +8,7 @@ import pytest
 from scattertag.beam import center as bc
 from scattertag.beam import horizon
 from scattertag.beam.candidates import Candidate
-from scattertag.beam.grazing import _half, below_horizon
+from scattertag.beam.grazing import _cuts, _half, below_horizon
 from scattertag.beam.pyramid import pyramid
 from scattertag.beam.radial import climb, pixels
 from scattertag.geometry import Geometry
@@ -80,7 +80,10 @@ def test_a_whole_pattern_has_no_half_below_it():
     counts = np.random.default_rng(1).poisson(5e3 / (1.0 + (r / 12.0) ** 2) + 3.0)
     ok = bc.valid_pixels(counts)
     ring = pyramid(counts, ok)[2]
-    assert _half(counts, ok, ring, g.beam_center[0], g.beam_center) is None
+    x = g.beam_center[0]
+    assert (
+        _half(counts, ok, ring, x, _cuts(counts, ok, ring, x, g.beam_center), g.beam_center) is None
+    )
     est = bc.estimate_beam_center(counts)
     assert est.method != "grazing" and _error(est, g) <= 2.0
 

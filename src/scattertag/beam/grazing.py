@@ -258,29 +258,40 @@ def _band(counts: np.ndarray, ok: np.ndarray, x: float, d: dips.Dip, longest: in
     return True
 
 
-def _half(
+def _cuts(
     counts: np.ndarray,
     ok: np.ndarray,
     level: Level,
     x: float,
     rival: tuple[float, float] | None = None,
-) -> horizon.Half | None:
-    """The beam of the half pattern above the film's horizon about column x (frame px;
-    :func:`horizon.cuts` from the rival's row + HALF_CLEAR down when a ``rival`` centre
-    (x, y) is given, else over the whole column, the floor the 0.5th percentile of the
-    level's valid block means), the one of largest isotropy (:func:`horizon.half_pattern`),
-    or None."""
+) -> list[horizon.Cut]:
+    """The film's horizons about column x (frame px; :func:`horizon.cuts`, the floor the
+    0.5th percentile of the level's valid block means) over the whole column, or, given a
+    ``rival`` centre (x, y), from its row + HALF_CLEAR down and at least HALF_CLEAR and 2
+    spreads below it."""
     floor = percentile(level.means[level.ok], 0.5) if level.ok.any() else 0.0
     start = 0 if rival is None else max(math.ceil(rival[1] + HALF_CLEAR), 0)
+    found = horizon.cuts(counts, ok, (level.lit, level.b), x, floor, start)
+    if rival is None:
+        return found
+    return [c for c in found if c.y - rival[1] >= max(HALF_CLEAR, 2.0 * c.spread)]
+
+
+def _half(
+    counts: np.ndarray,
+    ok: np.ndarray,
+    level: Level,
+    x: float,
+    cuts: list[horizon.Cut],
+    rival: tuple[float, float] | None = None,
+) -> horizon.Half | None:
+    """The beam of the half pattern above the film's horizon about column x (frame px),
+    under each of ``cuts`` (:func:`_cuts`), the one of largest isotropy
+    (:func:`horizon.half_pattern`, which a ``rival`` centre (x, y) must explain worse),
+    or None."""
     lit = (level.lit, level.b)
-    halves = []
-    for cut in horizon.cuts(counts, ok, lit, x, floor, start):
-        if rival is not None and cut.y - rival[1] < max(HALF_CLEAR, 2.0 * cut.spread):
-            continue
-        half = horizon.half_pattern(counts, ok, lit, x, cut, rival)
-        if half is not None:
-            halves.append(half)
-    return max(halves, key=lambda h: h.r2, default=None)
+    halves = [horizon.half_pattern(counts, ok, lit, x, cut, rival) for cut in cuts]
+    return max((h for h in halves if h is not None), key=lambda h: h.r2, default=None)
 
 
 def _half_candidate(half: horizon.Half, rho: float) -> tuple[Candidate, float]:
@@ -319,7 +330,7 @@ def grazing_candidate(
         fy, w, evidence = found_y
         iso = isotropy(pixels(level), x, level.from_frame(fx, fy)[1])
     else:
-        half = _half(counts, ok, level, fx)
+        half = _half(counts, ok, level, fx, _cuts(counts, ok, level, fx))
         return None if half is None else _half_candidate(half, rho)
     conf = 0.7 * evidence * (1.0 - math.exp(-4.0 / (w * w)))
     return Candidate("grazing", fx, fy, w, 0.0, iso, iso, rho=rho), conf
@@ -340,10 +351,13 @@ def below_horizon(
     """
     if not on_frame(best.x, best.y, counts.shape):
         return None
+    cuts = _cuts(counts, ok, level, best.x, (best.x, best.y))
+    if not cuts:  # no horizon below the choice (most frames): no mirror column needed
+        return None
     x, rho = _mirror_column(level)
     if not (math.isfinite(x) and rho >= GRAZING_RHO):
         return None
     if abs(level.to_frame(x, 0.0)[0] - best.x) > HALF_NEAR * counts.shape[1]:
         return None
-    half = _half(counts, ok, level, best.x, (best.x, best.y))
+    half = _half(counts, ok, level, best.x, cuts, (best.x, best.y))
     return None if half is None else _half_candidate(half, rho)
