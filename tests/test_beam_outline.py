@@ -69,8 +69,8 @@ def test_a_start_on_no_shadow_is_not_fitted(monkeypatch):
     counts = _frame("bar", 3, half=5.0, blur=2.0)
     ok = np.ones(SHAPE, bool)
     calls = []
-    levenberg = outline._levenberg
-    monkeypatch.setattr(outline, "_levenberg", lambda *a: calls.append(1) or levenberg(*a))
+    solve = outline._solve
+    monkeypatch.setattr(outline, "_solve", lambda *a: calls.append(1) or solve(*a))
     assert outline.fit_tip(counts, ok, (BEAM[0] - 120.0, BEAM[1] + 100.0), 0.3, 5.0) is None
     assert not calls
     tip = outline.fit_tip(counts, ok, (BEAM[0] + 4.0, BEAM[1] - 3.0), math.radians(14.0), 7.0)

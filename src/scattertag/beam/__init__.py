@@ -8,7 +8,8 @@ together by ``candidates``; ``evidence`` (what the radial profile about a point 
 ``choice`` (rules, ``ranker``, confidence) pick one; ``grazing`` (grazing incidence, with
 ``horizon``) and ``fallbacks`` (``glow``, ``compact``, ``outline``, ``falloff``) are tried
 where none is found; ``polish`` refines the choice (and tries tilted ``cones``, ``pose``).
-Numerical helpers: ``order_stats``, ``boxes``, ``dips``, ``reflection``, ``radial``, ``grid``.
+Numerical helpers: ``least_squares`` (the one soft-L1 solver), ``order_stats``, ``boxes``,
+``dips``, ``reflection``, ``radial``, ``grid``.
 How they work and what they score: docs/beam_center.md.
 """
 

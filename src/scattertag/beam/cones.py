@@ -19,7 +19,8 @@ tau cos phi, tau sin phi) and one free 2 theta_j per arc, eliminated (variable
 projection: for a geometry the best 2 theta_j is the weighted mean of 2 theta(p_k) over
 the arc, weights 1 / |grad 2 theta|^2). The residual of a point is its distance to its
 conic to first order, (2 theta(p_k) - 2 theta_j) / |grad 2 theta(p_k)| in pixels; robust
-least squares (``scipy.optimize.least_squares``, soft L1) from the circle fit's centre.
+least squares (soft L1, :func:`scattertag.beam.least_squares.solve`) from the circle fit's
+centre.
 Untilted (tau = 0) the model is concentric circles and d is free; with tau > 0 d and tau
 are fixed by how the rings' centres drift with their radius (first order) and by their
 ellipticity (second order), so arcs that cover little of their rings fix them poorly.
@@ -28,13 +29,14 @@ ellipticity (second order), so arcs that cover little of their rings fix them po
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.optimize import least_squares
+from scipy import optimize
 
+from scattertag.beam import least_squares
+from scattertag.beam.least_squares import Solution
 from scattertag.simulate.tilt import Tilt
 
 #: Soft-L1 scale of the point residuals (pixels of the points' own grid).
@@ -146,100 +148,6 @@ class _Arcs:
         return self.sw * (tt - two_theta[self.label]) / grad, two_theta
 
 
-@dataclass(frozen=True)
-class _Solution:
-    """A soft-L1 least-squares fit: parameters x, cost 0.5 sum rho (as ``least_squares``'),
-    and jac (N, P) the loss-scaled Jacobian at x (J^T J the Gauss-Newton Hessian of the
-    cost), or None when not asked for."""
-
-    x: np.ndarray
-    cost: float
-    jac: np.ndarray | None
-
-
-def _soft_l1(f: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """(cost, r, s) of residuals f (N,) under the soft-L1 loss of scale F_SCALE: cost =
-    0.5 sum rho, rho = 2 C^2 (sqrt(1 + (f / C)^2) - 1); the cost's gradient is J^T r and
-    its Gauss-Newton Hessian (with the loss's curvature, as ``least_squares``) J^T diag(s^2) J:
-    r = f / sqrt(t), s = t^-3/4, t = 1 + (f / C)^2."""
-    t = 1.0 + (f / F_SCALE) ** 2
-    root = np.sqrt(t)
-    cost = F_SCALE * F_SCALE * float(np.sum(root - 1.0))
-    return cost, f / root, 1.0 / np.sqrt(t * root)
-
-
-def _fit(
-    fun: Callable[[np.ndarray], np.ndarray],
-    x0: np.ndarray,
-    scale: np.ndarray,
-    bounds: tuple[np.ndarray, np.ndarray],
-    max_nfev: int,
-    tol: float,
-    want_jac: bool = False,
-) -> _Solution:
-    """Levenberg-Marquardt on the soft-L1 cost of the residuals ``fun`` (P,) -> (N,) from x0,
-    parameters kept in ``bounds`` (lower, upper: clipped, and one at a bound that the cost
-    pushes beyond it held there), damping lambda diag(H) + lambda / scale^2;
-    forward-difference Jacobians (P evaluations each, not counted in
-    ``max_nfev``). Stops when an accepted step lowers the cost by under ``tol`` of it or
-    moves the parameters (over ``scale``) by under ``tol`` of their size, or after
-    ``max_nfev`` evaluations of the cost. For a handful of parameters on a few hundred
-    residuals ``least_squares``' own work outweighs the residuals several times."""
-    lower, upper = bounds
-    x = np.clip(np.asarray(x0, dtype=np.float64), lower, upper)
-    f = fun(x)
-    cost, r, s = _soft_l1(f)
-    nfev, lam = 1, 1e-3
-    eps = math.sqrt(np.finfo(np.float64).eps)
-
-    def jacobian(x: np.ndarray, f: np.ndarray) -> np.ndarray:
-        jac = np.empty((f.size, x.size))
-        for j in range(x.size):
-            h = eps * max(1.0, abs(x[j]))
-            h = h if x[j] + h <= upper[j] else -h
-            xh = x.copy()
-            xh[j] += h
-            jac[:, j] = (fun(xh) - f) / h
-        return jac
-
-    while math.isfinite(cost) and nfev < max_nfev:
-        jac = jacobian(x, f)
-        a = jac * s[:, None]
-        hess, grad = a.T @ a, jac.T @ r
-        damp = np.diag(hess) + 1.0 / (scale * scale)
-        # parameters at a bound that the cost pushes beyond it stay there (active set)
-        free = ~(((x <= lower) & (grad > 0)) | ((x >= upper) & (grad < 0)))
-        sub = np.ix_(free, free)
-        done = False
-        while nfev < max_nfev:
-            step = np.zeros(x.size)
-            try:
-                step[free] = np.linalg.solve(hess[sub] + lam * np.diag(damp[free]), -grad[free])
-            except np.linalg.LinAlgError:
-                step[:] = np.nan
-            new = np.clip(x + step, lower, upper)
-            if not np.all(np.isfinite(new)):
-                done = True
-                break
-            fn = fun(new)
-            nfev += 1
-            cn, rn, sn = _soft_l1(fn)
-            if cn < cost:
-                moved = float(np.linalg.norm((new - x) / scale))
-                size = float(np.linalg.norm(x / scale))
-                done = cost - cn <= tol * cost or moved <= tol * (tol + size)
-                x, f, cost, r, s = new, fn, cn, rn, sn
-                lam = max(lam / 3.0, 1e-9)
-                break
-            lam *= 4.0
-            if lam > 1e12:
-                done = True
-                break
-        if done:
-            break
-    return _Solution(x, cost, jacobian(x, f) * s[:, None] if want_jac else None)
-
-
 def _stride(n: int, keep: int) -> np.ndarray:
     """At most ``keep`` indices of range(n), evenly strided."""
     return np.linspace(0, n - 1, min(n, keep)).astype(np.int64)
@@ -312,21 +220,33 @@ def fit_cones(
     x_scale = np.array([scale, scale, 1.0, 0.1, 0.1])
     free = (np.full(2, -np.inf), np.full(2, np.inf))
 
-    def solve(on: _Arcs, p0: np.ndarray, tol: float, want_jac: bool = False) -> _Solution:
-        return _fit(on.residuals, p0, x_scale, bounds, MAX_NFEV, tol, want_jac)
+    def solve(on: _Arcs, p0: np.ndarray, tol: float, want_jac: bool = False) -> Solution:
+        return least_squares.solve(
+            on.residuals,
+            p0,
+            *bounds,
+            x_scale,
+            f_scale=F_SCALE,
+            max_nfev=MAX_NFEV,
+            ftol=tol,
+            xtol=tol,
+            want_jac=want_jac,
+        )
 
     near, far = D_STARTS[0] * radius, D_STARTS[1] * radius
     log_far = math.log(far)
 
-    def circles(on: _Arcs) -> _Solution:
+    def circles(on: _Arcs) -> Solution:
         """The untilted model (concentric circles) on ``on``: cx, cy fitted, d = far."""
-        return _fit(
+        return least_squares.solve(
             lambda c: on.residuals(np.array([c[0], c[1], log_far, 0.0, 0.0])),
             np.array(start, dtype=np.float64),
+            *free,
             x_scale[:2],
-            free,
-            MAX_NFEV,
-            1e-8,
+            f_scale=F_SCALE,
+            max_nfev=MAX_NFEV,
+            ftol=1e-8,
+            xtol=1e-8,
         )
 
     best = None
@@ -346,7 +266,9 @@ def fit_cones(
     res, two_theta = most.solve(best.x)
     dof = max(res.size - 5 - arcs.n, 1)
     assert best.jac is not None
-    cov = np.linalg.pinv(best.jac.T @ best.jac) * float(np.sum(res * res)) / dof
+    # the loss-scaled Jacobian (as ``least_squares``'): J times t^-3/4, t = 1 + (f / C)^2
+    jac = best.jac * ((1.0 + (best.f / F_SCALE) ** 2) ** -0.75)[:, None]
+    cov = np.linalg.pinv(jac.T @ jac) * float(np.sum(res * res)) / dof
     cx, cy, log_d, tx, ty = (float(v) for v in best.x)
     return ConeFit(
         x=cx,
@@ -413,7 +335,7 @@ def fit_centre(
         """The least-cost fit of (cx, cy) with the other parameters ``tail``, or None."""
         out = None
         for start in starts:
-            sol = least_squares(
+            sol = optimize.least_squares(
                 lambda c: arcs.residuals(np.array([c[0], c[1], *tail])),
                 np.array(start, dtype=np.float64),
                 loss="soft_l1",

@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from scattertag.beam import least_squares
 from scattertag.beam.order_stats import median
 from scattertag.beam.shadow import _blocks
 
@@ -43,7 +44,7 @@ SCREEN_BLOCKS, SCREEN_SIGMA = 24, 1.0
 #: 3793 starts of every cached frame of seeds 0, 1, 3 and 4 this passes 52 % of them and
 #: all 53 whose fit pins the beam (least contrast there 3.4, least gain 296).
 START_CONTRAST = 1.0
-#: Most residual evaluations of a fit (:func:`_levenberg`).
+#: Most residual evaluations of a fit (:func:`scattertag.beam.least_squares.solve`).
 MAX_NFEV = 30
 #: Largest standard error (frame px) of a kept centre.
 MAX_SIGMA = 0.25
@@ -281,7 +282,9 @@ def _fit(
     def model(p: np.ndarray, flat: bool = False) -> tuple[np.ndarray, np.ndarray]:
         return _model(blk, p, flat)[:2]
 
-    q, r, jac = _levenberg(model, x0, np.array(lo), np.array(hi), scale, units)
+    sol = _solve(model, x0, lo, hi, scale, units)
+    q, r, jac = sol.x, sol.f, sol.jac
+    assert jac is not None
     w = 1.0 / np.sqrt(1.0 + (r / scale) ** 2)  # soft-L1's weights at the solution
     h = jac.T @ (jac * w[:, None])
     if not np.linalg.det(h) > 0:
@@ -309,7 +312,7 @@ def _fit(
     if not _bar(tip, half):
         return tip  # the straight end is not worth fitting
     # the same fit with a straight end (a paddle's box), from the round one
-    box = _levenberg(lambda p: model(p, True), q, np.array(lo), np.array(hi), scale, units)[1]
+    box = _solve(lambda p: model(p, True), q, lo, hi, scale, units).f
     return replace(tip, round=_chi2(box, scale) - chi)
 
 
@@ -321,47 +324,28 @@ def _promising(blk: _Blocks, p: np.ndarray, scale: float, light: float) -> bool:
     return float(coef[1] - coef[0]) >= START_CONTRAST * scale and _chi2(r, scale) < light
 
 
-def _levenberg(
+def _solve(
     model: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
     x0: np.ndarray,
-    lo: np.ndarray,
-    hi: np.ndarray,
+    lo: list[float],
+    hi: list[float],
     scale: float,
     units: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(p, residuals, Jacobian (N, P)): Levenberg-Marquardt on the soft-L1 cost
-    sum 2 (sqrt(1 + (r / scale)^2) - 1) of ``model`` (residuals r and their Jacobian at p)
-    from x0, the weights 1 / sqrt(1 + (r / scale)^2) refreshed each step (iteratively
-    reweighted), steps clipped to [lo, hi]; at most MAX_NFEV evaluations, until no
-    parameter moves by 1e-4 of its ``units``."""
-    x = np.clip(np.asarray(x0, np.float64), lo, hi)
-    r, jac = model(x)
-    cost, lam, evals = _chi2(r, scale), 1e-3, 1
-    while evals < MAX_NFEV:
-        w = 1.0 / np.sqrt(1.0 + (r / scale) ** 2)
-        jw = jac * w[:, None]
-        h, g = jac.T @ jw, jw.T @ r
-        damp = np.diag(np.maximum(np.diag(h), 1e-12))
-        moved = False
-        while evals < MAX_NFEV:
-            try:
-                step = -np.linalg.solve(h + lam * damp, g)
-            except np.linalg.LinAlgError:
-                break
-            xn = np.clip(x + step, lo, hi)
-            rn, jn = model(xn)
-            evals += 1
-            cn = _chi2(rn, scale)
-            if cn < cost:
-                moved = bool(np.any(np.abs(xn - x) > 1e-4 * units))
-                x, r, jac, cost, lam = xn, rn, jn, cn, max(lam / 10.0, 1e-9)
-                break
-            lam *= 10.0
-            if lam > 1e8:
-                break
-        if not moved:
-            break
-    return x, r, jac
+) -> least_squares.Solution:
+    """The soft-L1 fit (scale ``scale``) of ``model`` (residuals and their Jacobian) from x0
+    in [lo, hi], at most MAX_NFEV evaluations, until no parameter moves by 1e-4 of its
+    ``units`` (:func:`scattertag.beam.least_squares.solve`)."""
+    return least_squares.solve(
+        model,
+        x0,
+        np.array(lo),
+        np.array(hi),
+        units,
+        f_scale=scale,
+        max_nfev=MAX_NFEV,
+        xtol=1e-4,
+        jac=True,
+    )
 
 
 def _bar(tip: OutlineTip, half: float) -> bool:
