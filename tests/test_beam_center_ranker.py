@@ -104,3 +104,23 @@ def test_choice_override_and_better_guess_when_nothing_is_found(monkeypatch):
     off = cand("axis", 160.0, extra=True)  # off the frame the ranker is not trusted to guess
     fixed(0.1, 0.4)
     assert _choose([rules_pick, off], shape)[0] is rules_pick
+
+
+def test_a_found_choice_gives_way_only_to_a_found_override(monkeypatch):
+    # the rules' pick is found (the rules and its confidence, 0.7, fixed here); the ranker
+    # is sure of another centre, about which the image is no more isotropic than noise:
+    # that override would not be found, so the found pick stays, with its confidence
+    from scattertag.beam import choice
+
+    def cand(method: str, x: float, extra: bool = False, iso: float = 0.05) -> Candidate:
+        return Candidate(method, x, 50.0, 0.5, 0.1, iso, iso, extra=extra)
+
+    rules_pick = cand("rings", 30.0, iso=0.5)
+    blank = cand("axis", 60.0, extra=True, iso=0.01)
+    shape = (100, 100)
+    monkeypatch.setattr(choice, "_choose_by_rules", lambda cands, shape: rules_pick)
+    monkeypatch.setattr(choice, "confidence", lambda best, cands, diag, ring: 0.7)
+    monkeypatch.setattr(ranker, "probabilities", lambda c, s: np.array([0.1, 0.9]))
+    assert _choose([rules_pick, blank], shape) == (rules_pick, 0.7)
+    sure = cand("axis", 60.0, extra=True, iso=0.5)  # a found override still replaces it
+    assert _choose([rules_pick, sure], shape) == (sure, 0.9)

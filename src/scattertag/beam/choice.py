@@ -231,7 +231,9 @@ def _choose(
     choice replaces the rules' when its P(hit) reaches RANK_OVERRIDE and exceeds the
     P(hit) it gives the rules' choice by RANK_MARGIN; its P times the rules' evidence
     (:func:`_evidence`: a centre about which the image is no more isotropic than noise is
-    not found, whoever chose it) is then the confidence. When
+    not found, whoever chose it) is then the confidence. A found choice of the rules gives
+    way only to an override that is found too (not demoted by :func:`_lone` or its
+    evidence below CONFIDENCE_THRESHOLD). When
     the rules find nothing (confidence under CONFIDENCE_THRESHOLD), the ranker's best
     candidate on the frame, if it scores higher than theirs, is the better guess of the
     position; the frame stays not found, with the rules' confidence. (Off the frame the
@@ -251,9 +253,11 @@ def _choose(
     k = int(np.argmax(p))
     mine = max((float(q) for c, q in zip(cands, p) if c is best), default=0.0)
     if p[k] >= RANK_OVERRIDE and p[k] - mine >= RANK_MARGIN:
-        best, conf = cands[k], float(p[k]) * _evidence(cands[k])
-        if _lone(best, plain, diag, ring):
-            conf = min(conf, LONE)
+        over = float(p[k]) * _evidence(cands[k])
+        if _lone(cands[k], plain, diag, ring):
+            over = min(over, LONE)
+        if over >= CONFIDENCE_THRESHOLD or conf < CONFIDENCE_THRESHOLD:
+            best, conf = cands[k], over  # a found choice gives way only to a found one
     elif conf < CONFIDENCE_THRESHOLD and p[k] > mine and on_frame(cands[k].x, cands[k].y, shape):
         best = cands[k]  # a better guess; still not found
     return _tight_rings(best, cands, diag), conf
