@@ -552,7 +552,6 @@ def test_a_weak_axis_guess_gives_way_to_the_arcs_own_centre(ring: bool) -> None:
     ("index", "size"),
     [
         (13, 1000),  # a halo off the frame, a cosmic-ray track on it: its middle, 537 px off
-        (142, 1000),  # faint rings; the ranker took a track's middle (436 px off, 0.59)
         (66, 256),  # a layer line off the frame: a hot pixel, 148 px off
     ],
 )
@@ -599,6 +598,17 @@ def test_a_ring_fit_round_about_none_of_its_arcs_stands_alone():
     assert polished_confidence(off, 0.7, [off], level, shape) == LONE
     backer = _scored("symmetry", 126.5, 138.5, 0.05, 0.9)  # another estimator agrees
     assert polished_confidence(off, 0.7, [off, backer], level, shape) == 0.7
+
+
+def test_an_unpinned_override_gives_way_to_the_rules_found_ring_fit():
+    # seed 1's 142, faint rings: the ranker overrode the rules' right ring fit (0.4 px,
+    # found) with a track's middle 436 px off (0.59) that nothing radial pins; demoted to a
+    # guess, it was not found, and the ring fit was lost with it
+    s = benchmark_frame(142)
+    est = estimate_beam_center(s.counts, s.mask)
+    x, y = s.geometry.beam_center
+    assert est.found and est.method == "rings"
+    assert math.hypot(est.x - x, est.y - y) <= 2.0
 
 
 @pytest.mark.parametrize("index", [58, 183])  # ring fits 2.6 and 4.6 px off at 0.7

@@ -256,7 +256,18 @@ def _estimate(
         and best.method in PATTERN
         and not pinned(counts, ok, levels[2], best)
     ):
-        conf = min(conf, LONE)  # nothing in the image pins it there: its position a guess
+        # nothing in the image pins it there: the choice among the others, if found and
+        # pinned (a ranker override must not hide the rules' found ring fit), else a guess
+        rest = [c for c in cands if c is not best]
+        alt, alt_conf = choose_unwindowed(rest, (rows, cols), levels[2])
+        if (
+            alt is not None
+            and alt_conf >= CONFIDENCE_THRESHOLD
+            and (alt.method not in PATTERN or pinned(counts, ok, levels[2], alt))
+        ):
+            best, conf = alt, alt_conf
+        else:
+            conf = min(conf, LONE)
     if conf < CONFIDENCE_THRESHOLD:
         graze = grazing_candidate(counts, ok, levels[2])
         if graze is not None and (graze[1] > conf or graze[0].sigma <= GUESS_SPREAD):
