@@ -49,7 +49,7 @@ STAGES = {
     "gradient.gradient_field": "gradient",
     "gradient.meeting_point": "gradient",
     "shadow.find_shadows": "shadows",
-    "shadow.shadow_circles": "shadows",
+    "disks.shadow_circles": "shadows",
     "shadow.shadow_tips": "shadows",
     "symmetry.symmetry_map": "symmetry",
     "symmetry.symmetry_peaks": "symmetry",
@@ -147,7 +147,7 @@ def exit_of(calls: Counter[str]) -> str:
     """Where ``candidates`` stopped by its own rules: after a tight ring fit (no shadow
     search), a strict beamstop circle (no symmetry map), point symmetry agreeing with the
     gradient lines (no isotropy search), or at the end."""
-    if not calls["shadow.shadow_circles"]:
+    if not calls["disks.shadow_circles"]:
         return "tight ring fit"
     if not calls["symmetry.symmetry_map"]:
         return "beamstop circle"

@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from scattertag.beam import center as bc
-from scattertag.beam import horizon, shadow
+from scattertag.beam import disks, edges, horizon
 from scattertag.beam.gradient import solve2
 from scattertag.beam.polish import (
     FINE_WINDOW,
@@ -316,7 +316,7 @@ def test_distance_to_bright_is_exact_on_the_shadows_within_reach(frame):
     full = ndimage.distance_transform_edt(~shadows.bright)
     on = shadows.label > 0
     for reach in (3.0, 8.0, 40.0):
-        got = shadow._distance_to_bright(shadows, reach)
+        got = disks._distance_to_bright(shadows, reach)
         near = on & (full <= reach)
         np.testing.assert_array_equal(got[near], full[near])
         assert np.all(got[on] >= full[on])
@@ -337,11 +337,11 @@ def test_small_solves_match_numpys():
         np.testing.assert_allclose([x, y], np.linalg.solve(h, b), rtol=1e-9, atol=1e-12)
         assert det == pytest.approx(np.linalg.det(h), rel=1e-9, abs=1e-12)
         a3 = rng.normal(size=(3, 3))
-        det3, inv3 = shadow._det_inv(a3 @ a3.T)
+        det3, inv3 = edges.det_inv(a3 @ a3.T)
         assert det3 == pytest.approx(np.linalg.det(a3 @ a3.T), rel=1e-9, abs=1e-12)
         np.testing.assert_allclose(inv3, np.linalg.inv(a3 @ a3.T), rtol=1e-7, atol=1e-9)
     assert math.isnan(solve2(1.0, 1.0, 1.0, 1.0, 2.0)[0])
-    assert shadow._det_inv(np.ones((3, 3)))[0] == 0.0
+    assert edges.det_inv(np.ones((3, 3)))[0] == 0.0
 
 
 def test_edge_distance_is_the_padded_distance_transform():

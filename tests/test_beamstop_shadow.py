@@ -6,10 +6,13 @@ import math
 import numpy as np
 import pytest
 
+from scattertag.beam import bars, disks
 from scattertag.beam import shadow as beamstop_shadow
+from scattertag.beam.bars import bar_tips
 from scattertag.beam.center import estimate_beam_center
+from scattertag.beam.disks import shadow_circles
 from scattertag.beam.pyramid import pyramid
-from scattertag.beam.shadow import bar_tips, find_shadows, shadow_circles, shadow_tips
+from scattertag.beam.shadow import find_shadows, shadow_tips
 
 
 def flat_frame(size: int, level: float, seed: int):
@@ -100,14 +103,14 @@ def test_disk_cut_by_the_frame_border_still_gives_its_circle(seed):
 
 def test_turn_is_one_along_a_circle_and_zero_along_straight_sides():
     t = np.linspace(-2.0, 2.0, 40)
-    assert beamstop_shadow._turn(t, t + 0.05 * np.sin(7 * t)) == pytest.approx(1.0, abs=0.05)
+    assert disks._turn(t, t + 0.05 * np.sin(7 * t)) == pytest.approx(1.0, abs=0.05)
     # two straight sides (normals -90 and +80 degrees) seen from a point between them
     theta = np.concatenate([np.linspace(-1.9, -1.0, 12), np.linspace(0.9, 1.9, 12)])
     normal = np.where(theta < 0, -math.pi / 2, math.radians(80.0))
-    assert abs(beamstop_shadow._turn(theta, normal)) < 0.05
+    assert abs(disks._turn(theta, normal)) < 0.05
     # an arc across the +-pi cut is one stretch
     arc = np.angle(np.exp(1j * np.linspace(2.8, 3.6, 20)))
-    assert beamstop_shadow._turn(arc, arc) == pytest.approx(1.0)
+    assert disks._turn(arc, arc) == pytest.approx(1.0)
 
 
 def test_wedge_tip_and_axis_point_at_the_beam():
@@ -140,7 +143,7 @@ def test_circle_drops_a_second_edge_that_pulls_the_radius():
     x[:200] += rng.normal(0, 0.15, 200)
     y[:200] += rng.normal(0, 0.15, 200)
     w = np.concatenate([np.ones(200), np.full(60, 2.0)])
-    fit = beamstop_shadow._circle(x, y, w, (31.0, 24.0))
+    fit = disks._circle(x, y, w, (31.0, 24.0))
     assert fit is not None
     cx, cy, radius, _, _, keep = fit
     assert math.hypot(cx - 30, cy - 25) < 0.1 and radius == pytest.approx(20.0, abs=0.1)
@@ -280,7 +283,7 @@ def test_midline_of_a_wedge_passes_through_the_beam(angle, seed):
     counts = np.random.default_rng(seed).poisson(lam * t)
     ux, uy = math.cos(angle), math.sin(angle)
     start = (beam[0] + 4.0 * uy, beam[1] - 4.0 * ux)
-    line = beamstop_shadow.stop_axis(counts, np.ones(counts.shape, bool), start, angle, 4)
+    line = bars.stop_axis(counts, np.ones(counts.shape, bool), start, angle, 4)
     assert line is not None
     across = (beam[0] - line.x) * math.sin(line.angle) - (beam[1] - line.y) * math.cos(line.angle)
     assert abs(across) <= 0.2

@@ -12,14 +12,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scattertag.beam import shadow
+from scattertag.beam import bars, disks, edges
+from scattertag.beam.bars import bar_tips
+from scattertag.beam.disks import shadow_circles
 from scattertag.beam.gradient import coherence, gradient_field, lines_meet, meeting_point
 from scattertag.beam.grid import on_frame
 from scattertag.beam.pose import DetectorPose
 from scattertag.beam.pyramid import Level, pixels, pyramid
 from scattertag.beam.radial import climb, isotropy
 from scattertag.beam.rings import arc_consensus, fit_arcs, level_ridges
-from scattertag.beam.shadow import bar_tips, shadow_circles, shadow_tips
+from scattertag.beam.shadow import shadow_tips
 from scattertag.beam.symmetry import axis_start, refine_symmetry, symmetry_map, symmetry_peaks
 
 #: Centres farther than this many frame diagonals from the frame's middle are rejected.
@@ -91,7 +93,7 @@ def candidates(
             add("rings", *fine.from_frame(fx, fy), s * ring.b / fine.b, arcs=n, extra=True)
     shadows = ring.shadows(max(counts.shape))
     circles = shadow_circles(counts, ok, shadows, LOOSE_SPAN, LOOSE_SIGMA)
-    strict = [c for c in circles if c.span >= shadow.MIN_SPAN and c.sigma <= shadow.MAX_SIGMA]
+    strict = [c for c in circles if c.span >= disks.MIN_SPAN and c.sigma <= edges.MAX_SIGMA]
     loose = [c for c in circles if c not in strict]
     for circle in strict[:2] + loose[:2]:
         x, y = fine.from_frame(circle.x, circle.y)
@@ -99,7 +101,7 @@ def candidates(
     ends = bar_tips(counts, ok, shadows)
     for end in ends[:2]:
         x, y = fine.from_frame(end.x, end.y)
-        add("beamstop", x, y, end.sigma / fine.b, span=shadow.tip_cover(end))
+        add("beamstop", x, y, end.sigma / fine.b, span=bars.tip_cover(end))
     if strict or ends:
         return out  # the stop's round edge is the choice (see _choose): no search needed
     rho, overlap = symmetry_map(coarse)

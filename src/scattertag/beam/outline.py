@@ -1,6 +1,6 @@
 """The beam centre from a bar's round end fitted to the counts themselves.
 
-:func:`scattertag.beam.shadow.bar_tips` traces the crests of the edge's gradient and fits
+:func:`scattertag.beam.bars.bar_tips` traces the crests of the edge's gradient and fits
 the outline through them. A crest needs an edge that stands out pixel by pixel: where the
 light over an integrating detector's offset is a few counts against a read noise of tens,
 where the edge blurs over the bar's width (a thin rod), or where a module gap cuts the tip,

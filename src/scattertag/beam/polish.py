@@ -13,6 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from scattertag.beam import cones
+from scattertag.beam.bars import StopAxis, stop_axis
 from scattertag.beam.boxes import box_any, dilate_cross, nonzero2d
 from scattertag.beam.candidates import Candidate
 from scattertag.beam.choice import CONFIDENCE_THRESHOLD
@@ -22,7 +23,7 @@ from scattertag.beam.order_stats import median
 from scattertag.beam.pose import Arcs, DetectorPose, within
 from scattertag.beam.pyramid import Level, block_sums, level_from_sums, sums_floor, window_level
 from scattertag.beam.rings import Ridges, circles, fit_arcs, level_ridges, ridges
-from scattertag.beam.shadow import StopAxis, held_tips, stop_axis
+from scattertag.beam.shadow import held_tips
 from scattertag.beam.symmetry import bilinear, refine_symmetry, symmetry_reach, symmetry_sample
 
 #: A chosen isotropy-search centre is polished by the point symmetry of the pixels within
@@ -239,7 +240,7 @@ def _fine_symmetry(counts: np.ndarray, ok: np.ndarray, ring: Level, best: Candid
 def _stop_midline(
     counts: np.ndarray, ok: np.ndarray, ring: Level, best: Candidate
 ) -> StopAxis | None:
-    """The midline (:func:`scattertag.beam.shadow.stop_axis`) of the held stop's shadow
+    """The midline (:func:`scattertag.beam.bars.stop_axis`) of the held stop's shadow
     whose axis (:func:`scattertag.beam.shadow.held_tips`) passes nearest the centre ``best``,
     traced from the foot of ``best`` on that axis."""
     tips = held_tips(ring.shadows(max(counts.shape)))
