@@ -658,3 +658,22 @@ def test_rings_a_few_ring_level_blocks_across_are_fitted_at_the_polish_level(rad
     est = estimate_beam_center(counts)
     assert est.method == "rings" and est.found == found
     assert math.hypot(est.x - 390.6, est.y - 541.6) <= 0.5
+
+
+@pytest.mark.parametrize(
+    ("index", "size", "found"),
+    [
+        (33, 256, False),  # a dark frame: a guess, whose polish guess=False skips
+        (34, 1000, True),  # a round stop's edge
+        (63, 256, False),  # diffuse SAXS, arcs about another point: a guess
+    ],
+)
+def test_a_centre_not_found_is_not_polished_where_its_position_is_discarded(index, size, found):
+    # guess=False (predict's, the check's) skips what only refines a position not found
+    # (the polish, the falloff): a found centre is the same estimate, one not found stays so
+    s = benchmark_frame(index, size)
+    kept = estimate_beam_center(s.counts, s.mask, guess=True)
+    plain = estimate_beam_center(s.counts, s.mask, guess=False)
+    assert kept.found == plain.found == found
+    if found:
+        assert plain == kept

@@ -59,7 +59,7 @@ import numpy as np
 from scipy import ndimage
 
 from scattertag.beam.boxes import nonzero2d
-from scattertag.beam.candidates import FAR_DIAGONALS, candidates
+from scattertag.beam.candidates import FAR_DIAGONALS, Candidate, candidates
 from scattertag.beam.choice import (
     CONFIDENCE_THRESHOLD,
     LONE,
@@ -211,8 +211,9 @@ def estimate_beam_center(
     valid : (rows, cols) bool, True where a pixel may be used, or None.
     hint : (x, y) a centre from elsewhere (a header), in pixels, or None; it is scored
         with the image's own candidates and wins only if it explains the image better.
-    guess : also refine the position of a centre that is not found (the off-frame falloff
-        fit, ~100 ms where it runs); False for callers that discard such positions
+    guess : also refine the position of a centre that is not found (the polish, the
+        off-frame falloff fit, ~100 ms where it runs); False for callers that discard such
+        positions
         (``predict`` makes the frame an error row; a check accepts any given centre then).
     pose : the detector's pose from another frame of the same set-up (a cone fit's,
         ``BeamCenterEstimate.pose``), or None: a ring fit or a centre not found is then
@@ -249,47 +250,15 @@ def _estimate(
     if levels is None:
         return BeamCenterEstimate(*middle, 0.0, "none", True)
     cands = candidates(counts, ok, hint, levels)
-    best, conf = choose_unwindowed(cands, (rows, cols), levels[2])
-    if (
-        conf >= CONFIDENCE_THRESHOLD
-        and best is not None
-        and best.method in PATTERN
-        and not pinned(counts, ok, levels[2], best)
-    ):
-        # nothing in the image pins it there: the choice among the others, if found and
-        # pinned (a ranker override must not hide the rules' found ring fit), else a guess
-        rest = [c for c in cands if c is not best]
-        alt, alt_conf = choose_unwindowed(rest, (rows, cols), levels[2])
-        if (
-            alt is not None
-            and alt_conf >= CONFIDENCE_THRESHOLD
-            and (alt.method not in PATTERN or pinned(counts, ok, levels[2], alt))
-        ):
-            best, conf = alt, alt_conf
-        else:
-            conf = min(conf, LONE)
+    best, conf = _pinned_choice(counts, ok, levels, cands)
+    best, conf = _grazing_beam(counts, ok, levels[2], best, conf)
     if conf < CONFIDENCE_THRESHOLD:
-        graze = grazing_candidate(counts, ok, levels[2])
-        if graze is not None and (graze[1] > conf or graze[0].sigma <= GUESS_SPREAD):
-            best, conf = graze[0], max(graze[1], conf)  # the better guess, found or not
-    elif best is not None and (graze := below_horizon(counts, ok, levels[2], best)):
-        best, conf = graze
-    if conf < CONFIDENCE_THRESHOLD:
-        glow = glow_candidate(counts, ok, levels[2])
-        if glow is not None and glow[1] > conf:
-            best, conf = glow
-    if conf < CONFIDENCE_THRESHOLD:
-        best, conf = compact_candidate(counts, ok, levels, cands, best, conf)
-    if conf < CONFIDENCE_THRESHOLD:
-        tip = outline_candidate(counts, ok, levels[2])
-        if tip is not None and tip[1] > conf:
-            best, conf = tip
-    if conf < CONFIDENCE_THRESHOLD:
-        finer = finer_rings_candidate(counts, ok, levels, cands)
-        if finer is not None:
-            best, conf = finer[0], max(finer[1], conf)  # the better guess, found or not
+        best, conf = _fallbacks(counts, ok, levels, cands, best, conf)
     if best is not None:
-        best, conf = polish(counts, ok, best, levels[2], conf)
+        if guess or conf >= CONFIDENCE_THRESHOLD:
+            # the polish refines a position and never raises the confidence: that of a
+            # centre not found is refined only where the caller keeps it (``guess``)
+            best, conf = polish(counts, ok, best, levels[2], conf)
         conf = polished_confidence(best, conf, cands, levels[2], counts.shape)
     if guess and conf < CONFIDENCE_THRESHOLD:
         best = arc_guess(best, cands, levels[2], counts.shape)
@@ -302,6 +271,77 @@ def _estimate(
     if best.method == "rings" or conf < CONFIDENCE_THRESHOLD:
         arcs = frame_arcs(levels[2], counts.shape)
     return BeamCenterEstimate(best.x, best.y, conf, best.method, on, best.sigma, best.pose, arcs)
+
+
+def _pinned_choice(
+    counts: np.ndarray, ok: np.ndarray, levels: tuple[Level, Level, Level], cands: list[Candidate]
+) -> tuple[Candidate | None, float]:
+    """The choice among ``cands`` (:func:`choose_unwindowed`) and its confidence; a found
+    pattern centre (PATTERN) that nothing in the image pins (:func:`pinned`) gives way to
+    the choice among the others where that one is found (and pinned, if a pattern centre),
+    else it is kept as a guess (LONE)."""
+    shape, ring = counts.shape, levels[2]
+    best, conf = choose_unwindowed(cands, shape, ring)
+    if (
+        conf < CONFIDENCE_THRESHOLD
+        or best is None
+        or best.method not in PATTERN
+        or pinned(counts, ok, ring, best)
+    ):
+        return best, conf
+    # a ranker override must not hide the rules' found ring fit: the others chosen among
+    alt, alt_conf = choose_unwindowed([c for c in cands if c is not best], shape, ring)
+    if (
+        alt is not None
+        and alt_conf >= CONFIDENCE_THRESHOLD
+        and (alt.method not in PATTERN or pinned(counts, ok, ring, alt))
+    ):
+        return alt, alt_conf
+    return best, min(conf, LONE)
+
+
+def _grazing_beam(
+    counts: np.ndarray, ok: np.ndarray, ring: Level, best: Candidate | None, conf: float
+) -> tuple[Candidate | None, float]:
+    """(best, conf) seen as grazing incidence: a centre not found gives way to the mirror
+    column's beam (:func:`grazing_candidate`) when that is found or a better guess (its y
+    spread within GUESS_SPREAD px); a found one to the half pattern's beam under a horizon
+    that crosses its column below it (:func:`below_horizon`)."""
+    if conf < CONFIDENCE_THRESHOLD:
+        graze = grazing_candidate(counts, ok, ring)
+        if graze is not None and (graze[1] > conf or graze[0].sigma <= GUESS_SPREAD):
+            return graze[0], max(graze[1], conf)  # the better guess, found or not
+        return best, conf
+    if best is not None and (half := below_horizon(counts, ok, ring, best)):
+        return half
+    return best, conf
+
+
+def _fallbacks(
+    counts: np.ndarray,
+    ok: np.ndarray,
+    levels: tuple[Level, Level, Level],
+    cands: list[Candidate],
+    best: Candidate | None,
+    conf: float,
+) -> tuple[Candidate | None, float]:
+    """(best, conf) of a frame not found, or what the fallbacks see instead, each tried while
+    the frame is still not found: a rod stop's glow, a compact feature at full resolution,
+    a bar's outline, rings that only the polish level fixes."""
+    glow = glow_candidate(counts, ok, levels[2])
+    if glow is not None and glow[1] > conf:
+        best, conf = glow
+    if conf < CONFIDENCE_THRESHOLD:
+        best, conf = compact_candidate(counts, ok, levels, cands, best, conf)
+    if conf < CONFIDENCE_THRESHOLD:
+        tip = outline_candidate(counts, ok, levels[2])
+        if tip is not None and tip[1] > conf:
+            best, conf = tip
+    if conf < CONFIDENCE_THRESHOLD:
+        finer = finer_rings_candidate(counts, ok, levels, cands)
+        if finer is not None:
+            best, conf = finer[0], max(finer[1], conf)  # the better guess, found or not
+    return best, conf
 
 
 def _glance_level(
