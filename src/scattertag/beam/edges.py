@@ -20,8 +20,8 @@ import numpy as np
 from scipy import ndimage
 
 from scattertag.beam.boxes import box_all
+from scattertag.beam.grid import block_sums
 from scattertag.beam.order_stats import median, percentile
-from scattertag.beam.shadow import _blocks
 
 #: Largest standard error (frame pixels) of a kept fit's centre.
 MAX_SIGMA = 0.25
@@ -79,8 +79,7 @@ def edge_window(
     b = b_min
     while b < b_max and (level * b * b < EDGE_COUNTS or max(c.shape) / b > MAX_WINDOW):
         b *= 2
-    whole = counts.dtype.kind in "iub"
-    s, n = _blocks(c, b, whole), _blocks(m.astype(np.float64), b, True)
+    s, n = block_sums(c, b), block_sums(m, b)
     use = n >= 0.5 * b * b
     mean = np.where(use, s / np.maximum(n, 1.0), 0.0)
     wgt = use.astype(np.float64)

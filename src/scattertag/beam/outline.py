@@ -32,8 +32,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from scattertag.beam import least_squares
+from scattertag.beam.grid import block_sums
 from scattertag.beam.order_stats import median
-from scattertag.beam.shadow import _blocks
 
 #: The screening fit: blocks of at most SCREEN_BLOCKS a side; a standard error of at most
 #: SCREEN_SIGMA px (:func:`_screened`).
@@ -118,7 +118,7 @@ def _window(
         b *= 2
     m = ok[y0:y1, x0:x1]
     c = np.where(m, counts[y0:y1, x0:x1], 0).astype(np.float64)
-    s, n = _blocks(c, b), _blocks(m.astype(np.float64), b)
+    s, n = block_sums(c, b), block_sums(m, b)
     use = n >= 0.5 * b * b
     if use.sum() < 64:
         return None

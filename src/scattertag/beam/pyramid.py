@@ -17,7 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from scattertag.beam.boxes import box_all, dilate_cross, nonzero2d
-from scattertag.beam.grid import BlockGrid
+from scattertag.beam.grid import BlockGrid, block_sums
 from scattertag.beam.order_stats import percentile
 from scattertag.beam.radial import Pixels
 from scattertag.beam.radial import pixels as pixels_of
@@ -148,34 +148,6 @@ def _embed(a: np.ndarray, shape: tuple[int, ...], box: tuple[slice, slice]) -> n
     """``a`` (the box's shape) placed at ``box`` in an array of ``shape``, zero elsewhere."""
     out = np.zeros(shape, a.dtype)
     out[box] = a
-    return out
-
-
-def block_sums(a: np.ndarray, b: int) -> np.ndarray:
-    """(R // b, C // b) float64 sums over b x b blocks (trailing rows/cols dropped)."""
-    rows, cols = a.shape[0] // b, a.shape[1] // b
-    if a.dtype == bool and b * b < 256:  # counts of True: exact in uint8
-        return _whole_block_sums(a[: rows * b, : cols * b].view(np.uint8), b).astype(np.float64)
-    if a.dtype.kind in "iu" and a.size and a.min() >= 0 and int(a.max()) * b * b < 2**32:
-        # whole counts whose block sums fit in uint32: exact, and half float64's memory
-        return _whole_block_sums(a[: rows * b, : cols * b], b, np.uint32).astype(np.float64)
-    out = np.zeros((rows, cols))
-    for i in range(b):
-        for j in range(b):
-            out += a[i : rows * b : b, j : cols * b : b]
-    return out
-
-
-def _whole_block_sums(a: np.ndarray, b: int, dtype: type | None = None) -> np.ndarray:
-    """Sums over b x b blocks of whole numbers ``a`` (R b, C b) in ``dtype`` (a's own when
-    None), which the caller knows they fit: exact in any order, so the b rows of each block
-    are added first (whole contiguous rows), then the b columns."""
-    acc = a[0::b].astype(dtype or a.dtype)
-    for i in range(1, b):
-        np.add(acc, a[i::b], out=acc, casting="unsafe")  # non-negative, fits: exact
-    out = acc[:, 0::b].copy()
-    for j in range(1, b):
-        out += acc[:, j::b]
     return out
 
 
