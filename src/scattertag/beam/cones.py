@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import optimize
 
 from scattertag.beam import least_squares
 from scattertag.beam.least_squares import Solution
@@ -264,11 +263,7 @@ def fit_cones(
         return None
     flat = circles(most)
     res, two_theta = most.solve(best.x)
-    dof = max(res.size - 5 - arcs.n, 1)
-    assert best.jac is not None
-    # the loss-scaled Jacobian (as ``least_squares``'): J times t^-3/4, t = 1 + (f / C)^2
-    jac = best.jac * ((1.0 + (best.f / F_SCALE) ** 2) ** -0.75)[:, None]
-    cov = np.linalg.pinv(jac.T @ jac) * float(np.sum(res * res)) / dof
+    cov = _covariance(best, res, max(res.size - 5 - arcs.n, 1))
     cx, cy, log_d, tx, ty = (float(v) for v in best.x)
     return ConeFit(
         x=cx,
@@ -284,6 +279,15 @@ def fit_cones(
         radius=radius,
         start_ratio=start_ratio,
     )
+
+
+def _covariance(sol: Solution, res: np.ndarray, dof: int) -> np.ndarray:
+    """(P, P) covariance of a soft-L1 fit's parameters: (J_s^T J_s)^+ sum(res^2) / dof, J_s the
+    loss-scaled Jacobian (as scipy's ``least_squares`` returns it): the Jacobian at the
+    solution times t^-3/4, t = 1 + (f / C)^2; ``res`` the plain residuals."""
+    assert sol.jac is not None
+    jac = sol.jac * ((1.0 + (sol.f / F_SCALE) ** 2) ** -0.75)[:, None]
+    return np.linalg.pinv(jac.T @ jac) * float(np.sum(res * res)) / dof
 
 
 @dataclass(frozen=True)
@@ -331,28 +335,33 @@ def fit_centre(
     radius = float(np.max(np.hypot(arcs.x - starts[0][0], arcs.y - starts[0][1])))
     flat = [math.log(D_STARTS[1] * max(radius, 1.0)), 0.0, 0.0]
 
-    def best(tail: list[float]):
+    x_scale = np.full(2, scale if scale > 0 else 1.0)
+    free = (np.full(2, -np.inf), np.full(2, np.inf))
+
+    def best(tail: list[float], want_jac: bool = False) -> Solution | None:
         """The least-cost fit of (cx, cy) with the other parameters ``tail``, or None."""
         out = None
         for start in starts:
-            sol = optimize.least_squares(
+            sol = least_squares.solve(
                 lambda c: arcs.residuals(np.array([c[0], c[1], *tail])),
                 np.array(start, dtype=np.float64),
-                loss="soft_l1",
+                *free,
+                x_scale,
                 f_scale=F_SCALE,
-                x_scale=np.array([scale, scale]) if scale > 0 else 1.0,
                 max_nfev=4 * MAX_NFEV,
+                ftol=1e-8,
+                xtol=1e-8,
+                want_jac=want_jac,
             )
             if np.all(np.isfinite(sol.x)) and (out is None or sol.cost < out.cost):
                 out = sol
         return out
 
-    cone, circles = best(fixed), best(flat)
+    cone, circles = best(fixed, want_jac=True), best(flat)
     if cone is None or circles is None:
         return None
     res = arcs.residuals(np.array([*cone.x, *fixed]))
-    dof = max(res.size - 2 - arcs.n, 1)
-    cov = np.linalg.pinv(cone.jac.T @ cone.jac) * float(np.sum(res * res)) / dof
+    cov = _covariance(cone, res, max(res.size - 2 - arcs.n, 1))
     return CentreFit(
         x=float(cone.x[0]),
         y=float(cone.x[1]),
