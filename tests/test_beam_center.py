@@ -33,10 +33,12 @@ from scattertag.beam.evidence import (
     crest,
     plateau,
     round_arc,
+    round_arcs,
 )
 from scattertag.beam.fallbacks import arc_guess
 from scattertag.beam.polish import FINE_SIGMA, _fine_symmetry
 from scattertag.beam.pyramid import pyramid
+from scattertag.beam.rings import TIE_RMS, arc_spread, level_ridges
 from scattertag.simulate import Recipe, draw_experiment, simulate_image
 
 ONLY_CALIBRANT = {"sample": 0.0, "calibrant": 1.0, "dark": 0.0, "direct beam": 0.0}
@@ -546,6 +548,70 @@ def test_a_weak_axis_guess_gives_way_to_the_arcs_own_centre(ring: bool) -> None:
         assert math.hypot(got.x + 60.0, got.y - 140.0) <= 0.02 * math.hypot(*counts.shape)
     else:
         assert got is axis
+
+
+def _two_arc_frame(second: bool, streaks: bool = False) -> np.ndarray:
+    """(256, 256) Poisson counts over 50: arcs of rings of radius 150 and (if ``second``)
+    180 px about (-60, 140), off the frame; or (``streaks``) two straight bright lines."""
+    yy, xx = np.mgrid[0:256, 0:256].astype(np.float64)
+    lam = np.full((256, 256), 50.0)
+    r = np.hypot(xx + 60.0, yy - 140.0)
+    if streaks:
+        lam += rings(xx, (90.0, 120.0), 400.0, 1.5)  # two columns: straight, parallel
+    else:
+        lam += rings(r, (150.0, 180.0) if second else (150.0,), 400.0, 1.5)
+    return np.random.default_rng(1).poisson(lam).astype(np.float64)
+
+
+def test_round_arcs_counts_curved_circles_about_a_point():
+    """Arcs of two rings about an off-frame point are two curved circles about it and none
+    about a point 10 px off; straight streaks are circles about a far point along their
+    normal (rms 0) but do not bend there."""
+    level = ring_level(_two_arc_frame(True))
+    assert round_arcs(level, -60.0, 140.0) == 2
+    assert round_arcs(level, -70.0, 140.0) == 0
+    level = ring_level(_two_arc_frame(False, streaks=True))
+    far = level.from_frame(-10000.0, 140.0)
+    assert (arc_spread(level_ridges(level), far)[1] <= TIE_RMS).sum() == 2  # round ...
+    assert round_arcs(level, -10000.0, 140.0) == 0  # ... but straight
+
+
+@pytest.mark.parametrize("second", [True, False])
+def test_a_pattern_guess_gives_way_to_concentric_arcs(second: bool) -> None:
+    """A not-found isotropy centre with no ring fit among the candidates gives way to the
+    centre that two concentric arcs share off the frame (seed 0, frame 56: two pieces of a
+    halo whose crest is low; seed 3, frame 224: four short arcs of a textured ring); one
+    arc's own circle does not move it."""
+    counts = _two_arc_frame(second)
+    ring_level_ = ring_level(counts)
+    guess = Candidate("isotropy", 30.0, 140.0, 1.0, 0.5, 0.5, 0.5)
+    got = arc_guess(guess, [guess], ring_level_, counts.shape)
+    if second:
+        assert got is not None and got.method == "rings"
+        assert math.hypot(got.x + 60.0, got.y - 140.0) <= 0.02 * math.hypot(*counts.shape)
+    else:
+        assert got is guess
+
+
+def test_a_weak_ring_guess_gives_way_to_agreeing_pattern_readings():
+    """A not-found ring fit about which no rings show gives way to the isotropy search's
+    centre off the frame where the gradient lines meet within 1 % of the diagonal of it and
+    the image is clearly more isotropic about it (seed 5, frame 262: 0.63 against 0.23);
+    not where they part, the margin is small, or the centre lies on the frame."""
+    counts = np.random.default_rng(3).poisson(50.0, (256, 256)).astype(np.float64)
+    level = ring_level(counts)
+    shape = counts.shape
+    weak = _scored("rings", 150.0, 140.0, 1.2, 0.23, arcs=5)
+    iso = _scored("isotropy", -20.0, 160.0, 0.5, 0.63, seed="gradient")
+    grad = _scored("gradient", -18.0, 161.0, 0.1, 0.62)
+    assert arc_guess(weak, [weak, grad, iso], level, shape) is iso
+    apart = _scored("gradient", -40.0, 190.0, 0.1, 0.62)
+    assert arc_guess(weak, [weak, apart, iso], level, shape) is weak
+    close = _scored("rings", 150.0, 140.0, 1.2, 0.5, arcs=5)
+    assert arc_guess(close, [close, grad, iso], level, shape) is close
+    inside = _scored("isotropy", 20.0, 160.0, 0.5, 0.63, seed="gradient")
+    near = _scored("gradient", 18.0, 161.0, 0.1, 0.62)
+    assert arc_guess(weak, [weak, near, inside], level, shape) is weak
 
 
 @pytest.mark.parametrize(

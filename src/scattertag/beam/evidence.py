@@ -37,6 +37,10 @@ PLATEAU_FLAT, PLATEAU_MIN, PLATEAU_STEP, PLATEAU_EDGE = 0.1, 8, 0.5, 0.25
 #: hits of seeds 0 and 1 but for spots and a rod's tip; the middle of a cosmic-ray track,
 #: of a slow background's bump or of nothing: 0-0.15).
 PIN_REACH, PIN_SECTORS, PIN_ISOTROPY = 32, 8, 0.17
+#: An arc carries a centre (:func:`round_arcs`) when it is a circle about it (TIE_RMS) whose
+#: sagitta there is at least ROUND_BEND times the rms of its distances about their mean
+#: (at least ROUND_FLOOR level px: a trace's own scatter).
+ROUND_BEND, ROUND_FLOOR = 10.0, 0.03
 
 
 def _radial(
@@ -97,6 +101,33 @@ def crest(ring: Level, x: float, y: float) -> float:
         top = np.nanmax(win[..., r - 1 : r + 2], axis=2)
         z = np.where((n >= 5) & (m >= top), (m - low) / se, 0.0)
     return float(np.nan_to_num(z, nan=0.0).max())
+
+
+def round_arcs(ring: Level, x: float, y: float) -> int:
+    """How many arcs traced on the ring level are curved circles about frame point (x, y):
+    the rms of each arc's distances to the point about their mean radius R at most TIE_RMS
+    level px, and its sagitta about the point, R (1 - cos(span / 2)) for the angle it spans
+    there, at least ROUND_BEND times that rms (its curvature measured to ~1 / ROUND_BEND).
+    A nearly straight edge (a stop's side, a streak) is as round about every far point
+    along its normal; a short arc's own noise bends it as much as the curvature asked."""
+    rd = level_ridges(ring)
+    if rd.count == 0:
+        return 0
+    c = ring.from_frame(x, y)
+    radius, spread = arc_spread(rd, c)
+    u, v = rd.x - c[0], rd.y - c[1]
+    # angles about c relative to each arc's mean direction (no cut through an arc)
+    mx = np.bincount(rd.label, u / np.maximum(np.hypot(u, v), 1e-12), rd.count)
+    my = np.bincount(rd.label, v / np.maximum(np.hypot(u, v), 1e-12), rd.count)
+    ref = np.arctan2(my, mx)[rd.label]
+    ang = np.angle(np.exp(1j * (np.arctan2(v, u) - ref)))
+    lo = np.full(rd.count, np.inf)
+    hi = np.full(rd.count, -np.inf)
+    np.minimum.at(lo, rd.label, ang)
+    np.maximum.at(hi, rd.label, ang)
+    sagitta = radius * (1.0 - np.cos(0.5 * (hi - lo)))
+    bent = (spread <= TIE_RMS) & (sagitta >= ROUND_BEND * np.maximum(spread, ROUND_FLOOR))
+    return int(np.count_nonzero(bent))
 
 
 def round_arc(ring: Level, x: float, y: float) -> bool:

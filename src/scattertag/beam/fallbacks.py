@@ -19,7 +19,7 @@ from scattertag.beam import glow as beam_glow
 from scattertag.beam.boxes import EdgeDistance
 from scattertag.beam.candidates import FAR_DIAGONALS, Candidate
 from scattertag.beam.choice import TIGHT_ARCS, TIGHT_SIGMA, confidence
-from scattertag.beam.evidence import CREST_Z, crest
+from scattertag.beam.evidence import CREST_Z, crest, round_arcs
 from scattertag.beam.gradient import coherence, gradient_field
 from scattertag.beam.grid import on_frame
 from scattertag.beam.polish import cone_candidate, polish_arcs
@@ -45,6 +45,13 @@ FALLOFF_INSIDE_REACH = 0.75
 #: arcs' shared centres it asks are proposed by up to ARC_SEEDS arcs (:func:`_arc_fits`).
 ARC_GUESS_WEAK = ("rings", "axis")
 ARC_SEEDS = 8
+#: Traced arcs that are curved circles about an off-frame ring fit (:func:`round_arcs`)
+#: for :func:`arc_guess` to take it whatever the crest about it.
+ROUND_ARCS = 2
+#: A weak choice's guess gives way to an off-frame isotropy centre that the gradient lines
+#: back within PATTERN_AGREE of the diagonal (:func:`_agreed_pattern`) when the fine
+#: isotropy about it is higher by PATTERN_MARGIN.
+PATTERN_MARGIN, PATTERN_AGREE = 0.2, 0.01
 #: Dark valleys of the ring level (:func:`_valley_starts`): at least VALLEY_LENGTH level px
 #: long, at most VALLEY_WIDTH level px (robust spread) off a straight line; the longest
 #: VALLEY_MOST are fitted.
@@ -252,8 +259,12 @@ def arc_guess(
     isotropy is lower than theirs (seed 0, frame 137: 0.079 lower, beyond
     :func:`_arc_off_frame`'s reach). A not-found choice of ARC_GUESS_WEAK (a ring fit or
     a shadow-axis centre) about which no rings show gives way so too, and to the arcs' own
-    shared centres besides (:func:`_arc_fits`). Only the position changes: the caller
-    keeps its confidence."""
+    shared centres besides (:func:`_arc_fits`). Any choice gives way, on the same terms,
+    to a ring fit or shared centre about which at least ROUND_ARCS traced arcs are curved
+    circles (:func:`round_arcs`): concentric arcs fix the centre where a broad ring's
+    crest is low (seed 0, frame 56: two pieces of a halo, crest 9.4) or arcs of a textured
+    ring are short (seed 3, frame 224: four arcs of 0.15-0.3 rad). Only the position
+    changes: the caller keeps its confidence."""
     if best is not None and best.method not in FALLOFF_FROM + ARC_GUESS_WEAK:
         return best
     weak = best is not None and best.method in ARC_GUESS_WEAK
@@ -262,16 +273,44 @@ def arc_guess(
     rows, cols = shape
     diag = math.hypot(rows, cols)
     own = [c for c in cands if c.method == "rings" and not c.extra]
+    crested = _arc_fits(own, ring)
     fits = [
         c
-        for c in (_arc_fits(own, ring) if weak else own)
+        for c in crested
         if not on_frame(c.x, c.y, shape)
         and c.sigma <= 0.02 * diag
         and math.hypot(c.x - (cols - 1) / 2, c.y - (rows - 1) / 2) <= FALLOFF_INSIDE_REACH * diag
     ]
+    if not weak:
+        crested = own  # shared centres of pattern choices only where arcs are round about them
     for fit in sorted(fits, key=lambda c: c.sigma):
-        if crest(ring, fit.x, fit.y) >= CREST_Z:
+        if any(fit is c for c in crested) and crest(ring, fit.x, fit.y) >= CREST_Z:
             return fit
+        if round_arcs(ring, fit.x, fit.y) >= ROUND_ARCS:
+            return fit
+    if weak and best is not None:
+        return _agreed_pattern(best, cands, shape)
+    return best
+
+
+def _agreed_pattern(best: Candidate, cands: list[Candidate], shape: tuple[int, int]) -> Candidate:
+    """``best`` (a not-found ring fit or shadow-axis centre about which no rings show), or
+    the isotropy search's centre off the frame where the gradient lines' meeting point
+    lies within PATTERN_AGREE of the diagonal of it (half the goal's tolerance) and the image
+    is more isotropic about it than about ``best`` by PATTERN_MARGIN (fine isotropy): two
+    readings of the pattern's curvature agree where arcs that are no rings about their
+    common centre do not (seed 5, frame 262: 0.63 against a 5-arc fit's 0.23)."""
+    tol = PATTERN_AGREE * math.hypot(*shape)
+    by = {c.method: c for c in reversed(cands) if not c.extra}
+    iso, grad = by.get("isotropy"), by.get("gradient")
+    if (
+        iso is not None
+        and grad is not None
+        and not on_frame(iso.x, iso.y, shape)
+        and math.hypot(iso.x - grad.x, iso.y - grad.y) <= tol
+        and iso.fine_isotropy >= best.fine_isotropy + PATTERN_MARGIN
+    ):
+        return iso
     return best
 
 
