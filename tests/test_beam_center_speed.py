@@ -27,7 +27,7 @@ from scattertag.beam.pyramid import (
     valid_counts,
 )
 from scattertag.beam.radial import climb, isotropy
-from scattertag.beam.rings import _hessian, fit_arcs, level_ridges, ridges
+from scattertag.beam.rings import _hessian, _hessian_maps, fit_arcs, level_ridges, ridges
 from scattertag.beam.shadow import find_shadows
 from scattertag.beam.symmetry import bilinear, refine_symmetry, symmetry_reach
 
@@ -74,6 +74,9 @@ def test_hessian_at_pixels_is_np_gradients(frame):
     for a, b in zip(got[:3], (gxx, gyx, gyy)):
         np.testing.assert_array_equal(a, b[iy, ix])
     assert np.all(got[3] <= got[4])
+    maps = _hessian_maps(ring)  # the same floats as whole maps, border left out
+    for a, b in zip(got, maps):
+        np.testing.assert_array_equal(a, b[iy - 1, ix - 1])
 
 
 def test_ridges_near_everything_is_the_full_trace(frame):
@@ -81,8 +84,8 @@ def test_ridges_near_everything_is_the_full_trace(frame):
     full = ridges(ring)
     near = ridges(ring, near=np.ones(ring.g.shape, bool))
     assert full.count == near.count >= 4
-    for a, b in zip((full.x, full.y, full.w, full.label), (near.x, near.y, near.w, near.label)):
-        np.testing.assert_array_equal(a, b)
+    for f in ("x", "y", "w", "label", "rows", "cols"):  # the maps' path and the gathers'
+        np.testing.assert_array_equal(getattr(full, f), getattr(near, f))
 
 
 def test_polish_traces_only_near_the_ring_levels_arcs(frame):

@@ -70,6 +70,27 @@ def _hessian(
     return gxx, gyx, gyy, half - root, half + root
 
 
+def _hessian_maps(
+    level: Level,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(g_xx, g_yx, g_yy, l1, l2), each (R - 2, C - 2), of the smoothed level at every pixel
+    but the border's, [1:-1, 1:-1]: :func:`_hessian`'s differences, the same floats, as
+    whole-array slices (no index arrays, no gathers: cheaper where most pixels are asked)."""
+    gy, gx = level.grad
+    gyy = (gy[2:, 1:-1] - gy[:-2, 1:-1]) / 2.0
+    gyx = (gy[1:-1, 2:] - gy[1:-1, :-2]) / 2.0
+    gxx = (gx[1:-1, 2:] - gx[1:-1, :-2]) / 2.0
+    half = 0.5 * (gxx + gyy)
+    root = np.sqrt(0.25 * (gxx - gyy) ** 2 + gyx * gyx)
+    return gxx, gyx, gyy, half - root, half + root
+
+
+def _spread(a: np.ndarray) -> float:
+    """Robust standard deviation of a (N,): 1.4826 times its median absolute deviation
+    (plus 1e-12: never 0)."""
+    return 1.4826 * median(np.abs(a - median(a))) + 1e-12
+
+
 def ridges(level: Level, min_size: int = 12, near: np.ndarray | None = None) -> Ridges:
     """Pixels on bright ridges (rings, arcs): Hessian eigenvalue l1 << 0 and |l1| > 2 |l2|.
 
@@ -80,24 +101,33 @@ def ridges(level: Level, min_size: int = 12, near: np.ndarray | None = None) -> 
     there alone).
     """
     inner = level.interior(math.ceil(2 * level.sigma) + 1)
-    iy, ix = nonzero2d(inner)
-    if iy.size < 100:
+    core = inner[1:-1, 1:-1]  # the interior lies off the border: all of it
+    total = int(np.count_nonzero(core))
+    if total < 100:
         return Ridges(*(np.empty(0),) * 3, np.empty(0, np.int64), 0)
-    step = max(1, iy.size // 16384)  # the noise level from <= ~32k samples
-    if near is None:  # the samples are among the pixels tested: their l1 is taken once
-        gxx, gyx, gyy, l1, l2 = _hessian(level, iy, ix)
-        few = l1[::step]
+    step = max(1, total // 16384)  # the noise level from <= ~32k samples
+    if near is None:  # every interior pixel is tested: the Hessian as whole maps
+        gxx, gyx, gyy, l1, l2 = _hessian_maps(level)
+        flat = np.flatnonzero(core)  # row-major, as nonzero2d orders the pixels
+        few = l1.ravel().take(flat[::step])
+        noise = _spread(few)
+        ridge = core & (l1 < -4.0 * noise) & (-l1 > 2.0 * np.abs(l2))
+        k = np.flatnonzero(ridge)
+        a, b, c, lam = (m.ravel().take(k) for m in (gxx, gyx, gyy, l1))
+        iy, ix = np.divmod(k, core.shape[1])
+        iy, ix = iy + 1, ix + 1
     else:
+        iy, ix = nonzero2d(inner)
         few = _hessian(level, iy[::step], ix[::step])[3]
         iy, ix = nonzero2d(inner & near)
         gxx, gyx, gyy, l1, l2 = _hessian(level, iy, ix)
-    noise = 1.4826 * median(np.abs(few - median(few))) + 1e-12
-    ridge = (l1 < -4.0 * noise) & (-l1 > 2.0 * np.abs(l2))
-    iy, ix = iy[ridge], ix[ridge]
+        noise = _spread(few)
+        sel = (l1 < -4.0 * noise) & (-l1 > 2.0 * np.abs(l2))
+        iy, ix = iy[sel], ix[sel]
+        a, b, c, lam = gxx[sel], gyx[sel], gyy[sel], l1[sel]
     rows, cols = iy, ix
     gy, gx = level.grad
     # unit eigenvector e of l1 (across the ridge) and the Newton step t to the ridge's crest
-    a, b, c, lam = gxx[ridge], gyx[ridge], gyy[ridge], l1[ridge]
     ex, ey = np.where(np.abs(a - lam) > np.abs(c - lam), (b, lam - a), (lam - c, b))
     norm = np.maximum(np.hypot(ex, ey), 1e-300)
     ex, ey = ex / norm, ey / norm
