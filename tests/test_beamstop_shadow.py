@@ -312,3 +312,30 @@ def test_wedge_of_a_benchmark_frame_puts_the_beam_on_its_axis():
     x, y = s.geometry.beam_center
     assert est.method == "axis"
     assert math.hypot(est.x - x, est.y - y) <= 1.0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_disk_on_a_weak_frame_is_found_from_the_counts_of_its_blocks(seed):
+    # 0.8 counts a pixel: log(1 + counts a pixel) cannot fall by 1 below the light however
+    # dark a block; read per block (13 counts at the ring level's 4 x 4) the disk shows
+    size, beam = 1024, (600.3, 430.7)
+    counts, x, y = flat_frame(size, 0.8, seed)
+    counts = shade(counts, np.hypot(x - beam[0], y - beam[1]) < 40.0, 1e-4, seed)
+    ring = pyramid(counts, np.ones(counts.shape, bool))[2]
+    assert ring.b == 4
+    excess = ring.means[ring.ok]
+    assert beamstop_shadow.count_scale(excess, ring.b) > 1.0
+    shadows = find_shadows(ring.g, ring.ok, ring.b, size)
+    px, py = ring.from_frame(*beam)
+    assert shadows.label[round(py), round(px)] > 0
+    est = estimate_beam_center(counts)
+    assert est.method == "beamstop" and est.found
+    assert math.hypot(est.x - beam[0], est.y - beam[1]) < 1.0
+
+
+def test_a_frame_too_weak_for_a_block_to_tell_a_shadow_is_read_as_before():
+    # 0.05 counts a pixel: a 4 x 4 block holds under 1 count, no shadow test can tell
+    counts, _, _ = flat_frame(1024, 0.05, 3)
+    ring = pyramid(counts, np.ones(counts.shape, bool))[2]
+    assert beamstop_shadow.count_scale(ring.means[ring.ok], ring.b) == 1.0
+    assert find_shadows(ring.g, ring.ok, ring.b, 1024).count == 0

@@ -20,10 +20,13 @@ from scipy import ndimage
 
 from scattertag.beam.boxes import EdgeDistance, close_cross, nonzero2d
 from scattertag.beam.grid import block_sums
-from scattertag.beam.order_stats import percentile
+from scattertag.beam.order_stats import median, percentile
 
 #: A shadow block is darker than the mean about it by this much in log(1 + counts - floor).
 CONTRAST = 1.0
+#: Counts a block of the light is read as where a pixel's cannot show CONTRAST at all
+#: (:func:`count_scale`; where the block holds that many).
+LIGHT_COUNTS = 10.0
 #: Reach (Gaussian sigma, fraction of the frame's longer side) of the mean a shadow block
 #: is compared with.
 REACH = 0.04
@@ -34,17 +37,19 @@ MAX_RADIUS = 0.1
 HELD_BORDER = 0.5
 
 
-def shadow_mask(mean: np.ndarray, valid: np.ndarray, reach: float) -> np.ndarray:
+def shadow_mask(mean: np.ndarray, valid: np.ndarray, reach: float, b: int = 1) -> np.ndarray:
     """(R, C) bool: valid blocks at least CONTRAST darker, in h = log(1 + mean - floor)
     averaged over 3 x 3 blocks, than the mean of h about them over the unshadowed blocks
     (Gaussian of ``reach`` blocks, two passes).
 
-    mean: (R, C) mean counts of the blocks; floor, the 0.5th percentile of the valid blocks,
-    is the counts a shadow keeps whatever the light (an integrating detector's offset, dark
-    counts); a beamstop's shadow stands out, the slope of a steep pattern does not.
+    mean: (R, C) mean counts of the blocks of b x b pixels; floor, the 0.5th percentile of
+    the valid blocks, is the counts a shadow keeps whatever the light (an integrating
+    detector's offset, dark counts); a beamstop's shadow stands out, the slope of a steep
+    pattern does not. On a weak frame the counts are read per block (:func:`count_scale`).
     """
     floor = percentile(mean[valid], 0.5)
-    h = np.log1p(np.maximum(mean - floor, 0.0))
+    excess = np.maximum(mean - floor, 0.0)
+    h = np.log1p(excess * count_scale(excess[valid], b))
     m = valid.astype(np.float64)
     hs = ndimage.uniform_filter(h * m, 3) / np.maximum(ndimage.uniform_filter(m, 3), 1e-3)
     dark = np.zeros_like(valid)
@@ -52,6 +57,23 @@ def shadow_mask(mean: np.ndarray, valid: np.ndarray, reach: float) -> np.ndarray
     for _ in range(2):
         dark = valid & (hs < _local_mean(h, valid & ~dark, reach / k, k) - CONTRAST)
     return dark
+
+
+def count_scale(excess: np.ndarray, b: int) -> float:
+    """The factor the valid blocks' counts a pixel over the floor, ``excess`` (N,), are read
+    at: 1, or where the light (their median) is under e^CONTRAST - 1 counts a pixel, so that
+    no block can be CONTRAST darker in log(1 + counts a pixel) however dark, the factor
+    LIGHT_COUNTS / light that reads the light as LIGHT_COUNTS counts, where a block of b x b
+    pixels holds that many (Poisson: a block lit at LIGHT_COUNTS varies by +-0.3 in
+    log(1 + counts), over 3 x 3 blocks by +-0.1, well under CONTRAST; fewer tell no shadow
+    from noise)."""
+    weak = math.expm1(CONTRAST)
+    if 2 * np.count_nonzero(excess < weak) <= excess.size:
+        return 1.0  # the light reaches it (no median taken: most frames)
+    light = float(median(excess))
+    if not 0.0 < light < weak or light * b * b < LIGHT_COUNTS:
+        return 1.0
+    return LIGHT_COUNTS / light
 
 
 def _local_mean(h: np.ndarray, use: np.ndarray, sigma: float, k: int) -> np.ndarray:
@@ -95,7 +117,7 @@ def find_shadows(
     of b x b blocks and which are valid; ``side`` the frame's longer side (pixels);
     ``mean`` expm1(g) when the caller holds it."""
     reach = max(3.0, REACH * side / b)
-    dark = shadow_mask(np.expm1(g) if mean is None else mean, valid, reach)
+    dark = shadow_mask(np.expm1(g) if mean is None else mean, valid, reach, b)
     bright = valid & ~dark
     if not dark.any() or not bright.any():
         return Shadows(bright, np.zeros(dark.shape, np.int32), 0, b)
