@@ -743,3 +743,23 @@ def test_a_centre_not_found_is_not_polished_where_its_position_is_discarded(inde
     assert kept.found == plain.found == found
     if found:
         assert plain == kept
+
+
+def test_a_stop_settles_the_frame_before_the_arc_consensus():
+    # a stop's round edge settles the frame before the arc consensus (RANSAC over the arcs,
+    # for the ranker) runs: the choice and its confidence are what they are with it
+    from scattertag.beam import candidates as cands_module
+    from scattertag.beam.rings import level_ridges
+
+    s = benchmark_frame(97)
+    ok = valid_pixels(s.counts, s.mask)
+    levels = pyramid(s.counts, ok)
+    staged = cands_module.candidates(s.counts, ok, None, levels)
+    assert [c.method for c in staged] == ["rings", "gradient", "beamstop"]
+    found = cands_module._Found(s.counts.shape, levels[0], levels[1], list(staged))
+    cands_module._arc_consensus(found, level_ridges(levels[2]), levels[2])
+    assert len(found.out) > len(staged)  # the consensus finds a centre of its own
+    best, conf = choose_unwindowed(staged, s.counts.shape, levels[2])
+    assert (best, conf) == choose_unwindowed(found.out, s.counts.shape, levels[2])
+    assert best is not None and best.method == "beamstop" and conf >= CONFIDENCE_THRESHOLD
+    assert math.hypot(best.x - s.geometry.beam_center[0], best.y - s.geometry.beam_center[1]) <= 2

@@ -66,6 +66,7 @@ from scattertag.beam.choice import (
     PATTERN,
     choose_unwindowed,
     polished_confidence,
+    tight,
 )
 from scattertag.beam.evidence import pinned
 from scattertag.beam.fallbacks import (
@@ -305,16 +306,16 @@ def _grazing_beam(
 ) -> tuple[Candidate | None, float]:
     """(best, conf) seen as grazing incidence: a centre not found gives way to the mirror
     column's beam (:func:`grazing_candidate`) when that is found or a better guess (its y
-    spread within GUESS_SPREAD px); a found one to the half pattern's beam under a horizon
-    that crosses its column below it (:func:`below_horizon`)."""
+    spread within GUESS_SPREAD px); a found one, but a tight ring fit, to the half pattern's
+    beam under a horizon that crosses its column below it (:func:`below_horizon`)."""
     if conf < CONFIDENCE_THRESHOLD:
         graze = grazing_candidate(counts, ok, ring)
         if graze is not None and (graze[1] > conf or graze[0].sigma <= GUESS_SPREAD):
             return graze[0], max(graze[1], conf)  # the better guess, found or not
         return best, conf
-    if best is not None and (half := below_horizon(counts, ok, ring, best)):
-        return half
-    return best, conf
+    if best is None or tight(best):
+        return best, conf  # concentric arcs fix the direct beam, which no horizon lies below
+    return below_horizon(counts, ok, ring, best) or (best, conf)
 
 
 def _fallbacks(

@@ -280,14 +280,14 @@ def _tight_rings(best: Candidate | None, cands: list[Candidate], diag: float) ->
     to a fraction of a pixel; point symmetry and the gradient lines that back them read the
     whole pattern, whose anisotropy and ramps move them by pixels (seed 0: 2.0 px against
     the consensus fit's 0.84)."""
-    if best is None or best.method == "beamstop" or _tight(best):
+    if best is None or best.method == "beamstop" or tight(best):
         return best
     tol = max(2.0, 0.005 * diag)
-    near = [c for c in cands if _tight(c) and math.hypot(c.x - best.x, c.y - best.y) <= tol]
+    near = [c for c in cands if tight(c) and math.hypot(c.x - best.x, c.y - best.y) <= tol]
     return min(near, key=lambda c: c.sigma, default=best)
 
 
-def _tight(c: Candidate) -> bool:
+def tight(c: Candidate) -> bool:
     """True for a ring fit through TIGHT_ARCS arcs with a standard error of TIGHT_SIGMA px."""
     return c.method == "rings" and c.arcs >= TIGHT_ARCS and c.sigma <= TIGHT_SIGMA
 
