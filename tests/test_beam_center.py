@@ -539,15 +539,19 @@ def test_a_weak_axis_guess_gives_way_to_the_arcs_own_centre(ring: bool) -> None:
     """A not-found shadow-axis centre about which no rings show gives way to the centre that
     the traced arcs themselves propose off the frame (no ring fit among the candidates);
     on the frame without the arc it stays."""
-    counts = _arc_frame(ring)
-    ring_level = pyramid(counts, bc.valid_pixels(counts))[2]
-    axis = Candidate("axis", 30.0, 140.0, 1.0, 0.5, 0.5, 0.5)
-    got = arc_guess(axis, [axis], ring_level, counts.shape)
-    if ring:
+    _assert_guess_moves_to_the_arcs_centre(_arc_frame(ring), "axis", moves=ring)
+
+
+def _assert_guess_moves_to_the_arcs_centre(counts: np.ndarray, method: str, moves: bool) -> None:
+    """A not-found ``method`` centre at (30, 140), alone among the candidates, is moved by
+    :func:`arc_guess` to a ring centre within the goal of (-60, 140) if ``moves``, else kept."""
+    guess = Candidate(method, 30.0, 140.0, 1.0, 0.5, 0.5, 0.5)
+    got = arc_guess(guess, [guess], ring_level(counts), counts.shape)
+    if moves:
         assert got is not None and got.method == "rings"
         assert math.hypot(got.x + 60.0, got.y - 140.0) <= 0.02 * math.hypot(*counts.shape)
     else:
-        assert got is axis
+        assert got is guess
 
 
 def _two_arc_frame(second: bool, streaks: bool = False) -> np.ndarray:
@@ -582,15 +586,7 @@ def test_a_pattern_guess_gives_way_to_concentric_arcs(second: bool) -> None:
     centre that two concentric arcs share off the frame (seed 0, frame 56: two pieces of a
     halo whose crest is low; seed 3, frame 224: four short arcs of a textured ring); one
     arc's own circle does not move it."""
-    counts = _two_arc_frame(second)
-    ring_level_ = ring_level(counts)
-    guess = Candidate("isotropy", 30.0, 140.0, 1.0, 0.5, 0.5, 0.5)
-    got = arc_guess(guess, [guess], ring_level_, counts.shape)
-    if second:
-        assert got is not None and got.method == "rings"
-        assert math.hypot(got.x + 60.0, got.y - 140.0) <= 0.02 * math.hypot(*counts.shape)
-    else:
-        assert got is guess
+    _assert_guess_moves_to_the_arcs_centre(_two_arc_frame(second), "isotropy", moves=second)
 
 
 def test_a_weak_ring_guess_gives_way_to_agreeing_pattern_readings():

@@ -17,7 +17,7 @@ import numpy as np
 from scattertag.beam import compact, falloff, outline
 from scattertag.beam import glow as beam_glow
 from scattertag.beam.boxes import EdgeDistance
-from scattertag.beam.candidates import FAR_DIAGONALS, Candidate
+from scattertag.beam.candidates import FAR_DIAGONALS, Candidate, by_method
 from scattertag.beam.choice import TIGHT_ARCS, TIGHT_SIGMA, confidence
 from scattertag.beam.evidence import CREST_Z, crest, round_arcs
 from scattertag.beam.gradient import coherence, gradient_field
@@ -273,18 +273,18 @@ def arc_guess(
     rows, cols = shape
     diag = math.hypot(rows, cols)
     own = [c for c in cands if c.method == "rings" and not c.extra]
-    crested = _arc_fits(own, ring)
+    shared = _arc_fits(own, ring)
     fits = [
         c
-        for c in crested
+        for c in shared
         if not on_frame(c.x, c.y, shape)
         and c.sigma <= 0.02 * diag
         and math.hypot(c.x - (cols - 1) / 2, c.y - (rows - 1) / 2) <= FALLOFF_INSIDE_REACH * diag
     ]
-    if not weak:
-        crested = own  # shared centres of pattern choices only where arcs are round about them
+    # a pattern choice takes the arcs' shared centres only where arcs are round about them
+    by_crest = shared if weak else own
     for fit in sorted(fits, key=lambda c: c.sigma):
-        if any(fit is c for c in crested) and crest(ring, fit.x, fit.y) >= CREST_Z:
+        if any(fit is c for c in by_crest) and crest(ring, fit.x, fit.y) >= CREST_Z:
             return fit
         if round_arcs(ring, fit.x, fit.y) >= ROUND_ARCS:
             return fit
@@ -301,7 +301,7 @@ def _agreed_pattern(best: Candidate, cands: list[Candidate], shape: tuple[int, i
     readings of the pattern's curvature agree where arcs that are no rings about their
     common centre do not (seed 5, frame 262: 0.63 against a 5-arc fit's 0.23)."""
     tol = PATTERN_AGREE * math.hypot(*shape)
-    by = {c.method: c for c in reversed(cands) if not c.extra}
+    by = by_method([c for c in cands if not c.extra])
     iso, grad = by.get("isotropy"), by.get("gradient")
     if (
         iso is not None
