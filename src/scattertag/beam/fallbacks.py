@@ -3,8 +3,9 @@
 The glow beside a rod stop (:func:`glow_candidate`), a small ring or sharp peak at full
 resolution (:func:`compact_candidate`), a bar's round end (:func:`outline_candidate`), rings
 that only twice the ring level's resolution fixes (:func:`finer_rings_candidate`);
-off the frame, a ring fit about which the rings show (:func:`arc_guess`) and the falloff
-with polarisation (:func:`falloff_candidate`).
+off the frame, a ring fit about which the rings show (:func:`arc_guess`), a circle through
+a spotty ring's spots (:func:`spot_guess`) and the falloff with polarisation
+(:func:`falloff_candidate`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from scattertag.beam import compact, falloff, outline
+from scattertag.beam import compact, falloff, outline, spots
 from scattertag.beam import glow as beam_glow
 from scattertag.beam.boxes import EdgeDistance
 from scattertag.beam.candidates import FAR_DIAGONALS, Candidate, by_method
@@ -52,6 +53,13 @@ ROUND_ARCS = 2
 #: back within PATTERN_AGREE of the diagonal (:func:`_agreed_pattern`) when the fine
 #: isotropy about it is higher by PATTERN_MARGIN.
 PATTERN_MARGIN, PATTERN_AGREE = 0.2, 0.01
+#: A choice that :func:`arc_guess` leaves gives way to a circle off the frame through at
+#: least SPOT_RING spots of the ring level (:func:`spot_guess`), at most SPOT_BRIGHT of it
+#: bright between them, its centre's standard error at most SPOT_SIGMA of the diagonal
+#: (half the goal's tolerance).
+#: A weak choice about which rings show gives way only to one through SPOT_MANY spots (an
+#: anisotropic ring's lobes give a crest of 4 about the beam; a ring fit through them 11).
+SPOT_RING, SPOT_BRIGHT, SPOT_SIGMA, SPOT_MANY = 5, 0.6, 0.01, 10
 #: Dark valleys of the ring level (:func:`_valley_starts`): at least VALLEY_LENGTH level px
 #: long, at most VALLEY_WIDTH level px (robust spread) off a straight line; the longest
 #: VALLEY_MOST are fitted.
@@ -263,13 +271,15 @@ def arc_guess(
     to a ring fit or shared centre about which at least ROUND_ARCS traced arcs are curved
     circles (:func:`round_arcs`): concentric arcs fix the centre where a broad ring's
     crest is low (seed 0, frame 56: two pieces of a halo, crest 9.4) or arcs of a textured
-    ring are short (seed 3, frame 224: four arcs of 0.15-0.3 rad). Only the position
-    changes: the caller keeps its confidence."""
+    ring are short (seed 3, frame 224: four arcs of 0.15-0.3 rad). A choice none of this
+    moves (nor :func:`_agreed_pattern`) may give way to a circle through spots
+    (:func:`spot_guess`; a weak choice about which rings show, only to one through
+    SPOT_MANY). Only the position changes: the caller keeps its confidence."""
     if best is not None and best.method not in FALLOFF_FROM + ARC_GUESS_WEAK:
         return best
     weak = best is not None and best.method in ARC_GUESS_WEAK
     if weak and best is not None and crest(ring, best.x, best.y) >= CREST_Z:
-        return best
+        return spot_guess(best, ring, shape, SPOT_MANY)
     rows, cols = shape
     diag = math.hypot(rows, cols)
     own = [c for c in cands if c.method == "rings" and not c.extra]
@@ -289,8 +299,35 @@ def arc_guess(
         if round_arcs(ring, fit.x, fit.y) >= ROUND_ARCS:
             return fit
     if weak and best is not None:
-        return _agreed_pattern(best, cands, shape)
-    return best
+        agreed = _agreed_pattern(best, cands, shape)
+        if agreed is not best:
+            return agreed
+    return spot_guess(best, ring, shape)
+
+
+def spot_guess(
+    best: Candidate | None, ring: Level, shape: tuple[int, int], least: int = SPOT_RING
+) -> Candidate | None:
+    """``best``, or the circle through most spots of the ring level
+    (:func:`scattertag.beam.spots.spot_circle`), method ``spots``, where its centre lies
+    off the frame within FALLOFF_INSIDE_REACH diagonals of its middle, at least ``least``
+    spots lie on it, at most SPOT_BRIGHT of it is bright (spots with dark gaps between
+    them, not a continuous ridge cut into pieces) and its standard error is at most
+    SPOT_SIGMA of the diagonal: a ring of a few large grains, or an anisotropic ring's
+    lobes, beside the frame (seed 4, frame 139: 6 spots at one radius, 0.06 % of the
+    diagonal; seed 5, frame 18: 19 lobes, 0.45 %) where the isotropy search and the
+    gradient lines read the background's slope."""
+    c = spots.spot_circle(ring)
+    if c is None or c.count < least or c.bright > SPOT_BRIGHT:
+        return best
+    rows, cols = shape
+    diag = math.hypot(rows, cols)
+    x, y = ring.to_frame(c.x, c.y)
+    sigma = c.sigma * ring.b
+    middle = math.hypot(x - (cols - 1) / 2, y - (rows - 1) / 2)
+    if on_frame(x, y, shape) or sigma > SPOT_SIGMA * diag or middle > FALLOFF_INSIDE_REACH * diag:
+        return best
+    return Candidate("spots", x, y, sigma, 0.0, 0.0, 0.0, arcs=c.count)
 
 
 def _agreed_pattern(best: Candidate, cands: list[Candidate], shape: tuple[int, int]) -> Candidate:
