@@ -1,14 +1,22 @@
 """Train the beam-centre candidate ranker (:mod:`scattertag.beam.ranker`) on simulated
-frames: every estimator's candidates on each frame, labelled hit (within 2 px of the true
-centre on the frame, 2 % of the diagonal off it) or miss, and a logistic model fitted to them.
+frames: the candidates :func:`scattertag.beam.candidates.candidates` returns on each frame
+(its stages stop early as at run time, so the model sees the lists ``choice._choose``
+sees), labelled hit (within 2 px of the true centre on the frame, 2 % of the diagonal off
+it) or miss, and a logistic model fitted to them.
 
 The frames are those of ``bench_beam_center.py`` (same recipe: sizes 256 / 1000 / 2000,
-every placement, detector, beamstop and image kind) for seeds other than the benchmark's
-seed 0, so the benchmark stays held out; real frames are never used.
+every placement, detector, beamstop and image kind) for fresh seeds: the benchmark's seeds
+(0 the benchmark, 2 the fair test, 1, 3, 4, 5 studied) are measured, never trained on;
+real frames are never used. ~1.5 s a frame to simulate (idle, one thread), ~0.1 s for its
+candidates:
 
-    python benchmarks/train_beam_center_ranker.py --seeds 1 2 --count 150 450 \\
-        --cache /tmp/bc-frames --candidates /tmp/bc-cands.json \\
-        --out src/scattertag/pretrained/beam_center_ranker.json
+    python benchmarks/train_beam_center_ranker.py --seeds 20 21 --count 180 180 \\
+        --cache /work/data/ranker/frames --candidates /work/data/ranker/C.json --l2 10 \\
+        --out W.json
+
+The shipped weights (30 Nov, dc425d0) were trained before this rule, on seeds 1 and 2
+(``--seeds 1 2 --count 150 350 --l2 10``); the command above (2 Dec, session 12) measured
+worse on seeds 1, 3 and 4 and was not shipped (lab notebook).
 """
 
 from __future__ import annotations
@@ -36,6 +44,9 @@ from scattertag.io.files import write_text  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_beam_center import on_frame, simulated_frame  # noqa: E402
+
+#: The benchmark's seeds: 0 the benchmark, 2 the fair test, 1, 3, 4, 5 studied.
+MEASURED = (0, 1, 2, 3, 4, 5)
 
 
 def frame_candidates(seed: int, i: int, cache: Path | None) -> dict:
@@ -74,15 +85,15 @@ def table(frames: list[dict]) -> tuple[np.ndarray, np.ndarray]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--count", type=int, nargs="+", default=[150, 450], help="frames per seed")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[20, 21])
+    ap.add_argument("--count", type=int, nargs="+", default=[180, 180], help="frames per seed")
     ap.add_argument("--cache", type=Path, default=None, help="simulated frames kept here")
     ap.add_argument("--candidates", type=Path, default=None, help="candidates kept here (JSON)")
     ap.add_argument("--l2", type=float, default=1.0, help="L2 penalty (standardised features)")
     ap.add_argument("--out", type=Path, required=True, help="weights (JSON)")
     args = ap.parse_args()
-    if 0 in args.seeds:
-        ap.error("seed 0 is the benchmark's: train on other seeds")
+    if set(args.seeds) & set(MEASURED):
+        ap.error(f"seeds {MEASURED} are the benchmark's (measured, never trained on)")
     if args.candidates is not None and args.candidates.exists():
         frames = json.loads(args.candidates.read_text())
     else:

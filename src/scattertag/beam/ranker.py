@@ -11,8 +11,9 @@ frames that know their centre (a hit: within 2 px on the frame, 2 % of the diago
 it); the candidate with the largest P is chosen, and P is its confidence.
 
 The weights (``pretrained/beam_center_ranker.json``: feature names, standardisation and
-coefficients) come from ``benchmarks/train_beam_center_ranker.py`` on simulation seeds
-other than the benchmark's (seed 0) and never from real frames.
+coefficients) come from ``benchmarks/train_beam_center_ranker.py`` on simulated frames,
+never real ones: the shipped ones (30 Nov) on seeds 1 and 2, which the benchmark now
+measures (2 the fair test); a retrain must use fresh seeds (the script refuses 0-5).
 """
 
 from __future__ import annotations
