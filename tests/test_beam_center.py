@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from scattertag.beam import center as bc
-from scattertag.beam.candidates import Candidate
+from scattertag.beam.candidates import Candidate, before_search
 from scattertag.beam.center import (
     AGREES,
     CONFIDENCE_THRESHOLD,
@@ -759,3 +759,36 @@ def test_a_stop_settles_the_frame_before_the_arc_consensus():
     assert (best, conf) == choose_unwindowed(found.out, s.counts.shape, levels[2])
     assert best is not None and best.method == "beamstop" and conf >= CONFIDENCE_THRESHOLD
     assert math.hypot(best.x - s.geometry.beam_center[0], best.y - s.geometry.beam_center[1]) <= 2
+
+
+@pytest.mark.parametrize(
+    ("index", "size"),
+    [
+        (0, 256),  # a dark frame: no pattern about any candidate (fine isotropy 0.003)
+        (4, 1000),  # a sample that shows nothing: 0.0007
+    ],
+)
+def test_guess_false_gives_up_on_a_frame_with_nothing_to_find(index, size, monkeypatch):
+    # predict's estimate (guess=False) discards a position not found: a frame whose choice
+    # before the isotropy search is not found and that shows nothing any later step reads
+    # is given up there; guess=True never asks, so its estimate is the full one
+    s = benchmark_frame(index, size)
+    ok = valid_pixels(s.counts, s.mask)
+    levels = pyramid(s.counts, ok)
+    found, settled = before_search(s.counts, ok, levels)
+    assert not settled
+    given_up = bc._nothing_to_find(s.counts, ok, levels, found.out)
+    assert given_up is not None and given_up[1] < CONFIDENCE_THRESHOLD
+    plain = estimate_beam_center(s.counts, s.mask, guess=False)
+    assert not plain.found and plain.method == given_up[0].method
+    assert plain.arcs is None or plain.arcs.shape == s.counts.shape  # kept for a pose refit
+
+    def never(*args):
+        raise AssertionError("guess=True gave up")
+
+    monkeypatch.setattr(bc, "_nothing_to_find", never)
+    kept = estimate_beam_center(s.counts, s.mask, guess=True)
+    monkeypatch.setattr(bc, "_nothing_to_find", lambda *args: None)
+    full = estimate_beam_center(s.counts, s.mask, guess=False)  # as before the gate
+    assert not full.found  # the same verdict, found in neither
+    assert estimate_beam_center(s.counts, s.mask, guess=True) == kept

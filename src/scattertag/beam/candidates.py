@@ -2,8 +2,8 @@
 
 :func:`candidates` runs the ring fit and the gradient lines, then (unless a tight ring fit
 settles the frame) the stops' round edges, circles and bar ends, then (unless one of them
-settles it) the arc consensus, point symmetry and the shadow axes, then (unless point symmetry
-and the gradient lines agree) the isotropy search.
+settles it) the arc consensus, point symmetry and the shadow axes (:func:`before_search`), then
+(unless point symmetry and the gradient lines agree) the isotropy search (:func:`isotropy_search`).
 """
 
 from __future__ import annotations
@@ -96,22 +96,30 @@ def candidates(
     settled: concentric arcs fixed to a fraction of a pixel, a stop's round edge (whatever
     the sample shows), point symmetry that the gradient lines confirm; else the isotropy
     search."""
-    coarse, fine, ring = pyramid(counts, ok) if levels is None else levels
+    found, settled = before_search(counts, ok, pyramid(counts, ok) if levels is None else levels)
+    if not settled:
+        isotropy_search(found, hint)
+    return found.out
+
+
+def before_search(
+    counts: np.ndarray, ok: np.ndarray, levels: tuple[Level, Level, Level]
+) -> tuple[_Found, bool]:
+    """The candidates of every stage of :func:`candidates` before the isotropy search, and
+    True if one of them settled the frame (the search is then not needed)."""
+    coarse, fine, ring = levels
     found = _Found(counts.shape, coarse, fine)
     rd = _ring_fit(found, ring)
     _gradient_lines(found, coarse)
     if _tight_ring_fit(found.out):
-        return found.out  # the other estimators cannot do better
+        return found, True  # the other estimators cannot do better
     shadows = ring.shadows(max(counts.shape))
     if _round_edge(found, counts, ok, shadows):
-        return found.out  # the stop's round edge is the choice (see _choose): no search needed
+        return found, True  # the stop's round edge is the choice (see _choose)
     _arc_consensus(found, rd, ring)
     rho = _point_symmetry(found)
     _shadow_axes(found, rho, shadows)
-    if _symmetry_confirmed(found):
-        return found.out  # two independent estimators agree: no search needed
-    _isotropy_search(found, hint)
-    return found.out
+    return found, _symmetry_confirmed(found)  # two independent estimators agree
 
 
 def _ring_fit(found: _Found, ring: Level) -> Ridges:
@@ -209,7 +217,7 @@ def _symmetry_confirmed(found: _Found) -> bool:
     return math.hypot(sym.x - grad.x, sym.y - grad.y) <= max(2.0, 0.005 * math.hypot(*found.shape))
 
 
-def _isotropy_search(found: _Found, hint: tuple[float, float] | None) -> None:
+def isotropy_search(found: _Found, hint: tuple[float, float] | None) -> None:
     """The frame's middle and the ``hint`` as candidates, then the pattern search for the
     most isotropic centre (``isotropy``) from the most isotropic candidate, coarse then
     fine."""

@@ -74,6 +74,14 @@ def _mirror_column(level: Level) -> tuple[float, float]:
     return (k + parabola(rho[None, :], 0, k, axis=1)) / 2.0, float(rho[k])
 
 
+def mirror_column(level: Level) -> tuple[float, float]:
+    """:func:`_mirror_column` of ``level``, computed once a level (the estimate asks it before
+    the isotropy search, :func:`scattertag.beam.center._nothing_to_find`, and here)."""
+    if "mirror" not in level._inner:
+        level._inner["mirror"] = _mirror_column(level)
+    return level._inner["mirror"]
+
+
 def _horizon(level: Level) -> int | None:
     """Level row h of the sample horizon (rows < h above it), or None: the row where g
     drops most from the k rows above to the k rows below (k = rows / 64, at least 2),
@@ -320,7 +328,7 @@ def grazing_candidate(
     pattern) times P = 1 - exp(-t^2 / w^2), t = 2 px (the goal's tolerance), w the spread
     of y: a y the frame does not fix is "not found".
     """
-    x, rho = _mirror_column(level)
+    x, rho = mirror_column(level)
     if not (math.isfinite(x) and rho >= GRAZING_RHO):
         return None
     fx = level.to_frame(x, 0.0)[0]
@@ -354,7 +362,7 @@ def below_horizon(
     cuts = _cuts(counts, ok, level, best.x, (best.x, best.y))
     if not cuts:  # no horizon below the choice (most frames): no mirror column needed
         return None
-    x, rho = _mirror_column(level)
+    x, rho = mirror_column(level)
     if not (math.isfinite(x) and rho >= GRAZING_RHO):
         return None
     if abs(level.to_frame(x, 0.0)[0] - best.x) > HALF_NEAR * counts.shape[1]:
