@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -45,6 +46,38 @@ def test_a_thin_blurred_rod_is_found_at_its_round_end(seed):
     est = estimate_beam_center(_frame("bar", seed))
     assert est.method == "outline" and est.found
     assert math.hypot(est.x - BEAM[0], est.y - BEAM[1]) < 1.0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_rod_too_thin_to_show_its_round_end_is_found_at_its_end(seed):
+    """A rod of half-width 0.8 px: its round end and a straight one differ by under a
+    pixel, so no fit can prefer the round one (the chi^2 over a straight end stays under
+    CHI_ROUND); both put the beam at its end, and the fit is kept there."""
+    counts = _frame("bar", seed, half=0.8, blur=0.5)
+    est = estimate_beam_center(counts)
+    assert est.method == "outline" and est.found
+    assert math.hypot(est.x - BEAM[0], est.y - BEAM[1]) < 0.5
+
+
+def test_a_thin_rod_cut_by_a_mask_or_the_border_ends_at_no_beam():
+    """The same rod with its round end under a mask: it seems to end at the mask's edge and
+    at the frame's border, where no light is seen ahead of it (AHEAD): neither is kept."""
+    valid = np.ones(SHAPE, bool)
+    valid[:, : int(BEAM[0]) + 20] = False
+    est = estimate_beam_center(_frame("bar", 0, half=0.8, blur=0.5), valid)
+    assert est.method != "outline" and not est.found
+
+
+def test_an_end_is_unresolved_when_its_corners_cover_under_a_block():
+    """A fit that pins the beam but for its end's shape (chi^2 over a straight end 0)."""
+    tip = outline.OutlineTip(
+        x=0.0, y=0.0, angle=0.0, half_width=1.4, taper=0.0, taper_sigma=0.0, blur=1.0,
+        sigma=0.1, shadow=1e3, round=0.0, contrast=10.0, misfit=1.0, block=1,
+    )  # fmt: skip
+    assert outline.unresolved(tip) and outline.pins(tip, 1.4)  # 0.43 x 1.4^2 = 0.84 px^2
+    assert not outline.unresolved(replace(tip, half_width=1.6))  # 1.10 px^2
+    assert outline.unresolved(replace(tip, half_width=2.5, block=2))  # 2.7 of 4 px^2
+    assert not outline.pins(replace(tip, half_width=5.0, block=1), 5.0)  # resolved, square
 
 
 @pytest.mark.parametrize("kind", ["wedge", "paddle"])

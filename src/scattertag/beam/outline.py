@@ -63,6 +63,15 @@ TAPER_Z, MAX_TAPER = 2.0, 0.02
 #: A round end: its chi^2 below a straight end's (the same fit, a paddle's box) by at least
 #: this.
 CHI_ROUND = 25.0
+#: A round end of radius r and a straight one r behind its centre differ by two corners of
+#: (2 - pi / 2) r^2 together: under one block of the fitted window (r under 1.53 blocks) the
+#: counts cannot tell them apart, and both put the centre r inside the end (within
+#: (1 - pi / 4) r, 0.3 blocks, of each other).
+CORNERS = 2.0 - 0.5 * math.pi
+#: ... such an end is kept only where valid pixels cover at least this fraction of the
+#: square ahead of it (a side of the window's margin about the outline): an end seen in the
+#: light, not a rod running into a mask or off the frame.
+AHEAD = 0.5
 
 
 @dataclass(frozen=True)
@@ -71,10 +80,13 @@ class OutlineTip:
     beam), ``angle`` (radians) of the axis into the bar, ``half_width``, ``blur`` (the
     tanh's scale), ``sigma`` the centre's standard error, ``shadow`` and ``round`` the
     chi^2 gained over the light alone and over a straight end (inf when not fitted: the
-    rest does not pin the beam), ``taper`` (half-width gained per px along the axis) and
+    rest does not pin the beam; nan where the end is too thin to tell one, :func:`unresolved`),
+    ``taper`` (half-width gained per px along the axis) and
     its standard error, ``contrast`` the light less the level behind the stop at the
     window's middle, in units of the noise, ``misfit`` the residuals' rms in units of the
-    noise (the standard errors are scaled by it where over 1)."""
+    noise (the standard errors are scaled by it where over 1), ``block`` the fitted
+    window's block size (frame px), ``ahead`` the fraction of the square ahead of the end
+    that is valid (:func:`_ahead`)."""
 
     x: float
     y: float
@@ -88,13 +100,17 @@ class OutlineTip:
     round: float
     contrast: float
     misfit: float
+    block: int = 1
+    ahead: float = 1.0
 
 
 @dataclass(frozen=True)
 class _Blocks:
     """Block means m (N,) of a window, their frame coordinates x, y and weights n (valid
-    pixels a block), u, v the coordinates scaled to [-1, 1] over the window."""
+    pixels a block), u, v the coordinates scaled to [-1, 1] over the window; b x b pixels
+    a block."""
 
+    b: int
     m: np.ndarray
     x: np.ndarray
     y: np.ndarray
@@ -125,7 +141,7 @@ def _window(
     iy, ix = np.nonzero(use)
     x = x0 + b * ix + (b - 1) / 2
     y = y0 + b * iy + (b - 1) / 2
-    return _Blocks(s[use] / n[use], x, y, n[use], (x - mid[0]) / half, (y - mid[1]) / half)
+    return _Blocks(b, s[use] / n[use], x, y, n[use], (x - mid[0]) / half, (y - mid[1]) / half)
 
 
 def _projected(blk: _Blocks, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -308,12 +324,27 @@ def _fit(
         math.inf,
         float(coef[1] - coef[0]) / scale,
         misfit,
+        blk.b,
+        _ahead(blk, q, margin),
     )
     if not _bar(tip, half):
         return tip  # the straight end is not worth fitting
+    if unresolved(tip):
+        return replace(tip, round=math.nan)  # no straight end the counts could tell from it
     # the same fit with a straight end (a paddle's box), from the round one
     box = _solve(lambda p: model(p, True), q, lo, hi, scale, units).f
     return replace(tip, round=_chi2(box, scale) - chi)
+
+
+def _ahead(blk: _Blocks, p: np.ndarray, side: float) -> float:
+    """The fraction of the square of ``side`` px ahead of the outline p's end (centred on
+    its axis, from the end outward) that the window's valid pixels cover."""
+    cx, cy, t, r = p[:4]
+    ux, uy = math.cos(t), math.sin(t)
+    along = (blk.x - cx) * ux + (blk.y - cy) * uy
+    across = (blk.x - cx) * uy - (blk.y - cy) * ux
+    square = (along < -r) & (along >= -r - side) & (np.abs(across) < 0.5 * side)
+    return float(blk.n[square].sum()) / side**2
 
 
 def _promising(blk: _Blocks, p: np.ndarray, scale: float, light: float) -> bool:
@@ -364,5 +395,13 @@ def pins(tip: OutlineTip, half: float) -> bool:
     standard error at most MAX_SIGMA, a shadow darker than the light and standing out of
     the noise (CHI_SHADOW), sides of constant width (the taper and TAPER_Z standard errors
     of it under MAX_TAPER), a half-width inside its bounds, and a round end (CHI_ROUND over
-    a straight one)."""
-    return _bar(tip, half) and tip.round >= CHI_ROUND
+    a straight one, where the counts can tell one: :func:`unresolved`; else the light seen
+    ahead of the end, AHEAD)."""
+    seen = unresolved(tip) and tip.ahead >= AHEAD
+    return _bar(tip, half) and (tip.round >= CHI_ROUND or seen)
+
+
+def unresolved(tip: OutlineTip) -> bool:
+    """True when the fitted end is too thin for its window's blocks to show its shape: a
+    round end's corners off a straight one's, CORNERS r^2, cover under one block."""
+    return CORNERS * tip.half_width**2 < tip.block**2
