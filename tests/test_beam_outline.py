@@ -108,3 +108,34 @@ def test_a_start_on_no_shadow_is_not_fitted(monkeypatch):
     assert not calls
     tip = outline.fit_tip(counts, ok, (BEAM[0] + 4.0, BEAM[1] - 3.0), math.radians(14.0), 7.0)
     assert tip is not None and calls
+
+
+def _rings_and_bar(seed: int, offset: tuple[float, float]) -> np.ndarray:
+    """Photon counts: three rings about BEAM + ``offset`` (arcs a tilt or texture moved)
+    over a flat light, shaded by a bar (half-width 5 px, blur 1.5) ending in a half disk
+    about BEAM (the stop is centred on the beam)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[: SHAPE[0], : SHAPE[1]].astype(np.float64)
+    r = np.hypot(x - BEAM[0] - offset[0], y - BEAM[1] - offset[1])
+    light = 50.0 + sum(300.0 * np.exp(-0.5 * ((r - k) / 2.0) ** 2) for k in (60.0, 100.0, 140.0))
+    dx, dy = x - BEAM[0], y - BEAM[1]
+    a = math.radians(8.0)
+    along = dx * math.cos(a) + dy * math.sin(a)
+    across = np.abs(dy * math.cos(a) - dx * math.sin(a))
+    d = np.where(along >= 0, across - 5.0, np.hypot(dx, dy) - 5.0)
+    shade = 1e-3 + (1.0 - 1e-3) * 0.5 * (1.0 + np.tanh(d / 1.5))
+    return rng.poisson(light * shade).astype(np.int32)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_ring_fit_off_a_bars_end_gives_way_to_the_end(seed):
+    """Rings 3.9 px off the beam are fitted there (found at 0.7); the bar's end, fitted to
+    the counts, pins the beam and the estimate moves to it."""
+    est = estimate_beam_center(_rings_and_bar(seed, (3.0, -2.5)))
+    assert est.method == "outline" and est.found
+    assert math.hypot(est.x - BEAM[0], est.y - BEAM[1]) < 0.5
+
+
+def test_a_ring_fit_that_agrees_with_the_bars_end_stays():
+    est = estimate_beam_center(_rings_and_bar(0, (0.0, 0.0)))
+    assert est.method == "rings" and math.hypot(est.x - BEAM[0], est.y - BEAM[1]) < 0.5

@@ -107,6 +107,9 @@ AGREE_PX = 5.0
 #: A grazing beam whose y spreads at most GUESS_SPREAD px (4 x the goal's 2 px) is a
 #: better guess than a centre the rules leave not found, even at a lower confidence.
 GUESS_SPREAD = 8.0
+#: A found ring fit and a stop's end that pins the beam (:func:`_stop_end`) agree within
+#: this many px (the goal's tolerance).
+AGREE_RING = 2.0
 #: A given centre about which the fine level's isotropy R^2 reaches this, at a local
 #: maximum, agrees without the full estimate (:func:`agrees_at_a_glance`).
 GLANCE_ISOTROPY = 0.3
@@ -267,6 +270,7 @@ def _estimate(
     cands = found.out
     best, conf = _pinned_choice(counts, ok, levels, cands)
     best, conf = _grazing_beam(counts, ok, levels[2], best, conf)
+    best, conf = _stop_end(counts, ok, levels[2], best, conf)
     if conf < CONFIDENCE_THRESHOLD:
         best, conf = _fallbacks(counts, ok, levels, cands, best, conf)
     if best is not None:
@@ -379,6 +383,23 @@ def _grazing_beam(
     if best is None or tight(best):
         return best, conf  # concentric arcs fix the direct beam, which no horizon lies below
     return below_horizon(counts, ok, ring, best) or (best, conf)
+
+
+def _stop_end(
+    counts: np.ndarray, ok: np.ndarray, ring: Level, best: Candidate | None, conf: float
+) -> tuple[Candidate | None, float]:
+    """(best, conf): a found ring fit gives way to a bar's or rod's end fitted to the counts
+    (:func:`outline_candidate`, from the shadows' tips) that pins the beam over AGREE_RING px
+    from it: a stop is centred on the beam whatever the sample scatters, and arcs bent by
+    a tilt, texture or a stop's edge move a ring fit by a few px."""
+    if conf < CONFIDENCE_THRESHOLD or best is None or best.method != "rings":
+        return best, conf
+    end = outline_candidate(counts, ok, ring, valleys=False)
+    if end is None or end[1] < CONFIDENCE_THRESHOLD:
+        return best, conf
+    if math.hypot(end[0].x - best.x, end[0].y - best.y) <= AGREE_RING:
+        return best, conf  # they agree: the ring fit stays
+    return end
 
 
 def _fallbacks(

@@ -140,7 +140,7 @@ def _valley_starts(
 
 
 def outline_candidate(
-    counts: np.ndarray, ok: np.ndarray, ring: Level
+    counts: np.ndarray, ok: np.ndarray, ring: Level, valleys: bool = True
 ) -> tuple[Candidate, float] | None:
     """The beam at the round end of a bar or rod fitted to the counts about it
     (:func:`scattertag.beam.outline.fit_tip`, method ``outline``) from the tips of the
@@ -148,7 +148,7 @@ def outline_candidate(
     (:func:`_valley_starts`), each the end farther from the invalid blocks and the border
     (a stop held from outside reaches the frame's edge or a mask), the most precise that
     pins the beam (:func:`outline.pins`); its confidence 0.7 (one estimator) times
-    P = 1 - exp(-t^2 / sigma^2), t = 2 px."""
+    P = 1 - exp(-t^2 / sigma^2), t = 2 px; ``valleys`` False: the shadows' tips only."""
     if np.count_nonzero(ring.ok) < 64:
         return None
     side = max(counts.shape)
@@ -158,7 +158,9 @@ def outline_candidate(
         for start, angle, half in tip_starts(ring.shadows(side), side, edge=edge)
     ]
     best = None
-    for start, angle, half in starts + _valley_starts(ring, edge):
+    if valleys:
+        starts += _valley_starts(ring, edge)
+    for start, angle, half in starts:
         tip = outline.fit_tip(counts, ok, start, angle, half)
         if (
             tip is not None
