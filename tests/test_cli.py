@@ -46,7 +46,8 @@ def test_every_command_is_covered(tmp_path):
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))
-def test_unusable_input_exits_2_with_one_line(command, tmp_path, capsys):
+def test_unusable_input_exits_2_with_one_line(command, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a command's default outputs (predictions.csv) land here
     argv = bad_invocations(tmp_path)[command]
     assert main(argv) == 2
     captured = capsys.readouterr()
