@@ -77,9 +77,7 @@ def _mirror_column(level: Level) -> tuple[float, float]:
 def mirror_column(level: Level) -> tuple[float, float]:
     """:func:`_mirror_column` of ``level``, computed once a level (the estimate asks it before
     the isotropy search, :func:`scattertag.beam.center._nothing_to_find`, and here)."""
-    if "mirror" not in level._inner:
-        level._inner["mirror"] = _mirror_column(level)
-    return level._inner["mirror"]
+    return level.kept("mirror", lambda: _mirror_column(level))
 
 
 def _horizon(level: Level) -> int | None:

@@ -380,24 +380,28 @@ def polish_arcs(counts: np.ndarray, ok: np.ndarray, ring: Level) -> tuple[Level,
     """The ring level's arcs traced at twice its resolution (:func:`_retrace`; the ring
     level itself when its blocks are single pixels): the level and its ridges, traced once
     (kept by the ring level)."""
-    if "polish" not in ring._inner:
-        b = ring.b // 2
-        if b < 1:
-            ring._inner["polish"] = (ring, level_ridges(ring))
-        else:
-            if ring.finer is not None:
-                sums, n = ring.finer
-            else:
-                sums, n = block_sums(np.where(ok, counts, 0), b), block_sums(ok, b)
-            ring._inner["polish"] = _retrace(sums, n, b, ring)
-    return ring._inner["polish"]
+    return ring.kept("polish", lambda: _traced_finer(counts, ok, ring))
+
+
+def _traced_finer(counts: np.ndarray, ok: np.ndarray, ring: Level) -> tuple[Level, Ridges]:
+    """:func:`polish_arcs` computed: the ring level itself when its blocks are single pixels,
+    else the level at half its block size (from the sums the pyramid kept where it can)."""
+    b = ring.b // 2
+    if b < 1:
+        return ring, level_ridges(ring)
+    if ring.finer is not None:
+        sums, n = ring.finer
+    else:
+        sums, n = block_sums(np.where(ok, counts, 0), b), block_sums(ok, b)
+    return _retrace(sums, n, b, ring)
 
 
 def frame_arcs(ring: Level, shape: tuple[int, int]) -> Arcs | None:
     """The frame's arcs for a refit with another frame's pose: those of the polish level
     when a ring fit was polished (:func:`polish_arcs`) and it shows 2 arcs, else the ring
     level's (rings broad for the finer level's noise show only there)."""
-    level, rd = ring._inner.get("polish", (ring, level_ridges(ring)))
+    traced = ring.held("polish")
+    level, rd = traced if traced is not None else (ring, level_ridges(ring))
     arcs = Arcs.of(rd.x, rd.y, rd.w, rd.label, level.b, shape)
     if arcs is None and level is not ring:
         rd = level_ridges(ring)

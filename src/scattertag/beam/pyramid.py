@@ -10,8 +10,10 @@ nested; :func:`window_level` builds one level over a window only.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any, TypeVar
 
 import numpy as np
 from scipy import ndimage
@@ -23,6 +25,8 @@ from scattertag.beam.radial import Pixels
 from scattertag.beam.radial import pixels as pixels_of
 from scattertag.beam.shadow import Shadows, find_shadows
 from scattertag.io import masks
+
+T = TypeVar("T")
 
 #: Largest side of the coarse level (pixels) and of the refinement level.
 COARSE_SIDE, FINE_SIDE = 128, 256
@@ -125,13 +129,22 @@ class Level(BlockGrid):
         gy, gx = self.grad
         return self.smooth, gx, gy
 
+    def kept(self, key: Hashable, make: Callable[[], T]) -> T:
+        """``make()``, computed once a level under ``key`` (what several estimators read)."""
+        if key not in self._inner:
+            self._inner[key] = make()
+        return self._inner[key]
+
+    def held(self, key: Hashable) -> Any:
+        """The value :meth:`kept` under ``key``, or None when nothing computed it yet."""
+        return self._inner.get(key)
+
     def shadows(self, side: int) -> Shadows:
         """The level's beamstop shadows (:func:`find_shadows`, ``side`` the frame's longer
         side in pixels), found once for the candidates and the glow fallback."""
-        key = ("shadows", side)
-        if key not in self._inner:
-            self._inner[key] = find_shadows(self.g, self.ok, self.b, side, self.means)
-        return self._inner[key]
+        return self.kept(
+            ("shadows", side), lambda: find_shadows(self.g, self.ok, self.b, side, self.means)
+        )
 
     def interior(self, width: int) -> np.ndarray:
         """(R, C) bool: lit pixels whose (2 width + 1)^2 neighbourhood is lit and on the frame."""
@@ -263,10 +276,7 @@ def pixels(level: Level, keep: int = 20000, use: np.ndarray | None = None) -> Pi
     """At most ``keep`` lit pixels of the level (and of ``use``, (R, C) bool), evenly strided;
     those of the whole level are taken once per level (candidates and fallbacks share them)."""
     if use is None:
-        key = ("pixels", keep)
-        if key not in level._inner:
-            level._inner[key] = pixels(level, keep, level.lit)
-        return level._inner[key]
+        return level.kept(("pixels", keep), lambda: pixels(level, keep, level.lit))
     iy, ix = nonzero2d(level.lit & use)
     if iy.size > keep:
         pick = np.linspace(0, iy.size - 1, keep).astype(np.int64)
