@@ -11,7 +11,7 @@ real frames are never used. ~1.5 s a frame to simulate (idle, one thread), ~0.1 
 candidates:
 
     python benchmarks/train_beam_center_ranker.py --seeds 20 21 --count 180 180 \\
-        --cache /work/data/ranker/frames --candidates /work/data/ranker/C.json --l2 10 \\
+        --cache /tmp/ranker-frames --candidates /tmp/ranker-cands.json --l2 10 \\
         --out W.json
 
 The shipped weights (30 Nov, dc425d0) were trained before this rule, on seeds 1 and 2
