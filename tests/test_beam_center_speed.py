@@ -21,6 +21,7 @@ from scattertag.beam.polish import (
 from scattertag.beam.pyramid import (
     _smooth,
     block_sums,
+    exact_block_sums,
     level_from_sums,
     pixels,
     pyramid,
@@ -249,13 +250,14 @@ def test_climb_is_the_plain_pattern_search(frame):
 
 
 def test_block_sums_of_whole_counts_are_the_strided_float_sums():
-    """_block_sums of bools and of non-negative integers (summed rows first, in uint8 or
-    uint32) equals the float64 sums a strided slice at a time, for every block size; negative
-    or large integers take the float path."""
+    """block_sums of bools and of non-negative integers (summed in the smallest unsigned
+    type that holds them, rows first) equals the float64 sums a strided slice at a time, for
+    every block size, and so do sums of those sums (a pyramid's levels from each other);
+    negative or large integers take the float path."""
     rng = np.random.default_rng(3)
     for dtype in (bool, np.uint8, np.uint16, np.int32, np.uint32, np.int64):
         a = rng.integers(0, 2 if dtype is bool else 5000, (61, 47)).astype(dtype)
-        for b in (1, 2, 3, 4, 8):
+        for b in (1, 2, 3, 4, 8, 16):
             want = np.zeros((61 // b, 47 // b))
             for i in range(b):
                 for j in range(b):
@@ -263,8 +265,13 @@ def test_block_sums_of_whole_counts_are_the_strided_float_sums():
             got = block_sums(a, b)
             assert got.dtype == np.float64
             np.testing.assert_array_equal(got, want)
+            exact = exact_block_sums(a, b)
+            assert exact.dtype.kind == "u"
+            np.testing.assert_array_equal(exact, want)
+            np.testing.assert_array_equal(block_sums(exact, 2), block_sums(want, 2))
     big = np.full((4, 4), 2**31, np.uint32)  # block sums over 2^32: float64, still exact
     np.testing.assert_array_equal(block_sums(big, 2), np.full((2, 2), 2.0**33))
+    assert exact_block_sums(big, 2).dtype == np.float64
     neg = np.full((4, 4), -3, np.int32)
     np.testing.assert_array_equal(block_sums(neg, 2), np.full((2, 2), -12.0))
 

@@ -35,12 +35,21 @@ class BlockGrid:
 
 def block_sums(a: np.ndarray, b: int) -> np.ndarray:
     """(R // b, C // b) float64 sums over b x b blocks (trailing rows/cols dropped)."""
+    return exact_block_sums(a, b).astype(np.float64, copy=False)
+
+
+def exact_block_sums(a: np.ndarray, b: int) -> np.ndarray:
+    """(R // b, C // b) sums over b x b blocks, the values of :func:`block_sums`: in the
+    smallest unsigned integer type that holds them where ``a`` holds whole numbers >= 0
+    (bools, integers; exact in any order, so a pyramid sums its levels from each other
+    without float passes), else float64 added a strided slice at a time."""
     rows, cols = a.shape[0] // b, a.shape[1] // b
-    if a.dtype == bool and b * b < 256:  # counts of True: exact in uint8
-        return _whole_block_sums(a[: rows * b, : cols * b].view(np.uint8), b).astype(np.float64)
-    if a.dtype.kind in "iu" and a.size and a.min() >= 0 and int(a.max()) * b * b < 2**32:
-        # whole counts whose block sums fit in uint32: exact, and half float64's memory
-        return _whole_block_sums(a[: rows * b, : cols * b], b, np.uint32).astype(np.float64)
+    dtype = _whole_dtype(a, b)
+    if b == 1:
+        return a.astype(dtype or np.float64)
+    if dtype is not None:
+        whole = a.view(np.uint8) if a.dtype == bool else a
+        return _whole_block_sums(whole[: rows * b, : cols * b], b, dtype)
     out = np.zeros((rows, cols))
     for i in range(b):
         for j in range(b):
@@ -48,14 +57,33 @@ def block_sums(a: np.ndarray, b: int) -> np.ndarray:
     return out
 
 
-def _whole_block_sums(a: np.ndarray, b: int, dtype: type | None = None) -> np.ndarray:
-    """Sums over b x b blocks of whole numbers ``a`` (R b, C b) in ``dtype`` (a's own when
-    None), which the caller knows they fit: exact in any order, so the b rows of each block
-    are added first (whole contiguous rows), then the b columns."""
-    acc = a[0::b].astype(dtype or a.dtype)
-    for i in range(1, b):
+def _whole_dtype(a: np.ndarray, b: int) -> type | None:
+    """The unsigned integer type (8, 16 or 32 bits) holding every b x b block sum of ``a``
+    when it holds whole numbers >= 0 (bools, integers), else None (negative values, sums
+    of 2^32 or more, floats)."""
+    if a.dtype == bool:
+        top = 1
+    elif a.dtype.kind in "iu" and a.size:
+        if a.dtype.kind == "i" and a.min() < 0:
+            return None
+        top = int(a.max())
+    else:
+        return None
+    most = top * b * b
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if most <= np.iinfo(dtype).max:
+            return dtype
+    return None
+
+
+def _whole_block_sums(a: np.ndarray, b: int, dtype: type) -> np.ndarray:
+    """Sums over b >= 2 x b blocks of whole numbers ``a`` (R b, C b) in ``dtype``, which the
+    caller knows holds them: exact in any order, so the b rows of each block are added
+    first (whole contiguous rows), then the b columns, each pass writing its own output."""
+    acc = np.add(a[0::b], a[1::b], dtype=dtype, casting="unsafe")  # fits: exact
+    for i in range(2, b):
         np.add(acc, a[i::b], out=acc, casting="unsafe")  # non-negative, fits: exact
-    out = acc[:, 0::b].copy()
-    for j in range(1, b):
+    out = np.add(acc[:, 0::b], acc[:, 1::b])
+    for j in range(2, b):
         out += acc[:, j::b]
     return out

@@ -19,7 +19,8 @@ import numpy as np
 from scipy import ndimage
 
 from scattertag.beam.boxes import box_all, dilate_cross, nonzero2d
-from scattertag.beam.grid import BlockGrid, block_sums
+from scattertag.beam.grid import BlockGrid, exact_block_sums
+from scattertag.beam.grid import block_sums as block_sums  # re-exported: polish, fallbacks
 from scattertag.beam.order_stats import percentile
 from scattertag.beam.radial import Pixels
 from scattertag.beam.radial import pixels as pixels_of
@@ -55,23 +56,31 @@ def valid_counts(
     if not ok.any():
         return ok, None
     zeroed = None
-    mean: float
     if counts.dtype.kind in "iu":  # valid counts >= 0: the zeroed frame's max is theirs
         vals = zeroed = counts if ok.all() else counts * ok  # integers: where(ok, counts, 0)
-        top, n = zeroed.max(), np.count_nonzero(ok)
-        if float(top) * n < 2.0**53:  # integer sums under 2^53 are the float64 sums, exactly
-            mean = float(np.sum(zeroed, dtype=np.uint64)) / n
-        else:
-            mean = float(counts[ok].mean())
+        top = zeroed.max()
     else:
         vals = counts.ravel() if ok.all() else counts[ok]  # no 1-per-pixel copy when all valid
-        top, mean = vals.max(), float(vals.mean())
-    if top > 20.0 * mean + 1.0 and np.count_nonzero(vals == top) >= 4:  # top > 0: not a 0
+        top = vals.max()
+    # the maximum's count first (1 in 8 frames of 1000 px holds 4): the mean only then
+    if np.count_nonzero(vals == top) >= 4 and top > 20.0 * _valid_mean(counts, ok, vals, top) + 1.0:
         sat = counts == top  # the saturated pixels (the compare over the frame only then)
         ok &= ~sat
         if zeroed is not None:
             zeroed = np.where(sat, 0, zeroed)
     return ok, zeroed
+
+
+def _valid_mean(counts: np.ndarray, ok: np.ndarray, vals: np.ndarray, top: Any) -> float:
+    """The mean of the valid counts: ``vals`` the valid values (floats) or the counts with
+    invalid pixels 0 (integers, whose sum is exact in uint64 and, under 2^53, as a float);
+    ``top`` their maximum."""
+    if counts.dtype.kind not in "iu":
+        return float(vals.mean())
+    n = np.count_nonzero(ok)
+    if float(top) * n < 2.0**53:  # integer sums under 2^53 are the float64 sums, exactly
+        return float(np.sum(vals, dtype=np.uint64)) / n
+    return float(counts[ok].mean())
 
 
 @dataclass(frozen=True)
@@ -245,23 +254,31 @@ def pyramid(
     k = reduction(side // b_fine, short // b_fine, COARSE_SIDE, MIN_COARSE_SIDE)
     c = np.where(ok, counts, 0) if zeroed is None else zeroed  # not counts * ok: NaN * 0
     finer = None
+    # each level summed from the one below in integers where the counts are whole
+    # (exact_block_sums: the same values as float64 sums, without float passes)
     if b_ring % 2 == 0:  # through the polish level's sums (b_ring / 2), kept for polish
         half = b_ring // 2
-        finer = (block_sums(c, half), block_sums(ok, half))
-        sums, n = block_sums(finer[0], 2), block_sums(finer[1], 2)
+        sums, n = exact_block_sums(c, half), exact_block_sums(ok, half)
+        finer = (_f64(sums), _f64(n))
+        sums, n = exact_block_sums(sums, 2), exact_block_sums(n, 2)
     else:
-        sums = block_sums(c, b_ring) if b_ring > 1 else c.astype(np.float64)
-        n = block_sums(ok, b_ring) if b_ring > 1 else ok.astype(np.float64)
-    ring = replace(level_from_sums(sums, n, b_ring, 1.5), finer=finer)
+        sums, n = exact_block_sums(c, b_ring), exact_block_sums(ok, b_ring)
+    ring = replace(level_from_sums(_f64(sums), _f64(n), b_ring, 1.5), finer=finer)
     if k_fine > 1:
-        sums, n = block_sums(sums, k_fine), block_sums(n, k_fine)
-        fine = level_from_sums(sums, n, b_fine, 1.5)
+        sums, n = exact_block_sums(sums, k_fine), exact_block_sums(n, k_fine)
+        fine = level_from_sums(_f64(sums), _f64(n), b_fine, 1.5)
     else:
         fine = ring
-    coarse = (
-        level_from_sums(block_sums(sums, k), block_sums(n, k), b_fine * k, 1.0) if k > 1 else fine
-    )
+    coarse = fine
+    if k > 1:
+        sums, n = exact_block_sums(sums, k), exact_block_sums(n, k)
+        coarse = level_from_sums(_f64(sums), _f64(n), b_fine * k, 1.0)
     return coarse, fine, ring
+
+
+def _f64(a: np.ndarray) -> np.ndarray:
+    """``a`` as float64 (itself when it is)."""
+    return a.astype(np.float64, copy=False)
 
 
 def _smooth(g: np.ndarray, use: np.ndarray, sigma: float) -> np.ndarray:
