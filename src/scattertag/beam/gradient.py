@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -25,17 +26,33 @@ class Field:
     ny: np.ndarray
     w: np.ndarray
 
+    @cached_property
+    def lines(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(tx, ty, t . p, terms): each line's unit normal t = (-ny, nx), its offset and the
+        (5, N) products (tx tx, tx ty, ty ty, tx t.p, ty t.p) that :func:`meeting_point`
+        weights, computed once a field (the coarse field's lines meet twice)."""
+        tx, ty = -self.ny, self.nx
+        tp = tx * self.x + ty * self.y
+        terms = np.stack([tx * tx, tx * ty, ty * ty, tx * tp, ty * tp])
+        return tx, ty, tp, terms
+
 
 def gradient_field(level: Level, keep: int = 20000) -> Field:
-    """Gradient samples of the smoothed level on interior pixels, the ``keep`` strongest."""
+    """Gradient samples of the smoothed level on interior pixels, the ``keep`` strongest;
+    taken once a level (the candidates, the glance and the fallbacks share them)."""
+    return level.kept(("field", keep), lambda: _field(level, keep))
+
+
+def _field(level: Level, keep: int) -> Field:
+    """:func:`gradient_field`, computed."""
     gy, gx = level.grad
     k = np.flatnonzero(level.interior(max(1, math.ceil(2 * level.sigma))))
-    iy, ix = np.divmod(k, gx.shape[1])  # nonzero2d, the flat indices kept for the gathers
     gx, gy = gx.ravel().take(k), gy.ravel().take(k)
     w = gx * gx + gy * gy
     if w.size > keep:
         top = np.argpartition(w, w.size - keep)[-keep:]
-        iy, ix, gx, gy, w = iy[top], ix[top], gx[top], gy[top], w[top]
+        k, gx, gy, w = k[top], gx[top], gy[top], w[top]
+    iy, ix = np.divmod(k, level.grad[1].shape[1])  # nonzero2d's, of the kept pixels only
     norm = np.sqrt(np.maximum(w, 1e-30))
     return Field(ix.astype(np.float64), iy.astype(np.float64), gx / norm, gy / norm, w)
 
@@ -93,9 +110,7 @@ def meeting_point(
     rho the Cauchy loss of scale ``scale`` (radians): iteratively reweighted 2 x 2 solves
     A c = b with A = sum w t t^T, b = sum w t (t . p).
     """
-    tx, ty = -f.ny, f.nx
-    tp = tx * f.x + ty * f.y
-    terms = np.stack([tx * tx, tx * ty, ty * ty, tx * tp, ty * tp])  # (5, N)
+    tx, ty, tp, terms = f.lines
     c = None if start is None else np.array(start, dtype=np.float64)
     wt = f.w
     for _ in range(iters):

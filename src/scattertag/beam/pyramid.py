@@ -344,7 +344,7 @@ def pixels(level: Level, keep: int = 20000, use: np.ndarray | None = None) -> Pi
     those of the whole level are taken once per level (candidates and fallbacks share them)."""
     if use is None:
         return level.kept(("pixels", keep), lambda: pixels(level, keep, level.lit))
-    iy, ix = nonzero2d(level.lit & use)
+    iy, ix = nonzero2d(level.lit if use is level.lit else level.lit & use)
     if iy.size > keep:
         pick = np.linspace(0, iy.size - 1, keep).astype(np.int64)
         iy, ix = iy[pick], ix[pick]

@@ -77,12 +77,22 @@ def _hessian_maps(
     but the border's, [1:-1, 1:-1]: :func:`_hessian`'s differences, the same floats, as
     whole-array slices (no index arrays, no gathers: cheaper where most pixels are asked)."""
     gy, gx = level.grad
-    gyy = (gy[2:, 1:-1] - gy[:-2, 1:-1]) / 2.0
-    gyx = (gy[1:-1, 2:] - gy[1:-1, :-2]) / 2.0
-    gxx = (gx[1:-1, 2:] - gx[1:-1, :-2]) / 2.0
-    half = 0.5 * (gxx + gyy)
-    root = np.sqrt(0.25 * (gxx - gyy) ** 2 + gyx * gyx)
-    return gxx, gyx, gyy, half - root, half + root
+    gyy = np.subtract(gy[2:, 1:-1], gy[:-2, 1:-1])
+    gyy /= 2.0  # in place from here on: the same operations, fewer temporaries
+    gyx = np.subtract(gy[1:-1, 2:], gy[1:-1, :-2])
+    gyx /= 2.0
+    gxx = np.subtract(gx[1:-1, 2:], gx[1:-1, :-2])
+    gxx /= 2.0
+    half = np.add(gxx, gyy)
+    half *= 0.5
+    root = np.subtract(gxx, gyy)
+    root *= root
+    root *= 0.25
+    root += gyx * gyx
+    np.sqrt(root, out=root)
+    l1 = half - root
+    half += root
+    return gxx, gyx, gyy, l1, half
 
 
 def _spread(a: np.ndarray) -> float:
