@@ -8,7 +8,7 @@ from scipy import ndimage
 
 from scattertag.beam import center as bc
 from scattertag.beam import disks, edges, horizon
-from scattertag.beam.gradient import solve2
+from scattertag.beam.gradient import _field, gradient_field, lines_meet, solve2
 from scattertag.beam.polish import (
     FINE_WINDOW,
     POLISH_BAND,
@@ -21,6 +21,7 @@ from scattertag.beam.polish import (
 from scattertag.beam.pyramid import (
     _smooth,
     block_sums,
+    central_differences,
     exact_block_sums,
     level_from_sums,
     pixels,
@@ -378,3 +379,45 @@ def test_valleys_reuse_the_ring_levels_smoothing_negated_exactly():
     assert np.array_equal(fresh, -ring.smooth)
     gy, gx = np.gradient(fresh)
     assert np.array_equal(gy, -ring.grad[0]) and np.array_equal(gx, -ring.grad[1])
+
+
+def test_level_kernels_are_the_long_ways():
+    """The levels' shortcuts give the long ways' floats: central_differences is np.gradient,
+    the all-lit smoothing (its normaliser kept per shape) the masked one, and the log of the
+    block means read from a table of whole sums (integer sums) log1p of each mean."""
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(37, 53))
+    for got, want in zip(central_differences(a), np.gradient(a)):
+        assert got.tobytes() == want.tobytes()
+    lit = np.ones(a.shape, bool)
+    m = lit.astype(np.float64)
+    num = ndimage.gaussian_filter(a * m, 1.5, mode="constant", truncate=3.0)
+    den = ndimage.gaussian_filter(m, 1.5, mode="constant", truncate=3.0)
+    want = np.where(den > 1e-3, num / np.maximum(den, 1e-3), 0.0)
+    assert _smooth(a, lit, 1.5).tobytes() == want.tobytes()
+    assert _smooth(a, lit, 1.5).tobytes() == want.tobytes()  # the kept normaliser
+    lit[5:9, 10:30] = False
+    m = lit.astype(np.float64)
+    num = ndimage.gaussian_filter(a * m, 1.5, mode="constant", truncate=3.0)
+    den = ndimage.gaussian_filter(m, 1.5, mode="constant", truncate=3.0)
+    want = np.where(den > 1e-3, num / np.maximum(den, 1e-3), 0.0)
+    assert _smooth(a, lit, 1.5).tobytes() == want.tobytes()
+    counts = rng.poisson(rng.choice([0.3, 30.0, 3000.0], size=(128, 96))).astype(np.uint32)
+    ok = rng.random(counts.shape) > 0.05
+    c = counts * ok
+    for b in (2, 4):
+        whole = level_from_sums(exact_block_sums(c, b), exact_block_sums(ok, b), b, 1.5)
+        floats = level_from_sums(block_sums(c, b), block_sums(ok, b), b, 1.5)
+        for k in ("g", "ok", "lit", "dark"):
+            assert getattr(whole, k).tobytes() == getattr(floats, k).tobytes()
+
+
+def test_a_levels_gradient_field_is_taken_once():
+    """gradient_field is kept by its level (the candidates and the fallbacks share it), and
+    a kept field's lines meet where a fresh field's do."""
+    ring = pyramid(ring_frame(), bc.valid_pixels(ring_frame()))[0]
+    field = gradient_field(ring)
+    assert gradient_field(ring) is field
+    fresh = _field(ring, 20000)
+    assert fresh.x.tobytes() == field.x.tobytes() and fresh.w.tobytes() == field.w.tobytes()
+    assert lines_meet(field) == lines_meet(fresh)
