@@ -119,8 +119,10 @@ class Level(BlockGrid):
     @cached_property
     def means(self) -> np.ndarray:
         """(R, C) the blocks' mean counts back from g, expm1(g) (0 where invalid): taken once
-        for the shadows and the dark floors of the fallbacks (~25 ns a value)."""
-        return np.expm1(self.g)
+        for the shadows and the dark floors of the fallbacks (~25 ns a value), from the
+        table g was read from where it was (:func:`_log_means`)."""
+        logs = self.held("logs")
+        return np.expm1(self.g) if logs is None else logs.expm1(self.g)
 
     @cached_property
     def grad(self) -> tuple[np.ndarray, np.ndarray]:
@@ -191,7 +193,7 @@ def level_from_sums(
     """
     ok = n >= 0.5 * (b * b)
     full = sums / np.maximum(n, 1.0)  # a valid block's mean (it holds at least one pixel)
-    g = _log_means(sums, n, full, ok, b)
+    g, logs = _log_means(sums, n, full, ok, b)
     mean = full.ravel() if ok.all() else full[ok]
     lit = ok.copy()
     dark = np.zeros_like(ok)
@@ -200,32 +202,52 @@ def level_from_sums(
         np.less(full, floor, out=dark, where=ok)
         if dark.any():
             lit &= ~dilate_cross(dark, 2)
-    return Level(g, ok, lit, dark, b, sigma)
+    return Level(g, ok, lit, dark, b, sigma, _inner={} if logs is None else {"logs": logs})
+
+
+@dataclass(frozen=True)
+class _LogTable:
+    """How :func:`_log_means` took g: ``table`` (K,) log1p(k / b^2) of every whole sum k up to
+    K - 1, ``at`` (R, C) each block's sum (clipped to K - 1) and ``used`` (R, C) bool the
+    blocks that read the table (None: all of them); the rest took log1p directly."""
+
+    table: np.ndarray
+    at: np.ndarray
+    used: np.ndarray | None
+
+    def expm1(self, g: np.ndarray) -> np.ndarray:
+        """expm1(g), (R, C), the same floats: expm1 of the table read where g was."""
+        out = np.expm1(self.table).take(self.at)
+        if self.used is not None:
+            np.expm1(g, out=out, where=~self.used)
+        return out
 
 
 def _log_means(
     sums: np.ndarray, n: np.ndarray, full: np.ndarray, ok: np.ndarray, b: int
-) -> np.ndarray:
+) -> tuple[np.ndarray, _LogTable | None]:
     """(R, C) g = log1p(``full``) on the valid blocks ``ok``, 0 elsewhere, from the blocks'
-    sums of counts and of valid pixels. Where the sums are whole (an unsigned integer type:
-    :func:`exact_block_sums`) a block of b^2 valid pixels whose counts sum to k has the mean
-    k / b^2: those with k up to a quarter of the blocks' number read log1p(k / b^2) from a
-    table of every such k (the same division and log1p: the same float; a table entry costs
-    one log1p, ~25 ns, a block a gather), the others take it directly."""
+    sums of counts and of valid pixels, and the table it read (None: none). Where the sums
+    are whole (an unsigned integer type: :func:`exact_block_sums`) a block of b^2 valid
+    pixels whose counts sum to k has the mean k / b^2: those with k up to a quarter of the
+    blocks' number read log1p(k / b^2) from a table of every such k (the same division and
+    log1p: the same float; a table entry costs one log1p, ~25 ns, a block a gather), the
+    others take it directly."""
     g = np.zeros(sums.shape)
-    direct = ok
-    if sums.dtype.kind == "u" and n.dtype.kind == "u" and sums.size >= 1024:
-        top = min(int(sums.max()), sums.size // 4)
-        small = n == b * b
-        small &= sums <= top
-        table = np.log1p(np.arange(top + 1) / float(b * b))
-        np.take(table, np.minimum(sums, top), out=g)
-        if small.all():
-            return g
-        np.copyto(g, 0.0, where=~small)
-        direct = ok & ~small
-    np.log1p(full, out=g, where=direct)  # whole arrays, no masked gathers and scatters
-    return g
+    if not (sums.dtype.kind == "u" and n.dtype.kind == "u" and sums.size >= 1024):
+        np.log1p(full, out=g, where=ok)  # whole arrays, no masked gathers and scatters
+        return g, None
+    top = min(int(sums.max()), sums.size // 4)
+    used = n == b * b
+    used &= sums <= top
+    at = np.minimum(sums, top)
+    table = np.log1p(np.arange(top + 1) / float(b * b))
+    np.take(table, at, out=g)
+    if used.all():
+        return g, _LogTable(table, at, None)
+    np.copyto(g, 0.0, where=~used)
+    np.log1p(full, out=g, where=ok & ~used)
+    return g, _LogTable(table, at, used)
 
 
 def sums_floor(sums: np.ndarray, n: np.ndarray, b: int) -> float | None:
