@@ -76,6 +76,15 @@ def _hessian_maps(
     """(g_xx, g_yx, g_yy, l1, l2), each (R - 2, C - 2), of the smoothed level at every pixel
     but the border's, [1:-1, 1:-1]: :func:`_hessian`'s differences, the same floats, as
     whole-array slices (no index arrays, no gathers: cheaper where most pixels are asked)."""
+    gxx, gyx, gyy, half, root = _eigen_maps(level)
+    return gxx, gyx, gyy, half - root, half + root
+
+
+def _eigen_maps(
+    level: Level,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(g_xx, g_yx, g_yy, half, root) of :func:`_hessian_maps`, whose eigenvalues are
+    l1, l2 = half -+ root: the ridge test takes l2 only where l1 passes."""
     gy, gx = level.grad
     gyy = np.subtract(gy[2:, 1:-1], gy[:-2, 1:-1])
     gyy /= 2.0  # in place from here on: the same operations, fewer temporaries
@@ -90,9 +99,7 @@ def _hessian_maps(
     root *= 0.25
     root += gyx * gyx
     np.sqrt(root, out=root)
-    l1 = half - root
-    half += root
-    return gxx, gyx, gyy, l1, half
+    return gxx, gyx, gyy, half, root
 
 
 def _spread(a: np.ndarray) -> float:
@@ -117,13 +124,17 @@ def ridges(level: Level, min_size: int = 12, near: np.ndarray | None = None) -> 
         return Ridges(*(np.empty(0),) * 3, np.empty(0, np.int64), 0)
     step = max(1, total // 16384)  # the noise level from <= ~32k samples
     if near is None:  # every interior pixel is tested: the Hessian as whole maps
-        gxx, gyx, gyy, l1, l2 = _hessian_maps(level)
+        gxx, gyx, gyy, half, root = _eigen_maps(level)
+        l1 = half - root
         flat = np.flatnonzero(core)  # row-major, as nonzero2d orders the pixels
         few = l1.ravel().take(flat[::step])
         noise = _spread(few)
-        ridge = core & (l1 < -4.0 * noise) & (-l1 > 2.0 * np.abs(l2))
-        k = np.flatnonzero(ridge)
-        a, b, c, lam = (m.ravel().take(k) for m in (gxx, gyx, gyy, l1))
+        k = np.flatnonzero(core & (l1 < -4.0 * noise))  # l2 only where l1 passes
+        lam = l1.ravel().take(k)
+        l2 = half.ravel().take(k) + root.ravel().take(k)
+        sel = -lam > 2.0 * np.abs(l2)
+        k, lam = k[sel], lam[sel]
+        a, b, c = (m.ravel().take(k) for m in (gxx, gyx, gyy))
         iy, ix = np.divmod(k, core.shape[1])
         iy, ix = iy + 1, ix + 1
     else:
