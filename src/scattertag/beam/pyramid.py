@@ -233,8 +233,8 @@ def _log_means(
     blocks' number read log1p(k / b^2) from a table of every such k (the same division and
     log1p: the same float; a table entry costs one log1p, ~25 ns, a block a gather), the
     others take it directly."""
-    g = np.zeros(sums.shape)
     if not (sums.dtype.kind == "u" and n.dtype.kind == "u" and sums.size >= 1024):
+        g = np.zeros(sums.shape)
         np.log1p(full, out=g, where=ok)  # whole arrays, no masked gathers and scatters
         return g, None
     top = min(int(sums.max()), sums.size // 4)
@@ -242,7 +242,7 @@ def _log_means(
     used &= sums <= top
     at = np.minimum(sums, top)
     table = np.log1p(np.arange(top + 1) / float(b * b))
-    np.take(table, at, out=g)
+    g = table.take(at)
     if used.all():
         return g, _LogTable(table, at, None)
     np.copyto(g, 0.0, where=~used)
