@@ -591,9 +591,11 @@ def test_a_pattern_guess_gives_way_to_concentric_arcs(second: bool) -> None:
 
 def test_a_weak_ring_guess_gives_way_to_agreeing_pattern_readings():
     """A not-found ring fit about which no rings show gives way to the isotropy search's
-    centre off the frame where the gradient lines meet within 1 % of the diagonal of it and
-    the image is clearly more isotropic about it (seed 5, frame 262: 0.63 against 0.23);
-    not where they part, the margin is small, or the centre lies on the frame."""
+    centre off the frame where the image is clearly more isotropic about it (seed 5, frame
+    262: 0.63 against 0.23) and the gradient lines meet within 1 % of the diagonal of it
+    or it lies beside the frame (within 0.75 diagonals of the middle, as the other guesses
+    off the frame: seed 3, frame 3, 0.96 against a two-arc fit's 0.58); not where the
+    margin is small, the centre lies on the frame, or it lies far off and the lines part."""
     counts = np.random.default_rng(3).poisson(50.0, (256, 256)).astype(np.float64)
     level = ring_level(counts)
     shape = counts.shape
@@ -602,7 +604,11 @@ def test_a_weak_ring_guess_gives_way_to_agreeing_pattern_readings():
     grad = _scored("gradient", -18.0, 161.0, 0.1, 0.62)
     assert arc_guess(weak, [weak, grad, iso], level, shape) is iso
     apart = _scored("gradient", -40.0, 190.0, 0.1, 0.62)
-    assert arc_guess(weak, [weak, apart, iso], level, shape) is weak
+    assert arc_guess(weak, [weak, apart, iso], level, shape) is iso  # beside the frame
+    far = _scored("isotropy", -200.0, 160.0, 0.5, 0.63, seed="gradient")
+    assert arc_guess(weak, [weak, apart, far], level, shape) is weak
+    along = _scored("gradient", -198.0, 161.0, 0.1, 0.62)
+    assert arc_guess(weak, [weak, along, far], level, shape) is far
     close = _scored("rings", 150.0, 140.0, 1.2, 0.5, arcs=5)
     assert arc_guess(close, [close, grad, iso], level, shape) is close
     inside = _scored("isotropy", 20.0, 160.0, 0.5, 0.63, seed="gradient")

@@ -26,6 +26,20 @@ def waxs_frame(
     return np.random.default_rng(0).poisson(lam).astype(np.float64)
 
 
+def lobe_frame(n: int = 400, cx: float = 150.0, cy: float = -40.0, d: float = 120.0) -> np.ndarray:
+    """(n, n) Poisson counts of diffuse high-q scattering, 400 (1 - exp(-r^2 / 60^2)), seen
+    by a flat detector at d px from a beam at (cx, cy) above the frame, p = 0.95, over 5
+    counts of background: the polarisation factor makes the brightest part a lobe straight
+    below the beam whose contours close on the frame."""
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float64)
+    dx, dy = xx - cx, yy - cy
+    r2 = dx * dx + dy * dy
+    c2 = d * d / (r2 + d * d)
+    rise = 400.0 * (1.0 - np.exp(-r2 / 60.0**2))
+    lam = rise * c2**1.5 * bf.polarisation(dx, dy, d, 0.95) + 5.0
+    return np.random.default_rng(0).poisson(lam).astype(np.float64)
+
+
 def fine_level(counts: np.ndarray) -> Level:
     """The estimator's fine level of a frame."""
     return pyramid(counts, bc.valid_pixels(counts))[1]
@@ -91,3 +105,49 @@ def test_a_choice_inside_a_falloff_from_beside_the_frame_moves_to_its_beam(
     moved = falloff_candidate(level, best, (400, 400))
     assert moved is not None and moved.method == "falloff"
     assert math.hypot(moved.x + 60.0, moved.y - 300.0) <= 0.02 * math.hypot(400, 400)
+
+
+def test_the_scan_gives_one_point_a_ray_off_the_level_best_first() -> None:
+    level = fine_level(waxs_frame())
+    found = bf.scan(level.g, level.lit)
+    assert len(found) == bf.SCAN_ANGLES
+    r2 = [f.r2 for f in found]
+    assert r2 == sorted(r2, reverse=True)
+    rows, cols = level.g.shape
+    assert all(not (0 <= f.x < cols and 0 <= f.y < rows) for f in found)
+    assert found[0].x < 0  # the side the counts rise to
+
+
+def test_a_polarised_lobe_on_the_frame_is_no_beam() -> None:
+    """Point symmetry and the isotropy search centre a polarised lobe on the frame: circles
+    about it explain the frame better than circles about any point off it, the
+    polarisation factor about the beam better still."""
+    counts = lobe_frame()
+    level = fine_level(counts)
+    lobe = level.from_frame(150.0, 40.0)
+    s = bf.samples(level.g, level.lit, bf.SCAN_KEEP)
+    diag = math.hypot(*level.g.shape)
+    best = bf.scan(level.g, level.lit)[0]
+    circles = max(bf.r2_of(s, x, y, None, 0.0) for x, y in bf.rays(level.g.shape, bf.SCAN_BEYOND))
+    assert circles < bf.r2_of(s, *lobe, None, 0.0) < bf.scan_r2(s, *lobe, diag)[0] < best.r2
+    start = bf.off_frame_start(level.g, level.lit, lobe)
+    assert start is not None and start[1] < 0  # above the frame, where the beam is
+    est = bc.estimate_beam_center(counts)
+    assert est.method == "falloff" and not est.found
+    assert math.hypot(est.x - 150.0, est.y + 40.0) <= 0.02 * math.hypot(*counts.shape)
+
+
+@pytest.mark.parametrize("start", [(700.0, 100.0), (200.0, 800.0)])
+def test_the_scan_starts_reach_a_beam_on_another_side_than_the_start(
+    start: tuple[float, float],
+) -> None:
+    """A start off the wrong side of the frame (an isotropy search slid along a nearly flat
+    valley) fits a local optimum; the scan's best points start the fit where the beam is."""
+    level = fine_level(waxs_frame())
+    s = bf.samples(level.g, level.lit)
+    at = level.from_frame(*start)
+    alone = bf.fit_samples(s, level.g.shape, at, at)
+    fit = bf.fit_samples(s, level.g.shape, at, at, bf.scan(level.g, level.lit)[: bf.SCAN_STARTS])
+    assert alone is not None and fit is not None and fit.r2 > alone.r2
+    x, y = level.to_frame(fit.x, fit.y)
+    assert math.hypot(x + 60.0, y - 300.0) <= 0.02 * math.hypot(400, 400)

@@ -49,9 +49,10 @@ ARC_SEEDS = 8
 #: Traced arcs that are curved circles about an off-frame ring fit (:func:`round_arcs`)
 #: for :func:`arc_guess` to take it whatever the crest about it.
 ROUND_ARCS = 2
-#: A weak choice's guess gives way to an off-frame isotropy centre that the gradient lines
-#: back within PATTERN_AGREE of the diagonal (:func:`_agreed_pattern`) when the fine
-#: isotropy about it is higher by PATTERN_MARGIN.
+#: A weak choice's guess gives way to an off-frame isotropy centre when the fine isotropy
+#: about it is higher by PATTERN_MARGIN and the gradient lines back it within
+#: PATTERN_AGREE of the diagonal or it lies within FALLOFF_INSIDE_REACH diagonals of the
+#: frame's middle (:func:`_agreed_pattern`).
 PATTERN_MARGIN, PATTERN_AGREE = 0.2, 0.01
 #: A choice that :func:`arc_guess` leaves gives way to a circle off the frame through at
 #: least SPOT_RING spots of the ring level (:func:`spot_guess`), at most SPOT_BRIGHT of it
@@ -334,23 +335,30 @@ def spot_guess(
 
 def _agreed_pattern(best: Candidate, cands: list[Candidate], shape: tuple[int, int]) -> Candidate:
     """``best`` (a not-found ring fit or shadow-axis centre about which no rings show), or
-    the isotropy search's centre off the frame where the gradient lines' meeting point
-    lies within PATTERN_AGREE of the diagonal of it (half the goal's tolerance) and the image
-    is more isotropic about it than about ``best`` by PATTERN_MARGIN (fine isotropy): two
-    readings of the pattern's curvature agree where arcs that are no rings about their
-    common centre do not (seed 5, frame 262: 0.63 against a 5-arc fit's 0.23)."""
-    tol = PATTERN_AGREE * math.hypot(*shape)
+    the isotropy search's centre off the frame where the image is more isotropic about it
+    than about ``best`` by PATTERN_MARGIN (fine isotropy) and either the gradient lines'
+    meeting point lies within PATTERN_AGREE of the diagonal of it (half the goal's
+    tolerance) or it lies within FALLOFF_INSIDE_REACH diagonals of the frame's middle (the
+    reach of the other guesses off the frame): two readings of the pattern's curvature
+    agree where arcs that are no rings about their common centre do not (seed 5, frame
+    262: 0.63 against a 5-arc fit's 0.23), and a frame far more isotropic about a point
+    beside it than about arcs on it has its beam there (seed 3, frame 3: 0.96 against a
+    tight two-arc fit's 0.58, the gradient lines 54 % of the diagonal away; a ring frame
+    whose isotropy search ran off, seed 4's 46, lands 1.9 diagonals out)."""
+    rows, cols = shape
+    diag = math.hypot(rows, cols)
     by = by_method([c for c in cands if not c.extra])
     iso, grad = by.get("isotropy"), by.get("gradient")
     if (
-        iso is not None
-        and grad is not None
-        and not on_frame(iso.x, iso.y, shape)
-        and math.hypot(iso.x - grad.x, iso.y - grad.y) <= tol
-        and iso.fine_isotropy >= best.fine_isotropy + PATTERN_MARGIN
+        iso is None
+        or on_frame(iso.x, iso.y, shape)
+        or iso.fine_isotropy < best.fine_isotropy + PATTERN_MARGIN
     ):
+        return best
+    if grad is not None and math.hypot(iso.x - grad.x, iso.y - grad.y) <= PATTERN_AGREE * diag:
         return iso
-    return best
+    near = math.hypot(iso.x - (cols - 1) / 2, iso.y - (rows - 1) / 2) <= FALLOFF_INSIDE_REACH * diag
+    return iso if near else best
 
 
 def _arc_fits(fits: list[Candidate], ring: Level) -> list[Candidate]:

@@ -20,10 +20,11 @@ adjusted R^2 of that model (weights 1 / max(m, 1), Poisson-like).
 
 Used by :func:`scattertag.beam.center._estimate` only for a centre that the rules leave
 "not found" (see ``docs/beam_center.md``): one off the frame or near its border is refitted
-from where it lies (:func:`fit`); one inside the frame from the off-frame point where
-circles explain the frame best, when circles there explain it at least as well as about
-the choice (:func:`off_frame`: a falloff rising to the border, whose beam the estimators
-that assume it on the frame place inside).
+from where it lies and from the best points off the frame (:func:`fit`, :func:`scan`);
+one inside the frame from the off-frame points where circles or the polarisation factor
+explain the frame best, when they explain it there at least as well as about the choice
+(:func:`off_frame`: a falloff rising to the border, or a polarised lobe on the frame,
+whose beam the estimators that assume it on the frame place inside).
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ SIMPLEX = (0.05, 0.05, 0.25, 0.05)
 SCAN_ANGLES = 32
 SCAN_BEYOND = (0.02, 0.1, 0.25, 0.5, 1.0)
 SCAN_KEEP = 2000
+#: The degree of polarisation the scan assumes (a synchrotron's 0.9-0.99, and circles for
+#: an unpolarised source), and how many of its best points (one a ray) start the fit.
+SCAN_P, SCAN_STARTS = 0.9, 2
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,17 @@ class Falloff:
     r2_start: float
     distance: float
     p: float
+
+
+@dataclass(frozen=True)
+class ScanPoint:
+    """A point (x, y) off a level (level px), the distance d (level px) at which the model
+    explains the level best about it, and that R^2 (:func:`scan_r2`)."""
+
+    x: float
+    y: float
+    distance: float
+    r2: float
 
 
 def samples(g: np.ndarray, lit: np.ndarray, keep: int = KEEP) -> Samples:
@@ -153,22 +168,29 @@ def r2_of(s: Samples, cx: float, cy: float, distance: float | None, p: float) ->
 
 
 def fit(g: np.ndarray, lit: np.ndarray, start: tuple[float, float]) -> Falloff | None:
-    """The falloff model fitted from ``start`` (x, y, level px) on a level (g, lit)
-    (:func:`fit_samples`); r2_start is the circle model's about ``start``."""
+    """The falloff model fitted from ``start`` (x, y, level px) on a level (g, lit) and
+    from the scan's SCAN_STARTS best points (:func:`fit_samples`, :func:`scan`: a fit from
+    the start alone stays in the valley of nearly equal R^2 the start slid along);
+    r2_start is the circle model's about ``start``."""
     s = samples(g, lit)
     if s.m.size < 256:
         return None
-    return fit_samples(s, g.shape, start, start)
+    return fit_samples(s, g.shape, start, start, scan(g, lit)[:SCAN_STARTS])
 
 
 def fit_samples(
-    s: Samples, shape: tuple[int, int], start: tuple[float, float], choice: tuple[float, float]
+    s: Samples,
+    shape: tuple[int, int],
+    start: tuple[float, float],
+    choice: tuple[float, float],
+    extra: list[ScanPoint] | None = None,
 ) -> Falloff | None:
     """The falloff model fitted from ``start`` (x, y, level px) on the samples ``s`` of a
     level of ``shape`` (rows, cols): Nelder-Mead over (x, y, log d, p) from ``start`` at
     each distance of STARTS (p = 0.9) and from the best of the centres along the ray from
-    the level's middle through it (RAY, scored at each distance of STARTS); the best fit
-    kept, its r2_start the circle model's R^2 about ``choice``."""
+    the level's middle through it (RAY, scored at each distance of STARTS), and from each
+    point of ``extra`` at its distance (p = 0.9); the best fit kept, its r2_start the
+    circle model's R^2 about ``choice``."""
     diag = math.hypot(*shape)
     mx, my = (shape[1] - 1) / 2, (shape[0] - 1) / 2
 
@@ -185,7 +207,8 @@ def fit_samples(
     ray = min((seed(t, d) for t in RAY for d in STARTS), key=cost)
     best = None
     steps = np.diag(np.asarray(SIMPLEX) * np.array([diag, diag, 1.0, 1.0]))
-    for v in [seed(1.0, d) for d in STARTS] + [ray]:
+    more = [np.array([p.x, p.y, math.log(p.distance), 0.9]) for p in extra or []]
+    for v in [seed(1.0, d) for d in STARTS] + [ray] + more:
         o = minimize(
             cost,
             v,
@@ -222,29 +245,57 @@ def rays(shape: tuple[int, int], beyond: tuple[float, ...]) -> np.ndarray:
     )
 
 
-def off_frame_start(
-    g: np.ndarray, lit: np.ndarray, choice: tuple[float, float]
-) -> tuple[float, float] | None:
-    """The point off a level (:func:`rays`) about which a circle model (:func:`r2_of`
-    without polarisation, SCAN_KEEP pixels) explains the level best, if it explains it at
-    least as well as about ``choice`` (x, y, level px); else None."""
+def scan_r2(s: Samples, cx: float, cy: float, diag: float) -> tuple[float, float]:
+    """(R^2, d): the best :func:`r2_of` about (cx, cy) (level px) of circles (d FARTHEST
+    level diagonals ``diag``) and of the polarisation factor at each distance d of STARTS
+    (p = SCAN_P)."""
+    return max(
+        [(r2_of(s, cx, cy, None, 0.0), FARTHEST * diag)]
+        + [(r2_of(s, cx, cy, d * diag, SCAN_P), d * diag) for d in STARTS]
+    )
+
+
+def scan(g: np.ndarray, lit: np.ndarray) -> list[ScanPoint]:
+    """The best point of each ray off a level (:func:`rays`), best first, scored by
+    :func:`scan_r2` on SCAN_KEEP lit pixels; [] when under 256 are lit."""
     s = samples(g, lit, SCAN_KEEP)
     pts = rays(g.shape, SCAN_BEYOND)
     if s.m.size < 256 or pts.size == 0:
-        return None
-    r2 = [r2_of(s, x, y, None, 0.0) for x, y in pts]
-    k = int(np.argmax(r2))
-    if r2[k] < r2_of(s, choice[0], choice[1], None, 0.0):
-        return None
-    return float(pts[k, 0]), float(pts[k, 1])
+        return []
+    diag = math.hypot(*g.shape)
+    scored = [ScanPoint(float(x), float(y), *scan_r2(s, x, y, diag)[::-1]) for x, y in pts]
+    k = len(SCAN_BEYOND)  # rays() lists each ray's points together
+    per_ray = [max(scored[i : i + k], key=lambda p: p.r2) for i in range(0, len(scored), k)]
+    return sorted(per_ray, key=lambda p: -p.r2)
+
+
+def _scan_beats(g: np.ndarray, lit: np.ndarray, choice: tuple[float, float]) -> list[ScanPoint]:
+    """:func:`scan` of a level, or [] when its best point explains the level worse than
+    ``choice`` (x, y, level px) does (:func:`scan_r2`)."""
+    found = scan(g, lit)
+    s = samples(g, lit, SCAN_KEEP)
+    if not found or found[0].r2 < scan_r2(s, choice[0], choice[1], math.hypot(*g.shape))[0]:
+        return []
+    return found
+
+
+def off_frame_start(
+    g: np.ndarray, lit: np.ndarray, choice: tuple[float, float]
+) -> tuple[float, float] | None:
+    """The point off a level (:func:`scan`) about which circles or the polarisation factor
+    explain the level best, if they explain it at least as well there as about ``choice``
+    (x, y, level px); else None."""
+    found = _scan_beats(g, lit, choice)
+    return (found[0].x, found[0].y) if found else None
 
 
 def off_frame(g: np.ndarray, lit: np.ndarray, choice: tuple[float, float]) -> Falloff | None:
-    """The falloff model fitted from the off-frame start of a level (:func:`off_frame_start`)
-    for a ``choice`` (x, y, level px) inside it; r2_start the circle model's about the
-    choice; None when no off-frame circle explains the level as well as the choice."""
-    start = off_frame_start(g, lit, choice)
-    if start is None:
+    """The falloff model fitted from the off-frame start of a level (:func:`off_frame_start`;
+    the scan's next best point too, SCAN_STARTS in all) for a ``choice`` (x, y, level px)
+    inside it; r2_start the circle model's about the choice; None when no off-frame point
+    explains the level as well as the choice."""
+    found = _scan_beats(g, lit, choice)
+    if not found:
         return None
     s = samples(g, lit)
-    return fit_samples(s, g.shape, start, choice)
+    return fit_samples(s, g.shape, (found[0].x, found[0].y), choice, found[1:SCAN_STARTS])
