@@ -110,6 +110,22 @@ def test_a_start_on_no_shadow_is_not_fitted(monkeypatch):
     assert tip is not None and calls
 
 
+def test_a_start_where_the_window_shows_no_end_is_not_fitted(monkeypatch):
+    """A start on the bar 60 px behind its end (the window shows the bar running on through
+    it, no end) costs two model evaluations, not a fit; 5 px off the end it is fitted."""
+    counts = _frame("bar", 3, half=5.0, blur=2.0)
+    ok = np.ones(SHAPE, bool)
+    calls = []
+    solve = outline._solve
+    monkeypatch.setattr(outline, "_solve", lambda *a: calls.append(1) or solve(*a))
+    a = math.radians(8.0)
+    inside = (BEAM[0] + 60.0 * math.cos(a), BEAM[1] + 60.0 * math.sin(a))
+    assert outline.fit_tip(counts, ok, inside, a, 5.0) is None
+    assert not calls
+    tip = outline.fit_tip(counts, ok, (BEAM[0] + 4.0, BEAM[1] - 3.0), a, 5.0)
+    assert tip is not None and calls and outline.pins(tip, 5.0)
+
+
 def _rings_and_bar(seed: int, offset: tuple[float, float]) -> np.ndarray:
     """Photon counts: three rings about BEAM + ``offset`` (arcs a tilt or texture moved)
     over a flat light, shaded by a bar (half-width 5 px, blur 1.5) ending in a half disk
