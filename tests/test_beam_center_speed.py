@@ -421,3 +421,16 @@ def test_a_levels_gradient_field_is_taken_once():
     fresh = _field(ring, 20000)
     assert fresh.x.tobytes() == field.x.tobytes() and fresh.w.tobytes() == field.w.tobytes()
     assert lines_meet(field) == lines_meet(fresh)
+
+
+def test_a_wider_interior_grows_from_a_narrower_one():
+    """Level.interior(w) taken from interior(w - 1) (a 3 x 3 box more) is the direct one."""
+    rng = np.random.default_rng(7)
+    frame = ring_frame()
+    ok = bc.valid_pixels(frame) & (rng.random(frame.shape) > 0.001)
+    ring = pyramid(frame, ok)[2]
+    direct = [
+        ndimage.minimum_filter(ring.lit, 2 * w + 1, mode="constant", cval=0) for w in (1, 2, 3, 4)
+    ]
+    for w in (1, 2, 3, 4):  # each from the one before
+        np.testing.assert_array_equal(ring.interior(w), direct[w - 1])

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 from scipy import ndimage
 
-from scattertag.beam.boxes import box_all, dilate_cross, nonzero2d
+from scattertag.beam.boxes import box_all, dilate_cross
 from scattertag.beam.grid import BlockGrid, exact_block_sums
 from scattertag.beam.grid import block_sums as block_sums  # re-exported: polish, fallbacks
 from scattertag.beam.order_stats import percentile
@@ -162,7 +162,11 @@ class Level(BlockGrid):
     def interior(self, width: int) -> np.ndarray:
         """(R, C) bool: lit pixels whose (2 width + 1)^2 neighbourhood is lit and on the frame."""
         if width not in self._inner:
-            if self.window is None:
+            narrower = self._inner.get(width - 1) if width >= 2 else None
+            if self.window is None and narrower is not None:
+                # a (2 width + 1)^2 box is a (2 width - 1)^2 box grown by 3 x 3: the same pixels
+                self._inner[width] = box_all(narrower, 1)
+            elif self.window is None:
                 self._inner[width] = box_all(self.lit, width)
             else:
                 box = self.window
@@ -387,8 +391,8 @@ def pixels(level: Level, keep: int = 20000, use: np.ndarray | None = None) -> Pi
     those of the whole level are taken once per level (candidates and fallbacks share them)."""
     if use is None:
         return level.kept(("pixels", keep), lambda: pixels(level, keep, level.lit))
-    iy, ix = nonzero2d(level.lit if use is level.lit else level.lit & use)
-    if iy.size > keep:
-        pick = np.linspace(0, iy.size - 1, keep).astype(np.int64)
-        iy, ix = iy[pick], ix[pick]
-    return pixels_of(ix.astype(np.float64), iy.astype(np.float64), level.g[iy, ix])
+    k = np.flatnonzero(level.lit if use is level.lit else level.lit & use)  # row-major
+    if k.size > keep:
+        k = k[np.linspace(0, k.size - 1, keep).astype(np.int64)]
+    iy, ix = np.divmod(k, level.g.shape[1])  # of the kept pixels only
+    return pixels_of(ix.astype(np.float64), iy.astype(np.float64), level.g.ravel().take(k))

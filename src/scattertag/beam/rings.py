@@ -242,21 +242,24 @@ def circles(
     m = int(ring.max()) + 1
     own = m == n and bool((ring == np.arange(n)).all())  # a radius per arc
     w = rd.w
-    c = np.array(start, dtype=np.float64)
+    cx, cy = float(start[0]), float(start[1])  # Python floats: the same float64 arithmetic
     alive = alive.copy()
+    live = int(np.count_nonzero(alive))
     sigma = math.inf
     for _ in range(iters):
-        dx, dy = rd.x - c[0], rd.y - c[1]
+        dx, dy = rd.x - cx, rd.y - cy
         rho = np.maximum(np.hypot(dx, dy), 1e-9)
         ux, uy = dx / rho, dy / rho
-        wa = w if alive.all() else w * alive[lab]  # w * True is w: no gather while all live
+        wa = w if live == n else w * alive[lab]  # w * True is w: no gather while all live
         tot = np.bincount(lab_r, wa, m)
         d = _centred(rho, wa, lab_r, m, tot)
         per_arc = tot if own else np.bincount(lab, wa, n)
         rms = np.sqrt(np.bincount(lab, wa * d * d, n) / np.maximum(per_arc, 1e-300))
-        if alive.sum() > 2:
+        if live > 2:
             alive &= rms <= 3.0 * max(median(rms[alive]), 0.5)
-        wt = (wa if alive.all() else wa * alive[lab]) / (1.0 + d * d)
+            live = int(np.count_nonzero(alive))
+        dd = d * d
+        wt = (wa if live == n else wa * alive[lab]) / (1.0 + dd)
         tot = np.bincount(lab_r, wt, m)
         jx, jy = -_centred(ux, wt, lab_r, m, tot), -_centred(uy, wt, lab_r, m, tot)
         wx, wy = wt * jx, wt * jy
@@ -264,13 +267,13 @@ def circles(
         x, y, det = solve2(sxx, sxy, syy, float(wx @ d), float(wy @ d))
         if not math.isfinite(det) or det <= 1e-12 * max((sxx + syy) ** 2, 1e-300):
             return math.nan, math.nan, math.inf, alive
-        c = c - (x, y)
-        rings = int(alive.sum()) if own else np.unique(ring[alive]).size
+        cx, cy = cx - x, cy - y
+        rings = live if own else np.unique(ring[alive]).size
         dof = max(int(np.count_nonzero(wt)) - 2 - rings, 1)
-        sigma = math.sqrt((sxx + syy) / det * float(wt @ (d * d)) / dof)  # trace of A^-1 ...
+        sigma = math.sqrt((sxx + syy) / det * float(wt @ dd) / dof)  # trace of A^-1 ...
         if math.hypot(x, y) < 1e-4:
             break
-    return float(c[0]), float(c[1]), sigma, alive
+    return cx, cy, sigma, alive
 
 
 def arc_spread(rd: Ridges, c: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
