@@ -180,3 +180,44 @@ def test_short_arcs_of_an_untilted_strip_are_found(distance_px):
     tol = 0.02 * math.hypot(*counts.shape)
     assert est.found and est.method == "rings" and not est.on_frame
     assert math.hypot(est.x - STRIP_BEAM[0], est.y - STRIP_BEAM[1]) < 0.1 * tol
+
+
+WEDGE_BEAM = (84.0, 137.0)
+
+
+def wedged_counts(tilt_deg: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A 256 px frame of five rings (2 theta 0.16-0.64 rad) about WEDGE_BEAM, 400 px from
+    the sample, the detector tilted ``tilt_deg`` about an axis at 70 degrees; a wedge of 50
+    degrees from the beam downwards masked (a stop's arm): Poisson counts and valid pixels."""
+    geometry = Geometry((256, 256), WEDGE_BEAM, pixel_size=1e-4, distance=0.04)
+    tt, _, _ = frame_maps(geometry, Tilt(math.radians(tilt_deg), math.radians(70.0)))
+    img = 20.0 + 20.0 * np.exp(-tt / 0.3)
+    for c in (0.16, 0.28, 0.40, 0.52, 0.64):
+        img += 200.0 * np.exp(-0.5 * ((tt - c) / 0.004) ** 2)
+    counts = np.random.default_rng(seed).poisson(img).astype(float)
+    yy, xx = np.mgrid[0:256, 0:256]
+    azimuth = np.arctan2(yy - WEDGE_BEAM[1], xx - WEDGE_BEAM[0])
+    valid = np.abs(np.angle(np.exp(1j * (azimuth + math.radians(86.0))))) >= math.radians(25.0)
+    counts[~valid] = 0
+    return counts, valid
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_rings_that_are_ellipses_about_no_common_point_are_not_found(seed):
+    """Tilted 30 degrees, the wedged frame's arcs fit circles about a point 2.8-3 px from
+    the beam (found at 0.7 before) and its cones are not kept (their standard error exceeds
+    1 px), but cones tilted over 10 degrees explain the arcs better with the beam beyond 2 px
+    plus 2 of their standard errors: the rings are ellipses, and the ring fit is not found."""
+    counts, valid = wedged_counts(30.0, seed)
+    est = bc.estimate_beam_center(counts, valid)
+    assert est.method == "rings" and est.on_frame
+    assert math.hypot(est.x - WEDGE_BEAM[0], est.y - WEDGE_BEAM[1]) > 2.0
+    assert not est.found
+
+
+def test_the_same_rings_untilted_are_found():
+    """The wedged frame untilted: circles about the beam, found within 0.1 px."""
+    counts, valid = wedged_counts(0.0, 0)
+    est = bc.estimate_beam_center(counts, valid)
+    assert est.found and est.method == "rings"
+    assert math.hypot(est.x - WEDGE_BEAM[0], est.y - WEDGE_BEAM[1]) < 0.1
