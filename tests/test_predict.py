@@ -3,6 +3,7 @@
 import csv
 from pathlib import Path
 
+import fabio
 import h5py
 import numpy as np
 import pytest
@@ -435,3 +436,20 @@ def test_poni_detector_mask_is_used(tmp_path, predictor):
     )
     assert by_poni[0]["error"] == "" and by_poni[0]["geometry_source"] == "poni"
     np.testing.assert_allclose(probabilities(by_poni[0]), probabilities(by_mask[0]), rtol=1e-4)
+
+
+def test_bundled_examples_get_their_centres_from_the_image(predictor):
+    """The demo's real frames, no geometry given: each gets a centre from the image within 2 %
+    of its diagonal of the one its sources list (none, or a centre taken from another set-up
+    of the folder, fails)."""
+    examples = Path(scattertag.__file__).parent / "examples"
+    with open(examples / "frames.tsv", newline="") as f:
+        listed = {r["file"]: r for r in csv.DictReader(f, delimiter="\t")}
+    table = scattertag.predict(examples, model=predictor)
+    assert sorted(Path(row["path"]).name for row in table) == sorted(listed)
+    for row in table:
+        name = Path(row["path"]).name
+        assert row["error"] == "" and row["geometry_source"] in ("estimated", "series"), name
+        x, y = float(listed[name]["beam_x"]), float(listed[name]["beam_y"])
+        gap = np.hypot(float(row["beam_x"]) - x, float(row["beam_y"]) - y)
+        assert gap <= 0.02 * np.hypot(*fabio.open(row["path"]).data.shape), (name, gap)

@@ -67,12 +67,6 @@ CONE_TILT, CONE_NEAR = (2.0, 45.0), 0.25
 #: tolerance, does not fix the beam (:func:`_tilted`, :func:`_rival`): at most
 #: RIVAL_CONFIDENCE (one estimator alone).
 RIVAL_RMS, RIVAL_Z, RIVAL_CONFIDENCE = 0.95, 2.0, 0.25
-#: On the frame a found ring fit whose cones are not kept but rival it as above (the beam
-#: beyond 2 px plus RIVAL_Z of their standard error) with a tilt of at least this many
-#: degrees is at most RIVAL_CONFIDENCE too: its rings are ellipses, not circles about it.
-#: Cones bent through an untilted frame's arcs that are no rings (a stop's rim, a spot)
-#: reached 3.8-6.0 degrees on seeds 0, 1, 3, 4 and 5; tilted frames' 18.8-44.5.
-ELLIPSE_TILT = 10.0
 
 
 def _polish_symmetry(ring: Level, best: Candidate) -> Candidate:
@@ -442,10 +436,6 @@ def _tilted(
     (:func:`_rival`): short arcs of a tilted detector (b_tassone Run5 of real-dev, 8.9 %
     of the diagonal off at 0.7 before) fit circles about a point far from the beam nearly
     as well as cones about the beam. The cones then run to the end (no early give-up).
-    On the frame (t = 2 px) a found ring fit gets at most RIVAL_CONFIDENCE where cones that
-    got past the early give-up rival it with a tilt of at least ELLIPSE_TILT: its rings are
-    measurably ellipses, and the circles' centre drifts from the beam (seeds 3's 228 and
-    27, 4's 194, 5's 213: 6-79 px off, found at 0.7 before).
     """
     start = level.from_frame(best.x, best.y)
     diag = math.hypot(*shape)
@@ -469,31 +459,23 @@ def _tilted(
             pose = DetectorPose(x, y, fit.distance * level.b, fit.tilt, fit.axis)
             cone = replace(best, method="cone", x=x, y=y, sigma=sigma, pose=pose)
             return cone, conf * (0.5 + 0.5 * p)
-    if doubt:
-        tol = 0.02 * diag
-        loose = best.sigma > tol or (fit is not None and _rival(fit, best, level, tol))
-        return best, min(conf, RIVAL_CONFIDENCE) if loose else conf
-    # on the frame: rings that are ellipses about no common point (tilted cones rival them)
-    elliptic = fit is not None and _rival(fit, best, level, 2.0, ELLIPSE_TILT)
-    found = conf >= CONFIDENCE_THRESHOLD
-    return best, min(conf, RIVAL_CONFIDENCE) if found and elliptic else conf
+    loose = best.sigma > 0.02 * diag or (fit is not None and _rival(fit, best, level, diag))
+    return best, min(conf, RIVAL_CONFIDENCE) if doubt and loose else conf
 
 
-def _rival(
-    fit: cones.ConeFit, best: Candidate, level: Level, tol: float, min_tilt: float = CONE_TILT[0]
-) -> bool:
-    """True if cones through the arcs of the ring fit ``best`` explain them better (robust
-    rms at most RIVAL_RMS of the circles'), with a tilt of ``min_tilt`` to CONE_TILT[1]
-    degrees and a distance d of at least CONE_NEAR radii, and put the direct beam farther
-    from the circles' centre than the goal's tolerance ``tol`` (px) plus RIVAL_Z of their
-    own standard error sigma (beyond the tolerance even RIVAL_Z sigma nearer): a tilted
-    detector with the beam elsewhere is a better answer, so the circles do not fix the
-    beam."""
+def _rival(fit: cones.ConeFit, best: Candidate, level: Level, diag: float) -> bool:
+    """True if cones through the arcs of the ring fit ``best`` (off the frame) explain them
+    better (robust rms at most RIVAL_RMS of the circles'), with a tilt in
+    CONE_TILT and a distance d of at least CONE_NEAR radii, and put the direct beam
+    farther from the circles' centre than the goal's tolerance t (2 % of the diagonal
+    ``diag``) plus RIVAL_Z of their own standard error sigma (beyond t even RIVAL_Z sigma
+    nearer): a tilted detector with the beam elsewhere is a better answer, so the
+    circles do not fix the beam."""
     x, y = level.to_frame(fit.x, fit.y)
     gap = math.hypot(x - best.x, y - best.y)
     return (
         fit.rms <= RIVAL_RMS * fit.circle_rms
-        and min_tilt <= math.degrees(fit.tilt) <= CONE_TILT[1]
+        and CONE_TILT[0] <= math.degrees(fit.tilt) <= CONE_TILT[1]
         and fit.distance >= CONE_NEAR * fit.radius
-        and gap > tol + RIVAL_Z * fit.sigma * level.b
+        and gap > 0.02 * diag + RIVAL_Z * fit.sigma * level.b
     )
