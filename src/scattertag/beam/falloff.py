@@ -63,6 +63,9 @@ SCAN_KEEP = 2000
 #: The degree of polarisation the scan assumes (a synchrotron's 0.9-0.99, and circles for
 #: an unpolarised source), and how many of its best points (one a ray) start the fit.
 SCAN_P, SCAN_STARTS = 0.9, 2
+#: Nelder-Mead's tolerance in R^2 for the flat background's fit (:func:`flat`): its R^2
+#: differs from the free profile's by 1e-3 or less where it places the beam.
+FLAT_FATOL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ class Falloff:
     r2_start: float
     distance: float
     p: float
+    scan: tuple[ScanPoint, ...] = ()  # the scan's points that started it (:func:`scan`)
 
 
 @dataclass(frozen=True)
@@ -226,7 +230,77 @@ def fit_samples(
         return None
     x, y, logd, p = (float(v) for v in best.x)
     r0 = r2_of(s, choice[0], choice[1], None, 0.0)
-    return Falloff(x, y, -float(best.fun), r0, math.exp(min(logd, far)), min(max(p, 0.0), 1.0))
+    p = min(max(p, 0.0), 1.0)
+    return Falloff(x, y, -float(best.fun), r0, math.exp(min(logd, far)), p, tuple(extra or ()))
+
+
+def _obliquity(r2: np.ndarray, cos2: np.ndarray, distance: float, p: float) -> np.ndarray:
+    """cos^3(2 theta) x :func:`_polarisation`: a flat detector's solid angle times the
+    polarisation factor, from r2 = dx^2 + dy^2 and cos2 = dx^2 - dy^2 (level px^2)."""
+    c2 = distance * distance / (r2 + distance * distance)
+    return c2 * np.sqrt(c2) * _polarisation(r2, cos2, distance, p)
+
+
+def r2_flat(s: Samples, cx: float, cy: float, distance: float, p: float) -> float:
+    """Weighted R^2 of m = b + A o about (cx, cy) (level px), o the :func:`_obliquity` at
+    ``distance`` (level px) and ``p``, b and A > 0 by weighted least squares: with o' = o
+    less its weighted mean, R^2 = (sum w m o')^2 / (sum w o'^2 sum w (m - mean)^2); 0
+    where A <= 0 or o is flat."""
+    dx, dy = s.x - cx, s.y - cy
+    dx2, dy2 = dx * dx, dy * dy
+    o = _obliquity(dx2 + dy2, dx2 - dy2, distance, p)
+    wo = s.w * o
+    o -= float(wo.sum()) / s.sum_w
+    woc = s.w * o
+    soo, smo = float(woc @ o), float(woc @ s.m)
+    total = s.sum_wmm - s.sum_wm**2 / s.sum_w
+    if smo <= 0.0 or total <= 0.0 or soo <= 1e-12 * s.sum_w:
+        return 0.0
+    return smo * smo / (soo * total)
+
+
+def flat(
+    g: np.ndarray, lit: np.ndarray, free: Falloff, choice: tuple[float, float]
+) -> Falloff | None:
+    """The falloff of a flat background (:func:`r2_flat`: the solid angle times the
+    polarisation factor, no free profile) fitted on a level (g, lit) by Nelder-Mead over
+    (x, y, log d, p) from the free fit ``free``, from ``choice`` (x, y, level px) at each
+    distance of STARTS and from the scan's points that started ``free``; the best kept,
+    its r2_start ``free``'s. Where the free profile's R^2 is flat along the radius, the
+    profile that a flat background's obliquity must have fixes the distance."""
+    s = samples(g, lit)
+    if s.m.size < 256:
+        return None
+    diag = math.hypot(*g.shape)
+    far = math.log(FARTHEST * diag)
+
+    def cost(v: np.ndarray) -> float:
+        return -r2_flat(s, v[0], v[1], math.exp(min(v[2], far)), min(max(v[3], 0.0), 1.0))
+
+    starts = [np.array([free.x, free.y, math.log(free.distance), free.p])]
+    starts += [np.array([choice[0], choice[1], math.log(d * diag), SCAN_P]) for d in STARTS]
+    starts += [np.array([q.x, q.y, math.log(q.distance), SCAN_P]) for q in free.scan]
+    steps = np.diag(np.asarray(SIMPLEX) * np.array([diag, diag, 1.0, 1.0]))
+    best = None
+    for v in starts:
+        o = minimize(
+            cost,
+            v,
+            method="Nelder-Mead",
+            options={
+                "xatol": 0.5,
+                "fatol": FLAT_FATOL,
+                "maxfev": MAX_EVALS,
+                "initial_simplex": np.vstack([v, v + steps]),
+            },
+        )
+        if best is None or o.fun < best.fun:
+            best = o
+    if best is None or not np.all(np.isfinite(best.x)) or best.fun >= 0.0:
+        return None
+    x, y, logd, p = (float(v) for v in best.x)
+    d = math.exp(min(logd, far))
+    return Falloff(x, y, -float(best.fun), free.r2_start, d, min(max(p, 0.0), 1.0), free.scan)
 
 
 def rays(shape: tuple[int, int], beyond: tuple[float, ...]) -> np.ndarray:
