@@ -7,7 +7,7 @@ import numpy as np
 from scattertag.beam import center as bc
 from scattertag.beam import compact
 from scattertag.beam.candidates import candidates
-from scattertag.beam.fallbacks import compact_candidate
+from scattertag.beam.fallbacks import compact_candidate, compact_starts
 from scattertag.beam.pyramid import dark_floor, pyramid, valid_counts
 from scattertag.geometry import Geometry
 from scattertag.simulate import beamstops
@@ -93,3 +93,27 @@ def test_a_saturated_defect_away_from_the_rings_is_not_the_beam():
     assert spot and spot[0].rho >= 0.8 and spot[0].snr >= 6.0  # seen, round and bright
     best, conf = compact_candidate(counts, ok, levels, cands, None, 0.25)
     assert best is None and conf == 0.25  # asked on a frame not found, it stays not found
+
+
+def test_compact_starts_are_found_once_a_frame(monkeypatch):
+    """The give-up test of predict's estimate and the compact fallback read the same starts
+    (the saturated cores and the ring level's seeds), found once a frame (kept by the ring
+    level); the features found from them are those found from scratch."""
+    counts = ring_at_tip()
+    ok, zeroed = valid_counts(counts, None)
+    levels = pyramid(counts, ok, zeroed)
+    ring = levels[2]
+    floor = dark_floor(np.expm1(ring.g[ring.ok]))
+    fresh = compact.find(counts, ok, ring.g, ring.lit, ring.b, floor)
+    calls = []
+    starts = compact.starts
+    monkeypatch.setattr(compact, "starts", lambda *a: calls.append(1) or starts(*a))
+    assert compact_starts(counts, ok, ring)[1]  # the give-up test's question: any?
+    cands = candidates(counts, ok, None, levels)
+    cand, _ = compact_candidate(counts, ok, levels, cands, None, 0.25)
+    assert len(calls) == 1
+    assert (
+        compact.find(counts, ok, ring.g, ring.lit, ring.b, floor, compact_starts(counts, ok, ring))
+        == fresh
+    )
+    assert cand is not None and (cand.x, cand.y) in {(f.x, f.y) for f in fresh}

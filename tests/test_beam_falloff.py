@@ -190,3 +190,47 @@ def test_a_flat_background_beside_the_frame_places_its_beam(
     est = bc.estimate_beam_center(counts)
     assert est.method == "falloff" and not est.found
     assert math.hypot(est.x - cx, est.y - cy) <= 0.02 * math.hypot(400, 400)
+
+
+def _r2_long(s: bf.Samples, cx: float, cy: float, distance: float | None, p: float) -> float:
+    """r2_of written out as its formula reads (the per-call temporaries it had)."""
+    dx, dy = s.x - cx, s.y - cy
+    r2 = dx * dx + dy * dy
+    k = ((np.sqrt(r2) - np.sqrt(r2).min()) / bf.BIN).astype(np.intp)
+    if distance is None:
+        sp = spp = np.bincount(k, s.w)
+        smp = np.bincount(k, s.wm)
+    else:
+        c2 = distance * distance / (r2 + distance * distance)
+        pol = 0.5 * (1.0 + c2 - p * (1.0 - c2) * (dx * dx - dy * dy) / np.maximum(r2, 1e-12))
+        wpol = s.w * pol
+        sp, spp, smp = (np.bincount(k, v) for v in (wpol, wpol * (wpol / s.w), wpol * s.m))
+    used = spp > 0
+    smp, sp, inv = smp[used], sp[used], 1.0 / spp[used]
+    uu = s.sum_wmm - float(np.sum(smp * smp * inv))
+    vv = s.sum_w - float(np.sum(sp * sp * inv))
+    uv = s.sum_wm - float(np.sum(smp * sp * inv))
+    within = uu - (uv * uv / vv if vv > 1e-12 * s.sum_w else 0.0)
+    n, dof = s.m.size, s.m.size - int(used.sum()) - 1
+    total = s.sum_wmm - s.sum_wm**2 / s.sum_w
+    if total <= 0 or dof < 0.25 * n:
+        return 0.0
+    return 1.0 - (within / dof) / (total / (n - 1))
+
+
+def test_the_fits_r2_is_its_formula_bit_for_bit() -> None:
+    """r2_of (its temporaries written in place) and the scan's four models about one point
+    (the distances and bins shared) give the formula's floats exactly: the fits' Nelder-Mead
+    steps, which a last bit can turn, stay those they were."""
+    level = pyramid(waxs_frame(), np.ones((400, 400), bool))[1]
+    s = bf.samples(level.g, level.lit)
+    diag = math.hypot(*level.g.shape)
+    rng = np.random.default_rng(3)
+    for cx, cy in rng.uniform(-200.0, 400.0, (25, 2)):
+        for d, p in ((None, 0.0), (rng.uniform(1.0, 3000.0), rng.uniform(0.0, 1.0))):
+            assert bf.r2_of(s, cx, cy, d, p) == _r2_long(s, cx, cy, d, p)
+        best = max(
+            [(_r2_long(s, cx, cy, None, 0.0), bf.FARTHEST * diag)]
+            + [(_r2_long(s, cx, cy, k * diag, bf.SCAN_P), k * diag) for k in bf.STARTS]
+        )
+        assert bf.scan_r2(s, cx, cy, diag) == best

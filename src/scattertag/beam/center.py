@@ -58,7 +58,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from scattertag.beam import compact
 from scattertag.beam.boxes import nonzero2d
 from scattertag.beam.candidates import FAR_DIAGONALS, Candidate, before_search, isotropy_search
 from scattertag.beam.choice import (
@@ -75,6 +74,7 @@ from scattertag.beam.fallbacks import (
     FALLOFF_FROM,
     arc_guess,
     compact_candidate,
+    compact_starts,
     falloff_candidate,
     finer_rings_candidate,
     glow_candidate,
@@ -311,8 +311,8 @@ def _nothing_to_find(
     (fine isotropy under NOTHING_ISOTROPY) or nothing the later steps read: no two
     independent estimators near each other (:func:`_readings_meet`), no mirror line (the
     grazing beam's column, correlation under GRAZING_RHO), no saturated core and no local
-    peak (:func:`compact.saturated`, :func:`compact.seeds`: what the compact fallback starts
-    from). On seeds 0, 1, 3, 4 and 5 of the benchmark, 50 of 702 frames not found so far
+    peak (:func:`compact_starts`: what the compact fallback starts from). On seeds 0, 1,
+    3, 4 and 5 of the benchmark, 50 of 702 frames not found so far
     ended found (grazing 19, compact 13, outline 6, rings 6, 6 others); it gives up 249
     frames, none of them (lab notebook, "Giving up where the position is discarded")."""
     ring = levels[2]
@@ -323,8 +323,7 @@ def _nothing_to_find(
         return best, conf
     if _readings_meet(cands, counts.shape) or mirror_column(ring)[1] >= GRAZING_RHO:
         return None
-    spots = compact.saturated(counts, ok, float(np.max(counts)))
-    if spots or compact.seeds(ring.g, ring.lit, ring.b):
+    if compact_starts(counts, ok, ring)[1]:
         return None
     return best, conf
 

@@ -261,16 +261,32 @@ def confidence(c: Compact, isotropy: float, best: float) -> float:
     return 0.0
 
 
+def starts(
+    counts: np.ndarray, ok: np.ndarray, g: np.ndarray, lit: np.ndarray, b: int
+) -> tuple[float, list[tuple[float, float]]]:
+    """(top, points): the frame's largest count and the frame (x, y) where :func:`find`
+    starts, its saturated cores (:func:`saturated`) then the seeds of its ring level
+    (:func:`seeds`; g, lit: (R, C) of b x b blocks)."""
+    top = float(np.max(counts))
+    return top, saturated(counts, ok, top) + seeds(g, lit, b)
+
+
 def find(
-    counts: np.ndarray, ok: np.ndarray, g: np.ndarray, lit: np.ndarray, b: int, floor: float
+    counts: np.ndarray,
+    ok: np.ndarray,
+    g: np.ndarray,
+    lit: np.ndarray,
+    b: int,
+    floor: float,
+    begun: tuple[float, list[tuple[float, float]]] | None = None,
 ) -> list[Compact]:
     """The compact features of a frame (:class:`Compact`, frame px), from the seeds of its
     ring level (g, lit: (R, C) of b x b blocks) and its saturated cores; each seed's
     window re-centred once on its symmetry peak. ``floor``: counts under which a pixel is
-    in a beamstop's shadow."""
-    top = float(np.max(counts))
+    in a beamstop's shadow; ``begun``: :func:`starts` of the frame where a caller has it."""
+    top, points = starts(counts, ok, g, lit, b) if begun is None else begun
     out: list[Compact] = []
-    for sx, sy in saturated(counts, ok, top) + seeds(g, lit, b):
+    for sx, sy in points:
         x, y, rho, moved = sx, sy, 0.0, math.inf
         for _ in range(2):
             w, use, r0, c0 = window(counts, ok, top, floor, x, y)

@@ -235,6 +235,15 @@ def finer_rings_candidate(
     return cone if cone is not None and cone[0].sigma <= TIGHT_SIGMA else None
 
 
+def compact_starts(
+    counts: np.ndarray, ok: np.ndarray, ring: Level
+) -> tuple[float, list[tuple[float, float]]]:
+    """:func:`compact.starts` of the frame (its largest count, its saturated cores and the
+    ``ring`` level's seeds), found once a frame (kept by the ring level): the give-up test
+    of ``predict``'s estimate asks whether there are any, the compact fallback starts there."""
+    return ring.kept("compact", lambda: compact.starts(counts, ok, ring.g, ring.lit, ring.b))
+
+
 def compact_candidate(
     counts: np.ndarray,
     ok: np.ndarray,
@@ -251,7 +260,8 @@ def compact_candidate(
     if np.count_nonzero(ring.ok) < 64:
         return best, conf
     floor = dark_floor(ring.means[ring.ok])
-    feats = compact.find(counts, ok, ring.g, ring.lit, ring.b, floor)
+    begun = compact_starts(counts, ok, ring)
+    feats = compact.find(counts, ok, ring.g, ring.lit, ring.b, floor, begun)
     if not feats:
         return best, conf
     pf = pixels(fine)
