@@ -24,11 +24,21 @@ centre.
 Untilted (tau = 0) the model is concentric circles and d is free; with tau > 0 d and tau
 are fixed by how the rings' centres drift with their radius (first order) and by their
 ellipticity (second order), so arcs that cover little of their rings fix them poorly.
+
+Pieces of one ring (``tie``): a ring cut into arcs by detector gaps, a stop or the frame's
+edge is one cone, so its arcs share one 2 theta; with a 2 theta each, a shift of the point
+along a pair of arcs on opposite sides moves one arc's conic in and the other's out and
+their angles absorb it, as the radii of circles did (:func:`scattertag.beam.rings.fit_arcs`
+ties those). The arcs are tied at the fitted geometry: those whose own conic fits them
+within TIE_KEEP, sorted by 2 theta, one ring while within TIE_GAP (as a distance across the
+conic) of the ring's first; an arc that fits no conic of the geometry (a radial streak, a
+stop's rim) is left out.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -54,6 +64,10 @@ MAX_REFINE = 1000
 #: Residual evaluations allowed per least-squares run (each Jacobian costs 5 more), and
 #: the relative change of cost and parameters at which the starts stop.
 MAX_NFEV, START_TOL = 40, 1e-4
+#: Tying pieces of one ring (:meth:`_Arcs.rings`): an arc whose rms distance to its own
+#: conic exceeds TIE_KEEP pixels is left out, arcs whose 2 theta lie within TIE_GAP pixels
+#: (across the conic) of a ring's first are that ring; regrouped TIE_ROUNDS times at most.
+TIE_KEEP, TIE_GAP, TIE_ROUNDS = 0.5, 1.0, 3
 
 
 @dataclass(frozen=True)
@@ -64,10 +78,12 @@ class ConeFit:
     ``rms`` is the robust rms distance of the points to their conics (:func:`_robust_rms`),
     ``sigma`` the standard error of (x, y) (from the Jacobian and the residuals),
     ``circle_rms`` the same for the best untilted model (concentric circles) on the same
-    points, ``two_theta`` (J,) each arc's angle (radians), ``arcs`` how many arcs the fit
-    used, ``radius`` the outermost point's distance from the start (d's range is
+    points, ``two_theta`` each arc's (or tied ring's) angle (radians), ``arcs`` how many
+    arcs the fit was given, ``radius`` the outermost point's distance from the start (d's range is
     D_BOUNDS times it) and ``start_ratio`` the best start's robust rms over the circles'
-    on the start points (``worth`` of :func:`fit_cones` gives up above it).
+    on the start points (``worth`` of :func:`fit_cones` gives up above it); ``rings`` how
+    many rings the arcs were tied into (``arcs`` when not tied), ``tilt_sigma`` the standard
+    error of the tilt (radians, along its own direction) and ``log_d_sigma`` that of log d.
     """
 
     x: float
@@ -82,6 +98,9 @@ class ConeFit:
     arcs: int
     radius: float
     start_ratio: float
+    rings: int
+    tilt_sigma: float
+    log_d_sigma: float
 
 
 @lru_cache(maxsize=16)
@@ -146,6 +165,59 @@ class _Arcs:
         two_theta = np.bincount(self.label, wk * tt, self.n) / tot
         return self.sw * (tt - two_theta[self.label]) / grad, two_theta
 
+    def rings(self, params: np.ndarray) -> np.ndarray:
+        """(n,) int: the ring of each arc at the geometry ``params``, -1 for an arc left out.
+
+        An arc whose rms distance to its own conic exceeds TIE_KEEP (or that has no
+        points) fits no cone of the geometry; the others, sorted by 2 theta, are one ring
+        while their 2 theta lies within TIE_GAP of the ring's first, as a distance across
+        the conic (the angle over the arc's mean |grad 2 theta|)."""
+        res, two_theta = self.solve(params)
+        grad = cone_angles(params, self.x, self.y)[1]
+        count = np.bincount(self.label, None, self.n)
+        per = np.maximum(count, 1)
+        d = res / self.sw
+        rms = np.sqrt(np.bincount(self.label, d * d, self.n) / per)
+        step = np.bincount(self.label, grad, self.n) / per
+        ring = np.full(self.n, -1, dtype=np.int64)
+        k, first = -1, -math.inf
+        for j in np.argsort(two_theta):
+            if count[j] == 0 or not rms[j] <= TIE_KEEP:
+                continue
+            if (two_theta[j] - first) / step[j] > TIE_GAP:
+                k, first = k + 1, two_theta[j]
+            ring[j] = k
+        return ring
+
+    def tied(self, ring: np.ndarray) -> _Arcs:
+        """The points of the arcs with ``ring`` (n,) >= 0, labelled by their ring."""
+        keep = ring[self.label] >= 0
+        lab = ring[self.label[keep]]
+        return _Arcs(self.x[keep], self.y[keep], self.sw[keep], lab, int(ring.max()) + 1)
+
+
+def _tie(
+    arcs: _Arcs, params: np.ndarray, refit: Callable[[_Arcs, np.ndarray], Solution]
+) -> tuple[_Arcs, Solution] | None:
+    """The arcs tied into rings at ``params`` (:meth:`_Arcs.rings`) and ``refit`` of them from
+    there, regrouped at each new geometry until the rings stay (TIE_ROUNDS at most); None
+    when under 2 arcs fit a cone or no fit is finite."""
+    out = None
+    ring = arcs.rings(params)
+    for _ in range(TIE_ROUNDS):
+        if np.count_nonzero(ring >= 0) < 2:
+            break
+        on = arcs.tied(ring)
+        sol = refit(on, params)
+        if not np.all(np.isfinite(sol.x)):
+            break
+        out, params = (on, sol), sol.x
+        again = arcs.rings(params)
+        if np.array_equal(again, ring):
+            break
+        ring = again
+    return out
+
 
 def _stride(n: int, keep: int) -> np.ndarray:
     """At most ``keep`` indices of range(n), evenly strided."""
@@ -183,6 +255,7 @@ def fit_cones(
     start: tuple[float, float],
     max_points: int = MAX_POINTS,
     worth: float = math.inf,
+    tie: bool = False,
 ) -> ConeFit | None:
     """Tilted cones through arcs of ridge points: the direct-beam point and the tilt.
 
@@ -197,6 +270,9 @@ def fit_cones(
     worth : give up (None) when the best start's robust rms is over this fraction of the
         circles' on the same points: a caller that keeps only clearly better cones saves
         the refinement (most of the cost).
+    tie : tie the pieces of one ring (module): after the starts and in the refinement,
+        each arc fitting a cone of the geometry is given its ring's 2 theta (the circles
+        compared with are tied alike); None when under 2 arcs fit a cone.
 
     Returns None when the points cannot fix a cone (under 2 arcs of 6 points, under 12
     points, arrays of different lengths, a non-finite start, negative labels) or no start
@@ -255,21 +331,34 @@ def fit_cones(
             best = sol
     if best is None:
         return None
+    if tie:
+        got = _tie(few, best.x, lambda on, p: solve(on, p, START_TOL))
+        if got is None:
+            return None
+        few, best = got
     start_ratio = math.sqrt(best.cost / max(circles(few).cost, 1e-300))
     if start_ratio > worth:
         return None
-    best = solve(most, best.x, 1e-8, want_jac=True)
+    if tie:
+        got = _tie(most, best.x, lambda on, p: solve(on, p, 1e-8, want_jac=True))
+        if got is None:
+            return None
+        most, best = got
+    else:
+        best = solve(most, best.x, 1e-8, want_jac=True)
     if not np.all(np.isfinite(best.x)):
         return None
     flat = circles(most)
     res, two_theta = most.solve(best.x)
-    cov = _covariance(best, res, max(res.size - 5 - arcs.n, 1))
+    cov = _covariance(best, res, max(res.size - 5 - most.n, 1))
     cx, cy, log_d, tx, ty = (float(v) for v in best.x)
+    tau = math.hypot(tx, ty)
+    along = np.array([tx, ty]) / tau if tau > 0 else np.array([1.0, 0.0])
     return ConeFit(
         x=cx,
         y=cy,
         distance=math.exp(log_d),
-        tilt=math.hypot(tx, ty),
+        tilt=tau,
         axis=math.atan2(ty, tx),
         two_theta=two_theta,
         rms=_robust_rms(best.cost, res.size),
@@ -278,6 +367,9 @@ def fit_cones(
         arcs=arcs.n,
         radius=radius,
         start_ratio=start_ratio,
+        rings=most.n,
+        tilt_sigma=math.sqrt(max(float(along @ cov[3:, 3:] @ along), 0.0)),
+        log_d_sigma=math.sqrt(max(float(cov[2, 2]), 0.0)),
     )
 
 
