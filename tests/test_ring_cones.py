@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from scattertag.beam import center as bc
+from scattertag.beam.candidates import Candidate
 from scattertag.beam.cones import cone_angles, fit_cones
+from scattertag.beam.polish import _tilted
 from scattertag.beam.pyramid import pyramid
 from scattertag.beam.rings import Ridges, fit_arcs, ridges
 from scattertag.geometry import Geometry
@@ -132,6 +134,87 @@ def test_bad_points_are_ignored():
     dirty = fit_cones(x2, y2, w2, label, BEAM)
     assert clean is not None and dirty is not None
     assert math.hypot(dirty.x - BEAM[0], dirty.y - BEAM[1]) < 0.3
+
+
+def pieces_and_streaks():
+    """Three tilted rings each cut into four short arcs (+-7 degrees at 0, 90, 180 and 270
+    degrees of azimuth), and three radial streaks (points along a ray, 120-150 px): points,
+    weights and arc labels, and the common centre of circles through them (5.5 px off)."""
+    rng = np.random.default_rng(1)
+    xs, ys = [], []
+    for r in (60, 110, 160):
+        for c0 in (0.0, 0.5 * math.pi, math.pi, 1.5 * math.pi):
+            chi = c0 + np.linspace(-0.12, 0.12, 25)
+            x, y = detector_xy(GEOMETRY, TILT, np.full(chi.size, float(r)), chi)
+            xs.append(x + rng.normal(0, 0.05, x.size))
+            ys.append(y + rng.normal(0, 0.05, x.size))
+    for c0 in (0.7, 2.3, 4.0):
+        x, y = detector_xy(GEOMETRY, TILT, np.linspace(120, 150, 25), np.full(25, c0))
+        xs.append(x)
+        ys.append(y)
+    label = np.repeat(np.arange(len(xs)), 25)
+    x, y, w = np.concatenate(xs), np.concatenate(ys), np.ones(label.size)
+    rd = Ridges(x, y, w, label, len(xs))
+    cx, cy, _, _ = fit_arcs(rd)
+    cx, cy, _, _ = fit_arcs(rd, (cx, cy))
+    return rd, (cx, cy)
+
+
+def test_pieces_of_one_ring_tied_fix_the_beam():
+    """Short arcs of three tilted rings and three radial streaks: with a 2 theta an arc the
+    cones do not fix the beam (standard error over 1 px, off by over 1 px); with the pieces
+    of each ring tied and the streaks left out they land within 0.05 px, at the tilt, the
+    pose fixed to a fraction of a degree and a per cent of the distance."""
+    rd, start = pieces_and_streaks()
+    assert math.hypot(start[0] - BEAM[0], start[1] - BEAM[1]) > 3.0
+    free = fit_cones(rd.x, rd.y, rd.w, rd.label, start)
+    assert free is not None and free.sigma > 1.0
+    assert math.hypot(free.x - BEAM[0], free.y - BEAM[1]) > 1.0
+    tied = fit_cones(rd.x, rd.y, rd.w, rd.label, start, tie=True)
+    assert tied is not None and tied.rings == 3
+    assert math.hypot(tied.x - BEAM[0], tied.y - BEAM[1]) < 0.05
+    assert abs(math.degrees(tied.tilt) - 25.0) < 0.5
+    assert math.degrees(tied.tilt_sigma) < 0.5 and tied.log_d_sigma < 0.01
+
+
+class _Level:
+    """A level of single-pixel blocks (its pixels are the frame's)."""
+
+    b = 1
+
+    def to_frame(self, x, y):
+        return x, y
+
+    def from_frame(self, x, y):
+        return x, y
+
+
+def test_a_ring_fit_through_pieces_of_tilted_rings_moves_to_the_beam():
+    """The chosen ring fit of those arcs (5.5 px off) is replaced by the tied cones (the
+    untied ones are not kept), found as before."""
+    rd, (cx, cy) = pieces_and_streaks()
+    best = Candidate("rings", cx, cy, 0.1, 0.5, 0.5, 0.5, arcs=15)
+    cone, conf = _tilted(best, 0.7, _Level(), rd, (600, 600))
+    assert cone.method == "cone" and conf >= 0.6
+    assert math.hypot(cone.x - BEAM[0], cone.y - BEAM[1]) < 0.05
+    assert cone.pose is not None and abs(math.degrees(cone.pose.tilt) - 25.0) < 0.5
+
+
+def test_untilted_pieces_tied_fix_no_tilt():
+    """Pieces of untilted rings tied: the tilt found is no pose (:func:`_tilted` keeps the
+    circles)."""
+    rng = np.random.default_rng(3)
+    chi = np.concatenate([c0 + np.linspace(-0.12, 0.12, 25) for c0 in (0.0, 1.6, 3.1, 4.7)])
+    xs, ys = [], []
+    for r in (60, 110, 160):
+        xs.append(BEAM[0] + r * np.cos(chi) + rng.normal(0, 0.05, chi.size))
+        ys.append(BEAM[1] + r * np.sin(chi) + rng.normal(0, 0.05, chi.size))
+    label = np.repeat(np.arange(12), 25)
+    x, y, w = np.concatenate(xs), np.concatenate(ys), np.ones(label.size)
+    rd = Ridges(x, y, w, label, 12)
+    best = Candidate("rings", BEAM[0] + 0.02, BEAM[1] - 0.01, 0.02, 0.5, 0.5, 0.5, arcs=12)
+    out, conf = _tilted(best, 0.7, _Level(), rd, (600, 600))
+    assert out.method == "rings" and (out.x, out.y) == (best.x, best.y) and conf == 0.7
 
 
 STRIP_BEAM = (668.0, 105.0)  # off a 195 x 487 strip, as on b_tassone's Pilatus strip
