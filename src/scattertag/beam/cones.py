@@ -68,6 +68,9 @@ MAX_NFEV, START_TOL = 40, 1e-4
 #: conic exceeds TIE_KEEP pixels is left out, arcs whose 2 theta lie within TIE_GAP pixels
 #: (across the conic) of a ring's first are that ring; regrouped TIE_ROUNDS times at most.
 TIE_KEEP, TIE_GAP, TIE_ROUNDS = 0.5, 1.0, 3
+#: A ring (or an arc) shows when its points cover at least RING_SECTORS of the 36 sectors
+#: of 10 degrees of azimuth about the fitted point (:func:`_shown`).
+RING_SECTORS = 3
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,8 @@ class ConeFit:
     arcs the fit was given, ``radius`` the outermost point's distance from the start (d's range is
     D_BOUNDS times it) and ``start_ratio`` the best start's robust rms over the circles'
     on the start points (``worth`` of :func:`fit_cones` gives up above it); ``rings`` how
-    many rings the arcs were tied into (``arcs`` when not tied), ``tilt_sigma`` the standard
+    many of the rings the arcs were tied into (of the arcs, when not tied) show at least
+    RING_SECTORS sectors of azimuth about the point (:func:`_shown`), ``tilt_sigma`` the standard
     error of the tilt (radians, along its own direction) and ``log_d_sigma`` that of log d.
     """
 
@@ -367,10 +371,22 @@ def fit_cones(
         arcs=arcs.n,
         radius=radius,
         start_ratio=start_ratio,
-        rings=most.n,
+        rings=_shown(most, cx, cy),
         tilt_sigma=math.sqrt(max(float(along @ cov[3:, 3:] @ along), 0.0)),
         log_d_sigma=math.sqrt(max(float(cov[2, 2]), 0.0)),
     )
+
+
+def _shown(arcs: _Arcs, x: float, y: float) -> int:
+    """How many of the labels of ``arcs`` (rings or arcs) cover at least RING_SECTORS of the
+    36 sectors of 10 degrees of azimuth about (x, y): a short piece far out (2 degrees of a
+    ring) bends a tilt as freely as a radial streak, and two rings that show fix how the
+    conics drift with 2 theta."""
+    sector = ((np.arctan2(arcs.y - y, arcs.x - x) + math.pi) / (2 * math.pi) * 36).astype(np.int64)
+    hit = np.zeros((arcs.n, 37), dtype=bool)
+    hit[arcs.label, sector] = True
+    hit[:, 0] |= hit[:, 36]
+    return int(np.count_nonzero(hit[:, :36].sum(axis=1) >= RING_SECTORS))
 
 
 def _covariance(sol: Solution, res: np.ndarray, dof: int) -> np.ndarray:

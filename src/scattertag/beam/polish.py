@@ -62,9 +62,10 @@ CONE_WORTH = 0.85
 CONE_TILT, CONE_NEAR = (2.0, 45.0), 0.25
 #: The cones with the pieces of one ring tied (:func:`fit_cones` with ``tie``) are kept on
 #: the same terms, and only where they fix the pose: the tilt at least POSE_Z of its
-#: standard error, log d to within POSE_LOG_D; they replace the untied cones where those
-#: are not kept or have a standard error over TIE_GAIN times theirs.
-POSE_Z, POSE_LOG_D, TIE_GAIN = 3.0, 0.25, 2.0
+#: standard error, log d to within POSE_LOG_D, POSE_RINGS rings that show; they replace
+#: the untied cones where those are not kept or have a standard error over TIE_GAIN times
+#: theirs.
+POSE_Z, POSE_LOG_D, POSE_RINGS, TIE_GAIN = 3.0, 0.25, 2, 2.0
 #: Off the frame a found ring fit whose arcs tilted cones (tilt in CONE_TILT, d at least
 #: CONE_NEAR radii) explain better (robust rms at most RIVAL_RMS of the circles')
 #: with the direct beam farther from the circles' centre than the goal's tolerance plus
@@ -501,10 +502,17 @@ def _kept(
 
 def _posed(fit: cones.ConeFit) -> bool:
     """True if the cones fix the detector's pose: the tilt at least POSE_Z standard errors
-    from none, and log d to within POSE_LOG_D (one standard error). Cones that bend
+    from none, log d to within POSE_LOG_D (one standard error), and at least POSE_RINGS
+    rings that show (``ConeFit.rings``: 30 degrees of azimuth each). Cones that bend
     through a few arcs with a free distance and a tilt of a degree or two (an untilted
-    frame's rings whose crests are 0.05 px off circles) fix neither."""
-    return fit.tilt >= POSE_Z * fit.tilt_sigma and fit.log_d_sigma <= POSE_LOG_D
+    frame's rings whose crests are 0.05 px off circles: seed 0's 81, 0.09 -> 1.83 px) fix
+    neither; one ring and 2 degrees of another far out bend an untilted frame's cones 3 px
+    off (seed 5's 227, 1.9 px untied)."""
+    return (
+        fit.tilt >= POSE_Z * fit.tilt_sigma
+        and fit.log_d_sigma <= POSE_LOG_D
+        and fit.rings >= POSE_RINGS
+    )
 
 
 def _rival(fit: cones.ConeFit, best: Candidate, level: Level, diag: float) -> bool:
