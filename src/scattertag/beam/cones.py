@@ -82,12 +82,13 @@ class ConeFit:
     ``sigma`` the standard error of (x, y) (from the Jacobian and the residuals),
     ``circle_rms`` the same for the best untilted model (concentric circles) on the same
     points, ``two_theta`` each arc's (or tied ring's) angle (radians), ``arcs`` how many
-    arcs the fit was given, ``radius`` the outermost point's distance from the start (d's range is
-    D_BOUNDS times it) and ``start_ratio`` the best start's robust rms over the circles'
-    on the start points (``worth`` of :func:`fit_cones` gives up above it); ``rings`` how
-    many of the rings the arcs were tied into (of the arcs, when not tied) show at least
-    RING_SECTORS sectors of azimuth about the point (:func:`_shown`), ``tilt_sigma`` the standard
-    error of the tilt (radians, along its own direction) and ``log_d_sigma`` that of log d.
+    arcs the fit was given, ``radius`` the outermost point's distance from the start (d's
+    range is D_BOUNDS times it) and ``start_ratio`` the best start's robust rms over the
+    circles' on the start points (``worth`` of :func:`fit_cones` gives up above it);
+    ``rings`` how many of the rings the arcs were tied into (of the arcs, when not tied)
+    show at least RING_SECTORS sectors of azimuth about the point (:func:`_shown`),
+    ``tilt_sigma`` the standard error of the tilt (radians, along its own direction) and
+    ``log_d_sigma`` that of log d.
     """
 
     x: float
