@@ -18,7 +18,9 @@ from scattertag.beam.pyramid import Level
 
 @dataclass(frozen=True)
 class Field:
-    """Gradient samples of a level: positions (x, y), unit gradient (nx, ny), weight |grad g|^2."""
+    """Gradient samples of a level: positions (x, y), unit gradient (nx, ny), weight |grad g|^2,
+    each (N,) float32 (the passes over them cost half of float64's; sums are taken in
+    float64)."""
 
     x: np.ndarray
     y: np.ndarray
@@ -33,7 +35,7 @@ class Field:
         weights, computed once a field (the coarse field's lines meet twice)."""
         tx, ty = -self.ny, self.nx
         tp = tx * self.x + ty * self.y
-        terms = np.stack([tx * tx, tx * ty, ty * ty, tx * tp, ty * tp])
+        terms = np.stack([tx * tx, tx * ty, ty * ty, tx * tp, ty * tp]).astype(np.float64)
         return tx, ty, tp, terms
 
 
@@ -54,7 +56,8 @@ def _field(level: Level, keep: int) -> Field:
         k, gx, gy, w = k[top], gx[top], gy[top], w[top]
     iy, ix = np.divmod(k, level.grad[1].shape[1])  # nonzero2d's, of the kept pixels only
     norm = np.sqrt(np.maximum(w, 1e-30))
-    return Field(ix.astype(np.float64), iy.astype(np.float64), gx / norm, gy / norm, w)
+    f32 = np.float32
+    return Field(ix.astype(f32), iy.astype(f32), (gx / norm).astype(f32), (gy / norm).astype(f32), w.astype(f32))
 
 
 def coherence(f: Field, cx: float, cy: float, r_min: float = 2.0) -> float:
@@ -62,7 +65,7 @@ def coherence(f: Field, cx: float, cy: float, r_min: float = 2.0) -> float:
 
     u is the unit radius vector; 1 for an isotropic pattern, 0 for random directions.
     """
-    dx, dy = f.x - cx, f.y - cy
+    dx, dy = f.x - np.float32(cx), f.y - np.float32(cy)
     r = dx * dx  # in place: r = sqrt(dx^2 + dy^2), cos = (n . d) / r, w cos^2
     r += dy * dy
     np.sqrt(r, out=r)
@@ -77,7 +80,7 @@ def coherence(f: Field, cx: float, cy: float, r_min: float = 2.0) -> float:
         cos, w = (f.nx[use] * dx[use] + f.ny[use] * dy[use]) / r[use], f.w[use]
     wcc = w * cos
     wcc *= cos
-    return float(2.0 * np.sum(wcc) / max(np.sum(w), 1e-300) - 1.0)
+    return float(2.0 * np.sum(wcc, dtype=np.float64) / max(np.sum(w, dtype=np.float64), 1e-300) - 1.0)
 
 
 def solve2(sxx: float, sxy: float, syy: float, bx: float, by: float) -> tuple[float, float, float]:
@@ -115,22 +118,23 @@ def meeting_point(
     wt = f.w
     for _ in range(iters):
         if c is not None:  # in place: r2 = |p - c|^2 + 4, ang2 = d^2 / r2, wt = w / r2 / (1 + ...)
-            r2 = f.x - c[0]
+            cx, cy = np.float32(c[0]), np.float32(c[1])  # the weights in the field's float32
+            r2 = f.x - cx
             r2 *= r2
-            dy = f.y - c[1]
+            dy = f.y - cy
             dy *= dy
             r2 += dy
-            r2 += 4.0
-            ang2 = tx * c[0]
-            ang2 += ty * c[1]
+            r2 += np.float32(4.0)
+            ang2 = tx * cx
+            ang2 += ty * cy
             ang2 -= tp
             ang2 *= ang2
             ang2 /= r2
-            ang2 /= scale**2
-            ang2 += 1.0
+            ang2 *= np.float32(1.0 / scale**2)
+            ang2 += np.float32(1.0)
             wt = f.w / r2
             wt /= ang2
-        sxx, sxy, syy, bx, by = (float(v) for v in terms @ wt)
+        sxx, sxy, syy, bx, by = (float(v) for v in terms @ wt.astype(np.float64))
         x, y, det = solve2(sxx, sxy, syy, bx, by)
         if not math.isfinite(det) or det <= 1e-12 * max((sxx + syy) ** 2, 1e-300):
             break
@@ -141,8 +145,9 @@ def meeting_point(
             break
     if c is None:
         return math.nan, math.nan, math.inf
-    res = tx * c[0] + ty * c[1] - tp
+    res = tx * np.float32(c[0]) + ty * np.float32(c[1]) - tp
     dof = max(int(np.count_nonzero(wt)) - 2, 1)
+    wt = wt.astype(np.float64)
     sxx, sxy, syy, _, _ = (float(v) for v in terms @ wt)
     det = sxx * syy - sxy * sxy
     if det <= 0:
