@@ -66,9 +66,10 @@ def test_ring_level_keeps_the_polish_levels_sums(frame):
 
 
 def test_hessian_at_pixels_is_np_gradients(frame):
-    """_hessian at chosen pixels equals the full-array central differences np.gradient takes."""
+    """_hessian at chosen pixels equals the full-array central differences np.gradient takes
+    of the gradient in float32."""
     ring = pyramid(frame, bc.valid_pixels(frame))[2]
-    gy, gx = ring.grad
+    gy, gx = (d.astype(np.float32) for d in ring.grad)
     gyy, gyx = np.gradient(gy)
     gxx = np.gradient(gx, axis=1)
     iy, ix = np.nonzero(ring.interior(4))

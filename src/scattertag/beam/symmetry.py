@@ -109,8 +109,18 @@ def bilinear(maps: Sequence[np.ndarray], x: np.ndarray, y: np.ndarray) -> list[n
     k = i0 * cols + j0
     w = ((1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx)
     idx = (k, k + 1, k + cols, k + cols + 1)
-    flat = [np.ravel(m) for m in maps]
-    return [sum(wi * f.take(ii) for wi, ii in zip(w, idx)) for f in flat]
+    out = []
+    for m in maps:  # w0 f0 + w1 f1 + w2 f2 + w3 f3, added in that order in place
+        f = np.ravel(m)
+        acc = f.take(idx[0])
+        acc *= w[0]
+        part = np.empty_like(acc)
+        for wi, ii in zip(w[1:], idx[1:]):
+            np.take(f, ii, out=part)
+            part *= wi
+            acc += part
+        out.append(acc)
+    return out
 
 
 def symmetry_sample(
@@ -205,6 +215,16 @@ def refine_symmetry(
         if norm < 0.01:
             break
     if pairs is not None:
-        gpu, gq = pairs
-        rho = float(np.corrcoef(gpu, gq)[0, 1]) if gpu.std() > 0 and gq.std() > 0 else 0.0
+        rho = correlation(*pairs)
     return float(theta[0]), float(theta[1]), sigma, rho
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of a and b (N,) (``np.corrcoef``'s, to rounding, without its
+    covariance matrix); 0 when either is constant."""
+    a = a - a.mean()
+    b = b - b.mean()
+    saa, sbb = float(a @ a), float(b @ b)
+    if not (saa > 0 and sbb > 0):
+        return 0.0
+    return min(max(float(a @ b) / math.sqrt(saa * sbb), -1.0), 1.0)
