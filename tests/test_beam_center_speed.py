@@ -8,7 +8,15 @@ from scipy import ndimage
 
 from scattertag.beam import center as bc
 from scattertag.beam import disks, edges, horizon
-from scattertag.beam.gradient import _field, gradient_field, lines_meet, solve2
+from scattertag.beam.gradient import (
+    Field,
+    _field,
+    coherence,
+    gradient_field,
+    lines_meet,
+    meeting_point,
+    solve2,
+)
 from scattertag.beam.polish import (
     FINE_WINDOW,
     POLISH_BAND,
@@ -28,7 +36,7 @@ from scattertag.beam.pyramid import (
     pyramid,
     valid_counts,
 )
-from scattertag.beam.radial import climb, isotropy
+from scattertag.beam.radial import Pixels, climb, isotropy
 from scattertag.beam.rings import _hessian, _hessian_maps, fit_arcs, level_ridges, ridges
 from scattertag.beam.shadow import find_shadows
 from scattertag.beam.symmetry import bilinear, refine_symmetry, symmetry_reach
@@ -437,3 +445,25 @@ def test_a_wider_interior_grows_from_a_narrower_one():
     ]
     for w in (1, 2, 3, 4):  # each from the one before
         np.testing.assert_array_equal(ring.interior(w), direct[w - 1])
+
+
+def test_single_precision_samples_meet_where_double_ones_do(frame):
+    """The gradient field and the isotropy's pixels are float32 (half the passes' memory);
+    the lines' meeting point, its error and the coherence are those of the same samples in
+    float64 to rounding, and so is the isotropy about the ring's centre."""
+    fine = pyramid(frame, bc.valid_pixels(frame))[1]
+    field = gradient_field(fine)
+    px = pixels(fine)
+    assert {v.dtype for v in (field.x, field.y, field.nx, field.ny, field.w, px.x, px.y)} == {
+        np.dtype(np.float32)
+    }
+    wide = Field(*(v.astype(np.float64) for v in (field.x, field.y, field.nx, field.ny, field.w)))
+    start = fine.from_frame(CX + 3.0, CY - 2.0)
+    got, ref = meeting_point(field, start), meeting_point(wide, start)
+    assert math.hypot(got[0] - ref[0], got[1] - ref[1]) < 1e-3
+    assert got[2] == pytest.approx(ref[2], rel=1e-4)
+    cx, cy = fine.from_frame(CX, CY)
+    assert coherence(field, cx, cy) == pytest.approx(coherence(wide, cx, cy), abs=1e-5)
+    double = Pixels(px.x.astype(np.float64), px.y.astype(np.float64), px.g, px.sumsq, px.total)
+    assert isotropy(px, cx, cy) == pytest.approx(isotropy(double, cx, cy), abs=1e-3)
+    assert isotropy(px, cx, cy) > 0.5

@@ -56,8 +56,8 @@ def _field(level: Level, keep: int) -> Field:
         k, gx, gy, w = k[top], gx[top], gy[top], w[top]
     iy, ix = np.divmod(k, level.grad[1].shape[1])  # nonzero2d's, of the kept pixels only
     norm = np.sqrt(np.maximum(w, 1e-30))
-    f32 = np.float32
-    return Field(ix.astype(f32), iy.astype(f32), (gx / norm).astype(f32), (gy / norm).astype(f32), w.astype(f32))
+    gx, gy = gx / norm, gy / norm
+    return Field(*(v.astype(np.float32) for v in (ix, iy, gx, gy, w)))
 
 
 def coherence(f: Field, cx: float, cy: float, r_min: float = 2.0) -> float:
@@ -80,7 +80,8 @@ def coherence(f: Field, cx: float, cy: float, r_min: float = 2.0) -> float:
         cos, w = (f.nx[use] * dx[use] + f.ny[use] * dy[use]) / r[use], f.w[use]
     wcc = w * cos
     wcc *= cos
-    return float(2.0 * np.sum(wcc, dtype=np.float64) / max(np.sum(w, dtype=np.float64), 1e-300) - 1.0)
+    total = max(float(np.sum(w, dtype=np.float64)), 1e-300)
+    return float(2.0 * np.sum(wcc, dtype=np.float64) / total - 1.0)
 
 
 def solve2(sxx: float, sxy: float, syy: float, bx: float, by: float) -> tuple[float, float, float]:
