@@ -52,16 +52,17 @@ def _radial(
     deviation. With ``reach`` only the pixels of the box reach + 1 level pixels about the
     point are read: bins up to ``reach`` are whole, farther ones partial."""
     lx, ly = ring.from_frame(x, y)
-    r0 = c0 = 0
-    lit = ring.lit
-    if reach is not None:
+    if reach is None:  # every lit pixel: their places and g read once a level
+        iy, ix, g = ring.kept("lit pixels", lambda: _lit_pixels(ring))
+    else:
         r0, c0 = max(int(ly) - reach - 1, 0), max(int(lx) - reach - 1, 0)
-        lit = lit[r0 : max(int(ly) + reach + 3, 0), c0 : max(int(lx) + reach + 3, 0)]
-    iy, ix = nonzero2d(lit)
+        lit = ring.lit[r0 : max(int(ly) + reach + 3, 0), c0 : max(int(lx) + reach + 3, 0)]
+        iy, ix = nonzero2d(lit)
+        iy, ix = iy + r0, ix + c0
+        g = ring.g[iy, ix]
     if iy.size == 0:
         empty = np.zeros((sectors, 0))
         return empty, empty, empty
-    iy, ix = iy + r0, ix + c0
     dx, dy = ix - lx, iy - ly
     k = np.sqrt(dx * dx + dy * dy).astype(np.intp)
     bins = int(k.max()) + 1
@@ -70,7 +71,6 @@ def _radial(
         sector = ((np.arctan2(dy, dx) + math.pi) * (sectors / (2 * math.pi))).astype(np.intp)
         idx = np.minimum(sector, sectors - 1) * bins + k
     size = sectors * bins
-    g = ring.g[iy, ix]
     n = np.bincount(idx, minlength=size).reshape(sectors, bins)
     s1 = np.bincount(idx, g, size).reshape(sectors, bins)
     s2 = np.bincount(idx, g * g, size).reshape(sectors, bins)
@@ -78,6 +78,12 @@ def _radial(
     m = np.where(use, s1 / np.maximum(n, 1), np.nan)
     sd = np.sqrt(np.maximum(np.where(use, s2 / np.maximum(n, 1), 0) - np.nan_to_num(m) ** 2, 0))
     return n, m, sd
+
+
+def _lit_pixels(level: Level) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(iy, ix, g), each (N,): the level's lit pixels, row-major, and g there."""
+    iy, ix = nonzero2d(level.lit)
+    return iy, ix, level.g[iy, ix]
 
 
 def crest(ring: Level, x: float, y: float) -> float:

@@ -112,11 +112,11 @@ def bilinear(maps: Sequence[np.ndarray], x: np.ndarray, y: np.ndarray) -> list[n
     out = []
     for m in maps:  # w0 f0 + w1 f1 + w2 f2 + w3 f3, added in that order in place
         f = np.ravel(m)
-        acc = f.take(idx[0])
+        acc = f.take(idx[0], mode="clip")  # the corners lie on the map: clip changes none
         acc *= w[0]
         part = np.empty_like(acc)
         for wi, ii in zip(w[1:], idx[1:]):
-            np.take(f, ii, out=part)
+            np.take(f, ii, out=part, mode="clip")  # unbuffered (mode "raise" copies ``out``)
             part *= wi
             acc += part
         out.append(acc)
