@@ -17,6 +17,14 @@ def on_frame(x: float, y: float, shape: tuple[int, int]) -> bool:
     return -0.5 <= x < shape[1] - 0.5 and -0.5 <= y < shape[0] - 0.5
 
 
+def hypot(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """(N,) sqrt(dx^2 + dy^2) of dx, dy (N,), a new array (np.hypot's care for overflow costs
+    ~40 % more; this is within an ulp of it)."""
+    d = dx * dx
+    d += dy * dy
+    return np.sqrt(d, out=d)
+
+
 class BlockGrid:
     """What knows its block size ``b`` (frame pixels a side) maps points to and from the frame."""
 

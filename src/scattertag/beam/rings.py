@@ -16,6 +16,7 @@ from scipy import ndimage
 
 from scattertag.beam.boxes import nonzero2d
 from scattertag.beam.gradient import solve2
+from scattertag.beam.grid import hypot
 from scattertag.beam.order_stats import median
 from scattertag.beam.pyramid import Level
 
@@ -254,7 +255,7 @@ def circles(
     sigma = math.inf
     for _ in range(iters):
         dx, dy = rd.x - cx, rd.y - cy
-        rho = np.maximum(np.hypot(dx, dy), 1e-9)
+        rho = np.maximum(hypot(dx, dy), 1e-9)
         ux, uy = dx / rho, dy / rho
         wa = w if live == n else w * alive[lab]  # w * True is w: no gather while all live
         tot = np.bincount(lab_r, wa, m)
@@ -285,7 +286,7 @@ def circles(
 def arc_spread(rd: Ridges, c: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     """(radius, spread), each (J,): each arc's weighted mean distance to centre c (level
     px) and the weighted rms of its distances about that mean (0 for a circle about c)."""
-    d = np.hypot(rd.x - c[0], rd.y - c[1])
+    d = hypot(rd.x - c[0], rd.y - c[1])
     tot = np.maximum(np.bincount(rd.label, rd.w, rd.count), 1e-300)
     radius = np.bincount(rd.label, rd.w * d, rd.count) / tot
     spread = np.sqrt(np.bincount(rd.label, rd.w * (d - radius[rd.label]) ** 2, rd.count) / tot)
@@ -399,7 +400,7 @@ def arc_consensus(
             continue
         fit, support = (cx, cy, math.inf, 1), 0.0
         for last in (False, True):
-            d = np.hypot(rd.x - fit[0], rd.y - fit[1])
+            d = hypot(rd.x - fit[0], rd.y - fit[1])
             mean = np.bincount(rd.label, rd.w * d, rd.count) / strength
             r = d - mean[rd.label]
             rms_k = np.sqrt(np.bincount(rd.label, rd.w * r * r, rd.count) / strength)
