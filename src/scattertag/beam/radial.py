@@ -33,7 +33,8 @@ def pixels(x: np.ndarray, y: np.ndarray, g: np.ndarray) -> Pixels:
     to ~1e-5 px, which moves a pixel across a bin's edge only where it lies that close)."""
     sumsq = float(np.sum(g * g))
     total = sumsq - float(g.sum()) ** 2 / max(g.size, 1)
-    return Pixels(x.astype(np.float32), y.astype(np.float32), g, sumsq, total)
+    f32 = np.float32
+    return Pixels(x.astype(f32, copy=False), y.astype(f32, copy=False), g, sumsq, total)
 
 
 def isotropy(px: Pixels, cx: float, cy: float, step: float = 1.0) -> float:
