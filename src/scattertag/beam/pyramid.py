@@ -395,4 +395,4 @@ def pixels(level: Level, keep: int = 20000, use: np.ndarray | None = None) -> Pi
     if k.size > keep:
         k = k[np.linspace(0, k.size - 1, keep).astype(np.int64)]
     iy, ix = np.divmod(k, level.g.shape[1])  # of the kept pixels only
-    return pixels_of(ix.astype(np.float32), iy.astype(np.float32), level.g.ravel().take(k))
+    return pixels_of(ix.astype(np.float64), iy.astype(np.float64), level.g.ravel().take(k))

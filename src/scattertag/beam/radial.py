@@ -28,13 +28,10 @@ class Pixels:
 
 
 def pixels(x: np.ndarray, y: np.ndarray, g: np.ndarray) -> Pixels:
-    """:class:`Pixels` of positions x, y (n,) and values g (n,), with their sums; the
-    positions kept in float32 (:func:`isotropy`'s radii: half the memory passes, a radius
-    to ~1e-5 px, which moves a pixel across a bin's edge only where it lies that close)."""
+    """:class:`Pixels` of positions x, y (n,) and values g (n,), with their sums."""
     sumsq = float(np.sum(g * g))
     total = sumsq - float(g.sum()) ** 2 / max(g.size, 1)
-    f32 = np.float32
-    return Pixels(x.astype(f32, copy=False), y.astype(f32, copy=False), g, sumsq, total)
+    return Pixels(x, y, g, sumsq, total)
 
 
 def isotropy(px: Pixels, cx: float, cy: float, step: float = 1.0) -> float:
@@ -42,26 +39,29 @@ def isotropy(px: Pixels, cx: float, cy: float, step: float = 1.0) -> float:
 
     R^2 = 1 - [SS_within / (N - K)] / [SS_total / (N - 1)] with K occupied radius bins;
     1 for a perfectly isotropic pattern about (cx, cy), about 0 for noise. SS_within =
-    sum g^2 - sum_k s_k^2 / n_k (s_k, n_k: sum of g and count in bin k).
+    sum g^2 - sum_k s_k^2 / n_k (s_k, n_k: sum of g and count in bin k). In float64: the
+    isotropy search climbs valleys flat to ~1e-5 in R^2, where float32 radii (a pixel to
+    ~1e-5 px of a bin's edge changes bin) choose other paths (lab notebook, session 14).
     """
-    # r = sqrt(dx^2 + dy^2) in place, in the positions' float32 (not np.hypot: 40 % slower)
-    r = px.x - np.float32(cx)
+    r = px.x - cx  # r = sqrt(dx^2 + dy^2) in place (not np.hypot: 40 % slower, no overflow)
     r *= r
-    dy = px.y - np.float32(cy)
+    dy = px.y - cy
     dy *= dy
     r += dy
     np.sqrt(r, out=r)
     r -= r.min()
     if step != 1.0:
-        r /= np.float32(step)
+        r /= step
     k = r.astype(np.intp)
     n = np.bincount(k)
     s = np.bincount(k, px.g)
-    within = px.sumsq - float(np.sum(s * s / np.maximum(n, 1)))  # an empty bin adds 0 / 1
+    used = np.flatnonzero(n)
+    within = px.sumsq - float(np.sum(s[used] ** 2 / n[used]))
     total = px.total
-    dof = px.g.size - int(np.count_nonzero(n))
+    dof = px.g.size - used.size
     if total <= 0 or dof < 0.25 * px.g.size:
         return 0.0
+    # Python's min / max: np.clip's ~6 us a call on a scalar, the same float
     return min(max(1.0 - (within / dof) / (total / (px.g.size - 1)), -1.0), 1.0)
 
 
