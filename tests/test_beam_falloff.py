@@ -234,3 +234,22 @@ def test_the_fits_r2_is_its_formula_bit_for_bit() -> None:
             + [(_r2_long(s, cx, cy, k * diag, bf.SCAN_P), k * diag) for k in bf.STARTS]
         )
         assert bf.scan_r2(s, cx, cy, diag) == best
+
+
+def test_the_flat_models_r2_is_its_formula_bit_for_bit() -> None:
+    """r2_flat (cos^2(2 theta) taken once for the solid angle and the polarisation factor,
+    the temporaries written in place) gives the formula's floats exactly."""
+    level = pyramid(waxs_frame(), np.ones((400, 400), bool))[1]
+    s = bf.samples(level.g, level.lit)
+    total = s.sum_wmm - s.sum_wm**2 / s.sum_w
+    rng = np.random.default_rng(5)
+    for cx, cy, d, p in zip(*rng.uniform(-200.0, 400.0, (2, 40)), *rng.uniform(0, 1, (2, 40))):
+        dx, dy = s.x - cx, s.y - cy
+        r2 = dx * dx + dy * dy
+        c2 = (30.0 + 300 * d) ** 2 / (r2 + (30.0 + 300 * d) ** 2)
+        pol = 0.5 * (1.0 + c2 - p * (1.0 - c2) * (dx * dx - dy * dy) / np.maximum(r2, 1e-12))
+        o = c2 * np.sqrt(c2) * pol
+        o -= float((s.w * o).sum()) / s.sum_w
+        soo, smo = float((s.w * o) @ o), float((s.w * o) @ s.m)
+        want = 0.0 if smo <= 0.0 or soo <= 1e-12 * s.sum_w else smo * smo / (soo * total)
+        assert bf.r2_flat(s, cx, cy, 30.0 + 300 * d, p) == want

@@ -132,9 +132,21 @@ def _polarisation(r2: np.ndarray, cos2: np.ndarray, distance: float, p: float) -
     """:func:`polarisation` from r2 = dx^2 + dy^2 and cos2 = dx^2 - dy^2 (r^2 cos 2 chi): the
     operations of 0.5 (1 + c2 - p (1 - c2) cos2 / max(r2, 1e-12)), c2 = d^2 / (r2 + d^2), in
     the same order, into two arrays (the same floats; the fits call it ~1000 times a frame)."""
+    return _polarised(_cos2_2theta(r2, distance), r2, cos2, p)
+
+
+def _cos2_2theta(r2: np.ndarray, distance: float) -> np.ndarray:
+    """(N,) c2 = cos^2(2 theta) = d^2 / (r2 + d^2) at squared distances r2 from the beam
+    (level px^2), ``distance`` d (level px)."""
     dd = distance * distance
     c2 = r2 + dd
     np.divide(dd, c2, out=c2)
+    return c2
+
+
+def _polarised(c2: np.ndarray, r2: np.ndarray, cos2: np.ndarray, p: float) -> np.ndarray:
+    """:func:`_polarisation` from c2 (:func:`_cos2_2theta`), which it overwrites: the
+    operations of 0.5 (1 + c2 - p (1 - c2) cos2 / max(r2, 1e-12)) in that order."""
     t = np.subtract(1.0, c2)
     t *= p
     t *= cos2
@@ -162,16 +174,22 @@ def _about(s: Samples, cx: float, cy: float) -> tuple[np.ndarray, np.ndarray, np
     """(r2, cos2, k), each (N,): the samples' squared distances from (cx, cy), dx^2 - dy^2
     and their radius bins (BIN wide from the nearest), what :func:`_r2_about` reads for
     any model about that point (the scan scores four there)."""
+    r2, cos2 = _squares(s, cx, cy)
+    r = np.sqrt(r2)
+    r -= r.min()
+    r /= BIN
+    return r2, cos2, r.astype(np.intp)
+
+
+def _squares(s: Samples, cx: float, cy: float) -> tuple[np.ndarray, np.ndarray]:
+    """(r2, cos2), each (N,): dx^2 + dy^2 and dx^2 - dy^2 of the samples about (cx, cy)."""
     dx = s.x - cx
     dx *= dx
     dy = s.y - cy
     dy *= dy
     r2 = dx + dy
-    r = np.sqrt(r2)
-    r -= r.min()
-    r /= BIN
     np.subtract(dx, dy, out=dx)
-    return r2, dx, r.astype(np.intp)
+    return r2, dx
 
 
 def _r2_about(
@@ -274,8 +292,11 @@ def fit_samples(
 def _obliquity(r2: np.ndarray, cos2: np.ndarray, distance: float, p: float) -> np.ndarray:
     """cos^3(2 theta) x :func:`_polarisation`: a flat detector's solid angle times the
     polarisation factor, from r2 = dx^2 + dy^2 and cos2 = dx^2 - dy^2 (level px^2)."""
-    c2 = distance * distance / (r2 + distance * distance)
-    return c2 * np.sqrt(c2) * _polarisation(r2, cos2, distance, p)
+    c2 = _cos2_2theta(r2, distance)
+    o = np.sqrt(c2)
+    o *= c2  # c2 sqrt(c2), then times the polarisation factor of the same c2
+    o *= _polarised(c2, r2, cos2, p)
+    return o
 
 
 def r2_flat(s: Samples, cx: float, cy: float, distance: float, p: float) -> float:
@@ -283,13 +304,12 @@ def r2_flat(s: Samples, cx: float, cy: float, distance: float, p: float) -> floa
     ``distance`` (level px) and ``p``, b and A > 0 by weighted least squares: with o' = o
     less its weighted mean, R^2 = (sum w m o')^2 / (sum w o'^2 sum w (m - mean)^2); 0
     where A <= 0 or o is flat."""
-    dx, dy = s.x - cx, s.y - cy
-    dx2, dy2 = dx * dx, dy * dy
-    o = _obliquity(dx2 + dy2, dx2 - dy2, distance, p)
-    wo = s.w * o
+    r2, cos2 = _squares(s, cx, cy)
+    o = _obliquity(r2, cos2, distance, p)
+    wo = np.multiply(s.w, o, out=cos2)  # the same operations, into arrays done with
     o -= float(wo.sum()) / s.sum_w
-    woc = s.w * o
-    soo, smo = float(woc @ o), float(woc @ s.m)
+    np.multiply(s.w, o, out=wo)
+    soo, smo = float(wo @ o), float(wo @ s.m)
     total = s.sum_wmm - s.sum_wm**2 / s.sum_w
     if smo <= 0.0 or total <= 0.0 or soo <= 1e-12 * s.sum_w:
         return 0.0
