@@ -38,7 +38,7 @@ stop's rim) is left out.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -283,16 +283,30 @@ def fit_cones(
     points, arrays of different lengths, a non-finite start, negative labels) or no start
     converges.
     """
+    return cone_fits(x, y, w, label, start, ((tie, worth),), max_points)[0]
+
+
+def cone_fits(
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    label: np.ndarray,
+    start: tuple[float, float],
+    modes: Sequence[tuple[bool, float]],
+    max_points: int = MAX_POINTS,
+) -> list[ConeFit | None]:
+    """:func:`fit_cones` of the same points once for each mode (``tie``, ``worth``) in
+    ``modes``, the starts (the same in every mode) run once."""
     arcs = _prepare(x, y, w, label)
     if arcs is None or not all(math.isfinite(v) for v in start):
-        return None
+        return [None] * len(modes)
     x, y = arcs.x, arcs.y
     few = arcs.subset(_stride(x.size, max_points))
     most = arcs.subset(_stride(x.size, MAX_REFINE))
     scale = float(np.sqrt(np.mean((x - start[0]) ** 2 + (y - start[1]) ** 2)))
     radius = float(np.max(np.hypot(x - start[0], y - start[1])))
     if not radius > 0:
-        return None
+        return [None] * len(modes)
     bounds = (
         np.array([-np.inf, -np.inf, math.log(D_BOUNDS[0] * radius), -MAX_TILT, -MAX_TILT]),
         np.array([np.inf, np.inf, math.log(D_BOUNDS[1] * radius), MAX_TILT, MAX_TILT]),
@@ -329,53 +343,59 @@ def fit_cones(
             xtol=1e-8,
         )
 
-    best = None
+    first = None
     for d in (near, far):
         sol = solve(few, np.array([start[0], start[1], math.log(d), 0.0, 0.0]), START_TOL)
-        if np.all(np.isfinite(sol.x)) and (best is None or sol.cost < best.cost):
-            best = sol
-    if best is None:
-        return None
-    if tie:
-        got = _tie(few, best.x, lambda on, p: solve(on, p, START_TOL))
-        if got is None:
+        if np.all(np.isfinite(sol.x)) and (first is None or sol.cost < first.cost):
+            first = sol
+
+    def finish(tie: bool, worth: float) -> ConeFit | None:
+        """The fit from the best start ``first`` in one mode (:func:`fit_cones`)."""
+        if first is None:
             return None
-        few, best = got
-    start_ratio = math.sqrt(best.cost / max(circles(few).cost, 1e-300))
-    if start_ratio > worth:
-        return None
-    if tie:
-        got = _tie(most, best.x, lambda on, p: solve(on, p, 1e-8, want_jac=True))
-        if got is None:
+        on_few, on_most, best = few, most, first
+        if tie:
+            got = _tie(few, best.x, lambda on, p: solve(on, p, START_TOL))
+            if got is None:
+                return None
+            on_few, best = got
+        start_ratio = math.sqrt(best.cost / max(circles(on_few).cost, 1e-300))
+        if start_ratio > worth:
             return None
-        most, best = got
-    else:
-        best = solve(most, best.x, 1e-8, want_jac=True)
-    if not np.all(np.isfinite(best.x)):
-        return None
-    flat = circles(most)
-    res, two_theta = most.solve(best.x)
-    cov = _covariance(best, res, max(res.size - 5 - most.n, 1))
-    cx, cy, log_d, tx, ty = (float(v) for v in best.x)
-    tau = math.hypot(tx, ty)
-    along = np.array([tx, ty]) / tau if tau > 0 else np.array([1.0, 0.0])
-    return ConeFit(
-        x=cx,
-        y=cy,
-        distance=math.exp(log_d),
-        tilt=tau,
-        axis=math.atan2(ty, tx),
-        two_theta=two_theta,
-        rms=_robust_rms(best.cost, res.size),
-        sigma=float(np.sqrt(max(cov[0, 0] + cov[1, 1], 0.0))),
-        circle_rms=_robust_rms(flat.cost, res.size),
-        arcs=arcs.n,
-        radius=radius,
-        start_ratio=start_ratio,
-        rings=_shown(most, cx, cy),
-        tilt_sigma=math.sqrt(max(float(along @ cov[3:, 3:] @ along), 0.0)),
-        log_d_sigma=math.sqrt(max(float(cov[2, 2]), 0.0)),
-    )
+        if tie:
+            got = _tie(most, best.x, lambda on, p: solve(on, p, 1e-8, want_jac=True))
+            if got is None:
+                return None
+            on_most, best = got
+        else:
+            best = solve(most, best.x, 1e-8, want_jac=True)
+        if not np.all(np.isfinite(best.x)):
+            return None
+        flat = circles(on_most)
+        res, two_theta = on_most.solve(best.x)
+        cov = _covariance(best, res, max(res.size - 5 - on_most.n, 1))
+        cx, cy, log_d, tx, ty = (float(v) for v in best.x)
+        tau = math.hypot(tx, ty)
+        along = np.array([tx, ty]) / tau if tau > 0 else np.array([1.0, 0.0])
+        return ConeFit(
+            x=cx,
+            y=cy,
+            distance=math.exp(log_d),
+            tilt=tau,
+            axis=math.atan2(ty, tx),
+            two_theta=two_theta,
+            rms=_robust_rms(best.cost, res.size),
+            sigma=float(np.sqrt(max(cov[0, 0] + cov[1, 1], 0.0))),
+            circle_rms=_robust_rms(flat.cost, res.size),
+            arcs=arcs.n,
+            radius=radius,
+            start_ratio=start_ratio,
+            rings=_shown(on_most, cx, cy),
+            tilt_sigma=math.sqrt(max(float(along @ cov[3:, 3:] @ along), 0.0)),
+            log_d_sigma=math.sqrt(max(float(cov[2, 2]), 0.0)),
+        )
+
+    return [finish(tie, worth) for tie, worth in modes]
 
 
 def _shown(arcs: _Arcs, x: float, y: float) -> int:

@@ -17,7 +17,7 @@ from scattertag.beam.bars import StopAxis, stop_axis
 from scattertag.beam.boxes import box_any, dilate_cross, nonzero2d
 from scattertag.beam.candidates import Candidate
 from scattertag.beam.choice import CONFIDENCE_THRESHOLD
-from scattertag.beam.cones import fit_cones
+from scattertag.beam.cones import cone_fits
 from scattertag.beam.grid import on_frame
 from scattertag.beam.order_stats import median
 from scattertag.beam.pose import Arcs, DetectorPose, within
@@ -60,7 +60,7 @@ CONE_RMS, CONE_SIGMA, CONE_REACH = 0.7, 0.5, 0.1
 #: The cone fit gives up early unless its starts reach this fraction of the circles' rms.
 CONE_WORTH = 0.85
 CONE_TILT, CONE_NEAR = (2.0, 45.0), 0.25
-#: The cones with the pieces of one ring tied (:func:`fit_cones` with ``tie``) are kept on
+#: The cones with the pieces of one ring tied (:func:`cones.fit_cones` with ``tie``) are kept on
 #: the same terms, and only where they fix the pose: the tilt at least POSE_Z of its
 #: standard error, log d to within POSE_LOG_D, POSE_RINGS rings that show; they replace
 #: the untied cones where those are not kept or have a standard error over TIE_GAIN times
@@ -438,7 +438,7 @@ def _tilted(
     stays within t.
 
     The cones are fitted with a 2 theta an arc and again with the pieces of one ring tied
-    (one 2 theta a ring, arcs that fit no cone left out: :func:`fit_cones` with ``tie``):
+    (one 2 theta a ring, arcs that fit no cone left out: :func:`cones.fit_cones` with ``tie``):
     a 2 theta an arc lets short arcs on opposite sides of a ring absorb a shift of the
     point, and radial streaks or a stop's rim bend the free tilt. The tied cones are kept
     on the same terms where they fix the pose (:func:`_posed`), and replace the untied
@@ -455,11 +455,11 @@ def _tilted(
     start = level.from_frame(best.x, best.y)
     diag = math.hypot(*shape)
     doubt = conf >= CONFIDENCE_THRESHOLD and not on_frame(best.x, best.y, shape)
-    fit = fit_cones(rd.x, rd.y, rd.w, rd.label, start, worth=math.inf if doubt else CONE_WORTH)
+    modes = ((False, math.inf if doubt else CONE_WORTH), (True, CONE_WORTH))
+    fit, tied = cone_fits(rd.x, rd.y, rd.w, rd.label, start, modes)
     kept = None
     if fit is not None and fit.start_ratio <= CONE_WORTH:
         kept = _kept(fit, best, level, shape)
-    tied = fit_cones(rd.x, rd.y, rd.w, rd.label, start, worth=CONE_WORTH, tie=True)
     if tied is not None and _posed(tied):
         got = _kept(tied, best, level, shape)
         if got is not None and (kept is None or TIE_GAIN * got[2] <= kept[2]):
