@@ -8,7 +8,7 @@ import pytest
 
 from scattertag.beam import center as bc
 from scattertag.beam.candidates import Candidate
-from scattertag.beam.cones import cone_angles, fit_cones
+from scattertag.beam.cones import cone_angles, cone_fits, fit_cones
 from scattertag.beam.polish import _tilted
 from scattertag.beam.pyramid import pyramid
 from scattertag.beam.rings import Ridges, fit_arcs, ridges
@@ -175,6 +175,16 @@ def test_pieces_of_one_ring_tied_fix_the_beam():
     assert math.hypot(tied.x - BEAM[0], tied.y - BEAM[1]) < 0.05
     assert abs(math.degrees(tied.tilt) - 25.0) < 0.5
     assert math.degrees(tied.tilt_sigma) < 0.5 and tied.log_d_sigma < 0.01
+
+
+def test_both_fits_from_shared_starts_are_the_separate_fits():
+    """:func:`cone_fits` in two modes gives what :func:`fit_cones` gives in each."""
+    rd, start = pieces_and_streaks()
+    both = cone_fits(rd.x, rd.y, rd.w, rd.label, start, ((False, math.inf), (True, 0.85)))
+    for fit, tie, worth in zip(both, (False, True), (math.inf, 0.85), strict=True):
+        alone = fit_cones(rd.x, rd.y, rd.w, rd.label, start, worth=worth, tie=tie)
+        assert fit is not None and alone is not None
+        assert (fit.x, fit.y, fit.sigma, fit.rings) == (alone.x, alone.y, alone.sigma, alone.rings)
 
 
 class _Level:
