@@ -30,10 +30,11 @@ whose beam the estimators that assume it on the frame place inside).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import OptimizeResult, minimize
 
 #: Level pixels sampled, evenly strided over the lit ones.
 KEEP = 8000
@@ -252,11 +253,8 @@ def fit_samples(
     circle model's R^2 about ``choice``."""
     diag = math.hypot(*shape)
     mx, my = (shape[1] - 1) / 2, (shape[0] - 1) / 2
-
     far = math.log(FARTHEST * diag)
-
-    def cost(v: np.ndarray) -> float:
-        return -r2_of(s, v[0], v[1], math.exp(min(v[2], far)), min(max(v[3], 0.0), 1.0))
+    cost = _cost(r2_of, s, far)
 
     def seed(t: float, d: float) -> np.ndarray:
         """(x, y, log d, p): the centre t of the way from the middle to ``start``."""
@@ -264,29 +262,58 @@ def fit_samples(
         return np.array([x, y, math.log(d * diag), 0.9])
 
     ray = min((seed(t, d) for t in RAY for d in STARTS), key=cost)
-    best = None
-    steps = np.diag(np.asarray(SIMPLEX) * np.array([diag, diag, 1.0, 1.0]))
     more = [np.array([p.x, p.y, math.log(p.distance), 0.9]) for p in extra or []]
-    for v in [seed(1.0, d) for d in STARTS] + [ray] + more:
+    best = _descend(cost, [seed(1.0, d) for d in STARTS] + [ray] + more, diag, 1e-5)
+    if best is None:
+        return None
+    r0 = r2_of(s, choice[0], choice[1], None, 0.0)
+    return _falloff(best, far, r0, tuple(extra or ()))
+
+
+def _cost(
+    model: Callable[[Samples, float, float, float, float], float], s: Samples, far: float
+) -> Callable[[np.ndarray], float]:
+    """The cost -R^2 of ``model`` (:func:`r2_of`, :func:`r2_flat`) on the samples ``s`` at
+    v = (x, y, log d, p): d at most e^far (level px), p clipped to [0, 1]."""
+
+    def cost(v: np.ndarray) -> float:
+        return -model(s, v[0], v[1], math.exp(min(v[2], far)), min(max(v[3], 0.0), 1.0))
+
+    return cost
+
+
+def _descend(
+    cost: Callable[[np.ndarray], float], starts: list[np.ndarray], diag: float, fatol: float
+) -> OptimizeResult | None:
+    """The lowest of Nelder-Mead runs of ``cost`` from each of ``starts`` (x, y, log d, p;
+    the first simplex SIMPLEX wide, x and y in level diagonals ``diag``, to 0.5 px and
+    ``fatol`` in R^2); None where there is none or it is not finite."""
+    steps = np.diag(np.asarray(SIMPLEX) * np.array([diag, diag, 1.0, 1.0]))
+    best = None
+    for v in starts:
         o = minimize(
             cost,
             v,
             method="Nelder-Mead",
             options={
                 "xatol": 0.5,
-                "fatol": 1e-5,
+                "fatol": fatol,
                 "maxfev": MAX_EVALS,
                 "initial_simplex": np.vstack([v, v + steps]),
             },
         )
         if best is None or o.fun < best.fun:
             best = o
-    if best is None or not np.all(np.isfinite(best.x)):
-        return None
+    return best if best is not None and np.all(np.isfinite(best.x)) else None
+
+
+def _falloff(
+    best: OptimizeResult, far: float, r2_start: float, scan: tuple[ScanPoint, ...]
+) -> Falloff:
+    """The :class:`Falloff` at the minimum ``best`` of a :func:`_cost` (d at most e^far)."""
     x, y, logd, p = (float(v) for v in best.x)
-    r0 = r2_of(s, choice[0], choice[1], None, 0.0)
     p = min(max(p, 0.0), 1.0)
-    return Falloff(x, y, -float(best.fun), r0, math.exp(min(logd, far)), p, tuple(extra or ()))
+    return Falloff(x, y, -float(best.fun), r2_start, math.exp(min(logd, far)), p, scan)
 
 
 def _obliquity(r2: np.ndarray, cos2: np.ndarray, distance: float, p: float) -> np.ndarray:
@@ -330,34 +357,13 @@ def flat(
         return None
     diag = math.hypot(*g.shape)
     far = math.log(FARTHEST * diag)
-
-    def cost(v: np.ndarray) -> float:
-        return -r2_flat(s, v[0], v[1], math.exp(min(v[2], far)), min(max(v[3], 0.0), 1.0))
-
     starts = [np.array([free.x, free.y, math.log(free.distance), free.p])]
     starts += [np.array([choice[0], choice[1], math.log(d * diag), SCAN_P]) for d in STARTS]
     starts += [np.array([q.x, q.y, math.log(q.distance), SCAN_P]) for q in free.scan]
-    steps = np.diag(np.asarray(SIMPLEX) * np.array([diag, diag, 1.0, 1.0]))
-    best = None
-    for v in starts:
-        o = minimize(
-            cost,
-            v,
-            method="Nelder-Mead",
-            options={
-                "xatol": 0.5,
-                "fatol": FLAT_FATOL,
-                "maxfev": MAX_EVALS,
-                "initial_simplex": np.vstack([v, v + steps]),
-            },
-        )
-        if best is None or o.fun < best.fun:
-            best = o
-    if best is None or not np.all(np.isfinite(best.x)) or best.fun >= 0.0:
+    best = _descend(_cost(r2_flat, s, far), starts, diag, FLAT_FATOL)
+    if best is None or best.fun >= 0.0:
         return None
-    x, y, logd, p = (float(v) for v in best.x)
-    d = math.exp(min(logd, far))
-    return Falloff(x, y, -float(best.fun), free.r2_start, d, min(max(p, 0.0), 1.0), free.scan)
+    return _falloff(best, far, free.r2_start, free.scan)
 
 
 def rays(shape: tuple[int, int], beyond: tuple[float, ...]) -> np.ndarray:
