@@ -164,13 +164,14 @@ def test_unwritable_output_refused_before_any_work(tmp_path, model_dir, capsys):
 
 
 def predict_with_workers(tmp_path, model_dir, stderr) -> tuple[subprocess.Popen, Path, list]:
-    """``scattertag predict`` on 400 frames with 2 workers, started in a child process; returns
-    once its workers run: (process, output CSV path, the worker pids). The frames are many
-    more than it tags before the test signals it, even on an idle machine."""
+    """``scattertag predict`` on 400 frames, each named 10 times, with 2 workers, started in
+    a child process; returns once its workers run: (process, output CSV path, the worker
+    pids). The 4000 frames are many more than it tags before the test signals it, even on
+    an idle machine (it tags ~500 a second there: 400 were done before the signal)."""
     for i in range(400):
         np.save(tmp_path / f"f{i:02d}.npy", frame(i, shape=(300, 300)))
     out = tmp_path / "p.csv"
-    files = sorted(map(str, tmp_path.glob("*.npy")))
+    files = sorted(map(str, tmp_path.glob("*.npy"))) * 10
     cmd = [sys.executable, "-m", "scattertag", "predict", *files, "--beam-center", "150", "150"]
     cmd += ["--model", str(model_dir), "--out", str(out), "--workers", "2", "--quiet"]
     env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
