@@ -4,11 +4,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import Future
 
 import pytest
 
 from conftest import SRC, alive, descendants, spawned, tmpfs
+from scattertag.signals import Terminated, result_between_signals, terminate_on_signals
 
 SMALL = [
     "--size",
@@ -83,3 +86,24 @@ def test_sigterm_stops_build_and_its_workers(tmp_path):
     time.sleep(0.5)
     assert not [p for p in workers if alive(p)], "workers still running after the build ended"
     assert not list(out.glob("*.tmp"))
+
+
+def test_sigterm_whose_exception_a_finalizer_lost_still_stops_the_wait():
+    """SIGTERM's handler running inside a finalizer loses its exception ("Exception ignored"):
+    the wait for a task that ends 2 s later still raises Terminated, not the task's result."""
+    future: Future = Future()
+    timer = threading.Timer(2.0, future.set_result, ["done"])
+    timer.start()
+    try:
+        with terminate_on_signals():
+
+            class Finalized:
+                def __del__(self):
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    time.sleep(0.1)  # the handler runs here, its Terminated ignored
+
+            Finalized()
+            with pytest.raises(Terminated):
+                result_between_signals(future, poll=0.1)
+    finally:
+        timer.cancel()

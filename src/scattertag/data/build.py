@@ -56,7 +56,7 @@ from scattertag.parallel import (
     single_threaded_children,
     usable_cores,
 )
-from scattertag.signals import terminate_pool, worker_ignores_interrupts
+from scattertag.signals import result_between_signals, terminate_pool, worker_ignores_interrupts
 
 #: Images per task: small enough that a window of finished tasks stays a few frames.
 IMAGES_PER_TASK = 4
@@ -198,7 +198,7 @@ def local_engine(workers: int) -> Iterator[tuple[Callable, int]]:
     try:
         with single_threaded_children():  # numpy in each worker loads with one thread
             for started in [pool.submit(int) for _ in range(workers)]:
-                started.result()
+                result_between_signals(started)
         yield (lambda task: pool.submit(run_task, task)), workers
     except BaseException:  # Ctrl-C, SIGTERM, a full disk: stop the workers now
         terminate_pool(pool)
@@ -231,7 +231,7 @@ def stream_results(submit: Callable, tasks: Iterable[Task], window: int) -> Iter
     tasks = iter(tasks)
     pending = deque(submit(t) for _, t in zip(range(window), tasks))
     while pending:
-        records = pending.popleft().result()
+        records = result_between_signals(pending.popleft())
         for task in tasks:  # refill the window by one
             pending.append(submit(task))
             break
