@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import h5py
@@ -18,6 +19,7 @@ from scattertag.io.readers import ReadError, count_frames
 from scattertag.prediction.pipeline import Workers, tag_items
 from scattertag.prediction.sources import items_from_paths
 from scattertag.prediction.table import read_csv
+from scattertag.signals import Terminated, result_between_signals, terminate_on_signals
 
 
 def nexus_file(path: Path) -> bytes:
@@ -113,6 +115,40 @@ def test_a_stuck_worker_costs_one_row(tmp_path, predictor):
     assert time.time() - start < 60
     assert [bool(r["error"]) for r in rows] == [False, True, False]
     assert rows[1]["error"].startswith(str(bad)) and "took over 4 s" in rows[1]["error"]
+
+
+@pytest.mark.timeout(120, method="thread")
+def test_sigterm_lost_in_a_finalizer_still_stops_predicts_wait(tmp_path, predictor):
+    """SIGTERM whose Terminated a finalizer swallowed ("Exception ignored"), then a stuck file:
+    predict's wait raises Terminated at once, not an error row after the item's 30 s timeout
+    (it waited with future.result(timeout) before)."""
+    bad = hanging_hdf5(tmp_path)
+    items = items_from_paths([str(bad)], GeometryOptions(BEAM))
+
+    class Finalized:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)  # the handler runs here, its Terminated ignored
+
+    with terminate_on_signals(), Workers(predictor.view_spec, workers=1, timeout=30) as prepare:
+        Finalized()  # dropped at once: SIGTERM's handler runs inside __del__
+        start = time.time()
+        with pytest.raises(Terminated):
+            list(tag_items(items, predictor, prepare))
+    assert time.time() - start < 15
+
+
+def test_result_between_signals_times_out_like_result():
+    """A wait with a timeout raises TimeoutError after about that long; a done future's result
+    comes back at once."""
+    pending: Future = Future()
+    start = time.monotonic()
+    with pytest.raises(TimeoutError):
+        result_between_signals(pending, 0.3, poll=0.1)
+    assert 0.25 < time.monotonic() - start < 5
+    done: Future = Future()
+    done.set_result(7)
+    assert result_between_signals(done, 0.0) == 7
 
 
 def predict_one(path: Path, model_dir: Path, out: Path, *extra: str) -> int:

@@ -24,7 +24,7 @@ from scattertag.io.readers import count_frames, split_source
 from scattertag.parallel import single_threaded_children, worker_context
 from scattertag.prediction.prepare import Preparer, Views, prepare_in_worker, start_worker
 from scattertag.prediction.sources import Item
-from scattertag.signals import terminate_pool, worker_ignores_interrupts
+from scattertag.signals import result_between_signals, terminate_pool, worker_ignores_interrupts
 from scattertag.tags import tags_above
 
 #: Seconds one item (file or frame) may take in a worker before it is given up as stuck.
@@ -300,7 +300,7 @@ class Workers:
                 1, mp_context=self.context, initializer=worker_ignores_interrupts
             )
         try:
-            return self.probe.submit(count_frames, location).result(timeout=self.timeout)
+            return result_between_signals(self.probe.submit(count_frames, location), self.timeout)
         except (BrokenProcessPool, TimeoutError) as exc:
             terminate_pool(self.probe)
             self.probe = None
@@ -330,7 +330,7 @@ class Workers:
         """The oldest item's views; a dead or stuck worker costs only the item that caused it."""
         item, future = window.popleft()
         try:
-            return future.result(timeout=self.timeout)
+            return result_between_signals(future, self.timeout)
         except (BrokenProcessPool, TimeoutError) as exc:
             failure = exc
         self._restart()
@@ -338,7 +338,7 @@ class Workers:
             views = _failed(item, f"reading and preparing took over {self.timeout:g} s")
         else:  # any in-flight item may have killed the worker: retry this one alone
             try:
-                views = self._submit(item).result(timeout=self.timeout)
+                views = result_between_signals(self._submit(item), self.timeout)
             except (BrokenProcessPool, TimeoutError) as exc:
                 self._restart()
                 views = _failed(item, _crash_text(exc, self.timeout))
@@ -352,7 +352,7 @@ class Workers:
         self._start()
         assert self.pool is not None
         try:
-            self.pool.submit(int).result(timeout=max(self.timeout, 60.0))
+            result_between_signals(self.pool.submit(int), max(self.timeout, 60.0))
         except BrokenProcessPool as exc:
             raise RuntimeError(
                 "a worker process died; a script calling predict(workers=N) must run it under "
