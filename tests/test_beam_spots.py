@@ -106,3 +106,33 @@ def test_arc_guess_takes_spots_for_pattern_choices_and_asks_more_where_rings_sho
     many = _ring(_frame(_grains(np.radians(np.arange(-54.0, 50.0, 8.0)))))
     assert spot_guess(iso, many, shape, 10).method == "spots"
     assert spot_guess(iso, level, shape, 10) is iso
+
+
+def _halo_frame(spots: list[tuple[float, float]], beam: tuple[float, float]) -> np.ndarray:
+    """(256, 256) Poisson counts: a halo falling from ``beam`` (x, y) over a 50-count
+    background, and Gaussian spots (sigma 1.5 px, 400 counts high) at ``spots``."""
+    yy, xx = np.mgrid[0:256, 0:256].astype(np.float64)
+    lam = 50.0 + 400.0 * np.exp(-np.hypot(xx - beam[0], yy - beam[1]) / 12.0)
+    for sx, sy in spots:
+        lam += 400.0 * np.exp(-0.5 * ((xx - sx) ** 2 + (yy - sy) ** 2) / 1.5**2)
+    return np.random.default_rng(2).poisson(lam).astype(np.float64)
+
+
+def test_a_spotty_ring_about_a_beam_on_the_frame_moves_a_guess_far_from_it():
+    """Eight grains of a ring of radius 24 px about a beam on the frame, over a halo about
+    it: a guess 30 px away moves to their circle (within the goal, 2 px); a guess within
+    2 px of it stays (the circle confirms it), and five grains (fewer than SPOT_ON) move
+    nothing."""
+    beam = (120.0, 130.0)
+    grains = [
+        (beam[0] + 24.0 * math.cos(a), beam[1] + 24.0 * math.sin(a))
+        for a in np.radians(np.arange(8) * 45.0 + 10.0)
+    ]
+    shape = (256, 256)
+    far = Candidate("isotropy", 150.0, 130.0, 1.0, 0.5, 0.5, 0.5)
+    moved = spot_guess(far, _ring(_halo_frame(grains, beam)), shape)
+    assert moved is not None and moved.method == "spots"
+    assert math.hypot(moved.x - beam[0], moved.y - beam[1]) <= 2.0
+    near = Candidate("isotropy", moved.x + 1.5, moved.y, 1.0, 0.5, 0.5, 0.5)
+    assert spot_guess(near, _ring(_halo_frame(grains, beam)), shape) is near
+    assert spot_guess(far, _ring(_halo_frame(grains[:5], beam)), shape) is far

@@ -1,7 +1,7 @@
 """What the radial profile of g about a point on the ring level shows.
 
 A ring's crest (:func:`crest`), an arc that is a circle about the point (:func:`round_arc`),
-the share of the structure that is radial (:func:`_local_isotropy`, :func:`pinned`) and a
+the share of the structure that is radial (:func:`local_isotropy`, :func:`pinned`) and a
 bright flat top bounded by a step, a window's or an aperture's (:func:`plateau`).
 """
 
@@ -31,7 +31,7 @@ CREST_SECTORS, CREST_REACH, CREST_Z, CREST_SE_FLOOR = 4, 4, 10.0, 1e-3
 #: down by PLATEAU_STEP (a factor 1.65 in counts) within PLATEAU_EDGE of its radius (a
 #: window's blurred edge 0.02-0.1 of it, a falloff's over 1).
 PLATEAU_FLAT, PLATEAU_MIN, PLATEAU_STEP, PLATEAU_EDGE = 0.1, 8, 0.5, 0.25
-#: The pattern about a centre pins it (:func:`_local_isotropy`) when, over PIN_REACH
+#: The pattern about a centre pins it (:func:`local_isotropy`) when, over PIN_REACH
 #: ring-level pixels about it in PIN_SECTORS sectors, at least PIN_ISOTROPY of its
 #: structure beyond the noise is radial (a ring, halo or falloff: 0.19-1 on the simulated
 #: hits of seeds 0 and 1 but for spots and a rod's tip; the middle of a cosmic-ray track,
@@ -148,7 +148,7 @@ def round_arc(ring: Level, x: float, y: float) -> bool:
     return bool((arc_spread(rd, ring.from_frame(x, y))[1] <= TIE_RMS).any())
 
 
-def _local_isotropy(ring: Level, x: float, y: float) -> float:
+def local_isotropy(ring: Level, x: float, y: float) -> float:
     """The share of the structure beyond the noise about frame point (x, y) that is radial,
     in [0, 1] (0 where noise explains all of it, NaN where too few ring-level pixels lie
     about it): the means m_sk of g per sector s (PIN_SECTORS) and radius bin k (one level
@@ -178,13 +178,13 @@ def _local_isotropy(ring: Level, x: float, y: float) -> float:
 
 def pinned(counts: np.ndarray, ok: np.ndarray, ring: Level, c: Candidate) -> bool:
     """True if the image pins candidate c's centre: it lies off the frame (nothing there to
-    read), or the pattern about it is radial at the ring level (:func:`_local_isotropy` at
+    read), or the pattern about it is radial at the ring level (:func:`local_isotropy` at
     least PIN_ISOTROPY, or too few lit pixels to say), or a round spot at full resolution marks
     it (:func:`compact.spot`: the direct beam's, which block means wash out; a
     cosmic-ray track's middle is no such spot)."""
     if not on_frame(c.x, c.y, counts.shape):
         return True
-    local = _local_isotropy(ring, c.x, c.y)
+    local = local_isotropy(ring, c.x, c.y)
     if not local < PIN_ISOTROPY:
         return True
     floor = dark_floor(ring.means[ring.ok])
