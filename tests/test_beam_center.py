@@ -21,6 +21,7 @@ from scattertag.beam.center import (
 )
 from scattertag.beam.choice import (
     LONE,
+    WEAK,
     _consensus_off_frame,
     _tight_rings,
     choose_unwindowed,
@@ -666,6 +667,39 @@ def test_a_ring_fit_round_about_none_of_its_arcs_stands_alone():
     assert polished_confidence(off, 0.7, [off], level, shape) == LONE
     backer = _scored("symmetry", 126.5, 138.5, 0.05, 0.9)  # another estimator agrees
     assert polished_confidence(off, 0.7, [off, backer], level, shape) == 0.7
+
+
+def test_a_weakly_pinned_pattern_centre_is_found_but_not_confident():
+    # seeds 3, 4, 5: point symmetry and gradient lines agreeing on a saturated spot or a
+    # stop's box, about which the frame is 20-40 % isotropic, found at 0.7 and 10-1600 px off
+    counts, *_ = radial_frame(256, 120.0, 130.0, lambda r: 20.0 + rings(r, (20, 45), 300, 1.5), 6)
+    level = ring_level(counts)
+    shape = counts.shape
+    spot = _scored("symmetry", 60.0, 200.0, 0.05, 0.3, rho=0.9)
+    backer = _scored("gradient", 60.5, 200.5, 0.05, 0.3)
+    conf = polished_confidence(spot, 0.7, [spot, backer], level, shape)
+    assert CONFIDENCE_THRESHOLD <= conf == WEAK < 0.5
+    pattern = _scored("symmetry", 60.0, 200.0, 0.05, 0.9, rho=0.9)  # the frame is radial
+    assert polished_confidence(pattern, 0.7, [pattern, backer], level, shape) == 0.7
+    ring_fit = _scored("rings", 60.2, 200.2, 0.3, 0.3, arcs=3)  # a second, independent backer
+    assert polished_confidence(spot, 1.0, [spot, backer, ring_fit], level, shape) == 1.0
+    guess = _scored("symmetry", 60.0, 200.0, 0.05, 0.3, rho=0.9)  # not found stays so
+    assert polished_confidence(guess, 0.25, [guess], level, shape) == 0.25
+
+
+def test_one_arc_about_which_no_rings_show_is_found_but_not_confident():
+    # seeds 3 and 5: a ranker's one-arc ring fit on the frame (a halo's crest at a wedge's
+    # point, 5-130 px off at 0.6-0.96) about which the rings' radial profile has no crest
+    counts, *_ = radial_frame(256, 120.0, 130.0, lambda r: 20.0 + rings(r, (20, 45), 300, 1.5), 6)
+    level = ring_level(counts)
+    shape = counts.shape
+    backer = _scored("gradient", 60.5, 200.5, 0.05, 0.9)
+    arc = _scored("rings", 60.0, 200.0, 0.3, 0.9, arcs=1)
+    assert polished_confidence(arc, 0.9, [arc, backer], level, shape) == WEAK
+    right = _scored("rings", 120.0, 130.0, 0.3, 0.9, arcs=1)  # the rings show about it
+    assert polished_confidence(right, 0.9, [right], level, shape) == 0.9
+    two = _scored("rings", 60.0, 200.0, 0.3, 0.9, arcs=2)  # the rules' own, asked elsewhere
+    assert polished_confidence(two, 0.7, [two, backer], level, shape) == 0.7
 
 
 def test_an_unpinned_override_gives_way_to_the_rules_found_ring_fit():

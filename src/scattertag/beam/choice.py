@@ -42,6 +42,13 @@ TIGHT_ARCS, TIGHT_SIGMA = 3, 0.5
 PATTERN = ("symmetry", "gradient", "isotropy")
 #: The confidence of one estimator alone (no backer, no evidence of its own): not found.
 LONE = 0.25
+#: The most confidence of a found centre that the image pins only weakly (:func:`_weak`):
+#: still found (at least CONFIDENCE_THRESHOLD), but under the 0.5 a confident centre has.
+WEAK = 0.45
+#: A pattern centre (PATTERN) or a compact feature about which the radial profile explains
+#: under this share of the fine level's variance (its fine isotropy R^2) is pinned weakly
+#: (:func:`_weak`).
+WEAK_ISOTROPY = 0.5
 
 
 def _choose_by_rules(cands: list[Candidate], shape: tuple[int, int]) -> Candidate | None:
@@ -334,7 +341,9 @@ def polished_confidence(
     multiplied by the chance that an error of that size stays within the goal
     (:func:`scattertag.beam.pose.within`); a polished one carries the polish's own standard
     error (P about 1). Off the frame the goal is 2 % of the diagonal, and the step does not
-    matter."""
+    matter. A found centre that the image pins only weakly (:func:`_weak`: a pattern centre
+    about which the frame is under half isotropic with at most one backer, one arc about
+    which no rings show) keeps at most WEAK: found, not confident."""
     if (
         conf >= CONFIDENCE_THRESHOLD
         and best.method == "rings"
@@ -343,5 +352,26 @@ def polished_confidence(
     ):
         return min(conf, LONE)
     if best.method == "isotropy":
-        return conf * within(best.x, best.y, best.sigma, shape)
+        conf *= within(best.x, best.y, best.sigma, shape)
+    if conf >= CONFIDENCE_THRESHOLD and _weak(best, cands, ring, shape):
+        return min(conf, WEAK)
     return conf
+
+
+def _weak(best: Candidate, cands: list[Candidate], ring: Level, shape: tuple[int, int]) -> bool:
+    """True for a centre on a frame of ``shape`` that the image pins weakly: a pattern
+    centre (PATTERN) or a compact feature (``compact``) that at most one other independent
+    estimator among ``cands`` backs (:func:`_backers`) and about which the radial profile
+    explains under half of the fine level's variance (fine isotropy under WEAK_ISOTROPY:
+    one local feature, a spot or a stop's box, pins it more than the pattern does; point
+    symmetry and the gradient lines read it alike), or a ring fit through
+    one arc about which no rings show (:func:`crest` under CREST_Z on the ``ring`` level:
+    the rules never trust one arc on the frame, the ranker that chose it never asks).
+    Centres off the frame are not asked (nothing local there to read)."""
+    if not on_frame(best.x, best.y, shape):
+        return False
+    if best.method in PATTERN + ("compact",):
+        plain = [c for c in cands if not c.extra]
+        lone = _backers(best, plain, math.hypot(*shape)) <= 1
+        return lone and best.fine_isotropy < WEAK_ISOTROPY
+    return best.method == "rings" and best.arcs < 2 and crest(ring, best.x, best.y) < CREST_Z
