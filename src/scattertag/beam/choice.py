@@ -364,10 +364,10 @@ def _weak(best: Candidate, cands: list[Candidate], ring: Level, shape: tuple[int
     estimator among ``cands`` backs (:func:`_backers`) and about which the radial profile
     explains under half of the fine level's variance (fine isotropy under WEAK_ISOTROPY:
     one local feature, a spot or a stop's box, pins it more than the pattern does; point
-    symmetry and the gradient lines read it alike), or a ring fit through
-    one arc about which no rings show (:func:`crest` under CREST_Z on the ``ring`` level:
-    the rules never trust one arc on the frame, the ranker that chose it never asks).
-    Centres off the frame are not asked (nothing local there to read)."""
+    symmetry and the gradient lines read it alike), or a ring fit through one arc about
+    which no rings show (:func:`crest` under CREST_Z on the ``ring`` level: the rules never
+    trust one arc on the frame, the ranker that chose it never asks). Centres off the frame
+    are not asked (nothing local there to read)."""
     if not on_frame(best.x, best.y, shape):
         return False
     if best.method in PATTERN + ("compact",):
