@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -253,3 +254,14 @@ def test_the_flat_models_r2_is_its_formula_bit_for_bit() -> None:
         soo, smo = float((s.w * o) @ o), float((s.w * o) @ s.m)
         want = 0.0 if smo <= 0.0 or soo <= 1e-12 * s.sum_w else smo * smo / (soo * total)
         assert bf.r2_flat(s, cx, cy, 30.0 + 300 * d, p) == want
+
+
+def test_a_free_fit_whose_distance_ran_to_nothing_still_starts_the_flat_fit() -> None:
+    """A free fit's log d can run to -inf (d = 0: seed 4's off-frame frames when the fits
+    read 32000 pixels); the flat fit then starts it at a tiny distance, not log(0)."""
+    level = fine_level(flat_background(400, -100.0, 100.0, 300.0, 0.0, 30.0))
+    at = level.from_frame(-100.0, 100.0)
+    free = bf.fit(level.g, level.lit, at)
+    assert free is not None
+    flat = bf.flat(level.g, level.lit, dataclasses.replace(free, distance=0.0), at)
+    assert flat is not None and flat.distance > 0.0

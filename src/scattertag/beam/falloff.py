@@ -36,8 +36,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import OptimizeResult, minimize
 
-#: Level pixels sampled, evenly strided over the lit ones.
+#: Level pixels sampled, evenly strided over the lit ones (the scan's SCAN_KEEP, below).
 KEEP = 8000
+#: The fits (:func:`fit`, :func:`off_frame`, :func:`flat`) read every lit pixel of the level
+#: pooled in POOL x POOL blocks (:func:`pooled`), at most POOL_KEEP blocks evenly strided
+#: (a 250 px level's 62500 pixels as 15625 samples): one pixel in eight (KEEP) left the
+#: R^2 of a flat valley noisy enough to pick its optimum by chance.
+POOL, POOL_KEEP = 2, 16000
 #: Radius bins of the free profile F, in level pixels.
 BIN = 2.0
 #: Starting detector distances d, in level diagonals (WAXS 0.1-1, SAXS far beyond: pol ~ 1).
@@ -117,9 +122,36 @@ def samples(g: np.ndarray, lit: np.ndarray, keep: int = KEEP) -> Samples:
         pick = np.linspace(0, iy.size - 1, keep).astype(np.int64)
         iy, ix = iy[pick], ix[pick]
     m = np.expm1(g[iy, ix])
-    w = 1.0 / np.maximum(m, 1.0)
+    return _weighted(ix.astype(np.float64), iy.astype(np.float64), m, 1.0 / np.maximum(m, 1.0))
+
+
+def pooled(g: np.ndarray, lit: np.ndarray) -> Samples:
+    """The lit pixels of a level (g = log(1 + mean counts), (R, C)) pooled in POOL x POOL
+    blocks: per block with n lit pixels the mean m of their means, their mean position
+    (x, y) in level px and the weight n / max(m, 1) (a mean of n Poisson-like means); at
+    most POOL_KEEP blocks, evenly strided."""
+    rows, cols = (-(-k // POOL) * POOL for k in g.shape)
+    pad = ((0, rows - g.shape[0]), (0, cols - g.shape[1]))
+    on = np.pad(lit, pad).astype(np.float64)
+    yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float64)
+
+    def pool(a: np.ndarray) -> np.ndarray:
+        """(rows / POOL * cols / POOL,) sums of ``a`` over the blocks."""
+        return a.reshape(rows // POOL, POOL, cols // POOL, POOL).sum(axis=(1, 3)).ravel()
+
+    n = pool(on)
+    keep = np.flatnonzero(n > 0)
+    if keep.size > POOL_KEEP:
+        keep = keep[np.linspace(0, keep.size - 1, POOL_KEEP).astype(np.int64)]
+    n = n[keep]
+    m = pool(np.pad(np.expm1(g), pad) * on)[keep] / n
+    x, y = pool(xx * on)[keep] / n, pool(yy * on)[keep] / n
+    return _weighted(x, y, m, n / np.maximum(m, 1.0))
+
+
+def _weighted(x: np.ndarray, y: np.ndarray, m: np.ndarray, w: np.ndarray) -> Samples:
+    """:class:`Samples` at (x, y) (level px) of means m with weights w."""
     wm = w * m
-    x, y = ix.astype(np.float64), iy.astype(np.float64)
     return Samples(x, y, m, w, wm, float(w.sum()), float(wm.sum()), float(wm @ m))
 
 
@@ -232,7 +264,7 @@ def fit(g: np.ndarray, lit: np.ndarray, start: tuple[float, float]) -> Falloff |
     from the scan's SCAN_STARTS best points (:func:`fit_samples`, :func:`scan`: a fit from
     the start alone stays in the valley of nearly equal R^2 the start slid along);
     r2_start is the circle model's about ``start``."""
-    s = samples(g, lit)
+    s = pooled(g, lit)
     if s.m.size < 256:
         return None
     return fit_samples(s, g.shape, start, start, scan(g, lit)[:SCAN_STARTS])
@@ -352,12 +384,14 @@ def flat(
     distance of STARTS and from the scan's points that started ``free``; the best kept,
     its r2_start ``free``'s. Where the free profile's R^2 is flat along the radius, the
     profile that a flat background's obliquity must have fixes the distance."""
-    s = samples(g, lit)
+    s = pooled(g, lit)
     if s.m.size < 256:
         return None
     diag = math.hypot(*g.shape)
     far = math.log(FARTHEST * diag)
-    starts = [np.array([free.x, free.y, math.log(free.distance), free.p])]
+    # a free fit whose log d ran to -inf has d = 0 (log undefined): start it at 1e-9 px
+    log_d = math.log(free.distance) if free.distance > 0.0 else math.log(1e-9)
+    starts = [np.array([free.x, free.y, log_d, free.p])]
     starts += [np.array([choice[0], choice[1], math.log(d * diag), SCAN_P]) for d in STARTS]
     starts += [np.array([q.x, q.y, math.log(q.distance), SCAN_P]) for q in free.scan]
     best = _descend(_cost(r2_flat, s, far), starts, diag, FLAT_FATOL)
@@ -435,5 +469,5 @@ def off_frame(g: np.ndarray, lit: np.ndarray, choice: tuple[float, float]) -> Fa
     found = _scan_beats(g, lit, choice)
     if not found:
         return None
-    s = samples(g, lit)
+    s = pooled(g, lit)
     return fit_samples(s, g.shape, (found[0].x, found[0].y), choice, found[1:SCAN_STARTS])
