@@ -265,3 +265,37 @@ def test_a_free_fit_whose_distance_ran_to_nothing_still_starts_the_flat_fit() ->
     assert free is not None
     flat = bf.flat(level.g, level.lit, dataclasses.replace(free, distance=0.0), at)
     assert flat is not None and flat.distance > 0.0
+
+
+def test_pooled_samples_hold_every_lit_pixel() -> None:
+    """2 x 2 blocks of a 5 x 5 level (the last row and column padded) with unlit pixels:
+    each block's mean, mean position and weight n / max(m, 1) over its lit pixels only;
+    every lit pixel's mean is counted once."""
+    rng = np.random.default_rng(1)
+    m = rng.uniform(0.5, 40.0, (5, 5))
+    lit = rng.random((5, 5)) > 0.3
+    lit[0, :2] = lit[1, :2] = False  # a block with no lit pixel is no sample
+    s = bf.pooled(np.log1p(m), lit)
+    n = s.w * np.maximum(s.m, 1.0)
+    assert s.m.size == 8 and np.allclose(n.sum(), lit.sum())
+    assert math.isclose(float((n * s.m).sum()), float(m[lit].sum()))
+    yy, xx = np.nonzero(lit)
+    assert math.isclose(float((n * s.x).sum()), float(xx.sum()))
+    assert math.isclose(float((n * s.y).sum()), float(yy.sum()))
+    block = lit[2:4, 0:2]
+    at = next(i for i in range(s.m.size) if s.x[i] < 2 and 2 <= s.y[i] < 4)
+    assert math.isclose(float(s.m[at]), float(m[2:4, 0:2][block].mean()))
+
+
+def test_the_edge_fit_reads_pooled_samples_and_its_flat_fit_the_same() -> None:
+    """The flat fit's R^2 is read on the samples its free fit read (the gate compares the
+    two): pooled after :func:`fit`, strided after a fit from inside."""
+    level = fine_level(flat_background(400, -100.0, 100.0, 300.0, 0.0, 30.0))
+    at = level.from_frame(-100.0, 100.0)
+    free = bf.fit(level.g, level.lit, at)
+    assert free is not None and free.pooled
+    for kind, read in ((free, bf.pooled), (dataclasses.replace(free, pooled=False), bf.samples)):
+        flat = bf.flat(level.g, level.lit, kind, at)
+        assert flat is not None
+        s = read(level.g, level.lit)
+        assert bf.r2_flat(s, flat.x, flat.y, flat.distance, flat.p) == flat.r2
