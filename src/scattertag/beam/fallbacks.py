@@ -302,9 +302,8 @@ def arc_guess(
     if best is not None and best.method not in FALLOFF_FROM + ARC_GUESS_WEAK:
         return best
     weak = best is not None and best.method in ARC_GUESS_WEAK
-    if weak and best is not None and crest(ring, best.x, best.y) >= CREST_Z:
-        # its rings are about it: a circle through spots on the frame is no better guess
-        return spot_guess(best, ring, shape, SPOT_MANY, on_too=False)
+    if weak and best is not None and (shown := crest(ring, best.x, best.y)) >= CREST_Z:
+        return spot_guess(best, ring, shape, SPOT_MANY, shown)
     rows, cols = shape
     diag = math.hypot(rows, cols)
     own = [c for c in cands if c.method == "rings" and not c.extra]
@@ -335,7 +334,7 @@ def spot_guess(
     ring: Level,
     shape: tuple[int, int],
     least: int = SPOT_RING,
-    on_too: bool = True,
+    shown: float = 0.0,
 ) -> Candidate | None:
     """``best``, or the circle through most spots of the ring level
     (:func:`scattertag.beam.spots.spot_circle`), method ``spots``, where its centre lies
@@ -346,11 +345,12 @@ def spot_guess(
     lobes, beside the frame (seed 4, frame 139: 6 spots at one radius, 0.06 % of the
     diagonal; seed 5, frame 18: 19 lobes, 0.45 %) where the isotropy search and the
     gradient lines read the background's slope. A circle whose centre lies on the frame is
-    taken on :func:`_spots_on_frame`'s terms (unless ``on_too`` is False): a spotty ring
+    taken on :func:`_spots_on_frame`'s terms (where rings show about ``best``, a crest of
+    ``shown``, only if they show more about the circle's centre): a spotty ring
     about a beam on the frame, which the ridges trace as short pieces or not at all, while
     point symmetry and the isotropy search read bright spots or a halo elsewhere."""
     c = spots.spot_circle(ring)
-    if c is None or c.count < least or c.bright > SPOT_BRIGHT:
+    if c is None or c.bright > SPOT_BRIGHT:
         return best
     rows, cols = shape
     diag = math.hypot(rows, cols)
@@ -359,24 +359,28 @@ def spot_guess(
     middle = math.hypot(x - (cols - 1) / 2, y - (rows - 1) / 2)
     spot = Candidate("spots", x, y, sigma, 0.0, 0.0, 0.0, arcs=c.count)
     if on_frame(x, y, shape):
-        return spot if on_too and _spots_on_frame(best, spot, ring, max(least, SPOT_ON)) else best
-    if sigma > SPOT_SIGMA * diag or middle > FALLOFF_INSIDE_REACH * diag:
+        return spot if _spots_on_frame(best, spot, ring, shown) else best
+    if c.count < least or sigma > SPOT_SIGMA * diag or middle > FALLOFF_INSIDE_REACH * diag:
         return best
     return spot
 
 
-def _spots_on_frame(best: Candidate | None, spot: Candidate, ring: Level, least: int) -> bool:
+def _spots_on_frame(best: Candidate | None, spot: Candidate, ring: Level, shown: float) -> bool:
     """True if the circle through spots ``spot`` (on the frame) is a better guess than
-    ``best``: through at least ``least`` spots, its standard error at most SPOT_ON_TOL px,
+    ``best``: through at least SPOT_ON spots, its standard error at most SPOT_ON_TOL px,
     the ring level's pattern about its centre radial (:func:`local_isotropy` at least
-    SPOT_RADIAL: grains of a ring over a halo or falloff about the beam, not spots strewn
-    over a flat field), and ``best`` farther than SPOT_ON_TOL px from it (nearer, the
-    circle confirms a guess more precise than the spots' centroids). Seeds 0, 1, 3, 4 and 5
-    of the benchmark: 7 frames not found placed within 2 px (seed 5's 154: a disk stop's
-    spotty ring, 310 -> 0.7 px), one lost (seed 5's 184, 0.1 -> 3.8 px)."""
-    if spot.arcs < least or spot.sigma > SPOT_ON_TOL:
+    SPOT_RADIAL), ``best`` farther than SPOT_ON_TOL px from it (nearer, the circle confirms
+    a guess more precise than the spots' centroids), and where ``shown`` (the crest of the
+    rings about ``best``; 0: not asked) the rings' crest about its centre higher still
+    (seed 3's 209: an axis choice 0.1 px off with a crest of 281, the spots 2.7 px off with
+    224). Seeds 0, 1, 3, 4 and 5 of the benchmark: 7 frames not found placed within 2 px
+    (seed 5's 154: a disk stop's spotty ring, 310 -> 0.7 px), one lost (seed 5's 184, a
+    ring fit 0.1 -> 3.8 px)."""
+    if spot.arcs < SPOT_ON or spot.sigma > SPOT_ON_TOL:
         return False
     if best is not None and math.hypot(best.x - spot.x, best.y - spot.y) <= SPOT_ON_TOL:
+        return False
+    if shown > 0.0 and crest(ring, spot.x, spot.y) <= shown:
         return False
     return bool(local_isotropy(ring, spot.x, spot.y) >= SPOT_RADIAL)
 
