@@ -7,6 +7,7 @@ import pytest
 
 from scattertag.beam import center as bc
 from scattertag.beam.candidates import Candidate
+from scattertag.beam.evidence import CREST_Z, crest
 from scattertag.beam.fallbacks import SPOT_BRIGHT, arc_guess, spot_guess
 from scattertag.beam.pyramid import Level, pyramid
 from scattertag.beam.spots import spot_circle
@@ -136,3 +137,33 @@ def test_a_spotty_ring_about_a_beam_on_the_frame_moves_a_guess_far_from_it():
     near = Candidate("isotropy", moved.x + 1.5, moved.y, 1.0, 0.5, 0.5, 0.5)
     assert spot_guess(near, _ring(_halo_frame(grains, beam)), shape) is near
     assert spot_guess(far, _ring(_halo_frame(grains[:5], beam)), shape) is far
+
+
+def _ringed(grains: list[tuple[float, float]], beam: tuple[float, float]) -> Level:
+    """The ring level of a frame with a halo and a faint continuous ring (radius 60 px, 40
+    counts high) about ``beam`` and Gaussian grains at ``grains`` (over a 50-count floor)."""
+    yy, xx = np.mgrid[0:256, 0:256].astype(np.float64)
+    r = np.hypot(xx - beam[0], yy - beam[1])
+    lam = 50.0 + 400.0 * np.exp(-r / 12.0) + 40.0 * np.exp(-0.5 * ((r - 60.0) / 2.0) ** 2)
+    for sx, sy in grains:
+        lam += 400.0 * np.exp(-0.5 * ((xx - sx) ** 2 + (yy - sy) ** 2) / 1.5**2)
+    return _ring(np.random.default_rng(2).poisson(lam).astype(np.float64))
+
+
+def test_a_weak_choice_whose_rings_show_moves_only_where_they_show_more_about_the_spots():
+    """A not-found ring fit 4 px from a beam whose ring and grains show about it (crest over
+    CREST_Z about the fit, higher about the grains' circle) moves to their circle; a ring
+    fit at the ring's centre stays when the grains' circle lies 4 px off it (the rings show
+    less there)."""
+    beam, shape = (120.0, 130.0), (256, 256)
+    angles = np.radians(np.arange(8) * 45.0 + 10.0)
+    around = [(beam[0] + 24.0 * math.cos(a), beam[1] + 24.0 * math.sin(a)) for a in angles]
+    level = _ringed(around, beam)
+    fit = Candidate("rings", beam[0] + 4.0, beam[1], 1.0, 0.5, 0.5, 0.5, arcs=2)
+    assert crest(level, fit.x, fit.y) >= CREST_Z
+    moved = arc_guess(fit, [fit], level, shape)
+    assert moved is not None and moved.method == "spots"
+    assert math.hypot(moved.x - beam[0], moved.y - beam[1]) <= 2.0
+    aside = [(x + 4.0, y) for x, y in around]
+    at = Candidate("rings", beam[0], beam[1], 1.0, 0.5, 0.5, 0.5, arcs=2)
+    assert arc_guess(at, [at], _ringed(aside, beam), shape) is at
