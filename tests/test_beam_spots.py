@@ -7,7 +7,7 @@ import pytest
 
 from scattertag.beam import center as bc
 from scattertag.beam.candidates import Candidate
-from scattertag.beam.evidence import CREST_Z, crest
+from scattertag.beam.evidence import CREST_Z, crest, round_arc
 from scattertag.beam.fallbacks import SPOT_BRIGHT, arc_guess, spot_guess
 from scattertag.beam.pyramid import Level, pyramid
 from scattertag.beam.spots import spot_circle
@@ -139,12 +139,15 @@ def test_a_spotty_ring_about_a_beam_on_the_frame_moves_a_guess_far_from_it():
     assert spot_guess(far, _ring(_halo_frame(grains[:5], beam)), shape) is far
 
 
-def _ringed(grains: list[tuple[float, float]], beam: tuple[float, float]) -> Level:
-    """The ring level of a frame with a halo and a faint continuous ring (radius 60 px, 40
-    counts high) about ``beam`` and Gaussian grains at ``grains`` (over a 50-count floor)."""
+def _ringed(
+    grains: list[tuple[float, float]], beam: tuple[float, float], high: float = 40.0
+) -> Level:
+    """The ring level of a frame with a halo and a faint continuous ring (radius 60 px,
+    ``high`` counts high) about ``beam`` and Gaussian grains at ``grains`` (over a 50-count
+    floor)."""
     yy, xx = np.mgrid[0:256, 0:256].astype(np.float64)
     r = np.hypot(xx - beam[0], yy - beam[1])
-    lam = 50.0 + 400.0 * np.exp(-r / 12.0) + 40.0 * np.exp(-0.5 * ((r - 60.0) / 2.0) ** 2)
+    lam = 50.0 + 400.0 * np.exp(-r / 12.0) + high * np.exp(-0.5 * ((r - 60.0) / 2.0) ** 2)
     for sx, sy in grains:
         lam += 400.0 * np.exp(-0.5 * ((xx - sx) ** 2 + (yy - sy) ** 2) / 1.5**2)
     return _ring(np.random.default_rng(2).poisson(lam).astype(np.float64))
@@ -167,3 +170,17 @@ def test_a_weak_choice_whose_rings_show_moves_only_where_they_show_more_about_th
     aside = [(x + 4.0, y) for x, y in around]
     at = Candidate("rings", beam[0], beam[1], 1.0, 0.5, 0.5, 0.5, arcs=2)
     assert arc_guess(at, [at], _ringed(aside, beam), shape) is at
+
+
+def test_a_ring_fit_with_an_arc_round_about_it_keeps_its_place_on_the_frame():
+    """A ring fit at the centre of a traced ring (an arc that is a circle about it) stays
+    where a circle through grains lies 4 px off it; an isotropy centre there moves."""
+    beam, shape = (120.0, 130.0), (256, 256)
+    angles = np.radians(np.arange(8) * 45.0 + 10.0)
+    aside = [(beam[0] + 4.0 + 24.0 * math.cos(a), beam[1] + 24.0 * math.sin(a)) for a in angles]
+    level = _ringed(aside, beam, 12.0)
+    assert round_arc(level, *beam)
+    fit = Candidate("rings", beam[0], beam[1], 1.0, 0.5, 0.5, 0.5, arcs=2)
+    assert spot_guess(fit, level, shape) is fit
+    iso = Candidate("isotropy", beam[0], beam[1], 1.0, 0.5, 0.5, 0.5)
+    assert spot_guess(iso, level, shape).method == "spots"
