@@ -375,7 +375,7 @@ def _spots_on_frame(best: Candidate | None, spot: Candidate, ring: Level, shown:
     (seed 3's 209: an axis choice 0.1 px off with a crest of 281, the spots 2.7 px off with
     224); a ring fit ``best`` stays where one of its arcs is a circle about it
     (:func:`round_arc`, seed 5's 184: 0.1 px, the spots 3.8 px off). Seeds 0, 1, 3, 4 and
-    5 of the benchmark: 9 frames not found placed within 2 px (seed 5's 154: a disk stop's
+    5 of the benchmark: 8 frames not found placed within 2 px (seed 5's 154: a disk stop's
     spotty ring, 310 -> 0.7 px), none lost."""
     if spot.arcs < SPOT_ON or spot.sigma > SPOT_ON_TOL:
         return False
