@@ -39,7 +39,7 @@ from scattertag.beam.pyramid import (
 from scattertag.beam.radial import climb, isotropy
 from scattertag.beam.rings import _hessian, _hessian_maps, fit_arcs, level_ridges, ridges
 from scattertag.beam.shadow import find_shadows
-from scattertag.beam.symmetry import bilinear, refine_symmetry, symmetry_reach
+from scattertag.beam.symmetry import _partners, bilinear, refine_symmetry, symmetry_reach
 
 CX, CY = 412.4, 377.8
 
@@ -139,6 +139,30 @@ def test_bilinear_samples_every_map_at_once():
     np.testing.assert_allclose(got[0], 1 + 0.5 * x - 0.25 * y, atol=1e-12)
     np.testing.assert_allclose(got[1], 7.0, atol=1e-12)
     np.testing.assert_allclose(got[2], 2 * y, atol=1e-12)
+
+
+def test_partners_share_a_fraction_bit_for_bit(frame):
+    """The partners 2c - p of whole pixels p, their corners and weights taken once from 2c,
+    give what floor, round and :func:`bilinear` of each partner give, float for float,
+    among them fractions of 2c that are 0 or 1/2 (np.rint rounds half to even; the last row
+    and column read the corner before them)."""
+    level = pyramid(frame, frame >= 0)[1]
+    rows, cols = level.g.shape
+    iy, ix = (v.astype(np.float64) for v in np.nonzero(level.interior(1)))
+    kp = (iy * cols + ix).astype(np.int64)
+    inner = level.interior(1).ravel()
+    starts = [(CX / 4, CY / 4), (49.75, 60.25), (40.5, 30.25), (40.25, 30.5)]
+    starts += [(cols - 1.0, 30.3), ((cols - 1) / 2, 30.3), (cols - 1.0, rows - 1.0)]
+    starts += [tuple(v) for v in np.random.default_rng(4).uniform(-5.0, cols + 5.0, (20, 2))]
+    for cx, cy in starts:
+        qx, qy = 2 * cx - ix, 2 * cy - iy
+        inside = (qx >= 0) & (qx <= cols - 1) & (qy >= 0) & (qy <= rows - 1)
+        qi, qj = np.rint(qy[inside]).astype(np.int64), np.rint(qx[inside]).astype(np.int64)
+        use = np.flatnonzero(inside)[inner.take(qi * cols + qj)]
+        got_use, got = _partners(level, ix, iy, kp, np.array([cx, cy]))
+        assert np.array_equal(got_use, use)
+        for a, b in zip(got, bilinear(level.smooth_grad, qx[use], qy[use])):
+            assert np.array_equal(a, b)
 
 
 def test_few_arcs_are_traced_again_everywhere():

@@ -26,6 +26,8 @@ WIDE_OVERLAP = 0.3
 AXIS_REACH = (0.015, 0.08)
 #: Point symmetry's Gauss-Newton (:func:`refine_symmetry`): steps, and the largest (level px).
 SYMMETRY_ITERS, SYMMETRY_STEP = 8, 2.0
+#: ... and the step (level px) under which it stops.
+SYMMETRY_TOL = 0.01
 
 
 def symmetry_map(level: Level, min_overlap: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
@@ -100,14 +102,24 @@ def axis_start(
 
 def bilinear(maps: Sequence[np.ndarray], x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
     """Bilinear samples (N,) of each of the K (R, C) ``maps`` at (x, y) (N,) level pixels
-    (inside the frame); the corners and weights found once for all maps, one 1-D gather
-    per map and corner (faster than gathering (N, K) rows of a stack)."""
+    (inside the frame); the corners and weights found once for all maps
+    (:func:`corner_samples`)."""
     rows, cols = maps[0].shape
     i0 = np.minimum(y.astype(np.int64), rows - 2)
     j0 = np.minimum(x.astype(np.int64), cols - 2)
     fy, fx = y - i0, x - j0
-    k = i0 * cols + j0
     w = ((1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx)
+    return corner_samples(maps, i0 * cols + j0, w)
+
+
+def corner_samples(
+    maps: Sequence[np.ndarray], k: np.ndarray, w: Sequence[np.ndarray | float]
+) -> list[np.ndarray]:
+    """w0 f[k] + w1 f[k + 1] + w2 f[k + C] + w3 f[k + C + 1] (N,) of each (R, C) map f: the
+    bilinear samples whose top-left corners are the flat indices k (N,) (on the map, with
+    their three other corners), weights w (4 arrays (N,) or 4 floats); one 1-D gather per
+    map and corner (faster than gathering (N, K) rows of a stack)."""
+    cols = maps[0].shape[1]
     idx = (k, k + 1, k + cols, k + cols + 1)
     out = []
     for m in maps:  # w0 f0 + w1 f1 + w2 f2 + w3 f3, added in that order in place
@@ -121,6 +133,47 @@ def bilinear(maps: Sequence[np.ndarray], x: np.ndarray, y: np.ndarray) -> list[n
             acc += part
         out.append(acc)
     return out
+
+
+def shared_fraction(s: float) -> tuple[int, float, int] | None:
+    """(floor, fraction, nearest whole number) of s (level px), those of s - p less p for
+    every whole p in [0, s] (s - p is exact there: a multiple of s's last place, no larger
+    than s); None where the fraction is 0 (s - p may be the level's last pixel, which
+    :func:`bilinear` reads as the corner before it) or 1/2 (np.rint rounds half to even)."""
+    whole = math.floor(s)
+    t = s - whole
+    if t == 0.0 or t == 0.5:
+        return None
+    return whole, t, whole + int(t > 0.5)
+
+
+def _partners(
+    level: Level, ix: np.ndarray, iy: np.ndarray, kp: np.ndarray, c: np.ndarray
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(use, [g, dg/dx, dg/dy]): the pixels p = (ix, iy) (N,) (whole numbers; flat indices
+    kp) whose partner q = 2c - p lies on the level and whose nearest pixel to q is in the
+    interior (indices into p), and the smoothed level and its gradient bilinear at those q.
+
+    Every q shares the fraction of 2c (:func:`shared_fraction`): the four weights are
+    numbers, the corners and nearest pixels the flat indices of floor(2c) and round(2c) less
+    kp, the same floats as :func:`bilinear` of each q (~0.7 of its CPU). Where the fraction
+    is 0 or 1/2, each q is floored and rounded as it is."""
+    rows, cols = level.g.shape
+    inner = level.interior(1).ravel()
+    sx, sy = shared_fraction(2 * float(c[0])), shared_fraction(2 * float(c[1]))
+    if sx is None or sy is None:
+        qx, qy = 2 * c[0] - ix, 2 * c[1] - iy
+        inside = (qx >= 0) & (qx <= cols - 1) & (qy >= 0) & (qy <= rows - 1)
+        qi, qj = np.rint(qy[inside]).astype(np.int64), np.rint(qx[inside]).astype(np.int64)
+        use = np.flatnonzero(inside)[inner.take(qi * cols + qj)]
+        return use, bilinear(level.smooth_grad, qx[use], qy[use])
+    (jx, fx, nx), (jy, fy, ny) = sx, sy
+    # 0 < q < cols - 1 (q is never whole): p within [floor(2c) - cols + 2, floor(2c)]
+    inside = (ix >= jx - cols + 2) & (ix <= jx) & (iy >= jy - rows + 2) & (iy <= jy)
+    at = np.flatnonzero(inside)
+    use = at[inner.take((ny * cols + nx) - kp.take(at))]
+    w = ((1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx)
+    return use, corner_samples(level.smooth_grad, (jy * cols + jx) - kp.take(use), w)
 
 
 def symmetry_sample(
@@ -174,6 +227,7 @@ def refine_symmetry(
             level._inner[key] = symmetry_sample(level, iy, ix, keep)
         iy, ix, total, gp = level._inner[key]
     rows, cols = gs.shape
+    kp = (iy * cols + ix).astype(np.int64)  # the pixels' flat indices (whole numbers)
     scale = float(max(rows, cols))
     k = 4 if ramp else 2
     theta = np.zeros(4)  # cx, cy, ax, ay
@@ -182,13 +236,9 @@ def refine_symmetry(
     pairs: tuple[np.ndarray, np.ndarray] | None = None
     for _ in range(iters):
         c, a = theta[:2], theta[2:]
-        qx, qy = 2 * c[0] - ix, 2 * c[1] - iy
-        inside = (qx >= 0) & (qx <= cols - 1) & (qy >= 0) & (qy <= rows - 1)
-        qi, qj = np.rint(qy[inside]).astype(np.int64), np.rint(qx[inside]).astype(np.int64)
-        use = np.flatnonzero(inside)[inner.ravel().take(qi * cols + qj)]
+        use, (gq, gxq, gyq) = _partners(level, ix, iy, kp, c)
         if use.size < max(50, MIN_OVERLAP * min(total, keep)):
             return math.nan, math.nan, math.inf, 0.0
-        gq, gxq, gyq = bilinear(level.smooth_grad, qx[use], qy[use])
         dx, dy = (ix[use] - c[0]) / scale, (iy[use] - c[1]) / scale
         jac = np.stack(
             [-2.0 * gxq + 2 * a[0] / scale, -2.0 * gyq + 2 * a[1] / scale, -2.0 * dx, -2.0 * dy]
@@ -212,7 +262,7 @@ def refine_symmetry(
         theta[:k] += step
         sigma = float(np.sqrt(max(cov[0, 0] + cov[1, 1], 0.0)) * s)
         pairs = (gp[use], gq)  # rho of the last completed step's pairs, computed once
-        if norm < 0.01:
+        if norm < SYMMETRY_TOL:
             break
     if pairs is not None:
         rho = correlation(*pairs)
