@@ -161,3 +161,21 @@ def test_a_stop_that_lets_light_through_is_left_out_of_the_polish():
     start = Candidate("symmetry", cx + 5.0, cy + 1.0, 0.3, 0.5, 0.5, 0.5)
     moved, _ = polish(counts, ok, start, ring, 0.7)
     assert math.hypot(moved.x - cx, moved.y - cy) < 0.5
+
+
+def test_a_pattern_centre_gives_way_to_tight_concentric_arcs_at_the_polish_level():
+    """Sharp rings about (CX, CY) over a halo whose centre is 4 px off (an anisotropic
+    pattern moves point symmetry and the gradient lines by pixels): a gradient-lines choice
+    at the halo's centre is polished onto the rings' common centre, not the halo's."""
+    size = 1000
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    r = np.hypot(xx - CX, yy - CY)
+    halo = 3e3 / (1 + (np.hypot(xx - CX - 4.0, yy - CY) / 150.0) ** 2)
+    rings = sum(400 * np.exp(-0.5 * ((r - q) / 2.0) ** 2) for q in (150.0, 230.0, 310.0))
+    counts = np.random.default_rng(3).poisson(halo + rings + 20).astype(np.float64)
+    ok = bc.valid_pixels(counts)
+    ring = pyramid(counts, ok)[2]
+    start = Candidate("gradient", CX + 4.0, CY, 0.1, 0.5, 0.5, 0.5)
+    got, _ = polish(counts, ok, start, ring, 0.7)
+    assert math.hypot(got.x - CX, got.y - CY) < 0.5
+    assert got.method == "gradient"
