@@ -47,6 +47,7 @@ class Candidate:
     seed: str = ""  # the candidate the isotropy search started from (isotropy)
     extra: bool = False  # seen by the ranker only (:func:`_choose`)
     span: float = 0.0  # fraction of the circle its edge points cover (beamstop)
+    radius: float = 0.0  # the shadow circle's radius, frame px (beamstop circles; 0 else)
     pose: DetectorPose | None = None  # the detector's pose (cone)
 
 
@@ -170,7 +171,9 @@ def _circles(found: _Found, counts: np.ndarray, ok: np.ndarray, shadows: Shadows
     strict = [c for c in circles if c.span >= disks.MIN_SPAN and c.sigma <= edges.MAX_SIGMA]
     loose = [c for c in circles if c not in strict]
     for c in strict[:2] + loose[:2]:
-        found.add_frame("beamstop", c.x, c.y, c.sigma, span=c.span, extra=c in loose)
+        found.add_frame(
+            "beamstop", c.x, c.y, c.sigma, span=c.span, radius=c.radius, extra=c in loose
+        )
     return bool(strict)
 
 

@@ -68,6 +68,7 @@ from scattertag.beam.choice import (
     choose_unwindowed,
     polished_confidence,
     tight,
+    unshaded_confidence,
 )
 from scattertag.beam.evidence import pinned
 from scattertag.beam.fallbacks import (
@@ -279,6 +280,7 @@ def _estimate(
             # centre not found is refined only where the caller keeps it (``guess``)
             best, conf = polish(counts, ok, best, levels[2], conf)
         conf = polished_confidence(best, conf, cands, levels[2], counts.shape)
+        conf = unshaded_confidence(best, conf, cands, counts, ok)
     if guess and conf < CONFIDENCE_THRESHOLD:
         best = arc_guess(best, cands, levels[2], counts.shape)
     if guess and conf < CONFIDENCE_THRESHOLD and (best is None or best.method in FALLOFF_FROM):

@@ -14,6 +14,7 @@ import numpy as np
 
 from scattertag.beam import ranker
 from scattertag.beam.candidates import Candidate, by_method
+from scattertag.beam.disks import SHADOW_T, shadow_contrast
 from scattertag.beam.evidence import CREST_Z, crest, plateau, round_arc
 from scattertag.beam.grid import on_frame
 from scattertag.beam.pose import within
@@ -375,3 +376,24 @@ def _weak(best: Candidate, cands: list[Candidate], ring: Level, shape: tuple[int
         lone = _backers(best, plain, math.hypot(*shape)) <= 1
         return lone and best.fine_isotropy < WEAK_ISOTROPY
     return best.method == "rings" and best.arcs < 2 and crest(ring, best.x, best.y) < CREST_Z
+
+
+def unshaded_confidence(
+    best: Candidate, conf: float, cands: list[Candidate], counts: np.ndarray, ok: np.ndarray
+) -> float:
+    """The confidence ``conf`` of the choice ``best`` on the frame ``counts`` (valid pixels
+    ``ok``), at most WEAK for a beamstop circle that no other estimator among ``cands``
+    backs (:func:`_backers`) and whose inside is no shadow: darker than the light about it
+    by under SHADOW_T standard errors (:func:`shadow_contrast`). A strict circle stands
+    alone because a stop's shadow is at the dark level; a circle traced on a falloff's dark
+    corner, a pattern's dark middle or between a frame's module gaps is not."""
+    if (
+        conf < WEAK
+        or best.method != "beamstop"
+        or best.radius <= 0.0
+        or _backers(best, [c for c in cands if not c.extra], math.hypot(*counts.shape)) > 0
+    ):
+        return conf
+    if shadow_contrast(counts, ok, best.x, best.y, best.radius) < SHADOW_T:
+        return WEAK
+    return conf
