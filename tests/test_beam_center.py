@@ -26,6 +26,7 @@ from scattertag.beam.choice import (
     _tight_rings,
     choose_unwindowed,
     polished_confidence,
+    unshaded_confidence,
 )
 from scattertag.beam.evidence import (
     CREST_Z,
@@ -685,6 +686,22 @@ def test_a_weakly_pinned_pattern_centre_is_found_but_not_confident():
     assert polished_confidence(spot, 1.0, [spot, backer, ring_fit], level, shape) == 1.0
     guess = _scored("symmetry", 60.0, 200.0, 0.05, 0.3, rho=0.9)  # not found stays so
     assert polished_confidence(guess, 0.25, [guess], level, shape) == 0.25
+
+
+def test_a_stop_circle_on_a_dark_patch_that_is_no_shadow_is_found_but_not_confident():
+    # seed 5's 3 and 73: strict circles (0.7, 83-315 px off) traced on a falloff's dark
+    # corner and a pattern's dark middle, no darker inside than the light about them
+    counts, x, y, r = radial_frame(256, 128.0, 128.0, lambda r: 300.0 + 0.05 * r**2, 4)
+    ok = np.ones(counts.shape, bool)
+    circle = _scored("beamstop", 128.0, 128.0, 0.2, 0.3, radius=6.0)
+    assert unshaded_confidence(circle, 0.7, [circle], counts, ok) == WEAK
+    backer = _scored("gradient", 128.5, 128.5, 0.1, 0.3)  # another estimator agrees
+    assert unshaded_confidence(circle, 0.7, [circle, backer], counts, ok) == 0.7
+    shaded = counts.copy()
+    shaded[r < 6.0] = np.random.default_rng(5).poisson(2.0, int((r < 6.0).sum()))  # a stop
+    assert unshaded_confidence(circle, 0.7, [circle], shaded, ok) == 0.7
+    end = _scored("beamstop", 128.0, 128.0, 0.2, 0.3)  # a bar's end: no radius, not asked
+    assert unshaded_confidence(end, 0.7, [end], counts, ok) == 0.7
 
 
 def test_one_arc_about_which_no_rings_show_is_found_but_not_confident():
