@@ -691,7 +691,7 @@ def test_a_weakly_pinned_pattern_centre_is_found_but_not_confident():
 def test_a_stop_circle_on_a_dark_patch_that_is_no_shadow_is_found_but_not_confident():
     # seed 5's 3 and 73: strict circles (0.7, 83-315 px off) traced on a falloff's dark
     # corner and a pattern's dark middle, no darker inside than the light about them
-    counts, x, y, r = radial_frame(256, 128.0, 128.0, lambda r: 300.0 + 0.05 * r**2, 4)
+    counts, *_, r = radial_frame(256, 128.0, 128.0, lambda r: 300.0 + 0.05 * r**2, 4)
     ok = np.ones(counts.shape, bool)
     circle = _scored("beamstop", 128.0, 128.0, 0.2, 0.3, radius=6.0)
     assert unshaded_confidence(circle, 0.7, [circle], counts, ok) == WEAK
