@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from scattertag.beam.gaussian import gaussian
 from scattertag.beam.reflection import parabola, reflection_sums
 
 #: How many seeds (local maxima of the ring level's excess) are searched.
@@ -146,8 +147,8 @@ def window(
     use = (ok[r0:r1, c0:c1] & (c >= floor)) | (c >= top)
     g = np.where(use, np.log1p(np.clip(c, 0.0, None)), 0.0)
     m = use.astype(np.float64)
-    bg = ndimage.gaussian_filter(g, BACKGROUND_SIGMA, truncate=2.0) / np.maximum(
-        ndimage.gaussian_filter(m, BACKGROUND_SIGMA, truncate=2.0), 1e-9
+    bg = gaussian(g, BACKGROUND_SIGMA, truncate=2.0) / np.maximum(
+        gaussian(m, BACKGROUND_SIGMA, truncate=2.0), 1e-9
     )
     return np.where(use, g - bg, 0.0), use, r0, c0
 

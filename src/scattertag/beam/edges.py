@@ -20,6 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from scattertag.beam.boxes import box_all
+from scattertag.beam.gaussian import gaussian
 from scattertag.beam.grid import block_sums
 from scattertag.beam.order_stats import median, percentile
 
@@ -83,8 +84,8 @@ def edge_window(
     use = n >= 0.5 * b * b
     mean = np.where(use, s / np.maximum(n, 1.0), 0.0)
     wgt = use.astype(np.float64)
-    num = ndimage.gaussian_filter(mean * wgt, 1.0, mode="nearest")
-    den = ndimage.gaussian_filter(wgt, 1.0, mode="nearest")
+    num = gaussian(mean * wgt, 1.0, mode="nearest")
+    den = gaussian(wgt, 1.0, mode="nearest")
     a = np.where(den > 0.2, num / np.maximum(den, 1e-9), 0.0)
     gy, gx = np.gradient(a)
     return EdgeWindow(b, x0, y0, gx, gy, np.hypot(gy, gx), box_all(use, 2))

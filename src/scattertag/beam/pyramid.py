@@ -16,9 +16,9 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 import numpy as np
-from scipy import ndimage
 
 from scattertag.beam.boxes import box_all, dilate_cross
+from scattertag.beam.gaussian import gaussian
 from scattertag.beam.grid import BlockGrid, exact_block_sums
 from scattertag.beam.grid import block_sums as block_sums  # re-exported: polish, fallbacks
 from scattertag.beam.order_stats import percentile
@@ -269,13 +269,21 @@ def _window_margin(sigma: float) -> int:
 
 
 def window_level(
-    sums: np.ndarray, n: np.ndarray, b: int, sigma: float, x: float, y: float, reach: float
+    sums: np.ndarray,
+    n: np.ndarray,
+    b: int,
+    sigma: float,
+    x: float,
+    y: float,
+    reach: float,
+    floor: float | None = None,
 ) -> Level:
-    """The level of :func:`level_from_sums` (the shadows' floor that of all its blocks)
-    built only over the square of ``reach`` level pixels about (x, y) and
-    :func:`_window_margin` beyond it (:attr:`Level.window`): its maps there are the whole
-    level's, value for value, at a fraction of the cost (the fine polish reads 8 % of a 500 x 500
-    level's side about one point)."""
+    """The level of :func:`level_from_sums` (the shadows' floor that of all its blocks:
+    ``floor``, :func:`sums_floor` of ``sums`` and ``n``, taken here when None) built only
+    over the square of ``reach`` level pixels about (x, y) and :func:`_window_margin`
+    beyond it (:attr:`Level.window`): its maps there are the whole level's, value for
+    value, at a fraction of the cost (the fine polish reads 8 % of a 500 x 500 level's
+    side about one point)."""
     rows, cols = sums.shape
     half = math.ceil(reach) + _window_margin(sigma)
     i, j = math.floor(y), math.floor(x)
@@ -283,7 +291,9 @@ def window_level(
         slice(min(max(i - half, 0), rows), min(max(i + half + 2, 0), rows)),
         slice(min(max(j - half, 0), cols), min(max(j + half + 2, 0), cols)),
     )
-    part = level_from_sums(sums[box], n[box], b, sigma, sums_floor(sums, n, b))
+    if floor is None:
+        floor = sums_floor(sums, n, b)
+    part = level_from_sums(sums[box], n[box], b, sigma, floor)
     g, ok, lit, dark = (_embed(a, sums.shape, box) for a in (part.g, part.ok, part.lit, part.dark))
     return Level(g, ok, lit, dark, b, sigma, window=box)
 
@@ -354,7 +364,7 @@ _FULL_DEN: dict[tuple[tuple[int, ...], float], np.ndarray] = {}
 
 def _gaussian(a: np.ndarray, sigma: float) -> np.ndarray:
     """The levels' Gaussian smoothing of ``a``: ``sigma`` level px, 0 beyond the border."""
-    return ndimage.gaussian_filter(a, sigma, mode="constant", truncate=SMOOTH_TRUNCATE)
+    return gaussian(a, sigma, mode="constant", truncate=SMOOTH_TRUNCATE)
 
 
 def _full_den(shape: tuple[int, ...], sigma: float) -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from scattertag.beam.boxes import EdgeDistance, close_cross, nonzero2d
+from scattertag.beam.gaussian import gaussian
 from scattertag.beam.grid import block_sums
 from scattertag.beam.order_stats import median, percentile
 
@@ -89,8 +90,8 @@ def _local_mean(h: np.ndarray, use: np.ndarray, sigma: float, k: int) -> np.ndar
         hm, m = block_sums(hm, k), block_sums(m, k)
     else:
         hm = h * m
-    num = ndimage.gaussian_filter(hm, sigma, mode="constant", truncate=3.0)
-    den = ndimage.gaussian_filter(m, sigma, mode="constant", truncate=3.0)
+    num = gaussian(hm, sigma, mode="constant", truncate=3.0)
+    den = gaussian(m, sigma, mode="constant", truncate=3.0)
     out = num / np.maximum(den, 1e-3 * k * k)
     if k > 1:
         out = np.repeat(np.repeat(out, k, axis=0), k, axis=1)[:rows, :cols]
