@@ -23,6 +23,7 @@ from scattertag.beam.boxes import box_all
 from scattertag.beam.gaussian import gaussian
 from scattertag.beam.grid import block_sums
 from scattertag.beam.order_stats import median, percentile
+from scattertag.beam.pyramid import central_differences
 
 #: Largest standard error (frame pixels) of a kept fit's centre.
 MAX_SIGMA = 0.25
@@ -87,7 +88,7 @@ def edge_window(
     num = gaussian(mean * wgt, 1.0, mode="nearest")
     den = gaussian(wgt, 1.0, mode="nearest")
     a = np.where(den > 0.2, num / np.maximum(den, 1e-9), 0.0)
-    gy, gx = np.gradient(a)
+    gy, gx = central_differences(a)  # np.gradient's floats
     return EdgeWindow(b, x0, y0, gx, gy, np.hypot(gy, gx), box_all(use, 2))
 
 
