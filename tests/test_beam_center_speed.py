@@ -487,3 +487,59 @@ def test_single_precision_field_meets_where_a_double_one_does(frame):
     cx, cy = fine.from_frame(CX, CY)
     assert coherence(field, cx, cy) == pytest.approx(coherence(wide, cx, cy), abs=1e-5)
     assert coherence(field, cx, cy) > 0.5
+
+
+# ---- session 16: kept Gaussian kernels, the polish level's floor once ------------------
+def test_kept_gaussian_kernels_are_gaussian_filters():
+    """gaussian (a kept kernel, gaussian_filter's correlate1d passes) gives
+    ndimage.gaussian_filter's array bit for bit: modes, truncations, sigmas, dtypes (a bool
+    mask stays bool, as scipy returns it), a kernel wider than the array, asked twice."""
+    from scattertag.beam.gaussian import gaussian
+
+    rng = np.random.default_rng(16)
+    a = rng.normal(size=(23, 41))
+    for mode in ("constant", "nearest", "reflect"):
+        for truncate in (2.0, 3.0, 4.0):
+            for sigma in (1.0, 1.5, 4.0, 7.3):
+                want = ndimage.gaussian_filter(a, sigma, mode=mode, truncate=truncate)
+                for _ in range(2):  # the second reads the kept kernel
+                    got = gaussian(a, sigma, mode=mode, truncate=truncate)
+                    assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    m = rng.random((30, 30)) > 0.3
+    for b in (m, m.astype(np.float64), rng.integers(0, 9, size=(30, 30))):
+        want = ndimage.gaussian_filter(b, 1.5, mode="constant", truncate=3.0)
+        got = gaussian(b, 1.5, mode="constant", truncate=3.0)
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
+def test_the_polish_levels_floor_is_taken_once(monkeypatch):
+    """The fine polish's windows and the retrace of a ring level with few arcs read one
+    dark floor of the polish level (one 20th percentile of its block means a frame, not one
+    a window and one a trace), the floor level_from_sums takes of the whole level."""
+    from scattertag.beam import pyramid as pm
+
+    yy, xx = np.mgrid[0:1000, 0:1000].astype(np.float64)
+    r = np.hypot(xx - 500.3, yy - 480.6)
+    mean = 40 + 400 * (
+        np.exp(-0.5 * ((r - 150) / 3.0) ** 2) + np.exp(-0.5 * ((r - 300) / 3.0) ** 2)
+    )
+    counts = np.random.default_rng(4).poisson(mean).astype(np.uint32)
+    ok = bc.valid_pixels(counts)
+    ring = pyramid(counts, ok)[2]
+    sums, n = ring.finer
+    b = ring.b // 2
+    whole = level_from_sums(sums, n, b, 1.5)
+    asked = []
+    floor = pm.dark_floor
+
+    def counted(mean: np.ndarray) -> float:
+        asked.append(mean.size)
+        return floor(mean)
+
+    monkeypatch.setattr(pm, "dark_floor", counted)
+    for x, y in ((500.3, 480.6), (520.0, 470.0)):
+        _fine_level(ring, x, y)
+    level, _ = _retrace(sums, n, b, ring)
+    assert asked == [sums.size]  # the polish level's blocks, once
+    assert level.lit.tobytes() == whole.lit.tobytes()
+    assert level.dark.tobytes() == whole.dark.tobytes()
