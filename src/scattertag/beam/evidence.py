@@ -87,6 +87,12 @@ def _lit_pixels(level: Level) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def crest(ring: Level, x: float, y: float) -> float:
+    """:func:`_crest`, taken once a point and level (the give-up test's choice, the pinned
+    choice and the fallbacks ask it of the same candidates)."""
+    return ring.kept(("crest", x, y), lambda: _crest(ring, x, y))
+
+
+def _crest(ring: Level, x: float, y: float) -> float:
     """The largest crest of the radial profile of g about frame point (x, y), in standard
     errors: per sector (CREST_SECTORS about the point) and radius bin (:func:`_radial`),
     a crest is a bin at least as high as its neighbours, its height the smaller of
@@ -208,6 +214,12 @@ def _flat_run(n: np.ndarray, m: np.ndarray, b: int) -> tuple[np.ndarray, np.ndar
 
 
 def plateau(ring: Level, x: float, y: float) -> float:
+    """:func:`_plateau`, taken once a point and level (the give-up test's choice and the
+    pinned choice ask it of the same candidates)."""
+    return ring.kept(("plateau", x, y), lambda: _plateau(ring, x, y))
+
+
+def _plateau(ring: Level, x: float, y: float) -> float:
     """The radius (ring-level px) of a bright flat top about frame point (x, y) bounded by a
     step down, 0 if there is none. From the centre out, the radial profile (one sector,
     :func:`_radial`) spans at most max(PLATEAU_FLAT, 6 counting-noise standard errors) over

@@ -21,6 +21,7 @@ own centre, whose lower flank is the drop).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,6 +127,29 @@ class Cut:
     spread: float
 
 
+def _band_sums(
+    use: np.ndarray, counts: np.ndarray
+) -> Callable[[int, int], tuple[np.ndarray, np.ndarray]]:
+    """For a window's (rows, cols) pixels ``use`` and ``counts``: the function of columns
+    a..b - 1 giving each row's count of used pixels and sum of their counts, (rows,) float64
+    each: differences of running sums along the rows (float64 counts of pixels, the counts'
+    sums in their own type), every band from the same two. Integer counts of up to 32 bits
+    sum to whole numbers under 2^53, exact in any order, so a band's direct sums are those
+    differences, without the running sums' passes over the whole window."""
+    vals = np.where(use, counts, 0)
+    if counts.dtype.kind in "iu" and counts.dtype.itemsize <= 4:
+
+        def direct(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+            n = np.count_nonzero(use[:, a:b], axis=1).astype(np.float64)
+            return n, vals[:, a:b].sum(axis=1).astype(np.float64)
+
+        return direct
+    rows = use.shape[0]
+    n = np.hstack([np.zeros((rows, 1)), np.cumsum(use, axis=1, dtype=np.float64)])
+    s = np.hstack([np.zeros((rows, 1)), np.cumsum(vals, axis=1)])
+    return lambda a, b: (n[:, b] - n[:, a], s[:, b] - s[:, a])
+
+
 def cuts(
     counts: np.ndarray,
     ok: np.ndarray,
@@ -147,17 +171,12 @@ def cuts(
     if c1 <= c0 or rows - start < 16:
         return []
     ys, xs = slice(start, rows), slice(c0, c1)
-    use = ok[ys, xs] & lit_at(*lit, ys, xs)
-    # running sums along the columns: every band is a difference of two of them
-    n = np.hstack([np.zeros((rows - start, 1)), np.cumsum(use, axis=1, dtype=np.float64)])
-    s = np.hstack(
-        [np.zeros((rows - start, 1)), np.cumsum(np.where(use, counts[ys, xs], 0), axis=1)]
-    )
+    band = _band_sums(ok[ys, xs] & lit_at(*lit, ys, xs), counts[ys, xs])
     out: list[Cut] = []
     for frac in BANDS:
         w = max(BAND_MIN, frac * cols)
         a, b = max(round(x - w), c0) - c0, min(round(x + w) + 1, c1) - c0
-        nb, sb = n[:, b] - n[:, a], s[:, b] - s[:, a]
+        nb, sb = band(a, b)
         good = np.flatnonzero(nb >= 0.25 * (b - a))
         if good.size < 16:
             continue
