@@ -543,3 +543,63 @@ def test_the_polish_levels_floor_is_taken_once(monkeypatch):
     assert asked == [sums.size]  # the polish level's blocks, once
     assert level.lit.tobytes() == whole.lit.tobytes()
     assert level.dark.tobytes() == whole.dark.tobytes()
+
+
+def test_band_sums_of_integer_counts_are_the_running_sums_differences():
+    """horizon's band sums of integer counts (up to 32 bits), summed directly, are the
+    differences of the running sums along the rows bit for bit; float counts take those."""
+    from scattertag.beam.horizon import _band_sums
+
+    rng = np.random.default_rng(16)
+    use = rng.random((300, 241)) > 0.1
+    for counts in (
+        rng.poisson(50.0, (300, 241)).astype(np.uint16),
+        rng.integers(0, 2**32 - 1, (300, 241), dtype=np.uint32),
+        rng.integers(-1, 2**31 - 1, (300, 241), dtype=np.int32),
+        rng.gamma(2.0, 30.0, (300, 241)),
+    ):
+        vals = np.where(use, counts, 0)
+        n = np.hstack([np.zeros((300, 1)), np.cumsum(use, axis=1, dtype=np.float64)])
+        s = np.hstack([np.zeros((300, 1)), np.cumsum(vals, axis=1)])
+        band = _band_sums(use, counts)
+        for a, b in ((100, 141), (70, 171), (0, 241), (5, 6)):
+            nb, sb = band(a, b)
+            assert nb.tobytes() == (n[:, b] - n[:, a]).tobytes()
+            assert sb.tobytes() == (s[:, b] - s[:, a]).tobytes()
+
+
+def test_a_shadowless_mask_takes_one_pass(monkeypatch):
+    """shadow_mask stops after a first pass that finds no shadow block (a second would
+    average the same blocks, valid & ~dark = valid, to the same empty mask); a shadow takes
+    both passes."""
+    from scattertag.beam import shadow
+
+    mean = np.full((120, 120), 300.0)  # even light
+    valid = np.ones(mean.shape, bool)
+    valid[:, 90:92] = False
+    calls = []
+    local_mean = shadow._local_mean
+
+    def counted(*args):
+        calls.append(1)
+        return local_mean(*args)
+
+    monkeypatch.setattr(shadow, "_local_mean", counted)
+    assert not shadow.shadow_mask(mean, valid, 10.0).any() and len(calls) == 1
+    mean[40:60, 70:85] = 0.5  # a stop's shadow: two passes
+    calls.clear()
+    assert shadow.shadow_mask(mean, valid, 10.0).any() and len(calls) == 2
+
+
+def test_crest_and_plateau_are_taken_once_a_point(frame):
+    """crest and plateau keep their value by the level and the point: asked again, the kept
+    float, the one a fresh level gives."""
+    from scattertag.beam import evidence
+
+    ok = bc.valid_pixels(frame)
+    ring = pyramid(frame, ok)[2]
+    c, p = evidence.crest(ring, CX, CY), evidence.plateau(ring, CX, CY)
+    assert ring.held(("crest", CX, CY)) == c and ring.held(("plateau", CX, CY)) == p
+    assert evidence.crest(ring, CX, CY) == c and evidence.plateau(ring, CX, CY) == p
+    fresh = pyramid(frame, ok)[2]
+    assert evidence._crest(fresh, CX, CY) == c and evidence._plateau(fresh, CX, CY) == p

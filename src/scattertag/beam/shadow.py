@@ -57,6 +57,8 @@ def shadow_mask(mean: np.ndarray, valid: np.ndarray, reach: float, b: int = 1) -
     k = max(1, int(reach // 2))  # the wide mean on blocks of k x k: it is smooth
     for _ in range(2):
         dark = valid & (hs < _local_mean(h, valid & ~dark, reach / k, k) - CONTRAST)
+        if not dark.any():
+            break  # a second pass would average the same blocks: the same (empty) mask
     return dark
 
 
