@@ -68,6 +68,13 @@ MAX_NFEV, START_TOL = 40, 1e-4
 #: conic exceeds TIE_KEEP pixels is left out, arcs whose 2 theta lie within TIE_GAP pixels
 #: (across the conic) of a ring's first are that ring; regrouped TIE_ROUNDS times at most.
 TIE_KEEP, TIE_GAP, TIE_ROUNDS = 0.5, 1.0, 3
+#: The search over tilted starts (:func:`searched_cones`): a tilt of SEARCH_TILT degrees
+#: about each of SEARCH_AXES evenly spread axes at the far distance D_STARTS[1]; d ranges up
+#: to SEARCH_D_MAX radii there (small rings of a steep tilt lie beyond D_BOUNDS: 2 theta of
+#: 6 degrees tilted 27 moves the ellipses' centre 5 % of their radius); a point of an arc
+#: that the tied rings leave out counts as SEARCH_CAP pixels from its conic when the starts
+#: are compared.
+SEARCH_TILT, SEARCH_AXES, SEARCH_D_MAX, SEARCH_CAP = 25.0, 8, 30.0, 2.0
 #: A ring (or an arc) shows when its points cover at least RING_SECTORS of the 36 sectors
 #: of 10 degrees of azimuth about the fitted point (:func:`_shown`).
 RING_SECTORS = 3
@@ -88,7 +95,7 @@ class ConeFit:
     ``rings`` how many of the rings the arcs were tied into (of the arcs, when not tied)
     show at least RING_SECTORS sectors of azimuth about the point (:func:`_shown`),
     ``tilt_sigma`` the standard error of the tilt (radians, along its own direction) and
-    ``log_d_sigma`` that of log d.
+    ``log_d_sigma`` that of log d; ``d_max`` the upper end of d's range in radii.
     """
 
     x: float
@@ -106,6 +113,7 @@ class ConeFit:
     rings: int
     tilt_sigma: float
     log_d_sigma: float
+    d_max: float = D_BOUNDS[1]
 
 
 @lru_cache(maxsize=16)
@@ -286,6 +294,20 @@ def fit_cones(
     return cone_fits(x, y, w, label, start, ((tie, worth),), max_points)[0]
 
 
+def searched_cones(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, label: np.ndarray, start: tuple[float, float]
+) -> ConeFit | None:
+    """:func:`fit_cones` with the pieces of one ring tied, refined from the start whose tied
+    rings fit best (:func:`_tied_score`) among the untilted starts' best and tilted starts
+    (SEARCH_TILT about SEARCH_AXES axes), d up to SEARCH_D_MAX radii; no early give-up.
+
+    From untilted starts a steep tilt's cones can slide into another minimum (a distance
+    bound, the tilt mirrored) that ties fewer arcs: seed 1's 106 of the benchmark (27
+    degrees, 2 theta under 6 degrees, 8 arcs at blocks of 2 px) ties none from them, and
+    2 rings 0.05 px from the beam from a start tilted 25 degrees."""
+    return cone_fits(x, y, w, label, start, ((True, math.inf),), search=True)[0]
+
+
 def cone_fits(
     x: np.ndarray,
     y: np.ndarray,
@@ -294,9 +316,11 @@ def cone_fits(
     start: tuple[float, float],
     modes: Sequence[tuple[bool, float]],
     max_points: int = MAX_POINTS,
+    search: bool = False,
 ) -> list[ConeFit | None]:
     """:func:`fit_cones` of the same points once for each mode (``tie``, ``worth``) in
-    ``modes``, the starts (the same in every mode) run once."""
+    ``modes``, the starts (the same in every mode) run once; ``search``: the tilted starts
+    too, and d up to SEARCH_D_MAX radii (:func:`searched_cones`)."""
     arcs = _prepare(x, y, w, label)
     if arcs is None or not all(math.isfinite(v) for v in start):
         return [None] * len(modes)
@@ -307,9 +331,10 @@ def cone_fits(
     radius = float(np.max(np.hypot(x - start[0], y - start[1])))
     if not radius > 0:
         return [None] * len(modes)
+    d_max = SEARCH_D_MAX if search else D_BOUNDS[1]
     bounds = (
         np.array([-np.inf, -np.inf, math.log(D_BOUNDS[0] * radius), -MAX_TILT, -MAX_TILT]),
-        np.array([np.inf, np.inf, math.log(D_BOUNDS[1] * radius), MAX_TILT, MAX_TILT]),
+        np.array([np.inf, np.inf, math.log(d_max * radius), MAX_TILT, MAX_TILT]),
     )
     x_scale = np.array([scale, scale, 1.0, 0.1, 0.1])
     free = (np.full(2, -np.inf), np.full(2, np.inf))
@@ -348,6 +373,16 @@ def cone_fits(
         sol = solve(few, np.array([start[0], start[1], math.log(d), 0.0, 0.0]), START_TOL)
         if np.all(np.isfinite(sol.x)) and (first is None or sol.cost < first.cost):
             first = sol
+    if search:
+        tau = math.radians(SEARCH_TILT)
+        axes = np.arange(SEARCH_AXES) * (2.0 * math.pi / SEARCH_AXES)
+        tilted = (
+            solve(few, np.array([*start, log_far, tau * math.cos(a), tau * math.sin(a)]), START_TOL)
+            for a in axes
+        )
+        sols = [s for s in (first, *tilted) if s is not None and np.all(np.isfinite(s.x))]
+        scores = [_tied_score(few, s.x, lambda on, p: solve(on, p, START_TOL)) for s in sols]
+        first = sols[int(np.argmin(scores))] if sols and min(scores) < math.inf else None
 
     def finish(tie: bool, worth: float) -> ConeFit | None:
         """The fit from the best start ``first`` in one mode (:func:`fit_cones`)."""
@@ -393,9 +428,25 @@ def cone_fits(
             rings=_shown(on_most, cx, cy),
             tilt_sigma=math.sqrt(max(float(along @ cov[3:, 3:] @ along), 0.0)),
             log_d_sigma=math.sqrt(max(float(cov[2, 2]), 0.0)),
+            d_max=d_max,
         )
 
     return [finish(tie, worth) for tie, worth in modes]
+
+
+def _tied_score(
+    arcs: _Arcs, params: np.ndarray, refit: Callable[[_Arcs, np.ndarray], Solution]
+) -> float:
+    """Mean soft-L1 loss rho(r^2) = 2 (sqrt(1 + r^2) - 1) (F_SCALE 1, r in pixels) over every
+    point of ``arcs`` once they are tied at ``params`` and refitted (:func:`_tie`), those of
+    arcs left out at r = SEARCH_CAP: tied fits through different arcs made comparable (inf
+    where nothing ties)."""
+    got = _tie(arcs, params, refit)
+    if got is None:
+        return math.inf
+    on, sol = got
+    left = arcs.x.size - on.x.size
+    return (2.0 * sol.cost + left * 2.0 * (math.sqrt(1.0 + SEARCH_CAP**2) - 1.0)) / arcs.x.size
 
 
 def _shown(arcs: _Arcs, x: float, y: float) -> int:

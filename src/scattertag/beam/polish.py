@@ -66,6 +66,11 @@ CONE_TILT, CONE_NEAR = (2.0, 45.0), 0.25
 #: the untied cones where those are not kept or have a standard error over TIE_GAIN times
 #: theirs.
 POSE_Z, POSE_LOG_D, POSE_RINGS, TIE_GAIN = 3.0, 0.25, 2, 2.0
+#: Where neither is kept though the cones got past the early give-up, a ring fit whose
+#: standard error is at least SEARCH_SIGMA frame px (circles that fit its arcs loosely) is
+#: fitted once more from tilted starts (:func:`cones.searched_cones`), kept on the tied
+#: cones' terms.
+SEARCH_SIGMA = 0.5
 #: Off the frame a found ring fit whose arcs tilted cones (tilt in CONE_TILT, d at least
 #: CONE_NEAR radii) explain better (robust rms at most RIVAL_RMS of the circles')
 #: with the direct beam farther from the circles' centre than the goal's tolerance plus
@@ -498,6 +503,13 @@ def _tilted(
         got = _kept(tied, best, level, shape)
         if got is not None and (kept is None or TIE_GAIN * got[2] <= kept[2]):
             fit, kept = tied, got
+    worth = fit is not None and fit.start_ratio <= CONE_WORTH
+    if kept is None and worth and best.sigma >= SEARCH_SIGMA:
+        searched = cones.searched_cones(rd.x, rd.y, rd.w, rd.label, start)
+        if searched is not None and _posed(searched):
+            got = _kept(searched, best, level, shape)
+            if got is not None:
+                fit, kept = searched, got
     if fit is not None and kept is not None:
         x, y, sigma = kept
         p = within(x, y, sigma, shape)
@@ -515,8 +527,8 @@ def _kept(
     arcs of the ring fit ``best`` that :func:`_tilted` keeps (``level`` the arcs' level),
     else None: robust rms at most CONE_RMS of the circles', standard error at most
     CONE_SIGMA of the goal's tolerance, tilt in CONE_TILT, d at least CONE_NEAR and under
-    0.95 D_BOUNDS[1] radii, within CONE_REACH of the diagonal of the circles' centre, on
-    the same side of the frame's edge."""
+    0.95 of the end of its range (``d_max``) radii, within CONE_REACH of the diagonal of the
+    circles' centre, on the same side of the frame's edge."""
     x, y = level.to_frame(fit.x, fit.y)
     sigma = fit.sigma * level.b
     on = on_frame(x, y, shape)
@@ -526,7 +538,7 @@ def _kept(
         fit.rms <= CONE_RMS * fit.circle_rms
         and sigma <= CONE_SIGMA * tol
         and CONE_TILT[0] <= math.degrees(fit.tilt) <= CONE_TILT[1]
-        and CONE_NEAR <= fit.distance / fit.radius < 0.95 * cones.D_BOUNDS[1]
+        and CONE_NEAR <= fit.distance / fit.radius < 0.95 * fit.d_max
         and math.hypot(x - best.x, y - best.y) <= CONE_REACH * diag
         and on == on_frame(best.x, best.y, shape)
     ):
