@@ -8,7 +8,7 @@ import pytest
 
 from scattertag.beam import center as bc
 from scattertag.beam.candidates import Candidate
-from scattertag.beam.cones import cone_angles, cone_fits, fit_cones
+from scattertag.beam.cones import cone_angles, cone_fits, fit_cones, searched_cones
 from scattertag.beam.polish import _tilted
 from scattertag.beam.pyramid import pyramid
 from scattertag.beam.rings import Ridges, fit_arcs, ridges
@@ -225,6 +225,57 @@ def test_untilted_pieces_tied_fix_no_tilt():
     best = Candidate("rings", BEAM[0] + 0.02, BEAM[1] - 0.01, 0.02, 0.5, 0.5, 0.5, arcs=12)
     out, conf = _tilted(best, 0.7, _Level(), rd, (600, 600))
     assert out.method == "rings" and (out.x, out.y) == (best.x, best.y) and conf == 0.7
+
+
+def steep_far_arcs():
+    """Small rings of a steep tilt far away (seed 1's 106 of the benchmark): 26.6 degrees
+    about -113, d = 2400 px, one whole ring of 60 px and two arcs of one of 185 px (-5 to 80
+    and 105 to 125 degrees of azimuth): ridge points and the common centre of circles
+    through them (about 30 px off)."""
+    geometry = Geometry((600, 600), BEAM, pixel_size=1e-4, distance=0.24)
+    tilt = Tilt(math.radians(26.6), math.radians(-113.0))
+    rng = np.random.default_rng(0)
+    xs, ys = [], []
+    for r, (c0, c1) in ((60, (-180, 180)), (185, (-5, 80)), (182, (105, 125))):
+        chi = np.radians(np.linspace(c0, c1, max(12, int(abs(c1 - c0) * r / 60))))
+        x, y = detector_xy(geometry, tilt, np.full(chi.size, float(r)), chi)
+        xs.append(x + rng.normal(0, 0.05, x.size))
+        ys.append(y + rng.normal(0, 0.05, x.size))
+    label = np.concatenate([np.full(a.size, j) for j, a in enumerate(xs)])
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    rd = Ridges(x, y, np.ones(x.size), label, len(xs))
+    cx, cy, _, _ = fit_arcs(rd)
+    cx, cy, _, _ = fit_arcs(rd, (cx, cy))
+    return rd, (cx, cy)
+
+
+def test_tilted_starts_find_a_steep_tilt_far_away():
+    """From the untilted starts the tied cones through those arcs tie nothing, the untied
+    ones land 3 px off; from the tilted starts, with d up to 30 radii, the tied cones land
+    within 0.05 px, beyond 10 radii, and fix the pose."""
+    rd, start = steep_far_arcs()
+    assert math.hypot(start[0] - BEAM[0], start[1] - BEAM[1]) > 20.0
+    tied = fit_cones(rd.x, rd.y, rd.w, rd.label, start, tie=True)
+    untied = fit_cones(rd.x, rd.y, rd.w, rd.label, start)
+    assert tied is None and untied is not None
+    assert math.hypot(untied.x - BEAM[0], untied.y - BEAM[1]) > 2.0
+    found = searched_cones(rd.x, rd.y, rd.w, rd.label, start)
+    assert found is not None and found.distance > 10.0 * found.radius
+    assert math.hypot(found.x - BEAM[0], found.y - BEAM[1]) < 0.05
+    assert abs(math.degrees(found.tilt) - 26.6) < 0.5
+
+
+def test_a_loose_ring_fit_of_a_steep_tilt_moves_to_the_beam():
+    """A loose ring fit (standard error 1.1 px) through those arcs becomes the searched
+    cones' direct beam; a tight one (0.3 px) is not searched and keeps its place."""
+    rd, (cx, cy) = steep_far_arcs()
+    loose = Candidate("rings", cx, cy, 1.1, 0.5, 0.5, 0.5, arcs=3)
+    cone, conf = _tilted(loose, 0.7, _Level(), rd, (600, 600))
+    assert cone.method == "cone" and conf >= 0.6
+    assert math.hypot(cone.x - BEAM[0], cone.y - BEAM[1]) < 0.05
+    tight = Candidate("rings", cx, cy, 0.3, 0.5, 0.5, 0.5, arcs=3)
+    out, conf = _tilted(tight, 0.7, _Level(), rd, (600, 600))
+    assert out.method == "rings" and (out.x, out.y) == (cx, cy) and conf == 0.7
 
 
 STRIP_BEAM = (668.0, 105.0)  # off a 195 x 487 strip, as on b_tassone's Pilatus strip
