@@ -339,3 +339,23 @@ def test_a_frame_too_weak_for_a_block_to_tell_a_shadow_is_read_as_before():
     ring = pyramid(counts, np.ones(counts.shape, bool))[2]
     assert beamstop_shadow.count_scale(ring.means[ring.ok], ring.b) == 1.0
     assert find_shadows(ring.g, ring.ok, ring.b, 1024).count == 0
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_a_bars_shadow_that_fades_in_dim_light_is_fitted_at_its_round_end(seed):
+    # a bar from the right border ending about a beam 150 px from the left one; the light
+    # falls off from the beam to 0.1 counts a pixel, where no block of the ring level is
+    # dark enough to count as shadow: the bar's shadow stops some 260 px short of the right
+    # border, farther from the level's border than its round end (seed 1 of the benchmark,
+    # frame 44: no bar tip, a ring fit 26 px off chosen, found). Its round end is fitted
+    # too; the circle through the half circle and the sides lies 0.4-0.6 px off (along x).
+    beam = (150.4, 500.7)
+    y, x = np.mgrid[:1000, :1000].astype(np.float64)
+    t = simulated_stop(
+        "linear", (1000, 1000), beam, angle=0.02, blur=2.0, leak=1e-4, half_width=20.0
+    )
+    light = 500.0 * np.exp(-np.hypot(x - beam[0], y - beam[1]) / 80.0) + 0.1
+    tips = tips_of(np.random.default_rng(seed).poisson(light * t))
+    assert tips
+    assert math.hypot(tips[0].x - beam[0], tips[0].y - beam[1]) <= 0.3
+    assert abs(tips[0].half_width - 20.0) <= 1.0

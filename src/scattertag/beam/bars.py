@@ -83,12 +83,15 @@ def bar_tips(counts: np.ndarray, ok: np.ndarray, shadows: Shadows, most: int = 3
     first.
 
     counts, ok: the frame (rows, cols) and its valid pixels; shadows: :func:`find_shadows`
-    on a level of the frame; ``most`` largest shadows of at least 6 blocks. The bar's
+    on a level of the frame; ``most`` largest shadows of at least 6 blocks, each from its
+    tip and, where the shadow stops short of the level's border at both ends, from its
+    other end too (:func:`tip_starts` with ``ends``: a bar's shadow fades out where the
+    light about it grows dim, and that end may lie farther from the border). The bar's
     half-width starts as half its blocks per block of length within MAX_RADIUS of the side
     of the tip, the centre that far inside the tip.
     """
     out = []
-    for start, angle, half in tip_starts(shadows, max(counts.shape), most):
+    for start, angle, half in tip_starts(shadows, max(counts.shape), most, ends=True):
         if half < TIP_MIN_WIDTH:  # too short to tell a width along it
             continue
         fit = _fit_tip(counts, ok, start, angle, half, shadows.b)

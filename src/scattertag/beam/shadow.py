@@ -33,6 +33,9 @@ LIGHT_COUNTS = 10.0
 REACH = 0.04
 #: Largest beamstop radius (fraction of the frame's longer side).
 MAX_RADIUS = 0.1
+#: A shadow's end nearer the level's border is fitted as a bar's end too
+#: (:func:`tip_starts`) when it stops at least this many blocks short of the border.
+FREE_END = 3.0
 #: A held stop's shadow runs from its tip toward the level's border: its other end lies at
 #: most this fraction of the tip's distance from the border (:func:`held_tips`).
 HELD_BORDER = 0.5
@@ -207,33 +210,45 @@ def _tip(
     v: np.ndarray,
     shadows: Shadows,
     edge: EdgeDistance | None = None,
+    near: bool = False,
 ) -> tuple[float, float, float, float]:
     """(x, y, ux, uy) frame px: the end of a shadow's long axis v (its blocks iy, ix of
     ``shadows``) farther from the level's border (or what ``edge`` measures,
-    :func:`_end_border`), and the unit vector from it inward."""
+    :func:`_end_border`; with ``near`` the other end), and the unit vector from it inward."""
     b = shadows.b
     (tip, _), (other, _) = _end_border(iy, ix, v, shadows, edge)
+    if near:
+        tip, other = other, tip
     inward = (ix[other] - ix[tip]) * v[0] + (iy[other] - iy[tip]) * v[1]
     sign = 1.0 if inward >= 0 else -1.0
     return b * ix[tip] + (b - 1) / 2, b * iy[tip] + (b - 1) / 2, sign * v[0], sign * v[1]
 
 
 def tip_starts(
-    shadows: Shadows, side: int, most: int = 3, edge: EdgeDistance | None = None
+    shadows: Shadows,
+    side: int,
+    most: int = 3,
+    edge: EdgeDistance | None = None,
+    ends: bool = False,
 ) -> list[tuple[tuple[float, float], float, float]]:
     """(start, angle, half) of the ``most`` largest shadows' tips (:func:`shadow_tips`):
     the bar's half-width ``half`` (frame px) as half its blocks per block of length within
     MAX_RADIUS of the side (``side`` the frame's longer side) of the tip (0 when under 3
     blocks long), ``angle`` (radians) of its axis into the shadow, ``start`` (frame x, y)
     that far inside the tip: where a round end's centre would be. The tip is the end
-    farther from the level's border, or from what ``edge`` measures (:func:`_end_border`)."""
+    farther from the level's border, or from what ``edge`` measures (:func:`_end_border`).
+    With ``ends`` also the other end of a shadow that stops at least FREE_END blocks short
+    of the border there: a bar's shadow fades out where the light about it grows dim (far
+    from the beam), and its faded end may lie farther from the border than its round one."""
     b = shadows.b
     out = []
     for iy, ix, v in largest_shadows(shadows, most):
-        x, y, ux, uy = _tip(iy, ix, v, shadows, edge)
-        along = (ix * b + (b - 1) / 2 - x) * ux + (iy * b + (b - 1) / 2 - y) * uy
-        per = np.bincount((along[along < MAX_RADIUS * side] / b).astype(np.int64))
-        half = 0.5 * b * float(np.median(per[1:])) if per.size >= 4 else 0.0
-        start = (x + ux * (half - 0.5 * b), y + uy * (half - 0.5 * b))
-        out.append((start, math.atan2(uy, ux), half))
+        free = ends and _end_border(iy, ix, v, shadows, edge)[1][1] >= FREE_END
+        for near in (False, True) if free else (False,):
+            x, y, ux, uy = _tip(iy, ix, v, shadows, edge, near)
+            along = (ix * b + (b - 1) / 2 - x) * ux + (iy * b + (b - 1) / 2 - y) * uy
+            per = np.bincount((along[along < MAX_RADIUS * side] / b).astype(np.int64))
+            half = 0.5 * b * float(np.median(per[1:])) if per.size >= 4 else 0.0
+            start = (x + ux * (half - 0.5 * b), y + uy * (half - 0.5 * b))
+            out.append((start, math.atan2(uy, ux), half))
     return out
