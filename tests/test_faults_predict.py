@@ -151,6 +151,26 @@ def test_result_between_signals_times_out_like_result():
     assert result_between_signals(done, 0.0) == 7
 
 
+class FinishesDuringTheWait(Future):
+    """A future whose timed wait runs out just as its task finishes (as Dask's can)."""
+
+    def result(self, timeout: float | None = None) -> int:
+        if timeout is not None and not self.done():
+            self.set_result(7)
+            raise TimeoutError(f"timed out after {timeout} s.")
+        return super().result(timeout)
+
+
+def test_result_between_signals_returns_a_result_that_came_as_the_wait_ran_out():
+    """A task that finished as one poll's wait ran out gives its result, not a TimeoutError;
+    a task that raised TimeoutError itself still raises it."""
+    assert result_between_signals(FinishesDuringTheWait(), 10.0, poll=0.1) == 7
+    own: Future = Future()
+    own.set_exception(TimeoutError("the task's own"))
+    with pytest.raises(TimeoutError, match="the task's own"):
+        result_between_signals(own, 10.0, poll=0.1)
+
+
 def predict_one(path: Path, model_dir: Path, out: Path, *extra: str) -> int:
     """Exit status of ``scattertag predict PATH [EXTRA]`` with the test model, writing ``out``."""
     argv = ["predict", str(path), "--beam-center", *map(str, BEAM), "--model", str(model_dir)]

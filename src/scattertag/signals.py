@@ -112,7 +112,10 @@ def result_between_signals(future: Any, timeout: float | None = None, poll: floa
         try:
             return future.result(timeout=left)
         except TimeoutError:
-            if future.done():  # the task's own TimeoutError
-                raise
+            # Done now: the task's own TimeoutError, or it finished between the wait's end and
+            # this check (Dask's client times its wait apart from the task: a build failed
+            # "timed out after 0.5 s." so); its result or its own exception, without a wait.
+            if future.done():
+                return future.result()
             if deadline is not None and time.monotonic() >= deadline:
                 raise
