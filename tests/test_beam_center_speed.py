@@ -512,6 +512,19 @@ def test_kept_gaussian_kernels_are_gaussian_filters():
         assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
 
 
+def test_gaussian_without_scipys_private_kernel_builder_is_gaussian_filter(monkeypatch):
+    """Where a scipy release drops its private kernel builder, gaussian calls
+    ndimage.gaussian_filter itself: the same array, and no kernel kept."""
+    from scattertag.beam import gaussian as g
+
+    monkeypatch.setattr(g, "_BUILD_KERNEL", None)
+    monkeypatch.setattr(g, "_KERNELS", {})
+    a = np.random.default_rng(3).normal(size=(17, 29))
+    got = g.gaussian(a, 2.3, mode="nearest", truncate=3.0)
+    want = ndimage.gaussian_filter(a, 2.3, mode="nearest", truncate=3.0)
+    assert got.tobytes() == want.tobytes() and g._KERNELS == {}
+
+
 def test_the_polish_levels_floor_is_taken_once(monkeypatch):
     """The fine polish's windows and the retrace of a ring level with few arcs read one
     dark floor of the polish level (one 20th percentile of its block means a frame, not one

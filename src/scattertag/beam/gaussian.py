@@ -12,9 +12,20 @@ array and mode): the same floats.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import ndimage
-from scipy.ndimage import _filters
+
+#: scipy's own kernel builder (private: where a scipy release drops it, :func:`gaussian`
+#: calls ``gaussian_filter`` itself, the same floats without the kept kernels).
+_BUILD_KERNEL: Any = None
+try:
+    from scipy.ndimage import _filters
+
+    _BUILD_KERNEL = getattr(_filters, "_gaussian_kernel1d", None)
+except ImportError:  # pragma: no cover - a later scipy
+    pass
 
 #: Reversed 1-D kernels by (sigma, radius), read-only (correlate, as gaussian_filter1d takes them).
 _KERNELS: dict[tuple[float, int], np.ndarray] = {}
@@ -26,7 +37,8 @@ def _kernel(sigma: float, radius: int) -> np.ndarray:
     key = (sigma, radius)
     w = _KERNELS.get(key)
     if w is None:
-        w = np.ascontiguousarray(_filters._gaussian_kernel1d(sigma, 0, radius)[::-1], np.float64)
+        assert _BUILD_KERNEL is not None
+        w = np.ascontiguousarray(_BUILD_KERNEL(sigma, 0, radius)[::-1], np.float64)
         w.flags.writeable = False
         if len(_KERNELS) >= 64:  # a few pairs recur; clear if callers vary sigma freely
             _KERNELS.clear()
@@ -42,7 +54,7 @@ def gaussian(
     int(truncate sigma + 0.5), the first pass into a new array, the later ones in place."""
     a = np.asarray(a)
     sd = float(sigma)
-    if not sd > 1e-15 or a.ndim == 0:  # gaussian_filter copies the input then
+    if not sd > 1e-15 or a.ndim == 0 or _BUILD_KERNEL is None:  # gaussian_filter copies then
         return ndimage.gaussian_filter(a, sigma, mode=mode, truncate=truncate)
     w = _kernel(sd, int(truncate * sd + 0.5))
     out = ndimage.correlate1d(a, w, 0, None, mode, 0.0, 0)
