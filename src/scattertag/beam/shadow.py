@@ -164,7 +164,11 @@ def shadow_tips(shadows: Shadows, most: int = 3) -> list[tuple[float, float, flo
     The beam lies on that axis near the tip: half the bar's width inside a bar's round end,
     some way inside a wedge's point (where the tip alone does not say).
     """
-    return [_tip(iy, ix, v, shadows) for iy, ix, v in largest_shadows(shadows, most)]
+    out = []
+    for iy, ix, v in largest_shadows(shadows, most):
+        (tip, _), (other, _) = _end_border(iy, ix, v, shadows)
+        out.append(_tip(iy, ix, v, shadows.b, tip, other))
+    return out
 
 
 def held_tips(shadows: Shadows, most: int = 3) -> list[tuple[float, float, float, float]]:
@@ -175,9 +179,9 @@ def held_tips(shadows: Shadows, most: int = 3) -> list[tuple[float, float, float
     arm (its long axis may run across the arm, about a line that misses the beam)."""
     out = []
     for iy, ix, v in largest_shadows(shadows, most):
-        (_, tip), (_, other) = _end_border(iy, ix, v, shadows)
-        if other <= HELD_BORDER * tip:
-            out.append(_tip(iy, ix, v, shadows))
+        (tip, d_tip), (other, d_other) = _end_border(iy, ix, v, shadows)
+        if d_other <= HELD_BORDER * d_tip:
+            out.append(_tip(iy, ix, v, shadows.b, tip, other))
     return out
 
 
@@ -205,20 +209,11 @@ def _end_border(
 
 
 def _tip(
-    iy: np.ndarray,
-    ix: np.ndarray,
-    v: np.ndarray,
-    shadows: Shadows,
-    edge: EdgeDistance | None = None,
-    near: bool = False,
+    iy: np.ndarray, ix: np.ndarray, v: np.ndarray, b: int, tip: int, other: int
 ) -> tuple[float, float, float, float]:
-    """(x, y, ux, uy) frame px: the end of a shadow's long axis v (its blocks iy, ix of
-    ``shadows``) farther from the level's border (or what ``edge`` measures,
-    :func:`_end_border`; with ``near`` the other end), and the unit vector from it inward."""
-    b = shadows.b
-    (tip, _), (other, _) = _end_border(iy, ix, v, shadows, edge)
-    if near:
-        tip, other = other, tip
+    """(x, y, ux, uy) frame px: the end ``tip`` of a shadow's long axis v (indices ``tip``
+    and ``other`` of its ends among its blocks iy, ix of b x b px, :func:`_end_border`),
+    and the unit vector from it inward, toward the end ``other``."""
     inward = (ix[other] - ix[tip]) * v[0] + (iy[other] - iy[tip]) * v[1]
     sign = 1.0 if inward >= 0 else -1.0
     return b * ix[tip] + (b - 1) / 2, b * iy[tip] + (b - 1) / 2, sign * v[0], sign * v[1]
@@ -243,9 +238,10 @@ def tip_starts(
     b = shadows.b
     out = []
     for iy, ix, v in largest_shadows(shadows, most):
-        free = ends and _end_border(iy, ix, v, shadows, edge)[1][1] >= FREE_END
-        for near in (False, True) if free else (False,):
-            x, y, ux, uy = _tip(iy, ix, v, shadows, edge, near)
+        (tip, _), (other, d_other) = _end_border(iy, ix, v, shadows, edge)
+        pairs = [(tip, other), (other, tip)] if ends and d_other >= FREE_END else [(tip, other)]
+        for a, o in pairs:
+            x, y, ux, uy = _tip(iy, ix, v, b, a, o)
             along = (ix * b + (b - 1) / 2 - x) * ux + (iy * b + (b - 1) / 2 - y) * uy
             per = np.bincount((along[along < MAX_RADIUS * side] / b).astype(np.int64))
             half = 0.5 * b * float(np.median(per[1:])) if per.size >= 4 else 0.0
