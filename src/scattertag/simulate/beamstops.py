@@ -40,6 +40,13 @@ class Beamstop:
     )  # flat pixel indices
     transmission: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (len(index),) in [0, 1)
 
+    def moved(self, geometry: Geometry, **changes: float) -> Beamstop:
+        """The same stop shaded about ``geometry``'s beam centre, its parameters ``changes``
+        (e.g. a paddle's ``center``, a wedge's ``apex_offset``, pixels) replaced."""
+        if self.kind is None or self.kind == "shadow":  # a shadow is placed on the frame
+            return self
+        return _shade(geometry, self.kind, {**self.params, **changes}, 1.0)
+
     def transmission_map(self, shape: tuple[int, int]) -> np.ndarray:
         """(rows, cols) float32 transmission, 1 where unshaded."""
         t = np.ones(shape[0] * shape[1], dtype=np.float32)

@@ -9,7 +9,7 @@ the :class:`Experiment`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -36,6 +36,8 @@ RADIAL_STEP = 0.25
 CHI_BINS = 2048
 #: A pixel counts as observed (for visibility) if valid and at least this transparent.
 OBSERVED_TRANSMISSION = 0.95
+#: Cached maps that the detector alone fixes: a shifted experiment keeps them.
+DETECTOR_CACHES = ("gain_map", "invalid_index")
 #: Sample-detector distance (m, log-uniform) and photon energy (keV, uniform) of each setup.
 SETUPS = {
     "saxs": {"distance": (0.8, 8.0), "energy": (6.0, 18.0)},
@@ -128,6 +130,21 @@ class Experiment:
     def intensity_scale(self) -> float:
         """Pixel area / reference pixel area: counts per pixel scale with solid angle."""
         return 1.0 / self.scale**2
+
+    def shifted(self, dx: float, dy: float, **stop: float) -> Experiment:
+        """The same experiment with the beam centre moved by (dx, dy) pixels, and with it
+        what the simulator centres on the beam (the beamstop, re-shaded with its parameters,
+        ``stop`` replacing some; the pattern's maps; the GISAXS horizon); the detector stays
+        (mask, bad pixels, readout, flat field, tilt, the sample environment's shadow)."""
+        cx, cy = self.geometry.beam_center
+        geometry = replace(self.geometry, beam_center=(cx + dx, cy + dy))
+        beamstop = self.beamstop.moved(geometry, **stop)
+        params = {**self.params, "beamstop": beamstop.params}
+        moved = replace(self, geometry=geometry, beamstop=beamstop, params=params)
+        for name in DETECTOR_CACHES:  # built once: they do not follow the beam
+            if name in self.__dict__:
+                moved.__dict__[name] = self.__dict__[name]
+        return moved
 
     # ---- where each pixel looks: the geometry's maps, or a tilted detector's ---------
     @cached_property

@@ -217,8 +217,9 @@ def _keys_from_visible(terms: list[Term]) -> dict:
     return dict(keys)
 
 
-def simulate_image(exp: Experiment, image_index: int) -> Sample:
-    """The image fixed by (exp.seed, exp.index, image_index), bit for bit in any process."""
+def image_terms(exp: Experiment, image_index: int) -> tuple[list[Term], dict[str, Any]]:
+    """The terms of image ``image_index`` and its settings (kind, dark, yoneda: ``expose``'s
+    keywords), from the image's own random streams: the same draws for any beam centre."""
     rng = np.random.default_rng(seed_sequence(exp.seed, 1, exp.index, image_index, 0))
     kind = choose(rng, exp.recipe.kinds)
     terms = _draw_terms(exp, rng, kind)
@@ -236,27 +237,54 @@ def simulate_image(exp: Experiment, image_index: int) -> Sample:
     if exposure:
         scale_terms(terms, exposure["factor"])
         terms.append(Term(f"defects.exposure: {exposure['style']}", "detector", exposure))
+    return terms, settings
+
+
+def simulate_image(exp: Experiment, image_index: int) -> Sample:
+    """The image fixed by (exp.seed, exp.index, image_index), bit for bit in any process."""
+    terms, settings = image_terms(exp, image_index)
     noise = np.random.default_rng(seed_sequence(exp.seed, 1, exp.index, image_index, 1))
     return expose(exp, terms, noise, image_index=image_index, **settings)
 
 
-def expose(
+def expected_counts(
+    exp: Experiment, image_index: int, shift: tuple[float, float] = (0.0, 0.0), **stop: float
+) -> np.ndarray:
+    """(rows, cols) float64 noise-free expected counts of image ``image_index`` in the frame's
+    units (ADU = gain x photons + offset on an integrating detector; not clipped), with the
+    beam centre moved by ``shift`` (dx, dy) pixels and the beamstop's parameters ``stop``
+    replaced (``Experiment.shifted``): the same terms, parameters and draws."""
+    moved = exp.shifted(*shift, **stop) if shift != (0.0, 0.0) or stop else exp
+    terms, settings = image_terms(moved, image_index)
+    lam = render(moved, terms, **settings).lam
+    if exp.readout is not None:
+        lam = lam * exp.readout["gain"] + exp.readout["offset"]
+    return lam.reshape(exp.shape)
+
+
+@dataclass(eq=False)
+class Rendered:
+    """An image before its counts are drawn (:func:`render`)."""
+
+    lam: np.ndarray  # (rows*cols,) float64 expected photons of each pixel
+    terms: list[Term]  # the image's terms (GISAXS ones added), their visibility judged
+    keys: dict  # the beamstop's key where its shadow is visible
+    stats: dict  # the sample's and background's peak and mean, the shadow's visibility
+
+
+def render(
     exp: Experiment,
     terms: list[Term],
-    noise: np.random.Generator,
     kind: str = "sample",
     dark: float = 0.01,
     yoneda: float = 1.0,
-    image_index: int = 0,
-) -> Sample:
-    """Render ``terms`` on the experiment's detector, tag what is visible, draw Poisson counts.
+) -> Rendered:
+    """Expected photons of ``terms`` on the experiment's detector, their visibility judged.
 
     ``kind`` is the image kind ("direct beam" moves the beamstop out), ``dark`` the dark
     counts per pixel, ``yoneda`` the Yoneda-band strength of a GISAXS experiment.
     """
-    recipe, obs = exp.recipe, exp.observed
-    vocabulary = recipe.vocabulary
-    assert vocabulary is not None  # Recipe.__post_init__ sets it
+    obs = exp.observed
     sample = _render(exp, terms, "sample")
     if exp.obliquity is not None:  # solid angle and polarisation of each pixel
         sample *= exp.obliquity
@@ -302,6 +330,26 @@ def expose(
     for t in terms:
         if t.role == "detector":
             t.add_to(lam)
+    return Rendered(lam, terms, keys, stats)
+
+
+def expose(
+    exp: Experiment,
+    terms: list[Term],
+    noise: np.random.Generator,
+    kind: str = "sample",
+    dark: float = 0.01,
+    yoneda: float = 1.0,
+    image_index: int = 0,
+) -> Sample:
+    """Render ``terms`` on the experiment's detector, tag what is visible, draw Poisson counts.
+
+    ``kind``, ``dark`` and ``yoneda`` as in :func:`render`.
+    """
+    vocabulary = exp.recipe.vocabulary
+    assert vocabulary is not None  # Recipe.__post_init__ sets it
+    rendered = render(exp, terms, kind, dark, yoneda)
+    lam, terms, keys, stats = rendered.lam, rendered.terms, rendered.keys, rendered.stats
     readout = exp.readout
     limit = exp.count_limit
     photon_limit = limit if readout is None else (limit - readout["offset"]) / readout["gain"]

@@ -1,0 +1,196 @@
+"""How precisely a simulated frame fixes its beam centre: a Cramer-Rao bound per frame.
+
+The frame's expected counts mu(theta) are rendered by the simulator itself
+(:func:`scattertag.simulate.image.expected_counts`) with the beam centre moved, so the
+bound knows every term, parameter and draw of the frame (an optimistic bound: an
+estimator knows none of them). theta = (x, y), or, where the simulator leaves the beam's
+place along a stop free (a paddle's ``center`` along its length, a wedge's
+``apex_offset``: drawn uniformly), (along, across) the stop's axis and that parameter,
+the beam moved along the axis with the stop held where it is (so the stop tells nothing
+of the beam along its axis; a difference of two renders, not the cancellation of two
+sharp edges' differences).
+Fisher information over the valid, unsaturated pixels,
+
+    I_ij = sum (d mu / d theta_i) (d mu / d theta_j) / Var,
+
+Var = mu for a photon counter, gain^2 mu_photons + read_noise^2 + 1/12 (ADU^2; the last
+the rounding to whole ADU) for an integrating detector; d mu / d theta by central
+differences. The bound on (x, y) is the xy block of I^-1 (the nuisances' Schur
+complement). A step of 0.5 px (differences over one pixel) also stands for the pixel's
+area where the simulator samples a sharp edge at pixel centres only (a stop's edge
+blurred by under a pixel on small frames): a difference over one pixel of a step edge
+is the slope of the same edge averaged over the pixel.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+from scipy.special import erf
+
+from scattertag.simulate.experiment import Experiment
+from scattertag.simulate.image import expected_counts
+
+#: Beamstop parameters that place the beam along the stop, drawn uniformly (beamstops.py),
+#: and their change per pixel the beam moves along the stop's ``angle`` with the stop held
+#: (a paddle's box lies at ``center`` beyond the beam, a wedge's apex ``apex_offset`` behind).
+NUISANCES = {"paddle": ("center", -1.0), "wedge": ("apex_offset", 1.0)}
+#: Central-difference step (pixels) of the centre and of the nuisances.
+STEP = 0.5
+#: Gauss-Legendre nodes of the hit probability's integral.
+NODES = 256
+#: Standard deviations of the broader axis beyond which the normal density is taken as 0.
+SPAN = 9.0
+
+
+def nuisance(exp: Experiment) -> tuple[str, float] | None:
+    """The beamstop parameter left free on this experiment's frames and its change per pixel
+    along the stop (NUISANCES), or None (where the stop is moved out, for the direct beam,
+    its derivative vanishes and it drops out)."""
+    return NUISANCES.get(exp.beamstop.kind or "")
+
+
+def pixel_variance(exp: Experiment, mu: np.ndarray) -> np.ndarray:
+    """Variance of each pixel's count (frame units^2) at expected counts ``mu`` (frame units)."""
+    if exp.readout is None:
+        return np.maximum(mu, 1e-12)
+    gain = exp.readout["gain"]
+    photons = np.maximum((mu - exp.readout["offset"]) / gain, 0.0)
+    return gain * gain * photons + exp.readout["noise"] ** 2 + 1.0 / 12.0
+
+
+def informative(exp: Experiment, mu: np.ndarray) -> np.ndarray:
+    """(rows, cols) bool: valid pixels whose expected count lies under the count limit."""
+    return exp.mask & (mu < exp.count_limit)
+
+
+def fisher_information(derivatives: list[np.ndarray], variance: np.ndarray) -> np.ndarray:
+    """(k, k) sum over pixels of d_i d_j / variance for k flat derivative arrays."""
+    d = np.stack([x / np.sqrt(variance) for x in derivatives])
+    return d @ d.T
+
+
+def centre_covariance(information: np.ndarray) -> np.ndarray:
+    """(2, 2) bound on the covariance of (x, y): the xy block of I^-1, i.e. the inverse of
+    the Schur complement I_xx - I_xn I_nn^-1 I_nx (nuisances with no information drop out);
+    inf along a direction the frame does not fix."""
+    ixx = information[:2, :2]
+    if len(information) > 2:
+        inn, ixn = information[2:, 2:], information[:2, 2:]
+        keep = np.diag(inn) > 0
+        if keep.any():
+            inn, ixn = inn[np.ix_(keep, keep)], ixn[:, keep]
+            ixx = ixx - ixn @ np.linalg.pinv(inn) @ ixn.T
+    values, vectors = np.linalg.eigh(0.5 * (ixx + ixx.T))
+    if values[0] <= 1e-12 * max(float(values[-1]), 0.0) or values[0] <= 0.0:
+        return np.full((2, 2), np.inf)  # a direction the frame does not fix
+    return (vectors / values) @ vectors.T
+
+
+def hit_probability(covariance: np.ndarray, tolerance: float) -> float:
+    """P(|e| <= tolerance) for e ~ N(0, covariance) in 2-D: the integral over the broader
+    axis u of phi(u) erf(sqrt(t^2 - s_a^2 u^2) / (sqrt(2) s_b)), s_a >= s_b the axes'
+    standard deviations, over |u| <= t / s_a (as u = (t / s_a) sin(theta), smooth at the
+    ends) or, where t / s_a > SPAN, over |u| <= SPAN (Gauss-Legendre either way)."""
+    if not np.all(np.isfinite(covariance)):
+        return 0.0
+    values = np.clip(np.linalg.eigvalsh(covariance), 0.0, None)
+    s_b, s_a = (math.sqrt(float(v)) for v in values)
+    if s_a == 0.0:
+        return 1.0
+    if s_b == 0.0:  # all the error along one axis
+        return float(erf(tolerance / (math.sqrt(2.0) * s_a)))
+    x, weights = np.polynomial.legendre.leggauss(NODES)
+    a = tolerance / s_a
+    if a <= SPAN:
+        theta = 0.5 * math.pi * x
+        u, jacobian = a * np.sin(theta), 0.5 * math.pi * a * np.cos(theta)
+    else:
+        u, jacobian = SPAN * x, np.full(NODES, SPAN)
+    inner = erf(np.sqrt(np.maximum(tolerance**2 - (s_a * u) ** 2, 0.0)) / (math.sqrt(2.0) * s_b))
+    density = np.exp(-0.5 * u * u) / math.sqrt(2.0 * math.pi)
+    return float(min(np.sum(weights * density * inner * jacobian), 1.0))
+
+
+@dataclass(frozen=True)
+class CentreBound:
+    """The Cramer-Rao bound of one frame's beam centre (:func:`centre_bound`)."""
+
+    names: tuple[str, ...]  # ("x", "y"), or ("along", "across", the stop's free parameter)
+    information: np.ndarray  # (k, k) Fisher information of those, 1 / pixel^2
+    covariance: np.ndarray  # (2, 2) bound on the covariance of (x, y), pixel^2 (inf: unfixed)
+    pixels: int  # valid, unsaturated pixels summed over
+
+    @property
+    def sigma_max(self) -> float:
+        """Standard deviation (pixels) along the bound's worst direction."""
+        if not np.all(np.isfinite(self.covariance)):
+            return math.inf
+        return math.sqrt(max(float(np.linalg.eigvalsh(self.covariance)[-1]), 0.0))
+
+    def hit_probability(self, tolerance: float) -> float:
+        """P(|error| <= tolerance pixels) of an efficient unbiased estimator."""
+        return hit_probability(self.covariance, tolerance)
+
+
+#: Renders expected counts (rows, cols) in frame units with the beam centre moved by
+#: ``shift`` (dx, dy) pixels and beamstop parameters replaced (keywords), as
+#: :func:`scattertag.simulate.image.expected_counts` of one image.
+Renderer = Callable[..., np.ndarray]
+
+
+def _moves(exp: Experiment, free: tuple[str, float] | None) -> tuple[list, np.ndarray]:
+    """The parameters' moves (a function of the step t giving ``render``'s keywords) and the
+    (2, 2) map from the first two to the beam's (x, y): x and y, or along and across the
+    stop's axis with the free parameter held so the stop stays, and that parameter."""
+    if free is None:
+        return [lambda t: {"shift": (t, 0.0)}, lambda t: {"shift": (0.0, t)}], np.eye(2)
+    name, rate = free
+    p = exp.beamstop.params
+    c, s, value = math.cos(p["angle"]), math.sin(p["angle"]), float(p[name])
+    moves = [
+        lambda t: {"shift": (t * c, t * s), name: value + rate * t},
+        lambda t: {"shift": (-t * s, t * c)},
+        lambda t: {name: value + t},
+    ]
+    return moves, np.array([[c, -s], [s, c]])
+
+
+def bound_from_renders(
+    exp: Experiment,
+    render: Renderer,
+    free: tuple[str, float] | None = None,
+    step: float = STEP,
+) -> CentreBound:
+    """The Cramer-Rao bound of the beam centre of the frame ``render`` draws on ``exp``'s
+    detector: expected counts at the centre and at +-``step`` along each parameter
+    (:func:`_moves`; ``free`` a beamstop parameter and its rate, as NUISANCES)."""
+    mu = render()
+    use = informative(exp, mu).ravel()
+    mean = mu.ravel()[use]
+    moves, to_xy = _moves(exp, free)
+    derivatives = []
+    for move in moves:
+        up, down = render(**move(step)).ravel()[use], render(**move(-step)).ravel()[use]
+        derivatives.append((up - down) / (2.0 * step))
+        mean = mean + up + down
+    # the variance of the renders' mean: the count averaged over the pixel's area where an
+    # edge sharper than a pixel is sampled at pixel centres only (else mu itself)
+    variance = pixel_variance(exp, mean / (1 + 2 * len(moves)))
+    information = fisher_information(derivatives, variance)
+    covariance = centre_covariance(information)
+    if np.all(np.isfinite(covariance)):
+        covariance = to_xy @ covariance @ to_xy.T
+    names = ("x", "y") if free is None else ("along", "across", free[0])
+    return CentreBound(names, information, covariance, int(use.sum()))
+
+
+def centre_bound(exp: Experiment, image_index: int = 0, step: float = STEP) -> CentreBound:
+    """The Cramer-Rao bound of the beam centre of image ``image_index`` of ``exp``, rendered
+    by the simulator (:func:`expected_counts`), the stop's free parameter (NUISANCES) too."""
+    render = partial(expected_counts, exp, image_index)
+    return bound_from_renders(exp, render, nuisance(exp), step)
