@@ -8,6 +8,7 @@ import pytest
 from conftest import make_experiment
 from scattertag.simulate import Recipe, draw_experiment
 from scattertag.simulate.fisher import (
+    amplitude_derivatives,
     bound_from_renders,
     centre_bound,
     centre_covariance,
@@ -143,3 +144,24 @@ def test_centre_bound_of_a_simulated_frame_is_finite_and_named():
     assert bound.names == ("along", "across", "center")
     assert bound.pixels > 0 and bound.information.shape == (3, 3)
     assert 0.0 <= bound.hit_probability(2.0) <= 1.0
+
+
+@pytest.mark.parametrize("index", [9, 20])
+def test_amplitude_derivatives_add_up_to_the_frame(index):
+    exp = draw_experiment(Recipe(size=128, placements=EQUAL), 0, index)
+    terms, settings = image_terms(exp, 0)
+    columns = amplitude_derivatives(exp, 0)
+    gain, offset = (
+        (1.0, 0.0) if exp.readout is None else (exp.readout["gain"], exp.readout["offset"])
+    )
+    detector = [t for t in terms if t.role == "detector"]
+    rest = render(exp, detector, **settings).lam * gain + offset  # with the dark counts
+    total = np.sum(columns[:-1], axis=0) + rest
+    np.testing.assert_allclose(total, expected_counts(exp, 0).ravel(), rtol=1e-9)
+    assert np.all(columns[-1] == gain)  # a flat offset
+    bound = centre_bound(exp, 0, free_model=True)
+    assert len(bound.names) == bound.known + 1 + len(columns)
+    assert bound.names[bound.known] == "log distance"
+    assert np.array_equal(bound.covariance, centre_bound(exp, 0).covariance)
+    # not knowing the amplitudes and the distance can only widen the bound
+    assert np.all(np.linalg.eigvalsh(bound.free_covariance - bound.covariance) > -1e-12)

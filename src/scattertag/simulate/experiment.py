@@ -131,13 +131,18 @@ class Experiment:
         """Pixel area / reference pixel area: counts per pixel scale with solid angle."""
         return 1.0 / self.scale**2
 
-    def shifted(self, dx: float, dy: float, **stop: float) -> Experiment:
+    def shifted(self, dx: float, dy: float, distance: float = 1.0, **stop: float) -> Experiment:
         """The same experiment with the beam centre moved by (dx, dy) pixels, and with it
         what the simulator centres on the beam (the beamstop, re-shaded with its parameters,
         ``stop`` replacing some; the pattern's maps; the GISAXS horizon); the detector stays
-        (mask, bad pixels, readout, flat field, tilt, the sample environment's shadow)."""
+        (mask, bad pixels, readout, flat field, tilt, the sample environment's shadow).
+        ``distance`` multiplies the sample-detector distance (the sample's q ranges stay)."""
         cx, cy = self.geometry.beam_center
-        geometry = replace(self.geometry, beam_center=(cx + dx, cy + dy))
+        geometry = replace(
+            self.geometry,
+            beam_center=(cx + dx, cy + dy),
+            distance=self.geometry.distance * distance,
+        )
         beamstop = self.beamstop.moved(geometry, **stop)
         params = {**self.params, "beamstop": beamstop.params}
         moved = replace(self, geometry=geometry, beamstop=beamstop, params=params)

@@ -33,7 +33,8 @@ import numpy as np
 from scipy.special import erf
 
 from scattertag.simulate.experiment import Experiment
-from scattertag.simulate.image import expected_counts
+from scattertag.simulate.image import expected_counts, image_terms, render
+from scattertag.simulate.terms import Term
 
 #: Beamstop parameters that place the beam along the stop, drawn uniformly (beamstops.py),
 #: and their change per pixel the beam moves along the stop's ``angle`` with the stop held
@@ -116,25 +117,50 @@ def hit_probability(covariance: np.ndarray, tolerance: float) -> float:
     return float(min(np.sum(weights * density * inner * jacobian), 1.0))
 
 
+def sigma_max(covariance: np.ndarray) -> float:
+    """Standard deviation (pixels) along a (2, 2) covariance's worst direction."""
+    if not np.all(np.isfinite(covariance)):
+        return math.inf
+    return math.sqrt(max(float(np.linalg.eigvalsh(covariance)[-1]), 0.0))
+
+
 @dataclass(frozen=True)
 class CentreBound:
-    """The Cramer-Rao bound of one frame's beam centre (:func:`centre_bound`)."""
+    """The Cramer-Rao bound of one frame's beam centre (:func:`centre_bound`): the bound
+    with the model known (the first ``known`` parameters: the centre and the stop's free
+    parameter) and, where more are given, with the model's amplitudes and distance free."""
 
-    names: tuple[str, ...]  # ("x", "y"), or ("along", "across", the stop's free parameter)
-    information: np.ndarray  # (k, k) Fisher information of those, 1 / pixel^2
-    covariance: np.ndarray  # (2, 2) bound on the covariance of (x, y), pixel^2 (inf: unfixed)
+    names: tuple[str, ...]  # ("x", "y") or ("along", "across", the stop's parameter), more
+    information: np.ndarray  # (k, k) Fisher information of those (pixels, log amplitudes)
+    known: int  # parameters of the known model's bound (2 or 3)
+    to_xy: np.ndarray  # (2, 2) map of the first two parameters to the beam's (x, y)
     pixels: int  # valid, unsaturated pixels summed over
+
+    def _xy(self, covariance: np.ndarray) -> np.ndarray:
+        if not np.all(np.isfinite(covariance)):
+            return covariance
+        return self.to_xy @ covariance @ self.to_xy.T
+
+    @property
+    def covariance(self) -> np.ndarray:
+        """(2, 2) bound on the covariance of (x, y), pixel^2, the model known (inf: unfixed)."""
+        k = self.known
+        return self._xy(centre_covariance(self.information[:k, :k]))
+
+    @property
+    def free_covariance(self) -> np.ndarray:
+        """(2, 2) bound on the covariance of (x, y), every parameter given free."""
+        return self._xy(centre_covariance(self.information))
 
     @property
     def sigma_max(self) -> float:
-        """Standard deviation (pixels) along the bound's worst direction."""
-        if not np.all(np.isfinite(self.covariance)):
-            return math.inf
-        return math.sqrt(max(float(np.linalg.eigvalsh(self.covariance)[-1]), 0.0))
+        """Standard deviation (pixels) along the known model's bound's worst direction."""
+        return sigma_max(self.covariance)
 
-    def hit_probability(self, tolerance: float) -> float:
-        """P(|error| <= tolerance pixels) of an efficient unbiased estimator."""
-        return hit_probability(self.covariance, tolerance)
+    def hit_probability(self, tolerance: float, free: bool = False) -> float:
+        """P(|error| <= tolerance pixels) of an efficient unbiased estimator (``free``: the
+        bound with every parameter free)."""
+        return hit_probability(self.free_covariance if free else self.covariance, tolerance)
 
 
 #: Renders expected counts (rows, cols) in frame units with the beam centre moved by
@@ -143,54 +169,97 @@ class CentreBound:
 Renderer = Callable[..., np.ndarray]
 
 
-def _moves(exp: Experiment, free: tuple[str, float] | None) -> tuple[list, np.ndarray]:
-    """The parameters' moves (a function of the step t giving ``render``'s keywords) and the
+def _moves(
+    exp: Experiment, free: tuple[str, float] | None, distance: bool
+) -> tuple[list, np.ndarray]:
+    """The parameters' moves (a function of the step t giving the renderer's keywords) and the
     (2, 2) map from the first two to the beam's (x, y): x and y, or along and across the
-    stop's axis with the free parameter held so the stop stays, and that parameter."""
-    if free is None:
-        return [lambda t: {"shift": (t, 0.0)}, lambda t: {"shift": (0.0, t)}], np.eye(2)
-    name, rate = free
-    p = exp.beamstop.params
-    c, s, value = math.cos(p["angle"]), math.sin(p["angle"]), float(p[name])
-    moves = [
-        lambda t: {"shift": (t * c, t * s), name: value + rate * t},
-        lambda t: {"shift": (-t * s, t * c)},
-        lambda t: {name: value + t},
-    ]
-    return moves, np.array([[c, -s], [s, c]])
+    stop's axis with the free parameter held so the stop stays, and that parameter; with
+    ``distance`` last the log of the distance, t / (the frame's longer side) a step (the
+    farthest radii move by about t pixels)."""
+    moves: list = [lambda t: {"shift": (t, 0.0)}, lambda t: {"shift": (0.0, t)}]
+    to_xy = np.eye(2)
+    if free is not None:
+        name, rate = free
+        p = exp.beamstop.params
+        c, s, value = math.cos(p["angle"]), math.sin(p["angle"]), float(p[name])
+        moves = [
+            lambda t: {"shift": (t * c, t * s), name: value + rate * t},
+            lambda t: {"shift": (-t * s, t * c)},
+            lambda t: {name: value + t},
+        ]
+        to_xy = np.array([[c, -s], [s, c]])
+    if distance:
+        side = max(exp.shape)
+        moves.append(lambda t: {"distance": math.exp(t / side)})
+    return moves, to_xy
+
+
+def _source(term: Term) -> int:
+    """One id for the terms of one amplitude: the shared parameters of a lattice's,
+    calibrant's or crystal's peaks (a dict among the term's parameters), else its own."""
+    shared = [v for v in term.params.values() if isinstance(v, dict)]
+    return id(shared[0]) if shared else id(term.params)
+
+
+def amplitude_derivatives(exp: Experiment, image_index: int = 0) -> list[np.ndarray]:
+    """(rows*cols,) d mu / d log(amplitude) in frame units of each source of the image's
+    sample, background and beam-made defect terms (the terms of one source rendered alone,
+    :func:`_source`), and of a flat offset: the amplitudes an estimator does not know."""
+    terms, settings = image_terms(exp, image_index)
+    groups: dict[int, list[Term]] = {}
+    for t in terms:
+        if t.role in ("sample", "background", "defect"):
+            groups.setdefault(_source(t), []).append(t)
+    gain = 1.0 if exp.readout is None else exp.readout["gain"]
+    alone = {**settings, "dark": 0.0}
+    columns = [render(exp, group, **alone).lam * gain for group in groups.values()]
+    return [c for c in columns if c.any()] + [np.full(exp.mask.size, gain)]
 
 
 def bound_from_renders(
     exp: Experiment,
-    render: Renderer,
+    draw: Renderer,
     free: tuple[str, float] | None = None,
     step: float = STEP,
+    amplitudes: list[np.ndarray] | tuple = (),
+    distance: bool = False,
 ) -> CentreBound:
-    """The Cramer-Rao bound of the beam centre of the frame ``render`` draws on ``exp``'s
+    """The Cramer-Rao bound of the beam centre of the frame ``draw`` renders on ``exp``'s
     detector: expected counts at the centre and at +-``step`` along each parameter
-    (:func:`_moves`; ``free`` a beamstop parameter and its rate, as NUISANCES)."""
-    mu = render()
+    (:func:`_moves`; ``free`` a beamstop parameter and its rate, as NUISANCES; ``distance``
+    the log distance); linear nuisances' derivatives ``amplitudes`` (flat, frame units)
+    are the model-free bound's too."""
+    mu = draw()
     use = informative(exp, mu).ravel()
     mean = mu.ravel()[use]
-    moves, to_xy = _moves(exp, free)
+    moves, to_xy = _moves(exp, free, distance)
+    names: tuple[str, ...] = ("x", "y") if free is None else ("along", "across", free[0])
+    known = len(names)
     derivatives = []
-    for move in moves:
-        up, down = render(**move(step)).ravel()[use], render(**move(-step)).ravel()[use]
+    for k, move in enumerate(moves):
+        up, down = draw(**move(step)).ravel()[use], draw(**move(-step)).ravel()[use]
         derivatives.append((up - down) / (2.0 * step))
-        mean = mean + up + down
-    # the variance of the renders' mean: the count averaged over the pixel's area where an
-    # edge sharper than a pixel is sampled at pixel centres only (else mu itself)
-    variance = pixel_variance(exp, mean / (1 + 2 * len(moves)))
+        if k < known:
+            mean = mean + up + down
+    # the variance of the mean of the renders about the centre: the count averaged over the
+    # pixel's area where an edge sharper than a pixel is sampled at pixel centres only
+    # (else mu itself)
+    variance = pixel_variance(exp, mean / (1 + 2 * known))
+    derivatives += [a[use] for a in amplitudes]
+    names += ("log distance",) * distance
+    names += tuple(f"log amplitude {k}" for k in range(len(amplitudes)))
     information = fisher_information(derivatives, variance)
-    covariance = centre_covariance(information)
-    if np.all(np.isfinite(covariance)):
-        covariance = to_xy @ covariance @ to_xy.T
-    names = ("x", "y") if free is None else ("along", "across", free[0])
-    return CentreBound(names, information, covariance, int(use.sum()))
+    return CentreBound(names, information, known, to_xy, int(use.sum()))
 
 
-def centre_bound(exp: Experiment, image_index: int = 0, step: float = STEP) -> CentreBound:
+def centre_bound(
+    exp: Experiment, image_index: int = 0, step: float = STEP, free_model: bool = False
+) -> CentreBound:
     """The Cramer-Rao bound of the beam centre of image ``image_index`` of ``exp``, rendered
-    by the simulator (:func:`expected_counts`), the stop's free parameter (NUISANCES) too."""
-    render = partial(expected_counts, exp, image_index)
-    return bound_from_renders(exp, render, nuisance(exp), step)
+    by the simulator (:func:`expected_counts`), the stop's free parameter (NUISANCES) too;
+    with ``free_model`` also the information of the distance and of every source's
+    amplitude (:func:`amplitude_derivatives`), for ``CentreBound.free_covariance``."""
+    draw = partial(expected_counts, exp, image_index)
+    amplitudes = amplitude_derivatives(exp, image_index) if free_model else ()
+    return bound_from_renders(exp, draw, nuisance(exp), step, amplitudes, free_model)

@@ -248,13 +248,19 @@ def simulate_image(exp: Experiment, image_index: int) -> Sample:
 
 
 def expected_counts(
-    exp: Experiment, image_index: int, shift: tuple[float, float] = (0.0, 0.0), **stop: float
+    exp: Experiment,
+    image_index: int,
+    shift: tuple[float, float] = (0.0, 0.0),
+    distance: float = 1.0,
+    **stop: float,
 ) -> np.ndarray:
     """(rows, cols) float64 noise-free expected counts of image ``image_index`` in the frame's
     units (ADU = gain x photons + offset on an integrating detector; not clipped), with the
-    beam centre moved by ``shift`` (dx, dy) pixels and the beamstop's parameters ``stop``
-    replaced (``Experiment.shifted``): the same terms, parameters and draws."""
-    moved = exp.shifted(*shift, **stop) if shift != (0.0, 0.0) or stop else exp
+    beam centre moved by ``shift`` (dx, dy) pixels, the distance times ``distance`` and the
+    beamstop's parameters ``stop`` replaced (``Experiment.shifted``): the same terms,
+    parameters and draws."""
+    same = shift == (0.0, 0.0) and distance == 1.0 and not stop
+    moved = exp if same else exp.shifted(*shift, distance, **stop)
     terms, settings = image_terms(moved, image_index)
     lam = render(moved, terms, **settings).lam
     if exp.readout is not None:

@@ -1,0 +1,259 @@
+"""The Cramer-Rao ceiling of the simulated beam-centre goal: how many frames ANY estimator
+could place within the goal's tolerance.
+
+For each benchmark frame (the frames of ``bench_beam_center.py``: the same seeds, sizes and
+recipe, read from ``--cache`` for their categories) the simulator renders the frame's
+expected counts with the beam centre moved (``scattertag.simulate.fisher.centre_bound``:
+every term, parameter and draw of the frame known; a paddle's or wedge's place along the
+stop a nuisance), and the Fisher information of the centre gives the hit probability of an
+efficient unbiased estimator, P(|e| <= tol) for e ~ N(0, C), C the bound; tol = 2 px with
+the centre on the frame, 2 % of the diagonal off it. The ceiling of a set of frames is the
+sum of P over its frames (and the count of frames with P >= 0.5). ``--free-model`` also
+leaves the distance, every source's amplitude and a flat offset unknown (a second, less
+optimistic bound, in the columns ``p_free``). With ``--against CSV`` (a ``--per-frame`` CSV of
+``bench_beam_center.py``) main's hits stand beside the ceiling per category, and the
+frames main misses although the bound makes them reachable (P >= ``--reachable``) and
+those it hits although the bound says P < 0.5 are listed. ``--totals-only`` prints no
+frame (the fair test's seed 2).
+
+    python benchmarks/bench_beam_ceiling.py --seed 0 --count 500 --cache /work/data/tilt/frames \\
+        --per-frame ceiling0.csv --against /work/data/s14/s16fin/seed0.csv > ceiling0.log
+    python benchmarks/bench_beam_ceiling.py --seed 0 --frames 0-29 --step 0.25  # the step's effect
+
+Rendering costs about 1-2 s a 2000 px frame idle (5-7 renders a frame: the centre, +-0.5 px
+along two axes and the stop's free parameter); ``--per-frame`` rows are written as they
+come and ``--resume`` skips the frames already there.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import math  # noqa: E402
+import time  # noqa: E402
+from collections import defaultdict  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from bench_beam_center import (  # noqa: E402
+    CATEGORIES,
+    EQUAL_PLACEMENTS,
+    SIZES,
+    exposure_band,
+    on_frame,
+    simulated_frame,
+    tilt_band,
+)
+from scattertag.simulate import Recipe, draw_experiment  # noqa: E402
+from scattertag.simulate.fisher import (  # noqa: E402
+    STEP,
+    centre_bound,
+    informative,
+    pixel_variance,
+    sigma_max,
+)
+from scattertag.simulate.image import expected_counts  # noqa: E402
+
+#: Per-frame CSV columns besides the categories.
+FIELDS = (
+    "frame",
+    *CATEGORIES,
+    "on",
+    "tolerance",
+    "sigma_max",
+    "p_hit",
+    "sigma_free",
+    "p_free",
+    "pixels",
+    "chi2",
+    "seconds",
+)
+
+
+def frame_list(spec: str | None, count: int) -> list[int]:
+    """Frame numbers of ``--frames`` ("0-29,40,41") or the first ``count``."""
+    if not spec:
+        return list(range(count))
+    frames: list[int] = []
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        frames += range(int(lo), int(hi or lo) + 1)
+    return frames
+
+
+def ceiling_row(seed: int, i: int, cache: Path | None, step: float, free: bool) -> dict:
+    """One frame's categories (as bench_beam_center.py's), its bound and hit probability,
+    and chi2: the mean of (counts - mu)^2 / Var over the bound's pixels (about 1 when the
+    expected counts are the frame's)."""
+    t0 = time.process_time()
+    f = simulated_frame(seed, i, cache)
+    exp = draw_experiment(Recipe(size=SIZES[i % len(SIZES)], placements=EQUAL_PLACEMENTS), seed, i)
+    counts = f["counts"]
+    x, y = float(f["x"]), float(f["y"])
+    on = on_frame(x, y, counts.shape)
+    tol = 2.0 if on else 0.02 * math.hypot(*counts.shape)
+    mu = expected_counts(exp, 0)
+    use = informative(exp, mu) & (counts < exp.count_limit)
+    resid = (counts[use] - mu[use]) ** 2 / pixel_variance(exp, mu[use])
+    bound = centre_bound(exp, 0, step, free_model=free)
+    row = {
+        "frame": i,
+        "size": int(f["size"]),
+        "placement": f["placement"],
+        "setup": str(f.get("setup", "?")),
+        "tilt": tilt_band(seed, i),
+        "detector": str(f["detector"]).split()[0],
+        "beamstop": str(f.get("beamstop", "?")),
+        "sample": str(f.get("sample", "?")),
+        "kind": f["kind"],
+        "exposure": exposure_band(counts, f["mask"]),
+        "on": on,
+        "tolerance": round(tol, 2),
+        "sigma_max": f"{bound.sigma_max:.4g}",
+        "p_hit": round(bound.hit_probability(tol), 4),
+        "sigma_free": "",
+        "p_free": "",
+        "pixels": bound.pixels,
+        "chi2": round(float(resid.mean()) if resid.size else math.nan, 3),
+    }
+    if free:
+        row.update(
+            sigma_free=f"{sigma_max(bound.free_covariance):.4g}",
+            p_free=round(bound.hit_probability(tol, free=True), 4),
+        )
+    row["seconds"] = round(time.process_time() - t0, 2)
+    return row
+
+
+def read_rows(path: Path) -> list[dict]:
+    """A per-frame CSV's rows with ``on`` and ``hit`` as bools, numbers as floats."""
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for r in rows:
+        for key in ("on", "hit"):
+            if key in r:
+                r[key] = r[key] == "True"
+        for key in ("p_hit", "p_free"):
+            if key in r:
+                r[key] = float(r[key]) if r[key] not in ("", None) else None
+    return rows
+
+
+def summary(rows: list[dict], main: dict[int, dict], free: bool) -> str:
+    """'ceiling sum P (%) of n, P >= 0.5: k[, amplitudes free ...][, main hits]'."""
+    if not rows:
+        return "   -"
+    n = len(rows)
+    total = sum(r["p_hit"] for r in rows)
+    text = f"{total:6.1f} ({100 * total / n:5.1f} %)"
+    text += f" of {n:3d}, P>=0.5 {sum(r['p_hit'] >= 0.5 for r in rows):3d}"
+    if free and all(r["p_free"] is not None for r in rows):
+        loose = sum(r["p_free"] for r in rows)
+        text += f"; model free {loose:6.1f} ({100 * loose / n:5.1f} %)"
+    if main:
+        hits = [main[int(r["frame"])]["hit"] for r in rows if int(r["frame"]) in main]
+        text += f"; main {sum(hits):3d} ({100 * sum(hits) / max(len(hits), 1):5.1f} %)"
+    return text
+
+
+def report(rows: list[dict], main: dict[int, dict], free: bool, reachable: float, totals: bool):
+    """The ceiling on and off the frame, by category, and (``main``) the frames to explain."""
+    for where, pick in (("on the frame (2 px)", True), ("off the frame (2 %)", False)):
+        print(f"  {where:22s} {summary([r for r in rows if r['on'] == pick], main, free)}")
+    if totals:
+        return
+    for key in CATEGORIES:
+        print(f"  by {key}:")
+        for value in sorted({str(r[key]) for r in rows}):
+            group = [r for r in rows if str(r[key]) == value]
+            for where, pick in (("on ", True), ("off", False)):
+                part = [r for r in group if r["on"] == pick]
+                if part:
+                    print(f"    {value[:22]:22s} {where} {summary(part, main, free)}")
+    if not main:
+        return
+    both = [r for r in rows if int(r["frame"]) in main]
+    missed = [r for r in both if r["p_hit"] >= reachable and not main[int(r["frame"])]["hit"]]
+    print(f"\n  main misses although P >= {reachable} ({len(missed)} frames), by sample / stop:")
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in missed:
+        groups[(str(r["sample"]), str(r["beamstop"]))].append(r)
+    for (sample, stop), group in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        frames = ", ".join(
+            f"{r['frame']}{'' if r['on'] else ' off'}"
+            f" ({float(m['error_px']):.0f} px, {m['method']})"
+            for r in group
+            for m in [main[int(r["frame"])]]
+        )
+        print(f"    {sample} / {stop}: {len(group)}: {frames}")
+    lucky = [r for r in both if r["p_hit"] < 0.5 and main[int(r["frame"])]["hit"]]
+    print(f"\n  main hits although P < 0.5 ({len(lucky)} frames):")
+    for r in sorted(lucky, key=lambda r: r["p_hit"]):
+        m = main[int(r["frame"])]
+        print(
+            f"    {r['frame']:>4} {'on ' if r['on'] else 'off'} {r['placement']:7s} {r['kind']:11s}"
+            f" {r['sample']:16s} {r['beamstop']:9s} {r['size']:>5} P {r['p_hit']:.3f}"
+            f" sigma {r['sigma_max']:>9s} px; main {float(m['error_px']):.2f} px {m['method']}"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--count", type=int, default=500, help="frames (default 500)")
+    ap.add_argument("--frames", default=None, help="frame numbers instead, e.g. 0-29,40")
+    ap.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
+    ap.add_argument("--cache", type=Path, default=None, help="bench_beam_center.py's frames")
+    ap.add_argument("--step", type=float, default=STEP, help="central-difference step, px")
+    ap.add_argument(
+        "--free-model", action="store_true", help="also the bound with amplitudes, distance free"
+    )
+    ap.add_argument("--per-frame", type=Path, default=None, help="one CSV row per frame")
+    ap.add_argument("--resume", action="store_true", help="skip the frames in --per-frame")
+    ap.add_argument("--against", type=Path, default=None, help="bench_beam_center.py's CSV")
+    ap.add_argument("--reachable", type=float, default=0.9, help="P of a reachable miss")
+    ap.add_argument("--totals-only", action="store_true", help="only the totals (seed 2)")
+    args = ap.parse_args()
+    frames = frame_list(args.frames, args.count)
+    rows: list[dict] = []
+    if args.resume and args.per_frame is not None and args.per_frame.exists():
+        rows = [r for r in read_rows(args.per_frame) if int(r["frame"]) in set(frames)]
+    done = {int(r["frame"]) for r in rows}
+    out = None
+    if args.per_frame is not None:
+        fresh = not (args.resume and args.per_frame.exists())
+        fh = open(args.per_frame, "w" if fresh else "a", newline="")  # noqa: SIM115
+        out = csv.DictWriter(fh, fieldnames=FIELDS)
+        if fresh:
+            out.writeheader()
+    for i in tqdm([i for i in frames if i not in done], desc="frames", unit="frame"):
+        row = ceiling_row(args.seed, i, args.cache, args.step, args.free_model)
+        if out is not None:
+            out.writerow(row)
+            fh.flush()
+        rows.append({**row, "p_free": row["p_free"] if row["p_free"] != "" else None})
+    if out is not None:
+        fh.close()
+    main_rows = {}
+    if args.against is not None:
+        main_rows = {int(r["frame"]): r for r in read_rows(args.against)}
+    rows.sort(key=lambda r: int(r["frame"]))
+    for r in rows:
+        r["on"] = r["on"] in (True, "True")
+    chi2 = np.array([float(r["chi2"]) for r in rows])
+    print(
+        f"\n== Cramer-Rao ceiling, seed {args.seed}: {len(rows)} frames, step {args.step} px =="
+        f"\n  chi2 of the counts about the expected counts: median {np.nanmedian(chi2):.3f},"
+        f" range {np.nanmin(chi2):.3f}-{np.nanmax(chi2):.3f}"
+    )
+    report(rows, main_rows, args.free_model, args.reachable, args.totals_only)
+
+
+if __name__ == "__main__":
+    main()
