@@ -163,8 +163,16 @@ def summary(rows: list[dict], main: dict[int, dict], free: bool) -> str:
     return text
 
 
-def report(rows: list[dict], main: dict[int, dict], free: bool, reachable: float, totals: bool):
-    """The ceiling on and off the frame, by category, and (``main``) the frames to explain."""
+def report(
+    rows: list[dict],
+    main: dict[int, dict],
+    free: bool,
+    reachable: float,
+    totals: bool,
+    lists: str = "p_hit",
+):
+    """The ceiling on and off the frame, by category, and (``main``) the frames to explain,
+    by the hit probability of column ``lists`` (``p_hit``: the model known; ``p_free``)."""
     for where, pick in (("on the frame (2 px)", True), ("off the frame (2 %)", False)):
         print(f"  {where:22s} {summary([r for r in rows if r['on'] == pick], main, free)}")
     if totals:
@@ -180,8 +188,8 @@ def report(rows: list[dict], main: dict[int, dict], free: bool, reachable: float
     if not main:
         return
     both = [r for r in rows if int(r["frame"]) in main]
-    missed = [r for r in both if r["p_hit"] >= reachable and not main[int(r["frame"])]["hit"]]
-    print(f"\n  main misses although P >= {reachable} ({len(missed)} frames), by sample / stop:")
+    missed = [r for r in both if r[lists] >= reachable and not main[int(r["frame"])]["hit"]]
+    print(f"\n  main misses although {lists} >= {reachable} ({len(missed)}), by sample / stop:")
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in missed:
         groups[(str(r["sample"]), str(r["beamstop"]))].append(r)
@@ -193,14 +201,15 @@ def report(rows: list[dict], main: dict[int, dict], free: bool, reachable: float
             for m in [main[int(r["frame"])]]
         )
         print(f"    {sample} / {stop}: {len(group)}: {frames}")
-    lucky = [r for r in both if r["p_hit"] < 0.5 and main[int(r["frame"])]["hit"]]
-    print(f"\n  main hits although P < 0.5 ({len(lucky)} frames):")
-    for r in sorted(lucky, key=lambda r: r["p_hit"]):
+    lucky = [r for r in both if r[lists] < 0.5 and main[int(r["frame"])]["hit"]]
+    print(f"\n  main hits although {lists} < 0.5 ({len(lucky)} frames):")
+    for r in sorted(lucky, key=lambda r: r[lists]):
         m = main[int(r["frame"])]
         print(
             f"    {r['frame']:>4} {'on ' if r['on'] else 'off'} {r['placement']:7s} {r['kind']:11s}"
             f" {r['sample']:16s} {r['beamstop']:9s} {r['size']:>5} P {r['p_hit']:.3f}"
-            f" sigma {r['sigma_max']:>9s} px; main {float(m['error_px']):.2f} px {m['method']}"
+            f" (free {r['p_free']}) sigma {r['sigma_max']:>9s} px (free {r['sigma_free']});"
+            f" main {float(m['error_px']):.2f} px {m['method']}"
         )
 
 
@@ -219,6 +228,12 @@ def main() -> None:
     ap.add_argument("--against", type=Path, default=None, help="bench_beam_center.py's CSV")
     ap.add_argument("--reachable", type=float, default=0.9, help="P of a reachable miss")
     ap.add_argument("--totals-only", action="store_true", help="only the totals (seed 2)")
+    ap.add_argument(
+        "--lists-by",
+        choices=("p_hit", "p_free"),
+        default="p_hit",
+        help="the bound the lists of frames use (p_free: the model-free one, --free-model)",
+    )
     args = ap.parse_args()
     frames = frame_list(args.frames, args.count)
     rows: list[dict] = []
@@ -252,7 +267,7 @@ def main() -> None:
         f"\n  chi2 of the counts about the expected counts: median {np.nanmedian(chi2):.3f},"
         f" range {np.nanmin(chi2):.3f}-{np.nanmax(chi2):.3f}"
     )
-    report(rows, main_rows, args.free_model, args.reachable, args.totals_only)
+    report(rows, main_rows, args.free_model, args.reachable, args.totals_only, args.lists_by)
 
 
 if __name__ == "__main__":

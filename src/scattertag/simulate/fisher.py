@@ -203,9 +203,11 @@ def _source(term: Term) -> int:
 
 
 def amplitude_derivatives(exp: Experiment, image_index: int = 0) -> list[np.ndarray]:
-    """(rows*cols,) d mu / d log(amplitude) in frame units of each source of the image's
-    sample, background and beam-made defect terms (the terms of one source rendered alone,
-    :func:`_source`), and of a flat offset: the amplitudes an estimator does not know."""
+    """(rows*cols,) derivatives in frame units of the linear nuisances an estimator does not
+    know: d mu / d log(amplitude) of each source of the image's sample, background and
+    beam-made defect terms (the terms of one source rendered alone, :func:`_source`), a
+    flat offset, and a flat field's ramp across the frame (their sum times x and times y,
+    -1/2 to 1/2 over the frame, as ``detector.sensitivity_map``'s gradient)."""
     terms, settings = image_terms(exp, image_index)
     groups: dict[int, list[Term]] = {}
     for t in terms:
@@ -214,7 +216,13 @@ def amplitude_derivatives(exp: Experiment, image_index: int = 0) -> list[np.ndar
     gain = 1.0 if exp.readout is None else exp.readout["gain"]
     alone = {**settings, "dark": 0.0}
     columns = [render(exp, group, **alone).lam * gain for group in groups.values()]
-    return [c for c in columns if c.any()] + [np.full(exp.mask.size, gain)]
+    columns = [c for c in columns if c.any()]
+    rows, cols = exp.shape
+    lit = np.sum(columns, axis=0).reshape(rows, cols) if columns else np.zeros((rows, cols))
+    y = np.arange(rows) / max(rows - 1, 1) - 0.5
+    x = np.arange(cols) / max(cols - 1, 1) - 0.5
+    ramps = [(lit * x[None, :]).ravel(), (lit * y[:, None]).ravel()]
+    return [*columns, np.full(exp.mask.size, gain), *(r for r in ramps if r.any())]
 
 
 def bound_from_renders(
@@ -248,7 +256,7 @@ def bound_from_renders(
     variance = pixel_variance(exp, mean / (1 + 2 * known))
     derivatives += [a[use] for a in amplitudes]
     names += ("log distance",) * distance
-    names += tuple(f"log amplitude {k}" for k in range(len(amplitudes)))
+    names += tuple(f"linear {k}" for k in range(len(amplitudes)))
     information = fisher_information(derivatives, variance)
     return CentreBound(names, information, known, to_xy, int(use.sum()))
 
