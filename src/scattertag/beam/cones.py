@@ -46,7 +46,6 @@ import numpy as np
 
 from scattertag.beam import least_squares
 from scattertag.beam.least_squares import Solution
-from scattertag.simulate.tilt import Tilt
 
 #: Soft-L1 scale of the point residuals (pixels of the points' own grid).
 F_SCALE = 1.0
@@ -118,26 +117,55 @@ class ConeFit:
 
 @lru_cache(maxsize=16)
 def _rotation(tx: float, ty: float) -> tuple[float, ...]:
-    """The (3, 3) rotation of the detector for the tilt vector tau (cos phi, sin phi), row
-    by row (9 floats); kept for the last few tilts (a finite-difference Jacobian moves the
-    centre and the distance at the same tilt)."""
-    tau = math.hypot(tx, ty)
-    return tuple(Tilt(tau, math.atan2(ty, tx)).rotation().ravel().tolist())
+    """The six entries (r00, r01, r10, r11, r20, r21) of the detector's rotation for the
+    tilt vector tau (cos phi, sin phi) that the cones read (e_x, e_y); kept for the last few
+    tilts (a finite-difference Jacobian moves the centre and the distance at the same tilt).
+
+    Rodrigues' R = I + sin(tau) K + (1 - cos(tau)) K^2, K the cross-product matrix of the
+    axis a = (cos phi, sin phi, 0) (:meth:`scattertag.simulate.tilt.Tilt.rotation`): each
+    entry read is one product of a's components, so these are that matrix's floats (numpy's
+    sin and cos, as it takes them) without its ~10 us of small-array calls."""
+    tau, phi = math.hypot(tx, ty), math.atan2(ty, tx)
+    a0, a1 = float(np.cos(phi)), float(np.sin(phi))
+    s, t = float(np.sin(tau)), 1 - float(np.cos(tau))
+    return (
+        1.0 - t * (a1 * a1),
+        t * (a1 * a0),
+        t * (a0 * a1),
+        1.0 - t * (a0 * a0),
+        -s * a1,
+        s * a0,
+    )
 
 
 def cone_angles(params: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """2 theta (radians) of points (x, y) and |grad 2 theta| (radians per pixel), each (N,).
+    """2 theta (radians) of points (x, y) and |grad 2 theta| (radians per pixel), each (N,);
+    for params of k geometries (k, 5), each (k, N), row i that of geometry i.
 
     ``params`` = (cx, cy, log d, tau cos phi, tau sin phi), lengths in pixels (module).
     With P the point in the lab and rho = |P_xy|: d(2 theta) = q . dP with q = (P_z P_x /
     rho, P_z P_y / rho, -rho) / |P|^2, and dP/dx = e_x, dP/dy = e_y.
     """
-    cx, cy, log_d, tx, ty = (float(v) for v in params)
-    r00, r01, _, r10, r11, _, r20, r21, _ = _rotation(tx, ty)
-    u, v = x - cx, y - cy
+    if np.ndim(params) == 1:
+        cx, cy, log_d, tx, ty = (float(v) for v in params)
+        return _angles(x - cx, y - cy, math.exp(log_d), _rotation(tx, ty))
+    rows = np.asarray(params, dtype=np.float64)
+    # each geometry's distance and rotation from the same scalar calls as a single one's
+    dist = np.array([[math.exp(v)] for v in rows[:, 2].tolist()])
+    rot = np.array([_rotation(tx, ty) for tx, ty in rows[:, 3:].tolist()]).T[:, :, None]
+    return _angles(x - rows[:, :1], y - rows[:, 1:2], dist, tuple(rot))
+
+
+def _angles(
+    u: np.ndarray, v: np.ndarray, dist: float | np.ndarray, rot: Sequence[float | np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`cone_angles` of points (u, v) from the beam point at ``dist``, ``rot`` the
+    rotation's entries (:func:`_rotation`): floats, or (k, 1) columns for k geometries with
+    u, v (k, N)."""
+    r00, r01, r10, r11, r20, r21 = rot
     px = u * r00 + v * r01
     py = u * r10 + v * r11
-    pz = math.exp(log_d) + u * r20
+    pz = dist + u * r20
     pz += v * r21
     rho = px * px
     rho += py * py
@@ -166,17 +194,24 @@ class _Arcs:
         return _Arcs(self.x[idx], self.y[idx], self.sw[idx], self.label[idx], self.n)
 
     def residuals(self, params: np.ndarray) -> np.ndarray:
-        """(N,) sqrt(w)-weighted distances (pixels) of the points to their arcs' conics."""
+        """(N,) sqrt(w)-weighted distances (pixels) of the points to their arcs' conics;
+        (k, N) for params of k geometries (k, 5)."""
         return self.solve(params)[0]
 
     def solve(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(residuals (N,), the arcs' 2 theta (n,)) of a geometry; each arc's 2 theta is
-        the weighted mean of its points' (variable projection, weights w / |grad|^2)."""
+        the weighted mean of its points' (variable projection, weights w / |grad|^2).
+        Of k geometries (k, 5): (k, N) and (k, n), each row as the geometry's alone."""
         tt, grad = cone_angles(params, self.x, self.y)
         wk = (self.sw / grad) ** 2
-        tot = np.maximum(np.bincount(self.label, wk, self.n), 1e-300)
-        two_theta = np.bincount(self.label, wk * tt, self.n) / tot
-        return self.sw * (tt - two_theta[self.label]) / grad, two_theta
+        k = 1 if tt.ndim == 1 else tt.shape[0]
+        # the k geometries' arcs as k n bins: each bin sums its points in the same order
+        label = self.label if k == 1 else self.label + self.n * np.arange(k)[:, None]
+        flat = label.ravel()
+        tot = np.maximum(np.bincount(flat, wk.ravel(), k * self.n), 1e-300)
+        two_theta = np.bincount(flat, (wk * tt).ravel(), k * self.n) / tot
+        res = self.sw * (tt - two_theta[label]) / grad
+        return res, two_theta.reshape(tt.shape[:-1] + (self.n,))
 
     def rings(self, params: np.ndarray) -> np.ndarray:
         """(n,) int: the ring of each arc at the geometry ``params``, -1 for an arc left out.
@@ -350,6 +385,7 @@ def cone_fits(
             ftol=tol,
             xtol=tol,
             want_jac=want_jac,
+            many=on.residuals,
         )
 
     near, far = D_STARTS[0] * radius, D_STARTS[1] * radius
@@ -357,8 +393,9 @@ def cone_fits(
 
     def circles(on: _Arcs) -> Solution:
         """The untilted model (concentric circles) on ``on``: cx, cy fitted, d = far."""
+        fun, many = _centre_only(on, [log_far, 0.0, 0.0])
         return least_squares.solve(
-            lambda c: on.residuals(np.array([c[0], c[1], log_far, 0.0, 0.0])),
+            fun,
             np.array(start, dtype=np.float64),
             *free,
             x_scale[:2],
@@ -366,6 +403,7 @@ def cone_fits(
             max_nfev=MAX_NFEV,
             ftol=1e-8,
             xtol=1e-8,
+            many=many,
         )
 
     first = None
@@ -432,6 +470,24 @@ def cone_fits(
         )
 
     return [finish(tie, worth) for tie, worth in modes]
+
+
+def _centre_only(
+    arcs: _Arcs, tail: list[float]
+) -> tuple[Callable[[np.ndarray], np.ndarray], least_squares.Many]:
+    """The residuals of ``arcs`` as a function of the beam point (cx, cy) alone, the rest
+    of the geometry fixed at ``tail`` (log d, tau cos phi, tau sin phi): of one point (2,)
+    and of k points at once (k, 2) (:func:`scattertag.beam.least_squares.solve`)."""
+
+    def one(c: np.ndarray) -> np.ndarray:
+        return arcs.residuals(np.array([c[0], c[1], *tail]))
+
+    def many(c: np.ndarray) -> np.ndarray:
+        params = np.empty((len(c), 2 + len(tail)))
+        params[:, :2], params[:, 2:] = c, tail
+        return arcs.residuals(params)
+
+    return one, many
 
 
 def _tied_score(
@@ -522,8 +578,9 @@ def fit_centre(
         """The least-cost fit of (cx, cy) with the other parameters ``tail``, or None."""
         out = None
         for start in starts:
+            fun, many = _centre_only(arcs, tail)
             sol = least_squares.solve(
-                lambda c: arcs.residuals(np.array([c[0], c[1], *tail])),
+                fun,
                 np.array(start, dtype=np.float64),
                 *free,
                 x_scale,
@@ -532,6 +589,7 @@ def fit_centre(
                 ftol=1e-8,
                 xtol=1e-8,
                 want_jac=want_jac,
+                many=many,
             )
             if np.all(np.isfinite(sol.x)) and (out is None or sol.cost < out.cost):
                 out = sol
