@@ -67,3 +67,25 @@ def test_stops_on_the_parameters_and_on_the_evaluations():
     assert len(calls) <= 3 + 2 * 3  # 3 evaluations, a 3-column Jacobian before each step
     assert capped.cost > fine.cost
     assert lsq.soft_l1(fine.f, 1.0)[0] == pytest.approx(fine.cost)
+
+
+def test_a_batched_jacobian_is_the_one_vector_at_a_time_one():
+    """``many`` (k parameter vectors at once) gives the Jacobian of the P shifted vectors in
+    one call, and the fit the same floats as one vector at a time."""
+    residuals, _ = circle_problem()
+    batches = []
+
+    def many(rows: np.ndarray) -> np.ndarray:
+        batches.append(rows.shape)
+        return np.stack([residuals(r) for r in rows])
+
+    p0 = np.array([30.0, 0.0, 10.0])
+    lower, upper = np.array([-np.inf, -np.inf, 0.0]), np.array([np.inf, np.inf, 24.0])
+    one = lsq.solve(residuals, p0, lower, upper, 1.0, max_nfev=50, ftol=1e-10, want_jac=True)
+    both = lsq.solve(
+        residuals, p0, lower, upper, 1.0, max_nfev=50, ftol=1e-10, want_jac=True, many=many
+    )
+    assert batches and set(batches) == {(3, 3)}  # the Jacobians' evaluations, each one call
+    assert one.x.tobytes() == both.x.tobytes() and one.cost == both.cost
+    assert one.jac is not None and both.jac is not None
+    assert one.jac.tobytes() == both.jac.tobytes() and both.jac.flags.c_contiguous

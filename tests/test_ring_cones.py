@@ -8,7 +8,14 @@ import pytest
 
 from scattertag.beam import center as bc
 from scattertag.beam.candidates import Candidate
-from scattertag.beam.cones import cone_angles, cone_fits, fit_cones, searched_cones
+from scattertag.beam.cones import (
+    _prepare,
+    _rotation,
+    cone_angles,
+    cone_fits,
+    fit_cones,
+    searched_cones,
+)
 from scattertag.beam.polish import _tilted
 from scattertag.beam.pyramid import pyramid
 from scattertag.beam.rings import Ridges, fit_arcs, ridges
@@ -324,3 +331,27 @@ def test_short_arcs_of_an_untilted_strip_are_found(distance_px):
     tol = 0.02 * math.hypot(*counts.shape)
     assert est.found and est.method == "rings" and not est.on_frame
     assert math.hypot(est.x - STRIP_BEAM[0], est.y - STRIP_BEAM[1]) < 0.1 * tol
+
+
+def test_cones_of_many_geometries_are_each_geometrys_own():
+    """cone_angles and the arcs' residuals of k geometries at once (the forward-difference
+    Jacobian's) give each geometry's floats bit for bit, as the rotation's entries are
+    the simulator's (Tilt.rotation) bit for bit."""
+    rng = np.random.default_rng(5)
+    x, y = rng.uniform(0, 600, 400), rng.uniform(0, 600, 400)
+    label = rng.integers(0, 5, 400)
+    arcs = _prepare(x, y, rng.uniform(0.5, 2.0, 400), label)
+    assert arcs is not None
+    rows = np.array([[*BEAM, math.log(900.0), 0.1, -0.2], [*BEAM, math.log(400.0), 0.0, 0.0]])
+    rows = np.concatenate([rows, rows[:1] + rng.normal(0, 1e-3, (4, 5))])
+    tt, grad = cone_angles(rows, x, y)
+    res, two_theta = arcs.solve(rows)
+    for k, p in enumerate(rows):
+        assert tt[k].tobytes() == cone_angles(p, x, y)[0].tobytes()
+        assert grad[k].tobytes() == cone_angles(p, x, y)[1].tobytes()
+        assert res[k].tobytes() == arcs.residuals(p).tobytes()
+        assert two_theta[k].tobytes() == arcs.solve(p)[1].tobytes()
+    for tx, ty in [(0.0, 0.0), (0.3, 0.0), (0.0, -0.2), *rng.normal(0, 0.3, (50, 2))]:
+        r = Tilt(math.hypot(tx, ty), math.atan2(ty, tx)).rotation()
+        read = (r[0, 0], r[0, 1], r[1, 0], r[1, 1], r[2, 0], r[2, 1])
+        assert _rotation.__wrapped__(float(tx), float(ty)) == read
