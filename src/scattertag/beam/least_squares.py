@@ -17,8 +17,9 @@ moved every parameter by at most ``xtol`` of its ``x_scale``; when no step lower
 is ``fun``'s own when it returns (f, J) (``jac=True``), else forward differences (step
 sqrt(eps) max(1, |x_j|), backwards at the upper bound; P evaluations, not counted in
 ``max_nfev``; one call of ``many`` where the caller can evaluate the P shifted parameter
-vectors together, the same floats with one P-th of the Python and numpy calls). For a few parameters on a few hundred to a few thousand residuals this
-costs a fraction of ``scipy.optimize.least_squares``' own overhead.
+vectors together, the same floats with one P-th of the Python and numpy calls). For a
+few parameters on a few hundred to a few thousand residuals this costs a fraction of
+``scipy.optimize.least_squares``' own overhead.
 """
 
 from __future__ import annotations
