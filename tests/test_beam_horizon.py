@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from scattertag.beam import center as bc
 from scattertag.beam import horizon
@@ -107,3 +108,40 @@ def test_bounded_climb_stays_on_or_below_its_row():
     assert y >= 25.0 and abs(y - 25.0) <= 0.5 and abs(x - 30.0) <= 0.5
     x, y, _ = climb(px, (31.0, 24.0), 4.0, 0.25, y_min=10.0)
     assert abs(x - 30.0) <= 0.5 and abs(y - 20.0) <= 0.5
+
+
+def bar_over_beam_frame(light: float, seed: int) -> tuple[np.ndarray, Geometry]:
+    """A 500 x 500 grazing-incidence frame (beam 0.7 px below the horizon at 300 px, as
+    :func:`half_frame`) of an integrating detector (offset 1000 counts): a broad blob about
+    the beam (width 40 px, 5000 counts) cut at the horizon, a background of ``light``
+    counts that the film does not cut, and a bar stop from the top edge (half-width 20 px,
+    transmission 1e-4, edge blurred by 2 px) whose round end is centred on the beam, so
+    only its two sides border the blob and its round end the dim background below the
+    horizon; Poisson counts. Returns the counts and the geometry."""
+    below, reach = 0.7, 300.0
+    g = Geometry(
+        shape=(500, 500), beam_center=(247.3, 401.6), pixel_size=172e-6, distance=reach * 172e-6
+    )
+    inc = {"alpha_i_deg": math.degrees(math.atan(below / reach)), "alpha_c_deg": 0.15}
+    rows, cols = np.mgrid[0:500, 0:500].astype(np.float64)
+    bx, by = g.beam_center
+    r = np.hypot(cols - bx, rows - by)
+    shadow, band = gisaxs.vertical_factor(g, inc, 1.0)
+    lam = 5e3 / (1.0 + (r / 40.0) ** 2) * (shadow * (1.0 + band))[:, None] + light
+    stop = ((np.abs(cols - bx) <= 20.0) & (rows <= by)) | (r <= 20.0)
+    lam *= 1.0 - (1.0 - 1e-4) * ndimage.gaussian_filter(stop.astype(np.float64), 2.0)
+    return np.random.default_rng(seed).poisson(lam + 1000.0), g
+
+
+@pytest.mark.parametrize(("light", "seed"), [(100.0, 0), (300.0, 1)])
+def test_a_stop_over_the_grazing_beam_is_traced_on_either_side_of_the_horizon(light, seed):
+    """Read on one scale, the bar's round end against the background below the horizon
+    (20-60 times dimmer than the blob above it) falls under the crest threshold its sides
+    set, and only the sides, which do not fix the centre along the bar, are traced (before:
+    a ring fit through the blob's cut 86-101 px off, not found); traced on either side of
+    the horizon on its own scale, the round end gives the beam (``grazing``), found."""
+    counts, g = bar_over_beam_frame(light, seed)
+    est = bc.estimate_beam_center(counts)
+    assert est.method == "grazing"
+    assert _error(est, g) <= 1.0
+    assert est.confidence >= bc.CONFIDENCE_THRESHOLD

@@ -77,7 +77,13 @@ TIP_MIN_CAP, TIP_MIN_SIDES = 0.75, 1.0
 TIP_ROUNDER = 0.7
 
 
-def bar_tips(counts: np.ndarray, ok: np.ndarray, shadows: Shadows, most: int = 3) -> list[BarTip]:
+def bar_tips(
+    counts: np.ndarray,
+    ok: np.ndarray,
+    shadows: Shadows,
+    most: int = 3,
+    horizon: float | None = None,
+) -> list[BarTip]:
     """The round ends of the long shadows (bars, rods; :func:`shadow_tips`) fitted as a half
     disk on a bar of constant width (:func:`_fit_tip`) that pin the beam, the most precise
     first.
@@ -88,13 +94,14 @@ def bar_tips(counts: np.ndarray, ok: np.ndarray, shadows: Shadows, most: int = 3
     other end too (:func:`tip_starts` with ``ends``: a bar's shadow fades out where the
     light about it grows dim, and that end may lie farther from the border). The bar's
     half-width starts as half its blocks per block of length within MAX_RADIUS of the side
-    of the tip, the centre that far inside the tip.
+    of the tip, the centre that far inside the tip. Given a film's ``horizon`` (frame row),
+    the edge is traced on either side of it on its own scale (:func:`edge_window`).
     """
     out = []
     for start, angle, half in tip_starts(shadows, max(counts.shape), most, ends=True):
         if half < TIP_MIN_WIDTH:  # too short to tell a width along it
             continue
-        fit = _fit_tip(counts, ok, start, angle, half, shadows.b)
+        fit = _fit_tip(counts, ok, start, angle, half, shadows.b, horizon)
         if fit is not None:
             out.append(fit)
     out.sort(key=lambda t: t.sigma)
@@ -149,22 +156,24 @@ def _fit_tip(
     angle: float,
     half: float,
     b_max: int,
+    horizon: float | None = None,
 ) -> BarTip | None:
     """The half disk on a bar of constant width through the shadow edge about ``start``
     (frame x, y; the bar along ``angle``, half-width about ``half`` px), if it pins the
     beam (:func:`_fit_tip_at`): traced at the finest block size that the counts allow
     (:func:`edge_window`), else once at twice that (at most ``b_max``). A blurred edge
     (a stop's edge blurs over up to 20 px) traced at single pixels gives crests that the
-    noise scatters along the flat top of its gradient; over blocks of 2 they lie on it."""
+    noise scatters along the flat top of its gradient; over blocks of 2 they lie on it.
+    ``horizon``: a film's (frame row), as :func:`edge_window` takes it."""
     ux, uy = math.cos(angle), math.sin(angle)
     reach = 0.5 * (TIP_SIDE - 1.0) * half  # the window spans the half disk and the sides
     mid = (start[0] + ux * reach, start[1] + uy * reach)
-    win = edge_window(counts, ok, mid, reach + half + 2.0 * b_max, b_max)
+    win = edge_window(counts, ok, mid, reach + half + 2.0 * b_max, b_max, horizon=horizon)
     if win is None:
         return None
     fit = _fit_tip_at(win, start, angle, half)
     if fit is None and 2 * win.b <= b_max:
-        win = edge_window(counts, ok, mid, reach + half + 2.0 * b_max, b_max, 2 * win.b)
+        win = edge_window(counts, ok, mid, reach + half + 2.0 * b_max, b_max, 2 * win.b, horizon)
         fit = None if win is None else _fit_tip_at(win, start, angle, half)
     return fit
 

@@ -67,12 +67,15 @@ def shadow_circles(
     shadows: Shadows,
     min_span: float = MIN_SPAN,
     max_sigma: float = MAX_SIGMA,
+    horizon: float | None = None,
 ) -> list[ShadowCircle]:
     """Circles fitted to the round edges of beamstop shadows (the most precise first).
 
     counts, ok: the frame (rows, cols) and its valid pixels; shadows: :func:`find_shadows`
     on a level of the frame. A circle is kept if its edge points cover ``min_span`` of it
-    and its centre's standard error is at most ``max_sigma`` pixels.
+    and its centre's standard error is at most ``max_sigma`` pixels. Given a film's
+    ``horizon`` (frame row), the edge is traced on either side of it on its own scale
+    (:func:`edge_window`).
     """
     b, lab, n = shadows.b, shadows.label, shadows.count
     if n == 0:
@@ -90,7 +93,7 @@ def shadow_circles(
         r0 = float(peak[k])
         for cy, cx in _ridge_points(dist, lab == k + 1, r0):
             start = (b * cx + (b - 1) / 2, b * cy + (b - 1) / 2)
-            fit = _fit_edge(counts, ok, start, r0 * b, b, min_span, max_sigma)
+            fit = _fit_edge(counts, ok, start, r0 * b, b, min_span, max_sigma, horizon)
             if fit is not None:
                 out.append(fit)
     out.sort(key=lambda c: c.sigma)
@@ -146,11 +149,12 @@ def _fit_edge(
     b_max: int,
     min_span: float = MIN_SPAN,
     max_sigma: float = MAX_SIGMA,
+    horizon: float | None = None,
 ) -> ShadowCircle | None:
     """The circle through the shadow edge around ``start`` (frame x, y; radius about r0),
     if its points cover ``min_span`` of it and its centre's standard error is at most
-    ``max_sigma`` frame pixels."""
-    win = edge_window(counts, ok, start, 1.5 * r0 + 3.0 * b_max, b_max)
+    ``max_sigma`` frame pixels (``horizon``: a film's, as :func:`edge_window` takes it)."""
+    win = edge_window(counts, ok, start, 1.5 * r0 + 3.0 * b_max, b_max, horizon=horizon)
     if win is None:
         return None
     b, mag = win.b, win.mag

@@ -1,7 +1,8 @@
 """Grazing incidence: the direct beam on the mirror column of a frame cut by a film's horizon.
 
-y from the specular geometry, from the small stops over the beam and the spot, or from the
-half pattern above the horizon (:func:`grazing_candidate`); a found centre above such a
+y from the specular geometry, from the small stops over the beam and the spot, from the
+round end of a stop over the beam traced on either side of the horizon, or from the half
+pattern above the horizon (:func:`grazing_candidate`); a found centre above such a
 horizon gives way to the half pattern's beam (:func:`below_horizon`). The horizon's cuts
 and the half pattern themselves: :mod:`scattertag.beam.horizon`.
 """
@@ -14,7 +15,9 @@ import numpy as np
 from scipy import ndimage
 
 from scattertag.beam import dips, horizon, shadow
+from scattertag.beam.bars import bar_tips
 from scattertag.beam.candidates import Candidate
+from scattertag.beam.disks import shadow_circles
 from scattertag.beam.grid import on_frame
 from scattertag.beam.order_stats import nanmedian_rows, percentile
 from scattertag.beam.pyramid import Level, pixels
@@ -46,6 +49,10 @@ HALF_CLEAR, HALF_NEAR = 2.0, 0.02
 #: STOP_SHORTEST rows long (a stop narrower than a few pixels stops no beam; a dead pixel
 #: is one row); one stop below the horizon without a partner above is evidence STOP_SINGLE.
 STOP_SHORTEST, STOP_SINGLE = 3.0, 0.5
+#: A stop's round end over the direct beam (:func:`_film_stop`) lies within STOP_ASIDE of
+#: the frame's width of the mirror column (the beam's column) and at most
+#: horizon.ABOVE px (plus the horizon's spread) above the film's horizon.
+STOP_ASIDE = 0.05
 
 
 def _mirror_column(level: Level) -> tuple[float, float]:
@@ -319,12 +326,14 @@ def grazing_candidate(
     x is the mirror column (:func:`_mirror_column`, at least GRAZING_RHO). y lies on that
     column: from the specular geometry (:func:`_specular`: 2 y_horizon - y_spot) when the
     column shows a spot above a horizon, else from the small stops over the direct beam
-    and the spot (:func:`_column_stops`), else from the half pattern above the horizon
+    and the spot (:func:`_column_stops`), else x and y from the round end of a stop over
+    the beam (:func:`_film_stop`), else from the half pattern above the horizon
     (:func:`_half`: x and y both from its isotropy, y on or below the horizon).
-    Confidence 0.7 (one estimator) times the evidence (1 for the specular geometry and a
-    pair of stops, STOP_SINGLE for one stop, clip((R^2 - 0.02) / 0.1, 0, 1) for the half
-    pattern) times P = 1 - exp(-t^2 / w^2), t = 2 px (the goal's tolerance), w the spread
-    of y: a y the frame does not fix is "not found".
+    Confidence 0.7 (one estimator) times the evidence (1 for the specular geometry, a
+    pair of stops and a stop's round end, STOP_SINGLE for one stop, clip((R^2 - 0.02) /
+    0.1, 0, 1) for the half pattern) times P = 1 - exp(-t^2 / w^2), t = 2 px (the goal's
+    tolerance), w the spread of y (a round end's: its standard error): a y the frame does
+    not fix is "not found".
     """
     x, rho = mirror_column(level)
     if not (math.isfinite(x) and rho >= GRAZING_RHO):
@@ -332,14 +341,54 @@ def grazing_candidate(
     fx = level.to_frame(x, 0.0)[0]
     spec = _specular(counts, ok, fx)
     found_y = (*spec, 1.0) if spec is not None else _column_stops(counts, ok, fx, level)
-    if found_y is not None:
-        fy, w, evidence = found_y
-        iso = isotropy(pixels(level), x, level.from_frame(fx, fy)[1])
-    else:
-        half = _half(counts, ok, level, fx, _cuts(counts, ok, level, fx))
-        return None if half is None else _half_candidate(half, rho)
+    if found_y is None:
+        cuts = _cuts(counts, ok, level, fx)
+        stop = _film_stop(counts, ok, level, fx, cuts)
+        if stop is None:
+            half = _half(counts, ok, level, fx, cuts)
+            return None if half is None else _half_candidate(half, rho)
+        fx, fy, w = stop  # the stop's centre gives x too
+        x, found_y = level.from_frame(fx, fy)[0], (fy, w, 1.0)
+    fy, w, evidence = found_y
+    iso = isotropy(pixels(level), x, level.from_frame(fx, fy)[1])
     conf = 0.7 * evidence * (1.0 - math.exp(-4.0 / (w * w)))
     return Candidate("grazing", fx, fy, w, 0.0, iso, iso, rho=rho), conf
+
+
+def _film_stop(
+    counts: np.ndarray, ok: np.ndarray, level: Level, x: float, cuts: list[horizon.Cut]
+) -> tuple[float, float, float] | None:
+    """(x, y, sigma) frame px: the centre of the round end of a stop over the direct beam,
+    bar tip or disk (:func:`bar_tips`, :func:`shadow_circles`, their own gates), its edge
+    traced on either side of a film's horizon (``cuts``) on its own scale, or None.
+
+    The direct beam lies d tan(alpha_i) below the film's horizon (exit angle -alpha_i; y
+    grows down), the specular spot as far above it: a stop over the beam straddles the
+    horizon or lies under it, and is centred on the beam, on the mirror column x (frame
+    px). Above the horizon its edge borders the sample's pattern, below it only the
+    background (the film hides the scattering), tens to thousands of times dimmer, so one
+    threshold for both sides sees the upper part alone (the two sides of a bar, which do
+    not fix the centre along it) and the film's step beside the stop is the strongest edge
+    there. Kept: fits within STOP_ASIDE of the width of x and at most horizon.ABOVE px
+    (plus the cut's spread) above the horizon; the most precise."""
+    shadows = level.shadows(max(counts.shape))
+    if shadows.count == 0:
+        return None
+    aside = STOP_ASIDE * counts.shape[1]
+    fits: list[tuple[float, float, float]] = []
+    for cut in cuts:
+        ends = bar_tips(counts, ok, shadows, horizon=cut.y)
+        circles = shadow_circles(counts, ok, shadows, horizon=cut.y)
+        centres = [(e.sigma, e.x, e.y) for e in ends] + [(c.sigma, c.x, c.y) for c in circles]
+        fits += [
+            f
+            for f in centres
+            if abs(f[1] - x) <= aside and f[2] >= cut.y - horizon.ABOVE - cut.spread
+        ]
+    if not fits:
+        return None
+    sigma, fx, fy = min(fits)
+    return fx, fy, sigma
 
 
 def below_horizon(
