@@ -9,7 +9,7 @@ from scipy import ndimage
 from scattertag.beam import center as bc
 from scattertag.beam import horizon
 from scattertag.beam.candidates import Candidate
-from scattertag.beam.grazing import _cuts, _half, below_horizon
+from scattertag.beam.grazing import _chord, _chord_circles, _cuts, _half, below_horizon
 from scattertag.beam.pyramid import pyramid
 from scattertag.beam.radial import climb, pixels
 from scattertag.geometry import Geometry
@@ -145,3 +145,31 @@ def test_a_stop_over_the_grazing_beam_is_traced_on_either_side_of_the_horizon(li
     assert est.method == "grazing"
     assert _error(est, g) <= 1.0
     assert est.confidence >= bc.CONFIDENCE_THRESHOLD
+
+
+def test_a_disks_chord_at_the_horizon_starts_its_circle():
+    """A disk stop (radius 15 px, on a thin arm) centred 3 px below the film's horizon: its
+    chord on the rows just above the horizon is sqrt(R^2 - delta^2) long each way about the
+    beam's column, and the circle started there (delta 0, then half the chord) and traced on
+    either side of the horizon gives the beam (5's 51: the shadow's own start lay 7 px off
+    with a radius of 8 px, and its fit's window missed the edge)."""
+    g = Geometry(shape=(256, 256), beam_center=(165.6, 227.8), pixel_size=172e-6, distance=0.0516)
+    inc = {"alpha_i_deg": math.degrees(math.atan(3.0 / 300.0)), "alpha_c_deg": 0.15}
+    rows, cols = np.mgrid[0:256, 0:256].astype(np.float64)
+    bx, by = g.beam_center
+    r = np.hypot(cols - bx, rows - by)
+    shadow, band = gisaxs.vertical_factor(g, inc, 1.0)
+    lam = 2e4 / (1.0 + (r / 60.0) ** 2) * (shadow * (1.0 + band))[:, None] + 2000.0
+    ang = math.radians(62.0)
+    along = (cols - bx) * math.cos(ang) + (rows - by) * math.sin(ang)
+    across = (rows - by) * math.cos(ang) - (cols - bx) * math.sin(ang)
+    stop = (r <= 15.0) | ((along >= 0) & (np.abs(across) <= 1.5))
+    lam *= 1.0 - (1.0 - 1e-3) * ndimage.gaussian_filter(stop.astype(np.float64), 0.8)
+    counts = np.random.default_rng(0).poisson(lam)
+    ok = bc.valid_pixels(counts)
+    y_h = float(gisaxs.row_at_exit_angle(g, inc, 0.0))
+    chord = _chord(counts, ok, bx + 4.0, y_h)
+    assert chord is not None
+    assert abs(chord[0] - bx) <= 1.0 and abs(chord[1] - math.sqrt(15.0**2 - 5.0**2)) <= 2.0
+    fits = _chord_circles(counts, ok, bx + 4.0, horizon.Cut(y_h, 0.5), 1)
+    assert fits and math.hypot(fits[0][1] - bx, fits[0][2] - by) <= 0.5

@@ -104,6 +104,20 @@ def shadow_circles(
     return kept
 
 
+def circle_from(
+    counts: np.ndarray,
+    ok: np.ndarray,
+    start: tuple[float, float],
+    radius: float,
+    b_max: int,
+    horizon: float | None = None,
+) -> ShadowCircle | None:
+    """The circle (:func:`_fit_edge`, the strict gates) through a stop's edge about a start
+    (frame x, y; radius about ``radius`` px; traced at blocks of at most ``b_max``) that
+    no shadow gave (``horizon``: a film's, as :func:`edge_window` takes it)."""
+    return _fit_edge(counts, ok, start, radius, b_max, horizon=horizon)
+
+
 def _distance_to_bright(shadows: Shadows, reach: float) -> np.ndarray:
     """(R, C) Euclidean distance (blocks) from each block to the nearest bright block, taken
     over the shadows' bounding box and ``reach`` blocks about it only (0 beyond): exact on

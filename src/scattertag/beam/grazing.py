@@ -17,7 +17,7 @@ from scipy import ndimage
 from scattertag.beam import dips, horizon, shadow
 from scattertag.beam.bars import bar_tips
 from scattertag.beam.candidates import Candidate
-from scattertag.beam.disks import shadow_circles
+from scattertag.beam.disks import circle_from, shadow_circles
 from scattertag.beam.grid import on_frame
 from scattertag.beam.order_stats import nanmedian_rows, percentile
 from scattertag.beam.pyramid import Level, pixels
@@ -53,6 +53,9 @@ STOP_SHORTEST, STOP_SINGLE = 3.0, 0.5
 #: the frame's width of the mirror column (the beam's column) and at most
 #: horizon.ABOVE px (plus the horizon's spread) above the film's horizon.
 STOP_ASIDE = 0.05
+#: Where no shadow gives a stop's fit (:func:`_chord`): its chord on the mean of CHORD_ROWS
+#: rows just above the horizon, at least CHORD_LEAST px long on either side of its middle.
+CHORD_ROWS, CHORD_LEAST = 3, 2.5
 
 
 def _mirror_column(level: Level) -> tuple[float, float]:
@@ -380,6 +383,8 @@ def _film_stop(
         ends = bar_tips(counts, ok, shadows, horizon=cut.y)
         circles = shadow_circles(counts, ok, shadows, horizon=cut.y)
         centres = [(e.sigma, e.x, e.y) for e in ends] + [(c.sigma, c.x, c.y) for c in circles]
+        if not centres:
+            centres = _chord_circles(counts, ok, x, cut, level.b)
         fits += [
             f
             for f in centres
@@ -389,6 +394,56 @@ def _film_stop(
         return None
     sigma, fx, fy = min(fits)
     return fx, fy, sigma
+
+
+def _chord_circles(
+    counts: np.ndarray, ok: np.ndarray, x: float, cut: horizon.Cut, b_max: int
+) -> list[tuple[float, float, float]]:
+    """(sigma, x, y) of the first circle (:func:`circle_from`, traced on either side of
+    the horizon) started from the stop's chord just above the horizon (:func:`_chord`):
+    the disk's centre lies on or below the horizon, at depth delta, where its chord is
+    c = sqrt(R^2 - delta^2); starts at delta 0 and c / 2, radius c."""
+    chord = _chord(counts, ok, x, cut.y)
+    if chord is None:
+        return []
+    mx, c = chord
+    for depth in (0.0, 0.5 * c):
+        fit = circle_from(counts, ok, (mx, cut.y + depth), c, b_max, cut.y)
+        if fit is not None:
+            return [(fit.sigma, fit.x, fit.y)]
+    return []
+
+
+def _chord(counts: np.ndarray, ok: np.ndarray, x: float, y_h: float) -> tuple[float, float] | None:
+    """(x, c) frame px: the middle and half-length of a stop's chord just above the film's
+    horizon y_h, or None: on the mean counts of the CHORD_ROWS rows at least horizon.EDGE px
+    above it, the run of columns darker than halfway from the floor (1st percentile) to the
+    light (75th) within shadow.MAX_RADIUS of the longer side of column x, nearest x."""
+    y1 = math.floor(y_h - horizon.EDGE) + 1
+    if y1 < CHORD_ROWS:
+        return None
+    reach = round(shadow.MAX_RADIUS * max(counts.shape))
+    lo, hi = max(round(x) - reach, 0), min(round(x) + reach + 1, counts.shape[1])
+    use = ok[y1 - CHORD_ROWS : y1, lo:hi]
+    n = use.sum(axis=0)
+    if np.count_nonzero(n) < 8:
+        return None
+    mean = np.where(use, counts[y1 - CHORD_ROWS : y1, lo:hi], 0).sum(axis=0) / np.maximum(n, 1)
+    good = np.flatnonzero(n > 0)
+    floor, light = percentile(mean[good], 1), percentile(mean[good], 75)
+    dark = (n > 0) & (mean < floor + 0.5 * (light - floor))
+    if light <= floor or not dark.any():
+        return None
+    at = np.flatnonzero(dark)
+    j = int(at[np.argmin(np.abs(at + lo - x))])
+    a, b = j, j
+    while a > 0 and dark[a - 1]:
+        a -= 1
+    while b < dark.size - 1 and dark[b + 1]:
+        b += 1
+    if b - a + 1 < 2 * CHORD_LEAST:
+        return None
+    return lo + 0.5 * (a + b), 0.5 * (b - a + 1)
 
 
 def below_horizon(
