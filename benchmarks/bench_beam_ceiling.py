@@ -19,6 +19,8 @@ frame (the fair test's seed 2).
     python benchmarks/bench_beam_ceiling.py --seed 0 --count 500 --cache /work/data/tilt/frames \\
         --per-frame ceiling0.csv --against /work/data/s14/s16fin/seed0.csv > ceiling0.log
     python benchmarks/bench_beam_ceiling.py --seed 0 --frames 0-29 --step 0.25  # the step's effect
+    python benchmarks/bench_beam_ceiling.py --seed 0 --count 500 --per-frame ceiling0.csv \\
+        --resume --free-model --against seed0.csv --plot docs/beam_ceiling.png  # read back, drawn
 
 Rendering costs about 1-2 s a 2000 px frame idle (5-7 renders a frame: the centre, +-0.5 px
 along two axes and the stop's free parameter); ``--per-frame`` rows are written as they
@@ -213,6 +215,51 @@ def report(
         )
 
 
+def plot(
+    rows: list[dict], main: dict[int, dict], free: bool, path: Path, title: str, label: str
+) -> None:
+    """Bars by sample, on and off the frame: main's hits, the model-free ceiling and the
+    known-model ceiling (sum of P), each as a percentage of the group's frames."""
+    from scattertag.plotting import new_figure, save
+
+    fig = new_figure(figsize=(11, 6))
+    panels = fig.subplots(1, 2, sharex=True)
+    for ax, (where, pick) in zip(
+        panels,
+        (("on the frame: within 2 px", True), ("off the frame: within 2 % of the diagonal", False)),
+    ):
+        part = [r for r in rows if r["on"] == pick]
+        samples = sorted({str(r["sample"]) for r in part})
+        groups = [("all", part)] + [
+            (s, [r for r in part if str(r["sample"]) == s]) for s in samples
+        ]
+        series = [("known model", "p_hit", "#bbbbbb")]
+        if free:
+            series.append(("model free", "p_free", "#6a9fd4"))
+        ypos = np.arange(len(groups))
+        bars = len(series) + bool(main)
+        height = 0.8 / bars
+        for k, (bound, key, colour) in enumerate(series):
+            values = [100 * sum(r[key] for r in g) / len(g) for _, g in groups]
+            ax.barh(ypos + k * height, values, height, color=colour, label=f"ceiling, {bound}")
+        if main:
+            values = [
+                100 * sum(main[int(r["frame"])]["hit"] for r in g) / len(g) for _, g in groups
+            ]
+            ax.barh(ypos + len(series) * height, values, height, color="#d95f02", label=label)
+        ax.set_yticks(ypos + (bars - 1) * height / 2, [f"{n} ({len(g)})" for n, g in groups])
+        ax.invert_yaxis()
+        ax.axvline(95 if pick else 90, color="k", lw=0.8, ls="--", label="goal")
+        ax.set_title(where, fontsize=9)
+        ax.set_xlabel("% of frames")
+        ax.set_xlim(0, 100)
+    fig.subplots_adjust(wspace=0.45, bottom=0.16)
+    handles, labels = panels[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    print(f"  plot: {save(fig, path)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--count", type=int, default=500, help="frames (default 500)")
@@ -234,6 +281,8 @@ def main() -> None:
         default="p_hit",
         help="the bound the lists of frames use (p_free: the model-free one, --free-model)",
     )
+    ap.add_argument("--plot", type=Path, default=None, help="a PNG of the ceiling by sample")
+    ap.add_argument("--label", default="main", help="the legend of --against's hits")
     args = ap.parse_args()
     frames = frame_list(args.frames, args.count)
     rows: list[dict] = []
@@ -268,6 +317,11 @@ def main() -> None:
         f" range {np.nanmin(chi2):.3f}-{np.nanmax(chi2):.3f}"
     )
     report(rows, main_rows, args.free_model, args.reachable, args.totals_only, args.lists_by)
+    if args.plot is not None:
+        title = (
+            f"Beam centre: the Cramer-Rao ceiling and main, seed {args.seed} ({len(rows)} frames)"
+        )
+        plot(rows, main_rows, args.free_model, args.plot, title, args.label)
 
 
 if __name__ == "__main__":
