@@ -21,6 +21,8 @@ frame (the fair test's seed 2).
     python benchmarks/bench_beam_ceiling.py --seed 0 --frames 0-29 --step 0.25  # the step's effect
     python benchmarks/bench_beam_ceiling.py --seed 0 --count 500 --per-frame ceiling0.csv \\
         --resume --free-model --against seed0.csv --plot docs/beam_ceiling.png  # read back, drawn
+    python benchmarks/bench_beam_ceiling.py --pool 0,1,3,4,5 --free-model \\
+        --per-frame 'ceiling{seed}.csv' --against 'seed{seed}.csv'  # seeds pooled, read back
 
 Rendering costs about 1-2 s a 2000 px frame idle (5-7 renders a frame: the centre, +-0.5 px
 along two axes and the stop's free parameter); ``--per-frame`` rows are written as they
@@ -134,11 +136,23 @@ def ceiling_row(seed: int, i: int, cache: Path | None, step: float, free: bool) 
     return row
 
 
-def read_rows(path: Path) -> list[dict]:
-    """A per-frame CSV's rows with ``on`` and ``hit`` as bools, numbers as floats."""
+def frame_key(r: dict) -> tuple[int, int]:
+    """A frame's (seed, frame number): frames of several seeds pooled stay apart."""
+    return int(r["seed"]), int(r["frame"])
+
+
+def frame_name(r: dict, pooled: bool) -> str:
+    """'17', or 'seed/17' where seeds are pooled."""
+    return f"{r['seed']}/{r['frame']}" if pooled else str(r["frame"])
+
+
+def read_rows(path: Path, seed: int) -> list[dict]:
+    """A per-frame CSV's rows of ``seed``'s frames with ``on`` and ``hit`` as bools, the hit
+    probabilities as floats."""
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     for r in rows:
+        r["seed"] = seed
         for key in ("on", "hit"):
             if key in r:
                 r[key] = r[key] == "True"
@@ -148,7 +162,7 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
-def summary(rows: list[dict], main: dict[int, dict], free: bool) -> str:
+def summary(rows: list[dict], main: dict[tuple[int, int], dict], free: bool) -> str:
     """'ceiling sum P (%) of n, P >= 0.5: k[, amplitudes free ...][, main hits]'."""
     if not rows:
         return "   -"
@@ -160,21 +174,23 @@ def summary(rows: list[dict], main: dict[int, dict], free: bool) -> str:
         loose = sum(r["p_free"] for r in rows)
         text += f"; model free {loose:6.1f} ({100 * loose / n:5.1f} %)"
     if main:
-        hits = [main[int(r["frame"])]["hit"] for r in rows if int(r["frame"]) in main]
+        hits = [main[frame_key(r)]["hit"] for r in rows if frame_key(r) in main]
         text += f"; main {sum(hits):3d} ({100 * sum(hits) / max(len(hits), 1):5.1f} %)"
     return text
 
 
 def report(
     rows: list[dict],
-    main: dict[int, dict],
+    main: dict[tuple[int, int], dict],
     free: bool,
     reachable: float,
     totals: bool,
     lists: str = "p_hit",
+    pooled: bool = False,
 ):
     """The ceiling on and off the frame, by category, and (``main``) the frames to explain,
-    by the hit probability of column ``lists`` (``p_hit``: the model known; ``p_free``)."""
+    by the hit probability of column ``lists`` (``p_hit``: the model known; ``p_free``);
+    ``pooled``: frames of several seeds, named seed/frame."""
     for where, pick in (("on the frame (2 px)", True), ("off the frame (2 %)", False)):
         print(f"  {where:22s} {summary([r for r in rows if r['on'] == pick], main, free)}")
     if totals:
@@ -189,26 +205,27 @@ def report(
                     print(f"    {value[:22]:22s} {where} {summary(part, main, free)}")
     if not main:
         return
-    both = [r for r in rows if int(r["frame"]) in main]
-    missed = [r for r in both if r[lists] >= reachable and not main[int(r["frame"])]["hit"]]
+    both = [r for r in rows if frame_key(r) in main]
+    missed = [r for r in both if r[lists] >= reachable and not main[frame_key(r)]["hit"]]
     print(f"\n  main misses although {lists} >= {reachable} ({len(missed)}), by sample / stop:")
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in missed:
         groups[(str(r["sample"]), str(r["beamstop"]))].append(r)
     for (sample, stop), group in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         frames = ", ".join(
-            f"{r['frame']}{'' if r['on'] else ' off'}"
+            f"{frame_name(r, pooled)}{'' if r['on'] else ' off'}"
             f" ({float(m['error_px']):.0f} px, {m['method']})"
             for r in group
-            for m in [main[int(r["frame"])]]
+            for m in [main[frame_key(r)]]
         )
         print(f"    {sample} / {stop}: {len(group)}: {frames}")
-    lucky = [r for r in both if r[lists] < 0.5 and main[int(r["frame"])]["hit"]]
+    lucky = [r for r in both if r[lists] < 0.5 and main[frame_key(r)]["hit"]]
     print(f"\n  main hits although {lists} < 0.5 ({len(lucky)} frames):")
     for r in sorted(lucky, key=lambda r: r[lists]):
-        m = main[int(r["frame"])]
+        m = main[frame_key(r)]
         print(
-            f"    {r['frame']:>4} {'on ' if r['on'] else 'off'} {r['placement']:7s} {r['kind']:11s}"
+            f"    {frame_name(r, pooled):>6} {'on ' if r['on'] else 'off'} {r['placement']:7s}"
+            f" {r['kind']:11s}"
             f" {r['sample']:16s} {r['beamstop']:9s} {r['size']:>5} P {r['p_hit']:.3f}"
             f" (free {r['p_free']}) sigma {r['sigma_max']:>9s} px (free {r['sigma_free']});"
             f" main {float(m['error_px']):.2f} px {m['method']}"
@@ -216,7 +233,12 @@ def report(
 
 
 def plot(
-    rows: list[dict], main: dict[int, dict], free: bool, path: Path, title: str, label: str
+    rows: list[dict],
+    main: dict[tuple[int, int], dict],
+    free: bool,
+    path: Path,
+    title: str,
+    label: str,
 ) -> None:
     """Bars by sample, on and off the frame: main's hits, the model-free ceiling and the
     known-model ceiling (sum of P), each as a percentage of the group's frames."""
@@ -243,9 +265,7 @@ def plot(
             values = [100 * sum(r[key] for r in g) / len(g) for _, g in groups]
             ax.barh(ypos + k * height, values, height, color=colour, label=f"ceiling, {bound}")
         if main:
-            values = [
-                100 * sum(main[int(r["frame"])]["hit"] for r in g) / len(g) for _, g in groups
-            ]
+            values = [100 * sum(main[frame_key(r)]["hit"] for r in g) / len(g) for _, g in groups]
             ax.barh(ypos + len(series) * height, values, height, color="#d95f02", label=label)
         ax.set_yticks(ypos + (bars - 1) * height / 2, [f"{n} ({len(g)})" for n, g in groups])
         ax.invert_yaxis()
@@ -283,11 +303,53 @@ def main() -> None:
     )
     ap.add_argument("--plot", type=Path, default=None, help="a PNG of the ceiling by sample")
     ap.add_argument("--label", default="main", help="the legend of --against's hits")
+    ap.add_argument(
+        "--pool",
+        default=None,
+        help="seeds, e.g. 0,1,3,4,5: read back their --per-frame CSVs ({seed} in the names of"
+        " --per-frame and --against) and report them together; nothing is computed",
+    )
     args = ap.parse_args()
-    frames = frame_list(args.frames, args.count)
+    if args.pool:
+        seeds = [int(x) for x in args.pool.split(",")]
+        rows, main_rows = pooled_rows(seeds, args.per_frame, args.against)
+        what = f"seeds {args.pool}"
+    else:
+        seeds = [args.seed]
+        rows = seed_rows(args, frame_list(args.frames, args.count))
+        main_rows = {}
+        if args.against is not None:
+            main_rows = {frame_key(r): r for r in read_rows(args.against, args.seed)}
+        what = f"seed {args.seed}"
+    rows.sort(key=frame_key)
+    for r in rows:
+        r["on"] = r["on"] in (True, "True")
+    chi2 = np.array([float(r["chi2"]) for r in rows])
+    print(
+        f"\n== Cramer-Rao ceiling, {what}: {len(rows)} frames, step {args.step} px =="
+        f"\n  chi2 of the counts about the expected counts: median {np.nanmedian(chi2):.3f},"
+        f" range {np.nanmin(chi2):.3f}-{np.nanmax(chi2):.3f}"
+    )
+    report(
+        rows,
+        main_rows,
+        args.free_model,
+        args.reachable,
+        args.totals_only,
+        args.lists_by,
+        pooled=len(seeds) > 1,
+    )
+    if args.plot is not None:
+        title = f"Beam centre: the Cramer-Rao ceiling and main, {what} ({len(rows)} frames)"
+        plot(rows, main_rows, args.free_model, args.plot, title, args.label)
+
+
+def seed_rows(args: argparse.Namespace, frames: list[int]) -> list[dict]:
+    """The ceiling rows of ``frames`` of ``args.seed``: read back from ``--per-frame`` with
+    ``--resume``, the others computed (and appended to ``--per-frame`` as they come)."""
     rows: list[dict] = []
     if args.resume and args.per_frame is not None and args.per_frame.exists():
-        rows = [r for r in read_rows(args.per_frame) if int(r["frame"]) in set(frames)]
+        rows = [r for r in read_rows(args.per_frame, args.seed) if int(r["frame"]) in set(frames)]
     done = {int(r["frame"]) for r in rows}
     out = None
     if args.per_frame is not None:
@@ -301,27 +363,28 @@ def main() -> None:
         if out is not None:
             out.writerow(row)
             fh.flush()
-        rows.append({**row, "p_free": row["p_free"] if row["p_free"] != "" else None})
+        p_free = row["p_free"] if row["p_free"] != "" else None
+        rows.append({**row, "seed": args.seed, "p_free": p_free})
     if out is not None:
         fh.close()
-    main_rows = {}
-    if args.against is not None:
-        main_rows = {int(r["frame"]): r for r in read_rows(args.against)}
-    rows.sort(key=lambda r: int(r["frame"]))
-    for r in rows:
-        r["on"] = r["on"] in (True, "True")
-    chi2 = np.array([float(r["chi2"]) for r in rows])
-    print(
-        f"\n== Cramer-Rao ceiling, seed {args.seed}: {len(rows)} frames, step {args.step} px =="
-        f"\n  chi2 of the counts about the expected counts: median {np.nanmedian(chi2):.3f},"
-        f" range {np.nanmin(chi2):.3f}-{np.nanmax(chi2):.3f}"
-    )
-    report(rows, main_rows, args.free_model, args.reachable, args.totals_only, args.lists_by)
-    if args.plot is not None:
-        title = (
-            f"Beam centre: the Cramer-Rao ceiling and main, seed {args.seed} ({len(rows)} frames)"
-        )
-        plot(rows, main_rows, args.free_model, args.plot, title, args.label)
+    return rows
+
+
+def pooled_rows(
+    seeds: list[int], per_frame: Path | None, against: Path | None
+) -> tuple[list[dict], dict[tuple[int, int], dict]]:
+    """The per-frame CSVs of ``seeds`` read back (``{seed}`` in each path names the seed's
+    file): the ceiling's rows and main's by (seed, frame)."""
+    if per_frame is None or "{seed}" not in str(per_frame):
+        raise SystemExit("--pool needs --per-frame with {seed} in its name")
+    rows: list[dict] = []
+    main_rows: dict[tuple[int, int], dict] = {}
+    for seed in seeds:
+        rows += read_rows(Path(str(per_frame).format(seed=seed)), seed)
+        if against is not None:
+            theirs = read_rows(Path(str(against).format(seed=seed)), seed)
+            main_rows.update({frame_key(r): r for r in theirs})
+    return rows, main_rows
 
 
 if __name__ == "__main__":
