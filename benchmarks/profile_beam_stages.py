@@ -14,6 +14,7 @@ stop at; its saving (the later stages' CPU) bounds what any rule for stopping ea
 save. ``--same position`` also accepts a prefix whose choice differs in confidence only.
 
     python benchmarks/profile_beam_stages.py --count 500 --seed 0 --cache DIR --size 1000
+    python benchmarks/profile_beam_stages.py ... --no-guess  # predict's estimate
 """
 
 from __future__ import annotations
@@ -191,6 +192,9 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=None)
     ap.add_argument("--size", type=int, default=1000, help="frames of this size only (0: all)")
     ap.add_argument("--same", choices=("estimate", "position"), default="estimate")
+    ap.add_argument(
+        "--no-guess", action="store_true", help="predict's estimate (guess=False: no guesses)"
+    )
     args = ap.parse_args()
     clock = Clock()
     for name in STAGES:
@@ -203,7 +207,7 @@ def main() -> None:
         f = simulated_frame(args.seed, i, args.cache)
         clock.reset()
         t0 = time.process_time()
-        bc.estimate_beam_center(f["counts"], f["mask"])
+        bc.estimate_beam_center(f["counts"], f["mask"], guess=not args.no_guess)
         total = time.process_time() - t0
         totals.append(total)
         clock.stage["other"] = total - sum(clock.stage.values())
