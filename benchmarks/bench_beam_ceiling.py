@@ -162,6 +162,12 @@ def read_rows(path: Path, seed: int) -> list[dict]:
     return rows
 
 
+def hit_share(rows: list[dict], main: dict[tuple[int, int], dict]) -> float:
+    """The share of ``rows``' frames that main hits, over the frames ``main`` holds."""
+    hits = [main[frame_key(r)]["hit"] for r in rows if frame_key(r) in main]
+    return sum(hits) / max(len(hits), 1)
+
+
 def summary(rows: list[dict], main: dict[tuple[int, int], dict], free: bool) -> str:
     """'ceiling sum P (%) of n, P >= 0.5: k[, amplitudes free ...][, main hits]'."""
     if not rows:
@@ -174,8 +180,8 @@ def summary(rows: list[dict], main: dict[tuple[int, int], dict], free: bool) -> 
         loose = sum(r["p_free"] for r in rows)
         text += f"; model free {loose:6.1f} ({100 * loose / n:5.1f} %)"
     if main:
-        hits = [main[frame_key(r)]["hit"] for r in rows if frame_key(r) in main]
-        text += f"; main {sum(hits):3d} ({100 * sum(hits) / max(len(hits), 1):5.1f} %)"
+        hits = sum(main[frame_key(r)]["hit"] for r in rows if frame_key(r) in main)
+        text += f"; main {hits:3d} ({100 * hit_share(rows, main):5.1f} %)"
     return text
 
 
@@ -265,7 +271,7 @@ def plot(
             values = [100 * sum(r[key] for r in g) / len(g) for _, g in groups]
             ax.barh(ypos + k * height, values, height, color=colour, label=f"ceiling, {bound}")
         if main:
-            values = [100 * sum(main[frame_key(r)]["hit"] for r in g) / len(g) for _, g in groups]
+            values = [100 * hit_share(g, main) for _, g in groups]
             ax.barh(ypos + len(series) * height, values, height, color="#d95f02", label=label)
         ax.set_yticks(ypos + (bars - 1) * height / 2, [f"{n} ({len(g)})" for n, g in groups])
         ax.invert_yaxis()
@@ -349,7 +355,8 @@ def seed_rows(args: argparse.Namespace, frames: list[int]) -> list[dict]:
     ``--resume``, the others computed (and appended to ``--per-frame`` as they come)."""
     rows: list[dict] = []
     if args.resume and args.per_frame is not None and args.per_frame.exists():
-        rows = [r for r in read_rows(args.per_frame, args.seed) if int(r["frame"]) in set(frames)]
+        wanted = set(frames)
+        rows = [r for r in read_rows(args.per_frame, args.seed) if int(r["frame"]) in wanted]
     done = {int(r["frame"]) for r in rows}
     out = None
     if args.per_frame is not None:
